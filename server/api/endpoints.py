@@ -1,0 +1,7 @@
+"""Imports every endpoint module so each registers its routes on ``server.api.api``."""
+
+from __future__ import annotations
+
+from server.api import accounts, members, projects, tasks, workflow
+
+__all__ = ["accounts", "members", "projects", "tasks", "workflow"]

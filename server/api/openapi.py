@@ -1,0 +1,102 @@
+"""The OpenAPI 3.1 document, generated from the declared endpoints and their pydantic models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server.api.routing import Api, Endpoint
+from server.schemas import ErrorOut
+
+_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+_STATUS_TEXT = {
+    200: "OK", 201: "Created", 204: "No content", 400: "Malformed request", 401: "Not signed in",
+    403: "Not allowed", 404: "Not found (or not visible to you)", 409: "Conflict", 413: "Too large",
+    415: "Not JSON", 422: "Invalid fields", 429: "Too many requests",
+}
+
+
+def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str], schemas: dict[str, Any]) -> dict[str, Any]:
+    path_params = _PARAM.findall(endpoint.path)
+    op: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "operationId": endpoint.handler.__name__,
+        "tags": [endpoint.tag],
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}} for name in path_params
+        ],
+        "responses": {},
+    }
+    if endpoint.query is not None:
+        op["parameters"] += _query_parameters(endpoint.query, schemas)
+    if endpoint.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": refs[endpoint.body]}}},
+        }
+    if endpoint.response is not None:
+        op["responses"][str(endpoint.status)] = {
+            "description": _STATUS_TEXT.get(endpoint.status, "OK"),
+            "content": {"application/json": {"schema": {"$ref": refs[endpoint.response]}}},
+        }
+    else:
+        op["responses"]["204" if endpoint.status == 200 else str(endpoint.status)] = {"description": "No content"}
+    errors = set(endpoint.errors)
+    if endpoint.body is not None:
+        errors |= {400, 413, 415, 422}
+    if endpoint.query is not None:
+        errors.add(422)
+    for status in sorted(errors):
+        op["responses"][str(status)] = {
+            "description": _STATUS_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+        }
+    if not endpoint.public:
+        op["security"] = [{"bearer": []}, {"cookie": []}]
+    return op
+
+
+def openapi_document(api: Api, *, title: str = "Tandem", version: str = "0.1.0") -> dict[str, Any]:
+    models: set[type[BaseModel]] = {ErrorOut}
+    for endpoint in api.endpoints:
+        models.update(m for m in (endpoint.body, endpoint.response) if m is not None)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    key_map, definitions = models_json_schema(
+        [(m, "validation" if m in {e.body for e in api.endpoints} else "serialization") for m in ordered],
+        ref_template="#/components/schemas/{model}",
+    )
+    refs = {model: schema["$ref"] for (model, _), schema in key_map.items()}
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in api.endpoints:
+        path = _PARAM.sub(r"{\1}", endpoint.path)
+        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, refs, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Tandem's REST API. Errors are JSON: {\"error\": code, \"message\": text}.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "The token from /api/auth/login."},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "tandem_session",
+                           "description": "Browser session; writes also need the X-CSRF-Token header."},
+            },
+        },
+    }

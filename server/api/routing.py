@@ -1,0 +1,254 @@
+"""Declared JSON endpoints: one decorator gives a route its validation, auth, errors and OpenAPI entry.
+
+A handler receives a :class:`Context` (the actor, a database session, the app's services) and the validated body,
+and returns a pydantic model (or a list page). The decorator turns policy and validation failures into the JSON
+error body every client can rely on: ``{"error": code, "message": text}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.policy import Actor, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from server.app import Services
+
+log = logging.getLogger(__name__)
+
+MAX_JSON_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32
+
+
+class ApiError(Exception):
+    """An error a client should see: an HTTP status, a stable code and a human message."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return JSONResponse(body, status_code=self.status)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"No such {what}.")
+
+
+@dataclass
+class Context:
+    """What a handler works with during one request."""
+
+    request: Request
+    services: Services
+    session: AsyncSession
+    actor_or_none: Actor | None
+    # Run after the handler's transaction commits (e.g. publishing events to live sockets).
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    set_cookies: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def actor(self) -> Actor:
+        if self.actor_or_none is None:
+            raise ApiError(401, "unauthorized", "Sign in first.")
+        return self.actor_or_none
+
+    def path_int(self, name: str) -> int:
+        raw = self.request.path_params[name]
+        return int(raw)
+
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    public: bool
+    errors: tuple[int, ...]
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"], "type": err["type"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """Parse and validate the request body as ``model``.
+
+    Raises:
+        ApiError: 413 for a body over the limit, 400 for malformed JSON, 422 for invalid fields.
+    """
+    # Requiring JSON also stops cross-site form posts: a browser must preflight this content type.
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise ApiError(413, "too_large", f"The request body exceeds {MAX_JSON_BYTES} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise ApiError(413, "too_large", f"The request body exceeds {MAX_JSON_BYTES} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        data = json.loads(raw) if raw else {}
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "malformed_json", "The request body is not valid JSON.") from None
+    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ApiError(400, "malformed_json", "The request body nests too deeply.")
+    if not isinstance(data, dict):
+        raise ApiError(422, "invalid", "The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid", "Some fields are invalid.", _validation_details(exc)) from None
+
+
+def read_query(request: Request, model: type[M]) -> M:
+    data: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        data[key] = values if len(values) > 1 else values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid", "Some query parameters are invalid.", _validation_details(exc)) from None
+
+
+_PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+
+
+class Api:
+    """A registry of endpoints, turned into Starlette routes and an OpenAPI document."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        public: bool = False,
+        errors: tuple[int, ...] = (),
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(method, path, handler, summary, tag, body, query, response, status, public, errors)
+            )
+            return handler
+
+        return register
+
+    def starlette_routes(self) -> list[Route]:
+        by_path: dict[str, dict[str, Endpoint]] = {}
+        for endpoint in self.endpoints:
+            by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
+        routes = []
+        for path, methods in by_path.items():
+            routes.append(Route(path, _dispatcher(methods), methods=list(methods)))
+        return routes
+
+
+def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+    async def dispatch(request: Request) -> Response:
+        endpoint = methods[request.method if request.method != "HEAD" else "GET"]
+        return await _run(endpoint, request)
+
+    return dispatch
+
+
+async def _run(endpoint: Endpoint, request: Request) -> Response:
+    services: Services = request.app.state.services
+    try:
+        async with services.db.session() as session:
+            actor = await services.auth.authenticate(
+                request, session, check_csrf=endpoint.method != "GET" and not endpoint.public
+            )
+            if actor is None and not endpoint.public:
+                raise ApiError(401, "unauthorized", "Sign in first.")
+            ctx = Context(request, services, session, actor)
+            args: list[Any] = [ctx]
+            if endpoint.query is not None:
+                args.append(read_query(request, endpoint.query))
+            if endpoint.body is not None:
+                args.append(await read_json(request, endpoint.body))
+            result = await endpoint.handler(*args)
+            await session.commit()
+        for hook in ctx.after_commit:
+            await hook()
+    except ApiError as exc:
+        return exc.response()
+    except NotFound:
+        return not_found().response()
+    except Forbidden:
+        return ApiError(403, "forbidden", "You may not do this.").response()
+    response: Response
+    if result is None:
+        response = Response(status_code=204 if endpoint.status == 200 else endpoint.status)
+    elif isinstance(result, Response):
+        response = result
+    else:
+        assert isinstance(result, BaseModel)
+        response = Response(
+            result.model_dump_json(), status_code=endpoint.status, media_type="application/json"
+        )
+    for name, value in ctx.response_headers.items():
+        response.headers[name] = value
+    for cookie in ctx.set_cookies:
+        response.set_cookie(**cookie)
+    return response

@@ -1,0 +1,183 @@
+"""The Starlette application: wiring of settings, database, services and routes; start and stop via lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import server.api.endpoints  # noqa: F401  (registers every endpoint on `api`)
+from server import migrate
+from server.api import api
+from server.api.openapi import openapi_document
+from server.auth import AuthService
+from server.db import Database
+from server.live import LiveUpdates
+from server.mail import Mailer
+from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+@dataclass
+class Services:
+    """Everything a request handler may use, made once per process."""
+
+    settings: Settings
+    db: Database
+    auth: AuthService
+    mailer: Mailer
+    live: LiveUpdates
+    limiter: RateLimiter
+
+
+class SecurityHeaders:
+    """Headers every response carries (CSP without inline script, nosniff, no framing, HSTS behind TLS)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self.app = app
+        self.headers = [
+            (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+        if hsts:
+            self.headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                existing = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    h for h in self.headers if h[0] not in existing
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    return JSONResponse(
+        {"error": codes.get(exc.status_code, "http_error"), "message": exc.detail}, status_code=exc.status_code
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal", "message": "Something went wrong on our side."}, status_code=500)
+
+
+def build_services(settings: Settings) -> Services:
+    limiter: RateLimiter
+    if settings.redis_url:
+        from redis.asyncio import Redis
+
+        limiter = RedisRateLimiter(Redis.from_url(settings.redis_url), settings.redis_prefix)
+    else:
+        limiter = MemoryRateLimiter()
+    return Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        auth=AuthService(settings, limiter),
+        mailer=Mailer(settings.smtp),
+        live=LiveUpdates(),
+        limiter=limiter,
+    )
+
+
+def _web_routes() -> list[BaseRoute]:
+    async def index(request: Request) -> Response:
+        page = WEB_DIST / "index.html"
+        if not page.exists():
+            return JSONResponse(
+                {"error": "web_not_built", "message": "The web client is not built: run `make web`."},
+                status_code=503,
+            )
+        return FileResponse(page, headers={"cache-control": "no-cache"})
+
+    routes: list[BaseRoute] = [Route("/", index), Route("/invite", index)]
+    if (WEB_DIST / "assets").is_dir():
+        routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))
+    for name in ("manifest.webmanifest", "favicon.svg", "sw.js", "icon-192.png", "icon-512.png"):
+        if (WEB_DIST / name).exists():
+            routes.append(Route(f"/{name}", _static_file(WEB_DIST / name)))
+    return routes
+
+
+def _static_file(path: Path) -> Any:
+    async def serve(request: Request) -> Response:
+        return FileResponse(path)
+
+    return serve
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The Tandem ASGI application.
+
+    Args:
+        settings: the process's configuration.
+        services: injected services (tests); built from ``settings`` when omitted.
+    """
+    services = services or build_services(settings)
+    document = openapi_document(api)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        try:
+            yield
+        finally:
+            await services.db.close()
+
+    routes: list[BaseRoute] = [
+        Route("/api/openapi.json", openapi),
+        Route("/healthz", healthz),
+        *api.starlette_routes(),
+        *_web_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders, hsts=settings.base_url.startswith("https://"))],
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.services = services
+    app.state.settings = settings
+    return app

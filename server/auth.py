@@ -1,0 +1,168 @@
+"""Sign-in sessions: one token, carried by an HttpOnly cookie in browsers or a bearer header in scripts.
+
+The same session authenticates REST calls and WebSocket connections (cookie, or ``?token=`` on the URL).
+Browsers writing with the cookie must also send the session's CSRF token in ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import HTTPConnection
+
+from server.api.routing import ApiError
+from server.db import utcnow
+from server.models import AuthSession, Membership, User
+from server.policy import Actor
+from server.ratelimit import RateLimiter
+from server.security import (
+    constant_time_equal,
+    csrf_token,
+    hash_password,
+    needs_rehash,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from server.settings import Settings
+
+SESSION_COOKIE = "tandem_session"
+CSRF_COOKIE = "tandem_csrf"
+CSRF_HEADER = "x-csrf-token"
+# Refresh last_seen_at at most this often: a read must not turn into a write on every request.
+_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str
+    via_cookie: bool
+
+
+def credentials(conn: HTTPConnection) -> Credentials | None:
+    """The session token a request or WebSocket carries, and whether it came from the cookie."""
+    header = conn.headers.get("authorization", "")
+    if header[:7].lower() == "bearer " and header[7:].strip():
+        return Credentials(header[7:].strip(), via_cookie=False)
+    query = conn.query_params.get("token")
+    if query and conn.scope["type"] == "websocket":
+        return Credentials(query, via_cookie=False)
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return Credentials(cookie, via_cookie=True)
+    return None
+
+
+async def load_actor(session: AsyncSession, user: User) -> Actor:
+    rows = await session.exec(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id))
+    return Actor.of(user, {project_id: role for project_id, role in rows.all()})
+
+
+class AuthService:
+    def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
+        self.settings = settings
+        self.limiter = limiter
+
+    async def user_for_token(self, session: AsyncSession, token: str) -> User | None:
+        """The active user whose unexpired session ``token`` is, or None."""
+        now = utcnow()
+        row = (
+            await session.exec(
+                select(AuthSession, User)
+                .join(User, col(User.id) == AuthSession.user_id)
+                .where(AuthSession.token_hash == token_hash(token))
+            )
+        ).first()
+        if row is None:
+            return None
+        auth_session, user = row
+        if auth_session.expires_at <= now or not user.is_active:
+            return None
+        if now - auth_session.last_seen_at > _TOUCH_INTERVAL:
+            auth_session.last_seen_at = now
+            session.add(auth_session)
+        return user
+
+    async def authenticate(self, conn: HTTPConnection, session: AsyncSession, *, check_csrf: bool) -> Actor | None:
+        """The actor behind ``conn``, or None when it carries no valid session.
+
+        Raises:
+            ApiError: 403 ``csrf_failed`` for a cookie-authenticated write without the session's CSRF token.
+        """
+        creds = credentials(conn)
+        if creds is None:
+            return None
+        user = await self.user_for_token(session, creds.token)
+        if user is None:
+            return None
+        if check_csrf and creds.via_cookie:
+            sent = conn.headers.get(CSRF_HEADER, "")
+            if not sent or not constant_time_equal(sent, csrf_token(self.settings.secret_key, creds.token)):
+                raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
+        return await load_actor(session, user)
+
+    async def check_login_rate(self, email: str, ip: str) -> None:
+        per_account = await self.limiter.hit(
+            f"login:acct:{email}", self.settings.login_attempts_per_minute, 60
+        )
+        per_ip = await self.limiter.hit(f"login:ip:{ip}", self.settings.login_attempts_per_minute * 5, 60)
+        if not (per_account and per_ip):
+            raise ApiError(429, "rate_limited", "Too many sign-in attempts. Wait a minute and try again.")
+
+    async def login(self, session: AsyncSession, email: str, password: str) -> User:
+        """Check credentials; the same answer and the same work whether or not the email exists.
+
+        Raises:
+            ApiError: 401 ``invalid_credentials``.
+        """
+        user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
+        hashed = user.password_hash if user is not None and user.is_active else None
+        if not verify_password(hashed, password) or user is None:
+            raise ApiError(401, "invalid_credentials", "The email or password is wrong.")
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        user.last_login_at = utcnow()
+        session.add(user)
+        return user
+
+    async def start_session(self, session: AsyncSession, user: User, user_agent: str) -> str:
+        """A new session for ``user``; returns its token (shown once, stored hashed)."""
+        assert user.id is not None
+        token = new_token()
+        now = utcnow()
+        session.add(
+            AuthSession(
+                user_id=user.id,
+                token_hash=token_hash(token),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + dt.timedelta(days=self.settings.session_days),
+                user_agent=user_agent[:300],
+            )
+        )
+        return token
+
+    async def end_session(self, session: AsyncSession, token: str) -> None:
+        await session.exec(delete(AuthSession).where(col(AuthSession.token_hash) == token_hash(token)))
+
+    async def end_all_sessions(self, session: AsyncSession, user_id: int) -> None:
+        await session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user_id))
+
+    def session_cookies(self, token: str) -> list[dict[str, Any]]:
+        max_age = self.settings.session_days * 86400
+        secure = self.settings.secure_cookies
+        return [
+            dict(key=SESSION_COOKIE, value=token, max_age=max_age, httponly=True, samesite="lax", secure=secure,
+                 path="/"),
+            # Readable by the page's script, which echoes it in X-CSRF-Token.
+            dict(key=CSRF_COOKIE, value=csrf_token(self.settings.secret_key, token), max_age=max_age,
+                 httponly=False, samesite="lax", secure=secure, path="/"),
+        ]
+
+    def clear_cookies(self) -> list[dict[str, Any]]:
+        return [dict(key=name, value="", max_age=0, path="/") for name in (SESSION_COOKIE, CSRF_COOKIE)]

@@ -1,0 +1,151 @@
+"""Domain rules that are not about permission: default workflows, colour classes, and loading things by id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.api.routing import ApiError
+from server.models import (
+    ColourClass,
+    Milestone,
+    Project,
+    Status,
+    StatusCategory,
+    Task,
+    User,
+)
+from server.policy import Action, Actor, NotFound, authorize
+from server.schemas import PersonOut, TaskOut
+
+DEFAULT_WORKFLOW: tuple[tuple[str, StatusCategory, str], ...] = (
+    ("To do", StatusCategory.TODO, "#8b949e"),
+    ("In progress", StatusCategory.ACTIVE, "#1f6feb"),
+    ("Waiting on customer", StatusCategory.BLOCKED, "#d29922"),
+    ("Done", StatusCategory.DONE, "#2da44e"),
+)
+
+
+def default_statuses(project_id: int) -> list[Status]:
+    return [
+        Status(project_id=project_id, name=name, category=category, colour=colour, position=i)
+        for i, (name, category, colour) in enumerate(DEFAULT_WORKFLOW)
+    ]
+
+
+def colour_class(category: str, due: dt.date | None, today: dt.date, due_soon_days: int) -> ColourClass:
+    """How a task shows on a board: done, overdue (due before today), due soon (within ``due_soon_days``), on track.
+
+    A task without a due date is on track until it is done. Dates are compared in UTC.
+    """
+    if category == StatusCategory.DONE:
+        return ColourClass.DONE
+    if due is None:
+        return ColourClass.ON_TRACK
+    if due < today:
+        return ColourClass.OVERDUE
+    if (due - today).days <= due_soon_days:
+        return ColourClass.DUE_SOON
+    return ColourClass.ON_TRACK
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class TaskView:
+    """Turns tasks into ``TaskOut`` with their status category and assignee, loading what it needs once."""
+
+    def __init__(self, statuses: Iterable[Status], people: Iterable[User], due_soon_days: int) -> None:
+        self.categories = {s.id: s.category for s in statuses}
+        self.people = {u.id: u for u in people}
+        self.due_soon_days = due_soon_days
+        self.today = today_utc()
+
+    @classmethod
+    async def for_tasks(cls, session: AsyncSession, tasks: Sequence[Task], due_soon_days: int) -> TaskView:
+        status_ids = {t.status_id for t in tasks}
+        people_ids = {t.assignee_id for t in tasks if t.assignee_id is not None}
+        statuses = (await session.exec(select(Status).where(col(Status.id).in_(status_ids)))).all() if tasks else []
+        people = (await session.exec(select(User).where(col(User.id).in_(people_ids)))).all() if people_ids else []
+        return cls(statuses, people, due_soon_days)
+
+    def out(self, task: Task, cls: type[TaskOut] = TaskOut, **extra: object) -> TaskOut:
+        assert task.id is not None
+        category = self.categories[task.status_id]
+        person = self.people.get(task.assignee_id) if task.assignee_id else None
+        assignee = (
+            PersonOut(id=person.id, name=person.name, is_customer=not person.is_staff)
+            if person is not None and person.id is not None
+            else None
+        )
+        return cls(
+            id=task.id,
+            project_id=task.project_id,
+            title=task.title,
+            description=task.description,
+            status_id=task.status_id,
+            status_category=StatusCategory(category),
+            assignee=assignee,
+            waiting_on_customer=assignee is not None and assignee.is_customer,
+            colour_class=colour_class(category, task.due_date, self.today, self.due_soon_days),
+            due_date=task.due_date,
+            priority=task.priority,
+            milestone_id=task.milestone_id,
+            visibility=task.visibility,
+            position=task.position,
+            version=task.version,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+            completed_at=task.completed_at,
+            **extra,
+        )
+
+
+async def project_for(session: AsyncSession, actor: Actor, project_id: int, action: Action) -> Project:
+    """The project, if ``actor`` may do ``action`` to it.
+
+    Raises:
+        NotFound: no such project, or one the actor may not see.
+        Forbidden: visible, but the action is not allowed.
+    """
+    project = await session.get(Project, project_id)
+    if project is None:
+        raise NotFound
+    authorize(actor, action, project)
+    return project
+
+
+async def task_for(session: AsyncSession, actor: Actor, task_id: int, action: Action) -> tuple[Task, Project]:
+    task = await session.get(Task, task_id)
+    if task is None:
+        raise NotFound
+    project = await session.get(Project, task.project_id)
+    if project is None:
+        raise NotFound
+    authorize(actor, action, project, task)
+    return task, project
+
+
+async def milestone_for(
+    session: AsyncSession, actor: Actor, milestone_id: int, action: Action
+) -> tuple[Milestone, Project]:
+    milestone = await session.get(Milestone, milestone_id)
+    if milestone is None:
+        raise NotFound
+    project = await session.get(Project, milestone.project_id)
+    if project is None:
+        raise NotFound
+    authorize(actor, Action.ITEM_READ, project, milestone)
+    authorize(actor, action, project)
+    return milestone, project
+
+
+async def status_in(session: AsyncSession, project_id: int, status_id: int) -> Status:
+    status = await session.get(Status, status_id)
+    if status is None or status.project_id != project_id:
+        raise ApiError(422, "invalid", "status_id names no status of this project.")
+    return status

@@ -1,0 +1,13 @@
+"""The ASGI entry point for uvicorn: ``uvicorn --factory server.main:create``."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from server.app import create_app
+from server.settings import load_settings
+
+
+def create() -> Starlette:
+    """Build the app from the environment (each uvicorn worker calls this once)."""
+    return create_app(load_settings())

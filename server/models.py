@@ -1,0 +1,229 @@
+"""Tandem's domain, as stored.
+
+Organization (the service provider, the tenant) -> Clients (customer companies) -> Users (staff, or customer users of
+one client) -> Projects (one client each) with Memberships -> per-project workflow Statuses -> Tasks and Milestones.
+
+Every item a customer could see has a ``visibility``: ``internal`` items are for staff only, ``shared`` items are
+for everyone on the project. Enumerations are stored as short strings, not native database enums, so adding a
+value never needs an ``ALTER TYPE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from server.db import UTCDateTime, utcnow
+
+# Named constraints, so migrations can refer to them on SQLite (batch mode) and PostgreSQL alike.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class OrgRole(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    STAFF = "staff"
+    CUSTOMER = "customer"
+
+
+STAFF_ROLES = frozenset({OrgRole.OWNER, OrgRole.ADMIN, OrgRole.STAFF})
+
+
+class ProjectRole(StrEnum):
+    MANAGER = "manager"
+    MEMBER = "member"
+    CUSTOMER = "customer"
+    VIEWER = "viewer"
+
+
+STAFF_PROJECT_ROLES = frozenset({ProjectRole.MANAGER, ProjectRole.MEMBER})
+CUSTOMER_PROJECT_ROLES = frozenset({ProjectRole.CUSTOMER, ProjectRole.VIEWER})
+
+
+class Visibility(StrEnum):
+    INTERNAL = "internal"
+    SHARED = "shared"
+
+
+class StatusCategory(StrEnum):
+    TODO = "todo"
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    DONE = "done"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class ColourClass(StrEnum):
+    """How urgent a task looks on a board, computed by the server so every client shows the same."""
+
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+    ON_TRACK = "on_track"
+    DONE = "done"
+
+
+def _ts() -> dt.datetime:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)  # type: ignore[no-any-return]
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organizations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    slug: str = Field(max_length=64, unique=True)
+    created_at: dt.datetime = _ts()
+
+
+class Client(SQLModel, table=True):
+    __tablename__ = "clients"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    created_at: dt.datetime = _ts()
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", index=True, ondelete="CASCADE")
+    # Set for customer users only: the client company they belong to.
+    client_id: int | None = Field(default=None, foreign_key="clients.id", index=True, ondelete="CASCADE")
+    email: str = Field(max_length=254, unique=True)
+    name: str = Field(max_length=200)
+    role: str = Field(sa_type=String(16))
+    password_hash: str = Field(max_length=200)
+    locale: str = Field(default="en", max_length=8)
+    is_active: bool = Field(default=True)
+    created_at: dt.datetime = _ts()
+    last_login_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+class Project(SQLModel, table=True):
+    __tablename__ = "projects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", index=True, ondelete="CASCADE")
+    client_id: int = Field(foreign_key="clients.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    archived: bool = Field(default=False)
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+class Membership(SQLModel, table=True):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("project_id", "user_id", name="uq_membership_project_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    role: str = Field(sa_type=String(16))
+    created_at: dt.datetime = _ts()
+
+
+class Status(SQLModel, table=True):
+    """One column of a project's workflow."""
+
+    __tablename__ = "statuses"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=80)
+    category: str = Field(sa_type=String(16))
+    colour: str = Field(max_length=16)
+    position: int = Field(default=0)
+
+
+class Milestone(SQLModel, table=True):
+    __tablename__ = "milestones"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    due_date: dt.date | None = Field(default=None)
+    visibility: str = Field(sa_type=String(16))
+    completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = _ts()
+
+
+class Task(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_project_status", "project_id", "status_id"),
+        Index("ix_tasks_assignee_due", "assignee_id", "due_date"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    title: str = Field(max_length=300)
+    description: str = Field(default="", max_length=20_000)
+    status_id: int = Field(foreign_key="statuses.id")  # NO ACTION: checked at statement end
+    # A staff member, or a customer user: then the task is waiting on the customer.
+    assignee_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    due_date: dt.date | None = Field(default=None)
+    priority: str = Field(default=Priority.NORMAL, sa_type=String(16))
+    milestone_id: int | None = Field(default=None, foreign_key="milestones.id", index=True, ondelete="SET NULL")
+    visibility: str = Field(sa_type=String(16))
+    position: int = Field(default=0)
+    # Bumped on every change: clients drop events older than the state they hold.
+    version: int = Field(default=1)
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+    completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in session. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: dt.datetime = _ts()
+    expires_at: dt.datetime = _ts()
+    last_seen_at: dt.datetime = _ts()
+    user_agent: str = Field(default="", max_length=300)
+
+
+class Invite(SQLModel, table=True):
+    """An invitation to a project. Only the SHA-256 of its token is stored; it works once, until it expires."""
+
+    __tablename__ = "invites"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", index=True, ondelete="CASCADE")
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    email: str = Field(max_length=254)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(sa_type=String(16))
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    invited_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+    expires_at: dt.datetime = _ts()
+    accepted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    accepted_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")

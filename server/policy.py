@@ -1,0 +1,185 @@
+"""Who may do what: the one place Tandem decides it.
+
+Every HTTP route and every WebSocket subscribe or edit asks :func:`authorize` (or one of the query scopes below,
+which encode the same rules for lists). The rules:
+
+- Nobody sees anything of another organization.
+- Staff (owner, admin, staff) see every project of their organization, internal and shared items alike.
+  Owners and admins manage everything; staff write tasks and milestones, and manage a project's members and
+  workflow where they are its manager.
+- Customer users see only the projects they are members of (of their own client), and in them only ``shared``
+  items. A ``customer`` member may move the shared tasks assigned to them (they are waiting on the customer);
+  a ``viewer`` only reads.
+- A resource the actor may not see answers "not found", never "forbidden": existence does not leak.
+  "Forbidden" is only for things the actor can see but may not change.
+
+Memberships are read afresh for every request and checked on every WebSocket subscribe, so removing a member takes
+effect at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, true
+from sqlmodel import col, select
+
+from server.models import (
+    CUSTOMER_PROJECT_ROLES,
+    STAFF_ROLES,
+    Membership,
+    OrgRole,
+    Project,
+    ProjectRole,
+    Task,
+    User,
+    Visibility,
+)
+
+
+class Action(StrEnum):
+    PROJECT_READ = "project.read"
+    PROJECT_CREATE = "project.create"
+    PROJECT_UPDATE = "project.update"
+    PROJECT_DELETE = "project.delete"
+    MEMBER_READ = "member.read"
+    MEMBER_MANAGE = "member.manage"
+    WORKFLOW_MANAGE = "workflow.manage"
+    ITEM_READ = "item.read"
+    TASK_CREATE = "task.create"
+    TASK_UPDATE = "task.update"
+    TASK_MOVE = "task.move"
+    TASK_DELETE = "task.delete"
+    MILESTONE_MANAGE = "milestone.manage"
+    INVITE_CREATE = "invite.create"
+    CLIENT_READ = "client.read"
+    CLIENT_MANAGE = "client.manage"
+    CHANNEL_INTERNAL = "channel.internal"
+
+
+class NotFound(Exception):
+    """The actor may not know the resource exists."""
+
+
+class Forbidden(Exception):
+    """The actor sees the resource but may not do this to it."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user, with their project memberships as read at the start of this request."""
+
+    user_id: int
+    organization_id: int
+    role: str
+    client_id: int | None
+    name: str = ""
+    memberships: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in (OrgRole.OWNER, OrgRole.ADMIN)
+
+    @classmethod
+    def of(cls, user: User, memberships: dict[int, str]) -> Actor:
+        assert user.id is not None
+        return cls(user.id, user.organization_id, user.role, user.client_id, user.name, memberships)
+
+
+def can_see_project(actor: Actor, project: Project) -> bool:
+    if project.organization_id != actor.organization_id:
+        return False
+    if actor.is_staff:
+        return True
+    assert project.id is not None
+    return actor.memberships.get(project.id) in CUSTOMER_PROJECT_ROLES and project.client_id == actor.client_id
+
+
+def can_see_item(actor: Actor, project: Project, visibility: str) -> bool:
+    return can_see_project(actor, project) and (actor.is_staff or visibility == Visibility.SHARED)
+
+
+def _manages(actor: Actor, project: Project) -> bool:
+    assert project.id is not None
+    return actor.is_admin or (actor.is_staff and actor.memberships.get(project.id) == ProjectRole.MANAGER)
+
+
+def authorize(actor: Actor, action: Action, project: Project | None = None, item: Any = None) -> None:
+    """Allow ``actor`` to do ``action`` to ``project`` (and ``item`` in it), or raise.
+
+    Args:
+        actor: who asks.
+        action: what they want to do.
+        project: the project the resource belongs to; None for organization-level actions.
+        item: the task or milestone acted on, when there is one (anything with ``visibility``).
+
+    Raises:
+        NotFound: the actor may not see the project or the item.
+        Forbidden: the actor sees them but may not do this.
+    """
+    if project is not None:
+        visible = (
+            can_see_project(actor, project)
+            if item is None
+            else can_see_item(actor, project, getattr(item, "visibility", Visibility.INTERNAL))
+        )
+        if not visible:
+            raise NotFound
+    allowed = _allowed(actor, action, project, item)
+    if not allowed:
+        raise Forbidden
+
+
+def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -> bool:
+    match action:
+        case Action.PROJECT_READ | Action.ITEM_READ | Action.MEMBER_READ:
+            return project is not None
+        case Action.CLIENT_READ:
+            return actor.is_staff
+        case Action.PROJECT_CREATE | Action.CLIENT_MANAGE | Action.PROJECT_DELETE:
+            return actor.is_admin
+        case Action.PROJECT_UPDATE | Action.MEMBER_MANAGE | Action.WORKFLOW_MANAGE | Action.INVITE_CREATE:
+            return project is not None and _manages(actor, project)
+        case Action.TASK_CREATE | Action.TASK_UPDATE | Action.TASK_DELETE | Action.MILESTONE_MANAGE:
+            return project is not None and actor.is_staff
+        case Action.TASK_MOVE:
+            if actor.is_staff:
+                return project is not None
+            assert project is not None and project.id is not None
+            return (
+                actor.memberships.get(project.id) == ProjectRole.CUSTOMER
+                and isinstance(item, Task)
+                and item.assignee_id == actor.user_id
+            )
+        case Action.CHANNEL_INTERNAL:
+            return project is not None and actor.is_staff
+    return False
+
+
+# Query scopes: the same rules as above, as SQL, for lists.
+
+
+def visible_projects(actor: Actor) -> ColumnElement[bool]:
+    """A WHERE clause selecting exactly the projects ``actor`` may see."""
+    in_org = col(Project.organization_id) == actor.organization_id
+    if actor.is_staff:
+        return in_org
+    member_of = select(Membership.project_id).where(
+        Membership.user_id == actor.user_id, col(Membership.role).in_(list(CUSTOMER_PROJECT_ROLES))
+    )
+    if actor.client_id is None:
+        return false()
+    return in_org & (col(Project.client_id) == actor.client_id) & col(Project.id).in_(member_of)
+
+
+def visible_items(actor: Actor, visibility_column: Any) -> ColumnElement[bool]:
+    """A WHERE clause on an item table's visibility column: everything for staff, shared only for customers."""
+    if actor.is_staff:
+        return true()
+    return col(visibility_column) == Visibility.SHARED

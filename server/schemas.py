@@ -1,0 +1,334 @@
+"""The JSON shapes of the REST API: what clients send (``*In``, ``*Patch``) and receive (``*Out``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from server.models import ColourClass, OrgRole, Priority, ProjectRole, StatusCategory, Visibility
+
+
+class In(BaseModel):
+    """A request body: unknown fields are refused, so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def _hex_colour(value: str) -> str:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ValueError("use a colour like #1f6feb")
+    return value.lower()
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Text = Annotated[str, StringConstraints(max_length=20_000)]
+Colour = Annotated[str, AfterValidator(_hex_colour)]
+Locale = Literal["en", "sv"]
+Id = Annotated[int, Field(ge=1, le=2**53)]
+
+T = TypeVar("T")
+
+
+class Page(Out, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
+
+
+class PageQuery(In):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, pattern=r"^\d{1,16}$")
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="A stable, machine-readable code.")
+    message: str = Field(description="A human-readable explanation.")
+    details: list[dict[str, str]] | None = None
+
+
+# Accounts
+
+
+class LoginIn(In):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=False)]
+
+
+class UserOut(Out):
+    id: int
+    name: str
+    email: str | None = Field(description="Hidden from customers looking at other people.")
+    role: OrgRole
+    client_id: int | None
+    locale: str
+
+
+class LoginOut(Out):
+    token: str = Field(description="Bearer token for scripts and ?token= on WebSocket URLs.")
+    csrf_token: str = Field(description="Echo in X-CSRF-Token on cookie-authenticated writes.")
+    user: UserOut
+
+
+class MembershipOut(Out):
+    project_id: int
+    role: ProjectRole
+
+
+class MePatch(In):
+    name: Name | None = None
+    locale: Locale | None = None
+
+
+class PasswordIn(In):
+    current_password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
+    new_password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
+
+
+# Clients and projects
+
+
+class ClientIn(In):
+    name: Name
+
+
+class ClientOut(Out):
+    id: int
+    name: str
+    created_at: dt.datetime
+
+
+class ProjectIn(In):
+    name: Name
+    client_id: Id
+    description: Text = ""
+
+
+class ProjectPatch(In):
+    name: Name | None = None
+    description: Text | None = None
+    archived: bool | None = None
+
+
+class ProjectOut(Out):
+    id: int
+    name: str
+    description: str
+    client_id: int
+    client_name: str
+    archived: bool
+    my_role: ProjectRole | None = Field(description="The caller's membership role, if any.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProjectQuery(PageQuery):
+    client_id: Id | None = None
+    archived: bool | None = None
+
+
+# Workflow
+
+
+class StatusIn(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    category: StatusCategory
+    colour: Colour
+    position: int | None = Field(None, ge=0, le=1000)
+
+
+class StatusPatch(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    category: StatusCategory | None = None
+    colour: Colour | None = None
+    position: int | None = Field(None, ge=0, le=1000)
+
+
+class StatusOut(Out):
+    id: int
+    project_id: int
+    name: str
+    category: StatusCategory
+    colour: str
+    position: int
+
+
+class StatusDeleteQuery(In):
+    move_to: Id | None = Field(None, description="Status that receives the removed status's tasks.")
+
+
+# Milestones
+
+
+class MilestoneIn(In):
+    name: Name
+    due_date: dt.date | None = None
+    visibility: Visibility = Visibility.INTERNAL
+
+
+class MilestonePatch(In):
+    name: Name | None = None
+    due_date: dt.date | None = None
+    visibility: Visibility | None = None
+    completed: bool | None = None
+
+
+class MilestoneOut(Out):
+    id: int
+    project_id: int
+    name: str
+    due_date: dt.date | None
+    visibility: Visibility
+    completed_at: dt.datetime | None
+
+
+# Tasks
+
+
+class TaskIn(In):
+    title: Title
+    description: Text = ""
+    status_id: Id | None = Field(None, description="Defaults to the workflow's first status.")
+    assignee_id: Id | None = None
+    due_date: dt.date | None = None
+    priority: Priority = Priority.NORMAL
+    milestone_id: Id | None = None
+    visibility: Visibility = Visibility.INTERNAL
+
+
+class TaskPatch(In):
+    title: Title | None = None
+    description: Text | None = None
+    status_id: Id | None = None
+    assignee_id: Id | None = None
+    due_date: dt.date | None = None
+    priority: Priority | None = None
+    milestone_id: Id | None = None
+    visibility: Visibility | None = None
+    position: int | None = Field(None, ge=0, le=2**31)
+
+
+class PersonOut(Out):
+    id: int
+    name: str
+    is_customer: bool
+
+
+class TaskOut(Out):
+    id: int
+    project_id: int
+    title: str
+    description: str
+    status_id: int
+    status_category: StatusCategory
+    assignee: PersonOut | None
+    waiting_on_customer: bool = Field(description="True when the assignee is a customer user.")
+    colour_class: ColourClass = Field(description="overdue, due_soon, on_track or done, computed by the server.")
+    due_date: dt.date | None
+    priority: Priority
+    milestone_id: int | None
+    visibility: Visibility
+    position: int
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    completed_at: dt.datetime | None
+
+
+class TaskQuery(PageQuery):
+    status_id: Id | None = None
+    assignee_id: Id | None = None
+    visibility: Visibility | None = None
+    milestone_id: Id | None = None
+    due_before: dt.date | None = None
+    due_after: dt.date | None = None
+    waiting_on_customer: bool | None = None
+
+
+class ActionItemOut(TaskOut):
+    project_name: str
+
+
+class MeOut(Out):
+    user: UserOut
+    memberships: list[MembershipOut]
+    action_items: list[ActionItemOut] = Field(description="Open tasks assigned to me, soonest due first.")
+    csrf_token: str | None = Field(description="For cookie sessions: echo in X-CSRF-Token.")
+
+
+# Members and invitations
+
+
+class MemberIn(In):
+    user_id: Id
+    role: ProjectRole
+
+
+class MemberPatch(In):
+    role: ProjectRole
+
+
+class MemberOut(Out):
+    user_id: int
+    name: str
+    email: str | None
+    role: ProjectRole
+    is_customer: bool
+
+
+class InviteIn(In):
+    project_id: Id
+    email: EmailStr
+    role: ProjectRole
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class InviteOut(Out):
+    id: int
+    project_id: int
+    email: str
+    role: ProjectRole
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    accepted_at: dt.datetime | None
+
+
+class InviteCreatedOut(Out):
+    status: Literal["invited", "added"]
+    invite: InviteOut | None
+    member: MemberOut | None
+    link: str | None = Field(description="The invite link, shown to the inviter when no email can be sent.")
+
+
+class InviteQuery(In):
+    project_id: Id
+
+
+class InviteTokenIn(In):
+    token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+
+
+class InvitePreviewOut(Out):
+    email: str
+    project_name: str
+    organization_name: str
+    role: ProjectRole
+    name: str
+
+
+class InviteAcceptIn(In):
+    token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    name: Name
+    password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
+    locale: Locale = "en"
+
+
+class InviteAcceptOut(LoginOut):
+    project_id: int

@@ -1,0 +1,146 @@
+"""Tandem's configuration: read from the environment once, at start-up, into one frozen object.
+
+Everything that varies between a laptop and production lives here and is passed in explicitly;
+no other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a configuration Tandem refuses to run with."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = True
+    sender: str = "Tandem <tandem@localhost>"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = "sqlite:///var/tandem.db"
+    redis_url: str | None = None
+    secret_key: str = field(default="", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = "http://127.0.0.1:8000"
+    smtp: SmtpSettings | None = None
+    data_dir: Path = Path("var")
+    # Prefix of every Redis key and pub/sub channel, so several deployments (or test runs) share one Redis.
+    redis_prefix: str = "tandem:"
+    session_days: int = 14
+    invite_hours: int = 72
+    due_soon_days: int = 3
+    login_attempts_per_minute: int = 10
+    history_size: int = 1000
+    history_ttl_seconds: int = 3600
+    # Origins allowed to open a WebSocket besides base_url (comma separated in the environment).
+    allowed_origins: tuple[str, ...] = ()
+    auto_migrate: bool = True
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.production or self.base_url.startswith("https://")
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _secret_key(env: Mapping[str, str], production: bool, data_dir: Path) -> str:
+    key = env.get("TANDEM_SECRET_KEY", "")
+    if key:
+        if len(key) < 32:
+            raise ConfigurationError("TANDEM_SECRET_KEY must be at least 32 characters")
+        return key
+    if production:
+        raise ConfigurationError("TANDEM_SECRET_KEY is required when TANDEM_ENV=production")
+    # Development: generate once and keep it, so sessions survive restarts.
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment into a ``Settings``.
+
+    Args:
+        env: the mapping to read; ``os.environ`` when omitted.
+
+    Returns:
+        The frozen settings.
+
+    Raises:
+        ConfigurationError: a value is malformed, or production lacks a secret key.
+    """
+    env = os.environ if env is None else env
+    tandem_env = env.get("TANDEM_ENV", "development")
+    data_dir = Path(env.get("TANDEM_DATA_DIR", "var"))
+    host = env.get("TANDEM_HOST", "127.0.0.1")
+    port = _int(env, "PORT", _int(env, "TANDEM_PORT", 8000))
+    smtp_host = env.get("TANDEM_SMTP_HOST")
+    smtp = None
+    if smtp_host:
+        smtp = SmtpSettings(
+            host=smtp_host,
+            port=_int(env, "TANDEM_SMTP_PORT", 587),
+            username=env.get("TANDEM_SMTP_USERNAME") or None,
+            password=env.get("TANDEM_SMTP_PASSWORD") or None,
+            starttls=_bool(env.get("TANDEM_SMTP_STARTTLS"), True),
+            sender=env.get("TANDEM_SMTP_SENDER", "Tandem <tandem@localhost>"),
+        )
+    origins = tuple(o.strip().rstrip("/") for o in env.get("TANDEM_ALLOWED_ORIGINS", "").split(",") if o.strip())
+    production = tandem_env == "production"
+    return Settings(
+        env=tandem_env,
+        database_url=env.get("TANDEM_DATABASE_URL") or f"sqlite:///{data_dir / 'tandem.db'}",
+        redis_url=env.get("TANDEM_REDIS_URL") or None,
+        secret_key=_secret_key(env, production, data_dir),
+        host=host,
+        port=port,
+        base_url=(env.get("TANDEM_BASE_URL") or f"http://{host}:{port}").rstrip("/"),
+        smtp=smtp,
+        data_dir=data_dir,
+        redis_prefix=env.get("TANDEM_REDIS_PREFIX", "tandem:"),
+        session_days=_int(env, "TANDEM_SESSION_DAYS", 14),
+        invite_hours=_int(env, "TANDEM_INVITE_HOURS", 72),
+        due_soon_days=_int(env, "TANDEM_DUE_SOON_DAYS", 3),
+        login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),
+        history_size=_int(env, "TANDEM_HISTORY_SIZE", 1000),
+        history_ttl_seconds=_int(env, "TANDEM_HISTORY_TTL_SECONDS", 3600),
+        allowed_origins=origins,
+        auto_migrate=_bool(env.get("TANDEM_AUTO_MIGRATE"), not production),
+    )
