@@ -107,9 +107,7 @@ class AuthService:
         return await load_actor(session, user)
 
     async def check_login_rate(self, email: str, ip: str) -> None:
-        per_account = await self.limiter.hit(
-            f"login:acct:{email}", self.settings.login_attempts_per_minute, 60
-        )
+        per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)
         per_ip = await self.limiter.hit(f"login:ip:{ip}", self.settings.login_attempts_per_minute * 5, 60)
         if not (per_account and per_ip):
             raise ApiError(429, "rate_limited", "Too many sign-in attempts. Wait a minute and try again.")
@@ -157,11 +155,19 @@ class AuthService:
         max_age = self.settings.session_days * 86400
         secure = self.settings.secure_cookies
         return [
-            dict(key=SESSION_COOKIE, value=token, max_age=max_age, httponly=True, samesite="lax", secure=secure,
-                 path="/"),
+            dict(
+                key=SESSION_COOKIE, value=token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+            ),
             # Readable by the page's script, which echoes it in X-CSRF-Token.
-            dict(key=CSRF_COOKIE, value=csrf_token(self.settings.secret_key, token), max_age=max_age,
-                 httponly=False, samesite="lax", secure=secure, path="/"),
+            dict(
+                key=CSRF_COOKIE,
+                value=csrf_token(self.settings.secret_key, token),
+                max_age=max_age,
+                httponly=False,
+                samesite="lax",
+                secure=secure,
+                path="/",
+            ),
         ]
 
     def clear_cookies(self) -> list[dict[str, Any]]:

@@ -57,8 +57,15 @@ async def _create_admin(settings: Settings, email: str, name: str, password: str
                 session.add(org)
                 await session.flush()
             assert org.id is not None
-            session.add(User(organization_id=org.id, email=email, name=name, role=OrgRole.OWNER,
-                             password_hash=hash_password(password)))
+            session.add(
+                User(
+                    organization_id=org.id,
+                    email=email,
+                    name=name,
+                    role=OrgRole.OWNER,
+                    password_hash=hash_password(password),
+                )
+            )
             await session.commit()
             return f"created owner {email} of {org.name}"
     finally:
@@ -105,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1, help="several need TANDEM_REDIS_URL")
     mig = commands.add_parser("migrate", help="bring the database schema up to date")
     mig.add_argument("revision", nargs="?", default="head")
-    admin = commands.add_parser("create-admin", help="create an organization owner (password from "
-                                                     "TANDEM_ADMIN_PASSWORD or a prompt)")
+    admin = commands.add_parser(
+        "create-admin", help="create an organization owner (password from TANDEM_ADMIN_PASSWORD or a prompt)"
+    )
     admin.add_argument("--email", required=True)
     admin.add_argument("--name", required=True)
     admin.add_argument("--organization", required=True)

@@ -90,38 +90,83 @@ async def _seed(session: AsyncSession) -> None:
     await session.flush()
     staff, anna, gary = users["staff@demo.tandem.test"], users["anna@acme.test"], users["gary@globex.test"]
 
-    web = await _project(session, org.id, acme, "Website relaunch", "New acme.se with a shop and a blog.",
-                         [(staff, ProjectRole.MANAGER), (anna, ProjectRole.CUSTOMER)])
-    app = await _project(session, org.id, acme, "Mobile app", "Field-service app for Acme's technicians.",
-                         [(staff, ProjectRole.MEMBER), (anna, ProjectRole.VIEWER)])
-    portal = await _project(session, org.id, globex, "Partner portal", "Self-service portal for Globex partners.",
-                            [(gary, ProjectRole.CUSTOMER)])
+    web = await _project(
+        session,
+        org.id,
+        acme,
+        "Website relaunch",
+        "New acme.se with a shop and a blog.",
+        [(staff, ProjectRole.MANAGER), (anna, ProjectRole.CUSTOMER)],
+    )
+    app = await _project(
+        session,
+        org.id,
+        acme,
+        "Mobile app",
+        "Field-service app for Acme's technicians.",
+        [(staff, ProjectRole.MEMBER), (anna, ProjectRole.VIEWER)],
+    )
+    portal = await _project(
+        session,
+        org.id,
+        globex,
+        "Partner portal",
+        "Self-service portal for Globex partners.",
+        [(gary, ProjectRole.CUSTOMER)],
+    )
     today = today_utc()
 
     def day(offset: int) -> dt.date:
         return today + dt.timedelta(days=offset)
 
-    await _tasks(session, web, staff, anna, [
-        ("Approve the visual design", StatusCategory.BLOCKED, anna, day(-3), Visibility.SHARED, Priority.HIGH),
-        ("Send product texts and photos", StatusCategory.TODO, anna, day(2), Visibility.SHARED, Priority.NORMAL),
-        ("Confirm shipping zones", StatusCategory.TODO, anna, day(20), Visibility.SHARED, Priority.LOW),
-        ("Build the product catalogue", StatusCategory.ACTIVE, staff, day(10), Visibility.SHARED, Priority.NORMAL),
-        ("Set up staging server", StatusCategory.DONE, staff, day(-10), Visibility.SHARED, Priority.NORMAL),
-        ("Check margin on the fixed-price deal", StatusCategory.TODO, staff, day(1), Visibility.INTERNAL,
-         Priority.URGENT),
-        ("Load-test checkout", StatusCategory.TODO, staff, day(14), Visibility.INTERNAL, Priority.NORMAL),
-    ], milestone=("Launch", day(30)))
-    await _tasks(session, app, staff, None, [
-        ("Offline job list", StatusCategory.ACTIVE, staff, day(5), Visibility.SHARED, Priority.HIGH),
-        ("Push notifications", StatusCategory.TODO, staff, None, Visibility.SHARED, Priority.NORMAL),
-        ("Spike: map SDK licence", StatusCategory.TODO, staff, day(-1), Visibility.INTERNAL, Priority.NORMAL),
-    ], milestone=("Beta", day(45)))
-    await _tasks(session, portal, staff, gary, [
-        ("Provide SSO metadata", StatusCategory.BLOCKED, gary, day(-5), Visibility.SHARED, Priority.HIGH),
-        ("Partner sign-up flow", StatusCategory.ACTIVE, staff, day(3), Visibility.SHARED, Priority.NORMAL),
-        ("Kick-off workshop", StatusCategory.DONE, staff, day(-20), Visibility.SHARED, Priority.NORMAL),
-        ("Decide on hosting region", StatusCategory.TODO, staff, day(12), Visibility.INTERNAL, Priority.NORMAL),
-    ], milestone=("Pilot", day(21)))
+    await _tasks(
+        session,
+        web,
+        staff,
+        anna,
+        [
+            ("Approve the visual design", StatusCategory.BLOCKED, anna, day(-3), Visibility.SHARED, Priority.HIGH),
+            ("Send product texts and photos", StatusCategory.TODO, anna, day(2), Visibility.SHARED, Priority.NORMAL),
+            ("Confirm shipping zones", StatusCategory.TODO, anna, day(20), Visibility.SHARED, Priority.LOW),
+            ("Build the product catalogue", StatusCategory.ACTIVE, staff, day(10), Visibility.SHARED, Priority.NORMAL),
+            ("Set up staging server", StatusCategory.DONE, staff, day(-10), Visibility.SHARED, Priority.NORMAL),
+            (
+                "Check margin on the fixed-price deal",
+                StatusCategory.TODO,
+                staff,
+                day(1),
+                Visibility.INTERNAL,
+                Priority.URGENT,
+            ),
+            ("Load-test checkout", StatusCategory.TODO, staff, day(14), Visibility.INTERNAL, Priority.NORMAL),
+        ],
+        milestone=("Launch", day(30)),
+    )
+    await _tasks(
+        session,
+        app,
+        staff,
+        None,
+        [
+            ("Offline job list", StatusCategory.ACTIVE, staff, day(5), Visibility.SHARED, Priority.HIGH),
+            ("Push notifications", StatusCategory.TODO, staff, None, Visibility.SHARED, Priority.NORMAL),
+            ("Spike: map SDK licence", StatusCategory.TODO, staff, day(-1), Visibility.INTERNAL, Priority.NORMAL),
+        ],
+        milestone=("Beta", day(45)),
+    )
+    await _tasks(
+        session,
+        portal,
+        staff,
+        gary,
+        [
+            ("Provide SSO metadata", StatusCategory.BLOCKED, gary, day(-5), Visibility.SHARED, Priority.HIGH),
+            ("Partner sign-up flow", StatusCategory.ACTIVE, staff, day(3), Visibility.SHARED, Priority.NORMAL),
+            ("Kick-off workshop", StatusCategory.DONE, staff, day(-20), Visibility.SHARED, Priority.NORMAL),
+            ("Decide on hosting region", StatusCategory.TODO, staff, day(12), Visibility.INTERNAL, Priority.NORMAL),
+        ],
+        milestone=("Pilot", day(21)),
+    )
 
 
 async def _project(
@@ -144,12 +189,17 @@ Row = tuple[str, StatusCategory, User | None, dt.date | None, Visibility, Priori
 
 
 async def _tasks(
-    session: AsyncSession, project: Project, creator: User, customer: User | None, rows: list[Row],
+    session: AsyncSession,
+    project: Project,
+    creator: User,
+    customer: User | None,
+    rows: list[Row],
     milestone: tuple[str, dt.date],
 ) -> None:
     assert project.id is not None
-    statuses = (await session.exec(select(Status).where(Status.project_id == project.id).order_by(
-        col(Status.position)))).all()
+    statuses = (
+        await session.exec(select(Status).where(Status.project_id == project.id).order_by(col(Status.position)))
+    ).all()
     by_category = {s.category: s for s in statuses}
     stone = Milestone(project_id=project.id, name=milestone[0], due_date=milestone[1], visibility=Visibility.SHARED)
     session.add(stone)
@@ -157,17 +207,19 @@ async def _tasks(
     for position, (title, category, assignee, due, visibility, priority) in enumerate(rows, start=1):
         status = by_category[category]
         assert status.id is not None
-        session.add(Task(
-            project_id=project.id,
-            title=title,
-            status_id=status.id,
-            assignee_id=assignee.id if assignee else None,
-            due_date=due,
-            priority=priority,
-            milestone_id=stone.id if visibility == Visibility.SHARED else None,
-            visibility=visibility,
-            position=position,
-            created_by_id=creator.id,
-            completed_at=dt.datetime.now(dt.UTC) if category == StatusCategory.DONE else None,
-        ))
+        session.add(
+            Task(
+                project_id=project.id,
+                title=title,
+                status_id=status.id,
+                assignee_id=assignee.id if assignee else None,
+                due_date=due,
+                priority=priority,
+                milestone_id=stone.id if visibility == Visibility.SHARED else None,
+                visibility=visibility,
+                position=position,
+                created_by_id=creator.id,
+                completed_at=dt.datetime.now(dt.UTC) if category == StatusCategory.DONE else None,
+            )
+        )
     await session.flush()

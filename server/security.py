@@ -20,9 +20,26 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD_LENGTH = 10
 _COMMON_PASSWORDS = frozenset(
     {
-        "password", "password1", "password12", "password123", "1234567890", "12345678910", "qwertyuiop",
-        "iloveyou12", "letmein123", "welcome123", "administrator", "passw0rd12", "qwerty1234", "1q2w3e4r5t",
-        "abc1234567", "changeme12", "trustno1234", "tandem1234", "0123456789", "aaaaaaaaaa",
+        "password",
+        "password1",
+        "password12",
+        "password123",
+        "1234567890",
+        "12345678910",
+        "qwertyuiop",
+        "iloveyou12",
+        "letmein123",
+        "welcome123",
+        "administrator",
+        "passw0rd12",
+        "qwerty1234",
+        "1q2w3e4r5t",
+        "abc1234567",
+        "changeme12",
+        "trustno1234",
+        "tandem1234",
+        "0123456789",
+        "aaaaaaaaaa",
     }
 )
 

@@ -47,8 +47,16 @@ async def sign_in(ctx: Context, user: User) -> LoginOut:
     return LoginOut(token=token, csrf_token=csrf_token(ctx.services.settings.secret_key, token), user=user_out(user))
 
 
-@api.route("POST", "/api/auth/login", summary="Sign in with email and password", tag="accounts",
-           body=LoginIn, response=LoginOut, public=True, errors=(401, 422, 429))
+@api.route(
+    "POST",
+    "/api/auth/login",
+    summary="Sign in with email and password",
+    tag="accounts",
+    body=LoginIn,
+    response=LoginOut,
+    public=True,
+    errors=(401, 422, 429),
+)
 async def login(ctx: Context, body: LoginIn) -> LoginOut:
     email = body.email.strip().lower()
     await ctx.services.auth.check_login_rate(email, client_ip(ctx))
@@ -65,8 +73,14 @@ async def logout(ctx: Context) -> None:
     await ctx.services.live.disconnect_user(ctx, ctx.actor.user_id)
 
 
-@api.route("POST", "/api/auth/logout-everywhere", summary="End every session of mine", tag="accounts",
-           status=204, errors=(401,))
+@api.route(
+    "POST",
+    "/api/auth/logout-everywhere",
+    summary="End every session of mine",
+    tag="accounts",
+    status=204,
+    errors=(401,),
+)
 async def logout_everywhere(ctx: Context) -> None:
     await ctx.services.auth.end_all_sessions(ctx.session, ctx.actor.user_id)
     ctx.set_cookies.extend(ctx.services.auth.clear_cookies())
@@ -96,8 +110,14 @@ async def action_items(ctx: Context) -> list[ActionItemOut]:
     return [view.out(task, ActionItemOut, project_name=name) for task, name in rows]  # type: ignore[misc]
 
 
-@api.route("GET", "/api/me", summary="Me, my memberships and the tasks waiting on me", tag="accounts",
-           response=MeOut, errors=(401,))
+@api.route(
+    "GET",
+    "/api/me",
+    summary="Me, my memberships and the tasks waiting on me",
+    tag="accounts",
+    response=MeOut,
+    errors=(401,),
+)
 async def me(ctx: Context) -> MeOut:
     user = await ctx.session.get(User, ctx.actor.user_id)
     assert user is not None
@@ -112,8 +132,15 @@ async def me(ctx: Context) -> MeOut:
     )
 
 
-@api.route("PATCH", "/api/me", summary="Change my name or language", tag="accounts", body=MePatch,
-           response=UserOut, errors=(401, 422))
+@api.route(
+    "PATCH",
+    "/api/me",
+    summary="Change my name or language",
+    tag="accounts",
+    body=MePatch,
+    response=UserOut,
+    errors=(401, 422),
+)
 async def update_me(ctx: Context, body: MePatch) -> UserOut:
     user = await ctx.session.get(User, ctx.actor.user_id)
     assert user is not None
@@ -124,8 +151,15 @@ async def update_me(ctx: Context, body: MePatch) -> UserOut:
     return user_out(user)
 
 
-@api.route("POST", "/api/me/password", summary="Change my password (ends my other sessions)", tag="accounts",
-           body=PasswordIn, status=204, errors=(401, 422))
+@api.route(
+    "POST",
+    "/api/me/password",
+    summary="Change my password (ends my other sessions)",
+    tag="accounts",
+    body=PasswordIn,
+    status=204,
+    errors=(401, 422),
+)
 async def change_password(ctx: Context, body: PasswordIn) -> None:
     user = await ctx.session.get(User, ctx.actor.user_id)
     assert user is not None

@@ -70,8 +70,14 @@ def check_role_fits(user: User, project: Project, role: str) -> None:
         raise ApiError(422, "invalid", "Customer users join their own client's projects as customer or viewer.")
 
 
-@api.route("GET", "/api/projects/{project_id:int}/members", summary="Who takes part in the project",
-           tag="members", response=MemberList, errors=(401, 404))
+@api.route(
+    "GET",
+    "/api/projects/{project_id:int}/members",
+    summary="Who takes part in the project",
+    tag="members",
+    response=MemberList,
+    errors=(401, 404),
+)
 async def list_members(ctx: Context) -> MemberList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MEMBER_READ)
     rows = await ctx.session.exec(
@@ -83,8 +89,16 @@ async def list_members(ctx: Context) -> MemberList:
     return MemberList(items=[member_out(ctx, user, role) for user, role in rows.all()])
 
 
-@api.route("POST", "/api/projects/{project_id:int}/members", summary="Add a person of the organization",
-           tag="members", body=MemberIn, response=MemberOut, status=201, errors=(401, 403, 404, 409, 422))
+@api.route(
+    "POST",
+    "/api/projects/{project_id:int}/members",
+    summary="Add a person of the organization",
+    tag="members",
+    body=MemberIn,
+    response=MemberOut,
+    status=201,
+    errors=(401, 403, 404, 409, 422),
+)
 async def add_member(ctx: Context, body: MemberIn) -> MemberOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MEMBER_MANAGE)
     user = await ctx.session.get(User, body.user_id)
@@ -121,8 +135,15 @@ async def _membership(ctx: Context, project: Project, user_id: int) -> tuple[Mem
     return row
 
 
-@api.route("PATCH", "/api/projects/{project_id:int}/members/{user_id:int}", summary="Change a member's role",
-           tag="members", body=MemberPatch, response=MemberOut, errors=(401, 403, 404, 422))
+@api.route(
+    "PATCH",
+    "/api/projects/{project_id:int}/members/{user_id:int}",
+    summary="Change a member's role",
+    tag="members",
+    body=MemberPatch,
+    response=MemberOut,
+    errors=(401, 403, 404, 422),
+)
 async def change_member(ctx: Context, body: MemberPatch) -> MemberOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MEMBER_MANAGE)
     membership, user = await _membership(ctx, project, ctx.path_int("user_id"))
@@ -134,9 +155,14 @@ async def change_member(ctx: Context, body: MemberPatch) -> MemberOut:
     return member_out(ctx, user, body.role)
 
 
-@api.route("DELETE", "/api/projects/{project_id:int}/members/{user_id:int}",
-           summary="Remove a member; their live sockets lose the project at once", tag="members", status=204,
-           errors=(401, 403, 404))
+@api.route(
+    "DELETE",
+    "/api/projects/{project_id:int}/members/{user_id:int}",
+    summary="Remove a member; their live sockets lose the project at once",
+    tag="members",
+    status=204,
+    errors=(401, 403, 404),
+)
 async def remove_member(ctx: Context) -> None:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MEMBER_MANAGE)
     membership, user = await _membership(ctx, project, ctx.path_int("user_id"))
@@ -149,10 +175,16 @@ def invite_link(ctx: Context, token: str) -> str:
     return f"{ctx.services.settings.base_url}/invite#{token}"
 
 
-@api.route("POST", "/api/invites",
-           summary="Invite a person by email to a project (an existing colleague is added at once)",
-           tag="invites", body=InviteIn, response=InviteCreatedOut, status=201,
-           errors=(401, 403, 404, 409, 422))
+@api.route(
+    "POST",
+    "/api/invites",
+    summary="Invite a person by email to a project (an existing colleague is added at once)",
+    tag="invites",
+    body=InviteIn,
+    response=InviteCreatedOut,
+    status=201,
+    errors=(401, 403, 404, 409, 422),
+)
 async def create_invite(ctx: Context, body: InviteIn) -> InviteCreatedOut:
     project = await project_for(ctx.session, ctx.actor, body.project_id, Action.INVITE_CREATE)
     assert project.id is not None
@@ -197,8 +229,15 @@ async def create_invite(ctx: Context, body: InviteIn) -> InviteCreatedOut:
     )
 
 
-@api.route("GET", "/api/invites", summary="Pending and accepted invitations of a project", tag="invites",
-           query=InviteQuery, response=InviteList, errors=(401, 403, 404, 422))
+@api.route(
+    "GET",
+    "/api/invites",
+    summary="Pending and accepted invitations of a project",
+    tag="invites",
+    query=InviteQuery,
+    response=InviteList,
+    errors=(401, 403, 404, 422),
+)
 async def list_invites(ctx: Context, query: InviteQuery) -> InviteList:
     project = await project_for(ctx.session, ctx.actor, query.project_id, Action.MEMBER_MANAGE)
     rows = await ctx.session.exec(
@@ -207,8 +246,14 @@ async def list_invites(ctx: Context, query: InviteQuery) -> InviteList:
     return InviteList(items=[InviteOut.model_validate(i) for i in rows.all()])
 
 
-@api.route("DELETE", "/api/invites/{invite_id:int}", summary="Revoke an invitation", tag="invites", status=204,
-           errors=(401, 403, 404))
+@api.route(
+    "DELETE",
+    "/api/invites/{invite_id:int}",
+    summary="Revoke an invitation",
+    tag="invites",
+    status=204,
+    errors=(401, 403, 404),
+)
 async def revoke_invite(ctx: Context) -> None:
     invite = await ctx.session.get(Invite, ctx.path_int("invite_id"))
     if invite is None:
@@ -227,21 +272,40 @@ async def _open_invite(ctx: Context, token: str) -> tuple[Invite, Project]:
     return invite, project
 
 
-@api.route("POST", "/api/invites/preview", summary="What an invitation link is for (before accepting)",
-           tag="invites", body=InviteTokenIn, response=InvitePreviewOut, public=True, errors=(404, 422))
+@api.route(
+    "POST",
+    "/api/invites/preview",
+    summary="What an invitation link is for (before accepting)",
+    tag="invites",
+    body=InviteTokenIn,
+    response=InvitePreviewOut,
+    public=True,
+    errors=(404, 422),
+)
 async def preview_invite(ctx: Context, body: InviteTokenIn) -> InvitePreviewOut:
     invite, project = await _open_invite(ctx, body.token)
     organization = await ctx.session.get(Organization, project.organization_id)
     assert organization is not None
     return InvitePreviewOut(
-        email=invite.email, project_name=project.name, organization_name=organization.name, role=invite.role,
+        email=invite.email,
+        project_name=project.name,
+        organization_name=organization.name,
+        role=invite.role,
         name=invite.name,
     )
 
 
-@api.route("POST", "/api/invites/accept",
-           summary="Accept an invitation: set a password, join the project, and sign in", tag="invites",
-           body=InviteAcceptIn, response=InviteAcceptOut, status=201, public=True, errors=(404, 409, 422))
+@api.route(
+    "POST",
+    "/api/invites/accept",
+    summary="Accept an invitation: set a password, join the project, and sign in",
+    tag="invites",
+    body=InviteAcceptIn,
+    response=InviteAcceptOut,
+    status=201,
+    public=True,
+    errors=(404, 409, 422),
+)
 async def accept_invite(ctx: Context, body: InviteAcceptIn) -> InviteAcceptOut:
     invite, project = await _open_invite(ctx, body.token)
     problem = password_problem(body.password, email=invite.email)

@@ -13,9 +13,18 @@ from server.schemas import ErrorOut
 
 _PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 _STATUS_TEXT = {
-    200: "OK", 201: "Created", 204: "No content", 400: "Malformed request", 401: "Not signed in",
-    403: "Not allowed", 404: "Not found (or not visible to you)", 409: "Conflict", 413: "Too large",
-    415: "Not JSON", 422: "Invalid fields", 429: "Too many requests",
+    200: "OK",
+    201: "Created",
+    204: "No content",
+    400: "Malformed request",
+    401: "Not signed in",
+    403: "Not allowed",
+    404: "Not found (or not visible to you)",
+    409: "Conflict",
+    413: "Too large",
+    415: "Not JSON",
+    422: "Invalid fields",
+    429: "Too many requests",
 }
 
 
@@ -77,7 +86,7 @@ def openapi_document(api: Api, *, title: str = "Tandem", version: str = "0.1.0")
         [(m, "validation" if m in {e.body for e in api.endpoints} else "serialization") for m in ordered],
         ref_template="#/components/schemas/{model}",
     )
-    refs = {model: schema["$ref"] for (model, _), schema in key_map.items()}
+    refs: dict[type[BaseModel], str] = {model: schema["$ref"] for (model, _), schema in key_map.items()}  # type: ignore[misc]
     schemas: dict[str, Any] = definitions.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in api.endpoints:
@@ -88,15 +97,19 @@ def openapi_document(api: Api, *, title: str = "Tandem", version: str = "0.1.0")
         "info": {
             "title": title,
             "version": version,
-            "description": "Tandem's REST API. Errors are JSON: {\"error\": code, \"message\": text}.",
+            "description": 'Tandem\'s REST API. Errors are JSON: {"error": code, "message": text}.',
         },
         "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "The token from /api/auth/login."},
-                "cookie": {"type": "apiKey", "in": "cookie", "name": "tandem_session",
-                           "description": "Browser session; writes also need the X-CSRF-Token header."},
+                "cookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "tandem_session",
+                    "description": "Browser session; writes also need the X-CSRF-Token header.",
+                },
             },
         },
     }

@@ -37,8 +37,15 @@ def project_out(ctx: Context, project: Project, client_name: str) -> ProjectOut:
     )
 
 
-@api.route("GET", "/api/clients", summary="List the organization's clients (staff)", tag="clients",
-           query=PageQuery, response=Page[ClientOut], errors=(401, 403))
+@api.route(
+    "GET",
+    "/api/clients",
+    summary="List the organization's clients (staff)",
+    tag="clients",
+    query=PageQuery,
+    response=Page[ClientOut],
+    errors=(401, 403),
+)
 async def list_clients(ctx: Context, query: PageQuery) -> Page[ClientOut]:
     authorize(ctx.actor, Action.CLIENT_READ)
     stmt = select(Client).where(Client.organization_id == ctx.actor.organization_id)
@@ -49,8 +56,16 @@ async def list_clients(ctx: Context, query: PageQuery) -> Page[ClientOut]:
     return Page[ClientOut](items=items, next_cursor=str(items[-1].id) if len(rows) > query.limit else None)
 
 
-@api.route("POST", "/api/clients", summary="Add a client company (admin)", tag="clients", body=ClientIn,
-           response=ClientOut, status=201, errors=(401, 403, 422))
+@api.route(
+    "POST",
+    "/api/clients",
+    summary="Add a client company (admin)",
+    tag="clients",
+    body=ClientIn,
+    response=ClientOut,
+    status=201,
+    errors=(401, 403, 422),
+)
 async def create_client(ctx: Context, body: ClientIn) -> ClientOut:
     authorize(ctx.actor, Action.CLIENT_MANAGE)
     client = Client(organization_id=ctx.actor.organization_id, name=body.name)
@@ -59,11 +74,20 @@ async def create_client(ctx: Context, body: ClientIn) -> ClientOut:
     return ClientOut.model_validate(client)
 
 
-@api.route("GET", "/api/projects", summary="List the projects I can see", tag="projects", query=ProjectQuery,
-           response=Page[ProjectOut], errors=(401,))
+@api.route(
+    "GET",
+    "/api/projects",
+    summary="List the projects I can see",
+    tag="projects",
+    query=ProjectQuery,
+    response=Page[ProjectOut],
+    errors=(401,),
+)
 async def list_projects(ctx: Context, query: ProjectQuery) -> Page[ProjectOut]:
-    stmt = select(Project, Client.name).join(Client, col(Client.id) == Project.client_id).where(
-        visible_projects(ctx.actor)
+    stmt = (
+        select(Project, Client.name)
+        .join(Client, col(Client.id) == Project.client_id)
+        .where(visible_projects(ctx.actor))
     )
     if query.client_id is not None:
         stmt = stmt.where(Project.client_id == query.client_id)
@@ -76,12 +100,20 @@ async def list_projects(ctx: Context, query: ProjectQuery) -> Page[ProjectOut]:
     return Page[ProjectOut](items=items, next_cursor=str(items[-1].id) if len(rows) > query.limit else None)
 
 
-@api.route("POST", "/api/projects", summary="Create a project with the default workflow (admin)",
-           tag="projects", body=ProjectIn, response=ProjectOut, status=201, errors=(401, 403, 422))
+@api.route(
+    "POST",
+    "/api/projects",
+    summary="Create a project with the default workflow (admin)",
+    tag="projects",
+    body=ProjectIn,
+    response=ProjectOut,
+    status=201,
+    errors=(401, 403, 422),
+)
 async def create_project(ctx: Context, body: ProjectIn) -> ProjectOut:
     authorize(ctx.actor, Action.PROJECT_CREATE)
     client = await ctx.session.get(Client, body.client_id)
-    if client is None or client.organization_id != ctx.actor.organization_id:
+    if client is None or client.id is None or client.organization_id != ctx.actor.organization_id:
         raise ApiError(422, "invalid", "client_id names no client of your organization.")
     project = Project(
         organization_id=ctx.actor.organization_id, client_id=client.id, name=body.name, description=body.description
@@ -93,8 +125,9 @@ async def create_project(ctx: Context, body: ProjectIn) -> ProjectOut:
     return project_out(ctx, project, client.name)
 
 
-@api.route("GET", "/api/projects/{project_id:int}", summary="A project", tag="projects", response=ProjectOut,
-           errors=(401, 404))
+@api.route(
+    "GET", "/api/projects/{project_id:int}", summary="A project", tag="projects", response=ProjectOut, errors=(401, 404)
+)
 async def get_project(ctx: Context) -> ProjectOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
     client = await ctx.session.get(Client, project.client_id)
@@ -102,8 +135,15 @@ async def get_project(ctx: Context) -> ProjectOut:
     return project_out(ctx, project, client.name)
 
 
-@api.route("PATCH", "/api/projects/{project_id:int}", summary="Rename, describe or archive a project",
-           tag="projects", body=ProjectPatch, response=ProjectOut, errors=(401, 403, 404, 422))
+@api.route(
+    "PATCH",
+    "/api/projects/{project_id:int}",
+    summary="Rename, describe or archive a project",
+    tag="projects",
+    body=ProjectPatch,
+    response=ProjectOut,
+    errors=(401, 403, 404, 422),
+)
 async def update_project(ctx: Context, body: ProjectPatch) -> ProjectOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_UPDATE)
     for field, value in body.model_dump(exclude_unset=True).items():
@@ -119,8 +159,14 @@ async def update_project(ctx: Context, body: ProjectPatch) -> ProjectOut:
     return out
 
 
-@api.route("DELETE", "/api/projects/{project_id:int}", summary="Delete a project and everything in it (admin)",
-           tag="projects", status=204, errors=(401, 403, 404))
+@api.route(
+    "DELETE",
+    "/api/projects/{project_id:int}",
+    summary="Delete a project and everything in it (admin)",
+    tag="projects",
+    status=204,
+    errors=(401, 403, 404),
+)
 async def delete_project(ctx: Context) -> None:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_DELETE)
     project_id = project.id

@@ -244,9 +244,7 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
         response = result
     else:
         assert isinstance(result, BaseModel)
-        response = Response(
-            result.model_dump_json(), status_code=endpoint.status, media_type="application/json"
-        )
+        response = Response(result.model_dump_json(), status_code=endpoint.status, media_type="application/json")
     for name, value in ctx.response_headers.items():
         response.headers[name] = value
     for cookie in ctx.set_cookies:

@@ -60,13 +60,22 @@ async def task_out(ctx: Context, task: Task) -> TaskOut:
     return view.out(task)
 
 
-@api.route("GET", "/api/projects/{project_id:int}/tasks", summary="List a project's tasks, filtered",
-           tag="tasks", query=TaskQuery, response=Page[TaskOut], errors=(401, 404, 422))
+@api.route(
+    "GET",
+    "/api/projects/{project_id:int}/tasks",
+    summary="List a project's tasks, filtered",
+    tag="tasks",
+    query=TaskQuery,
+    response=Page[TaskOut],
+    errors=(401, 404, 422),
+)
 async def list_tasks(ctx: Context, query: TaskQuery) -> Page[TaskOut]:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
     stmt = select(Task).where(Task.project_id == project.id, visible_items(ctx.actor, Task.visibility))
     filters: dict[str, Any] = {
-        "status_id": Task.status_id, "assignee_id": Task.assignee_id, "visibility": Task.visibility,
+        "status_id": Task.status_id,
+        "assignee_id": Task.assignee_id,
+        "visibility": Task.visibility,
         "milestone_id": Task.milestone_id,
     }
     for name, column in filters.items():
@@ -90,8 +99,16 @@ async def list_tasks(ctx: Context, query: TaskQuery) -> Page[TaskOut]:
     return Page[TaskOut](items=items, next_cursor=str(items[-1].id) if len(rows) > query.limit else None)
 
 
-@api.route("POST", "/api/projects/{project_id:int}/tasks", summary="Create a task", tag="tasks", body=TaskIn,
-           response=TaskOut, status=201, errors=(401, 403, 404, 422))
+@api.route(
+    "POST",
+    "/api/projects/{project_id:int}/tasks",
+    summary="Create a task",
+    tag="tasks",
+    body=TaskIn,
+    response=TaskOut,
+    status=201,
+    errors=(401, 403, 404, 422),
+)
 async def create_task(ctx: Context, body: TaskIn) -> TaskOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.TASK_CREATE)
     assert project.id is not None
@@ -139,9 +156,15 @@ async def get_task(ctx: Context) -> TaskOut:
     return await task_out(ctx, task)
 
 
-@api.route("PATCH", "/api/tasks/{task_id:int}",
-           summary="Change a task; customers may only move tasks assigned to them", tag="tasks", body=TaskPatch,
-           response=TaskOut, errors=(401, 403, 404, 422))
+@api.route(
+    "PATCH",
+    "/api/tasks/{task_id:int}",
+    summary="Change a task; customers may only move tasks assigned to them",
+    tag="tasks",
+    body=TaskPatch,
+    response=TaskOut,
+    errors=(401, 403, 404, 422),
+)
 async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     changes = body.model_dump(exclude_unset=True)
     action = Action.TASK_UPDATE if ctx.actor.is_staff or set(changes) - CUSTOMER_MOVABLE else Action.TASK_MOVE
@@ -175,8 +198,9 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     return out
 
 
-@api.route("DELETE", "/api/tasks/{task_id:int}", summary="Delete a task", tag="tasks", status=204,
-           errors=(401, 403, 404))
+@api.route(
+    "DELETE", "/api/tasks/{task_id:int}", summary="Delete a task", tag="tasks", status=204, errors=(401, 403, 404)
+)
 async def delete_task(ctx: Context) -> None:
     task, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.TASK_DELETE)
     out = await task_out(ctx, task)

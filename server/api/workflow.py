@@ -40,16 +40,30 @@ async def project_statuses(ctx: Context, project_id: int) -> list[StatusOut]:
     return [StatusOut.model_validate(s) for s in rows.all()]
 
 
-@api.route("GET", "/api/projects/{project_id:int}/statuses", summary="The project's workflow, in board order",
-           tag="workflow", response=StatusList, errors=(401, 404))
+@api.route(
+    "GET",
+    "/api/projects/{project_id:int}/statuses",
+    summary="The project's workflow, in board order",
+    tag="workflow",
+    response=StatusList,
+    errors=(401, 404),
+)
 async def list_statuses(ctx: Context) -> StatusList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
     assert project.id is not None
     return StatusList(items=await project_statuses(ctx, project.id))
 
 
-@api.route("POST", "/api/projects/{project_id:int}/statuses", summary="Add a status to the workflow",
-           tag="workflow", body=StatusIn, response=StatusOut, status=201, errors=(401, 403, 404, 409, 422))
+@api.route(
+    "POST",
+    "/api/projects/{project_id:int}/statuses",
+    summary="Add a status to the workflow",
+    tag="workflow",
+    body=StatusIn,
+    response=StatusOut,
+    status=201,
+    errors=(401, 403, 404, 409, 422),
+)
 async def create_status(ctx: Context, body: StatusIn) -> StatusOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.WORKFLOW_MANAGE)
     assert project.id is not None
@@ -57,8 +71,9 @@ async def create_status(ctx: Context, body: StatusIn) -> StatusOut:
     if count >= MAX_STATUSES:
         raise ApiError(409, "too_many_statuses", f"A workflow has at most {MAX_STATUSES} statuses.")
     position = body.position if body.position is not None else count
-    status = Status(project_id=project.id, name=body.name, category=body.category, colour=body.colour,
-                    position=position)
+    status = Status(
+        project_id=project.id, name=body.name, category=body.category, colour=body.colour, position=position
+    )
     ctx.session.add(status)
     await ctx.session.flush()
     project_id = project.id
@@ -66,8 +81,15 @@ async def create_status(ctx: Context, body: StatusIn) -> StatusOut:
     return StatusOut.model_validate(status)
 
 
-@api.route("PATCH", "/api/projects/{project_id:int}/statuses/{status_id:int}", summary="Change a status",
-           tag="workflow", body=StatusPatch, response=StatusOut, errors=(401, 403, 404, 422))
+@api.route(
+    "PATCH",
+    "/api/projects/{project_id:int}/statuses/{status_id:int}",
+    summary="Change a status",
+    tag="workflow",
+    body=StatusPatch,
+    response=StatusOut,
+    errors=(401, 403, 404, 422),
+)
 async def update_status(ctx: Context, body: StatusPatch) -> StatusOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.WORKFLOW_MANAGE)
     assert project.id is not None
@@ -84,9 +106,15 @@ async def update_status(ctx: Context, body: StatusPatch) -> StatusOut:
     return StatusOut.model_validate(status)
 
 
-@api.route("DELETE", "/api/projects/{project_id:int}/statuses/{status_id:int}",
-           summary="Remove a status, moving its tasks to ?move_to= in the same transaction", tag="workflow",
-           query=StatusDeleteQuery, status=204, errors=(401, 403, 404, 409, 422))
+@api.route(
+    "DELETE",
+    "/api/projects/{project_id:int}/statuses/{status_id:int}",
+    summary="Remove a status, moving its tasks to ?move_to= in the same transaction",
+    tag="workflow",
+    query=StatusDeleteQuery,
+    status=204,
+    errors=(401, 403, 404, 409, 422),
+)
 async def delete_status(ctx: Context, query: StatusDeleteQuery) -> None:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.WORKFLOW_MANAGE)
     assert project.id is not None
@@ -113,8 +141,14 @@ async def delete_status(ctx: Context, query: StatusDeleteQuery) -> None:
     await ctx.services.live.workflow_changed(ctx, project_id, moved_tasks=bool(in_use))
 
 
-@api.route("GET", "/api/projects/{project_id:int}/milestones", summary="The project's milestones",
-           tag="milestones", response=MilestoneList, errors=(401, 404))
+@api.route(
+    "GET",
+    "/api/projects/{project_id:int}/milestones",
+    summary="The project's milestones",
+    tag="milestones",
+    response=MilestoneList,
+    errors=(401, 404),
+)
 async def list_milestones(ctx: Context) -> MilestoneList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
     rows = await ctx.session.exec(
@@ -125,8 +159,16 @@ async def list_milestones(ctx: Context) -> MilestoneList:
     return MilestoneList(items=[MilestoneOut.model_validate(m) for m in rows.all()])
 
 
-@api.route("POST", "/api/projects/{project_id:int}/milestones", summary="Add a milestone", tag="milestones",
-           body=MilestoneIn, response=MilestoneOut, status=201, errors=(401, 403, 404, 422))
+@api.route(
+    "POST",
+    "/api/projects/{project_id:int}/milestones",
+    summary="Add a milestone",
+    tag="milestones",
+    body=MilestoneIn,
+    response=MilestoneOut,
+    status=201,
+    errors=(401, 403, 404, 422),
+)
 async def create_milestone(ctx: Context, body: MilestoneIn) -> MilestoneOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MILESTONE_MANAGE)
     assert project.id is not None
@@ -138,15 +180,28 @@ async def create_milestone(ctx: Context, body: MilestoneIn) -> MilestoneOut:
     return out
 
 
-@api.route("GET", "/api/milestones/{milestone_id:int}", summary="A milestone", tag="milestones",
-           response=MilestoneOut, errors=(401, 404))
+@api.route(
+    "GET",
+    "/api/milestones/{milestone_id:int}",
+    summary="A milestone",
+    tag="milestones",
+    response=MilestoneOut,
+    errors=(401, 404),
+)
 async def get_milestone(ctx: Context) -> MilestoneOut:
     milestone, _ = await milestone_for(ctx.session, ctx.actor, ctx.path_int("milestone_id"), Action.ITEM_READ)
     return MilestoneOut.model_validate(milestone)
 
 
-@api.route("PATCH", "/api/milestones/{milestone_id:int}", summary="Change or complete a milestone",
-           tag="milestones", body=MilestonePatch, response=MilestoneOut, errors=(401, 403, 404, 409, 422))
+@api.route(
+    "PATCH",
+    "/api/milestones/{milestone_id:int}",
+    summary="Change or complete a milestone",
+    tag="milestones",
+    body=MilestonePatch,
+    response=MilestoneOut,
+    errors=(401, 403, 404, 409, 422),
+)
 async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
     milestone, _ = await milestone_for(ctx.session, ctx.actor, ctx.path_int("milestone_id"), Action.MILESTONE_MANAGE)
     before = milestone.visibility
@@ -172,8 +227,14 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
     return out
 
 
-@api.route("DELETE", "/api/milestones/{milestone_id:int}", summary="Delete a milestone (its tasks stay)",
-           tag="milestones", status=204, errors=(401, 403, 404))
+@api.route(
+    "DELETE",
+    "/api/milestones/{milestone_id:int}",
+    summary="Delete a milestone (its tasks stay)",
+    tag="milestones",
+    status=204,
+    errors=(401, 403, 404),
+)
 async def delete_milestone(ctx: Context) -> None:
     milestone, _ = await milestone_for(ctx.session, ctx.actor, ctx.path_int("milestone_id"), Action.MILESTONE_MANAGE)
     out = MilestoneOut.model_validate(milestone)
@@ -182,4 +243,3 @@ async def delete_milestone(ctx: Context) -> None:
     )
     await ctx.session.delete(milestone)
     await ctx.services.live.milestone_deleted(ctx, out)
-

@@ -249,9 +249,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_tasks_project_id_projects"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["status_id"], ["statuses.id"], name=op.f("fk_tasks_status_id_statuses")
-        ),
+        sa.ForeignKeyConstraint(["status_id"], ["statuses.id"], name=op.f("fk_tasks_status_id_statuses")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:

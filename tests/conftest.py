@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from server import migrate
+from server.app import create_app
+from server.db import Database
+from server.settings import Settings
+from tests.workspace import Workspace, build_workspace
+
+SECRET = "test-secret-key-" + "k" * 32
+
+
+def make_settings(tmp: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        env="test",
+        database_url=f"sqlite:///{tmp / 'tandem.db'}",
+        secret_key=SECRET,
+        data_dir=tmp,
+        base_url="http://testserver",
+        auto_migrate=False,
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Workspace]:
+    """One migrated, seeded SQLite file per test session; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("template")
+    url = f"sqlite:///{folder / 'tandem.db'}"
+    migrate.upgrade(url)
+
+    async def seed() -> Workspace:
+        db = Database(url)
+        try:
+            return await build_workspace(db)
+        finally:
+            await db.close()
+
+    ws = asyncio.run(seed())
+    # Fold the WAL into the main file so a plain copy holds everything.
+    with sqlite3.connect(folder / "tandem.db") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return folder / "tandem.db", ws
+
+
+@pytest.fixture
+def workspace(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> Workspace:
+    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    return workspace_template[1]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), base_url="http://testserver") as test_client:
+        yield test_client
+
+
+def bearer(ws: Workspace, role: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {ws.token(role)}"} if role != "anonymous" else {}

@@ -1,0 +1,347 @@
+"""The authorization matrix: every route x every role, with the exact status, and no leak in any answer.
+
+Roles: owner (admin of A), staff (member of PX), customer (of client X, customer on PX), viewer (of X, viewer on
+PX), other_customer (of client Y, on PY only), stranger (owner of organization B), anonymous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.api import api
+from tests.conftest import bearer
+from tests.workspace import PASSWORD, Workspace
+
+ALL = ("owner", "staff", "customer", "viewer", "other_customer", "stranger", "anonymous")
+READ_PX = dict(owner=200, staff=200, customer=200, viewer=200, other_customer=404, stranger=404, anonymous=401)
+READ_INTERNAL = dict(owner=200, staff=200, customer=404, viewer=404, other_customer=404, stranger=404, anonymous=401)
+MANAGE_PX = dict(owner=200, staff=403, customer=403, viewer=403, other_customer=404, stranger=404, anonymous=401)
+STAFF_WRITE_PX = dict(owner=200, staff=200, customer=403, viewer=403, other_customer=404, stranger=404, anonymous=401)
+STAFF_WRITE_INTERNAL = dict(
+    owner=200, staff=200, customer=404, viewer=404, other_customer=404, stranger=404, anonymous=401
+)
+ANY_SIGNED_IN = dict(owner=200, staff=200, customer=200, viewer=200, other_customer=200, stranger=200, anonymous=401)
+
+
+def ok(expect: dict[str, int], status: int) -> dict[str, int]:
+    """``expect`` with its success status replaced (201 for creations, 204 for deletions)."""
+    return {role: (status if code == 200 else code) for role, code in expect.items()}
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    route: str  # the path as declared, e.g. /api/tasks/{task_id:int}
+    path: str  # with placeholders from the workspace, e.g. /api/tasks/{px_shared_task}
+    expect: dict[str, int]
+    body: dict[str, Any] | None = None
+    name: str = ""
+
+
+CASES = [
+    Case(
+        "POST",
+        "/api/auth/login",
+        "/api/auth/login",
+        {r: 401 for r in ALL},
+        {"email": "customer@example.test", "password": "wrong password"},
+        "login-wrong-password",
+    ),
+    Case("POST", "/api/auth/logout", "/api/auth/logout", ok(ANY_SIGNED_IN, 204)),
+    Case("POST", "/api/auth/logout-everywhere", "/api/auth/logout-everywhere", ok(ANY_SIGNED_IN, 204)),
+    Case("GET", "/api/me", "/api/me", ANY_SIGNED_IN),
+    Case("PATCH", "/api/me", "/api/me", ANY_SIGNED_IN, {"locale": "sv"}),
+    Case(
+        "POST",
+        "/api/me/password",
+        "/api/me/password",
+        ok(ANY_SIGNED_IN, 204),
+        {"current_password": PASSWORD, "new_password": "another fine passphrase"},
+    ),
+    Case(
+        "GET",
+        "/api/clients",
+        "/api/clients",
+        dict(owner=200, staff=200, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401),
+    ),
+    Case(
+        "POST",
+        "/api/clients",
+        "/api/clients",
+        dict(owner=201, staff=403, customer=403, viewer=403, other_customer=403, stranger=201, anonymous=401),
+        {"name": "New client"},
+    ),
+    Case("GET", "/api/projects", "/api/projects", ANY_SIGNED_IN),
+    Case(
+        "POST",
+        "/api/projects",
+        "/api/projects",
+        dict(owner=201, staff=403, customer=403, viewer=403, other_customer=403, stranger=422, anonymous=401),
+        {"name": "New project", "client_id": "{client_x}"},
+    ),
+    Case("GET", "/api/projects/{project_id:int}", "/api/projects/{px}", READ_PX),
+    Case("PATCH", "/api/projects/{project_id:int}", "/api/projects/{px}", MANAGE_PX, {"name": "Renamed"}),
+    Case("DELETE", "/api/projects/{project_id:int}", "/api/projects/{px}", ok(MANAGE_PX, 204)),
+    Case("GET", "/api/projects/{project_id:int}/tasks", "/api/projects/{px}/tasks", READ_PX),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/tasks",
+        "/api/projects/{px}/tasks",
+        ok(STAFF_WRITE_PX, 201),
+        {"title": "A new task", "visibility": "shared"},
+    ),
+    Case("GET", "/api/tasks/{task_id:int}", "/api/tasks/{px_shared_task}", READ_PX, name="shared"),
+    Case("GET", "/api/tasks/{task_id:int}", "/api/tasks/{px_internal_task}", READ_INTERNAL, name="internal"),
+    Case(
+        "GET",
+        "/api/tasks/{task_id:int}",
+        "/api/tasks/{pb_shared_task}",
+        dict(owner=404, staff=404, customer=404, viewer=404, other_customer=404, stranger=200, anonymous=401),
+        name="other-org",
+    ),
+    Case(
+        "PATCH",
+        "/api/tasks/{task_id:int}",
+        "/api/tasks/{px_shared_task}",
+        STAFF_WRITE_PX,
+        {"title": "Changed"},
+        "shared-edit",
+    ),
+    Case(
+        "PATCH",
+        "/api/tasks/{task_id:int}",
+        "/api/tasks/{px_internal_task}",
+        STAFF_WRITE_INTERNAL,
+        {"title": "Changed"},
+        "internal-edit",
+    ),
+    Case(
+        "PATCH",
+        "/api/tasks/{task_id:int}",
+        "/api/tasks/{px_customer_task}",
+        dict(owner=200, staff=200, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401),
+        {"status_id": "{px_done}"},
+        "customer-moves-own-task",
+    ),
+    Case(
+        "PATCH",
+        "/api/tasks/{task_id:int}",
+        "/api/tasks/{px_customer_task}",
+        STAFF_WRITE_PX,
+        {"status_id": "{px_done}", "title": "sneaky"},
+        "customer-may-only-move",
+    ),
+    Case(
+        "PATCH",
+        "/api/tasks/{task_id:int}",
+        "/api/tasks/{px_shared_task}",
+        STAFF_WRITE_PX,
+        {"status_id": "{px_done}"},
+        "customer-moves-unassigned-task",
+    ),
+    Case("DELETE", "/api/tasks/{task_id:int}", "/api/tasks/{px_shared_task}", ok(STAFF_WRITE_PX, 204), name="shared"),
+    Case(
+        "DELETE",
+        "/api/tasks/{task_id:int}",
+        "/api/tasks/{px_internal_task}",
+        ok(STAFF_WRITE_INTERNAL, 204),
+        name="internal",
+    ),
+    Case("GET", "/api/projects/{project_id:int}/statuses", "/api/projects/{px}/statuses", READ_PX),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/statuses",
+        "/api/projects/{px}/statuses",
+        ok(MANAGE_PX, 201),
+        {"name": "QA", "category": "active", "colour": "#123456"},
+    ),
+    Case(
+        "PATCH",
+        "/api/projects/{project_id:int}/statuses/{status_id:int}",
+        "/api/projects/{px}/statuses/{px_todo}",
+        MANAGE_PX,
+        {"name": "Backlog"},
+    ),
+    Case(
+        "DELETE",
+        "/api/projects/{project_id:int}/statuses/{status_id:int}",
+        "/api/projects/{px}/statuses/{px_active}",
+        ok(MANAGE_PX, 204),
+    ),
+    Case("GET", "/api/projects/{project_id:int}/milestones", "/api/projects/{px}/milestones", READ_PX),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/milestones",
+        "/api/projects/{px}/milestones",
+        ok(STAFF_WRITE_PX, 201),
+        {"name": "Go live", "visibility": "shared"},
+    ),
+    Case("GET", "/api/milestones/{milestone_id:int}", "/api/milestones/{px_shared_milestone}", READ_PX, name="shared"),
+    Case(
+        "GET",
+        "/api/milestones/{milestone_id:int}",
+        "/api/milestones/{px_internal_milestone}",
+        READ_INTERNAL,
+        name="internal",
+    ),
+    Case(
+        "PATCH",
+        "/api/milestones/{milestone_id:int}",
+        "/api/milestones/{px_shared_milestone}",
+        STAFF_WRITE_PX,
+        {"name": "Renamed"},
+        "shared",
+    ),
+    Case(
+        "PATCH",
+        "/api/milestones/{milestone_id:int}",
+        "/api/milestones/{px_internal_milestone}",
+        STAFF_WRITE_INTERNAL,
+        {"name": "Renamed"},
+        "internal",
+    ),
+    Case(
+        "DELETE", "/api/milestones/{milestone_id:int}", "/api/milestones/{px_shared_milestone}", ok(STAFF_WRITE_PX, 204)
+    ),
+    Case("GET", "/api/projects/{project_id:int}/members", "/api/projects/{px}/members", READ_PX),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/members",
+        "/api/projects/{px}/members",
+        ok(MANAGE_PX, 201),
+        {"user_id": "{user:spare_customer}", "role": "customer"},
+    ),
+    Case(
+        "PATCH",
+        "/api/projects/{project_id:int}/members/{user_id:int}",
+        "/api/projects/{px}/members/{user:viewer}",
+        MANAGE_PX,
+        {"role": "customer"},
+    ),
+    Case(
+        "DELETE",
+        "/api/projects/{project_id:int}/members/{user_id:int}",
+        "/api/projects/{px}/members/{user:viewer}",
+        ok(MANAGE_PX, 204),
+    ),
+    Case(
+        "POST",
+        "/api/invites",
+        "/api/invites",
+        ok(MANAGE_PX, 201),
+        {"project_id": "{px}", "email": "newcomer@example.com", "role": "customer"},
+    ),
+    Case("GET", "/api/invites", "/api/invites?project_id={px}", MANAGE_PX),
+    Case("DELETE", "/api/invites/{invite_id:int}", "/api/invites/{px_invite}", ok(MANAGE_PX, 204)),
+    Case(
+        "POST",
+        "/api/invites/preview",
+        "/api/invites/preview",
+        {r: 404 for r in ALL},
+        {"token": "not-a-real-invite-token"},
+        "bogus-token",
+    ),
+    Case(
+        "POST",
+        "/api/invites/accept",
+        "/api/invites/accept",
+        {r: 404 for r in ALL},
+        {"token": "not-a-real-invite-token", "name": "Eve", "password": "a long enough pass"},
+        "bogus-token",
+    ),
+]
+
+
+def fill(template: Any, ws: Workspace) -> Any:
+    if isinstance(template, dict):
+        return {k: fill(v, ws) for k, v in template.items()}
+    if isinstance(template, str) and template.startswith("{") and template.endswith("}") and "/" not in template:
+        return int(fill_path(template, ws))
+    return template
+
+
+def fill_path(path: str, ws: Workspace) -> str:
+    values = {**{k: str(v) for k, v in ws.ids.items()}, **{f"user:{k}": str(v) for k, v in ws.users.items()}}
+    for key, value in values.items():
+        path = path.replace("{" + key + "}", value)
+    assert "{" not in path, path
+    return path
+
+
+def test_every_route_is_in_the_matrix() -> None:
+    declared = {(e.method, e.path) for e in api.endpoints}
+    covered = {(c.method, c.route) for c in CASES}
+    assert declared - covered == set(), "add these routes to the authorization matrix"
+    assert covered - declared == set(), "the matrix names routes that do not exist"
+
+
+SECRET_MARKERS = ("SECRET", "internal milestone")
+
+
+def assert_no_leak(role: str, text: str) -> None:
+    if role in ("customer", "viewer", "other_customer"):
+        for marker in SECRET_MARKERS:
+            assert marker not in text, f"{role} saw an internal item"
+    if role == "other_customer":
+        assert "px " not in text and "PX" not in text, "a customer saw another client's project"
+    if role == "stranger":
+        for marker in ("px ", "py ", "PX", "PY", "Client X", "Client Y"):
+            assert marker not in text, "another organization leaked"
+    if role in ("owner", "staff", "customer", "viewer", "other_customer"):
+        assert "pb " not in text and "Client of B" not in text, "another organization leaked"
+
+
+@pytest.mark.parametrize("role", ALL)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path} {c.name}".strip())
+def test_matrix(client: TestClient, workspace: Workspace, case: Case, role: str) -> None:
+    headers = bearer(workspace, role)
+    response = client.request(
+        case.method,
+        fill_path(case.path, workspace),
+        json=fill(case.body, workspace) if case.body else None,
+        headers=headers,
+    )
+    assert response.status_code == case.expect[role], response.text
+    if response.status_code >= 400:
+        body = response.json()
+        assert set(body) >= {"error", "message"}
+    assert_no_leak(role, response.text)
+
+
+@pytest.mark.parametrize("role", ["customer", "viewer", "other_customer"])
+def test_customer_lists_hold_only_shared_items_of_their_projects(
+    client: TestClient, workspace: Workspace, role: str
+) -> None:
+    headers = bearer(workspace, role)
+    projects = client.get("/api/projects", headers=headers).json()["items"]
+    mine = {
+        "customer": {workspace.ids["px"]},
+        "viewer": {workspace.ids["px"]},
+        "other_customer": {workspace.ids["py"]},
+    }[role]
+    assert {p["id"] for p in projects} == mine
+    for project_id in mine:
+        tasks = client.get(f"/api/projects/{project_id}/tasks?limit=200", headers=headers).json()["items"]
+        assert tasks and all(t["visibility"] == "shared" for t in tasks)
+        filtered = client.get(f"/api/projects/{project_id}/tasks?visibility=internal", headers=headers).json()
+        assert filtered["items"] == []
+        milestones = client.get(f"/api/projects/{project_id}/milestones", headers=headers).json()["items"]
+        assert milestones and all(m["visibility"] == "shared" for m in milestones)
+    me = client.get("/api/me", headers=headers).json()
+    assert all(item["visibility"] == "shared" for item in me["action_items"])
+
+
+def test_removing_a_member_takes_effect_at_once(client: TestClient, workspace: Workspace) -> None:
+    customer = bearer(workspace, "customer")
+    assert client.get(f"/api/projects/{workspace.ids['px']}", headers=customer).status_code == 200
+    removed = client.delete(
+        f"/api/projects/{workspace.ids['px']}/members/{workspace.users['customer']}", headers=bearer(workspace, "owner")
+    )
+    assert removed.status_code == 204
+    assert client.get(f"/api/projects/{workspace.ids['px']}", headers=customer).status_code == 404
+    assert client.get(f"/api/tasks/{workspace.ids['px_shared_task']}", headers=customer).status_code == 404
+    assert client.get("/api/projects", headers=customer).json()["items"] == []

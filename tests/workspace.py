@@ -1,0 +1,175 @@
+"""A small two-tenant workspace for tests, with known session tokens for every role.
+
+Organization A has two clients, X and Y. Project PX belongs to X, PY to Y. Organization B is a stranger.
+Roles: ``owner`` (admin of A), ``staff`` (staff of A, member of PX), ``customer`` (of X, customer on PX),
+``viewer`` (of X, viewer on PX), ``other_customer`` (of Y, customer on PY), ``stranger`` (owner of B).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.db import Database, utcnow
+from server.domain import default_statuses
+from server.models import (
+    AuthSession,
+    Client,
+    Invite,
+    Membership,
+    Milestone,
+    Organization,
+    OrgRole,
+    Project,
+    ProjectRole,
+    Task,
+    User,
+    Visibility,
+)
+from server.security import hash_password, token_hash
+
+PASSWORD = "correct horse battery"
+INVITE_TOKEN = "invite-token-" + "i" * 30
+ROLES = ("owner", "staff", "customer", "viewer", "other_customer", "stranger")
+
+
+@dataclass
+class Workspace:
+    users: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def token(self, role: str) -> str:
+        return self.tokens[role]
+
+
+async def build_workspace(db: Database) -> Workspace:
+    ws = Workspace()
+    async with db.session() as session:
+        await _build(session, ws)
+        await session.commit()
+    return ws
+
+
+async def _add(session: AsyncSession, obj: object) -> int:
+    session.add(obj)
+    await session.flush()
+    obj_id = getattr(obj, "id")  # noqa: B009
+    assert isinstance(obj_id, int)
+    return obj_id
+
+
+async def _build(session: AsyncSession, ws: Workspace) -> None:
+    org_a = await _add(session, Organization(name="Agency A", slug="agency-a"))
+    org_b = await _add(session, Organization(name="Agency B", slug="agency-b"))
+    client_x = await _add(session, Client(organization_id=org_a, name="Client X"))
+    client_y = await _add(session, Client(organization_id=org_a, name="Client Y"))
+    client_b = await _add(session, Client(organization_id=org_b, name="Client of B"))
+    hashed = hash_password(PASSWORD)
+    people = {
+        "owner": (org_a, None, OrgRole.OWNER),
+        "staff": (org_a, None, OrgRole.STAFF),
+        "customer": (org_a, client_x, OrgRole.CUSTOMER),
+        "viewer": (org_a, client_x, OrgRole.CUSTOMER),
+        "other_customer": (org_a, client_y, OrgRole.CUSTOMER),
+        "stranger": (org_b, None, OrgRole.OWNER),
+        "spare_staff": (org_a, None, OrgRole.STAFF),
+        "spare_customer": (org_a, client_x, OrgRole.CUSTOMER),
+    }
+    now = utcnow()
+    for role, (org, client, org_role) in people.items():
+        email = f"{role}@example.test"
+        user_id = await _add(
+            session,
+            User(
+                organization_id=org,
+                client_id=client,
+                email=email,
+                name=role.replace("_", " ").title(),
+                role=org_role,
+                password_hash=hashed,
+            ),
+        )
+        ws.users[role] = user_id
+        ws.emails[role] = email
+        token = f"token-{role}-" + "x" * 24
+        ws.tokens[role] = token
+        session.add(
+            AuthSession(
+                user_id=user_id,
+                token_hash=token_hash(token),
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + dt.timedelta(days=1),
+            )
+        )
+    px = await _project(session, org_a, client_x, "PX")
+    py = await _project(session, org_a, client_y, "PY")
+    pb = await _project(session, org_b, client_b, "PB")
+    ws.ids.update(org_a=org_a, org_b=org_b, client_x=client_x, client_y=client_y, px=px, py=py, pb=pb)
+    for project, user, role in (
+        (px, "staff", ProjectRole.MEMBER),
+        (px, "customer", ProjectRole.CUSTOMER),
+        (px, "viewer", ProjectRole.VIEWER),
+        (py, "other_customer", ProjectRole.CUSTOMER),
+    ):
+        session.add(Membership(project_id=project, user_id=ws.users[user], role=role))
+    for key, project in (("px", px), ("py", py), ("pb", pb)):
+        statuses = [await _add(session, s) for s in default_statuses(project)]
+        ws.ids[f"{key}_todo"], ws.ids[f"{key}_active"], ws.ids[f"{key}_blocked"], ws.ids[f"{key}_done"] = statuses
+        shared_ms = await _add(
+            session, Milestone(project_id=project, name=f"{key} shared milestone", visibility=Visibility.SHARED)
+        )
+        internal_ms = await _add(
+            session, Milestone(project_id=project, name=f"{key} internal milestone", visibility=Visibility.INTERNAL)
+        )
+        ws.ids[f"{key}_shared_milestone"], ws.ids[f"{key}_internal_milestone"] = shared_ms, internal_ms
+        ws.ids[f"{key}_shared_task"] = await _add(
+            session,
+            Task(
+                project_id=project,
+                title=f"{key} shared task",
+                status_id=statuses[0],
+                visibility=Visibility.SHARED,
+                milestone_id=shared_ms,
+            ),
+        )
+        ws.ids[f"{key}_internal_task"] = await _add(
+            session,
+            Task(
+                project_id=project,
+                title=f"{key} internal task SECRET",
+                status_id=statuses[0],
+                visibility=Visibility.INTERNAL,
+            ),
+        )
+    ws.ids["px_invite"] = await _add(
+        session,
+        Invite(
+            organization_id=org_a,
+            project_id=px,
+            email="invited@example.test",
+            role=ProjectRole.CUSTOMER,
+            token_hash=token_hash(INVITE_TOKEN),
+            created_at=now,
+            expires_at=now + dt.timedelta(hours=1),
+        ),
+    )
+    ws.ids["px_customer_task"] = await _add(
+        session,
+        Task(
+            project_id=px,
+            title="px waiting on customer",
+            status_id=ws.ids["px_blocked"],
+            visibility=Visibility.SHARED,
+            assignee_id=ws.users["customer"],
+            due_date=dt.date.today() - dt.timedelta(days=2),
+        ),
+    )
+
+
+async def _project(session: AsyncSession, org: int, client: int, name: str) -> int:
+    return await _add(session, Project(organization_id=org, client_id=client, name=name))
