@@ -1,4 +1,9 @@
-"""Fixed-window rate limits, kept in memory on one node or in Redis when several nodes share the work."""
+"""Sliding-window rate limits, kept in memory on one node or in Redis when several nodes share the work.
+
+The window is the classic two-counter approximation: attempts in the current fixed window plus the previous
+window's count weighted by how much of it still overlaps the sliding window. Bursts that straddle a window
+boundary are therefore counted, unlike plain fixed windows.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ class RateLimiter(Protocol):
         """Count one attempt under ``key``.
 
         Returns:
-            True while at most ``limit`` attempts were made in the current window, False once over it.
+            True while at most ``limit`` attempts fall in the sliding window, False once over it.
         """
         ...
 
@@ -23,28 +28,34 @@ class RateLimiter(Protocol):
         ...
 
 
+def _estimate(previous: int, current: int, now: float, window_seconds: int) -> float:
+    elapsed = (now % window_seconds) / window_seconds
+    return previous * (1.0 - elapsed) + current
+
+
 class MemoryRateLimiter:
-    """Per-process counters; memory is bounded by pruning windows that have ended."""
+    """Per-process counters; memory is bounded by dropping keys whose windows have passed."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
-        self._counts: dict[str, tuple[int, int]] = {}
+        self._counts: dict[str, dict[int, int]] = {}
         self._max_keys = max_keys
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
-        window = int(time.monotonic() // window_seconds)
-        start, count = self._counts.get(key, (window, 0))
-        if start != window:
-            start, count = window, 0
-        if len(self._counts) >= self._max_keys and key not in self._counts:
+        now = time.time()
+        window = int(now // window_seconds)
+        if key not in self._counts and len(self._counts) >= self._max_keys:
             self._prune(window)
-        self._counts[key] = (start, count + 1)
-        return count + 1 <= limit
+        counts = self._counts.setdefault(key, {})
+        for old in [w for w in counts if w < window - 1]:
+            del counts[old]
+        counts[window] = counts.get(window, 0) + 1
+        return _estimate(counts.get(window - 1, 0), counts[window], now, window_seconds) <= limit
 
     def _prune(self, window: int) -> None:
-        for stale in [k for k, (w, _) in self._counts.items() if w != window]:
+        for stale in [k for k, c in self._counts.items() if max(c, default=0) < window - 1]:
             del self._counts[stale]
         if len(self._counts) >= self._max_keys:
-            # Still full within one window: shed the oldest keys rather than grow.
+            # Still full of live keys: shed the oldest rather than grow.
             for old in list(self._counts)[: self._max_keys // 10]:
                 del self._counts[old]
 
@@ -53,20 +64,22 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """Counters shared by every node: INCR plus an expiry per window."""
+    """Counters shared by every node: one INCR per attempt, and a read of the previous window."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix + "rl:"
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
-        window = int(time.time() // window_seconds)
-        name = f"{self._prefix}{key}:{window}"
+        now = time.time()
+        window = int(now // window_seconds)
+        current = f"{self._prefix}{key}:{window}"
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, window_seconds + 1)
-            count, _ = await pipe.execute()
-        return int(count) <= limit
+            pipe.incr(current)
+            pipe.expire(current, window_seconds * 2 + 1)
+            pipe.get(f"{self._prefix}{key}:{window - 1}")
+            count, _, previous = await pipe.execute()
+        return _estimate(int(previous or 0), int(count), now, window_seconds) <= limit
 
     async def reset(self, key: str) -> None:
         async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*", count=100):

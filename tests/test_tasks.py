@@ -1,0 +1,181 @@
+"""Tasks, workflows and milestones through the API: validation, filters, pagination, colour classes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from starlette.testclient import TestClient
+
+from server.domain import colour_class
+from server.models import ColourClass
+from tests.conftest import bearer
+from tests.workspace import Workspace
+
+TODAY = dt.date(2026, 5, 12)
+
+
+@pytest.mark.parametrize(
+    ("category", "due", "expected"),
+    [
+        ("done", TODAY - dt.timedelta(days=9), ColourClass.DONE),
+        ("todo", TODAY - dt.timedelta(days=1), ColourClass.OVERDUE),
+        ("blocked", TODAY, ColourClass.DUE_SOON),
+        ("active", TODAY + dt.timedelta(days=3), ColourClass.DUE_SOON),
+        ("active", TODAY + dt.timedelta(days=4), ColourClass.ON_TRACK),
+        ("todo", None, ColourClass.ON_TRACK),
+    ],
+)
+def test_colour_class(category: str, due: dt.date | None, expected: ColourClass) -> None:
+    assert colour_class(category, due, TODAY, due_soon_days=3) == expected
+
+
+def test_task_lifecycle_and_colour_classes(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    px = workspace.ids["px"]
+    today = dt.date.today()
+    overdue = client.post(
+        f"/api/projects/{px}/tasks",
+        headers=owner,
+        json={
+            "title": "Overdue one",
+            "due_date": str(today - dt.timedelta(days=1)),
+            "visibility": "shared",
+            "assignee_id": workspace.users["customer"],
+        },
+    ).json()
+    assert overdue["colour_class"] == "overdue" and overdue["waiting_on_customer"] is True
+    assert overdue["status_id"] == workspace.ids["px_todo"] and overdue["version"] == 1
+    moved = client.patch(
+        f"/api/tasks/{overdue['id']}",
+        headers=bearer(workspace, "customer"),
+        json={"status_id": workspace.ids["px_done"]},
+    ).json()
+    assert moved["colour_class"] == "done" and moved["completed_at"] is not None and moved["version"] == 2
+    reopened = client.patch(
+        f"/api/tasks/{overdue['id']}", headers=owner, json={"status_id": workspace.ids["px_active"]}
+    ).json()
+    assert reopened["completed_at"] is None and reopened["colour_class"] == "overdue"
+    assert client.delete(f"/api/tasks/{overdue['id']}", headers=owner).status_code == 204
+    assert client.get(f"/api/tasks/{overdue['id']}", headers=owner).status_code == 404
+
+
+def test_task_validation(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    px = workspace.ids["px"]
+
+    def create(**fields: object) -> tuple[int, dict[str, object]]:
+        response = client.post(f"/api/projects/{px}/tasks", headers=owner, json={"title": "T", **fields})
+        return response.status_code, response.json()
+
+    assert create(status_id=workspace.ids["py_todo"])[0] == 422  # another project's status
+    assert create(assignee_id=workspace.users["other_customer"], visibility="shared")[0] == 422
+    assert create(assignee_id=workspace.users["stranger"])[0] == 422
+    status, body = create(assignee_id=workspace.users["customer"], visibility="internal")
+    assert status == 422 and "internal" in str(body["message"])
+    assert create(milestone_id=workspace.ids["px_internal_milestone"], visibility="shared")[0] == 422
+    assert create(milestone_id=workspace.ids["py_shared_milestone"])[0] == 422
+    assert create(priority="whenever")[0] == 422
+    assert create(due_date="not a date")[0] == 422
+    assert create(title="x" * 301)[0] == 422
+    # Making a task internal while a customer is assigned is refused, so the customer never loses sight of work
+    # that waits on them.
+    response = client.patch(
+        f"/api/tasks/{workspace.ids['px_customer_task']}", headers=owner, json={"visibility": "internal"}
+    )
+    assert response.status_code == 422
+    assert (
+        client.patch(f"/api/tasks/{workspace.ids['px_shared_task']}", headers=owner, json={"title": None}).status_code
+        == 422
+    )
+
+
+def test_filters_and_pagination(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    px = workspace.ids["px"]
+    today = dt.date.today()
+    for i in range(7):
+        client.post(
+            f"/api/projects/{px}/tasks",
+            headers=owner,
+            json={"title": f"Paged {i}", "due_date": str(today + dt.timedelta(days=i)), "visibility": "shared"},
+        )
+    seen: list[int] = []
+    cursor = None
+    while True:
+        url = f"/api/projects/{px}/tasks?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=owner).json()
+        seen += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 10  # 3 seeded + 7 new
+    assert seen == sorted(seen)
+    due_before = client.get(
+        f"/api/projects/{px}/tasks?due_before={today + dt.timedelta(days=2)}&due_after={today}", headers=owner
+    ).json()["items"]
+    assert sorted(t["title"] for t in due_before) == ["Paged 1"]
+    waiting = client.get(f"/api/projects/{px}/tasks?waiting_on_customer=true", headers=owner).json()["items"]
+    assert [t["id"] for t in waiting] == [workspace.ids["px_customer_task"]]
+    by_status = client.get(f"/api/projects/{px}/tasks?status_id={workspace.ids['px_blocked']}", headers=owner).json()[
+        "items"
+    ]
+    assert [t["id"] for t in by_status] == [workspace.ids["px_customer_task"]]
+    internal = client.get(f"/api/projects/{px}/tasks?visibility=internal", headers=owner).json()["items"]
+    assert [t["id"] for t in internal] == [workspace.ids["px_internal_task"]]
+    assert client.get(f"/api/projects/{px}/tasks?limit=1000", headers=owner).status_code == 422
+    assert client.get(f"/api/projects/{px}/tasks?cursor=abc", headers=owner).status_code == 422
+
+
+def test_removing_a_status_moves_its_tasks(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    px = workspace.ids["px"]
+    todo, active = workspace.ids["px_todo"], workspace.ids["px_active"]
+    refused = client.delete(f"/api/projects/{px}/statuses/{todo}", headers=owner)
+    assert refused.status_code == 409 and refused.json()["error"] == "status_in_use"
+    assert (
+        client.delete(
+            f"/api/projects/{px}/statuses/{todo}?move_to={workspace.ids['py_todo']}", headers=owner
+        ).status_code
+        == 422
+    )
+    assert client.delete(f"/api/projects/{px}/statuses/{todo}?move_to={active}", headers=owner).status_code == 204
+    tasks = client.get(f"/api/projects/{px}/tasks", headers=owner).json()["items"]
+    moved = {t["id"]: t for t in tasks}
+    assert moved[workspace.ids["px_shared_task"]]["status_id"] == active
+    assert moved[workspace.ids["px_shared_task"]]["version"] == 2
+    statuses = client.get(f"/api/projects/{px}/statuses", headers=owner).json()["items"]
+    assert todo not in [s["id"] for s in statuses]
+
+
+def test_new_project_gets_default_workflow(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    project = client.post(
+        "/api/projects", headers=owner, json={"name": "Fresh", "client_id": workspace.ids["client_x"]}
+    ).json()
+    statuses = client.get(f"/api/projects/{project['id']}/statuses", headers=owner).json()["items"]
+    assert [s["category"] for s in statuses] == ["todo", "active", "blocked", "done"]
+    bad_colour = client.post(
+        f"/api/projects/{project['id']}/statuses",
+        headers=owner,
+        json={"name": "QA", "category": "active", "colour": "red"},
+    )
+    assert bad_colour.status_code == 422
+
+
+def test_milestone_with_shared_tasks_stays_shared(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    response = client.patch(
+        f"/api/milestones/{workspace.ids['px_shared_milestone']}", headers=owner, json={"visibility": "internal"}
+    )
+    assert response.status_code == 409
+    done = client.patch(
+        f"/api/milestones/{workspace.ids['px_shared_milestone']}", headers=owner, json={"completed": True}
+    ).json()
+    assert done["completed_at"] is not None
+
+
+def test_unknown_routes_answer_json(client: TestClient) -> None:
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+    assert client.put("/api/me").status_code == 405
