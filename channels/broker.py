@@ -1,0 +1,150 @@
+"""The `Broker` seam: ordered, recoverable publication streams shared by every node.
+
+A broker owns three things per channel: a strictly increasing offset, an epoch (a random string naming one
+incarnation of the channel's history; when history is lost the epoch changes, so a client's old offset can never
+be mistaken for a new one) and a bounded history. The hub does local fan-out and reference counting; a broker is
+only asked to subscribe once per channel per process (see ``channels/hub.py``).
+
+Implementations: ``channels/backends/memory.py`` (one process) and ``channels/backends/redis.py`` (many nodes).
+Both are run through the same contract tests in ``tests/channels/test_broker_contract.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class BrokerUnavailable(Exception):
+    """The broker's backing store cannot be reached; the operation was not (or not certainly) applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPosition:
+    """Where a channel's stream stands: the offset of its last publication and the epoch of its history."""
+
+    offset: int
+    epoch: str
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One message on a channel.
+
+    ``data`` is the UTF-8 encoding of a JSON object, compact (no raw newline bytes), so it can be spliced into a
+    frame without being parsed again. Ephemeral publications (published with ``history=None``) carry
+    ``offset == 0`` and ``epoch == ""``.
+    """
+
+    channel: str
+    offset: int
+    epoch: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryOptions:
+    """How much history a channel keeps: at most ``size`` publications, none older than ``ttl_seconds``."""
+
+    size: int
+    ttl_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryResult:
+    """An answer from `Broker.history`.
+
+    ``publications`` are in offset order. ``position`` is the channel's position when history was read.
+    ``recoverable`` is False when the caller's position cannot be continued from history (another epoch, or the
+    next publication it needs has been trimmed); the caller must then reload its state from the source of truth.
+    """
+
+    publications: list[Publication]
+    position: StreamPosition
+    recoverable: bool
+
+
+PublicationHandler = Callable[[Publication], None]
+ReconnectHandler = Callable[[], Awaitable[None]]
+
+
+class Broker(Protocol):
+    """Ordered, recoverable pub/sub between nodes.
+
+    Guarantees every implementation gives (checked by the contract tests):
+
+    - Offsets on a channel start at 1 and grow by exactly 1 per `publish` within one epoch.
+    - The publication handler is called at most once per publication, in offset order per channel, for channels
+      this process subscribed to. Delivery is not guaranteed across a connection loss; after the broker
+      reconnects it calls the reconnect handler so the caller can fill gaps with `history`.
+    - The epoch of a channel is stable for as long as its history metadata lives.
+    """
+
+    async def start(self) -> None:
+        """Open connections and start background readers. Idempotent."""
+
+    async def close(self) -> None:
+        """Stop background tasks and release connections. No handler is called after it returns."""
+
+    def set_handler(self, handler: PublicationHandler) -> None:
+        """Set the function called for every publication on subscribed channels (in offset order per channel).
+
+        The handler runs in the broker's reader; it must not block and must not raise.
+        """
+
+    def set_reconnect_handler(self, handler: ReconnectHandler | None) -> None:
+        """Set the coroutine function awaited after the broker re-established its connection and resubscribed.
+
+        Publications may have been missed while disconnected; the handler should check positions and fill gaps.
+        """
+
+    async def publish(self, channel: str, data: bytes, history: HistoryOptions | None) -> StreamPosition:
+        """Publish ``data`` (compact UTF-8 JSON object) on ``channel``.
+
+        Atomically assigns the next offset, appends to history bounded by ``history.size`` and
+        ``history.ttl_seconds``, and fans the publication out to every subscribed process. With
+        ``history=None`` the publication is ephemeral: offset 0, empty epoch, not stored, not counted.
+
+        Returns:
+            The position of the new publication.
+
+        Raises:
+            BrokerUnavailable: the backing store could not be reached. The publication was applied at most once.
+        """
+
+    async def subscribe(self, channel: str) -> None:
+        """Start receiving ``channel``'s publications in this process.
+
+        When it returns the subscription is active: every publication made after it returns reaches the handler.
+        Subscribing twice is harmless (the hub reference-counts, so it does not).
+
+        Raises:
+            BrokerUnavailable: the subscription could not be established.
+        """
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop receiving ``channel``'s publications in this process. Unknown channels are ignored."""
+
+    async def history(self, channel: str, since: StreamPosition | None, limit: int) -> HistoryResult:
+        """Read publications after ``since``.
+
+        Args:
+            channel: the channel.
+            since: the last position the caller has seen; None to only ask for the current position.
+            limit: at most this many publications are returned (the oldest ones after ``since``).
+
+        Returns:
+            Publications with ``offset > since.offset`` in order, and whether ``since`` is recoverable (same epoch
+            and publication ``since.offset + 1`` still in history, or nothing missed at all).
+
+        Raises:
+            BrokerUnavailable: the backing store could not be reached.
+        """
+
+    async def position(self, channel: str) -> StreamPosition:
+        """Return the channel's current position, creating its epoch if the channel is new.
+
+        Raises:
+            BrokerUnavailable: the backing store could not be reached.
+        """

@@ -1,0 +1,117 @@
+"""`HubPresence`: the hub's presence duties — join, leave, update, heartbeat — over a `PresenceManager`.
+
+Entries are stored in the `PresenceManager` (shared between nodes) with a ttl; the hub re-adds every local entry
+every ttl/3 (`heartbeat`), so a node that dies takes its entries with it after at most one ttl.
+
+Presence *events* (``joined``/``left``/``updated``) are ephemeral: they are published without history on the
+sibling broker channel ``<channel>#presence`` (``#`` cannot appear in a client-visible channel name, so the two
+never collide) and carry the complete, already-encoded ``presence`` frame as their data, so receiving nodes
+forward the bytes to their subscribers without decoding anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from channels.broker import Broker, BrokerUnavailable
+from channels.connection import Connection, Subscription
+from channels.presence import PresenceInfo, PresenceManager
+from channels.protocol import encode_presence_event
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_SUFFIX = "#presence"
+_HEARTBEAT_BATCH = 200
+
+Describe = Callable[[Connection], PresenceInfo]
+
+
+def presence_channel(channel: str) -> str:
+    """The broker channel carrying ``channel``'s presence events."""
+    return channel + PRESENCE_SUFFIX
+
+
+def default_describe(conn: Connection) -> PresenceInfo:
+    """Presence entry for a connection when the server gives no ``describe``: the principal as user id."""
+    return PresenceInfo(client_id=conn.id, user_id=str(conn.principal), name="", role="")
+
+
+class HubPresence:
+    """Presence bookkeeping for the hub's connections.
+
+    Failures of the backing store are logged, never raised: presence is advisory, and the next heartbeat
+    re-adds entries once the store is back.
+    """
+
+    def __init__(self, manager: PresenceManager, broker: Broker, ttl_seconds: float, describe: Describe) -> None:
+        self.manager = manager
+        self.ttl_seconds = ttl_seconds
+        self._broker = broker
+        self._describe = describe
+
+    async def join(self, conn: Connection, sub: Subscription) -> None:
+        """Add ``conn``'s entry on ``sub.channel`` and announce ``joined``."""
+        info = self._describe(conn)
+        if info.client_id != conn.id:
+            info = dataclasses.replace(info, client_id=conn.id)
+        sub.presence = info
+        await self._store_and_announce(sub.channel, info, "joined")
+
+    async def update(self, sub: Subscription, data: dict[str, Any]) -> None:
+        """Replace the entry's client-set ``data`` and announce ``updated``."""
+        if sub.presence is None:
+            return
+        info = dataclasses.replace(sub.presence, data=data)
+        sub.presence = info
+        await self._store_and_announce(sub.channel, info, "updated")
+
+    async def leave(self, channel: str, info: PresenceInfo) -> None:
+        """Remove the entry and announce ``left``."""
+        try:
+            await self.manager.remove(channel, info.client_id)
+            await self._announce(channel, info, "left")
+        except BrokerUnavailable:
+            logger.warning("presence leave on %s not recorded; entry will expire", channel, exc_info=True)
+
+    async def members(self, channel: str) -> list[dict[str, Any]]:
+        """The channel's entries as JSON objects.
+
+        Raises:
+            BrokerUnavailable: the store could not be reached.
+        """
+        return [info.to_json() for info in await self.manager.list(channel)]
+
+    async def heartbeat(self, connections: Iterable[Connection]) -> None:
+        """Refresh every presence entry held by ``connections`` (batched, concurrently within a batch)."""
+        entries = [
+            (sub.channel, sub.presence)
+            for conn in list(connections)
+            for sub in list(conn.subscriptions.values())
+            if sub.presence is not None and not conn.closed
+        ]
+        for start in range(0, len(entries), _HEARTBEAT_BATCH):
+            batch = entries[start : start + _HEARTBEAT_BATCH]
+            results = await asyncio.gather(
+                *(self.manager.add(channel, info, self.ttl_seconds) for channel, info in batch),
+                return_exceptions=True,
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                logger.warning(
+                    "presence heartbeat: %d of %d refreshes failed", len(failures), len(batch), exc_info=failures[0]
+                )
+
+    async def _store_and_announce(self, channel: str, info: PresenceInfo, kind: str) -> None:
+        try:
+            await self.manager.add(channel, info, self.ttl_seconds)
+            await self._announce(channel, info, kind)
+        except BrokerUnavailable:
+            logger.warning("presence %s on %s not recorded", kind, channel, exc_info=True)
+
+    async def _announce(self, channel: str, info: PresenceInfo, kind: str) -> None:
+        frame = encode_presence_event(channel, kind, info.to_json())
+        await self._broker.publish(presence_channel(channel), frame.encode(), None)
