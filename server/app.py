@@ -125,10 +125,11 @@ def _web_routes() -> list[BaseRoute]:
             )
         return FileResponse(page, headers={"cache-control": "no-cache"})
 
-    routes: list[BaseRoute] = [Route("/", index), Route("/invite", index)]
+    # Client-side routes: the page itself decides what to show.
+    routes: list[BaseRoute] = [Route("/", index), Route("/invite", index), Route("/projects/{project_id:int}", index)]
     if (WEB_DIST / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))
-    for name in ("manifest.webmanifest", "favicon.svg", "sw.js", "icon-192.png", "icon-512.png"):
+    for name in ("manifest.webmanifest", "favicon.svg", "sw.js"):
         if (WEB_DIST / name).exists():
             routes.append(Route(f"/{name}", _static_file(WEB_DIST / name)))
     return routes

@@ -1,0 +1,39 @@
+# Tandem's two commands: `make run` (the app on embedded defaults, with a demo workspace) and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+
+.PHONY: run test install web lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build --silent
+
+web: web/dist/index.html
+
+run: install web
+	$(VENV)/bin/tandem demo
+	$(VENV)/bin/tandem serve
+
+test: install web
+	cd web && npm test --silent
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check server channels crdt tests bench
+	$(VENV)/bin/ruff format --check server channels crdt
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist var

@@ -1,0 +1,97 @@
+// The REST client: JSON in and out, the session cookie, and the CSRF header on writes.
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function csrfToken(): string {
+  const match = document.cookie.match(/(?:^|;\s*)tandem_csrf=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (method !== "GET") headers["x-csrf-token"] = csrfToken();
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 204) return undefined as T;
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "");
+  return data as T;
+}
+
+export interface User {
+  id: number;
+  name: string;
+  email: string | null;
+  role: "owner" | "admin" | "staff" | "customer";
+  client_id: number | null;
+  locale: string;
+}
+
+export type ColourClass = "overdue" | "due_soon" | "on_track" | "done";
+
+export interface Task {
+  id: number;
+  project_id: number;
+  title: string;
+  status_id: number;
+  status_category: string;
+  assignee: { id: number; name: string; is_customer: boolean } | null;
+  waiting_on_customer: boolean;
+  colour_class: ColourClass;
+  due_date: string | null;
+  visibility: "internal" | "shared";
+  position: number;
+  version: number;
+  project_name?: string;
+}
+
+export interface Project {
+  id: number;
+  name: string;
+  description: string;
+  client_name: string;
+  my_role: string | null;
+}
+
+export interface Status {
+  id: number;
+  name: string;
+  category: string;
+  colour: string;
+  position: number;
+}
+
+export interface Me {
+  user: User;
+  action_items: Task[];
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export async function allPages<T>(path: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const page: Page<T> = await api("GET", `${path}${sep}limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}

@@ -1,0 +1,38 @@
+// Message catalogs: every UI string comes from here, in the reader's language.
+import en from "./locales/en.json";
+import sv from "./locales/sv.json";
+
+export type Locale = "en" | "sv";
+export type MessageKey = keyof typeof en;
+
+const catalogs: Record<Locale, Record<MessageKey, string>> = { en, sv };
+let current: Locale = "en";
+
+export function pickLocale(preferred: readonly string[]): Locale {
+  for (const tag of preferred) {
+    const base = tag.toLowerCase().split("-")[0];
+    if (base === "sv" || base === "en") return base;
+  }
+  return "en";
+}
+
+export function setLocale(locale: Locale): void {
+  current = locale;
+  document.documentElement.lang = locale;
+}
+
+export function locale(): Locale {
+  return current;
+}
+
+export function t(key: MessageKey, params: Record<string, string> = {}): string {
+  const template = catalogs[current][key] ?? catalogs.en[key];
+  if (template === undefined) throw new Error(`untranslated key ${key}`);
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? `{${name}}`);
+}
+
+export function formatDate(iso: string): string {
+  return new Intl.DateTimeFormat(current === "sv" ? "sv-SE" : "en-GB", { dateStyle: "medium" }).format(
+    new Date(`${iso}T00:00:00`),
+  );
+}

@@ -1,0 +1,47 @@
+import type { ColourClass, Task } from "../api";
+import { h } from "../dom";
+import { formatDate, t, type MessageKey } from "../i18n";
+
+const ICONS: Record<ColourClass, string> = { overdue: "!", due_soon: "◷", on_track: "✓", done: "✔" };
+
+export function colourBadge(colour: ColourClass): HTMLElement {
+  // Colour is never the only signal: an icon and a word go with it.
+  return h(
+    "span",
+    { class: `badge badge-${colour}` },
+    h("span", { "aria-hidden": "true" }, ICONS[colour]),
+    " ",
+    t(`colour.${colour}` as MessageKey),
+  );
+}
+
+export function legend(): HTMLElement {
+  const classes: ColourClass[] = ["overdue", "due_soon", "on_track", "done"];
+  return h(
+    "div",
+    { class: "legend", role: "note", "aria-label": t("colour.legend") },
+    ...classes.map((c) => colourBadge(c)),
+  );
+}
+
+export function taskCard(task: Task, extra?: string): HTMLElement {
+  return h(
+    "article",
+    { class: `card card-${task.colour_class}`, "data-task-id": String(task.id) },
+    h("h3", { class: "card-title" }, task.title),
+    extra ? h("p", { class: "card-project" }, extra) : null,
+    h(
+      "p",
+      { class: "card-meta" },
+      colourBadge(task.colour_class),
+      " ",
+      task.due_date ? t("task.due", { date: formatDate(task.due_date) }) : t("task.noDue"),
+    ),
+    h(
+      "p",
+      { class: "card-meta" },
+      task.assignee ? task.assignee.name : t("task.unassigned"),
+      task.visibility === "internal" ? h("span", { class: "tag-internal" }, t("task.internal")) : null,
+    ),
+  );
+}

@@ -1,0 +1,58 @@
+import { api, type User } from "../api";
+import { h, mount } from "../dom";
+import { t } from "../i18n";
+
+interface Preview {
+  email: string;
+  project_name: string;
+  organization_name: string;
+  name: string;
+}
+
+export async function renderInvite(root: HTMLElement, token: string, onJoined: (user: User) => void): Promise<void> {
+  let preview: Preview;
+  try {
+    preview = await api<Preview>("POST", "/api/invites/preview", { token });
+  } catch {
+    mount(root, h("main", { class: "centered" }, h("p", { class: "panel error" }, t("invite.invalid"))));
+    return;
+  }
+  const error = h("p", { class: "error", role: "alert" });
+  const name = h("input", { id: "name", name: "name", autocomplete: "name", required: true, value: preview.name });
+  const password = h("input", {
+    id: "password",
+    name: "password",
+    type: "password",
+    autocomplete: "new-password",
+    minlength: "10",
+    required: true,
+  });
+  const form = h(
+    "form",
+    { class: "panel" },
+    h("h1", {}, t("invite.title", { project: preview.project_name })),
+    h("p", {}, t("invite.intro", { organization: preview.organization_name, email: preview.email })),
+    h("label", { for: "name" }, t("invite.name")),
+    name,
+    h("label", { for: "password" }, t("invite.password")),
+    password,
+    error,
+    h("button", { type: "submit", class: "primary" }, t("invite.submit")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const result = await api<{ user: User }>("POST", "/api/invites/accept", {
+        token,
+        name: name.value,
+        password: password.value,
+        locale: document.documentElement.lang === "sv" ? "sv" : "en",
+      });
+      history.replaceState(null, "", "/");
+      onJoined(result.user);
+    } catch (err) {
+      error.textContent = err instanceof Error && err.message ? err.message : t("error.generic");
+    }
+  });
+  mount(root, h("main", { class: "centered" }, form));
+}
