@@ -347,6 +347,9 @@ class _PubSubReader:
         kwargs = dict(pool.connection_kwargs)
         # RESP2: pub/sub messages arrive as plain arrays on this dedicated connection.
         kwargs.update(protocol=2, socket_timeout=self._socket_timeout, retry=Retry(NoBackoff(), 0))
+        # Maintenance push notifications need RESP3; this connection only ever reads pub/sub messages.
+        kwargs.pop("maint_notifications_pool_handler", None)
+        kwargs["maint_notifications_config"] = None
         conn: AbstractConnection = pool.connection_class(**kwargs)
         return conn
 
@@ -368,6 +371,9 @@ class _PubSubReader:
                 await self._read_loop(conn)
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 logger.warning("redis pub/sub connection lost: %s", exc)
+            except Exception:
+                # Anything else (a protocol surprise, a bug) must not end the reader: log, reconnect.
+                logger.exception("redis pub/sub reader failed; reconnecting")
             finally:
                 self._conn = None
                 await conn.disconnect(nowait=True)
