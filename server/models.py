@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, UniqueConstraint
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.db import UTCDateTime, utcnow
@@ -227,3 +227,19 @@ class Invite(SQLModel, table=True):
     expires_at: dt.datetime = _ts()
     accepted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     accepted_user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+
+
+class OutboxEvent(SQLModel, table=True):
+    """An event written in the same transaction as the change it describes, published to the hub after commit.
+
+    A change that commits is therefore never lost to live clients, even if the node dies before publishing:
+    another node's relay picks up rows left behind (see ``server/outbox.py``).
+    """
+
+    __tablename__ = "outbox_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=128)
+    payload: str = Field(sa_type=Text)
+    node_id: str = Field(max_length=64, index=True)
+    created_at: dt.datetime = _ts()
