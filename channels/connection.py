@@ -168,10 +168,13 @@ class Connection:
             return False
         self._queue.append(text)
         self._queued_bytes += size
+        self._wake_writer()
+        return True
+
+    def _wake_writer(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        return True
 
     @property
     def queued_messages(self) -> int:
@@ -190,22 +193,30 @@ class Connection:
         self._tokens -= 1.0
         return True
 
-    def abort(self, code: CloseCode, reason: str) -> None:
-        """Close without waiting: drop queued frames, stop the writer, close the transport in the background.
+    def abort(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
+        """Close without waiting: stop accepting frames and close the transport in the background.
 
-        Idempotent; the first code wins.
+        Args:
+            code: the close code (the first call's code wins; later calls do nothing).
+            reason: the close reason.
+            flush: send what is already queued first (bounded by a deadline); otherwise drop it.
         """
         if self.close_code is not None:
             return
         self.close_code = code
         self.close_reason = reason
-        self._queue.clear()
-        self._queued_bytes = 0
-        if self._writer is not None and self._writer is not asyncio.current_task():
-            self._writer.cancel()
+        writer = self._writer
+        flush = flush and bool(self._queue) and writer is not None and not writer.done()
+        if flush:
+            self._wake_writer()
+        else:
+            self._queue.clear()
+            self._queued_bytes = 0
+            if writer is not None and writer is not asyncio.current_task():
+                writer.cancel()
         try:
             self._closer = asyncio.get_running_loop().create_task(
-                self._close_transport(code, reason), name=f"tandem-conn-close-{self.id}"
+                self._close_transport(code, reason, flush), name=f"tandem-conn-close-{self.id}"
             )
         except RuntimeError:
             logger.debug("connection %s aborted without a running loop", self.id)
@@ -213,9 +224,9 @@ class Connection:
         for callback in callbacks:
             callback(self)
 
-    async def close(self, code: CloseCode, reason: str) -> None:
-        """Close the connection and wait (bounded) until the transport is closed."""
-        self.abort(code, reason)
+    async def close(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
+        """Close the connection (see `abort`) and wait, bounded, until the transport is closed."""
+        self.abort(code, reason, flush=flush)
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
@@ -224,7 +235,14 @@ class Connection:
             if task is not None and task is not asyncio.current_task():
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _close_transport(self, code: CloseCode, reason: str) -> None:
+    async def _close_transport(self, code: CloseCode, reason: str, flush: bool) -> None:
+        writer = self._writer
+        if flush and writer is not None:
+            try:
+                async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
+                    await writer  # cancelled by the timeout if the peer does not read
+            except TimeoutError:
+                logger.info("connection %s did not take its last frames before closing", self.id)
         try:
             async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
                 await self._transport.close(int(code), reason)
@@ -236,8 +254,10 @@ class Connection:
         queue = self._queue
         max_message = self.limits.max_message_bytes
         try:
-            while self.close_code is None:
+            while True:
                 if not queue:
+                    if self.close_code is not None:
+                        return  # closed, and flushed if asked to
                     self._waiter = loop.create_future()
                     await self._waiter
                     self._waiter = None

@@ -162,7 +162,7 @@ class Hub:
             await asyncio.gather(self._housekeeping, return_exceptions=True)
         conns = list(self._connections.values())
         for conn in conns:
-            conn.abort(CloseCode.GOING_AWAY, "server shutting down")
+            conn.abort(CloseCode.GOING_AWAY, "server shutting down", flush=True)
         await asyncio.gather(*(self.disconnect(conn) for conn in conns), return_exceptions=True)
         async with asyncio.timeout(10):
             await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)
@@ -213,7 +213,7 @@ class Hub:
                     break
         except ConnectionClosedError as exc:
             logger.info("closing connection %s: %s", conn.id, exc, exc_info=True)
-            conn.abort(exc.code, exc.reason)
+            conn.abort(exc.code, exc.reason, flush=True)
         except Exception:
             logger.exception("connection %s failed", conn.id)
             conn.abort(CloseCode.INTERNAL, "internal error")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 import pytest
@@ -16,6 +16,9 @@ from channels.backends.redis import RedisBroker
 from channels.backends.redis_presence import RedisPresence
 from channels.broker import Broker, Publication
 from channels.presence import MemoryPresence, PresenceManager
+
+if TYPE_CHECKING:
+    from channels.hub import Hub
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -150,3 +153,30 @@ async def presence(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIt
     manager: PresenceManager = MemoryPresence() if request.param == "memory" else RedisPresence(REDIS_URL, redis_prefix)
     yield manager
     await manager.close()
+
+
+HubFactory = Callable[..., Awaitable["Hub"]]
+
+
+@pytest.fixture
+async def make_hub(broker: Broker) -> AsyncIterator[HubFactory]:
+    """Makes started hubs on the test's broker (override with ``broker=``); closes them afterwards."""
+    from channels.hub import Hub
+    from tests.channels.hubkit import allow_all
+
+    hubs: list[Hub] = []
+
+    async def make(**options: Any) -> Hub:
+        hub = Hub(
+            options.pop("broker", broker),
+            options.pop("presence", None),
+            authorize=options.pop("authorize", allow_all),
+            **options,
+        )
+        await hub.start()
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        await hub.close()

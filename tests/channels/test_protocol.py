@@ -1,0 +1,125 @@
+"""The wire protocol: parsing client frames, encoding server frames."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from channels.broker import Publication, StreamPosition
+from channels.protocol import (
+    CloseCode,
+    ErrorCode,
+    Ping,
+    PresenceList,
+    ProtocolError,
+    SetPresence,
+    Subscribe,
+    Unsubscribe,
+    encode_event,
+    encode_payload,
+    encode_subscribed,
+    is_valid_channel,
+    parse_client_frame,
+)
+
+
+def test_parses_every_client_frame() -> None:
+    assert parse_client_frame(
+        '{"type":"subscribe","id":1,"channel":"project:12:staff","since":{"offset":41,"epoch":"ab12"}}'
+    ) == Subscribe(1, "project:12:staff", StreamPosition(41, "ab12"))
+    assert parse_client_frame('{"type":"subscribe","channel":"user:7"}') == Subscribe(None, "user:7", None)
+    assert parse_client_frame('{"type":"unsubscribe","id":2,"channel":"user:7"}') == Unsubscribe(2, "user:7")
+    assert parse_client_frame('{"type":"ping","id":3}') == Ping(3)
+    assert parse_client_frame('{"type":"presence","id":4,"channel":"task:40:shared","data":{"typing":true}}') == (
+        SetPresence(4, "task:40:shared", {"typing": True})
+    )
+    assert parse_client_frame('{"type":"presence_list","id":5,"channel":"user:7"}') == PresenceList(5, "user:7")
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "frame_id"),
+    [
+        ("not json", ErrorCode.BAD_REQUEST, None),
+        ("[1,2]", ErrorCode.BAD_REQUEST, None),
+        ('{"id":1}', ErrorCode.BAD_REQUEST, 1),
+        ('{"type":"dance","id":9}', ErrorCode.UNKNOWN_TYPE, 9),
+        ('{"type":"ping","id":"x"}', ErrorCode.BAD_REQUEST, None),
+        ('{"type":"ping","id":true}', ErrorCode.BAD_REQUEST, None),
+        ('{"type":"subscribe","id":2}', ErrorCode.BAD_REQUEST, 2),
+        ('{"type":"subscribe","id":2,"channel":"Project:1"}', ErrorCode.UNKNOWN_CHANNEL, 2),
+        ('{"type":"subscribe","id":2,"channel":"project"}', ErrorCode.UNKNOWN_CHANNEL, 2),
+        ('{"type":"subscribe","id":2,"channel":"a:b:c:d:e"}', ErrorCode.UNKNOWN_CHANNEL, 2),
+        ('{"type":"subscribe","id":2,"channel":"a:b#presence"}', ErrorCode.UNKNOWN_CHANNEL, 2),
+        ('{"type":"subscribe","id":2,"channel":"a:b","since":{"offset":-1,"epoch":"e"}}', ErrorCode.BAD_REQUEST, 2),
+        ('{"type":"subscribe","id":2,"channel":"a:b","since":{"offset":1}}', ErrorCode.BAD_REQUEST, 2),
+        ('{"type":"presence","id":3,"channel":"a:b","data":[1]}', ErrorCode.BAD_REQUEST, 3),
+    ],
+)
+def test_bad_frames_raise_protocol_errors_carrying_the_id(text: str, code: ErrorCode, frame_id: int | None) -> None:
+    with pytest.raises(ProtocolError) as raised:
+        parse_client_frame(text)
+    assert raised.value.code == code
+    assert raised.value.frame_id == frame_id
+
+
+def test_channel_names() -> None:
+    assert is_valid_channel("project:12:staff")
+    assert is_valid_channel("task:40:shared")
+    assert is_valid_channel("user:7")
+    assert is_valid_channel("a:B_c-9:x:y")
+    assert not is_valid_channel("user")
+    assert not is_valid_channel("user:")
+    assert not is_valid_channel("user:7\n")
+    assert not is_valid_channel("p:" + "x" * 127)
+
+
+def test_event_frame_splices_the_data_bytes_and_is_one_json_line() -> None:
+    pub = Publication("project:12:staff", 42, "ab12", '{"text":"héllo","n":[1,2]}'.encode())
+
+    text = encode_event(pub)
+
+    assert "\n" not in text
+    assert json.loads(text) == {
+        "type": "event",
+        "channel": "project:12:staff",
+        "offset": 42,
+        "epoch": "ab12",
+        "data": {"text": "héllo", "n": [1, 2]},
+    }
+
+
+def test_subscribed_frame() -> None:
+    text = encode_subscribed(1, "user:7", StreamPosition(3, "e"), recovered=True, reload=False)
+
+    assert json.loads(text) == {
+        "type": "subscribed",
+        "id": 1,
+        "channel": "user:7",
+        "position": {"offset": 3, "epoch": "e"},
+        "recovered": True,
+        "reload": False,
+    }
+
+
+def test_payloads_are_compact_json_objects() -> None:
+    assert encode_payload({"a": 1}) == b'{"a":1}'
+    assert encode_payload(b'{"a": 1}') == b'{"a": 1}'
+    assert encode_payload(b'{\n  "a": 1\n}') == b'{"a":1}'
+    with pytest.raises(ValueError, match="object"):
+        encode_payload(b"[1]")
+
+
+def test_close_codes_are_documented_values() -> None:
+    assert {c.name: int(c) for c in CloseCode} == {
+        "NORMAL": 1000,
+        "GOING_AWAY": 1001,
+        "MESSAGE_TOO_BIG": 1009,
+        "INTERNAL": 1011,
+        "BAD_FRAME": 4400,
+        "UNAUTHORIZED": 4401,
+        "FORBIDDEN": 4403,
+        "TIMEOUT": 4408,
+        "SLOW_CONSUMER": 4409,
+        "RATE_LIMITED": 4429,
+    }
