@@ -14,7 +14,7 @@ both TTLs and PUBLISHes the envelope — all atomically, so PUBLISH order is off
 creates a missing epoch, so a subscriber's first position and the first publication share one epoch.
 
 One long-lived pub/sub connection per broker reads messages and calls the handler. When it drops, the reader
-reconnects with exponential backoff and full jitter (capped at ``reconnect_max_delay``), resubscribes to every
+reconnects with exponential backoff and jitter (capped at ``reconnect_max_delay``), resubscribes to every
 channel, waits for the confirmations and then awaits the reconnect handler so the hub can fill gaps from
 history. A PING every ``ping_interval`` seconds of silence detects half-open connections.
 
@@ -130,6 +130,7 @@ class RedisBroker:
         *,
         meta_ttl_seconds: float = 24 * 3600.0,
         ping_interval_seconds: float = 5.0,
+        reconnect_base_delay: float = 0.05,
         reconnect_max_delay: float = 2.0,
         subscribe_timeout_seconds: float = 5.0,
         socket_timeout_seconds: float = 5.0,
@@ -141,6 +142,7 @@ class RedisBroker:
             the history ttl), after which clients get ``reload``.
         ping_interval_seconds: silence on the pub/sub connection after which it is pinged; no answer within
             another interval means it is dead.
+        reconnect_base_delay: first reconnect delay; doubles per failed attempt.
         reconnect_max_delay: cap of the reconnect backoff.
         subscribe_timeout_seconds: how long `subscribe` waits for Redis to confirm.
         socket_timeout_seconds: connect and command timeout of the command connections.
@@ -161,6 +163,7 @@ class RedisBroker:
             self._redis,
             prefix,
             ping_interval=ping_interval_seconds,
+            base_delay=reconnect_base_delay,
             max_delay=reconnect_max_delay,
             subscribe_timeout=subscribe_timeout_seconds,
             socket_timeout=socket_timeout_seconds,
@@ -266,6 +269,7 @@ class _PubSubReader:
         prefix: str,
         *,
         ping_interval: float,
+        base_delay: float,
         max_delay: float,
         subscribe_timeout: float,
         socket_timeout: float,
@@ -275,6 +279,7 @@ class _PubSubReader:
         self._redis = redis
         self._prefix = prefix
         self._ping_interval = ping_interval
+        self._base_delay = base_delay
         self._max_delay = max_delay
         self._subscribe_timeout = subscribe_timeout
         self._socket_timeout = socket_timeout
@@ -379,8 +384,11 @@ class _PubSubReader:
                 await conn.disconnect(nowait=True)
             if self._closed:
                 return
+            # Exponential backoff with "equal jitter": nodes restarted together spread out, yet never retry
+            # sooner than half the current delay.
+            delay = min(self._max_delay, self._base_delay * 2**attempt)
             attempt += 1
-            await asyncio.sleep(random.uniform(0, min(self._max_delay, 0.05 * 2**attempt)))
+            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
 
     async def _read_loop(self, conn: AbstractConnection) -> None:
         ping_outstanding = False

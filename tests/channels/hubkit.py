@@ -66,6 +66,7 @@ class InstrumentedBroker:
         self.subscribes: Counter[str] = Counter()
         self.unsubscribes: Counter[str] = Counter()
         self.history_calls = 0
+        self.reconnects = 0
         self.history_gate: asyncio.Event | None = None
         self.gate_after_read = False
         self.history_entered = asyncio.Event()
@@ -85,7 +86,15 @@ class InstrumentedBroker:
         self.inner.set_handler(filtered)
 
     def set_reconnect_handler(self, handler: ReconnectHandler | None) -> None:
-        self.inner.set_reconnect_handler(handler)
+        if handler is None:
+            self.inner.set_reconnect_handler(None)
+            return
+
+        async def counted() -> None:
+            self.reconnects += 1
+            await handler()
+
+        self.inner.set_reconnect_handler(counted)
 
     async def publish(self, channel: str, data: bytes, history: HistoryOptions | None) -> StreamPosition:
         return await self.inner.publish(channel, data, history)
