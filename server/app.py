@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,6 +28,7 @@ from server.db import Database
 from server.live import LiveUpdates
 from server.mail import Mailer
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from server.realtime import Realtime
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class Services:
     mailer: Mailer
     live: LiveUpdates
     limiter: RateLimiter
+    realtime: Realtime
 
 
 class SecurityHeaders:
@@ -105,13 +107,17 @@ def build_services(settings: Settings) -> Services:
         limiter = RedisRateLimiter(Redis.from_url(settings.redis_url), settings.redis_prefix)
     else:
         limiter = MemoryRateLimiter()
+    db = Database(settings.database_url)
+    auth = AuthService(settings, limiter)
+    realtime = Realtime(settings, db, auth)
     return Services(
         settings=settings,
-        db=Database(settings.database_url),
-        auth=AuthService(settings, limiter),
+        db=db,
+        auth=auth,
         mailer=Mailer(settings.smtp),
-        live=LiveUpdates(),
+        live=LiveUpdates(realtime.relay, realtime.control),
         limiter=limiter,
+        realtime=realtime,
     )
 
 
@@ -162,14 +168,17 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        await services.realtime.start()
         try:
             yield
         finally:
+            await services.realtime.stop()
             await services.db.close()
 
     routes: list[BaseRoute] = [
         Route("/api/openapi.json", openapi),
         Route("/healthz", healthz),
+        WebSocketRoute("/ws", services.realtime.endpoint),
         *api.starlette_routes(),
         *_web_routes(),
     ]

@@ -32,6 +32,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         # Compressing every frame made fan-out three times slower in a probe; events are small JSON.
         ws_per_message_deflate=False,
+        ws_max_size=1024 * 1024,
         proxy_headers=True,
         log_level="info",
     )

@@ -1,11 +1,30 @@
-"""Live updates: what the REST API tells connected sockets after a change commits.
+"""Live updates: what the REST API tells connected sockets about a change.
 
-Wired to the real-time hub in ``channels/`` (the hub issue); until then every change is only stored.
+Handlers call these methods inside their transaction. Board events go to the transactional outbox
+(``server/outbox.py``), so they are published after the change commits and never lost if it does; each is
+written once per audience stream (``project:{id}:staff`` always, ``project:{id}:shared`` only for shared items).
+Access changes (membership, logout) go over the control bus after commit, so every node re-checks its sockets.
+
+Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
+
+- ``{"type": "task.created" | "task.updated", "task": {...TaskOut}}``
+- ``{"type": "task.removed", "task_id": 7, "version": 4}``: deleted, or no longer visible to this audience
+- ``{"type": "milestone.updated", "milestone": {...}}``, ``{"type": "milestone.removed", "milestone_id": 3}``
+- ``{"type": "workflow.changed", "tasks_moved": bool}``: statuses changed; refetch them (and tasks if moved)
+- ``{"type": "project.updated", "project": {...}}``, ``{"type": "project.deleted", "project_id": 2}``
+- ``{"type": "members.changed"}``
+- on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from server.channels_policy import project_channels, user_channel
+from server.control import ControlBus
+from server.models import Visibility
+from server.outbox import OutboxRelay
+from server.security import token_hash
 
 if TYPE_CHECKING:
     from server.api.routing import Context
@@ -13,29 +32,74 @@ if TYPE_CHECKING:
 
 
 class LiveUpdates:
+    def __init__(self, relay: OutboxRelay, control: ControlBus) -> None:
+        self.relay = relay
+        self.control = control
+
+    def _emit(self, ctx: Context, channel: str, payload: dict[str, Any]) -> None:
+        self.relay.record(ctx.session, channel, payload)
+        if not ctx.after_commit or ctx.after_commit[-1] is not self._kick:
+            ctx.after_commit.append(self._kick)
+
+    async def _kick(self) -> None:
+        self.relay.kick()
+
+    def _board(self, ctx: Context, project_id: int, payload: dict[str, Any], *, shared: bool) -> None:
+        staff, customers = project_channels(project_id)
+        self._emit(ctx, staff, payload)
+        if shared:
+            self._emit(ctx, customers, payload)
+
     async def task_changed(self, ctx: Context, task: TaskOut, previous_visibility: str | None) -> None:
-        pass
+        event = {
+            "type": "task.created" if previous_visibility is None else "task.updated",
+            "task": task.model_dump(mode="json"),
+        }
+        shared = task.visibility == Visibility.SHARED
+        self._board(ctx, task.project_id, event, shared=shared)
+        if not shared and previous_visibility == Visibility.SHARED:
+            removed = {"type": "task.removed", "task_id": task.id, "version": task.version}
+            self._emit(ctx, project_channels(task.project_id)[1], removed)
+        if task.assignee is not None and (shared or not task.assignee.is_customer):
+            self._emit(ctx, user_channel(task.assignee.id), {"type": "action_items.changed", "task_id": task.id})
 
     async def task_deleted(self, ctx: Context, task: TaskOut) -> None:
-        pass
+        event = {"type": "task.removed", "task_id": task.id, "version": task.version + 1}
+        self._board(ctx, task.project_id, event, shared=task.visibility == Visibility.SHARED)
+        if task.assignee is not None and (task.visibility == Visibility.SHARED or not task.assignee.is_customer):
+            self._emit(ctx, user_channel(task.assignee.id), {"type": "action_items.changed", "task_id": task.id})
 
     async def milestone_changed(self, ctx: Context, milestone: MilestoneOut, previous_visibility: str | None) -> None:
-        pass
+        event = {"type": "milestone.updated", "milestone": milestone.model_dump(mode="json")}
+        shared = milestone.visibility == Visibility.SHARED
+        self._board(ctx, milestone.project_id, event, shared=shared)
+        if not shared and previous_visibility == Visibility.SHARED:
+            removed = {"type": "milestone.removed", "milestone_id": milestone.id}
+            self._emit(ctx, project_channels(milestone.project_id)[1], removed)
 
     async def milestone_deleted(self, ctx: Context, milestone: MilestoneOut) -> None:
-        pass
+        event = {"type": "milestone.removed", "milestone_id": milestone.id}
+        self._board(ctx, milestone.project_id, event, shared=milestone.visibility == Visibility.SHARED)
 
     async def workflow_changed(self, ctx: Context, project_id: int, moved_tasks: bool = False) -> None:
-        pass
+        self._board(ctx, project_id, {"type": "workflow.changed", "tasks_moved": moved_tasks}, shared=True)
 
     async def project_changed(self, ctx: Context, project: ProjectOut) -> None:
-        pass
+        # my_role belongs to whoever asked, not to the audience.
+        data = project.model_dump(mode="json", exclude={"my_role"})
+        self._board(ctx, project.id, {"type": "project.updated", "project": data}, shared=True)
 
     async def project_deleted(self, ctx: Context, project_id: int) -> None:
-        pass
+        self._board(ctx, project_id, {"type": "project.deleted", "project_id": project_id}, shared=True)
+        ctx.after_commit.append(lambda: self.control.send({"type": "recheck_project", "project_id": project_id}))
 
     async def membership_changed(self, ctx: Context, project_id: int, user_id: int) -> None:
-        pass
+        self._board(ctx, project_id, {"type": "members.changed"}, shared=True)
+        ctx.after_commit.append(lambda: self.control.send({"type": "recheck_user", "user_id": user_id}))
 
-    async def disconnect_user(self, ctx: Context, user_id: int) -> None:
-        pass
+    async def disconnect_user(self, ctx: Context, user_id: int, token: str | None = None) -> None:
+        """Close the user's sockets (those of one session when ``token`` is given) on every node."""
+        message: dict[str, Any] = {"type": "disconnect", "user_id": user_id}
+        if token is not None:
+            message["token_hash"] = token_hash(token)
+        ctx.after_commit.append(lambda: self.control.send(message))

@@ -70,7 +70,7 @@ async def logout(ctx: Context) -> None:
     assert creds is not None  # authenticated, so it carried a token
     await ctx.services.auth.end_session(ctx.session, creds.token)
     ctx.set_cookies.extend(ctx.services.auth.clear_cookies())
-    await ctx.services.live.disconnect_user(ctx, ctx.actor.user_id)
+    await ctx.services.live.disconnect_user(ctx, ctx.actor.user_id, token=creds.token)
 
 
 @api.route(
@@ -172,4 +172,5 @@ async def change_password(ctx: Context, body: PasswordIn) -> None:
     ctx.session.add(user)
     assert user.id is not None
     await ctx.services.auth.end_all_sessions(ctx.session, user.id)
+    await ctx.services.live.disconnect_user(ctx, user.id)
     await sign_in(ctx, user)

@@ -1,0 +1,89 @@
+"""Which live channels exist and who may subscribe to them: the policy, applied to channel names.
+
+Streams are split by audience, so a customer's socket is never subscribed to anything that could carry an
+internal item (nothing is filtered per socket on the hot path):
+
+| channel | carries | who may subscribe |
+|---|---|---|
+| ``project:{id}:staff`` | every board event of the project, internal and shared | staff who see the project |
+| ``project:{id}:shared`` | board events of shared items only | anyone who sees the project |
+| ``task:{id}:staff`` | every thread event of the task | staff who see the task |
+| ``task:{id}:shared`` | thread events customers may see | anyone who sees the (shared) task |
+| ``user:{id}`` | the user's own events (action items, mentions, notifications) | that user |
+| ``room:project:{id}`` | presence only: who is on the project | anyone who sees the project |
+| ``room:task:{id}`` | presence only: who is on the task | anyone who sees the task |
+
+Anything else, or anything the actor may not see, is refused the same way (``forbidden``), so a refusal never
+tells whether the resource exists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.models import Project, Task
+from server.policy import Actor, can_see_item, can_see_project
+
+_CHANNEL = re.compile(r"^(?:(project|task):(\d{1,16}):(staff|shared)|user:(\d{1,16})|room:(project|task):(\d{1,16}))$")
+
+
+@dataclass(frozen=True)
+class ChannelRef:
+    kind: str  # project, task, user
+    id: int
+    audience: str  # staff, shared, own, room
+
+
+def parse_channel(name: str) -> ChannelRef | None:
+    match = _CHANNEL.match(name)
+    if match is None:
+        return None
+    kind, ident, audience, user_id, room_kind, room_id = match.groups()
+    if kind:
+        return ChannelRef(kind, int(ident), audience)
+    if user_id:
+        return ChannelRef("user", int(user_id), "own")
+    return ChannelRef(room_kind, int(room_id), "room")
+
+
+async def may_subscribe(session: AsyncSession, actor: Actor, channel: str) -> bool:
+    """True if ``actor`` may receive ``channel``'s events (memberships as ``actor`` holds them now)."""
+    ref = parse_channel(channel)
+    if ref is None:
+        return False
+    if ref.kind == "user":
+        return ref.id == actor.user_id
+    if ref.audience == "staff" and not actor.is_staff:
+        return False
+    if ref.kind == "project":
+        project = await session.get(Project, ref.id)
+        return project is not None and can_see_project(actor, project)
+    task = await session.get(Task, ref.id)
+    if task is None:
+        return False
+    project = await session.get(Project, task.project_id)
+    if project is None:
+        return False
+    # Customers only ever reach shared tasks; staff reach every task of a project they see.
+    return can_see_item(actor, project, task.visibility)
+
+
+def project_channels(project_id: int) -> tuple[str, str]:
+    """The (staff, shared) streams of a project's board."""
+    return f"project:{project_id}:staff", f"project:{project_id}:shared"
+
+
+def task_channels(task_id: int) -> tuple[str, str]:
+    """The (staff, shared) streams of a task's thread."""
+    return f"task:{task_id}:staff", f"task:{task_id}:shared"
+
+
+def user_channel(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def is_presence_channel(channel: str) -> bool:
+    return channel.startswith("room:")

@@ -1,0 +1,229 @@
+"""The live side of a node: the hub and its broker, presence, the outbox relay, the control bus, and the
+Starlette adapter for ``/ws``.
+
+A socket authenticates once (cookie or ``?token=``); each subscribe asks the policy with memberships read afresh,
+and access changes made anywhere in the cluster re-check the affected sockets on every node (the control bus).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import select
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from channels.backends import make_broker
+from channels.broker import HistoryOptions
+from channels.connection import Connection, ConnectionLimits
+from channels.hub import Hub, HubSettings
+from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
+from channels.protocol import CloseCode, ConnectionClosedError
+from server.auth import AuthService, credentials, load_actor
+from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
+from server.control import ControlBus
+from server.db import Database
+from server.models import AuthSession, User
+from server.outbox import OutboxRelay
+from server.policy import Actor
+from server.security import token_hash
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SocketPrincipal:
+    """Who is behind a socket. ``actor`` is refreshed on each subscribe and re-check."""
+
+    actor: Actor
+    token_hash: str
+
+    def __str__(self) -> str:
+        return str(self.actor.user_id)
+
+
+class StarletteTransport:
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+
+    async def send_text(self, text: str) -> None:
+        await self.websocket.send_text(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(RuntimeError):  # already closed by the peer
+            await self.websocket.close(code, reason[:120])
+
+
+def _is(principal: SocketPrincipal) -> Callable[[object], bool]:
+    return lambda other: other is principal
+
+
+async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            raise ConnectionClosedError(CloseCode.BAD_FRAME, "binary frames are not part of this protocol")
+        yield text
+
+
+class Realtime:
+    def __init__(self, settings: Settings, db: Database, auth: AuthService) -> None:
+        self.settings = settings
+        self.db = db
+        self.auth = auth
+        self.broker = make_broker(settings.redis_url, settings.redis_prefix)
+        self.presence: PresenceManager
+        if settings.redis_url:
+            from channels.backends.redis_presence import RedisPresence
+
+            self.presence = RedisPresence(settings.redis_url, settings.redis_prefix)
+        else:
+            self.presence = MemoryPresence()
+        self.hub = Hub(
+            self.broker,
+            self.presence,
+            authorize=self._authorize,
+            settings=HubSettings(
+                history=HistoryOptions(size=settings.history_size, ttl_seconds=float(settings.history_ttl_seconds)),
+                idle_timeout_seconds=90.0,
+            ),
+            presence_enabled=is_presence_channel,
+            describe=self._describe,
+        )
+        self.control = ControlBus(
+            make_broker(settings.redis_url, settings.redis_prefix), self._on_control, self._recheck_everyone
+        )
+        self.relay = OutboxRelay(db, self._publish)
+        self.limits = ConnectionLimits()
+        base = urlsplit(settings.base_url)
+        self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
+
+    async def start(self) -> None:
+        await self.broker.start()
+        await self.hub.start()
+        await self.control.start()
+        self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.hub.close()
+        await self.control.close()
+        await self.broker.close()
+        await self.presence.close()
+
+    async def _publish(self, channel: str, data: bytes) -> None:
+        await self.hub.publish(channel, data)
+
+    # -- policy ------------------------------------------------------------------------------------------
+
+    async def _fresh_actor(self, principal: SocketPrincipal) -> Actor | None:
+        """The principal's actor with memberships as they are now, or None if their session ended."""
+        async with self.db.session() as session:
+            user = await session.get(User, principal.actor.user_id)
+            if user is None or not user.is_active:
+                return None
+            alive = (
+                await session.exec(select(AuthSession.id).where(AuthSession.token_hash == principal.token_hash))
+            ).first()
+            if alive is None:
+                return None
+            actor = await load_actor(session, user)
+        principal.actor = actor
+        return actor
+
+    async def _authorize(self, principal: object, channel: str) -> bool:
+        assert isinstance(principal, SocketPrincipal)
+        actor = await self._fresh_actor(principal)
+        if actor is None:
+            return False
+        async with self.db.session() as session:
+            return await may_subscribe(session, actor, channel)
+
+    def _describe(self, conn: Connection) -> PresenceInfo:
+        principal = conn.principal
+        assert isinstance(principal, SocketPrincipal)
+        role = "staff" if principal.actor.is_staff else "customer"
+        return PresenceInfo(
+            client_id=conn.id, user_id=str(principal.actor.user_id), name=principal.actor.name, role=role
+        )
+
+    # -- access changes ------------------------------------------------------------------------------------
+
+    async def _on_control(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "recheck_user":
+            await self._recheck(lambda p: p.actor.user_id == message.get("user_id"))
+        elif kind == "recheck_project":
+            await self._recheck(lambda p: True, project_id=message.get("project_id"))
+        elif kind == "disconnect":
+            for conn in self.hub.connections:
+                principal = conn.principal
+                if not isinstance(principal, SocketPrincipal) or principal.actor.user_id != message.get("user_id"):
+                    continue
+                if "token_hash" in message and principal.token_hash != message["token_hash"]:
+                    continue
+                conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+
+    async def _recheck_everyone(self) -> None:
+        await self._recheck(lambda p: True)
+
+    async def _recheck(self, which: Callable[[SocketPrincipal], bool], project_id: object = None) -> None:
+        """Ask the policy again for every subscription of matching sockets; drop what it now refuses.
+
+        With ``project_id``, only sockets subscribed to that project's channels are re-checked.
+        """
+        for conn in self.hub.connections:
+            principal = conn.principal
+            if not isinstance(principal, SocketPrincipal) or not which(principal):
+                continue
+            channels = list(conn.subscriptions)
+            if project_id is not None and not any(
+                (ref := parse_channel(c)) is not None and ref.kind == "project" and ref.id == project_id
+                for c in channels
+            ):
+                continue
+            if not channels:
+                continue
+            actor = await self._fresh_actor(principal)
+            if actor is None:
+                conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+                continue
+            async with self.db.session() as session:
+                refused = {c for c in channels if not await may_subscribe(session, actor, c)}
+            if refused:
+                await self.hub.unsubscribe_where(_is(principal), refused.__contains__)
+
+    # -- the endpoint --------------------------------------------------------------------------------------
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        """``/ws``: authenticate, check the Origin, then hand the socket to the hub."""
+        origin = websocket.headers.get("origin")
+        await websocket.accept()
+        if origin is not None and origin.rstrip("/") not in self.allowed_origins:
+            await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
+            return
+        creds = credentials(websocket)
+        user = None
+        if creds is not None:
+            async with self.db.session() as session:
+                user = await self.auth.user_for_token(session, creds.token)
+                actor = await load_actor(session, user) if user is not None else None
+                await session.commit()
+        if creds is None or user is None or actor is None:
+            await websocket.close(CloseCode.UNAUTHORIZED, "sign in first")
+            return
+        principal = SocketPrincipal(actor, token_hash(creds.token))
+        conn = Connection(StarletteTransport(websocket), principal, limits=self.limits)
+        try:
+            await self.hub.serve(conn, _frames(websocket))
+        except WebSocketDisconnect:
+            await self.hub.disconnect(conn)
+        await conn.wait_closed()

@@ -1,0 +1,186 @@
+"""Real Tandem nodes for tests: uvicorn subprocesses on free ports, and throwaway Redis servers.
+
+Every wait has a deadline. Nodes are killed (SIGKILL) or stopped (SIGTERM) like in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "node-test-secret-" + "s" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (OSError, httpx.TransportError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} within {timeout}s")
+
+
+@dataclass
+class Node:
+    """One uvicorn process serving Tandem."""
+
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, timeout: float = 30) -> Node:
+        assert self.log_path is not None
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "server.main:create",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--ws-per-message-deflate",
+                "false",
+                "--ws-max-size",
+                "1048576",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **self.env, "PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        wait_until(
+            lambda: httpx.get(self.http + "/healthz", timeout=1).status_code == 200,
+            timeout,
+            f"node on port {self.port} answers",
+        )
+        return self
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+
+@dataclass
+class RedisServer:
+    """A throwaway redis-server on a free port, with an append-only file so a restart keeps its data."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (.ci/run installs it)"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(
+            lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
+            10,
+            "redis-server listens",
+        )
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@contextmanager
+def cluster(tmp: Path, database_url: str, redis_url: str | None, count: int = 2) -> Iterator[list[Node]]:
+    """``count`` nodes sharing one database and (optionally) one Redis, with a prefix unique to this test."""
+    env = {
+        "TANDEM_DATABASE_URL": database_url,
+        "TANDEM_SECRET_KEY": SECRET,
+        "TANDEM_DATA_DIR": str(tmp),
+        "TANDEM_AUTO_MIGRATE": "false",
+        "TANDEM_REDIS_PREFIX": f"test:{uuid.uuid4().hex}:",
+    }
+    if redis_url:
+        env["TANDEM_REDIS_URL"] = redis_url
+    nodes = [Node(env=dict(env), log_path=tmp / f"node{i}.log") for i in range(count)]
+    try:
+        for node in nodes:
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+async def eventually(check: object, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # type: ignore[operator]
+            await asyncio.sleep(0.02)

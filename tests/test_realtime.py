@@ -1,0 +1,277 @@
+"""The live board end to end: real uvicorn nodes, a real Redis, real `websockets` clients.
+
+A change made through one node's REST API reaches sockets on the other node; internal items never reach a
+customer's socket on either; access changes bite within a second; nothing is lost when a node is killed or Redis
+restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from channels.client import ClientError, TandemClient
+from tests.nodes import Node, RedisServer, cluster
+from tests.workspace import Workspace
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tuple[str, Workspace]:
+    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
+
+
+@pytest.fixture
+def two_nodes(database: tuple[str, Workspace], tmp_path: Path) -> Iterator[list[Node]]:
+    with cluster(tmp_path, database[0], REDIS, count=2) as nodes:
+        yield nodes
+
+
+class Api:
+    def __init__(self, node: Node, ws: Workspace, role: str) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"}, timeout=10
+        )
+
+    async def patch_task(self, task_id: int, **fields: Any) -> dict[str, Any]:
+        response = await self.client.patch(f"/api/tasks/{task_id}", json=fields)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[TandemClient]]:
+    opened: list[TandemClient] = []
+    yield opened
+    for client in opened:
+        await client.close()
+
+
+async def connect(opened: list[TandemClient], node: Node, ws: Workspace, role: str) -> TandemClient:
+    client = await TandemClient.connect(node.ws, token=ws.token(role), ping_interval=None)
+    opened.append(client)
+    return client
+
+
+async def next_data(client: TandemClient, timeout: float = 5.0) -> dict[str, Any]:
+    frame = await client.next_event(timeout)
+    assert frame["type"] == "event", frame
+    return frame["data"]  # type: ignore[no-any-return]
+
+
+async def test_board_events_cross_nodes_by_audience(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    px = ws.ids["px"]
+    customer = await connect(clients, b, ws, "customer")
+    staff = await connect(clients, a, ws, "staff")
+    customer_on_a = await connect(clients, a, ws, "customer")
+    await customer.subscribe(f"project:{px}:shared")
+    await customer_on_a.subscribe(f"project:{px}:shared")
+    await staff.subscribe(f"project:{px}:staff")
+
+    api = Api(a, ws, "staff")
+    try:
+        # An internal change first, then a shared one: the customers' first event must be the shared one.
+        await api.patch_task(ws.ids["px_internal_task"], title="internal work SECRET v2")
+        await api.patch_task(ws.ids["px_shared_task"], status_id=ws.ids["px_active"])
+        staff_events = [await next_data(staff), await next_data(staff)]
+        assert [e["task"]["id"] for e in staff_events] == [ws.ids["px_internal_task"], ws.ids["px_shared_task"]]
+        for client in (customer, customer_on_a):
+            event = await next_data(client)
+            assert event["type"] == "task.updated"
+            assert event["task"]["id"] == ws.ids["px_shared_task"]
+            assert event["task"]["status_id"] == ws.ids["px_active"]
+
+        # Sharing an internal task shows it to customers; making it internal again removes it from their board.
+        await api.patch_task(ws.ids["px_internal_task"], visibility="shared", title="now shared")
+        shown = await next_data(customer)
+        assert shown["type"] == "task.updated" and shown["task"]["title"] == "now shared"
+        await api.patch_task(ws.ids["px_internal_task"], visibility="internal", title="hidden again SECRET")
+        removed = await next_data(customer)
+        assert removed == {"type": "task.removed", "task_id": ws.ids["px_internal_task"], "version": removed["version"]}
+        # Offsets are strictly increasing, in order, on one channel.
+        offsets = [client.positions[f"project:{px}:shared"].offset for client in (customer,)]
+        assert offsets[0] == 3
+        await asyncio.sleep(0.3)
+        for client in (customer, customer_on_a):
+            while not client._events.empty():
+                frame = client._events.get_nowait()
+                assert "SECRET" not in str(frame)
+    finally:
+        await api.aclose()
+
+
+async def test_customer_cannot_subscribe_to_what_they_may_not_see(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    ws = database[1]
+    customer = await connect(clients, two_nodes[0], ws, "customer")
+    refused = [
+        f"project:{ws.ids['px']}:staff",  # the internal stream of their own project
+        f"project:{ws.ids['py']}:shared",  # another client's project
+        f"project:{ws.ids['pb']}:shared",  # another organization's project
+        "project:999999:shared",  # does not exist: the same answer
+        f"task:{ws.ids['px_internal_task']}:shared",  # an internal task
+        f"room:task:{ws.ids['px_internal_task']}",
+        f"user:{ws.users['staff']}",  # someone else's own channel
+        "control:nodes",
+    ]
+    answers = []
+    for channel in refused:
+        with pytest.raises(ClientError) as caught:
+            await customer.subscribe(channel)
+        answers.append((caught.value.code, caught.value.frame.get("message")))
+    assert {code for code, _ in answers} == {"forbidden"}
+    assert len({message for _, message in answers}) == 1  # no hint which of them exist
+    # Still connected and serving: allowed channels work.
+    await customer.subscribe(f"project:{ws.ids['px']}:shared")
+    await customer.subscribe(f"user:{ws.users['customer']}")
+    await customer.subscribe(f"task:{ws.ids['px_shared_task']}:shared")
+
+
+async def test_removed_member_stops_receiving_within_a_second(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    px = ws.ids["px"]
+    customer = await connect(clients, b, ws, "customer")
+    await customer.subscribe(f"project:{px}:shared")
+    owner = Api(a, ws, "owner")
+    try:
+        response = await owner.client.delete(f"/api/projects/{px}/members/{ws.users['customer']}")
+        assert response.status_code == 204
+        frames = []
+        async with asyncio.timeout(1.0):
+            while True:
+                frame = await customer.next_event(1.0)
+                frames.append(frame)
+                if frame["type"] == "unsubscribed":
+                    break
+        assert frames[-1] == {"type": "unsubscribed", "channel": f"project:{px}:shared", "reason": "forbidden"}
+        await owner.patch_task(ws.ids["px_shared_task"], title="after removal")
+        with pytest.raises(TimeoutError):
+            await customer.next_event(0.5)
+        with pytest.raises(ClientError):
+            await customer.subscribe(f"project:{px}:shared")
+    finally:
+        await owner.aclose()
+
+
+async def test_logout_closes_that_sessions_sockets(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    async with httpx.AsyncClient(base_url=a.http, timeout=10) as http:
+        login = await http.post(
+            "/api/auth/login", json={"email": "viewer@example.test", "password": "correct horse battery"}
+        )
+        token = login.json()["token"]
+        socket = await TandemClient.connect(b.ws, token=token, ping_interval=None)
+        clients.append(socket)
+        other_session = await connect(clients, b, ws, "viewer")
+        await socket.subscribe(f"project:{ws.ids['px']}:shared")
+        await other_session.subscribe(f"project:{ws.ids['px']}:shared")
+        assert (await http.post("/api/auth/logout", headers={"authorization": f"Bearer {token}"})).status_code == 204
+        async with asyncio.timeout(2):
+            while socket.close_code is None:
+                await asyncio.sleep(0.02)
+        assert socket.close_code == 4401
+        assert other_session.close_code is None
+
+
+async def test_unauthenticated_and_foreign_origin_sockets_are_closed(two_nodes: list[Node]) -> None:
+    import websockets
+
+    async with websockets.connect(two_nodes[0].ws) as anonymous:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(anonymous.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    async with websockets.connect(
+        two_nodes[0].ws + "?token=token-customer-" + "x" * 24, origin="https://evil.example"
+    ) as foreign:  # type: ignore[arg-type]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(foreign.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_killed_node_clients_resume_on_the_other_with_nothing_lost(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    channel = f"project:{ws.ids['px']}:shared"
+    customer = await connect(clients, a, ws, "customer")
+    await customer.subscribe(channel)
+    staff = Api(b, ws, "staff")
+    try:
+        await staff.patch_task(ws.ids["px_shared_task"], title="before the crash")
+        assert (await next_data(customer))["task"]["title"] == "before the crash"
+        position = customer.positions[channel]
+        a.kill()
+        titles = [f"while A is dead {i}" for i in range(5)]
+        for title in titles:
+            await staff.patch_task(ws.ids["px_shared_task"], title=title)
+        resumed = await connect(clients, b, ws, "customer")
+        reply = await resumed.subscribe(channel, since=position)
+        assert reply["recovered"] is True and reply.get("reload") is not True
+        got = [(await next_data(resumed))["task"]["title"] for _ in titles]
+        assert got == titles
+        with pytest.raises(TimeoutError):
+            await resumed.next_event(0.3)
+    finally:
+        await staff.aclose()
+
+
+async def test_redis_restart_loses_no_event(
+    database: tuple[str, Workspace], tmp_path: Path, clients: list[TandemClient]
+) -> None:
+    ws = database[1]
+    channel = f"project:{ws.ids['px']}:shared"
+    redis = RedisServer(tmp_path).start()
+    try:
+        with cluster(tmp_path, database[0], redis.url, count=2) as (a, b):
+            staying = await connect(clients, b, ws, "customer")
+            resuming = await connect(clients, b, ws, "customer")
+            await staying.subscribe(channel)
+            await resuming.subscribe(channel)
+            staff = Api(a, ws, "staff")
+            try:
+                await staff.patch_task(ws.ids["px_shared_task"], title="before")
+                for client in (staying, resuming):
+                    assert (await next_data(client))["task"]["title"] == "before"
+                position = resuming.positions[channel]
+                await resuming.close()
+                redis.stop()
+                # Changes commit while Redis is away; the outbox keeps their events.
+                titles = [f"during outage {i}" for i in range(3)]
+                for title in titles:
+                    await staff.patch_task(ws.ids["px_shared_task"], title=title)
+                redis.start()
+                titles.append("after")
+                await staff.patch_task(ws.ids["px_shared_task"], title="after")
+                got = [(await next_data(staying, timeout=15))["task"]["title"] for _ in titles]
+                assert got == titles
+                again = await connect(clients, b, ws, "customer")
+                reply = await again.subscribe(channel, since=position)
+                assert reply["recovered"] is True
+                assert [(await next_data(again))["task"]["title"] for _ in titles] == titles
+            finally:
+                await staff.aclose()
+    finally:
+        redis.stop()
