@@ -5,7 +5,6 @@ Every wait has a deadline. Nodes are killed (SIGKILL) or stopped (SIGTERM) like 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -179,8 +178,3 @@ def cluster(tmp: Path, database_url: str, redis_url: str | None, count: int = 2)
         for node in nodes:
             node.kill()
 
-
-async def eventually(check: object, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
