@@ -13,8 +13,8 @@ from channels.backends.memory import MemoryBroker
 from channels.broker import Broker, Publication
 from channels.connection import ConnectionLimits
 from channels.hub import Hub, HubSettings
-from channels.protocol import CloseCode
-from tests.channels.conftest import FakeTransport, HubFactory, wait_until
+from channels.protocol import CloseCode, encode_event
+from tests.channels.conftest import BrokerFactory, FakeTransport, HubFactory, wait_until
 from tests.channels.hubkit import HubClient, InstrumentedBroker
 
 CHANNEL = "project:12:staff"
@@ -47,7 +47,7 @@ async def test_a_publication_is_encoded_once_for_all_subscribers(
     for c in clients:
         await c.subscribe(CHANNEL)
     encoded: list[Publication] = []
-    real_encode = channels.channel.encode_event
+    real_encode = encode_event
 
     def counting_encode(pub: Publication) -> str:
         encoded.append(pub)
@@ -91,13 +91,11 @@ async def test_subscribed_reply_carries_the_position_and_only_later_events_follo
 
 
 @pytest.mark.parametrize("broker_factory", ["redis"], indirect=True)
-async def test_hubs_on_two_nodes_deliver_each_others_publications(broker_factory: object, make_hub: HubFactory) -> None:
-    from tests.channels.conftest import BrokerFactory
-
-    assert callable(broker_factory)
-    factory: BrokerFactory = broker_factory  # type: ignore[assignment]
-    hub_a = await make_hub(broker=await factory())
-    hub_b = await make_hub(broker=await factory())
+async def test_hubs_on_two_nodes_deliver_each_others_publications(
+    broker_factory: BrokerFactory, make_hub: HubFactory
+) -> None:
+    hub_a = await make_hub(broker=await broker_factory())
+    hub_b = await make_hub(broker=await broker_factory())
     on_a, on_b = HubClient(hub_a), HubClient(hub_b)
     await on_a.subscribe(CHANNEL)
     await on_b.subscribe(CHANNEL)
