@@ -123,6 +123,8 @@ class Connection:
         self._transport = transport
         self._queue: deque[str] = deque()
         self._queued_bytes = 0
+        self._max_queue_messages = self.limits.max_queue_messages
+        self._max_queue_bytes = self.limits.max_queue_bytes
         self._waiter: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
@@ -157,18 +159,19 @@ class Connection:
             False if the connection is closed or this frame overflowed the queue (the connection is then closed
             with ``SLOW_CONSUMER``); True otherwise.
         """
+        # The fan-out hot path: called once per subscriber per publication, so kept to plain attribute access.
         if self.close_code is not None:
             return False
+        queue = self._queue
         size = len(text)
-        if (
-            len(self._queue) >= self.limits.max_queue_messages
-            or self._queued_bytes + size > self.limits.max_queue_bytes
-        ):
+        if len(queue) >= self._max_queue_messages or self._queued_bytes + size > self._max_queue_bytes:
             self.abort(CloseCode.SLOW_CONSUMER, "slow consumer: send queue overflow")
             return False
-        self._queue.append(text)
+        queue.append(text)
         self._queued_bytes += size
-        self._wake_writer()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         return True
 
     def _wake_writer(self) -> None:

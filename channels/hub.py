@@ -463,14 +463,20 @@ class Hub:
         while True:
             await asyncio.sleep(settings.housekeeping_interval_seconds)
             now = loop.time()
-            if settings.idle_timeout_seconds is not None:
-                deadline = now - settings.idle_timeout_seconds
-                for conn in list(self._connections.values()):
-                    if conn.last_frame_at < deadline:
-                        conn.abort(CloseCode.TIMEOUT, "no frames from client")
-            if self._presence is not None and now >= next_heartbeat:
-                next_heartbeat = now + settings.presence_ttl_seconds / 3
-                await self._presence.heartbeat(self.connections)
+            try:
+                if settings.idle_timeout_seconds is not None:
+                    self._close_idle(now - settings.idle_timeout_seconds)
+                if self._presence is not None and now >= next_heartbeat:
+                    next_heartbeat = now + settings.presence_ttl_seconds / 3
+                    await self._presence.heartbeat(self.connections)
+            except Exception:
+                # One bad sweep must not end idle timeouts and heartbeats for the life of the process.
+                logger.exception("hub housekeeping failed")
+
+    def _close_idle(self, deadline: float) -> None:
+        for conn in list(self._connections.values()):
+            if conn.last_frame_at < deadline:
+                conn.abort(CloseCode.TIMEOUT, "no frames from client")
 
     async def _on_broker_reconnect(self) -> None:
         await self._registry.on_broker_reconnect()
