@@ -1,7 +1,8 @@
 import "./style.css";
 import { api, type User } from "./api";
 import { h } from "./dom";
-import { pickLocale, setLocale, t } from "./i18n";
+import { pickLocale, setLocale, t, type MessageKey } from "./i18n";
+import { LiveClient, type ConnectionState } from "./live";
 import { renderBoard } from "./views/board";
 import { renderHome } from "./views/home";
 import { renderInvite } from "./views/invite";
@@ -9,18 +10,47 @@ import { renderLogin } from "./views/login";
 
 const root = document.getElementById("app") as HTMLElement;
 let user: User | null = null;
+let live: LiveClient | null = null;
+let leaveView: (() => void) | null = null;
+
+function liveClient(): LiveClient {
+  if (!live) {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    live = new LiveClient({ url: `${scheme}://${location.host}/ws` });
+    live.onState((state) => {
+      document.querySelectorAll<HTMLElement>("[data-connection]").forEach((el) => showState(el, state));
+      if (state === "signed-out") {
+        user = null;
+        void route();
+      }
+    });
+    window.addEventListener("online", () => live?.retryNow());
+    live.start();
+  }
+  return live;
+}
+
+function showState(el: HTMLElement, state: ConnectionState): void {
+  el.dataset.connection = state;
+  el.textContent = t(`connection.${state}` as MessageKey);
+}
 
 function header(): HTMLElement {
   const signOut = h("button", { type: "button", class: "link" }, t("nav.signOut"));
   signOut.addEventListener("click", async () => {
     await api("POST", "/api/auth/logout").catch(() => undefined);
+    live?.stop();
+    live = null;
     user = null;
     navigate("/");
   });
+  const connection = h("span", { class: "connection", role: "status", "data-connection": "connecting" });
+  showState(connection, liveClient().state);
   return h(
     "header",
     { class: "topbar" },
     h("a", { href: "/", "data-link": "true", class: "brand" }, t("app.name")),
+    connection,
     h("span", { class: "who" }, user ? user.name : ""),
     signOut,
   );
@@ -33,6 +63,8 @@ function signedIn(who: User): void {
 }
 
 async function route(): Promise<void> {
+  leaveView?.();
+  leaveView = null;
   const path = location.pathname;
   if (path === "/invite") {
     await renderInvite(root, location.hash.slice(1), signedIn);
@@ -48,7 +80,7 @@ async function route(): Promise<void> {
     }
   }
   const board = path.match(/^\/projects\/(\d+)$/);
-  if (board) await renderBoard(root, header(), Number(board[1]));
+  if (board) leaveView = await renderBoard(root, header(), Number(board[1]), user, liveClient());
   else await renderHome(root, header());
 }
 

@@ -1,0 +1,132 @@
+import { describe, expect, it } from "vitest";
+import { backoffDelay, LiveClient, splitFrames, type ChannelMessage, type SocketLike } from "../src/live";
+
+class FakeSocket implements SocketLike {
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  sent: Record<string, unknown>[] = [];
+  send(data: string): void {
+    this.sent.push(JSON.parse(data));
+  }
+  close(): void {}
+  push(...frames: unknown[]): void {
+    this.onmessage?.({ data: frames.map((f) => JSON.stringify(f)).join("\n") });
+  }
+}
+
+function harness() {
+  const sockets: FakeSocket[] = [];
+  const timers: { fn: () => void; ms: number }[] = [];
+  const client = new LiveClient({
+    url: "ws://test/ws",
+    socketFactory: () => {
+      const socket = new FakeSocket();
+      sockets.push(socket);
+      return socket;
+    },
+    setTimer: (fn, ms) => {
+      timers.push({ fn, ms });
+      return timers.length;
+    },
+    clearTimer: () => undefined,
+    random: () => 0.5,
+    pingIntervalMs: 30_000,
+  });
+  return { client, sockets, timers };
+}
+
+const event = (offset: number, data: Record<string, unknown> = {}) => ({
+  type: "event",
+  channel: "project:1:shared",
+  offset,
+  epoch: "e1",
+  data,
+});
+
+describe("splitFrames", () => {
+  it("splits coalesced newline-delimited frames", () => {
+    expect(splitFrames('{"a":1}\n{"b":2}\n')).toEqual([{ a: 1 }, { b: 2 }]);
+  });
+});
+
+describe("backoffDelay", () => {
+  it("grows exponentially with jitter and is capped", () => {
+    expect(backoffDelay(0, 15_000, () => 0)).toBe(125);
+    expect(backoffDelay(3, 15_000, () => 1)).toBe(2000);
+    expect(backoffDelay(20, 15_000, () => 1)).toBe(15_000);
+    expect(backoffDelay(20, 15_000, () => 0)).toBe(7_500);
+  });
+});
+
+describe("LiveClient", () => {
+  it("subscribes when live and delivers events in order, once", () => {
+    const { client, sockets } = harness();
+    const seen: ChannelMessage[] = [];
+    client.subscribe("project:1:shared", (m) => seen.push(m));
+    client.start();
+    sockets[0].onopen?.({});
+    expect(sockets[0].sent[0]).toMatchObject({ type: "subscribe", channel: "project:1:shared" });
+    sockets[0].push({ type: "subscribed", channel: "project:1:shared", position: { offset: 4, epoch: "e1" } });
+    sockets[0].push(event(5, { n: 5 }), event(6, { n: 6 }));
+    sockets[0].push(event(6, { n: 6 })); // a duplicate is dropped
+    expect(seen.map((m) => (m.kind === "event" ? m.event.data.n : m.kind))).toEqual([5, 6]);
+    expect(client.positions.get("project:1:shared")).toEqual({ offset: 6, epoch: "e1" });
+  });
+
+  it("reconnects with backoff and resumes from the last position", () => {
+    const { client, sockets, timers } = harness();
+    const states: string[] = [];
+    client.onState((s) => states.push(s));
+    client.subscribe("project:1:shared", () => undefined);
+    client.start();
+    sockets[0].onopen?.({});
+    sockets[0].push({ type: "subscribed", channel: "project:1:shared", position: { offset: 0, epoch: "e1" } });
+    sockets[0].push(event(1), event(2));
+    sockets[0].onclose?.({ code: 1006, reason: "" });
+    expect(client.state).toBe("reconnecting");
+    const retry = timers.filter((t) => t.ms !== 30_000).at(-1)!;
+    expect(retry.ms).toBeGreaterThan(0);
+    retry.fn();
+    sockets[1].onopen?.({});
+    expect(sockets[1].sent[0]).toMatchObject({
+      type: "subscribe",
+      channel: "project:1:shared",
+      since: { offset: 2, epoch: "e1" },
+    });
+    expect(states).toEqual(["connecting", "live", "reconnecting", "live"]);
+  });
+
+  it("asks the view to reload when history cannot fill the gap", () => {
+    const { client, sockets } = harness();
+    const seen: string[] = [];
+    client.subscribe("project:1:shared", (m) => seen.push(m.kind));
+    client.start();
+    sockets[0].onopen?.({});
+    sockets[0].push({ type: "subscribed", channel: "project:1:shared", position: { offset: 3, epoch: "e1" } });
+    sockets[0].push({ type: "reload", channel: "project:1:shared", position: { offset: 90, epoch: "e1" } });
+    sockets[0].push(event(91));
+    expect(seen).toEqual(["reload", "event"]);
+  });
+
+  it("stops reconnecting once signed out", () => {
+    const { client, sockets, timers } = harness();
+    client.start();
+    sockets[0].onopen?.({});
+    const before = timers.length;
+    sockets[0].onclose?.({ code: 4401, reason: "session ended" });
+    expect(client.state).toBe("signed-out");
+    expect(timers.length).toBe(before);
+  });
+
+  it("tells the view when access is revoked", () => {
+    const { client, sockets } = harness();
+    const seen: string[] = [];
+    client.subscribe("project:1:shared", (m) => seen.push(m.kind));
+    client.start();
+    sockets[0].onopen?.({});
+    sockets[0].push({ type: "unsubscribed", channel: "project:1:shared", reason: "forbidden" });
+    expect(seen).toEqual(["revoked"]);
+  });
+});
