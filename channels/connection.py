@@ -18,7 +18,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from channels.protocol import CloseCode
 
@@ -39,6 +39,26 @@ class Transport(Protocol):
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` and ``reason``. Must return within a bounded time."""
+
+
+@runtime_checkable
+class NowaitTransport(Transport, Protocol):
+    """A `Transport` that can also write without awaiting (e.g. ``websockets``, whose ``broadcast`` does this).
+
+    When the connection has nothing queued and no send in flight, `Connection.enqueue` writes through
+    `send_text_nowait` directly: no queue, no writer wake-up, no task step per subscriber per event.
+    """
+
+    def send_text_nowait(self, text: str) -> bool:
+        """Write ``text`` now if the socket can take it without waiting.
+
+        Returns:
+            False (nothing written) when the socket's write buffer is above its high-water mark or a send is
+            in progress; the frame is then queued for the writer instead.
+
+        Raises:
+            Exception: the socket is gone (the connection is then closed).
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +141,7 @@ class Connection:
         self.close_code: CloseCode | None = None
         self.close_reason = ""
         self._transport = transport
+        self._send_nowait = transport.send_text_nowait if isinstance(transport, NowaitTransport) else None
         self._queue: deque[str] = deque()
         self._queued_bytes = 0
         self._max_queue_messages = self.limits.max_queue_messages
@@ -163,14 +184,22 @@ class Connection:
         if self.close_code is not None:
             return False
         queue = self._queue
+        waiter = self._waiter
+        writer_idle = waiter is not None and not waiter.done()
+        if self._send_nowait is not None and writer_idle and not queue:
+            try:
+                if self._send_nowait(text):
+                    return True
+            except Exception as exc:  # the socket is gone
+                self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")
+                return False
         size = len(text)
         if len(queue) >= self._max_queue_messages or self._queued_bytes + size > self._max_queue_bytes:
             self.abort(CloseCode.SLOW_CONSUMER, "slow consumer: send queue overflow")
             return False
         queue.append(text)
         self._queued_bytes += size
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if writer_idle and waiter is not None:
             waiter.set_result(None)
         return True
 

@@ -91,3 +91,53 @@ async def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     await asyncio.sleep(0.05)  # refills ~2.5 tokens
     assert conn.allow_frame()
     await conn.close(CloseCode.NORMAL, "")
+
+
+class NowaitFake(FakeTransport):
+    """A transport with a synchronous write path whose buffer can be 'full'."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer_full = False
+        self.nowait_writes = 0
+
+    def send_text_nowait(self, text: str) -> bool:
+        if self.buffer_full:
+            return False
+        self.nowait_writes += 1
+        self.messages.append(text)
+        return True
+
+
+async def test_idle_connections_write_through_the_nowait_path_and_keep_order_under_backpressure() -> None:
+    transport = NowaitFake()
+    conn = Connection(transport, "u1")
+    conn.start()
+    await asyncio.sleep(0)  # the writer is now idle
+
+    conn.enqueue("1")
+    conn.enqueue("2")
+    transport.buffer_full = True
+    conn.enqueue("3")  # queued for the writer
+    transport.buffer_full = False
+    conn.enqueue("4")  # must queue behind "3", not overtake it
+    await wait_until(lambda: "\n".join(transport.messages).split("\n") == ["1", "2", "3", "4"])
+    conn.enqueue("5")
+
+    assert transport.nowait_writes == 3
+    assert "\n".join(transport.messages).split("\n") == ["1", "2", "3", "4", "5"]
+    await conn.close(CloseCode.NORMAL, "")
+
+
+async def test_a_nowait_write_failure_closes_the_connection() -> None:
+    class Broken(NowaitFake):
+        def send_text_nowait(self, text: str) -> bool:
+            raise ConnectionResetError
+
+    conn = Connection(Broken(), "u1")
+    conn.start()
+    await asyncio.sleep(0)
+
+    assert conn.enqueue("1") is False
+    assert conn.close_code == CloseCode.GOING_AWAY
+    await conn.wait_closed()
