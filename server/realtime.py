@@ -94,6 +94,7 @@ class Realtime:
             settings=HubSettings(
                 history=HistoryOptions(size=settings.history_size, ttl_seconds=float(settings.history_ttl_seconds)),
                 idle_timeout_seconds=90.0,
+                presence_ttl_seconds=float(settings.presence_ttl_seconds),
             ),
             presence_enabled=is_presence_channel,
             describe=self._describe,
@@ -102,7 +103,9 @@ class Realtime:
             make_broker(settings.redis_url, settings.redis_prefix), self._on_control, self._recheck_everyone
         )
         self.relay = OutboxRelay(db, self._publish)
-        self.limits = ConnectionLimits()
+        self.limits = ConnectionLimits(
+            max_queue_messages=settings.ws_max_queue_messages, max_subscriptions=settings.ws_max_subscriptions
+        )
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
 

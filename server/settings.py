@@ -46,6 +46,9 @@ class Settings:
     login_attempts_per_minute: int = 10
     history_size: int = 1000
     history_ttl_seconds: int = 3600
+    presence_ttl_seconds: int = 30
+    ws_max_queue_messages: int = 4096
+    ws_max_subscriptions: int = 512
     # Origins allowed to open a WebSocket besides base_url (comma separated in the environment).
     allowed_origins: tuple[str, ...] = ()
     auto_migrate: bool = True
@@ -141,6 +144,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),
         history_size=_int(env, "TANDEM_HISTORY_SIZE", 1000),
         history_ttl_seconds=_int(env, "TANDEM_HISTORY_TTL_SECONDS", 3600),
+        presence_ttl_seconds=_int(env, "TANDEM_PRESENCE_TTL_SECONDS", 30),
+        ws_max_queue_messages=_int(env, "TANDEM_WS_MAX_QUEUE_MESSAGES", 4096),
+        ws_max_subscriptions=_int(env, "TANDEM_WS_MAX_SUBSCRIPTIONS", 512),
         allowed_origins=origins,
         auto_migrate=_bool(env.get("TANDEM_AUTO_MIGRATE"), not production),
     )
