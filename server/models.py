@@ -243,3 +243,102 @@ class OutboxEvent(SQLModel, table=True):
     payload: str = Field(sa_type=Text)
     node_id: str = Field(max_length=64, index=True)
     created_at: dt.datetime = _ts()
+
+
+class Comment(SQLModel, table=True):
+    """A message in a task's thread. ``internal`` comments are for staff only, even on a shared task.
+
+    Deleting leaves a tombstone (``deleted_at`` set, body emptied) so everyone who saw it sees it was removed.
+    """
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_task_id_id", "task_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", ondelete="CASCADE")
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    author_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    body: str = Field(sa_type=Text)
+    body_html: str = Field(sa_type=Text)
+    visibility: str = Field(sa_type=String(16))
+    reply_to_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="SET NULL")
+    version: int = Field(default=1)
+    created_at: dt.datetime = _ts()
+    edited_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CommentRevision(SQLModel, table=True):
+    """A comment's earlier text, kept on every edit."""
+
+    __tablename__ = "comment_revisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    comment_id: int = Field(foreign_key="comments.id", index=True, ondelete="CASCADE")
+    body: str = Field(sa_type=Text)
+    created_at: dt.datetime = _ts()
+
+
+class Reaction(SQLModel, table=True):
+    __tablename__ = "reactions"
+    __table_args__ = (UniqueConstraint("comment_id", "user_id", "emoji"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    comment_id: int = Field(foreign_key="comments.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    emoji: str = Field(max_length=16)
+    created_at: dt.datetime = _ts()
+
+
+class Mention(SQLModel, table=True):
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("comment_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    comment_id: int = Field(foreign_key="comments.id", index=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+
+
+class ReadPosition(SQLModel, table=True):
+    """How far a user has read a task's thread: comments with a larger id are unread."""
+
+    __tablename__ = "read_positions"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    task_id: int = Field(foreign_key="tasks.id", primary_key=True, ondelete="CASCADE")
+    last_read_comment_id: int = Field(default=0)
+    updated_at: dt.datetime = _ts()
+
+
+class Notification(SQLModel, table=True):
+    """Something a user should know about (a mention, an assignment...), shown in-app and mailed in digests."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_id_id", "user_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    project_id: int | None = Field(default=None, foreign_key="projects.id", ondelete="CASCADE")
+    task_id: int | None = Field(default=None, foreign_key="tasks.id", ondelete="CASCADE")
+    comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="CASCADE")
+    actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    text: str = Field(default="", max_length=500)
+    created_at: dt.datetime = _ts()
+    read_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    emailed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Note(SQLModel, table=True):
+    """A co-edited note of a project (optionally of one task). Its content lives in the CRDT store (``crdt/``)."""
+
+    __tablename__ = "notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    task_id: int | None = Field(default=None, foreign_key="tasks.id", index=True, ondelete="SET NULL")
+    title: str = Field(max_length=200)
+    visibility: str = Field(sa_type=String(16))
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
