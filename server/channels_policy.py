@@ -11,7 +11,8 @@ internal item (nothing is filtered per socket on the hot path):
 | ``task:{id}:shared`` | thread events customers may see | anyone who sees the (shared) task |
 | ``user:{id}`` | the user's own events (action items, mentions, notifications) | that user |
 | ``room:project:{id}`` | presence only: who is on the project | anyone who sees the project |
-| ``room:task:{id}`` | presence only: who is on the task | anyone who sees the task |
+| ``room:task:{id}`` | presence only: who is on the task (and typing a shared comment) | anyone who sees the task |
+| ``room:task:{id}:staff`` | presence only: staff typing an internal comment | staff who see the task |
 
 Anything else, or anything the actor may not see, is refused the same way (``forbidden``), so a refusal never
 tells whether the resource exists.
@@ -27,7 +28,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.models import Project, Task
 from server.policy import Actor, can_see_item, can_see_project
 
-_CHANNEL = re.compile(r"^(?:(project|task):(\d{1,16}):(staff|shared)|user:(\d{1,16})|room:(project|task):(\d{1,16}))$")
+_CHANNEL = re.compile(
+    r"^(?:(project|task):(\d{1,16}):(staff|shared)|user:(\d{1,16})|room:(project|task):(\d{1,16})(:staff)?)$"
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,12 @@ def parse_channel(name: str) -> ChannelRef | None:
     match = _CHANNEL.match(name)
     if match is None:
         return None
-    kind, ident, audience, user_id, room_kind, room_id = match.groups()
+    kind, ident, audience, user_id, room_kind, room_id, staff_room = match.groups()
     if kind:
         return ChannelRef(kind, int(ident), audience)
     if user_id:
         return ChannelRef("user", int(user_id), "own")
-    return ChannelRef(room_kind, int(room_id), "room")
+    return ChannelRef(room_kind, int(room_id), "staff" if staff_room else "room")
 
 
 async def may_subscribe(session: AsyncSession, actor: Actor, channel: str) -> bool:

@@ -14,13 +14,21 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
 - ``{"type": "project.updated", "project": {...}}``, ``{"type": "project.deleted", "project_id": 2}``
 - ``{"type": "members.changed"}``
 - on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
+
+Thread events go to ``task:{id}:staff`` always and to ``task:{id}:shared`` only for a shared comment on a shared
+task; a summary (``comment.activity``, for unread badges) goes to the project's streams by the same rule:
+
+- ``{"type": "comment.created" | "comment.updated" | "comment.deleted" | "comment.reactions", "comment": {...}}``
+- ``{"type": "comment.activity", "task_id": 7, "comment_id": 31, "author_id": 2, "kind": "comment.created"}``
+- on ``user:{id}``: ``{"type": "read.updated", "task_id": 7, "last_read_comment_id": 31, "unread": 0}`` and
+  ``{"type": "notification.created", "notification": {...}}``
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from server.channels_policy import project_channels, user_channel
+from server.channels_policy import project_channels, task_channels, user_channel
 from server.control import ControlBus
 from server.models import Visibility
 from server.outbox import OutboxRelay
@@ -28,7 +36,8 @@ from server.security import token_hash
 
 if TYPE_CHECKING:
     from server.api.routing import Context
-    from server.schemas import MilestoneOut, ProjectOut, TaskOut
+    from server.models import Notification, Task
+    from server.schemas import CommentOut, MilestoneOut, ProjectOut, TaskOut
 
 
 class LiveUpdates:
@@ -103,3 +112,40 @@ class LiveUpdates:
         if token is not None:
             message["token_hash"] = token_hash(token)
         ctx.after_commit.append(lambda: self.control.send(message))
+
+    async def comment_changed(self, ctx: Context, comment: CommentOut, task: Task, kind: str) -> None:
+        data = comment.model_dump(mode="json", exclude={"reactions": {"__all__": {"mine"}}})
+        shared = comment.visibility == Visibility.SHARED and task.visibility == Visibility.SHARED
+        staff_thread, shared_thread = task_channels(comment.task_id)
+        self._emit(ctx, staff_thread, {"type": kind, "comment": data})
+        if shared:
+            self._emit(ctx, shared_thread, {"type": kind, "comment": data})
+        if kind in ("comment.created", "comment.deleted"):
+            author = comment.author.id if comment.author else None
+            summary = {
+                "type": "comment.activity",
+                "task_id": comment.task_id,
+                "comment_id": comment.id,
+                "author_id": author,
+                "kind": kind,
+            }
+            self._board(ctx, comment.project_id, summary, shared=shared)
+
+    async def read_changed(self, ctx: Context, task: Task, last_read_comment_id: int, unread: int) -> None:
+        """Tell the user's other devices how far they have read."""
+        self._emit(
+            ctx,
+            user_channel(ctx.actor.user_id),
+            {
+                "type": "read.updated",
+                "task_id": task.id,
+                "last_read_comment_id": last_read_comment_id,
+                "unread": unread,
+            },
+        )
+
+    async def notification_created(self, ctx: Context, notification: Notification) -> None:
+        from server.schemas import NotificationOut
+
+        data = NotificationOut.model_validate(notification).model_dump(mode="json")
+        self._emit(ctx, user_channel(notification.user_id), {"type": "notification.created", "notification": data})

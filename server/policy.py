@@ -57,6 +57,11 @@ class Action(StrEnum):
     CLIENT_READ = "client.read"
     CLIENT_MANAGE = "client.manage"
     CHANNEL_INTERNAL = "channel.internal"
+    COMMENT_CREATE = "comment.create"
+    COMMENT_INTERNAL = "comment.internal"
+    COMMENT_EDIT = "comment.edit"
+    COMMENT_DELETE = "comment.delete"
+    COMMENT_REACT = "comment.react"
 
 
 class NotFound(Exception):
@@ -157,8 +162,15 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
                 and isinstance(item, Task)
                 and item.assignee_id == actor.user_id
             )
-        case Action.CHANNEL_INTERNAL:
+        case Action.CHANNEL_INTERNAL | Action.COMMENT_INTERNAL:
             return project is not None and actor.is_staff
+        case Action.COMMENT_CREATE | Action.COMMENT_REACT:
+            assert project is not None and project.id is not None
+            return actor.is_staff or actor.memberships.get(project.id) == ProjectRole.CUSTOMER
+        case Action.COMMENT_EDIT:
+            return getattr(item, "author_id", None) == actor.user_id
+        case Action.COMMENT_DELETE:
+            return getattr(item, "author_id", None) == actor.user_id or actor.is_admin
     return False
 
 

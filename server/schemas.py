@@ -332,3 +332,105 @@ class InviteAcceptIn(In):
 
 class InviteAcceptOut(LoginOut):
     project_id: int
+
+
+# Discussion
+
+REACTIONS = ("👍", "👎", "❤️", "🎉", "😄", "😕", "👀", "🚀", "✅")
+MAX_COMMENT_LENGTH = 10_000
+
+
+class CommentIn(In):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_COMMENT_LENGTH)]
+    visibility: Visibility = Field(description="internal comments are for staff only (customers cannot post them)")
+    mentions: list[Id] = Field(default_factory=list, max_length=20, description="user ids mentioned in the text")
+    reply_to_id: Id | None = Field(None, description="the comment this one quotes")
+
+
+class CommentPatch(In):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_COMMENT_LENGTH)]
+
+
+class ReactionIn(In):
+    emoji: Literal["👍", "👎", "❤️", "🎉", "😄", "😕", "👀", "🚀", "✅"]
+
+
+class ReactionOut(Out):
+    emoji: str
+    count: int
+    mine: bool = Field(description="Whether the caller reacted so (absent in live events: use user_ids).")
+    user_ids: list[int]
+
+
+class QuoteOut(Out):
+    id: int
+    author_name: str | None
+    excerpt: str
+    deleted: bool
+
+
+class CommentOut(Out):
+    id: int
+    task_id: int
+    project_id: int
+    author: PersonOut | None
+    body: str = Field(description="The markdown source; empty once deleted.")
+    body_html: str = Field(description="Safe HTML rendered by the server.")
+    visibility: Visibility
+    reply_to: QuoteOut | None
+    mentions: list[int]
+    reactions: list[ReactionOut]
+    version: int
+    created_at: dt.datetime
+    edited_at: dt.datetime | None
+    deleted: bool
+
+
+class CommentRevisionOut(Out):
+    body: str
+    created_at: dt.datetime
+
+
+class CommentQuery(PageQuery):
+    """Newest first; ``cursor`` is the id to page below."""
+
+
+class ReadIn(In):
+    comment_id: Annotated[int, Field(ge=0, le=2**53)]
+
+
+class ReadOut(Out):
+    task_id: int
+    last_read_comment_id: int
+    unread: int
+
+
+class UnreadOut(Out):
+    project_id: int
+    total: int
+    tasks: dict[str, int] = Field(description="Unread comments per task id (only tasks with any).")
+
+
+class SearchQuery(In):
+    q: Annotated[str, StringConstraints(min_length=2, max_length=100)]
+    project_id: Id | None = None
+
+
+class SearchHit(Out):
+    kind: Literal["task", "comment"]
+    project_id: int
+    task_id: int
+    comment_id: int | None
+    title: str
+    excerpt: str
+
+
+class NotificationOut(Out):
+    id: int
+    kind: str
+    project_id: int | None
+    task_id: int | None
+    comment_id: int | None
+    text: str
+    created_at: dt.datetime
+    read_at: dt.datetime | None

@@ -177,4 +177,3 @@ def cluster(tmp: Path, database_url: str, redis_url: str | None, count: int = 2)
     finally:
         for node in nodes:
             node.kill()
-

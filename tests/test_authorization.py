@@ -25,6 +25,7 @@ STAFF_WRITE_INTERNAL = dict(
     owner=200, staff=200, customer=404, viewer=404, other_customer=404, stranger=404, anonymous=401
 )
 ANY_SIGNED_IN = dict(owner=200, staff=200, customer=200, viewer=200, other_customer=200, stranger=200, anonymous=401)
+PARTICIPATE_PX = dict(owner=200, staff=200, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401)
 
 
 def ok(expect: dict[str, int], status: int) -> dict[str, int]:
@@ -237,6 +238,104 @@ CASES = [
     ),
     Case("GET", "/api/invites", "/api/invites?project_id={px}", MANAGE_PX),
     Case("DELETE", "/api/invites/{invite_id:int}", "/api/invites/{px_invite}", ok(MANAGE_PX, 204)),
+    Case("GET", "/api/tasks/{task_id:int}/comments", "/api/tasks/{px_shared_task}/comments", READ_PX),
+    Case(
+        "GET",
+        "/api/tasks/{task_id:int}/comments",
+        "/api/tasks/{px_internal_task}/comments",
+        READ_INTERNAL,
+        name="internal-task",
+    ),
+    Case(
+        "POST",
+        "/api/tasks/{task_id:int}/comments",
+        "/api/tasks/{px_shared_task}/comments",
+        ok(PARTICIPATE_PX, 201),
+        {"body": "Hello **there**", "visibility": "shared"},
+        "shared",
+    ),
+    Case(
+        "POST",
+        "/api/tasks/{task_id:int}/comments",
+        "/api/tasks/{px_shared_task}/comments",
+        ok(STAFF_WRITE_PX, 201),
+        {"body": "Between us", "visibility": "internal"},
+        "internal",
+    ),
+    Case(
+        "POST",
+        "/api/tasks/{task_id:int}/comments",
+        "/api/tasks/{px_internal_task}/comments",
+        ok(STAFF_WRITE_INTERNAL, 201),
+        {"body": "On an internal task", "visibility": "shared"},
+        "internal-task",
+    ),
+    Case(
+        "PATCH",
+        "/api/comments/{comment_id:int}",
+        "/api/comments/{px_customer_comment}",
+        dict(owner=403, staff=403, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401),
+        {"body": "edited"},
+        "customers-own",
+    ),
+    Case(
+        "PATCH",
+        "/api/comments/{comment_id:int}",
+        "/api/comments/{px_internal_comment}",
+        dict(owner=403, staff=200, customer=404, viewer=404, other_customer=404, stranger=404, anonymous=401),
+        {"body": "edited"},
+        "internal",
+    ),
+    Case(
+        "DELETE",
+        "/api/comments/{comment_id:int}",
+        "/api/comments/{px_customer_comment}",
+        dict(owner=204, staff=403, customer=204, viewer=403, other_customer=404, stranger=404, anonymous=401),
+        name="customers-own",
+    ),
+    Case(
+        "DELETE",
+        "/api/comments/{comment_id:int}",
+        "/api/comments/{px_internal_comment}",
+        dict(owner=204, staff=204, customer=404, viewer=404, other_customer=404, stranger=404, anonymous=401),
+        name="internal",
+    ),
+    Case("GET", "/api/comments/{comment_id:int}/revisions", "/api/comments/{px_shared_comment}/revisions", READ_PX),
+    Case(
+        "GET",
+        "/api/comments/{comment_id:int}/revisions",
+        "/api/comments/{px_internal_comment}/revisions",
+        READ_INTERNAL,
+        name="internal",
+    ),
+    Case(
+        "POST",
+        "/api/comments/{comment_id:int}/reactions",
+        "/api/comments/{px_shared_comment}/reactions",
+        PARTICIPATE_PX,
+        {"emoji": "👍"},
+    ),
+    Case(
+        "POST",
+        "/api/comments/{comment_id:int}/reactions",
+        "/api/comments/{px_internal_comment}/reactions",
+        STAFF_WRITE_INTERNAL,
+        {"emoji": "👍"},
+        "internal",
+    ),
+    Case(
+        "DELETE",
+        "/api/comments/{comment_id:int}/reactions/{emoji}",
+        "/api/comments/{px_shared_comment}/reactions/👍",
+        PARTICIPATE_PX,
+    ),
+    Case("POST", "/api/tasks/{task_id:int}/read", "/api/tasks/{px_shared_task}/read", READ_PX, {"comment_id": 10**6}),
+    Case("GET", "/api/projects/{project_id:int}/unread", "/api/projects/{px}/unread", READ_PX),
+    Case("GET", "/api/projects/{project_id:int}/mentionable", "/api/projects/{px}/mentionable?internal=true", READ_PX),
+    Case("GET", "/api/search", "/api/search?q=task", ANY_SIGNED_IN),
+    Case("GET", "/api/search", "/api/search?q=comment", ANY_SIGNED_IN, name="comments"),
+    Case("GET", "/api/notifications", "/api/notifications", ANY_SIGNED_IN),
+    Case("POST", "/api/notifications/read", "/api/notifications/read", ok(ANY_SIGNED_IN, 204), {"all": True}),
     Case(
         "POST",
         "/api/invites/preview",

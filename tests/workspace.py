@@ -17,6 +17,7 @@ from server.domain import default_statuses
 from server.models import (
     AuthSession,
     Client,
+    Comment,
     Invite,
     Membership,
     Milestone,
@@ -156,6 +157,40 @@ async def _build(session: AsyncSession, ws: Workspace) -> None:
             token_hash=token_hash(INVITE_TOKEN),
             created_at=now,
             expires_at=now + dt.timedelta(hours=1),
+        ),
+    )
+    px_task = ws.ids["px_shared_task"]
+    ws.ids["px_shared_comment"] = await _add(
+        session,
+        Comment(
+            task_id=px_task,
+            project_id=px,
+            author_id=ws.users["staff"],
+            body="px shared comment",
+            body_html="<p>px shared comment</p>",
+            visibility=Visibility.SHARED,
+        ),
+    )
+    ws.ids["px_internal_comment"] = await _add(
+        session,
+        Comment(
+            task_id=px_task,
+            project_id=px,
+            author_id=ws.users["staff"],
+            body="px internal comment SECRET",
+            body_html="<p>px internal comment SECRET</p>",
+            visibility=Visibility.INTERNAL,
+        ),
+    )
+    ws.ids["px_customer_comment"] = await _add(
+        session,
+        Comment(
+            task_id=px_task,
+            project_id=px,
+            author_id=ws.users["customer"],
+            body="px customer comment",
+            body_html="<p>px customer comment</p>",
+            visibility=Visibility.SHARED,
         ),
     )
     ws.ids["px_customer_task"] = await _add(
