@@ -3,16 +3,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from channels.client import TandemClient
 from server import migrate
 from server.app import create_app
 from server.db import Database
 from server.settings import Settings
+from tests.nodes import Node, cluster
 from tests.workspace import Workspace, build_workspace
 
 SECRET = "test-secret-key-" + "k" * 32
@@ -67,6 +69,32 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
     with TestClient(create_app(settings), base_url="http://testserver") as test_client:
         yield test_client
+
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tuple[str, Workspace]:
+    """A copy of the seeded workspace as a database URL, for tests that start real nodes."""
+    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
+
+
+@pytest.fixture
+def two_nodes(database: tuple[str, Workspace], tmp_path: Path) -> Iterator[list[Node]]:
+    """Two uvicorn nodes sharing the database and the machine's Redis (with a prefix of their own)."""
+    with cluster(tmp_path, database[0], REDIS, count=2) as nodes:
+        yield nodes
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[TandemClient]]:
+    """Hub clients opened by a test, closed after it."""
+    opened: list[TandemClient] = []
+    yield opened
+    for client in opened:
+        await client.close()
 
 
 def bearer(ws: Workspace, role: str) -> dict[str, str]:

@@ -17,8 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from channels.client import TandemClient
+from tests.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "node-test-secret-" + "s" * 32
@@ -177,3 +181,34 @@ def cluster(tmp: Path, database_url: str, redis_url: str | None, count: int = 2)
     finally:
         for node in nodes:
             node.kill()
+
+
+class Api:
+    """A REST client for one node, signed in as one role of the test workspace."""
+
+    def __init__(self, node: Node, ws: Workspace, role: str) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"}, timeout=10
+        )
+
+    async def patch_task(self, task_id: int, **fields: Any) -> dict[str, Any]:
+        response = await self.client.patch(f"/api/tasks/{task_id}", json=fields)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+async def connect(opened: list[TandemClient], node: Node, ws: Workspace, role: str) -> TandemClient:
+    """A hub client on ``node`` as ``role``; closed by the ``clients`` fixture."""
+    client = await TandemClient.connect(node.ws, token=ws.token(role), ping_interval=None)
+    opened.append(client)
+    return client
+
+
+async def next_data(client: TandemClient, timeout: float = 5.0) -> dict[str, Any]:
+    """The ``data`` of the client's next pushed frame, which must be an event."""
+    frame = await client.next_event(timeout)
+    assert frame["type"] == "event", frame
+    return frame["data"]  # type: ignore[no-any-return]

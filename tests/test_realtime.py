@@ -8,66 +8,14 @@ restarts.
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from channels.client import ClientError, TandemClient
-from tests.nodes import Node, RedisServer, cluster
+from tests.nodes import Api, Node, RedisServer, cluster, connect, next_data
 from tests.workspace import Workspace
-
-REDIS = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tuple[str, Workspace]:
-    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
-    return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
-
-
-@pytest.fixture
-def two_nodes(database: tuple[str, Workspace], tmp_path: Path) -> Iterator[list[Node]]:
-    with cluster(tmp_path, database[0], REDIS, count=2) as nodes:
-        yield nodes
-
-
-class Api:
-    def __init__(self, node: Node, ws: Workspace, role: str) -> None:
-        self.client = httpx.AsyncClient(
-            base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"}, timeout=10
-        )
-
-    async def patch_task(self, task_id: int, **fields: Any) -> dict[str, Any]:
-        response = await self.client.patch(f"/api/tasks/{task_id}", json=fields)
-        assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[TandemClient]]:
-    opened: list[TandemClient] = []
-    yield opened
-    for client in opened:
-        await client.close()
-
-
-async def connect(opened: list[TandemClient], node: Node, ws: Workspace, role: str) -> TandemClient:
-    client = await TandemClient.connect(node.ws, token=ws.token(role), ping_interval=None)
-    opened.append(client)
-    return client
-
-
-async def next_data(client: TandemClient, timeout: float = 5.0) -> dict[str, Any]:
-    frame = await client.next_event(timeout)
-    assert frame["type"] == "event", frame
-    return frame["data"]  # type: ignore[no-any-return]
 
 
 async def test_board_events_cross_nodes_by_audience(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,12 +20,6 @@ from websockets.asyncio.client import ClientConnection
 from channels.client import ClientError, TandemClient
 from tests.nodes import Node, RedisServer, cluster
 from tests.workspace import Workspace
-
-
-@pytest.fixture
-def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tuple[str, Workspace]:
-    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
-    return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
 
 
 @pytest.fixture
