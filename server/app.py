@@ -25,6 +25,7 @@ from server.api import api
 from server.api.openapi import openapi_document
 from server.auth import AuthService
 from server.db import Database
+from server.digest import DigestWorker
 from server.live import LiveUpdates
 from server.mail import Mailer
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -53,6 +54,7 @@ class Services:
     live: LiveUpdates
     limiter: RateLimiter
     realtime: Realtime
+    digests: DigestWorker
 
 
 class SecurityHeaders:
@@ -110,14 +112,16 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     auth = AuthService(settings, limiter)
     realtime = Realtime(settings, db, auth)
+    mailer = Mailer(settings.smtp)
     return Services(
         settings=settings,
         db=db,
         auth=auth,
-        mailer=Mailer(settings.smtp),
+        mailer=mailer,
         live=LiveUpdates(realtime.relay, realtime.control),
         limiter=limiter,
         realtime=realtime,
+        digests=DigestWorker(settings, db, mailer),
     )
 
 
@@ -169,9 +173,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         await services.realtime.start()
+        services.digests.start()
         try:
             yield
         finally:
+            await services.digests.stop()
             await services.realtime.stop()
             await services.db.close()
 

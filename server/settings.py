@@ -49,6 +49,8 @@ class Settings:
     presence_ttl_seconds: int = 30
     ws_max_queue_messages: int = 4096
     ws_max_subscriptions: int = 512
+    digest_interval_seconds: int = 300
+    digest_delay_seconds: int = 60
     # Origins allowed to open a WebSocket besides base_url (comma separated in the environment).
     allowed_origins: tuple[str, ...] = ()
     auto_migrate: bool = True
@@ -147,6 +149,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         presence_ttl_seconds=_int(env, "TANDEM_PRESENCE_TTL_SECONDS", 30),
         ws_max_queue_messages=_int(env, "TANDEM_WS_MAX_QUEUE_MESSAGES", 4096),
         ws_max_subscriptions=_int(env, "TANDEM_WS_MAX_SUBSCRIPTIONS", 512),
+        digest_interval_seconds=_int(env, "TANDEM_DIGEST_INTERVAL_SECONDS", 300),
+        digest_delay_seconds=_int(env, "TANDEM_DIGEST_DELAY_SECONDS", 60),
         allowed_origins=origins,
         auto_migrate=_bool(env.get("TANDEM_AUTO_MIGRATE"), not production),
     )

@@ -1,0 +1,131 @@
+"""Email digests: a user's new notifications, batched into one mail, never one mail per comment.
+
+Every ``digest_interval_seconds`` (when SMTP is configured) the worker gathers, per user, notifications not yet
+mailed and older than ``digest_delay_seconds`` (so a burst of comments lands in one mail), checks each item is
+still visible to the recipient (an item may have become internal since), and sends one mail in the user's
+language. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several nodes never mail twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import update
+from sqlmodel import col, select
+
+from server.api.inbox import notifications_visible
+from server.auth import load_actor
+from server.db import Database, utcnow
+from server.i18n import message
+from server.mail import Mailer
+from server.models import Notification, Project, User
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class DigestWorker:
+    def __init__(self, settings: Settings, db: Database, mailer: Mailer) -> None:
+        self.settings = settings
+        self.db = db
+        self.mailer = mailer
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.mailer.smtp is not None and self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="digest-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.digest_interval_seconds)
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("digest run failed; retrying at the next interval")
+
+    async def run_once(self) -> int:
+        """Send every digest that is due.
+
+        Returns:
+            How many mails were sent.
+        """
+        cutoff = utcnow() - dt.timedelta(seconds=self.settings.digest_delay_seconds)
+        async with self.db.session() as session:
+            due = (
+                select(Notification.user_id)
+                .where(col(Notification.emailed_at).is_(None), col(Notification.created_at) <= cutoff)
+                .distinct()
+            )
+            user_ids = list((await session.exec(due)).all())
+        sent = 0
+        for user_id in user_ids:
+            sent += await self._send_digest(user_id, cutoff)
+        return sent
+
+    async def _send_digest(self, user_id: int, cutoff: dt.datetime) -> int:
+        async with self.db.session() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                return 0
+            claim = (
+                select(Notification)
+                .where(
+                    Notification.user_id == user_id,
+                    col(Notification.emailed_at).is_(None),
+                    col(Notification.created_at) <= cutoff,
+                )
+                .order_by(col(Notification.id))
+            )
+            if self.db.dialect == "postgresql":
+                claim = claim.with_for_update(skip_locked=True)
+            pending = list((await session.exec(claim)).all())
+            if not pending:
+                return 0
+            actor = await load_actor(session, user)
+            ids = [n.id for n in pending]
+            visible = list(
+                (
+                    await session.exec(
+                        select(Notification, Project.name)
+                        .outerjoin(Project, col(Project.id) == Notification.project_id)
+                        .where(col(Notification.id).in_(ids), notifications_visible(actor))
+                        .order_by(col(Notification.id))
+                    )
+                ).all()
+            )
+            # Claimed rows are marked whether or not they are still visible: nothing is mailed twice or late.
+            await session.exec(update(Notification).where(col(Notification.id).in_(ids)).values(emailed_at=utcnow()))
+            if visible:
+                await self.mailer.send(
+                    to=user.email,
+                    subject=message(user.locale, "digest.subject", count=str(len(visible))),
+                    body=self._body(user, visible),
+                )
+            await session.commit()
+            return 1 if visible else 0
+
+    def _body(self, user: User, rows: Sequence[tuple[Notification, str | None]]) -> str:
+        by_project: dict[str, list[str]] = defaultdict(list)
+        for notification, project_name in rows:
+            link = f"{self.settings.base_url}/projects/{notification.project_id}"
+            if notification.task_id:
+                link += f"/tasks/{notification.task_id}"
+            if notification.comment_id:
+                link += f"#comment-{notification.comment_id}"
+            kind = message(user.locale, f"digest.kind.{notification.kind}")
+            by_project[project_name or ""].append(f"- {kind}: {notification.text}\n  {link}")
+        lines = [message(user.locale, "digest.greeting", name=user.name), ""]
+        for project, items in by_project.items():
+            lines += [project, *items, ""]
+        lines.append(message(user.locale, "digest.footer"))
+        return "\n".join(lines)
