@@ -136,7 +136,12 @@ def _web_routes() -> list[BaseRoute]:
         return FileResponse(page, headers={"cache-control": "no-cache"})
 
     # Client-side routes: the page itself decides what to show.
-    routes: list[BaseRoute] = [Route("/", index), Route("/invite", index), Route("/projects/{project_id:int}", index)]
+    routes: list[BaseRoute] = [
+        Route("/", index),
+        Route("/invite", index),
+        Route("/projects/{project_id:int}", index),
+        Route("/projects/{project_id:int}/tasks/{task_id:int}", index),
+    ]
     if (WEB_DIST / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))
     for name in ("manifest.webmanifest", "favicon.svg", "sw.js"):

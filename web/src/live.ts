@@ -17,7 +17,11 @@ export interface LiveEvent {
 }
 
 /** What a channel handler receives: an event, or "reload" when events were lost and state must be refetched. */
-export type ChannelMessage = { kind: "event"; event: LiveEvent } | { kind: "reload" } | { kind: "revoked" };
+export type ChannelMessage =
+  | { kind: "event"; event: LiveEvent }
+  | { kind: "reload" }
+  | { kind: "revoked" }
+  | { kind: "presence"; frame: Record<string, unknown> };
 export type ChannelHandler = (message: ChannelMessage) => void;
 
 export interface SocketLike {
@@ -196,6 +200,9 @@ export class LiveClient {
       case "reload":
         this.positions.set(channel!, frame.position as Position);
         handler?.({ kind: "reload" });
+        break;
+      case "presence":
+        handler?.({ kind: "presence", frame });
         break;
       case "unsubscribed":
         if (frame.reason) {

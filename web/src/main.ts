@@ -6,6 +6,7 @@ import { LiveClient, type ConnectionState } from "./live";
 import { renderBoard } from "./views/board";
 import { renderHome } from "./views/home";
 import { renderInvite } from "./views/invite";
+import { renderTask } from "./views/task";
 import { renderLogin } from "./views/login";
 
 const root = document.getElementById("app") as HTMLElement;
@@ -79,8 +80,10 @@ async function route(): Promise<void> {
       return;
     }
   }
+  const task = path.match(/^\/projects\/(\d+)\/tasks\/(\d+)$/);
   const board = path.match(/^\/projects\/(\d+)$/);
-  if (board) leaveView = await renderBoard(root, header(), Number(board[1]), user, liveClient());
+  if (task) leaveView = await renderTask(root, header(), Number(task[1]), Number(task[2]), user, liveClient());
+  else if (board) leaveView = await renderBoard(root, header(), Number(board[1]), user, liveClient());
   else await renderHome(root, header());
 }
 

@@ -25,10 +25,11 @@ export function legend(): HTMLElement {
 }
 
 export function taskCard(task: Task, extra?: string): HTMLElement {
+  const href = `/projects/${task.project_id}/tasks/${task.id}`;
   return h(
     "article",
     { class: `card card-${task.colour_class}`, "data-task-id": String(task.id) },
-    h("h3", { class: "card-title" }, task.title),
+    h("h3", { class: "card-title" }, h("a", { href, "data-link": "true" }, task.title)),
     extra ? h("p", { class: "card-project" }, extra) : null,
     h(
       "p",

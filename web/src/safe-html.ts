@@ -1,0 +1,32 @@
+// Comment bodies arrive as HTML the server already sanitized; rebuild it from an allow-list anyway, so the page
+// never depends on one layer alone. Anything not on the list becomes its text.
+
+const TAGS = new Set(["P", "BR", "STRONG", "EM", "DEL", "CODE", "PRE", "BLOCKQUOTE", "UL", "OL", "LI", "A", "H1",
+  "H2", "H3", "H4", "H5", "H6", "HR"]);
+
+function copy(node: Node, into: Node): void {
+  for (const child of Array.from(node.childNodes)) {
+    if (child.nodeType === Node.TEXT_NODE) {
+      into.appendChild(document.createTextNode(child.textContent ?? ""));
+    } else if (child instanceof Element && TAGS.has(child.tagName)) {
+      const el = document.createElement(child.tagName.toLowerCase());
+      if (child.tagName === "A") {
+        const href = child.getAttribute("href") ?? "";
+        if (/^(https?:|mailto:)/i.test(href)) el.setAttribute("href", href);
+        el.setAttribute("rel", "noopener noreferrer nofollow");
+        el.setAttribute("target", "_blank");
+      }
+      copy(child, el);
+      into.appendChild(el);
+    } else if (child instanceof Element) {
+      into.appendChild(document.createTextNode(child.textContent ?? ""));
+    }
+  }
+}
+
+export function safeFragment(html: string): DocumentFragment {
+  const parsed = new DOMParser().parseFromString(html, "text/html");
+  const fragment = document.createDocumentFragment();
+  copy(parsed.body, fragment);
+  return fragment;
+}
