@@ -77,6 +77,10 @@ class LoginOut(Out):
     user: UserOut
 
 
+class SessionOut(Out):
+    user: UserOut | None = Field(description="Null when not signed in.")
+
+
 class MembershipOut(Out):
     project_id: int
     role: ProjectRole

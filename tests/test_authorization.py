@@ -54,6 +54,7 @@ CASES = [
     ),
     Case("POST", "/api/auth/logout", "/api/auth/logout", ok(ANY_SIGNED_IN, 204)),
     Case("POST", "/api/auth/logout-everywhere", "/api/auth/logout-everywhere", ok(ANY_SIGNED_IN, 204)),
+    Case("GET", "/api/auth/session", "/api/auth/session", {r: 200 for r in ALL}),
     Case("GET", "/api/me", "/api/me", ANY_SIGNED_IN),
     Case("PATCH", "/api/me", "/api/me", ANY_SIGNED_IN, {"locale": "sv"}),
     Case(

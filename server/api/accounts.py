@@ -18,6 +18,7 @@ from server.schemas import (
     MeOut,
     MePatch,
     PasswordIn,
+    SessionOut,
     UserOut,
 )
 from server.security import csrf_token, hash_password, password_problem, verify_password
@@ -62,6 +63,21 @@ async def login(ctx: Context, body: LoginIn) -> LoginOut:
     await ctx.services.auth.check_login_rate(email, client_ip(ctx))
     user = await ctx.services.auth.login(ctx.session, email, body.password)
     return await sign_in(ctx, user)
+
+
+@api.route(
+    "GET",
+    "/api/auth/session",
+    summary="Who is signed in (null if nobody): always 200",
+    tag="accounts",
+    response=SessionOut,
+    public=True,
+)
+async def session(ctx: Context) -> SessionOut:
+    if ctx.actor_or_none is None:
+        return SessionOut(user=None)
+    user = await ctx.session.get(User, ctx.actor_or_none.user_id)
+    return SessionOut(user=user_out(user) if user is not None else None)
 
 
 @api.route("POST", "/api/auth/logout", summary="End this session", tag="accounts", status=204, errors=(401,))

@@ -72,13 +72,12 @@ async function route(): Promise<void> {
     return;
   }
   if (!user) {
-    try {
-      user = (await api<{ user: User }>("GET", "/api/me")).user;
-      setLocale(pickLocale([user.locale, ...navigator.languages]));
-    } catch {
+    user = (await api<{ user: User | null }>("GET", "/api/auth/session")).user;
+    if (!user) {
       renderLogin(root, signedIn);
       return;
     }
+    setLocale(pickLocale([user.locale, ...navigator.languages]));
   }
   const task = path.match(/^\/projects\/(\d+)\/tasks\/(\d+)$/);
   const board = path.match(/^\/projects\/(\d+)$/);
