@@ -3,16 +3,19 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
 from server import migrate
 from server.app import create_app
-from server.db import Database
+from server.db import Database, sync_url
 from server.settings import Settings
 from tests.nodes import Node, cluster
 from tests.workspace import Workspace, build_workspace
@@ -79,6 +82,40 @@ def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tupl
     """A copy of the seeded workspace as a database URL, for tests that start real nodes."""
     shutil.copy(workspace_template[0], tmp_path / "tandem.db")
     return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
+
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the machine's server, dropped afterwards."""
+    name = f"tandem_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(sync_url(POSTGRES_ADMIN), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[tuple[str, Workspace]]:
+    """The seeded workspace in a fresh PostgreSQL database."""
+    with postgres_database() as url:
+        migrate.upgrade(url)
+
+        async def seed() -> Workspace:
+            db = Database(url)
+            try:
+                return await build_workspace(db)
+            finally:
+                await db.close()
+
+        yield url, asyncio.run(seed())
 
 
 @pytest.fixture

@@ -223,3 +223,22 @@ async def test_redis_restart_loses_no_event(
                 await staff.aclose()
     finally:
         redis.stop()
+
+
+@pytest.mark.postgres
+async def test_postgresql_nodes_publish_through_the_outbox(
+    pg_database: tuple[str, Workspace], tmp_path: Path, clients: list[TandemClient]
+) -> None:
+    url, ws = pg_database
+    with cluster(tmp_path, url, "redis://127.0.0.1:6379/0", count=2) as (a, b):
+        customer = await connect(clients, b, ws, "customer")
+        await customer.subscribe(f"project:{ws.ids['px']}:shared")
+        staff = Api(a, ws, "staff")
+        try:
+            titles = [f"on postgres {i}" for i in range(5)]
+            for title in titles:
+                await staff.patch_task(ws.ids["px_shared_task"], title=title)
+            got = [(await next_data(customer))["task"]["title"] for _ in titles]
+            assert got == titles
+        finally:
+            await staff.aclose()
