@@ -21,7 +21,8 @@ export type ChannelMessage =
   | { kind: "event"; event: LiveEvent }
   | { kind: "reload" }
   | { kind: "revoked" }
-  | { kind: "presence"; frame: Record<string, unknown> };
+  | { kind: "presence"; frame: Record<string, unknown> }
+  | { kind: "subscribed" };
 export type ChannelHandler = (message: ChannelMessage) => void;
 
 export interface SocketLike {
@@ -116,6 +117,11 @@ export class LiveClient {
     if (this.state === "live") this.send({ type: "presence", channel, data });
   }
 
+  /** Ask who is on a presence channel; the answer reaches the channel's handler as a presence message. */
+  requestPresence(channel: string): void {
+    if (this.state === "live") this.send({ type: "presence_list", channel });
+  }
+
   private setState(state: ConnectionState): void {
     if (state === this.state) return;
     this.state = state;
@@ -187,6 +193,7 @@ export class LiveClient {
         const hadPosition = this.positions.has(channel!);
         if (frame.reload || (hadPosition && !frame.recovered)) handler?.({ kind: "reload" });
         if (!this.positions.has(channel!) || frame.reload) this.positions.set(channel!, position);
+        handler?.({ kind: "subscribed" });
         break;
       }
       case "event": {
@@ -202,6 +209,7 @@ export class LiveClient {
         handler?.({ kind: "reload" });
         break;
       case "presence":
+      case "presence_list":
         handler?.({ kind: "presence", frame });
         break;
       case "unsubscribed":

@@ -64,7 +64,7 @@ describe("LiveClient", () => {
   it("subscribes when live and delivers events in order, once", () => {
     const { client, sockets } = harness();
     const seen: ChannelMessage[] = [];
-    client.subscribe("project:1:shared", (m) => seen.push(m));
+    client.subscribe("project:1:shared", (m) => m.kind !== "subscribed" && seen.push(m));
     client.start();
     sockets[0].onopen?.({});
     expect(sockets[0].sent[0]).toMatchObject({ type: "subscribe", channel: "project:1:shared" });
@@ -105,6 +105,7 @@ describe("LiveClient", () => {
     client.start();
     sockets[0].onopen?.({});
     sockets[0].push({ type: "subscribed", channel: "project:1:shared", position: { offset: 3, epoch: "e1" } });
+    expect(seen.splice(0)).toEqual(["subscribed"]);
     sockets[0].push({ type: "reload", channel: "project:1:shared", position: { offset: 90, epoch: "e1" } });
     sockets[0].push(event(91));
     expect(seen).toEqual(["reload", "event"]);
