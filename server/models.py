@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.db import UTCDateTime, utcnow
@@ -342,3 +342,45 @@ class Note(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = _ts()
     updated_at: dt.datetime = _ts()
+
+
+class NoteUpdate(SQLModel, table=True):
+    """One batch of CRDT updates (a Yjs v1 update) appended to a note's log before anyone else received it.
+
+    Compaction folds rows into the note's `NoteSnapshot` and deletes them in the same transaction.
+    """
+
+    __tablename__ = "note_updates"
+    __table_args__ = (Index("ix_note_updates_note_id_id", "note_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    note_id: int = Field(foreign_key="notes.id", ondelete="CASCADE")
+    data: bytes = Field(sa_type=LargeBinary)
+    created_at: dt.datetime = _ts()
+
+
+class NoteSnapshot(SQLModel, table=True):
+    """A note's compacted CRDT state: the merge of every log row compaction has folded in.
+
+    ``version`` increases with every compaction, so two nodes compacting at once cannot overwrite each other.
+    """
+
+    __tablename__ = "note_snapshots"
+
+    note_id: int = Field(foreign_key="notes.id", primary_key=True, ondelete="CASCADE")
+    data: bytes = Field(sa_type=LargeBinary)
+    version: int = Field(default=1)
+    updated_at: dt.datetime = _ts()
+
+
+class NoteVersion(SQLModel, table=True):
+    """A named, frozen copy of a note's CRDT state ("after the 12 May review")."""
+
+    __tablename__ = "note_versions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    note_id: int = Field(foreign_key="notes.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    data: bytes = Field(sa_type=LargeBinary)
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()

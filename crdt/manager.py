@@ -1,0 +1,271 @@
+"""The rooms of one node: opening (single-flight load), serving peers, unloading idle rooms, relaying between
+nodes, and re-checking access when it changes.
+
+Between nodes, rooms speak through a `channels.broker.Broker` (Redis in a cluster) with ephemeral publications on
+``yjs:{note_id}``, one channel per note, subscribed while the note is open on this node. A node subscribes
+*before* it loads the note from the store and applies what arrived meanwhile after loading, and every node stores
+an update before publishing it, so a node that opens a note late misses nothing and has caught up before it
+answers anyone's sync step 1. After a broker reconnect (publications may have been missed) every open room
+re-reads its note from the store; CRDT updates are idempotent, so duplicates are harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from enum import Enum
+
+from channels.broker import Broker, BrokerUnavailable, Publication
+from channels.protocol import CloseCode
+from crdt.protocol import ProtocolError, decode_envelope, encode_envelope, encode_permission_denied
+from crdt.room import Room, RoomFailed, RoomSettings
+from crdt.storage import NoteStore
+from crdt.transport import Peer
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "yjs:"
+_HOUSEKEEPING_SECONDS = 1.0
+
+
+class Access(Enum):
+    """What a principal may do with a note, as the access check answers."""
+
+    UNAUTHORIZED = "unauthorized"  # no valid session: close 4401
+    FORBIDDEN = "forbidden"  # may not open it (or it does not exist): permission-denied, close 4403
+    READ = "read"
+    WRITE = "write"
+
+
+AccessCheck = Callable[[object, int], Awaitable[Access]]
+
+
+class RoomManager:
+    """Every open note room of this node.
+
+    Args:
+        store: durable note state (shared by every node).
+        access: asks the policy what a principal may do with a note (used when access changes).
+        broker: relays updates and awareness between nodes; None on a single node.
+        settings: room tunables.
+        node_id: this node's name on the relay (random by default).
+    """
+
+    def __init__(
+        self,
+        store: NoteStore,
+        access: AccessCheck,
+        *,
+        broker: Broker | None = None,
+        settings: RoomSettings | None = None,
+        node_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.access = access
+        self.broker = broker
+        self.settings = settings or RoomSettings()
+        self.node_id = node_id or secrets.token_hex(8)
+        self.rooms: dict[int, Room] = {}
+        self._ready: dict[int, asyncio.Task[None]] = {}
+        self._unloading: dict[int, asyncio.Task[None]] = {}
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._outbox_wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.broker is not None:
+            self.broker.set_handler(self._on_publication)
+            self.broker.set_reconnect_handler(self._catch_up_all)
+            await self.broker.start()
+            self._tasks.append(loop.create_task(self._publish_loop(), name="crdt-relay-publish"))
+        self._tasks.append(loop.create_task(self._housekeeping(), name="crdt-housekeeping"))
+
+    async def close(self) -> None:
+        """Close every peer (1001: reconnect elsewhere), store what is unsaved, stop."""
+        for room in list(self.rooms.values()):
+            for peer in list(room.peers):
+                peer.abort(CloseCode.GOING_AWAY, "node shutting down")
+        for room in list(self.rooms.values()):
+            with contextlib.suppress(Exception):
+                await room.close()
+        self.rooms.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.broker is not None:
+            await self.broker.close()
+
+    # -- serving -----------------------------------------------------------------------------------------
+
+    async def serve(self, note_id: int, peer: Peer, frames: AsyncIterator[bytes]) -> None:
+        """Run ``peer`` in the note's room until its socket ends. Never raises for a peer's misbehaviour."""
+        try:
+            room = await self.open(note_id)
+        except RoomFailed:
+            peer.abort(CloseCode.INTERNAL, "note unavailable, retry")
+            return
+        room.join(peer)
+        try:
+            async for data in frames:
+                room.receive(peer, data)
+                if peer.closed:
+                    break
+        finally:
+            room.leave(peer)
+            if room.failed:
+                self._forget(room)
+            elif not room.peers:
+                room.compact_soon()
+
+    async def open(self, note_id: int) -> Room:
+        """The note's room, loaded (and caught up with other nodes) before it returns.
+
+        Raises:
+            RoomFailed: the note could not be loaded.
+        """
+        while True:
+            unloading = self._unloading.get(note_id)
+            if unloading is not None:
+                await asyncio.shield(unloading)
+                continue
+            room = self.rooms.get(note_id)
+            if room is None or room.failed:
+                room = Room(note_id, self.store, self.settings, self._publish if self.broker is not None else None)
+                self.rooms[note_id] = room
+                self._ready[note_id] = asyncio.get_running_loop().create_task(self._load(room))
+            ready = self._ready.get(note_id)
+            if ready is not None:
+                await asyncio.shield(ready)
+            if room.loaded and not room.failed:
+                return room
+            if room.failed:
+                raise RoomFailed(f"note {note_id} unavailable")
+
+    async def _load(self, room: Room) -> None:
+        try:
+            if self.broker is not None:
+                try:
+                    await self.broker.subscribe(CHANNEL_PREFIX + str(room.note_id))
+                except BrokerUnavailable as exc:
+                    raise RoomFailed("relay unavailable") from exc
+            await room.load()
+        except RoomFailed:
+            room.failed = True
+            self._forget(room)
+            raise
+        finally:
+            if self._ready.get(room.note_id) is asyncio.current_task():
+                del self._ready[room.note_id]
+
+    def _forget(self, room: Room) -> None:
+        if self.rooms.get(room.note_id) is room:
+            del self.rooms[room.note_id]
+            self._unloading[room.note_id] = asyncio.get_running_loop().create_task(self._unload(room))
+
+    async def _unload(self, room: Room) -> None:
+        try:
+            await room.close()
+            if self.broker is not None:
+                with contextlib.suppress(BrokerUnavailable):
+                    await self.broker.unsubscribe(CHANNEL_PREFIX + str(room.note_id))
+        except Exception:
+            log.exception("note %s: unloading failed", room.note_id)
+        finally:
+            self._unloading.pop(room.note_id, None)
+
+    async def _housekeeping(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(_HOUSEKEEPING_SECONDS, self.settings.unload_after_seconds))
+            now = loop.time()
+            for room in list(self.rooms.values()):
+                room.awareness.expire()
+                idle = room.idle_since
+                if (
+                    room.loaded
+                    and not room.peers
+                    and idle is not None
+                    and now - idle >= self.settings.unload_after_seconds
+                ):
+                    self._forget(room)
+
+    # -- access --------------------------------------------------------------------------------------------
+
+    async def recheck(self, which: Callable[[object], bool], note_id: int | None = None) -> None:
+        """Ask the access check again for every matching peer (of ``note_id``'s room, or all rooms).
+
+        Peers that lost access get a permission-denied message and are closed (4403, or 4401 when their session
+        ended); peers that became read-only stay, read-only.
+        """
+        rooms = [r for r in self.rooms.values() if note_id is None or r.note_id == note_id]
+        for room in rooms:
+            for peer in list(room.peers):
+                if peer.closed or not which(peer.principal):
+                    continue
+                access = await self.access(peer.principal, room.note_id)
+                if access is Access.UNAUTHORIZED:
+                    peer.abort(CloseCode.UNAUTHORIZED, "session ended")
+                elif access is Access.FORBIDDEN:
+                    peer.send(encode_permission_denied("access revoked"))
+                    peer.abort(CloseCode.FORBIDDEN, "access revoked")
+                else:
+                    peer.readonly = access is Access.READ
+
+    def close_where(self, which: Callable[[object], bool], code: CloseCode, reason: str) -> None:
+        for room in list(self.rooms.values()):
+            for peer in list(room.peers):
+                if which(peer.principal):
+                    peer.abort(code, reason)
+
+    # -- relay ---------------------------------------------------------------------------------------------
+
+    def _publish(self, note_id: int, message: bytes) -> None:
+        self._outbox.append((CHANNEL_PREFIX + str(note_id), encode_envelope(self.node_id, message)))
+        self._outbox_wake.set()
+
+    async def _publish_loop(self) -> None:
+        assert self.broker is not None
+        while True:
+            await self._outbox_wake.wait()
+            self._outbox_wake.clear()
+            while self._outbox:
+                channel, data = self._outbox.popleft()
+                try:
+                    await self.broker.publish(channel, data, None)
+                except BrokerUnavailable:
+                    # Stored already: other nodes re-read the store when their relay reconnects.
+                    log.warning("relay unavailable; %s not relayed", channel)
+
+    def _on_publication(self, publication: Publication) -> None:
+        if not publication.channel.startswith(CHANNEL_PREFIX):
+            return
+        try:
+            room = self.rooms.get(int(publication.channel[len(CHANNEL_PREFIX) :]))
+        except ValueError:
+            return
+        if room is None or room.failed:
+            return
+        try:
+            origin, message = decode_envelope(publication.data)
+        except ProtocolError:
+            log.error("malformed relayed message on %s", publication.channel)
+            return
+        if origin != self.node_id:
+            room.receive_remote(message)
+
+    async def _catch_up_all(self) -> None:
+        for room in list(self.rooms.values()):
+            if not room.loaded or room.failed:
+                continue
+            try:
+                stored = await self.store.load(room.note_id)
+            except Exception:
+                log.warning("note %s: catch-up after relay reconnect failed", room.note_id, exc_info=True)
+                continue
+            for update in stored.updates:
+                room.integrate_durable(update)

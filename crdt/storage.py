@@ -1,0 +1,190 @@
+"""Where notes' CRDT state lives: an append-only update log per note, compacted into one snapshot.
+
+`NoteStore` is the Protocol rooms use; `SqlNoteStore` keeps the log and the snapshot in the application database
+(tables ``note_updates`` and ``note_snapshots``, shared by every node), `MemoryNoteStore` in a dict for tests.
+
+Guarantees of both:
+    - `append` returns only once the update is durable (committed).
+    - `load` returns everything appended or compacted so far; applying it in any order gives the same document
+      (CRDT updates commute and are idempotent).
+    - `compact` is atomic: the merged snapshot is written and exactly the rows it folded in are deleted in one
+      transaction, so a crash at any point loses nothing. Concurrent compactions (two nodes) cannot lose rows:
+      the snapshot carries a version and only the compaction that read the current version may replace it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pycrdt
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from server.db import Database, utcnow
+from server.models import NoteSnapshot, NoteUpdate
+
+_DELETE_CHUNK = 500
+
+
+@dataclass
+class StoredNote:
+    """What a store holds for one note.
+
+    Attributes:
+        updates: the snapshot (if any) first, then the log rows in append order.
+        log_rows: how many log rows are not yet compacted.
+    """
+
+    updates: list[bytes] = field(default_factory=list)
+    log_rows: int = 0
+
+    def merged(self) -> bytes:
+        """The whole note as one update (an empty document's update when nothing is stored)."""
+        if not self.updates:
+            return b"\x00\x00"
+        if len(self.updates) == 1:
+            return self.updates[0]
+        return pycrdt.merge_updates(*self.updates)
+
+
+class NoteStore(Protocol):
+    """Durable CRDT state of notes."""
+
+    async def load(self, note_id: int) -> StoredNote:
+        """Everything stored for ``note_id`` (empty for a note never edited)."""
+
+    async def append(self, note_id: int, update: bytes) -> None:
+        """Append one update to the note's log; returns once it is durable.
+
+        Raises:
+            Exception: the update was not stored (the caller must not tell anyone about it).
+        """
+
+    async def compact(self, note_id: int) -> bool:
+        """Fold the note's log into its snapshot, atomically.
+
+        Returns:
+            True if rows were folded in; False if there was nothing to do or another compaction won the race.
+        """
+
+
+class MemoryNoteStore:
+    """A `NoteStore` in memory (one process; for tests)."""
+
+    def __init__(self) -> None:
+        self.snapshots: dict[int, bytes] = {}
+        self.logs: dict[int, list[bytes]] = {}
+        self.fail_appends = False
+
+    async def load(self, note_id: int) -> StoredNote:
+        log = list(self.logs.get(note_id, []))
+        snapshot = self.snapshots.get(note_id)
+        return StoredNote(([snapshot] if snapshot is not None else []) + log, len(log))
+
+    async def append(self, note_id: int, update: bytes) -> None:
+        if self.fail_appends:
+            raise OSError("store unavailable")
+        await asyncio.sleep(0)
+        self.logs.setdefault(note_id, []).append(update)
+
+    async def compact(self, note_id: int) -> bool:
+        log = self.logs.get(note_id)
+        if not log:
+            return False
+        stored = await self.load(note_id)
+        self.snapshots[note_id] = stored.merged()
+        del log[: stored.log_rows]
+        return True
+
+
+class SqlNoteStore:
+    """A `NoteStore` in the application database (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, note_id: int) -> StoredNote:
+        async with self.db.session() as session:
+            snapshot = (
+                await session.execute(select(NoteSnapshot.data).where(NoteSnapshot.note_id == note_id))  # type: ignore[call-overload]
+            ).scalar_one_or_none()
+            rows = (
+                (
+                    await session.execute(
+                        select(NoteUpdate.data)  # type: ignore[call-overload]
+                        .where(NoteUpdate.note_id == note_id)
+                        .order_by(NoteUpdate.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        updates = ([bytes(snapshot)] if snapshot is not None else []) + [bytes(r) for r in rows]
+        return StoredNote(updates, len(rows))
+
+    async def append(self, note_id: int, update: bytes) -> None:
+        async with self.db.session() as session:
+            await session.execute(insert(NoteUpdate).values(note_id=note_id, data=update, created_at=utcnow()))
+            await session.commit()
+
+    async def compact(self, note_id: int) -> bool:
+        async with self.db.session() as session:
+            current = (
+                await session.execute(
+                    select(NoteSnapshot.data, NoteSnapshot.version).where(  # type: ignore[call-overload]
+                        NoteSnapshot.note_id == note_id
+                    )
+                )
+            ).one_or_none()
+            rows = (
+                await session.execute(
+                    select(NoteUpdate.id, NoteUpdate.data)  # type: ignore[call-overload]
+                    .where(NoteUpdate.note_id == note_id)
+                    .order_by(NoteUpdate.id)
+                )
+            ).all()
+            if not rows:
+                return False
+            parts = ([bytes(current.data)] if current is not None else []) + [bytes(r.data) for r in rows]
+            merged = pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
+            now = utcnow()
+            if current is None:
+                try:
+                    await session.execute(
+                        insert(NoteSnapshot).values(note_id=note_id, data=merged, version=1, updated_at=now)
+                    )
+                except IntegrityError:  # another node created the first snapshot at the same time
+                    await session.rollback()
+                    return False
+            else:
+                result = await session.execute(
+                    update(NoteSnapshot)
+                    .where(
+                        NoteSnapshot.note_id == note_id,  # type: ignore[arg-type]
+                        NoteSnapshot.version == current.version,
+                    )
+                    .values(data=merged, version=current.version + 1, updated_at=now)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    await session.rollback()
+                    return False
+            # Exactly the rows folded in: a row committed meanwhile (by another node) stays in the log.
+            ids = [r.id for r in rows]
+            for start in range(0, len(ids), _DELETE_CHUNK):
+                chunk = ids[start : start + _DELETE_CHUNK]
+                await session.execute(delete(NoteUpdate).where(NoteUpdate.id.in_(chunk)))  # type: ignore[union-attr]
+            try:
+                await session.commit()
+            except IntegrityError:  # another node created the first snapshot at the same time
+                await session.rollback()
+                return False
+            return True
+
+    async def log_rows(self, note_id: int) -> int:
+        async with self.db.session() as session:
+            count = (
+                await session.execute(select(func.count()).where(NoteUpdate.note_id == note_id))  # type: ignore[arg-type]
+            ).scalar_one()
+        return int(count)

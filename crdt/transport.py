@@ -1,0 +1,176 @@
+"""One client socket as a room sees it: the `Transport` Protocol a web framework adapts, and `Peer`, which gives
+it an ordered, bounded, never-blocking send path.
+
+Rooms fan an update out to every peer with `Peer.send`, which hands the frame to the socket at once when the socket
+can take it (no task, no queue: the common case) and otherwise queues it behind the send in flight. A peer whose
+queue overflows is a slow consumer and is closed (`CloseCode.SLOW_CONSUMER`); it resynchronizes on reconnect, so
+nothing is lost for it and nobody else waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from channels.protocol import CloseCode
+
+log = logging.getLogger(__name__)
+
+_CLOSE_TIMEOUT_SECONDS = 5.0
+_ids = itertools.count(1)
+
+
+class Transport(Protocol):
+    """A binary WebSocket (Starlette's, ``websockets``', or a test fake)."""
+
+    def write(self, data: bytes) -> Awaitable[None] | None:
+        """Start sending one binary message.
+
+        Returns:
+            None when the message was handed to the socket already; otherwise an awaitable that completes when
+            it has been (the socket applies back-pressure). The caller sends nothing else until then.
+
+        Raises:
+            Exception: the socket is gone.
+        """
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket with ``code`` and ``reason``; returns within a bounded time."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerLimits:
+    """Bounds of one peer's send queue: past either, the peer is closed as a slow consumer."""
+
+    max_queue_messages: int = 1024
+    max_queue_bytes: int = 16 * 1024 * 1024
+
+
+class Peer:
+    """A connected client of one room.
+
+    Guarantees:
+        - Frames given to `send` reach the socket in order, each at most once; `send` never blocks.
+        - Close callbacks run once, synchronously, when the peer closes for any reason.
+
+    Attributes:
+        principal: who is connected (opaque to the room; handed to the access check).
+        readonly: the peer may read and show presence but not edit.
+        awareness_ids: the awareness client ids this peer announced (removed when it leaves).
+    """
+
+    def __init__(
+        self, transport: Transport, principal: object, *, readonly: bool = False, limits: PeerLimits | None = None
+    ) -> None:
+        self.id = next(_ids)
+        self.principal = principal
+        self.readonly = readonly
+        self.awareness_ids: set[int] = set()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.synced = False  # the room answered its sync step 1: updates may flow to it
+        self._transport = transport
+        self._limits = limits or PeerLimits()
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._drain: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._callbacks: list[Callable[[Peer], None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Peer {self.id} {self.principal}>"
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    def on_close(self, callback: Callable[[Peer], None]) -> None:
+        if self.closed:
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    def send(self, data: bytes) -> None:
+        """Send one message, in order after those sent before; O(1), never waits."""
+        if self.close_code is not None:
+            return
+        if self._drain is not None or self._queue:
+            if (
+                len(self._queue) >= self._limits.max_queue_messages
+                or self._queued_bytes + len(data) > self._limits.max_queue_bytes
+            ):
+                self.abort(CloseCode.SLOW_CONSUMER, "slow consumer: send queue overflow")
+                return
+            self._queue.append(data)
+            self._queued_bytes += len(data)
+            return
+        try:
+            pending = self._transport.write(data)
+        except Exception as exc:  # the socket is gone
+            self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}", flush=False)
+            return
+        if pending is not None:
+            self._drain = asyncio.get_running_loop().create_task(self._drain_queue(pending))
+
+    async def _drain_queue(self, pending: Awaitable[None]) -> None:
+        try:
+            await pending
+            while self._queue:
+                data = self._queue.popleft()
+                self._queued_bytes -= len(data)
+                more = self._transport.write(data)
+                if more is not None:
+                    await more
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a send failure means the peer is gone
+            log.debug("send to peer %s failed", self.id, exc_info=True)
+            self._drain = None
+            self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}", flush=False)
+        finally:
+            self._drain = None
+
+    def abort(self, code: int, reason: str, *, flush: bool = True) -> None:
+        """Close without waiting: accept nothing more, send what is queued (if ``flush``), then close the socket.
+
+        The first call's code wins.
+        """
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        self.close_reason = reason
+        if not flush:
+            self._queue.clear()
+            self._queued_bytes = 0
+            if self._drain is not None and self._drain is not asyncio.current_task():
+                self._drain.cancel()
+        try:
+            self._closer = asyncio.get_running_loop().create_task(self._close_transport(code, reason))
+        except RuntimeError:
+            log.debug("peer %s aborted without a running loop", self.id)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    async def wait_closed(self) -> None:
+        if self._closer is not None and self._closer is not asyncio.current_task():
+            await asyncio.gather(self._closer, return_exceptions=True)
+
+    async def _close_transport(self, code: int, reason: str) -> None:
+        drain = self._drain
+        if drain is not None:
+            try:
+                async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
+                    await asyncio.shield(drain)
+            except (TimeoutError, asyncio.CancelledError):
+                drain.cancel()
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
+                await self._transport.close(code, reason)
+        except Exception:  # the peer may already be gone; closing is best effort
+            log.debug("closing peer %s failed", self.id, exc_info=True)

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from crdt.manager import RoomManager
+from crdt.room import RoomSettings
+from crdt.storage import MemoryNoteStore
+from tests.crdt.kit import allow_all
+
+
+@pytest.fixture
+def store() -> MemoryNoteStore:
+    return MemoryNoteStore()
+
+
+@pytest.fixture
+async def manager(store: MemoryNoteStore) -> AsyncIterator[RoomManager]:
+    rooms = RoomManager(store, allow_all, settings=RoomSettings(awareness_interval=0.02, unload_after_seconds=0.2))
+    await rooms.start()
+    yield rooms
+    await rooms.close()

@@ -1,0 +1,111 @@
+"""Helpers for room tests: an in-memory transport, and a Yjs client on pycrdt that speaks through any transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pycrdt
+
+from crdt import protocol as p
+from crdt.document import CONTENT
+from crdt.manager import Access, RoomManager
+from crdt.transport import Peer
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.closed: tuple[int, str] | None = None
+        self.arrived = asyncio.Event()
+
+    def write(self, data: bytes) -> None:
+        self.sent.append(data)
+        self.arrived.set()
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        self.arrived.set()
+
+
+class SimClient:
+    """A y-websocket client on pycrdt, wired to a room manager through a `FakeTransport` and a frame queue."""
+
+    def __init__(self, manager: RoomManager, note_id: int, *, readonly: bool = False, principal: Any = None) -> None:
+        self.manager = manager
+        self.note_id = note_id
+        self.transport = FakeTransport()
+        self.peer = Peer(self.transport, principal, readonly=readonly)
+        self.doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
+        self.text = self.doc.get(CONTENT, type=pycrdt.Text)
+        self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.received: list[p.Message] = []
+        self.synced = False
+        self._seen = 0
+        self._outgoing: list[bytes] = []
+        self.doc.observe(lambda e: self._outgoing.append(e.update))
+        self.task: asyncio.Task[None] | None = None
+
+    async def _frames(self) -> AsyncIterator[bytes]:
+        while True:
+            frame = await self.inbox.get()
+            if frame is None:
+                return
+            yield frame
+
+    def connect(self) -> SimClient:
+        self.task = asyncio.get_running_loop().create_task(self.manager.serve(self.note_id, self.peer, self._frames()))
+        self.send(p.encode_sync_step1(self.doc.get_state()))
+        return self
+
+    def send(self, data: bytes) -> None:
+        self.inbox.put_nowait(data)
+
+    def type(self, text: str, index: int | None = None) -> None:
+        """Edit locally and send the update, as a provider does."""
+        self._outgoing.clear()
+        self.text.insert(len(self.text) if index is None else index, text)
+        for update in self._outgoing:
+            self.send(p.encode_update(update))
+        self._outgoing.clear()
+
+    def pump(self) -> None:
+        """Process what the server sent (applying updates, answering its sync step 1)."""
+        while self._seen < len(self.transport.sent):
+            data = self.transport.sent[self._seen]
+            self._seen += 1
+            message = p.decode(data)
+            self.received.append(message)
+            match message:
+                case p.SyncStep1(sv):
+                    self._outgoing.clear()
+                    self.send(p.encode_sync_step2(self.doc.get_update(sv)))
+                case p.SyncStep2(update):
+                    self.doc.apply_update(update)
+                    self.synced = True
+                case p.SyncUpdate(update):
+                    self.doc.apply_update(update)
+            self._outgoing.clear()
+
+    async def wait_for(self, check: Any, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while True:
+                self.pump()
+                if check():
+                    return
+                self.transport.arrived.clear()
+                await self.transport.arrived.wait()
+
+    async def leave(self) -> None:
+        self.inbox.put_nowait(None)
+        if self.task is not None:
+            async with asyncio.timeout(5):
+                await self.task
+
+    def __str__(self) -> str:
+        return str(self.text)
+
+
+async def allow_all(principal: object, note_id: int) -> Access:
+    return Access.WRITE

@@ -1,0 +1,143 @@
+"""Rooms on one node, through in-memory transports: sync, co-editing, durability order, read-only, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pycrdt
+
+from crdt import protocol as p
+from crdt.manager import RoomManager
+from crdt.storage import MemoryNoteStore
+from tests.crdt.kit import SimClient
+
+
+async def test_two_clients_sync_and_co_edit(manager: RoomManager, store: MemoryNoteStore) -> None:
+    a = SimClient(manager, 1).connect()
+    await a.wait_for(lambda: a.synced)
+    a.type("hello")
+    b = SimClient(manager, 1).connect()
+    await b.wait_for(lambda: str(b) == "hello")
+    b.type(" world")
+    a.type("!", 0)
+    await a.wait_for(lambda: len(str(a)) == 12)
+    await b.wait_for(lambda: str(b) == str(a))
+    assert sorted(str(a)) == sorted("!hello world")
+    stored = await store.load(1)
+    doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
+    doc.apply_update(stored.merged())
+    assert str(doc.get("content", type=pycrdt.Text)) == str(a)
+    await a.leave()
+    await b.leave()
+
+
+async def test_an_update_reaches_others_only_after_it_is_stored(manager: RoomManager, store: MemoryNoteStore) -> None:
+    a = SimClient(manager, 2).connect()
+    b = SimClient(manager, 2).connect()
+    await a.wait_for(lambda: a.synced)
+    await b.wait_for(lambda: b.synced)
+    release = asyncio.Event()
+    appended: list[bytes] = []
+    original = store.append
+
+    async def slow_append(note_id: int, update: bytes) -> None:
+        await release.wait()
+        appended.append(update)
+        await original(note_id, update)
+
+    store.append = slow_append  # type: ignore[method-assign]
+    a.type("durable first")
+    await asyncio.sleep(0.1)
+    b.pump()
+    assert str(b) == "" and not appended
+    # A newcomer's sync step 2 is held back too: it would carry the unsaved update.
+    c = SimClient(manager, 2).connect()
+    await asyncio.sleep(0.05)
+    c.pump()
+    assert not c.synced
+    release.set()
+    await b.wait_for(lambda: str(b) == "durable first")
+    await c.wait_for(lambda: c.synced and str(c) == "durable first")
+    assert appended
+
+
+async def test_a_viewer_is_told_its_edits_are_refused(manager: RoomManager, store: MemoryNoteStore) -> None:
+    staff = SimClient(manager, 3).connect()
+    viewer = SimClient(manager, 3, readonly=True).connect()
+    await staff.wait_for(lambda: staff.synced)
+    staff.type("by staff")
+    await viewer.wait_for(lambda: str(viewer) == "by staff")
+    viewer.type(" by viewer")
+    await viewer.wait_for(lambda: any(isinstance(m, p.Auth) for m in viewer.received))
+    denied = [m for m in viewer.received if isinstance(m, p.Auth)]
+    assert denied[0].kind is p.AuthType.PERMISSION_DENIED and "read-only" in denied[0].reason
+    await asyncio.sleep(0.05)
+    staff.pump()
+    assert str(staff) == "by staff"
+    assert viewer.transport.closed is None  # still connected, still reading
+    stored = await store.load(3)
+    doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
+    doc.apply_update(stored.merged())
+    assert str(doc.get("content", type=pycrdt.Text)) == "by staff"
+
+
+async def test_oversize_message_closes_with_1009_and_applies_nothing(manager: RoomManager) -> None:
+    a = SimClient(manager, 4).connect()
+    await a.wait_for(lambda: a.synced)
+    doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
+    doc.get("content", type=pycrdt.Text).insert(0, "x" * 1_100_000)
+    a.send(p.encode_update(doc.get_update()))
+    await a.wait_for(lambda: a.transport.closed is not None)
+    assert a.transport.closed is not None and a.transport.closed[0] == 1009
+    b = SimClient(manager, 4).connect()
+    await b.wait_for(lambda: b.synced)
+    assert str(b) == ""
+
+
+async def test_many_clients_joining_a_cold_room_at_once_all_sync(manager: RoomManager, store: MemoryNoteStore) -> None:
+    seed: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
+    seed.get("content", type=pycrdt.Text).insert(0, "seeded")
+    await store.append(5, seed.get_update())
+    clients = [SimClient(manager, 5).connect() for _ in range(200)]
+    async with asyncio.timeout(10):
+        await asyncio.gather(*(c.wait_for(lambda c=c: c.synced and str(c) == "seeded") for c in clients))
+    clients[0].type("!")
+    await asyncio.gather(*(c.wait_for(lambda c=c: str(c) == "seeded!") for c in clients))
+    for c in clients:
+        await c.leave()
+
+
+async def test_awareness_is_relayed_throttled_and_removed_on_leave(manager: RoomManager) -> None:
+    a = SimClient(manager, 6).connect()
+    b = SimClient(manager, 6).connect()
+    await a.wait_for(lambda: a.synced)
+    await b.wait_for(lambda: b.synced)
+    for clock in range(1, 101):
+        state = json.dumps({"user": {"name": "Anna", "color": "#f00"}, "cursor": clock})
+        a.send(p.encode_awareness([p.AwarenessEntry(77, clock, state)]))
+    await b.wait_for(lambda: any(isinstance(m, p.Awareness) and m.entries[-1].clock == 100 for m in b.received))
+    frames = [m for m in b.received if isinstance(m, p.Awareness)]
+    assert len(frames) <= 5, "awareness must be merged per interval, not sent per change"
+    b.send(p.encode_query_awareness())
+    await b.wait_for(lambda: sum(isinstance(m, p.Awareness) for m in b.received) > len(frames))
+    await a.leave()
+    await b.wait_for(lambda: any(e.removed for m in b.received if isinstance(m, p.Awareness) for e in m.entries))
+    gone = [e for m in b.received if isinstance(m, p.Awareness) for e in m.entries if e.removed]
+    assert gone[0].client_id == 77 and gone[0].clock == 101
+
+
+async def test_rooms_unload_when_idle_and_reload_from_the_store(manager: RoomManager, store: MemoryNoteStore) -> None:
+    a = SimClient(manager, 7).connect()
+    await a.wait_for(lambda: a.synced)
+    a.type("kept")
+    await asyncio.sleep(0.05)
+    await a.leave()
+    async with asyncio.timeout(5):
+        while 7 in manager.rooms:
+            await asyncio.sleep(0.05)
+    assert store.snapshots.get(7), "an emptied room compacts its log"
+    assert not store.logs[7]
+    b = SimClient(manager, 7).connect()
+    await b.wait_for(lambda: str(b) == "kept")
+    assert str(b) == "kept"  # loaded once, not duplicated
