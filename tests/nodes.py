@@ -85,7 +85,8 @@ class Node:
                 "warning",
             ],
             cwd=ROOT,
-            env={**os.environ, **self.env, "PYTHONPATH": str(ROOT)},
+            # Each node is reached directly, so its own address is the origin browsers come from.
+            env={**os.environ, "TANDEM_BASE_URL": self.http, **self.env, "PYTHONPATH": str(ROOT)},
             stdout=log,
             stderr=log,
         )

@@ -21,6 +21,9 @@ from server.models import (
     Invite,
     Membership,
     Milestone,
+    Note,
+    NoteUpdate,
+    NoteVersion,
     Organization,
     OrgRole,
     Project,
@@ -202,6 +205,31 @@ async def _build(session: AsyncSession, ws: Workspace) -> None:
             visibility=Visibility.SHARED,
             assignee_id=ws.users["customer"],
             due_date=dt.date.today() - dt.timedelta(days=2),
+        ),
+    )
+    await _notes(session, ws, px)
+
+
+async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:
+    from crdt.document import text_update
+
+    for key, visibility, text in (
+        ("px_shared_note", Visibility.SHARED, "px shared note text"),
+        ("px_internal_note", Visibility.INTERNAL, "px internal note SECRET"),
+    ):
+        title = text.replace(" text", "")
+        note_id = await _add(
+            session, Note(project_id=px, title=title, visibility=visibility, created_by_id=ws.users["staff"])
+        )
+        ws.ids[key] = note_id
+        session.add(NoteUpdate(note_id=note_id, data=text_update(text)))
+    ws.ids["px_shared_note_version"] = await _add(
+        session,
+        NoteVersion(
+            note_id=ws.ids["px_shared_note"],
+            name="after the review",
+            data=text_update("px shared note text"),
+            created_by_id=ws.users["staff"],
         ),
     )
 

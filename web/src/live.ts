@@ -42,6 +42,7 @@ export interface LiveOptions {
   random?: () => number;
   pingIntervalMs?: number;
   maxBackoffMs?: number;
+  clock?: () => number;
 }
 
 // Closing codes after which reconnecting cannot help.
@@ -70,6 +71,7 @@ export class LiveClient {
   private pingTimer: unknown = null;
   private retryTimer: unknown = null;
   private stopped = false;
+  private lastHeard = 0;
   private readonly opts: Required<LiveOptions>;
 
   constructor(options: LiveOptions) {
@@ -80,6 +82,7 @@ export class LiveClient {
       random: Math.random,
       pingIntervalMs: 30_000,
       maxBackoffMs: 15_000,
+      clock: () => Date.now(),
       ...options,
     };
   }
@@ -133,11 +136,13 @@ export class LiveClient {
     this.socket = socket;
     socket.onopen = () => {
       this.attempt = 0;
+      this.lastHeard = this.now();
       this.setState("live");
       for (const channel of this.handlers.keys()) this.sendSubscribe(channel);
       this.schedulePing();
     };
     socket.onmessage = (ev) => {
+      this.lastHeard = this.now();
       if (typeof ev.data !== "string") return;
       for (const frame of splitFrames(ev.data)) this.receive(frame);
     };
@@ -168,11 +173,32 @@ export class LiveClient {
     this.open();
   }
 
+  /** The device lost its network: drop the socket (it may linger half-open) and wait for retryNow(). */
+  pause(): void {
+    this.opts.clearTimer(this.retryTimer);
+    this.opts.clearTimer(this.pingTimer);
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(1000, "offline");
+    if (!this.stopped) this.setState("offline");
+  }
+
   private schedulePing(): void {
     this.pingTimer = this.opts.setTimer(() => {
+      // Nothing heard for two intervals (not even the last pong): the socket is half-open. Reconnect.
+      if (this.now() - this.lastHeard > 2 * this.opts.pingIntervalMs) {
+        const socket = this.socket;
+        socket?.close(4000, "no answer");
+        socket?.onclose?.({ code: 1006, reason: "no answer" });
+        return;
+      }
       this.send({ type: "ping" });
       this.schedulePing();
     }, this.opts.pingIntervalMs);
+  }
+
+  private now(): number {
+    return this.opts.clock();
   }
 
   private send(frame: Record<string, unknown>): void {

@@ -1,7 +1,7 @@
 import "./style.css";
 import { api, type User } from "./api";
 import { h } from "./dom";
-import { pickLocale, setLocale, t, type MessageKey } from "./i18n";
+import { locale, pickLocale, setLocale, t, type Locale, type MessageKey } from "./i18n";
 import { LiveClient, type ConnectionState } from "./live";
 import { renderBoard } from "./views/board";
 import { renderHome } from "./views/home";
@@ -26,6 +26,7 @@ function liveClient(): LiveClient {
       }
     });
     window.addEventListener("online", () => live?.retryNow());
+    window.addEventListener("offline", () => live?.pause());
     live.start();
   }
   return live;
@@ -45,6 +46,17 @@ function header(): HTMLElement {
     user = null;
     navigate("/");
   });
+  const language = h("select", { id: "language", "aria-label": t("nav.language") });
+  for (const [value, name] of [["en", "English"], ["sv", "Svenska"]] as const) {
+    const option = h("option", { value, lang: value }, name);
+    option.selected = locale() === value;
+    language.append(option);
+  }
+  language.addEventListener("change", async () => {
+    user = await api<User>("PATCH", "/api/me", { locale: language.value });
+    setLocale(language.value as Locale);
+    void route();
+  });
   const connection = h("span", { class: "connection", role: "status", "data-connection": "connecting" });
   showState(connection, liveClient().state);
   return h(
@@ -53,6 +65,7 @@ function header(): HTMLElement {
     h("a", { href: "/", "data-link": "true", class: "brand" }, t("app.name")),
     connection,
     h("span", { class: "who" }, user ? user.name : ""),
+    language,
     signOut,
   );
 }

@@ -121,6 +121,48 @@ describe("LiveClient", () => {
     expect(timers.length).toBe(before);
   });
 
+  it("goes offline with the device and resumes when it is back", () => {
+    const { client, sockets } = harness();
+    client.subscribe("project:1:shared", () => undefined);
+    client.start();
+    sockets[0].onopen?.({});
+    sockets[0].push({ type: "subscribed", channel: "project:1:shared", position: { offset: 0, epoch: "e1" } });
+    sockets[0].push(event(1));
+    client.pause();
+    expect(client.state).toBe("offline");
+    client.retryNow();
+    sockets[1].onopen?.({});
+    expect(sockets[1].sent[0]).toMatchObject({ since: { offset: 1, epoch: "e1" } });
+    expect(client.state).toBe("live");
+  });
+
+  it("reconnects a half-open socket that stopped answering pings", () => {
+    let now = 0;
+    const sockets: FakeSocket[] = [];
+    const timers: { fn: () => void; ms: number }[] = [];
+    const client = new LiveClient({
+      url: "ws://test/ws",
+      socketFactory: () => {
+        const socket = new FakeSocket();
+        sockets.push(socket);
+        return socket;
+      },
+      setTimer: (fn, ms) => timers.push({ fn, ms }),
+      clearTimer: () => undefined,
+      random: () => 0.5,
+      pingIntervalMs: 1000,
+      clock: () => now,
+    });
+    client.start();
+    sockets[0].onopen?.({});
+    now = 1000;
+    timers.at(-1)!.fn(); // first ping goes out
+    expect(sockets[0].sent.at(-1)).toMatchObject({ type: "ping" });
+    now = 3500; // no pong, nothing at all
+    timers.at(-1)!.fn();
+    expect(client.state).toBe("reconnecting");
+  });
+
   it("tells the view when access is revoked", () => {
     const { client, sockets } = harness();
     const seen: string[] = [];

@@ -1,0 +1,184 @@
+"""The portal in a real browser (Debian's chromium driven by Playwright): staff and a customer, on two nodes that
+share Redis, working on the same project at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from tests.nodes import Node
+from tests.workspace import PASSWORD, Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    assert (ROOT / "web" / "dist" / "index.html").exists(), "build the web client first (make web)"
+    assert Path(CHROMIUM).exists(), "chromium is not installed (.ci/run installs it)"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+class Person:
+    """One browser context, signed in, collecting console errors."""
+
+    def __init__(self, context: BrowserContext, page: Page, node: Node) -> None:
+        self.context, self.page, self.node = context, page, node
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    @classmethod
+    async def sign_in(
+        cls, browser: Browser, node: Node, email: str, *, width: int, height: int, locale: str = "en-GB"
+    ) -> Person:
+        context = await browser.new_context(viewport={"width": width, "height": height}, locale=locale)
+        person = cls(context, await context.new_page(), node)
+        await person.page.goto(node.http + "/")
+        await person.page.fill("#email", email)
+        await person.page.fill("#password", PASSWORD)
+        await person.page.click("form button[type=submit]")
+        await person.page.wait_for_selector(".projects")
+        return person
+
+    async def open_board(self, project_name: str) -> None:
+        await self.page.click(f".projects a:has-text('{project_name}')")
+        await self.page.wait_for_selector(".board")
+        await expect(self.page.locator(".connection")).to_have_attribute("data-connection", "live", timeout=5000)
+
+    async def no_horizontal_overflow(self) -> bool:
+        return bool(await self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def column(page: Page, status_name: str) -> str:
+    return f".column[aria-label='{status_name}']"
+
+
+async def shoot(person: Person, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    size = person.page.viewport_size
+    assert size is not None
+    await person.page.screenshot(path=str(ARTIFACTS / f"{name}-{size['width']}x{size['height']}.png"), full_page=True)
+    assert await person.no_horizontal_overflow(), f"{name} scrolls sideways at {size['width']}px"
+
+
+async def test_staff_and_customer_work_live_across_nodes(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    staff = await Person.sign_in(browser, a, "staff@example.test", width=1280, height=800)
+    customer = await Person.sign_in(browser, b, "customer@example.test", width=390, height=844)
+    await shoot(staff, "home")
+    await shoot(customer, "home")
+    for person in (staff, customer):
+        await person.open_board("PX")
+    await shoot(staff, "board")
+    await shoot(customer, "board")
+
+    # Staff moves a shared card; the customer's board shows it within a second, without a reload.
+    card = f"[data-task-id='{ws.ids['px_shared_task']}']"
+    await expect(customer.page.locator(f"{column(customer.page, 'To do')} {card}")).to_be_visible()
+    started = time.monotonic()
+    await staff.page.select_option(f"{card} select.move", label="In progress")
+    await expect(customer.page.locator(f"{column(customer.page, 'In progress')} {card}")).to_be_visible(timeout=1000)
+    assert time.monotonic() - started < 1.5
+    # The internal task is on the staff board and nowhere on the customer's.
+    assert await staff.page.locator(f"[data-task-id='{ws.ids['px_internal_task']}']").count() == 1
+    assert await customer.page.locator(f"[data-task-id='{ws.ids['px_internal_task']}']").count() == 0
+
+    # Both open the task: the customer comments, staff sees it; staff's internal note never reaches the customer.
+    for person in (staff, customer):
+        await person.page.click(f"{card} .card-title a")
+        await person.page.wait_for_selector(".composer")
+    await shoot(staff, "task")
+    await shoot(customer, "task")
+    await customer.page.fill("#comment-body", "Looks **great** to us")
+    await customer.page.click(".composer button[type=submit]")
+    await expect(staff.page.locator(".comment", has_text="Looks great to us")).to_be_visible(timeout=2000)
+    await staff.page.check("#comment-internal")
+    await expect(staff.page.locator(".composer")).to_have_class(re.compile("composer-internal"))
+    await staff.page.fill("#comment-body", "Margin is thin here TOPSECRET")
+    await staff.page.click(".composer button[type=submit]")
+    await expect(staff.page.locator(".comment-internal", has_text="TOPSECRET")).to_be_visible()
+    await staff.page.uncheck("#comment-internal")
+    await staff.page.fill("#comment-body", "Thanks, we go ahead")
+    await staff.page.click(".composer button[type=submit]")
+    await expect(customer.page.locator(".comment", has_text="Thanks, we go ahead")).to_be_visible(timeout=2000)
+    assert "TOPSECRET" not in await customer.page.content()
+
+    # The customer's network drops; staff keeps working; on return the missed events appear without a reload.
+    await customer.page.click("text=Back to the board")
+    await customer.page.wait_for_selector(".board")
+    await staff.page.click("text=Back to the board")
+    await staff.page.wait_for_selector(".board")
+    await customer.context.set_offline(True)
+    await expect(customer.page.locator(".connection")).not_to_have_attribute("data-connection", "live", timeout=15000)
+    waiting = f"[data-task-id='{ws.ids['px_customer_task']}']"
+    await staff.page.select_option(f"{waiting} select.move", label="Done")
+    await customer.context.set_offline(False)
+    await expect(customer.page.locator(f"{column(customer.page, 'Done')} {waiting}")).to_be_visible(timeout=15000)
+    await expect(customer.page.locator(".connection")).to_have_attribute("data-connection", "live")
+
+    for person in (staff, customer):
+        unexpected = [e for e in person.errors if "ERR_INTERNET_DISCONNECTED" not in e and "WebSocket" not in e]
+        assert unexpected == []
+        await person.context.close()
+
+
+async def test_the_customer_portal_reads_in_swedish(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace]
+) -> None:
+    a, _ = two_nodes
+    ws = database[1]
+    english = json.loads((ROOT / "web" / "src" / "locales" / "en.json").read_text())
+    swedish = json.loads((ROOT / "web" / "src" / "locales" / "sv.json").read_text())
+    untranslated = {v for k, v in english.items() if swedish.get(k) != v and len(v) > 3}
+    # The customer chose English once; their browser is Swedish. They switch to Swedish in the header.
+    customer = await Person.sign_in(browser, a, "customer@example.test", width=390, height=844, locale="sv-SE")
+    await customer.page.select_option("#language", "sv")
+    await customer.page.wait_for_selector("h2:has-text('Väntar på dig')")
+    pages = []
+    pages.append(await customer.page.inner_text("body"))
+    await customer.open_board("PX")
+    pages.append(await customer.page.inner_text("body"))
+    await customer.page.click(f"[data-task-id='{ws.ids['px_shared_task']}'] .card-title a")
+    await customer.page.wait_for_selector(".composer")
+    pages.append(await customer.page.inner_text("body"))
+    assert await customer.page.get_attribute("html", "lang") == "sv"
+    # Workflow status names are the organization's own words (content), not interface strings.
+    statuses = httpx.get(
+        f"{a.http}/api/projects/{ws.ids['px']}/statuses",
+        headers={"authorization": f"Bearer {ws.token('customer')}"},
+        timeout=10,
+    ).json()["items"]
+    content = {status["name"] for status in statuses}
+    for text in pages:
+        lines = {line.strip() for line in text.splitlines() if line.strip()} - content
+        assert not lines & untranslated, f"English strings on a Swedish page: {lines & untranslated}"
+        assert not re.search(r"\b[a-z]+\.[a-z][A-Za-z]+\b", text), "a raw message key is showing"
+    assert "Väntar på dig" in pages[0] and "Diskussion" in pages[2]
+    assert customer.errors == []
+    await customer.context.close()
