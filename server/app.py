@@ -28,6 +28,7 @@ from server.db import Database
 from server.digest import DigestWorker
 from server.live import LiveUpdates
 from server.mail import Mailer
+from server.notes_ws import NoteRooms
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.realtime import Realtime
 from server.settings import Settings
@@ -54,6 +55,7 @@ class Services:
     live: LiveUpdates
     limiter: RateLimiter
     realtime: Realtime
+    notes: NoteRooms
     digests: DigestWorker
 
 
@@ -112,6 +114,8 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
     auth = AuthService(settings, limiter)
     realtime = Realtime(settings, db, auth)
+    notes = NoteRooms(settings, db, auth)
+    realtime.control_hooks.append(notes.on_control)
     mailer = Mailer(settings.smtp)
     return Services(
         settings=settings,
@@ -121,6 +125,7 @@ def build_services(settings: Settings) -> Services:
         live=LiveUpdates(realtime.relay, realtime.control),
         limiter=limiter,
         realtime=realtime,
+        notes=notes,
         digests=DigestWorker(settings, db, mailer),
     )
 
@@ -178,11 +183,13 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         await services.realtime.start()
+        await services.notes.start()
         services.digests.start()
         try:
             yield
         finally:
             await services.digests.stop()
+            await services.notes.stop()
             await services.realtime.stop()
             await services.db.close()
 
@@ -190,6 +197,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/api/openapi.json", openapi),
         Route("/healthz", healthz),
         WebSocketRoute("/ws", services.realtime.endpoint),
+        WebSocketRoute("/yjs/{note_id:int}", services.notes.endpoint),
         *api.starlette_routes(),
         *_web_routes(),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy import case, func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,8 +20,8 @@ from server.models import (
     Task,
     User,
 )
-from server.policy import Action, Actor, NotFound, authorize
-from server.schemas import PersonOut, TaskOut
+from server.policy import Action, Actor, NotFound, authorize, visible_items
+from server.schemas import PersonOut, ProjectSummary, TaskOut
 
 DEFAULT_WORKFLOW: tuple[tuple[str, StatusCategory, str], ...] = (
     ("To do", StatusCategory.TODO, "#8b949e"),
@@ -149,3 +151,48 @@ async def status_in(session: AsyncSession, project_id: int, status_id: int) -> S
     if status is None or status.project_id != project_id:
         raise ApiError(422, "invalid", "status_id names no status of this project.")
     return status
+
+
+async def project_summaries(
+    session: AsyncSession, actor: Actor, project_ids: Sequence[int], due_soon_days: int
+) -> dict[int, ProjectSummary]:
+    """Task counts per project (done, overdue, due soon, waiting on the customer), by the actor's visibility.
+
+    One grouped query; the colour rules are those of :func:`colour_class`, in SQL.
+    """
+    if not project_ids:
+        return {}
+    today = today_utc()
+    open_ = col(Status.category) != StatusCategory.DONE
+    due = col(Task.due_date)
+    customers = select(User.id).where(User.role == "customer")
+    # sqlmodel's typed select stops at four columns; this one needs six.
+    rows = (
+        await session.exec(  # type: ignore[call-overload]
+            sa_select(
+                col(Task.project_id),
+                func.count(),
+                func.sum(case((~open_, 1), else_=0)),
+                func.sum(case((open_ & (due < today), 1), else_=0)),
+                func.sum(
+                    case((open_ & (due >= today) & (due <= today + dt.timedelta(days=due_soon_days)), 1), else_=0)
+                ),
+                func.sum(case((open_ & col(Task.assignee_id).in_(customers), 1), else_=0)),
+            )
+            .join(Status, col(Status.id) == Task.status_id)
+            .where(col(Task.project_id).in_(project_ids), visible_items(actor, Task.visibility))
+            .group_by(col(Task.project_id))
+        )
+    ).all()
+    summaries = {
+        pid: ProjectSummary(total=0, done=0, overdue=0, due_soon=0, waiting_on_customer=0) for pid in project_ids
+    }
+    for project_id, total, done, overdue, due_soon, waiting in rows:
+        summaries[project_id] = ProjectSummary(
+            total=total,
+            done=done or 0,
+            overdue=overdue or 0,
+            due_soon=due_soon or 0,
+            waiting_on_customer=waiting or 0,
+        )
+    return summaries

@@ -62,6 +62,10 @@ class Action(StrEnum):
     COMMENT_EDIT = "comment.edit"
     COMMENT_DELETE = "comment.delete"
     COMMENT_REACT = "comment.react"
+    NOTE_CREATE = "note.create"
+    NOTE_EDIT = "note.edit"
+    NOTE_MANAGE = "note.manage"
+    NOTE_VERSION = "note.version"
 
 
 class NotFound(Exception):
@@ -171,6 +175,12 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
             return getattr(item, "author_id", None) == actor.user_id
         case Action.COMMENT_DELETE:
             return getattr(item, "author_id", None) == actor.user_id or actor.is_admin
+        case Action.NOTE_CREATE | Action.NOTE_MANAGE | Action.NOTE_VERSION:
+            return project is not None and actor.is_staff
+        case Action.NOTE_EDIT:
+            # Co-editing a (shared) note: staff, and the project's ``customer`` members; viewers only read.
+            assert project is not None and project.id is not None
+            return actor.is_staff or actor.memberships.get(project.id) == ProjectRole.CUSTOMER
     return False
 
 

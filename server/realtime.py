@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -106,6 +106,8 @@ class Realtime:
         self.limits = ConnectionLimits(
             max_queue_messages=settings.ws_max_queue_messages, max_subscriptions=settings.ws_max_subscriptions
         )
+        # Other sockets (``/yjs`` notes) act on the same control messages; {"type": "recheck_all"} after a reconnect.
+        self.control_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
 
@@ -174,9 +176,13 @@ class Realtime:
                 if "token_hash" in message and principal.token_hash != message["token_hash"]:
                     continue
                 conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+        for hook in self.control_hooks:
+            await hook(message)
 
     async def _recheck_everyone(self) -> None:
         await self._recheck(lambda p: True)
+        for hook in self.control_hooks:
+            await hook({"type": "recheck_all"})
 
     async def _recheck(self, which: Callable[[SocketPrincipal], bool], project_id: object = None) -> None:
         """Ask the policy again for every subscription of matching sockets; drop what it now refuses.

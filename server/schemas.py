@@ -121,6 +121,16 @@ class ProjectPatch(In):
     archived: bool | None = None
 
 
+class ProjectSummary(Out):
+    """Task counts of a project as the caller sees it (customers: shared tasks only)."""
+
+    total: int
+    done: int
+    overdue: int
+    due_soon: int
+    waiting_on_customer: int
+
+
 class ProjectOut(Out):
     id: int
     name: str
@@ -131,6 +141,7 @@ class ProjectOut(Out):
     my_role: ProjectRole | None = Field(description="The caller's membership role, if any.")
     created_at: dt.datetime
     updated_at: dt.datetime
+    summary: ProjectSummary | None = Field(None, description="Task counts, in project lists.")
 
 
 class ProjectQuery(PageQuery):

@@ -179,3 +179,13 @@ def test_unknown_routes_answer_json(client: TestClient) -> None:
     response = client.get("/api/nothing-here")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
     assert client.put("/api/me").status_code == 405
+
+
+def test_project_list_summarizes_tasks_per_audience(client: TestClient, workspace: Workspace) -> None:
+    owner = client.get("/api/projects", headers=bearer(workspace, "owner")).json()["items"]
+    customer = client.get("/api/projects", headers=bearer(workspace, "customer")).json()["items"]
+    px_owner = next(p for p in owner if p["id"] == workspace.ids["px"])["summary"]
+    px_customer = next(p for p in customer if p["id"] == workspace.ids["px"])["summary"]
+    # PX: a shared task, an internal task, and a shared overdue task waiting on the customer.
+    assert px_owner == {"total": 3, "done": 0, "overdue": 1, "due_soon": 0, "waiting_on_customer": 1}
+    assert px_customer == {"total": 2, "done": 0, "overdue": 1, "due_soon": 0, "waiting_on_customer": 1}

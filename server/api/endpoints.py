@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from server.api import accounts, comments, inbox, members, projects, tasks, workflow
+from server.api import accounts, comments, inbox, members, notes, projects, tasks, workflow
 
-__all__ = ["accounts", "comments", "inbox", "members", "projects", "tasks", "workflow"]
+__all__ = ["accounts", "comments", "inbox", "members", "notes", "projects", "tasks", "workflow"]

@@ -7,7 +7,7 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.db import utcnow
-from server.domain import default_statuses, project_for
+from server.domain import default_statuses, project_for, project_summaries
 from server.models import Client, Project
 from server.policy import Action, authorize, visible_projects
 from server.schemas import (
@@ -97,6 +97,11 @@ async def list_projects(ctx: Context, query: ProjectQuery) -> Page[ProjectOut]:
         stmt = stmt.where(col(Project.id) > int(query.cursor))
     rows = (await ctx.session.exec(stmt.order_by(col(Project.id)).limit(query.limit + 1))).all()
     items = [project_out(ctx, p, name) for p, name in rows[: query.limit]]
+    summaries = await project_summaries(
+        ctx.session, ctx.actor, [item.id for item in items], ctx.services.settings.due_soon_days
+    )
+    for item in items:
+        item.summary = summaries[item.id]
     return Page[ProjectOut](items=items, next_cursor=str(items[-1].id) if len(rows) > query.limit else None)
 
 

@@ -58,12 +58,21 @@ export interface Task {
   project_name?: string;
 }
 
+export interface ProjectSummary {
+  total: number;
+  done: number;
+  overdue: number;
+  due_soon: number;
+  waiting_on_customer: number;
+}
+
 export interface Project {
   id: number;
   name: string;
   description: string;
   client_name: string;
   my_role: string | null;
+  summary?: ProjectSummary | null;
 }
 
 export interface Status {
