@@ -100,49 +100,40 @@ class MemoryNoteStore:
 
 
 class SqlNoteStore:
-    """A `NoteStore` in the application database (SQLite or PostgreSQL)."""
+    """A `NoteStore` in the application database (SQLite or PostgreSQL), through SQLAlchemy Core."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._updates = NoteUpdate.__table__  # type: ignore[attr-defined]
+        self._snapshots = NoteSnapshot.__table__  # type: ignore[attr-defined]
 
     async def load(self, note_id: int) -> StoredNote:
-        async with self.db.session() as session:
+        updates, snapshots = self._updates, self._snapshots
+        async with self.db.engine.connect() as conn:
             snapshot = (
-                await session.execute(select(NoteSnapshot.data).where(NoteSnapshot.note_id == note_id))  # type: ignore[call-overload]
+                await conn.execute(select(snapshots.c.data).where(snapshots.c.note_id == note_id))
             ).scalar_one_or_none()
             rows = (
-                (
-                    await session.execute(
-                        select(NoteUpdate.data)  # type: ignore[call-overload]
-                        .where(NoteUpdate.note_id == note_id)
-                        .order_by(NoteUpdate.id)
-                    )
-                )
+                (await conn.execute(select(updates.c.data).where(updates.c.note_id == note_id).order_by(updates.c.id)))
                 .scalars()
                 .all()
             )
-        updates = ([bytes(snapshot)] if snapshot is not None else []) + [bytes(r) for r in rows]
-        return StoredNote(updates, len(rows))
+        stored = ([bytes(snapshot)] if snapshot is not None else []) + [bytes(r) for r in rows]
+        return StoredNote(stored, len(rows))
 
     async def append(self, note_id: int, update: bytes) -> None:
-        async with self.db.session() as session:
-            await session.execute(insert(NoteUpdate).values(note_id=note_id, data=update, created_at=utcnow()))
-            await session.commit()
+        async with self.db.engine.begin() as conn:
+            await conn.execute(insert(self._updates).values(note_id=note_id, data=update, created_at=utcnow()))
 
     async def compact(self, note_id: int) -> bool:
-        async with self.db.session() as session:
+        updates, snapshots = self._updates, self._snapshots
+        async with self.db.engine.connect() as conn, conn.begin() as transaction:
             current = (
-                await session.execute(
-                    select(NoteSnapshot.data, NoteSnapshot.version).where(  # type: ignore[call-overload]
-                        NoteSnapshot.note_id == note_id
-                    )
-                )
+                await conn.execute(select(snapshots.c.data, snapshots.c.version).where(snapshots.c.note_id == note_id))
             ).one_or_none()
             rows = (
-                await session.execute(
-                    select(NoteUpdate.id, NoteUpdate.data)  # type: ignore[call-overload]
-                    .where(NoteUpdate.note_id == note_id)
-                    .order_by(NoteUpdate.id)
+                await conn.execute(
+                    select(updates.c.id, updates.c.data).where(updates.c.note_id == note_id).order_by(updates.c.id)
                 )
             ).all()
             if not rows:
@@ -150,41 +141,31 @@ class SqlNoteStore:
             parts = ([bytes(current.data)] if current is not None else []) + [bytes(r.data) for r in rows]
             merged = pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
             now = utcnow()
-            if current is None:
-                try:
-                    await session.execute(
-                        insert(NoteSnapshot).values(note_id=note_id, data=merged, version=1, updated_at=now)
-                    )
-                except IntegrityError:  # another node created the first snapshot at the same time
-                    await session.rollback()
-                    return False
-            else:
-                result = await session.execute(
-                    update(NoteSnapshot)
-                    .where(
-                        NoteSnapshot.note_id == note_id,  # type: ignore[arg-type]
-                        NoteSnapshot.version == current.version,
-                    )
-                    .values(data=merged, version=current.version + 1, updated_at=now)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    await session.rollback()
-                    return False
-            # Exactly the rows folded in: a row committed meanwhile (by another node) stays in the log.
-            ids = [r.id for r in rows]
-            for start in range(0, len(ids), _DELETE_CHUNK):
-                chunk = ids[start : start + _DELETE_CHUNK]
-                await session.execute(delete(NoteUpdate).where(NoteUpdate.id.in_(chunk)))  # type: ignore[union-attr]
             try:
-                await session.commit()
+                if current is None:
+                    await conn.execute(
+                        insert(snapshots).values(note_id=note_id, data=merged, version=1, updated_at=now)
+                    )
+                else:
+                    result = await conn.execute(
+                        update(snapshots)
+                        .where(snapshots.c.note_id == note_id, snapshots.c.version == current.version)
+                        .values(data=merged, version=current.version + 1, updated_at=now)
+                    )
+                    if result.rowcount != 1:
+                        await transaction.rollback()
+                        return False
+                # Exactly the rows folded in: a row committed meanwhile (by another node) stays in the log.
+                ids = [r.id for r in rows]
+                for start in range(0, len(ids), _DELETE_CHUNK):
+                    await conn.execute(delete(updates).where(updates.c.id.in_(ids[start : start + _DELETE_CHUNK])))
+                await transaction.commit()
             except IntegrityError:  # another node created the first snapshot at the same time
-                await session.rollback()
+                await transaction.rollback()
                 return False
             return True
 
     async def log_rows(self, note_id: int) -> int:
-        async with self.db.session() as session:
-            count = (
-                await session.execute(select(func.count()).where(NoteUpdate.note_id == note_id))  # type: ignore[arg-type]
-            ).scalar_one()
+        async with self.db.engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).where(self._updates.c.note_id == note_id))).scalar_one()
         return int(count)

@@ -1,0 +1,114 @@
+"""A y-websocket client on pycrdt and `websockets`: the Python peer of the interop and end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import pycrdt
+import websockets
+
+from crdt import protocol as p
+from crdt.document import CONTENT
+
+
+class YClient:
+    """Connects to ``/yjs/{note_id}``, syncs, applies what arrives, sends local edits. Every wait has a deadline."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
+        self.text = self.doc.get(CONTENT, type=pycrdt.Text)
+        self.synced = asyncio.Event()
+        self.changed = asyncio.Event()
+        self.denied: list[str] = []
+        self.awareness: dict[int, Any] = {}
+        self.close_code: int | None = None
+        self._socket: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._outgoing: list[bytes] = []
+        self.doc.observe(lambda e: self._outgoing.append(e.update))
+
+    @classmethod
+    async def connect(cls, url: str, timeout: float = 10.0) -> YClient:
+        client = cls(url)
+        client._socket = await asyncio.wait_for(websockets.connect(url, max_size=None, compression=None), timeout)
+        client._reader = asyncio.get_running_loop().create_task(client._read())
+        with contextlib.suppress(websockets.ConnectionClosed):  # refused sockets close at once
+            await client._send(p.encode_sync_step1(client.doc.get_state()))
+        return client
+
+    async def _send(self, data: bytes) -> None:
+        await self._socket.send(data)
+
+    async def send_raw(self, data: bytes) -> None:
+        await self._socket.send(data)
+
+    async def _read(self) -> None:
+        try:
+            async for data in self._socket:
+                if isinstance(data, str):
+                    continue
+                message = p.decode(data)
+                self._outgoing.clear()
+                match message:
+                    case p.SyncStep1(sv):
+                        await self._send(p.encode_sync_step2(self.doc.get_update(sv)))
+                    case p.SyncStep2(update):
+                        self.doc.apply_update(update)
+                        self.synced.set()
+                    case p.SyncUpdate(update):
+                        self.doc.apply_update(update)
+                    case p.Auth(_, reason):
+                        self.denied.append(reason)
+                    case p.Awareness(entries):
+                        for entry in entries:
+                            self.awareness[entry.client_id] = json.loads(entry.state)
+                self._outgoing.clear()
+                self.changed.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            rcvd = getattr(self._socket, "close_code", None)
+            self.close_code = rcvd
+            self.changed.set()
+
+    async def edit(self, text: str, index: int | None = None) -> None:
+        self._outgoing.clear()
+        self.text.insert(len(self.text) if index is None else index, text)
+        updates, self._outgoing = self._outgoing, []
+        for update in updates:
+            await self._send(p.encode_update(update))
+
+    async def set_awareness(self, clock: int, state: dict[str, Any]) -> None:
+        await self._send(p.encode_awareness([p.AwarenessEntry(self.doc.client_id, clock, json.dumps(state))]))
+
+    async def wait(self, check: Any, timeout: float = 10.0, what: str = "condition") -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not check():
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise TimeoutError(f"{what}: text is {str(self.text)!r}, close code {self.close_code}") from None
+
+    async def wait_text(self, expected: str, timeout: float = 10.0) -> None:
+        await self.wait(lambda: str(self.text) == expected, timeout, f"text {expected!r}")
+
+    async def wait_closed(self, timeout: float = 10.0) -> int | None:
+        await self.wait(lambda: self.close_code is not None, timeout, "closed")
+        return self.close_code
+
+    async def close(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._socket.close(), 5)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    def __str__(self) -> str:
+        return str(self.text)

@@ -1,0 +1,249 @@
+"""Notes end to end on real uvicorn nodes: REST, the y-websocket endpoint, access, durability across SIGKILL
+and compaction, several nodes through Redis, and fuzzed frames."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crdt import protocol as p
+from tests.crdt.yclient import YClient
+from tests.nodes import Node, cluster
+from tests.workspace import Workspace
+
+REDIS = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tuple[str, Workspace]:
+    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
+
+
+@pytest.fixture
+def node(database: tuple[str, Workspace], tmp_path: Path) -> Iterator[Node]:
+    with cluster(tmp_path, database[0], None, count=1) as nodes:
+        yield nodes[0]
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[YClient]]:
+    clients: list[YClient] = []
+    yield clients
+    for client in clients:
+        await client.close()
+
+
+def note_url(node: Node, note_id: int, token: str | None) -> str:
+    return f"ws://127.0.0.1:{node.port}/yjs/{note_id}" + (f"?token={token}" if token else "")
+
+
+async def join(opened: list[YClient], node: Node, ws: Workspace, role: str, note_id: int) -> YClient:
+    client = await YClient.connect(note_url(node, note_id, ws.token(role)))
+    opened.append(client)
+    return client
+
+
+def http(node: Node, ws: Workspace, role: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"}, timeout=10)
+
+
+async def export(node: Node, ws: Workspace, note_id: int, role: str = "staff") -> str:
+    async with http(node, ws, role) as api:
+        response = await api.get(f"/api/notes/{note_id}/export")
+        assert response.status_code == 200, response.text
+        return response.text
+
+
+async def test_create_co_edit_export_and_versions(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    async with http(node, ws, "staff") as api:
+        created = await api.post(
+            f"/api/projects/{ws.ids['px']}/notes",
+            json={"title": "Review", "visibility": "shared", "content": "Agenda\n"},
+        )
+        assert created.status_code == 201, created.text
+        note_id = created.json()["id"]
+        listed = await api.get(f"/api/projects/{ws.ids['px']}/notes")
+        assert note_id in [n["id"] for n in listed.json()["items"]]
+    staff = await join(opened, node, ws, "staff", note_id)
+    customer = await join(opened, node, ws, "customer", note_id)
+    await staff.wait_text("Agenda\n")
+    await customer.wait_text("Agenda\n")
+    await staff.edit("- staff point\n")
+    await customer.edit("- customer point\n")
+    await staff.wait(lambda: len(str(staff)) == len("Agenda\n- staff point\n- customer point\n"))
+    await customer.wait_text(str(staff))
+    assert sorted(str(staff).splitlines()) == sorted(["Agenda", "- staff point", "- customer point"])
+    assert await export(node, ws, note_id) == str(staff)
+    async with http(node, ws, "staff") as api:
+        markdown = await api.get(f"/api/notes/{note_id}/export?format=markdown")
+        assert markdown.text == "# Review\n\n" + str(staff)
+        assert markdown.headers["content-type"].startswith("text/markdown")
+        saved = await api.post(f"/api/notes/{note_id}/versions", json={"name": "after the 12 May review"})
+        assert saved.status_code == 201
+        await staff.edit("later edit\n")
+        await customer.wait(lambda: "later edit" in str(customer))
+        versions = (await api.get(f"/api/notes/{note_id}/versions")).json()["items"]
+        assert [v["name"] for v in versions] == ["after the 12 May review"]
+        version = (await api.get(f"/api/notes/{note_id}/versions/{versions[0]['id']}")).json()
+        assert "later edit" not in version["text"] and "- customer point" in version["text"]
+    # A reconnecting client loads the note once: no duplicated seed text.
+    again = await join(opened, node, ws, "owner", note_id)
+    await again.wait_text(str(staff))
+    assert str(again).count("Agenda") == 1
+
+
+async def test_viewer_is_read_only_and_customers_cannot_open_internal_notes(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    shared = ws.ids["px_shared_note"]
+    viewer = await join(opened, node, ws, "viewer", shared)
+    await viewer.wait_text("px shared note text")
+    await viewer.edit(" VIEWER WAS HERE")
+    await viewer.wait(lambda: bool(viewer.denied), what="permission denied")
+    assert "read-only" in viewer.denied[0]
+    assert viewer.close_code is None
+    assert await export(node, ws, shared) == "px shared note text"
+
+    for role in ("customer", "viewer", "other_customer", "stranger"):
+        refused = await join(opened, node, ws, role, ws.ids["px_internal_note"])
+        assert await refused.wait_closed() == 4403, role
+        assert refused.denied and "SECRET" not in str(refused)
+    missing = await join(opened, node, ws, "staff", 999_999)
+    assert await missing.wait_closed() == 4403
+    anonymous = await YClient.connect(note_url(node, shared, None))
+    opened.append(anonymous)
+    assert await anonymous.wait_closed() == 4401
+
+
+async def test_revoking_access_closes_the_note_socket(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    customer = await join(opened, node, ws, "customer", ws.ids["px_shared_note"])
+    await customer.synced.wait()
+    async with http(node, ws, "owner") as owner:
+        removed = await owner.delete(f"/api/projects/{ws.ids['px']}/members/{ws.users['customer']}")
+        assert removed.status_code == 204
+    assert await customer.wait_closed(timeout=2) == 4403
+    assert customer.denied == ["access revoked"]
+    # Making a note internal closes customers' sockets on it too.
+    viewer = await join(opened, node, ws, "viewer", ws.ids["px_shared_note"])
+    await viewer.synced.wait()
+    async with http(node, ws, "staff") as staff:
+        changed = await staff.patch(f"/api/notes/{ws.ids['px_shared_note']}", json={"visibility": "internal"})
+        assert changed.status_code == 200
+    assert await viewer.wait_closed(timeout=2) == 4403
+
+
+async def test_nothing_anyone_saw_is_lost_to_sigkill_even_across_compaction(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    writer = await join(opened, node, ws, "staff", note)
+    reader = await join(opened, node, ws, "customer", note)
+    await writer.wait_text("px shared note text")
+    for i in range(30):
+        await writer.edit(f" w{i}")
+    expected = str(writer)
+    await reader.wait_text(expected)  # the reader saw every edit
+    # Everyone leaves: the room compacts its log into a snapshot.
+    await writer.close()
+    await reader.close()
+    await asyncio.sleep(0.5)
+    writer = await join(opened, node, ws, "staff", note)
+    reader = await join(opened, node, ws, "customer", note)
+    await writer.wait_text(expected)
+    for i in range(20):
+        await writer.edit(f" after{i}")
+    expected = str(writer)
+    await reader.wait_text(expected)
+    node.kill()
+    node.start()
+    assert await export(node, ws, note) == expected
+    fresh = await join(opened, node, ws, "customer", note)
+    await fresh.wait_text(expected)
+
+
+async def test_fuzzed_frames_never_break_the_room_or_the_stored_note(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    honest = await join(opened, node, ws, "staff", note)
+    await honest.wait_text("px shared note text")
+    valid = p.encode_update(honest.doc.get_update())
+    rng = random.Random(7)
+    frames = (
+        [
+            b"",
+            b"\x00",
+            b"\x00\x02",
+            b"\x00\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f",  # integer too large
+            b"\x00\x02\x80\x80\x80",  # truncated varint
+            b"\x00\x02\x7f\x00\x01",  # lying length
+            b"\x00\x00\x05\x01\x02",  # state vector shorter than it says
+            b"\x00\x02\x03\xff\xfe\xfd",  # garbage update
+            b"\x01\x05\x01\x01\x01\x01{",  # awareness, not JSON
+            b"\x02\x07",
+            b"\x09",
+            valid[: len(valid) // 2],
+        ]
+        + [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64))) for _ in range(40)]
+    )
+    frames += [bytes(b ^ (rng.randrange(256) if rng.random() < 0.1 else 0) for b in valid) for _ in range(40)]
+    for frame in frames:
+        attacker = await join(opened, node, ws, "staff", note)
+        await attacker.synced.wait()
+        await attacker.send_raw(frame)
+        await asyncio.sleep(0)
+    await honest.edit(" still fine")
+    expected = "px shared note text still fine"
+    # The room kept serving: a fresh client syncs to exactly the honest text.
+    checker = await join(opened, node, ws, "customer", note)
+    await checker.wait(lambda: "still fine" in str(checker))
+    exported = await export(node, ws, note)
+    assert exported == str(checker) == str(honest)
+    assert exported.startswith("px shared note text") and exported.endswith("still fine")
+    assert len(exported) <= len(expected) + 200
+    async with http(node, ws, "staff") as api:
+        assert (await api.get("/healthz")).status_code == 200
+    node.kill()
+    node.start()
+    assert await export(node, ws, note) == exported
+
+
+async def test_two_nodes_converge_and_a_late_node_catches_up(
+    database: tuple[str, Workspace], tmp_path: Path, opened: list[YClient]
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    with cluster(tmp_path, database[0], REDIS, count=2) as (a, b):
+        on_a = await join(opened, a, ws, "staff", note)
+        await on_a.wait_text("px shared note text")
+        for i in range(10):
+            await on_a.edit(f" a{i}")
+        # B opens the note late: it must have caught up before answering sync step 1.
+        on_b = await join(opened, b, ws, "customer", note)
+        await on_b.synced.wait()
+        assert str(on_b) == str(on_a)
+        edits = [on_a.edit(f" A{i}") for i in range(20)] + [on_b.edit(f" B{i}", 0) for i in range(20)]
+        await asyncio.gather(*edits)
+        await on_a.wait(lambda: str(on_a).count("A") == 20 and str(on_a).count("B") == 20)
+        await on_b.wait_text(str(on_a))
+        await on_a.set_awareness(1, {"user": {"name": "Staff", "color": "#1f6feb"}})
+        await on_b.wait(lambda: on_a.doc.client_id in on_b.awareness, what="awareness across nodes")
+        await on_a.close()
+        await on_b.wait(lambda: on_b.awareness.get(on_a.doc.client_id, 1) is None, what="awareness removed")
+        assert await export(b, ws, note) == str(on_b)
