@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -100,11 +101,14 @@ def test_run_command_serves_the_demo(tmp_path: Path) -> None:
         ).json()["items"]
         assert {p["name"] for p in projects} == {"Website relaunch", "Mobile app"}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        if process.stdout:
-            process.stdout.close()
+            with contextlib.suppress(ProcessLookupError):  # it may have exited already
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
+        finally:
+            if process.stdout:
+                process.stdout.close()
