@@ -141,3 +141,15 @@ async def test_rooms_unload_when_idle_and_reload_from_the_store(manager: RoomMan
     b = SimClient(manager, 7).connect()
     await b.wait_for(lambda: str(b) == "kept")
     assert str(b) == "kept"  # loaded once, not duplicated
+
+
+async def test_many_idle_notes_do_not_stay_in_memory(manager: RoomManager) -> None:
+    clients = [SimClient(manager, 1000 + i).connect() for i in range(300)]
+    await asyncio.gather(*(c.wait_for(lambda c=c: c.synced) for c in clients))
+    clients[0].type("x")
+    assert len(manager.rooms) == 300
+    for c in clients:
+        await c.leave()
+    async with asyncio.timeout(5):
+        while manager.rooms:
+            await asyncio.sleep(0.05)

@@ -1,0 +1,151 @@
+"""The note store contract, on memory and on the application database: durable appends, loads that merge to the
+same text, and compaction that loses nothing, whether it crashes midway or races another node's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pycrdt
+import pytest
+
+from crdt import storage
+from crdt.document import document_from, text_of, text_update
+from crdt.manager import RoomManager
+from crdt.room import RoomSettings
+from crdt.storage import MemoryNoteStore, NoteStore, SqlNoteStore
+from server.db import Database
+from tests.crdt.kit import SimClient, allow_all
+from tests.workspace import Workspace
+
+
+@pytest.fixture
+async def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> AsyncIterator[Database]:
+    import shutil
+
+    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    db = Database(f"sqlite:///{tmp_path / 'tandem.db'}")
+    yield db
+    await db.close()
+
+
+@pytest.fixture(params=["memory", "sql"])
+async def note_store(request: pytest.FixtureRequest, database: Database) -> NoteStore:
+    return MemoryNoteStore() if request.param == "memory" else SqlNoteStore(database)
+
+
+def note_id(ws: Workspace) -> int:
+    return ws.ids["px_shared_note"]
+
+
+async def text_in(store: NoteStore, note: int) -> str:
+    return text_of(document_from((await store.load(note)).merged()))
+
+
+def edits(count: int, base: bytes) -> list[bytes]:
+    """``count`` successive single-character appends on top of ``base``, as separate updates."""
+    doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
+    doc.apply_update(base)
+    out: list[bytes] = []
+    doc.observe(lambda e: out.append(e.update))
+    content = doc.get("content", type=pycrdt.Text)
+    for i in range(count):
+        content.insert(len(content), str(i % 10))
+    return out
+
+
+async def test_append_load_compact(note_store: NoteStore, workspace: Workspace) -> None:
+    note = note_id(workspace)
+    base = (await note_store.load(note)).merged()
+    start = await text_in(note_store, note)
+    for update in edits(25, base):
+        await note_store.append(note, update)
+    expected = start + "0123456789" * 2 + "01234"
+    assert await text_in(note_store, note) == expected
+    assert await note_store.compact(note)
+    stored = await note_store.load(note)
+    assert stored.log_rows == 0 and len(stored.updates) == 1
+    assert await text_in(note_store, note) == expected
+    assert not await note_store.compact(note)
+
+
+async def test_a_crash_mid_compaction_loses_nothing(
+    database: Database, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqlNoteStore(database)
+    note = note_id(workspace)
+    for update in edits(10, (await store.load(note)).merged()):
+        await store.append(note, update)
+    before = await text_in(store, note)
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("node died between writing the snapshot and deleting the rows")
+
+    monkeypatch.setattr(storage, "delete", crash)
+    with pytest.raises(RuntimeError):
+        await store.compact(note)
+    monkeypatch.undo()
+    assert await text_in(store, note) == before
+    assert (await store.load(note)).log_rows == 11  # the seed row and ten edits, all still there
+    assert await store.compact(note)
+    assert await text_in(store, note) == before
+
+
+async def test_racing_compactions_and_appends_lose_nothing(database: Database, workspace: Workspace) -> None:
+    nodes = [SqlNoteStore(database), SqlNoteStore(database)]
+    note = note_id(workspace)
+    updates = edits(60, (await nodes[0].load(note)).merged())
+    start = await text_in(nodes[0], note)
+
+    async def writer(store: SqlNoteStore, mine: list[bytes]) -> None:
+        for update in mine:
+            await store.append(note, update)
+            if len(mine) % 7 == 0:
+                await store.compact(note)
+
+    await asyncio.gather(
+        writer(nodes[0], updates[0::2]),
+        writer(nodes[1], updates[1::2]),
+        *(node.compact(note) for node in nodes for _ in range(5)),
+    )
+    await nodes[1].compact(note)
+    assert await text_in(nodes[0], note) == start + ("0123456789" * 6)
+
+
+async def test_a_room_compacts_when_its_log_grows(database: Database, workspace: Workspace) -> None:
+    store = SqlNoteStore(database)
+    rooms = RoomManager(store, allow_all, settings=RoomSettings(compact_after_rows=5))
+    await rooms.start()
+    try:
+        note = note_id(workspace)
+        client = SimClient(rooms, note).connect()
+        await client.wait_for(lambda: client.synced)
+        for i in range(12):
+            client.type(str(i % 10))
+            await asyncio.sleep(0.01)
+        expected = "px shared note text" + "012345678901"
+        await client.wait_for(lambda: str(client) == expected)
+        async with asyncio.timeout(5):
+            while await store.log_rows(note) >= 5:
+                await asyncio.sleep(0.02)
+        assert await text_in(store, note) == expected
+        await client.leave()
+    finally:
+        await rooms.close()
+
+
+async def test_seed_text_is_stored_once(database: Database, workspace: Workspace) -> None:
+    store = SqlNoteStore(database)
+    note = note_id(workspace)
+    rooms = RoomManager(store, allow_all)
+    await rooms.start()
+    try:
+        for _ in range(3):
+            client = SimClient(rooms, note).connect()
+            await client.wait_for(lambda c=client: c.synced)
+            await client.leave()
+        assert await text_in(store, note) == "px shared note text"
+    finally:
+        await rooms.close()
+    assert text_of(document_from(text_update("x"))) == "x"
