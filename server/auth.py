@@ -17,8 +17,8 @@ from starlette.requests import HTTPConnection
 
 from server.api.routing import ApiError
 from server.db import utcnow
-from server.models import AuthSession, Membership, User
-from server.policy import Actor
+from server.models import AuthSession, Membership, ProjectRole, ProjectSettings, User
+from server.policy import Actor, CustomerCapability
 from server.ratelimit import RateLimiter
 from server.security import (
     constant_time_equal,
@@ -60,7 +60,17 @@ def credentials(conn: HTTPConnection) -> Credentials | None:
 
 async def load_actor(session: AsyncSession, user: User) -> Actor:
     rows = await session.exec(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id))
-    return Actor.of(user, {project_id: role for project_id, role in rows.all()})
+    memberships = {project_id: role for project_id, role in rows.all()}
+    customer_off: dict[int, frozenset[str]] = {}
+    customer_of = [pid for pid, role in memberships.items() if role == ProjectRole.CUSTOMER]
+    if customer_of and not user.is_staff:
+        for settings in (
+            await session.exec(select(ProjectSettings).where(col(ProjectSettings.project_id).in_(customer_of)))
+        ).all():
+            off = frozenset(c.value for c in CustomerCapability if not getattr(settings, c.value))
+            if off:
+                customer_off[settings.project_id] = off
+    return Actor.of(user, memberships, customer_off)
 
 
 class AuthService:

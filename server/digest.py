@@ -1,9 +1,12 @@
 """Email digests: a user's new notifications, batched into one mail, never one mail per comment.
 
 Every ``digest_interval_seconds`` (when SMTP is configured) the worker gathers, per user, notifications not yet
-mailed and older than ``digest_delay_seconds`` (so a burst of comments lands in one mail), checks each item is
-still visible to the recipient (an item may have become internal since), and sends one mail in the user's
-language. Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several nodes never mail twice.
+mailed and older than ``digest_delay_seconds`` (so a burst of comments lands in one mail), keeps those the user's
+preferences (``server/notify.py``) say are due (an hourly digest at most once an hour, a daily one once a day;
+``off`` ones are dropped unmailed), checks each item is still visible to the recipient (an item may have become
+internal since), and sends one mail in the user's language. Mentions a user wants ``immediately`` are mailed right
+after the change commits (:meth:`DigestWorker.send_soon`). Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several nodes never mail twice.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from server.auth import load_actor
 from server.db import Database, utcnow
 from server.i18n import message
 from server.mail import Mailer
-from server.models import Notification, Project, User
+from server.models import EmailCadence, Notification, NotificationPreference, Project, User
+from server.notify import DIGEST_PERIODS, cadence_for
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,12 +38,31 @@ class DigestWorker:
         self.db = db
         self.mailer = mailer
         self._task: asyncio.Task[None] | None = None
+        self._soon: set[asyncio.Task[int]] = set()
 
     def start(self) -> None:
         if self.mailer.smtp is not None and self._task is None:
             self._task = asyncio.create_task(self._loop(), name="digest-worker")
 
+    def send_soon(self, user_id: int) -> None:
+        """Mail ``user_id``'s pending immediate notifications now, in the background (with SMTP only)."""
+        if self.mailer.smtp is None:
+            return
+        task = asyncio.create_task(self._send_immediately(user_id), name=f"mail-now-{user_id}")
+        self._soon.add(task)
+        task.add_done_callback(self._soon.discard)
+
+    async def _send_immediately(self, user_id: int) -> int:
+        try:
+            return await self._send_digest(user_id, utcnow(), immediate_only=True)
+        except Exception:
+            log.exception("immediate mail to user %s failed; the next digest run retries", user_id)
+            return 0
+
     async def stop(self) -> None:
+        for pending in list(self._soon):
+            pending.cancel()
+        await asyncio.gather(*self._soon, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -72,11 +95,12 @@ class DigestWorker:
             sent += await self._send_digest(user_id, cutoff)
         return sent
 
-    async def _send_digest(self, user_id: int, cutoff: dt.datetime) -> int:
+    async def _send_digest(self, user_id: int, cutoff: dt.datetime, immediate_only: bool = False) -> int:
         async with self.db.session() as session:
             user = await session.get(User, user_id)
             if user is None:
                 return 0
+            preference = await session.get(NotificationPreference, user_id)
             claim = (
                 select(Notification)
                 .where(
@@ -88,23 +112,44 @@ class DigestWorker:
             )
             if self.db.dialect == "postgresql":
                 claim = claim.with_for_update(skip_locked=True)
-            pending = list((await session.exec(claim)).all())
+            claimed = list((await session.exec(claim)).all())
+            now = utcnow()
+            pending: list[Notification] = []
+            for notification in claimed:
+                cadence = cadence_for(preference, notification.kind)
+                if cadence == EmailCadence.OFF or cadence == EmailCadence.IMMEDIATELY:
+                    pending.append(notification)  # mailed now, or marked mailed without a mail (off)
+                elif not immediate_only and (
+                    preference is None
+                    or preference.last_digest_at is None
+                    or now - preference.last_digest_at >= DIGEST_PERIODS[cadence]
+                ):
+                    pending.append(notification)
             if not pending:
                 return 0
             actor = await load_actor(session, user)
             ids = [n.id for n in pending]
+            mailable = [
+                n.id
+                for n in pending
+                if cadence_for(preference, n.kind) != EmailCadence.OFF and (not immediate_only or n.kind == "mention")
+            ]
             visible = list(
                 (
                     await session.exec(
                         select(Notification, Project.name)
                         .outerjoin(Project, col(Project.id) == Notification.project_id)
-                        .where(col(Notification.id).in_(ids), notifications_visible(actor))
+                        .where(col(Notification.id).in_(mailable), notifications_visible(actor))
                         .order_by(col(Notification.id))
                     )
                 ).all()
             )
             # Claimed rows are marked whether or not they are still visible: nothing is mailed twice or late.
             await session.exec(update(Notification).where(col(Notification.id).in_(ids)).values(emailed_at=utcnow()))
+            if any(cadence_for(preference, n.kind) in DIGEST_PERIODS for n in pending):
+                preference = preference or NotificationPreference(user_id=user_id)
+                preference.last_digest_at = now
+                session.add(preference)
             if visible:
                 await self.mailer.send(
                     to=user.email,
@@ -118,7 +163,9 @@ class DigestWorker:
         by_project: dict[str, list[str]] = defaultdict(list)
         for notification, project_name in rows:
             link = f"{self.settings.base_url}/projects/{notification.project_id}"
-            if notification.task_id:
+            if notification.request_id:
+                link += f"/requests/{notification.request_id}"
+            elif notification.task_id:
                 link += f"/tasks/{notification.task_id}"
             if notification.comment_id:
                 link += f"#comment-{notification.comment_id}"

@@ -8,7 +8,8 @@ from sqlalchemy import ColumnElement, and_, func, or_, true
 from sqlmodel import col, select
 
 from server.api.routing import ApiError
-from server.models import Comment, Membership, Notification, Project, ReadPosition, Task, User, Visibility
+from server.models import Comment, Membership, Project, ReadPosition, Task, User, Visibility
+from server.notify import NotificationKind, notify
 from server.policy import Action, Actor, NotFound, authorize, visible_items
 
 if TYPE_CHECKING:
@@ -94,20 +95,16 @@ async def mentionable_people(ctx: Context, project: Project, internal: bool) -> 
 
 async def notify_mentions(ctx: Context, comment: Comment, task: Task, mentioned: list[User]) -> None:
     for user in mentioned:
-        if user.id is None or user.id == ctx.actor.user_id:
-            continue
-        notification = Notification(
-            user_id=user.id,
-            kind="mention",
-            project_id=comment.project_id,
-            task_id=comment.task_id,
-            comment_id=comment.id,
-            actor_id=ctx.actor.user_id,
-            text=f"{ctx.actor.name}: {task.title}"[:500],
-        )
-        ctx.session.add(notification)
-        await ctx.session.flush()
-        await ctx.services.live.notification_created(ctx, notification)
+        if user.id is not None:
+            await notify(
+                ctx,
+                user.id,
+                NotificationKind.MENTION,
+                f"{ctx.actor.name}: {task.title}",
+                project_id=comment.project_id,
+                task_id=comment.task_id,
+                comment_id=comment.id,
+            )
 
 
 async def unread_counts(ctx: Context, project_id: int, task_ids: list[int] | None = None) -> dict[int, int]:

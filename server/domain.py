@@ -153,6 +153,21 @@ async def status_in(session: AsyncSession, project_id: int, status_id: int) -> S
     return status
 
 
+async def check_wip_limit(session: AsyncSession, status: Status) -> None:
+    """Refuse one more task in ``status`` when it is at its WIP limit.
+
+    Raises:
+        ApiError: 409 ``wip_limit`` when the status already holds ``wip_limit`` tasks.
+    """
+    if status.wip_limit is None:
+        return
+    count = (await session.exec(select(func.count()).where(Task.status_id == status.id))).one()
+    if count >= status.wip_limit:
+        raise ApiError(
+            409, "wip_limit", f"{status.name} holds at most {status.wip_limit} tasks: finish or move one first."
+        )
+
+
 async def project_summaries(
     session: AsyncSession, actor: Actor, project_ids: Sequence[int], due_soon_days: int
 ) -> dict[int, ProjectSummary]:

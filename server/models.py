@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.db import UTCDateTime, utcnow
@@ -155,6 +155,8 @@ class Status(SQLModel, table=True):
     category: str = Field(sa_type=String(16))
     colour: str = Field(max_length=16)
     position: int = Field(default=0)
+    # At most this many tasks may stand in the status; None: no limit.
+    wip_limit: int | None = Field(default=None)
 
 
 class Milestone(SQLModel, table=True):
@@ -322,6 +324,7 @@ class Notification(SQLModel, table=True):
     project_id: int | None = Field(default=None, foreign_key="projects.id", ondelete="CASCADE")
     task_id: int | None = Field(default=None, foreign_key="tasks.id", ondelete="CASCADE")
     comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="CASCADE")
+    request_id: int | None = Field(default=None, foreign_key="requests.id", ondelete="CASCADE")
     actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     text: str = Field(default="", max_length=500)
     created_at: dt.datetime = _ts()
@@ -384,3 +387,167 @@ class NoteVersion(SQLModel, table=True):
     data: bytes = Field(sa_type=LargeBinary)
     created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = _ts()
+
+
+class ProjectSettings(SQLModel, table=True):
+    """What a project's customers may do. No row means the defaults: everything on."""
+
+    __tablename__ = "project_settings"
+
+    project_id: int = Field(foreign_key="projects.id", primary_key=True, ondelete="CASCADE")
+    customer_comment: bool = Field(default=True)
+    customer_requests: bool = Field(default=True)
+    customer_upload: bool = Field(default=True)
+    customer_edit_notes: bool = Field(default=True)
+    customer_move_own: bool = Field(default=True)
+    updated_at: dt.datetime = _ts()
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    NEEDS_INFO = "needs_info"
+    ACCEPTED = "accepted"
+    MERGED = "merged"
+    DECLINED = "declined"
+
+
+RESOLVED_REQUEST_STATUSES = frozenset({RequestStatus.ACCEPTED, RequestStatus.MERGED, RequestStatus.DECLINED})
+
+
+class FieldKind(StrEnum):
+    TEXT = "text"
+    CHOICE = "choice"
+    DATE = "date"
+    NUMBER = "number"
+
+
+class RequestField(SQLModel, table=True):
+    """A custom field staff define for a project's requests (budget, deadline, browser...)."""
+
+    __tablename__ = "request_fields"
+    __table_args__ = (UniqueConstraint("project_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    key: str = Field(max_length=40)
+    label: str = Field(max_length=120)
+    kind: str = Field(sa_type=String(16))
+    required: bool = Field(default=False)
+    # JSON list of the allowed values of a ``choice`` field.
+    options: str = Field(default="[]", sa_type=Text)
+    position: int = Field(default=0)
+    created_at: dt.datetime = _ts()
+
+
+class Request(SQLModel, table=True):
+    """A customer's request on a project, triaged by staff into a task, a merge, a question or a refusal.
+
+    Requests are shared by nature: everyone on the project sees them and their history.
+    """
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_project_id_status", "project_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", ondelete="CASCADE")
+    title: str = Field(max_length=300)
+    description: str = Field(default="", sa_type=Text)
+    priority: str = Field(default=Priority.NORMAL, sa_type=String(16))
+    status: str = Field(default=RequestStatus.OPEN, sa_type=String(16))
+    # JSON object: custom field key -> value, validated against the project's RequestFields.
+    fields: str = Field(default="{}", sa_type=Text)
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    task_id: int | None = Field(default=None, foreign_key="tasks.id", index=True, ondelete="SET NULL")
+    decline_reason: str = Field(default="", max_length=2000)
+    version: int = Field(default=1)
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+    # For reports: when staff first answered (any triage step), and when the request was settled.
+    first_response_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RequestEvent(SQLModel, table=True):
+    """One step in a request's history (filed, asked, answered, accepted, merged, declined)."""
+
+    __tablename__ = "request_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="requests.id", index=True, ondelete="CASCADE")
+    kind: str = Field(sa_type=String(16))
+    actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    text: str = Field(default="", sa_type=Text)
+    task_id: int | None = Field(default=None, foreign_key="tasks.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+
+
+class StoredFile(SQLModel, table=True):
+    """A file of a project, optionally attached to a task, a comment or a request. Its bytes live in the
+    storage (``server/storage.py``), one blob per version; the row points at the newest."""
+
+    __tablename__ = "files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    task_id: int | None = Field(default=None, foreign_key="tasks.id", index=True, ondelete="CASCADE")
+    comment_id: int | None = Field(default=None, foreign_key="comments.id", index=True, ondelete="CASCADE")
+    request_id: int | None = Field(default=None, foreign_key="requests.id", index=True, ondelete="CASCADE")
+    visibility: str = Field(sa_type=String(16))
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=128)
+    size: int = Field(default=0, sa_type=BigInteger)
+    version: int = Field(default=1)
+    uploaded_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+
+class FileVersion(SQLModel, table=True):
+    """One uploaded version of a file; earlier versions are kept when a new one arrives."""
+
+    __tablename__ = "file_versions"
+    __table_args__ = (UniqueConstraint("file_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="files.id", index=True, ondelete="CASCADE")
+    number: int
+    storage_key: str = Field(sa_column=Column(String(300), unique=True, nullable=False))
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=128)
+    size: int = Field(sa_type=BigInteger)
+    sha256: str = Field(max_length=64)
+    uploaded_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+
+
+class WorkflowTemplate(SQLModel, table=True):
+    """An organization's reusable workflow: statuses to start a project from."""
+
+    __tablename__ = "workflow_templates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organizations.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=200)
+    # JSON list of {"name", "category", "colour", "wip_limit"} in board order.
+    statuses: str = Field(sa_type=Text)
+    created_at: dt.datetime = _ts()
+
+
+class EmailCadence(StrEnum):
+    IMMEDIATELY = "immediately"
+    HOURLY = "hourly"
+    DAILY = "daily"
+    OFF = "off"
+
+
+class NotificationPreference(SQLModel, table=True):
+    """How a user wants notifications mailed. No row means the defaults (mentions and the rest hourly)."""
+
+    __tablename__ = "notification_preferences"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    # immediately, hourly, daily or off
+    mentions: str = Field(default=EmailCadence.HOURLY, sa_type=String(16))
+    # hourly, daily or off: assignments, request updates, status changes
+    others: str = Field(default=EmailCadence.HOURLY, sa_type=String(16))
+    last_digest_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -9,7 +9,8 @@ which encode the same rules for lists). The rules:
   workflow where they are its manager.
 - Customer users see only the projects they are members of (of their own client), and in them only ``shared``
   items. A ``customer`` member may move the shared tasks assigned to them (they are waiting on the customer);
-  a ``viewer`` only reads.
+  a ``viewer`` only reads. Per project, managers may turn off what customers may do (comment, file requests,
+  upload, edit notes, move their own tasks: ``ProjectSettings``); those switches are read with the memberships.
 - A resource the actor may not see answers "not found", never "forbidden": existence does not leak.
   "Forbidden" is only for things the actor can see but may not change.
 
@@ -66,6 +67,24 @@ class Action(StrEnum):
     NOTE_EDIT = "note.edit"
     NOTE_MANAGE = "note.manage"
     NOTE_VERSION = "note.version"
+    REQUEST_CREATE = "request.create"
+    REQUEST_TRIAGE = "request.triage"
+    REQUEST_REPLY = "request.reply"
+    FILE_UPLOAD = "file.upload"
+    FILE_DELETE = "file.delete"
+    SETTINGS_MANAGE = "settings.manage"
+    TEMPLATE_READ = "template.read"
+    TEMPLATE_MANAGE = "template.manage"
+
+
+class CustomerCapability(StrEnum):
+    """What a project's ``customer`` members may do unless a manager turns it off (``ProjectSettings``)."""
+
+    COMMENT = "customer_comment"
+    REQUESTS = "customer_requests"
+    UPLOAD = "customer_upload"
+    EDIT_NOTES = "customer_edit_notes"
+    MOVE_OWN = "customer_move_own"
 
 
 class NotFound(Exception):
@@ -86,6 +105,8 @@ class Actor:
     client_id: int | None
     name: str = ""
     memberships: dict[int, str] = field(default_factory=dict)
+    # Per project, the customer capabilities its managers turned off (only projects with any).
+    customer_off: dict[int, frozenset[str]] = field(default_factory=dict)
 
     @property
     def is_staff(self) -> bool:
@@ -96,9 +117,20 @@ class Actor:
         return self.role in (OrgRole.OWNER, OrgRole.ADMIN)
 
     @classmethod
-    def of(cls, user: User, memberships: dict[int, str]) -> Actor:
+    def of(
+        cls, user: User, memberships: dict[int, str], customer_off: dict[int, frozenset[str]] | None = None
+    ) -> Actor:
         assert user.id is not None
-        return cls(user.id, user.organization_id, user.role, user.client_id, user.name, memberships)
+        return cls(
+            user.id, user.organization_id, user.role, user.client_id, user.name, memberships, customer_off or {}
+        )
+
+    def customer_may(self, project: Project, capability: CustomerCapability) -> bool:
+        """True if the actor is a ``customer`` member of ``project`` and its managers left ``capability`` on."""
+        assert project.id is not None
+        return self.memberships.get(project.id) == ProjectRole.CUSTOMER and capability not in self.customer_off.get(
+            project.id, frozenset()
+        )
 
 
 def can_see_project(actor: Actor, project: Project) -> bool:
@@ -153,7 +185,13 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
             return actor.is_staff
         case Action.PROJECT_CREATE | Action.CLIENT_MANAGE | Action.PROJECT_DELETE:
             return actor.is_admin
-        case Action.PROJECT_UPDATE | Action.MEMBER_MANAGE | Action.WORKFLOW_MANAGE | Action.INVITE_CREATE:
+        case (
+            Action.PROJECT_UPDATE
+            | Action.MEMBER_MANAGE
+            | Action.WORKFLOW_MANAGE
+            | Action.INVITE_CREATE
+            | Action.SETTINGS_MANAGE
+        ):
             return project is not None and _manages(actor, project)
         case Action.TASK_CREATE | Action.TASK_UPDATE | Action.TASK_DELETE | Action.MILESTONE_MANAGE:
             return project is not None and actor.is_staff
@@ -162,15 +200,15 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
                 return project is not None
             assert project is not None and project.id is not None
             return (
-                actor.memberships.get(project.id) == ProjectRole.CUSTOMER
+                actor.customer_may(project, CustomerCapability.MOVE_OWN)
                 and isinstance(item, Task)
                 and item.assignee_id == actor.user_id
             )
         case Action.CHANNEL_INTERNAL | Action.COMMENT_INTERNAL:
             return project is not None and actor.is_staff
         case Action.COMMENT_CREATE | Action.COMMENT_REACT:
-            assert project is not None and project.id is not None
-            return actor.is_staff or actor.memberships.get(project.id) == ProjectRole.CUSTOMER
+            assert project is not None
+            return actor.is_staff or actor.customer_may(project, CustomerCapability.COMMENT)
         case Action.COMMENT_EDIT:
             return getattr(item, "author_id", None) == actor.user_id
         case Action.COMMENT_DELETE:
@@ -179,8 +217,30 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
             return project is not None and actor.is_staff
         case Action.NOTE_EDIT:
             # Co-editing a (shared) note: staff, and the project's ``customer`` members; viewers only read.
+            assert project is not None
+            return actor.is_staff or actor.customer_may(project, CustomerCapability.EDIT_NOTES)
+        case Action.REQUEST_CREATE:
+            assert project is not None
+            return actor.is_staff or actor.customer_may(project, CustomerCapability.REQUESTS)
+        case Action.REQUEST_TRIAGE:
+            return project is not None and actor.is_staff
+        case Action.REQUEST_REPLY:
+            # Answering staff's question about a request: anyone on the project who may take part.
             assert project is not None and project.id is not None
             return actor.is_staff or actor.memberships.get(project.id) == ProjectRole.CUSTOMER
+        case Action.FILE_UPLOAD:
+            assert project is not None
+            return actor.is_staff or actor.customer_may(project, CustomerCapability.UPLOAD)
+        case Action.FILE_DELETE:
+            assert project is not None
+            return actor.is_staff or (
+                getattr(item, "uploaded_by_id", None) == actor.user_id
+                and actor.customer_may(project, CustomerCapability.UPLOAD)
+            )
+        case Action.TEMPLATE_READ:
+            return actor.is_staff
+        case Action.TEMPLATE_MANAGE:
+            return actor.is_admin
     return False
 
 

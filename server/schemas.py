@@ -157,6 +157,7 @@ class StatusIn(In):
     category: StatusCategory
     colour: Colour
     position: int | None = Field(None, ge=0, le=1000)
+    wip_limit: int | None = Field(None, ge=1, le=10_000)
 
 
 class StatusPatch(In):
@@ -164,6 +165,7 @@ class StatusPatch(In):
     category: StatusCategory | None = None
     colour: Colour | None = None
     position: int | None = Field(None, ge=0, le=1000)
+    wip_limit: int | None = Field(None, ge=1, le=10_000, description="null removes the limit")
 
 
 class StatusOut(Out):
@@ -173,6 +175,7 @@ class StatusOut(Out):
     category: StatusCategory
     colour: str
     position: int
+    wip_limit: int | None = Field(None, description="At most this many tasks may stand in the status.")
 
 
 class StatusDeleteQuery(In):
@@ -446,6 +449,7 @@ class NotificationOut(Out):
     project_id: int | None
     task_id: int | None
     comment_id: int | None
+    request_id: int | None = None
     text: str
     created_at: dt.datetime
     read_at: dt.datetime | None

@@ -28,6 +28,14 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class S3Settings:
+    endpoint_url: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     database_url: str = "sqlite:///var/tandem.db"
@@ -54,6 +62,11 @@ class Settings:
     # Origins allowed to open a WebSocket besides base_url (comma separated in the environment).
     allowed_origins: tuple[str, ...] = ()
     auto_migrate: bool = True
+    # Uploads larger than this are refused (413) while they stream in.
+    upload_max_bytes: int = 100 * 1024 * 1024
+    # Where file contents live: file:///path (default: DATA_DIR/files) or s3://bucket/prefix.
+    storage_url: str = ""
+    s3: S3Settings = field(default_factory=S3Settings)
 
     @property
     def production(self) -> bool:
@@ -153,4 +166,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         digest_delay_seconds=_int(env, "TANDEM_DIGEST_DELAY_SECONDS", 60),
         allowed_origins=origins,
         auto_migrate=_bool(env.get("TANDEM_AUTO_MIGRATE"), not production),
+        upload_max_bytes=_int(env, "TANDEM_UPLOAD_MAX_BYTES", 100 * 1024 * 1024),
+        storage_url=env.get("TANDEM_STORAGE_URL", ""),
+        s3=S3Settings(
+            endpoint_url=env.get("TANDEM_S3_ENDPOINT_URL") or None,
+            access_key_id=env.get("TANDEM_S3_ACCESS_KEY_ID") or None,
+            secret_access_key=env.get("TANDEM_S3_SECRET_ACCESS_KEY") or None,
+            region=env.get("TANDEM_S3_REGION", "us-east-1"),
+        ),
     )

@@ -10,7 +10,7 @@ from server.api.routing import Context
 from server.db import utcnow
 from server.discussion import mentionable_people, thread_rows_visible, unread_counts
 from server.domain import project_for
-from server.models import Comment, Notification, Project, Task
+from server.models import Comment, Notification, Project, Request, Task
 from server.policy import Action, Actor, visible_items, visible_projects
 from server.rendering import excerpt
 from server.schemas import (
@@ -170,7 +170,13 @@ def notifications_visible(actor: Actor) -> ColumnElement[bool]:
             .where(visible_projects(actor), visible_items(actor, Task.visibility))
         ),
     )
-    return and_(col(Notification.user_id) == actor.user_id, comment_ok, task_ok)
+    request_ok = or_(
+        col(Notification.request_id).is_(None),
+        col(Notification.request_id).in_(
+            select(Request.id).join(Project, col(Project.id) == Request.project_id).where(visible_projects(actor))
+        ),
+    )
+    return and_(col(Notification.user_id) == actor.user_id, comment_ok, task_ok, request_ok)
 
 
 @api.route(

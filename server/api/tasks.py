@@ -7,10 +7,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from server import notify
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.db import utcnow
-from server.domain import TaskView, project_for, status_in, task_for
+from server.domain import TaskView, check_wip_limit, project_for, status_in, task_for
 from server.models import (
     Membership,
     Milestone,
@@ -123,6 +124,7 @@ async def create_task(ctx: Context, body: TaskIn) -> TaskOut:
         if first is None:
             raise ApiError(409, "no_workflow", "The project has no statuses.")
         status = first
+    await check_wip_limit(ctx.session, status)
     if body.assignee_id is not None:
         await check_assignee(ctx, project, body.assignee_id, body.visibility)
     if body.milestone_id is not None:
@@ -147,6 +149,7 @@ async def create_task(ctx: Context, body: TaskIn) -> TaskOut:
     await ctx.session.flush()
     out = await task_out(ctx, task)
     await ctx.services.live.task_changed(ctx, out, previous_visibility=None)
+    await notify.task_changed(ctx, task, assignee_before=None, status_before=None)
     return out
 
 
@@ -174,9 +177,11 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
         if field in changes and changes[field] is None:
             raise ApiError(422, "invalid", f"{field} cannot be null.")
     previous_visibility = task.visibility
+    assignee_before, status_before = task.assignee_id, task.status_id
     visibility = changes.get("visibility", task.visibility)
     if "status_id" in changes and changes["status_id"] != task.status_id:
         status = await status_in(ctx.session, project.id, changes["status_id"])
+        await check_wip_limit(ctx.session, status)
         if status.category == StatusCategory.DONE:
             task.completed_at = task.completed_at or utcnow()
         else:
@@ -195,6 +200,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     await ctx.session.flush()
     out = await task_out(ctx, task)
     await ctx.services.live.task_changed(ctx, out, previous_visibility=previous_visibility)
+    await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
     return out
 
 

@@ -72,7 +72,12 @@ async def create_status(ctx: Context, body: StatusIn) -> StatusOut:
         raise ApiError(409, "too_many_statuses", f"A workflow has at most {MAX_STATUSES} statuses.")
     position = body.position if body.position is not None else count
     status = Status(
-        project_id=project.id, name=body.name, category=body.category, colour=body.colour, position=position
+        project_id=project.id,
+        name=body.name,
+        category=body.category,
+        colour=body.colour,
+        position=position,
+        wip_limit=body.wip_limit,
     )
     ctx.session.add(status)
     await ctx.session.flush()
@@ -97,7 +102,7 @@ async def update_status(ctx: Context, body: StatusPatch) -> StatusOut:
     if status is None or status.project_id != project.id:
         raise ApiError(404, "not_found", "No such status.")
     for field, value in body.model_dump(exclude_unset=True).items():
-        if value is None:
+        if value is None and field != "wip_limit":
             raise ApiError(422, "invalid", f"{field} cannot be null.")
         setattr(status, field, value)
     ctx.session.add(status)
