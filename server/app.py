@@ -94,7 +94,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
     return JSONResponse(
-        {"error": codes.get(exc.status_code, "http_error"), "message": exc.detail}, status_code=exc.status_code
+        {"error": codes.get(exc.status_code, "http_error"), "message": exc.detail},
+        status_code=exc.status_code,
+        headers=exc.headers,  # e.g. Allow on 405
     )
 
 
