@@ -32,6 +32,7 @@ from server.notes_ws import NoteRooms
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.realtime import Realtime
 from server.settings import Settings
+from server.storage import Storage, storage_from_url
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class Services:
     realtime: Realtime
     notes: NoteRooms
     digests: DigestWorker
+    storage: Storage
 
 
 class SecurityHeaders:
@@ -129,6 +131,7 @@ def build_services(settings: Settings) -> Services:
         realtime=realtime,
         notes=notes,
         digests=DigestWorker(settings, db, mailer),
+        storage=storage_from_url(settings),
     )
 
 
@@ -148,6 +151,10 @@ def _web_routes() -> list[BaseRoute]:
         Route("/invite", index),
         Route("/projects/{project_id:int}", index),
         Route("/projects/{project_id:int}/tasks/{task_id:int}", index),
+        Route("/projects/{project_id:int}/requests", index),
+        Route("/projects/{project_id:int}/requests/{request_id:int}", index),
+        Route("/projects/{project_id:int}/files", index),
+        Route("/requests", index),
     ]
     if (WEB_DIST / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))

@@ -13,6 +13,11 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
 - ``{"type": "workflow.changed", "tasks_moved": bool}``: statuses changed; refetch them (and tasks if moved)
 - ``{"type": "project.updated", "project": {...}}``, ``{"type": "project.deleted", "project_id": 2}``
 - ``{"type": "members.changed"}``
+- ``{"type": "settings.changed", "settings": {...}}``: what customers may do on the project changed
+- ``{"type": "request.created" | "request.updated", "request": {...RequestOut}}``: requests are shared, so both
+  streams carry them (filed, asked, answered, accepted, merged, declined)
+- ``{"type": "file.created" | "file.updated", "file": {...FileOut}}``, ``{"type": "file.removed", "file_id": 4}``:
+  on the shared stream only for files a customer may see (shared, on a shared task, comment or request)
 - on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
 
 Thread events go to ``task:{id}:staff`` always and to ``task:{id}:shared`` only for a shared comment on a shared
@@ -35,6 +40,8 @@ from server.outbox import OutboxRelay
 from server.security import token_hash
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from server.api.routing import Context
     from server.models import Notification, Task
     from server.schemas import CommentOut, MilestoneOut, ProjectOut, TaskOut
@@ -149,3 +156,23 @@ class LiveUpdates:
 
         data = NotificationOut.model_validate(notification).model_dump(mode="json")
         self._emit(ctx, user_channel(notification.user_id), {"type": "notification.created", "notification": data})
+
+    async def settings_changed(self, ctx: Context, project_id: int, settings: BaseModel) -> None:
+        event = {"type": "settings.changed", "settings": settings.model_dump(mode="json")}
+        self._board(ctx, project_id, event, shared=True)
+
+    async def request_changed(self, ctx: Context, project_id: int, request: BaseModel, kind: str) -> None:
+        """``kind``: ``request.created`` or ``request.updated``; requests are shared, so both streams get it."""
+        self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=True)
+
+    async def file_changed(
+        self, ctx: Context, project_id: int, file: BaseModel, kind: str, *, shared: bool, was_shared: bool = False
+    ) -> None:
+        """``kind``: ``file.created`` or ``file.updated``; ``shared``: whether customers may see the file now."""
+        self._board(ctx, project_id, {"type": kind, "file": file.model_dump(mode="json")}, shared=shared)
+        if was_shared and not shared:
+            file_id = getattr(file, "id", None)
+            self._emit(ctx, project_channels(project_id)[1], {"type": "file.removed", "file_id": file_id})
+
+    async def file_removed(self, ctx: Context, project_id: int, file_id: int, *, shared: bool) -> None:
+        self._board(ctx, project_id, {"type": "file.removed", "file_id": file_id}, shared=shared)

@@ -127,13 +127,14 @@ async def task_changed(ctx: Context, task: Task, *, assignee_before: int | None,
         )
 
 
-async def request_changed(ctx: Context, request: Request, text: str, *, filed: bool = False) -> None:
-    """Notify about a request: its filer of every step; the project's staff members when it is filed."""
+async def request_changed(ctx: Context, request: Request, text: str, *, to_staff: bool = False) -> None:
+    """Notify about a request: its filer of every step; with ``to_staff``, the project's staff members too
+    (a request filed or answered by the customer)."""
     assert request.id is not None
     recipients: set[int] = set()
     if request.created_by_id is not None:
         recipients.add(request.created_by_id)
-    if filed:
+    if to_staff:
         staff = await ctx.session.exec(
             select(Membership.user_id)
             .join(User, col(User.id) == Membership.user_id)

@@ -71,7 +71,7 @@ class Action(StrEnum):
     REQUEST_TRIAGE = "request.triage"
     REQUEST_REPLY = "request.reply"
     FILE_UPLOAD = "file.upload"
-    FILE_DELETE = "file.delete"
+    FILE_MANAGE = "file.manage"
     SETTINGS_MANAGE = "settings.manage"
     TEMPLATE_READ = "template.read"
     TEMPLATE_MANAGE = "template.manage"
@@ -121,9 +121,7 @@ class Actor:
         cls, user: User, memberships: dict[int, str], customer_off: dict[int, frozenset[str]] | None = None
     ) -> Actor:
         assert user.id is not None
-        return cls(
-            user.id, user.organization_id, user.role, user.client_id, user.name, memberships, customer_off or {}
-        )
+        return cls(user.id, user.organization_id, user.role, user.client_id, user.name, memberships, customer_off or {})
 
     def customer_may(self, project: Project, capability: CustomerCapability) -> bool:
         """True if the actor is a ``customer`` member of ``project`` and its managers left ``capability`` on."""
@@ -231,7 +229,7 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
         case Action.FILE_UPLOAD:
             assert project is not None
             return actor.is_staff or actor.customer_may(project, CustomerCapability.UPLOAD)
-        case Action.FILE_DELETE:
+        case Action.FILE_MANAGE:
             assert project is not None
             return actor.is_staff or (
                 getattr(item, "uploaded_by_id", None) == actor.user_id

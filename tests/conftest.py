@@ -18,7 +18,7 @@ from server.app import create_app
 from server.db import Database, sync_url
 from server.settings import Settings
 from tests.nodes import Node, cluster
-from tests.workspace import Workspace, build_workspace
+from tests.workspace import Workspace, build_workspace, write_seed_blobs
 
 SECRET = "test-secret-key-" + "k" * 32
 
@@ -51,6 +51,7 @@ def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
             await db.close()
 
     ws = asyncio.run(seed())
+    write_seed_blobs(folder / "files")
     # Fold the WAL into the main file so a plain copy holds everything.
     with sqlite3.connect(folder / "tandem.db") as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -59,8 +60,14 @@ def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
 
 @pytest.fixture
 def workspace(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> Workspace:
-    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    copy_workspace(workspace_template[0], tmp_path)
     return workspace_template[1]
+
+
+def copy_workspace(template_db: Path, target: Path) -> None:
+    """The seeded database and the blobs of its files, into ``target`` (a test's data directory)."""
+    shutil.copy(template_db, target / "tandem.db")
+    shutil.copytree(template_db.parent / "files", target / "files", dirs_exist_ok=True)
 
 
 @pytest.fixture
@@ -80,7 +87,7 @@ REDIS = "redis://127.0.0.1:6379/0"
 @pytest.fixture
 def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tuple[str, Workspace]:
     """A copy of the seeded workspace as a database URL, for tests that start real nodes."""
-    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    copy_workspace(workspace_template[0], tmp_path)
     return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
 
 

@@ -8,7 +8,9 @@ Roles: ``owner`` (admin of A), ``staff`` (staff of A, member of PX), ``customer`
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,6 +20,7 @@ from server.models import (
     AuthSession,
     Client,
     Comment,
+    FileVersion,
     Invite,
     Membership,
     Milestone,
@@ -28,9 +31,13 @@ from server.models import (
     OrgRole,
     Project,
     ProjectRole,
+    Request,
+    RequestField,
+    StoredFile,
     Task,
     User,
     Visibility,
+    WorkflowTemplate,
 )
 from server.security import hash_password, token_hash
 
@@ -208,6 +215,7 @@ async def _build(session: AsyncSession, ws: Workspace) -> None:
         ),
     )
     await _notes(session, ws, px)
+    await _requests_and_files(session, ws, px, org_a)
 
 
 async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:
@@ -236,3 +244,82 @@ async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:
 
 async def _project(session: AsyncSession, org: int, client: int, name: str) -> int:
     return await _add(session, Project(organization_id=org, client_id=client, name=name))
+
+
+# Contents of the seeded files' blobs, by storage key: tests/conftest.py writes them into each test's storage.
+SEED_BLOBS: dict[str, bytes] = {
+    "seed/px-shared-file": b"px shared file contents\n",
+    "seed/px-internal-file": b"px internal file SECRET contents\n",
+    "seed/px-customer-file": b"px customer file contents\n",
+}
+
+
+def write_seed_blobs(root: Path) -> None:
+    for key, data in SEED_BLOBS.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(data)
+
+
+async def _requests_and_files(session: AsyncSession, ws: Workspace, px: int, org_a: int) -> None:
+    import json
+
+    ws.ids["px_request_field"] = await _add(
+        session,
+        RequestField(
+            project_id=px, key="browser", label="Browser", kind="choice", options=json.dumps(["Firefox", "Chrome"])
+        ),
+    )
+    ws.ids["px_request"] = await _add(
+        session,
+        Request(
+            project_id=px,
+            title="px request: the logo is blurry",
+            description="On the start page.",
+            fields=json.dumps({"browser": "Firefox"}),
+            created_by_id=ws.users["customer"],
+        ),
+    )
+    for key, visibility, name, uploader in (
+        ("px_shared_file", Visibility.SHARED, "brief.txt", "staff"),
+        ("px_internal_file", Visibility.INTERNAL, "margins SECRET.txt", "staff"),
+        ("px_customer_file", Visibility.SHARED, "from the customer.txt", "customer"),
+    ):
+        data = SEED_BLOBS["seed/" + key.replace("_", "-")]
+        file_id = await _add(
+            session,
+            StoredFile(
+                project_id=px,
+                visibility=visibility,
+                name=name,
+                content_type="text/plain",
+                size=len(data),
+                uploaded_by_id=ws.users[uploader],
+            ),
+        )
+        ws.ids[key] = file_id
+        session.add(
+            FileVersion(
+                file_id=file_id,
+                number=1,
+                storage_key="seed/" + key.replace("_", "-"),
+                name=name,
+                content_type="text/plain",
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                uploaded_by_id=ws.users[uploader],
+            )
+        )
+    ws.ids["org_a_template"] = await _add(
+        session,
+        WorkflowTemplate(
+            organization_id=org_a,
+            name="Agency flow",
+            statuses=json.dumps(
+                [
+                    {"name": "To do", "category": "todo", "colour": "#8b949e", "wip_limit": None},
+                    {"name": "Doing", "category": "active", "colour": "#1f6feb", "wip_limit": 3},
+                    {"name": "Done", "category": "done", "colour": "#2da44e", "wip_limit": None},
+                ]
+            ),
+        ),
+    )

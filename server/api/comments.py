@@ -9,6 +9,7 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from server.api import api
+from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
 from server.db import utcnow
 from server.discussion import (
@@ -25,6 +26,7 @@ from server.models import (
     Mention,
     Reaction,
     ReadPosition,
+    StoredFile,
     User,
     Visibility,
 )
@@ -235,6 +237,8 @@ async def delete_comment(ctx: Context) -> None:
     comment, task, _ = await comment_for(ctx, ctx.path_int("comment_id"), Action.COMMENT_DELETE)
     if comment.deleted_at is not None:
         return
+    await purge_blobs_after_commit(ctx, col(StoredFile.comment_id) == comment.id)
+    await ctx.session.exec(delete(StoredFile).where(col(StoredFile.comment_id) == comment.id))
     comment.body = ""
     comment.body_html = ""
     comment.deleted_at = utcnow()

@@ -2,6 +2,32 @@
 
 from __future__ import annotations
 
-from server.api import accounts, comments, inbox, members, notes, projects, tasks, workflow
+from server.api import (
+    accounts,
+    comments,
+    files,
+    inbox,
+    members,
+    notes,
+    preferences,
+    projects,
+    requests,
+    tasks,
+    workflow,
+    workflow_templates,
+)
 
-__all__ = ["accounts", "comments", "inbox", "members", "notes", "projects", "tasks", "workflow"]
+__all__ = [
+    "accounts",
+    "comments",
+    "files",
+    "inbox",
+    "members",
+    "notes",
+    "preferences",
+    "projects",
+    "requests",
+    "tasks",
+    "workflow",
+    "workflow_templates",
+]

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from server.api import api
+from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
 from server.db import utcnow
 from server.domain import default_statuses, project_for, project_summaries
-from server.models import Client, Project
+from server.models import Client, Project, StoredFile
 from server.policy import Action, authorize, visible_projects
 from server.schemas import (
     ClientIn,
@@ -176,5 +177,6 @@ async def delete_project(ctx: Context) -> None:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_DELETE)
     project_id = project.id
     assert project_id is not None
+    await purge_blobs_after_commit(ctx, col(StoredFile.project_id) == project_id)
     await ctx.session.delete(project)
     await ctx.services.live.project_deleted(ctx, project_id)

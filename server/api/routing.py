@@ -62,6 +62,8 @@ class Context:
     actor_or_none: Actor | None
     # Run after the handler's transaction commits (e.g. publishing events to live sockets).
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Run when the handler fails and its transaction rolls back (e.g. removing a blob already stored).
+    after_rollback: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     response_headers: dict[str, str] = field(default_factory=dict)
     set_cookies: list[dict[str, Any]] = field(default_factory=list)
 
@@ -227,8 +229,13 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
                 args.append(read_query(request, endpoint.query))
             if endpoint.body is not None:
                 args.append(await read_json(request, endpoint.body))
-            result = await endpoint.handler(*args)
-            await session.commit()
+            try:
+                result = await endpoint.handler(*args)
+                await session.commit()
+            except BaseException:
+                for undo in ctx.after_rollback:
+                    await undo()
+                raise
         for hook in ctx.after_commit:
             await hook()
     except ApiError as exc:

@@ -9,6 +9,7 @@ from sqlmodel import col, select
 
 from server import notify
 from server.api import api
+from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
 from server.db import utcnow
 from server.domain import TaskView, check_wip_limit, project_for, status_in, task_for
@@ -19,6 +20,7 @@ from server.models import (
     ProjectRole,
     Status,
     StatusCategory,
+    StoredFile,
     Task,
     User,
     Visibility,
@@ -210,5 +212,6 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
 async def delete_task(ctx: Context) -> None:
     task, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.TASK_DELETE)
     out = await task_out(ctx, task)
+    await purge_blobs_after_commit(ctx, col(StoredFile.task_id) == task.id)
     await ctx.session.delete(task)
     await ctx.services.live.task_deleted(ctx, out)
