@@ -20,8 +20,10 @@ Delivery rules, per channel:
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
+from channels import metrics
 from channels.broker import HistoryResult, Publication, StreamPosition
 from channels.connection import Connection
 from channels.protocol import encode_event, encode_reload, encode_subscribed
@@ -187,10 +189,13 @@ class LocalChannel:
         self.recovering.pop(conn, None)
 
     def _deliver(self, pub: Publication) -> None:
+        started = time.perf_counter()
         text = encode_event(pub)
         self.offset = pub.offset
         for conn in self.subscribers:
             conn.enqueue(text)
+        metrics.DELIVERED.inc(len(self.subscribers))
+        metrics.FANOUT_SECONDS.observe(time.perf_counter() - started)
         if self.recovering:
             for recovery in self.recovering.values():
                 recovery.buffer.append((pub.offset, text))

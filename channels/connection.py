@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from channels import metrics
 from channels.protocol import CloseCode
 
 if TYPE_CHECKING:
@@ -237,6 +238,7 @@ class Connection:
             return
         self.close_code = code
         self.close_reason = reason
+        metrics.CLOSES.labels(code=str(int(code))).inc()
         writer = self._writer
         flush = flush and bool(self._queue) and writer is not None and not writer.done()
         if flush:

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels import metrics
 from channels.broker import Broker, BrokerUnavailable, HistoryOptions, HistoryResult, StreamPosition
 from channels.channel import LocalChannel
 from channels.connection import Connection, Subscription
@@ -137,6 +138,10 @@ class Hub:
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        metrics.SUBSCRIPTIONS.set_function(lambda: sum(len(c.subscriptions) for c in self._connections.values()))
+        metrics.QUEUE_DEPTH_MAX.set_function(
+            lambda: max((c.queued_messages for c in self._connections.values()), default=0)
+        )
         self._closing = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -180,6 +185,7 @@ class Hub:
             conn.abort(CloseCode.GOING_AWAY, "server shutting down")
             return
         self._connections[conn.id] = conn
+        metrics.CONNECTIONS.inc()
         conn.start()
         conn.add_close_callback(self._on_connection_closed)
 
@@ -190,6 +196,7 @@ class Hub:
         """
         if self._connections.pop(conn.id, None) is None:
             return
+        metrics.CONNECTIONS.dec()
         if not conn.closed:
             conn.abort(CloseCode.NORMAL, "")
         subs = list(conn.subscriptions.values())
@@ -301,6 +308,8 @@ class Hub:
                 raise ProtocolError(ErrorCode.UNAVAILABLE, "history temporarily unavailable", frame.id) from None
         if not self._is_current(conn, sub):
             return
+        if history is not None:
+            metrics.RECOVERIES.labels(outcome="recovered" if history.recoverable else "reload").inc()
         for text in ch.finish_recovery(conn, frame.id, frame.since, history):
             conn.enqueue(text)
         sub.live = True
@@ -378,7 +387,9 @@ class Hub:
         data = encode_payload(payload)
         if len(data) > self.settings.max_publication_bytes:
             raise ValueError("publication too big")
-        return await self._broker.publish(channel, data, history or self.settings.history)
+        position = await self._broker.publish(channel, data, history or self.settings.history)
+        metrics.PUBLISHED.inc()
+        return position
 
     async def kick(self, channel: str, predicate: Callable[[Connection], bool], reason: str = "forbidden") -> int:
         """Force-unsubscribe matching connections from ``channel`` (also subscriptions still being set up).
@@ -479,6 +490,7 @@ class Hub:
                 conn.abort(CloseCode.TIMEOUT, "no frames from client")
 
     async def _on_broker_reconnect(self) -> None:
+        metrics.BROKER_RECONNECTS.inc()
         await self._registry.on_broker_reconnect()
         if self._presence is not None:
             self._spawn(self._presence.heartbeat(self.connections))

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from channels import metrics
 from channels.broker import Broker, BrokerUnavailable, Publication
 from channels.channel import LocalChannel
 from channels.hub_presence import PRESENCE_SUFFIX, presence_channel
@@ -97,6 +98,7 @@ class ChannelRegistry:
 
     def on_publication(self, pub: Publication) -> None:
         """Route a broker publication to its channel (or its channel's presence subscribers)."""
+        metrics.RECEIVED.inc()
         ch = self._channels.get(pub.channel)
         if ch is not None:
             if ch.accept(pub):

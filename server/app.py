@@ -29,6 +29,7 @@ from server.digest import DigestWorker
 from server.live import LiveUpdates
 from server.mail import Mailer
 from server.notes_ws import NoteRooms
+from server.observability import Readiness, RequestMetrics, instrument_engine, metrics_endpoint
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.realtime import Realtime
 from server.settings import Settings
@@ -56,6 +57,7 @@ class Services:
     live: LiveUpdates
     limiter: RateLimiter
     realtime: Realtime
+    readiness: Readiness
     notes: NoteRooms
     digests: DigestWorker
     storage: Storage
@@ -109,13 +111,17 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def build_services(settings: Settings) -> Services:
     limiter: RateLimiter
+    redis_ping = None
     if settings.redis_url:
         from redis.asyncio import Redis
 
-        limiter = RedisRateLimiter(Redis.from_url(settings.redis_url), settings.redis_prefix)
+        redis = Redis.from_url(settings.redis_url)
+        limiter = RedisRateLimiter(redis, settings.redis_prefix)
+        redis_ping = redis.ping
     else:
         limiter = MemoryRateLimiter()
     db = Database(settings.database_url)
+    instrument_engine(db.engine)
     auth = AuthService(settings, limiter)
     realtime = Realtime(settings, db, auth)
     notes = NoteRooms(settings, db, auth)
@@ -129,6 +135,7 @@ def build_services(settings: Settings) -> Services:
         live=LiveUpdates(realtime.relay, realtime.control),
         limiter=limiter,
         realtime=realtime,
+        readiness=Readiness(settings, db.engine, redis_ping),
         notes=notes,
         digests=DigestWorker(settings, db, mailer),
         storage=storage_from_url(settings),
@@ -205,6 +212,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     routes: list[BaseRoute] = [
         Route("/api/openapi.json", openapi),
         Route("/healthz", healthz),
+        Route("/readyz", services.readiness.endpoint),
+        Route("/metrics", metrics_endpoint(settings)),
         WebSocketRoute("/ws", services.realtime.endpoint),
         WebSocketRoute("/yjs/{note_id:int}", services.notes.endpoint),
         *api.starlette_routes(),
@@ -213,7 +222,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders, hsts=settings.base_url.startswith("https://"))],
+        middleware=[
+            Middleware(RequestMetrics),
+            Middleware(SecurityHeaders, hsts=settings.base_url.startswith("https://")),
+        ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.state.services = services

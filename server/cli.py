@@ -35,6 +35,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_max_size=1024 * 1024,
         proxy_headers=True,
         log_level="info",
+        log_config=None,  # server.main.create installs Tandem's redacting handler
     )
     return 0
 

@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db import Database, utcnow
 from server.models import OutboxEvent
+from server.observability import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class OutboxRelay:
                 await self.flush()
                 failures = 0
             except Exception:
+                OUTBOX_FAILURES.inc()
                 failures += 1
                 delay = min(self.max_backoff, 0.1 * 2**failures) * (0.5 + random.random() / 2)
                 log.warning(
@@ -140,4 +142,7 @@ class OutboxRelay:
                     await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(done)))
                 await session.commit()
             self.published += len(done)
+            if done:
+                OUTBOX_PUBLISHED.inc(len(done))
+                OUTBOX_LAG.set((utcnow() - rows[0].created_at).total_seconds())
             return len(done)

@@ -58,6 +58,8 @@ class Settings:
     ws_max_queue_messages: int = 4096
     ws_max_subscriptions: int = 512
     digest_interval_seconds: int = 300
+    log_format: str = "text"
+    metrics_token: str = field(default="", repr=False)
     digest_delay_seconds: int = 60
     # Origins allowed to open a WebSocket besides base_url (comma separated in the environment).
     allowed_origins: tuple[str, ...] = ()
@@ -163,6 +165,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_max_queue_messages=_int(env, "TANDEM_WS_MAX_QUEUE_MESSAGES", 4096),
         ws_max_subscriptions=_int(env, "TANDEM_WS_MAX_SUBSCRIPTIONS", 512),
         digest_interval_seconds=_int(env, "TANDEM_DIGEST_INTERVAL_SECONDS", 300),
+        log_format=env.get("TANDEM_LOG_FORMAT") or ("json" if production else "text"),
+        metrics_token=env.get("TANDEM_METRICS_TOKEN", ""),
         digest_delay_seconds=_int(env, "TANDEM_DIGEST_DELAY_SECONDS", 60),
         allowed_origins=origins,
         auto_migrate=_bool(env.get("TANDEM_AUTO_MIGRATE"), not production),

@@ -54,6 +54,7 @@ class Node:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    log_level: str = "warning"
 
     @property
     def http(self) -> str:
@@ -82,7 +83,7 @@ class Node:
                 "--ws-max-size",
                 "1048576",
                 "--log-level",
-                "warning",
+                self.log_level,
             ],
             cwd=ROOT,
             # Each node is reached directly, so its own address is the origin browsers come from.
