@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -244,6 +246,12 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
         return not_found().response()
     except Forbidden:
         return ApiError(403, "forbidden", "You may not do this.").response()
+    except (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError) as exc:
+        # The database is unreachable or busy: the transaction rolled back whole, so retrying is safe.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        busy = ApiError(503, "unavailable", "The service is briefly unavailable. Retry in a moment.").response()
+        busy.headers["retry-after"] = "2"
+        return busy
     response: Response
     if result is None:
         response = Response(status_code=204 if endpoint.status == 200 else endpoint.status)
