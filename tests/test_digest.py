@@ -121,3 +121,100 @@ def test_digest_speaks_the_recipients_language(
     (message,) = inbox.messages
     assert message["Subject"] == "Tandem: 1 nya för dig"
     assert "Du nämndes" in body_of(message)
+
+
+def test_digest_holds_every_kind_with_links_and_no_internal_items(
+    mail_settings: Settings, smtp: tuple[Inbox, int], workspace_template: tuple[Path, Workspace]
+) -> None:
+    inbox, _ = smtp
+    ws = workspace_template[1]
+    px = ws.ids["px"]
+    app = create_app(mail_settings)
+    with TestClient(app) as client:
+        staff, customer = bearer(ws, "staff"), bearer(ws, "customer")
+        # An assignment, then a status change of the task waiting on the customer.
+        task = client.post(
+            f"/api/projects/{px}/tasks",
+            headers=staff,
+            json={"title": "Approve the copy", "visibility": "shared", "assignee_id": ws.users["customer"]},
+        ).json()
+        client.patch(f"/api/tasks/{task['id']}", headers=staff, json={"status_id": ws.ids["px_active"]})
+        # A request update.
+        request = client.post(f"/api/projects/{px}/requests", headers=customer, json={"title": "New page"}).json()
+        client.post(f"/api/requests/{request['id']}/triage", headers=staff, json={"action": "ask", "message": "Which?"})
+        # An assignment on a task that turns internal before the digest goes out: never mailed to the customer.
+        hidden = client.post(
+            f"/api/projects/{px}/tasks",
+            headers=staff,
+            json={"title": "Pricing HIDDEN", "visibility": "shared", "assignee_id": ws.users["customer"]},
+        ).json()
+        client.patch(f"/api/tasks/{hidden['id']}", headers=staff, json={"assignee_id": None, "visibility": "internal"})
+        kinds = {n["kind"] for n in client.get("/api/notifications", headers=customer).json()["items"]}
+        assert kinds == {"assignment", "status", "request"}
+        client.portal.call(app.state.services.digests.run_once)
+    mails = {m["To"]: body_of(m) for m in inbox.messages}
+    mail = mails["customer@example.test"]
+    assert "Assigned to you" in mail and "Status changed" in mail and "Request update" in mail
+    assert f"http://testserver/projects/{px}/tasks/{task['id']}" in mail
+    assert f"http://testserver/projects/{px}/requests/{request['id']}" in mail
+    assert "HIDDEN" not in mail and "SECRET" not in mail
+    # Staff on the project heard of the new request.
+    assert f"/projects/{px}/requests/{request['id']}" in mails["staff@example.test"]
+
+
+def test_preferences_mail_mentions_at_once_hold_digests_and_switch_off(
+    mail_settings: Settings, smtp: tuple[Inbox, int], workspace_template: tuple[Path, Workspace]
+) -> None:
+    import asyncio
+    import time
+
+    inbox, _ = smtp
+    ws = workspace_template[1]
+    task = ws.ids["px_shared_task"]
+    app = create_app(mail_settings)
+    with TestClient(app) as client:
+        customer, owner, staff = bearer(ws, "customer"), bearer(ws, "owner"), bearer(ws, "staff")
+        assert client.get("/api/me/notification-preferences", headers=customer).json() == {
+            "mentions": "hourly",
+            "others": "hourly",
+        }
+        assert (
+            client.patch(
+                "/api/me/notification-preferences", headers=customer, json={"others": "immediately"}
+            ).status_code
+            == 422
+        )
+        client.patch("/api/me/notification-preferences", headers=customer, json={"mentions": "immediately"})
+        client.patch("/api/me/notification-preferences", headers=owner, json={"mentions": "off", "others": "off"})
+        client.post(
+            f"/api/tasks/{task}/comments",
+            headers=staff,
+            json={"body": "Quick one", "visibility": "shared", "mentions": [ws.users["customer"], ws.users["owner"]]},
+        )
+        deadline = time.monotonic() + 5
+        while not inbox.messages and time.monotonic() < deadline:
+            client.portal.call(asyncio.sleep, 0.02)
+        (mention,) = inbox.messages  # mailed at once, without waiting for the digest run
+        assert mention["To"] == "customer@example.test" and "You were mentioned" in body_of(mention)
+        # An hourly digest just went out to the customer: the next one waits for the hour.
+        client.post(
+            f"/api/projects/{ws.ids['px']}/tasks",
+            headers=staff,
+            json={"title": "For the customer", "visibility": "shared", "assignee_id": ws.users["customer"]},
+        )
+        client.post(
+            f"/api/projects/{ws.ids['px']}/tasks",
+            headers=staff,
+            json={"title": "For the customer too", "visibility": "shared", "assignee_id": ws.users["customer"]},
+        )
+        assert client.portal.call(app.state.services.digests.run_once) == 1  # the first digest goes out
+        assert client.portal.call(app.state.services.digests.run_once) == 0
+        client.post(
+            f"/api/projects/{ws.ids['px']}/tasks",
+            headers=staff,
+            json={"title": "Held back", "visibility": "shared", "assignee_id": ws.users["customer"]},
+        )
+        assert client.portal.call(app.state.services.digests.run_once) == 0  # held until an hour has passed
+    recipients = [m["To"] for m in inbox.messages]
+    assert "owner@example.test" not in recipients  # off means off
+    assert recipients.count("customer@example.test") == 2
