@@ -1,15 +1,18 @@
-"""Faults with real processes: the database away for a few seconds."""
+"""Faults with real processes: the database away for a few seconds, a node shut down."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from channels.client import TandemClient
 from tests.faults import CuttableProxy
-from tests.nodes import cluster
+from tests.nodes import Api, Node, cluster, connect, next_data
 from tests.workspace import Workspace
 
 
@@ -47,3 +50,33 @@ def test_database_outage_gives_retryable_errors_and_heals(pg_database: tuple[str
             assert [t["id"] for t in after] == [t["id"] for t in before], "nothing half-written"
             assert httpx.get(node.http + "/readyz", timeout=10).status_code == 200
             http.close()
+
+
+async def test_sigterm_tells_clients_to_reconnect_and_they_resume_elsewhere(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    channel = f"project:{ws.ids['px']}:shared"
+    customer = await connect(clients, a, ws, "customer")
+    await customer.subscribe(channel)
+    staff = Api(b, ws, "staff")
+    try:
+        await staff.patch_task(ws.ids["px_shared_task"], title="before shutdown")
+        await next_data(customer)
+        position = customer.positions[channel]
+        assert a.process is not None
+        a.process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(5):
+            while customer.close_code is None:
+                await asyncio.sleep(0.02)
+        assert customer.close_code == 1012  # service restart: reconnect elsewhere
+        assert a.process.wait(timeout=10) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal when done
+        assert "Traceback" not in a.log()
+        await staff.patch_task(ws.ids["px_shared_task"], title="while reconnecting")
+        resumed = await connect(clients, b, ws, "customer")
+        reply = await resumed.subscribe(channel, since=position)
+        assert reply["recovered"] is True
+        assert (await next_data(resumed))["task"]["title"] == "while reconnecting"
+    finally:
+        await staff.aclose()
