@@ -110,3 +110,14 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def bump_version(session: AsyncSession, obj: Any) -> None:
+    """Increment ``obj.version`` in the database itself (``UPDATE ... SET version = version + 1``) and load the
+    result, so concurrent writers of one row always get distinct versions. Clients order events by version, so a
+    read-modify-write increment here would let two different states share one version and one of them be dropped.
+    """
+    obj.version = type(obj).version + 1
+    session.add(obj)
+    await session.flush()
+    await session.refresh(obj, attribute_names=["version"])

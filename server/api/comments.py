@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
-from server.db import utcnow
+from server.db import bump_version, utcnow
 from server.discussion import (
     comment_for,
     comment_rows_visible,
@@ -217,9 +217,7 @@ async def edit_comment(ctx: Context, body: CommentPatch) -> CommentOut:
     comment.body = body.body
     comment.body_html = render_markdown(body.body)
     comment.edited_at = utcnow()
-    comment.version += 1
-    ctx.session.add(comment)
-    await ctx.session.flush()
+    await bump_version(ctx.session, comment)
     out = (await comments_out(ctx, [comment]))[0]
     await ctx.services.live.comment_changed(ctx, out, task, "comment.updated")
     return out
@@ -242,8 +240,7 @@ async def delete_comment(ctx: Context) -> None:
     comment.body = ""
     comment.body_html = ""
     comment.deleted_at = utcnow()
-    comment.version += 1
-    ctx.session.add(comment)
+    await bump_version(ctx.session, comment)
     await ctx.session.exec(delete(CommentRevision).where(col(CommentRevision.comment_id) == comment.id))
     await ctx.session.exec(delete(Reaction).where(col(Reaction.comment_id) == comment.id))
     await ctx.session.flush()

@@ -11,7 +11,7 @@ from server import notify
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
-from server.db import utcnow
+from server.db import bump_version, utcnow
 from server.domain import TaskView, check_wip_limit, project_for, status_in, task_for
 from server.models import (
     Membership,
@@ -196,10 +196,8 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
         await check_milestone(ctx, project, milestone_id, visibility)
     for field, value in changes.items():
         setattr(task, field, value)
-    task.version += 1
     task.updated_at = utcnow()
-    ctx.session.add(task)
-    await ctx.session.flush()
+    await bump_version(ctx.session, task)
     out = await task_out(ctx, task)
     await ctx.services.live.task_changed(ctx, out, previous_visibility=previous_visibility)
     await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
