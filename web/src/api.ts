@@ -31,6 +31,19 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return data as T;
 }
 
+/** Upload a file as the raw request body (streamed by the browser), with query parameters. */
+export async function upload<T>(path: string, file: Blob, params: Record<string, string>): Promise<T> {
+  const response = await fetch(`${path}?${new URLSearchParams(params)}`, {
+    method: "POST",
+    headers: { accept: "application/json", "x-csrf-token": csrfToken(), "content-type": "application/octet-stream" },
+    credentials: "same-origin",
+    body: file,
+  });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "");
+  return data as T;
+}
+
 export interface User {
   id: number;
   name: string;

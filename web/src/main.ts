@@ -4,6 +4,8 @@ import { h } from "./dom";
 import { locale, pickLocale, setLocale, t, type Locale, type MessageKey } from "./i18n";
 import { LiveClient, type ConnectionState } from "./live";
 import { renderBoard } from "./views/board";
+import { renderFiles } from "./views/files";
+import { renderRequest, renderRequests } from "./views/requests";
 import { renderHome } from "./views/home";
 import { renderInvite } from "./views/invite";
 import { renderTask } from "./views/task";
@@ -94,7 +96,14 @@ async function route(): Promise<void> {
   }
   const task = path.match(/^\/projects\/(\d+)\/tasks\/(\d+)$/);
   const board = path.match(/^\/projects\/(\d+)$/);
-  if (task) leaveView = await renderTask(root, header(), Number(task[1]), Number(task[2]), user, liveClient());
+  const requests = path.match(/^\/projects\/(\d+)\/requests$/);
+  const request = path.match(/^\/projects\/(\d+)\/requests\/(\d+)$/);
+  const files = path.match(/^\/projects\/(\d+)\/files$/);
+  const id = (m: RegExpMatchArray, i: number) => Number(m[i]);
+  if (requests) leaveView = await renderRequests(root, header(), id(requests, 1), user, liveClient());
+  else if (request) leaveView = await renderRequest(root, header(), id(request, 1), id(request, 2), user, liveClient());
+  else if (files) leaveView = await renderFiles(root, header(), id(files, 1), user, liveClient());
+  else if (task) leaveView = await renderTask(root, header(), Number(task[1]), Number(task[2]), user, liveClient());
   else if (board) leaveView = await renderBoard(root, header(), Number(board[1]), user, liveClient());
   else await renderHome(root, header());
 }

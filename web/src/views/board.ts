@@ -50,6 +50,12 @@ export function applyBoardEvent(state: BoardState, data: Record<string, unknown>
     case "milestone.removed":
     case "members.changed":
     case "comment.activity":
+    case "request.created":
+    case "request.updated":
+    case "file.created":
+    case "file.updated":
+    case "file.removed":
+    case "settings.changed":
       return true;
     default:
       return false; // workflow.changed, project.*: refetch
@@ -285,6 +291,12 @@ export async function renderBoard(
       { class: "page" },
       h("a", { href: "/", "data-link": "true" }, `← ${t("board.back")}`),
       h("div", { class: "board-head" }, title, avatars),
+      h(
+        "nav",
+        { class: "toolbar", "aria-label": t("project.sections") },
+        h("a", { href: `/projects/${projectId}/requests`, "data-link": "true" }, t("requests.title")),
+        h("a", { href: `/projects/${projectId}/files`, "data-link": "true" }, t("files.title")),
+      ),
       h(
         "div",
         { class: "toolbar" },
