@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,9 +40,11 @@ log = logging.getLogger(__name__)
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
+# No inline script anywhere. Inline style *attributes* are allowed (the editor positions remote cursors with them;
+# they cannot run code); inline style *elements* need the page's nonce.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
 
@@ -150,7 +153,12 @@ def _web_routes() -> list[BaseRoute]:
                 {"error": "web_not_built", "message": "The web client is not built: run `make web`."},
                 status_code=503,
             )
-        return FileResponse(page, headers={"cache-control": "no-cache"})
+        # A fresh nonce per page: the editor's stylesheet (CodeMirror inserts a <style>) carries it, so the
+        # policy still refuses every other inline style element and all inline script.
+        nonce = secrets.token_urlsafe(16)
+        html = page.read_text().replace("__CSP_NONCE__", nonce)
+        policy = CONTENT_SECURITY_POLICY.replace("style-src 'self';", f"style-src 'self' 'nonce-{nonce}';")
+        return HTMLResponse(html, headers={"cache-control": "no-cache", "content-security-policy": policy})
 
     # Client-side routes: the page itself decides what to show.
     routes: list[BaseRoute] = [
@@ -158,6 +166,8 @@ def _web_routes() -> list[BaseRoute]:
         Route("/invite", index),
         Route("/projects/{project_id:int}", index),
         Route("/projects/{project_id:int}/tasks/{task_id:int}", index),
+        Route("/projects/{project_id:int}/notes", index),
+        Route("/projects/{project_id:int}/notes/{note_id:int}", index),
         Route("/projects/{project_id:int}/requests", index),
         Route("/projects/{project_id:int}/requests/{request_id:int}", index),
         Route("/projects/{project_id:int}/files", index),

@@ -1,11 +1,13 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  build: { outDir: "dist", emptyOutDir: true, sourcemap: true },
+  // The notes chunk (CodeMirror + Yjs) is ~700 kB and loads only when a note is opened.
+  build: { outDir: "dist", emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 800 },
   server: {
     proxy: {
       "/api": "http://127.0.0.1:8000",
       "/ws": { target: "ws://127.0.0.1:8000", ws: true },
+      "/yjs": { target: "ws://127.0.0.1:8000", ws: true },
     },
   },
   test: { environment: "node", include: ["test/**/*.test.ts"] },

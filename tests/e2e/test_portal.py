@@ -4,6 +4,7 @@ share Redis, working on the same project at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -66,7 +67,7 @@ class Person:
     async def open_board(self, project_name: str) -> None:
         await self.page.click(f".projects a:has-text('{project_name}')")
         await self.page.wait_for_selector(".board")
-        await expect(self.page.locator(".connection")).to_have_attribute("data-connection", "live", timeout=5000)
+        await expect(self.page.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=5000)
 
     async def no_horizontal_overflow(self) -> bool:
         return bool(await self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
@@ -135,12 +136,14 @@ async def test_staff_and_customer_work_live_across_nodes(
     await staff.page.click("text=Back to the board")
     await staff.page.wait_for_selector(".board")
     await customer.context.set_offline(True)
-    await expect(customer.page.locator(".connection")).not_to_have_attribute("data-connection", "live", timeout=15000)
+    await expect(customer.page.locator("#hub-connection")).not_to_have_attribute(
+        "data-connection", "live", timeout=15000
+    )
     waiting = f"[data-task-id='{ws.ids['px_customer_task']}']"
     await staff.page.select_option(f"{waiting} select.move", label="Done")
     await customer.context.set_offline(False)
     await expect(customer.page.locator(f"{column(customer.page, 'Done')} {waiting}")).to_be_visible(timeout=15000)
-    await expect(customer.page.locator(".connection")).to_have_attribute("data-connection", "live")
+    await expect(customer.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
 
     for person in (staff, customer):
         unexpected = [e for e in person.errors if "ERR_INTERNET_DISCONNECTED" not in e and "WebSocket" not in e]
@@ -182,3 +185,60 @@ async def test_the_customer_portal_reads_in_swedish(
     assert "Väntar på dig" in pages[0] and "Diskussion" in pages[2]
     assert customer.errors == []
     await customer.context.close()
+
+
+async def test_staff_and_customer_co_edit_a_note(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    created = httpx.post(
+        f"{a.http}/api/projects/{ws.ids['px']}/notes",
+        timeout=10,
+        headers={"authorization": f"Bearer {ws.token('staff')}"},
+        json={"title": "Review call", "visibility": "shared"},
+    )
+    assert created.status_code == 201, created.text
+    note = created.json()["id"]
+    staff = await Person.sign_in(browser, a, "staff@example.test", width=1280, height=800)
+    customer = await Person.sign_in(browser, b, "customer@example.test", width=390, height=844)
+    for person in (staff, customer):
+        await person.page.goto(f"{person.node.http}/projects/{ws.ids['px']}/notes/{note}")
+        await person.page.wait_for_selector(".cm-content")
+        await expect(person.page.locator(".note-page .connection")).to_have_attribute(
+            "data-connection", "live", timeout=10000
+        )
+        await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
+        await person.page.click(".cm-content")
+    # Both type at once, each into the same note, on different nodes.
+    await asyncio.gather(
+        staff.page.keyboard.type("Agreed: launch on Friday. ", delay=15),
+        customer.page.keyboard.type("We will send the photos. ", delay=15),
+    )
+
+    async def text_of(person: Person) -> str:
+        # The editor's text without the remote-cursor widgets (they show the other person's name).
+        script = """() => { const c = document.querySelector('.cm-content').cloneNode(true);
+            c.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer').forEach(e => e.remove());
+            return c.innerText.replace(/\u00a0/g, ' ').trim(); }"""
+        return str(await person.page.evaluate(script))
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        staff_text, customer_text = await text_of(staff), await text_of(customer)
+        if staff_text == customer_text and "Friday" in staff_text and "photos" in staff_text:
+            break
+        await asyncio.sleep(0.1)
+    assert staff_text == customer_text, (staff_text, customer_text)
+    assert "Agreed: launch on Friday." in staff_text and "We will send the photos." in staff_text
+    # Each sees the other's cursor with their name.
+    await expect(staff.page.locator(".cm-ySelectionInfo", has_text="Customer")).to_have_count(1, timeout=5000)
+    await shoot(staff, "note")
+    await shoot(customer, "note")
+    exported = httpx.get(
+        f"{b.http}/api/notes/{note}/export", timeout=10, headers={"authorization": f"Bearer {ws.token('customer')}"}
+    )
+    assert exported.status_code == 200 and "We will send the photos." in exported.text
+    for person in (staff, customer):
+        assert [e for e in person.errors if "WebSocket" not in e] == []
+        await person.context.close()

@@ -15,13 +15,13 @@ const root = document.getElementById("app") as HTMLElement;
 let user: User | null = null;
 let live: LiveClient | null = null;
 let leaveView: (() => void) | null = null;
+let stopBadge: (() => void) | null = null;
 
 function liveClient(): LiveClient {
   if (!live) {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     live = new LiveClient({ url: `${scheme}://${location.host}/ws` });
     live.onState((state) => {
-      document.querySelectorAll<HTMLElement>("[data-connection]").forEach((el) => showState(el, state));
       if (state === "signed-out") {
         user = null;
         void route();
@@ -59,8 +59,10 @@ function header(): HTMLElement {
     setLocale(language.value as Locale);
     void route();
   });
-  const connection = h("span", { class: "connection", role: "status", "data-connection": "connecting" });
-  showState(connection, liveClient().state);
+  const connection = h("span", { id: "hub-connection", class: "connection", role: "status", "data-connection": "connecting" });
+  // Each page's header follows the connection's state from the moment it is built (it may open before mounting).
+  stopBadge?.();
+  stopBadge = liveClient().onState((state) => showState(connection, state));
   return h(
     "header",
     { class: "topbar" },
@@ -94,13 +96,21 @@ async function route(): Promise<void> {
     }
     setLocale(pickLocale([user.locale, ...navigator.languages]));
   }
+  const note = path.match(/^\/projects\/(\d+)\/notes\/(\d+)$/);
+  const notes = path.match(/^\/projects\/(\d+)\/notes$/);
   const task = path.match(/^\/projects\/(\d+)\/tasks\/(\d+)$/);
   const board = path.match(/^\/projects\/(\d+)$/);
   const requests = path.match(/^\/projects\/(\d+)\/requests$/);
   const request = path.match(/^\/projects\/(\d+)\/requests\/(\d+)$/);
   const files = path.match(/^\/projects\/(\d+)\/files$/);
   const id = (m: RegExpMatchArray, i: number) => Number(m[i]);
-  if (requests) leaveView = await renderRequests(root, header(), id(requests, 1), user, liveClient());
+  if (note || notes) {
+    // The editor (CodeMirror, Yjs) loads only when a note is opened.
+    const views = await import("./views/notes");
+    leaveView = note
+      ? await views.renderNote(root, header(), Number(note[1]), Number(note[2]), user)
+      : await views.renderNotes(root, header(), Number(notes![1]), user);
+  } else if (requests) leaveView = await renderRequests(root, header(), id(requests, 1), user, liveClient());
   else if (request) leaveView = await renderRequest(root, header(), id(request, 1), id(request, 2), user, liveClient());
   else if (files) leaveView = await renderFiles(root, header(), id(files, 1), user, liveClient());
   else if (task) leaveView = await renderTask(root, header(), Number(task[1]), Number(task[2]), user, liveClient());

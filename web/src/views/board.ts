@@ -2,7 +2,7 @@ import { allPages, api, type Project, type Status, type Task, type User } from "
 import { h, mount } from "../dom";
 import { formatDate, t } from "../i18n";
 import type { LiveClient } from "../live";
-import { colourBadge, legend, taskCard } from "./common";
+import { colourBadge, legend, projectNav, taskCard } from "./common";
 
 export interface BoardState {
   statuses: Status[];
@@ -289,7 +289,7 @@ export async function renderBoard(
     h(
       "main",
       { class: "page" },
-      h("a", { href: "/", "data-link": "true" }, `← ${t("board.back")}`),
+      projectNav(projectId, "board"),
       h("div", { class: "board-head" }, title, avatars),
       h(
         "nav",

@@ -46,3 +46,15 @@ export function taskCard(task: Task, extra?: string): HTMLElement {
     ),
   );
 }
+
+export function projectNav(projectId: number, current: "board" | "notes"): HTMLElement {
+  const link = (key: "nav.board" | "nav.notes", path: string, active: boolean) =>
+    h("a", { href: path, "data-link": "true", "aria-current": active ? "page" : "false" }, t(key));
+  return h(
+    "nav",
+    { class: "project-nav", "aria-label": t("nav.project") },
+    h("a", { href: "/", "data-link": "true" }, `← ${t("board.back")}`),
+    link("nav.board", `/projects/${projectId}`, current === "board"),
+    link("nav.notes", `/projects/${projectId}/notes`, current === "notes"),
+  );
+}
