@@ -242,3 +242,24 @@ async def test_staff_and_customer_co_edit_a_note(
     for person in (staff, customer):
         assert [e for e in person.errors if "WebSocket" not in e] == []
         await person.context.close()
+
+
+async def test_the_last_seen_board_stays_readable_offline(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace]
+) -> None:
+    a, _ = two_nodes
+    ws = database[1]
+    customer = await Person.sign_in(browser, a, "customer@example.test", width=390, height=844)
+    await customer.open_board("PX")
+    await customer.page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=10000)
+    await customer.page.reload()  # now under the service worker: what the page loads is kept
+    card = f"[data-task-id='{ws.ids['px_shared_task']}']"
+    await customer.page.wait_for_selector(card)
+    await customer.context.set_offline(True)
+    await customer.page.reload()
+    await customer.page.wait_for_selector(card, timeout=10000)
+    assert await customer.page.locator(".column").count() == 4
+    await expect(customer.page.locator("#hub-connection")).not_to_have_attribute("data-connection", "live")
+    await customer.context.set_offline(False)
+    await expect(customer.page.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=15000)
+    await customer.context.close()

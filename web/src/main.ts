@@ -43,6 +43,7 @@ function header(): HTMLElement {
   const signOut = h("button", { type: "button", class: "link" }, t("nav.signOut"));
   signOut.addEventListener("click", async () => {
     await api("POST", "/api/auth/logout").catch(() => undefined);
+    navigator.serviceWorker?.controller?.postMessage("clear"); // nothing of this account stays on the device
     live?.stop();
     live = null;
     user = null;
@@ -134,3 +135,6 @@ window.addEventListener("popstate", () => void route());
 
 setLocale(pickLocale(navigator.languages));
 void route();
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => undefined); // offline reading is a bonus, not a need
+}
