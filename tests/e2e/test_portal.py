@@ -263,3 +263,40 @@ async def test_the_last_seen_board_stays_readable_offline(
     await customer.context.set_offline(False)
     await expect(customer.page.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=15000)
     await customer.context.close()
+
+
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+async def serious_violations(page: Page) -> list[str]:
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})")
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def test_pages_meet_wcag_aa(browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace]) -> None:
+    a, _ = two_nodes
+    ws = database[1]
+    assert AXE.exists(), "axe-core is a dev dependency of web/ (npm ci installs it)"
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(a.http + "/")
+    await page.wait_for_selector("#email")
+    problems = {"sign-in": await serious_violations(page)}
+    await page.fill("#email", "staff@example.test")
+    await page.fill("#password", PASSWORD)
+    await page.click("form button[type=submit]")
+    await page.wait_for_selector(".projects")
+    problems["home"] = await serious_violations(page)
+    await page.goto(f"{a.http}/projects/{ws.ids['px']}")
+    await page.wait_for_selector(".board")
+    problems["board"] = await serious_violations(page)
+    await page.goto(f"{a.http}/projects/{ws.ids['px']}/tasks/{ws.ids['px_shared_task']}")
+    await page.wait_for_selector(".composer")
+    problems["task"] = await serious_violations(page)
+    await context.close()
+    assert {name: found for name, found in problems.items() if found} == {}

@@ -158,7 +158,7 @@ export async function renderTask(
   const send = h("button", { type: "submit", class: "primary" }, t("thread.send"));
   const error = h("p", { class: "error", role: "alert" });
   const replyNote = h("p", { class: "muted" });
-  const suggestions = h("ul", { class: "suggestions", role: "listbox" });
+  const suggestions = h("ul", { class: "suggestions", role: "listbox", "aria-label": t("thread.mentionSuggestions") });
   const form = h(
     "form",
     { class: "composer" },
