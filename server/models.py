@@ -551,3 +551,47 @@ class NotificationPreference(SQLModel, table=True):
     # hourly, daily or off: assignments, request updates, status changes
     others: str = Field(default=EmailCadence.HOURLY, sa_type=String(16))
     last_digest_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FeedbackRequest(SQLModel, table=True):
+    """A question to a project's customers: "How well were your goals supported?" (at a milestone's completion,
+    or on demand). Closed requests take no more answers."""
+
+    __tablename__ = "feedback_requests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    milestone_id: int | None = Field(default=None, foreign_key="milestones.id", index=True, ondelete="SET NULL")
+    requested_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+    closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FeedbackAnswer(SQLModel, table=True):
+    """One customer's answer to a feedback request: a score of 1-5 and what helped and hindered most."""
+
+    __tablename__ = "feedback_answers"
+    __table_args__ = (UniqueConstraint("request_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="feedback_requests.id", index=True, ondelete="CASCADE")
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    milestone_id: int | None = Field(default=None, foreign_key="milestones.id", ondelete="SET NULL")
+    user_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    score: int
+    helped: str = Field(default="", sa_type=Text)
+    hindered: str = Field(default="", sa_type=Text)
+    created_at: dt.datetime = _ts()
+
+
+class FeedbackAction(SQLModel, table=True):
+    """An action item (a task) staff made from a feedback theme; its completion is the task's."""
+
+    __tablename__ = "feedback_actions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    theme: str = Field(max_length=40)
+    task_id: int = Field(foreign_key="tasks.id", index=True, ondelete="CASCADE")
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()

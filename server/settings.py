@@ -61,6 +61,8 @@ class Settings:
     log_format: str = "text"
     metrics_token: str = field(default="", repr=False)
     digest_delay_seconds: int = 60
+    # Feedback metric weights "actions,negative_trend,score" (server/feedback.py, docs/REPORTS.md).
+    feedback_weights: str = "0.5,0.3,0.2"
     # Origins allowed to open a WebSocket besides base_url (comma separated in the environment).
     allowed_origins: tuple[str, ...] = ()
     auto_migrate: bool = True
@@ -168,6 +170,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=env.get("TANDEM_LOG_FORMAT") or ("json" if production else "text"),
         metrics_token=env.get("TANDEM_METRICS_TOKEN", ""),
         digest_delay_seconds=_int(env, "TANDEM_DIGEST_DELAY_SECONDS", 60),
+        feedback_weights=env.get("TANDEM_FEEDBACK_WEIGHTS", "0.5,0.3,0.2"),
         allowed_origins=origins,
         auto_migrate=_bool(env.get("TANDEM_AUTO_MIGRATE"), not production),
         upload_max_bytes=_int(env, "TANDEM_UPLOAD_MAX_BYTES", 100 * 1024 * 1024),

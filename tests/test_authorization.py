@@ -25,6 +25,7 @@ STAFF_WRITE_INTERNAL = dict(
     owner=200, staff=200, customer=404, viewer=404, other_customer=404, stranger=404, anonymous=401
 )
 ANY_SIGNED_IN = dict(owner=200, staff=200, customer=200, viewer=200, other_customer=200, stranger=200, anonymous=401)
+STAFF_ONLY = dict(owner=200, staff=200, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
 PARTICIPATE_PX = dict(owner=200, staff=200, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401)
 
 
@@ -561,6 +562,16 @@ CASES = [
         {"token": "not-a-real-invite-token", "name": "Eve", "password": "a long enough pass"},
         "bogus-token",
     ),
+    # Reports (tests/test_reports.py): customers get their audience's view; the portfolio is for staff.
+    Case("GET", "/api/projects/{project_id:int}/reports/kpis", "/api/projects/{px}/reports/kpis", READ_PX),
+    Case(
+        "GET",
+        "/api/projects/{project_id:int}/reports/pivot",
+        "/api/projects/{px}/reports/pivot?group_by=milestone,visibility",
+        READ_PX,
+    ),
+    Case("GET", "/api/reports/portfolio", "/api/reports/portfolio", STAFF_ONLY),
+    Case("GET", "/api/reports/pivot", "/api/reports/pivot?group_by=project,milestone", STAFF_ONLY),
 ]
 
 
