@@ -5,6 +5,7 @@ Every wait has a deadline. Nodes are killed (SIGKILL) or stopped (SIGTERM) like 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -26,6 +27,11 @@ from tests.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "node-test-secret-" + "s" * 32
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the test process dies (even by SIGKILL), so does the child."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -90,6 +96,7 @@ class Node:
             env={**os.environ, "TANDEM_BASE_URL": self.http, **self.env, "PYTHONPATH": str(ROOT)},
             stdout=log,
             stderr=log,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         wait_until(
@@ -149,6 +156,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         wait_until(
             lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
