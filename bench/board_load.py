@@ -35,8 +35,9 @@ window.__boardReady = new Promise((resolve) => {
   const expected = Number(sessionStorage.getItem("expected") || "0");
   const check = () => {
     const board = document.querySelector(".board");
-    if (board && document.querySelectorAll(".board .card").length >= expected) { resolve(performance.now()); return true; }
-    return false;
+    if (!board || document.querySelectorAll(".board .card").length < expected) return false;
+    resolve(performance.now());
+    return true;
   };
   const observer = new MutationObserver(() => { if (check()) observer.disconnect(); });
   document.addEventListener("DOMContentLoaded", () => {
@@ -69,13 +70,13 @@ async def measure(args: argparse.Namespace) -> None:
     os.sched_setaffinity(0, {1})
     try:
         headers = {"authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=node.http, headers=headers, timeout=30) as http:
-            empty = http.post("/api/projects", json={"name": "Empty", "client_id": client_id}).json()["id"]
+        async with httpx.AsyncClient(base_url=node.http, headers=headers, timeout=30) as http:
+            empty = (await http.post("/api/projects", json={"name": "Empty", "client_id": client_id})).json()["id"]
             # Start from a board of exactly `tasks` cards: PX has 3 seeded tasks.
             for i in range(args.tasks - 3):
-                http.post(f"/api/projects/{project}/tasks",
-                          json={"title": f"Task number {i} with a realistic title", "visibility": "shared",
-                                "due_date": f"2027-0{1 + i % 9}-1{i % 9}"})
+                await http.post(f"/api/projects/{project}/tasks",
+                                json={"title": f"Task number {i} with a realistic title", "visibility": "shared",
+                                      "due_date": f"2027-0{1 + i % 9}-1{i % 9}"})
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -96,7 +97,7 @@ async def measure(args: argparse.Namespace) -> None:
     finally:
         node.kill()
     base = statistics.median(results["empty (baseline)"])
-    print(f"| board | median ms | p90 ms | ratio to empty |\n|---|---|---|---|")
+    print("| board | median ms | p90 ms | ratio to empty |\n|---|---|---|---|")
     for name, values in results.items():
         values.sort()
         p90 = values[int(0.9 * (len(values) - 1))]
