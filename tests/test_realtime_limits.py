@@ -181,7 +181,7 @@ async def test_slow_consumer_is_disconnected_and_others_keep_receiving(
                         headers={"authorization": f"Bearer {ws.token('owner')}"},
                     )
             received = 0
-            async with asyncio.timeout(90)  # generous: 300 requests on a loaded CI machine:
+            async with asyncio.timeout(90):  # generous: 300 requests on a loaded CI machine
                 while received < 300:
                     await fast.next_event(30)
                     received += 1
