@@ -292,12 +292,6 @@ export async function renderBoard(
       projectNav(projectId, "board"),
       h("div", { class: "board-head" }, title, avatars),
       h(
-        "nav",
-        { class: "toolbar", "aria-label": t("project.sections") },
-        h("a", { href: `/projects/${projectId}/requests`, "data-link": "true" }, t("requests.title")),
-        h("a", { href: `/projects/${projectId}/files`, "data-link": "true" }, t("files.title")),
-      ),
-      h(
         "div",
         { class: "toolbar" },
         h("label", { for: "board-filter" }, t("board.filter")),

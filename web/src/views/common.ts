@@ -47,14 +47,26 @@ export function taskCard(task: Task, extra?: string): HTMLElement {
   );
 }
 
-export function projectNav(projectId: number, current: "board" | "notes"): HTMLElement {
-  const link = (key: "nav.board" | "nav.notes", path: string, active: boolean) =>
-    h("a", { href: path, "data-link": "true", "aria-current": active ? "page" : "false" }, t(key));
+export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports";
+
+/** The project's sections, the current one marked for assistive technology. */
+export function projectNav(projectId: number, current: ProjectSection): HTMLElement {
+  const sections: [ProjectSection, MessageKey, string][] = [
+    ["board", "nav.board", ""],
+    ["requests", "requests.title", "/requests"],
+    ["files", "files.title", "/files"],
+    ["notes", "nav.notes", "/notes"],
+  ];
   return h(
     "nav",
     { class: "project-nav", "aria-label": t("nav.project") },
     h("a", { href: "/", "data-link": "true" }, `← ${t("board.back")}`),
-    link("nav.board", `/projects/${projectId}`, current === "board"),
-    link("nav.notes", `/projects/${projectId}/notes`, current === "notes"),
+    ...sections.map(([section, key, suffix]) =>
+      h(
+        "a",
+        { href: `/projects/${projectId}${suffix}`, "data-link": "true", "aria-current": section === current ? "page" : "false" },
+        t(key),
+      ),
+    ),
   );
 }

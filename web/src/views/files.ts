@@ -2,6 +2,7 @@
 import { api, ApiError, upload, type User } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
+import { projectNav } from "./common";
 import type { LiveClient } from "../live";
 
 export interface StoredFile {
@@ -119,7 +120,7 @@ export async function renderFiles(
     h(
       "main",
       { class: "page" },
-      h("a", { href: `/projects/${projectId}`, "data-link": "true" }, `← ${t("requests.backToBoard")}`),
+      projectNav(projectId, "files"),
       h("h1", {}, t("files.title")),
       form,
       list,

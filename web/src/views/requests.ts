@@ -4,6 +4,7 @@ import { allPages, api, ApiError, upload, type User } from "../api";
 import { h, mount } from "../dom";
 import { t, type MessageKey } from "../i18n";
 import type { LiveClient } from "../live";
+import { projectNav } from "./common";
 
 export type FieldKind = "text" | "choice" | "date" | "number";
 export type FieldValue = string | number | null;
@@ -176,7 +177,7 @@ export async function renderRequests(
     h(
       "main",
       { class: "page" },
-      h("a", { href: `/projects/${projectId}`, "data-link": "true" }, `← ${t("requests.backToBoard")}`),
+      projectNav(projectId, "requests"),
       h("h1", {}, t("requests.title")),
       list,
       newRequestForm(projectId, fields.items, (created) => {
