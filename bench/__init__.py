@@ -1,0 +1,1 @@
+"""Benchmarks that start real Tandem nodes; run them as modules (``python -m bench.fanout``)."""

@@ -1,0 +1,1052 @@
+"""Fan-out benchmark: N WebSocket subscribers on one board channel, Tandem's hub against a bare `websockets` floor.
+
+Run ``python -m bench.fanout --help``. Results and their reading are in ``bench/README.md``.
+
+What runs (all on this machine, every step under a deadline):
+
+- **Targets.** ``memory``: one Tandem node (uvicorn, ``server.main:create``, memory broker). ``redis``: two nodes
+  sharing a throwaway ``redis-server``; half the subscribers on each node, events published through node A.
+  ``baseline``: a bare ``websockets`` asyncio server in its own process (``--serve-baseline``) that answers the same
+  subscribe/ping frames and sends every event with ``websockets.broadcast`` (compression off) — the floor for
+  "one Python process pushing the same frames to the same sockets".
+- **Publishing.** Tandem events go through the real path: ``PATCH /api/tasks/{id}`` as staff on a fresh seeded SQLite
+  workspace; the handler writes the event to the outbox, the relay publishes it through the hub after the commit,
+  and the hub fans it out on ``project:{px}:shared``. The baseline gets one control message per event (over a
+  separate WebSocket), stamps the time, and broadcasts an event frame of the same shape and size as Tandem's.
+  ``paced``: 20 events/s for ``--paced-seconds``. ``burst``: ``--burst-events`` as fast as the publisher goes (Tandem:
+  4 concurrent PATCH loops on 4 shared tasks; baseline: control messages back to back).
+- **Subscribers.** A separate load-generator process holds the N sockets in one non-blocking epoll loop. The
+  ``websockets`` package's sans-I/O ``ClientProtocol`` does each opening handshake and encodes what the client sends
+  (no compression, no client pings); incoming server frames (unmasked) are read with a minimal header parser,
+  because the general one costs more per message than the servers spend and the client would set the pace. It
+  sends the subscribe frame itself, splits coalesced messages on ``"\\n"``, stamps each event with the wall-clock
+  time its bytes were read, answers protocol pings, and sends ``{"type":"ping"}`` on each socket every 30 s (the hub
+  closes idle sockets after 90 s).
+- **Cores.** With two or more cores the servers (nodes, redis-server, baseline) are pinned to core 0 and the
+  controller and load generator to core 1 (``os.sched_setaffinity``), so client work does not steal server CPU.
+
+Before each phase the load generator waits until the previous one drained (no event for 1 s, bounded), and events
+are numbered by the title each publish sets ("bench <n>"), so late events of an earlier phase are not counted.
+
+What is measured, per target, size N and phase:
+
+- **fan-out latency** p50/p99: receive time minus the event's server-side timestamp. Tandem: the task's
+  ``updated_at`` (set by the PATCH handler just before flush and commit), so it also includes the commit, the outbox
+  relay and the broker — an upper bound on the hub's own fan-out. Baseline: the time it stamped just before
+  ``broadcast``. Server and load generator share the clock.
+- **end-to-end** p50/p99: receive time minus the time the controller sent the PATCH (baseline: its control message).
+- **spread** p99: receive time minus the first receive of the same event: how long one event takes to reach all N,
+  independent of the publish path.
+- **deliveries/s**: events received over all sockets / (last receive - first publish).
+- **server CPU per delivery** (µs): utime+stime from ``/proc/<pid>/stat`` of the server process(es) across the phase,
+  divided by deliveries; "net" subtracts the publish path's cost, measured per event with 0 subscribers.
+- **RSS per connection** (KB): VmRSS of the server process(es) with N idle subscribed sockets minus VmRSS with none,
+  divided by N.
+- **client CPU**: the load generator's CPU use during the phase; near 100 % means the client, not the server, set
+  the pace and the latencies are an upper bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import multiprocessing
+import os
+import resource
+import select
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection as PipeEnd
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_CORE, CLIENT_CORE = 0, 1
+PACED_RATE = 20.0
+BURST_WORKERS = 4
+WARMUP_EVENTS = 40
+PING_EVERY = 30.0
+CONNECT_CONCURRENCY = 100
+PUBLISH_GRACE = 45.0  # seconds a phase may spend publishing beyond its schedule
+# The task title each publish sets ("bench <n>", unique per run): identifies one event across processes. Not the
+# task version: concurrent PATCHes of one task can return the same version (see bench/README.md).
+Key = str
+
+
+# -- process statistics ------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids`` (not their children), from ``/proc/<pid>/stat``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5), counted after "pid (comm)"
+    return total / tick
+
+
+def rss_kb(pids: list[int]) -> int:
+    """Sum of VmRSS of ``pids`` in KB."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def pin(pid: int, core: int) -> None:
+    """Pin every thread of ``pid`` (aiosqlite and redis-py run threads too) to ``core``, given two cores."""
+    if (os.cpu_count() or 1) < 2:
+        return
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), {core})
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+# -- load generator (its own process) ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class EventMeta:
+    server_ts: float
+    key: Key
+    seq: int  # n of "bench <n>": publishes are numbered in order, so a phase is a range of them
+    first_recv: float
+
+
+class Subscriber:
+    """One subscriber socket (non-blocking, driven by `LoadGenerator`'s epoll loop).
+
+    websockets' sans-I/O ``ClientProtocol`` does the opening handshake and encodes (masks) what the client sends.
+    Incoming frames are then read here: server frames are unmasked, so reading one is a header and a slice, far
+    cheaper than the general parser; with N sockets on one core the load generator must not set the pace.
+    """
+
+    __slots__ = ("buffer", "fragments", "last_offset", "last_ping", "open", "sock", "state", "ws")
+
+    def __init__(self, url: str) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        uri = parse_uri(url)
+        self.ws = ClientProtocol(uri, max_size=None)  # no extensions: no compression
+        self.sock = socket.socket()
+        self.sock.setblocking(False)
+        self.sock.connect_ex((uri.host, uri.port))
+        self.state = "connecting"  # -> "handshake" -> "subscribing" -> "live" | "failed"
+        self.open = False
+        self.buffer = bytearray()
+        self.fragments: list[bytes] = []
+        self.last_ping = time.monotonic()
+        self.last_offset = -1
+
+    def send(self, frame: bytes) -> None:
+        self.ws.send_text(frame)
+        self.flush()
+
+    def flush(self) -> None:
+        # Client frames are a few dozen bytes: they fit the socket buffer, a short write means the peer is gone.
+        data = b"".join(self.ws.data_to_send())
+        if data and self.sock.send(data) != len(data):
+            raise OSError("short write")
+
+
+class LoadGenerator:
+    """Holds the sockets in one epoll loop, records every event delivery, answers the controller's commands."""
+
+    def __init__(self, pipe: PipeEnd) -> None:
+        self.pipe = pipe
+        self.epoll = select.epoll()
+        self.epoll.register(pipe.fileno(), select.EPOLLIN)
+        self.subscribe_frame = b""
+        self.subs: dict[int, Subscriber] = {}
+        self.live = 0
+        self.lost = 0
+        self.messages = 0
+        self.disorder = 0
+        self.stale = 0
+        self.phase_first_seq = 0
+        self.last_event_at = 0.0
+        self.recv_offsets: list[int] = []
+        self.recv_times: list[float] = []
+        self.meta: dict[int, EventMeta] = {}
+        self.frame_bytes = 0
+        self.phase_lost = 0
+        self.phase_cpu = 0.0
+        self.phase_wall = 0.0
+        self.next_keepalive = time.monotonic() + 1.0
+        self.command_waiting = False
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+
+    def pump(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for sockets and handle what is ready."""
+        pipe_fd = self.pipe.fileno()
+        for fd, mask in self.epoll.poll(timeout, 1024):
+            if fd == pipe_fd:
+                self.command_waiting = True
+                continue
+            sub = self.subs.get(fd)
+            if sub is None:
+                continue
+            try:
+                if sub.state == "connecting":
+                    self._connected(sub, mask)
+                elif mask & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
+                    self._readable(sub)
+            except OSError:
+                self._drop(sub)
+        if time.monotonic() >= self.next_keepalive:
+            self._keepalive()
+
+    def _connected(self, sub: Subscriber, mask: int) -> None:
+        if sub.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or mask & (select.EPOLLERR | select.EPOLLHUP):
+            raise OSError("connect failed")
+        sub.state = "handshake"
+        self.epoll.modify(sub.sock.fileno(), select.EPOLLIN)
+        sub.ws.send_request(sub.ws.connect())
+        sub.flush()
+
+    def _readable(self, sub: Subscriber) -> None:
+        data = sub.sock.recv(1 << 18)
+        now = time.time()
+        if not data:
+            raise OSError("closed by the server")
+        if not sub.open:
+            self._handshake(sub, data)
+            return
+        buffer = sub.buffer
+        buffer += data
+        size = len(buffer)
+        pos = 0
+        while size - pos >= 2:
+            length = buffer[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length, head = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length, head = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), 10
+            end = pos + head + length
+            if end > size:
+                break
+            self._frame(sub, buffer[pos], bytes(buffer[pos + head : end]), now)
+            pos = end
+        del buffer[:pos]
+
+    def _frame(self, sub: Subscriber, first: int, payload: bytes, now: float) -> None:
+        opcode, fin = first & 0x0F, first & 0x80
+        if opcode in (0x1, 0x0):  # text, continuation
+            if not fin:
+                sub.fragments.append(payload)
+                return
+            if sub.fragments:
+                payload = b"".join([*sub.fragments, payload])
+                sub.fragments.clear()
+            self._message(sub, payload, now)
+        elif opcode == 0x9:  # ping: answer as websockets would
+            sub.ws.send_pong(payload)
+            sub.flush()
+        elif opcode == 0x8:  # close
+            raise OSError("close frame from the server")
+
+    def _handshake(self, sub: Subscriber, data: bytes) -> None:
+        from websockets.protocol import State
+
+        sub.ws.receive_data(data)
+        sub.ws.events_received()  # the handshake response; the server sends nothing before our subscribe
+        if sub.ws.state is not State.OPEN:
+            raise OSError("handshake refused")
+        sub.open = True
+        sub.state = "subscribing"
+        sub.send(self.subscribe_frame)
+
+    def _message(self, sub: Subscriber, payload: bytes, now: float) -> None:
+        self.messages += 1
+        for line in payload.split(b"\n"):
+            if line.startswith(b'{"type":"event"'):
+                start = line.index(b'"offset":') + 9
+                offset = int(line[start : line.index(b",", start)])
+                if offset <= sub.last_offset:
+                    self.disorder += 1  # a duplicate or out-of-order event on this socket
+                sub.last_offset = offset
+                self.last_event_at = now
+                event = self.meta.get(offset)
+                if event is None:
+                    event = self.meta[offset] = self._describe(line, now)
+                if event.seq < self.phase_first_seq:
+                    self.stale += 1  # published in an earlier phase, arriving late
+                    continue
+                self.recv_offsets.append(offset)
+                self.recv_times.append(now)
+            elif line.startswith(b'{"type":"subscribed"') and sub.state == "subscribing":
+                sub.state = "live"
+                self.live += 1
+
+    def _describe(self, line: bytes, now: float) -> EventMeta:
+        self.frame_bytes = len(line)
+        task = json.loads(line)["data"]["task"]
+        stamp = dt.datetime.fromisoformat(task["updated_at"]).timestamp()
+        title = str(task["title"])
+        return EventMeta(server_ts=stamp, key=title, seq=int(title.rpartition(" ")[2]), first_recv=now)
+
+    def _drop(self, sub: Subscriber) -> None:
+        fd = sub.sock.fileno()
+        if self.subs.pop(fd, None) is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.epoll.unregister(fd)
+        sub.sock.close()
+        if sub.state == "live":
+            self.live -= 1
+            self.lost += 1
+        sub.state = "failed"
+
+    def _keepalive(self) -> None:
+        """Send ``{"type":"ping"}`` on every socket every `PING_EVERY` seconds (spread by connect time)."""
+        now = time.monotonic()
+        self.next_keepalive = now + 1.0
+        for sub in list(self.subs.values()):
+            if sub.state == "live" and now - sub.last_ping >= PING_EVERY:
+                sub.last_ping = now
+                try:
+                    sub.send(b'{"type":"ping"}')
+                except OSError:
+                    self._drop(sub)
+
+    # -- commands -----------------------------------------------------------------------------------------------
+
+    def connect(self, urls: list[str], count: int, subscribe: str, timeout: float) -> dict[str, Any]:
+        """Open sockets until ``count`` are live and subscribed (round robin over ``urls``), within ``timeout``."""
+        self.subscribe_frame = subscribe.encode()
+        started = time.monotonic()
+        deadline = started + timeout
+        failures = 0
+        index = self.live + self.lost
+        while self.live < count and time.monotonic() < deadline:
+            pending = [s for s in self.subs.values() if s.state != "live"]
+            for _ in range(min(CONNECT_CONCURRENCY - len(pending), count - self.live - len(pending))):
+                sub = Subscriber(urls[index % len(urls)])
+                index += 1
+                self.subs[sub.sock.fileno()] = sub
+                self.epoll.register(sub.sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
+            before = len(self.subs)
+            self.pump(0.05)
+            failures += before - len(self.subs)
+        for sub in [s for s in self.subs.values() if s.state != "live"]:
+            self._drop(sub)
+            failures += 1
+        return {"live": self.live, "failures": failures, "seconds": time.monotonic() - started}
+
+    def settle(self, quiet: float, timeout: float) -> float:
+        """Read until no event arrived for ``quiet`` seconds (the previous phase drained), within ``timeout``."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout and time.time() - self.last_event_at < quiet:
+            self.pump(0.05)
+        return time.monotonic() - started
+
+    def begin(self, first_seq: int) -> None:
+        self.phase_first_seq = first_seq
+        self.stale = 0
+        self.recv_offsets.clear()
+        self.recv_times.clear()
+        self.meta.clear()
+        self.messages = 0
+        self.disorder = 0
+        self.phase_lost = self.lost
+        self.phase_cpu = time.process_time()
+        self.phase_wall = time.monotonic()
+
+    def collect(self, events: int, sent: dict[Key, float], first_publish: float, timeout: float) -> dict[str, Any]:
+        """Read (bounded) until every live socket got ``events`` events, then summarize the phase."""
+        expected = events * self.live
+        deadline = time.monotonic() + timeout
+        while len(self.recv_times) < expected and time.monotonic() < deadline:
+            self.pump(0.02)
+        cpu = time.process_time() - self.phase_cpu
+        wall = time.monotonic() - self.phase_wall
+        fanout: list[float] = []
+        e2e: list[float] = []
+        spread: list[float] = []
+        meta = self.meta
+        for offset, received in zip(self.recv_offsets, self.recv_times, strict=True):
+            event = meta[offset]
+            fanout.append(received - event.server_ts)
+            spread.append(received - event.first_recv)
+            send = sent.get(event.key)
+            if send is not None:
+                e2e.append(received - send)
+        for values in (fanout, e2e, spread):
+            values.sort()
+        last = max(self.recv_times, default=first_publish)
+        return {
+            "deliveries": len(self.recv_times),
+            "expected": expected,
+            "events_seen": len(meta),
+            "messages": self.messages,
+            "lost": self.lost - self.phase_lost,
+            "disorder": self.disorder,
+            "stale": self.stale,
+            "rate": len(self.recv_times) / max(1e-9, last - first_publish),
+            "fanout": (percentile(fanout, 0.5), percentile(fanout, 0.99)),
+            "e2e": (percentile(e2e, 0.5), percentile(e2e, 0.99)),
+            "spread99": percentile(spread, 0.99),
+            "client_cpu": cpu / max(1e-9, wall),
+            "frame_bytes": self.frame_bytes,
+        }
+
+    def close_all(self) -> None:
+        for sub in list(self.subs.values()):
+            self._drop(sub)
+        self.live = 0
+
+    def serve(self) -> None:
+        """Answer ``(command, args)`` tuples from the controller, reading sockets in between."""
+        while True:
+            self.pump(0.05)
+            while self.command_waiting or self.pipe.poll(0):
+                self.command_waiting = False
+                if not self.pipe.poll(0):
+                    break
+                command, args = self.pipe.recv()
+                reply: Any = None
+                if command == "connect":
+                    reply = self.connect(*args)
+                elif command == "begin":
+                    self.begin(*args)
+                elif command == "settle":
+                    reply = self.settle(*args)
+                elif command == "collect":
+                    reply = self.collect(*args)
+                elif command == "close":
+                    self.close_all()
+                elif command == "exit":
+                    self.close_all()
+                    self.pipe.send(None)
+                    return
+                self.pipe.send(reply)
+
+
+def loadgen_main(pipe: PipeEnd) -> None:
+    """Entry point of the load-generator process."""
+    pin(os.getpid(), CLIENT_CORE)
+    raise_fd_limit()
+    LoadGenerator(pipe).serve()
+
+
+class LoadGenClient:
+    """The controller's handle on the load-generator process."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pipe, child = ctx.Pipe()
+        self.process = ctx.Process(target=loadgen_main, args=(child,), name="fanout-loadgen", daemon=True)
+        self.process.start()
+
+    async def call(self, command: str, *args: Any, timeout: float = 60.0) -> Any:
+        def ask() -> Any:
+            self.pipe.send((command, args))
+            if not self.pipe.poll(timeout):
+                raise TimeoutError(f"load generator did not answer {command!r} within {timeout}s")
+            return self.pipe.recv()
+
+        return await asyncio.to_thread(ask)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, TimeoutError, EOFError):
+            self.pipe.send(("exit", ()))
+            self.pipe.poll(5)
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+# -- the baseline server (its own process) -------------------------------------------------------------------
+
+
+def baseline_task(version: int, stamp: dt.datetime) -> dict[str, Any]:
+    """A task shaped like Tandem's ``TaskOut`` JSON, so the baseline sends frames of the same size."""
+    iso = stamp.isoformat().replace("+00:00", "Z")
+    return {
+        "id": 1,
+        "project_id": 1,
+        "title": f"bench {version}",
+        "description": "",
+        "status_id": 1,
+        "status_category": "todo",
+        "assignee": None,
+        "waiting_on_customer": False,
+        "colour_class": "on_track",
+        "due_date": None,
+        "priority": "normal",
+        "milestone_id": 1,
+        "visibility": "shared",
+        "position": 0,
+        "version": version,
+        "created_at": iso,
+        "updated_at": iso,
+        "completed_at": None,
+    }
+
+
+async def serve_baseline(port: int) -> None:
+    """Answer subscribe and ping like the hub; on each control message, stamp and broadcast one event frame."""
+    import websockets
+    from websockets.asyncio.server import ServerConnection, serve
+
+    subscribers: set[ServerConnection] = set()
+    offset = 0
+
+    async def handler(conn: ServerConnection) -> None:
+        nonlocal offset
+        if conn.request is not None and conn.request.path == "/control":
+            async for message in conn:
+                offset += 1
+                version = int(message)
+                task = baseline_task(version, dt.datetime.now(dt.UTC))
+                data = json.dumps({"type": "task.updated", "task": task}, separators=(",", ":"))
+                frame = (
+                    f'{{"type":"event","channel":"project:1:shared","offset":{offset},'
+                    f'"epoch":"baseline","data":{data}}}'
+                )
+                websockets.broadcast(subscribers, frame)
+            return
+        try:
+            async for message in conn:
+                frame = json.loads(message)
+                if frame.get("type") == "subscribe":
+                    reply = {
+                        "type": "subscribed",
+                        "id": frame.get("id"),
+                        "channel": frame["channel"],
+                        "position": {"offset": offset, "epoch": "baseline"},
+                        "recovered": False,
+                        "reload": False,
+                    }
+                    await conn.send(json.dumps(reply, separators=(",", ":")))
+                    subscribers.add(conn)
+                elif frame.get("type") == "ping":
+                    await conn.send(json.dumps({"type": "pong", "id": frame.get("id")}, separators=(",", ":")))
+        finally:
+            subscribers.discard(conn)
+
+    async with serve(handler, "127.0.0.1", port, compression=None, max_size=1 << 20, backlog=4096):
+        await asyncio.Future()
+
+
+# -- targets ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """Servers under test: where subscribers connect, which pids to measure, how to publish one event."""
+
+    name: str
+    ws_urls: list[str]
+    server_pids: list[int]
+    publish: Callable[[int, int], Coroutine[Any, Any, None]]  # (worker, seq): returns once answered
+    sent: dict[Key, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # publishes the server refused (no event was published)
+    counter: int = 0  # publishes started; the n-th sets the title "bench <n>"
+    extra_pids: dict[str, int] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            with contextlib.suppress(Exception):
+                result = closer()
+                if result is not None:
+                    await result
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A migrated, seeded SQLite workspace (copied per target) and what the benchmark needs from it."""
+
+    template: Path
+    px: int
+    tasks: list[int]
+    staff_token: str
+    customer_tokens: list[str]
+
+
+def make_seed(directory: Path) -> Seed:
+    """Migrate and seed a SQLite workspace as tests/conftest.py does, plus `BURST_WORKERS` shared tasks."""
+    from server import migrate
+    from server.db import Database
+    from server.models import Task, Visibility
+    from tests.workspace import build_workspace
+
+    path = directory / "template.db"
+    url = f"sqlite:///{path}"
+    migrate.upgrade(url)
+
+    async def seed() -> Seed:
+        db = Database(url)
+        try:
+            ws = await build_workspace(db)
+            px = ws.ids["px"]
+            async with db.session() as session:
+                tasks = [
+                    Task(project_id=px, title=f"bench {i}", status_id=ws.ids["px_todo"], visibility=Visibility.SHARED)
+                    for i in range(BURST_WORKERS)
+                ]
+                session.add_all(tasks)
+                await session.commit()
+                ids = [t.id for t in tasks if t.id is not None]
+            return Seed(path, px, ids, ws.token("staff"), [ws.token("customer"), ws.token("viewer")])
+        finally:
+            await db.close()
+
+    result = asyncio.run(seed())
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return result
+
+
+async def start_tandem(name: str, seed: Seed, tmp: Path, nodes: int, redis: bool) -> Target:
+    import httpx
+
+    from tests.nodes import SECRET, Node
+
+    work = tmp / name
+    work.mkdir()
+    shutil.copy(seed.template, work / "tandem.db")
+    env = {
+        "TANDEM_DATABASE_URL": f"sqlite:///{work / 'tandem.db'}",
+        "TANDEM_SECRET_KEY": SECRET,
+        "TANDEM_DATA_DIR": str(work),
+        "TANDEM_AUTO_MIGRATE": "false",
+        "TANDEM_REDIS_PREFIX": f"bench:{uuid.uuid4().hex}:",
+    }
+    closers: list[Callable[[], Awaitable[None] | None]] = []
+    extra: dict[str, int] = {}
+    if redis:
+        port = free_port()
+        server = spawn(
+            ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            work / "redis.log",
+        )
+        closers.append(lambda: _kill(server))
+        wait_for_port(port, 10)
+        env["TANDEM_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        extra["redis-server"] = server.pid
+    started: list[Node] = []
+    for index in range(nodes):
+        node = Node(env=dict(env), log_path=work / f"node{index}.log")
+        closers.append(node.kill)
+        node.start(timeout=60)
+        assert node.process is not None
+        pin(node.process.pid, SERVER_CORE)
+        started.append(node)
+    http = httpx.AsyncClient(
+        base_url=started[0].http, headers={"authorization": f"Bearer {seed.staff_token}"}, timeout=15
+    )
+    closers.append(http.aclose)
+    target = Target(
+        name,
+        [f"{node.ws}?token={seed.customer_tokens[i % 2]}" for i, node in enumerate(started)],
+        [node.process.pid for node in started if node.process is not None],
+        publish=lambda worker, seq: _noop(),
+        extra_pids=extra,
+        closers=closers,
+    )
+
+    async def publish(worker: int, seq: int) -> None:
+        target.counter += 1
+        title = f"bench {target.counter}"
+        task_id = seed.tasks[worker % len(seed.tasks)]
+        sent_at = time.time()
+        try:
+            response = await http.patch(f"/api/tasks/{task_id}", json={"title": title})
+        except httpx.HTTPError as exc:
+            target.failures.append(f"PATCH: {type(exc).__name__}")
+            return
+        if response.status_code != 200:
+            # Counted and reported, not fatal: a saturated node may fail writes ("database is locked").
+            target.failures.append(f"PATCH {response.status_code}: {_last_error(started[0].log())}")
+            return
+        target.sent[title] = sent_at
+
+    target.publish = publish
+    return target
+
+
+async def start_baseline(tmp: Path) -> Target:
+    from websockets.asyncio.client import connect
+
+    port = free_port()
+    process = spawn([sys.executable, "-m", "bench.fanout", "--serve-baseline", str(port)], tmp / "baseline.log")
+    target = Target("baseline", [f"ws://127.0.0.1:{port}/ws"], [process.pid], publish=lambda w, s: _noop())
+    target.closers.append(lambda: _kill(process))
+    wait_for_port(port, 20)
+    control = await connect(f"ws://127.0.0.1:{port}/control", compression=None, ping_interval=None)
+    target.closers.append(control.close)
+
+    async def publish(worker: int, seq: int) -> None:
+        target.counter += 1
+        target.sent[f"bench {target.counter}"] = time.time()
+        await control.send(str(target.counter))
+
+    target.publish = publish
+    return target
+
+
+def _last_error(log: str) -> str:
+    errors = [line for line in log.splitlines() if "Error" in line]
+    return errors[-1][:200] if errors else "(nothing in the node log)"
+
+
+def spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a server process on the server core, its output appended to ``log_path``."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=log)
+    pin(process.pid, SERVER_CORE)
+    return process
+
+
+async def _noop() -> None:
+    return None
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+# -- phases ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseResult:
+    target: str
+    size: int
+    phase: str
+    events: int  # published (the server accepted the change)
+    failed: int  # publishes the server refused
+    client: dict[str, Any]
+    server_cpu: float
+    publish_cpu: float  # server CPU seconds per event with no subscribers
+    extra_cpu: dict[str, float]
+
+    @property
+    def cpu_per_delivery_us(self) -> float:
+        return 1e6 * self.server_cpu / max(1, int(self.client["deliveries"]))
+
+    @property
+    def net_cpu_per_delivery_us(self) -> float:
+        net = self.server_cpu - self.events * self.publish_cpu
+        return 1e6 * net / max(1, int(self.client["deliveries"]))
+
+
+async def publish_paced(target: Target, seconds: float) -> int:
+    """``PACED_RATE`` events per second for ``seconds`` (open loop: each publish on its own task).
+
+    Returns:
+        How many publishes were started; those still unanswered `PUBLISH_GRACE` seconds after the last one are
+        cancelled (and count as failed).
+    """
+    count = max(1, int(seconds * PACED_RATE))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    tasks: list[asyncio.Task[None]] = []
+    for seq in range(count):
+        await asyncio.sleep(max(0.0, start + seq / PACED_RATE - loop.time()))
+        tasks.append(loop.create_task(target.publish(seq % BURST_WORKERS, seq)))
+    await _finish(tasks, PUBLISH_GRACE)
+    return count
+
+
+async def publish_burst(target: Target, events: int) -> int:
+    """``events`` as fast as the publisher goes: `BURST_WORKERS` loops, each publishing its share in sequence.
+
+    Returns:
+        How many publishes were started; the phase stops starting new ones after `PUBLISH_GRACE` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PUBLISH_GRACE
+    started = 0
+
+    async def worker(index: int) -> None:
+        nonlocal started
+        for seq in range(index, events, BURST_WORKERS):
+            if loop.time() >= deadline:
+                return
+            started += 1
+            await target.publish(index, seq)
+
+    await _finish([loop.create_task(worker(i)) for i in range(BURST_WORKERS)], PUBLISH_GRACE + 5)
+    return started
+
+
+async def _finish(tasks: list[asyncio.Task[None]], timeout: float) -> None:
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()
+
+
+async def run_phase(
+    target: Target, gen: LoadGenClient, size: int, phase: str, publish: Callable[[], Awaitable[int]], publish_cpu: float
+) -> PhaseResult:
+    target.sent.clear()
+    failures_before = len(target.failures)
+    waited = await gen.call("settle", 1.0, 60.0, timeout=90)
+    if waited > 2:
+        print(f"  {target.name} N={size}: waited {waited:.1f}s for the previous phase to drain", flush=True)
+    await gen.call("begin", target.counter + 1)
+    cpu_before = cpu_seconds(target.server_pids)
+    extra_before = {name: cpu_seconds([pid]) for name, pid in target.extra_pids.items()}
+    first_publish = time.time()
+    attempted = await publish()
+    events = len(target.sent)  # answered publishes: each put exactly one event on the channel
+    failed = attempted - events
+    client = await gen.call("collect", events, dict(target.sent), first_publish, 90.0, timeout=150)
+    server_cpu = cpu_seconds(target.server_pids) - cpu_before
+    extra = {name: cpu_seconds([pid]) - extra_before[name] for name, pid in target.extra_pids.items()}
+    for failure in target.failures[failures_before:][:3]:
+        print(f"  {target.name} N={size} {phase}: publish failed: {failure}", flush=True)
+    return PhaseResult(target.name, size, phase, events, failed, client, server_cpu, publish_cpu, extra)
+
+
+async def measure_publish_cost(target: Target) -> float:
+    """Server CPU seconds per event with no subscribers: the publish path alone (REST, outbox, broker)."""
+    before = cpu_seconds(target.server_pids)
+    await publish_burst(target, WARMUP_EVENTS)
+    await asyncio.sleep(1.5)  # let the outbox relay finish
+    return (cpu_seconds(target.server_pids) - before) / WARMUP_EVENTS
+
+
+@dataclass
+class IdleResult:
+    target: str
+    size: int
+    connect_seconds: float
+    failures: int
+    rss_per_conn_kb: float
+
+
+async def bench_target(
+    target: Target, gen: LoadGenClient, sizes: list[int], args: argparse.Namespace, channel: str
+) -> tuple[list[IdleResult], list[PhaseResult]]:
+    idle: list[IdleResult] = []
+    phases: list[PhaseResult] = []
+    await asyncio.sleep(1.0)
+    publish_cpu = await measure_publish_cost(target)
+    rss0 = rss_kb(target.server_pids)
+    subscribe = json.dumps({"type": "subscribe", "id": 1, "channel": channel})
+    for size in sizes:
+        reply = await gen.call("connect", target.ws_urls, size, subscribe, 240.0, timeout=300)
+        await asyncio.sleep(2.0)
+        live = int(reply["live"])
+        rss = rss_kb(target.server_pids)
+        idle.append(IdleResult(target.name, live, reply["seconds"], reply["failures"], (rss - rss0) / max(1, live)))
+        print(f"  {target.name}: {live} subscribers in {reply['seconds']:.1f}s, RSS {rss} KB", flush=True)
+        for phase, publish in (
+            ("paced", lambda: publish_paced(target, args.paced_seconds)),
+            ("burst", lambda: publish_burst(target, args.burst_events)),
+        ):
+            result = await run_phase(target, gen, live, phase, publish, publish_cpu)
+            phases.append(result)
+            c = result.client
+            print(
+                f"  {target.name} N={live} {phase}: {c['deliveries']}/{c['expected']} delivered, "
+                f"p99 {1e3 * c['fanout'][1]:.1f} ms, {result.cpu_per_delivery_us:.1f} us CPU/delivery, "
+                f"client CPU {100 * c['client_cpu']:.0f}%, {c['stale']} late deliveries from earlier phases",
+                flush=True,
+            )
+            await asyncio.sleep(1.0)
+    await gen.call("close")
+    return idle, phases
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+
+
+def _ms(value: float) -> str:
+    return f"{1e3 * value:.1f}"
+
+
+def render(idle: list[IdleResult], phases: list[PhaseResult]) -> str:
+    lines = [
+        "| target | N | phase | events (failed) | deliveries (missing, dup/unordered, sockets lost) | deliveries/s | "
+        "fan-out p50 / p99 ms | end-to-end p50 / p99 ms | spread p99 ms | server CPU µs/delivery (net) | "
+        "frames/message | client CPU |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in phases:
+        c = r.client
+        missing = c["expected"] - c["deliveries"]
+        per_message = c["deliveries"] / max(1, c["messages"])
+        extra = "".join(f"; {k} {1e6 * v / max(1, c['deliveries']):.1f}" for k, v in r.extra_cpu.items())
+        lines.append(
+            f"| {r.target} | {r.size} | {r.phase} | {r.events} ({r.failed}) | "
+            f"{c['deliveries']} ({missing}, {c['disorder']}, {c['lost']}) | {c['rate']:,.0f} | "
+            f"{_ms(c['fanout'][0])} / {_ms(c['fanout'][1])} | {_ms(c['e2e'][0])} / {_ms(c['e2e'][1])} | "
+            f"{_ms(c['spread99'])} | {r.cpu_per_delivery_us:.1f} ({r.net_cpu_per_delivery_us:.1f}{extra}) | "
+            f"{per_message:.2f} | {100 * c['client_cpu']:.0f}% |"
+        )
+    lines += [
+        "",
+        "| target | N | connect s | failed | RSS KB/connection |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {i.target} | {i.size} | {i.connect_seconds:.1f} | {i.failures} | {i.rss_per_conn_kb:.1f} |" for i in idle
+    ]
+    lines += ["", *render_ratios(idle, phases)]
+    return "\n".join(lines)
+
+
+def render_ratios(idle: list[IdleResult], phases: list[PhaseResult]) -> list[str]:
+    base = {(r.size, r.phase): r for r in phases if r.target == "baseline"}
+    base_idle = {i.size: i for i in idle if i.target == "baseline"}
+    lines = [
+        "| target / baseline | N | paced fan-out p99 | paced spread p99 | burst CPU/delivery (net) | RSS/connection |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in phases:
+        if r.target == "baseline" or r.phase != "paced" or (r.size, "paced") not in base:
+            continue
+        b = base[(r.size, "paced")]
+        burst = next((p for p in phases if (p.target, p.size, p.phase) == (r.target, r.size, "burst")), None)
+        b_burst = base.get((r.size, "burst"))
+        cpu = "-"
+        if burst is not None and b_burst is not None:
+            gross = burst.cpu_per_delivery_us / b_burst.cpu_per_delivery_us
+            net = burst.net_cpu_per_delivery_us / b_burst.net_cpu_per_delivery_us
+            cpu = f"{gross:.2f}x ({net:.2f}x)"
+        rss = "-"
+        mine = next((i for i in idle if (i.target, i.size) == (r.target, r.size)), None)
+        if mine is not None and r.size in base_idle and base_idle[r.size].rss_per_conn_kb > 0:
+            rss = f"{mine.rss_per_conn_kb / base_idle[r.size].rss_per_conn_kb:.2f}x"
+        lines.append(
+            f"| {r.target} | {r.size} | {r.client['fanout'][1] / b.client['fanout'][1]:.2f}x | "
+            f"{r.client['spread99'] / max(1e-9, b.client['spread99']):.2f}x | {cpu} | {rss} |"
+        )
+    return lines
+
+
+# -- main -----------------------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> str:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    configs = [c.strip() for c in args.configs.split(",")]
+    idle: list[IdleResult] = []
+    phases: list[PhaseResult] = []
+    with tempfile.TemporaryDirectory(prefix="tandem-fanout-") as tmp_name:
+        tmp = Path(tmp_name)
+        seed = await asyncio.to_thread(make_seed, tmp)
+        channel = f"project:{seed.px}:shared"
+        for config in configs:
+            print(f"{config}: starting", flush=True)
+            gen = LoadGenClient()
+            target: Target | None = None
+            try:
+                if config == "memory":
+                    target = await start_tandem("memory", seed, tmp, nodes=1, redis=False)
+                elif config == "redis":
+                    target = await start_tandem("redis", seed, tmp, nodes=2, redis=True)
+                elif config == "baseline":
+                    target = await start_baseline(tmp)
+                else:
+                    raise SystemExit(f"unknown config {config!r}")
+                more_idle, more_phases = await bench_target(target, gen, sizes, args, channel)
+                idle += more_idle
+                phases += more_phases
+            finally:
+                if target is not None:
+                    await target.close()
+                gen.stop()
+    return render(idle, phases)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,5000,10000", help="subscriber counts, comma separated")
+    parser.add_argument("--paced-seconds", type=float, default=3.0, help="length of the 20 events/s phase")
+    parser.add_argument("--burst-events", type=int, default=60, help="events in the burst phase")
+    parser.add_argument("--configs", default="memory,redis,baseline", help="targets: memory, redis, baseline")
+    parser.add_argument("--quick", action="store_true", help="1,000 subscribers only")
+    parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes = "1000"
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.serve_baseline:
+        raise_fd_limit()
+        asyncio.run(serve_baseline(args.serve_baseline))
+        return
+    limit = raise_fd_limit()
+    needed = max(int(s) for s in args.sizes.split(",")) + 1000
+    if limit < needed:
+        raise SystemExit(f"open-file limit {limit} is below {needed}: raise the hard limit (ulimit -Hn)")
+    pin(os.getpid(), CLIENT_CORE)
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(f"warning: load average {load_before:.2f} before the run: other work shares these cores", flush=True)
+    table = asyncio.run(run(args))
+    print()
+    print(table)
+    print(
+        f"\n(total {time.monotonic() - started:.0f}s, {os.cpu_count()} cores, fd limit {limit}, "
+        f"1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)"
+    )
+
+
+if __name__ == "__main__":
+    main()
