@@ -33,6 +33,7 @@ from server.notes_ws import NoteRooms
 from server.observability import Readiness, RequestMetrics, instrument_engine, metrics_endpoint
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.realtime import Realtime
+from server.report_live import KpiPublisher
 from server.settings import Settings
 from server.storage import Storage, storage_from_url
 
@@ -135,7 +136,11 @@ def build_services(settings: Settings) -> Services:
         db=db,
         auth=auth,
         mailer=mailer,
-        live=LiveUpdates(realtime.relay, realtime.control),
+        live=LiveUpdates(
+            realtime.relay,
+            realtime.control,
+            KpiPublisher(db, realtime.relay.publish, settings.feedback_weights),
+        ),
         limiter=limiter,
         realtime=realtime,
         readiness=Readiness(settings, db.engine, redis_ping),
@@ -216,6 +221,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         finally:
             await services.digests.stop()
             await services.notes.stop()
+            if services.live.reports is not None:
+                await services.live.reports.stop()
             await services.realtime.stop()
             await services.db.close()
 

@@ -7,6 +7,8 @@ internal item (nothing is filtered per socket on the hot path):
 |---|---|---|
 | ``project:{id}:staff`` | every board event of the project, internal and shared | staff who see the project |
 | ``project:{id}:shared`` | board events of shared items only | anyone who sees the project |
+| ``report:project:{id}:staff`` | the project's live KPIs over every item | staff who see the project |
+| ``report:project:{id}:shared`` | the project's live KPIs over shared items only | anyone who sees the project |
 | ``task:{id}:staff`` | every thread event of the task | staff who see the task |
 | ``task:{id}:shared`` | thread events customers may see | anyone who sees the (shared) task |
 | ``user:{id}`` | the user's own events (action items, mentions, notifications) | that user |
@@ -29,7 +31,8 @@ from server.models import Project, Task
 from server.policy import Actor, can_see_item, can_see_project
 
 _CHANNEL = re.compile(
-    r"^(?:(project|task):(\d{1,16}):(staff|shared)|user:(\d{1,16})|room:(project|task):(\d{1,16})(:staff)?)$"
+    r"^(?:(project|task):(\d{1,16}):(staff|shared)|user:(\d{1,16})|room:(project|task):(\d{1,16})(:staff)?"
+    r"|report:project:(\d{1,16}):(staff|shared))$"
 )
 
 
@@ -44,7 +47,10 @@ def parse_channel(name: str) -> ChannelRef | None:
     match = _CHANNEL.match(name)
     if match is None:
         return None
-    kind, ident, audience, user_id, room_kind, room_id, staff_room = match.groups()
+    kind, ident, audience, user_id, room_kind, room_id, staff_room, report_id, report_audience = match.groups()
+    if report_id:
+        # A project's KPI stream: the same audiences and access as its board.
+        return ChannelRef("project", int(report_id), report_audience)
     if kind:
         return ChannelRef(kind, int(ident), audience)
     if user_id:
@@ -82,6 +88,11 @@ def project_channels(project_id: int) -> tuple[str, str]:
 def task_channels(task_id: int) -> tuple[str, str]:
     """The (staff, shared) streams of a task's thread."""
     return f"task:{task_id}:staff", f"task:{task_id}:shared"
+
+
+def report_channels(project_id: int) -> tuple[str, str]:
+    """The (staff, shared) streams of a project's live KPIs."""
+    return f"report:project:{project_id}:staff", f"report:project:{project_id}:shared"
 
 
 def user_channel(user_id: int) -> str:

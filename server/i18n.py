@@ -11,6 +11,7 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.assignment": "Assigned to you",
         "digest.kind.request": "Request update",
         "digest.kind.status": "Status changed",
+        "digest.kind.feedback": "How well were your goals supported?",
     },
     "sv": {
         "digest.subject": "Tandem: {count} nya för dig",
@@ -20,6 +21,7 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.assignment": "Tilldelad dig",
         "digest.kind.request": "Uppdatering av förfrågan",
         "digest.kind.status": "Status ändrad",
+        "digest.kind.feedback": "Hur väl stöddes era mål?",
     },
 }
 

@@ -19,6 +19,10 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
 - ``{"type": "file.created" | "file.updated", "file": {...FileOut}}``, ``{"type": "file.removed", "file_id": 4}``:
   on the shared stream only for files a customer may see (shared, on a shared task, comment or request)
 - on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
+- on ``user:{id}``: ``{"type": "feedback.requested", "request": {...FeedbackRequestOut}}``: answer the survey
+
+Every board event also touches the project's live KPIs (``server/report_live.py``), which publishes
+``{"type": "kpi.changed", "kpis": {...}}`` on ``report:project:{id}:staff`` and ``:shared``, debounced.
 
 Thread events go to ``task:{id}:staff`` always and to ``task:{id}:shared`` only for a shared comment on a shared
 task; a summary (``comment.activity``, for unread badges) goes to the project's streams by the same rule:
@@ -44,13 +48,15 @@ if TYPE_CHECKING:
 
     from server.api.routing import Context
     from server.models import Notification, Task
+    from server.report_live import KpiPublisher
     from server.schemas import CommentOut, MilestoneOut, ProjectOut, TaskOut
 
 
 class LiveUpdates:
-    def __init__(self, relay: OutboxRelay, control: ControlBus) -> None:
+    def __init__(self, relay: OutboxRelay, control: ControlBus, reports: KpiPublisher | None = None) -> None:
         self.relay = relay
         self.control = control
+        self.reports = reports
 
     def _emit(self, ctx: Context, channel: str, payload: dict[str, Any]) -> None:
         self.relay.record(ctx.session, channel, payload)
@@ -60,7 +66,15 @@ class LiveUpdates:
     async def _kick(self) -> None:
         self.relay.kick()
 
+    def kpis_changed(self, ctx: Context, project_id: int) -> None:
+        """Recompute the project's live KPIs after this request commits (once per request, debounced)."""
+        if self.reports is not None:
+            hook = self.reports.hook(project_id)
+            if hook not in ctx.after_commit:
+                ctx.after_commit.append(hook)
+
     def _board(self, ctx: Context, project_id: int, payload: dict[str, Any], *, shared: bool) -> None:
+        self.kpis_changed(ctx, project_id)
         staff, customers = project_channels(project_id)
         self._emit(ctx, staff, payload)
         if shared:
@@ -173,6 +187,10 @@ class LiveUpdates:
         if was_shared and not shared:
             file_id = getattr(file, "id", None)
             self._emit(ctx, project_channels(project_id)[1], {"type": "file.removed", "file_id": file_id})
+
+    async def feedback_requested(self, ctx: Context, user_id: int, request: BaseModel) -> None:
+        event = {"type": "feedback.requested", "request": request.model_dump(mode="json")}
+        self._emit(ctx, user_channel(user_id), event)
 
     async def file_removed(self, ctx: Context, project_id: int, file_id: int, *, shared: bool) -> None:
         self._board(ctx, project_id, {"type": "file.removed", "file_id": file_id}, shared=shared)

@@ -6,7 +6,8 @@ the outbox, so it exists exactly when the change that caused it does. Kinds:
 - ``mention``: someone mentioned you in a comment;
 - ``assignment``: a task was assigned to you;
 - ``request``: a request you filed changed (or, for staff on the project, a request was filed);
-- ``status``: a task assigned to you (waiting on you) moved to another status.
+- ``status``: a task assigned to you (waiting on you) moved to another status;
+- ``feedback``: a milestone was completed (or staff asked): how well were your goals supported?
 
 Nobody is notified of their own doing. Email follows the recipient's ``NotificationPreference``: mentions
 ``immediately`` (mailed right after the change commits), or ``hourly`` / ``daily`` digests, or ``off``; the other
@@ -42,6 +43,7 @@ class NotificationKind(StrEnum):
     ASSIGNMENT = "assignment"
     REQUEST = "request"
     STATUS = "status"
+    FEEDBACK = "feedback"
 
 
 DIGEST_PERIODS = {EmailCadence.HOURLY: dt.timedelta(hours=1), EmailCadence.DAILY: dt.timedelta(days=1)}

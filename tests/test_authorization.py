@@ -240,6 +240,10 @@ CASES = [
     ),
     Case("GET", "/api/invites", "/api/invites?project_id={px}", MANAGE_PX),
     Case("DELETE", "/api/invites/{invite_id:int}", "/api/invites/{px_invite}", ok(MANAGE_PX, 204)),
+    # Authorized callers get past the policy to the content check (no CSV sent here: 415); others stop at it.
+    Case("POST", "/api/projects/{project_id:int}/tasks/import", "/api/projects/{px}/tasks/import?dry_run=true",
+         dict(owner=415, staff=415, customer=403, viewer=403, other_customer=404, stranger=404, anonymous=401)),
+    Case("GET", "/api/projects/{project_id:int}/tasks.csv", "/api/projects/{px}/tasks.csv", READ_PX),
     Case("GET", "/api/tasks/{task_id:int}/comments", "/api/tasks/{px_shared_task}/comments", READ_PX),
     Case(
         "GET",
@@ -572,6 +576,30 @@ CASES = [
     ),
     Case("GET", "/api/reports/portfolio", "/api/reports/portfolio", STAFF_ONLY),
     Case("GET", "/api/reports/pivot", "/api/reports/pivot?group_by=project,milestone", STAFF_ONLY),
+    # Feedback (tests/test_feedback.py): customers answer; staff ask and read the themes.
+    Case("GET", "/api/projects/{project_id:int}/feedback/requests", "/api/projects/{px}/feedback/requests", READ_PX),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/feedback/requests",
+        "/api/projects/{px}/feedback/requests",
+        ok(STAFF_WRITE_PX, 201),
+        {"milestone_id": "{px_shared_milestone}"},
+    ),
+    Case(
+        "POST",
+        "/api/feedback/requests/{request_id:int}/answers",
+        "/api/feedback/requests/{px_feedback_request}/answers",
+        dict(owner=403, staff=403, customer=201, viewer=403, other_customer=404, stranger=404, anonymous=401),
+        {"score": 4, "helped": "Quick replies", "hindered": "Unclear scope"},
+    ),
+    Case("GET", "/api/projects/{project_id:int}/feedback", "/api/projects/{px}/feedback", STAFF_WRITE_PX),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/feedback/actions",
+        "/api/projects/{px}/feedback/actions",
+        ok(STAFF_WRITE_PX, 201),
+        {"theme": "clarity", "title": "Agree the scope in writing"},
+    ),
 ]
 
 

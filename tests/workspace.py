@@ -20,6 +20,7 @@ from server.models import (
     AuthSession,
     Client,
     Comment,
+    FeedbackRequest,
     FileVersion,
     Invite,
     Membership,
@@ -216,6 +217,8 @@ async def _build(session: AsyncSession, ws: Workspace) -> None:
     )
     await _notes(session, ws, px)
     await _requests_and_files(session, ws, px, org_a)
+    # Feedback (tests/test_feedback.py): one open request on PX, asked on demand, not answered yet.
+    ws.ids["px_feedback_request"] = await _add(session, FeedbackRequest(project_id=px))
 
 
 async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from server.api import (
     accounts,
     comments,
+    feedback,
     files,
+    imports,
     inbox,
     members,
     notes,
@@ -21,7 +23,9 @@ from server.api import (
 __all__ = [
     "accounts",
     "comments",
+    "feedback",
     "files",
+    "imports",
     "inbox",
     "members",
     "notes",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from server.api import api
+from server.api import api, feedback
 from server.api.routing import ApiError, Context
 from server.db import utcnow
 from server.domain import milestone_for, project_for, status_in
@@ -208,11 +208,15 @@ async def get_milestone(ctx: Context) -> MilestoneOut:
     errors=(401, 403, 404, 409, 422),
 )
 async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
-    milestone, _ = await milestone_for(ctx.session, ctx.actor, ctx.path_int("milestone_id"), Action.MILESTONE_MANAGE)
+    milestone, project = await milestone_for(
+        ctx.session, ctx.actor, ctx.path_int("milestone_id"), Action.MILESTONE_MANAGE
+    )
     before = milestone.visibility
     changes = body.model_dump(exclude_unset=True)
+    just_completed = False
     if "completed" in changes:
         completed = changes.pop("completed")
+        just_completed = bool(completed) and milestone.completed_at is None
         milestone.completed_at = (milestone.completed_at or utcnow()) if completed else None
     for field, value in changes.items():
         if value is None and field != "due_date":
@@ -229,6 +233,8 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
     ctx.session.add(milestone)
     out = MilestoneOut.model_validate(milestone)
     await ctx.services.live.milestone_changed(ctx, out, before)
+    if just_completed:
+        await feedback.milestone_completed(ctx, milestone, project)  # asks the customers (shared milestones)
     return out
 
 

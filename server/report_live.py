@@ -1,0 +1,102 @@
+"""Live KPIs: after a change commits, a project's KPIs are recomputed once per audience and pushed to its dashboards.
+
+Every board event a handler records (``LiveUpdates._board``: tasks, milestones, workflow, requests, comments...)
+also *touches* the project after commit. Touches are debounced per project: the first one schedules a
+recomputation ``delay`` seconds later (250 ms by default) and every touch until it runs joins it, so a burst of
+changes costs one computation. That computation loads the facts once per audience (staff, shared) and publishes
+the two snapshots through the hub::
+
+    report:project:{id}:staff   {"type": "kpi.changed", "kpis": {...ProjectKpis, audience "staff"}}
+    report:project:{id}:shared  {"type": "kpi.changed", "kpis": {...ProjectKpis, audience "shared"}}
+
+So the cost is per change burst and per audience, never per viewer; a customer's socket can only subscribe to the
+shared stream (``server/channels_policy.py``). Snapshots are not stored: a dashboard fetches the KPIs over REST
+when it opens and replaces them with each snapshot; a snapshot lost with a crashed node is superseded by the next.
+Guarantee: a change that commits is reflected in a published snapshot within ``delay`` plus one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from server.channels_policy import report_channels
+from server.db import Database
+from server.feedback import parse_weights
+from server.reports import Audience, load_facts, project_kpis
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, bytes], Awaitable[object]]
+
+
+class KpiPublisher:
+    def __init__(self, db: Database, publish: Publish, weights: str, *, delay: float = 0.25) -> None:
+        self.db = db
+        self.publish = publish
+        self.weights = parse_weights(weights)  # a bad TANDEM_FEEDBACK_WEIGHTS fails at start-up
+        self.delay = delay
+        self._dirty: set[int] = set()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self.computations = 0
+
+    def touch(self, project_id: int) -> None:
+        """Note that ``project_id`` changed; its KPIs are published within ``delay`` (plus computing time)."""
+        self._dirty.add(project_id)
+        if project_id not in self._tasks:
+            self._tasks[project_id] = asyncio.create_task(self._run(project_id), name=f"kpis-{project_id}")
+
+    def hook(self, project_id: int) -> Touch:
+        return Touch(self, project_id)
+
+    async def _run(self, project_id: int) -> None:
+        try:
+            # A touch arriving while we compute marks the project dirty again: one more round follows.
+            while project_id in self._dirty:
+                await asyncio.sleep(self.delay)
+                self._dirty.discard(project_id)
+                try:
+                    await self.publish_now(project_id)
+                except Exception:
+                    log.warning("live KPIs of project %s not published", project_id, exc_info=True)
+        finally:
+            self._tasks.pop(project_id, None)
+
+    async def publish_now(self, project_id: int) -> None:
+        """Compute the project's KPIs for both audiences and publish them (one session, two fact loads)."""
+        now = dt.datetime.now(dt.UTC)
+        channels = dict(zip((Audience.STAFF, Audience.SHARED), report_channels(project_id), strict=True))
+        async with self.db.session() as session:
+            snapshots = {}
+            for audience in channels:
+                facts = (await load_facts(session, [project_id], audience))[project_id]
+                snapshots[audience] = project_kpis(project_id, facts, audience, now, self.weights)
+        self.computations += 1
+        for audience, kpis in snapshots.items():
+            payload = {"type": "kpi.changed", "kpis": kpis.model_dump(mode="json")}
+            await self.publish(channels[audience], json.dumps(payload, separators=(",", ":")).encode())
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._dirty.clear()
+
+
+@dataclass(frozen=True)
+class Touch:
+    """An after-commit hook touching one project; equal hooks are added to a request only once."""
+
+    publisher: KpiPublisher
+    project_id: int
+
+    async def __call__(self) -> None:
+        self.publisher.touch(self.project_id)
