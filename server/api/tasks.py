@@ -114,6 +114,15 @@ async def list_tasks(ctx: Context, query: TaskQuery) -> Page[TaskOut]:
 )
 async def create_task(ctx: Context, body: TaskIn) -> TaskOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.TASK_CREATE)
+    return await add_task(ctx, project, body)
+
+
+async def add_task(ctx: Context, project: Project, body: TaskIn) -> TaskOut:
+    """Create a task in ``project`` (the caller checked the actor may) with every rule and live event of the API.
+
+    Raises:
+        ApiError: 409/422 when the task breaks a rule of the project (status, assignee, milestone, WIP limit).
+    """
     assert project.id is not None
     if body.status_id is not None:
         status = await status_in(ctx.session, project.id, body.status_id)
