@@ -78,7 +78,7 @@ def test_export_then_import_round_trips(client: TestClient, workspace: Workspace
     copies = [t for t in tasks(client, workspace) if t["id"] in new_ids]
 
     def key(t: dict[str, object]) -> tuple[object, ...]:
-        return tuple(t[f] for f in FIELDS) + ((t["assignee"] or {}).get("id"),)  # type: ignore[union-attr]
+        return (*(t[f] for f in FIELDS), (t["assignee"] or {}).get("id"))  # type: ignore[union-attr]
 
     assert sorted(map(key, copies), key=str) == sorted(map(key, original), key=str)
 
