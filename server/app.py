@@ -176,6 +176,8 @@ def _web_routes() -> list[BaseRoute]:
         Route("/projects/{project_id:int}/requests", index),
         Route("/projects/{project_id:int}/requests/{request_id:int}", index),
         Route("/projects/{project_id:int}/files", index),
+        Route("/projects/{project_id:int}/reports", index),
+        Route("/reports", index),
         Route("/requests", index),
     ]
     if (WEB_DIST / "assets").is_dir():

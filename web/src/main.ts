@@ -104,6 +104,7 @@ async function route(): Promise<void> {
   const requests = path.match(/^\/projects\/(\d+)\/requests$/);
   const request = path.match(/^\/projects\/(\d+)\/requests\/(\d+)$/);
   const files = path.match(/^\/projects\/(\d+)\/files$/);
+  const reports = path.match(/^\/projects\/(\d+)\/reports$/);
   const id = (m: RegExpMatchArray, i: number) => Number(m[i]);
   if (note || notes) {
     // The editor (CodeMirror, Yjs) loads only when a note is opened.
@@ -111,6 +112,12 @@ async function route(): Promise<void> {
     leaveView = note
       ? await views.renderNote(root, header(), Number(note[1]), Number(note[2]), user)
       : await views.renderNotes(root, header(), Number(notes![1]), user);
+  } else if (reports || path === "/reports") {
+    // The dashboards (and Chart.js) load only when a report is opened.
+    const views = await import("./views/reports");
+    leaveView = reports
+      ? await views.renderReports(root, header(), id(reports, 1), user, liveClient())
+      : await views.renderPortfolio(root, header());
   } else if (requests) leaveView = await renderRequests(root, header(), id(requests, 1), user, liveClient());
   else if (request) leaveView = await renderRequest(root, header(), id(request, 1), id(request, 2), user, liveClient());
   else if (files) leaveView = await renderFiles(root, header(), id(files, 1), user, liveClient());

@@ -56,6 +56,7 @@ export function projectNav(projectId: number, current: ProjectSection): HTMLElem
     ["requests", "requests.title", "/requests"],
     ["files", "files.title", "/files"],
     ["notes", "nav.notes", "/notes"],
+    ["reports", "nav.reports", "/reports"],
   ];
   return h(
     "nav",
