@@ -1,9 +1,10 @@
-import { api, ApiError, type Page, type Status, type Task, type User } from "../api";
+import { api, ApiError, upload, type Page, type Status, type Task, type User } from "../api";
 import { h, mount } from "../dom";
 import { formatDate, t } from "../i18n";
 import type { LiveClient } from "../live";
 import { safeFragment } from "../safe-html";
 import { colourBadge } from "./common";
+import { formatSize, type StoredFile } from "./files";
 
 export interface Comment {
   id: number;
@@ -284,6 +285,39 @@ export async function renderTask(
   const offRoom = live.subscribe(`room:task:${taskId}`, showTyping);
   const offStaffRoom = staff ? live.subscribe(`room:task:${taskId}:staff`, showTyping) : () => undefined;
 
+  // Attachments: the task's files the viewer may see; anyone who may upload adds one (internal for staff by
+  // default on an internal task, as the server decides).
+  const attachments = h("ul", { class: "attachments" });
+  const drawAttachments = async () => {
+    const files = await api<{ items: StoredFile[] }>("GET", `/api/projects/${projectId}/files?task_id=${taskId}`);
+    attachments.replaceChildren(
+      ...files.items.map((f) =>
+        h(
+          "li",
+          {},
+          h("a", { href: f.download_url, download: f.name }, f.name),
+          ` · ${formatSize(f.size)}`,
+          f.visibility === "internal" ? h("span", { class: "tag-internal" }, t("task.internal")) : null,
+        ),
+      ),
+    );
+  };
+  const picker = h("input", { type: "file", id: "attach-file" });
+  const attachError = h("p", { class: "error", role: "alert" });
+  picker.addEventListener("change", async () => {
+    const file = picker.files?.[0];
+    if (!file) return;
+    attachError.textContent = "";
+    try {
+      await upload(`/api/projects/${projectId}/files`, file, { name: file.name, task_id: String(taskId) });
+      picker.value = "";
+      await drawAttachments();
+    } catch (err) {
+      attachError.textContent = (err as Error).message || t("error.generic");
+    }
+  });
+  void drawAttachments();
+
   const status = statuses.items.find((s) => s.id === task.status_id);
   draw();
   setMode();
@@ -304,6 +338,15 @@ export async function renderTask(
         h("dd", {}, task.assignee?.name ?? t("task.unassigned")),
         h("dt", {}, t("task.dueDate")),
         h("dd", {}, task.due_date ? formatDate(task.due_date) : t("task.noDue"), " ", colourBadge(task.colour_class)),
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "attachments-title" },
+        h("h2", { id: "attachments-title" }, t("task.attachments")),
+        attachments,
+        h("label", { for: "attach-file" }, t("task.attach")),
+        picker,
+        attachError,
       ),
       h("section", { "aria-labelledby": "thread-title" }, h("h2", { id: "thread-title" }, t("thread.title")), olderButton, list, typingLine, form),
     ),
