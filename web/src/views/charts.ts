@@ -53,6 +53,8 @@ export function chartBox(
   const update = (nextLabels: string[], nextSeries: Series[]) => {
     chart.data.labels = nextLabels;
     chart.data.datasets = datasets(nextSeries, kind);
+    const legend = chart.options.plugins?.legend;
+    if (legend) legend.display = nextSeries.length > 1;
     chart.update();
   };
   return { element, chart, update };
