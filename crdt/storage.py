@@ -109,15 +109,19 @@ class SqlNoteStore:
 
     async def load(self, note_id: int) -> StoredNote:
         updates, snapshots = self._updates, self._snapshots
+        # The log first, then the snapshot: two statements may see two states of the database (SQLite runs each
+        # SELECT on its own; PostgreSQL's READ COMMITTED takes a snapshot per statement). A compaction committing in
+        # between folds the rows just read into the snapshot read next: they arrive twice, which merging makes
+        # harmless. The other order could read the old snapshot and then a log the compaction emptied: content lost.
         async with self.db.engine.connect() as conn:
-            snapshot = (
-                await conn.execute(select(snapshots.c.data).where(snapshots.c.note_id == note_id))
-            ).scalar_one_or_none()
             rows = (
                 (await conn.execute(select(updates.c.data).where(updates.c.note_id == note_id).order_by(updates.c.id)))
                 .scalars()
                 .all()
             )
+            snapshot = (
+                await conn.execute(select(snapshots.c.data).where(snapshots.c.note_id == note_id))
+            ).scalar_one_or_none()
         stored = ([bytes(snapshot)] if snapshot is not None else []) + [bytes(r) for r in rows]
         return StoredNote(stored, len(rows))
 

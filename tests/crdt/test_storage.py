@@ -149,3 +149,19 @@ async def test_seed_text_is_stored_once(database: Database, workspace: Workspace
     finally:
         await rooms.close()
     assert text_of(document_from(text_update("x"))) == "x"
+
+
+async def test_loads_racing_compactions_never_lose_content(database: Database, workspace: Workspace) -> None:
+    """Regression: load() read the snapshot, then the log; a compaction committing in between emptied the log the
+    load was about to read, and the load came back without the compacted content."""
+    store = SqlNoteStore(database)
+    note = note_id(workspace)
+    base = (await store.load(note)).merged()
+    expected = text_of(document_from(base))
+    for round_ in range(15):
+        for update in edits(4, (await store.load(note)).merged()):
+            await store.append(note, update)
+        expected = text_of(document_from((await store.load(note)).merged()))
+        loads = await asyncio.gather(store.compact(note), *(store.load(note) for _ in range(8)))
+        for stored in loads[1:]:
+            assert text_of(document_from(stored.merged())) == expected, f"round {round_}"  # type: ignore[union-attr]
