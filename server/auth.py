@@ -58,6 +58,39 @@ def credentials(conn: HTTPConnection) -> Credentials | None:
     return None
 
 
+async def actor_for_session(session: AsyncSession, user_id: int, session_token_hash: str) -> Actor | None:
+    """The user's actor, memberships as they are now, if the session is still valid: not ended, not expired, and
+    the user still active. Live sockets ask this on every subscribe and re-check."""
+    user = (
+        await session.exec(
+            select(User)
+            .join(AuthSession, col(AuthSession.user_id) == User.id)
+            .where(
+                User.id == user_id,
+                col(User.is_active).is_(True),
+                AuthSession.token_hash == session_token_hash,
+                col(AuthSession.expires_at) > utcnow(),
+            )
+        )
+    ).first()
+    return await load_actor(session, user) if user is not None else None
+
+
+async def live_session_hashes(session: AsyncSession, hashes: set[str]) -> set[str]:
+    """Which of ``hashes`` belong to sessions that are still valid (one query per 500)."""
+    alive: set[str] = set()
+    ordered = sorted(hashes)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start : start + 500]
+        rows = await session.exec(
+            select(AuthSession.token_hash).where(
+                col(AuthSession.token_hash).in_(chunk), col(AuthSession.expires_at) > utcnow()
+            )
+        )
+        alive.update(rows.all())
+    return alive
+
+
 async def load_actor(session: AsyncSession, user: User) -> Actor:
     rows = await session.exec(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id))
     memberships = {project_id: role for project_id, role in rows.all()}

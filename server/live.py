@@ -90,6 +90,9 @@ class LiveUpdates:
         if not shared and previous_visibility == Visibility.SHARED:
             removed = {"type": "task.removed", "task_id": task.id, "version": task.version}
             self._emit(ctx, project_channels(task.project_id)[1], removed)
+            # Customers watching its thread or its presence room lose them on every node.
+            task_id = task.id
+            ctx.after_commit.append(lambda: self.control.send({"type": "recheck_task", "task_id": task_id}))
         if task.assignee is not None and (shared or not task.assignee.is_customer):
             self._emit(ctx, user_channel(task.assignee.id), {"type": "action_items.changed", "task_id": task.id})
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import select
 from starlette.websockets import WebSocket
 
 from channels.backends import make_broker
@@ -25,9 +24,9 @@ from crdt.protocol import encode_permission_denied
 from crdt.room import RoomSettings
 from crdt.storage import SqlNoteStore
 from crdt.transport import Peer
-from server.auth import AuthService, credentials, load_actor
+from server.auth import AuthService, actor_for_session, credentials, load_actor
 from server.db import Database
-from server.models import AuthSession, Note, Project, User
+from server.models import Note, Project
 from server.policy import Action, Actor, Forbidden, NotFound, authorize
 from server.security import token_hash
 from server.settings import Settings
@@ -157,17 +156,12 @@ class NoteRooms:
         await self.manager.close()
 
     async def _fresh_actor(self, principal: NotePrincipal) -> Actor | None:
+        """The principal's actor with memberships as they are now, or None if their session ended or expired."""
         async with self.db.session() as session:
-            user = await session.get(User, principal.actor.user_id)
-            if user is None or not user.is_active:
-                return None
-            alive = (
-                await session.exec(select(AuthSession.id).where(AuthSession.token_hash == principal.token_hash))
-            ).first()
-            if alive is None:
-                return None
-            principal.actor = await load_actor(session, user)
-        return principal.actor
+            actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
+        if actor is not None:
+            principal.actor = actor
+        return actor
 
     async def _access(self, principal: object, note_id: int) -> Access:
         assert isinstance(principal, NotePrincipal)

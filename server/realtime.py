@@ -7,6 +7,7 @@ and access changes made anywhere in the cluster re-check the affected sockets on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlmodel import select
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.backends import make_broker
@@ -23,11 +23,10 @@ from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub, HubSettings
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.auth import AuthService, credentials, load_actor
+from server.auth import AuthService, actor_for_session, credentials, live_session_hashes, load_actor
 from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
 from server.control import ControlBus
 from server.db import Database
-from server.models import AuthSession, User
 from server.outbox import OutboxRelay
 from server.policy import Actor
 from server.security import token_hash
@@ -103,6 +102,7 @@ class Realtime:
             make_broker(settings.redis_url, settings.redis_prefix), self._on_control, self._recheck_everyone
         )
         self.relay = OutboxRelay(db, self._publish)
+        self._sweeper: asyncio.Task[None] | None = None
         self.limits = ConnectionLimits(
             max_queue_messages=settings.ws_max_queue_messages, max_subscriptions=settings.ws_max_subscriptions
         )
@@ -116,8 +116,12 @@ class Realtime:
         await self.hub.start()
         await self.control.start()
         self.relay.start()
+        self._sweeper = asyncio.create_task(self._sweep_expired_sessions(), name="session-sweeper")
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.relay.stop()
         await self.hub.close()
         await self.control.close()
@@ -130,18 +134,11 @@ class Realtime:
     # -- policy ------------------------------------------------------------------------------------------
 
     async def _fresh_actor(self, principal: SocketPrincipal) -> Actor | None:
-        """The principal's actor with memberships as they are now, or None if their session ended."""
+        """The principal's actor with memberships as they are now, or None if their session ended or expired."""
         async with self.db.session() as session:
-            user = await session.get(User, principal.actor.user_id)
-            if user is None or not user.is_active:
-                return None
-            alive = (
-                await session.exec(select(AuthSession.id).where(AuthSession.token_hash == principal.token_hash))
-            ).first()
-            if alive is None:
-                return None
-            actor = await load_actor(session, user)
-        principal.actor = actor
+            actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
+        if actor is not None:
+            principal.actor = actor
         return actor
 
     async def _authorize(self, principal: object, channel: str) -> bool:
@@ -168,6 +165,8 @@ class Realtime:
             await self._recheck(lambda p: p.actor.user_id == message.get("user_id"))
         elif kind == "recheck_project":
             await self._recheck(lambda p: True, project_id=message.get("project_id"))
+        elif kind == "recheck_task":
+            await self._recheck(lambda p: True, task_id=message.get("task_id"))
         elif kind == "disconnect":
             for conn in self.hub.connections:
                 principal = conn.principal
@@ -179,25 +178,47 @@ class Realtime:
         for hook in self.control_hooks:
             await hook(message)
 
+    async def _sweep_expired_sessions(self) -> None:
+        """Close sockets whose session expired (or was deleted) since they connected, every so often."""
+        while True:
+            await asyncio.sleep(self.settings.session_sweep_seconds)
+            connections = [c for c in self.hub.connections if isinstance(c.principal, SocketPrincipal)]
+            if not connections:
+                continue
+            try:
+                async with self.db.session() as session:
+                    alive = await live_session_hashes(session, {c.principal.token_hash for c in connections})  # type: ignore[attr-defined]
+            except Exception:
+                log.warning("session sweep failed; retrying at the next interval", exc_info=True)
+                continue
+            for conn in connections:
+                if conn.principal.token_hash not in alive:  # type: ignore[attr-defined]
+                    conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+
     async def _recheck_everyone(self) -> None:
         await self._recheck(lambda p: True)
         for hook in self.control_hooks:
             await hook({"type": "recheck_all"})
 
-    async def _recheck(self, which: Callable[[SocketPrincipal], bool], project_id: object = None) -> None:
+    async def _recheck(
+        self, which: Callable[[SocketPrincipal], bool], project_id: object = None, task_id: object = None
+    ) -> None:
         """Ask the policy again for every subscription of matching sockets; drop what it now refuses.
 
-        With ``project_id``, only sockets subscribed to that project's channels are re-checked.
+        With ``project_id`` (or ``task_id``), only sockets subscribed to that project's (task's) channels are
+        re-checked.
         """
         for conn in self.hub.connections:
             principal = conn.principal
             if not isinstance(principal, SocketPrincipal) or not which(principal):
                 continue
             channels = list(conn.subscriptions)
-            if project_id is not None and not any(
-                (ref := parse_channel(c)) is not None and ref.kind == "project" and ref.id == project_id
-                for c in channels
-            ):
+            for kind, ident in (("project", project_id), ("task", task_id)):
+                if ident is not None and not any(
+                    (ref := parse_channel(c)) is not None and ref.kind == kind and ref.id == ident for c in channels
+                ):
+                    channels = []
+            if not channels:
                 continue
             if not channels:
                 continue

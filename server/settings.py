@@ -49,6 +49,7 @@ class Settings:
     # Prefix of every Redis key and pub/sub channel, so several deployments (or test runs) share one Redis.
     redis_prefix: str = "tandem:"
     session_days: int = 14
+    session_sweep_seconds: int = 60
     invite_hours: int = 72
     due_soon_days: int = 3
     login_attempts_per_minute: int = 10
@@ -158,6 +159,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         redis_prefix=env.get("TANDEM_REDIS_PREFIX", "tandem:"),
         session_days=_int(env, "TANDEM_SESSION_DAYS", 14),
+        session_sweep_seconds=_int(env, "TANDEM_SESSION_SWEEP_SECONDS", 60),
         invite_hours=_int(env, "TANDEM_INVITE_HOURS", 72),
         due_soon_days=_int(env, "TANDEM_DUE_SOON_DAYS", 3),
         login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),

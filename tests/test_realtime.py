@@ -242,3 +242,65 @@ async def test_postgresql_nodes_publish_through_the_outbox(
             assert got == titles
         finally:
             await staff.aclose()
+
+
+async def test_sockets_close_when_their_session_expires(
+    database: tuple[str, Workspace], tmp_path: Path, clients: list[TandemClient]
+) -> None:
+    import datetime as dt
+    import sqlite3
+
+    from server.security import token_hash
+
+    url, ws = database
+    token = "short-lived-session-token-" + "z" * 20
+    with cluster(tmp_path, url, None, count=1) as (node,):
+        node.stop()
+        node.env["TANDEM_SESSION_SWEEP_SECONDS"] = "1"
+        node.start()
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute(
+                "insert into auth_sessions (user_id, token_hash, created_at, expires_at, last_seen_at, user_agent)"
+                " values (?, ?, ?, ?, ?, '')",
+                (
+                    ws.users["customer"],
+                    token_hash(token),
+                    now.isoformat(sep=" "),
+                    (now + dt.timedelta(seconds=3)).isoformat(sep=" "),
+                    now.isoformat(sep=" "),
+                ),
+            )
+        socket = await TandemClient.connect(node.ws, token=token, ping_interval=None)
+        clients.append(socket)
+        await socket.subscribe(f"project:{ws.ids['px']}:shared")
+        async with asyncio.timeout(10):
+            while socket.close_code is None:
+                await asyncio.sleep(0.05)
+        assert socket.close_code == 4401
+
+
+async def test_a_task_made_internal_drops_customers_from_its_thread_and_room(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    task = ws.ids["px_shared_task"]
+    customer = await connect(clients, b, ws, "customer")
+    await customer.subscribe(f"task:{task}:shared")
+    await customer.subscribe(f"room:task:{task}")
+    staff = Api(a, ws, "owner")
+    try:
+        # The shared task carries a shared milestone; detach it first so it may become internal.
+        await staff.patch_task(task, milestone_id=None)
+        await staff.patch_task(task, visibility="internal")
+        dropped: set[str] = set()
+        async with asyncio.timeout(2):
+            while len(dropped) < 2:
+                frame = await customer.next_event(2)
+                if frame["type"] == "unsubscribed":
+                    assert frame["reason"] == "forbidden"
+                    dropped.add(frame["channel"])
+        assert dropped == {f"task:{task}:shared", f"room:task:{task}"}
+    finally:
+        await staff.aclose()
