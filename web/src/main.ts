@@ -44,6 +44,9 @@ function header(): HTMLElement {
   signOut.addEventListener("click", async () => {
     await api("POST", "/api/auth/logout").catch(() => undefined);
     navigator.serviceWorker?.controller?.postMessage("clear"); // nothing of this account stays on the device
+    for (const db of (await indexedDB.databases?.()) ?? []) {
+      if (db.name?.startsWith("tandem-note-")) indexedDB.deleteDatabase(db.name);
+    }
     live?.stop();
     live = null;
     user = null;
