@@ -88,6 +88,10 @@ def _create_admin_cmd(settings: Settings, args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from server.demo import DEMO_LOGINS, DEMO_PASSWORD, seed_demo
 
+    if settings.production:
+        print("refusing to seed demo accounts with a published password in production", file=sys.stderr)
+        return 2
+
     migrate.upgrade(settings.database_url)
 
     async def run() -> bool:

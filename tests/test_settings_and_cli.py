@@ -114,3 +114,10 @@ def test_cli_reports_bad_configuration(tmp_path: Path) -> None:
         "migrate", env={"TANDEM_ENV": "production", "TANDEM_DATA_DIR": str(tmp_path), "TANDEM_SECRET_KEY": ""}
     )
     assert result.returncode == 2 and "TANDEM_SECRET_KEY" in result.stderr
+
+
+def test_demo_refuses_production(tmp_path: Path) -> None:
+    result = tandem(
+        "demo", env={"TANDEM_ENV": "production", "TANDEM_SECRET_KEY": "p" * 40, "TANDEM_DATA_DIR": str(tmp_path)}
+    )
+    assert result.returncode == 2 and "production" in result.stderr
