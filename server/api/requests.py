@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
-from sqlalchemy import func, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from server import notify
 from server.api import api
 from server.api.routing import ApiError, Context
-from server.api.tasks import check_assignee, task_out
+from server.api.tasks import add_task
 from server.db import utcnow
-from server.domain import check_wip_limit, project_for, status_in
+from server.domain import project_for
 from server.models import (
     RESOLVED_REQUEST_STATUSES,
     FieldKind,
@@ -32,15 +32,13 @@ from server.models import (
     RequestEvent,
     RequestField,
     RequestStatus,
-    Status,
-    StatusCategory,
     StoredFile,
     Task,
     User,
     Visibility,
 )
 from server.policy import Action, NotFound, authorize, visible_projects
-from server.schemas import Id, In, Out, Page, PageQuery, PersonOut, Text, Title
+from server.schemas import Id, In, Out, Page, PageQuery, PersonOut, TaskIn, Text, Title
 
 MAX_FIELDS = 30
 FieldValue = str | int | float | None
@@ -426,39 +424,21 @@ async def get_request(ctx: Context) -> RequestOut:
 
 
 async def _accept(ctx: Context, request: Request, project: Project, body: TriageIn) -> Task:
-    assert project.id is not None
-    if body.status_id is not None:
-        status = await status_in(ctx.session, project.id, body.status_id)
-    else:
-        first = (
-            await ctx.session.exec(
-                select(Status).where(Status.project_id == project.id).order_by(col(Status.position), col(Status.id))
-            )
-        ).first()
-        if first is None:
-            raise ApiError(409, "no_workflow", "The project has no statuses.")
-        status = first
-    await check_wip_limit(ctx.session, status)
-    if body.assignee_id is not None:
-        await check_assignee(ctx, project, body.assignee_id, Visibility.SHARED)
-    assert status.id is not None
-    top = (await ctx.session.exec(select(func.max(Task.position)).where(Task.status_id == status.id))).one()
-    task = Task(
-        project_id=project.id,
-        title=request.title,
-        description=request.description,
-        status_id=status.id,
-        assignee_id=body.assignee_id,
-        priority=request.priority,
-        visibility=Visibility.SHARED,
-        position=(top or 0) + 1,
-        created_by_id=ctx.actor.user_id,
-        completed_at=utcnow() if status.category == StatusCategory.DONE else None,
+    """The request becomes a shared task, created by the same path (rules, live events, notifications) as any."""
+    out = await add_task(
+        ctx,
+        project,
+        TaskIn(
+            title=request.title,
+            description=request.description,
+            status_id=body.status_id,
+            assignee_id=body.assignee_id,
+            priority=request.priority,
+            visibility=Visibility.SHARED,
+        ),
     )
-    ctx.session.add(task)
-    await ctx.session.flush()
-    await ctx.services.live.task_changed(ctx, await task_out(ctx, task), previous_visibility=None)
-    await notify.task_changed(ctx, task, assignee_before=None, status_before=None)
+    task = await ctx.session.get(Task, out.id)
+    assert task is not None
     return task
 
 
