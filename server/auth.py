@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
 from server.api.routing import ApiError
-from server.db import utcnow
+from server.db import Database, utcnow
 from server.models import AuthSession, Membership, ProjectRole, ProjectSettings, User
 from server.policy import Actor, CustomerCapability
 from server.ratelimit import RateLimiter
@@ -74,6 +74,22 @@ async def actor_for_session(session: AsyncSession, user_id: int, session_token_h
         )
     ).first()
     return await load_actor(session, user) if user is not None else None
+
+
+class SessionPrincipal(Protocol):
+    """Who is behind a live socket: the actor as last checked, and the session they connected with."""
+
+    actor: Actor
+    token_hash: str
+
+
+async def refresh_actor(db: Database, principal: SessionPrincipal) -> Actor | None:
+    """Re-read ``principal``'s actor (memberships as they are now) into it; None if the session ended or expired."""
+    async with db.session() as session:
+        actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
+    if actor is not None:
+        principal.actor = actor
+    return actor
 
 
 async def live_session_hashes(session: AsyncSession, hashes: set[str]) -> set[str]:

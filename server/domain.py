@@ -211,3 +211,10 @@ async def project_summaries(
             waiting_on_customer=waiting or 0,
         )
     return summaries
+
+
+def person_out(user: User | None) -> PersonOut | None:
+    """How a person appears on items others see: id, name, and whether they are a customer."""
+    if user is None or user.id is None:
+        return None
+    return PersonOut(id=user.id, name=user.name, is_customer=not user.is_staff)

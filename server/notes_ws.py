@@ -24,7 +24,7 @@ from crdt.protocol import encode_permission_denied
 from crdt.room import RoomSettings
 from crdt.storage import SqlNoteStore
 from crdt.transport import Peer
-from server.auth import AuthService, actor_for_session, credentials, load_actor
+from server.auth import AuthService, credentials, load_actor, refresh_actor
 from server.db import Database
 from server.models import Note, Project
 from server.policy import Action, Actor, Forbidden, NotFound, authorize
@@ -156,12 +156,7 @@ class NoteRooms:
         await self.manager.close()
 
     async def _fresh_actor(self, principal: NotePrincipal) -> Actor | None:
-        """The principal's actor with memberships as they are now, or None if their session ended or expired."""
-        async with self.db.session() as session:
-            actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
-        if actor is not None:
-            principal.actor = actor
-        return actor
+        return await refresh_actor(self.db, principal)
 
     async def _access(self, principal: object, note_id: int) -> Access:
         assert isinstance(principal, NotePrincipal)

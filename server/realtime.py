@@ -23,7 +23,7 @@ from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub, HubSettings
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.auth import AuthService, actor_for_session, credentials, live_session_hashes, load_actor
+from server.auth import AuthService, credentials, live_session_hashes, load_actor, refresh_actor
 from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
 from server.control import ControlBus
 from server.db import Database
@@ -134,12 +134,7 @@ class Realtime:
     # -- policy ------------------------------------------------------------------------------------------
 
     async def _fresh_actor(self, principal: SocketPrincipal) -> Actor | None:
-        """The principal's actor with memberships as they are now, or None if their session ended or expired."""
-        async with self.db.session() as session:
-            actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
-        if actor is not None:
-            principal.actor = actor
-        return actor
+        return await refresh_actor(self.db, principal)
 
     async def _authorize(self, principal: object, channel: str) -> bool:
         assert isinstance(principal, SocketPrincipal)

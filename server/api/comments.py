@@ -19,7 +19,7 @@ from server.discussion import (
     notify_mentions,
     unread_counts,
 )
-from server.domain import task_for
+from server.domain import person_out, task_for
 from server.models import (
     Comment,
     CommentRevision,
@@ -87,10 +87,7 @@ async def comments_out(ctx: Context, comments: Sequence[Comment]) -> list[Commen
             reactions[comment_id][emoji].append(user_id)
 
     def person(user_id: int | None) -> PersonOut | None:
-        user = people.get(user_id) if user_id else None
-        if user is None or user.id is None:
-            return None
-        return PersonOut(id=user.id, name=user.name, is_customer=not user.is_staff)
+        return person_out(people.get(user_id) if user_id else None)
 
     out = []
     for c in comments:

@@ -22,7 +22,7 @@ from server.api import api
 from server.api.routing import ApiError, Context
 from server.api.tasks import add_task
 from server.db import utcnow
-from server.domain import project_for
+from server.domain import person_out, project_for
 from server.models import (
     RESOLVED_REQUEST_STATUSES,
     FieldKind,
@@ -220,10 +220,7 @@ async def requests_out(ctx: Context, requests: Sequence[Request], history: bool 
     )
 
     def person(user_id: int | None) -> PersonOut | None:
-        user = people.get(user_id) if user_id else None
-        if user is None or user.id is None:
-            return None
-        return PersonOut(id=user.id, name=user.name, is_customer=not user.is_staff)
+        return person_out(people.get(user_id) if user_id else None)
 
     out = []
     for r in requests:
