@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
 
 from server.api.routing import ApiError
 from server.db import Database, utcnow
@@ -90,6 +91,33 @@ async def refresh_actor(db: Database, principal: SessionPrincipal) -> Actor | No
     if actor is not None:
         principal.actor = actor
     return actor
+
+
+async def admit_socket(
+    websocket: WebSocket, db: Database, auth: AuthService, allowed_origins: set[str]
+) -> tuple[Actor, str] | None:
+    """Accept a WebSocket, then let it in only from an allowed Origin and with a valid session.
+
+    Returns:
+        The actor and the SHA-256 of their session token; None after closing the socket with 4403 (origin not
+        allowed) or 4401 (no valid session). Accepting first lets clients read the close code and reason.
+    """
+    origin = websocket.headers.get("origin")
+    await websocket.accept()
+    if origin is not None and origin.rstrip("/") not in allowed_origins:
+        await websocket.close(4403, "origin not allowed")
+        return None
+    creds = credentials(websocket)
+    actor = None
+    if creds is not None:
+        async with db.session() as session:
+            user = await auth.user_for_token(session, creds.token)
+            actor = await load_actor(session, user) if user is not None else None
+            await session.commit()
+    if creds is None or actor is None:
+        await websocket.close(4401, "sign in first")
+        return None
+    return actor, token_hash(creds.token)
 
 
 async def live_session_hashes(session: AsyncSession, hashes: set[str]) -> set[str]:

@@ -24,11 +24,10 @@ from crdt.protocol import encode_permission_denied
 from crdt.room import RoomSettings
 from crdt.storage import SqlNoteStore
 from crdt.transport import Peer
-from server.auth import AuthService, credentials, load_actor, refresh_actor
+from server.auth import AuthService, admit_socket, refresh_actor
 from server.db import Database
 from server.models import Note, Project
 from server.policy import Action, Actor, Forbidden, NotFound, authorize
-from server.security import token_hash
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -189,28 +188,17 @@ class NoteRooms:
     async def endpoint(self, websocket: WebSocket) -> None:
         """``/yjs/{note_id}``: authenticate, check the Origin and the policy, then join the note's room."""
         note_id = int(websocket.path_params["note_id"])
-        origin = websocket.headers.get("origin")
-        await websocket.accept()
-        if origin is not None and origin.rstrip("/") not in self.allowed_origins:
-            await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
+        admitted = await admit_socket(websocket, self.db, self.auth, self.allowed_origins)
+        if admitted is None:
             return
-        creds = credentials(websocket)
-        actor = None
-        if creds is not None:
-            async with self.db.session() as session:
-                user = await self.auth.user_for_token(session, creds.token)
-                actor = await load_actor(session, user) if user is not None else None
-                await session.commit()
-        if creds is None or actor is None:
-            await websocket.close(CloseCode.UNAUTHORIZED, "sign in first")
-            return
+        actor, session_hash = admitted
         access = await access_to_note(self.db, actor, note_id)
         if access is Access.FORBIDDEN:
             # y-websocket clients show the reason of a permission-denied message; then the socket closes.
             await websocket.send_bytes(encode_permission_denied("no such note, or you may not open it"))
             await websocket.close(CloseCode.FORBIDDEN, "forbidden")
             return
-        principal = NotePrincipal(actor, token_hash(creds.token))
+        principal = NotePrincipal(actor, session_hash)
         peer = Peer(
             StarletteTransport(websocket),
             principal,

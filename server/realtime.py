@@ -23,13 +23,12 @@ from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub, HubSettings
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.auth import AuthService, credentials, live_session_hashes, load_actor, refresh_actor
+from server.auth import AuthService, admit_socket, live_session_hashes, refresh_actor
 from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
 from server.control import ControlBus
 from server.db import Database
 from server.outbox import OutboxRelay
 from server.policy import Actor
-from server.security import token_hash
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -230,22 +229,10 @@ class Realtime:
 
     async def endpoint(self, websocket: WebSocket) -> None:
         """``/ws``: authenticate, check the Origin, then hand the socket to the hub."""
-        origin = websocket.headers.get("origin")
-        await websocket.accept()
-        if origin is not None and origin.rstrip("/") not in self.allowed_origins:
-            await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
+        admitted = await admit_socket(websocket, self.db, self.auth, self.allowed_origins)
+        if admitted is None:
             return
-        creds = credentials(websocket)
-        user = None
-        if creds is not None:
-            async with self.db.session() as session:
-                user = await self.auth.user_for_token(session, creds.token)
-                actor = await load_actor(session, user) if user is not None else None
-                await session.commit()
-        if creds is None or user is None or actor is None:
-            await websocket.close(CloseCode.UNAUTHORIZED, "sign in first")
-            return
-        principal = SocketPrincipal(actor, token_hash(creds.token))
+        principal = SocketPrincipal(*admitted)
         conn = Connection(StarletteTransport(websocket), principal, limits=self.limits)
         try:
             await self.hub.serve(conn, _frames(websocket))
