@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sqlite3
 import uuid
@@ -13,12 +12,11 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
-from server import migrate
 from server.app import create_app
-from server.db import Database, sync_url
+from server.db import sync_url
 from server.settings import Settings
 from tests.nodes import Node, cluster
-from tests.workspace import Workspace, build_workspace, write_seed_blobs
+from tests.workspace import Workspace, seed_database, write_seed_blobs
 
 SECRET = "test-secret-key-" + "k" * 32
 
@@ -40,17 +38,7 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
 def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Workspace]:
     """One migrated, seeded SQLite file per test session; each test gets a copy."""
     folder = tmp_path_factory.mktemp("template")
-    url = f"sqlite:///{folder / 'tandem.db'}"
-    migrate.upgrade(url)
-
-    async def seed() -> Workspace:
-        db = Database(url)
-        try:
-            return await build_workspace(db)
-        finally:
-            await db.close()
-
-    ws = asyncio.run(seed())
+    ws = seed_database(f"sqlite:///{folder / 'tandem.db'}")
     write_seed_blobs(folder / "files")
     # Fold the WAL into the main file so a plain copy holds everything.
     with sqlite3.connect(folder / "tandem.db") as conn:
@@ -113,16 +101,7 @@ def postgres_database() -> Iterator[str]:
 def pg_database() -> Iterator[tuple[str, Workspace]]:
     """The seeded workspace in a fresh PostgreSQL database."""
     with postgres_database() as url:
-        migrate.upgrade(url)
-
-        async def seed() -> Workspace:
-            db = Database(url)
-            try:
-                return await build_workspace(db)
-            finally:
-                await db.close()
-
-        yield url, asyncio.run(seed())
+        yield url, seed_database(url)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ deeper run (a 40-example run over 59 operations x 3 roles, about 7,000 requests,
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +17,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 import server.api.endpoints  # noqa: F401  (registers the routes)
-from server import migrate
 from server.api import api
 from server.api.openapi import openapi_document
-from server.db import Database
 from tests.nodes import Node
-from tests.workspace import Workspace, build_workspace
+from tests.workspace import Workspace, seed_database
 
 EXAMPLES = int(os.environ.get("TANDEM_FUZZ_EXAMPLES", "8"))
 
@@ -32,16 +29,7 @@ EXAMPLES = int(os.environ.get("TANDEM_FUZZ_EXAMPLES", "8"))
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Workspace]]:
     folder = tmp_path_factory.mktemp("fuzz")
     url = f"sqlite:///{folder / 'tandem.db'}"
-    migrate.upgrade(url)
-
-    async def seed() -> Workspace:
-        db = Database(url)
-        try:
-            return await build_workspace(db)
-        finally:
-            await db.close()
-
-    ws = asyncio.run(seed())
+    ws = seed_database(url)
     env = {
         "TANDEM_DATABASE_URL": url,
         "TANDEM_DATA_DIR": str(folder),

@@ -7,6 +7,7 @@ Roles: ``owner`` (admin of A), ``staff`` (staff of A, member of PX), ``customer`
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server import migrate
 from server.db import Database, utcnow
 from server.domain import default_statuses
 from server.models import (
@@ -56,6 +58,20 @@ class Workspace:
 
     def token(self, role: str) -> str:
         return self.tokens[role]
+
+
+def seed_database(url: str) -> Workspace:
+    """Migrate the empty database at ``url`` to head and build the workspace in it (outside any event loop)."""
+    migrate.upgrade(url)
+
+    async def seed() -> Workspace:
+        db = Database(url)
+        try:
+            return await build_workspace(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(seed())
 
 
 async def build_workspace(db: Database) -> Workspace:
