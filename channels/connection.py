@@ -1,9 +1,17 @@
 """One client's socket as the hub sees it: a bounded, coalescing send queue and an incoming-frame rate limit.
 
-The hub never awaits a client. Fan-out calls `Connection.enqueue`, which is O(1): append to a deque and wake the
-connection's single writer task. The writer drains everything queued and sends it as one text message (frames
-joined by ``"\\n"``, up to ``max_message_bytes``), so a burst costs one WebSocket message per drain rather than
-one per frame. When the queue would exceed its bounds the client is too slow: the connection is closed with
+The hub never awaits a client. Fan-out calls `Connection.enqueue`, which is O(1): append to a deque and, the
+first time in this event-loop turn, put the connection on its loop's `WriteBatcher`. At the start of the next
+turn the batcher flushes every connection that received frames: what is queued goes out as one text message
+(frames joined by ``"\\n"``, up to ``max_message_bytes``), so a burst costs one WebSocket message per turn rather
+than one per frame, and a quiet channel costs one message per event with no task per subscriber.
+
+The send is started *eagerly*: the transport's ``send_text`` coroutine is stepped in place, and for an ASGI
+server whose socket buffer has room (uvicorn's ``send`` awaits nothing then) it completes right there, as
+``websockets.broadcast`` writes without a task. Only a send that has to wait for the peer (back-pressure)
+becomes a task, and the rest of the queue waits behind it, so order holds.
+
+When the queue would exceed its bounds the client is too slow: the connection is closed with
 `CloseCode.SLOW_CONSUMER` and its queue is dropped, so one slow reader neither blocks the hub nor grows memory.
 
 Sizes are counted in ``str`` length, which equals UTF-8 bytes for the ASCII frames `channels.protocol` emits
@@ -15,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import types
+import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from channels import metrics
 from channels.protocol import CloseCode
@@ -36,30 +46,85 @@ class Transport(Protocol):
     """The socket under a `Connection` (a Starlette or ``websockets`` WebSocket, or a test fake)."""
 
     async def send_text(self, text: str) -> None:
-        """Send one WebSocket text message. May wait for the peer (back-pressure); raises if the socket is gone."""
+        """Send one WebSocket text message. May wait for the peer (back-pressure); raises if the socket is gone.
+
+        It should not suspend when the socket can take the message at once: the connection steps it eagerly.
+        """
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` and ``reason``. Must return within a bounded time."""
 
 
-@runtime_checkable
-class NowaitTransport(Transport, Protocol):
-    """A `Transport` that can also write without awaiting (e.g. ``websockets``, whose ``broadcast`` does this).
+class WriteBatcher:
+    """Flushes, once per event-loop turn, every connection that was given frames during the previous turn.
 
-    When the connection has nothing queued and no send in flight, `Connection.enqueue` writes through
-    `send_text_nowait` directly: no queue, no writer wake-up, no task step per subscriber per event.
+    One per event loop (`for_running_loop`): a publication fanned out to N sockets schedules one callback, not
+    N task wake-ups, and publications arriving in the same turn share each socket's message.
     """
 
-    def send_text_nowait(self, text: str) -> bool:
-        """Write ``text`` now if the socket can take it without waiting.
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatcher] = weakref.WeakKeyDictionary()
 
-        Returns:
-            False (nothing written) when the socket's write buffer is above its high-water mark or a send is
-            in progress; the frame is then queued for the writer instead.
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[Connection] = []
 
-        Raises:
-            Exception: the socket is gone (the connection is then closed).
-        """
+    @classmethod
+    def for_running_loop(cls) -> WriteBatcher:
+        """The running loop's batcher (created on first use)."""
+        loop = asyncio.get_running_loop()
+        batcher = cls._by_loop.get(loop)
+        if batcher is None:
+            batcher = cls._by_loop[loop] = cls(loop)
+        return batcher
+
+    def mark(self, conn: Connection) -> None:
+        """Flush ``conn`` at the start of the next turn (the caller marks each connection once per turn)."""
+        if not self._dirty:
+            self._loop.call_soon(self._flush)
+        self._dirty.append(conn)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for conn in dirty:
+            conn._flush()  # the batcher is the connection's other half
+
+
+def _start_eagerly(coro: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
+    """Run ``coro`` up to its first suspension.
+
+    Returns:
+        None when it finished without suspending; otherwise an awaitable that finishes it (await it in a task).
+
+    Raises:
+        Exception: whatever ``coro`` raised before suspending.
+    """
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return None
+    return _resume(coro, yielded)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any, None]:
+    # What `await coro` would do had it not been started: pass each suspension to the driving task and its
+    # outcome (value or exception, cancellation included) back in.
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # forwarded into the coroutine, not handled here
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration:
+                return
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +176,7 @@ class Subscription:
 
 
 class Connection:
-    """A client connection: identity, outgoing queue, writer task and rate limit.
+    """A client connection: identity, outgoing queue, send path and rate limit.
 
     Guarantees:
         - Frames passed to `enqueue` are sent in order, each at most once.
@@ -142,13 +207,13 @@ class Connection:
         self.close_code: CloseCode | None = None
         self.close_reason = ""
         self._transport = transport
-        self._send_nowait = transport.send_text_nowait if isinstance(transport, NowaitTransport) else None
         self._queue: deque[str] = deque()
         self._queued_bytes = 0
         self._max_queue_messages = self.limits.max_queue_messages
         self._max_queue_bytes = self.limits.max_queue_bytes
-        self._waiter: asyncio.Future[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._batcher: WriteBatcher | None = None
+        self._marked = False  # on the batcher for this turn
+        self._sending: asyncio.Task[None] | None = None  # a send waiting for the peer, then the rest of the queue
         self._closer: asyncio.Task[None] | None = None
         self._close_callbacks: list[CloseCallback] = []
         self._tokens = float(self.limits.frame_burst)
@@ -161,11 +226,12 @@ class Connection:
         return self.close_code is not None
 
     def start(self) -> None:
-        """Start the writer task. Called by the hub when the connection is registered."""
-        if self._writer is None and not self.closed:
-            loop = asyncio.get_running_loop()
-            self._tokens_at = self.last_frame_at = loop.time()
-            self._writer = loop.create_task(self._write_loop(), name=f"tandem-conn-writer-{self.id}")
+        """Attach to the running loop's `WriteBatcher`. Called by the hub when the connection is registered."""
+        if self._batcher is None and not self.closed:
+            self._batcher = WriteBatcher.for_running_loop()
+            self._tokens_at = self.last_frame_at = asyncio.get_running_loop().time()
+            if self._queue:
+                self._mark()
 
     def add_close_callback(self, callback: CloseCallback) -> None:
         """Call ``callback(connection)`` when the connection closes (immediately if it already has)."""
@@ -185,29 +251,15 @@ class Connection:
         if self.close_code is not None:
             return False
         queue = self._queue
-        waiter = self._waiter
-        writer_idle = waiter is not None and not waiter.done()
-        if self._send_nowait is not None and writer_idle and not queue:
-            try:
-                if self._send_nowait(text):
-                    return True
-            except Exception as exc:  # the socket is gone
-                self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")
-                return False
         size = len(text)
         if len(queue) >= self._max_queue_messages or self._queued_bytes + size > self._max_queue_bytes:
             self.abort(CloseCode.SLOW_CONSUMER, "slow consumer: send queue overflow")
             return False
         queue.append(text)
         self._queued_bytes += size
-        if writer_idle and waiter is not None:
-            waiter.set_result(None)
+        if not self._marked:
+            self._mark()
         return True
-
-    def _wake_writer(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     @property
     def queued_messages(self) -> int:
@@ -239,21 +291,22 @@ class Connection:
         self.close_code = code
         self.close_reason = reason
         metrics.CLOSES.labels(code=str(int(code))).inc()
-        writer = self._writer
-        flush = flush and bool(self._queue) and writer is not None and not writer.done()
-        if flush:
-            self._wake_writer()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            logger.debug("connection %s aborted without a running loop", self.id)
+            loop = None
+        if flush and self._queue and self._batcher is not None and loop is not None:
+            if self._sending is None:
+                self._sending = loop.create_task(self._drain(), name=f"tandem-conn-flush-{self.id}")
         else:
             self._queue.clear()
             self._queued_bytes = 0
-            if writer is not None and writer is not asyncio.current_task():
-                writer.cancel()
-        try:
-            self._closer = asyncio.get_running_loop().create_task(
-                self._close_transport(code, reason, flush), name=f"tandem-conn-close-{self.id}"
-            )
-        except RuntimeError:
-            logger.debug("connection %s aborted without a running loop", self.id)
+            sending = self._sending
+            if sending is not None and sending is not asyncio.current_task():
+                sending.cancel()
+        if loop is not None:
+            self._closer = loop.create_task(self._close_transport(code, reason), name=f"tandem-conn-close-{self.id}")
         callbacks, self._close_callbacks = self._close_callbacks, []
         for callback in callbacks:
             callback(self)
@@ -264,49 +317,76 @@ class Connection:
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
-        """Wait until the writer has stopped and the transport close has finished (if the connection is closed)."""
-        for task in (self._writer, self._closer):
+        """Wait until pending sends have stopped and the transport close has finished (if closed)."""
+        for task in (self._sending, self._closer):
             if task is not None and task is not asyncio.current_task():
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _close_transport(self, code: CloseCode, reason: str, flush: bool) -> None:
-        writer = self._writer
-        if flush and writer is not None:
-            try:
-                async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
-                    await writer  # cancelled by the timeout if the peer does not read
-            except TimeoutError:
-                logger.info("connection %s did not take its last frames before closing", self.id)
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
-                await self._transport.close(int(code), reason)
-        except Exception:  # the peer may already be gone; closing is best effort
-            logger.debug("closing connection %s failed", self.id, exc_info=True)
+    def _mark(self) -> None:
+        if not self._marked and self._batcher is not None:
+            self._marked = True
+            self._batcher.mark(self)
 
-    async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _next_message(self) -> str:
         queue = self._queue
+        parts = [queue.popleft()]
+        size = len(parts[0])
         max_message = self.limits.max_message_bytes
+        while queue and size + 1 + len(queue[0]) <= max_message:
+            text = queue.popleft()
+            size += 1 + len(text)
+            parts.append(text)
+        self._queued_bytes -= size - (len(parts) - 1)
+        return parts[0] if len(parts) == 1 else "\n".join(parts)
+
+    def _flush(self) -> None:
+        """Send what is queued, eagerly (see the module docstring); called by the batcher."""
+        self._marked = False
+        if self._sending is not None or self.close_code is not None:
+            return  # the pending send drains the queue after itself; a closed connection dropped its queue
+        while self._queue:
+            try:
+                rest = _start_eagerly(self._transport.send_text(self._next_message()))
+            except Exception as exc:  # a send failure means the peer is gone
+                logger.debug("send to connection %s failed", self.id, exc_info=True)
+                self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")
+                return
+            if rest is not None:
+                self._sending = asyncio.get_running_loop().create_task(
+                    self._drain(rest), name=f"tandem-conn-send-{self.id}"
+                )
+                return
+
+    async def _drain(self, pending: Awaitable[None] | None = None) -> None:
+        """Finish a send that had to wait, then send the rest of the queue (also used to flush on close)."""
         try:
-            while True:
-                if not queue:
-                    if self.close_code is not None:
-                        return  # closed, and flushed if asked to
-                    self._waiter = loop.create_future()
-                    await self._waiter
-                    self._waiter = None
-                    continue
-                parts = [queue.popleft()]
-                size = len(parts[0])
-                while queue and size + 1 + len(queue[0]) <= max_message:
-                    text = queue.popleft()
-                    size += 1 + len(text)
-                    parts.append(text)
-                self._queued_bytes -= size - (len(parts) - 1)
-                await self._transport.send_text(parts[0] if len(parts) == 1 else "\n".join(parts))
+            if pending is not None:
+                await pending
+            while self._queue:
+                await self._transport.send_text(self._next_message())
         except asyncio.CancelledError:
             if self.close_code is None:
                 raise
         except Exception as exc:  # a send failure means the peer is gone
             logger.debug("send to connection %s failed", self.id, exc_info=True)
             self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")
+        finally:
+            if self._sending is asyncio.current_task():
+                self._sending = None
+
+    async def _close_transport(self, code: CloseCode, reason: str) -> None:
+        sending = self._sending
+        if sending is not None and sending is not asyncio.current_task():
+            try:
+                async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
+                    await asyncio.shield(sending)
+            except TimeoutError:
+                sending.cancel()
+                logger.info("connection %s did not take its last frames before closing", self.id)
+            except Exception:  # the drain logs its own failures
+                logger.debug("flushing connection %s failed", self.id, exc_info=True)
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
+                await self._transport.close(int(code), reason)
+        except Exception:  # the peer may already be gone; closing is best effort
+            logger.debug("closing connection %s failed", self.id, exc_info=True)

@@ -7,7 +7,7 @@ filling and recovery live in `channels.channel.LocalChannel`; presence duties in
 
 The server adapter's whole job is::
 
-    conn = Connection(StarletteTransport(websocket), principal=user)
+    conn = Connection(AsgiTransport(websocket, send), principal=user)
     await hub.serve(conn, websocket.iter_text())
 
 `Hub.serve` is the one place a `ConnectionClosedError` becomes a close frame.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from channels.backends import make_broker
@@ -45,12 +46,16 @@ class SocketPrincipal:
         return str(self.actor.user_id)
 
 
-class StarletteTransport:
-    def __init__(self, websocket: WebSocket) -> None:
+class AsgiTransport:
+    """A hub connection's socket: messages go straight to the server's ASGI ``send`` (one coroutine, which
+    uvicorn completes without suspending while the socket buffer has room), the close through Starlette."""
+
+    def __init__(self, websocket: WebSocket, send: Send) -> None:
         self.websocket = websocket
+        self._send = send
 
     async def send_text(self, text: str) -> None:
-        await self.websocket.send_text(text)
+        await self._send({"type": "websocket.send", "text": text})
 
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError):  # already closed by the peer
@@ -227,13 +232,15 @@ class Realtime:
 
     # -- the endpoint --------------------------------------------------------------------------------------
 
-    async def endpoint(self, websocket: WebSocket) -> None:
-        """``/ws``: authenticate, check the Origin, then hand the socket to the hub."""
+    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/ws`` as a plain ASGI app (mounted ahead of the router, see ``server.app.WebSocketFastPath``):
+        authenticate, check the Origin, then hand the socket to the hub."""
+        websocket = WebSocket(scope, receive, send)
         admitted = await admit_socket(websocket, self.db, self.auth, self.allowed_origins)
         if admitted is None:
             return
         principal = SocketPrincipal(*admitted)
-        conn = Connection(StarletteTransport(websocket), principal, limits=self.limits)
+        conn = Connection(AsgiTransport(websocket, send), principal, limits=self.limits)
         try:
             await self.hub.serve(conn, _frames(websocket))
         except WebSocketDisconnect:

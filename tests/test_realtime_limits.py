@@ -173,20 +173,30 @@ async def test_slow_consumer_is_disconnected_and_others_keep_receiving(
         slow.transport.pause_reading()  # stops reading: the server's writes back up
         try:
             async with httpx.AsyncClient(base_url=node.http, timeout=10) as http:
-                big = "y" * 19_000
-                for i in range(300):
-                    await http.patch(
-                        f"/api/tasks/{ws.ids['px_shared_task']}",
-                        json={"description": f"{i} {big}"},
-                        headers={"authorization": f"Bearer {ws.token('owner')}"},
-                    )
-            received = 0
-            async with asyncio.timeout(90):  # generous: 300 requests on a loaded CI machine
-                while received < 300:
-                    await fast.next_event(30)
-                    received += 1
-            slow.transport.resume_reading()
-            assert await close_code(slow, 20) == 4409
+
+                async def move_many() -> None:
+                    big = "y" * 19_000
+                    for i in range(300):
+                        await http.patch(
+                            f"/api/tasks/{ws.ids['px_shared_task']}",
+                            json={"description": f"{i} {big}"},
+                            headers={"authorization": f"Bearer {ws.token('owner')}"},
+                        )
+
+                publisher = asyncio.create_task(move_many())
+                # The server gives a close frame a few seconds to get through a socket nobody reads, so the
+                # slow client starts reading again once the node has counted the 4409 close.
+                async with asyncio.timeout(90):  # generous: 300 requests on a loaded CI machine
+                    while 'tandem_ws_closes_total{code="4409"}' not in (await http.get("/metrics")).text:
+                        await asyncio.sleep(0.05)
+                slow.transport.resume_reading()
+                assert await close_code(slow, 20) == 4409
+                received = 0
+                async with asyncio.timeout(90):
+                    while received < 300:
+                        await fast.next_event(30)
+                        received += 1
+                await publisher
         finally:
             await fast.close()
             await slow.close()

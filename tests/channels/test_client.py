@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
 
 from channels.backends.memory import MemoryBroker
 from channels.client import ClientError, TandemClient
@@ -33,17 +32,6 @@ class WebsocketsTransport:
 
     async def close(self, code: int, reason: str) -> None:
         await self.ws.close(code, reason)
-
-    def send_text_nowait(self, text: str) -> bool:
-        # What websockets' own broadcast() does, plus back-pressure: decline when the write buffer is full.
-        ws = self.ws
-        if ws.protocol.state is not State.OPEN:
-            raise ConnectionError("socket closed")
-        if ws.send_in_progress is not None or ws.transport.get_write_buffer_size() > 64 * 1024:
-            return False
-        ws.protocol.send_text(text.encode())
-        ws.send_data()
-        return True
 
 
 async def _frames(ws: ServerConnection) -> AsyncIterator[str]:

@@ -93,51 +93,102 @@ async def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     await conn.close(CloseCode.NORMAL, "")
 
 
-class NowaitFake(FakeTransport):
-    """A transport with a synchronous write path whose buffer can be 'full'."""
+class CountingTransport(FakeTransport):
+    """Records which task each message was sent from, and can make one chosen send wait for the peer."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.buffer_full = False
-        self.nowait_writes = 0
+        self.senders: list[asyncio.Task[object] | None] = []
+        self.stall_next = False
+        self.stalled: asyncio.Event = asyncio.Event()
+        self.fail_after_stall = False
 
-    def send_text_nowait(self, text: str) -> bool:
-        if self.buffer_full:
-            return False
-        self.nowait_writes += 1
+    async def send_text(self, text: str) -> None:
+        self.senders.append(asyncio.current_task())
+        if self.stall_next:
+            self.stall_next = False
+            await self.stalled.wait()
+            if self.fail_after_stall:
+                raise ConnectionResetError
         self.messages.append(text)
-        return True
 
 
-async def test_idle_connections_write_through_the_nowait_path_and_keep_order_under_backpressure() -> None:
-    transport = NowaitFake()
+async def test_a_free_socket_is_written_in_place_once_per_turn_with_what_the_turn_queued() -> None:
+    transport = CountingTransport()
     conn = Connection(transport, "u1")
     conn.start()
-    await asyncio.sleep(0)  # the writer is now idle
 
     conn.enqueue("1")
-    conn.enqueue("2")
-    transport.buffer_full = True
-    conn.enqueue("3")  # queued for the writer
-    transport.buffer_full = False
-    conn.enqueue("4")  # must queue behind "3", not overtake it
-    await wait_until(lambda: "\n".join(transport.messages).split("\n") == ["1", "2", "3", "4"])
-    conn.enqueue("5")
+    conn.enqueue("2")  # same turn: shares the message
+    assert transport.messages == []  # nothing is written inside the fan-out loop itself
+    await asyncio.sleep(0)
+    assert transport.messages == ["1\n2"]
+    assert transport.senders == [None]  # stepped by the batcher's callback: no task per socket
 
-    assert transport.nowait_writes == 3
-    assert "\n".join(transport.messages).split("\n") == ["1", "2", "3", "4", "5"]
+    conn.enqueue("3")
+    await asyncio.sleep(0)
+    assert transport.messages == ["1\n2", "3"]
     await conn.close(CloseCode.NORMAL, "")
 
 
-async def test_a_nowait_write_failure_closes_the_connection() -> None:
-    class Broken(NowaitFake):
-        def send_text_nowait(self, text: str) -> bool:
-            raise ConnectionResetError
-
-    conn = Connection(Broken(), "u1")
+async def test_a_send_that_waits_for_the_peer_keeps_later_frames_behind_it() -> None:
+    transport = CountingTransport()
+    conn = Connection(transport, "u1")
     conn.start()
+    transport.stall_next = True
+    conn.enqueue("1")
+    await asyncio.sleep(0)  # "1" is now in flight, waiting for the peer
+    conn.enqueue("2")
     await asyncio.sleep(0)
+    conn.enqueue("3")
+    await asyncio.sleep(0)
+    assert transport.messages == []
 
-    assert conn.enqueue("1") is False
-    assert conn.close_code == CloseCode.GOING_AWAY
+    transport.stalled.set()
+    await wait_until(lambda: "\n".join(transport.messages).split("\n") == ["1", "2", "3"])
+    assert transport.messages == ["1", "2\n3"]
+    conn.enqueue("4")
+    await wait_until(lambda: transport.messages[-1:] == ["4"])
+    await conn.close(CloseCode.NORMAL, "")
+
+
+async def test_a_send_failing_after_it_waited_closes_the_connection() -> None:
+    transport = CountingTransport()
+    transport.stall_next = transport.fail_after_stall = True
+    conn = Connection(transport, "u1")
+    conn.start()
+    conn.enqueue("1")
+    await asyncio.sleep(0)
+    transport.stalled.set()
+    await wait_until(lambda: conn.closed)
     await conn.wait_closed()
+
+    assert conn.close_code == CloseCode.GOING_AWAY
+    assert conn.enqueue("2") is False
+
+
+async def test_closing_with_flush_sends_what_is_queued_first() -> None:
+    transport = CountingTransport()
+    conn = Connection(transport, "u1")
+    conn.start()
+    conn.enqueue("1")
+    conn.enqueue("2")
+    await conn.close(CloseCode.GOING_AWAY, "bye", flush=True)
+
+    assert transport.messages == ["1\n2"]
+    assert transport.closed == (int(CloseCode.GOING_AWAY), "bye")
+
+
+async def test_closing_without_flush_drops_the_queue_and_cancels_a_waiting_send() -> None:
+    transport = CountingTransport()
+    transport.stall_next = True
+    conn = Connection(transport, "u1")
+    conn.start()
+    conn.enqueue("1")
+    await asyncio.sleep(0)
+    conn.enqueue("2")
+    async with asyncio.timeout(5):
+        await conn.close(CloseCode.NORMAL, "")
+
+    assert transport.messages == []
+    assert conn.queued_messages == 0
