@@ -1024,11 +1024,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.serve_baseline:
         raise_fd_limit()
-        asyncio.run(serve_baseline(args.serve_baseline))
+        # The same event loop the Tandem node runs on (uvicorn's "--loop auto" takes uvloop when installed).
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve_baseline(args.serve_baseline))
         return
     limit = raise_fd_limit()
     needed = max(int(s) for s in args.sizes.split(",")) + 1000
