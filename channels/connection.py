@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import types
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from channels import metrics
+from channels.eager import start_eagerly
 from channels.protocol import CloseCode
 
 if TYPE_CHECKING:
@@ -87,44 +87,6 @@ class WriteBatcher:
         dirty, self._dirty = self._dirty, []
         for conn in dirty:
             conn._flush()  # the batcher is the connection's other half
-
-
-def _start_eagerly(coro: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
-    """Run ``coro`` up to its first suspension.
-
-    Returns:
-        None when it finished without suspending; otherwise an awaitable that finishes it (await it in a task).
-
-    Raises:
-        Exception: whatever ``coro`` raised before suspending.
-    """
-    try:
-        yielded = coro.send(None)
-    except StopIteration:
-        return None
-    return _resume(coro, yielded)
-
-
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> Generator[Any, Any, None]:
-    # What `await coro` would do had it not been started: pass each suspension to the driving task and its
-    # outcome (value or exception, cancellation included) back in.
-    while True:
-        try:
-            sent = yield yielded
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # forwarded into the coroutine, not handled here
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration:
-                return
-        else:
-            try:
-                yielded = coro.send(sent)
-            except StopIteration:
-                return
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +308,7 @@ class Connection:
             return  # the pending send drains the queue after itself; a closed connection dropped its queue
         while self._queue:
             try:
-                rest = _start_eagerly(self._transport.send_text(self._next_message()))
+                rest = start_eagerly(self._transport.send_text(self._next_message()))
             except Exception as exc:  # a send failure means the peer is gone
                 logger.debug("send to connection %s failed", self.id, exc_info=True)
                 self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")

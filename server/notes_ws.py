@@ -7,10 +7,9 @@ awareness, durability and relaying between nodes lives in ``crdt/``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket
 
 from channels.backends import make_broker
+from channels.eager import start_eagerly
 from channels.protocol import CloseCode
 from crdt.manager import Access, RoomManager
 from crdt.protocol import encode_permission_denied
@@ -56,50 +56,11 @@ class StarletteTransport:
         self._send = websocket.send
 
     def write(self, data: bytes) -> Awaitable[None] | None:
-        return _run_eagerly(self._send({"type": "websocket.send", "bytes": data}))
+        return start_eagerly(self._send({"type": "websocket.send", "bytes": data}))
 
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError):  # already closed by the peer
             await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
-
-
-def _run_eagerly(coro: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
-    try:
-        waiting_on = coro.send(None)
-    except StopIteration:
-        return None
-    except BaseException:
-        coro.close()
-        raise
-    return asyncio.ensure_future(_resume(coro, waiting_on))
-
-
-async def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-    """Drive ``coro`` on from where `_run_eagerly` left it, as a task would: wait for what it waits on."""
-    while True:
-        try:
-            if waiting_on is None:
-                await asyncio.sleep(0)
-            else:
-                await _Await(waiting_on)
-        except BaseException as exc:
-            try:
-                waiting_on = coro.throw(exc)
-            except StopIteration:
-                return
-            continue
-        try:
-            waiting_on = coro.send(None)
-        except StopIteration:
-            return
-
-
-class _Await:
-    def __init__(self, future: Any) -> None:
-        self.future = future
-
-    def __await__(self) -> Generator[Any, None, None]:
-        yield from self.future.__await__()
 
 
 async def _frames(websocket: WebSocket, peer: Peer) -> AsyncIterator[bytes]:

@@ -165,3 +165,44 @@ async def test_loads_racing_compactions_never_lose_content(database: Database, w
         loads = await asyncio.gather(store.compact(note), *(store.load(note) for _ in range(8)))
         for stored in loads[1:]:
             assert text_of(document_from(stored.merged())) == expected, f"round {round_}"  # type: ignore[union-attr]
+
+
+async def test_appends_from_many_rooms_share_commits_and_all_land(database: Database, workspace: Workspace) -> None:
+    from sqlalchemy import event
+
+    store = SqlNoteStore(database)
+    notes = [workspace.ids["px_shared_note"], workspace.ids["px_internal_note"]]
+    start = {note: await text_in(store, note) for note in notes}
+    updates = {note: edits(40, (await store.load(note)).merged()) for note in notes}
+    commits: list[int] = []
+    event.listen(database.engine.sync_engine, "commit", lambda conn: commits.append(1))
+
+    async def room(note: int) -> None:  # a room appends its batches one after another
+        for update in updates[note]:
+            await store.append(note, update)
+
+    async with asyncio.timeout(30):
+        await asyncio.gather(*(room(note) for note in notes), *(store.append(notes[0], b"\x00\x00") for _ in range(20)))
+
+    assert len(commits) < 100  # 100 appends, far fewer transactions
+    for note in notes:
+        assert await text_in(store, note) == start[note] + "0123456789" * 4
+
+
+async def test_a_bad_row_fails_only_its_own_append(database: Database, workspace: Workspace) -> None:
+    store = SqlNoteStore(database)
+    note = note_id(workspace)
+    start = await text_in(store, note)
+    good = edits(3, (await store.load(note)).merged())
+    missing_note = 10**9  # no such note: the foreign key refuses the row
+
+    async with asyncio.timeout(30):
+        results = await asyncio.gather(
+            *(store.append(note, update) for update in good),
+            store.append(missing_note, good[0]),
+            return_exceptions=True,
+        )
+
+    assert results[:3] == [None, None, None]
+    assert isinstance(results[3], Exception)
+    assert await text_in(store, note) == start + "012"
