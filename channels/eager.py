@@ -13,16 +13,17 @@ from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any
 
 
-def start_eagerly(coro: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
-    """Run ``coro`` up to its first suspension.
+def start_eagerly(awaitable: Awaitable[None]) -> Awaitable[None] | None:
+    """Run ``awaitable`` (typically a coroutine, such as an ASGI ``send(...)``) up to its first suspension.
 
     Returns:
         None when it finished without suspending; otherwise an awaitable that finishes it. Await it (in a task)
         before starting anything that must come after ``coro``.
 
     Raises:
-        Exception: whatever ``coro`` raised before suspending.
+        Exception: whatever it raised before suspending.
     """
+    coro = awaitable if isinstance(awaitable, Coroutine) else _as_coroutine(awaitable)
     try:
         yielded = coro.send(None)
     except StopIteration:
@@ -31,6 +32,10 @@ def start_eagerly(coro: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
         coro.close()
         raise
     return _resume(coro, yielded)
+
+
+async def _as_coroutine(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 @types.coroutine

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,24 +68,28 @@ class Services:
 
 
 class WebSocketFastPath:
-    """Hands WebSocket connections for ``path`` straight to ``endpoint``, ahead of Starlette's router.
+    """Hands WebSocket connections on ``routes`` (Starlette path templates) straight to their ASGI endpoints, ahead
+    of Starlette's router.
 
-    The hub's socket carries the hottest path in the process (a message per subscriber per event) and lives as
-    long as the tab: skipping the router and exception-handler layers saves a coroutine per message and about
-    ten coroutine frames held per connection. No HTTP concern applies to it (the endpoint does its own
-    authentication and Origin check; errors close the socket with a code).
+    The hub's and the notes' sockets carry the hottest paths in the process (a message per subscriber per event)
+    and live as long as the tab: skipping the router and exception-handler layers saves a coroutine per message
+    and about ten coroutine frames held per connection. No HTTP concern applies to them (each endpoint does its
+    own authentication and Origin check; errors close the socket with a code).
     """
 
-    def __init__(self, app: ASGIApp, path: str, endpoint: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[tuple[str, ASGIApp]]) -> None:
         self.app = app
-        self.path = path
-        self.endpoint = endpoint
+        self.routes = [(*compile_path(path)[::2], endpoint) for path, endpoint in routes]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == self.path:
-            await self.endpoint(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            for pattern, convertors, endpoint in self.routes:
+                match = pattern.fullmatch(scope["path"])
+                if match is not None:
+                    params = {name: convertors[name].convert(value) for name, value in match.groupdict().items()}
+                    await endpoint({**scope, "path_params": params}, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -254,7 +258,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         Route("/healthz", healthz),
         Route("/readyz", services.readiness.endpoint),
         Route("/metrics", metrics_endpoint(settings)),
-        WebSocketRoute("/yjs/{note_id:int}", services.notes.endpoint),
         *api.starlette_routes(),
         *_web_routes(),
     ]
@@ -263,7 +266,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         lifespan=lifespan,
         middleware=[
             Middleware(RequestMetrics),
-            Middleware(WebSocketFastPath, path="/ws", endpoint=services.realtime.endpoint),
+            Middleware(
+                WebSocketFastPath,
+                routes=[("/ws", services.realtime.endpoint), ("/yjs/{note_id:int}", services.notes.endpoint)],
+            ),
             Middleware(SecurityHeaders, hsts=settings.base_url.startswith("https://")),
         ],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},

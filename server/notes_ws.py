@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from channels.backends import make_broker
@@ -44,16 +45,16 @@ class NotePrincipal:
         return f"user {self.actor.user_id}"
 
 
-class StarletteTransport:
-    """`crdt.transport.Transport` over a Starlette WebSocket.
+class AsgiTransport:
+    """`crdt.transport.Transport` over the server's ASGI ``send``.
 
     `write` runs the ASGI send eagerly: with uvicorn it completes without suspending unless the socket is
     paused by flow control, so fanning an update out to a thousand peers costs no task and no event-loop turn
     per peer. Only a send that does wait becomes a task (Python 3.12's eager tasks do the same).
     """
 
-    def __init__(self, websocket: WebSocket) -> None:
-        self._send = websocket.send
+    def __init__(self, send: Send) -> None:
+        self._send = send  # the server's own ASGI send (see ``server.app.WebSocketFastPath``)
 
     def write(self, data: bytes) -> Awaitable[None] | None:
         return start_eagerly(self._send({"type": "websocket.send", "bytes": data}))
@@ -146,8 +147,10 @@ class NoteRooms:
 
             self.manager.close_where(ended, CloseCode.UNAUTHORIZED, "session ended")
 
-    async def endpoint(self, websocket: WebSocket) -> None:
-        """``/yjs/{note_id}``: authenticate, check the Origin and the policy, then join the note's room."""
+    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/yjs/{note_id}`` as a plain ASGI app: authenticate, check the Origin and the policy, then join the
+        note's room."""
+        websocket = WebSocket(scope, receive, send)
         note_id = int(websocket.path_params["note_id"])
         admitted = await admit_socket(websocket, self.db, self.auth, self.allowed_origins)
         if admitted is None:
@@ -161,7 +164,7 @@ class NoteRooms:
             return
         principal = NotePrincipal(actor, session_hash)
         peer = Peer(
-            StarletteTransport(websocket),
+            AsgiTransport(send),
             principal,
             readonly=access is Access.READ,
             limits=self.settings.peer_limits,
