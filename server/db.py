@@ -75,6 +75,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets readers run while a writer commits; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL still survives any crash of the process (a SIGKILL loses no committed transaction); only
+    # an OS crash or power cut can undo the last commits before a checkpoint. FULL fsyncs every commit: 2.4 ms per
+    # commit here against 0.014 ms, and every note update and board change waits for a commit before it is relayed.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
