@@ -14,7 +14,7 @@ import pytest
 
 from crdt import protocol as p
 from tests.crdt.yclient import YClient
-from tests.nodes import Node, cluster
+from tests.nodes import Node, RedisServer, cluster
 from tests.workspace import Workspace
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -247,3 +247,55 @@ async def test_two_nodes_converge_and_a_late_node_catches_up(
         await on_a.close()
         await on_b.wait(lambda: on_b.awareness.get(on_a.doc.client_id, 1) is None, what="awareness removed")
         assert await export(b, ws, note) == str(on_b)
+
+
+@pytest.mark.postgres
+async def test_notes_on_postgresql_converge_across_nodes_and_survive_sigkill(
+    pg_database: tuple[str, Workspace], tmp_path: Path, opened: list[YClient]
+) -> None:
+    url, ws = pg_database
+    note = ws.ids["px_shared_note"]
+    with cluster(tmp_path, url, REDIS, count=2) as (a, b):
+        on_a = await join(opened, a, ws, "staff", note)
+        on_b = await join(opened, b, ws, "customer", note)
+        await on_a.wait_text("px shared note text")
+        await asyncio.gather(*(on_a.edit(f" A{i}") for i in range(15)), *(on_b.edit(f" B{i}", 0) for i in range(15)))
+        await on_a.wait(lambda: str(on_a).count("A") == 15 and str(on_a).count("B") == 15)
+        await on_b.wait_text(str(on_a))
+        expected = str(on_a)
+        a.kill()
+        b.kill()
+        a.start()
+        assert await export(a, ws, note) == expected
+        fresh = await join(opened, a, ws, "customer", note)
+        await fresh.wait_text(expected)
+
+
+async def test_notes_converge_after_redis_restarts_while_they_are_open(
+    database: tuple[str, Workspace], tmp_path: Path, opened: list[YClient]
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    redis = RedisServer(tmp_path).start()
+    try:
+        with cluster(tmp_path, database[0], redis.url, count=2) as (a, b):
+            on_a = await join(opened, a, ws, "staff", note)
+            on_b = await join(opened, b, ws, "customer", note)
+            await on_a.wait_text("px shared note text")
+            await on_a.edit(" before")
+            await on_b.wait_text(str(on_a))
+            redis.stop()
+            # Each node keeps serving its own editors and stores their updates; the relay between them is down.
+            for i in range(5):
+                await on_a.edit(f" [a{i}]")
+                await on_b.edit(f" [b{i}]", 0)
+            await on_a.wait(lambda: str(on_a).count("[a") == 5, what="A's own edits")
+            redis.start()
+            # After reconnecting, each node re-reads the note from the database: both sides converge.
+            await on_a.wait(lambda: str(on_a).count("[b") == 5, timeout=30, what="B's edits reach A")
+            await on_b.wait(lambda: str(on_b) == str(on_a), timeout=30, what="A's edits reach B")
+            await on_a.edit(" after")
+            await on_b.wait_text(str(on_a))
+            assert await export(b, ws, note) == str(on_a)
+    finally:
+        redis.stop()
