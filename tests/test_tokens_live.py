@@ -4,9 +4,12 @@ example script of docs/API.md run against a node."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -14,6 +17,10 @@ import pytest
 import websockets
 
 from channels.client import ClientError, TandemClient
+from server.auth import load_actor
+from server.db import Database
+from server.models import User
+from server.notes_ws import Access, access_to_note
 from tests.nodes import ROOT, Node, cluster
 from tests.workspace import Workspace
 
@@ -113,3 +120,43 @@ async def test_the_example_script_lists_and_moves_tasks(node: Node, database: tu
         assert "px shared task" in theirs.stdout and "SECRET" not in theirs.stdout
         refused = await asyncio.to_thread(run_example, node, str(customer["token"]), "move", str(task_id), "To do")
         assert refused.returncode == 1 and "insufficient_scope" in refused.stderr
+
+
+async def test_a_token_socket_outlives_session_sweeps_until_the_token_expires(
+    database: tuple[str, Workspace], tmp_path: Path, clients: list[TandemClient]
+) -> None:
+    url, ws = database
+    with cluster(tmp_path, url, None, count=1) as (node,):
+        node.stop()
+        node.env["TANDEM_SESSION_SWEEP_SECONDS"] = "1"
+        node.start()
+        async with httpx.AsyncClient(base_url=node.http, timeout=10) as http:
+            made = await make_token(http, ws, "customer", "read")
+        expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=4)
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute("UPDATE api_tokens SET expires_at = ? WHERE id = ?", (expires.isoformat(sep=" "), made["id"]))
+        socket = await TandemClient.connect(node.ws, token=str(made["token"]), ping_interval=None)
+        clients.append(socket)
+        await socket.subscribe(f"project:{ws.ids['px']}:shared")
+        await asyncio.sleep(2)  # two sweeps: a valid token is not mistaken for an ended session
+        assert socket.close_code is None
+        async with asyncio.timeout(10):
+            while socket.close_code is None:
+                await asyncio.sleep(0.05)
+        assert socket.close_code == 4401
+
+
+async def test_a_read_token_opens_notes_read_only(database: tuple[str, Workspace]) -> None:
+    url, ws = database
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            user = await session.get(User, ws.users["staff"])
+            assert user is not None
+            actor = await load_actor(session, user)
+        note = ws.ids["px_shared_note"]
+        assert await access_to_note(db, actor, note) is Access.WRITE
+        assert await access_to_note(db, replace(actor, scopes=frozenset({"read", "write"})), note) is Access.WRITE
+        assert await access_to_note(db, replace(actor, scopes=frozenset({"read"})), note) is Access.READ
+    finally:
+        await db.close()
