@@ -157,3 +157,18 @@ def test_a_customers_write_token_cannot_reach_internal_items(
         assert tasks.status_code == 404
     else:
         assert tasks.json()["items"] and all(t["visibility"] == "shared" for t in tasks.json()["items"])
+
+
+def test_openapi_declares_the_token_scheme_and_each_operations_scope(client: TestClient) -> None:
+    doc = client.get("/api/openapi.json").json()
+    scheme = doc["components"]["securitySchemes"]["apiToken"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer" and scheme["bearerFormat"] == "tnd_..."
+    ops = {(method.upper(), path): op for path, item in doc["paths"].items() for method, op in item.items()}
+    assert ops[("GET", "/api/projects/{project_id}/tasks")]["x-token-scope"] == "read"
+    assert {"apiToken": ["write"]} in ops[("PATCH", "/api/tasks/{task_id}")]["security"]
+    assert ops[("GET", "/api/audit")]["x-token-scope"] == "admin"
+    assert ops[("POST", "/api/me/tokens")]["x-token-scope"] is None
+    assert all(a != "apiToken" for s in ops[("POST", "/api/me/tokens")]["security"] for a in s)
+    for (method, path), op in ops.items():
+        if "security" in op:  # every signed-in operation says what a token needs
+            assert "x-token-scope" in op, (method, path)

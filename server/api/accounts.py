@@ -66,7 +66,8 @@ async def login(ctx: Context, body: LoginIn) -> LoginOut:
         await ctx.services.auth.check_login_rate(email, client_ip(ctx))
         user = await ctx.services.auth.login(ctx.session, email, body.password)
     except ApiError as exc:
-        await audit.login_failed(ctx, email, exc.code)
+        if exc.status == 401:  # not 429: throttled attempts are bounded by nothing but the attacker
+            await audit.login_failed(ctx, email, exc.code)
         raise
     audit.record(ctx, AuditAction.LOGIN, "user", user.id, actor_id=user.id, organization_id=user.organization_id)
     return await sign_in(ctx, user)

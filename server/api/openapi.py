@@ -76,8 +76,8 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str], schemas: di
         op["security"] = [{"bearer": []}, {"cookie": []}]
         if endpoint.scope is not None:
             op["security"].append({"apiToken": [endpoint.scope.value]})
-    # Which personal API token scope the operation needs; null: tokens may not call it.
-    op["x-token-scope"] = endpoint.scope.value if endpoint.scope is not None else None
+        # Which personal API token scope the operation needs; null: tokens may not call it.
+        op["x-token-scope"] = endpoint.scope.value if endpoint.scope is not None else None
     return op
 
 
