@@ -64,8 +64,9 @@ def credentials(conn: HTTPConnection) -> Credentials | None:
 
 
 async def actor_for_session(session: AsyncSession, user_id: int, session_token_hash: str) -> Actor | None:
-    """The user's actor, memberships as they are now, if the session is still valid: not ended, not expired, and
-    the user still active. Live sockets ask this on every subscribe and re-check."""
+    """The user's actor, memberships as they are now, if the session (or personal API token, then narrowed to its
+    scopes) is still valid: not ended or revoked, not expired, and the user still active. Live sockets ask this on
+    every subscribe and re-check."""
     user = (
         await session.exec(
             select(User)
