@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.audit import AuditAction, _event
 from server.settings import Settings
-from tests.conftest import bearer
+from tests.conftest import bearer, make_settings
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
 NEW_PASSWORD = "a brand new passphrase 7"
@@ -223,3 +225,23 @@ def test_details_naming_a_secret_are_refused() -> None:
                 target_id=1,
                 details={key: "x"},
             )
+
+
+@pytest.mark.postgres
+def test_tokens_and_the_audit_log_on_postgresql(pg_database: tuple[str, Workspace], tmp_path: Path) -> None:
+    url, ws = pg_database
+    with TestClient(create_app(make_settings(tmp_path, database_url=url)), base_url="http://testserver") as client:
+        made = client.post(
+            "/api/me/tokens",
+            json={"name": "pg", "scopes": ["read", "admin"], "expires_in_days": 1},
+            headers=bearer(ws, "owner"),
+        ).json()
+        token = {"authorization": f"Bearer {made['token']}"}
+        assert client.get(f"/api/projects/{ws.ids['px']}/tasks", headers=token).status_code == 200
+        assert client.post("/api/auth/login", json={"email": ws.emails["staff"], "password": "nope"}).status_code == 401
+        since = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+        page = client.get("/api/audit", params={"action": "auth.", "since": since}, headers=token).json()
+        assert [e["action"] for e in page["items"]] == ["auth.login_failed"]
+        assert [e["action"] for e in events(client, ws)] == ["auth.login_failed", "api_token.created"]
+        assert client.delete(f"/api/me/tokens/{made['id']}", headers=bearer(ws, "owner")).status_code == 204
+        assert client.get("/api/audit", headers=token).status_code == 401
