@@ -93,6 +93,8 @@ def record(
     if actor is not None:
         organization_id = organization_id if organization_id is not None else actor.organization_id
         actor_id = actor_id if actor_id is not None else actor.user_id
+        if actor.api_token_id is not None:
+            details = {**(details or {}), "via": f"api_token:{actor.api_token_id}"}
     ctx.session.add(
         _event(
             ctx.request,

@@ -92,7 +92,7 @@ async def _token_actor(
     if found is None:
         return None
     token, user = found
-    return replace(await load_actor(session, user), scopes=parse_scopes(token.scopes))
+    return replace(await load_actor(session, user), scopes=parse_scopes(token.scopes), api_token_id=token.id)
 
 
 class SessionPrincipal(Protocol):

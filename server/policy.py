@@ -120,8 +120,10 @@ class Actor:
     memberships: dict[int, str] = field(default_factory=dict)
     # Per project, the customer capabilities its managers turned off (only projects with any).
     customer_off: dict[int, frozenset[str]] = field(default_factory=dict)
-    # Signed in with a personal API token: what it may be used for. None for a browser or login session.
+    # Signed in with a personal API token: what it may be used for, and which token (for the audit log).
+    # None for a browser or login session.
     scopes: frozenset[str] | None = None
+    api_token_id: int | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -90,13 +90,18 @@ def test_expired_token_and_deactivated_owner_are_refused(
 def test_scopes_narrow_what_a_token_may_call(client: TestClient, workspace: Workspace) -> None:
     task = f"/api/tasks/{workspace.ids['px_shared_task']}"
     read = auth(make_token(client, workspace, "owner", "read"))
-    write = auth(make_token(client, workspace, "owner", "write"))
+    writer = make_token(client, workspace, "owner", "write")
+    write = auth(writer)
     assert client.get(task, headers=read).status_code == 200
     refused = client.patch(task, json={"title": "From a read token"}, headers=read)
     assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
     assert client.get(task, headers=write).json()["error"] == "insufficient_scope"
     # A token is never sent by a browser on its own: no CSRF token is needed.
     assert client.patch(task, json={"title": "From a write token"}, headers=write).status_code == 200
+    # What a token changes is audited with the token it came through.
+    assert client.patch(task, json={"visibility": "internal"}, headers=write).status_code == 200
+    audit = client.get("/api/audit?action=item.visibility_changed", headers=bearer(workspace, "owner")).json()
+    assert audit["items"][0]["details"] == {"from": "shared", "to": "internal", "via": f"api_token:{writer['id']}"}
 
     # Admin routes need the admin scope, even for an admin's token.
     assert client.post("/api/clients", json={"name": "Z"}, headers=write).json()["error"] == "insufficient_scope"
