@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.api import api
+from server.observability import redact
 from server.policy import Scope
 from server.settings import Settings
 from tests.conftest import bearer
@@ -177,3 +178,11 @@ def test_openapi_declares_the_token_scheme_and_each_operations_scope(client: Tes
     for (method, path), op in ops.items():
         if "security" in op:  # every signed-in operation says what a token needs
             assert "x-token-scope" in op, (method, path)
+
+
+def test_tokens_never_reach_the_logs_whole() -> None:
+    token = "tnd_" + "Ab_-9" * 9
+    session = "abc_def-" + "x_" * 20
+    for line in (f"Authorization: Bearer {token}", f"GET /ws?token={token} 101", f"saw {token} in a body"):
+        assert token.removeprefix("tnd_") not in redact(line), line
+    assert "def-" not in redact(f"authorization: bearer {session}")
