@@ -10,9 +10,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, shoot
+from tests.e2e.test_portal import Person, browser, serious_violations, shoot
 from tests.nodes import Node, cluster
-from tests.workspace import Workspace
+from tests.workspace import PASSWORD, Workspace
 
 __all__ = ["browser"]
 
@@ -58,3 +58,20 @@ async def test_make_use_and_revoke_a_token_then_audit_it(browser: Browser, node:
     await expect(rows.nth(1)).to_contain_text("Staff")
     await shoot(owner, "audit")
     assert owner.errors == []
+
+
+async def test_token_and_audit_pages_meet_wcag_aa(browser: Browser, node: Node) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(node.http + "/")
+    await page.fill("#email", "owner@example.test")
+    await page.fill("#password", PASSWORD)
+    await page.click("form button[type=submit]")
+    await page.wait_for_selector(".projects")
+    problems: dict[str, list[str]] = {}
+    for path, ready in (("/settings/tokens", ".token-form"), ("/audit", "table.audit")):
+        await page.goto(node.http + path)
+        await page.wait_for_selector(ready)
+        problems[path] = await serious_violations(page)
+    await context.close()
+    assert {name: found for name, found in problems.items() if found} == {}
