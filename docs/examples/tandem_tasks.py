@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """List a Tandem project's tasks, and move a task to another status, with a personal API token.
 
-Make a token (POST /api/me/tokens, see docs/API.md) with the ``read`` scope to list and ``read`` + ``write``
-to move, then:
+Make a token (the web app's API tokens page, or POST /api/me/tokens; see docs/API.md) with the ``read`` scope to
+list and ``read`` + ``write`` to move, then:
 
     export TANDEM_URL=https://tandem.example.com
     export TANDEM_TOKEN=tnd_...
