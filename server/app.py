@@ -204,6 +204,8 @@ def _web_routes() -> list[BaseRoute]:
         Route("/projects/{project_id:int}/reports", index),
         Route("/reports", index),
         Route("/requests", index),
+        Route("/settings/tokens", index),
+        Route("/audit", index),
     ]
     if (WEB_DIST / "assets").is_dir():
         routes.append(Mount("/assets", StaticFiles(directory=WEB_DIST / "assets"), name="assets"))

@@ -1,5 +1,8 @@
 """Sign-in sessions: one token, carried by an HttpOnly cookie in browsers or a bearer header in scripts.
 
+Scripts may instead present a personal API token (``tnd_...``, ``server/api_tokens.py``) as the bearer: it acts as
+its owner narrowed to its scopes, and needs no CSRF token (it is never sent by a browser on its own).
+
 The same session authenticates REST calls and WebSocket connections (cookie, or ``?token=`` on the URL).
 Browsers writing with the cookie must also send the session's CSRF token in ``X-CSRF-Token``.
 """
@@ -7,7 +10,7 @@ Browsers writing with the cookie must also send the session's CSRF token in ``X-
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sqlalchemy import delete
@@ -17,9 +20,10 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
 from server.api.routing import ApiError
+from server.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
 from server.db import Database, utcnow
 from server.models import AuthSession, Membership, ProjectRole, ProjectSettings, User
-from server.policy import Actor, CustomerCapability
+from server.policy import Actor, CustomerCapability, Scope
 from server.ratelimit import RateLimiter
 from server.security import (
     constant_time_equal,
@@ -60,8 +64,9 @@ def credentials(conn: HTTPConnection) -> Credentials | None:
 
 
 async def actor_for_session(session: AsyncSession, user_id: int, session_token_hash: str) -> Actor | None:
-    """The user's actor, memberships as they are now, if the session is still valid: not ended, not expired, and
-    the user still active. Live sockets ask this on every subscribe and re-check."""
+    """The user's actor, memberships as they are now, if the session (or personal API token, then narrowed to its
+    scopes) is still valid: not ended or revoked, not expired, and the user still active. Live sockets ask this on
+    every subscribe and re-check."""
     user = (
         await session.exec(
             select(User)
@@ -74,7 +79,20 @@ async def actor_for_session(session: AsyncSession, user_id: int, session_token_h
             )
         )
     ).first()
-    return await load_actor(session, user) if user is not None else None
+    if user is None:
+        return await _token_actor(session, session_token_hash, user_id=user_id)
+    return await load_actor(session, user)
+
+
+async def _token_actor(
+    session: AsyncSession, hashed: str, *, user_id: int | None = None, touch: bool = False
+) -> Actor | None:
+    """The actor of a valid personal API token, narrowed to its scopes (see ``server/api_tokens.py``)."""
+    found = await token_owner(session, hashed, user_id=user_id, touch=touch)
+    if found is None:
+        return None
+    token, user = found
+    return replace(await load_actor(session, user), scopes=parse_scopes(token.scopes), api_token_id=token.id)
 
 
 class SessionPrincipal(Protocol):
@@ -111,11 +129,13 @@ async def admit_socket(
     actor = None
     if creds is not None:
         async with db.session() as session:
-            user = await auth.user_for_token(session, creds.token)
-            actor = await load_actor(session, user) if user is not None else None
+            actor = await auth.actor_for_token(session, creds.token)
             await session.commit()
     if creds is None or actor is None:
         await websocket.close(4401, "sign in first")
+        return None
+    if not actor.has_scope(Scope.READ):
+        await websocket.close(4403, "insufficient_scope: this API token lacks the read scope")
         return None
     return actor, token_hash(creds.token)
 
@@ -132,6 +152,7 @@ async def live_session_hashes(session: AsyncSession, hashes: set[str]) -> set[st
             )
         )
         alive.update(rows.all())
+        alive.update(await live_token_hashes(session, chunk))
     return alive
 
 
@@ -184,14 +205,23 @@ class AuthService:
         creds = credentials(conn)
         if creds is None:
             return None
-        user = await self.user_for_token(session, creds.token)
-        if user is None:
+        actor = await self.actor_for_token(session, creds.token)
+        if actor is None:
             return None
         if check_csrf and creds.via_cookie:
             sent = conn.headers.get(CSRF_HEADER, "")
             if not sent or not constant_time_equal(sent, csrf_token(self.settings.secret_key, creds.token)):
                 raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
-        return await load_actor(session, user)
+        return actor
+
+    async def actor_for_token(self, session: AsyncSession, token: str) -> Actor | None:
+        """The actor behind a session token or a personal API token (``tnd_...``, narrowed to its scopes)."""
+        if is_api_token(token):
+            actor = await _token_actor(session, token_hash(token), touch=True)
+            if actor is not None:
+                return actor
+        user = await self.user_for_token(session, token)
+        return await load_actor(session, user) if user is not None else None
 
     async def check_login_rate(self, email: str, ip: str) -> None:
         per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)

@@ -130,11 +130,14 @@ class LiveUpdates:
         self._board(ctx, project_id, {"type": "members.changed"}, shared=True)
         ctx.after_commit.append(lambda: self.control.send({"type": "recheck_user", "user_id": user_id}))
 
-    async def disconnect_user(self, ctx: Context, user_id: int, token: str | None = None) -> None:
-        """Close the user's sockets (those of one session when ``token`` is given) on every node."""
+    async def disconnect_user(
+        self, ctx: Context, user_id: int, token: str | None = None, *, hashed: str | None = None
+    ) -> None:
+        """Close the user's sockets (those of one session or API token when ``token``, or its SHA-256 ``hashed``,
+        is given) on every node."""
         message: dict[str, Any] = {"type": "disconnect", "user_id": user_id}
-        if token is not None:
-            message["token_hash"] = token_hash(token)
+        if token is not None or hashed is not None:
+            message["token_hash"] = hashed if token is None else token_hash(token)
         ctx.after_commit.append(lambda: self.control.send(message))
 
     async def comment_changed(self, ctx: Context, comment: CommentOut, task: Task, kind: str) -> None:

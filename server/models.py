@@ -212,6 +212,44 @@ class AuthSession(SQLModel, table=True):
     user_agent: str = Field(default="", max_length=300)
 
 
+class ApiToken(SQLModel, table=True):
+    """A personal API token for scripts (``tnd_...``). Only the SHA-256 of the token is stored; it acts as its
+    owner, narrowed to its ``scopes``, until it expires or is revoked (the row is deleted)."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    # Space-separated, as in OAuth: "read write".
+    scopes: str = Field(max_length=100)
+    created_at: dt.datetime = _ts()
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """A security-relevant event: who did what to which target, from where. Written in the transaction of the
+    change it records; never holds a password, token or other secret."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_created", "organization_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Null only for failed sign-ins with an unknown email: no organization to show them to.
+    organization_id: int | None = Field(default=None, foreign_key="organizations.id", ondelete="CASCADE")
+    actor_id: int | None = Field(default=None, foreign_key="users.id", index=True, ondelete="SET NULL")
+    action: str = Field(max_length=64, index=True)
+    target_type: str = Field(default="", max_length=32)
+    target_id: int | None = Field(default=None)
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+    # JSON object with what else matters (old and new role, visibility, export format...).
+    details: str = Field(default="{}", sa_type=Text)
+    created_at: dt.datetime = _ts()
+
+
 class Invite(SQLModel, table=True):
     """An invitation to a project. Only the SHA-256 of its token is stored; it works once, until it expires."""
 

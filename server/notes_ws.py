@@ -28,7 +28,7 @@ from crdt.transport import Peer
 from server.auth import AuthService, admit_socket, refresh_actor
 from server.db import Database
 from server.models import Note, Project
-from server.policy import Action, Actor, Forbidden, NotFound, authorize
+from server.policy import Action, Actor, Forbidden, NotFound, Scope, authorize
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,8 @@ async def access_to_note(db: Database, actor: Actor, note_id: int) -> Access:
         authorize(actor, Action.NOTE_EDIT, project, note)
     except (NotFound, Forbidden):
         return Access.READ
-    return Access.WRITE
+    # An API token without the write scope reads along, as a viewer would.
+    return Access.WRITE if actor.has_scope(Scope.WRITE) else Access.READ
 
 
 class NoteRooms:

@@ -48,7 +48,9 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 _SECRETS = [
     (re.compile(r"(token=)[^&\s\"']+", re.IGNORECASE), r"\1[redacted]"),
-    (re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1[redacted]"),
+    # Tokens are URL-safe base64, so "_" is part of them (a personal API token starts with "tnd_").
+    (re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=_-]+", re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"\btnd_[A-Za-z0-9_-]+"), "tnd_[redacted]"),
     (re.compile(r"(\"?password\"?\s*[:=]\s*\"?)[^\"&\s]+", re.IGNORECASE), r"\1[redacted]"),
     (re.compile(r"(tandem_session=)[^;\s]+", re.IGNORECASE), r"\1[redacted]"),
 ]

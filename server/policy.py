@@ -75,6 +75,19 @@ class Action(StrEnum):
     SETTINGS_MANAGE = "settings.manage"
     TEMPLATE_READ = "template.read"
     TEMPLATE_MANAGE = "template.manage"
+    AUDIT_READ = "audit.read"
+
+
+class Scope(StrEnum):
+    """What a personal API token may be used for. Scopes only narrow: the policy still decides as for its owner.
+
+    ``read``: GET routes and subscribing on sockets; ``write``: every other route; ``admin``: the routes only
+    organization admins may call (audit log, clients, creating and deleting projects, workflow templates).
+    """
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
 
 
 class CustomerCapability(StrEnum):
@@ -107,6 +120,10 @@ class Actor:
     memberships: dict[int, str] = field(default_factory=dict)
     # Per project, the customer capabilities its managers turned off (only projects with any).
     customer_off: dict[int, frozenset[str]] = field(default_factory=dict)
+    # Signed in with a personal API token: what it may be used for, and which token (for the audit log).
+    # None for a browser or login session.
+    scopes: frozenset[str] | None = None
+    api_token_id: int | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -115,6 +132,10 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.role in (OrgRole.OWNER, OrgRole.ADMIN)
+
+    def has_scope(self, scope: Scope) -> bool:
+        """True for sessions, and for API tokens granted ``scope``."""
+        return self.scopes is None or scope in self.scopes
 
     @classmethod
     def of(
@@ -237,7 +258,7 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
             )
         case Action.TEMPLATE_READ:
             return actor.is_staff
-        case Action.TEMPLATE_MANAGE:
+        case Action.TEMPLATE_MANAGE | Action.AUDIT_READ:
             return actor.is_admin
     return False
 

@@ -26,6 +26,7 @@ STAFF_WRITE_INTERNAL = dict(
 )
 ANY_SIGNED_IN = dict(owner=200, staff=200, customer=200, viewer=200, other_customer=200, stranger=200, anonymous=401)
 STAFF_ONLY = dict(owner=200, staff=200, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
+ADMIN_ONLY = dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
 PARTICIPATE_PX = dict(owner=200, staff=200, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401)
 
 
@@ -65,6 +66,31 @@ CASES = [
         ok(ANY_SIGNED_IN, 204),
         {"current_password": PASSWORD, "new_password": "another fine passphrase"},
     ),
+    Case(
+        "POST",
+        "/api/me/tokens",
+        "/api/me/tokens",
+        ok(ANY_SIGNED_IN, 201),
+        {"name": "a script", "scopes": ["read"]},
+    ),
+    Case(
+        "POST",
+        "/api/me/tokens",
+        "/api/me/tokens",
+        dict(owner=201, staff=422, customer=422, viewer=422, other_customer=422, stranger=201, anonymous=401),
+        {"name": "an admin script", "scopes": ["read", "admin"]},
+        "admin-scope",
+    ),
+    Case("GET", "/api/me/tokens", "/api/me/tokens", ANY_SIGNED_IN),
+    # Revoking another user's token (or none) is "not found"; revoking one's own: tests/test_tokens.py.
+    Case(
+        "DELETE",
+        "/api/me/tokens/{token_id:int}",
+        "/api/me/tokens/999999",
+        {**{r: 404 for r in ALL}, "anonymous": 401},
+    ),
+    Case("GET", "/api/audit", "/api/audit", ADMIN_ONLY),
+    Case("GET", "/api/audit", "/api/audit?action=auth.&limit=5", ADMIN_ONLY, name="filtered"),
     Case(
         "GET",
         "/api/clients",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import col, select
 
+from server import audit
 from server.api import api
 from server.api.routing import ApiError, Context
+from server.audit import AuditAction
 from server.auth import credentials
 from server.domain import TaskView
 from server.models import Membership, Project, Status, StatusCategory, Task, User
@@ -60,8 +62,14 @@ async def sign_in(ctx: Context, user: User) -> LoginOut:
 )
 async def login(ctx: Context, body: LoginIn) -> LoginOut:
     email = body.email.strip().lower()
-    await ctx.services.auth.check_login_rate(email, client_ip(ctx))
-    user = await ctx.services.auth.login(ctx.session, email, body.password)
+    try:
+        await ctx.services.auth.check_login_rate(email, client_ip(ctx))
+        user = await ctx.services.auth.login(ctx.session, email, body.password)
+    except ApiError as exc:
+        if exc.status == 401:  # not 429s: writing those would let a flood grow the table without limit
+            await audit.login_failed(ctx, email, exc.code)
+        raise
+    audit.record(ctx, AuditAction.LOGIN, "user", user.id, actor_id=user.id, organization_id=user.organization_id)
     return await sign_in(ctx, user)
 
 
@@ -80,11 +88,14 @@ async def session(ctx: Context) -> SessionOut:
     return SessionOut(user=user_out(user) if user is not None else None)
 
 
-@api.route("POST", "/api/auth/logout", summary="End this session", tag="accounts", status=204, errors=(401,))
+@api.route(
+    "POST", "/api/auth/logout", summary="End this session", tag="accounts", status=204, errors=(401,), session_only=True
+)
 async def logout(ctx: Context) -> None:
     creds = credentials(ctx.request)
     assert creds is not None  # authenticated, so it carried a token
     await ctx.services.auth.end_session(ctx.session, creds.token)
+    audit.record(ctx, AuditAction.LOGOUT, "user", ctx.actor.user_id)
     ctx.set_cookies.extend(ctx.services.auth.clear_cookies())
     await ctx.services.live.disconnect_user(ctx, ctx.actor.user_id, token=creds.token)
 
@@ -96,9 +107,11 @@ async def logout(ctx: Context) -> None:
     tag="accounts",
     status=204,
     errors=(401,),
+    session_only=True,
 )
 async def logout_everywhere(ctx: Context) -> None:
     await ctx.services.auth.end_all_sessions(ctx.session, ctx.actor.user_id)
+    audit.record(ctx, AuditAction.SESSIONS_REVOKED, "user", ctx.actor.user_id)
     ctx.set_cookies.extend(ctx.services.auth.clear_cookies())
     await ctx.services.live.disconnect_user(ctx, ctx.actor.user_id)
 
@@ -175,6 +188,7 @@ async def update_me(ctx: Context, body: MePatch) -> UserOut:
     body=PasswordIn,
     status=204,
     errors=(401, 422),
+    session_only=True,
 )
 async def change_password(ctx: Context, body: PasswordIn) -> None:
     user = await ctx.session.get(User, ctx.actor.user_id)
@@ -187,6 +201,7 @@ async def change_password(ctx: Context, body: PasswordIn) -> None:
     user.password_hash = hash_password(body.new_password)
     ctx.session.add(user)
     assert user.id is not None
+    audit.record(ctx, AuditAction.PASSWORD_CHANGED, "user", user.id)
     await ctx.services.auth.end_all_sessions(ctx.session, user.id)
     await ctx.services.live.disconnect_user(ctx, user.id)
     await sign_in(ctx, user)

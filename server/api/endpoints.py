@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from server.api import (
     accounts,
+    audit,
     comments,
     feedback,
     files,
@@ -16,12 +17,14 @@ from server.api import (
     reports,
     requests,
     tasks,
+    tokens,
     workflow,
     workflow_templates,
 )
 
 __all__ = [
     "accounts",
+    "audit",
     "comments",
     "feedback",
     "files",
@@ -34,6 +37,7 @@ __all__ = [
     "reports",
     "requests",
     "tasks",
+    "tokens",
     "workflow",
     "workflow_templates",
 ]

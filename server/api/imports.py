@@ -23,6 +23,7 @@ from starlette.responses import Response
 from server.api import api
 from server.api.routing import MAX_JSON_BYTES, ApiError, Context
 from server.api.tasks import add_task
+from server.audit import exported
 from server.domain import project_for
 from server.models import Milestone, Project, Status, Task, User
 from server.policy import Action, visible_items
@@ -224,6 +225,7 @@ async def export_tasks(ctx: Context) -> Response:
             ]
         )
     filename = f"tasks-project-{project.id}.csv"
+    exported(ctx, "tasks", "csv", "project", project.id)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

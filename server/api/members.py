@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.accounts import sign_in
 from server.api.routing import ApiError, Context
+from server.audit import AuditAction, record
 from server.db import utcnow
 from server.domain import project_for
 from server.models import (
@@ -118,6 +119,7 @@ async def add_membership(ctx: Context, project: Project, user: User, role: str) 
         raise ApiError(409, "already_member", "This person is already a member.")
     assert project.id is not None and user.id is not None
     ctx.session.add(Membership(project_id=project.id, user_id=user.id, role=role))
+    record(ctx, AuditAction.MEMBER_ADDED, "user", user.id, details={"project_id": project.id, "role": role})
     await ctx.services.live.membership_changed(ctx, project.id, user.id)
     return member_out(ctx, user, role)
 
@@ -148,9 +150,11 @@ async def change_member(ctx: Context, body: MemberPatch) -> MemberOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MEMBER_MANAGE)
     membership, user = await _membership(ctx, project, ctx.path_int("user_id"))
     check_role_fits(user, project, body.role)
-    membership.role = body.role
+    before, membership.role = membership.role, body.role
     ctx.session.add(membership)
     assert project.id is not None and user.id is not None
+    details = {"project_id": project.id, "from": before, "to": body.role}
+    record(ctx, AuditAction.MEMBER_ROLE_CHANGED, "user", user.id, details=details)
     await ctx.services.live.membership_changed(ctx, project.id, user.id)
     return member_out(ctx, user, body.role)
 
@@ -168,6 +172,9 @@ async def remove_member(ctx: Context) -> None:
     membership, user = await _membership(ctx, project, ctx.path_int("user_id"))
     await ctx.session.delete(membership)
     assert project.id is not None and user.id is not None
+    record(
+        ctx, AuditAction.MEMBER_REMOVED, "user", user.id, details={"project_id": project.id, "role": membership.role}
+    )
     await ctx.services.live.membership_changed(ctx, project.id, user.id)
 
 
@@ -212,6 +219,8 @@ async def create_invite(ctx: Context, body: InviteIn) -> InviteCreatedOut:
     )
     ctx.session.add(invite)
     await ctx.session.flush()
+    details = {"project_id": project.id, "email": email, "role": body.role}
+    record(ctx, AuditAction.INVITE_CREATED, "invite", invite.id, details=details)
     link = invite_link(ctx, token)
     organization = await ctx.session.get(Organization, project.organization_id)
     assert organization is not None
@@ -260,6 +269,8 @@ async def revoke_invite(ctx: Context) -> None:
         raise ApiError(404, "not_found", "No such invitation.")
     await project_for(ctx.session, ctx.actor, invite.project_id, Action.MEMBER_MANAGE)
     await ctx.session.delete(invite)
+    details = {"project_id": invite.project_id, "email": invite.email, "accepted": invite.accepted_at is not None}
+    record(ctx, AuditAction.INVITE_REVOKED, "invite", invite.id, details=details)
 
 
 async def _open_invite(ctx: Context, token: str) -> tuple[Invite, Project]:
@@ -335,5 +346,15 @@ async def accept_invite(ctx: Context, body: InviteAcceptIn) -> InviteAcceptOut:
     if claimed.rowcount != 1:
         raise ApiError(404, "invite_invalid", "This invitation link is invalid, used or expired.")
     ctx.session.add(Membership(project_id=project.id, user_id=user.id, role=invite.role))
+    details = {"project_id": project.id, "role": invite.role, "user_id": user.id}
+    record(
+        ctx,
+        AuditAction.INVITE_ACCEPTED,
+        "invite",
+        invite.id,
+        details=details,
+        actor_id=user.id,
+        organization_id=invite.organization_id,
+    )
     login = await sign_in(ctx, user)
     return InviteAcceptOut(**login.model_dump(), project_id=project.id)

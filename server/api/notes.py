@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from crdt.document import document_from, text_of, text_update
+from server import audit
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.db import utcnow
@@ -181,6 +182,7 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     for field in ("title", "visibility"):
         if field in changes and changes[field] is None:
             raise ApiError(422, "invalid", f"{field} cannot be null.")
+    before = note.visibility
     for field, value in changes.items():
         setattr(note, field, value)
     await _check_task(ctx.session, project.id, note.task_id, note.visibility)
@@ -188,6 +190,7 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     ctx.session.add(note)
     if "visibility" in changes:
         _recheck_sockets(ctx, note.id)
+        audit.visibility_changed(ctx, "note", note.id, before, note.visibility)
     return NoteOut.model_validate(note)
 
 
@@ -218,6 +221,7 @@ async def export_note(ctx: Context, query: ExportQuery) -> Response:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
     assert note.id is not None
     text = await _note_text(ctx, note.id)
+    audit.exported(ctx, "note", query.format, "note", note.id)
     if query.format == "markdown":
         return Response(f"# {note.title}\n\n{text}", media_type="text/markdown; charset=utf-8")
     return Response(text, media_type="text/plain; charset=utf-8")

@@ -18,7 +18,7 @@ _STATUS_TEXT = {
     204: "No content",
     400: "Malformed request",
     401: "Not signed in",
-    403: "Not allowed",
+    403: "Not allowed (or, for an API token, outside its scopes: insufficient_scope)",
     404: "Not found (or not visible to you)",
     409: "Conflict",
     413: "Too large",
@@ -74,6 +74,10 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str], schemas: di
         }
     if not endpoint.public:
         op["security"] = [{"bearer": []}, {"cookie": []}]
+        if endpoint.scope is not None:
+            op["security"].append({"apiToken": [endpoint.scope.value]})
+        # Which personal API token scope the operation needs; null: tokens may not call it.
+        op["x-token-scope"] = endpoint.scope.value if endpoint.scope is not None else None
     return op
 
 
@@ -104,6 +108,16 @@ def openapi_document(api: Api, *, title: str = "Tandem", version: str = "0.1.0")
             "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "The token from /api/auth/login."},
+                "apiToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "tnd_...",
+                    "description": (
+                        "A personal API token from POST /api/me/tokens, sent as Authorization: Bearer tnd_... "
+                        "Each operation lists the scope it needs (read, write or admin); outside it the answer is "
+                        "403 insufficient_scope. No CSRF header is needed."
+                    ),
+                },
                 "cookie": {
                     "type": "apiKey",
                     "in": "cookie",

@@ -6,6 +6,7 @@ from typing import Literal
 
 from server.api import api
 from server.api.routing import ApiError, Context
+from server.audit import AuditAction, record
 from server.db import utcnow
 from server.domain import project_for
 from server.models import EmailCadence, NotificationPreference, ProjectSettings
@@ -69,11 +70,13 @@ async def update_project_settings(ctx: Context, body: ProjectSettingsPatch) -> P
     project_id = project.id
     assert project_id is not None
     settings = await ctx.session.get(ProjectSettings, project_id) or ProjectSettings(project_id=project_id)
-    for field, value in body.model_dump(exclude_unset=True).items():
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
         if value is None:
             raise ApiError(422, "invalid", f"{field} cannot be null.")
         setattr(settings, field, value)
     settings.updated_at = utcnow()
+    record(ctx, AuditAction.PROJECT_SETTINGS_CHANGED, "project", project_id, details=changes)
     ctx.session.add(settings)
     out = ProjectSettingsOut.model_validate(settings)
     await ctx.services.live.settings_changed(ctx, project_id, out)

@@ -7,10 +7,11 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
+from server.audit import AuditAction, record
 from server.db import utcnow
 from server.domain import default_statuses, project_for, project_summaries
 from server.models import Client, Project, StoredFile
-from server.policy import Action, authorize, visible_projects
+from server.policy import Action, Scope, authorize, visible_projects
 from server.schemas import (
     ClientIn,
     ClientOut,
@@ -66,6 +67,7 @@ async def list_clients(ctx: Context, query: PageQuery) -> Page[ClientOut]:
     response=ClientOut,
     status=201,
     errors=(401, 403, 422),
+    scope=Scope.ADMIN,
 )
 async def create_client(ctx: Context, body: ClientIn) -> ClientOut:
     authorize(ctx.actor, Action.CLIENT_MANAGE)
@@ -115,6 +117,7 @@ async def list_projects(ctx: Context, query: ProjectQuery) -> Page[ProjectOut]:
     response=ProjectOut,
     status=201,
     errors=(401, 403, 422),
+    scope=Scope.ADMIN,
 )
 async def create_project(ctx: Context, body: ProjectIn) -> ProjectOut:
     authorize(ctx.actor, Action.PROJECT_CREATE)
@@ -172,6 +175,7 @@ async def update_project(ctx: Context, body: ProjectPatch) -> ProjectOut:
     tag="projects",
     status=204,
     errors=(401, 403, 404),
+    scope=Scope.ADMIN,
 )
 async def delete_project(ctx: Context) -> None:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_DELETE)
@@ -179,4 +183,5 @@ async def delete_project(ctx: Context) -> None:
     assert project_id is not None
     await purge_blobs_after_commit(ctx, col(StoredFile.project_id) == project_id)
     await ctx.session.delete(project)
+    record(ctx, AuditAction.PROJECT_DELETED, "project", project_id, details={"name": project.name})
     await ctx.services.live.project_deleted(ctx, project_id)

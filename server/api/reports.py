@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from server.api import api
 from server.api.routing import ApiError, Context
+from server.audit import exported
 from server.domain import project_for
 from server.feedback import parse_weights
 from server.models import Client, Project
@@ -103,7 +104,8 @@ def audience_for(actor: Actor, asked: Audience | None) -> Audience:
     return asked or Audience.STAFF
 
 
-def csv_response(text: str, name: str) -> Response:
+def csv_response(ctx: Context, text: str, name: str) -> Response:
+    exported(ctx, f"report {name}", "csv")
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -136,7 +138,7 @@ async def project_report(ctx: Context, query: KpiQuery) -> ProjectKpis | Respons
             raise ApiError(422, "invalid", "milestone_id names no milestone of this project.")
         kpis.burnup = burnup([t for t in facts.tasks if t.milestone_id == query.milestone_id], now)
     if query.format == "csv":
-        return csv_response(metrics_csv(kpis), f"project-{project.id}-kpis")
+        return csv_response(ctx, metrics_csv(kpis), f"project-{project.id}-kpis")
     return kpis
 
 
@@ -175,7 +177,7 @@ async def _pivot(
     except PivotError as exc:
         raise ApiError(422, "invalid", str(exc)) from None
     if query.format == "csv":
-        return csv_response(pivot_csv(result), filename)
+        return csv_response(ctx, pivot_csv(result), filename)
     return result
 
 
@@ -232,7 +234,7 @@ async def portfolio(ctx: Context, query: PortfolioQuery) -> Portfolio | Response
         )
     if query.format == "csv":
         columns = list(PortfolioItem.model_fields)
-        return csv_response(table_csv(items, columns, lambda item, c: _cell(getattr(item, c))), "portfolio")
+        return csv_response(ctx, table_csv(items, columns, lambda item, c: _cell(getattr(item, c))), "portfolio")
     clients: dict[int, ClientHealth] = {}
     for item in items:
         c = clients.setdefault(

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.policy import Actor, Forbidden, NotFound
+from server.policy import Actor, Forbidden, NotFound, Scope
 
 if TYPE_CHECKING:
     from server.app import Services
@@ -97,6 +97,8 @@ class Endpoint:
     status: int
     public: bool
     errors: tuple[int, ...]
+    # What a personal API token needs to call this; None: tokens may not (signing in, my password, my tokens).
+    scope: Scope | None
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -189,10 +191,20 @@ class Api:
         status: int = 200,
         public: bool = False,
         errors: tuple[int, ...] = (),
+        scope: Scope | None = None,
+        session_only: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """Declare an endpoint.
+
+        Args:
+            scope: the API token scope it needs; by default ``read`` for GET and ``write`` for the rest.
+            session_only: personal API tokens may not call it at all (account security: password, tokens).
+        """
+        needed = None if session_only else (scope or (Scope.READ if method == "GET" else Scope.WRITE))
+
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, tag, body, query, response, status, public, errors)
+                Endpoint(method, path, handler, summary, tag, body, query, response, status, public, errors, needed)
             )
             return handler
 
@@ -206,6 +218,18 @@ class Api:
         for path, methods in by_path.items():
             routes.append(Route(path, _dispatcher(methods), methods=list(methods)))
         return routes
+
+
+def check_scope(endpoint: Endpoint, actor: Actor) -> None:
+    """Refuse an API token outside its scopes (the policy then decides as for its owner).
+
+    Raises:
+        ApiError: 403 ``insufficient_scope``.
+    """
+    if endpoint.scope is None:
+        raise ApiError(403, "insufficient_scope", "API tokens may not call this; sign in instead.")
+    if not actor.has_scope(endpoint.scope):
+        raise ApiError(403, "insufficient_scope", f"This API token lacks the {endpoint.scope} scope.")
 
 
 def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
@@ -225,6 +249,8 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
             )
             if actor is None and not endpoint.public:
                 raise ApiError(401, "unauthorized", "Sign in first.")
+            if actor is not None and actor.scopes is not None:
+                check_scope(endpoint, actor)
             ctx = Context(request, services, session, actor)
             args: list[Any] = [ctx]
             if endpoint.query is not None:

@@ -11,6 +11,7 @@ from server import notify
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
+from server.audit import visibility_changed
 from server.db import bump_version, utcnow
 from server.domain import TaskView, check_wip_limit, project_for, status_in, task_for
 from server.models import (
@@ -209,6 +210,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     await bump_version(ctx.session, task)
     out = await task_out(ctx, task)
     await ctx.services.live.task_changed(ctx, out, previous_visibility=previous_visibility)
+    visibility_changed(ctx, "task", task.id, previous_visibility, task.visibility)
     await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
     return out
 

@@ -7,6 +7,7 @@ from sqlmodel import col, select
 
 from server.api import api, feedback
 from server.api.routing import ApiError, Context
+from server.audit import visibility_changed
 from server.db import utcnow
 from server.domain import milestone_for, project_for, status_in
 from server.models import Milestone, Status, Task, Visibility
@@ -233,6 +234,7 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
     ctx.session.add(milestone)
     out = MilestoneOut.model_validate(milestone)
     await ctx.services.live.milestone_changed(ctx, out, before)
+    visibility_changed(ctx, "milestone", milestone.id, before, milestone.visibility)
     if just_completed:
         await feedback.milestone_completed(ctx, milestone, project)  # asks the customers (shared milestones)
     return out

@@ -23,7 +23,7 @@ from server.api.workflow import MAX_STATUSES, StatusList, project_statuses
 from server.db import utcnow
 from server.domain import project_for
 from server.models import Project, Status, StatusCategory, Task, WorkflowTemplate
-from server.policy import Action, NotFound, authorize
+from server.policy import Action, NotFound, Scope, authorize
 from server.schemas import Colour, Id, In, Name, Out
 
 
@@ -122,6 +122,7 @@ async def list_templates(ctx: Context) -> TemplateList:
     response=TemplateOut,
     status=201,
     errors=(401, 403, 404, 422),
+    scope=Scope.ADMIN,
 )
 async def create_template(ctx: Context, body: TemplateIn) -> TemplateOut:
     authorize(ctx.actor, Action.TEMPLATE_MANAGE)
@@ -144,6 +145,7 @@ async def create_template(ctx: Context, body: TemplateIn) -> TemplateOut:
     tag="workflow",
     status=204,
     errors=(401, 403, 404),
+    scope=Scope.ADMIN,
 )
 async def delete_template(ctx: Context) -> None:
     template = await ctx.session.get(WorkflowTemplate, ctx.path_int("template_id"))

@@ -73,6 +73,10 @@ function header(): HTMLElement {
     h("a", { href: "/", "data-link": "true", class: "brand" }, t("app.name")),
     connection,
     h("span", { class: "who" }, user ? user.name : ""),
+    h("a", { href: "/settings/tokens", "data-link": "true" }, t("nav.tokens")),
+    user && (user.role === "owner" || user.role === "admin")
+      ? h("a", { href: "/audit", "data-link": "true" }, t("nav.audit"))
+      : null,
     language,
     signOut,
   );
@@ -109,7 +113,11 @@ async function route(): Promise<void> {
   const files = path.match(/^\/projects\/(\d+)\/files$/);
   const reports = path.match(/^\/projects\/(\d+)\/reports$/);
   const id = (m: RegExpMatchArray, i: number) => Number(m[i]);
-  if (note || notes) {
+  if (path === "/settings/tokens" || path === "/audit") {
+    const views = await import("./views/account");
+    if (path === "/audit") await views.renderAudit(root, header());
+    else await views.renderTokens(root, header(), user);
+  } else if (note || notes) {
     // The editor (CodeMirror, Yjs) loads only when a note is opened.
     const views = await import("./views/notes");
     leaveView = note
