@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
 from starlette.websockets import WebSocket
 
 from channels.backends import make_broker
@@ -148,7 +149,7 @@ class NoteRooms:
 
             self.manager.close_where(ended, CloseCode.UNAUTHORIZED, "session ended")
 
-    async def endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def endpoint(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         """``/yjs/{note_id}`` as a plain ASGI app: authenticate, check the Origin and the policy, then join the
         note's room."""
         websocket = WebSocket(scope, receive, send)
