@@ -15,7 +15,7 @@ from channels.client import TandemClient
 from server.app import create_app
 from server.db import sync_url
 from server.settings import Settings
-from tests.nodes import Node, cluster
+from tests.nodes import Node, RedisShards, cluster
 from tests.workspace import Workspace, seed_database, write_seed_blobs
 
 SECRET = "test-secret-key-" + "k" * 32
@@ -77,6 +77,16 @@ def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tupl
     """A copy of the seeded workspace as a database URL, for tests that start real nodes."""
     copy_workspace(workspace_template[0], tmp_path)
     return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
+
+
+@pytest.fixture(scope="session")
+def redis_shards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisShards]:
+    """A real three-shard Redis Cluster on free loopback ports, shared by the session's tests (keys prefixed)."""
+    shards = RedisShards(tmp_path_factory.mktemp("redis-cluster"), count=3)
+    try:
+        yield shards.start()
+    finally:
+        shards.stop()
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
