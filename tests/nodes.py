@@ -156,11 +156,7 @@ class RedisServer:
                 "--dir",
                 str(self.directory),
                 # The cluster bus gets its own free port (the default, port + 10000, may be taken or above 65535).
-                *(
-                    ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(self.bus_port)]
-                    if self.cluster
-                    else []
-                ),
+                *(self._cluster_options() if self.cluster else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -172,6 +168,9 @@ class RedisServer:
             "redis-server listens",
         )
         return self
+
+    def _cluster_options(self) -> list[str]:
+        return ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(self.bus_port)]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
