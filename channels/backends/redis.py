@@ -33,6 +33,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from channels.backends.redis_cluster import ShardedSubscriber, redis_client
@@ -218,17 +219,21 @@ class RedisBroker:
     async def history(self, channel: str, since: StreamPosition | None, limit: int) -> HistoryResult:
         since_offset = -1 if since is None else since.offset
         since_epoch = "" if since is None else since.epoch
+        keys = self._keys(channel)
+        args: list[int | str] = [
+            since_offset,
+            max(1, limit),
+            since_epoch,
+            _new_epoch(),
+            max(1, math.ceil(self._meta_ttl_seconds * 1000)),
+        ]
         try:
-            reply = await self._history_script(
-                keys=self._keys(channel),
-                args=[
-                    since_offset,
-                    max(1, limit),
-                    since_epoch,
-                    _new_epoch(),
-                    max(1, math.ceil(self._meta_ttl_seconds * 1000)),
-                ],
-            )
+            try:
+                reply = await self._history_script(keys=keys, args=args)
+            except RedisConnectionError:
+                # A pooled connection that went stale (its server or shard restarted). Unlike `publish`, a
+                # history read is safe to repeat: at most it creates the epoch the first attempt created.
+                reply = await self._history_script(keys=keys, args=args)
         except RedisError as exc:
             raise BrokerUnavailable(f"history of {channel!r} failed: {exc}") from exc
         offset, epoch, now, entries = int(reply[0]), _text(reply[1]), int(reply[2]), reply[3]
