@@ -213,10 +213,13 @@ async def test_two_nodes_see_each_others_publications(broker_factory: BrokerFact
 
 def test_make_broker_picks_the_backend_by_scheme(redis_prefix: str) -> None:
     from channels.backends.redis import RedisBroker
+    from channels.backends.redis_cluster import ShardedSubscriber
 
     assert isinstance(make_broker(None, "x:"), MemoryBroker)
     assert isinstance(make_broker("memory://", "x:"), MemoryBroker)
     assert isinstance(make_broker(REDIS_URL, redis_prefix), RedisBroker)
     assert isinstance(make_broker("rediss://example.invalid:6380/0", redis_prefix), RedisBroker)
+    on_cluster = make_broker("redis+cluster://example.invalid:7000,example.invalid:7001", redis_prefix)
+    assert isinstance(on_cluster, RedisBroker) and isinstance(on_cluster.subscriber, ShardedSubscriber)
     with pytest.raises(ValueError, match="scheme"):
         make_broker("kafka://x", "x:")
