@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -112,13 +113,21 @@ def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tupl
 
 
 @pytest.fixture(scope="session")
-def redis_shards(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisShards]:
+def redis_shards() -> Iterator[RedisShards]:
     """A real three-shard Redis Cluster on free loopback ports, shared by the session's tests (keys prefixed)."""
-    shards = RedisShards(tmp_path_factory.mktemp("redis-cluster"), count=3)
-    try:
-        yield shards.start()
-    finally:
-        shards.stop()
+    with throwaway_cluster() as shards:
+        yield shards
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[RedisShards]:
+    """A three-shard Redis Cluster in a temporary directory; its processes and files are gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tandem-redis-cluster-") as folder:
+        shards = RedisShards(Path(folder), count=3)
+        try:
+            yield shards.start()
+        finally:
+            shards.stop()
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from redis import Redis as SyncRedis
@@ -17,12 +16,13 @@ from channels.backends.redis import RedisBroker
 from channels.backends.redis_cluster import ShardedSubscriber, redis_client
 from channels.broker import HistoryOptions, StreamPosition
 from tests.channels.conftest import Collector
+from tests.conftest import throwaway_cluster
 from tests.nodes import RedisServer, RedisShards
 
 HISTORY = HistoryOptions(size=100, ttl_seconds=60)
 
 
-async def _node(server: RedisServer) -> Redis:
+def _node(server: RedisServer) -> Redis:
     return Redis(host="127.0.0.1", port=server.port)
 
 
@@ -46,7 +46,7 @@ async def test_channels_and_their_keys_spread_over_all_three_shards(
         assert len(subscriber.shards()) == 3
         per_shard_subscriptions, per_shard_keys = [], []
         for server in redis_shards.servers:
-            node = await _node(server)
+            node = _node(server)
             try:
                 names = await node.execute_command("PUBSUB", "SHARDCHANNELS", f"{redis_prefix}*")
                 keys = [key async for key in node.scan_iter(match=f"{redis_prefix}*")]
@@ -67,13 +67,10 @@ async def test_channels_and_their_keys_spread_over_all_three_shards(
 
 
 @pytest.fixture(scope="module")
-def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisShards]:
+def own_cluster() -> Iterator[RedisShards]:
     """A cluster of this module's own: its tests restart shards and move slots."""
-    shards = RedisShards(tmp_path_factory.mktemp("own-cluster"), count=3)
-    try:
-        yield shards.start()
-    finally:
-        shards.stop()
+    with throwaway_cluster() as shards:
+        yield shards
 
 
 @pytest.fixture
@@ -159,7 +156,7 @@ async def test_a_migrated_slot_is_followed_to_its_new_shard(
 
     source = _shard_of(own_cluster, name)
     target = next(s for s in own_cluster.servers if s is not source)
-    await _migrate_slot(slot, source, target, [server for server in own_cluster.servers])
+    await _migrate_slot(slot, source, target, own_cluster.servers)
 
     async with asyncio.timeout(15):
         await rerouted.wait()
@@ -174,7 +171,7 @@ async def test_a_migrated_slot_is_followed_to_its_new_shard(
 
 async def _migrate_slot(slot: int, source: RedisServer, target: RedisServer, everyone: list[RedisServer]) -> None:
     """Move ``slot`` with its keys from ``source`` to ``target`` as ``redis-cli --cluster reshard`` does."""
-    src, dst = Redis(port=source.port), Redis(port=target.port)
+    src, dst = _node(source), _node(target)
     try:
         src_id = (await src.execute_command("CLUSTER", "MYID")).decode()
         dst_id = (await dst.execute_command("CLUSTER", "MYID")).decode()
@@ -184,7 +181,7 @@ async def _migrate_slot(slot: int, source: RedisServer, target: RedisServer, eve
         if keys:
             await src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
         for server in [target, source, *(s for s in everyone if s not in (source, target))]:
-            node = Redis(port=server.port)
+            node = _node(server)
             try:
                 await node.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
             finally:
@@ -194,7 +191,7 @@ async def _migrate_slot(slot: int, source: RedisServer, target: RedisServer, eve
         await dst.aclose()
 
 
-def test_cluster_urls_name_their_seeds(tmp_path: Path) -> None:
+def test_cluster_urls_name_their_seeds() -> None:
     from redis.asyncio.cluster import RedisCluster
 
     client = redis_client("redis+cluster://u:p%40ss@10.0.0.1:7000,10.0.0.2:7001")
