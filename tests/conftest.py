@@ -120,10 +120,10 @@ def redis_shards() -> Iterator[RedisShards]:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[RedisShards]:
+def throwaway_cluster(replicas: int = 0) -> Iterator[RedisShards]:
     """A three-shard Redis Cluster in a temporary directory; its processes and files are gone afterwards."""
     with tempfile.TemporaryDirectory(prefix="tandem-redis-cluster-") as folder:
-        shards = RedisShards(Path(folder), count=3)
+        shards = RedisShards(Path(folder), count=3, replicas=replicas)
         try:
             yield shards.start()
         finally:

@@ -4,6 +4,7 @@ moving to another shard. The contract suite (``test_broker_contract.py``) runs o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -14,7 +15,7 @@ from redis.exceptions import MovedError
 
 from channels.backends.redis import RedisBroker
 from channels.backends.redis_cluster import ShardedSubscriber, redis_client
-from channels.broker import HistoryOptions, StreamPosition
+from channels.broker import BrokerUnavailable, HistoryOptions, StreamPosition
 from tests.channels.conftest import Collector
 from tests.conftest import throwaway_cluster
 from tests.nodes import RedisServer, RedisShards
@@ -189,6 +190,49 @@ async def _migrate_slot(slot: int, source: RedisServer, target: RedisServer, eve
     finally:
         await src.aclose()
         await dst.aclose()
+
+
+async def test_a_failover_moves_subscriptions_to_the_promoted_replica(redis_prefix: str) -> None:
+    channel = "project:9:shared"
+    name = f"{redis_prefix}{{{channel}}}:pub"
+    with throwaway_cluster(replicas=1) as shards:
+        brokers = [
+            RedisBroker(shards.url, redis_prefix, reconnect_max_delay=0.2, ping_interval_seconds=0.5) for _ in range(2)
+        ]
+        publisher, listener = brokers
+        try:
+            for broker in brokers:
+                await broker.start()
+            got = Collector()
+            listener.set_handler(got)
+            moved = asyncio.Event()
+
+            async def on_reroute() -> None:
+                moved.set()
+
+            listener.set_reconnect_handler(on_reroute)
+            await listener.subscribe(channel)
+            await publisher.publish(channel, b'{"n":1}', HISTORY)
+            await got.wait_for(channel, 1)
+
+            primary = _shard_of(shards, name)
+            assert primary.process is not None
+            primary.process.kill()  # SIGKILL: its replica must take over
+            primary.process.wait(timeout=10)
+            async with asyncio.timeout(30):
+                await moved.wait()
+                while len(got.on(channel)) < 2:  # publish until one arrives through the promoted replica
+                    with contextlib.suppress(BrokerUnavailable):
+                        await publisher.publish(channel, b'{"n":2}', HISTORY)
+                    await asyncio.sleep(0.2)
+            subscriber = listener.subscriber
+            assert isinstance(subscriber, ShardedSubscriber)
+            (holder,) = [shard for shard, held in subscriber.shards().items() if channel in held]
+            assert holder != f"127.0.0.1:{primary.port}"
+            assert got.on(channel)[1].data == b'{"n":2}'
+        finally:
+            for broker in brokers:
+                await broker.close()
 
 
 def test_cluster_urls_name_their_seeds() -> None:
