@@ -21,6 +21,7 @@ from enum import Enum
 
 from channels.broker import Broker, BrokerUnavailable, Publication
 from channels.protocol import CloseCode
+from crdt import metrics
 from crdt.protocol import ProtocolError, decode_envelope, encode_envelope, encode_permission_denied
 from crdt.room import Room, RoomFailed, RoomSettings
 from crdt.storage import NoteStore
@@ -75,6 +76,7 @@ class RoomManager:
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._outbox_wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        metrics.ROOMS_OPEN.set_function(lambda: len(self.rooms))
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

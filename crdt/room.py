@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import pycrdt
 
 from channels.protocol import CloseCode
+from crdt import metrics
 from crdt.awareness import AwarenessTable
 from crdt.protocol import (
     Auth,
@@ -128,6 +129,7 @@ class Room:
             stored = await self.store.load(self.note_id)
         except Exception as exc:
             raise RoomFailed(f"cannot load note {self.note_id}") from exc
+        metrics.NOTE_SIZE_BYTES.observe(sum(len(update) for update in stored.updates))
         for update in stored.updates:
             try:
                 self.doc.apply_update(update)
@@ -312,7 +314,11 @@ class Room:
             rows = self.log_rows
             if await self.store.compact(self.note_id):
                 self.log_rows = max(0, self.log_rows - rows)
+                metrics.COMPACTIONS.labels(outcome="compacted").inc()
+            else:
+                metrics.COMPACTIONS.labels(outcome="nothing").inc()
         except Exception:  # the log keeps everything; the next compaction retries
+            metrics.COMPACTIONS.labels(outcome="failed").inc()
             log.warning("note %s: compaction failed", self.note_id, exc_info=True)
 
     # -- other nodes -------------------------------------------------------------------------------------

@@ -142,9 +142,9 @@ def build_services(settings: Settings) -> Services:
     limiter: RateLimiter
     redis_ping = None
     if settings.redis_url:
-        from redis.asyncio import Redis
+        from channels.backends.redis_cluster import redis_client
 
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         limiter = RedisRateLimiter(redis, settings.redis_prefix)
         redis_ping = redis.ping
     else:

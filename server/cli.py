@@ -22,6 +22,11 @@ from server.settings import ConfigurationError, Settings, load_settings
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.workers > 1 and not settings.redis_url:
+        # Each worker is its own process with its own in-memory hub: events made through one would never reach
+        # sockets held by another.
+        print("several workers need TANDEM_REDIS_URL (the in-memory broker cannot span processes)", file=sys.stderr)
+        return 2
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
     uvicorn.run(

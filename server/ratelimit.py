@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 
 class RateLimiter(Protocol):
@@ -63,24 +64,31 @@ class MemoryRateLimiter:
         self._counts.pop(key, None)
 
 
-class RedisRateLimiter:
-    """Counters shared by every node: one INCR per attempt, and a read of the previous window."""
+_HIT = """
+local current = redis.call('hincrby', KEYS[1], ARGV[1], 1)
+local previous = redis.call('hget', KEYS[1], ARGV[2])
+for _, window in ipairs(redis.call('hkeys', KEYS[1])) do
+  if tonumber(window) < tonumber(ARGV[2]) then redis.call('hdel', KEYS[1], window) end
+end
+redis.call('expire', KEYS[1], ARGV[3])
+return {current, previous or 0}
+"""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+
+class RedisRateLimiter:
+    """Counters shared by every node: one script per attempt on one hash per key (field = window number), so a
+    key's windows share one Redis Cluster slot and `reset` is one DEL."""
+
+    def __init__(self, redis: Redis | RedisCluster, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix + "rl:"
+        self._hit = redis.register_script(_HIT)
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
         now = time.time()
         window = int(now // window_seconds)
-        current = f"{self._prefix}{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(current)
-            pipe.expire(current, window_seconds * 2 + 1)
-            pipe.get(f"{self._prefix}{key}:{window - 1}")
-            count, _, previous = await pipe.execute()
-        return _estimate(int(previous or 0), int(count), now, window_seconds) <= limit
+        count, previous = await self._hit(keys=[self._prefix + key], args=[window, window - 1, window_seconds * 2 + 1])
+        return _estimate(int(previous), int(count), now, window_seconds) <= limit
 
     async def reset(self, key: str) -> None:
-        async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*", count=100):
-            await self._redis.delete(name)
+        await self._redis.delete(self._prefix + key)

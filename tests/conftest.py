@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from channels.client import TandemClient
 from server.app import create_app
 from server.db import sync_url
 from server.settings import Settings
-from tests.nodes import Node, cluster
+from tests.nodes import Node, RedisShards, cluster
 from tests.workspace import Workspace, seed_database, write_seed_blobs
 
 SECRET = "test-secret-key-" + "k" * 32
@@ -46,8 +47,40 @@ def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return folder / "tandem.db", ws
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Tests marked ``both_databases`` that use the seeded workspace run on SQLite and on PostgreSQL.
+    if metafunc.definition.get_closest_marker("both_databases") and "workspace" in metafunc.fixturenames:
+        metafunc.parametrize("database_engine", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def workspace(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> Workspace:
+def database_engine(request: pytest.FixtureRequest) -> str:
+    """``sqlite``, unless a test marked ``both_databases`` runs its PostgreSQL variant."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database_url(database_engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The test's database: a SQLite file in tmp_path, or a copy of the session's seeded PostgreSQL template."""
+    if database_engine == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tandem.db'}"
+        return
+    template, _ = request.getfixturevalue("pg_template")
+    write_seed_blobs(tmp_path / "files")
+    with postgres_database(template) as url:
+        yield url
+
+
+@pytest.fixture
+def workspace(
+    database_engine: str,
+    database_url: str,
+    request: pytest.FixtureRequest,
+    workspace_template: tuple[Path, Workspace],
+    tmp_path: Path,
+) -> Workspace:
+    if database_engine == "postgresql":
+        return request.getfixturevalue("pg_template")[1]  # type: ignore[no-any-return]
     copy_workspace(workspace_template[0], tmp_path)
     return workspace_template[1]
 
@@ -59,8 +92,8 @@ def copy_workspace(template_db: Path, target: Path) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url=database_url)
 
 
 @pytest.fixture
@@ -79,16 +112,34 @@ def database(workspace_template: tuple[Path, Workspace], tmp_path: Path) -> tupl
     return f"sqlite:///{tmp_path / 'tandem.db'}", workspace_template[1]
 
 
+@pytest.fixture(scope="session")
+def redis_shards() -> Iterator[RedisShards]:
+    """A real three-shard Redis Cluster on free loopback ports, shared by the session's tests (keys prefixed)."""
+    with throwaway_cluster() as shards:
+        yield shards
+
+
+@contextmanager
+def throwaway_cluster(replicas: int = 0) -> Iterator[RedisShards]:
+    """A three-shard Redis Cluster in a temporary directory; its processes and files are gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tandem-redis-cluster-") as folder:
+        shards = RedisShards(Path(folder), count=3, replicas=replicas)
+        try:
+            yield shards.start()
+        finally:
+            shards.stop()
+
+
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database on the machine's server, dropped afterwards."""
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server (empty, or a copy of ``template``), dropped afterwards."""
     name = f"tandem_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(sync_url(POSTGRES_ADMIN), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     try:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
@@ -102,6 +153,15 @@ def pg_database() -> Iterator[tuple[str, Workspace]]:
     """The seeded workspace in a fresh PostgreSQL database."""
     with postgres_database() as url:
         yield url, seed_database(url)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[tuple[str, Workspace]]:
+    """One migrated, seeded PostgreSQL database per session (the name), which tests copy (``CREATE DATABASE ...
+    TEMPLATE``, a file copy: far cheaper than migrating and seeding again)."""
+    with postgres_database() as url:
+        ws = seed_database(url)  # its engines are disposed, so nobody is connected when it is copied
+        yield url.rsplit("/", 1)[1], ws
 
 
 @pytest.fixture

@@ -130,6 +130,8 @@ class RedisServer:
     directory: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    cluster: bool = False
+    bus_port: int = field(default_factory=free_port)
 
     @property
     def url(self) -> str:
@@ -153,6 +155,8 @@ class RedisServer:
                 "always",
                 "--dir",
                 str(self.directory),
+                # The cluster bus gets its own free port (the default, port + 10000, may be taken or above 65535).
+                *(self._cluster_options() if self.cluster else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -165,10 +169,76 @@ class RedisServer:
         )
         return self
 
+    def _cluster_options(self) -> list[str]:
+        return [
+            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(self.bus_port)),
+            # Fail over within seconds, and let replicas sync at once (diskless sync waits 5 s by default).
+            *("--cluster-node-timeout", "1000", "--repl-diskless-sync-delay", "0"),
+        ]
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+@dataclass
+class RedisShards:
+    """A throwaway Redis Cluster: ``count`` primaries, each with ``replicas`` replicas, on free loopback ports, each
+    server in its own directory.
+
+    ``start`` creates the cluster with ``redis-cli --cluster create`` and waits for ``cluster_state:ok`` on every
+    node and for every replica's link to its primary; ``stop`` terminates the processes (the caller owns
+    ``directory``). Nodes time out after one second, so a replica takes over from a dead primary within seconds.
+    """
+
+    directory: Path
+    count: int = 3
+    replicas: int = 0
+    servers: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.servers[0].port}"
+
+    def start(self, timeout: float = 30) -> RedisShards:
+        for i in range(self.count * (1 + self.replicas)):
+            folder = self.directory / f"node{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self.servers.append(RedisServer(folder, cluster=True))
+            self.servers[-1].start()
+        cli = shutil.which("redis-cli")
+        assert cli, "redis-cli is not installed (.ci/run installs redis-server, which brings it)"
+        addresses = [f"127.0.0.1:{server.port}" for server in self.servers]
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(self.replicas), "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        for server in self.servers:
+            wait_until(lambda port=server.port: _cluster_ok(cli, port), timeout, f"cluster_state:ok on {server.port}")
+            wait_until(lambda port=server.port: _replication_ok(cli, port), timeout, f"replica {server.port} in sync")
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def _replication_ok(cli: str, port: int) -> bool:
+    info = subprocess.run(
+        [cli, "-h", "127.0.0.1", "-p", str(port), "info", "replication"], capture_output=True, text=True, timeout=5
+    ).stdout
+    return "role:master" in info or "master_link_status:up" in info
+
+
+def _cluster_ok(cli: str, port: int) -> bool:
+    info = subprocess.run(
+        [cli, "-h", "127.0.0.1", "-p", str(port), "cluster", "info"], capture_output=True, text=True, timeout=5
+    ).stdout
+    # Every node must also know all shards, or a client seeded from it would see a partial slot map.
+    return "cluster_state:ok" in info and "cluster_slots_assigned:16384" in info
 
 
 @contextmanager

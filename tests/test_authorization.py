@@ -6,6 +6,7 @@ PX), other_customer (of client Y, on PY only), stranger (owner of organization B
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +14,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.api import api
-from tests.conftest import bearer
-from tests.workspace import PASSWORD, Workspace
+from server.app import create_app
+from tests.conftest import bearer, make_settings, postgres_database
+from tests.workspace import PASSWORD, Workspace, write_seed_blobs
 
 ALL = ("owner", "staff", "customer", "viewer", "other_customer", "stranger", "anonymous")
 READ_PX = dict(owner=200, staff=200, customer=200, viewer=200, other_customer=404, stranger=404, anonymous=401)
@@ -267,8 +269,12 @@ CASES = [
     Case("GET", "/api/invites", "/api/invites?project_id={px}", MANAGE_PX),
     Case("DELETE", "/api/invites/{invite_id:int}", "/api/invites/{px_invite}", ok(MANAGE_PX, 204)),
     # Authorized callers get past the policy to the content check (no CSV sent here: 415); others stop at it.
-    Case("POST", "/api/projects/{project_id:int}/tasks/import", "/api/projects/{px}/tasks/import?dry_run=true",
-         dict(owner=415, staff=415, customer=403, viewer=403, other_customer=404, stranger=404, anonymous=401)),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/tasks/import",
+        "/api/projects/{px}/tasks/import?dry_run=true",
+        dict(owner=415, staff=415, customer=403, viewer=403, other_customer=404, stranger=404, anonymous=401),
+    ),
     Case("GET", "/api/projects/{project_id:int}/tasks.csv", "/api/projects/{px}/tasks.csv", READ_PX),
     Case("GET", "/api/tasks/{task_id:int}/comments", "/api/tasks/{px_shared_task}/comments", READ_PX),
     Case(
@@ -668,9 +674,40 @@ def assert_no_leak(role: str, text: str) -> None:
         assert "pb " not in text and "Client of B" not in text, "another organization leaked"
 
 
+def case_id(case: Case) -> str:
+    return f"{case.method} {case.path} {case.name}".strip()
+
+
 @pytest.mark.parametrize("role", ALL)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path} {c.name}".strip())
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_matrix(client: TestClient, workspace: Workspace, case: Case, role: str) -> None:
+    check_case(client, workspace, case, role)
+
+
+# On PostgreSQL: every read, and every request the matrix expects refused, for every role; all of them leave the
+# database as it was, so they share one database and one app (the whole matrix again, one database per case, would
+# add minutes). Successful writes on PostgreSQL are covered by the tasks and discussion suites (both_databases).
+PG_CASES = [(case, role) for case in CASES for role in ALL if case.method == "GET" or case.expect[role] >= 400]
+
+
+@pytest.fixture(scope="module")
+def pg_client(
+    pg_template: tuple[str, Workspace], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[TestClient, Workspace]]:
+    folder = tmp_path_factory.mktemp("pg-matrix")
+    write_seed_blobs(folder / "files")
+    with postgres_database(pg_template[0]) as url:
+        app = create_app(make_settings(folder, database_url=url))
+        with TestClient(app, base_url="http://testserver") as client:
+            yield client, pg_template[1]
+
+
+@pytest.mark.parametrize(("case", "role"), PG_CASES, ids=lambda v: case_id(v) if isinstance(v, Case) else str(v))
+def test_matrix_on_postgresql(pg_client: tuple[TestClient, Workspace], case: Case, role: str) -> None:
+    check_case(*pg_client, case, role)
+
+
+def check_case(client: TestClient, workspace: Workspace, case: Case, role: str) -> None:
     headers = bearer(workspace, role)
     response = client.request(
         case.method,
@@ -685,6 +722,7 @@ def test_matrix(client: TestClient, workspace: Workspace, case: Case, role: str)
     assert_no_leak(role, response.text)
 
 
+@pytest.mark.both_databases
 @pytest.mark.parametrize("role", ["customer", "viewer", "other_customer"])
 def test_customer_lists_hold_only_shared_items_of_their_projects(
     client: TestClient, workspace: Workspace, role: str
@@ -708,6 +746,7 @@ def test_customer_lists_hold_only_shared_items_of_their_projects(
     assert all(item["visibility"] == "shared" for item in me["action_items"])
 
 
+@pytest.mark.both_databases
 def test_removing_a_member_takes_effect_at_once(client: TestClient, workspace: Workspace) -> None:
     customer = bearer(workspace, "customer")
     assert client.get(f"/api/projects/{workspace.ids['px']}", headers=customer).status_code == 200

@@ -11,6 +11,9 @@ from server.rendering import render_markdown
 from tests.conftest import bearer
 from tests.workspace import Workspace
 
+# The API suites run on both engines (the PostgreSQL variant copies a seeded template database).
+pytestmark = pytest.mark.both_databases
+
 HOSTILE = [
     "<script>alert(1)</script>",
     "[click](javascript:alert(1))",

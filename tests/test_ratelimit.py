@@ -6,19 +6,22 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from channels.backends.redis_cluster import redis_client
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "memory":
         yield MemoryRateLimiter()
         return
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    url = "redis://127.0.0.1:6379/0" if request.param == "redis" else request.getfixturevalue("redis_shards").url
+    redis = redis_client(url)
     prefix = f"test:{uuid.uuid4().hex}:"
     yield RedisRateLimiter(redis, prefix)
-    async for key in redis.scan_iter(match=f"{prefix}*"):
-        await redis.delete(key)
+    if isinstance(redis, Redis):  # the cluster is the session's own; only the shared Redis needs cleaning
+        async for key in redis.scan_iter(match=f"{prefix}*"):
+            await redis.delete(key)
     await redis.aclose()
 
 

@@ -12,6 +12,9 @@ from server.models import ColourClass
 from tests.conftest import bearer
 from tests.workspace import Workspace
 
+# The API suites run on both engines (the PostgreSQL variant copies a seeded template database).
+pytestmark = pytest.mark.both_databases
+
 TODAY = dt.date(2026, 5, 12)
 
 

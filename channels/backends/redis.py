@@ -13,37 +13,31 @@ both TTLs and PUBLISHes the envelope — all atomically, so PUBLISH order is off
 (``TIME``), so every node agrees on what has expired. `history` and `position` are a second script that also
 creates a missing epoch, so a subscriber's first position and the first publication share one epoch.
 
-One long-lived pub/sub connection per broker reads messages and calls the handler. When it drops, the reader
-reconnects with exponential backoff and jitter (capped at ``reconnect_max_delay``), resubscribes to every
-channel, waits for the confirmations and then awaits the reconnect handler so the hub can fill gaps from
-history. A PING every ``ping_interval`` seconds of silence detects half-open connections.
+Pub/sub is `channels.backends.redis_pubsub.PubSubReader`: one long-lived connection per broker that reads
+messages, calls the handler, reconnects with backoff and awaits the reconnect handler after resubscribing.
 
-Redis Cluster: every key of a channel carries the hash tag ``{c}``, so meta, stream and the pub/sub channel
-of one channel map to one slot, and both scripts touch a single slot (the prefix must not contain ``{``).
-Sharded pub/sub plugs in at two places: the script's ``redis.call('publish', ...)`` becomes ``spublish`` (same
-slot as the keys), and `_PubSubReader` becomes one reader per shard sending SSUBSCRIBE/SUNSUBSCRIBE for the
-channels whose slot that shard owns and handling ``smessage`` pushes (and ``-MOVED``/``sunsubscribe`` on
-resharding by resubscribing on the new owner, then calling the reconnect handler as after a reconnect).
-Nothing else changes: offsets, epochs and recovery are per channel, and a channel never spans slots.
+Redis Cluster (a ``redis+cluster://`` URL, see ``channels/backends/redis_cluster.py``): every key of a channel
+carries the hash tag ``{c}``, so meta, stream and the pub/sub channel of one channel map to one slot, and both
+scripts touch a single slot (the prefix must not contain ``{``). The script then sends ``SPUBLISH`` instead of
+``PUBLISH`` (its command is an argument), and the pub/sub side is a `ShardedSubscriber`: one reader per shard,
+SSUBSCRIBE to the channels whose slot that shard owns. Nothing else changes: offsets, epochs and recovery are per
+channel, and a channel never spans slots.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import math
-import random
 import secrets
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from channels.backends.redis_cluster import ShardedSubscriber, redis_client
+from channels.backends.redis_pubsub import PubSubReader, Subscriber, dedicated_connection, pubsub_name
 from channels.broker import (
     BrokerUnavailable,
     HistoryOptions,
@@ -53,8 +47,6 @@ from channels.broker import (
     ReconnectHandler,
     StreamPosition,
 )
-
-logger = logging.getLogger(__name__)
 
 _PUBLISH = """
 local epoch = redis.call('hget', KEYS[1], 'e')
@@ -90,7 +82,7 @@ while true do
 end
 redis.call('pexpire', KEYS[2], ttl)
 redis.call('pexpire', KEYS[1], ARGV[4])
-redis.call('publish', ARGV[6], offset .. '\\0' .. epoch .. '\\0' .. ARGV[7] .. '\\0' .. ARGV[1])
+redis.call(ARGV[8], ARGV[6], offset .. '\\0' .. epoch .. '\\0' .. ARGV[7] .. '\\0' .. ARGV[1])
 return {offset, epoch}
 """
 
@@ -136,7 +128,7 @@ class RedisBroker:
         socket_timeout_seconds: float = 5.0,
     ) -> None:
         """Args:
-        url: ``redis://`` or ``rediss://`` URL.
+        url: ``redis://``/``rediss://`` URL, or ``redis+cluster://``/``rediss+cluster://`` for a Redis Cluster.
         prefix: prepended to every key and pub/sub channel (must not contain ``{``).
         meta_ttl_seconds: an idle channel's offset and epoch are forgotten after this long (at least twice
             the history ttl), after which clients get ``reload``.
@@ -151,23 +143,35 @@ class RedisBroker:
             raise ValueError("prefix must not contain '{' (it would break cluster hash tags)")
         self._prefix = prefix
         self._meta_ttl_seconds = meta_ttl_seconds
-        self._redis: Redis = Redis.from_url(
+        client = redis_client(
             url,
             socket_timeout=socket_timeout_seconds,
             socket_connect_timeout=socket_timeout_seconds,
             retry=Retry(NoBackoff(), 0),
         )
-        self._publish_script = self._redis.register_script(_PUBLISH)
-        self._history_script = self._redis.register_script(_HISTORY)
-        self._reader = _PubSubReader(
-            self._redis,
-            prefix,
+        self._redis = client
+        self._publish_script = client.register_script(_PUBLISH)
+        self._history_script = client.register_script(_HISTORY)
+        options: dict[str, Any] = dict(
             ping_interval=ping_interval_seconds,
             base_delay=reconnect_base_delay,
             max_delay=reconnect_max_delay,
             subscribe_timeout=subscribe_timeout_seconds,
-            socket_timeout=socket_timeout_seconds,
         )
+        self._reader: Subscriber
+        if isinstance(client, Redis):
+            pool = client.connection_pool
+            connect = dedicated_connection(pool.connection_class, pool.connection_kwargs, socket_timeout_seconds)
+            self._reader = PubSubReader(connect, prefix, sharded=False, **options)
+            self._publish_command = "publish"
+        else:
+            self._reader = ShardedSubscriber(client, prefix, socket_timeout=socket_timeout_seconds, **options)
+            self._publish_command = "spublish"
+
+    @property
+    def subscriber(self) -> Subscriber:
+        """The pub/sub side (a `ShardedSubscriber` on a cluster)."""
+        return self._reader
 
     def _keys(self, channel: str) -> list[str]:
         tag = f"{self._prefix}{{{channel}}}"
@@ -187,11 +191,11 @@ class RedisBroker:
         self._reader.reconnect_handler = handler
 
     async def publish(self, channel: str, data: bytes, history: HistoryOptions | None) -> StreamPosition:
-        pubsub_name = self._reader.pubsub_name(channel)
+        name = pubsub_name(self._prefix, channel)
         try:
             if history is None:
                 envelope = b"0\x00\x00" + channel.encode() + b"\x00" + data
-                await self._redis.publish(pubsub_name, envelope)
+                await self._redis.execute_command(self._publish_command.upper(), name, envelope)
                 return StreamPosition(0, "")
             if history.size < 1 or history.ttl_seconds <= 0:
                 raise ValueError("history needs size >= 1 and ttl_seconds > 0")
@@ -199,7 +203,7 @@ class RedisBroker:
             meta_ttl_ms = max(2 * ttl_ms, math.ceil(self._meta_ttl_seconds * 1000))
             reply = await self._publish_script(
                 keys=self._keys(channel),
-                args=[data, history.size, ttl_ms, meta_ttl_ms, _new_epoch(), pubsub_name, channel],
+                args=[data, history.size, ttl_ms, meta_ttl_ms, _new_epoch(), name, channel, self._publish_command],
             )
         except RedisError as exc:
             raise BrokerUnavailable(f"publish to {channel!r} failed: {exc}") from exc
@@ -215,17 +219,21 @@ class RedisBroker:
     async def history(self, channel: str, since: StreamPosition | None, limit: int) -> HistoryResult:
         since_offset = -1 if since is None else since.offset
         since_epoch = "" if since is None else since.epoch
+        keys = self._keys(channel)
+        args: list[int | str] = [
+            since_offset,
+            max(1, limit),
+            since_epoch,
+            _new_epoch(),
+            max(1, math.ceil(self._meta_ttl_seconds * 1000)),
+        ]
         try:
-            reply = await self._history_script(
-                keys=self._keys(channel),
-                args=[
-                    since_offset,
-                    max(1, limit),
-                    since_epoch,
-                    _new_epoch(),
-                    max(1, math.ceil(self._meta_ttl_seconds * 1000)),
-                ],
-            )
+            try:
+                reply = await self._history_script(keys=keys, args=args)
+            except RedisConnectionError:
+                # A pooled connection that went stale (its server or shard restarted). Unlike `publish`, a
+                # history read is safe to repeat: at most it creates the epoch the first attempt created.
+                reply = await self._history_script(keys=keys, args=args)
         except RedisError as exc:
             raise BrokerUnavailable(f"history of {channel!r} failed: {exc}") from exc
         offset, epoch, now, entries = int(reply[0]), _text(reply[1]), int(reply[2]), reply[3]
@@ -258,196 +266,3 @@ def _live_publications(channel: str, epoch: str, entries: list[Any], now_ms: int
         offset = int(_text(entry_id).partition("-")[0])
         pubs.append(Publication(channel, offset, epoch, bytes(values[b"d"])))
     return pubs
-
-
-class _PubSubReader:
-    """The broker's single pub/sub connection: subscriptions, message dispatch, reconnection."""
-
-    def __init__(
-        self,
-        redis: Redis,
-        prefix: str,
-        *,
-        ping_interval: float,
-        base_delay: float,
-        max_delay: float,
-        subscribe_timeout: float,
-        socket_timeout: float,
-    ) -> None:
-        self.handler: PublicationHandler | None = None
-        self.reconnect_handler: ReconnectHandler | None = None
-        self._redis = redis
-        self._prefix = prefix
-        self._ping_interval = ping_interval
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._subscribe_timeout = subscribe_timeout
-        self._socket_timeout = socket_timeout
-        # pub/sub name (bytes) -> channel, for every channel this process wants.
-        self._wanted: dict[bytes, str] = {}
-        self._confirmations: dict[bytes, list[asyncio.Future[None]]] = {}
-        self._conn: AbstractConnection | None = None
-        self._send_lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._after_reconnect: asyncio.Task[None] | None = None
-        self._closed = False
-
-    def pubsub_name(self, channel: str) -> str:
-        return f"{self._prefix}{{{channel}}}:pub"
-
-    def start(self) -> None:
-        if self._task is None:
-            self._closed = False
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="tandem-redis-pubsub")
-
-    async def close(self) -> None:
-        self._closed = True
-        for task in (self._task, self._after_reconnect):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._task = self._after_reconnect = None
-        for futures in self._confirmations.values():
-            for future in futures:
-                future.cancel()
-        self._confirmations.clear()
-
-    async def subscribe(self, channel: str) -> None:
-        name = self.pubsub_name(channel).encode()
-        self._wanted[name] = channel
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault(name, []).append(future)
-        # Not connected: the reader subscribes to everything wanted when it (re)connects.
-        await self._send("SUBSCRIBE", name)
-        try:
-            async with asyncio.timeout(self._subscribe_timeout):
-                await future
-        except TimeoutError as exc:
-            raise BrokerUnavailable(f"subscribing to {channel!r} timed out") from exc
-        finally:
-            waiting = self._confirmations.get(name)
-            if waiting is not None and future in waiting:
-                waiting.remove(future)
-                if not waiting:
-                    del self._confirmations[name]
-
-    async def unsubscribe(self, channel: str) -> None:
-        name = self.pubsub_name(channel).encode()
-        if self._wanted.pop(name, None) is not None:
-            await self._send("UNSUBSCRIBE", name)
-
-    async def _send(self, *args: Any) -> None:
-        conn = self._conn
-        if conn is None or not conn.is_connected:
-            return
-        async with self._send_lock:
-            try:
-                await conn.send_command(*args, check_health=False)
-            except (RedisError, OSError):
-                # The reader sees the broken connection too and resubscribes everything on reconnect.
-                logger.debug("pub/sub send failed", exc_info=True)
-
-    def _new_connection(self) -> AbstractConnection:
-        pool = self._redis.connection_pool
-        kwargs = dict(pool.connection_kwargs)
-        # RESP2: pub/sub messages arrive as plain arrays on this dedicated connection.
-        kwargs.update(protocol=2, socket_timeout=self._socket_timeout, retry=Retry(NoBackoff(), 0))
-        # Maintenance push notifications need RESP3; this connection only ever reads pub/sub messages.
-        kwargs.pop("maint_notifications_pool_handler", None)
-        kwargs["maint_notifications_config"] = None
-        conn: AbstractConnection = pool.connection_class(**kwargs)
-        return conn
-
-    async def _run(self) -> None:
-        attempt = 0
-        connected_before = False
-        while not self._closed:
-            conn = self._new_connection()
-            try:
-                await conn.connect()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                self._conn = conn
-                names = list(self._wanted)
-                if names:
-                    await conn.send_command("SUBSCRIBE", *names, check_health=False)
-                if connected_before:
-                    self._schedule_reconnect_handler(names)
-                connected_before = True
-                attempt = 0
-                await self._read_loop(conn)
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                logger.warning("redis pub/sub connection lost: %s", exc)
-            except Exception:
-                # Anything else (a protocol surprise, a bug) must not end the reader: log, reconnect.
-                logger.exception("redis pub/sub reader failed; reconnecting")
-            finally:
-                self._conn = None
-                await conn.disconnect(nowait=True)
-            if self._closed:
-                return
-            # Exponential backoff with "equal jitter": nodes restarted together spread out, yet never retry
-            # sooner than half the current delay.
-            delay = min(self._max_delay, self._base_delay * 2**attempt)
-            attempt += 1
-            await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
-
-    async def _read_loop(self, conn: AbstractConnection) -> None:
-        ping_outstanding = False
-        while True:
-            reply = await conn.read_response(timeout=self._ping_interval)
-            if reply is None:
-                if ping_outstanding:
-                    raise RedisTimeoutError("pub/sub connection did not answer PING")
-                await self._send("PING")
-                ping_outstanding = True
-                continue
-            ping_outstanding = False
-            self._dispatch(reply)
-
-    def _dispatch(self, reply: Any) -> None:
-        if not isinstance(reply, list) or len(reply) < 2:
-            return
-        kind = reply[0]
-        if kind == b"message" and len(reply) == 3:
-            name, payload = reply[1], reply[2]
-            if name in self._wanted and self.handler is not None:
-                pub = _parse_envelope(payload)
-                if pub is not None:
-                    self.handler(pub)
-        elif kind == b"subscribe":
-            for future in self._confirmations.pop(reply[1], []):
-                if not future.done():
-                    future.set_result(None)
-
-    def _schedule_reconnect_handler(self, names: list[bytes]) -> None:
-        loop = asyncio.get_running_loop()
-        futures = []
-        for name in names:
-            future: asyncio.Future[None] = loop.create_future()
-            self._confirmations.setdefault(name, []).append(future)
-            futures.append(future)
-        if self._after_reconnect is not None:
-            self._after_reconnect.cancel()
-        self._after_reconnect = loop.create_task(self._after_resubscribed(futures))
-
-    async def _after_resubscribed(self, futures: list[asyncio.Future[None]]) -> None:
-        try:
-            async with asyncio.timeout(self._subscribe_timeout):
-                await asyncio.gather(*futures)
-        except TimeoutError:
-            logger.warning("resubscribe not confirmed in time; the next reconnect retries")
-            return
-        handler = self.reconnect_handler
-        if handler is not None:
-            try:
-                await handler()
-            except Exception:
-                logger.exception("reconnect handler failed")
-
-
-def _parse_envelope(payload: bytes) -> Publication | None:
-    parts = payload.split(b"\x00", 3)
-    if len(parts) != 4:
-        logger.error("malformed pub/sub envelope (%d bytes)", len(payload))
-        return None
-    offset, epoch, channel, data = parts
-    return Publication(channel.decode(), int(offset), epoch.decode(), data)

@@ -7,7 +7,9 @@ Per channel ``c`` (prefix ``P``), as centrifuge lays it out::
 
 `add` and `list` are Lua scripts that first drop members whose expiry passed (from both keys), so an expired
 entry is never returned; both keys get a TTL of the longest entry ttl, so a channel whose every node died
-disappears completely. Time comes from Redis, so nodes with skewed clocks agree on expiry.
+disappears completely. Time comes from Redis, so nodes with skewed clocks agree on expiry. `remove` is a third
+script. Both keys carry the channel's hash tag ``{c}``, so on a Redis Cluster every script touches one slot (the
+slot of the channel's history and pub/sub channel).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import math
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from channels.backends.redis_cluster import redis_client
 from channels.broker import BrokerUnavailable
 from channels.presence import PresenceInfo
 
@@ -46,6 +50,12 @@ return 1
 """
 )
 
+_REMOVE = """
+redis.call('hdel', KEYS[1], ARGV[1])
+redis.call('zrem', KEYS[2], ARGV[1])
+return 1
+"""
+
 _LIST = (
     _CLEAN
     + """
@@ -57,17 +67,19 @@ return redis.call('hvals', KEYS[1])
 class RedisPresence:
     """A `PresenceManager` over Redis. Guarantees as in `channels.presence.PresenceManager`."""
 
-    def __init__(self, redis: str | Redis, prefix: str = "tandem:") -> None:
+    def __init__(self, redis: str | Redis | RedisCluster, prefix: str = "tandem:") -> None:
         """Args:
-        redis: a ``redis://`` URL (the client is then owned and closed here) or a shared client.
+        redis: a ``redis://`` or ``redis+cluster://`` URL (the client is then owned and closed here) or a shared
+            client.
         prefix: prepended to every key (must not contain ``{``).
         """
         if "{" in prefix:
             raise ValueError("prefix must not contain '{'")
         self._owned = isinstance(redis, str)
-        self._redis: Redis = Redis.from_url(redis) if isinstance(redis, str) else redis
+        self._redis = redis_client(redis) if isinstance(redis, str) else redis
         self._prefix = prefix
         self._add = self._redis.register_script(_ADD)
+        self._remove = self._redis.register_script(_REMOVE)
         self._list = self._redis.register_script(_LIST)
 
     def _keys(self, channel: str) -> list[str]:
@@ -83,12 +95,8 @@ class RedisPresence:
             raise BrokerUnavailable(f"presence add on {channel!r} failed: {exc}") from exc
 
     async def remove(self, channel: str, client_id: str) -> None:
-        hash_key, zset_key = self._keys(channel)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hdel(hash_key, client_id)
-                pipe.zrem(zset_key, client_id)
-                await pipe.execute()
+            await self._remove(keys=self._keys(channel), args=[client_id])
         except RedisError as exc:
             raise BrokerUnavailable(f"presence remove on {channel!r} failed: {exc}") from exc
 

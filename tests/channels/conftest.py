@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -127,20 +128,33 @@ async def redis_prefix() -> AsyncIterator[str]:
 BrokerFactory = Callable[[], Awaitable[Broker]]
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def broker_factory(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[BrokerFactory]:
-    """Makes started brokers of one backend; Redis brokers share a prefix, so two of them are two nodes."""
+@contextlib.asynccontextmanager
+async def brokers_of(backend: str, request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[BrokerFactory]:
+    """A factory of started brokers of ``backend`` (``memory``, ``redis``, ``redis-cluster``: a real three-shard
+    cluster, sharded pub/sub), all closed afterwards; Redis brokers share ``prefix``, so two of them are two nodes."""
     made: list[Broker] = []
+    url = {"redis": REDIS_URL}.get(backend)
+    if backend == "redis-cluster":
+        url = request.getfixturevalue("redis_shards").url
 
     async def make() -> Broker:
-        broker: Broker = MemoryBroker() if request.param == "memory" else RedisBroker(REDIS_URL, redis_prefix)
+        broker: Broker = MemoryBroker() if url is None else RedisBroker(url, prefix)
         await broker.start()
         made.append(broker)
         return broker
 
-    yield make
-    for broker in made:
-        await broker.close()
+    try:
+        yield make
+    finally:
+        for broker in made:
+            await broker.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def broker_factory(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[BrokerFactory]:
+    """Makes started brokers of one backend (the contract tests add ``redis-cluster``)."""
+    async with brokers_of(request.param, request, redis_prefix) as make:
+        yield make
 
 
 @pytest.fixture

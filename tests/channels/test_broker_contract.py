@@ -1,17 +1,25 @@
-"""Contract tests every `Broker` backend passes (memory and a real Redis)."""
+"""Contract tests every `Broker` backend passes: memory, a real Redis, and a real three-shard Redis Cluster."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from channels.backends import make_broker
 from channels.backends.memory import MemoryBroker
 from channels.broker import Broker, HistoryOptions, StreamPosition
-from tests.channels.conftest import REDIS_URL, BrokerFactory, Collector
+from tests.channels.conftest import REDIS_URL, BrokerFactory, Collector, brokers_of
 
 HISTORY = HistoryOptions(size=100, ttl_seconds=60)
+BACKENDS = ["memory", "redis", "redis-cluster"]
+
+
+@pytest.fixture(params=BACKENDS)
+async def broker_factory(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[BrokerFactory]:
+    async with brokers_of(request.param, request, redis_prefix) as make:
+        yield make
 
 
 async def test_offsets_start_at_one_and_grow_by_one_in_one_epoch(broker: Broker) -> None:
@@ -184,7 +192,7 @@ async def test_history_from_the_future_is_not_recoverable(broker: Broker) -> Non
     assert not result.recoverable
 
 
-@pytest.mark.parametrize("broker_factory", ["redis"], indirect=True)  # memory is one process by design
+@pytest.mark.parametrize("broker_factory", ["redis", "redis-cluster"], indirect=True)  # memory: one process
 async def test_two_nodes_see_each_others_publications(broker_factory: BrokerFactory) -> None:
     node_a = await broker_factory()
     node_b = await broker_factory()
@@ -205,10 +213,13 @@ async def test_two_nodes_see_each_others_publications(broker_factory: BrokerFact
 
 def test_make_broker_picks_the_backend_by_scheme(redis_prefix: str) -> None:
     from channels.backends.redis import RedisBroker
+    from channels.backends.redis_cluster import ShardedSubscriber
 
     assert isinstance(make_broker(None, "x:"), MemoryBroker)
     assert isinstance(make_broker("memory://", "x:"), MemoryBroker)
     assert isinstance(make_broker(REDIS_URL, redis_prefix), RedisBroker)
     assert isinstance(make_broker("rediss://example.invalid:6380/0", redis_prefix), RedisBroker)
+    on_cluster = make_broker("redis+cluster://example.invalid:7000,example.invalid:7001", redis_prefix)
+    assert isinstance(on_cluster, RedisBroker) and isinstance(on_cluster.subscriber, ShardedSubscriber)
     with pytest.raises(ValueError, match="scheme"):
         make_broker("kafka://x", "x:")

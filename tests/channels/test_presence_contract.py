@@ -1,10 +1,27 @@
-"""Contract tests every `PresenceManager` backend passes (memory and a real Redis)."""
+"""Contract tests every `PresenceManager` backend passes (memory, a real Redis, a real three-shard Redis Cluster)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
-from channels.presence import PresenceInfo, PresenceManager
+import pytest
+
+from channels.backends.redis_presence import RedisPresence
+from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
+from tests.channels.conftest import REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
+async def presence(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[PresenceManager]:
+    manager: PresenceManager
+    if request.param == "memory":
+        manager = MemoryPresence()
+    else:
+        url = REDIS_URL if request.param == "redis" else request.getfixturevalue("redis_shards").url
+        manager = RedisPresence(url, redis_prefix)
+    yield manager
+    await manager.close()
 
 
 def info(client_id: str, user_id: str = "7", **data: object) -> PresenceInfo:
