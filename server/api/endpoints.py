@@ -16,6 +16,7 @@ from server.api import (
     reports,
     requests,
     tasks,
+    webhooks,
     workflow,
     workflow_templates,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "reports",
     "requests",
     "tasks",
+    "webhooks",
     "workflow",
     "workflow_templates",
 ]

@@ -235,6 +235,7 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
     await ctx.services.live.milestone_changed(ctx, out, before)
     if just_completed:
         await feedback.milestone_completed(ctx, milestone, project)  # asks the customers (shared milestones)
+        await ctx.services.webhooks.milestone_completed(ctx, out)
     return out
 
 
