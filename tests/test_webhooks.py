@@ -79,10 +79,13 @@ class Receiver:
                     status = receiver.statuses.pop(0) if receiver.statuses else receiver.default_status
                     receiver._cond.notify_all()
                 time.sleep(receiver.delay)
-                self.send_response(status)
-                self.send_header("content-length", "7")
-                self.end_headers()
-                self.wfile.write(b"thanks!" if status < 300 else b"broken!")
+                try:
+                    self.send_response(status)
+                    self.send_header("content-length", "7")
+                    self.end_headers()
+                    self.wfile.write(b"thanks!" if status < 300 else b"broken!")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up waiting (the timeout test)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -449,6 +452,29 @@ async def test_production_worker_refuses_a_private_target_at_delivery(
         await db.close()
 
 
+async def test_an_attempt_that_gets_no_answer_in_time_fails(
+    tmp_path: Path, database: tuple[str, Workspace], receiver: Receiver
+) -> None:
+    url, ws = database
+    receiver.delay = 2.0
+    settings = make_settings(tmp_path, database_url=url, webhooks=replace(FAST, timeout_seconds=0.3))
+    db = Database(url)
+    try:
+        [delivery_id] = await seed_deliveries(db, ws, receiver.url(), count=1)
+        worker = WebhookWorker(settings, db)
+        started = time.monotonic()
+        assert await worker.run_once() == 1
+        assert time.monotonic() - started < 1.5
+        await worker.stop()
+        async with db.session() as session:
+            delivery = await session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None and delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
+        assert delivery.last_error is not None and ("0.3" in delivery.last_error or "Timeout" in delivery.last_error)
+        assert delivery.next_attempt_at > utcnow()
+    finally:
+        await db.close()
+
+
 # -- transactions and several workers ----------------------------------------------------------------------------
 
 
@@ -544,7 +570,7 @@ async def test_two_workers_never_make_the_same_attempt_sqlite(
 
 
 @pytest.mark.postgres
-async def test_two_workers_never_make_the_same_attempt_postgres(
+async def test_two_workers_never_make_the_same_attempt_postgresql(
     tmp_path: Path, pg_database: tuple[str, Workspace], receiver: Receiver
 ) -> None:
     url, ws = pg_database
