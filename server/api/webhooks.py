@@ -27,7 +27,13 @@ from server.webhooks.signing import new_secret
 from server.webhooks.targets import TargetRefused, check_url, resolve, restricts_private
 
 MAX_WEBHOOKS_PER_PROJECT = 20
-Url = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+# http(s), a host name or IPv4 address (no credentials, no IPv6 literal), an optional port, then a path and query
+# in printable ASCII (percent-encode the rest) without a fragment.
+URL_PATTERN = rf'^https?://{_LABEL}(?:\.{_LABEL})*(?::{_PORT})?(?:[/?][!-"$-~]*)?$'
+
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=URL_PATTERN)]
 Secret = Annotated[str, StringConstraints(min_length=16, max_length=200, strip_whitespace=False)]
 Events = Annotated[list[WebhookEvent], Field(min_length=1, max_length=len(WebhookEvent))]
 

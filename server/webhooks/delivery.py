@@ -253,7 +253,8 @@ class WebhookWorker:
             return Outcome(False, error=str(exc))
         except TimeoutError:
             return Outcome(False, error=f"no answer within {self.settings.webhooks.timeout_seconds:g}s")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError, ValueError) as exc:
+            # ValueError: URLs httpx or IDNA refuses (UnicodeError is one); a failed attempt like any other.
             return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
         if 200 <= response.status_code < 300:
             return Outcome(True, status=response.status_code)

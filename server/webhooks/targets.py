@@ -75,7 +75,7 @@ async def _addresses(host: str, port: int) -> list[IPAddress]:
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError, UnicodeError):
         raise TargetRefused(f"The host {host} does not resolve.") from None
     found: list[IPAddress] = []
     for *_, sockaddr in infos:
