@@ -610,3 +610,45 @@ def test_tandem_worker_process_delivers_for_a_web_process_without_one(
             worker.kill()
             raise
     assert worker.returncode == 0, output.decode()
+
+
+def test_webhook_settings_come_from_the_environment(tmp_path: Path) -> None:
+    from server.settings import ConfigurationError, load_settings
+
+    base = {"TANDEM_DATA_DIR": str(tmp_path), "TANDEM_SECRET_KEY": SECRET}
+    assert load_settings(base).webhooks == WebhookSettings()
+    loaded = load_settings(
+        {
+            **base,
+            "TANDEM_WEBHOOK_WORKER": "off",
+            "TANDEM_WEBHOOK_TIMEOUT_SECONDS": "2.5",
+            "TANDEM_WEBHOOK_MAX_ATTEMPTS": "4",
+            "TANDEM_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+            "TANDEM_WEBHOOK_RETRY_MAX_SECONDS": "60",
+            "TANDEM_WEBHOOK_DISABLE_AFTER": "3",
+            "TANDEM_WEBHOOK_ALLOW_PRIVATE_TARGETS": "yes",
+            "TANDEM_WEBHOOK_POLL_SECONDS": "0.5",
+        }
+    ).webhooks
+    assert loaded == WebhookSettings(
+        worker=False,
+        timeout_seconds=2.5,
+        max_attempts=4,
+        retry_base_seconds=0.5,
+        retry_max_seconds=60.0,
+        disable_after=3,
+        allow_private_targets=True,
+        poll_seconds=0.5,
+    )
+    with pytest.raises(ConfigurationError, match="TANDEM_WEBHOOK_TIMEOUT_SECONDS"):
+        load_settings({**base, "TANDEM_WEBHOOK_TIMEOUT_SECONDS": "soon"})
+
+
+def test_retry_delays_grow_exponentially_with_jitter_and_a_cap(tmp_path: Path) -> None:
+    from server.webhooks.delivery import retry_delay
+
+    settings = make_settings(tmp_path, webhooks=WebhookSettings(retry_base_seconds=30, retry_max_seconds=600))
+    for attempt, ceiling in ((1, 30), (2, 60), (3, 120), (5, 480), (6, 600), (40, 600)):
+        delays = [retry_delay(settings, attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), attempt
+        assert max(delays) - min(delays) > ceiling / 10, "no jitter"
