@@ -21,7 +21,6 @@ import datetime as dt
 import logging
 import random
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +96,6 @@ class WebhookWorker:
         self.settings = settings
         self.db = db
         self.batch_size = batch_size
-        self.node_id = uuid.uuid4().hex
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
@@ -150,9 +148,10 @@ class WebhookWorker:
         async with self.db.session() as session:
             due = (
                 await session.exec(
-                    select(func.min(WebhookDelivery.next_attempt_at)).where(
-                        col(WebhookDelivery.status) == DeliveryStatus.PENDING
-                    )
+                    # The same rows a claim considers: a pending row of a disabled webhook must not spin the loop.
+                    select(func.min(WebhookDelivery.next_attempt_at))
+                    .join(Webhook, col(Webhook.id) == WebhookDelivery.webhook_id)
+                    .where(col(WebhookDelivery.status) == DeliveryStatus.PENDING, col(Webhook.enabled).is_(True))
                 )
             ).one()
         if due is None:
