@@ -530,6 +530,39 @@ async def test_nothing_is_recorded_for_a_rolled_back_change(tmp_path: Path, data
         await db.close()
 
 
+async def test_an_attempt_cut_off_by_a_dying_node_is_retried_by_another(
+    tmp_path: Path, database: tuple[str, Workspace], receiver: Receiver
+) -> None:
+    url, ws = database
+    settings = make_settings(tmp_path, database_url=url, webhooks=replace(FAST, timeout_seconds=0.5))
+    nodes = [Database(url), Database(url)]
+    try:
+        [delivery_id] = await seed_deliveries(nodes[0], ws, receiver.url(), count=1)
+        receiver.delay = 0.4  # the first attempt is in flight when its node dies
+        dying = WebhookWorker(settings, nodes[0], lease_margin_seconds=0.2)
+        attempt = asyncio.create_task(dying.run_once())
+        await asyncio.to_thread(receiver.wait_for, lambda rs: len(rs) == 1)
+        attempt.cancel()  # the node is gone: nothing records the attempt
+        await asyncio.gather(attempt, return_exceptions=True)
+        await dying.stop()
+        receiver.delay = 0.0
+        survivor = WebhookWorker(settings, nodes[1])
+        assert await survivor.run_once() == 0, "retried before the lease ran out"
+        async with asyncio.timeout(DEADLINE):
+            while not await survivor.run_once():
+                await asyncio.sleep(0.05)
+        await survivor.stop()
+        first, second = receiver.requests
+        assert first.headers["x-tandem-delivery"] == second.headers["x-tandem-delivery"] == str(delivery_id)
+        assert (first.headers["x-tandem-attempt"], second.headers["x-tandem-attempt"]) == ("1", "2")
+        async with nodes[1].session() as session:
+            delivery = await session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None and (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 2)
+    finally:
+        for db in nodes:
+            await db.close()
+
+
 async def two_workers_deliver_each_once(settings: Settings, url: str, ws: Workspace, receiver: Receiver) -> None:
     nodes = [Database(url), Database(url)]
     receiver.delay = 0.02  # attempts overlap, so both workers find work while the other's are in flight
@@ -652,3 +685,35 @@ def test_retry_delays_grow_exponentially_with_jitter_and_a_cap(tmp_path: Path) -
         delays = [retry_delay(settings, attempt) for _ in range(200)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays), attempt
         assert max(delays) - min(delays) > ceiling / 10, "no jitter"
+
+
+def test_answers_match_the_openapi_schemas(app: TestClient, workspace: Workspace, receiver: Receiver) -> None:
+    from tests.test_openapi import _validate
+
+    doc = app.get("/api/openapi.json").json()
+    owner = bearer(workspace, "owner")
+    created = app.post(
+        f"/api/projects/{workspace.ids['px']}/webhooks",
+        json={"url": receiver.url(), "events": ["task.status_changed"], "description": "CI"},
+        headers=owner,
+    )
+    _validate(doc, "/api/projects/{project_id}/webhooks", "post", 201, created.json())
+    hook_id = created.json()["id"]
+    move(app, workspace, "px_shared_task", "px_active")
+    receiver.wait_for(lambda rs: len(rs) == 1)
+    poll(lambda: deliveries(app, workspace, hook_id)[0]["status"] == "delivered")
+    for url, path in (
+        (f"/api/projects/{workspace.ids['px']}/webhooks", "/api/projects/{project_id}/webhooks"),
+        (f"/api/webhooks/{hook_id}", "/api/webhooks/{webhook_id}"),
+        (f"/api/webhooks/{hook_id}/deliveries", "/api/webhooks/{webhook_id}/deliveries"),
+    ):
+        response = app.get(url, headers=owner)
+        assert response.status_code == 200
+        _validate(doc, path, "get", 200, response.json())
+    patched = app.patch(f"/api/webhooks/{hook_id}", json={"rotate_secret": True}, headers=owner)
+    _validate(doc, "/api/webhooks/{webhook_id}", "patch", 200, patched.json())
+    refused = app.post(
+        f"/api/projects/{workspace.ids['px']}/webhooks", json={"url": "ftp://x", "events": []}, headers=owner
+    )
+    assert refused.status_code == 422
+    _validate(doc, "/api/projects/{project_id}/webhooks", "post", 422, refused.json())

@@ -91,11 +91,13 @@ class WebhookWorker:
         db: Database,
         *,
         batch_size: int = 16,
+        lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.batch_size = batch_size
+        self.lease_margin_seconds = lease_margin_seconds
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
@@ -171,7 +173,7 @@ class WebhookWorker:
 
     async def _claim(self) -> list[Claimed]:
         now = utcnow()
-        lease = now + dt.timedelta(seconds=self.settings.webhooks.timeout_seconds + LEASE_MARGIN_SECONDS)
+        lease = now + dt.timedelta(seconds=self.settings.webhooks.timeout_seconds + self.lease_margin_seconds)
         due = (
             select(WebhookDelivery.id)
             .join(Webhook, col(Webhook.id) == WebhookDelivery.webhook_id)
