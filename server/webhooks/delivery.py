@@ -1,12 +1,11 @@
 """The webhook worker: claims due deliveries, POSTs them signed, retries with backoff, disables dead webhooks.
 
 It runs in the web process's lifespan (``TANDEM_WEBHOOK_WORKER``, on by default) or as ``tandem worker``, on any
-number of nodes. A delivery is claimed by one conditional ``UPDATE`` (``... WHERE id IN (due rows) AND
-next_attempt_at <= now``; on PostgreSQL the due rows are first picked ``FOR UPDATE SKIP LOCKED``, so nodes take
-different rows without waiting) that moves ``next_attempt_at`` past the attempt's deadline and counts the attempt:
-a claimed row is no longer due, so no two nodes make the same attempt. If a node dies mid-attempt, the row becomes
-due again when that lease runs out (at least once, which is
-why receivers deduplicate by ``X-Tandem-Delivery``).
+number of nodes. Due rows are picked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so nodes take different rows
+without waiting), then claimed by a conditional ``UPDATE`` (``... WHERE id IN (picked) AND next_attempt_at <=
+now``) that moves ``next_attempt_at`` past the attempt's deadline and counts the attempt: a claimed row is no
+longer due, so no two nodes make the same attempt. If a node dies mid-attempt, the row becomes due again when that
+lease runs out (at least once, which is why receivers deduplicate by ``X-Tandem-Delivery``).
 
 Guarantees: every delivery of a committed event is attempted until it succeeds (any 2xx), its attempts run out
 (``failed``), or its webhook is disabled or deleted (``cancelled``). Deliveries are not ordered. After
@@ -22,7 +21,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 from sqlalchemy import func, update
@@ -185,24 +183,28 @@ class WebhookWorker:
             .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
             .limit(self.batch_size)
         )
+        if self.db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
         async with self.db.session() as session:
-            picked: Any = due.scalar_subquery()
-            if self.db.dialect == "postgresql":
-                # Two statements: in ``UPDATE ... WHERE id IN (SELECT ... LIMIT n)`` PostgreSQL may run the
-                # subquery more than once and claim far more than ``n`` rows (measured: 40 of 40 with n = 5).
-                picked = list((await session.exec(due.with_for_update(skip_locked=True, of=WebhookDelivery))).all())
+            # Two statements, not ``UPDATE ... WHERE id IN (SELECT ... LIMIT n)``: PostgreSQL may run that subquery
+            # more than once and claim far more than ``n`` rows (measured: 40 of 40 with n = 5). And an idle poll
+            # stays a read: SQLite's write lock is only taken when something is due.
+            picked = list((await session.exec(due)).all())
+            if not picked:
+                return []
             claim = (
                 update(WebhookDelivery)
                 .where(
                     col(WebhookDelivery.id).in_(picked),
+                    # On SQLite, what tells two processes that picked the same rows apart: the second finds them
+                    # no longer due (its UPDATE starts a fresh write transaction, after the first one's commit).
                     col(WebhookDelivery.status) == DeliveryStatus.PENDING,
                     col(WebhookDelivery.next_attempt_at) <= now,
                 )
                 .values(next_attempt_at=lease, attempts=col(WebhookDelivery.attempts) + 1, last_attempt_at=now)
                 .returning(col(WebhookDelivery.id))
             )
-            # On SQLite this one statement is the whole claim: a single writer, so it cannot interleave.
-            ids = list((await session.exec(claim)).scalars().all()) if picked != [] else []
+            ids = list((await session.exec(claim)).scalars().all())
             rows = (
                 (
                     await session.exec(
