@@ -130,6 +130,11 @@ def _out(hook: Webhook, secret: str | None = None) -> WebhookOut:
     )
 
 
+def _id(hook: Webhook) -> int:
+    assert hook.id is not None
+    return hook.id
+
+
 def _manage_action(audience: str) -> Action:
     return Action.WEBHOOK_MANAGE_SHARED if audience == Visibility.SHARED else Action.WEBHOOK_MANAGE
 
@@ -260,11 +265,6 @@ async def update_webhook(ctx: Context, body: WebhookPatch) -> WebhookOut:
     ctx.session.add(hook)
     await ctx.session.flush()
     return _out(hook, secret)
-
-
-def _id(hook: Webhook) -> int:
-    assert hook.id is not None
-    return hook.id
 
 
 @api.route(
