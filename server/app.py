@@ -36,6 +36,7 @@ from server.realtime import Realtime
 from server.report_live import KpiPublisher
 from server.settings import Settings
 from server.storage import Storage, storage_from_url
+from server.webhooks import WebhookEvents, WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Services:
     notes: NoteRooms
     digests: DigestWorker
     storage: Storage
+    webhooks: WebhookEvents
+    webhook_worker: WebhookWorker
 
 
 class WebSocketFastPath:
@@ -156,6 +159,7 @@ def build_services(settings: Settings) -> Services:
     notes = NoteRooms(settings, db, auth)
     realtime.control_hooks.append(notes.on_control)
     mailer = Mailer(settings.smtp)
+    webhook_worker = WebhookWorker(settings, db)
     return Services(
         settings=settings,
         db=db,
@@ -172,6 +176,9 @@ def build_services(settings: Settings) -> Services:
         notes=notes,
         digests=DigestWorker(settings, db, mailer),
         storage=storage_from_url(settings),
+        # Without a worker in this process, a separate ``tandem worker`` finds new deliveries at its next poll.
+        webhooks=WebhookEvents(webhook_worker.kick),
+        webhook_worker=webhook_worker,
     )
 
 
@@ -245,9 +252,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         await services.realtime.start()
         await services.notes.start()
         services.digests.start()
+        if settings.webhooks.worker:
+            services.webhook_worker.start()
         try:
             yield
         finally:
+            await services.webhook_worker.stop()
             await services.digests.stop()
             await services.notes.stop()
             if services.live.reports is not None:

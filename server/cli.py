@@ -1,4 +1,4 @@
-"""The ``tandem`` command: serve, migrate, create-admin, demo."""
+"""The ``tandem`` command: serve, worker, migrate, create-admin, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import logging
 import os
 import re
+import signal
 import sys
 
 from sqlmodel import select
@@ -42,6 +43,34 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level="info",
         log_config=None,  # server.main.create installs Tandem's redacting handler
     )
+    return 0
+
+
+async def _run_worker(settings: Settings) -> None:
+    from server.webhooks import WebhookWorker
+
+    db = Database(settings.database_url)
+    worker = WebhookWorker(settings, db)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    worker.start()
+    logging.getLogger(__name__).info("webhook worker running; SIGTERM stops it")
+    try:
+        await stopping.wait()
+    finally:
+        await worker.stop()
+        await db.close()
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from server.observability import configure_logging
+
+    configure_logging(settings)
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    asyncio.run(_run_worker(settings))
     return 0
 
 
@@ -121,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1, help="several need TANDEM_REDIS_URL")
+    commands.add_parser(
+        "worker", help="deliver webhooks (run web processes with TANDEM_WEBHOOK_WORKER=off then); stops on SIGTERM"
+    )
     mig = commands.add_parser("migrate", help="bring the database schema up to date")
     mig.add_argument("revision", nargs="?", default="head")
     admin = commands.add_parser(
@@ -137,7 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    handlers = {"serve": _serve, "migrate": _migrate, "create-admin": _create_admin_cmd, "demo": _demo}
+    handlers = {
+        "serve": _serve,
+        "worker": _worker,
+        "migrate": _migrate,
+        "create-admin": _create_admin_cmd,
+        "demo": _demo,
+    }
     return handlers[args.command](settings, args)
 
 

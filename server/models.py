@@ -633,3 +633,79 @@ class FeedbackAction(SQLModel, table=True):
     task_id: int = Field(foreign_key="tasks.id", index=True, ondelete="CASCADE")
     created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = _ts()
+
+
+class WebhookEvent(StrEnum):
+    """What a webhook may subscribe to (docs/API.md, "Webhooks")."""
+
+    TASK_STATUS_CHANGED = "task.status_changed"
+    COMMENT_CREATED = "comment.created"
+    REQUEST_FILED = "request.filed"
+    REQUEST_TRIAGED = "request.triaged"
+    MILESTONE_COMPLETED = "milestone.completed"
+
+
+class Webhook(SQLModel, table=True):
+    """An outgoing webhook of a project: events are POSTed, signed with ``secret``, to ``url``.
+
+    ``audience`` uses the values of ``Visibility``: an ``internal`` webhook (a staff integration) receives events
+    about internal and shared items, a ``shared`` one (a customer's integration) only events about shared items.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=200)
+    # Needed in clear to sign each delivery; never returned by the API after the answer that set it.
+    secret: str = Field(max_length=200)
+    # The subscribed ``WebhookEvent`` values, comma separated.
+    events: str = Field(max_length=500)
+    audience: str = Field(default=Visibility.INTERNAL, sa_type=String(16))
+    enabled: bool = Field(default=True)
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    consecutive_failures: int = Field(default=0)
+    created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()
+    updated_at: dt.datetime = _ts()
+
+    @property
+    def visibility(self) -> str:
+        """The audience, under the name the policy reads items' visibility by."""
+        return self.audience
+
+    @property
+    def event_types(self) -> list[str]:
+        return [e for e in self.events.split(",") if e]
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed
+    CANCELLED = "cancelled"  # the webhook was disabled before it went out
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one webhook, written in the transaction of the change it describes (so it exists exactly when
+    the change committed), then delivered and retried by the worker (``server/webhooks/delivery.py``)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    webhook_id: int = Field(foreign_key="webhooks.id", index=True, ondelete="CASCADE")
+    # The event's id: the same for every webhook that receives this event.
+    event_id: str = Field(max_length=32)
+    event_type: str = Field(max_length=40)
+    # The JSON body, fixed when the event happened; each attempt signs it afresh with its own timestamp.
+    payload: str = Field(sa_type=Text)
+    status: str = Field(default=DeliveryStatus.PENDING, sa_type=String(16))
+    attempts: int = Field(default=0)
+    next_attempt_at: dt.datetime = _ts()
+    response_status: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: dt.datetime = _ts()
+    last_attempt_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

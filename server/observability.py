@@ -42,6 +42,10 @@ DB_SECONDS = Histogram(
 )
 OUTBOX_PUBLISHED = Counter("tandem_outbox_published_total", "Events published from the outbox.")
 OUTBOX_FAILURES = Counter("tandem_outbox_failures_total", "Outbox flushes that failed (broker or database).")
+WEBHOOK_ATTEMPTS = Counter(
+    "tandem_webhook_attempts_total", "Webhook delivery attempts, by outcome (ok: a 2xx answer).", ["outcome"]
+)
+WEBHOOK_DISABLED = Counter("tandem_webhook_disabled_total", "Webhooks disabled after failing deliveries in a row.")
 OUTBOX_LAG = Gauge("tandem_outbox_lag_seconds", "Age of the oldest event the last outbox flush published.")
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")

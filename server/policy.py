@@ -11,6 +11,8 @@ which encode the same rules for lists). The rules:
   items. A ``customer`` member may move the shared tasks assigned to them (they are waiting on the customer);
   a ``viewer`` only reads. Per project, managers may turn off what customers may do (comment, file requests,
   upload, edit notes, move their own tasks: ``ProjectSettings``); those switches are read with the memberships.
+- Webhooks: staff read a project's webhooks and its managers manage them; a ``customer`` member reads and manages
+  the project's ``shared``-audience webhooks (which only ever carry shared items), never internal ones.
 - A resource the actor may not see answers "not found", never "forbidden": existence does not leak.
   "Forbidden" is only for things the actor can see but may not change.
 
@@ -76,6 +78,9 @@ class Action(StrEnum):
     TEMPLATE_READ = "template.read"
     TEMPLATE_MANAGE = "template.manage"
     AUDIT_READ = "audit.read"
+    WEBHOOK_READ = "webhook.read"
+    WEBHOOK_MANAGE = "webhook.manage"
+    WEBHOOK_MANAGE_SHARED = "webhook.manage_shared"
 
 
 class Scope(StrEnum):
@@ -260,6 +265,17 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
             return actor.is_staff
         case Action.TEMPLATE_MANAGE | Action.AUDIT_READ:
             return actor.is_admin
+        case Action.WEBHOOK_READ:
+            # Staff read every webhook of a project; a customer member reads the shared ones (the list is scoped).
+            assert project is not None and project.id is not None
+            return actor.is_staff or actor.memberships.get(project.id) == ProjectRole.CUSTOMER
+        case Action.WEBHOOK_MANAGE:
+            # An internal webhook sends internal items out of Tandem: the project's managers decide that.
+            return project is not None and _manages(actor, project)
+        case Action.WEBHOOK_MANAGE_SHARED:
+            # A customer's own integration: it can only ever carry the shared items the customer sees anyway.
+            assert project is not None and project.id is not None
+            return _manages(actor, project) or actor.memberships.get(project.id) == ProjectRole.CUSTOMER
     return False
 
 

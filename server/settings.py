@@ -36,6 +36,25 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Outgoing webhooks (``server/webhooks/``): delivery, retries and the worker."""
+
+    # Run the delivery worker inside the web process; off when a separate ``tandem worker`` runs it.
+    worker: bool = True
+    timeout_seconds: float = 10.0
+    # Attempts per delivery before it counts as failed; retries wait base * 2**(n-1) (capped), with jitter.
+    max_attempts: int = 10
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 6 * 3600.0
+    # A webhook is disabled after this many deliveries in a row failed every attempt.
+    disable_after: int = 5
+    # In production, targets resolving to loopback, private, link-local or reserved addresses are refused.
+    allow_private_targets: bool = False
+    # How often the worker looks for due deliveries it was not told about (other nodes', retries).
+    poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     database_url: str = "sqlite:///var/tandem.db"
@@ -72,6 +91,7 @@ class Settings:
     # Where file contents live: file:///path (default: DATA_DIR/files) or s3://bucket/prefix.
     storage_url: str = ""
     s3: S3Settings = field(default_factory=S3Settings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def production(self) -> bool:
@@ -96,6 +116,29 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _webhooks(env: Mapping[str, str]) -> WebhookSettings:
+    return WebhookSettings(
+        worker=_bool(env.get("TANDEM_WEBHOOK_WORKER"), True),
+        timeout_seconds=_float(env, "TANDEM_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+        max_attempts=max(1, _int(env, "TANDEM_WEBHOOK_MAX_ATTEMPTS", 10)),
+        retry_base_seconds=_float(env, "TANDEM_WEBHOOK_RETRY_BASE_SECONDS", 30.0),
+        retry_max_seconds=_float(env, "TANDEM_WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600.0),
+        disable_after=max(1, _int(env, "TANDEM_WEBHOOK_DISABLE_AFTER", 5)),
+        allow_private_targets=_bool(env.get("TANDEM_WEBHOOK_ALLOW_PRIVATE_TARGETS"), False),
+        poll_seconds=_float(env, "TANDEM_WEBHOOK_POLL_SECONDS", 2.0),
+    )
 
 
 def _secret_key(env: Mapping[str, str], production: bool, data_dir: Path) -> str:
@@ -183,4 +226,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             secret_access_key=env.get("TANDEM_S3_SECRET_ACCESS_KEY") or None,
             region=env.get("TANDEM_S3_REGION", "us-east-1"),
         ),
+        webhooks=_webhooks(env),
     )

@@ -30,6 +30,16 @@ ANY_SIGNED_IN = dict(owner=200, staff=200, customer=200, viewer=200, other_custo
 STAFF_ONLY = dict(owner=200, staff=200, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
 ADMIN_ONLY = dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
 PARTICIPATE_PX = dict(owner=200, staff=200, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401)
+# Webhooks: staff read them all, managers manage them; customer members read and manage the shared-audience ones.
+WEBHOOK_READ_SHARED = dict(
+    owner=200, staff=200, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401
+)
+WEBHOOK_MANAGE_SHARED = dict(
+    owner=200, staff=403, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401
+)
+WEBHOOK_MANAGE_INTERNAL = dict(
+    owner=200, staff=403, customer=404, viewer=404, other_customer=404, stranger=404, anonymous=401
+)
 
 
 def ok(expect: dict[str, int], status: int) -> dict[str, int]:
@@ -631,6 +641,82 @@ CASES = [
         "/api/projects/{px}/feedback/actions",
         ok(STAFF_WRITE_PX, 201),
         {"theme": "clarity", "title": "Agree the scope in writing"},
+    ),
+    # Webhooks (tests/test_webhooks.py)
+    Case("GET", "/api/projects/{project_id:int}/webhooks", "/api/projects/{px}/webhooks", WEBHOOK_READ_SHARED),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/webhooks",
+        "/api/projects/{px}/webhooks",
+        ok(MANAGE_PX, 201),
+        {"url": "http://127.0.0.1:9/hook", "events": ["task.status_changed"], "audience": "internal"},
+        "internal",
+    ),
+    Case(
+        "POST",
+        "/api/projects/{project_id:int}/webhooks",
+        "/api/projects/{px}/webhooks",
+        ok(WEBHOOK_MANAGE_SHARED, 201),
+        {"url": "http://127.0.0.1:9/hook", "events": ["comment.created"], "audience": "shared"},
+        "shared",
+    ),
+    Case(
+        "GET", "/api/webhooks/{webhook_id:int}", "/api/webhooks/{px_internal_webhook}", READ_INTERNAL, name="internal"
+    ),
+    Case(
+        "GET", "/api/webhooks/{webhook_id:int}", "/api/webhooks/{px_shared_webhook}", WEBHOOK_READ_SHARED, name="shared"
+    ),
+    Case(
+        "PATCH",
+        "/api/webhooks/{webhook_id:int}",
+        "/api/webhooks/{px_internal_webhook}",
+        WEBHOOK_MANAGE_INTERNAL,
+        {"description": "renamed"},
+        "internal",
+    ),
+    Case(
+        "PATCH",
+        "/api/webhooks/{webhook_id:int}",
+        "/api/webhooks/{px_shared_webhook}",
+        WEBHOOK_MANAGE_SHARED,
+        {"description": "renamed"},
+        "shared",
+    ),
+    Case(
+        "PATCH",
+        "/api/webhooks/{webhook_id:int}",
+        "/api/webhooks/{px_shared_webhook}",
+        dict(WEBHOOK_MANAGE_SHARED, customer=403),
+        {"audience": "internal"},
+        "customer-may-not-make-it-internal",
+    ),
+    Case(
+        "DELETE",
+        "/api/webhooks/{webhook_id:int}",
+        "/api/webhooks/{px_internal_webhook}",
+        ok(WEBHOOK_MANAGE_INTERNAL, 204),
+        name="internal",
+    ),
+    Case(
+        "DELETE",
+        "/api/webhooks/{webhook_id:int}",
+        "/api/webhooks/{px_shared_webhook}",
+        ok(WEBHOOK_MANAGE_SHARED, 204),
+        name="shared",
+    ),
+    Case(
+        "GET",
+        "/api/webhooks/{webhook_id:int}/deliveries",
+        "/api/webhooks/{px_internal_webhook}/deliveries",
+        READ_INTERNAL,
+        name="internal",
+    ),
+    Case(
+        "GET",
+        "/api/webhooks/{webhook_id:int}/deliveries",
+        "/api/webhooks/{px_shared_webhook}/deliveries",
+        WEBHOOK_READ_SHARED,
+        name="shared",
     ),
 ]
 

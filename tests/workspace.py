@@ -40,6 +40,7 @@ from server.models import (
     Task,
     User,
     Visibility,
+    Webhook,
     WorkflowTemplate,
 )
 from server.security import hash_password, token_hash
@@ -235,6 +236,21 @@ async def _build(session: AsyncSession, ws: Workspace) -> None:
     await _requests_and_files(session, ws, px, org_a)
     # Feedback (tests/test_feedback.py): one open request on PX, asked on demand, not answered yet.
     ws.ids["px_feedback_request"] = await _add(session, FeedbackRequest(project_id=px))
+    # Webhooks (tests/test_webhooks.py): turned off, so no other test sends anything anywhere.
+    for audience in (Visibility.INTERNAL, Visibility.SHARED):
+        ws.ids[f"px_{audience}_webhook"] = await _add(
+            session,
+            Webhook(
+                project_id=px,
+                url=f"http://127.0.0.1:9/{audience}",
+                description=f"px {audience} webhook" + (" SECRET" if audience == Visibility.INTERNAL else ""),
+                secret="whsec_seeded-" + "s" * 20,
+                events="task.status_changed,comment.created",
+                audience=audience,
+                enabled=False,
+                created_by_id=ws.users["owner"],
+            ),
+        )
 
 
 async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:

@@ -191,6 +191,7 @@ async def create_comment(ctx: Context, body: CommentIn) -> CommentOut:
     await ctx.session.flush()
     out = (await comments_out(ctx, [comment]))[0]
     await ctx.services.live.comment_changed(ctx, out, task, "comment.created")
+    await ctx.services.webhooks.comment_created(ctx, out, task)
     return out
 
 

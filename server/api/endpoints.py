@@ -18,6 +18,7 @@ from server.api import (
     requests,
     tasks,
     tokens,
+    webhooks,
     workflow,
     workflow_templates,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "requests",
     "tasks",
     "tokens",
+    "webhooks",
     "workflow",
     "workflow_templates",
 ]

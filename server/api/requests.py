@@ -404,7 +404,9 @@ async def create_request(ctx: Context, body: RequestIn) -> RequestOut:
     await ctx.session.flush()
     _record(ctx, request, "filed")
     await notify.request_changed(ctx, request, "filed", to_staff=True)
-    return await _publish(ctx, request, "request.created")
+    out = await _publish(ctx, request, "request.created")
+    await ctx.services.webhooks.request_filed(ctx, project.id, out)
+    return out
 
 
 @api.route(
@@ -493,7 +495,9 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
     request.version += 1
     ctx.session.add(request)
     await notify.request_changed(ctx, request, summary)
-    return await _publish(ctx, request, "request.updated")
+    out = await _publish(ctx, request, "request.updated")
+    await ctx.services.webhooks.request_triaged(ctx, request.project_id, out, body.action)
+    return out
 
 
 @api.route(

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 1_000_000
 MAX_JSON_DEPTH = 32
+MAX_ID = 2**63 - 1
 
 
 class ApiError(Exception):
@@ -76,8 +77,11 @@ class Context:
         return self.actor_or_none
 
     def path_int(self, name: str) -> int:
-        raw = self.request.path_params[name]
-        return int(raw)
+        """An id from the path; one too large for a database integer names nothing (404, not an overflow's 500)."""
+        value = int(self.request.path_params[name])
+        if value > MAX_ID:
+            raise NotFound
+        return value
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -212,6 +212,8 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     await ctx.services.live.task_changed(ctx, out, previous_visibility=previous_visibility)
     visibility_changed(ctx, "task", task.id, previous_visibility, task.visibility)
     await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
+    if task.status_id != status_before:
+        await ctx.services.webhooks.task_status_changed(ctx, out, status_before)
     return out
 
 

@@ -237,6 +237,7 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
     visibility_changed(ctx, "milestone", milestone.id, before, milestone.visibility)
     if just_completed:
         await feedback.milestone_completed(ctx, milestone, project)  # asks the customers (shared milestones)
+        await ctx.services.webhooks.milestone_completed(ctx, out)
     return out
 
 
