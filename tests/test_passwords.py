@@ -73,6 +73,7 @@ def add_session(url: str, user_id: int, token: str, *, last_seen: dt.timedelta, 
         ("correct horse battery", "customer@example.test", None),
         ("plum orchard at dusk", "", None),
         ("lösenord på svenska ✓", "", None),
+        ("seventy odd characters of a long passphrase are fine and so is a space", "", None),
         ("jo jo jo jo banana", "jo@example.com", None),  # too short a local part to count
     ],
 )
@@ -268,7 +269,15 @@ def test_idle_sessions_are_refused_and_use_is_recorded_sparingly(
         (value,) = sql(settings, "select last_seen_at from auth_sessions where token_hash = ?", token_hash(token))[0]
         return dt.datetime.fromisoformat(str(value))
 
+    add_session(
+        settings.database_url,
+        user,
+        "past-token-" + "d" * 30,
+        last_seen=-dt.timedelta(seconds=1),
+        expires=-dt.timedelta(seconds=1),
+    )
     assert me("idle-token-" + "a" * 30) == 401
+    assert me("past-token-" + "d" * 30) == 401  # the absolute lifetime still holds
     # Used 20 s ago: still valid, and the use is recorded (the stored value is older than the touch interval).
     before = last_seen("used-token-" + "b" * 30)
     assert me("used-token-" + "b" * 30) == 200
