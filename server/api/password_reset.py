@@ -1,10 +1,11 @@
 """Forgotten passwords: a single-use link by email, then a new password that signs the person out everywhere.
 
-The request answers the same 202 whether or not the address has an account, and the mail goes out in the
-background, so neither the answer nor its timing tells who has an account here (OWASP Forgot Password Cheat
-Sheet). The link's token is stored only as its SHA-256, expires after ``password_reset_minutes``, and is deleted
-when used. Confirming does not sign in: the person signs in with the new password, which proves they know it and
-lets their password manager save it, and a link opened on someone else's device leaves no session behind there.
+The request answers the same 202 whether or not the address has an account, after the same work (the rate
+limit): looking the address up, storing the token and mailing happen after the answer, in the background, so
+neither the answer nor its timing tells who has an account here (OWASP Forgot Password Cheat Sheet). The link's
+token is stored only as its SHA-256, expires after ``password_reset_minutes``, and is deleted when used.
+Confirming does not sign in: the person signs in with the new password, which proves they know it and lets their
+password manager save it, and a link opened on someone else's device leaves no session behind there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.accounts import client_ip
 from server.api.routing import ApiError, Context
-from server.db import utcnow
+from server.db import Database, utcnow
 from server.i18n import message
 from server.mail import Mailer
 from server.models import PasswordReset, User
@@ -36,8 +37,9 @@ RESETS_PER_ACCOUNT_PER_HOUR = 5
 RESETS_PER_IP_PER_HOUR = 30
 _REQUESTED = "If an account uses this address, a link to choose a new password is on its way."
 _INVALID = "This password-reset link is invalid, used or expired. Ask for a new one."
-# Mails being sent; kept so the tasks are not garbage-collected mid-flight.
-_sending: set[asyncio.Task[None]] = set()
+# Requests being handled after their answer; kept so the tasks are not garbage-collected mid-flight.
+_pending: set[asyncio.Task[None]] = set()
+_FINISH_SECONDS = 10.0
 
 
 class PasswordResetIn(In):
@@ -53,10 +55,6 @@ class PasswordResetConfirmIn(In):
     password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
 
 
-def reset_link(ctx: Context, token: str) -> str:
-    return f"{ctx.services.settings.base_url}/reset-password#{token}"
-
-
 async def _check_rate(ctx: Context, email: str) -> None:
     limiter = ctx.services.limiter
     per_account = await limiter.hit(f"reset:acct:{email}", RESETS_PER_ACCOUNT_PER_HOUR, 3600)
@@ -65,16 +63,42 @@ async def _check_rate(ctx: Context, email: str) -> None:
         raise ApiError(429, "rate_limited", "Too many password-reset requests. Try again later.")
 
 
-def _mail_in_background(mailer: Mailer, to: str, subject: str, body: str) -> None:
-    async def send() -> None:
-        try:
-            await mailer.send(to=to, subject=subject, body=body)
-        except Exception:
-            log.exception("password-reset mail to %s failed", to)
+async def _send_reset_link(db: Database, mailer: Mailer, base_url: str, minutes: int, email: str) -> None:
+    """Store a new token for the active account with ``email`` (voiding its older ones) and mail the link; for an
+    unknown or deactivated address, nothing."""
+    token = new_token()
+    async with db.session() as session:
+        user = (await session.exec(select(User).where(User.email == email, col(User.is_active).is_(True)))).first()
+        if user is None:
+            return
+        assert user.id is not None
+        now = utcnow()
+        await session.exec(delete(PasswordReset).where(col(PasswordReset.user_id) == user.id))
+        session.add(
+            PasswordReset(
+                user_id=user.id,
+                token_hash=token_hash(token),
+                created_at=now,
+                expires_at=now + dt.timedelta(minutes=minutes),
+            )
+        )
+        await session.commit()
+        name, locale = user.name, user.locale
+    link = f"{base_url}/reset-password#{token}"
+    body = message(locale, "reset.body", name=name, link=link, minutes=str(minutes))
+    await mailer.send(to=email, subject=message(locale, "reset.subject"), body=body)
 
-    task = asyncio.get_running_loop().create_task(send(), name="password-reset-mail")
-    _sending.add(task)
-    task.add_done_callback(_sending.discard)
+
+async def finish_pending() -> None:
+    """Let reset requests already answered finish (at shutdown); cancel what is left after `_FINISH_SECONDS`."""
+    loop = asyncio.get_running_loop()
+    mine = {task for task in _pending if task.get_loop() is loop}  # tests run several apps in one process
+    if not mine:
+        return
+    _, unfinished = await asyncio.wait(mine, timeout=_FINISH_SECONDS)
+    for task in unfinished:
+        task.cancel()
+    await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 @api.route(
@@ -91,31 +115,20 @@ def _mail_in_background(mailer: Mailer, to: str, subject: str, body: str) -> Non
 async def request_password_reset(ctx: Context, body: PasswordResetIn) -> PasswordResetRequestedOut:
     email = body.email.strip().lower()
     await _check_rate(ctx, email)
-    # Made for every request, so known and unknown addresses cost the same up to the insert.
-    token = new_token()
-    user = (await ctx.session.exec(select(User).where(User.email == email, col(User.is_active).is_(True)))).first()
-    if user is not None:
-        assert user.id is not None
-        minutes = ctx.services.settings.password_reset_minutes
-        now = utcnow()
-        # Only the newest link works.
-        await ctx.session.exec(delete(PasswordReset).where(col(PasswordReset.user_id) == user.id))
-        ctx.session.add(
-            PasswordReset(
-                user_id=user.id,
-                token_hash=token_hash(token),
-                created_at=now,
-                expires_at=now + dt.timedelta(minutes=minutes),
-            )
-        )
-        subject = message(user.locale, "reset.subject")
-        text = message(user.locale, "reset.body", name=user.name, link=reset_link(ctx, token), minutes=str(minutes))
-        mailer, to = ctx.services.mailer, user.email
+    services = ctx.services
+    work = _send_reset_link(
+        services.db, services.mailer, services.settings.base_url, services.settings.password_reset_minutes, email
+    )
 
-        async def mail_after_commit() -> None:
-            _mail_in_background(mailer, to, subject, text)
+    async def handle() -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("password-reset request failed")
 
-        ctx.after_commit.append(mail_after_commit)
+    task = asyncio.get_running_loop().create_task(handle(), name="password-reset")
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
     return PasswordResetRequestedOut(message=_REQUESTED)
 
 
