@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import server.api.endpoints  # noqa: F401  (registers every endpoint on `api`)
 from server import migrate
-from server.api import api, password_reset
+from server.api import api
 from server.api.openapi import openapi_document
 from server.auth import AuthService
 from server.db import Database
@@ -222,7 +222,6 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         try:
             yield
         finally:
-            await password_reset.finish_pending()
             await services.digests.stop()
             await services.notes.stop()
             if services.live.reports is not None:

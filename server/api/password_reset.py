@@ -10,7 +10,6 @@ password manager save it, and a link opened on someone else's device leaves no s
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from typing import Annotated
@@ -18,6 +17,8 @@ from typing import Annotated
 from pydantic import StringConstraints
 from sqlalchemy import delete
 from sqlmodel import col, select
+from starlette.background import BackgroundTask
+from starlette.responses import Response
 
 from server.api import api
 from server.api.accounts import client_ip
@@ -37,9 +38,6 @@ RESETS_PER_ACCOUNT_PER_HOUR = 5
 RESETS_PER_IP_PER_HOUR = 30
 _REQUESTED = "If an account uses this address, a link to choose a new password is on its way."
 _INVALID = "This password-reset link is invalid, used or expired. Ask for a new one."
-# Requests being handled after their answer; kept so the tasks are not garbage-collected mid-flight.
-_pending: set[asyncio.Task[None]] = set()
-_FINISH_SECONDS = 10.0
 
 
 class PasswordResetIn(In):
@@ -89,18 +87,6 @@ async def _send_reset_link(db: Database, mailer: Mailer, base_url: str, minutes:
     await mailer.send(to=email, subject=message(locale, "reset.subject"), body=body)
 
 
-async def finish_pending() -> None:
-    """Let reset requests already answered finish (at shutdown); cancel what is left after `_FINISH_SECONDS`."""
-    loop = asyncio.get_running_loop()
-    mine = {task for task in _pending if task.get_loop() is loop}  # tests run several apps in one process
-    if not mine:
-        return
-    _, unfinished = await asyncio.wait(mine, timeout=_FINISH_SECONDS)
-    for task in unfinished:
-        task.cancel()
-    await asyncio.gather(*unfinished, return_exceptions=True)
-
-
 @api.route(
     "POST",
     "/api/auth/password-reset",
@@ -112,24 +98,23 @@ async def finish_pending() -> None:
     public=True,
     errors=(422, 429),
 )
-async def request_password_reset(ctx: Context, body: PasswordResetIn) -> PasswordResetRequestedOut:
+async def request_password_reset(ctx: Context, body: PasswordResetIn) -> Response:
     email = body.email.strip().lower()
     await _check_rate(ctx, email)
     services = ctx.services
-    work = _send_reset_link(
-        services.db, services.mailer, services.settings.base_url, services.settings.password_reset_minutes, email
-    )
+    settings = services.settings
 
-    async def handle() -> None:
+    async def after_the_answer() -> None:
         try:
-            await work
+            await _send_reset_link(
+                services.db, services.mailer, settings.base_url, settings.password_reset_minutes, email
+            )
         except Exception:
             log.exception("password-reset request failed")
 
-    task = asyncio.get_running_loop().create_task(handle(), name="password-reset")
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
-    return PasswordResetRequestedOut(message=_REQUESTED)
+    # A background task of the response starts once the answer's last byte is sent.
+    answer = PasswordResetRequestedOut(message=_REQUESTED).model_dump_json()
+    return Response(answer, 202, media_type="application/json", background=BackgroundTask(after_the_answer))
 
 
 @api.route(
