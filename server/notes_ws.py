@@ -164,16 +164,9 @@ class NoteRooms:
             await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.manager.close()
 
-    def _principals(self) -> list[NotePrincipal]:
-        return [
-            peer.principal
-            for room in self.manager.rooms.values()
-            for peer in room.peers
-            if isinstance(peer.principal, NotePrincipal)
-        ]
-
     def _session_hashes(self) -> set[str]:
-        return {principal.token_hash for principal in self._principals()}
+        peers = [peer for room in self.manager.rooms.values() for peer in room.peers]
+        return {peer.principal.token_hash for peer in peers if isinstance(peer.principal, NotePrincipal)}
 
     def _close_sessions(self, ended: set[str]) -> None:
         """Close the note sockets of sessions that ended, expired or went idle since they connected (the sweep)."""
