@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, not_, or_
 from sqlmodel import col
 
-from server.auth import live_session_hashes
+from server.auth import live_session_hashes, session_alive
 from server.db import Database, utcnow
 from server.models import AuthSession, Invite, PasswordReset
 from server.settings import Settings
@@ -71,13 +71,9 @@ async def purge_ended(db: Database, settings: Settings) -> Purged:
     """Delete sessions past their expiry or idle timeout, password-reset tokens past theirs (used ones are deleted
     when used), and invitations accepted or expired more than `INVITE_KEEP` ago. Idempotent; safe on every node."""
     now = utcnow()
-    idle_since = now - dt.timedelta(minutes=settings.session_idle_minutes)
+    idle = dt.timedelta(minutes=settings.session_idle_minutes)
     async with db.session() as session:
-        sessions = await session.exec(
-            delete(AuthSession).where(
-                or_(col(AuthSession.expires_at) <= now, col(AuthSession.last_seen_at) <= idle_since)
-            )
-        )
+        sessions = await session.exec(delete(AuthSession).where(not_(session_alive(idle))))
         resets = await session.exec(delete(PasswordReset).where(col(PasswordReset.expires_at) <= now))
         invites = await session.exec(
             delete(Invite).where(

@@ -419,3 +419,38 @@ def test_ended_sessions_and_spent_tokens_are_purged_periodically(tmp_path: Path,
     assert [r[0] for r in sql(url, "select token_hash from password_resets")] == [token_hash("open-reset")]
     assert sql(url, "select count(*) from invites where id = ?", invite) == [(0,)]
     assert sql(url, "select count(*) from invites") == [(invites_before - 1,)]
+
+
+@pytest.mark.postgres
+async def test_purge_on_postgresql(pg_database: tuple[str, Workspace], tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from server.db import Database
+    from server.session_upkeep import purge_ended
+
+    url, ws = pg_database
+    settings = make_settings(tmp_path, database_url=url, session_idle_minutes=60)
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            for token, seen, expires in (
+                ("pg-expired", dt.timedelta(), -dt.timedelta(seconds=1)),
+                ("pg-idle", -dt.timedelta(minutes=61), dt.timedelta(days=1)),
+            ):
+                await session.exec(  # type: ignore[call-overload]
+                    text(
+                        "insert into auth_sessions (user_id, token_hash, created_at, expires_at, last_seen_at,"
+                        " user_agent) values (:user, :hash, now(), :expires, :seen, '')"
+                    ).bindparams(
+                        user=ws.users["staff"],
+                        hash=token_hash(token),
+                        expires=dt.datetime.now(dt.UTC) + expires,
+                        seen=dt.datetime.now(dt.UTC) + seen,
+                    )
+                )
+            await session.commit()
+        purged = await purge_ended(db, settings)
+        assert purged.sessions == 2  # the seeded sessions are fresh and stay
+        assert (await purge_ended(db, settings)).sessions == 0
+    finally:
+        await db.close()
