@@ -5,6 +5,9 @@ its owner narrowed to its scopes, and needs no CSRF token (it is never sent by a
 
 The same session authenticates REST calls and WebSocket connections (cookie, or ``?token=`` on the URL).
 Browsers writing with the cookie must also send the session's CSRF token in ``X-CSRF-Token``.
+
+A session ends when signed out, after ``session_days`` (absolute), or once unused for ``session_idle_minutes``
+(idle): ``last_seen_at`` records use, written at most once a minute so reads stay reads.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import delete
+from sqlalchemy import ColumnElement, and_, delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
@@ -22,7 +25,7 @@ from starlette.websockets import WebSocket
 from server.api.routing import ApiError
 from server.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
 from server.db import Database, utcnow
-from server.models import AuthSession, Membership, ProjectRole, ProjectSettings, User
+from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, User
 from server.policy import Actor, CustomerCapability, Scope
 from server.ratelimit import RateLimiter
 from server.security import (
@@ -39,8 +42,9 @@ from server.settings import Settings
 SESSION_COOKIE = "tandem_session"
 CSRF_COOKIE = "tandem_csrf"
 CSRF_HEADER = "x-csrf-token"
-# Refresh last_seen_at at most this often: a read must not turn into a write on every request.
-_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+# Refresh last_seen_at at most this often (or a tenth of the idle timeout, if shorter): a read must not turn
+# into a write on every request, and a session must not look idle much sooner than it is.
+_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,18 @@ def credentials(conn: HTTPConnection) -> Credentials | None:
     return None
 
 
-async def actor_for_session(session: AsyncSession, user_id: int, session_token_hash: str) -> Actor | None:
+def session_alive(idle: dt.timedelta) -> ColumnElement[bool]:
+    """The SQL condition of a session still valid now: not past its absolute expiry, nor idle for ``idle``."""
+    now = utcnow()
+    return and_(col(AuthSession.expires_at) > now, col(AuthSession.last_seen_at) > now - idle)
+
+
+async def actor_for_session(
+    session: AsyncSession, user_id: int, session_token_hash: str, idle: dt.timedelta
+) -> Actor | None:
     """The user's actor, memberships as they are now, if the session (or personal API token, then narrowed to its
-    scopes) is still valid: not ended or revoked, not expired, and the user still active. Live sockets ask this on
-    every subscribe and re-check."""
+    scopes) is still valid: not ended or revoked, not expired nor idle, and the user still active. Live sockets ask
+    this on every subscribe and re-check."""
     user = (
         await session.exec(
             select(User)
@@ -75,7 +87,7 @@ async def actor_for_session(session: AsyncSession, user_id: int, session_token_h
                 User.id == user_id,
                 col(User.is_active).is_(True),
                 AuthSession.token_hash == session_token_hash,
-                col(AuthSession.expires_at) > utcnow(),
+                session_alive(idle),
             )
         )
     ).first()
@@ -102,10 +114,11 @@ class SessionPrincipal(Protocol):
     token_hash: str
 
 
-async def refresh_actor(db: Database, principal: SessionPrincipal) -> Actor | None:
-    """Re-read ``principal``'s actor (memberships as they are now) into it; None if the session ended or expired."""
+async def refresh_actor(db: Database, principal: SessionPrincipal, idle: dt.timedelta) -> Actor | None:
+    """Re-read ``principal``'s actor (memberships as they are now) into it; None if the session ended, expired or
+    went idle."""
     async with db.session() as session:
-        actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
+        actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash, idle)
     if actor is not None:
         principal.actor = actor
     return actor
@@ -140,16 +153,14 @@ async def admit_socket(
     return actor, token_hash(creds.token)
 
 
-async def live_session_hashes(session: AsyncSession, hashes: set[str]) -> set[str]:
-    """Which of ``hashes`` belong to sessions that are still valid (one query per 500)."""
+async def live_session_hashes(session: AsyncSession, hashes: set[str], idle: dt.timedelta) -> set[str]:
+    """Which of ``hashes`` belong to sessions that are still valid, neither expired nor idle (one query per 500)."""
     alive: set[str] = set()
     ordered = sorted(hashes)
     for start in range(0, len(ordered), 500):
         chunk = ordered[start : start + 500]
         rows = await session.exec(
-            select(AuthSession.token_hash).where(
-                col(AuthSession.token_hash).in_(chunk), col(AuthSession.expires_at) > utcnow()
-            )
+            select(AuthSession.token_hash).where(col(AuthSession.token_hash).in_(chunk), session_alive(idle))
         )
         alive.update(rows.all())
         alive.update(await live_token_hashes(session, chunk))
@@ -175,9 +186,14 @@ class AuthService:
     def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
         self.settings = settings
         self.limiter = limiter
+        self.idle = dt.timedelta(minutes=settings.session_idle_minutes)
+        self._touch_interval = min(_TOUCH_INTERVAL, self.idle / 10)
 
     async def user_for_token(self, session: AsyncSession, token: str) -> User | None:
-        """The active user whose unexpired session ``token`` is, or None."""
+        """The active user whose session ``token`` is, unless it expired or went idle; None otherwise.
+
+        Records the use in ``last_seen_at`` when the stored value is older than the touch interval.
+        """
         now = utcnow()
         row = (
             await session.exec(
@@ -189,9 +205,9 @@ class AuthService:
         if row is None:
             return None
         auth_session, user = row
-        if auth_session.expires_at <= now or not user.is_active:
+        if auth_session.expires_at <= now or now - auth_session.last_seen_at >= self.idle or not user.is_active:
             return None
-        if now - auth_session.last_seen_at > _TOUCH_INTERVAL:
+        if now - auth_session.last_seen_at > self._touch_interval:
             auth_session.last_seen_at = now
             session.add(auth_session)
         return user
@@ -266,7 +282,10 @@ class AuthService:
         await session.exec(delete(AuthSession).where(col(AuthSession.token_hash) == token_hash(token)))
 
     async def end_all_sessions(self, session: AsyncSession, user_id: int) -> None:
+        """End every session of ``user_id`` and void their unused password-reset links (the caller closes their
+        live sockets, ``LiveUpdates.disconnect_user``)."""
         await session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user_id))
+        await session.exec(delete(PasswordReset).where(col(PasswordReset.user_id) == user_id))
 
     def session_cookies(self, token: str) -> list[dict[str, Any]]:
         max_age = self.settings.session_days * 86400

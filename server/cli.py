@@ -16,7 +16,8 @@ from sqlmodel import select
 from server import migrate
 from server.db import Database
 from server.models import Organization, OrgRole, User
-from server.security import hash_password, password_problem
+from server.passwords import password_weakness
+from server.security import hash_password
 from server.settings import ConfigurationError, Settings, load_settings
 
 
@@ -111,9 +112,9 @@ async def _create_admin(settings: Settings, email: str, name: str, password: str
 def _create_admin_cmd(settings: Settings, args: argparse.Namespace) -> int:
     migrate.upgrade(settings.database_url)
     password = os.environ.get("TANDEM_ADMIN_PASSWORD") or getpass.getpass("Password: ")
-    problem = password_problem(password, email=args.email)
-    if problem:
-        print(problem, file=sys.stderr)
+    weakness = password_weakness(password, email=args.email)
+    if weakness is not None:
+        print(f"weak password ({weakness.reason}): {weakness.message}", file=sys.stderr)
         return 2
     print(asyncio.run(_create_admin(settings, args.email.strip().lower(), args.name, password, args.organization)))
     return 0

@@ -29,7 +29,7 @@ from server.models import (
 from server.security import hash_password
 
 DEMO_SLUG = "demo"
-DEMO_PASSWORD = "tandem-demo-2026"
+DEMO_PASSWORD = "northwind-demo-2026"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.request": "Request update",
         "digest.kind.status": "Status changed",
         "digest.kind.feedback": "How well were your goals supported?",
+        "reset.subject": "Reset your Tandem password",
+        "reset.body": (
+            "Hello {name},\n\nsomeone (hopefully you) asked to reset the password of your Tandem account. "
+            "Choose a new password here:\n{link}\n\nThe link works once and expires in {minutes} minutes. "
+            "Setting a new password signs you out everywhere.\n\nIf you did not ask for this, ignore this mail: "
+            "your password stays as it is."
+        ),
     },
     "sv": {
         "digest.subject": "Tandem: {count} nya för dig",
@@ -22,6 +29,13 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.request": "Uppdatering av förfrågan",
         "digest.kind.status": "Status ändrad",
         "digest.kind.feedback": "Hur väl stöddes era mål?",
+        "reset.subject": "Återställ ditt lösenord till Tandem",
+        "reset.body": (
+            "Hej {name},\n\nnågon (förhoppningsvis du) bad om att få återställa lösenordet till ditt Tandem-konto. "
+            "Välj ett nytt lösenord här:\n{link}\n\nLänken fungerar en gång och slutar gälla om {minutes} minuter. "
+            "När du sätter ett nytt lösenord loggas du ut överallt.\n\nHar du inte bett om detta kan du bortse från "
+            "det här mejlet: ditt lösenord förblir som det är."
+        ),
     },
 }
 

@@ -250,6 +250,19 @@ class AuditEvent(SQLModel, table=True):
     created_at: dt.datetime = _ts()
 
 
+class PasswordReset(SQLModel, table=True):
+    """A password-reset link sent by email. Only the SHA-256 of its token is stored; it works once (the row is
+    deleted when used), until it expires."""
+
+    __tablename__ = "password_resets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: dt.datetime = _ts()
+    expires_at: dt.datetime = _ts()
+
+
 class Invite(SQLModel, table=True):
     """An invitation to a project. Only the SHA-256 of its token is stored; it works once, until it expires."""
 

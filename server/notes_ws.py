@@ -7,6 +7,7 @@ awareness, durability and relaying between nodes lives in ``crdt/``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
@@ -30,6 +31,7 @@ from server.auth import AuthService, admit_socket, refresh_actor
 from server.db import Database
 from server.models import Note, Project
 from server.policy import Action, Actor, Forbidden, NotFound, Scope, authorize
+from server.session_upkeep import sweep_ended_sessions
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,15 +113,34 @@ class NoteRooms:
         self.manager = RoomManager(self.store, self._access, broker=broker, settings=self.settings)
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
+        self.sweep_seconds = settings.session_sweep_seconds
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.manager.start()
+        sweep = sweep_ended_sessions(
+            self.db, self.sweep_seconds, self.auth.idle, self._session_hashes, self._close_sessions
+        )
+        self._sweeper = asyncio.create_task(sweep, name="note-session-sweeper")
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.manager.close()
 
+    def _session_hashes(self) -> set[str]:
+        peers = [peer for room in self.manager.rooms.values() for peer in room.peers]
+        return {peer.principal.token_hash for peer in peers if isinstance(peer.principal, NotePrincipal)}
+
+    def _close_sessions(self, ended: set[str]) -> None:
+        """Close the note sockets of sessions that ended, expired or went idle since they connected (the sweep)."""
+        self.manager.close_where(
+            lambda p: isinstance(p, NotePrincipal) and p.token_hash in ended, CloseCode.UNAUTHORIZED, "session ended"
+        )
+
     async def _fresh_actor(self, principal: NotePrincipal) -> Actor | None:
-        return await refresh_actor(self.db, principal)
+        return await refresh_actor(self.db, principal, self.auth.idle)
 
     async def _access(self, principal: object, note_id: int) -> Access:
         assert isinstance(principal, NotePrincipal)

@@ -24,12 +24,13 @@ from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub, HubSettings
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.auth import AuthService, admit_socket, live_session_hashes, refresh_actor
+from server.auth import AuthService, admit_socket, refresh_actor
 from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
 from server.control import ControlBus
 from server.db import Database
 from server.outbox import OutboxRelay
 from server.policy import Actor
+from server.session_upkeep import purge_forever, sweep_ended_sessions
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class Realtime:
             make_broker(settings.redis_url, settings.redis_prefix), self._on_control, self._recheck_everyone
         )
         self.relay = OutboxRelay(db, self._publish)
-        self._sweeper: asyncio.Task[None] | None = None
+        self._upkeep: list[asyncio.Task[None]] = []
         self.limits = ConnectionLimits(
             max_queue_messages=settings.ws_max_queue_messages, max_subscriptions=settings.ws_max_subscriptions
         )
@@ -120,12 +121,19 @@ class Realtime:
         await self.hub.start()
         await self.control.start()
         self.relay.start()
-        self._sweeper = asyncio.create_task(self._sweep_expired_sessions(), name="session-sweeper")
+        sweep = sweep_ended_sessions(
+            self.db, self.settings.session_sweep_seconds, self.auth.idle, self._session_hashes, self._close_sessions
+        )
+        self._upkeep = [
+            asyncio.create_task(sweep, name="session-sweeper"),
+            # Once per node: deleting what ended is idempotent, so nodes need not agree on who does it.
+            asyncio.create_task(purge_forever(self.db, self.settings), name="session-purger"),
+        ]
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for task in self._upkeep:
+            task.cancel()
+        await asyncio.gather(*self._upkeep, return_exceptions=True)
         await self.relay.stop()
         await self.hub.close()
         await self.control.close()
@@ -138,7 +146,7 @@ class Realtime:
     # -- policy ------------------------------------------------------------------------------------------
 
     async def _fresh_actor(self, principal: SocketPrincipal) -> Actor | None:
-        return await refresh_actor(self.db, principal)
+        return await refresh_actor(self.db, principal, self.auth.idle)
 
     async def _authorize(self, principal: object, channel: str) -> bool:
         assert isinstance(principal, SocketPrincipal)
@@ -177,22 +185,14 @@ class Realtime:
         for hook in self.control_hooks:
             await hook(message)
 
-    async def _sweep_expired_sessions(self) -> None:
-        """Close sockets whose session expired (or was deleted) since they connected, every so often."""
-        while True:
-            await asyncio.sleep(self.settings.session_sweep_seconds)
-            connections = [c for c in self.hub.connections if isinstance(c.principal, SocketPrincipal)]
-            if not connections:
-                continue
-            try:
-                async with self.db.session() as session:
-                    alive = await live_session_hashes(session, {c.principal.token_hash for c in connections})  # type: ignore[attr-defined]
-            except Exception:
-                log.warning("session sweep failed; retrying at the next interval", exc_info=True)
-                continue
-            for conn in connections:
-                if conn.principal.token_hash not in alive:  # type: ignore[attr-defined]
-                    conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+    def _session_hashes(self) -> set[str]:
+        return {c.principal.token_hash for c in self.hub.connections if isinstance(c.principal, SocketPrincipal)}
+
+    def _close_sessions(self, ended: set[str]) -> None:
+        """Close the sockets of sessions that ended, expired or went idle since they connected (the sweep)."""
+        for conn in self.hub.connections:
+            if isinstance(conn.principal, SocketPrincipal) and conn.principal.token_hash in ended:
+                conn.abort(CloseCode.UNAUTHORIZED, "session ended")
 
     async def _recheck_everyone(self) -> None:
         await self._recheck(lambda p: True)

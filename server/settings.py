@@ -68,8 +68,13 @@ class Settings:
     # Prefix of every Redis key and pub/sub channel, so several deployments (or test runs) share one Redis.
     redis_prefix: str = "tandem:"
     session_days: int = 14
+    # A session unused for this long ends (OWASP ASVS V3.3); session_days bounds it absolutely.
+    session_idle_minutes: int = 720
     session_sweep_seconds: int = 60
+    # How often ended sessions and used or expired invite and reset tokens are deleted.
+    session_purge_seconds: int = 3600
     invite_hours: int = 72
+    password_reset_minutes: int = 30
     due_soon_days: int = 3
     login_attempts_per_minute: int = 10
     history_size: int = 1000
@@ -202,8 +207,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         redis_prefix=env.get("TANDEM_REDIS_PREFIX", "tandem:"),
         session_days=_int(env, "TANDEM_SESSION_DAYS", 14),
+        session_idle_minutes=_int(env, "TANDEM_SESSION_IDLE_MINUTES", 720),
         session_sweep_seconds=_int(env, "TANDEM_SESSION_SWEEP_SECONDS", 60),
+        session_purge_seconds=_int(env, "TANDEM_SESSION_PURGE_SECONDS", 3600),
         invite_hours=_int(env, "TANDEM_INVITE_HOURS", 72),
+        password_reset_minutes=_int(env, "TANDEM_PASSWORD_RESET_MINUTES", 30),
         due_soon_days=_int(env, "TANDEM_DUE_SOON_DAYS", 3),
         login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),
         history_size=_int(env, "TANDEM_HISTORY_SIZE", 1000),

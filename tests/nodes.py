@@ -242,14 +242,18 @@ def _cluster_ok(cli: str, port: int) -> bool:
 
 
 @contextmanager
-def cluster(tmp: Path, database_url: str, redis_url: str | None, count: int = 2) -> Iterator[list[Node]]:
-    """``count`` nodes sharing one database and (optionally) one Redis, with a prefix unique to this test."""
+def cluster(
+    tmp: Path, database_url: str, redis_url: str | None, count: int = 2, extra_env: dict[str, str] | None = None
+) -> Iterator[list[Node]]:
+    """``count`` nodes sharing one database and (optionally) one Redis, with a prefix unique to this test;
+    ``extra_env`` adds settings (``TANDEM_*`` variables)."""
     env = {
         "TANDEM_DATABASE_URL": database_url,
         "TANDEM_SECRET_KEY": SECRET,
         "TANDEM_DATA_DIR": str(tmp),
         "TANDEM_AUTO_MIGRATE": "false",
         "TANDEM_REDIS_PREFIX": f"test:{uuid.uuid4().hex}:",
+        **(extra_env or {}),
     }
     if redis_url:
         env["TANDEM_REDIS_URL"] = redis_url

@@ -93,7 +93,7 @@ def test_run_command_serves_the_demo(tmp_path: Path) -> None:
         script = re.search(r'src="(/assets/[^"]+\.js)"', page.text)
         assert script and httpx.get(base + script.group(1), timeout=5).status_code == 200
         login = httpx.post(
-            base + "/api/auth/login", json={"email": "anna@acme.test", "password": "tandem-demo-2026"}, timeout=10
+            base + "/api/auth/login", json={"email": "anna@acme.test", "password": "northwind-demo-2026"}, timeout=10
         )
         assert login.status_code == 200, login.text
         projects = httpx.get(

@@ -11,6 +11,7 @@ from server.audit import AuditAction
 from server.auth import credentials
 from server.domain import TaskView
 from server.models import Membership, Project, Status, StatusCategory, Task, User
+from server.passwords import require_strong_password
 from server.policy import Actor, visible_items, visible_projects
 from server.schemas import (
     ActionItemOut,
@@ -23,7 +24,7 @@ from server.schemas import (
     SessionOut,
     UserOut,
 )
-from server.security import csrf_token, hash_password, password_problem, verify_password
+from server.security import csrf_token, hash_password, verify_password
 
 
 def user_out(user: User, viewer: Actor | None = None) -> UserOut:
@@ -195,9 +196,7 @@ async def change_password(ctx: Context, body: PasswordIn) -> None:
     assert user is not None
     if not verify_password(user.password_hash, body.current_password):
         raise ApiError(422, "invalid", "The current password is wrong.")
-    problem = password_problem(body.new_password, email=user.email)
-    if problem:
-        raise ApiError(422, "weak_password", problem)
+    require_strong_password(body.new_password, email=user.email, field="new_password")
     user.password_hash = hash_password(body.new_password)
     ctx.session.add(user)
     assert user.id is not None

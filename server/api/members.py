@@ -24,6 +24,7 @@ from server.models import (
     Project,
     User,
 )
+from server.passwords import require_strong_password
 from server.policy import Action
 from server.schemas import (
     InviteAcceptIn,
@@ -39,7 +40,7 @@ from server.schemas import (
     MemberPatch,
     Out,
 )
-from server.security import hash_password, new_token, password_problem, token_hash
+from server.security import hash_password, new_token, token_hash
 
 log = logging.getLogger(__name__)
 
@@ -319,9 +320,7 @@ async def preview_invite(ctx: Context, body: InviteTokenIn) -> InvitePreviewOut:
 )
 async def accept_invite(ctx: Context, body: InviteAcceptIn) -> InviteAcceptOut:
     invite, project = await _open_invite(ctx, body.token)
-    problem = password_problem(body.password, email=invite.email)
-    if problem:
-        raise ApiError(422, "weak_password", problem)
+    require_strong_password(body.password, email=invite.email)
     if (await ctx.session.exec(select(User).where(User.email == invite.email))).first() is not None:
         raise ApiError(409, "email_unavailable", "An account with this email exists: sign in instead.")
     is_customer = invite.role in CUSTOMER_PROJECT_ROLES

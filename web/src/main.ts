@@ -10,6 +10,7 @@ import { renderHome } from "./views/home";
 import { renderInvite } from "./views/invite";
 import { renderTask } from "./views/task";
 import { renderLogin } from "./views/login";
+import { renderReset } from "./views/reset";
 
 const root = document.getElementById("app") as HTMLElement;
 let user: User | null = null;
@@ -94,6 +95,10 @@ async function route(): Promise<void> {
   const path = location.pathname;
   if (path === "/invite") {
     await renderInvite(root, location.hash.slice(1), signedIn);
+    return;
+  }
+  if (path === "/reset-password") {
+    renderReset(root, location.hash.slice(1));
     return;
   }
   if (!user) {

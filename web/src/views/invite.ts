@@ -24,7 +24,7 @@ export async function renderInvite(root: HTMLElement, token: string, onJoined: (
     name: "password",
     type: "password",
     autocomplete: "new-password",
-    minlength: "10",
+    minlength: "12",
     required: true,
   });
   const form = h(

@@ -22,6 +22,7 @@ export function renderLogin(root: HTMLElement, onSignedIn: (user: User) => void)
     password,
     error,
     h("button", { type: "submit", class: "primary" }, t("login.submit")),
+    h("a", { href: "/reset-password", "data-link": "true" }, t("login.forgot")),
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
