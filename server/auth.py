@@ -16,6 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
+from channels.protocol import CloseCode
+from server.admission import AdmissionBusy, AdmissionGate
 from server.api.routing import ApiError
 from server.db import Database, utcnow
 from server.models import AuthSession, Membership, ProjectRole, ProjectSettings, User
@@ -98,24 +100,31 @@ async def admit_socket(
 ) -> tuple[Actor, str] | None:
     """Accept a WebSocket, then let it in only from an allowed Origin and with a valid session.
 
+    The session lookup runs through ``auth.admission``: when too many sockets are being admitted at once (a
+    reconnect storm) the socket is closed with 1013 "try again later" instead of joining an unbounded queue.
+
     Returns:
         The actor and the SHA-256 of their session token; None after closing the socket with 4403 (origin not
-        allowed) or 4401 (no valid session). Accepting first lets clients read the close code and reason.
+        allowed), 4401 (no valid session) or 1013 (busy). Accepting first lets clients read the close code.
     """
     origin = websocket.headers.get("origin")
     await websocket.accept()
     if origin is not None and origin.rstrip("/") not in allowed_origins:
-        await websocket.close(4403, "origin not allowed")
+        await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
         return None
     creds = credentials(websocket)
     actor = None
     if creds is not None:
-        async with db.session() as session:
-            user = await auth.user_for_token(session, creds.token)
-            actor = await load_actor(session, user) if user is not None else None
-            await session.commit()
+        try:
+            async with auth.admission.slot(), db.session() as session:
+                user = await auth.user_for_token(session, creds.token)
+                actor = await load_actor(session, user) if user is not None else None
+                await session.commit()
+        except AdmissionBusy:
+            await websocket.close(CloseCode.TRY_AGAIN_LATER, "server busy, try again later")
+            return None
     if creds is None or actor is None:
-        await websocket.close(4401, "sign in first")
+        await websocket.close(CloseCode.UNAUTHORIZED, "sign in first")
         return None
     return actor, token_hash(creds.token)
 
@@ -154,6 +163,10 @@ class AuthService:
     def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
         self.settings = settings
         self.limiter = limiter
+        # Shared by /ws and /yjs: one bound on the sockets this process is admitting at once.
+        self.admission = AdmissionGate(
+            settings.ws_admit_concurrency, settings.ws_admit_queue, settings.ws_admit_wait_seconds
+        )
 
     async def user_for_token(self, session: AsyncSession, token: str) -> User | None:
         """The active user whose unexpired session ``token`` is, or None."""

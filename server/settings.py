@@ -58,6 +58,10 @@ class Settings:
     presence_ttl_seconds: int = 30
     ws_max_queue_messages: int = 4096
     ws_max_subscriptions: int = 512
+    # Sockets (/ws and /yjs) authenticating at once, waiting for a turn, and how long one waits (server/admission.py).
+    ws_admit_concurrency: int = 8
+    ws_admit_queue: int = 256
+    ws_admit_wait_seconds: float = 5.0
     digest_interval_seconds: int = 300
     log_format: str = "text"
     metrics_token: str = field(default="", repr=False)
@@ -168,6 +172,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         presence_ttl_seconds=_int(env, "TANDEM_PRESENCE_TTL_SECONDS", 30),
         ws_max_queue_messages=_int(env, "TANDEM_WS_MAX_QUEUE_MESSAGES", 4096),
         ws_max_subscriptions=_int(env, "TANDEM_WS_MAX_SUBSCRIPTIONS", 512),
+        ws_admit_concurrency=_int(env, "TANDEM_WS_ADMIT_CONCURRENCY", 8),
+        ws_admit_queue=_int(env, "TANDEM_WS_ADMIT_QUEUE", 256),
+        ws_admit_wait_seconds=float(_int(env, "TANDEM_WS_ADMIT_WAIT_SECONDS", 5)),
         digest_interval_seconds=_int(env, "TANDEM_DIGEST_INTERVAL_SECONDS", 300),
         log_format=env.get("TANDEM_LOG_FORMAT") or ("json" if production else "text"),
         metrics_token=env.get("TANDEM_METRICS_TOKEN", ""),

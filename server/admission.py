@@ -1,0 +1,63 @@
+"""Bounded admission of WebSockets: how many sockets may be authenticating at once, and how many may wait.
+
+After a node restart or a network blip every client reconnects at the same moment. Each admission costs a database
+session (the session lookup, memberships, sometimes a commit). Run two thousand of them at once and the event loop
+interleaves two thousand half-done lookups: every one of them, and every HTTP request, waits behind all the others,
+and the connection pool's queue grows without bound. The gate lets a few run, a bounded number wait (each for a
+bounded time), and turns the rest away at once with close code 1013 "try again later", which clients answer with
+backoff and jitter (``channels/client.py``, ``web/src/live.ts``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+class AdmissionBusy(Exception):
+    """Too many sockets are being admitted: the caller should close with 1013 and let the client retry."""
+
+
+class AdmissionGate:
+    """At most ``concurrency`` admissions at once; at most ``max_waiting`` waiting, each at most ``wait_seconds``.
+
+    Args:
+        concurrency: admissions running at once; 0 means unbounded (no gate).
+        max_waiting: admissions allowed to queue for a slot; one more is turned away at once.
+        wait_seconds: how long a queued admission waits for a slot before it is turned away.
+    """
+
+    def __init__(self, concurrency: int, max_waiting: int, wait_seconds: float) -> None:
+        self._slots = asyncio.Semaphore(concurrency) if concurrency > 0 else None
+        self._max_waiting = max_waiting
+        self._wait_seconds = wait_seconds
+        self.waiting = 0
+        self.refused = 0
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one admission slot for the body of the ``async with``.
+
+        Raises:
+            AdmissionBusy: the queue is full, or no slot freed up within ``wait_seconds``.
+        """
+        if self._slots is None:
+            yield
+            return
+        if self._slots.locked() and self.waiting >= self._max_waiting:
+            self.refused += 1
+            raise AdmissionBusy("too many sockets waiting to be admitted")
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            self.refused += 1
+            raise AdmissionBusy("no admission slot within the wait") from None
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
