@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from channels import metrics
 from channels.protocol import CloseCode
+from channels.token_bucket import TokenBucket
 
 if TYPE_CHECKING:
     from channels.channel import LocalChannel
@@ -151,8 +152,7 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._close_callbacks: list[CloseCallback] = []
-        self._tokens = float(self.limits.frame_burst)
-        self._tokens_at = 0.0
+        self._frames = TokenBucket(self.limits.frames_per_second, self.limits.frame_burst)
         self.last_frame_at = 0.0
 
     @property
@@ -164,7 +164,7 @@ class Connection:
         """Start the writer task. Called by the hub when the connection is registered."""
         if self._writer is None and not self.closed:
             loop = asyncio.get_running_loop()
-            self._tokens_at = self.last_frame_at = loop.time()
+            self.last_frame_at = loop.time()
             self._writer = loop.create_task(self._write_loop(), name=f"tandem-conn-writer-{self.id}")
 
     def add_close_callback(self, callback: CloseCallback) -> None:
@@ -218,13 +218,7 @@ class Connection:
         """Take one token from the incoming-frame bucket; False when the client exceeds its rate."""
         now = asyncio.get_running_loop().time()
         self.last_frame_at = now
-        limits = self.limits
-        self._tokens = min(float(limits.frame_burst), self._tokens + (now - self._tokens_at) * limits.frames_per_second)
-        self._tokens_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
+        return self._frames.take(now)
 
     def abort(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
         """Close without waiting: stop accepting frames and close the transport in the background.
