@@ -23,14 +23,38 @@ class RateLimiter(Protocol):
         """
         ...
 
+    async def wait(self, key: str, limit: int, window_seconds: int) -> float:
+        """Count one attempt under ``key``, like `hit`.
+
+        Returns:
+            0.0 while at most ``limit`` attempts fall in the sliding window; once over it, the seconds until the
+            window has room again if no further attempt is made (what ``Retry-After`` tells the client).
+        """
+        ...
+
     async def reset(self, key: str) -> None:
         """Forget the attempts counted under ``key``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (at shutdown)."""
         ...
 
 
 def _estimate(previous: int, current: int, now: float, window_seconds: int) -> float:
     elapsed = (now % window_seconds) / window_seconds
     return previous * (1.0 - elapsed) + current
+
+
+def _wait(previous: int, current: int, now: float, window_seconds: int, limit: int) -> float:
+    if _estimate(previous, current, now, window_seconds) <= limit:
+        return 0.0
+    elapsed = (now % window_seconds) / window_seconds
+    if current <= limit:
+        # Room comes back within this window, as the previous window's weight slides out.
+        return max(0.0, (1.0 - (limit - current) / previous) - elapsed) * window_seconds
+    # This window alone is over the limit: wait for the next one, until its share of this one has slid out.
+    return ((1.0 - elapsed) + (1.0 - limit / current)) * window_seconds
 
 
 class MemoryRateLimiter:
@@ -41,6 +65,9 @@ class MemoryRateLimiter:
         self._max_keys = max_keys
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
+        return await self.wait(key, limit, window_seconds) == 0.0
+
+    async def wait(self, key: str, limit: int, window_seconds: int) -> float:
         now = time.time()
         window = int(now // window_seconds)
         if key not in self._counts and len(self._counts) >= self._max_keys:
@@ -49,7 +76,7 @@ class MemoryRateLimiter:
         for old in [w for w in counts if w < window - 1]:
             del counts[old]
         counts[window] = counts.get(window, 0) + 1
-        return _estimate(counts.get(window - 1, 0), counts[window], now, window_seconds) <= limit
+        return _wait(counts.get(window - 1, 0), counts[window], now, window_seconds, limit)
 
     def _prune(self, window: int) -> None:
         for stale in [k for k, c in self._counts.items() if max(c, default=0) < window - 1]:
@@ -62,6 +89,9 @@ class MemoryRateLimiter:
     async def reset(self, key: str) -> None:
         self._counts.pop(key, None)
 
+    async def close(self) -> None:
+        self._counts.clear()
+
 
 class RedisRateLimiter:
     """Counters shared by every node: one INCR per attempt, and a read of the previous window."""
@@ -71,6 +101,9 @@ class RedisRateLimiter:
         self._prefix = prefix + "rl:"
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
+        return await self.wait(key, limit, window_seconds) == 0.0
+
+    async def wait(self, key: str, limit: int, window_seconds: int) -> float:
         now = time.time()
         window = int(now // window_seconds)
         current = f"{self._prefix}{key}:{window}"
@@ -79,8 +112,11 @@ class RedisRateLimiter:
             pipe.expire(current, window_seconds * 2 + 1)
             pipe.get(f"{self._prefix}{key}:{window - 1}")
             count, _, previous = await pipe.execute()
-        return _estimate(int(previous or 0), int(count), now, window_seconds) <= limit
+        return _wait(int(previous or 0), int(count), now, window_seconds, limit)
 
     async def reset(self, key: str) -> None:
         async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*", count=100):
             await self._redis.delete(name)
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -53,6 +53,10 @@ class Settings:
     invite_hours: int = 72
     due_soon_days: int = 3
     login_attempts_per_minute: int = 10
+    # REST requests per minute (sliding window, server/api/routing.py); 0 turns a limit off.
+    api_requests_per_minute_per_ip: int = 3000
+    api_requests_per_minute_per_user: int = 1200
+    api_writes_per_minute_per_user: int = 600
     history_size: int = 1000
     history_ttl_seconds: int = 3600
     presence_ttl_seconds: int = 30
@@ -167,6 +171,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         invite_hours=_int(env, "TANDEM_INVITE_HOURS", 72),
         due_soon_days=_int(env, "TANDEM_DUE_SOON_DAYS", 3),
         login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),
+        api_requests_per_minute_per_ip=_int(env, "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP", 3000),
+        api_requests_per_minute_per_user=_int(env, "TANDEM_API_REQUESTS_PER_MINUTE_PER_USER", 1200),
+        api_writes_per_minute_per_user=_int(env, "TANDEM_API_WRITES_PER_MINUTE_PER_USER", 600),
         history_size=_int(env, "TANDEM_HISTORY_SIZE", 1000),
         history_ttl_seconds=_int(env, "TANDEM_HISTORY_TTL_SECONDS", 3600),
         presence_ttl_seconds=_int(env, "TANDEM_PRESENCE_TTL_SECONDS", 30),

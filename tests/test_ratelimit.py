@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from starlette.testclient import TestClient
 
+from server.app import create_app
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from server.settings import Settings
+from tests.conftest import REDIS, bearer, make_settings
+from tests.workspace import Workspace
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -41,3 +49,65 @@ async def test_memory_limiter_stays_bounded() -> None:
     for i in range(1000):
         await limiter.hit(f"key{i}", 5, 60)
     assert len(limiter._counts) <= 100
+
+
+async def test_wait_says_how_long_until_there_is_room(limiter: RateLimiter) -> None:
+    assert [await limiter.wait("w", 3, 60) for _ in range(3)] == [0.0, 0.0, 0.0]
+    over = await limiter.wait("w", 3, 60)
+    # Four attempts in the current window: room returns in the next window, within two windows at most.
+    assert 0.0 < over <= 120.0
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limited_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Settings with small REST limits, on the memory limiter or the Redis one (shared by every node)."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+    yield make_settings(
+        tmp_path,
+        redis_url=REDIS if request.param == "redis" else None,
+        redis_prefix=prefix,
+        api_requests_per_minute_per_ip=1000,
+        api_requests_per_minute_per_user=12,
+        api_writes_per_minute_per_user=4,
+    )
+    if request.param == "redis":
+        cleanup = SyncRedis.from_url(REDIS)
+        for key in cleanup.scan_iter(match=f"{prefix}*"):
+            cleanup.delete(key)
+        cleanup.close()
+
+
+def assert_limited(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"] == "rate_limited"
+    assert 1 <= int(response.headers["retry-after"]) <= 120
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_writes_and_requests_are_limited_per_user(limited_settings: Settings, workspace: Workspace) -> None:
+    task = f"/api/tasks/{workspace.ids['px_shared_task']}"
+    staff, owner = bearer(workspace, "staff"), bearer(workspace, "owner")
+    with TestClient(create_app(limited_settings), base_url="http://testserver") as client:
+        for i in range(4):
+            assert client.patch(task, json={"title": f"write {i}"}, headers=staff).status_code == 200
+        assert_limited(client.patch(task, json={"title": "one too many"}, headers=staff))
+        assert client.get(task, headers=staff).json()["title"] == "write 3"  # the refused write did nothing
+        # Another user is not held back by this one.
+        assert client.patch(task, json={"title": "owner writes"}, headers=owner).status_code == 200
+        # Reads count against the user's overall limit (12 a minute): 6 requests so far.
+        for _ in range(6):
+            assert client.get(task, headers=staff).status_code == 200
+        assert_limited(client.get(task, headers=staff))
+
+
+def test_requests_are_limited_per_ip_signed_in_or_not(tmp_path: Path, workspace: Workspace) -> None:
+    settings = make_settings(tmp_path, api_requests_per_minute_per_ip=5)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        for _ in range(3):
+            assert client.get("/api/me").status_code == 401
+        for _ in range(2):
+            assert client.get("/api/me", headers=bearer(workspace, "owner")).status_code == 200
+        assert_limited(client.post("/api/auth/login", json={"email": "x@example.test", "password": "whatever it is"}))
+        assert_limited(client.get("/api/me", headers=bearer(workspace, "customer")))
+        # Pages and health checks are not API requests.
+        assert client.get("/healthz").status_code == 200

@@ -425,7 +425,8 @@ async def download_file(ctx: Context, query: DownloadQuery) -> StreamingResponse
             "content-length": str(version.size),
             "x-content-type-options": "nosniff",
             "content-security-policy": DOWNLOAD_CSP,
-            "cache-control": "private, no-cache",
+            # Like every API answer (server/app.py SecurityHeaders): a shared computer keeps no copy.
+            "cache-control": "no-store",
             "etag": f'"{version.sha256}"',
         },
     )
