@@ -39,7 +39,7 @@ from server.storage import UploadTooLarge, spool_upload
 
 # Types a browser may show inline: raster images cannot carry script. Everything else is an attachment.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox"
 
 
 class FileUploadQuery(In):
