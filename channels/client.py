@@ -144,6 +144,8 @@ class TandemClient:
                 reply = await future
         finally:
             self._pending.pop(frame_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # failed by a closing socket while the send raised: nobody else reads it
         if reply.get("type") == "error":
             raise ClientError(reply)
         return reply

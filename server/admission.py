@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 
@@ -22,6 +23,9 @@ class AdmissionBusy(Exception):
 class AdmissionGate:
     """At most ``concurrency`` admissions at once; at most ``max_waiting`` waiting, each at most ``wait_seconds``.
 
+    A newcomer is turned away at once, rather than after waiting in vain, when the queue is full or when the queue
+    ahead of it would take longer than ``wait_seconds`` at the recent pace of admissions.
+
     Args:
         concurrency: admissions running at once; 0 means unbounded (no gate).
         max_waiting: admissions allowed to queue for a slot; one more is turned away at once.
@@ -30,8 +34,12 @@ class AdmissionGate:
 
     def __init__(self, concurrency: int, max_waiting: int, wait_seconds: float) -> None:
         self._slots = asyncio.Semaphore(concurrency) if concurrency > 0 else None
+        self._concurrency = max(concurrency, 1)
         self._max_waiting = max_waiting
         self._wait_seconds = wait_seconds
+        # How long one admission holds its slot, smoothed: the expected wait of a newcomer is the queue ahead of
+        # it times this, divided by the slots. Whoever could not get in within the wait is told so at once.
+        self._held_seconds = 0.0
         self.waiting = 0
         self.refused = 0
 
@@ -45,7 +53,10 @@ class AdmissionGate:
         if self._slots is None:
             yield
             return
-        if self._slots.locked() and self.waiting >= self._max_waiting:
+        if self._slots.locked() and (
+            self.waiting >= self._max_waiting
+            or (self.waiting + 1) * self._held_seconds / self._concurrency > self._wait_seconds
+        ):
             self.refused += 1
             raise AdmissionBusy("too many sockets waiting to be admitted")
         self.waiting += 1
@@ -57,7 +68,9 @@ class AdmissionGate:
             raise AdmissionBusy("no admission slot within the wait") from None
         finally:
             self.waiting -= 1
+        started = time.monotonic()
         try:
             yield
         finally:
             self._slots.release()
+            self._held_seconds += (time.monotonic() - started - self._held_seconds) * 0.1

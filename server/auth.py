@@ -89,7 +89,12 @@ class SessionPrincipal(Protocol):
 async def refresh_actor(db: Database, principal: SessionPrincipal) -> Actor | None:
     """Re-read ``principal``'s actor (memberships as they are now) into it; None if the session ended or expired."""
     async with db.session() as session:
-        actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
+        return await refresh_actor_in(session, principal)
+
+
+async def refresh_actor_in(session: AsyncSession, principal: SessionPrincipal) -> Actor | None:
+    """`refresh_actor` within a session the caller goes on using (one session for the check and what follows)."""
+    actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash)
     if actor is not None:
         principal.actor = actor
     return actor

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,9 @@ from tests.nodes import Api, Node, cluster, next_data
 from tests.workspace import Workspace
 
 STORM_CLIENTS = int(os.environ.get("TANDEM_STORM_CLIENTS", "2000"))
-HEALTHZ_DEADLINE_SECONDS = 2.0
+HEALTHZ_DEADLINE_SECONDS = 5.0
+# 17-28 s on a 2-core machine with other work; the margin is for CI machines shared with other jobs.
+RESUME_DEADLINE_SECONDS = 120.0
 
 
 class HealthProbe:
@@ -77,7 +80,7 @@ async def test_two_thousand_resuming_clients_all_recover_and_the_node_stays_resp
             await staff.aclose()
 
         storm = [
-            TandemClient(node.ws, token=ws.token("staff"), ping_interval=None, max_reconnect_delay=5.0)
+            TandemClient(node.ws, token=ws.token("staff"), ping_interval=None, max_reconnect_delay=8.0)
             for _ in range(STORM_CLIENTS)
         ]
         for client in storm:
@@ -85,7 +88,8 @@ async def test_two_thousand_resuming_clients_all_recover_and_the_node_stays_resp
         started = time.monotonic()
         try:
             with HealthProbe(node) as probe:
-                replies = await asyncio.gather(*(client.reconnect(deadline=50) for client in storm))
+                resuming = (client.reconnect(deadline=RESUME_DEADLINE_SECONDS) for client in storm)
+                replies = await asyncio.gather(*resuming)
                 connected = time.monotonic() - started
                 for client in storm:
                     assert [(await next_data(client))["task"]["title"] for _ in titles] == titles
@@ -95,7 +99,8 @@ async def test_two_thousand_resuming_clients_all_recover_and_the_node_stays_resp
         retried = sum(client.retries for client in storm)
         print(
             f"\n{STORM_CLIENTS} clients resumed in {connected:.1f} s, {retried} attempts turned away and retried; "
-            f"/healthz max {max(probe.latencies) * 1000:.0f} ms over {len(probe.latencies)} probes"
+            f"/healthz median {statistics.median(probe.latencies) * 1000:.0f} ms, "
+            f"max {max(probe.latencies) * 1000:.0f} ms over {len(probe.latencies)} probes"
         )
         assert retried > 0, "the storm never filled the admission gate"
         assert probe.failures == []
