@@ -73,4 +73,6 @@ class AdmissionGate:
             yield
         finally:
             self._slots.release()
-            self._held_seconds += (time.monotonic() - started - self._held_seconds) * 0.1
+            held = time.monotonic() - started
+            smoothed = self._held_seconds + (held - self._held_seconds) * 0.1
+            self._held_seconds = held if self._held_seconds == 0.0 else smoothed

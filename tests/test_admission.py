@@ -68,6 +68,27 @@ async def test_waiting_longer_than_the_wait_is_refused_and_frees_its_place() -> 
             pass
 
 
+async def test_whoever_could_not_get_in_within_the_wait_is_told_at_once() -> None:
+    gate = AdmissionGate(concurrency=1, max_waiting=100, wait_seconds=0.1)
+    async with gate.slot():
+        await asyncio.sleep(0.2)  # admissions take 0.2 s now
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with gate.slot():
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0.01)
+    async with asyncio.timeout(0.05):  # not after waiting the 0.1 s in vain
+        with pytest.raises(AdmissionBusy):
+            async with gate.slot():
+                pass
+    release.set()
+    async with asyncio.timeout(2):
+        await holder
+
+
 async def test_concurrency_zero_means_no_gate() -> None:
     gate = AdmissionGate(concurrency=0, max_waiting=0, wait_seconds=0)
     async with asyncio.timeout(1), gate.slot(), gate.slot():
