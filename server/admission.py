@@ -15,6 +15,11 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
+from prometheus_client import Counter, Gauge
+
+REFUSED = Counter("tandem_ws_admissions_refused_total", "Sockets closed with 1013: too many were being admitted.")
+WAITING = Gauge("tandem_ws_admissions_waiting", "Sockets waiting for their turn to authenticate.")
+
 
 class AdmissionBusy(Exception):
     """Too many sockets are being admitted: the caller should close with 1013 and let the client retry."""
@@ -57,17 +62,19 @@ class AdmissionGate:
             self.waiting >= self._max_waiting
             or (self.waiting + 1) * self._held_seconds / self._concurrency > self._wait_seconds
         ):
-            self.refused += 1
+            self._refuse()
             raise AdmissionBusy("too many sockets waiting to be admitted")
         self.waiting += 1
+        WAITING.inc()
         try:
             async with asyncio.timeout(self._wait_seconds):
                 await self._slots.acquire()
         except TimeoutError:
-            self.refused += 1
+            self._refuse()
             raise AdmissionBusy("no admission slot within the wait") from None
         finally:
             self.waiting -= 1
+            WAITING.dec()
         started = time.monotonic()
         try:
             yield
@@ -76,3 +83,7 @@ class AdmissionGate:
             held = time.monotonic() - started
             smoothed = self._held_seconds + (held - self._held_seconds) * 0.1
             self._held_seconds = held if self._held_seconds == 0.0 else smoothed
+
+    def _refuse(self) -> None:
+        self.refused += 1
+        REFUSED.inc()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
 import threading
 import time
@@ -103,5 +104,9 @@ async def test_two_thousand_resuming_clients_all_recover_and_the_node_stays_resp
             f"max {max(probe.latencies) * 1000:.0f} ms over {len(probe.latencies)} probes"
         )
         assert retried > 0, "the storm never filled the admission gate"
+        metrics = httpx.get(node.http + "/metrics", timeout=10).text
+        refused = re.search(r"^tandem_ws_admissions_refused_total (\S+)$", metrics, re.MULTILINE)
+        assert refused is not None and float(refused.group(1)) > 0
+        assert re.search(r"^tandem_ws_admissions_waiting 0\.0$", metrics, re.MULTILINE)
         assert probe.failures == []
         assert probe.latencies and max(probe.latencies) < HEALTHZ_DEADLINE_SECONDS
