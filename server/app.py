@@ -121,7 +121,8 @@ def build_services(settings: Settings) -> Services:
     if settings.redis_url:
         from redis.asyncio import Redis
 
-        redis = Redis.from_url(settings.redis_url)
+        # Bounded waits: every API request asks the limiter, so a Redis that hangs must not hang the API.
+        redis = Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
         limiter = RedisRateLimiter(redis, settings.redis_prefix)
         redis_ping = redis.ping
     else:

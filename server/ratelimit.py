@@ -7,11 +7,14 @@ boundary are therefore counted, unlike plain fixed windows.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter(Protocol):
@@ -94,11 +97,21 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    """Counters shared by every node: one INCR per attempt, and a read of the previous window."""
+    """Counters shared by every node: one INCR per attempt, and a read of the previous window.
+
+    While Redis cannot be reached, each node counts on its own (a `MemoryRateLimiter`) rather than failing the
+    request or letting everything through: limits then hold per node, and the API keeps answering through a Redis
+    outage like the rest of the node does.
+    """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
+        from redis.exceptions import RedisError
+
         self._redis = redis
         self._prefix = prefix + "rl:"
+        self._unavailable = RedisError
+        self._fallback = MemoryRateLimiter()
+        self._warned_at = 0.0
 
     async def hit(self, key: str, limit: int, window_seconds: int) -> bool:
         return await self.wait(key, limit, window_seconds) == 0.0
@@ -107,16 +120,29 @@ class RedisRateLimiter:
         now = time.time()
         window = int(now // window_seconds)
         current = f"{self._prefix}{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(current)
-            pipe.expire(current, window_seconds * 2 + 1)
-            pipe.get(f"{self._prefix}{key}:{window - 1}")
-            count, _, previous = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(current)
+                pipe.expire(current, window_seconds * 2 + 1)
+                pipe.get(f"{self._prefix}{key}:{window - 1}")
+                count, _, previous = await pipe.execute()
+        except (self._unavailable, OSError) as exc:
+            self._warn(exc)
+            return await self._fallback.wait(key, limit, window_seconds)
         return _wait(int(previous or 0), int(count), now, window_seconds, limit)
 
     async def reset(self, key: str) -> None:
-        async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*", count=100):
-            await self._redis.delete(name)
+        await self._fallback.reset(key)
+        try:
+            async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*", count=100):
+                await self._redis.delete(name)
+        except (self._unavailable, OSError) as exc:
+            self._warn(exc)
+
+    def _warn(self, exc: BaseException) -> None:
+        if time.monotonic() - self._warned_at > 10.0:  # once per outage-ish, not once per request
+            self._warned_at = time.monotonic()
+            log.warning("rate limits counted per node: Redis unavailable (%s)", type(exc).__name__)
 
     async def close(self) -> None:
         await self._redis.aclose()

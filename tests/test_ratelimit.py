@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from server.app import create_app
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.settings import Settings
 from tests.conftest import REDIS, bearer, make_settings
+from tests.nodes import RedisServer
 from tests.workspace import Workspace
 
 
@@ -111,3 +113,20 @@ def test_requests_are_limited_per_ip_signed_in_or_not(tmp_path: Path, workspace:
         assert_limited(client.get("/api/me", headers=bearer(workspace, "customer")))
         # Pages and health checks are not API requests.
         assert client.get("/healthz").status_code == 200
+
+
+async def test_redis_limiter_counts_per_node_while_redis_is_down(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path).start()
+    redis = Redis.from_url(server.url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    limiter = RedisRateLimiter(redis, "test:")
+    try:
+        assert await limiter.hit("k", 3, 60)
+        server.stop()
+        # No error reaches the caller, and the limit still holds (counted on this node).
+        async with asyncio.timeout(10):
+            assert [await limiter.hit("k", 3, 60) for _ in range(4)] == [True, True, True, False]
+        server.start()
+        assert await limiter.hit("fresh", 3, 60)
+    finally:
+        await limiter.close()
+        server.stop()
