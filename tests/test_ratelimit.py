@@ -130,3 +130,15 @@ async def test_redis_limiter_counts_per_node_while_redis_is_down(tmp_path: Path)
     finally:
         await limiter.close()
         server.stop()
+
+
+def test_sign_in_attempts_are_limited_per_ip_across_accounts(tmp_path: Path, workspace: Workspace) -> None:
+    # Per account 2 a minute, so per address 5 x 2 = 10: spraying many accounts from one address is stopped too.
+    settings = make_settings(tmp_path, login_attempts_per_minute=2)
+    with TestClient(create_app(settings), base_url="http://testserver") as client:
+        answers = [
+            client.post("/api/auth/login", json={"email": f"person{i}@example.test", "password": "a wrong guess"})
+            for i in range(11)
+        ]
+    assert [a.status_code for a in answers] == [401] * 10 + [429]
+    assert answers[-1].json()["error"] == "rate_limited"
