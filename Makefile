@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: run test install web lint bench clean
+.PHONY: run test install web lint audit bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ lint: install
 	$(VENV)/bin/ruff check server channels crdt tests bench
 	$(VENV)/bin/ruff format --check server channels crdt
 	$(VENV)/bin/mypy
+
+# Known vulnerabilities in the Python and npm dependencies. Needs the network (the advisory databases), so CI
+# does not run it; run it before a release and when dependencies change (docs/SECURITY.md).
+audit: install web/node_modules/.installed
+	$(VENV)/bin/pip install --quiet pip-audit
+	$(VENV)/bin/pip-audit --skip-editable
+	cd web && npm audit
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist var

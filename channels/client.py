@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 Frame = dict[str, Any]
 
+# Close codes after which connecting again cannot help (the web client's FINAL_CODES).
+FINAL_CLOSE_CODES = frozenset({4400, 4401, 4403, 1009})
+
 
 class ClientError(Exception):
     """The server answered a request with an ``error`` frame."""
@@ -85,6 +88,8 @@ class TandemClient:
         self._pinger: asyncio.Task[None] | None = None
         self._reconnector: asyncio.Task[None] | None = None
         self._closing = False
+        self._reconnecting = False
+        self.retries = 0  # connection attempts that failed or were turned away and were tried again
 
     @classmethod
     async def connect(
@@ -117,6 +122,11 @@ class TandemClient:
             await self._ws.close()
         self._fail_pending(ConnectionError("client closed"))
 
+    def resume_from(self, positions: Mapping[str, StreamPosition]) -> None:
+        """Take over positions saved by an earlier client: `reconnect` then subscribes each channel since its own."""
+        self.positions.update(positions)
+        self._channels.update(positions)
+
     async def request(self, frame: Frame, timeout: float = 10.0) -> Frame:  # noqa: ASYNC109 (a default deadline keeps every wait bounded)
         """Send ``frame`` with a fresh ``id`` and return the reply carrying that id.
 
@@ -134,6 +144,8 @@ class TandemClient:
                 reply = await future
         finally:
             self._pending.pop(frame_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # failed by a closing socket while the send raised: nobody else reads it
         if reply.get("type") == "error":
             raise ClientError(reply)
         return reply
@@ -184,28 +196,39 @@ class TandemClient:
     async def reconnect(self, deadline: float = 30.0) -> dict[str, Frame]:
         """Drop the socket, connect again (backoff with jitter), resubscribe every channel since its position.
 
+        A connection that fails, or that the server closes before the resubscribes are answered with a code
+        worth retrying (1013 "try again later" during a reconnect storm, 1012 restart, 1001, 1006, 1011), is
+        retried after a growing, jittered delay capped at ``max_reconnect_delay``.
+
         Returns:
             The ``subscribed`` reply per channel (check ``recovered`` / ``reload``).
 
         Raises:
             TimeoutError: not reconnected within ``deadline`` seconds.
+            ConnectionError: the server closed with a code retrying cannot help (4400, 4401, 4403, 1009).
         """
-        async with asyncio.timeout(deadline):
-            await self._drop_socket()
-            attempt = 0
-            while True:
-                try:
-                    await self._open()
-                    break
-                except (OSError, WebSocketException) as exc:
-                    attempt += 1
-                    delay = min(self._max_delay, 0.05 * 2**attempt)
-                    logger.info("reconnect attempt %d failed (%s); retrying", attempt, exc)
-                    await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
-            results: dict[str, Frame] = {}
-            for channel in sorted(self._channels):
-                results[channel] = await self.subscribe(channel, self.positions.get(channel))
-            return results
+        self._reconnecting = True
+        try:
+            async with asyncio.timeout(deadline):
+                attempt = 0
+                while True:
+                    await self._drop_socket()
+                    try:
+                        await self._open()
+                        results: dict[str, Frame] = {}
+                        for channel in sorted(self._channels):
+                            results[channel] = await self.subscribe(channel, self.positions.get(channel))
+                        return results
+                    except (OSError, WebSocketException) as exc:  # ConnectionError is an OSError
+                        if self.close_code in FINAL_CLOSE_CODES:
+                            raise ConnectionError(f"connection closed ({self.close_code})") from exc
+                        attempt += 1
+                        self.retries += 1
+                        delay = min(self._max_delay, 0.05 * 2**attempt)
+                        logger.info("reconnect attempt %d failed (%s); retrying", attempt, exc)
+                        await asyncio.sleep(delay / 2 + random.uniform(0, delay / 2))
+        finally:
+            self._reconnecting = False
 
     async def _drop_socket(self) -> None:
         reader, self._reader = self._reader, None
@@ -233,7 +256,7 @@ class TandemClient:
             pass
         self.close_code = ws.close_code
         self._fail_pending(ConnectionError(f"connection closed ({ws.close_code})"))
-        if self.auto_reconnect and not self._closing:
+        if self.auto_reconnect and not self._closing and not self._reconnecting:
             self._reconnector = asyncio.get_running_loop().create_task(self._auto_reconnect())
 
     async def _auto_reconnect(self) -> None:

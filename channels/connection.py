@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 from channels import metrics
 from channels.eager import start_eagerly
 from channels.protocol import CloseCode
+from channels.token_bucket import TokenBucket
 
 if TYPE_CHECKING:
     from channels.channel import LocalChannel
@@ -153,14 +154,13 @@ class Connection:
         "_batcher",
         "_close_callbacks",
         "_closer",
+        "_frames",
         "_marked",
         "_max_queue_bytes",
         "_max_queue_messages",
         "_queue",
         "_queued_bytes",
         "_sending",
-        "_tokens",
-        "_tokens_at",
         "_transport",
         "close_code",
         "close_reason",
@@ -202,8 +202,7 @@ class Connection:
         self._sending: asyncio.Task[None] | None = None  # a send waiting for the peer, then the rest of the queue
         self._closer: asyncio.Task[None] | None = None
         self._close_callbacks: list[CloseCallback] = []
-        self._tokens = float(self.limits.frame_burst)
-        self._tokens_at = 0.0
+        self._frames = TokenBucket(self.limits.frames_per_second, self.limits.frame_burst)
         self.last_frame_at = 0.0
 
     @property
@@ -215,7 +214,7 @@ class Connection:
         """Attach to the running loop's `WriteBatcher`. Called by the hub when the connection is registered."""
         if self._batcher is None and not self.closed:
             self._batcher = WriteBatcher.for_running_loop()
-            self._tokens_at = self.last_frame_at = asyncio.get_running_loop().time()
+            self.last_frame_at = asyncio.get_running_loop().time()
             if self._queue:
                 self._mark()
 
@@ -256,13 +255,7 @@ class Connection:
         """Take one token from the incoming-frame bucket; False when the client exceeds its rate."""
         now = asyncio.get_running_loop().time()
         self.last_frame_at = now
-        limits = self.limits
-        self._tokens = min(float(limits.frame_burst), self._tokens + (now - self._tokens_at) * limits.frames_per_second)
-        self._tokens_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
+        return self._frames.take(now)
 
     def abort(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
         """Close without waiting: stop accepting frames and close the transport in the background.

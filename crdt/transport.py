@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from channels.protocol import CloseCode
+from channels.token_bucket import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,18 @@ class Transport(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class PeerLimits:
-    """Bounds of one peer's send queue: past either, the peer is closed as a slow consumer."""
+    """Bounds of one peer.
+
+    Attributes:
+        max_queue_messages, max_queue_bytes: its send queue; past either, the peer is closed as a slow consumer.
+        messages_per_second, message_burst: how fast it may send (a token bucket); faster closes it with 4429.
+            Editors send an update per keystroke and an awareness message per cursor move, far below this.
+    """
 
     max_queue_messages: int = 1024
     max_queue_bytes: int = 16 * 1024 * 1024
+    messages_per_second: float = 100.0
+    message_burst: int = 300
 
 
 class Peer:
@@ -81,6 +90,7 @@ class Peer:
         self._drain: asyncio.Task[None] | None = None
         self._closer: asyncio.Task[None] | None = None
         self._callbacks: list[Callable[[Peer], None]] = []
+        self._incoming = TokenBucket(self._limits.messages_per_second, self._limits.message_burst)
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.principal}>"
@@ -94,6 +104,13 @@ class Peer:
             callback(self)
         else:
             self._callbacks.append(callback)
+
+    def allow_message(self) -> bool:
+        """Count one incoming message against the peer's rate; False (and the peer closed with 4429) once over."""
+        if self._incoming.take(asyncio.get_running_loop().time()):
+            return True
+        self.abort(CloseCode.RATE_LIMITED, "too many messages")
+        return False
 
     def send(self, data: bytes) -> None:
         """Send one message, in order after those sent before; O(1), never waits."""

@@ -96,7 +96,9 @@ class WebSocketFastPath:
 
 
 class SecurityHeaders:
-    """Headers every response carries (CSP without inline script, nosniff, no framing, HSTS behind TLS)."""
+    """Headers every response carries (CSP without inline script, nosniff, no framing, HSTS behind TLS), and
+    ``Cache-Control: no-store`` on every ``/api/`` answer: they all carry someone's data, and neither a shared
+    proxy nor the browser's disk cache on a shared computer may keep it."""
 
     def __init__(self, app: ASGIApp, hsts: bool) -> None:
         self.app = app
@@ -109,18 +111,18 @@ class SecurityHeaders:
         ]
         if hsts:
             self.headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.api_headers = [*self.headers, (b"cache-control", b"no-store")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = self.api_headers if scope["path"].startswith("/api/") else self.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 existing = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    h for h in self.headers if h[0] not in existing
-                ]
+                message["headers"] = list(message.get("headers", [])) + [h for h in headers if h[0] not in existing]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -147,7 +149,8 @@ def build_services(settings: Settings) -> Services:
     if settings.redis_url:
         from channels.backends.redis_cluster import redis_client
 
-        redis = redis_client(settings.redis_url)
+        # Bounded waits: every API request asks the limiter, so a Redis that hangs must not hang the API.
+        redis = redis_client(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
         limiter = RedisRateLimiter(redis, settings.redis_prefix)
         redis_ping = redis.ping
     else:
@@ -264,6 +267,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             if services.live.reports is not None:
                 await services.live.reports.stop()
             await services.realtime.stop()
+            await services.limiter.close()
             await services.db.close()
 
     routes: list[BaseRoute] = [

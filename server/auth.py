@@ -22,6 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
+from channels.protocol import CloseCode
+from server.admission import AdmissionBusy, AdmissionGate
 from server.api.routing import ApiError
 from server.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
 from server.db import Database, utcnow
@@ -118,7 +120,12 @@ async def refresh_actor(db: Database, principal: SessionPrincipal, idle: dt.time
     """Re-read ``principal``'s actor (memberships as they are now) into it; None if the session ended, expired or
     went idle."""
     async with db.session() as session:
-        actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash, idle)
+        return await refresh_actor_in(session, principal, idle)
+
+
+async def refresh_actor_in(session: AsyncSession, principal: SessionPrincipal, idle: dt.timedelta) -> Actor | None:
+    """`refresh_actor` within a session the caller goes on using (one session for the check and what follows)."""
+    actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash, idle)
     if actor is not None:
         principal.actor = actor
     return actor
@@ -129,23 +136,30 @@ async def admit_socket(
 ) -> tuple[Actor, str] | None:
     """Accept a WebSocket, then let it in only from an allowed Origin and with a valid session.
 
+    The session lookup runs through ``auth.admission``: when too many sockets are being admitted at once (a
+    reconnect storm) the socket is closed with 1013 "try again later" instead of joining an unbounded queue.
+
     Returns:
         The actor and the SHA-256 of their session token; None after closing the socket with 4403 (origin not
-        allowed) or 4401 (no valid session). Accepting first lets clients read the close code and reason.
+        allowed), 4401 (no valid session) or 1013 (busy). Accepting first lets clients read the close code.
     """
     origin = websocket.headers.get("origin")
     await websocket.accept()
     if origin is not None and origin.rstrip("/") not in allowed_origins:
-        await websocket.close(4403, "origin not allowed")
+        await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
         return None
     creds = credentials(websocket)
     actor = None
     if creds is not None:
-        async with db.session() as session:
-            actor = await auth.actor_for_token(session, creds.token)
-            await session.commit()
+        try:
+            async with auth.admission.slot(), db.session() as session:
+                actor = await auth.actor_for_token(session, creds.token)
+                await session.commit()
+        except AdmissionBusy:
+            await websocket.close(CloseCode.TRY_AGAIN_LATER, "server busy, try again later")
+            return None
     if creds is None or actor is None:
-        await websocket.close(4401, "sign in first")
+        await websocket.close(CloseCode.UNAUTHORIZED, "sign in first")
         return None
     if not actor.has_scope(Scope.READ):
         await websocket.close(4403, "insufficient_scope: this API token lacks the read scope")
@@ -188,6 +202,10 @@ class AuthService:
         self.limiter = limiter
         self.idle = dt.timedelta(minutes=settings.session_idle_minutes)
         self._touch_interval = min(_TOUCH_INTERVAL, self.idle / 10)
+        # Shared by /ws and /yjs: one bound on the sockets this process is admitting at once.
+        self.admission = AdmissionGate(
+            settings.ws_admit_concurrency, settings.ws_admit_queue, settings.ws_admit_wait_seconds
+        )
 
     async def user_for_token(self, session: AsyncSession, token: str) -> User | None:
         """The active user whose session ``token`` is, unless it expired or went idle; None otherwise.

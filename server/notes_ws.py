@@ -76,6 +76,8 @@ async def _frames(websocket: WebSocket, peer: Peer) -> AsyncIterator[bytes]:
         if data is None:
             peer.abort(CloseCode.BAD_FRAME, "text frames are not part of this protocol")
             return
+        if not peer.allow_message():
+            return
         yield data
 
 

@@ -24,7 +24,7 @@ from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub, HubSettings
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.auth import AuthService, admit_socket, refresh_actor
+from server.auth import AuthService, admit_socket, refresh_actor, refresh_actor_in
 from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
 from server.control import ControlBus
 from server.db import Database
@@ -150,11 +150,10 @@ class Realtime:
 
     async def _authorize(self, principal: object, channel: str) -> bool:
         assert isinstance(principal, SocketPrincipal)
-        actor = await self._fresh_actor(principal)
-        if actor is None:
-            return False
+        # One session for both questions: a subscribe storm after a restart pays one pool checkout each.
         async with self.db.session() as session:
-            return await may_subscribe(session, actor, channel)
+            actor = await refresh_actor_in(session, principal, self.auth.idle)
+            return actor is not None and await may_subscribe(session, actor, channel)
 
     def _describe(self, conn: Connection) -> PresenceInfo:
         principal = conn.principal
@@ -217,8 +216,6 @@ class Realtime:
                     (ref := parse_channel(c)) is not None and ref.kind == kind and ref.id == ident for c in channels
                 ):
                     channels = []
-            if not channels:
-                continue
             if not channels:
                 continue
             actor = await self._fresh_actor(principal)

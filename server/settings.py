@@ -77,11 +77,19 @@ class Settings:
     password_reset_minutes: int = 30
     due_soon_days: int = 3
     login_attempts_per_minute: int = 10
+    # REST requests per minute (sliding window, server/api/routing.py); 0 turns a limit off.
+    api_requests_per_minute_per_ip: int = 3000
+    api_requests_per_minute_per_user: int = 1200
+    api_writes_per_minute_per_user: int = 600
     history_size: int = 1000
     history_ttl_seconds: int = 3600
     presence_ttl_seconds: int = 30
     ws_max_queue_messages: int = 4096
     ws_max_subscriptions: int = 512
+    # Sockets (/ws and /yjs) authenticating at once, waiting for a turn, and how long one waits (server/admission.py).
+    ws_admit_concurrency: int = 8
+    ws_admit_queue: int = 256
+    ws_admit_wait_seconds: float = 5.0
     digest_interval_seconds: int = 300
     log_format: str = "text"
     metrics_token: str = field(default="", repr=False)
@@ -214,11 +222,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         password_reset_minutes=_int(env, "TANDEM_PASSWORD_RESET_MINUTES", 30),
         due_soon_days=_int(env, "TANDEM_DUE_SOON_DAYS", 3),
         login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),
+        api_requests_per_minute_per_ip=_int(env, "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP", 3000),
+        api_requests_per_minute_per_user=_int(env, "TANDEM_API_REQUESTS_PER_MINUTE_PER_USER", 1200),
+        api_writes_per_minute_per_user=_int(env, "TANDEM_API_WRITES_PER_MINUTE_PER_USER", 600),
         history_size=_int(env, "TANDEM_HISTORY_SIZE", 1000),
         history_ttl_seconds=_int(env, "TANDEM_HISTORY_TTL_SECONDS", 3600),
         presence_ttl_seconds=_int(env, "TANDEM_PRESENCE_TTL_SECONDS", 30),
         ws_max_queue_messages=_int(env, "TANDEM_WS_MAX_QUEUE_MESSAGES", 4096),
         ws_max_subscriptions=_int(env, "TANDEM_WS_MAX_SUBSCRIPTIONS", 512),
+        ws_admit_concurrency=_int(env, "TANDEM_WS_ADMIT_CONCURRENCY", 8),
+        ws_admit_queue=_int(env, "TANDEM_WS_ADMIT_QUEUE", 256),
+        ws_admit_wait_seconds=float(_int(env, "TANDEM_WS_ADMIT_WAIT_SECONDS", 5)),
         digest_interval_seconds=_int(env, "TANDEM_DIGEST_INTERVAL_SECONDS", 300),
         log_format=env.get("TANDEM_LOG_FORMAT") or ("json" if production else "text"),
         metrics_token=env.get("TANDEM_METRICS_TOKEN", ""),

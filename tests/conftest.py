@@ -30,6 +30,11 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
         data_dir=tmp,
         base_url="http://testserver",
         auto_migrate=False,
+        # In-process tests all come from one address ("testclient") and the API fuzzer sends thousands of
+        # requests: the REST limits are off here and switched on by the tests about them (tests/test_ratelimit.py).
+        api_requests_per_minute_per_ip=0,
+        api_requests_per_minute_per_user=0,
+        api_writes_per_minute_per_user=0,
     )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

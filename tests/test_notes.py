@@ -4,6 +4,7 @@ and compaction, several nodes through Redis, and fuzzed frames."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from crdt import protocol as p
 from tests.crdt.yclient import YClient
 from tests.nodes import Node, RedisServer, cluster
-from tests.workspace import Workspace
+from tests.workspace import PASSWORD, Workspace
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -299,3 +301,84 @@ async def test_notes_converge_after_redis_restarts_while_they_are_open(
             assert await export(b, ws, note) == str(on_a)
     finally:
         redis.stop()
+
+
+async def test_note_sockets_from_a_foreign_origin_are_refused(node: Node, database: tuple[str, Workspace]) -> None:
+    ws = database[1]
+    url = note_url(node, ws.ids["px_shared_note"], ws.token("staff"))
+    foreign = await YClient.connect(url, origin="https://evil.example")
+    try:
+        assert await foreign.wait_closed(timeout=5) == 4403
+        assert not foreign.synced.is_set()
+    finally:
+        await foreign.close()
+    # The node's own origin is let in.
+    own = await YClient.connect(url, origin=node.http)
+    try:
+        await own.wait_text("px shared note text")
+    finally:
+        await own.close()
+
+
+async def test_logout_closes_that_sessions_note_sockets_with_4401(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    async with httpx.AsyncClient(base_url=node.http, timeout=10) as api:
+        login = await api.post("/api/auth/login", json={"email": ws.emails["customer"], "password": PASSWORD})
+        token = login.json()["token"]
+        leaving = await YClient.connect(note_url(node, note, token))
+        opened.append(leaving)
+        staying = await join(opened, node, ws, "customer", note)  # the same user, another session
+        await leaving.synced.wait()
+        await staying.synced.wait()
+        assert (await api.post("/api/auth/logout", headers={"authorization": f"Bearer {token}"})).status_code == 204
+    assert await leaving.wait_closed(timeout=2) == 4401
+    await staying.edit(" still here")
+    await staying.wait_text("px shared note text still here")
+    assert staying.close_code is None
+
+
+async def test_an_oversize_update_closes_with_1009_and_changes_nothing(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    bystander = await join(opened, node, ws, "customer", note)
+    attacker = await join(opened, node, ws, "staff", note)
+    await attacker.synced.wait()
+    await bystander.synced.wait()
+    # Over the room's 1,000,000-byte limit, under the server's WebSocket limit (1 MiB): the room itself refuses it.
+    attacker.text.insert(0, "x" * 1_000_100)
+    big = p.encode_update(attacker.doc.get_update())
+    assert 1_000_000 < len(big) < 1_048_576
+    await attacker.send_raw(big)
+    assert await attacker.wait_closed(timeout=10) == 1009
+    await bystander.edit(" unharmed")
+    await bystander.wait_text("px shared note text unharmed")
+    assert await export(node, ws, note) == "px shared note text unharmed"
+
+
+async def test_a_flood_of_messages_closes_with_4429_and_others_keep_editing(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    bystander = await join(opened, node, ws, "customer", note)
+    flooder = await join(opened, node, ws, "staff", note)
+    await flooder.synced.wait()
+    query_awareness = bytes([p.MessageType.QUERY_AWARENESS])
+    with contextlib.suppress(websockets.ConnectionClosed):
+        for _ in range(2000):  # the limit is 100/s with a burst of 300
+            await flooder.send_raw(query_awareness)
+    assert await flooder.wait_closed(timeout=5) == 4429
+    await bystander.edit(" unharmed")
+    await bystander.wait_text("px shared note text unharmed")
+    # A well-paced editor stays well under the limit.
+    editor = await join(opened, node, ws, "staff", note)
+    for i in range(40):
+        await editor.edit(f" {i}")
+        await asyncio.sleep(0.02)
+    await bystander.wait(lambda: str(bystander).endswith(" 39"))
+    assert editor.close_code is None

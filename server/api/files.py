@@ -39,7 +39,7 @@ from server.storage import UploadTooLarge, spool_upload
 
 # Types a browser may show inline: raster images cannot carry script. Everything else is an attachment.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
-DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox"
 
 
 class FileUploadQuery(In):
@@ -425,7 +425,8 @@ async def download_file(ctx: Context, query: DownloadQuery) -> StreamingResponse
             "content-length": str(version.size),
             "x-content-type-options": "nosniff",
             "content-security-policy": DOWNLOAD_CSP,
-            "cache-control": "private, no-cache",
+            # Like every API answer (server/app.py SecurityHeaders): a shared computer keeps no copy.
+            "cache-control": "no-store",
             "etag": f'"{version.sha256}"',
         },
     )

@@ -62,7 +62,8 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str], schemas: di
         }
     else:
         op["responses"]["204" if endpoint.status == 200 else str(endpoint.status)] = {"description": "No content"}
-    errors = set(endpoint.errors)
+    # Every operation counts against the per-IP and per-user request limits (server/api/routing.py).
+    errors = set(endpoint.errors) | {429}
     if endpoint.body is not None:
         errors |= {400, 413, 415, 422}
     if endpoint.query is not None:
@@ -72,6 +73,9 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str], schemas: di
             "description": _STATUS_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
         }
+    op["responses"]["429"]["headers"] = {
+        "Retry-After": {"description": "Seconds until the limit has room again", "schema": {"type": "integer"}}
+    }
     if not endpoint.public:
         op["security"] = [{"bearer": []}, {"cookie": []}]
         if endpoint.scope is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,18 +38,21 @@ MAX_ID = 2**63 - 1
 class ApiError(Exception):
     """An error a client should see: an HTTP status, a stable code and a human message."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.details is not None:
             body["details"] = self.details
-        return JSONResponse(body, status_code=self.status)
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 def not_found(what: str = "resource") -> ApiError:
@@ -244,17 +248,57 @@ def _dispatcher(methods: dict[str, Endpoint]) -> Callable[[Request], Awaitable[R
     return dispatch
 
 
+async def _limit(services: Services, key: str, per_minute: int) -> None:
+    if per_minute <= 0:
+        return
+    wait = await services.limiter.wait(key, per_minute, 60)
+    if wait > 0:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "Too many requests. Wait a moment and try again.",
+            headers={"retry-after": str(max(1, math.ceil(wait)))},
+        )
+
+
+async def check_ip_rate(services: Services, request: Request) -> None:
+    """Count the request against its IP address's limit, before any database work.
+
+    Behind a proxy this is the proxy's address unless uvicorn trusts its ``X-Forwarded-For`` (``--proxy-headers``
+    with ``--forwarded-allow-ips``).
+
+    Raises:
+        ApiError: 429 ``rate_limited`` with ``Retry-After``.
+    """
+    host = request.client.host if request.client is not None else "unknown"
+    await _limit(services, f"api:ip:{host}", services.settings.api_requests_per_minute_per_ip)
+
+
+async def check_user_rate(services: Services, request: Request, actor: Actor) -> None:
+    """Count the request against its user's limits: every request, and writes apart.
+
+    Raises:
+        ApiError: 429 ``rate_limited`` with ``Retry-After``.
+    """
+    await _limit(services, f"api:user:{actor.user_id}", services.settings.api_requests_per_minute_per_user)
+    if request.method not in ("GET", "HEAD"):
+        await _limit(services, f"api:write:{actor.user_id}", services.settings.api_writes_per_minute_per_user)
+
+
 async def _run(endpoint: Endpoint, request: Request) -> Response:
     services: Services = request.app.state.services
     try:
+        await check_ip_rate(services, request)
         async with services.db.session() as session:
             actor = await services.auth.authenticate(
                 request, session, check_csrf=endpoint.method != "GET" and not endpoint.public
             )
             if actor is None and not endpoint.public:
                 raise ApiError(401, "unauthorized", "Sign in first.")
-            if actor is not None and actor.scopes is not None:
-                check_scope(endpoint, actor)
+            if actor is not None:
+                if actor.scopes is not None:
+                    check_scope(endpoint, actor)
+                await check_user_rate(services, request, actor)
             ctx = Context(request, services, session, actor)
             args: list[Any] = [ctx]
             if endpoint.query is not None:

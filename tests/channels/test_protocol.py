@@ -116,6 +116,8 @@ def test_close_codes_are_documented_values() -> None:
         "GOING_AWAY": 1001,
         "MESSAGE_TOO_BIG": 1009,
         "INTERNAL": 1011,
+        "SERVICE_RESTART": 1012,
+        "TRY_AGAIN_LATER": 1013,
         "BAD_FRAME": 4400,
         "UNAUTHORIZED": 4401,
         "FORBIDDEN": 4403,

@@ -32,9 +32,12 @@ class YClient:
         self.doc.observe(lambda e: self._outgoing.append(e.update))
 
     @classmethod
-    async def connect(cls, url: str, timeout: float = 10.0) -> YClient:
+    async def connect(cls, url: str, timeout: float = 10.0, origin: str | None = None) -> YClient:
         client = cls(url)
-        client._socket = await asyncio.wait_for(websockets.connect(url, max_size=None, compression=None), timeout)
+        client._socket = await asyncio.wait_for(
+            websockets.connect(url, max_size=None, compression=None, origin=origin),  # type: ignore[arg-type]
+            timeout,
+        )
         client._reader = asyncio.get_running_loop().create_task(client._read())
         with contextlib.suppress(websockets.ConnectionClosed):  # refused sockets close at once
             await client._send(p.encode_sync_step1(client.doc.get_state()))

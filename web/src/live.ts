@@ -135,13 +135,15 @@ export class LiveClient {
     const socket = this.opts.socketFactory(this.opts.url);
     this.socket = socket;
     socket.onopen = () => {
-      this.attempt = 0;
       this.lastHeard = this.now();
       this.setState("live");
       for (const channel of this.handlers.keys()) this.sendSubscribe(channel);
       this.schedulePing();
     };
     socket.onmessage = (ev) => {
+      // Only an answer proves the server serves us: a busy server accepts, then closes with 1013 "try again
+      // later", and resetting the backoff on open would retry such a storm every quarter second forever.
+      this.attempt = 0;
       this.lastHeard = this.now();
       if (typeof ev.data !== "string") return;
       for (const frame of splitFrames(ev.data)) this.receive(frame);

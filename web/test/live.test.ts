@@ -111,6 +111,26 @@ describe("LiveClient", () => {
     expect(seen).toEqual(["reload", "event"]);
   });
 
+  it("backs off more each time a busy server turns it away (1013), and resets once served", () => {
+    const { client, sockets, timers } = harness();
+    client.subscribe("project:1:shared", () => undefined);
+    client.start();
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      sockets[i].onopen?.({});
+      sockets[i].onclose?.({ code: 1013, reason: "server busy, try again later" });
+      expect(client.state).toBe("reconnecting");
+      const retry = timers.filter((t) => t.ms !== 30_000).at(-1)!;
+      delays.push(retry.ms);
+      retry.fn();
+    }
+    expect(delays).toEqual([187.5, 375, 750, 1500]);
+    sockets[4].onopen?.({});
+    sockets[4].push({ type: "subscribed", channel: "project:1:shared", position: { offset: 0, epoch: "e1" } });
+    sockets[4].onclose?.({ code: 1006, reason: "" });
+    expect(timers.filter((t) => t.ms !== 30_000).at(-1)!.ms).toBe(187.5);
+  });
+
   it("stops reconnecting once signed out", () => {
     const { client, sockets, timers } = harness();
     client.start();

@@ -1,0 +1,99 @@
+"""HTTP security headers on pages, static files and the API: what a browser is told about every answer."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from server.app import WEB_DIST, create_app
+from tests.conftest import bearer, make_settings
+from tests.workspace import Workspace
+
+pytestmark = pytest.mark.skipif(not (WEB_DIST / "index.html").exists(), reason="web client not built (make web)")
+
+
+def policy(response: httpx.Response) -> dict[str, str]:
+    """The Content-Security-Policy header as {directive: sources}."""
+    directives = (part.strip().split(None, 1) for part in response.headers["content-security-policy"].split(";"))
+    return {d[0]: d[1] if len(d) > 1 else "" for d in directives if d}
+
+
+def assert_hardened(response: httpx.Response) -> None:
+    csp = policy(response)
+    if "sandbox" in csp:
+        # A downloaded file: nothing may load or run at all, even when a browser shows it inline.
+        assert csp["default-src"] == "'none'"
+    else:
+        assert csp["default-src"] == "'self'"
+        assert csp["script-src"] == "'self'"  # no inline script, no eval, no other origin
+        assert csp["object-src"] == "'none'"
+        assert csp["base-uri"] == "'none'"
+        assert "unsafe-inline" not in csp["style-src"]
+    assert csp["frame-ancestors"] == "'none'"  # no other site may frame any answer (clickjacking)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert response.headers["cross-origin-opener-policy"] == "same-origin"
+
+
+def every_kind_of_answer(client: TestClient, ws: Workspace) -> dict[str, httpx.Response]:
+    owner, customer = bearer(ws, "owner"), bearer(ws, "customer")
+    asset = next((WEB_DIST / "assets").glob("*.js")).name
+    return {
+        "page": client.get("/"),
+        "deep page": client.get(f"/projects/{ws.ids['px']}/tasks/{ws.ids['px_shared_task']}"),
+        "asset": client.get(f"/assets/{asset}"),
+        "health": client.get("/healthz"),
+        "unknown path": client.get("/no/such/page"),
+        "api read": client.get(f"/api/projects/{ws.ids['px']}", headers=owner),
+        "api list": client.get("/api/projects", headers=customer),
+        "api write": client.patch(f"/api/tasks/{ws.ids['px_shared_task']}", json={"title": "t"}, headers=owner),
+        "api 401": client.get("/api/me"),
+        "api 404": client.get(f"/api/tasks/{ws.ids['px_internal_task']}", headers=customer),
+        "api 422": client.post("/api/auth/login", json={"email": 3}),
+        "file download": client.get(f"/api/files/{ws.ids['px_shared_file']}/download", headers=customer),
+        "openapi": client.get("/api/openapi.json"),
+    }
+
+
+def test_every_answer_carries_the_security_headers_and_api_answers_are_not_stored(
+    client: TestClient, workspace: Workspace
+) -> None:
+    answers = every_kind_of_answer(client, workspace)
+    assert answers["file download"].status_code == 200, answers["file download"].text
+    for what, response in answers.items():
+        assert_hardened(response)
+        assert "strict-transport-security" not in response.headers, f"{what}: HSTS over plain HTTP"
+        if what.startswith(("api", "file", "openapi")):
+            assert response.headers["cache-control"] == "no-store", what
+
+
+def test_pages_have_no_inline_script_and_a_fresh_style_nonce_each_time(client: TestClient) -> None:
+    first, second = client.get("/"), client.get("/")
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/html")
+    nonces = []
+    for page in (first, second):
+        assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page.text) == []  # every script is a file
+        nonce = re.search(r'<meta name="csp-nonce" content="([^"]+)"', page.text)
+        assert nonce is not None and len(nonce.group(1)) >= 16
+        assert policy(page)["style-src"] == f"'self' 'nonce-{nonce.group(1)}'"
+        nonces.append(nonce.group(1))
+    assert nonces[0] != nonces[1]
+    assert "__CSP_NONCE__" not in first.text
+
+
+def test_hsts_only_behind_tls(tmp_path: Path, workspace_template: tuple[Path, Workspace]) -> None:
+    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    ws = workspace_template[1]
+    settings = make_settings(tmp_path, env="production", base_url="https://tandem.example.com")
+    with TestClient(create_app(settings), base_url="https://tandem.example.com") as client:
+        for what, response in every_kind_of_answer(client, ws).items():
+            if what == "file download":
+                continue  # the blobs of the seeded files live in the shared test folder, not in tmp_path
+            assert_hardened(response)
+            assert response.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains", what
