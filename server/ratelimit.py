@@ -148,6 +148,7 @@ class RedisRateLimiter:
             await self._redis.delete(self._prefix + key)
         except (self._unavailable, OSError) as exc:
             self._warn(exc)
+
     def _warn(self, exc: BaseException) -> None:
         if time.monotonic() - self._warned_at > 10.0:  # once per outage-ish, not once per request
             self._warned_at = time.monotonic()
