@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -264,33 +265,42 @@ class Editor:
         self.reader: asyncio.Task[None] | None = None
         self.doc: pycrdt.Doc | None = None  # type: ignore[type-arg]
 
-    async def connect(self) -> None:
+    async def connect(self, attempt: int = 0) -> None:
         self.socket = await websockets.connect(
             self.server.url(self.note), max_size=None, compression=None, open_timeout=60, ping_interval=None
         )
-        if self.server.protocol == "hocuspocus":
-            await self.socket.send(self.prefix + b"\x02\x00" + varbytes(b""))  # auth: token ""
-        await self.socket.send(self.prefix + b"\x00\x00" + varbytes(b"\x00"))  # sync step 1, empty state
-        self.reader = asyncio.get_running_loop().create_task(self._read())
+        with contextlib.suppress(websockets.ConnectionClosed):  # turned away (1013): the reader retries
+            if self.server.protocol == "hocuspocus":
+                await self.socket.send(self.prefix + b"\x02\x00" + varbytes(b""))  # auth: token ""
+            await self.socket.send(self.prefix + b"\x00\x00" + varbytes(b"\x00"))  # sync step 1, empty state
+        self.reader = asyncio.get_running_loop().create_task(self._read(attempt))
 
-    async def _read(self) -> None:
+    async def _read(self, attempt: int) -> None:
         skip = len(self.prefix)
         with contextlib.suppress(websockets.ConnectionClosed):
-            async for data in self.socket:
-                if not isinstance(data, bytes) or len(data) < skip + 2 or data[skip] != 0:
-                    continue
-                kind = data[skip + 1]
-                if kind == 1:  # sync step 2
-                    self.synced.set()
-                    if self.doc is not None:
-                        self.doc.apply_update(_payload(data, skip + 2))
-                elif kind == 0:  # the server's step 1: answer with our (empty) state
-                    await self.socket.send(self.prefix + b"\x00\x01" + varbytes(b"\x00\x00"))
-                if kind in (1, 2):
-                    now = time.perf_counter()
-                    for match in MARKER.finditer(data):
-                        self.arrivals.setdefault(int(match.group(1)), now)
-                    self.seen.set()
+            await self._receive(skip)
+        if self.socket.close_code == 1013 and attempt < 30:
+            # A server admitting sockets at a bounded pace turned this one away: back off with jitter and retry,
+            # as a real client does (the retries are part of the join time, not of the measured phases).
+            await asyncio.sleep(random.uniform(0.5, 1.0) * min(5.0, 0.2 * 2**attempt))
+            await self.connect(attempt + 1)
+
+    async def _receive(self, skip: int) -> None:
+        async for data in self.socket:
+            if not isinstance(data, bytes) or len(data) < skip + 2 or data[skip] != 0:
+                continue
+            kind = data[skip + 1]
+            if kind == 1:  # sync step 2
+                self.synced.set()
+                if self.doc is not None:
+                    self.doc.apply_update(_payload(data, skip + 2))
+            elif kind == 0:  # the server's step 1: answer with our (empty) state
+                await self.socket.send(self.prefix + b"\x00\x01" + varbytes(b"\x00\x00"))
+            if kind in (1, 2):
+                now = time.perf_counter()
+                for match in MARKER.finditer(data):
+                    self.arrivals.setdefault(int(match.group(1)), now)
+                self.seen.set()
 
     async def type(self, seq: int) -> None:
         assert self.doc is not None
@@ -328,7 +338,7 @@ async def join(server: Server, note: str, count: int) -> list[Editor]:
     for start in range(0, count, 100):  # connect in waves: the accept backlog of some servers is small
         await asyncio.gather(*(e.connect() for e in editors[start : start + 100]))
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(60):
             await asyncio.gather(*(e.synced.wait() for e in editors))
     synced = [e for e in editors if e.synced.is_set()]
     for editor in editors:
