@@ -80,3 +80,25 @@ async def test_sigterm_tells_clients_to_reconnect_and_they_resume_elsewhere(
         assert (await next_data(resumed))["task"]["title"] == "while reconnecting"
     finally:
         await staff.aclose()
+
+
+async def test_changes_committed_just_before_sigterm_are_still_published(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    channel = f"project:{ws.ids['px']}:shared"
+    customer = await connect(clients, b, ws, "customer")
+    await customer.subscribe(channel)
+    staff = Api(a, ws, "staff")
+    try:
+        titles = [f"last words {i}" for i in range(5)]
+        for title in titles:
+            await staff.patch_task(ws.ids["px_shared_task"], title=title)
+        assert a.process is not None
+        a.process.send_signal(signal.SIGTERM)  # at once: the relay may not have published them yet
+        got = [(await next_data(customer, timeout=15))["task"]["title"] for _ in titles]
+        assert got == titles
+        assert a.process.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        await staff.aclose()

@@ -382,3 +382,31 @@ async def test_a_flood_of_messages_closes_with_4429_and_others_keep_editing(
         await asyncio.sleep(0.02)
     await bystander.wait(lambda: str(bystander).endswith(" 39"))
     assert editor.close_code is None
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+async def test_editors_of_a_node_that_goes_away_continue_on_another_with_nothing_lost(
+    database: tuple[str, Workspace], tmp_path: Path, opened: list[YClient], how: str
+) -> None:
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    with cluster(tmp_path, database[0], REDIS, count=2) as (a, b):
+        writer = await join(opened, a, ws, "staff", note)
+        reader = await join(opened, b, ws, "customer", note)
+        await writer.wait_text("px shared note text")
+        for i in range(20):
+            await writer.edit(f" t{i}")
+        expected = str(writer)
+        await reader.wait_text(expected)  # everything the writer typed was seen on the other node
+        if how == "sigterm":
+            await asyncio.to_thread(a.stop)
+            # A node shutting down tells its editors to reconnect elsewhere (1012 service restart, or 1001).
+            assert await writer.wait_closed(timeout=20) in (1001, 1012)
+        else:
+            await asyncio.to_thread(a.kill)
+            assert await writer.wait_closed(timeout=20) is not None
+        again = await join(opened, b, ws, "staff", note)
+        await again.wait_text(expected)
+        await again.edit(" after")
+        await reader.wait_text(expected + " after")
+        assert await export(b, ws, note) == expected + " after"
