@@ -152,12 +152,16 @@ async def login_failed(ctx: Context, email: str, reason: str) -> None:
     organization sees it (target: the user); an unknown email is stored without it (it may be a mistyped password).
     """
     user = (await ctx.session.exec(select(User).where(User.email == email))).first()
+    organization_id, user_id = (user.organization_id, user.id) if user is not None else (None, None)
+    # End the request's transaction first: it may hold SQLite's write lock (a signed-in caller's session use was
+    # just recorded), and the row below is written by another connection, which would wait for that lock.
+    await ctx.session.rollback()
     await record_apart(
         ctx.services.db,
         ctx.request,
         AuditAction.LOGIN_FAILED,
-        organization_id=user.organization_id if user is not None else None,
-        target_type="user" if user is not None else "",
-        target_id=user.id if user is not None else None,
+        organization_id=organization_id,
+        target_type="user" if user_id is not None else "",
+        target_id=user_id,
         details={"reason": reason},
     )

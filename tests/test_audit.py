@@ -245,3 +245,25 @@ def test_tokens_and_the_audit_log_on_postgresql(pg_database: tuple[str, Workspac
         assert [e["action"] for e in events(client, ws)] == ["auth.login_failed", "api_token.created"]
         assert client.delete(f"/api/me/tokens/{made['id']}", headers=bearer(ws, "owner")).status_code == 204
         assert client.get("/api/audit", headers=token).status_code == 401
+
+
+def test_a_failed_sign_in_by_a_signed_in_caller_whose_use_is_being_recorded_answers_at_once(
+    client: TestClient, workspace: Workspace, settings: Settings
+) -> None:
+    from server.security import token_hash
+
+    # The caller's session was last used two minutes ago: authenticating this request records the use (a write),
+    # and the failed sign-in is recorded by another connection. It used to wait out SQLite's busy timeout: 503.
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as conn:
+        conn.execute(
+            "UPDATE auth_sessions SET last_seen_at = ? WHERE token_hash = ?",
+            (stale, token_hash(workspace.token("owner"))),
+        )
+    answer = client.post(
+        "/api/auth/login",
+        json={"email": "customer@example.test", "password": "wrong password"},
+        headers=bearer(workspace, "owner"),
+    )
+    assert answer.status_code == 401, answer.text
+    assert "auth.login_failed" in actions(client, workspace, action="auth.")
