@@ -26,7 +26,7 @@ from crdt.manager import Access, RoomManager
 from crdt.protocol import encode_permission_denied
 from crdt.room import RoomSettings
 from crdt.storage import SqlNoteStore
-from crdt.transport import Peer
+from crdt.transport import Peer, PeerLimits
 from server.auth import AuthService, admit_socket, refresh_actor
 from server.db import Database
 from server.models import Note, Project
@@ -111,7 +111,11 @@ class NoteRooms:
         self.auth = auth
         self.store = SqlNoteStore(db)
         broker = make_broker(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
-        self.settings = room_settings or RoomSettings()
+        self.settings = room_settings or RoomSettings(
+            peer_limits=PeerLimits(
+                messages_per_second=settings.notes_messages_per_second, message_burst=settings.notes_message_burst
+            )
+        )
         self.manager = RoomManager(self.store, self._access, broker=broker, settings=self.settings)
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}

@@ -90,6 +90,9 @@ class Settings:
     ws_admit_concurrency: int = 8
     ws_admit_queue: int = 256
     ws_admit_wait_seconds: float = 5.0
+    # Messages one note socket may send: sustained per second, and in a burst (over it: close 4429).
+    notes_messages_per_second: float = 100.0
+    notes_message_burst: int = 300
     digest_interval_seconds: int = 300
     log_format: str = "text"
     metrics_token: str = field(default="", repr=False)
@@ -233,6 +236,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_admit_concurrency=_int(env, "TANDEM_WS_ADMIT_CONCURRENCY", 8),
         ws_admit_queue=_int(env, "TANDEM_WS_ADMIT_QUEUE", 256),
         ws_admit_wait_seconds=float(_int(env, "TANDEM_WS_ADMIT_WAIT_SECONDS", 5)),
+        notes_messages_per_second=_float(env, "TANDEM_NOTES_MESSAGES_PER_SECOND", 100.0),
+        notes_message_burst=_int(env, "TANDEM_NOTES_MESSAGE_BURST", 300),
         digest_interval_seconds=_int(env, "TANDEM_DIGEST_INTERVAL_SECONDS", 300),
         log_format=env.get("TANDEM_LOG_FORMAT") or ("json" if production else "text"),
         metrics_token=env.get("TANDEM_METRICS_TOKEN", ""),
