@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 _NULL = "null"
 
 
+# What one peer may hold in a room's awareness: a y-websocket client announces one client id per document, with a
+# small JSON state (name, colour, cursor). Past these, entries are ignored, so a hostile peer cannot grow the table.
+MAX_IDS_PER_PEER = 8
+MAX_STATE_CHARS = 16 * 1024
+
+
 class AwarenessTable:
     """Awareness states of one room.
 
@@ -57,6 +63,8 @@ class AwarenessTable:
         """Merge ``entries`` sent by ``peer`` (None: relayed from another node)."""
         now = asyncio.get_running_loop().time()
         for entry in entries:
+            if peer is not None and not self._may_hold(peer, entry):
+                continue
             held = self.states.get(entry.client_id)
             if held is not None:
                 clock, state = held
@@ -72,6 +80,12 @@ class AwarenessTable:
                 self._changed_local[entry.client_id] = entry
             self._changed[entry.client_id] = entry
         self._schedule()
+
+    @staticmethod
+    def _may_hold(peer: Peer, entry: AwarenessEntry) -> bool:
+        if len(entry.state) > MAX_STATE_CHARS:
+            return False
+        return entry.removed or entry.client_id in peer.awareness_ids or len(peer.awareness_ids) < MAX_IDS_PER_PEER
 
     def remove(self, client_ids: set[int] | list[int], *, local: bool) -> None:
         """Remove the states of ``client_ids`` (a peer left, or they expired), telling everyone."""
