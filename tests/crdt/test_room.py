@@ -153,3 +153,31 @@ async def test_many_idle_notes_do_not_stay_in_memory(manager: RoomManager) -> No
     async with asyncio.timeout(5):
         while manager.rooms:
             await asyncio.sleep(0.05)
+
+
+async def test_a_failing_store_closes_editors_with_1011_and_keeps_what_was_acknowledged(
+    manager: RoomManager, store: MemoryNoteStore
+) -> None:
+    a = SimClient(manager, 9).connect()
+    b = SimClient(manager, 9).connect()
+    await a.wait_for(lambda: a.synced)
+    await b.wait_for(lambda: b.synced)
+    a.type("kept")
+    await b.wait_for(lambda: str(b) == "kept")  # relayed, so stored
+    store.fail_appends = True
+    a.type(" lost")
+    await a.wait_for(lambda: a.transport.closed is not None)
+    await b.wait_for(lambda: b.transport.closed is not None)
+    assert a.transport.closed is not None and a.transport.closed[0] == 1011
+    assert b.transport.closed is not None and b.transport.closed[0] == 1011
+    assert str(b) == "kept"  # the unstored edit reached nobody
+    # The store comes back: a reconnecting editor finds what was acknowledged, and its own resync restores the rest.
+    store.fail_appends = False
+    again = SimClient(manager, 9).connect()
+    await again.wait_for(lambda: again.synced and str(again) == "kept")
+    # The first editor reconnects with its document, as a provider does: the resync stores the edit the room refused.
+    retry = SimClient(manager, 9)
+    retry.doc.apply_update(a.doc.get_update())
+    retry.connect()
+    await retry.wait_for(lambda: retry.synced)
+    await again.wait_for(lambda: str(again) == "kept lost")
