@@ -24,7 +24,7 @@ from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub, HubSettings
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.auth import AuthService, admit_socket, refresh_actor, refresh_actor_in
+from server.auth import AuthService, admit_socket, refresh_actor_in
 from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
 from server.control import ControlBus
 from server.db import Database
@@ -145,9 +145,6 @@ class Realtime:
 
     # -- policy ------------------------------------------------------------------------------------------
 
-    async def _fresh_actor(self, principal: SocketPrincipal) -> Actor | None:
-        return await refresh_actor(self.db, principal, self.auth.idle)
-
     async def _authorize(self, principal: object, channel: str) -> bool:
         assert isinstance(principal, SocketPrincipal)
         # One session for both questions: a subscribe storm after a restart pays one pool checkout each.
@@ -218,11 +215,11 @@ class Realtime:
                     channels = []
             if not channels:
                 continue
-            actor = await self._fresh_actor(principal)
-            if actor is None:
-                conn.abort(CloseCode.UNAUTHORIZED, "session ended")
-                continue
-            async with self.db.session() as session:
+            async with self.db.session() as session:  # one session for both questions, as in _authorize
+                actor = await refresh_actor_in(session, principal, self.auth.idle)
+                if actor is None:
+                    conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+                    continue
                 refused = {c for c in channels if not await may_subscribe(session, actor, c)}
             if refused:
                 await self.hub.unsubscribe_where(_is(principal), refused.__contains__)
