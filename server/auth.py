@@ -212,19 +212,19 @@ class AuthService:
 
         Records the use in ``last_seen_at`` when the stored value is older than the touch interval.
         """
-        now = utcnow()
         row = (
             await session.exec(
                 select(AuthSession, User)
                 .join(User, col(User.id) == AuthSession.user_id)
-                .where(AuthSession.token_hash == token_hash(token))
+                .where(
+                    AuthSession.token_hash == token_hash(token), col(User.is_active).is_(True), session_alive(self.idle)
+                )
             )
         ).first()
         if row is None:
             return None
         auth_session, user = row
-        if auth_session.expires_at <= now or now - auth_session.last_seen_at >= self.idle or not user.is_active:
-            return None
+        now = utcnow()
         if now - auth_session.last_seen_at > self._touch_interval:
             auth_session.last_seen_at = now
             session.add(auth_session)
