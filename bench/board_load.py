@@ -26,8 +26,13 @@ from server.db import Database
 from tests.nodes import Node
 from tests.workspace import PASSWORD, build_workspace
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # Runs in the page before any of its scripts: resolves when `expected` cards exist.
 WATCH = """
@@ -63,8 +68,12 @@ async def measure(args: argparse.Namespace) -> None:
     url = f"sqlite:///{folder / 'tandem.db'}"
     migrate.upgrade(url)
     project, client_id, token = await seed(url, args.tasks)
-    env = {"TANDEM_DATABASE_URL": url, "TANDEM_DATA_DIR": str(folder), "TANDEM_SECRET_KEY": "b" * 40,
-           "TANDEM_AUTO_MIGRATE": "false"}
+    env = {
+        "TANDEM_DATABASE_URL": url,
+        "TANDEM_DATA_DIR": str(folder),
+        "TANDEM_SECRET_KEY": "b" * 40,
+        "TANDEM_AUTO_MIGRATE": "false",
+    }
     node = Node(env=env, log_path=folder / "node.log").start()
     os.sched_setaffinity(node.process.pid, {0})  # type: ignore[union-attr]
     os.sched_setaffinity(0, {1})
@@ -74,9 +83,14 @@ async def measure(args: argparse.Namespace) -> None:
             empty = (await http.post("/api/projects", json={"name": "Empty", "client_id": client_id})).json()["id"]
             # Start from a board of exactly `tasks` cards: PX has 3 seeded tasks.
             for i in range(args.tasks - 3):
-                await http.post(f"/api/projects/{project}/tasks",
-                                json={"title": f"Task number {i} with a realistic title", "visibility": "shared",
-                                      "due_date": f"2027-0{1 + i % 9}-1{i % 9}"})
+                await http.post(
+                    f"/api/projects/{project}/tasks",
+                    json={
+                        "title": f"Task number {i} with a realistic title",
+                        "visibility": "shared",
+                        "due_date": f"2027-0{1 + i % 9}-1{i % 9}",
+                    },
+                )
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             context = await browser.new_context(viewport={"width": 1280, "height": 800})

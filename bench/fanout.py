@@ -65,6 +65,7 @@ import sys
 import tempfile
 import time
 import uuid
+from array import array
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as PipeEnd
@@ -145,12 +146,44 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+RAW = ("fanout", "change", "e2e", "spread")  # the latencies kept per delivery (see `LoadGenerator.collect`)
+
+
+def summarize(client: dict[str, Any]) -> dict[str, Any]:
+    """Add the derived figures (rate, percentiles, client CPU share) to one phase's counts and raw latencies."""
+    raw = client["raw"]
+    fanout, change, e2e, spread = (sorted(raw[k]) for k in RAW)
+    client.update(
+        rate=client["deliveries"] / client["active"],
+        fanout=(percentile(fanout, 0.5), percentile(fanout, 0.99)),
+        change=(percentile(change, 0.5), percentile(change, 0.99)),
+        e2e=(percentile(e2e, 0.5), percentile(e2e, 0.99)),
+        spread99=percentile(spread, 0.99),
+        client_cpu=client["cpu"] / max(1e-9, client["wall"]),
+    )
+    return client
+
+
+def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One phase's figures from several rounds of it: counts add up, latencies are pooled before percentiles."""
+    merged: dict[str, Any] = {
+        key: sum(r[key] for r in rounds)
+        for key in ("deliveries", "expected", "events_seen", "messages", "lost", "disorder", "stale", "active", "cpu")
+    }
+    merged["wall"] = sum(r["wall"] for r in rounds)
+    merged["frame_bytes"] = max(r["frame_bytes"] for r in rounds)
+    merged["raw"] = {k: array("d", (v for r in rounds for v in r["raw"][k])) for k in RAW}
+    merged["rounds"] = len(rounds)
+    return summarize(merged)
+
+
 # -- load generator (its own process) ------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
 class EventMeta:
-    server_ts: float
+    server_ts: float  # the event's "ts": when the broker accepted it (baseline: just before broadcast)
+    change_ts: float  # the task's updated_at, set by the PATCH handler (baseline: the same stamp)
     key: Key
     seq: int  # n of "bench <n>": publishes are numbered in order, so a phase is a range of them
     first_recv: float
@@ -330,10 +363,11 @@ class LoadGenerator:
 
     def _describe(self, line: bytes, now: float) -> EventMeta:
         self.frame_bytes = len(line)
-        task = json.loads(line)["data"]["task"]
-        stamp = dt.datetime.fromisoformat(task["updated_at"]).timestamp()
+        frame = json.loads(line)
+        task = frame["data"]["task"]
+        changed = dt.datetime.fromisoformat(task["updated_at"]).timestamp()
         title = str(task["title"])
-        return EventMeta(server_ts=stamp, key=title, seq=int(title.rpartition(" ")[2]), first_recv=now)
+        return EventMeta(frame["ts"] / 1000, changed, key=title, seq=int(title.rpartition(" ")[2]), first_recv=now)
 
     def _drop(self, sub: Subscriber) -> None:
         fd = sub.sock.fileno()
@@ -411,34 +445,35 @@ class LoadGenerator:
         cpu = time.process_time() - self.phase_cpu
         wall = time.monotonic() - self.phase_wall
         fanout: list[float] = []
+        change: list[float] = []
         e2e: list[float] = []
         spread: list[float] = []
         meta = self.meta
         for offset, received in zip(self.recv_offsets, self.recv_times, strict=True):
             event = meta[offset]
             fanout.append(received - event.server_ts)
+            change.append(received - event.change_ts)
             spread.append(received - event.first_recv)
             send = sent.get(event.key)
             if send is not None:
                 e2e.append(received - send)
-        for values in (fanout, e2e, spread):
-            values.sort()
         last = max(self.recv_times, default=first_publish)
-        return {
-            "deliveries": len(self.recv_times),
-            "expected": expected,
-            "events_seen": len(meta),
-            "messages": self.messages,
-            "lost": self.lost - self.phase_lost,
-            "disorder": self.disorder,
-            "stale": self.stale,
-            "rate": len(self.recv_times) / max(1e-9, last - first_publish),
-            "fanout": (percentile(fanout, 0.5), percentile(fanout, 0.99)),
-            "e2e": (percentile(e2e, 0.5), percentile(e2e, 0.99)),
-            "spread99": percentile(spread, 0.99),
-            "client_cpu": cpu / max(1e-9, wall),
-            "frame_bytes": self.frame_bytes,
-        }
+        return summarize(
+            {
+                "deliveries": len(self.recv_times),
+                "expected": expected,
+                "events_seen": len(meta),
+                "messages": self.messages,
+                "lost": self.lost - self.phase_lost,
+                "disorder": self.disorder,
+                "stale": self.stale,
+                "active": max(1e-9, last - first_publish),
+                "cpu": cpu,
+                "wall": wall,
+                "frame_bytes": self.frame_bytes,
+                "raw": {k: array("d", v) for k, v in zip(RAW, (fanout, change, e2e, spread), strict=True)},
+            }
+        )
 
     def close_all(self) -> None:
         for sub in list(self.subs.values()):
@@ -548,11 +583,12 @@ async def serve_baseline(port: int) -> None:
             async for message in conn:
                 offset += 1
                 version = int(message)
-                task = baseline_task(version, dt.datetime.now(dt.UTC))
+                ts = time.time_ns() // 1_000_000  # milliseconds, like the hub's "ts"
+                task = baseline_task(version, dt.datetime.fromtimestamp(ts / 1000, dt.UTC))
                 data = json.dumps({"type": "task.updated", "task": task}, separators=(",", ":"))
                 frame = (
                     f'{{"type":"event","channel":"project:1:shared","offset":{offset},'
-                    f'"epoch":"baseline","data":{data}}}'
+                    f'"epoch":"baseline","ts":{ts},"data":{data}}}'
                 )
                 websockets.broadcast(subscribers, frame)
             return
@@ -874,37 +910,81 @@ class IdleResult:
     rss_per_conn_kb: float
 
 
-async def bench_target(
-    target: Target, gen: LoadGenClient, sizes: list[int], args: argparse.Namespace, channel: str
+def merge_phases(results: list[PhaseResult]) -> PhaseResult:
+    """Rounds of one target's phase as one result (see `merge_rounds`)."""
+    first = results[0]
+    extra: dict[str, float] = {}
+    for r in results:
+        for name, value in r.extra_cpu.items():
+            extra[name] = extra.get(name, 0.0) + value
+    return PhaseResult(
+        first.target,
+        first.size,
+        first.phase,
+        sum(r.events for r in results),
+        sum(r.failed for r in results),
+        merge_rounds([r.client for r in results]),
+        sum(r.server_cpu for r in results),
+        first.publish_cpu,
+        extra,
+    )
+
+
+Running = list[tuple[Target, LoadGenClient]]
+
+
+async def bench_size(
+    running: Running,
+    size: int,
+    args: argparse.Namespace,
+    channel: str,
+    publish_cpu: dict[str, float],
+    rss0: dict[str, int],
 ) -> tuple[list[IdleResult], list[PhaseResult]]:
+    """Connect ``size`` subscribers to every target, then run the phases in interleaved rounds.
+
+    Every target stays connected for the whole size; round r runs each target's phase in turn (the order
+    alternates between rounds), so a slow spell of the machine (other tenants, frequency changes) falls on
+    all targets alike instead of on whichever ran at that moment. Latencies are pooled over the rounds.
+    """
     idle: list[IdleResult] = []
     phases: list[PhaseResult] = []
-    await asyncio.sleep(1.0)
-    publish_cpu = await measure_publish_cost(target)
-    rss0 = rss_kb(target.server_pids)
     subscribe = json.dumps({"type": "subscribe", "id": 1, "channel": channel})
-    for size in sizes:
+    live: dict[str, int] = {}
+    for target, gen in running:
         reply = await gen.call("connect", target.ws_urls, size, subscribe, 240.0, timeout=300)
         await asyncio.sleep(2.0)
-        live = int(reply["live"])
+        live[target.name] = int(reply["live"])
         rss = rss_kb(target.server_pids)
-        idle.append(IdleResult(target.name, live, reply["seconds"], reply["failures"], (rss - rss0) / max(1, live)))
-        print(f"  {target.name}: {live} subscribers in {reply['seconds']:.1f}s, RSS {rss} KB", flush=True)
-        for phase, publish in (
-            ("paced", lambda: publish_paced(target, args.paced_seconds)),
-            ("burst", lambda: publish_burst(target, args.burst_events)),
-        ):
-            result = await run_phase(target, gen, live, phase, publish, publish_cpu)
+        per_conn = (rss - rss0[target.name]) / max(1, live[target.name])
+        idle.append(IdleResult(target.name, live[target.name], reply["seconds"], reply["failures"], per_conn))
+        print(f"  {target.name}: {live[target.name]} subscribers in {reply['seconds']:.1f}s, RSS {rss} KB", flush=True)
+    for phase, rounds in (("paced", args.rounds), ("burst", args.burst_rounds)):
+        done: dict[str, list[PhaseResult]] = {target.name: [] for target, _ in running}
+        for index in range(rounds):
+            order = running if index % 2 == 0 else running[::-1]
+            for target, gen in order:
+                paced = phase == "paced"
+                seconds = args.paced_seconds / rounds
+
+                async def publish(t: Target = target, paced: bool = paced, seconds: float = seconds) -> int:
+                    return await (publish_paced(t, seconds) if paced else publish_burst(t, args.burst_events))
+
+                result = await run_phase(target, gen, live[target.name], phase, publish, publish_cpu[target.name])
+                done[target.name].append(result)
+                await asyncio.sleep(0.5)
+        for target, _ in running:
+            result = merge_phases(done[target.name])
             phases.append(result)
             c = result.client
             print(
-                f"  {target.name} N={live} {phase}: {c['deliveries']}/{c['expected']} delivered, "
-                f"p99 {1e3 * c['fanout'][1]:.1f} ms, {result.cpu_per_delivery_us:.1f} us CPU/delivery, "
+                f"  {target.name} N={result.size} {phase} ({rounds} rounds): {c['deliveries']}/{c['expected']} "
+                f"delivered, p99 {1e3 * c['fanout'][1]:.1f} ms, {result.cpu_per_delivery_us:.1f} us CPU/delivery, "
                 f"client CPU {100 * c['client_cpu']:.0f}%, {c['stale']} late deliveries from earlier phases",
                 flush=True,
             )
-            await asyncio.sleep(1.0)
-    await gen.call("close")
+    for _, gen in running:
+        await gen.call("close")
     return idle, phases
 
 
@@ -915,12 +995,15 @@ def _ms(value: float) -> str:
     return f"{1e3 * value:.1f}"
 
 
-def render(idle: list[IdleResult], phases: list[PhaseResult]) -> str:
+def render(idle: list[IdleResult], phases: list[PhaseResult], args: argparse.Namespace) -> str:
     lines = [
+        f"Paced: {args.paced_seconds:g} s at {PACED_RATE:g} events/s per target, in {args.rounds} interleaved rounds; "
+        f"burst: {args.burst_rounds} interleaved rounds of {args.burst_events} events. Latencies pooled over rounds.",
+        "",
         "| target | N | phase | events (failed) | deliveries (missing, dup/unordered, sockets lost) | deliveries/s | "
-        "fan-out p50 / p99 ms | end-to-end p50 / p99 ms | spread p99 ms | server CPU µs/delivery (net) | "
-        "frames/message | client CPU |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "delivery p50 / p99 ms | change→socket p50 / p99 ms | end-to-end p50 / p99 ms | spread p99 ms | "
+        "server CPU µs/delivery (net) | frames/message | client CPU |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in phases:
         c = r.client
@@ -930,7 +1013,8 @@ def render(idle: list[IdleResult], phases: list[PhaseResult]) -> str:
         lines.append(
             f"| {r.target} | {r.size} | {r.phase} | {r.events} ({r.failed}) | "
             f"{c['deliveries']} ({missing}, {c['disorder']}, {c['lost']}) | {c['rate']:,.0f} | "
-            f"{_ms(c['fanout'][0])} / {_ms(c['fanout'][1])} | {_ms(c['e2e'][0])} / {_ms(c['e2e'][1])} | "
+            f"{_ms(c['fanout'][0])} / {_ms(c['fanout'][1])} | {_ms(c['change'][0])} / {_ms(c['change'][1])} | "
+            f"{_ms(c['e2e'][0])} / {_ms(c['e2e'][1])} | "
             f"{_ms(c['spread99'])} | {r.cpu_per_delivery_us:.1f} ({r.net_cpu_per_delivery_us:.1f}{extra}) | "
             f"{per_message:.2f} | {100 * c['client_cpu']:.0f}% |"
         )
@@ -950,8 +1034,9 @@ def render_ratios(idle: list[IdleResult], phases: list[PhaseResult]) -> list[str
     base = {(r.size, r.phase): r for r in phases if r.target == "baseline"}
     base_idle = {i.size: i for i in idle if i.target == "baseline"}
     lines = [
-        "| target / baseline | N | paced fan-out p99 | paced spread p99 | burst CPU/delivery (net) | RSS/connection |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| target / baseline | N | paced delivery p99 | paced change→socket p99 | paced spread p99 | "
+        "burst CPU/delivery (net) | RSS/connection |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in phases:
         if r.target == "baseline" or r.phase != "paced" or (r.size, "paced") not in base:
@@ -970,6 +1055,7 @@ def render_ratios(idle: list[IdleResult], phases: list[PhaseResult]) -> list[str
             rss = f"{mine.rss_per_conn_kb / base_idle[r.size].rss_per_conn_kb:.2f}x"
         lines.append(
             f"| {r.target} | {r.size} | {r.client['fanout'][1] / b.client['fanout'][1]:.2f}x | "
+            f"{r.client['change'][1] / b.client['change'][1]:.2f}x | "
             f"{r.client['spread99'] / max(1e-9, b.client['spread99']):.2f}x | {cpu} | {rss} |"
         )
     return lines
@@ -983,38 +1069,51 @@ async def run(args: argparse.Namespace) -> str:
     configs = [c.strip() for c in args.configs.split(",")]
     idle: list[IdleResult] = []
     phases: list[PhaseResult] = []
+    running: Running = []
     with tempfile.TemporaryDirectory(prefix="tandem-fanout-") as tmp_name:
         tmp = Path(tmp_name)
         seed = await asyncio.to_thread(make_seed, tmp)
         channel = f"project:{seed.px}:shared"
-        for config in configs:
-            print(f"{config}: starting", flush=True)
-            gen = LoadGenClient()
-            target: Target | None = None
-            try:
-                if config == "memory":
-                    target = await start_tandem("memory", seed, tmp, nodes=1, redis=False)
-                elif config == "redis":
-                    target = await start_tandem("redis", seed, tmp, nodes=2, redis=True)
-                elif config == "baseline":
-                    target = await start_baseline(tmp)
-                else:
-                    raise SystemExit(f"unknown config {config!r}")
-                more_idle, more_phases = await bench_target(target, gen, sizes, args, channel)
+        try:
+            for config in configs:
+                print(f"{config}: starting", flush=True)
+                gen = LoadGenClient()
+                try:
+                    if config == "memory":
+                        target = await start_tandem("memory", seed, tmp, nodes=1, redis=False)
+                    elif config == "redis":
+                        target = await start_tandem("redis", seed, tmp, nodes=2, redis=True)
+                    elif config == "baseline":
+                        target = await start_baseline(tmp)
+                    else:
+                        raise SystemExit(f"unknown config {config!r}")
+                except BaseException:
+                    gen.stop()
+                    raise
+                running.append((target, gen))
+            await asyncio.sleep(1.0)
+            publish_cpu = {target.name: await measure_publish_cost(target) for target, _ in running}
+            rss0 = {target.name: rss_kb(target.server_pids) for target, _ in running}
+            for size in sizes:
+                more_idle, more_phases = await bench_size(running, size, args, channel, publish_cpu, rss0)
                 idle += more_idle
                 phases += more_phases
-            finally:
-                if target is not None:
-                    await target.close()
+        finally:
+            for target, gen in running:
+                await target.close()
                 gen.stop()
-    return render(idle, phases)
+    return render(idle, phases, args)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,5000,10000", help="subscriber counts, comma separated")
-    parser.add_argument("--paced-seconds", type=float, default=3.0, help="length of the 20 events/s phase")
-    parser.add_argument("--burst-events", type=int, default=60, help="events in the burst phase")
+    parser.add_argument(
+        "--paced-seconds", type=float, default=20.0, help="length of the 20 events/s phase, over all its rounds"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the paced phase is split into")
+    parser.add_argument("--burst-events", type=int, default=60, help="events in each round of the burst phase")
+    parser.add_argument("--burst-rounds", type=int, default=3, help="interleaved rounds of the burst phase")
     parser.add_argument("--configs", default="memory,redis,baseline", help="targets: memory, redis, baseline")
     parser.add_argument("--quick", action="store_true", help="1,000 subscribers only")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)

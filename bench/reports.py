@@ -115,13 +115,20 @@ def seed(url: str, tasks: int, projects: int, per_project: int) -> dict[str, Any
                 created = now - dt.timedelta(days=i % 180, hours=i % 24)
                 rows.append(
                     dict(
-                        project_id=pid, title=f"Task {i}", description="", status_id=statuses[category],
+                        project_id=pid,
+                        title=f"Task {i}",
+                        description="",
+                        status_id=statuses[category],
                         assignee_id=customer if shared and i % 4 == 2 else (staff if i % 5 == 0 else None),
                         due_date=(now + dt.timedelta(days=(i % 60) - 20)).date() if i % 2 else None,
                         priority=("low", "normal", "high", "urgent")[i % 4],
                         milestone_id=milestones[i % len(milestones)] if shared or i % 2 else None,
-                        visibility="shared" if shared else "internal", position=i, version=1, created_at=created,
-                        updated_at=created, completed_at=created + dt.timedelta(days=3) if category == 3 else None,
+                        visibility="shared" if shared else "internal",
+                        position=i,
+                        version=1,
+                        created_at=created,
+                        updated_at=created,
+                        completed_at=created + dt.timedelta(days=3) if category == 3 else None,
                     )
                 )
             for start in range(0, len(rows), 2000):

@@ -34,13 +34,16 @@ class Publication:
 
     ``data`` is the UTF-8 encoding of a JSON object, compact (no raw newline bytes), so it can be spliced into a
     frame without being parsed again. Ephemeral publications (published with ``history=None``) carry
-    ``offset == 0`` and ``epoch == ""``.
+    ``offset == 0`` and ``epoch == ""``. ``ts`` is when the broker accepted the publication, in milliseconds since
+    the Unix epoch by the broker's clock (Redis's ``TIME`` for the Redis broker), kept in history; 0 for ephemeral
+    publications.
     """
 
     channel: str
     offset: int
     epoch: str
     data: bytes
+    ts: int = 0
 
 
 @dataclass(frozen=True, slots=True)

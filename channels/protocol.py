@@ -239,9 +239,10 @@ def encode_payload(payload: dict[str, Any] | bytes) -> bytes:
 def encode_event(pub: Publication) -> str:
     """Encode a publication as an ``event`` frame by splicing its JSON bytes (no parsing). Call once per
     publication and share the result between subscribers."""
+    ts = f'"ts":{pub.ts},' if pub.ts else ""
     return (
         f'{{"type":"event","channel":{_dumps(pub.channel)},"offset":{pub.offset},'
-        f'"epoch":{_dumps(pub.epoch)},"data":{pub.data.decode()}}}'
+        f'"epoch":{_dumps(pub.epoch)},{ts}"data":{pub.data.decode()}}}'
     )
 
 

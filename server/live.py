@@ -35,11 +35,12 @@ task; a summary (``comment.activity``, for unread badges) goes to the project's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from server.channels_policy import project_channels, task_channels, user_channel
 from server.control import ControlBus
-from server.models import Visibility
+from server.models import OutboxEvent, Visibility
 from server.outbox import OutboxRelay
 from server.security import token_hash
 
@@ -59,12 +60,12 @@ class LiveUpdates:
         self.reports = reports
 
     def _emit(self, ctx: Context, channel: str, payload: dict[str, Any]) -> None:
-        self.relay.record(ctx.session, channel, payload)
-        if not ctx.after_commit or ctx.after_commit[-1] is not self._kick:
-            ctx.after_commit.append(self._kick)
-
-    async def _kick(self) -> None:
-        self.relay.kick()
+        row = self.relay.record(ctx.session, channel, payload)
+        hook = next((h for h in ctx.after_commit if isinstance(h, _PublishCommitted)), None)
+        if hook is None:
+            hook = _PublishCommitted(self.relay)
+            ctx.after_commit.append(hook)
+        hook.rows.append(row)
 
     def kpis_changed(self, ctx: Context, project_id: int) -> None:
         """Recompute the project's live KPIs after this request commits (once per request, debounced)."""
@@ -200,3 +201,14 @@ class LiveUpdates:
 
     async def file_removed(self, ctx: Context, project_id: int, file_id: int, *, shared: bool) -> None:
         self._board(ctx, project_id, {"type": "file.removed", "file_id": file_id}, shared=shared)
+
+
+@dataclass
+class _PublishCommitted:
+    """The after-commit hook that publishes a request's outbox rows, in the order it recorded them."""
+
+    relay: OutboxRelay
+    rows: list[OutboxEvent] = field(default_factory=list)
+
+    async def __call__(self) -> None:
+        self.relay.hand_over(self.rows)

@@ -1,13 +1,19 @@
 """The transactional outbox: events are stored with the change they describe and published after it commits.
 
 A request handler calls :meth:`OutboxRelay.record` inside its transaction; the rows commit or roll back with the
-change. After the commit the handler kicks the relay, which publishes pending rows in id order and deletes them.
-If the broker is unreachable the rows stay and are retried with backoff; if the node dies first, another node
-adopts rows older than ``orphan_after`` seconds.
+change. Right after the commit the request hands its rows to the relay (:meth:`OutboxRelay.hand_over`), which
+publishes them from memory in its next turn: no read back, so an event reaches sockets a database round trip
+sooner, and what several requests committed while the loop was busy is published in one turn (the hub then
+coalesces it per socket). The relay deletes published rows in one statement per turn. The rows are the safety net:
+every ``poll_interval`` seconds the relay also reads the table and publishes this node's rows older than ``grace``
+seconds (never handed over, or their publish failed) and any node's rows older than ``orphan_after`` seconds (a
+node that died). If the broker is unreachable, rows stay and are retried with backoff.
 
-Guarantees: every committed event is published at least once. Per node, events are published in commit order;
-events are snapshots carrying a version, so a duplicate (publish succeeded, delete did not) or an event adopted
-late from a dead node is harmless to clients that drop versions they have already seen.
+Guarantees: every committed event is published at least once. One task publishes, so a node publishes a row once
+(rows published but not yet deleted are remembered); a duplicate needs a request whose commit returned more than
+``grace`` seconds after it recorded the row, or a dead node's row adopted twice. Per node, events are published in
+the order their requests handed them over. Events are snapshots carrying a version, so a duplicate, or an event
+adopted late from a dead node, is harmless to clients that drop versions they have already seen.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, or_
@@ -44,6 +50,7 @@ class OutboxRelay:
         node_id: str | None = None,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        grace: float = 1.0,
         orphan_after: float = 5.0,
         max_backoff: float = 5.0,
     ) -> None:
@@ -52,21 +59,55 @@ class OutboxRelay:
         self.node_id = node_id or uuid.uuid4().hex
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.grace = grace
         self.orphan_after = orphan_after
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
+        self._full = False  # the next turn reads the table (a poll, a kick), not only deletes what was published
         self._task: asyncio.Task[None] | None = None
+        self._ready: list[OutboxEvent] = []  # committed, handed over, not yet published
+        self._published: set[int] = set()  # published, delete not yet committed
         self.published = 0
 
-    def record(self, session: AsyncSession, channel: str, payload: dict[str, Any]) -> None:
-        """Store an event for ``channel`` in ``session``'s transaction."""
-        session.add(
-            OutboxEvent(channel=channel, payload=json.dumps(payload, separators=(",", ":")), node_id=self.node_id)
-        )
+    def record(self, session: AsyncSession, channel: str, payload: dict[str, Any]) -> OutboxEvent:
+        """Store an event for ``channel`` in ``session``'s transaction; `hand_over` the row after the commit."""
+        row = OutboxEvent(channel=channel, payload=json.dumps(payload, separators=(",", ":")), node_id=self.node_id)
+        session.add(row)
+        return row
+
+    def hand_over(self, rows: Sequence[OutboxEvent]) -> None:
+        """Publish ``rows``, whose transaction has committed, in the relay's next turn, in this order."""
+        self._ready.extend(rows)
+        self._wake.set()
 
     def kick(self) -> None:
-        """Publish pending events now rather than at the next poll."""
+        """Read the table and publish whatever is pending now rather than at the next poll."""
+        self._full = True
         self._wake.set()
+
+    async def _publish_ready(self) -> None:
+        """Publish the rows handed over, including those handed over while this runs.
+
+        Raises:
+            Exception: what the broker raised; the rows not yet published stay in the table for `flush`.
+        """
+        while self._ready:
+            rows, self._ready = self._ready, []
+            try:
+                for row in rows:
+                    assert row.id is not None, "hand_over takes rows after their commit"
+                    await self._publish_row(row.id, row.channel, row.payload.encode())
+            except Exception:
+                self._ready.clear()
+                raise
+
+    async def _publish_row(self, row_id: int, channel: str, data: bytes) -> None:
+        if row_id in self._published:
+            return
+        await self.publish(channel, data)
+        self._published.add(row_id)
+        self.published += 1
+        OUTBOX_PUBLISHED.inc()
 
     def start(self) -> None:
         if self._task is None:
@@ -80,30 +121,43 @@ class OutboxRelay:
                 await self._task
             self._task = None
         try:
-            await asyncio.wait_for(self.flush(), timeout=5)
+            await asyncio.wait_for(self.flush(grace=0.0), timeout=5)
         except Exception:
             log.warning("outbox: events left unpublished at shutdown; another node adopts them", exc_info=True)
+
+    async def _stop_flush(self) -> None:
+        await self._publish_ready()
+        await self.flush(grace=0.0)
 
     async def _run(self) -> None:
         failures = 0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            if not failures:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                except TimeoutError:
+                    self._full = True
             self._wake.clear()
+            full, self._full = self._full, False
             try:
-                await self.flush()
+                await self._publish_ready()
+                if full:
+                    await self.flush()
+                else:
+                    await self._delete_published()
                 failures = 0
             except Exception:
                 OUTBOX_FAILURES.inc()
                 failures += 1
+                self._full = True
                 delay = min(self.max_backoff, 0.1 * 2**failures) * (0.5 + random.random() / 2)
                 log.warning(
                     "outbox: publishing failed (%d in a row); retrying in %.2fs", failures, delay, exc_info=True
                 )
                 await asyncio.sleep(delay)
 
-    async def flush(self) -> int:
-        """Publish every pending event this node owns or adopts.
+    async def flush(self, grace: float | None = None) -> int:
+        """Publish this node's rows older than ``grace`` (default: the relay's) and adopted orphans.
 
         Returns:
             How many events were published.
@@ -111,38 +165,49 @@ class OutboxRelay:
         Raises:
             Exception: whatever the broker or database raised; unpublished rows stay for the next attempt.
         """
+        await self._delete_published()
         total = 0
         while True:
-            count = await self._flush_batch()
+            count, complete = await self._flush_batch(self.grace if grace is None else grace)
             total += count
-            if count < self.batch_size:
+            if not complete:
                 return total
 
-    async def _flush_batch(self) -> int:
-        orphaned = utcnow() - dt.timedelta(seconds=self.orphan_after)
+    async def _delete_published(self) -> None:
+        """Delete the rows published after their commit (one statement for every request since the last turn)."""
+        if not self._published:
+            return
+        done = list(self._published)
         async with self.db.session() as session:
-            stmt = (
-                select(OutboxEvent)
-                .where(or_(col(OutboxEvent.node_id) == self.node_id, col(OutboxEvent.created_at) < orphaned))
-                .order_by(col(OutboxEvent.id))
-                .limit(self.batch_size)
-            )
+            await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(done)))
+            await session.commit()
+        self._published.difference_update(done)
+
+    async def _flush_batch(self, grace: float) -> tuple[int, bool]:
+        """One batch: (rows published now, whether it was a full batch that may have more behind it)."""
+        now = utcnow()
+        mine = (col(OutboxEvent.node_id) == self.node_id) & (
+            col(OutboxEvent.created_at) <= now - dt.timedelta(seconds=grace)
+        )
+        orphaned = col(OutboxEvent.created_at) < now - dt.timedelta(seconds=self.orphan_after)
+        async with self.db.session() as session:
+            stmt = select(OutboxEvent).where(or_(mine, orphaned)).order_by(col(OutboxEvent.id)).limit(self.batch_size)
             if self.db.dialect == "postgresql":
                 # Several nodes may adopt the same orphans: each row goes to exactly one of them.
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = (await session.exec(stmt)).all()
             done: list[int] = []
+            before = self.published
             try:
                 for row in rows:
-                    await self.publish(row.channel, row.payload.encode())
                     assert row.id is not None
+                    await self._publish_row(row.id, row.channel, row.payload.encode())
                     done.append(row.id)
             finally:
                 if done:
                     await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(done)))
                 await session.commit()
-            self.published += len(done)
+                self._published.difference_update(done)
             if done:
-                OUTBOX_PUBLISHED.inc(len(done))
                 OUTBOX_LAG.set((utcnow() - rows[0].created_at).total_seconds())
-            return len(done)
+            return self.published - before, len(rows) == self.batch_size

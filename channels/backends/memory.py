@@ -76,7 +76,7 @@ class MemoryBroker:
         else:
             state = self._channel(channel)
             state.offset += 1
-            pub = Publication(channel, state.offset, state.epoch, data)
+            pub = Publication(channel, state.offset, state.epoch, data, time.time_ns() // 1_000_000)
             now = time.monotonic()
             state.entries.append((now + history.ttl_seconds, pub))
             state.trim(history.size, now)

@@ -3,8 +3,8 @@
 Layout (``P`` is the broker's prefix, ``c`` the channel)::
 
     P{c}:meta      HASH  o = last offset, e = epoch          (TTL: meta_ttl, refreshed on publish)
-    P{c}:history   STREAM  id "<offset>-0", fields d = data, x = expiry (Redis ms)   (TTL: history ttl)
-    P{c}:pub       pub/sub channel; message = b"<offset>\\0<epoch>\\0<channel>\\0<data>"
+    P{c}:history   STREAM  id "<offset>-0", fields d = data, x = expiry, t = published (Redis ms)   (TTL: history ttl)
+    P{c}:pub       pub/sub channel; message = b"<offset>\\0<epoch>\\0<ts>\\0<channel>\\0<data>"
 
 `publish` is one Lua script (``_PUBLISH``): it creates the epoch if the meta hash is missing (a random value
 passed in; the stale stream is deleted with it, since its offsets belong to the old epoch), increments the
@@ -59,7 +59,8 @@ local offset = redis.call('hincrby', KEYS[1], 'o', 1)
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
-redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[2], offset .. '-0', 'd', ARGV[1], 'x', string.format('%d', now + ttl))
+redis.call('xadd', KEYS[2], 'MAXLEN', ARGV[2], offset .. '-0', 'd', ARGV[1], 'x', string.format('%d', now + ttl),
+  't', string.format('%d', now))
 while true do
   local head = redis.call('xrange', KEYS[2], '-', '+', 'COUNT', 32)
   local keep = nil
@@ -82,7 +83,8 @@ while true do
 end
 redis.call('pexpire', KEYS[2], ttl)
 redis.call('pexpire', KEYS[1], ARGV[4])
-redis.call(ARGV[8], ARGV[6], offset .. '\\0' .. epoch .. '\\0' .. ARGV[7] .. '\\0' .. ARGV[1])
+local stamp = string.format('%d', now)
+redis.call(ARGV[8], ARGV[6], offset .. '\\0' .. epoch .. '\\0' .. stamp .. '\\0' .. ARGV[7] .. '\\0' .. ARGV[1])
 return {offset, epoch}
 """
 
@@ -194,7 +196,7 @@ class RedisBroker:
         name = pubsub_name(self._prefix, channel)
         try:
             if history is None:
-                envelope = b"0\x00\x00" + channel.encode() + b"\x00" + data
+                envelope = b"0\x00\x000\x00" + channel.encode() + b"\x00" + data
                 await self._redis.execute_command(self._publish_command.upper(), name, envelope)
                 return StreamPosition(0, "")
             if history.size < 1 or history.ttl_seconds <= 0:
@@ -264,5 +266,5 @@ def _live_publications(channel: str, epoch: str, entries: list[Any], now_ms: int
         if int(values.get(b"x", 0)) <= now_ms:
             continue
         offset = int(_text(entry_id).partition("-")[0])
-        pubs.append(Publication(channel, offset, epoch, bytes(values[b"d"])))
+        pubs.append(Publication(channel, offset, epoch, bytes(values[b"d"]), int(values.get(b"t", 0))))
     return pubs

@@ -327,9 +327,9 @@ class PubSubReader:
 
 def parse_envelope(payload: bytes) -> Publication | None:
     """Inverse of the envelope the publish script sends; None (logged) when malformed."""
-    parts = payload.split(b"\x00", 3)
-    if len(parts) != 4:
+    parts = payload.split(b"\x00", 4)
+    if len(parts) != 5:
         logger.error("malformed pub/sub envelope (%d bytes)", len(payload))
         return None
-    offset, epoch, channel, data = parts
-    return Publication(channel.decode(), int(offset), epoch.decode(), data)
+    offset, epoch, ts, channel, data = parts
+    return Publication(channel.decode(), int(offset), epoch.decode(), data, int(ts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -75,6 +76,25 @@ async def test_concurrent_publishes_get_distinct_offsets_delivered_in_order(brok
     assert sorted(p.offset for p in positions) == list(range(1, 41))
     pubs = await got.wait_for("project:1:staff", 40)
     assert [p.offset for p in pubs] == list(range(1, 41))
+
+
+async def test_publications_carry_the_time_the_broker_accepted_them_live_and_in_history(broker: Broker) -> None:
+    got = Collector()
+    broker.set_handler(got)
+    await broker.subscribe("project:1:staff")
+    since = await broker.position("project:1:staff")
+
+    before = time.time_ns() // 1_000_000
+    for i in range(3):
+        await broker.publish("project:1:staff", b'{"n":%d}' % i, HISTORY)
+    after = time.time_ns() // 1_000_000
+
+    live = await got.wait_for("project:1:staff", 3)
+    stored = (await broker.history("project:1:staff", since, 10)).publications
+    # The broker's clock (Redis's TIME) is this machine's clock here; a millisecond of slack for truncation.
+    assert all(before - 1 <= p.ts <= after + 1 for p in live)
+    assert [p.ts for p in stored] == [p.ts for p in live]
+    assert [p.ts for p in live] == sorted(p.ts for p in live)
 
 
 async def test_unsubscribe_stops_delivery(broker: Broker) -> None:

@@ -75,7 +75,7 @@ def test_channel_names() -> None:
 
 
 def test_event_frame_splices_the_data_bytes_and_is_one_json_line() -> None:
-    pub = Publication("project:12:staff", 42, "ab12", '{"text":"héllo","n":[1,2]}'.encode())
+    pub = Publication("project:12:staff", 42, "ab12", '{"text":"héllo","n":[1,2]}'.encode(), 1764921600123)
 
     text = encode_event(pub)
 
@@ -85,8 +85,13 @@ def test_event_frame_splices_the_data_bytes_and_is_one_json_line() -> None:
         "channel": "project:12:staff",
         "offset": 42,
         "epoch": "ab12",
+        "ts": 1764921600123,
         "data": {"text": "héllo", "n": [1, 2]},
     }
+
+
+def test_an_ephemeral_event_frame_has_no_time() -> None:
+    assert "ts" not in json.loads(encode_event(Publication("project:12:staff", 0, "", b"{}")))
 
 
 def test_subscribed_frame() -> None:

@@ -13,6 +13,8 @@ export interface LiveEvent {
   channel: string;
   offset: number;
   epoch: string;
+  /** When the broker accepted the publication (ms since the Unix epoch); absent on ephemeral events. */
+  ts?: number;
   data: Record<string, unknown>;
 }
 

@@ -1,0 +1,162 @@
+"""The outbox relay: rows published right after their commit, exactly once per node, and retried on failure.
+
+Runs against a real migrated SQLite database; the "broker" is a recording coroutine that can be made to fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from server import migrate
+from server.db import Database
+from server.models import OutboxEvent
+from server.outbox import OutboxRelay
+
+
+class Broker:
+    """Records publishes; ``fail`` makes them raise."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+        self.fail = False
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        if self.fail:
+            raise ConnectionError("broker away")
+        self.sent.append((channel, data))
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    await database.close()
+
+
+async def commit_events(db: Database, relay: OutboxRelay, *payloads: int) -> list[OutboxEvent]:
+    async with db.session() as session:
+        rows = [relay.record(session, "project:1:shared", {"n": n}) for n in payloads]
+        await session.commit()
+    return rows
+
+
+async def stored(db: Database) -> list[OutboxEvent]:
+    async with db.session() as session:
+        return list((await session.exec(select(OutboxEvent))).all())
+
+
+async def eventually(check: object, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+
+async def test_rows_handed_over_are_published_in_order_and_deleted(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30)  # no poll: only the hand-over can publish
+    relay.start()
+    try:
+        relay.hand_over(await commit_events(db, relay, 1, 2, 3))
+        await eventually(lambda: len(broker.sent) == 3)
+        assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+        await eventually(lambda: not relay._published)
+        assert await stored(db) == []
+    finally:
+        await relay.stop()
+    assert len(broker.sent) == 3  # stopping reads the table: nothing was left to publish again
+
+
+async def test_what_several_requests_hand_over_in_one_turn_is_published_in_one_turn(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30)
+    first = await commit_events(db, relay, 1)
+    second = await commit_events(db, relay, 2)
+    relay.start()
+    turn = 0
+    loop = asyncio.get_running_loop()
+
+    def count_turns() -> None:
+        nonlocal turn
+        turn += 1
+        ticker[0] = loop.call_soon(count_turns)
+
+    ticker = [loop.call_soon(count_turns)]
+    published_in: list[int] = []
+    publish = broker.publish
+
+    async def recording(channel: str, data: bytes) -> None:
+        published_in.append(turn)
+        await publish(channel, data)
+
+    relay.publish = recording
+    try:
+        relay.hand_over(first)
+        relay.hand_over(second)
+        await eventually(lambda: len(broker.sent) == 2)
+        # Both went out before the loop ran anything else: the hub sees them in one turn and coalesces them.
+        assert len(published_in) == 2 and published_in[0] == published_in[1]
+        assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}']
+    finally:
+        ticker[0].cancel()
+        await relay.stop()
+
+
+async def test_fresh_rows_are_left_to_their_request_and_adopted_after_the_grace(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.3)
+    await commit_events(db, relay, 1, 2)
+    assert await relay.flush() == 0  # the request that committed them hands them over itself
+    assert broker.sent == []
+    await asyncio.sleep(0.35)  # ... but it never did (its hook did not run): the relay takes over
+    assert await relay.flush() == 2
+    assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}']
+    assert await stored(db) == []
+
+
+async def test_a_row_published_but_not_yet_deleted_is_not_published_again(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.0)
+    relay.hand_over(await commit_events(db, relay, 1))
+    await relay._publish_ready()  # published; its delete is the relay's next turn
+    assert await relay.flush() == 0  # reads the row back: it must not go out twice
+    assert len(broker.sent) == 1
+    assert await stored(db) == []
+
+
+async def test_a_failed_publish_leaves_the_rows_for_the_relay_to_retry(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=0.05, grace=0.1, max_backoff=0.05)
+    relay.start()
+    try:
+        broker.fail = True
+        relay.hand_over(await commit_events(db, relay, 1, 2))
+        await asyncio.sleep(0.3)  # the relay retries while the broker is away, and fails
+        assert broker.sent == []
+        assert len(await stored(db)) == 2
+        broker.fail = False
+        await eventually(lambda: len(broker.sent) == 2)
+        await eventually(lambda: not relay._published)
+        assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}']
+        assert await stored(db) == []
+    finally:
+        await relay.stop()
+
+
+async def test_rows_of_a_rolled_back_transaction_are_never_published(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.0)
+    with pytest.raises(RuntimeError):
+        async with db.session() as session:
+            relay.record(session, "project:1:shared", {"n": 1})
+            await session.flush()
+            raise RuntimeError("the handler failed")
+    assert await relay.flush() == 0
+    assert broker.sent == []
+    assert await stored(db) == []
