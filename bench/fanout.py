@@ -15,25 +15,29 @@ What runs (all on this machine, every step under a deadline):
   separate WebSocket), stamps the time, and broadcasts an event frame of the same shape and size as Tandem's.
   ``paced``: 20 events/s for ``--paced-seconds``. ``burst``: ``--burst-events`` as fast as the publisher goes (Tandem:
   4 concurrent PATCH loops on 4 shared tasks; baseline: control messages back to back).
-- **Subscribers.** A separate load-generator process holds the N sockets in one non-blocking epoll loop. The
-  ``websockets`` package's sans-I/O ``ClientProtocol`` does each opening handshake and encodes what the client sends
-  (no compression, no client pings); incoming server frames (unmasked) are read with a minimal header parser,
-  because the general one costs more per message than the servers spend and the client would set the pace. It
-  sends the subscribe frame itself, splits coalesced messages on ``"\\n"``, stamps each event with the wall-clock
-  time its bytes were read, answers protocol pings, and sends ``{"type":"ping"}`` on each socket every 30 s (the hub
-  closes idle sockets after 90 s).
+- **Subscribers.** A load-generator process per target (``bench/wsload.py``) holds its N sockets in one
+  non-blocking epoll loop with a minimal frame reader (the general ``websockets`` client would set the pace). It
+  sends the subscribe frame, splits coalesced messages on ``"\\n"``, stamps each event with the wall-clock time its
+  bytes were read, answers protocol pings, and sends ``{"type":"ping"}`` on each socket every 30 s (the hub closes
+  idle sockets after 90 s).
 - **Cores.** With two or more cores the servers (nodes, redis-server, baseline) are pinned to core 0 and the
-  controller and load generator to core 1 (``os.sched_setaffinity``), so client work does not steal server CPU.
+  controller and load generators to core 1 (``os.sched_setaffinity``), so client work does not steal server CPU.
+- **Interleaving.** All targets are up and connected at once; each phase runs in rounds (``--rounds`` paced,
+  ``--burst-rounds`` burst), and within a round the targets take turns, in alternating order. A slow spell of the
+  machine (this is a shared VM: the same run has measured 1.0x and 2.2x back to back when targets ran one after the
+  other) then falls on every target alike. Latencies are pooled over the rounds before percentiles are taken.
 
 Before each phase the load generator waits until the previous one drained (no event for 1 s, bounded), and events
 are numbered by the title each publish sets ("bench <n>"), so late events of an earlier phase are not counted.
 
 What is measured, per target, size N and phase:
 
-- **fan-out latency** p50/p99: receive time minus the event's server-side timestamp. Tandem: the task's
-  ``updated_at`` (set by the PATCH handler just before flush and commit), so it also includes the commit, the outbox
-  relay and the broker — an upper bound on the hub's own fan-out. Baseline: the time it stamped just before
-  ``broadcast``. Server and load generator share the clock.
+- **delivery latency** p50/p99: receive time minus the event's ``ts``, the time the broker accepted the
+  publication (docs/PROTOCOL.md); the baseline stamps the same field just before ``broadcast``. This is the hub's
+  own delivery (broker, fan-out, socket writes, the client reading), the same span as the floor's.
+- **change→socket** p50/p99: receive time minus the task's ``updated_at``, set by the PATCH handler before its
+  version bump, serialization, outbox rows and commit: adds the rest of the request and the outbox hand-over (for
+  the baseline it equals delivery).
 - **end-to-end** p50/p99: receive time minus the time the controller sent the PATCH (baseline: its control message).
 - **spread** p99: receive time minus the first receive of the same event: how long one event takes to reach all N,
   independent of the publish path.
@@ -53,12 +57,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import multiprocessing
 import os
-import resource
-import select
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -72,78 +72,30 @@ from multiprocessing.connection import Connection as PipeEnd
 from pathlib import Path
 from typing import Any
 
+from bench.wsload import (
+    CLIENT_CORE,
+    SERVER_CORE,
+    Client,
+    EpollClients,
+    LoadGenClient,
+    cpu_seconds,
+    free_port,
+    percentile,
+    pin,
+    raise_fd_limit,
+    rss_kb,
+    wait_for_port,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_CORE, CLIENT_CORE = 0, 1
 PACED_RATE = 20.0
 BURST_WORKERS = 4
 WARMUP_EVENTS = 40
 PING_EVERY = 30.0
-CONNECT_CONCURRENCY = 100
 PUBLISH_GRACE = 45.0  # seconds a phase may spend publishing beyond its schedule
 # The task title each publish sets ("bench <n>", unique per run): identifies one event across processes. Not the
 # task version: concurrent PATCHes of one task can return the same version (see bench/README.md).
 Key = str
-
-
-# -- process statistics ------------------------------------------------------------------------------------
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` (not their children), from ``/proc/<pid>/stat``."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5), counted after "pid (comm)"
-    return total / tick
-
-
-def rss_kb(pids: list[int]) -> int:
-    """Sum of VmRSS of ``pids`` in KB."""
-    total = 0
-    for pid in pids:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total
-
-
-def pin(pid: int, core: int) -> None:
-    """Pin every thread of ``pid`` (aiosqlite and redis-py run threads too) to ``core``, given two cores."""
-    if (os.cpu_count() or 1) < 2:
-        return
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task.name), {core})
-
-
-def raise_fd_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
 RAW = ("fanout", "change", "e2e", "spread")  # the latencies kept per delivery (see `LoadGenerator.collect`)
@@ -189,54 +141,14 @@ class EventMeta:
     first_recv: float
 
 
-class Subscriber:
-    """One subscriber socket (non-blocking, driven by `LoadGenerator`'s epoll loop).
+class LoadGenerator(EpollClients):
+    """Subscribers: each sends the subscribe frame when it opens; every event delivery is recorded."""
 
-    websockets' sans-I/O ``ClientProtocol`` does the opening handshake and encodes (masks) what the client sends.
-    Incoming frames are then read here: server frames are unmasked, so reading one is a header and a slice, far
-    cheaper than the general parser; with N sockets on one core the load generator must not set the pace.
-    """
-
-    __slots__ = ("buffer", "fragments", "last_offset", "last_ping", "open", "sock", "state", "ws")
-
-    def __init__(self, url: str) -> None:
-        from websockets.client import ClientProtocol
-        from websockets.uri import parse_uri
-
-        uri = parse_uri(url)
-        self.ws = ClientProtocol(uri, max_size=None)  # no extensions: no compression
-        self.sock = socket.socket()
-        self.sock.setblocking(False)
-        self.sock.connect_ex((uri.host, uri.port))
-        self.state = "connecting"  # -> "handshake" -> "subscribing" -> "live" | "failed"
-        self.open = False
-        self.buffer = bytearray()
-        self.fragments: list[bytes] = []
-        self.last_ping = time.monotonic()
-        self.last_offset = -1
-
-    def send(self, frame: bytes) -> None:
-        self.ws.send_text(frame)
-        self.flush()
-
-    def flush(self) -> None:
-        # Client frames are a few dozen bytes: they fit the socket buffer, a short write means the peer is gone.
-        data = b"".join(self.ws.data_to_send())
-        if data and self.sock.send(data) != len(data):
-            raise OSError("short write")
-
-
-class LoadGenerator:
-    """Holds the sockets in one epoll loop, records every event delivery, answers the controller's commands."""
+    commands = ("connect", "settle", "begin", "collect", "close_all")
 
     def __init__(self, pipe: PipeEnd) -> None:
-        self.pipe = pipe
-        self.epoll = select.epoll()
-        self.epoll.register(pipe.fileno(), select.EPOLLIN)
+        super().__init__(pipe)
         self.subscribe_frame = b""
-        self.subs: dict[int, Subscriber] = {}
-        self.live = 0
-        self.lost = 0
         self.messages = 0
         self.disorder = 0
         self.stale = 0
@@ -249,105 +161,25 @@ class LoadGenerator:
         self.phase_lost = 0
         self.phase_cpu = 0.0
         self.phase_wall = 0.0
-        self.next_keepalive = time.monotonic() + 1.0
-        self.command_waiting = False
 
-    # -- the loop ---------------------------------------------------------------------------------------------
+    def on_open(self, client: Client) -> None:
+        client.send(self.subscribe_frame)
 
-    def pump(self, timeout: float) -> None:
-        """Wait up to ``timeout`` for sockets and handle what is ready."""
-        pipe_fd = self.pipe.fileno()
-        for fd, mask in self.epoll.poll(timeout, 1024):
-            if fd == pipe_fd:
-                self.command_waiting = True
-                continue
-            sub = self.subs.get(fd)
-            if sub is None:
-                continue
-            try:
-                if sub.state == "connecting":
-                    self._connected(sub, mask)
-                elif mask & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
-                    self._readable(sub)
-            except OSError:
-                self._drop(sub)
-        if time.monotonic() >= self.next_keepalive:
-            self._keepalive()
+    def keepalive(self, client: Client, now: float) -> None:
+        """``{"type":"ping"}`` every `PING_EVERY` seconds (spread by connect time): the hub closes idle sockets."""
+        if now - client.last_ping >= PING_EVERY:
+            client.last_ping = now
+            client.send(b'{"type":"ping"}')
 
-    def _connected(self, sub: Subscriber, mask: int) -> None:
-        if sub.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or mask & (select.EPOLLERR | select.EPOLLHUP):
-            raise OSError("connect failed")
-        sub.state = "handshake"
-        self.epoll.modify(sub.sock.fileno(), select.EPOLLIN)
-        sub.ws.send_request(sub.ws.connect())
-        sub.flush()
-
-    def _readable(self, sub: Subscriber) -> None:
-        data = sub.sock.recv(1 << 18)
-        now = time.time()
-        if not data:
-            raise OSError("closed by the server")
-        if not sub.open:
-            self._handshake(sub, data)
-            return
-        buffer = sub.buffer
-        buffer += data
-        size = len(buffer)
-        pos = 0
-        while size - pos >= 2:
-            length = buffer[pos + 1] & 0x7F
-            head = 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, head = int.from_bytes(buffer[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, head = int.from_bytes(buffer[pos + 2 : pos + 10], "big"), 10
-            end = pos + head + length
-            if end > size:
-                break
-            self._frame(sub, buffer[pos], bytes(buffer[pos + head : end]), now)
-            pos = end
-        del buffer[:pos]
-
-    def _frame(self, sub: Subscriber, first: int, payload: bytes, now: float) -> None:
-        opcode, fin = first & 0x0F, first & 0x80
-        if opcode in (0x1, 0x0):  # text, continuation
-            if not fin:
-                sub.fragments.append(payload)
-                return
-            if sub.fragments:
-                payload = b"".join([*sub.fragments, payload])
-                sub.fragments.clear()
-            self._message(sub, payload, now)
-        elif opcode == 0x9:  # ping: answer as websockets would
-            sub.ws.send_pong(payload)
-            sub.flush()
-        elif opcode == 0x8:  # close
-            raise OSError("close frame from the server")
-
-    def _handshake(self, sub: Subscriber, data: bytes) -> None:
-        from websockets.protocol import State
-
-        sub.ws.receive_data(data)
-        sub.ws.events_received()  # the handshake response; the server sends nothing before our subscribe
-        if sub.ws.state is not State.OPEN:
-            raise OSError("handshake refused")
-        sub.open = True
-        sub.state = "subscribing"
-        sub.send(self.subscribe_frame)
-
-    def _message(self, sub: Subscriber, payload: bytes, now: float) -> None:
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
         self.messages += 1
         for line in payload.split(b"\n"):
             if line.startswith(b'{"type":"event"'):
                 start = line.index(b'"offset":') + 9
                 offset = int(line[start : line.index(b",", start)])
-                if offset <= sub.last_offset:
+                if offset <= client.last_offset:
                     self.disorder += 1  # a duplicate or out-of-order event on this socket
-                sub.last_offset = offset
+                client.last_offset = offset
                 self.last_event_at = now
                 event = self.meta.get(offset)
                 if event is None:
@@ -357,9 +189,8 @@ class LoadGenerator:
                     continue
                 self.recv_offsets.append(offset)
                 self.recv_times.append(now)
-            elif line.startswith(b'{"type":"subscribed"') and sub.state == "subscribing":
-                sub.state = "live"
-                self.live += 1
+            elif line.startswith(b'{"type":"subscribed"') and client.state == "joining":
+                self.mark_live(client)
 
     def _describe(self, line: bytes, now: float) -> EventMeta:
         self.frame_bytes = len(line)
@@ -369,53 +200,12 @@ class LoadGenerator:
         title = str(task["title"])
         return EventMeta(frame["ts"] / 1000, changed, key=title, seq=int(title.rpartition(" ")[2]), first_recv=now)
 
-    def _drop(self, sub: Subscriber) -> None:
-        fd = sub.sock.fileno()
-        if self.subs.pop(fd, None) is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            self.epoll.unregister(fd)
-        sub.sock.close()
-        if sub.state == "live":
-            self.live -= 1
-            self.lost += 1
-        sub.state = "failed"
-
-    def _keepalive(self) -> None:
-        """Send ``{"type":"ping"}`` on every socket every `PING_EVERY` seconds (spread by connect time)."""
-        now = time.monotonic()
-        self.next_keepalive = now + 1.0
-        for sub in list(self.subs.values()):
-            if sub.state == "live" and now - sub.last_ping >= PING_EVERY:
-                sub.last_ping = now
-                try:
-                    sub.send(b'{"type":"ping"}')
-                except OSError:
-                    self._drop(sub)
-
     # -- commands -----------------------------------------------------------------------------------------------
 
     def connect(self, urls: list[str], count: int, subscribe: str, timeout: float) -> dict[str, Any]:
         """Open sockets until ``count`` are live and subscribed (round robin over ``urls``), within ``timeout``."""
         self.subscribe_frame = subscribe.encode()
-        started = time.monotonic()
-        deadline = started + timeout
-        failures = 0
-        index = self.live + self.lost
-        while self.live < count and time.monotonic() < deadline:
-            pending = [s for s in self.subs.values() if s.state != "live"]
-            for _ in range(min(CONNECT_CONCURRENCY - len(pending), count - self.live - len(pending))):
-                sub = Subscriber(urls[index % len(urls)])
-                index += 1
-                self.subs[sub.sock.fileno()] = sub
-                self.epoll.register(sub.sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
-            before = len(self.subs)
-            self.pump(0.05)
-            failures += before - len(self.subs)
-        for sub in [s for s in self.subs.values() if s.state != "live"]:
-            self._drop(sub)
-            failures += 1
-        return {"live": self.live, "failures": failures, "seconds": time.monotonic() - started}
+        return self.open_clients(urls, count - self.live, timeout)
 
     def settle(self, quiet: float, timeout: float) -> float:
         """Read until no event arrived for ``quiet`` seconds (the previous phase drained), within ``timeout``."""
@@ -474,71 +264,6 @@ class LoadGenerator:
                 "raw": {k: array("d", v) for k, v in zip(RAW, (fanout, change, e2e, spread), strict=True)},
             }
         )
-
-    def close_all(self) -> None:
-        for sub in list(self.subs.values()):
-            self._drop(sub)
-        self.live = 0
-
-    def serve(self) -> None:
-        """Answer ``(command, args)`` tuples from the controller, reading sockets in between."""
-        while True:
-            self.pump(0.05)
-            while self.command_waiting or self.pipe.poll(0):
-                self.command_waiting = False
-                if not self.pipe.poll(0):
-                    break
-                command, args = self.pipe.recv()
-                reply: Any = None
-                if command == "connect":
-                    reply = self.connect(*args)
-                elif command == "begin":
-                    self.begin(*args)
-                elif command == "settle":
-                    reply = self.settle(*args)
-                elif command == "collect":
-                    reply = self.collect(*args)
-                elif command == "close":
-                    self.close_all()
-                elif command == "exit":
-                    self.close_all()
-                    self.pipe.send(None)
-                    return
-                self.pipe.send(reply)
-
-
-def loadgen_main(pipe: PipeEnd) -> None:
-    """Entry point of the load-generator process."""
-    pin(os.getpid(), CLIENT_CORE)
-    raise_fd_limit()
-    LoadGenerator(pipe).serve()
-
-
-class LoadGenClient:
-    """The controller's handle on the load-generator process."""
-
-    def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.pipe, child = ctx.Pipe()
-        self.process = ctx.Process(target=loadgen_main, args=(child,), name="fanout-loadgen", daemon=True)
-        self.process.start()
-
-    async def call(self, command: str, *args: Any, timeout: float = 60.0) -> Any:
-        def ask() -> Any:
-            self.pipe.send((command, args))
-            if not self.pipe.poll(timeout):
-                raise TimeoutError(f"load generator did not answer {command!r} within {timeout}s")
-            return self.pipe.recv()
-
-        return await asyncio.to_thread(ask)
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError, TimeoutError, EOFError):
-            self.pipe.send(("exit", ()))
-            self.pipe.poll(5)
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
 
 
 # -- the baseline server (its own process) -------------------------------------------------------------------
@@ -984,7 +709,7 @@ async def bench_size(
                 flush=True,
             )
     for _, gen in running:
-        await gen.call("close")
+        await gen.call("close_all")
     return idle, phases
 
 
@@ -1077,7 +802,7 @@ async def run(args: argparse.Namespace) -> str:
         try:
             for config in configs:
                 print(f"{config}: starting", flush=True)
-                gen = LoadGenClient()
+                gen = LoadGenClient(LoadGenerator, "fanout-loadgen")
                 try:
                     if config == "memory":
                         target = await start_tandem("memory", seed, tmp, nodes=1, redis=False)
