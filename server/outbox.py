@@ -9,10 +9,11 @@ every ``poll_interval`` seconds the relay also reads the table and publishes thi
 seconds (never handed over, or their publish failed) and any node's rows older than ``orphan_after`` seconds (a
 node that died). If the broker is unreachable, rows stay and are retried with backoff.
 
-Guarantees: every committed event is published at least once. One task publishes, so a node publishes a row once
-(rows published but not yet deleted are remembered); a duplicate needs a request whose commit returned more than
-``grace`` seconds after it recorded the row, or a dead node's row adopted twice. Per node, events are published in
-the order their requests handed them over. Events are snapshots carrying a version, so a duplicate, or an event
+Guarantees: every committed event is published at least once. One task publishes, and it remembers the rows it
+published (until deleted, then the last 10,000 ids), so a node publishes a row once; a duplicate needs a dead
+node's row adopted twice. Per node, events are published in the order their requests handed them over; after a
+failed publish the relay publishes from the table only, in id order, until it is drained, so nothing committed
+later overtakes what was waiting. Events are snapshots carrying a version, so a duplicate, or an event
 adopted late from a dead node, is harmless to clients that drop versions they have already seen.
 """
 
@@ -25,6 +26,7 @@ import json
 import logging
 import random
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -39,6 +41,8 @@ from server.observability import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], Awaitable[object]]
+RowKey = tuple[int, dt.datetime]
+_RECENT = 10_000  # ids of deleted rows remembered against late hand-overs (a few minutes of heavy writing)
 
 
 class OutboxRelay:
@@ -66,7 +70,13 @@ class OutboxRelay:
         self._full = False  # the next turn reads the table (a poll, a kick), not only deletes what was published
         self._task: asyncio.Task[None] | None = None
         self._ready: list[OutboxEvent] = []  # committed, handed over, not yet published
-        self._published: set[int] = set()  # published, delete not yet committed
+        # After a failed publish the table holds rows older than those handed over since: until it is drained,
+        # the relay publishes from the table only (in id order) so that no event overtakes an earlier one.
+        self._backlog = False
+        # Rows are known by (id, created_at): SQLite reuses the id of a deleted last row, the pair is not reused.
+        self._published: dict[RowKey, int] = {}  # published, delete not yet committed
+        # Deleted lately: a hand-over arriving after the relay took its rows from the table is not published again.
+        self._recent: OrderedDict[RowKey, None] = OrderedDict()
         self.published = 0
 
     def record(self, session: AsyncSession, channel: str, payload: dict[str, Any]) -> OutboxEvent:
@@ -95,17 +105,18 @@ class OutboxRelay:
             rows, self._ready = self._ready, []
             try:
                 for row in rows:
-                    assert row.id is not None, "hand_over takes rows after their commit"
-                    await self._publish_row(row.id, row.channel, row.payload.encode())
+                    await self._publish_row(row)
             except Exception:
                 self._ready.clear()
                 raise
 
-    async def _publish_row(self, row_id: int, channel: str, data: bytes) -> None:
-        if row_id in self._published:
+    async def _publish_row(self, row: OutboxEvent) -> None:
+        assert row.id is not None, "rows are published after their commit"
+        key = (row.id, row.created_at)
+        if key in self._published or key in self._recent:
             return
-        await self.publish(channel, data)
-        self._published.add(row_id)
+        await self.publish(row.channel, row.payload.encode())
+        self._published[key] = row.id
         self.published += 1
         OUTBOX_PUBLISHED.inc()
 
@@ -120,14 +131,23 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._ready.clear()  # committed: the table has them, in order
         try:
             await asyncio.wait_for(self.flush(grace=0.0), timeout=5)
         except Exception:
             log.warning("outbox: events left unpublished at shutdown; another node adopts them", exc_info=True)
 
-    async def _stop_flush(self) -> None:
+    async def _turn(self, full: bool) -> None:
+        if self._backlog:
+            self._ready.clear()  # committed: the table has them, behind the older rows
+            await self.flush(grace=0.0)
+            self._backlog = False
+            return
         await self._publish_ready()
-        await self.flush(grace=0.0)
+        if full:
+            await self.flush()
+        else:
+            await self._delete_published()
 
     async def _run(self) -> None:
         failures = 0
@@ -140,16 +160,12 @@ class OutboxRelay:
             self._wake.clear()
             full, self._full = self._full, False
             try:
-                await self._publish_ready()
-                if full:
-                    await self.flush()
-                else:
-                    await self._delete_published()
+                await self._turn(full)
                 failures = 0
             except Exception:
                 OUTBOX_FAILURES.inc()
                 failures += 1
-                self._full = True
+                self._backlog = True
                 delay = min(self.max_backoff, 0.1 * 2**failures) * (0.5 + random.random() / 2)
                 log.warning(
                     "outbox: publishing failed (%d in a row); retrying in %.2fs", failures, delay, exc_info=True
@@ -179,9 +195,16 @@ class OutboxRelay:
             return
         done = list(self._published)
         async with self.db.session() as session:
-            await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(done)))
+            await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(self._published[k] for k in done)))
             await session.commit()
-        self._published.difference_update(done)
+        self._forget(done)
+
+    def _forget(self, deleted: list[RowKey]) -> None:
+        for key in deleted:
+            self._published.pop(key, None)
+            self._recent[key] = None
+        while len(self._recent) > _RECENT:
+            self._recent.popitem(last=False)
 
     async def _flush_batch(self, grace: float) -> tuple[int, bool]:
         """One batch: (rows published now, whether it was a full batch that may have more behind it)."""
@@ -196,18 +219,18 @@ class OutboxRelay:
                 # Several nodes may adopt the same orphans: each row goes to exactly one of them.
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = (await session.exec(stmt)).all()
-            done: list[int] = []
+            done: list[RowKey] = []
             before = self.published
             try:
                 for row in rows:
+                    await self._publish_row(row)
                     assert row.id is not None
-                    await self._publish_row(row.id, row.channel, row.payload.encode())
-                    done.append(row.id)
+                    done.append((row.id, row.created_at))
             finally:
                 if done:
-                    await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(done)))
+                    await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(k[0] for k in done)))
                 await session.commit()
-                self._published.difference_update(done)
+                self._forget(done)
             if done:
                 OUTBOX_LAG.set((utcnow() - rows[0].created_at).total_seconds())
             return self.published - before, len(rows) == self.batch_size

@@ -149,6 +149,39 @@ async def test_a_failed_publish_leaves_the_rows_for_the_relay_to_retry(db: Datab
         await relay.stop()
 
 
+async def test_after_a_failed_publish_nothing_overtakes_what_was_waiting(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=5.0, max_backoff=0.05)
+    relay.start()
+    try:
+        broker.fail = True
+        relay.hand_over(await commit_events(db, relay, 1))
+        await asyncio.sleep(0.1)  # its publish failed: row 1 waits in the table (younger than the grace)
+        broker.fail = False
+        relay.hand_over(await commit_events(db, relay, 2))  # handed over later, committed later
+        await eventually(lambda: len(broker.sent) == 2)
+        assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}']
+        await eventually(lambda: not relay._published)
+        assert await stored(db) == []
+        # Back to publishing from memory. The table is empty, so SQLite gives row 3 the id row 1 had: it is
+        # still a new row, not one of the rows remembered as published.
+        relay.hand_over(await commit_events(db, relay, 3))
+        await eventually(lambda: len(broker.sent) == 3)
+    finally:
+        await relay.stop()
+    assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+
+
+async def test_a_late_hand_over_of_rows_the_relay_already_took_is_not_published_again(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.0)
+    rows = await commit_events(db, relay, 1)
+    assert await relay.flush() == 1  # published and deleted before the request handed the row over
+    relay.hand_over(rows)
+    await relay._publish_ready()
+    assert len(broker.sent) == 1
+
+
 async def test_rows_of_a_rolled_back_transaction_are_never_published(db: Database) -> None:
     broker = Broker()
     relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.0)
