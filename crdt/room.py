@@ -42,7 +42,7 @@ from crdt.protocol import (
     encode_update,
 )
 from crdt.storage import NoteStore
-from crdt.transport import Peer, PeerLimits
+from crdt.transport import Peer, PeerLimits, websocket_frame
 
 log = logging.getLogger(__name__)
 
@@ -260,9 +260,10 @@ class Room:
         self._captured.append(event.update)
 
     def _fan_out(self, data: bytes, exclude: Peer | None = None) -> None:
+        frame = websocket_frame(data)  # framed once for every peer
         for peer in self.peers:
             if peer is not exclude:
-                peer.send(data)
+                peer.send(data, frame)
 
     # -- durability --------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,8 +41,28 @@ class Transport(Protocol):
             Exception: the socket is gone.
         """
 
+    def write_frame(self, frame: bytes) -> bool:
+        """Write ``frame``, one complete binary WebSocket message (`websocket_frame`), straight to the socket.
+
+        Fan-out frames a message once for every peer; a transport that owns its socket writes those bytes as they
+        are, skipping its own framing. Returns False when it cannot, or not now (back-pressure, closing, an
+        extension such as compression in use): the caller then uses `write`. Must not suspend.
+        """
+
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` and ``reason``; returns within a bounded time."""
+
+
+def websocket_frame(data: bytes) -> bytes:
+    """``data`` as one final, unmasked binary WebSocket frame (RFC 6455 section 5.2), as a server sends it."""
+    size = len(data)
+    if size < 126:
+        head = bytes((0x82, size))
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", 0x82, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x82, 127, size)
+    return head + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +133,11 @@ class Peer:
         self.abort(CloseCode.RATE_LIMITED, "too many messages")
         return False
 
-    def send(self, data: bytes) -> None:
-        """Send one message, in order after those sent before; O(1), never waits."""
+    def send(self, data: bytes, frame: bytes | None = None) -> None:
+        """Send one message, in order after those sent before; O(1), never waits.
+
+        ``frame`` is ``data`` already framed (`websocket_frame`), shared by every peer of a fan-out.
+        """
         if self.close_code is not None:
             return
         if self._drain is not None or self._queue:
@@ -125,6 +149,8 @@ class Peer:
                 return
             self._queue.append(data)
             self._queued_bytes += len(data)
+            return
+        if frame is not None and self._transport.write_frame(frame):
             return
         try:
             pending = self._transport.write(data)

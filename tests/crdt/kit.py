@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pycrdt
+from websockets.streams import StreamReader
 
 from crdt import protocol as p
 from crdt.document import CONTENT
@@ -24,9 +25,32 @@ class FakeTransport:
         self.sent.append(data)
         self.arrived.set()
 
+    def write_frame(self, frame: bytes) -> bool:
+        """Take fan-out frames as a raw socket would: what arrives is the frame's payload."""
+        self.write(frame_payload(frame))
+        return True
+
     async def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
         self.arrived.set()
+
+
+def frame_payload(frame: bytes) -> bytes:
+    """The payload of one unmasked binary frame, read with the ``websockets`` parser (the bytes a client reads)."""
+    from websockets.frames import Frame, Opcode
+
+    reader = StreamReader()
+    reader.feed_data(frame)
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        parsed: Frame = done.value
+    else:
+        raise AssertionError("incomplete frame")
+    assert parsed.opcode is Opcode.BINARY and parsed.fin
+    assert not reader.buffer, "bytes after the frame"
+    return bytes(parsed.data)
 
 
 class SimClient:

@@ -1,0 +1,113 @@
+"""Fan-out frames built once (`websocket_frame`) and written as they are by `AsgiTransport` under a real uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+from websockets.asyncio.client import connect
+
+from crdt.transport import websocket_frame
+from server.notes_ws import AsgiTransport
+from tests.crdt.kit import frame_payload
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
+def test_a_frame_carries_its_payload_at_every_length_encoding(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert frame_payload(websocket_frame(data)) == data
+
+
+Script = Callable[[AsgiTransport], Any]
+
+
+@asynccontextmanager
+async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
+    """A real uvicorn (its default WebSocket protocol) whose one endpoint accepts and runs ``script``."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        transport = AsgiTransport(send)
+        await script(transport)
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **options)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def test_uvicorn_sockets_take_prebuilt_frames_in_order_with_ordinary_sends() -> None:
+    taken: list[bool] = []
+
+    async def script(transport: AsgiTransport) -> None:
+        taken.append(transport.write_frame(websocket_frame(b"one")))
+        pending = transport.write(b"two")
+        if pending is not None:
+            await pending
+        taken.append(transport.write_frame(websocket_frame(b"three" * 30_000)))
+
+    async with (
+        uvicorn_serving(script, ws_per_message_deflate=False) as url,
+        connect(url, compression=None) as client,
+        asyncio.timeout(10),
+    ):
+        got = [await client.recv() for _ in range(3)]
+    assert got == [b"one", b"two", b"three" * 30_000]
+    assert taken == [True, True]
+
+
+async def test_a_compressed_socket_declines_prebuilt_frames_and_ordinary_sends_carry_them() -> None:
+    taken: list[bool] = []
+
+    async def script(transport: AsgiTransport) -> None:
+        frame = websocket_frame(b"one")
+        taken.append(transport.write_frame(frame))
+        pending = transport.write(b"one")  # what a peer does when the transport declines
+        if pending is not None:
+            await pending
+
+    async with uvicorn_serving(script, ws_per_message_deflate=True) as url, connect(url) as client:
+        async with asyncio.timeout(10):
+            assert await client.recv() == b"one"
+    assert taken == [False]
+
+
+async def test_a_closed_socket_declines_prebuilt_frames() -> None:
+    taken: list[bool] = []
+    closed = asyncio.Event()
+
+    async def script(transport: AsgiTransport) -> None:
+        await transport.close(1000, "bye")
+        taken.append(transport.write_frame(websocket_frame(b"late")))
+        closed.set()
+
+    async with (
+        uvicorn_serving(script, ws_per_message_deflate=False) as url,
+        connect(url, compression=None) as client,
+        asyncio.timeout(10),
+    ):
+        with pytest.raises(websockets.ConnectionClosedOK):
+            await client.recv()
+        await closed.wait()
+    assert taken == [False]
