@@ -67,6 +67,7 @@ PEERS = Path(__file__).resolve().parent / "notes_peers"
 PYCRDT_VENV = ROOT / "var" / "bench" / "pycrdt-ws-venv"
 MARKER = re.compile(rb"#(\d{6});")
 PACED_RATE = 20.0
+KEEPALIVE_EVERY = 20.0  # seconds between a silent editor's messages (see `Receivers.keepalive`)
 
 
 def cpu_of(pid: int) -> float:
@@ -266,6 +267,7 @@ class Editor:
         self.seen = asyncio.Event()
         self.reader: asyncio.Task[None] | None = None
         self.doc: pycrdt.Doc | None = None  # type: ignore[type-arg]
+        self.last_sent = time.monotonic()
 
     async def connect(self, attempt: int = 0) -> None:
         self.socket = await websockets.connect(
@@ -313,6 +315,13 @@ class Editor:
         self.doc.unobserve(subscription)
         for update in updates:
             await self.socket.send(self.prefix + b"\x00\x02" + varbytes(update))
+        self.last_sent = time.monotonic()
+
+    async def keepalive(self) -> None:
+        """Say something if silent for a while (see `Receivers.keepalive`): a query for awareness."""
+        if time.monotonic() - self.last_sent >= KEEPALIVE_EVERY / 2:
+            await self.socket.send(self.prefix + b"\x03")
+            self.last_sent = time.monotonic()
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -357,6 +366,14 @@ class Receivers(EpollClients):
         if self.hocuspocus:
             client.ws.send_binary(self.prefix + b"\x02\x00" + varbytes(b""))  # auth with token ""
         client.send(self.prefix + b"\x00\x00" + varbytes(b"\x00"), binary=True)  # sync step 1, empty state
+
+    def keepalive(self, client: Client, now: float) -> None:
+        """Ask for the room's awareness every `KEEPALIVE_EVERY` seconds, as a live client says something at least
+        that often (Hocuspocus closes a socket silent for 30 s with 4408; y-websocket clients renew their
+        awareness every 15 s). A query is answered to the asker alone, so it adds no fan-out."""
+        if now - client.last_ping >= KEEPALIVE_EVERY:
+            client.last_ping = now
+            client.send(self.prefix + b"\x03", binary=True)
 
     def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
         skip = len(self.prefix)
@@ -403,6 +420,7 @@ class Receivers(EpollClients):
             "messages": self.messages,
             "client_cpu": (time.process_time() - self.phase_cpu) / max(1e-9, time.monotonic() - self.phase_wall),
             "lost": self.lost,
+            "live": self.live,
         }
 
 
@@ -452,6 +470,7 @@ class Room:
     seq: int = 0
     paced: list[float] = field(default_factory=list)  # delivery latencies, seconds
     paced_expected: int = 0
+    lost: int = 0  # receivers whose socket closed during the phases
     burst_delivered: int = 0
     burst_expected: int = 0
     burst_cpu: float = 0.0
@@ -461,6 +480,7 @@ class Room:
     async def phase(self, updates: int, rate: float | None) -> dict[str, Any]:
         """Type ``updates`` updates (at ``rate`` per second, or back to back) and collect their deliveries."""
         await self.gen.call("begin")
+        await self.typist.keepalive()
         sent: dict[int, float] = {}
         start = time.perf_counter()
         for i in range(updates):
@@ -511,6 +531,7 @@ async def one_note(servers: list[Server], editors: int, args: argparse.Namespace
                 reply = await room.phase(args.paced // args.rounds, PACED_RATE)
                 room.paced.extend(reply["latencies"])
                 room.paced_expected += reply["expected"]
+                room.lost = reply["lost"]
         for index in range(args.burst_rounds):
             for room in rooms if index % 2 == 0 else rooms[::-1]:
                 cpu0 = cpu_of(room.server.pid)
@@ -520,12 +541,14 @@ async def one_note(servers: list[Server], editors: int, args: argparse.Namespace
                 room.burst_cpu += cpu_of(room.server.pid) - cpu0
                 room.burst_delivered += len(reply["latencies"])
                 room.burst_expected += reply["expected"]
+                room.lost = reply["lost"]
         for room in rooms:
             paced = sorted(room.paced)
             results[room.server.name].update(
                 paced_p50_ms=percentile(paced, 0.5) * 1000,
                 paced_p99_ms=percentile(paced, 0.99) * 1000,
                 paced_missing=room.paced_expected - len(paced),
+                receivers_lost=room.lost,
                 burst_cpu_us_per_delivered=room.burst_cpu * 1e6 / max(1, room.burst_delivered),
                 burst_delivered_per_s=room.burst_delivered / max(1e-9, room.burst_seconds),
                 burst_missing=room.burst_expected - room.burst_delivered,
