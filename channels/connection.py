@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from channels import metrics
 from channels.eager import start_eagerly
+from channels.frames import TEXT, websocket_frame
 from channels.protocol import CloseCode
 from channels.token_bucket import TokenBucket
 
@@ -52,8 +53,19 @@ class Transport(Protocol):
         It should not suspend when the socket can take the message at once: the connection steps it eagerly.
         """
 
+    def write_frame(self, frame: bytes) -> bool:
+        """Write ``frame``, one complete text message (``channels.frames.websocket_frame``), to the socket as it is.
+
+        A flush frames each distinct message once for every connection it goes to; a transport that owns its
+        socket writes those bytes, skipping its own framing. Returns False when it cannot, or not now
+        (back-pressure, closing, compression): the connection then uses `send_text`. Must not suspend.
+        """
+
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` and ``reason``. Must return within a bounded time."""
+
+
+Frames = dict[str | tuple[str, ...], bytes]  # one flush's frames, by message (its parts, when coalesced)
 
 
 class WriteBatcher:
@@ -86,8 +98,12 @@ class WriteBatcher:
 
     def _flush(self) -> None:
         dirty, self._dirty = self._dirty, []
+        # A publication's frame text is one object shared by its subscribers' queues, so connections that were
+        # given the same frames this turn send the same message: it is framed once, here, for all of them. The
+        # keys hold the texts, so no key can be confused with another while the flush runs.
+        frames: Frames = {}
         for conn in dirty:
-            conn._flush()  # the batcher is the connection's other half
+            conn._flush(frames)  # the batcher is the connection's other half
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +322,8 @@ class Connection:
             self._marked = True
             self._batcher.mark(self)
 
-    def _next_message(self) -> str:
+    def _next_parts(self) -> list[str]:
+        """Take the frames of the next message off the queue (as many as fit `max_message_bytes`)."""
         queue = self._queue
         parts = [queue.popleft()]
         size = len(parts[0])
@@ -316,16 +333,30 @@ class Connection:
             size += 1 + len(text)
             parts.append(text)
         self._queued_bytes -= size - (len(parts) - 1)
+        return parts
+
+    def _next_message(self) -> str:
+        parts = self._next_parts()
         return parts[0] if len(parts) == 1 else "\n".join(parts)
 
-    def _flush(self) -> None:
-        """Send what is queued, eagerly (see the module docstring); called by the batcher."""
+    def _flush(self, frames: Frames) -> None:
+        """Send what is queued, eagerly (see the module docstring); called by the batcher with its frames."""
         self._marked = False
         if self._sending is not None or self.close_code is not None:
             return  # the pending send drains the queue after itself; a closed connection dropped its queue
+        transport = self._transport
         while self._queue:
+            parts = self._next_parts()
+            key: str | tuple[str, ...] = parts[0] if len(parts) == 1 else tuple(parts)
+            frame = frames.get(key)
+            if frame is None:
+                message = parts[0] if len(parts) == 1 else "\n".join(parts)
+                frame = frames[key] = websocket_frame(message.encode(), TEXT)
+            if transport.write_frame(frame):
+                continue
+            message = parts[0] if len(parts) == 1 else "\n".join(parts)
             try:
-                rest = start_eagerly(self._transport.send_text(self._next_message()))
+                rest = start_eagerly(transport.send_text(message))
             except Exception as exc:  # a send failure means the peer is gone
                 logger.debug("send to connection %s failed", self.id, exc_info=True)
                 self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import pycrdt
 
+from channels.frames import websocket_frame
 from channels.protocol import CloseCode
 from crdt import metrics
 from crdt.awareness import AwarenessTable
@@ -42,7 +43,7 @@ from crdt.protocol import (
     encode_update,
 )
 from crdt.storage import NoteStore
-from crdt.transport import Peer, PeerLimits, websocket_frame
+from crdt.transport import Peer, PeerLimits
 
 log = logging.getLogger(__name__)
 

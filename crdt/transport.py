@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import struct
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ class Transport(Protocol):
         """
 
     def write_frame(self, frame: bytes) -> bool:
-        """Write ``frame``, one complete binary WebSocket message (`websocket_frame`), straight to the socket.
+        """Write ``frame``, one complete binary WebSocket message (``channels.frames.websocket_frame``), as it is.
 
         Fan-out frames a message once for every peer; a transport that owns its socket writes those bytes as they
         are, skipping its own framing. Returns False when it cannot, or not now (back-pressure, closing, an
@@ -51,18 +50,6 @@ class Transport(Protocol):
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` and ``reason``; returns within a bounded time."""
-
-
-def websocket_frame(data: bytes) -> bytes:
-    """``data`` as one final, unmasked binary WebSocket frame (RFC 6455 section 5.2), as a server sends it."""
-    size = len(data)
-    if size < 126:
-        head = bytes((0x82, size))
-    elif size < 1 << 16:
-        head = struct.pack("!BBH", 0x82, 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x82, 127, size)
-    return head + data
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +123,7 @@ class Peer:
     def send(self, data: bytes, frame: bytes | None = None) -> None:
         """Send one message, in order after those sent before; O(1), never waits.
 
-        ``frame`` is ``data`` already framed (`websocket_frame`), shared by every peer of a fan-out.
+        ``frame`` is ``data`` already framed (``channels.frames.websocket_frame``), shared by every peer of a fan-out.
         """
         if self.close_code is not None:
             return

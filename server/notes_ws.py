@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 from starlette.websockets import WebSocket
-from websockets.protocol import State as WsState
 
 from channels.backends import make_broker
 from channels.eager import start_eagerly
@@ -34,6 +33,7 @@ from server.models import Note, Project
 from server.policy import Action, Actor, Forbidden, NotFound, Scope, authorize
 from server.session_upkeep import sweep_ended_sessions
 from server.settings import Settings
+from server.uvicorn_socket import RawSocket
 
 log = logging.getLogger(__name__)
 
@@ -54,43 +54,23 @@ class AsgiTransport:
 
     `write` runs the ASGI send eagerly: with uvicorn it completes without suspending unless the socket is
     paused by flow control, so fanning an update out to a thousand peers costs no task and no event-loop turn
-    per peer. Only a send that does wait becomes a task (Python 3.12's eager tasks do the same).
-
-    `write_frame` goes one step further when uvicorn's sans-I/O ``websockets`` protocol serves the socket (its
-    default): a fan-out's frame, built once, is written to the socket's transport as it is, skipping the per-peer
-    framing, exactly what that protocol's ``send`` would write for an uncompressed binary message. It declines
-    (and `write` takes the message) unless the socket is open, not paused by flow control and without extensions.
+    per peer. Only a send that does wait becomes a task (Python 3.12's eager tasks do the same). `write_frame`
+    writes a fan-out's frame, built once, straight to uvicorn's socket (``server/uvicorn_socket.py``).
     """
 
     def __init__(self, send: Send) -> None:
         self._send = send  # the server's own ASGI send (see ``server.app.WebSocketFastPath``)
-        self._socket = _uvicorn_socket(send)
+        self._raw = RawSocket.behind(send)
 
     def write(self, data: bytes) -> Awaitable[None] | None:
         return start_eagerly(self._send({"type": "websocket.send", "bytes": data}))
 
     def write_frame(self, frame: bytes) -> bool:
-        socket = self._socket
-        if socket is None or socket.close_sent or not socket.writable.is_set() or socket.transport.is_closing():
-            return False
-        if socket.conn.state is not WsState.OPEN or socket.conn.extensions:
-            return False
-        socket.transport.write(frame)
-        return True
+        return self._raw is not None and self._raw.write(frame)
 
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError):  # already closed by the peer
             await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
-
-
-def _uvicorn_socket(send: Send) -> Any:
-    """uvicorn's ``WebSocketsSansIOProtocol`` whose bound ``send`` this is, or None (another server, or wrapped)."""
-    try:
-        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-    except ImportError:  # pragma: no cover - uvicorn is a dependency
-        return None
-    owner = getattr(send, "__self__", None)
-    return owner if isinstance(owner, WebSocketsSansIOProtocol) and send == owner.send else None
 
 
 async def _frames(websocket: WebSocket, peer: Peer) -> AsyncIterator[bytes]:

@@ -32,6 +32,7 @@ from server.outbox import OutboxRelay
 from server.policy import Actor
 from server.session_upkeep import purge_forever, sweep_ended_sessions
 from server.settings import Settings
+from server.uvicorn_socket import RawSocket
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,19 @@ class SocketPrincipal:
 
 class AsgiTransport:
     """A hub connection's socket: messages go straight to the server's ASGI ``send`` (one coroutine, which
-    uvicorn completes without suspending while the socket buffer has room), the close through Starlette."""
+    uvicorn completes without suspending while the socket buffer has room), or, framed once per flush for every
+    connection, straight to uvicorn's socket (``server/uvicorn_socket.py``); the close through Starlette."""
 
     def __init__(self, websocket: WebSocket, send: Send) -> None:
         self.websocket = websocket
         self._send = send
+        self._raw = RawSocket.behind(send)
 
     async def send_text(self, text: str) -> None:
         await self._send({"type": "websocket.send", "text": text})
+
+    def write_frame(self, frame: bytes) -> bool:
+        return self._raw is not None and self._raw.write(frame)
 
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError):  # already closed by the peer

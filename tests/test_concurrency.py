@@ -20,10 +20,12 @@ async def concurrent_patches(url: str, ws: Workspace, tmp_path: Path) -> None:
             await watcher.subscribe(f"project:{ws.ids['px']}:staff")
             headers = {"authorization": f"Bearer {ws.token('staff')}"}
             async with httpx.AsyncClient(base_url=node.http, headers=headers, timeout=20) as http:
-                answers = await asyncio.gather(*(
-                    http.patch(f"/api/tasks/{ws.ids['px_shared_task']}", json={"title": f"writer {i}"})
-                    for i in range(12)
-                ))
+                answers = await asyncio.gather(
+                    *(
+                        http.patch(f"/api/tasks/{ws.ids['px_shared_task']}", json={"title": f"writer {i}"})
+                        for i in range(12)
+                    )
+                )
             assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
             versions = [a.json()["version"] for a in answers]
             assert len(set(versions)) == 12, f"two writes shared a version: {sorted(versions)}"

@@ -14,8 +14,11 @@ FIELDS = ("title", "description", "status_id", "due_date", "priority", "visibili
 
 
 def post_csv(client: TestClient, ws: Workspace, role: str, project: int, text: str, dry_run: bool = False):  # type: ignore[no-untyped-def]
-    return client.post(f"/api/projects/{project}/tasks/import" + ("?dry_run=true" if dry_run else ""),
-                       content=text.encode(), headers={**bearer(ws, role), "content-type": "text/csv"})
+    return client.post(
+        f"/api/projects/{project}/tasks/import" + ("?dry_run=true" if dry_run else ""),
+        content=text.encode(),
+        headers={**bearer(ws, role), "content-type": "text/csv"},
+    )
 
 
 def tasks(client: TestClient, ws: Workspace, role: str = "owner") -> list[dict[str, object]]:
@@ -36,7 +39,9 @@ def test_dry_run_stores_nothing_and_reports_every_row(client: TestClient, worksp
     body = answer.json()
     assert body["dry_run"] is True and body["created"] == 0
     assert [(r["row"], r["title"], r["errors"]) for r in body["rows"]] == [
-        (2, "Write the brief", []), (3, "Approve the brief", [])]
+        (2, "Write the brief", []),
+        (3, "Approve the brief", []),
+    ]
     assert len(tasks(client, workspace)) == before
 
 
@@ -62,10 +67,18 @@ def test_import_is_all_or_nothing(client: TestClient, workspace: Workspace) -> N
 def test_export_then_import_round_trips(client: TestClient, workspace: Workspace) -> None:
     owner = bearer(workspace, "owner")
     px = workspace.ids["px"]
-    client.post(f"/api/projects/{px}/tasks", headers=owner,
-                json={"title": "=HYPERLINK(\"http://evil.example\")", "description": "line one\nline, two",
-                      "visibility": "shared", "due_date": "2030-01-01", "priority": "urgent",
-                      "milestone_id": workspace.ids["px_shared_milestone"]})
+    client.post(
+        f"/api/projects/{px}/tasks",
+        headers=owner,
+        json={
+            "title": '=HYPERLINK("http://evil.example")',
+            "description": "line one\nline, two",
+            "visibility": "shared",
+            "due_date": "2030-01-01",
+            "priority": "urgent",
+            "milestone_id": workspace.ids["px_shared_milestone"],
+        },
+    )
     exported = client.get(f"/api/projects/{px}/tasks.csv", headers=owner)
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     assert "attachment" in exported.headers["content-disposition"]
@@ -89,8 +102,11 @@ def test_customers_export_only_shared_tasks_and_cannot_import(client: TestClient
     assert "internal" not in [row[-1] for row in csv.reader(io.StringIO(exported.text))][1:]
     assert post_csv(client, workspace, "customer", workspace.ids["px"], SHEET).status_code == 403
     assert post_csv(client, workspace, "other_customer", workspace.ids["px"], SHEET).status_code == 404
-    wrong_type = client.post(f"/api/projects/{workspace.ids['px']}/tasks/import", content=SHEET.encode(),
-                             headers={**bearer(workspace, "owner"), "content-type": "application/json"})
+    wrong_type = client.post(
+        f"/api/projects/{workspace.ids['px']}/tasks/import",
+        content=SHEET.encode(),
+        headers={**bearer(workspace, "owner"), "content-type": "application/json"},
+    )
     assert wrong_type.status_code == 415
     bad_header = post_csv(client, workspace, "owner", workspace.ids["px"], "colour,size\nred,big\n")
     assert bad_header.status_code == 422 and bad_header.json()["error"] == "invalid_columns"

@@ -86,17 +86,26 @@ def test_readiness_fails_when_migrations_are_behind(tmp_path: Path) -> None:
 
 async def test_logs_are_json_and_never_carry_tokens(database: tuple[str, Workspace], tmp_path: Path) -> None:
     url, ws = database
-    node = Node(env={"TANDEM_DATABASE_URL": url, "TANDEM_DATA_DIR": str(tmp_path), "TANDEM_SECRET_KEY": "l" * 40,
-                     "TANDEM_AUTO_MIGRATE": "false", "TANDEM_LOG_FORMAT": "json"},
-                log_path=tmp_path / "json.log", log_level="info").start()
+    node = Node(
+        env={
+            "TANDEM_DATABASE_URL": url,
+            "TANDEM_DATA_DIR": str(tmp_path),
+            "TANDEM_SECRET_KEY": "l" * 40,
+            "TANDEM_AUTO_MIGRATE": "false",
+            "TANDEM_LOG_FORMAT": "json",
+        },
+        log_path=tmp_path / "json.log",
+        log_level="info",
+    ).start()
     try:
         token = ws.token("customer")
         async with websockets.connect(f"{node.ws}?token={token}") as socket:
             await socket.send(json.dumps({"type": "ping", "id": 1}))
             await socket.recv()
         httpx.get(node.http + "/api/me", headers={"authorization": f"Bearer {token}"}, timeout=5)
-        httpx.post(node.http + "/api/auth/login", json={"email": "customer@example.test", "password": "hunter2 x"},
-                   timeout=5)
+        httpx.post(
+            node.http + "/api/auth/login", json={"email": "customer@example.test", "password": "hunter2 x"}, timeout=5
+        )
     finally:
         node.stop()
     log = node.log()
@@ -107,9 +116,16 @@ async def test_logs_are_json_and_never_carry_tokens(database: tuple[str, Workspa
 
 
 def test_metrics_can_require_a_token(database: tuple[str, Workspace], tmp_path: Path) -> None:
-    node = Node(env={"TANDEM_DATABASE_URL": database[0], "TANDEM_DATA_DIR": str(tmp_path),
-                     "TANDEM_SECRET_KEY": "m" * 40, "TANDEM_AUTO_MIGRATE": "false",
-                     "TANDEM_METRICS_TOKEN": "scrape-me-please"}, log_path=tmp_path / "m.log").start()
+    node = Node(
+        env={
+            "TANDEM_DATABASE_URL": database[0],
+            "TANDEM_DATA_DIR": str(tmp_path),
+            "TANDEM_SECRET_KEY": "m" * 40,
+            "TANDEM_AUTO_MIGRATE": "false",
+            "TANDEM_METRICS_TOKEN": "scrape-me-please",
+        },
+        log_path=tmp_path / "m.log",
+    ).start()
     try:
         assert httpx.get(node.http + "/metrics", timeout=5).status_code == 401
         allowed = httpx.get(node.http + "/metrics", headers={"authorization": "Bearer scrape-me-please"}, timeout=5)

@@ -11,12 +11,14 @@ from uuid import uuid4
 
 import pytest
 from redis.asyncio import Redis
+from websockets.frames import Opcode
 
 from channels.backends.memory import MemoryBroker
 from channels.backends.redis import RedisBroker
 from channels.backends.redis_presence import RedisPresence
 from channels.broker import Broker, Publication
 from channels.presence import MemoryPresence, PresenceManager
+from tests.frames import read_frame
 
 if TYPE_CHECKING:
     from channels.hub import Hub
@@ -71,6 +73,15 @@ class FakeTransport:
         if self.closed is not None:
             raise ConnectionError("closed")
         self.messages.append(text)
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Take prebuilt frames as a raw socket would; not while blocked (back-pressure) or closed."""
+        if not self._gate.is_set() or self.closed is not None:
+            return False
+        opcode, payload = read_frame(frame)
+        assert opcode is Opcode.TEXT
+        self.messages.append(payload.decode())
+        return True
 
     async def close(self, code: int, reason: str) -> None:
         if self.closed is None:

@@ -30,6 +30,9 @@ class WebsocketsTransport:
     async def send_text(self, text: str) -> None:
         await self.ws.send(text)
 
+    def write_frame(self, frame: bytes) -> bool:
+        return False  # websockets frames every message itself
+
     async def close(self, code: int, reason: str) -> None:
         await self.ws.close(code, reason)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from channels import connection, frames
 from channels.connection import Connection, ConnectionLimits
 from channels.protocol import CloseCode
 from tests.channels.conftest import FakeTransport, wait_until
@@ -23,6 +26,33 @@ async def test_frames_queued_together_are_sent_as_one_newline_joined_message() -
 
     assert transport.messages == ['{"n":0}', '{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}']
     await conn.close(CloseCode.NORMAL, "")
+
+
+async def test_a_flush_frames_each_distinct_message_once_and_every_connection_gets_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[bytes] = []
+
+    def counting_frame(payload: bytes, opcode: int = frames.BINARY) -> bytes:
+        built.append(payload)
+        return frames.websocket_frame(payload, opcode)
+
+    monkeypatch.setattr(connection, "websocket_frame", counting_frame)
+    transports = [FakeTransport() for _ in range(4)]
+    conns = [Connection(t, f"u{i}") for i, t in enumerate(transports)]
+    for conn in conns:
+        conn.start()
+    board, thread = '{"type":"event","n":1}', '{"type":"event","n":2}'  # one object per publication, shared
+    for conn in conns[:3]:
+        conn.enqueue(board)
+    for conn in conns[1:]:
+        conn.enqueue(thread)
+    await wait_until(lambda: all(t.messages for t in transports))
+
+    assert [t.messages for t in transports] == [[board], [f"{board}\n{thread}"], [f"{board}\n{thread}"], [thread]]
+    assert sorted(built) == sorted([board.encode(), f"{board}\n{thread}".encode(), thread.encode()])
+    for conn in conns:
+        await conn.close(CloseCode.NORMAL, "")
 
 
 async def test_coalesced_messages_stop_at_max_message_bytes() -> None:
@@ -102,6 +132,9 @@ class CountingTransport(FakeTransport):
         self.stall_next = False
         self.stalled: asyncio.Event = asyncio.Event()
         self.fail_after_stall = False
+
+    def write_frame(self, frame: bytes) -> bool:
+        return False  # every message through send_text, whose calling task is recorded
 
     async def send_text(self, text: str) -> None:
         self.senders.append(asyncio.current_task())

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pycrdt
-from websockets.streams import StreamReader
+from websockets.frames import Opcode
 
 from crdt import protocol as p
 from crdt.document import CONTENT
 from crdt.manager import Access, RoomManager
 from crdt.transport import Peer
+from tests.frames import read_frame
 
 
 class FakeTransport:
@@ -36,21 +37,10 @@ class FakeTransport:
 
 
 def frame_payload(frame: bytes) -> bytes:
-    """The payload of one unmasked binary frame, read with the ``websockets`` parser (the bytes a client reads)."""
-    from websockets.frames import Frame, Opcode
-
-    reader = StreamReader()
-    reader.feed_data(frame)
-    parser = Frame.parse(reader.read_exact, mask=False)
-    try:
-        next(parser)
-    except StopIteration as done:
-        parsed: Frame = done.value
-    else:
-        raise AssertionError("incomplete frame")
-    assert parsed.opcode is Opcode.BINARY and parsed.fin
-    assert not reader.buffer, "bytes after the frame"
-    return bytes(parsed.data)
+    """The payload of one binary frame, as a client reads it."""
+    opcode, payload = read_frame(frame)
+    assert opcode is Opcode.BINARY
+    return payload
 
 
 class SimClient:

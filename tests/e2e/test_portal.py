@@ -130,8 +130,9 @@ async def test_staff_and_customer_work_live_across_nodes(
     await expect(customer.page.locator(".comment", has_text="Thanks, we go ahead")).to_be_visible(timeout=2000)
     assert "TOPSECRET" not in await customer.page.content()
     # The customer attaches a file to the task; staff find it there.
-    await customer.page.set_input_files("#attach-file", files=[
-        {"name": "brief.txt", "mimeType": "text/plain", "buffer": b"the brief, version one"}])
+    await customer.page.set_input_files(
+        "#attach-file", files=[{"name": "brief.txt", "mimeType": "text/plain", "buffer": b"the brief, version one"}]
+    )
     await expect(customer.page.locator(".attachments a", has_text="brief.txt")).to_be_visible(timeout=5000)
     await staff.page.reload()
     await expect(staff.page.locator(".attachments a", has_text="brief.txt")).to_be_visible(timeout=5000)

@@ -1,4 +1,5 @@
-"""Fan-out frames built once (`websocket_frame`) and written as they are by `AsgiTransport` under a real uvicorn."""
+"""Fan-out frames built once (``channels.frames``) and written as they are to sockets a real uvicorn serves
+(``server/uvicorn_socket.py``), by the notes' and the hub's transports."""
 
 from __future__ import annotations
 
@@ -10,25 +11,31 @@ from typing import Any
 import pytest
 import uvicorn
 import websockets
+from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
+from websockets.frames import Opcode
 
-from crdt.transport import websocket_frame
+from channels.frames import TEXT, websocket_frame
+from server import realtime
 from server.notes_ws import AsgiTransport
-from tests.crdt.kit import frame_payload
+from tests.frames import read_frame
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
 def test_a_frame_carries_its_payload_at_every_length_encoding(size: int) -> None:
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
-    assert frame_payload(websocket_frame(data)) == data
+    assert read_frame(websocket_frame(data)) == (Opcode.BINARY, data)
+    text = ("é" * size)[: size // 2].encode()
+    assert read_frame(websocket_frame(text, TEXT)) == (Opcode.TEXT, text)
 
 
-Script = Callable[[AsgiTransport], Any]
+Script = Callable[[Any], Any]
 
 
 @asynccontextmanager
-async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
-    """A real uvicorn (its default WebSocket protocol) whose one endpoint accepts and runs ``script``."""
+async def uvicorn_serving(script: Script, *, hub: bool = False, **options: Any) -> AsyncIterator[str]:
+    """A real uvicorn (its default WebSocket protocol) whose one endpoint accepts and runs ``script`` with the
+    notes' transport, or the hub's (``hub``)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -38,7 +45,7 @@ async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
             return
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.accept"})
-        transport = AsgiTransport(send)
+        transport = realtime.AsgiTransport(WebSocket(scope, receive, send), send) if hub else AsgiTransport(send)
         await script(transport)
         while (await receive())["type"] != "websocket.disconnect":
             pass
@@ -111,3 +118,21 @@ async def test_a_closed_socket_declines_prebuilt_frames() -> None:
             await client.recv()
         await closed.wait()
     assert taken == [False]
+
+
+async def test_hub_sockets_take_prebuilt_text_frames_in_order_with_ordinary_sends() -> None:
+    taken: list[bool] = []
+
+    async def script(transport: realtime.AsgiTransport) -> None:
+        taken.append(transport.write_frame(websocket_frame(b'{"type":"pong"}', TEXT)))
+        await transport.send_text('{"type":"ack"}')
+        taken.append(transport.write_frame(websocket_frame("é".encode(), TEXT)))
+
+    async with (
+        uvicorn_serving(script, hub=True, ws_per_message_deflate=False) as url,
+        connect(url, compression=None) as client,
+        asyncio.timeout(10),
+    ):
+        got = [await client.recv() for _ in range(3)]
+    assert got == ['{"type":"pong"}', '{"type":"ack"}', "é"]
+    assert taken == [True, True]
