@@ -129,6 +129,16 @@ class Broker(Protocol):
     async def unsubscribe(self, channel: str) -> None:
         """Stop receiving ``channel``'s publications in this process. Unknown channels are ignored."""
 
+    async def has_subscribers(self, channel: str) -> bool:
+        """Whether any process (this one included) is subscribed to ``channel`` now.
+
+        Lets a publisher skip computing what nobody would receive. It may answer True when nobody is (never
+        False when someone is subscribed).
+
+        Raises:
+            BrokerUnavailable: the backing store could not be reached.
+        """
+
     async def history(self, channel: str, since: StreamPosition | None, limit: int) -> HistoryResult:
         """Read publications after ``since``.
 

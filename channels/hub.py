@@ -391,6 +391,16 @@ class Hub:
         metrics.PUBLISHED.inc()
         return position
 
+    async def has_subscribers(self, channel: str) -> bool:
+        """Whether a socket on any node is subscribed to ``channel`` (may answer True when none is).
+
+        Raises:
+            BrokerUnavailable: asking the other nodes failed.
+        """
+        if self._registry.get(channel) is not None:
+            return True
+        return await self._broker.has_subscribers(channel)
+
     async def kick(self, channel: str, predicate: Callable[[Connection], bool], reason: str = "forbidden") -> int:
         """Force-unsubscribe matching connections from ``channel`` (also subscriptions still being set up).
 

@@ -171,7 +171,7 @@ def build_services(settings: Settings) -> Services:
         live=LiveUpdates(
             realtime.relay,
             realtime.control,
-            KpiPublisher(db, realtime.relay.publish, settings.feedback_weights),
+            KpiPublisher(db, realtime.relay.publish, settings.feedback_weights, listening=realtime.hub.has_subscribers),
         ),
         limiter=limiter,
         realtime=realtime,

@@ -12,6 +12,8 @@ the two snapshots through the hub::
 So the cost is per change burst and per audience, never per viewer; a customer's socket can only subscribe to the
 shared stream (``server/channels_policy.py``). Snapshots are not stored: a dashboard fetches the KPIs over REST
 when it opens and replaces them with each snapshot; a snapshot lost with a crashed node is superseded by the next.
+So when no socket on any node is subscribed to either stream (the hub asks the broker: Redis's ``PUBSUB
+NUMSUB``), nothing is computed: a snapshot would reach nobody, and a dashboard opening later reads REST.
 Guarantee: a change that commits is reflected in a published snapshot within ``delay`` plus one computation.
 """
 
@@ -33,17 +35,22 @@ from server.reports import Audience, load_facts, project_kpis
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes], Awaitable[object]]
+Listening = Callable[[str], Awaitable[bool]]  # is any socket subscribed to this channel?
 
 
 class KpiPublisher:
-    def __init__(self, db: Database, publish: Publish, weights: str, *, delay: float = 0.25) -> None:
+    def __init__(
+        self, db: Database, publish: Publish, weights: str, *, delay: float = 0.25, listening: Listening | None = None
+    ) -> None:
         self.db = db
         self.publish = publish
+        self.listening = listening
         self.weights = parse_weights(weights)  # a bad TANDEM_FEEDBACK_WEIGHTS fails at start-up
         self.delay = delay
         self._dirty: set[int] = set()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.computations = 0
+        self.skipped = 0  # computations left out because nobody was subscribed
 
     def touch(self, project_id: int) -> None:
         """Note that ``project_id`` changed; its KPIs are published within ``delay`` (plus computing time)."""
@@ -68,9 +75,13 @@ class KpiPublisher:
             self._tasks.pop(project_id, None)
 
     async def publish_now(self, project_id: int) -> None:
-        """Compute the project's KPIs for both audiences and publish them (one session, two fact loads)."""
+        """Compute the project's KPIs for both audiences and publish them (one session, two fact loads), unless
+        no socket is subscribed to either stream."""
         now = dt.datetime.now(dt.UTC)
         channels = dict(zip((Audience.STAFF, Audience.SHARED), report_channels(project_id), strict=True))
+        if self.listening is not None and not await self._anyone_listening(list(channels.values())):
+            self.skipped += 1
+            return
         async with self.db.session() as session:
             snapshots = {}
             for audience in channels:
@@ -80,6 +91,17 @@ class KpiPublisher:
         for audience, kpis in snapshots.items():
             payload = {"type": "kpi.changed", "kpis": kpis.model_dump(mode="json")}
             await self.publish(channels[audience], json.dumps(payload, separators=(",", ":")).encode())
+
+    async def _anyone_listening(self, channels: list[str]) -> bool:
+        assert self.listening is not None
+        for channel in channels:
+            try:
+                if await self.listening(channel):
+                    return True
+            except Exception:  # cannot tell (the broker is away): compute, as before the check existed
+                log.debug("live KPIs: cannot tell who listens to %s", channel, exc_info=True)
+                return True
+        return False
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())

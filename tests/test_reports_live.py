@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from channels.broker import BrokerUnavailable
 from channels.client import ClientError, TandemClient
+from server.db import Database
+from server.report_live import KpiPublisher
 from tests.nodes import Api, Node, connect, next_data
 from tests.workspace import Workspace
 
@@ -106,3 +109,36 @@ async def test_a_completed_milestone_asks_the_customer_live(
         assert kinds["notification.created"]["notification"]["kind"] == "feedback"
     finally:
         await staff.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answer", "computed"),
+    [(False, False), (True, True), (None, True)],  # None: the broker cannot tell (raises)
+    ids=["nobody listens", "a dashboard listens", "cannot tell"],
+)
+async def test_kpis_are_computed_only_when_a_dashboard_listens(
+    database: tuple[str, Workspace], answer: bool | None, computed: bool
+) -> None:
+    url, ws = database
+    asked: list[str] = []
+    published: list[str] = []
+
+    async def listening(channel: str) -> bool:
+        asked.append(channel)
+        if answer is None:
+            raise BrokerUnavailable("redis away")
+        return answer
+
+    async def publish(channel: str, data: bytes) -> None:
+        published.append(channel)
+
+    db = Database(url)
+    try:
+        publisher = KpiPublisher(db, publish, "0.5,0.3,0.2", listening=listening)
+        await publisher.publish_now(ws.ids["px"])
+    finally:
+        await db.close()
+    px = ws.ids["px"]
+    assert asked[0] == f"report:project:{px}:staff"
+    assert (publisher.computations, publisher.skipped) == ((1, 0) if computed else (0, 1))
+    assert published == ([f"report:project:{px}:staff", f"report:project:{px}:shared"] if computed else [])

@@ -95,6 +95,9 @@ class MemoryBroker:
     async def unsubscribe(self, channel: str) -> None:
         self._subscribed.discard(channel)
 
+    async def has_subscribers(self, channel: str) -> bool:
+        return channel in self._subscribed
+
     async def history(self, channel: str, since: StreamPosition | None, limit: int) -> HistoryResult:
         state = self._channel(channel)
         position = StreamPosition(state.offset, state.epoch)

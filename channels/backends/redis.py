@@ -218,6 +218,16 @@ class RedisBroker:
     async def unsubscribe(self, channel: str) -> None:
         await self._reader.unsubscribe(channel)
 
+    async def has_subscribers(self, channel: str) -> bool:
+        if self._publish_command == "spublish":
+            return True  # a shard's subscribers are counted on that shard only: not worth a routed query here
+        name = pubsub_name(self._prefix, channel)
+        try:
+            counts = await self._redis.pubsub_numsub(name)  # [(name, count)]
+        except RedisError as exc:
+            raise BrokerUnavailable(f"counting subscribers of {channel!r} failed: {exc}") from exc
+        return any(int(count) > 0 for _, count in counts)  # a node holds one subscription per channel
+
     async def history(self, channel: str, since: StreamPosition | None, limit: int) -> HistoryResult:
         since_offset = -1 if since is None else since.offset
         since_epoch = "" if since is None else since.epoch

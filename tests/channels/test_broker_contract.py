@@ -231,6 +231,28 @@ async def test_two_nodes_see_each_others_publications(broker_factory: BrokerFact
     assert await node_b.position("project:1:staff") == await node_a.position("project:1:staff")
 
 
+async def test_a_subscribed_channel_has_subscribers(broker: Broker) -> None:
+    await broker.subscribe("report:project:1:staff")
+    assert await broker.has_subscribers("report:project:1:staff")
+
+
+@pytest.mark.parametrize("broker_factory", ["memory", "redis"], indirect=True)  # a cluster answers True: allowed
+async def test_a_channel_nobody_subscribes_to_has_no_subscribers(broker_factory: BrokerFactory) -> None:
+    broker = await broker_factory()
+    assert not await broker.has_subscribers("report:project:1:staff")
+    await broker.subscribe("report:project:1:staff")
+    await broker.unsubscribe("report:project:1:staff")
+    assert not await broker.has_subscribers("report:project:1:staff")
+
+
+@pytest.mark.parametrize("broker_factory", ["redis", "redis-cluster"], indirect=True)
+async def test_a_channel_subscribed_on_another_node_has_subscribers(broker_factory: BrokerFactory) -> None:
+    node_a = await broker_factory()
+    node_b = await broker_factory()
+    await node_b.subscribe("report:project:1:shared")
+    assert await node_a.has_subscribers("report:project:1:shared")
+
+
 def test_make_broker_picks_the_backend_by_scheme(redis_prefix: str) -> None:
     from channels.backends.redis import RedisBroker
     from channels.backends.redis_cluster import ShardedSubscriber
