@@ -178,8 +178,8 @@ class SqlNoteStore:
     async def _insert(self, rows: list[tuple[int, bytes, asyncio.Future[None]]]) -> None:
         now = utcnow()
         values = [{"note_id": note_id, "data": data, "created_at": now} for note_id, data, _ in rows]
-        async with self.db.engine.begin() as conn:
-            await conn.execute(insert(self._updates), values)
+        statement = insert(self._updates)
+        await self.db.write(lambda conn: conn.execute(statement, values))
 
     async def compact(self, note_id: int) -> bool:
         updates, snapshots = self._updates, self._snapshots

@@ -5,17 +5,21 @@ SQLite (the embedded default) and PostgreSQL (production) run the same models an
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+T = TypeVar("T")
 
 
 def utcnow() -> dt.datetime:
@@ -84,6 +88,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class _SqliteWriter:
+    """Short write transactions on a SQLite file, each run whole on one thread of its own.
+
+    The async driver (aiosqlite) crosses to its thread and back for the cursor, every statement and the commit: a
+    three-statement transaction costs about five round trips through the event loop, 0.56 ms here on an idle loop and
+    more on a busy one. A synchronous connection on a dedicated thread does the same transaction in one crossing
+    (0.19 ms). SQLite serializes writers anyway, so one thread loses nothing; it waits for the write lock
+    (``busy_timeout``) without holding up the event loop.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(sync_url(url), pool_size=1, max_overflow=0)
+        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+
+    def _transact(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.begin() as conn:
+            return work(conn)
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transact, work)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
+        self._thread.shutdown(wait=True)
+
+
 class Database:
     """The process's connection pool and session factory."""
 
@@ -97,6 +128,12 @@ class Database:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        database = make_url(url).database
+        self._writer = (
+            _SqliteWriter(url)
+            if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+            else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -112,7 +149,27 @@ class Database:
                 await session.rollback()
                 raise
 
+    @property
+    def write_engine(self) -> Engine:
+        """The (synchronous) engine `write` commits through, for event listeners."""
+        return self._writer.engine if self._writer is not None else self.engine.sync_engine
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (synchronous SQLAlchemy Core calls on a `Connection`) in one transaction and commit it.
+
+        For small, hot writes that must be committed before anything else happens (a note's update log): on a
+        SQLite file the whole transaction is one hop to a writer thread (`_SqliteWriter`); elsewhere it runs on the
+        async engine through ``run_sync``. ``work`` must not touch the event loop or ORM sessions.
+        """
+        if self._writer is not None:
+            return await self._writer.run(work)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(work)
+
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         await self.engine.dispose()
 
 
