@@ -298,6 +298,19 @@ class OutboxEvent(SQLModel, table=True):
     created_at: dt.datetime = _ts()
 
 
+class OutboxNode(SQLModel, table=True):
+    """A node whose outbox relay is running: it publishes its own rows, so no other node adopts them.
+
+    The relay stamps ``seen_at`` about once a second and deletes its row when it stops; rows of a node not seen
+    for ``OutboxRelay.node_ttl`` seconds are another node's to publish (``server/outbox.py``).
+    """
+
+    __tablename__ = "outbox_nodes"
+
+    node_id: str = Field(max_length=64, primary_key=True)
+    seen_at: dt.datetime = _ts()
+
+
 class Comment(SQLModel, table=True):
     """A message in a task's thread. ``internal`` comments are for staff only, even on a shared task.
 

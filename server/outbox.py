@@ -6,12 +6,19 @@ publishes them from memory in its next turn: no read back, so an event reaches s
 sooner, and what several requests committed while the loop was busy is published in one turn (the hub then
 coalesces it per socket). The relay deletes published rows in one statement per turn. The rows are the safety net:
 every ``poll_interval`` seconds the relay also reads the table and publishes this node's rows older than ``grace``
-seconds (never handed over, or their publish failed) and any node's rows older than ``orphan_after`` seconds (a
-node that died). If the broker is unreachable, rows stay and are retried with backoff.
+seconds (never handed over, or their publish failed) and the rows of dead nodes. The poll runs on the clock, however
+busy the node is. If the broker is unreachable, rows stay and are retried with backoff.
+
+Who is dead: each relay stamps its node in ``outbox_nodes`` (`OutboxNode`) at every poll and deletes the stamp when
+it stops. Rows older than ``orphan_after`` seconds whose node has not stamped for ``node_ttl`` seconds are adopted.
+An overloaded node that is still publishing its own rows, however late, keeps them: adopting by age alone
+published them twice, and each duplicate went to every subscriber, which loaded the node further.
 
 Guarantees: every committed event is published at least once. One task publishes, and it remembers the rows it
-published (until deleted, then the last 10,000 ids), so a node publishes a row once; a duplicate needs a dead
-node's row adopted twice. Per node, events are published in the order their requests handed them over; after a
+published (until deleted, then the last 10,000 ids), so a node publishes a row once; a duplicate needs a node
+whose stamps stopped for ``node_ttl`` (its event loop stalled that long, or its database connection failed) to
+publish after all, or a dead node's row adopted twice (SQLite has no ``SKIP LOCKED``). Per node, events are
+published in the order their requests handed them over; after a
 failed publish the relay publishes from the table only, in id order, until it is drained, so nothing committed
 later overtakes what was waiting. Events are snapshots carrying a version, so a duplicate, or an event
 adopted late from a dead node, is harmless to clients that drop versions they have already seen.
@@ -30,12 +37,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db import Database, utcnow
-from server.models import OutboxEvent
+from server.models import OutboxEvent, OutboxNode
 from server.observability import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         grace: float = 1.0,
         orphan_after: float = 5.0,
+        node_ttl: float = 15.0,
         max_backoff: float = 5.0,
     ) -> None:
         self.db = db
@@ -65,6 +73,8 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.grace = grace
         self.orphan_after = orphan_after
+        self.node_ttl = node_ttl
+        self._next_poll = 0.0  # loop time of the next full turn (read the table, stamp this node)
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._full = False  # the next turn reads the table (a poll, a kick), not only deletes what was published
@@ -136,6 +146,12 @@ class OutboxRelay:
             await asyncio.wait_for(self.flush(grace=0.0), timeout=5)
         except Exception:
             log.warning("outbox: events left unpublished at shutdown; another node adopts them", exc_info=True)
+        try:
+            async with self.db.session() as session:  # what is left is another node's to publish, now
+                await session.exec(delete(OutboxNode).where(col(OutboxNode.node_id) == self.node_id))
+                await session.commit()
+        except Exception:
+            log.warning("outbox: could not remove this node's stamp; its rows wait %.0fs", self.node_ttl, exc_info=True)
 
     async def _turn(self, full: bool) -> None:
         if self._backlog:
@@ -150,13 +166,17 @@ class OutboxRelay:
             await self._delete_published()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         failures = 0
         while True:
             if not failures:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-                except TimeoutError:
-                    self._full = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, self._next_poll - loop.time()))
+            if loop.time() >= self._next_poll:
+                # On the clock, not only when idle: a node handing rows over all the time still stamps itself
+                # and still finds rows that were never handed over.
+                self._full = True
+                self._next_poll = loop.time() + self.poll_interval
             self._wake.clear()
             full, self._full = self._full, False
             try:
@@ -182,6 +202,7 @@ class OutboxRelay:
             Exception: whatever the broker or database raised; unpublished rows stay for the next attempt.
         """
         await self._delete_published()
+        await self._stamp()
         total = 0
         while True:
             count, complete = await self._flush_batch(self.grace if grace is None else grace)
@@ -199,6 +220,18 @@ class OutboxRelay:
             await session.commit()
         self._forget(done)
 
+    async def _stamp(self) -> None:
+        """Record that this node's relay is alive (its rows are its own to publish); forget nodes gone for a day."""
+        now = utcnow()
+        async with self.db.session() as session:
+            updated = await session.exec(
+                update(OutboxNode).where(col(OutboxNode.node_id) == self.node_id).values(seen_at=now)
+            )
+            if not updated.rowcount:
+                session.add(OutboxNode(node_id=self.node_id, seen_at=now))
+                await session.exec(delete(OutboxNode).where(col(OutboxNode.seen_at) < now - dt.timedelta(days=1)))
+            await session.commit()
+
     def _forget(self, deleted: list[RowKey]) -> None:
         for key in deleted:
             self._published.pop(key, None)
@@ -212,7 +245,10 @@ class OutboxRelay:
         mine = (col(OutboxEvent.node_id) == self.node_id) & (
             col(OutboxEvent.created_at) <= now - dt.timedelta(seconds=grace)
         )
-        orphaned = col(OutboxEvent.created_at) < now - dt.timedelta(seconds=self.orphan_after)
+        alive = select(OutboxNode.node_id).where(col(OutboxNode.seen_at) >= now - dt.timedelta(seconds=self.node_ttl))
+        orphaned = (col(OutboxEvent.created_at) < now - dt.timedelta(seconds=self.orphan_after)) & col(
+            OutboxEvent.node_id
+        ).not_in(alive)
         async with self.db.session() as session:
             stmt = select(OutboxEvent).where(or_(mine, orphaned)).order_by(col(OutboxEvent.id)).limit(self.batch_size)
             if self.db.dialect == "postgresql":

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from server import migrate
 from server.db import Database
-from server.models import OutboxEvent
+from server.models import OutboxEvent, OutboxNode
 from server.outbox import OutboxRelay
 
 
@@ -180,6 +180,56 @@ async def test_a_late_hand_over_of_rows_the_relay_already_took_is_not_published_
     relay.hand_over(rows)
     await relay._publish_ready()
     assert len(broker.sent) == 1
+
+
+async def stamps(db: Database) -> list[str]:
+    async with db.session() as session:
+        return [node.node_id for node in (await session.exec(select(OutboxNode))).all()]
+
+
+async def test_a_live_nodes_rows_are_left_to_it_and_a_dead_nodes_rows_are_adopted(db: Database) -> None:
+    busy = OutboxRelay(db, Broker().publish, node_id="busy", poll_interval=30, node_ttl=0.5)
+    broker = Broker()
+    neighbour = OutboxRelay(db, broker.publish, node_id="neighbour", poll_interval=30, orphan_after=0.1, node_ttl=0.5)
+    await busy.flush()  # busy's relay is running: it stamps itself
+    await commit_events(db, busy, 1, 2)  # committed on busy, which is too loaded to have published them yet
+    await asyncio.sleep(0.2)  # older than orphan_after
+    assert await neighbour.flush() == 0  # busy is alive and publishes its own rows: adopting them would duplicate
+    assert broker.sent == []
+    await asyncio.sleep(0.4)  # busy has not stamped for node_ttl: it died
+    assert await neighbour.flush() == 2
+    assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}']
+    assert await stored(db) == []
+    assert sorted(await stamps(db)) == ["busy", "neighbour"]
+
+
+async def test_a_node_that_stops_removes_its_stamp(db: Database) -> None:
+    relay = OutboxRelay(db, Broker().publish, node_id="leaving", poll_interval=30)
+    relay.start()
+    await eventually_async(lambda: stamps(db), ["leaving"])
+    await relay.stop()
+    assert await stamps(db) == []  # what it could not publish is adopted without waiting for node_ttl
+
+
+async def test_a_node_busy_handing_rows_over_still_polls_the_table(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, node_id="busy", poll_interval=0.2, grace=0.1)
+    await commit_events(db, relay, 0)  # committed, but its request never handed it over (its hook did not run)
+    relay.start()
+    try:
+        for n in range(1, 40):  # a hand-over every 25 ms: the relay never waits a whole poll interval
+            relay.hand_over(await commit_events(db, relay, n))
+            await asyncio.sleep(0.025)
+        assert b'{"n":0}' in [data for _, data in broker.sent]
+        assert "busy" in await stamps(db)
+    finally:
+        await relay.stop()
+
+
+async def eventually_async(read: object, expected: object, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while await read() != expected:  # type: ignore[operator]
+            await asyncio.sleep(0.01)
 
 
 async def test_rows_of_a_rolled_back_transaction_are_never_published(db: Database) -> None:
