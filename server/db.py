@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import server.sqlite_async  # noqa: F401  (registers the sqlite+tandem driver)
+
 T = TypeVar("T")
 
 
@@ -52,7 +54,8 @@ def async_url(url: str) -> str:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+        # aiosqlite, one thread crossing per statement (server/sqlite_async.py)
+        return parsed.set(drivername="sqlite+tandem").render_as_string(hide_password=False)
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
@@ -91,10 +94,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class _SqliteWriter:
     """Short write transactions on a SQLite file, each run whole on one thread of its own.
 
-    The async driver (aiosqlite) crosses to its thread and back for the cursor, every statement and the commit: a
-    three-statement transaction costs about five round trips through the event loop, 0.56 ms here on an idle loop and
-    more on a busy one. A synchronous connection on a dedicated thread does the same transaction in one crossing
-    (0.19 ms). SQLite serializes writers anyway, so one thread loses nothing; it waits for the write lock
+    The async driver crosses to aiosqlite's thread and back for every statement and for the commit (and, before
+    server/sqlite_async.py, for each cursor's opening, fetch and close too): a transaction of a few statements costs
+    several round trips through the event loop, 0.56 ms here on an idle loop with stock aiosqlite and more on a busy
+    one. A synchronous connection on a dedicated thread does the same transaction in one crossing (0.19 ms). SQLite serializes writers anyway, so one thread loses nothing; it waits for the write lock
     (``busy_timeout``) without holding up the event loop.
     """
 
