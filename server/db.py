@@ -97,8 +97,9 @@ class _SqliteWriter:
     The async driver crosses to aiosqlite's thread and back for every statement and for the commit (and, before
     server/sqlite_async.py, for each cursor's opening, fetch and close too): a transaction of a few statements costs
     several round trips through the event loop, 0.56 ms here on an idle loop with stock aiosqlite and more on a busy
-    one. A synchronous connection on a dedicated thread does the same transaction in one crossing (0.19 ms). SQLite serializes writers anyway, so one thread loses nothing; it waits for the write lock
-    (``busy_timeout``) without holding up the event loop.
+    one. A synchronous connection on a dedicated thread does the same transaction in one crossing (0.19 ms). SQLite
+    serializes writers anyway, so one thread loses nothing; it waits for the write lock (``busy_timeout``) without
+    holding up the event loop.
     """
 
     def __init__(self, url: str) -> None:
