@@ -34,25 +34,16 @@ from sqlalchemy.util import EMPTY_DICT
 Outcome = tuple[Any, list[Any], int, int | None]  # description, rows, rowcount, lastrowid
 
 
-def _execute(conn: sqlite3.Connection, operation: str, parameters: Any) -> Outcome:
-    """On aiosqlite's thread: the whole statement, rows included."""
+def _statement(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
+    """On aiosqlite's thread: the whole statement (``executemany`` when ``many``), rows included."""
     cursor = conn.cursor()
     try:
-        if parameters is None:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
             cursor.execute(operation)
         else:
             cursor.execute(operation, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
-
-
-def _executemany(conn: sqlite3.Connection, operation: str, seq_of_parameters: Any) -> Outcome:
-    cursor = conn.cursor()
-    try:
-        cursor.executemany(operation, seq_of_parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else []
         return description, rows, cursor.rowcount, cursor.lastrowid
@@ -106,14 +97,15 @@ class OneCrossingCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
-        async with self._adapt_connection._execute_mutex:
-            connection = self._connection
-            self._keep(await connection._execute(_execute, connection._conn, operation, parameters))
+        await self._run(operation, parameters, many=False)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
+        await self._run(operation, seq_of_parameters, many=True)
+
+    async def _run(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             connection = self._connection
-            self._keep(await connection._execute(_executemany, connection._conn, operation, seq_of_parameters))
+            self._keep(await connection._execute(_statement, connection._conn, operation, parameters, many))
 
     def nextset(self) -> None:
         return None

@@ -40,7 +40,7 @@ async def test_a_statement_is_one_crossing(engine: AsyncEngine, monkeypatch: pyt
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
         rows = (await conn.execute(text("SELECT 1 UNION ALL SELECT 2"))).all()
     assert rows == [(1,), (2,)]
-    assert calls[0] == "_execute" and calls.count("_execute") == 1  # then the pool's rollback on release
+    assert calls[0] == "_statement" and calls.count("_statement") == 1  # then the pool's rollback on release
 
 
 async def test_rows_rowcount_lastrowid_returning_and_executemany(engine: AsyncEngine) -> None:
