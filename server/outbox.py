@@ -17,11 +17,12 @@ published them twice, and each duplicate went to every subscriber, which loaded 
 Guarantees: every committed event is published at least once. One task publishes, and it remembers the rows it
 published (until deleted, then the last 10,000 ids), so a node publishes a row once; a duplicate needs a node
 whose stamps stopped for ``node_ttl`` (its event loop stalled that long, or its database connection failed) to
-publish after all, or a dead node's row adopted twice (SQLite has no ``SKIP LOCKED``). Per node, events are
-published in the order their requests handed them over; after a
-failed publish the relay publishes from the table only, in id order, until it is drained, so nothing committed
-later overtakes what was waiting. Events are snapshots carrying a version, so a duplicate, or an event
-adopted late from a dead node, is harmless to clients that drop versions they have already seen.
+publish after all, or a dead node's row adopted twice (SQLite has no ``SKIP LOCKED``). A node that reaches the
+database but not its broker keeps stamping, so its rows wait for its own broker to come back. Per node, events are
+published in the order their requests handed them over; after a failed publish the relay publishes from the table
+only, in id order, until it is drained, so nothing committed later overtakes what was waiting. Events are
+snapshots carrying a version, so a duplicate, or an event adopted late from a dead node, is harmless to clients that
+drop versions they have already seen.
 """
 
 from __future__ import annotations
