@@ -66,7 +66,7 @@ import tempfile
 import time
 import uuid
 from array import array
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as PipeEnd
 from pathlib import Path
@@ -355,7 +355,7 @@ class Target:
     sent: dict[Key, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)  # publishes the server refused (no event was published)
     counter: int = 0  # publishes started; the n-th sets the title "bench <n>"
-    extra_pids: dict[str, int] = field(default_factory=dict)
+    extra_pids: dict[str, Callable[[], list[int]]] = field(default_factory=dict)  # other servers' CPU, by name
     closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -377,15 +377,18 @@ class Seed:
     customer_tokens: list[str]
 
 
-def make_seed(directory: Path) -> Seed:
-    """Migrate and seed a SQLite workspace as tests/conftest.py does, plus `BURST_WORKERS` shared tasks."""
+def make_seed(directory: Path, url: str | None = None) -> Seed:
+    """Migrate and seed a workspace as tests/conftest.py does, plus `BURST_WORKERS` shared tasks.
+
+    Into a SQLite template under ``directory`` (copied per target), or into the database at ``url``.
+    """
     from server import migrate
     from server.db import Database
     from server.models import Task, Visibility
     from tests.workspace import build_workspace
 
     path = directory / "template.db"
-    url = f"sqlite:///{path}"
+    url = url or f"sqlite:///{path}"
     migrate.upgrade(url)
 
     async def seed() -> Seed:
@@ -406,28 +409,61 @@ def make_seed(directory: Path) -> Seed:
             await db.close()
 
     result = asyncio.run(seed())
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if url.startswith("sqlite"):
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return result
 
 
-async def start_tandem(name: str, seed: Seed, tmp: Path, nodes: int, redis: bool) -> Target:
+def postgres_pids() -> list[int]:
+    """The machine's PostgreSQL server processes (postmaster, backends, helpers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+    return pids
+
+
+@contextlib.contextmanager
+def postgres_on_server_core() -> Iterator[None]:
+    """Pin the machine's PostgreSQL to the server core while the benchmark runs (backends inherit it), then undo."""
+    everywhere = set(range(os.cpu_count() or 1))
+    for pid in postgres_pids():
+        with contextlib.suppress(OSError):
+            pin(pid, SERVER_CORE)
+    try:
+        yield
+    finally:
+        for pid in postgres_pids():
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    os.sched_setaffinity(int(task.name), everywhere)
+
+
+async def start_tandem(
+    name: str, seed: Seed, tmp: Path, nodes: int, redis: bool, database_url: str | None = None
+) -> Target:
+    """Tandem node(s) on a copy of the seeded SQLite workspace, or on ``database_url`` (seeded by the caller)."""
     import httpx
 
     from tests.nodes import SECRET, Node
 
     work = tmp / name
     work.mkdir()
-    shutil.copy(seed.template, work / "tandem.db")
+    if database_url is None:
+        shutil.copy(seed.template, work / "tandem.db")
+        database_url = f"sqlite:///{work / 'tandem.db'}"
     env = {
-        "TANDEM_DATABASE_URL": f"sqlite:///{work / 'tandem.db'}",
+        "TANDEM_DATABASE_URL": database_url,
         "TANDEM_SECRET_KEY": SECRET,
         "TANDEM_DATA_DIR": str(work),
         "TANDEM_AUTO_MIGRATE": "false",
         "TANDEM_REDIS_PREFIX": f"bench:{uuid.uuid4().hex}:",
     }
     closers: list[Callable[[], Awaitable[None] | None]] = []
-    extra: dict[str, int] = {}
+    extra: dict[str, Callable[[], list[int]]] = {}
     if redis:
         port = free_port()
         server = spawn(
@@ -437,7 +473,7 @@ async def start_tandem(name: str, seed: Seed, tmp: Path, nodes: int, redis: bool
         closers.append(lambda: _kill(server))
         wait_for_port(port, 10)
         env["TANDEM_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-        extra["redis-server"] = server.pid
+        extra["redis-server"] = lambda: [server.pid]
     started: list[Node] = []
     for index in range(nodes):
         node = Node(env=dict(env), log_path=work / f"node{index}.log")
@@ -446,6 +482,8 @@ async def start_tandem(name: str, seed: Seed, tmp: Path, nodes: int, redis: bool
         assert node.process is not None
         pin(node.process.pid, SERVER_CORE)
         started.append(node)
+    if database_url.startswith("postgresql"):
+        extra["postgres"] = postgres_pids
     http = httpx.AsyncClient(
         base_url=started[0].http, headers={"authorization": f"Bearer {seed.staff_token}"}, timeout=15
     )
@@ -606,14 +644,15 @@ async def run_phase(
         print(f"  {target.name} N={size}: waited {waited:.1f}s for the previous phase to drain", flush=True)
     await gen.call("begin", target.counter + 1)
     cpu_before = cpu_seconds(target.server_pids)
-    extra_before = {name: cpu_seconds([pid]) for name, pid in target.extra_pids.items()}
+    extra_watched = {name: pids() for name, pids in target.extra_pids.items()}
+    extra_before = {name: cpu_seconds(pids) for name, pids in extra_watched.items()}
     first_publish = time.time()
     attempted = await publish()
     events = len(target.sent)  # answered publishes: each put exactly one event on the channel
     failed = attempted - events
     client = await gen.call("collect", events, dict(target.sent), first_publish, 90.0, timeout=150)
     server_cpu = cpu_seconds(target.server_pids) - cpu_before
-    extra = {name: cpu_seconds([pid]) - extra_before[name] for name, pid in target.extra_pids.items()}
+    extra = {name: cpu_seconds(pids) - extra_before[name] for name, pids in extra_watched.items()}
     for failure in target.failures[failures_before:][:3]:
         print(f"  {target.name} N={size} {phase}: publish failed: {failure}", flush=True)
     return PhaseResult(target.name, size, phase, events, failed, client, server_cpu, publish_cpu, extra)
@@ -806,10 +845,18 @@ async def run(args: argparse.Namespace) -> str:
     idle: list[IdleResult] = []
     phases: list[PhaseResult] = []
     running: Running = []
-    with tempfile.TemporaryDirectory(prefix="tandem-fanout-") as tmp_name:
-        tmp = Path(tmp_name)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tandem-fanout-")))
         seed = await asyncio.to_thread(make_seed, tmp)
         channel = f"project:{seed.px}:shared"
+        pg_url = pg_seed = None
+        if "redis-pg" in configs:
+            from tests.conftest import postgres_database
+
+            pg_url = stack.enter_context(postgres_database())
+            pg_seed = await asyncio.to_thread(make_seed, tmp, pg_url)
+            assert pg_seed.px == seed.px, "both workspaces are seeded alike, so they share the channel name"
+            stack.enter_context(postgres_on_server_core())
         try:
             for config in configs:
                 print(f"{config}: starting", flush=True)
@@ -819,6 +866,9 @@ async def run(args: argparse.Namespace) -> str:
                         target = await start_tandem("memory", seed, tmp, nodes=1, redis=False)
                     elif config == "redis":
                         target = await start_tandem("redis", seed, tmp, nodes=2, redis=True)
+                    elif config == "redis-pg":
+                        assert pg_seed is not None
+                        target = await start_tandem("redis-pg", pg_seed, tmp, nodes=2, redis=True, database_url=pg_url)
                     elif config == "baseline":
                         target = await start_baseline(tmp)
                     else:
@@ -850,7 +900,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the paced phase is split into")
     parser.add_argument("--burst-events", type=int, default=60, help="events in each round of the burst phase")
     parser.add_argument("--burst-rounds", type=int, default=3, help="interleaved rounds of the burst phase")
-    parser.add_argument("--configs", default="memory,redis,baseline", help="targets: memory, redis, baseline")
+    parser.add_argument("--configs", default="memory,redis,baseline", help="targets: memory, redis, redis-pg, baseline")
     parser.add_argument("--quick", action="store_true", help="1,000 subscribers only")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
