@@ -5,7 +5,10 @@ Run ``python -m bench.fanout --help``. Results and their reading are in ``bench/
 What runs (all on this machine, every step under a deadline):
 
 - **Targets.** ``memory``: one Tandem node (uvicorn, ``server.main:create``, memory broker). ``redis``: two nodes
-  sharing a throwaway ``redis-server``; half the subscribers on each node, events published through node A.
+  sharing a throwaway ``redis-server`` and one SQLite file; half the subscribers on each node, events published
+  through node A. ``redis-pg`` (not in the defaults): the same on a throwaway database on the machine's PostgreSQL
+  (127.0.0.1:5432, trust auth), the layout several nodes are deployed in; PostgreSQL is pinned to the server core
+  while the benchmark runs and its CPU is reported beside redis-server's.
   ``baseline``: a bare ``websockets`` asyncio server in its own process (``--serve-baseline``) that answers the same
   subscribe/ping frames and sends every event with ``websockets.broadcast`` (compression off) — the floor for
   "one Python process pushing the same frames to the same sockets".
@@ -415,6 +418,19 @@ def make_seed(directory: Path, url: str | None = None) -> Seed:
     return result
 
 
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    readings = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # exited since it was listed
+            readings[pid] = cpu_seconds([pid])
+    return readings
+
+
+def _cpu_spent(before: dict[int, float]) -> float:
+    """CPU seconds the processes of ``before`` spent since; one that exited meanwhile counts nothing."""
+    return sum(now - before[pid] for pid, now in _cpu_by_pid(list(before)).items())
+
+
 def postgres_pids() -> list[int]:
     """The machine's PostgreSQL server processes (postmaster, backends, helpers)."""
     pids = []
@@ -644,15 +660,14 @@ async def run_phase(
         print(f"  {target.name} N={size}: waited {waited:.1f}s for the previous phase to drain", flush=True)
     await gen.call("begin", target.counter + 1)
     cpu_before = cpu_seconds(target.server_pids)
-    extra_watched = {name: pids() for name, pids in target.extra_pids.items()}
-    extra_before = {name: cpu_seconds(pids) for name, pids in extra_watched.items()}
+    extra_before = {name: _cpu_by_pid(pids()) for name, pids in target.extra_pids.items()}
     first_publish = time.time()
     attempted = await publish()
     events = len(target.sent)  # answered publishes: each put exactly one event on the channel
     failed = attempted - events
     client = await gen.call("collect", events, dict(target.sent), first_publish, 90.0, timeout=150)
     server_cpu = cpu_seconds(target.server_pids) - cpu_before
-    extra = {name: cpu_seconds(pids) - extra_before[name] for name, pids in extra_watched.items()}
+    extra = {name: _cpu_spent(before) for name, before in extra_before.items()}
     for failure in target.failures[failures_before:][:3]:
         print(f"  {target.name} N={size} {phase}: publish failed: {failure}", flush=True)
     return PhaseResult(target.name, size, phase, events, failed, client, server_cpu, publish_cpu, extra)
