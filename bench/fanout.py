@@ -445,7 +445,6 @@ def postgres_pids() -> list[int]:
 @contextlib.contextmanager
 def postgres_on_server_core() -> Iterator[None]:
     """Pin the machine's PostgreSQL to the server core while the benchmark runs (backends inherit it), then undo."""
-    everywhere = set(range(os.cpu_count() or 1))
     for pid in postgres_pids():
         with contextlib.suppress(OSError):
             pin(pid, SERVER_CORE)
@@ -454,8 +453,7 @@ def postgres_on_server_core() -> Iterator[None]:
     finally:
         for pid in postgres_pids():
             with contextlib.suppress(OSError):
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    os.sched_setaffinity(int(task.name), everywhere)
+                pin(pid, None)
 
 
 async def start_tandem(

@@ -55,13 +55,17 @@ def rss_kb(pids: list[int]) -> int:
     return total
 
 
-def pin(pid: int, core: int) -> None:
-    """Pin every thread of ``pid`` (aiosqlite and redis-py run threads too) to ``core``, given two cores."""
+def pin(pid: int, core: int | None) -> None:
+    """Pin every thread of ``pid`` (aiosqlite and redis-py run threads too) to ``core``, given two cores.
+
+    ``None`` lets them run on every core again.
+    """
     if (os.cpu_count() or 1) < 2:
         return
+    cores = set(range(os.cpu_count() or 1)) if core is None else {core}
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task.name), {core})
+            os.sched_setaffinity(int(task.name), cores)
 
 
 def raise_fd_limit() -> int:
