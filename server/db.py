@@ -13,9 +13,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, inspect, update
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -178,11 +179,27 @@ class Database:
 
 
 async def bump_version(session: AsyncSession, obj: Any) -> None:
-    """Increment ``obj.version`` in the database itself (``UPDATE ... SET version = version + 1``) and load the
-    result, so concurrent writers of one row always get distinct versions. Clients order events by version, so a
+    """Write ``obj``'s pending changes and increment its version in the database itself, in one statement:
+    ``UPDATE ... SET <changes>, version = version + 1 WHERE id = ... RETURNING version``.
+
+    Concurrent writers of one row therefore always get distinct versions. Clients order events by version, so a
     read-modify-write increment here would let two different states share one version and one of them be dropped.
+    Other pending objects of the session are flushed first, as autoflush would.
     """
-    obj.version = type(obj).version + 1
-    session.add(obj)
+    state = inspect(obj)
+    mapper = state.mapper
+    table = mapper.local_table
+    changes: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        history = state.attrs[prop.key].history
+        if history.added and prop.key != "version":
+            changes[prop.key] = history.added[0]
+    for key, value in changes.items():  # written below: no longer the flush's to write
+        set_committed_value(obj, key, value)
     await session.flush()
-    await session.refresh(obj, attribute_names=["version"])
+    values: dict[Any, Any] = {mapper.get_property(key).columns[0]: value for key, value in changes.items()}
+    values[table.c.version] = table.c.version + 1
+    where = [column == value for column, value in zip(mapper.primary_key, state.identity or (), strict=True)]
+    statement = update(table).where(*where).values(values).returning(table.c.version)
+    connection = await session.connection()
+    set_committed_value(obj, "version", (await connection.execute(statement)).scalar_one())
