@@ -13,10 +13,11 @@ A session ends when signed out, after ``session_days`` (absolute), or once unuse
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, delete
+from sqlalchemy import ColumnElement, ScalarSelect, and_, bindparam, delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
@@ -26,7 +27,7 @@ from channels.protocol import CloseCode
 from server.admission import AdmissionBusy, AdmissionGate
 from server.api.routing import ApiError
 from server.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
-from server.db import Database, utcnow
+from server.db import Database, UTCDateTime, json_object_agg, utcnow
 from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, User
 from server.policy import Actor, CustomerCapability, Scope
 from server.ratelimit import RateLimiter
@@ -81,21 +82,13 @@ async def actor_for_session(
     """The user's actor, memberships as they are now, if the session (or personal API token, then narrowed to its
     scopes) is still valid: not ended or revoked, not expired nor idle, and the user still active. Live sockets ask
     this on every subscribe and re-check."""
-    user = (
-        await session.exec(
-            select(User)
-            .join(AuthSession, col(AuthSession.user_id) == User.id)
-            .where(
-                User.id == user_id,
-                col(User.is_active).is_(True),
-                AuthSession.token_hash == session_token_hash,
-                session_alive(idle),
-            )
-        )
-    ).first()
-    if user is None:
+    now = utcnow()
+    params = {"user_id": user_id, "token_hash": session_token_hash, "now": now, "cutoff": now - idle}
+    row = (await session.exec(_USER_OF_SESSION, params=params)).first()
+    if row is None:
         return await _token_actor(session, session_token_hash, user_id=user_id)
-    return await load_actor(session, user)
+    user, memberships = row
+    return await load_actor(session, user, parse_memberships(memberships))
 
 
 async def _token_actor(
@@ -181,9 +174,25 @@ async def live_session_hashes(session: AsyncSession, hashes: set[str], idle: dt.
     return alive
 
 
-async def load_actor(session: AsyncSession, user: User) -> Actor:
-    rows = await session.exec(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id))
-    memberships = {project_id: role for project_id, role in rows.all()}
+def memberships_json() -> ScalarSelect[str | None]:
+    """The outer query's user's memberships as one JSON object, ``{"<project id>": "<role>"}`` (None or ``{}``
+    when there are none): read in the same statement as the user, which spares every request a query."""
+    return (
+        select(json_object_agg(Membership.project_id, Membership.role))
+        .where(Membership.user_id == User.id)
+        .scalar_subquery()
+    )
+
+
+def parse_memberships(value: str | None) -> dict[int, str]:
+    return {int(project_id): role for project_id, role in json.loads(value or "{}").items()}
+
+
+async def load_actor(session: AsyncSession, user: User, memberships: dict[int, str] | None = None) -> Actor:
+    """``user``'s actor, with ``memberships`` if the caller read them already (`memberships_json`)."""
+    if memberships is None:
+        rows = await session.exec(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id))
+        memberships = {project_id: role for project_id, role in rows.all()}
     customer_off: dict[int, frozenset[str]] = {}
     customer_of = [pid for pid, role in memberships.items() if role == ProjectRole.CUSTOMER]
     if customer_of and not user.is_staff:
@@ -194,6 +203,25 @@ async def load_actor(session: AsyncSession, user: User) -> Actor:
             if off:
                 customer_off[settings.project_id] = off
     return Actor.of(user, memberships, customer_off)
+
+
+# Built once (building costs about as much as SQLAlchemy's cached execution of it): a valid session, by token
+# hash, with its active user and their memberships. ``now`` and ``cutoff`` (now minus the idle timeout) are bound
+# per call, like `session_alive`'s condition.
+_VALID_SESSION = (
+    col(User.is_active).is_(True),
+    AuthSession.token_hash == bindparam("token_hash"),
+    col(AuthSession.expires_at) > bindparam("now", type_=UTCDateTime),
+    col(AuthSession.last_seen_at) > bindparam("cutoff", type_=UTCDateTime),
+)
+_SESSION_USER = (
+    select(AuthSession, User, memberships_json()).join(User, col(User.id) == AuthSession.user_id).where(*_VALID_SESSION)
+)
+_USER_OF_SESSION = (
+    select(User, memberships_json())
+    .join(AuthSession, col(AuthSession.user_id) == User.id)
+    .where(User.id == bindparam("user_id"), *_VALID_SESSION)
+)
 
 
 class AuthService:
@@ -207,28 +235,22 @@ class AuthService:
             settings.ws_admit_concurrency, settings.ws_admit_queue, settings.ws_admit_wait_seconds
         )
 
-    async def user_for_token(self, session: AsyncSession, token: str) -> User | None:
-        """The active user whose session ``token`` is, unless it expired or went idle; None otherwise.
+    async def user_for_token(self, session: AsyncSession, token: str) -> tuple[User, dict[int, str]] | None:
+        """The active user whose session ``token`` is, with their memberships, unless the session expired or went
+        idle; None otherwise. One statement.
 
         Records the use in ``last_seen_at`` when the stored value is older than the touch interval.
         """
-        row = (
-            await session.exec(
-                select(AuthSession, User)
-                .join(User, col(User.id) == AuthSession.user_id)
-                .where(
-                    AuthSession.token_hash == token_hash(token), col(User.is_active).is_(True), session_alive(self.idle)
-                )
-            )
-        ).first()
+        now = utcnow()
+        params = {"token_hash": token_hash(token), "now": now, "cutoff": now - self.idle}
+        row = (await session.exec(_SESSION_USER, params=params)).first()
         if row is None:
             return None
-        auth_session, user = row
-        now = utcnow()
+        auth_session, user, memberships = row
         if now - auth_session.last_seen_at > self._touch_interval:
             auth_session.last_seen_at = now
             session.add(auth_session)
-        return user
+        return user, parse_memberships(memberships)
 
     async def authenticate(self, conn: HTTPConnection, session: AsyncSession, *, check_csrf: bool) -> Actor | None:
         """The actor behind ``conn``, or None when it carries no valid session.
@@ -254,8 +276,8 @@ class AuthService:
             actor = await _token_actor(session, token_hash(token), touch=True)
             if actor is not None:
                 return actor
-        user = await self.user_for_token(session, token)
-        return await load_actor(session, user) if user is not None else None
+        found = await self.user_for_token(session, token)
+        return await load_actor(session, *found) if found is not None else None
 
     async def check_login_rate(self, email: str, ip: str) -> None:
         per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)

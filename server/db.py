@@ -13,10 +13,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event, inspect, update
+from sqlalchemy import Connection, DateTime, Engine, String, create_engine, event, inspect, update
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,6 +51,26 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class json_object_agg(FunctionElement[str]):
+    """``json_object_agg(key, value)``: an aggregate building one JSON object, as text, from the group's pairs.
+
+    SQLite spells it ``json_group_object`` (``{}`` for no rows); PostgreSQL ``json_object_agg`` (NULL for no rows).
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(json_object_agg, "sqlite")
+def _json_object_agg_sqlite(element: json_object_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(json_object_agg, "postgresql")
+def _json_object_agg_postgresql(element: json_object_agg, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(json_object_agg({compiler.process(element.clauses, **kw)}) AS TEXT)"
 
 
 def async_url(url: str) -> str:

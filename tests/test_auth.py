@@ -1,0 +1,83 @@
+"""server/auth.py: a request's session, user and memberships are read in one statement, on SQLite and PostgreSQL,
+and that statement refuses what the policy must never see (an expired, idle or ended session, an inactive user)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, update
+from sqlmodel import select
+
+from server.auth import AuthService, actor_for_session
+from server.db import Database, utcnow
+from server.models import AuthSession, Membership, User
+from server.ratelimit import MemoryRateLimiter
+from server.security import token_hash
+from tests.conftest import make_settings
+from tests.workspace import ROLES, Workspace
+
+pytestmark = pytest.mark.both_databases
+
+
+def service(tmp_path: Path, database_url: str) -> AuthService:
+    return AuthService(make_settings(tmp_path, database_url=database_url), MemoryRateLimiter())
+
+
+async def test_every_role_is_authenticated_in_one_statement_with_its_memberships(
+    database_url: str, workspace: Workspace, tmp_path: Path
+) -> None:
+    auth = service(tmp_path, database_url)
+    db = Database(database_url)
+    statements: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        for role in ROLES:
+            async with db.session() as session:
+                rows = await session.exec(
+                    select(Membership.project_id, Membership.role).where(Membership.user_id == workspace.users[role])
+                )
+                expected = dict(rows.all())
+                statements.clear()
+                actor = await auth.actor_for_token(session, workspace.token(role))
+                assert actor is not None and actor.user_id == workspace.users[role]
+                assert actor.memberships == expected, role
+                # Customers' projects' settings (what managers turned off for them) are a second statement.
+                customer = any(r == "customer" for r in expected.values()) and not actor.is_staff
+                assert len(statements) == (2 if customer else 1), (role, statements)
+                socket = await actor_for_session(
+                    session, workspace.users[role], token_hash(workspace.token(role)), auth.idle
+                )
+                assert socket is not None and socket.memberships == expected
+    finally:
+        await db.close()
+
+
+async def test_no_actor_for_an_ended_expired_idle_or_inactive_session(
+    database_url: str, workspace: Workspace, tmp_path: Path
+) -> None:
+    auth = service(tmp_path, database_url)
+    db = Database(database_url)
+    staff = workspace.users["staff"]
+    hashed = token_hash(workspace.token("staff"))
+    try:
+        async with db.session() as session:
+            assert await auth.actor_for_token(session, "no-such-token") is None
+        changes = [
+            (AuthSession, AuthSession.token_hash == hashed, {"expires_at": utcnow() - dt.timedelta(seconds=1)}),
+            (
+                AuthSession,
+                AuthSession.token_hash == hashed,
+                {"last_seen_at": utcnow() - auth.idle - dt.timedelta(seconds=1)},
+            ),
+            (User, User.id == staff, {"is_active": False}),
+        ]
+        for model, where, values in changes:
+            async with db.session() as session:
+                await session.exec(update(model).where(where).values(**values))  # type: ignore[call-overload]
+                assert await auth.actor_for_token(session, workspace.token("staff")) is None, values
+                assert await actor_for_session(session, staff, hashed, auth.idle) is None, values
+                await session.rollback()
+    finally:
+        await db.close()
