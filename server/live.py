@@ -2,7 +2,8 @@
 
 Handlers call these methods inside their transaction. Board events go to the transactional outbox
 (``server/outbox.py``), so they are published after the change commits and never lost if it does; each is
-written once per audience stream (``project:{id}:staff`` always, ``project:{id}:shared`` only for shared items).
+written once for its audience streams (``project:{id}:staff`` always, ``project:{id}:shared`` only for shared
+items): one row, published to each stream in turn.
 Access changes (membership, logout) go over the control bus after commit, so every node re-checks its sockets.
 
 Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
@@ -35,6 +36,7 @@ task; a summary (``comment.activity``, for unread badges) goes to the project's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +61,9 @@ class LiveUpdates:
         self.control = control
         self.reports = reports
 
-    def _emit(self, ctx: Context, channel: str, payload: dict[str, Any]) -> None:
-        row = self.relay.record(ctx.session, channel, payload)
+    def _emit(self, ctx: Context, channel: str | Sequence[str], payload: dict[str, Any]) -> None:
+        """Record ``payload`` for ``channel`` (or several, one outbox row for all) in the request's transaction."""
+        row = self.relay.record(ctx.session, [channel] if isinstance(channel, str) else channel, payload)
         hook = next((h for h in ctx.after_commit if isinstance(h, _PublishCommitted)), None)
         if hook is None:
             hook = _PublishCommitted(self.relay)
@@ -77,9 +80,7 @@ class LiveUpdates:
     def _board(self, ctx: Context, project_id: int, payload: dict[str, Any], *, shared: bool) -> None:
         self.kpis_changed(ctx, project_id)
         staff, customers = project_channels(project_id)
-        self._emit(ctx, staff, payload)
-        if shared:
-            self._emit(ctx, customers, payload)
+        self._emit(ctx, [staff, customers] if shared else [staff], payload)
 
     async def task_changed(self, ctx: Context, task: TaskOut, previous_visibility: str | None) -> None:
         event = {
@@ -145,9 +146,7 @@ class LiveUpdates:
         data = comment.model_dump(mode="json", exclude={"reactions": {"__all__": {"mine"}}})
         shared = comment.visibility == Visibility.SHARED and task.visibility == Visibility.SHARED
         staff_thread, shared_thread = task_channels(comment.task_id)
-        self._emit(ctx, staff_thread, {"type": kind, "comment": data})
-        if shared:
-            self._emit(ctx, shared_thread, {"type": kind, "comment": data})
+        self._emit(ctx, [staff_thread, shared_thread] if shared else [staff_thread], {"type": kind, "comment": data})
         if kind in ("comment.created", "comment.deleted"):
             author = comment.author.id if comment.author else None
             summary = {

@@ -292,7 +292,8 @@ class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox_events"
 
     id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=128)
+    # The channels the event goes to, in this order, separated by spaces: one row per event, not per audience.
+    channels: str = Field(sa_type=Text)
     payload: str = Field(sa_type=Text)
     node_id: str = Field(max_length=64, index=True)
     created_at: dt.datetime = _ts()

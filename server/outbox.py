@@ -88,11 +88,18 @@ class OutboxRelay:
         self._published: dict[RowKey, int] = {}  # published, delete not yet committed
         # Deleted lately: a hand-over arriving after the relay took its rows from the table is not published again.
         self._recent: OrderedDict[RowKey, None] = OrderedDict()
+        # Rows whose publish failed after some of their channels: how many channels have the event.
+        self._partial: dict[RowKey, int] = {}
         self.published = 0
 
-    def record(self, session: AsyncSession, channel: str, payload: dict[str, Any]) -> OutboxEvent:
-        """Store an event for ``channel`` in ``session``'s transaction; `hand_over` the row after the commit."""
-        row = OutboxEvent(channel=channel, payload=json.dumps(payload, separators=(",", ":")), node_id=self.node_id)
+    def record(self, session: AsyncSession, channels: Sequence[str], payload: dict[str, Any]) -> OutboxEvent:
+        """Store an event for ``channels`` (published to each, in order) in ``session``'s transaction; `hand_over`
+        the row after the commit."""
+        if not channels or any(not c or " " in c for c in channels):
+            raise ValueError(f"outbox: bad channel list {channels!r}")
+        row = OutboxEvent(
+            channels=" ".join(channels), payload=json.dumps(payload, separators=(",", ":")), node_id=self.node_id
+        )
         session.add(row)
         return row
 
@@ -126,7 +133,17 @@ class OutboxRelay:
         key = (row.id, row.created_at)
         if key in self._published or key in self._recent:
             return
-        await self.publish(row.channel, row.payload.encode())
+        data = row.payload.encode()
+        channels = row.channels.split()
+        # After a failed publish, the retry starts at the channel that failed: the ones before it have the event.
+        start = self._partial.pop(key, 0)
+        for index in range(start, len(channels)):
+            try:
+                await self.publish(channels[index], data)
+            except BaseException:
+                if index:
+                    self._partial[key] = index
+                raise
         self._published[key] = row.id
         self.published += 1
         OUTBOX_PUBLISHED.inc()
@@ -216,9 +233,9 @@ class OutboxRelay:
         if not self._published:
             return
         done = list(self._published)
-        async with self.db.session() as session:
-            await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(self._published[k] for k in done)))
-            await session.commit()
+        ids = [self._published[k] for k in done]
+        # A small hot write: on a SQLite file one hop to the writer thread for the statement and its commit.
+        await self.db.write(lambda conn: conn.execute(delete(OutboxEvent).where(col(OutboxEvent.id).in_(ids))))
         self._forget(done)
 
     async def _stamp(self) -> None:
@@ -236,6 +253,7 @@ class OutboxRelay:
     def _forget(self, deleted: list[RowKey]) -> None:
         for key in deleted:
             self._published.pop(key, None)
+            self._partial.pop(key, None)
             self._recent[key] = None
         while len(self._recent) > _RECENT:
             self._recent.popitem(last=False)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlmodel import SQLModel
 
 from server import migrate
@@ -61,3 +62,34 @@ def test_sqlite_from_empty_to_head(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_from_empty_to_head(postgres_url: str) -> None:
     _check_head(postgres_url)
+
+
+def _outbox_rows_survive_0011(url: str) -> None:
+    """Pending outbox rows survive 0011 both ways: one channel each becomes a one-channel list, and a row for
+    several channels becomes one row per channel again on the way down."""
+    migrate.upgrade(url, "0010")
+    engine = create_engine(sync_url(url))
+    insert = "INSERT INTO outbox_events ({}, payload, node_id, created_at) VALUES (:c, '{{}}', 'n1', :t)"
+    stamp = dt.datetime(2026, 12, 6, 5, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(insert.format("channel")), {"c": "project:1:staff", "t": stamp})
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT channels FROM outbox_events")).scalars().all() == ["project:1:staff"]
+            conn.execute(text(insert.format("channels")), {"c": "project:2:staff project:2:shared", "t": stamp})
+        migrate.downgrade(url, "0010")
+        with engine.begin() as conn:
+            channels = conn.execute(text("SELECT channel FROM outbox_events ORDER BY id")).scalars().all()
+        assert channels == ["project:1:staff", "project:2:staff", "project:2:shared"]
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_outbox_rows_survive_0011(tmp_path: Path) -> None:
+    _outbox_rows_survive_0011(f"sqlite:///{tmp_path / 'outbox.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_outbox_rows_survive_0011(postgres_url: str) -> None:
+    _outbox_rows_survive_0011(postgres_url)

@@ -24,9 +24,10 @@ class Broker:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
         self.fail = False
+        self.fail_on: str | None = None  # fail publishes to this channel only
 
     async def publish(self, channel: str, data: bytes) -> None:
-        if self.fail:
+        if self.fail or channel == self.fail_on:
             raise ConnectionError("broker away")
         self.sent.append((channel, data))
 
@@ -42,7 +43,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 async def commit_events(db: Database, relay: OutboxRelay, *payloads: int) -> list[OutboxEvent]:
     async with db.session() as session:
-        rows = [relay.record(session, "project:1:shared", {"n": n}) for n in payloads]
+        rows = [relay.record(session, ["project:1:shared"], {"n": n}) for n in payloads]
         await session.commit()
     return rows
 
@@ -149,6 +150,33 @@ async def test_a_failed_publish_leaves_the_rows_for_the_relay_to_retry(db: Datab
         await relay.stop()
 
 
+async def test_one_row_goes_to_each_of_its_channels_and_a_retry_resumes_at_the_one_that_failed(
+    db: Database,
+) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, max_backoff=0.05)
+    relay.start()
+    try:
+        async with db.session() as session:
+            row = relay.record(session, ["project:1:staff", "project:1:shared", "user:4"], {"n": 1})
+            await session.commit()
+        assert [r.channels for r in await stored(db)] == ["project:1:staff project:1:shared user:4"]
+        broker.fail_on = "project:1:shared"
+        relay.hand_over([row])
+        await asyncio.sleep(0.3)  # the relay retries the row while that channel fails
+        assert broker.sent == [("project:1:staff", b'{"n":1}')]
+        broker.fail_on = None
+        await eventually(lambda: len(broker.sent) == 3)
+        await eventually(lambda: not relay._published)
+        # Each channel got the event once, in the row's order; the channel that had it was not sent it again.
+        assert [channel for channel, _ in broker.sent] == ["project:1:staff", "project:1:shared", "user:4"]
+        assert await stored(db) == []
+    finally:
+        await relay.stop()
+    with pytest.raises(ValueError):
+        relay.record(None, ["project:1:staff", "has space"], {})  # type: ignore[arg-type]
+
+
 async def test_after_a_failed_publish_nothing_overtakes_what_was_waiting(db: Database) -> None:
     broker = Broker()
     relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=5.0, max_backoff=0.05)
@@ -237,7 +265,7 @@ async def test_rows_of_a_rolled_back_transaction_are_never_published(db: Databas
     relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.0)
     with pytest.raises(RuntimeError):
         async with db.session() as session:
-            relay.record(session, "project:1:shared", {"n": 1})
+            relay.record(session, ["project:1:shared"], {"n": 1})
             await session.flush()
             raise RuntimeError("the handler failed")
     assert await relay.flush() == 0
