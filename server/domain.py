@@ -68,10 +68,17 @@ class TaskView:
         self.today = today_utc()
 
     @classmethod
-    async def for_tasks(cls, session: AsyncSession, tasks: Sequence[Task], due_soon_days: int) -> TaskView:
-        status_ids = {t.status_id for t in tasks}
+    async def for_tasks(
+        cls, session: AsyncSession, tasks: Sequence[Task], due_soon_days: int, known: Sequence[Status] = ()
+    ) -> TaskView:
+        """The view of ``tasks``, reading the statuses (but those ``known`` already) and assignees they name."""
+        status_ids = {t.status_id for t in tasks} - {s.id for s in known}
         people_ids = {t.assignee_id for t in tasks if t.assignee_id is not None}
-        statuses = (await session.exec(select(Status).where(col(Status.id).in_(status_ids)))).all() if tasks else []
+        statuses = (
+            [*known, *(await session.exec(select(Status).where(col(Status.id).in_(status_ids)))).all()]
+            if status_ids
+            else known
+        )
         people = (await session.exec(select(User).where(col(User.id).in_(people_ids)))).all() if people_ids else []
         return cls(statuses, people, due_soon_days)
 
@@ -122,24 +129,27 @@ async def project_for(session: AsyncSession, actor: Actor, project_id: int, acti
 
 
 # Built once: constructing a statement costs about as much as SQLAlchemy's cached execution of it.
-_TASK_AND_PROJECT = (
-    select(Task, Project).join(Project, col(Project.id) == Task.project_id).where(Task.id == bindparam("task_id"))
+_TASK_PROJECT_STATUS = (
+    select(Task, Project, Status)
+    .join(Project, col(Project.id) == Task.project_id)
+    .join(Status, col(Status.id) == Task.status_id)
+    .where(Task.id == bindparam("task_id"))
 )
 
 
-async def task_for(session: AsyncSession, actor: Actor, task_id: int, action: Action) -> tuple[Task, Project]:
-    """The task and its project (read in one query), if ``actor`` may do ``action`` to the task.
+async def task_for(session: AsyncSession, actor: Actor, task_id: int, action: Action) -> tuple[Task, Project, Status]:
+    """The task, its project and its status (read in one query), if ``actor`` may do ``action`` to the task.
 
     Raises:
         NotFound: no such task, or one the actor may not see.
         Forbidden: visible, but the action is not allowed.
     """
-    row = (await session.exec(_TASK_AND_PROJECT, params={"task_id": task_id})).first()
+    row = (await session.exec(_TASK_PROJECT_STATUS, params={"task_id": task_id})).first()
     if row is None:
         raise NotFound
-    task, project = row
+    task, project, status = row
     authorize(actor, action, project, task)
-    return task, project
+    return task, project, status
 
 
 async def milestone_for(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from server.domain import colour_class
@@ -192,3 +193,26 @@ def test_project_list_summarizes_tasks_per_audience(client: TestClient, workspac
     # PX: a shared task, an internal task, and a shared overdue task waiting on the customer.
     assert px_owner == {"total": 3, "done": 0, "overdue": 1, "due_soon": 0, "waiting_on_customer": 1}
     assert px_customer == {"total": 2, "done": 0, "overdue": 1, "due_soon": 0, "waiting_on_customer": 1}
+
+
+def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, workspace: Workspace) -> None:
+    """The statement budget of the hottest requests (each statement costs more CPU than the rest of a request's
+    Python): authentication is one read, the task with its project and status one more, a change one UPDATE ...
+    RETURNING and one outbox row for all the event's channels. Moving the task adds the new status's read and the
+    WIP check."""
+    statements: list[str] = []
+    engine = client.app.state.services.db.engine.sync_engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(" ".join(args[2].split())))
+    staff = bearer(workspace, "staff")
+    task = workspace.ids["px_shared_task"]
+    assert client.get(f"/api/tasks/{task}", headers=staff).status_code == 200  # last_seen_at touched, if due
+    for method, body, expected in [
+        ("GET", None, ["SELECT", "SELECT"]),
+        ("PATCH", {"title": "budget"}, ["SELECT", "SELECT", "UPDATE", "INSERT"]),
+    ]:
+        statements.clear()
+        answer = client.request(method, f"/api/tasks/{task}", headers=staff, json=body)
+        assert answer.status_code == 200, answer.text
+        # Not the request's: the outbox relay's deletes and polls, which may run meanwhile.
+        own = [s.split()[0] for s in statements if "FROM outbox_events" not in s and "outbox_nodes" not in s]
+        assert own == expected, (method, [s[:60] for s in statements])

@@ -137,7 +137,7 @@ async def comments_out(ctx: Context, comments: Sequence[Comment]) -> list[Commen
     errors=(401, 404, 422),
 )
 async def list_comments(ctx: Context, query: CommentQuery) -> Page[CommentOut]:
-    task, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
+    task, _, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
     stmt = select(Comment).where(Comment.task_id == task.id, comment_rows_visible(ctx.actor))
     if query.cursor:
         stmt = stmt.where(col(Comment.id) < int(query.cursor))
@@ -157,7 +157,7 @@ async def list_comments(ctx: Context, query: CommentQuery) -> Page[CommentOut]:
     errors=(401, 403, 404, 422, 429),
 )
 async def create_comment(ctx: Context, body: CommentIn) -> CommentOut:
-    task, project = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.COMMENT_CREATE)
+    task, project, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.COMMENT_CREATE)
     if body.visibility == Visibility.INTERNAL:
         authorize(ctx.actor, Action.COMMENT_INTERNAL, project)
     if not await ctx.services.limiter.hit(f"comment:{ctx.actor.user_id}", COMMENTS_PER_MINUTE, 60):
@@ -324,7 +324,7 @@ async def remove_reaction(ctx: Context) -> CommentOut:
     errors=(401, 404, 422),
 )
 async def mark_read(ctx: Context, body: ReadIn) -> ReadOut:
-    task, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
+    task, _, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
     assert task.id is not None
     top = (await ctx.session.exec(select(func.max(Comment.id)).where(Comment.task_id == task.id))).one() or 0
     target = min(body.comment_id, top)

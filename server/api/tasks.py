@@ -59,8 +59,10 @@ async def check_milestone(ctx: Context, project: Project, milestone_id: int, vis
         raise ApiError(422, "invalid", "A shared task cannot belong to an internal milestone.")
 
 
-async def task_out(ctx: Context, task: Task) -> TaskOut:
-    view = await TaskView.for_tasks(ctx.session, [task], ctx.services.settings.due_soon_days)
+async def task_out(ctx: Context, task: Task, status: Status | None = None) -> TaskOut:
+    """``task`` as the API shows it; ``status``, when the caller holds the task's status already, spares a query."""
+    known = [status] if status is not None else []
+    view = await TaskView.for_tasks(ctx.session, [task], ctx.services.settings.due_soon_days, known)
     return view.out(task)
 
 
@@ -167,8 +169,8 @@ async def add_task(ctx: Context, project: Project, body: TaskIn) -> TaskOut:
 
 @api.route("GET", "/api/tasks/{task_id:int}", summary="A task", tag="tasks", response=TaskOut, errors=(401, 404))
 async def get_task(ctx: Context) -> TaskOut:
-    task, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
-    return await task_out(ctx, task)
+    task, _, status = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
+    return await task_out(ctx, task, status)
 
 
 @api.route(
@@ -183,7 +185,7 @@ async def get_task(ctx: Context) -> TaskOut:
 async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     changes = body.model_dump(exclude_unset=True)
     action = Action.TASK_UPDATE if ctx.actor.is_staff or set(changes) - CUSTOMER_MOVABLE else Action.TASK_MOVE
-    task, project = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), action)
+    task, project, status = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), action)
     assert project.id is not None
     for field in ("title", "status_id", "priority", "visibility", "position"):
         if field in changes and changes[field] is None:
@@ -208,7 +210,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
         setattr(task, field, value)
     task.updated_at = utcnow()
     await bump_version(ctx.session, task)
-    out = await task_out(ctx, task)
+    out = await task_out(ctx, task, status)  # the new status, if it changed
     await ctx.services.live.task_changed(ctx, out, previous_visibility=previous_visibility)
     visibility_changed(ctx, "task", task.id, previous_visibility, task.visibility)
     await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
@@ -221,8 +223,8 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     "DELETE", "/api/tasks/{task_id:int}", summary="Delete a task", tag="tasks", status=204, errors=(401, 403, 404)
 )
 async def delete_task(ctx: Context) -> None:
-    task, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.TASK_DELETE)
-    out = await task_out(ctx, task)
+    task, _, status = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.TASK_DELETE)
+    out = await task_out(ctx, task, status)
     await purge_blobs_after_commit(ctx, col(StoredFile.task_id) == task.id)
     await ctx.session.delete(task)
     await ctx.services.live.task_deleted(ctx, out)
