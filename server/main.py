@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from starlette.applications import Starlette
 
 from server.app import create_app
@@ -10,7 +12,15 @@ from server.settings import load_settings
 
 
 def create() -> Starlette:
-    """Build the app from the environment (each uvicorn worker calls this once)."""
+    """Build the app from the environment (each uvicorn worker calls this once).
+
+    Everything alive once the app is built (the imported modules: some 140,000 objects) lives as long as the
+    process, so it is moved out of the garbage collector's sight (`gc.freeze`): a full collection otherwise walks
+    all of it, 75 ms here, and stalls whatever fan-out or request is running at that moment.
+    """
     settings = load_settings()
     configure_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    gc.collect()
+    gc.freeze()
+    return app
