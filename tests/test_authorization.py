@@ -6,6 +6,7 @@ PX), other_customer (of client Y, on PY only), stranger (owner of organization B
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -762,7 +763,13 @@ def test_every_route_is_in_the_matrix() -> None:
 SECRET_MARKERS = ("SECRET", "internal milestone")
 
 
+# Tokens, CSRF values and hashes in a body are long runs of random URL-safe characters: one may contain "PY" by
+# chance (a new API token did, one run in a few hundred), which is not a leak. No marker hides inside such a run.
+RANDOM_RUN = re.compile(r"[A-Za-z0-9_-]{24,}")
+
+
 def assert_no_leak(role: str, text: str) -> None:
+    text = RANDOM_RUN.sub("<random>", text)
     if role in ("customer", "viewer", "other_customer"):
         for marker in SECRET_MARKERS:
             assert marker not in text, f"{role} saw an internal item"
