@@ -70,10 +70,15 @@ def credentials(conn: HTTPConnection) -> Credentials | None:
     return None
 
 
+def _alive(now: Any, cutoff: Any) -> ColumnElement[bool]:
+    """A session not past its absolute expiry at ``now`` and used since ``cutoff`` (values or bound parameters)."""
+    return and_(col(AuthSession.expires_at) > now, col(AuthSession.last_seen_at) > cutoff)
+
+
 def session_alive(idle: dt.timedelta) -> ColumnElement[bool]:
     """The SQL condition of a session still valid now: not past its absolute expiry, nor idle for ``idle``."""
     now = utcnow()
-    return and_(col(AuthSession.expires_at) > now, col(AuthSession.last_seen_at) > now - idle)
+    return _alive(now, now - idle)
 
 
 async def actor_for_session(
@@ -207,12 +212,11 @@ async def load_actor(session: AsyncSession, user: User, memberships: dict[int, s
 
 # Built once (building costs about as much as SQLAlchemy's cached execution of it): a valid session, by token
 # hash, with its active user and their memberships. ``now`` and ``cutoff`` (now minus the idle timeout) are bound
-# per call, like `session_alive`'s condition.
+# per call: `session_alive`'s condition with its values bound late.
 _VALID_SESSION = (
     col(User.is_active).is_(True),
     AuthSession.token_hash == bindparam("token_hash"),
-    col(AuthSession.expires_at) > bindparam("now", type_=UTCDateTime),
-    col(AuthSession.last_seen_at) > bindparam("cutoff", type_=UTCDateTime),
+    _alive(bindparam("now", type_=UTCDateTime), bindparam("cutoff", type_=UTCDateTime)),
 )
 _SESSION_USER = (
     select(AuthSession, User, memberships_json()).join(User, col(User.id) == AuthSession.user_id).where(*_VALID_SESSION)
