@@ -31,6 +31,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
+    # The app factory reads its settings from the environment in each worker: the flags become that environment,
+    # so the base URL (links in mail, the WebSocket origin allowed) follows the address actually served.
+    if args.host:
+        os.environ["TANDEM_HOST"] = args.host
+    if args.port is not None:
+        os.environ["PORT"] = str(args.port)
     uvicorn.run(
         "server.main:create",
         factory=True,

@@ -176,6 +176,15 @@ def _secret_key(env: Mapping[str, str], production: bool, data_dir: Path) -> str
     return key
 
 
+def _served_url(host: str, port: int) -> str:
+    """The base URL of a node listening on ``host:port``; a wildcard address is reached on this machine's loopback."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment into a ``Settings``.
 
@@ -213,7 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key=_secret_key(env, production, data_dir),
         host=host,
         port=port,
-        base_url=(env.get("TANDEM_BASE_URL") or f"http://{host}:{port}").rstrip("/"),
+        base_url=(env.get("TANDEM_BASE_URL") or _served_url(host, port)).rstrip("/"),
         smtp=smtp,
         data_dir=data_dir,
         redis_prefix=env.get("TANDEM_REDIS_PREFIX", "tandem:"),

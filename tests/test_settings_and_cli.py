@@ -138,3 +138,13 @@ def test_the_uvicorn_factory_freezes_what_start_up_left_alive(tmp_path: Path) ->
     assert out.returncode == 0, out.stderr
     frozen, tracked, _ = out.stdout.split()
     assert int(frozen) > 50_000 and int(tracked) < int(frozen) // 10, out.stdout
+
+
+def test_the_base_url_follows_the_served_address_unless_set() -> None:
+    assert load_settings({"TANDEM_SECRET_KEY": "k" * 40, "PORT": "9002"}).base_url == "http://127.0.0.1:9002"
+    # A wildcard address is not a place a browser can go: links point at this machine's loopback.
+    wildcard = load_settings({"TANDEM_SECRET_KEY": "k" * 40, "TANDEM_HOST": "0.0.0.0", "TANDEM_PORT": "9003"})
+    assert wildcard.base_url == "http://127.0.0.1:9003"
+    assert load_settings({"TANDEM_SECRET_KEY": "k" * 40, "TANDEM_HOST": "::1"}).base_url == "http://[::1]:8000"
+    explicit = load_settings({"TANDEM_SECRET_KEY": "k" * 40, "PORT": "9004", "TANDEM_BASE_URL": "https://t.example"})
+    assert explicit.base_url == "https://t.example"
