@@ -631,6 +631,11 @@ class FeedbackRequest(SQLModel, table=True):
     created_at: dt.datetime = _ts()
     closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
+    @property
+    def visibility(self) -> str:
+        """Shared by nature (it asks customers); its milestone, if any, can still hide it (policy parents)."""
+        return Visibility.SHARED
+
 
 class FeedbackAnswer(SQLModel, table=True):
     """One customer's answer to a feedback request: a score of 1-5 and what helped and hindered most."""
