@@ -231,3 +231,45 @@ def test_the_tasks_csv_shows_customers_only_what_members_and_the_board_show_them
     assert ws.emails["staff"] not in csv.text
     assert ws.emails["customer"] in csv.text  # their own, as /members shows it
     assert ws.emails["staff"] in client.get(f"/api/projects/{ws.ids['px']}/tasks.csv", headers=bearer(ws, "staff")).text
+
+
+def test_sharing_a_note_does_not_expose_the_versions_saved_while_it_was_internal(
+    client: TestClient, workspace: Workspace
+) -> None:
+    ws = workspace
+    staff, customer = bearer(ws, "staff"), bearer(ws, "customer")
+    created = client.post(
+        f"/api/projects/{ws.ids['px']}/notes",
+        json={"title": "Draft", "visibility": "internal", "content": "internal draft SECRET"},
+        headers=staff,
+    )
+    note = created.json()["id"]
+    draft = client.post(f"/api/notes/{note}/versions", json={"name": "draft"}, headers=staff).json()
+    assert draft["visibility"] == "internal"
+    shared = client.patch(f"/api/notes/{note}", json={"visibility": "shared"}, headers=staff)
+    assert shared.status_code == 200, shared.text
+    published = client.post(f"/api/notes/{note}/versions", json={"name": "published"}, headers=staff).json()
+    assert published["visibility"] == "shared"
+    listed = client.get(f"/api/notes/{note}/versions", headers=customer)
+    assert [v["id"] for v in listed.json()["items"]] == [published["id"]]
+    internal = client.get(f"/api/notes/{note}/versions/{draft['id']}", headers=customer)
+    missing = client.get(f"/api/notes/{note}/versions/987654", headers=customer)
+    assert internal.status_code == missing.status_code == 404
+    assert internal.json() == missing.json()
+    assert "SECRET" not in internal.text
+    assert client.get(f"/api/notes/{note}/versions/{published['id']}", headers=customer).status_code == 200
+    # Staff keep the whole history.
+    staff_list = client.get(f"/api/notes/{note}/versions", headers=staff).json()["items"]
+    assert [v["id"] for v in staff_list] == [published["id"], draft["id"]]
+    assert "internal draft SECRET" in client.get(f"/api/notes/{note}/versions/{draft['id']}", headers=staff).text
+
+
+def test_a_version_saved_while_the_notes_task_was_internal_stays_internal(
+    client: TestClient, workspace: Workspace
+) -> None:
+    ws = workspace
+    task = new_shared_task(client, ws)
+    note = shared_note_on_task(client, ws, task)
+    make_internal(client, ws, task)
+    version = client.post(f"/api/notes/{note}/versions", json={"name": "v"}, headers=bearer(ws, "staff")).json()
+    assert version["visibility"] == "internal"
