@@ -181,9 +181,17 @@ class LiveUpdates:
         event = {"type": "settings.changed", "settings": settings.model_dump(mode="json")}
         self._board(ctx, project_id, event, shared=True)
 
-    async def request_changed(self, ctx: Context, project_id: int, request: BaseModel, kind: str) -> None:
-        """``kind``: ``request.created`` or ``request.updated``; requests are shared, so both streams get it."""
-        self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=True)
+    async def request_changed(
+        self, ctx: Context, project_id: int, request: BaseModel, kind: str, *, shared_view: BaseModel | None = None
+    ) -> None:
+        """``kind``: ``request.created`` or ``request.updated``; requests are shared, so both streams get it: the
+        shared stream ``shared_view`` when given (the request as customers see it: no internal task's id)."""
+        if shared_view is None or shared_view == request:
+            self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=True)
+            return
+        self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=False)
+        customers = project_channels(project_id)[1]
+        self._emit(ctx, customers, {"type": kind, "request": shared_view.model_dump(mode="json")})
 
     async def file_changed(
         self, ctx: Context, project_id: int, file: BaseModel, kind: str, *, shared: bool, was_shared: bool = False
