@@ -19,9 +19,9 @@ from server.api import api
 from server.api.routing import ApiError, Context
 from server.control import AccessChanged, Subject
 from server.db import utcnow
-from server.domain import project_for
-from server.models import Note, NoteUpdate, NoteVersion, Project, Task, Visibility
-from server.policy import Action, Actor, NotFound, authorize, visible_items
+from server.domain import note_for, project_for
+from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
+from server.policy import Action, visible_items
 from server.schemas import In, Out
 
 MAX_INITIAL_CONTENT = 1_000_000
@@ -85,18 +85,6 @@ class VersionText(VersionOut):
     text: str
 
 
-async def note_for(session: AsyncSession, actor: Actor, note_id: int, action: Action) -> tuple[Note, Project]:
-    note = await session.get(Note, note_id)
-    if note is None:
-        raise NotFound
-    project = await session.get(Project, note.project_id)
-    if project is None:
-        raise NotFound
-    authorize(actor, Action.ITEM_READ, project, note)
-    authorize(actor, action, project, note)
-    return note, project
-
-
 async def _check_task(session: AsyncSession, project_id: int, task_id: int | None, visibility: str) -> None:
     if task_id is None:
         return
@@ -122,8 +110,11 @@ def _recheck_sockets(ctx: Context, note_id: int) -> None:
 )
 async def list_notes(ctx: Context, query: NoteListQuery) -> NoteList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
-    statement = select(Note).where(Note.project_id == project.id, visible_items(ctx.actor, Note.visibility))
+    statement = select(Note).where(
+        Note.project_id == project.id, visible_items(ctx.actor, Note.visibility, parents=((Note.task_id, Task),))
+    )
     if query.task_id is not None:
+        # An internal task's id filters a customer's list to nothing, exactly as an id that names no task does.
         statement = statement.where(Note.task_id == query.task_id)
     rows = await ctx.session.exec(statement.order_by(col(Note.updated_at).desc(), col(Note.id).desc()).limit(500))
     return NoteList(items=[NoteOut.model_validate(n) for n in rows.all()])
@@ -183,7 +174,10 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     before = note.visibility
     for field, value in changes.items():
         setattr(note, field, value)
-    await _check_task(ctx.session, project.id, note.task_id, note.visibility)
+    if "task_id" in changes or "visibility" in changes:
+        # Only what this change touches: a shared note whose task was made internal since stays renameable (it is
+        # internal in effect while its task is, see policy.effective_visibility).
+        await _check_task(ctx.session, project.id, note.task_id, note.visibility)
     note.updated_at = utcnow()
     ctx.session.add(note)
     if "visibility" in changes:
