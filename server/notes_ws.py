@@ -30,8 +30,9 @@ from crdt.transport import Peer, PeerLimits
 from server.auth import AuthService, admit_socket, refresh_actor
 from server.control import AccessChanged, ControlMessage, Disconnect, Subject
 from server.db import Database
-from server.models import Note, Project, Task
-from server.policy import Action, Actor, Forbidden, NotFound, Scope, authorize
+from server.domain import note_for
+from server.models import Note, Task
+from server.policy import Action, Actor, Forbidden, NotFound, Scope
 from server.session_upkeep import sweep_ended_sessions
 from server.settings import Settings
 from server.uvicorn_socket import RawSocket
@@ -96,20 +97,18 @@ async def _frames(websocket: WebSocket, peer: Peer) -> AsyncIterator[bytes]:
 
 async def access_to_note(db: Database, actor: Actor, note_id: int) -> Access:
     """What ``actor`` may do with the note: WRITE, READ (viewers, and anyone on a note they may not edit) or
-    FORBIDDEN (cannot see it, or it does not exist)."""
+    FORBIDDEN (cannot see it, it does not exist, or it hangs off a task they cannot see).
+
+    The policy's one rule for notes (``server.domain.note_for``, which ``may_see_note`` answers with), asked at
+    admission and at every re-check.
+    """
     async with db.session() as session:
-        note = await session.get(Note, note_id)
-        project = await session.get(Project, note.project_id) if note is not None else None
-    if note is None or project is None:
-        return Access.FORBIDDEN
-    try:
-        authorize(actor, Action.ITEM_READ, project, note)
-    except (NotFound, Forbidden):
-        return Access.FORBIDDEN
-    try:
-        authorize(actor, Action.NOTE_EDIT, project, note)
-    except (NotFound, Forbidden):
-        return Access.READ
+        try:
+            await note_for(session, actor, note_id, Action.NOTE_EDIT)
+        except NotFound:
+            return Access.FORBIDDEN
+        except Forbidden:
+            return Access.READ
     # An API token without the write scope reads along, as a viewer would.
     return Access.WRITE if actor.has_scope(Scope.WRITE) else Access.READ
 

@@ -46,7 +46,7 @@ async def test_a_peer_is_shown_as_who_it_authenticated_as_whatever_it_claims(man
     other = SimClient(manager, 1, identity=BOSS).connect()
     await anna.wait_for(lambda: anna.synced)
     await other.wait_for(lambda: other.synced)
-    forged = {"name": "Boss Staff", "id": 1, "role": "staff", "color": "#1f6feb", "colorLight": "red; background:url(x)"}
+    forged = {**BOSS, "color": "#1f6feb", "colorLight": "red; background:url(x)"}
     announce(anna, 500, 1, {"user": forged, "cursor": {"index": 3}})
     await other.wait_for(lambda: 500 in seen(other))
     assert seen(other)[500] == {"user": {**ANNA, "color": "#1f6feb"}, "cursor": {"index": 3}}
