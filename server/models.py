@@ -11,6 +11,7 @@ value never needs an ``ALTER TYPE``.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Text, UniqueConstraint
@@ -296,6 +297,9 @@ class OutboxEvent(SQLModel, table=True):
     channels: str = Field(sa_type=Text)
     payload: str = Field(sa_type=Text)
     node_id: str = Field(max_length=64, index=True)
+    # The event's own id, the same whichever node publishes the row: the broker publishes one event id once per
+    # channel, so a row published again (its node died before deleting it, and another node adopted it) is dropped.
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=36)
     created_at: dt.datetime = _ts()
 
 

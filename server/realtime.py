@@ -151,8 +151,9 @@ class Realtime:
         await self.broker.close()
         await self.presence.close()
 
-    async def _publish(self, channel: str, data: bytes) -> None:
-        await self.hub.publish(channel, data)
+    async def _publish(self, channel: str, data: bytes, event_id: str | None = None) -> None:
+        # Outbox rows pass their event id: a row published again (adopted from a node that died) is dropped.
+        await self.hub.publish(channel, data, idempotency_key=event_id)
 
     # -- policy ------------------------------------------------------------------------------------------
 

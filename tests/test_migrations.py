@@ -74,7 +74,7 @@ def _outbox_rows_survive_0011(url: str) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(text(insert.format("channel")), {"c": "project:1:staff", "t": stamp})
-        migrate.upgrade(url)
+        migrate.upgrade(url, "0011")
         with engine.begin() as conn:
             assert conn.execute(text("SELECT channels FROM outbox_events")).scalars().all() == ["project:1:staff"]
             conn.execute(text(insert.format("channels")), {"c": "project:2:staff project:2:shared", "t": stamp})
@@ -137,6 +137,30 @@ def _note_versions_become_internal_in_0012(url: str) -> None:
         engine.dispose()
 
 
+def _outbox_rows_get_event_ids_in_0013(url: str) -> None:
+    """Rows pending at 0013 get distinct event ids; new rows get their own; down again, the rows stay."""
+    migrate.upgrade(url, "0012")
+    engine = create_engine(sync_url(url))
+    insert = "INSERT INTO outbox_events (channels, payload, node_id, created_at{}) VALUES (:c, '{{}}', 'n1', :t{})"
+    stamp = dt.datetime(2026, 12, 6, 12, 0)
+    try:
+        with engine.begin() as conn:
+            for n in (1, 2):
+                conn.execute(text(insert.format("", "")), {"c": f"project:{n}:staff", "t": stamp})
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            ids = conn.execute(text("SELECT event_id FROM outbox_events ORDER BY id")).scalars().all()
+            assert len(set(ids)) == 2 and all(ids)
+            with pytest.raises(Exception, match=r"(?i)null"), conn.begin_nested():  # an event id is required now
+                conn.execute(text(insert.format(", event_id", ", NULL")), {"c": "project:3:staff", "t": stamp})
+        migrate.downgrade(url, "0012")
+        with engine.begin() as conn:
+            channels = conn.execute(text("SELECT channels FROM outbox_events ORDER BY id")).scalars().all()
+        assert channels == ["project:1:staff", "project:2:staff"]
+    finally:
+        engine.dispose()
+
+
 def test_sqlite_note_versions_become_internal_in_0012(tmp_path: Path) -> None:
     _note_versions_become_internal_in_0012(f"sqlite:///{tmp_path / 'versions.db'}")
 
@@ -144,3 +168,12 @@ def test_sqlite_note_versions_become_internal_in_0012(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_note_versions_become_internal_in_0012(postgres_url: str) -> None:
     _note_versions_become_internal_in_0012(postgres_url)
+
+
+def test_sqlite_outbox_rows_get_event_ids_in_0013(tmp_path: Path) -> None:
+    _outbox_rows_get_event_ids_in_0013(f"sqlite:///{tmp_path / 'outbox.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_outbox_rows_get_event_ids_in_0013(postgres_url: str) -> None:
+    _outbox_rows_get_event_ids_in_0013(postgres_url)
