@@ -7,8 +7,9 @@ Variants, interleaved per round (so a slow spell of this shared machine falls on
 
 - ``memory``: `MemoryBroker.publish`, wall time per call.
 - ``redis``: `RedisBroker.publish` against a throwaway ``redis-server --save "" --appendonly no`` on a free port,
-  one publish at a time: client round-trip latency per call (p50, p99), and Redis's own time per script call
-  (``INFO commandstats``, the ``evalsha`` delta: a private server, so nobody else's calls are counted).
+  one publish at a time: client round-trip latency per call (p50, p99), Redis's own time per script call
+  (``INFO commandstats``, the ``evalsha`` delta) and redis-server's CPU time per call (``INFO cpu``), medians over
+  the rounds: a private server, so nobody else's calls are counted.
 
 Each variant publishes to 64 channels in turn (history 1,000 / 600 s, as the hub's default), a payload the size of a
 ``task.updated`` event (~600 bytes); the keyed variant passes a fresh uuid per publication, as the outbox does.
@@ -55,10 +56,12 @@ async def run(broker: Broker, count: int, keyed: bool) -> list[float]:
     return took
 
 
-async def evalsha_usec(client: Redis) -> tuple[int, int]:
+async def evalsha_usec(client: Redis) -> tuple[int, int, float]:
+    """Script calls so far, Redis's time in them (µs), and the server's CPU time (µs, user + system)."""
     stats = await client.info("commandstats")
     entry = stats.get("cmdstat_evalsha", {"calls": 0, "usec": 0})
-    return int(entry["calls"]), int(entry["usec"])
+    cpu = await client.info("cpu")
+    return int(entry["calls"]), int(entry["usec"]), (cpu["used_cpu_user"] + cpu["used_cpu_sys"]) * 1e6
 
 
 def pct(values: list[float], q: float) -> float:
@@ -88,6 +91,7 @@ async def main(url: str, count: int, rounds: int) -> None:
     await redis.start()
     results: dict[str, list[float]] = {}
     server_us: dict[str, list[float]] = {"redis": [], "redis+key": []}
+    server_cpu: dict[str, list[float]] = {"redis": [], "redis+key": []}
     variants: list[tuple[str, Callable[[], Awaitable[list[float]]]]] = [
         ("memory", lambda: run(memory, count, False)),
         ("memory+key", lambda: run(memory, count, True)),
@@ -102,13 +106,16 @@ async def main(url: str, count: int, rounds: int) -> None:
             results.setdefault(name, []).extend(await variant())
             after = await evalsha_usec(stats)
             if name in server_us:
-                server_us[name].append((after[1] - before[1]) / max(1, after[0] - before[0]))
+                calls = max(1, after[0] - before[0])
+                server_us[name].append((after[1] - before[1]) / calls)
+                server_cpu[name].append((after[2] - before[2]) / calls)
     print(f"{count:,} publishes x {rounds} rounds per variant (µs per publish)")
-    print(f"{'variant':<12} {'p50':>8} {'p99':>8} {'mean':>8} {'redis µs/call':>14}")
+    print(f"{'variant':<12} {'p50':>8} {'p99':>8} {'mean':>8} {'script µs':>10} {'redis CPU µs':>13}")
     for name, took in results.items():
-        inside = f"{statistics.mean(server_us[name]):.1f}" if name in server_us else "-"
+        inside = f"{statistics.median(server_us[name]):.1f}" if name in server_us else "-"
+        cpu = f"{statistics.median(server_cpu[name]):.1f}" if name in server_cpu else "-"
         p50, p99, mean = pct(took, 0.5), pct(took, 0.99), statistics.mean(took)
-        print(f"{name:<12} {p50:8.1f} {p99:8.1f} {mean:8.1f} {inside:>14}")
+        print(f"{name:<12} {p50:8.1f} {p99:8.1f} {mean:8.1f} {inside:>10} {cpu:>13}")
     await redis.close()
     await stats.aclose()
 
