@@ -21,7 +21,7 @@ from server.models import (
     Task,
     User,
 )
-from server.policy import Action, Actor, Forbidden, NotFound, authorize, visible_items
+from server.policy import Action, Actor, Forbidden, NotFound, authorize, effective_visibility, visible_items
 from server.schemas import PersonOut, ProjectSummary, TaskOut
 
 DEFAULT_WORKFLOW: tuple[tuple[str, StatusCategory, str], ...] = (
@@ -190,6 +190,12 @@ async def note_for(session: AsyncSession, actor: Actor, note_id: int, action: Ac
     authorize(actor, Action.ITEM_READ, project, note, parents=(task_visibility,))
     authorize(actor, action, project, note, parents=(task_visibility,))
     return note, project
+
+
+async def note_audience(session: AsyncSession, note: Note) -> str:
+    """Who may see ``note`` now: ``shared`` if it and its task (if any) are shared, else ``internal``."""
+    task = await session.get(Task, note.task_id) if note.task_id is not None else None
+    return effective_visibility(note.visibility, (task.visibility if task is not None else None,))
 
 
 async def may_see_note(session: AsyncSession, actor: Actor, note_id: int) -> bool:

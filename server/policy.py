@@ -335,19 +335,20 @@ def shared_or_absent(parent_id_column: Any, parent: Any) -> ColumnElement[bool]:
     return or_(col(parent_id_column).is_(None), col(parent_id_column).in_(shared_parents))
 
 
-def visible_items(actor: Actor, visibility_column: Any, parents: Sequence[tuple[Any, Any]] = ()) -> ColumnElement[bool]:
+def visible_items(
+    actor: Actor, visibility_column: Any | None, parents: Sequence[tuple[Any, Any]] = ()
+) -> ColumnElement[bool]:
     """A WHERE clause on an item table: everything for staff; for customers, rows that are shared and whose parents
     are shared or absent.
 
     Args:
         actor: who asks.
-        visibility_column: the item table's own visibility column (``Note.visibility``).
+        visibility_column: the item table's own visibility column (``Note.visibility``); None for items that are
+            shared by nature (a feedback request) and only hidden by their parents.
         parents: ``(foreign key column, parent table)`` pairs, e.g. ``((Note.task_id, Task),)``: the parent table
             has ``id`` and ``visibility`` columns.
     """
     if actor.is_staff:
         return true()
-    own = col(visibility_column) == Visibility.SHARED
-    if not parents:
-        return own
-    return and_(own, *(shared_or_absent(fk, parent) for fk, parent in parents))
+    own = [col(visibility_column) == Visibility.SHARED] if visibility_column is not None else []
+    return and_(true(), *own, *(shared_or_absent(fk, parent) for fk, parent in parents))

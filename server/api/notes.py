@@ -19,9 +19,9 @@ from server.api import api
 from server.api.routing import ApiError, Context
 from server.control import AccessChanged, Subject
 from server.db import utcnow
-from server.domain import note_for, project_for
+from server.domain import note_audience, note_for, project_for
 from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
-from server.policy import Action, visible_items
+from server.policy import Action, can_see_item, visible_items
 from server.schemas import In, Out
 
 MAX_INITIAL_CONTENT = 1_000_000
@@ -73,6 +73,9 @@ class VersionOut(Out):
     id: int
     note_id: int
     name: str
+    visibility: Visibility = Field(
+        description="The note's audience when the version was saved; customers only see shared versions."
+    )
     created_by_id: int | None
     created_at: dt.datetime
 
@@ -233,7 +236,13 @@ async def save_version(ctx: Context, body: VersionIn) -> VersionOut:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.NOTE_VERSION)
     assert note.id is not None
     stored = await ctx.services.notes.store.load(note.id)
-    version = NoteVersion(note_id=note.id, name=body.name, data=stored.merged(), created_by_id=ctx.actor.user_id)
+    version = NoteVersion(
+        note_id=note.id,
+        name=body.name,
+        data=stored.merged(),
+        created_by_id=ctx.actor.user_id,
+        visibility=await note_audience(ctx.session, note),
+    )
     ctx.session.add(version)
     await ctx.session.flush()
     return VersionOut.model_validate(version)
@@ -242,7 +251,7 @@ async def save_version(ctx: Context, body: VersionIn) -> VersionOut:
 @api.route(
     "GET",
     "/api/notes/{note_id:int}/versions",
-    summary="The note's named versions, newest first",
+    summary="The note's named versions, newest first (customers: those saved while the note was shared)",
     tag="notes",
     response=VersionList,
     errors=(401, 404),
@@ -250,7 +259,9 @@ async def save_version(ctx: Context, body: VersionIn) -> VersionOut:
 async def list_versions(ctx: Context) -> VersionList:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
     rows = await ctx.session.exec(
-        select(NoteVersion).where(NoteVersion.note_id == note.id).order_by(col(NoteVersion.id).desc())
+        select(NoteVersion)
+        .where(NoteVersion.note_id == note.id, visible_items(ctx.actor, NoteVersion.visibility))
+        .order_by(col(NoteVersion.id).desc())
     )
     return VersionList(items=[VersionOut.model_validate(v) for v in rows.all()])
 
@@ -264,9 +275,10 @@ async def list_versions(ctx: Context) -> VersionList:
     errors=(401, 404),
 )
 async def get_version(ctx: Context) -> VersionText:
-    note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
+    note, project = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
     version = await ctx.session.get(NoteVersion, ctx.path_int("version_id"))
-    if version is None or version.note_id != note.id:
+    # A version saved while the note was internal is a staff draft: for customers it does not exist.
+    if version is None or version.note_id != note.id or not can_see_item(ctx.actor, project, version.visibility):
         raise ApiError(404, "not_found", "No such version.")
     out = VersionOut.model_validate(version)
     return VersionText(**out.model_dump(), text=text_of(document_from(version.data)))
