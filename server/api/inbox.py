@@ -97,7 +97,7 @@ def _like(term: str) -> str:
 )
 async def search(ctx: Context, query: SearchQuery) -> SearchResults:
     pattern = _like(query.q)
-    scope = [visible_projects(ctx.actor), visible_items(ctx.actor, Task.visibility)]
+    scope = [visible_projects(ctx.actor), visible_items(ctx.actor, Task)]
     if query.project_id is not None:
         scope.append(col(Project.id) == query.project_id)
     tasks = (
@@ -167,7 +167,7 @@ def notifications_visible(actor: Actor) -> ColumnElement[bool]:
         col(Notification.task_id).in_(
             select(Task.id)
             .join(Project, col(Project.id) == Task.project_id)
-            .where(visible_projects(actor), visible_items(actor, Task.visibility))
+            .where(visible_projects(actor), visible_items(actor, Task))
         ),
     )
     request_ok = or_(
