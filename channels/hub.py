@@ -499,9 +499,8 @@ class Hub:
                     self._close_idle(now - settings.idle_timeout_seconds)
                 if self._presence is not None and now >= next_heartbeat:
                     next_heartbeat = now + settings.presence_ttl_seconds / 3
+                    # Also says goodbye for the entries of nodes that died (each expired entry is claimed once).
                     await self._presence.heartbeat(self.connections)
-                    # Say goodbye for the entries of nodes that died (any node may; each entry is claimed once).
-                    await self._presence.reap(self._registry.presence_channels())
             except Exception:
                 # One bad sweep must not end idle timeouts and heartbeats for the life of the process.
                 logger.exception("hub housekeeping failed")
