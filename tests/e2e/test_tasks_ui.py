@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_portal import Person, browser, column  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, browser, column, shoot  # noqa: F401  (browser: the fixture)
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -89,6 +89,7 @@ async def test_staff_adds_and_edits_a_task_the_customer_sees_live(
     await dialog.locator("button.primary").click()
     await expect(page.locator(".audience-shared")).to_be_visible(timeout=5000)
     await expect(on_customer).to_be_visible(timeout=5000)
+    await shoot(staff, "task-edit")  # and nothing scrolls sideways, on a phone either
 
     # Assigned to the customer; a due date of yesterday turns the customer's card overdue without a reload.
     await page.select_option("#task-assignee", label="Customer (customer)")
@@ -178,6 +179,7 @@ async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
     await keyboard.press("Tab")
     assert await active_id(page) == "post-internal"
     await expect(page.locator("#post-internal")).to_contain_text("Post internal note")
+    await shoot(staff, "composers")
     await keyboard.press("Enter")
     await expect(page.locator(".comment-internal", has_text="KBSECRET")).to_be_visible(timeout=5000)
 
@@ -227,6 +229,7 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
     toast = staff.page.locator(".toast-error")
     await expect(toast).to_contain_text("In progress is full", timeout=5000)
     await expect(toast).to_be_visible()
+    await shoot(staff, "move-refused")
     await expect(staff.page.locator(f"{column(staff.page, 'To do')} {card}")).to_be_visible()
     await expect(staff.page.locator(f"{card} select.move")).to_have_value(str(ws.ids["px_todo"]))
     assert await staff.page.locator(f"{column(staff.page, 'In progress')} {card}").count() == 0
