@@ -335,6 +335,14 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
     await expect(
         customer.page.locator(".comment", has_text="px customer comment").locator("button.reaction", has_text="👍 1")
     ).to_be_visible(timeout=5000)
+    # A mention, chosen from the suggestions, is marked in the rendered text on the other screen.
+    await page.locator("#comment-body").focus()
+    await page.keyboard.type("Thanks @Cus")
+    await page.locator(".composer-shared .suggestions li", has_text="Customer").click()
+    await page.keyboard.type("for the photos")
+    await page.click("#post-shared")
+    mentioned = customer.page.locator(".comment", has_text="for the photos")
+    await expect(mentioned.locator("mark.mention")).to_have_text("@Customer", timeout=5000)
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()
