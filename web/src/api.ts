@@ -1,10 +1,18 @@
 // The REST client: JSON in and out, the session cookie, and the CSRF header on writes.
 
+/** One invalid field of a refused request, as the API names it (`details` of a 422). */
+export interface FieldError {
+  field: string;
+  message: string;
+  type: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: FieldError[] = [],
   ) {
     super(message);
   }
@@ -27,7 +35,10 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   });
   if (response.status === 204) return undefined as T;
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "");
+  if (!response.ok) {
+    const details = Array.isArray(data.details) ? (data.details as FieldError[]) : [];
+    throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "", details);
+  }
   return data as T;
 }
 
