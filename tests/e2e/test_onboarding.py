@@ -77,7 +77,7 @@ async def onboard(
     height: int,
     locale: str,
     inbox: Inbox | None,
-    names: tuple[str, str, str] = ("Nordic Bakery", "Bakery web shop", "kund@nordicbakery.test"),
+    names: tuple[str, str, str] = ("Nordic Bakery", "Bakery web shop", "karin@nordicbakery.se"),
 ) -> Journey:
     """The owner sets up a client and a project and invites its customer, who joins and sees the board."""
     client_name, project_name, address = names
@@ -202,4 +202,4 @@ async def test_onboarding_on_a_desk_with_the_link_mailed(
     with cluster(tmp_path, database[0], None, count=1, extra_env=mail_env(port)) as (node,):
         journey = await onboard(browser, node, database[1], width=1280, height=800, locale="en-GB", inbox=inbox)
     assert journey.clicks == 2  # Invite, and the customer's Join
-    assert [m["To"] for m in inbox.messages] == ["kund@nordicbakery.test"]
+    assert [m["To"] for m in inbox.messages] == ["karin@nordicbakery.se"]

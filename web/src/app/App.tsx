@@ -10,6 +10,10 @@ import { renderLogin } from "../views/login";
 import { renderRequest, renderRequests } from "../views/requests";
 import { renderReset } from "../views/reset";
 import { renderTask } from "../views/task";
+import { may } from "../people-api";
+import { NewProjectButton } from "../screens/new-project/NewProject";
+import { Organization } from "../screens/organization/Organization";
+import { ProjectPeople } from "../screens/people/ProjectPeople";
 import { Header } from "./Header";
 import { liveClient, loadSession, signedIn, user } from "./session";
 import { View } from "./View";
@@ -23,12 +27,17 @@ interface Params {
 }
 const n = Number;
 
-function Home() {
-  return <View id="home" run={(root) => renderHome(root)} />;
-}
-
 // Each screen reads who is signed in from the session (set before the router renders).
 const me = (): User => user.value!;
+
+function Home() {
+  return (
+    <>
+      {may.createProject(me()) && <NewProjectButton />}
+      <View id="home" run={(root) => renderHome(root)} />
+    </>
+  );
+}
 const s = {
   Tokens: () => <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />,
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
@@ -72,6 +81,8 @@ const s = {
       run={(root) => renderTask(root, n(p.project), n(p.task), me(), liveClient())}
     />
   ),
+  People: (p: Params) => <ProjectPeople projectId={n(p.project)} user={me()} />,
+  Organization: () => <Organization user={me()} />,
   Board: (p: Params) => (
     <View id={`board:${p.project}`} run={(root) => renderBoard(root, n(p.project), me(), liveClient())} />
   ),
@@ -92,6 +103,8 @@ function SignedIn({ who }: { who: User }) {
         <Route path="/projects/:project/requests/:request" component={s.Request} />
         <Route path="/projects/:project/requests" component={s.Requests} />
         <Route path="/projects/:project/files" component={s.Files} />
+        <Route path="/projects/:project/people" component={s.People} />
+        <Route path="/organization" component={s.Organization} />
         <Route path="/projects/:project/tasks/:task" component={s.Task} />
         <Route path="/projects/:project" component={s.Board} />
         <Route default component={Home} />
@@ -101,7 +114,7 @@ function SignedIn({ who }: { who: User }) {
 }
 
 export function App() {
-  const { path } = useLocation();
+  const { path, route } = useLocation();
   const who = user.value;
   // A new link opened on the same page changes only the fragment: the token in it is a new page.
   const [hash, setHash] = useState(location.hash);
@@ -114,7 +127,12 @@ export function App() {
     if (who === undefined) void loadSession();
   }, [who]);
   // Public pages: an invitation or a reset link carries its token in the fragment (never sent to a server log).
-  if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), signedIn)} />;
+  // Joining by invitation lands on the project's board, the token gone from the address bar and history.
+  const joined = (who: User, projectId: number) => {
+    signedIn(who);
+    route(`/projects/${projectId}`, true);
+  };
+  if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), joined)} />;
   if (path === "/reset-password") return <View id={`reset:${hash}`} run={(root) => renderReset(root, hash.slice(1))} />;
   if (who === undefined) return null;
   if (who === null) return <View id="login" run={(root) => renderLogin(root, signedIn)} />;

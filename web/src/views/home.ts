@@ -41,7 +41,7 @@ export async function renderHome(root: HTMLElement): Promise<void> {
             ),
           ),
         )
-      : h("p", { class: "muted" }, t("home.noProjects")),
+      : h("p", { class: "muted" }, t(me.user.role === "owner" || me.user.role === "admin" ? "home.noProjectsAdmin" : "home.noProjects")),
   );
   mount(root, h("main", { class: "page" }, waiting, list));
 }

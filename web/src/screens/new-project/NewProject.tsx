@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { t } from "../../i18n";
 import { createClient, createProject, listClients, listTemplates, type Client, type Template } from "../../people-api";
-import { checkName, Dialog, explain, Field, type FieldErrors } from "./ui";
+import { checkName, Dialog, explain, Field, type FieldErrors } from "../people/ui";
 
 const NEW_CLIENT = "new";
 

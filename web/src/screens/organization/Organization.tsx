@@ -14,7 +14,7 @@ import {
   type Client,
   type StaffPerson,
 } from "../../people-api";
-import { checkName, Confirm, explain, failed, Field, NoticeLine, roleName, type FieldErrors, type Notice } from "./ui";
+import { checkName, Confirm, explain, failed, Field, NoticeLine, roleName, type FieldErrors, type Notice } from "../people/ui";
 
 export function Organization({ user }: { user: User }) {
   const [clients, setClients] = useState<Client[] | null>(null);
