@@ -97,7 +97,6 @@ async def _build(session: AsyncSession, ws: Workspace) -> None:
     client_x = await _add(session, Client(organization_id=org_a, name="Client X"))
     client_y = await _add(session, Client(organization_id=org_a, name="Client Y"))
     client_b = await _add(session, Client(organization_id=org_b, name="Client of B"))
-    ws.ids["client_x"] = client_x
     hashed = hash_password(PASSWORD)
     people = {
         "owner": (org_a, None, OrgRole.OWNER),

@@ -2,10 +2,9 @@
 // is shown here to copy and pass on; it is shown this once (only its hash is stored).
 import { useState } from "preact/hooks";
 import type { User } from "../../api";
-import { t } from "../../i18n";
+import { t, type MessageKey } from "../../i18n";
 import { invite, may, type InviteResult, type ProjectDetails, type ProjectRole } from "../../people-api";
 import { checkEmail, CopyLink, explain, Field, roleName, type FieldErrors } from "./ui";
-import type { MessageKey } from "../../i18n";
 
 export function InviteForm(props: { project: ProjectDetails; user: User; onInvited: () => Promise<void> }) {
   const { project, user, onInvited } = props;
@@ -67,13 +66,13 @@ export function InviteForm(props: { project: ProjectDetails; user: User; onInvit
           id="invite-role"
           label={t("people.inviteRole")}
           error={errors.role}
-          hint={roles.length < 4 ? t("people.staffRolesAdmins") : undefined}
+          hint={`${t(`role.hint.${role}` as MessageKey)}.${roles.length < 4 ? ` ${t("people.staffRolesAdmins")}` : ""}`}
         >
           {(a) => (
             <select {...a} value={role} onChange={(e) => setRole(e.currentTarget.value as ProjectRole)}>
               {roles.map((r) => (
                 <option key={r} value={r}>
-                  {roleName(r)} – {t(`role.hint.${r}` as MessageKey)}
+                  {roleName(r)}
                 </option>
               ))}
             </select>
