@@ -94,6 +94,10 @@ async def onboard(
         await owner.fill("#email", ws.emails["owner"])
         await owner.fill("#password", PASSWORD)
         await owner.click("form button[type=submit]")
+        swedish = locale.startswith("sv")
+        if swedish:  # the owner reads Tandem in Swedish too
+            await owner.select_option("#language", "sv")
+            await expect(owner.locator("#new-project")).to_have_text("+ Nytt projekt")
 
         # A client and a project from the organization's template, in one dialog.
         await owner.click("#new-project")
@@ -107,6 +111,7 @@ async def onboard(
         await owner.wait_for_url(re.compile(r"/projects/\d+/people$"))
         project_id = int(re.findall(r"/projects/(\d+)/people", owner.url)[0])
         await expect(owner.locator("h1")).to_contain_text(project_name)
+        await expect(owner.locator("#invite-title")).to_have_text("Bjud in någon" if swedish else "Invite someone")
         journey.screens.append(await shot(owner, "onboarding-people"))
 
         # Invite: from here on, every click counts.
