@@ -95,7 +95,7 @@ async def test_owner_manages_a_projects_people_by_keyboard(
         gone = await api.delete(f"/api/projects/{ws.ids['px']}/members/{ws.users['customer']}")
         assert gone.status_code == 204
     await page.get_by_label("Role of Customer").select_option("viewer")
-    await expect(page.locator("#people-error")).to_contain_text("No such member")
+    await expect(page.locator("#people-error")).to_contain_text("It no longer exists")
     await expect(member(page, "Customer")).to_have_count(0)
 
     # Rename and describe, archive and restore.

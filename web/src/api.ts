@@ -1,6 +1,6 @@
 // The REST client: JSON in and out, the session cookie, and the CSRF header on writes.
 
-/** One invalid field of a refused request, as the API names it (`details` of a 422). */
+/** One invalid field of a 422 answer, as the API names it ("title", "due_date"). */
 export interface FieldError {
   field: string;
   message: string;
@@ -70,6 +70,7 @@ export interface Task {
   id: number;
   project_id: number;
   title: string;
+  description?: string;
   status_id: number;
   status_category: string;
   assignee: { id: number; name: string; is_customer: boolean } | null;
@@ -77,9 +78,24 @@ export interface Task {
   colour_class: ColourClass;
   due_date: string | null;
   visibility: "internal" | "shared";
+  milestone_id?: number | null;
   position: number;
   version: number;
   project_name?: string;
+}
+
+export interface Milestone {
+  id: number;
+  name: string;
+  due_date: string | null;
+  visibility: "internal" | "shared";
+  completed_at: string | null;
+}
+
+export interface Person {
+  id: number;
+  name: string;
+  is_customer: boolean;
 }
 
 export interface ProjectSummary {
@@ -106,6 +122,7 @@ export interface Status {
   category: string;
   colour: string;
   position: number;
+  wip_limit?: number | null;
 }
 
 export interface Me {

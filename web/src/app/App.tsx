@@ -2,19 +2,21 @@
 import { useEffect, useState } from "preact/hooks";
 import { Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
-import { renderBoard } from "../views/board";
 import { renderFiles } from "../views/files";
 import { renderHome } from "../views/home";
 import { renderInvite } from "../views/invite";
 import { renderLogin } from "../views/login";
 import { renderRequest, renderRequests } from "../views/requests";
 import { renderReset } from "../views/reset";
-import { renderTask } from "../views/task";
 import { may } from "../people-api";
+import { Board } from "../screens/board/Board";
 import { NewProjectButton } from "../screens/new-project/NewProject";
 import { Organization } from "../screens/organization/Organization";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
+import { TaskPage } from "../screens/task/TaskPage";
+import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
+import { Toasts } from "./toast";
 import { liveClient, loadSession, signedIn, user } from "./session";
 import { View } from "./View";
 
@@ -75,17 +77,10 @@ const s = {
   Files: (p: Params) => (
     <View id={`files:${p.project}`} run={(root) => renderFiles(root, n(p.project), me(), liveClient())} />
   ),
-  Task: (p: Params) => (
-    <View
-      id={`task:${p.project}:${p.task}`}
-      run={(root) => renderTask(root, n(p.project), n(p.task), me(), liveClient())}
-    />
-  ),
+  Task: (p: Params) => <TaskPage projectId={n(p.project)} taskId={n(p.task)} who={me()} />,
   People: (p: Params) => <ProjectPeople projectId={n(p.project)} user={me()} />,
   Organization: () => <Organization user={me()} />,
-  Board: (p: Params) => (
-    <View id={`board:${p.project}`} run={(root) => renderBoard(root, n(p.project), me(), liveClient())} />
-  ),
+  Board: (p: Params) => <Board projectId={n(p.project)} who={me()} />,
 };
 
 function SignedIn({ who }: { who: User }) {
@@ -109,6 +104,8 @@ function SignedIn({ who }: { who: User }) {
         <Route path="/projects/:project" component={s.Board} />
         <Route default component={Home} />
       </Router>
+      <Toasts />
+      <ConfirmDialog />
     </>
   );
 }

@@ -1,6 +1,6 @@
 // A project's People page: who is on it, inviting someone by email, pending invitations (copy link, resend,
 // revoke), and for its managers the project's name, description, archiving and deletion.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { User } from "../../api";
 import { t } from "../../i18n";
 import {
@@ -17,16 +17,10 @@ import {
   type ProjectDetails,
   type ProjectRole,
 } from "../../people-api";
-import { projectNav } from "../../views/common";
+import { ProjectNav } from "../common/ProjectNav";
 import { InviteForm } from "./InviteForm";
 import { ProjectDetailsPanel } from "./ProjectDetailsPanel";
 import { Confirm, CopyLink, explain, failed, formatDateTime, NoticeLine, roleName, type Notice } from "./ui";
-
-function ProjectNav({ projectId }: { projectId: number }) {
-  const ref = useRef<HTMLDivElement>(null);
-  useEffect(() => ref.current!.replaceChildren(projectNav(projectId, "people")), [projectId]);
-  return <div ref={ref} />;
-}
 
 export function ProjectPeople({ projectId, user }: { projectId: number; user: User }) {
   const [project, setProject] = useState<ProjectDetails | null>(null);
@@ -67,7 +61,7 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
   const manage = may.manageProject(user, project);
   return (
     <main class="page people-page">
-      <ProjectNav projectId={projectId} />
+      <ProjectNav projectId={projectId} current="people" />
       <h1>
         {project.name}
         {project.archived && <span class="tag tag-muted">{t("home.archived")}</span>}

@@ -3,6 +3,7 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../../api";
+import { reasonFor } from "../../app/errors";
 import { t, type MessageKey } from "../../i18n";
 import "./people.css";
 
@@ -103,15 +104,25 @@ export function Field(props: {
 
 export type FieldErrors = Record<string, string>;
 
-/** A refused request as the person should read it: per-field messages (by API field name) and one summary. */
+// The refusals particular to these screens; the rest are worded by the shell (`reasonFor`).
+const REASONS: Record<string, MessageKey> = {
+  already_member: "people.error.alreadyMember",
+  email_unavailable: "people.error.emailUnavailable",
+  invite_accepted: "people.error.inviteAccepted",
+  owner_locked: "people.error.ownerLocked",
+};
+
+/** A refused request in the reader's language: per-field messages (by API field name) and one summary. */
 export function explain(err: unknown): { fields: FieldErrors; message: string } {
+  const fields: FieldErrors = {};
   if (err instanceof ApiError) {
-    const fields: FieldErrors = {};
-    for (const detail of err.details) fields[detail.field.split(".").pop() ?? detail.field] = detail.message;
+    for (const detail of err.details) {
+      fields[detail.field.split(".").pop() ?? detail.field] = t("error.fieldInvalid", { reason: detail.message });
+    }
     if (Object.keys(fields).length) return { fields, message: t("common.fixFields") };
-    return { fields, message: err.message || t("error.generic") };
+    if (REASONS[err.code]) return { fields, message: t(REASONS[err.code]) };
   }
-  return { fields: {}, message: t("error.generic") };
+  return { fields, message: reasonFor(err) };
 }
 
 /** The form checks the API makes, made before sending (the API's answer still wins). */
