@@ -263,6 +263,7 @@ function Staff(props: {
                         </option>
                       ))}
                     </select>
+                    {busy === person.id && <span class="muted">{t("common.saving")}</span>}
                     {person.active ? (
                       <button
                         type="button"

@@ -71,7 +71,12 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
         {project.description ? ` · ${project.description}` : ""}
       </p>
       <NoticeLine notice={notice} />
-      <div class="people-grid">
+      {/* Inviting comes first (on a phone too), with its pending invitations; then who is on it, and the project. */}
+      <div class={manage ? "people-grid" : undefined}>
+        <div>
+          {manage && <InviteForm project={project} user={user} onInvited={reload} />}
+          {manage && <PendingInvites invites={pending} onNotice={setNotice} reload={reload} />}
+        </div>
         <div>
           <Members
             project={project}
@@ -81,10 +86,6 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
             onNotice={setNotice}
             reload={reload}
           />
-          {manage && <PendingInvites invites={pending} onNotice={setNotice} reload={reload} />}
-        </div>
-        <div>
-          {manage && <InviteForm project={project} user={user} onInvited={reload} />}
           {manage ? (
             <ProjectDetailsPanel project={project} user={user} onChanged={setProject} onNotice={setNotice} />
           ) : (
@@ -168,6 +169,7 @@ function Members(props: {
                       </option>
                     ))}
                   </select>
+                  {busy === member.user_id && <span class="muted">{t("common.saving")}</span>}
                   <button
                     type="button"
                     class="secondary danger-quiet"
