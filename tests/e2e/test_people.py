@@ -10,9 +10,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_portal import Person, browser, shoot  # noqa: F401  (browser is the fixture)
+from tests.e2e.test_portal import AXE, Person, browser, serious_violations, shoot  # noqa: F401  (browser: fixture)
 from tests.nodes import Node, cluster
-from tests.workspace import INVITE_TOKEN, Workspace
+from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
 
 @pytest.fixture
@@ -188,3 +188,34 @@ async def test_clients_and_staff_for_owners_and_read_only_for_staff(
     await customer.page.goto(f"{node.http}/projects/{ws.ids['px']}/people")
     await expect(member(customer.page, "Staff")).to_be_visible()
     assert await customer.page.locator("#invite-email, .pending-invite, #settings-delete").count() == 0
+
+
+async def test_people_screens_meet_wcag_aa(
+    browser: Browser,  # noqa: F811
+    node: Node,
+    database: tuple[str, Workspace],
+) -> None:
+    ws = database[1]
+    assert AXE.exists(), "axe-core is a dev dependency of web/ (npm ci installs it)"
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(node.http + "/")
+    await page.fill("#email", ws.emails["owner"])
+    await page.fill("#password", PASSWORD)
+    await page.click("form button[type=submit]")
+    await page.click("#new-project")
+    await page.select_option("#project-client", value="new")
+    await page.click("#new-project-dialog button[type=submit]")  # empty: every field error showing
+    await expect(page.locator("#client-name-error")).to_be_visible()
+    problems = {"new project": await serious_violations(page)}
+    await page.keyboard.press("Escape")
+    await page.goto(f"{node.http}/projects/{ws.ids['px']}/people")
+    await page.fill("#invite-email", "someone@example.com")
+    await page.click("#invite-submit")
+    await expect(page.locator("#invite-link")).to_be_visible()
+    problems["people"] = await serious_violations(page)
+    await page.goto(f"{node.http}/organization")
+    await expect(page.locator(".staff-person").first).to_be_visible()
+    problems["clients and staff"] = await serious_violations(page)
+    await context.close()
+    assert {name: found for name, found in problems.items() if found} == {}
