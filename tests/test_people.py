@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import httpx
 from starlette.testclient import TestClient
 
+from channels.client import TandemClient
 from tests.conftest import bearer
+from tests.nodes import Node, connect
 from tests.workspace import INVITE_TOKEN, Workspace
 
 
@@ -109,3 +114,23 @@ def test_owner_manages_staff(client: TestClient, workspace: Workspace) -> None:
     assert customer.status_code == 404
     owner_only = client.patch(f"/api/staff/{spare}", headers=bearer(workspace, "staff"), json={"active": True})
     assert owner_only.status_code == 403
+
+
+async def test_deactivating_a_colleague_closes_their_sockets_on_every_node(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    socket = await connect(clients, b, ws, "spare_staff")
+    await socket.subscribe(f"project:{ws.ids['px']}:staff")
+    colleague = await connect(clients, b, ws, "staff")
+    async with httpx.AsyncClient(base_url=a.http, timeout=10) as http:
+        off = await http.patch(
+            f"/api/staff/{ws.users['spare_staff']}", json={"active": False}, headers=bearer(ws, "owner")
+        )
+        assert off.status_code == 200, off.text
+    async with asyncio.timeout(2):
+        while socket.close_code is None:
+            await asyncio.sleep(0.02)
+    assert socket.close_code == 4401
+    assert colleague.close_code is None
