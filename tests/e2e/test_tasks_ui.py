@@ -250,3 +250,99 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()
+
+
+async def test_list_quick_add_markdown_and_a_confirmed_delete_on_a_phone(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    a, _ = two_nodes
+    staff = await Person.sign_in(browser, a, "staff@example.test", width=PHONE[0], height=PHONE[1])
+    page = staff.page
+    await staff.open_board("PX")
+    await page.click("[data-view='list']")
+    await page.click(".quick-add-open")
+    await page.keyboard.type("Made in the list")
+    await page.keyboard.press("Enter")
+    row = page.locator(".task-list tr", has_text="Made in the list")
+    await expect(row).to_be_visible(timeout=5000)
+    await row.locator("a").click()
+
+    # The description is Markdown, rendered in two safe layers: markup a person types stays text.
+    await page.fill("#task-description", "**Bold** point\n\n<script>window.pwned = 1</script>")
+    await page.click("#task-title")  # leaving the field saves it
+    await expect(page.locator("#task-description-status")).to_have_text("Saved", timeout=5000)
+    await page.click("button:has-text('Preview')")
+    preview = page.locator(".task-description")
+    await expect(preview.locator("strong")).to_have_text("Bold")
+    await expect(preview).to_contain_text("<script>window.pwned = 1</script>")
+    assert await preview.locator("script").count() == 0
+    assert await page.evaluate("window.pwned === undefined")
+
+    # Delete asks first; Escape keeps the task, the dialog's own button deletes it.
+    await page.click("#task-delete")
+    dialog = page.locator("dialog.confirm")
+    await expect(dialog).to_contain_text("Made in the list")
+    await expect(dialog.locator("button", has_text="Cancel")).to_be_focused()
+    await shoot(staff, "delete-dialog")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    await page.click("#task-delete")
+    await dialog.locator("button.danger").click()
+    await expect(page.locator(".toast-info")).to_contain_text("was deleted", timeout=5000)
+    await page.wait_for_selector(".board, .task-list")
+    await expect(page.locator(".card, .task-list tr", has_text="Made in the list")).to_have_count(0)
+    assert no_unexpected_errors(staff) == []
+    await staff.context.close()
+
+
+async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    ws = database[1]
+    staff, customer = await people(browser, two_nodes, DESKTOP, PHONE)
+    for person in (staff, customer):
+        await person.page.goto(f"{person.node.http}/projects/{ws.ids['px']}/tasks/{ws.ids['px_shared_task']}")
+        await person.page.wait_for_selector(".composer")
+        await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=10000)
+    page = staff.page
+    own = page.locator(f"#comment-{ws.ids['px_shared_comment']}")
+    # Only one's own comments offer Edit; the customer's does not, on the staff screen.
+    assert (
+        await page.locator(".comment", has_text="px customer comment").locator("button", has_text="Edit").count() == 0
+    )
+    await own.locator("button", has_text="Edit").click()
+    await page.fill(f"#edit-{ws.ids['px_shared_comment']}", "px shared comment, corrected")
+    await own.locator("button", has_text="Save").click()
+    edited = customer.page.locator(".comment", has_text="px shared comment, corrected")
+    await expect(edited).to_be_visible(timeout=5000)
+    await edited.locator("button", has_text="edited").click()
+    await expect(edited.locator(".revisions")).to_contain_text("px shared comment")
+
+    # Quote-reply to the customer's comment; the customer sees the quote. A reaction shows up live too.
+    theirs = page.locator(f"#comment-{ws.ids['px_customer_comment']}")
+    await theirs.locator("button", has_text="Reply").click()
+    await expect(page.locator("#comment-body")).to_be_focused()
+    await expect(page.locator(".composer-shared .reply-note")).to_contain_text("Customer")
+    await page.keyboard.type("Yes, agreed")
+    await page.click("#post-shared")
+    reply = customer.page.locator(".comment", has_text="Yes, agreed")
+    await expect(reply.locator(".quote")).to_contain_text("Customer: px customer comment", timeout=5000)
+    await theirs.locator("button.reaction", has_text="👍").click()
+    await expect(
+        customer.page.locator(".comment", has_text="px customer comment").locator("button.reaction", has_text="👍 1")
+    ).to_be_visible(timeout=5000)
+    # A mention, chosen from the suggestions, is marked in the rendered text on the other screen.
+    await page.locator("#comment-body").focus()
+    await page.keyboard.type("Thanks @Cus")
+    await page.locator(".composer-shared .suggestions li", has_text="Customer").click()
+    await page.keyboard.type("for the photos")
+    await page.click("#post-shared")
+    mentioned = customer.page.locator(".comment", has_text="for the photos")
+    await expect(mentioned.locator("mark.mention")).to_have_text("@Customer", timeout=5000)
+    for person in (staff, customer):
+        assert no_unexpected_errors(person) == []
+        await person.context.close()

@@ -31,6 +31,8 @@ function CommentItem(props: {
   names: string[];
   merge: (c: Comment) => void;
   quote: (c: Comment) => void;
+  /** Whether the reader may comment (and so react and reply); reactions are shown either way. */
+  canComment: boolean;
 }) {
   const { c, who } = props;
   const [editing, setEditing] = useState<string | null>(null);
@@ -138,15 +140,22 @@ function CommentItem(props: {
             {REACTIONS.map((emoji) => {
               const reaction = c.reactions.find((r) => r.emoji === emoji);
               const on = reaction?.user_ids.includes(who.id) ?? false;
+              if (!props.canComment) {
+                return reaction ? (
+                  <span key={emoji} class="reaction">{`${emoji} ${reaction.count}`}</span>
+                ) : null;
+              }
               return (
                 <button key={emoji} type="button" class={`reaction${on ? " mine" : ""}`} aria-pressed={on} onClick={() => void react(emoji, on)}>
                   {`${emoji}${reaction ? ` ${reaction.count}` : ""}`}
                 </button>
               );
             })}
-            <button type="button" class="link" onClick={() => props.quote(c)}>
-              {t("thread.reply")}
-            </button>
+            {props.canComment && (
+              <button type="button" class="link" onClick={() => props.quote(c)}>
+                {t("thread.reply")}
+              </button>
+            )}
             {mine && (
               <button type="button" class="link" onClick={() => setEditing(c.body)}>
                 {t("thread.edit")}
@@ -252,7 +261,8 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
     setReplyTo({ comment: c, audience });
   };
   const sorted = [...thread.current.values()].sort((a, b) => a.id - b.id);
-  const names = people.map((p) => p.name);
+  // Anyone who can be mentioned here, the reader (a mention of me matters most) and whoever wrote in the thread.
+  const names = [...new Set([who.name, ...people.map((p) => p.name), ...sorted.flatMap((c) => (c.author ? [c.author.name] : []))])];
   const typingLine = [...new Set(typingNames.values())].join(", ");
   const composer = (audience: Audience) => (
     <Composer
@@ -292,7 +302,7 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
       )}
       <ol class="thread">
         {sorted.map((c) => (
-          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} />
+          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} canComment={canComment} />
         ))}
         {!sorted.length && <li class="muted">{t("thread.empty")}</li>}
       </ol>
