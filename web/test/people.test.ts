@@ -46,7 +46,7 @@ describe("explain", () => {
     ]);
     const { fields, message } = explain(refused);
     expect(fields.email).toContain("value is not a valid email address");
-    expect(message).toBe("Check the fields marked below.");
+    expect(message).toBe("Check the marked fields.");
     expect(explain(new ApiError(409, "already_member", "This person is already a member.")).message).toBe(
       "This person is already a member of the project.",
     );
