@@ -103,6 +103,10 @@ class ClientIn(In):
     name: Name
 
 
+class ClientPatch(In):
+    name: Name
+
+
 class ClientOut(Out):
     id: int
     name: str
@@ -113,6 +117,9 @@ class ProjectIn(In):
     name: Name
     client_id: Id
     description: Text = ""
+    template_id: Id | None = Field(
+        None, description="Start with this workflow template's statuses (default workflow without)."
+    )
 
 
 class ProjectPatch(In):

@@ -187,6 +187,13 @@ async def test_the_customer_portal_reads_in_swedish(
         timeout=10,
     ).json()["items"]
     content = {status["name"] for status in statuses}
+    # So are people's names (the seeded customer is called "Customer", which is also an English role label).
+    members = httpx.get(
+        f"{a.http}/api/projects/{ws.ids['px']}/members",
+        headers={"authorization": f"Bearer {ws.token('customer')}"},
+        timeout=10,
+    ).json()["items"]
+    content |= {member["name"] for member in members}
     for text in pages:
         lines = {line.strip() for line in text.splitlines() if line.strip()} - content
         assert not lines & untranslated, f"English strings on a Swedish page: {lines & untranslated}"

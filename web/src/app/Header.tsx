@@ -25,6 +25,7 @@ export function Header({ who }: { who: User }) {
       </span>
       <span class="who">{who.name}</span>
       <a href="/settings/tokens">{t("nav.tokens")}</a>
+      {who.role !== "customer" && <a href="/organization">{t("nav.organization")}</a>}
       {staffAdmin && <a href="/audit">{t("nav.audit")}</a>}
       <select
         id="language"

@@ -37,11 +37,12 @@ export async function renderHome(root: HTMLElement): Promise<void> {
               { class: "project-row" },
               h("a", { href: `/projects/${p.id}`, "data-link": "true" }, h("strong", {}, p.name)),
               h("span", { class: "muted" }, ` · ${p.client_name}`),
+              p.archived ? h("span", { class: "tag-archived" }, t("home.archived")) : null,
               p.summary ? health(p.summary) : null,
             ),
           ),
         )
-      : h("p", { class: "muted" }, t("home.noProjects")),
+      : h("p", { class: "muted" }, t(me.user.role === "owner" || me.user.role === "admin" ? "home.noProjectsAdmin" : "home.noProjects")),
   );
   mount(root, h("main", { class: "page" }, waiting, list));
 }
