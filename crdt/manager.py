@@ -6,8 +6,9 @@ Between nodes, rooms speak through a `channels.broker.Broker` (Redis in a cluste
 *before* it loads the note from the store and applies what arrived meanwhile after loading, and every node stores
 an update before publishing it, so a node that opens a note late misses nothing and has caught up before it
 answers anyone's sync step 1. Once loaded, it sends a query-awareness on the channel, and every node answers
-with its own peers' awareness states, so people who joined elsewhere earlier show up at once. After a broker reconnect (publications may have been missed) every open room
-re-reads its note from the store; CRDT updates are idempotent, so duplicates are harmless.
+with its own peers' awareness states, so people who joined elsewhere earlier show up at once. After a broker
+reconnect (publications may have been missed) every open room re-reads its note from the store; CRDT updates are
+idempotent, so duplicates are harmless.
 """
 
 from __future__ import annotations
