@@ -21,6 +21,8 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
   on the shared stream only for files a customer may see (shared, on a shared task, comment or request)
 - on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
 - on ``user:{id}``: ``{"type": "feedback.requested", "request": {...FeedbackRequestOut}}``: answer the survey
+- on ``user:{id}``: ``{"type": "waiting.changed"}``: something may have entered or left the person's "waiting on
+  you" list (server/waiting.py); refetch ``GET /api/me/waiting``
 
 Every board event also touches the project's live KPIs (``server/report_live.py``), which publishes
 ``{"type": "kpi.changed", "kpis": {...}}`` on ``report:project:{id}:staff`` and ``:shared``, debounced.
@@ -193,6 +195,11 @@ class LiveUpdates:
         if was_shared and not shared:
             file_id = getattr(file, "id", None)
             self._emit(ctx, project_channels(project_id)[1], {"type": "file.removed", "file_id": file_id})
+
+    def waiting_changed(self, ctx: Context, user_ids: Sequence[int]) -> None:
+        """Hint ``user_ids`` that their "waiting on you" list may have changed (one outbox row for all)."""
+        if user_ids:
+            self._emit(ctx, [user_channel(u) for u in user_ids], {"type": "waiting.changed"})
 
     async def feedback_requested(self, ctx: Context, user_id: int, request: BaseModel) -> None:
         event = {"type": "feedback.requested", "request": request.model_dump(mode="json")}

@@ -158,6 +158,7 @@ class StatusIn(In):
     colour: Colour
     position: int | None = Field(None, ge=0, le=1000)
     wip_limit: int | None = Field(None, ge=1, le=10_000)
+    waits_on_customer: bool = Field(False, description="Its open shared tasks wait on the project's customers.")
 
 
 class StatusPatch(In):
@@ -166,6 +167,7 @@ class StatusPatch(In):
     colour: Colour | None = None
     position: int | None = Field(None, ge=0, le=1000)
     wip_limit: int | None = Field(None, ge=1, le=10_000, description="null removes the limit")
+    waits_on_customer: bool | None = None
 
 
 class StatusOut(Out):
@@ -176,6 +178,7 @@ class StatusOut(Out):
     colour: str
     position: int
     wip_limit: int | None = Field(None, description="At most this many tasks may stand in the status.")
+    waits_on_customer: bool = Field(description="Its open shared tasks wait on the project's customers.")
 
 
 class StatusDeleteQuery(In):
@@ -247,7 +250,9 @@ class TaskOut(Out):
     status_id: int
     status_category: StatusCategory
     assignee: PersonOut | None
-    waiting_on_customer: bool = Field(description="True when the assignee is a customer user.")
+    waiting_on_customer: bool = Field(
+        description="Shared, not done, and assigned to a customer user or in a waits_on_customer status."
+    )
     colour_class: ColourClass = Field(description="overdue, due_soon, on_track or done, computed by the server.")
     due_date: dt.date | None
     priority: Priority

@@ -28,6 +28,7 @@ from server.models import (
 )
 from server.policy import Action, visible_items
 from server.schemas import Page, TaskIn, TaskOut, TaskPatch, TaskQuery
+from server.waiting import task_waits_on_customer
 
 # What a customer may change on a task assigned to them: where it stands, nothing else.
 CUSTOMER_MOVABLE = frozenset({"status_id", "position"})
@@ -93,9 +94,10 @@ async def list_tasks(ctx: Context, query: TaskQuery) -> Page[TaskOut]:
     if query.due_after is not None:
         stmt = stmt.where(col(Task.due_date) > query.due_after)
     if query.waiting_on_customer is not None:
-        customers = select(User.id).where(User.role == "customer")
-        waiting = col(Task.assignee_id).in_(customers)
-        stmt = stmt.where(waiting if query.waiting_on_customer else ~waiting | col(Task.assignee_id).is_(None))
+        waiting = task_waits_on_customer()
+        stmt = stmt.join(Status, col(Status.id) == Task.status_id).where(
+            waiting if query.waiting_on_customer else ~waiting
+        )
     if query.cursor:
         stmt = stmt.where(col(Task.id) > int(query.cursor))
     rows = list((await ctx.session.exec(stmt.order_by(col(Task.id)).limit(query.limit + 1))).all())

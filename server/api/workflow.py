@@ -79,6 +79,7 @@ async def create_status(ctx: Context, body: StatusIn) -> StatusOut:
         colour=body.colour,
         position=position,
         wip_limit=body.wip_limit,
+        waits_on_customer=body.waits_on_customer,
     )
     ctx.session.add(status)
     await ctx.session.flush()
