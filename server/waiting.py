@@ -15,8 +15,10 @@ What waits on one person (``GET /api/me/waiting``, server/api/waiting.py), acros
   of theirs on the same task answers it, even if since deleted).
 
 Every query goes through the policy's scopes (``visible_projects``, ``visible_items``, ``thread_rows_visible``),
-so a customer is never shown an internal item. When something may have entered or left someone's list, a
-``{"type": "waiting.changed"}`` hint goes to their ``user:{id}`` channel; clients refetch the list.
+so a customer is never shown an internal item. When something may have entered or left someone's list, a hint
+goes to their ``user:{id}`` channel and clients refetch the list: ``{"type": "waiting.changed"}``, or the
+event that already tells them (``notification.created`` for a new mention, ``feedback.requested`` for a new
+feedback ask, ``action_items.changed`` for a task assigned to them).
 """
 
 from __future__ import annotations

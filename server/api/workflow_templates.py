@@ -17,6 +17,7 @@ from pydantic import Field, StringConstraints, model_validator
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
+from server import waiting
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.api.workflow import MAX_STATUSES, StatusList, project_statuses
@@ -188,6 +189,7 @@ async def apply_workflow(ctx: Context, body: ApplyIn) -> StatusList:
         raise ApiError(422, "invalid", "The source workflow has two statuses of the same name.")
     moved = await _replace_statuses(ctx, project, specs, body.moves)
     await ctx.services.live.workflow_changed(ctx, project.id, moved_tasks=moved)
+    await waiting.hint_project(ctx, project.id)
     return StatusList(items=await project_statuses(ctx, project.id))
 
 
