@@ -15,6 +15,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+IDEMPOTENCY_TTL_SECONDS = 300.0
+"""How long a broker remembers an idempotency key (`Broker.publish`): well past the outbox's adoption of a dead
+node's rows (``server/outbox.py``: 15 s without a stamp, then the next poll), so a row republished by the node that
+adopts it is still recognised."""
+
 
 class BrokerUnavailable(Exception):
     """The broker's backing store cannot be reached; the operation was not (or not certainly) applied."""
@@ -102,15 +107,23 @@ class Broker(Protocol):
         Publications may have been missed while disconnected; the handler should check positions and fill gaps.
         """
 
-    async def publish(self, channel: str, data: bytes, history: HistoryOptions | None) -> StreamPosition:
+    async def publish(
+        self, channel: str, data: bytes, history: HistoryOptions | None, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
         """Publish ``data`` (compact UTF-8 JSON object) on ``channel``.
 
         Atomically assigns the next offset, appends to history bounded by ``history.size`` and
         ``history.ttl_seconds``, and fans the publication out to every subscribed process. With
         ``history=None`` the publication is ephemeral: offset 0, empty epoch, not stored, not counted.
 
+        ``idempotency_key`` makes a publish with history happen at most once per key and channel: when a
+        publication with the same key was accepted on ``channel`` within the broker's idempotency window
+        (`IDEMPOTENCY_TTL_SECONDS` unless configured), nothing is published, stored or counted, and the
+        first publication's position is returned. The check and the publish are one atomic step, so two
+        publishers racing with one key publish once. Ephemeral publishes ignore the key.
+
         Returns:
-            The position of the new publication.
+            The position of the new publication (or of the first one with the same ``idempotency_key``).
 
         Raises:
             BrokerUnavailable: the backing store could not be reached. The publication was applied at most once.

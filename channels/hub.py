@@ -366,7 +366,12 @@ class Hub:
     # -- server-side actions ---------------------------------------------------------------------------
 
     async def publish(
-        self, channel: str, payload: dict[str, Any] | bytes, *, history: HistoryOptions | None = None
+        self,
+        channel: str,
+        payload: dict[str, Any] | bytes,
+        *,
+        history: HistoryOptions | None = None,
+        idempotency_key: str | None = None,
     ) -> StreamPosition:
         """Publish ``payload`` (a JSON object, or its encoding) on ``channel`` to subscribers on every node.
 
@@ -374,6 +379,8 @@ class Hub:
             channel: a valid channel name.
             payload: dict (encoded here, once) or JSON-object bytes.
             history: history bounds for this channel; default `HubSettings.history`.
+            idempotency_key: the event's stable id: a second publish with it on ``channel`` (within the broker's
+                idempotency window) publishes nothing and returns the first one's position (`Broker.publish`).
 
         Returns:
             The publication's position.
@@ -387,7 +394,9 @@ class Hub:
         data = encode_payload(payload)
         if len(data) > self.settings.max_publication_bytes:
             raise ValueError("publication too big")
-        position = await self._broker.publish(channel, data, history or self.settings.history)
+        position = await self._broker.publish(
+            channel, data, history or self.settings.history, idempotency_key=idempotency_key
+        )
         metrics.PUBLISHED.inc()
         return position
 
@@ -490,6 +499,8 @@ class Hub:
                 if self._presence is not None and now >= next_heartbeat:
                     next_heartbeat = now + settings.presence_ttl_seconds / 3
                     await self._presence.heartbeat(self.connections)
+                    # Say goodbye for the entries of nodes that died (any node may; each entry is claimed once).
+                    await self._presence.reap(self._registry.presence_channels())
             except Exception:
                 # One bad sweep must not end idle timeouts and heartbeats for the life of the process.
                 logger.exception("hub housekeeping failed")

@@ -1,7 +1,12 @@
 """`HubPresence`: the hub's presence duties — join, leave, update, heartbeat — over a `PresenceManager`.
 
 Entries are stored in the `PresenceManager` (shared between nodes) with a ttl; the hub re-adds every local entry
-every ttl/3 (`heartbeat`), so a node that dies takes its entries with it after at most one ttl.
+every ttl/3 (`heartbeat`), so a node that dies takes its entries with it after at most one ttl. Nobody says
+goodbye for a dead node, so after each heartbeat every node claims the expired entries of the presence channels it
+has local subscribers on (`reap`) and announces ``left`` for them: each entry is claimed by exactly one node, so
+``left`` goes out once, at most ttl + ttl/3 (+ one housekeeping interval) after the node died. A live entry that
+expired anyway (its node's heartbeat came late) and was announced as left is announced as ``joined`` again by the
+heartbeat that brings it back.
 
 Presence *events* (``joined``/``left``/``updated``) are ephemeral: they are published without history on the
 sibling broker channel ``<channel>#presence`` (``#`` cannot appear in a client-visible channel name, so the two
@@ -86,9 +91,13 @@ class HubPresence:
         return [info.to_json() for info in await self.manager.list(channel)]
 
     async def heartbeat(self, connections: Iterable[Connection]) -> None:
-        """Refresh every presence entry held by ``connections`` (batched, concurrently within a batch)."""
+        """Refresh every presence entry held by ``connections`` (batched, concurrently within a batch).
+
+        An entry the store no longer had after its expiry was claimed (others were told it left) is announced
+        ``joined`` again; one whose subscription left while it was being refreshed is removed again.
+        """
         entries = [
-            (sub.channel, sub.presence)
+            (conn, sub, sub.presence)
             for conn in list(connections)
             for sub in list(conn.subscriptions.values())
             if sub.presence is not None and not conn.closed
@@ -96,7 +105,7 @@ class HubPresence:
         for start in range(0, len(entries), _HEARTBEAT_BATCH):
             batch = entries[start : start + _HEARTBEAT_BATCH]
             results = await asyncio.gather(
-                *(self.manager.add(channel, info, self.ttl_seconds) for channel, info in batch),
+                *(self.manager.add(sub.channel, info, self.ttl_seconds) for _, sub, info in batch),
                 return_exceptions=True,
             )
             failures = [r for r in results if isinstance(r, BaseException)]
@@ -104,6 +113,39 @@ class HubPresence:
                 logger.warning(
                     "presence heartbeat: %d of %d refreshes failed", len(failures), len(batch), exc_info=failures[0]
                 )
+            await asyncio.gather(
+                *(
+                    self._after_refresh(conn, sub, info)
+                    for (conn, sub, info), new in zip(batch, results, strict=True)
+                    if new is True
+                )
+            )
+
+    async def _after_refresh(self, conn: Connection, sub: Subscription, info: PresenceInfo) -> None:
+        try:
+            if sub.presence is info and not conn.closed:
+                await self._announce(sub.channel, info, "joined")
+            else:  # its `leave` ran while the heartbeat re-added it: take it out again
+                await self.manager.remove(sub.channel, info.client_id)
+        except BrokerUnavailable:
+            logger.warning("presence of %s on %s not re-announced", info.client_id, sub.channel, exc_info=True)
+
+    async def reap(self, channels: Iterable[str]) -> None:
+        """Announce ``left`` for the expired entries of ``channels`` that this node claims (those of dead nodes).
+
+        Each expired entry is claimed by one node only, so ``left`` is announced once however many nodes reap.
+        """
+        names = list(channels)
+        claims = await asyncio.gather(*(self.manager.claim_expired(name) for name in names), return_exceptions=True)
+        for name, claim in zip(names, claims, strict=True):
+            if isinstance(claim, BaseException):
+                logger.warning("presence: claiming expired entries of %s failed", name, exc_info=claim)
+                continue
+            for info in claim:
+                try:
+                    await self._announce(name, info, "left")
+                except BrokerUnavailable:
+                    logger.warning("presence: %s expired on %s, its left not announced", info.client_id, name)
 
     async def _store_and_announce(self, channel: str, info: PresenceInfo, kind: str) -> None:
         try:

@@ -3,7 +3,9 @@
 Presence is kept apart from the `Broker` (as centrifuge keeps ``PresenceManager`` apart): it is a set of
 expiring entries, not a stream. Each entry carries its own expiry; a live client refreshes its entry by calling
 `PresenceManager.add` again (the hub heartbeats every ttl/3), so the entries of a crashed node vanish by
-themselves once their ttl passes. ``channels/backends/redis_presence.py`` is the shared implementation.
+themselves once their ttl passes. An expired entry is kept aside until one node claims it
+(`PresenceManager.claim_expired`) and tells the channel it ``left``: nobody else said goodbye for the dead node.
+``channels/backends/redis_presence.py`` is the shared implementation.
 """
 
 from __future__ import annotations
@@ -55,18 +57,34 @@ class PresenceManager(Protocol):
     """Expiring presence entries per channel, shared by every node using the same backend.
 
     Guarantees: `list` never returns an entry whose ttl has passed since its last `add`; `add` for an existing
-    ``client_id`` replaces the entry and restarts its ttl (a heartbeat).
+    ``client_id`` replaces the entry and restarts its ttl (a heartbeat). An entry that expires is returned by
+    exactly one `claim_expired` call, whichever node makes it, unless it is added or removed again first.
     """
 
-    async def add(self, channel: str, info: PresenceInfo, ttl_seconds: float) -> None:
+    async def add(self, channel: str, info: PresenceInfo, ttl_seconds: float) -> bool:
         """Add or refresh ``info`` on ``channel``; it expires ``ttl_seconds`` from now unless added again.
+
+        Returns:
+            True when the channel did not hold the entry, or held it only as expired and already claimed (so the
+            channel was told it left): the caller announces ``joined``. False for a refresh, including an entry
+            that expired but was not claimed yet (it is taken back from the claimable ones).
 
         Raises:
             BrokerUnavailable: the backing store could not be reached.
         """
 
     async def remove(self, channel: str, client_id: str) -> None:
-        """Remove ``client_id``'s entry from ``channel`` (no-op if absent).
+        """Remove ``client_id``'s entry from ``channel`` (no-op if absent), expired or not: it is not claimed.
+
+        Raises:
+            BrokerUnavailable: the backing store could not be reached.
+        """
+
+    async def claim_expired(self, channel: str) -> builtins.list[PresenceInfo]:
+        """Take the entries of ``channel`` that expired and were not claimed yet (the caller announces ``left``).
+
+        Each expired entry is returned once across every node sharing the store: the claim is atomic. Expired
+        entries nobody claims are forgotten after a while (the store's retention, a minute by default).
 
         Raises:
             BrokerUnavailable: the backing store could not be reached.
@@ -84,32 +102,52 @@ class PresenceManager(Protocol):
 
 
 class MemoryPresence:
-    """A `PresenceManager` for one process. Expired entries are dropped when read or overwritten."""
+    """A `PresenceManager` for one process (hubs sharing it play nodes sharing a store). Expired entries are moved
+    aside for `claim_expired` when the channel is next read, written or claimed; unclaimed ones are forgotten
+    ``retention_seconds`` after they expired."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, retention_seconds: float = 60.0) -> None:
         self._channels: dict[str, dict[str, tuple[float, PresenceInfo]]] = {}
+        self._expired: dict[str, dict[str, tuple[float, PresenceInfo]]] = {}  # channel -> client -> (forget at, info)
+        self._retention = retention_seconds
 
-    async def add(self, channel: str, info: PresenceInfo, ttl_seconds: float) -> None:
-        self._channels.setdefault(channel, {})[info.client_id] = (time.monotonic() + ttl_seconds, info)
-
-    async def remove(self, channel: str, client_id: str) -> None:
-        entries = self._channels.get(channel)
-        if entries is not None:
-            entries.pop(client_id, None)
-            if not entries:
-                del self._channels[channel]
-
-    async def list(self, channel: str) -> builtins.list[PresenceInfo]:
-        entries = self._channels.get(channel)
-        if not entries:
-            return []
+    def _sweep(self, channel: str) -> dict[str, tuple[float, PresenceInfo]]:
+        entries = self._channels.get(channel, {})
         now = time.monotonic()
         expired = [client_id for client_id, (expires_at, _) in entries.items() if expires_at <= now]
-        for client_id in expired:
-            del entries[client_id]
+        if expired:
+            aside = self._expired.setdefault(channel, {})
+            for client_id in expired:
+                aside[client_id] = (now + self._retention, entries.pop(client_id)[1])
+        aside = self._expired.get(channel, {})
+        for client_id in [c for c, (forget_at, _) in aside.items() if forget_at <= now]:
+            del aside[client_id]
+        if not aside:
+            self._expired.pop(channel, None)
         if not entries:
-            del self._channels[channel]
-        return [info for _, info in entries.values()]
+            self._channels.pop(channel, None)
+        return entries
+
+    async def add(self, channel: str, info: PresenceInfo, ttl_seconds: float) -> bool:
+        entries = self._sweep(channel)
+        unclaimed = self._expired.get(channel, {}).pop(info.client_id, None)
+        new = info.client_id not in entries and unclaimed is None
+        self._channels.setdefault(channel, entries)[info.client_id] = (time.monotonic() + ttl_seconds, info)
+        return new
+
+    async def remove(self, channel: str, client_id: str) -> None:
+        entries = self._sweep(channel)
+        entries.pop(client_id, None)
+        self._expired.get(channel, {}).pop(client_id, None)
+        self._sweep(channel)
+
+    async def list(self, channel: str) -> builtins.list[PresenceInfo]:
+        return [info for _, info in self._sweep(channel).values()]
+
+    async def claim_expired(self, channel: str) -> builtins.list[PresenceInfo]:
+        self._sweep(channel)
+        return [info for _, info in self._expired.pop(channel, {}).values()]
 
     async def close(self) -> None:
         self._channels.clear()
+        self._expired.clear()

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from enum import Enum
 
 from channels.broker import Broker, BrokerUnavailable, Publication
@@ -198,13 +198,13 @@ class RoomManager:
 
     # -- access --------------------------------------------------------------------------------------------
 
-    async def recheck(self, which: Callable[[object], bool], note_id: int | None = None) -> None:
-        """Ask the access check again for every matching peer (of ``note_id``'s room, or all rooms).
+    async def recheck(self, which: Callable[[object], bool], note_ids: Collection[int] | None = None) -> None:
+        """Ask the access check again for every matching peer (of the rooms of ``note_ids``, or of all rooms).
 
         Peers that lost access get a permission-denied message and are closed (4403, or 4401 when their session
         ended); peers that became read-only stay, read-only.
         """
-        rooms = [r for r in self.rooms.values() if note_id is None or r.note_id == note_id]
+        rooms = [r for r in self.rooms.values() if note_ids is None or r.note_id in note_ids]
         for room in rooms:
             for peer in list(room.peers):
                 if peer.closed or not which(peer.principal):

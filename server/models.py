@@ -11,6 +11,7 @@ value never needs an ``ALTER TYPE``.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Text, UniqueConstraint
@@ -298,6 +299,9 @@ class OutboxEvent(SQLModel, table=True):
     channels: str = Field(sa_type=Text)
     payload: str = Field(sa_type=Text)
     node_id: str = Field(max_length=64, index=True)
+    # The event's own id, the same whichever node publishes the row: the broker publishes one event id once per
+    # channel, so a row published again (its node died before deleting it, and another node adopted it) is dropped.
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=36)
     created_at: dt.datetime = _ts()
 
 
@@ -444,7 +448,11 @@ class NoteSnapshot(SQLModel, table=True):
 
 
 class NoteVersion(SQLModel, table=True):
-    """A named, frozen copy of a note's CRDT state ("after the 12 May review")."""
+    """A named, frozen copy of a note's CRDT state ("after the 12 May review").
+
+    ``visibility`` is the audience the note had when the version was saved (it and its task shared: ``shared``):
+    customers only ever see versions saved while the note was shared, never its internal drafts.
+    """
 
     __tablename__ = "note_versions"
 
@@ -452,6 +460,7 @@ class NoteVersion(SQLModel, table=True):
     note_id: int = Field(foreign_key="notes.id", index=True, ondelete="CASCADE")
     name: str = Field(max_length=200)
     data: bytes = Field(sa_type=LargeBinary)
+    visibility: str = Field(default=Visibility.INTERNAL, sa_type=String(16))
     created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = _ts()
 
@@ -632,6 +641,11 @@ class FeedbackRequest(SQLModel, table=True):
     requested_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = _ts()
     closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def visibility(self) -> str:
+        """Shared by nature (it asks customers); its milestone, if any, can still hide it (policy parents)."""
+        return Visibility.SHARED
 
 
 class FeedbackAnswer(SQLModel, table=True):

@@ -14,15 +14,20 @@ it stops. Rows older than ``orphan_after`` seconds whose node has not stamped fo
 An overloaded node that is still publishing its own rows, however late, keeps them: adopting by age alone
 published them twice, and each duplicate went to every subscriber, which loaded the node further.
 
-Guarantees: every committed event is published at least once. One task publishes, and it remembers the rows it
-published (until deleted, then the last 10,000 ids), so a node publishes a row once; a duplicate needs a node
-whose stamps stopped for ``node_ttl`` (its event loop stalled that long, or its database connection failed) to
-publish after all, or a dead node's row adopted twice (SQLite has no ``SKIP LOCKED``). A node that reaches the
-database but not its broker keeps stamping, so its rows wait for its own broker to come back. Per node, events are
-published in the order their requests handed them over; after a failed publish the relay publishes from the table
-only, in id order, until it is drained, so nothing committed later overtakes what was waiting. Events are
-snapshots carrying a version, so a duplicate, or an event adopted late from a dead node, is harmless to clients that
-drop versions they have already seen.
+Guarantees: every committed event is published at least once, and reaches subscribers once. Each row carries an
+``event_id`` (a uuid written with it) that the relay passes as the broker's idempotency key on every channel, so a
+row published twice is dropped by the broker (no second offset, nothing sent) as long as the repeat comes within
+the broker's idempotency window (5 minutes; `channels.broker.IDEMPOTENCY_TTL_SECONDS`). That covers the ways a
+row goes out twice: a node killed between publishing a row and deleting it (another node adopts the row after
+``node_ttl``), a node whose stamps stopped for ``node_ttl`` (its event loop stalled that long, or its database
+connection failed) publishing after all, a dead node's row adopted by two nodes (SQLite has no ``SKIP LOCKED``),
+and a publish whose reply was lost and is retried. One task publishes, and it remembers the rows it published
+(until deleted, then the last 10,000 ids), so a node does not even ask twice. A node that reaches the database but
+not its broker keeps stamping, so its rows wait for its own broker to come back. Per node, events are published in
+the order their requests handed them over; after a failed publish the relay publishes from the table only, in id
+order, until it is drained, so nothing committed later overtakes what was waiting. An event adopted from a dead node
+may still arrive after younger events of another node; events are snapshots carrying a version, so clients drop
+versions they have already seen.
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
@@ -48,7 +53,14 @@ from server.observability import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, bytes], Awaitable[object]]
+
+class Publish(Protocol):
+    """Publishes ``data`` on ``channel``; with ``event_id``, the broker publishes that id once per channel (its
+    idempotency key), so the relay's repeats are dropped. Others (live KPIs) publish through it without one."""
+
+    def __call__(self, channel: str, data: bytes, event_id: str | None = None, /) -> Awaitable[object]: ...
+
+
 RowKey = tuple[int, dt.datetime]
 _RECENT = 10_000  # ids of deleted rows remembered against late hand-overs (a few minutes of heavy writing)
 
@@ -139,7 +151,7 @@ class OutboxRelay:
         start = self._partial.pop(key, 0)
         for index in range(start, len(channels)):
             try:
-                await self.publish(channels[index], data)
+                await self.publish(channels[index], data, row.event_id)
             except BaseException:
                 if index:
                     self._partial[key] = index

@@ -1,9 +1,12 @@
-"""Faults with real processes: the database away for a few seconds, a node shut down."""
+"""Faults with real processes: the database away for a few seconds, a node shut down, a node killed between
+publishing an outbox row and deleting it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -102,3 +105,50 @@ async def test_changes_committed_just_before_sigterm_are_still_published(
         assert a.process.wait(timeout=15) in (0, -signal.SIGTERM)
     finally:
         await staff.aclose()
+
+
+def _sqlite(url: str, *statements: str) -> list[tuple[object, ...]]:
+    """Run ``statements`` on the nodes' SQLite database in one transaction; the last one's rows."""
+    with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=10)) as conn, conn:
+        rows: list[tuple[object, ...]] = []
+        for statement in statements:
+            rows = conn.execute(statement).fetchall()
+        return rows
+
+
+async def test_an_event_whose_node_died_before_deleting_its_row_reaches_subscribers_once(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    url, ws = database
+    channel = f"project:{ws.ids['px']}:shared"
+    customer = await connect(clients, b, ws, "customer")
+    await customer.subscribe(channel)
+    on_a, on_b = Api(a, ws, "staff"), Api(b, ws, "staff")
+    # The fault: no outbox row can be deleted, so node A publishes its row and keeps it, as a node killed right
+    # after the publish would. Then A is killed for real, and B adopts the row once A's stamp is 15 s old.
+    _sqlite(
+        url,
+        "CREATE TRIGGER fault_outbox_rows_stay BEFORE DELETE ON outbox_events "
+        "BEGIN SELECT RAISE(ABORT, 'fault injected by the test'); END",
+    )
+    try:
+        await on_a.patch_task(ws.ids["px_shared_task"], title="published by A, never deleted by A")
+        first = await customer.next_event(5)
+        assert first["data"]["task"]["title"] == "published by A, never deleted by A"
+        assert len(_sqlite(url, "SELECT event_id FROM outbox_events")) == 1  # published, and still there
+        a.kill()
+        _sqlite(url, "DROP TRIGGER fault_outbox_rows_stay")
+        async with asyncio.timeout(45):  # B adopted the row, published it again (as far as it knows), deleted it
+            while _sqlite(url, "SELECT count(*) FROM outbox_events") != [(0,)]:
+                await asyncio.sleep(0.2)
+        await on_b.patch_task(ws.ids["px_shared_task"], title="after the adoption")
+        after = await customer.next_event(10)
+        # The adopted row did not reach the customer a second time, and spent no offset.
+        assert after["data"]["task"]["title"] == "after the adoption"
+        assert after["offset"] == first["offset"] + 1
+        with pytest.raises(TimeoutError):
+            await customer.next_event(0.5)
+    finally:
+        await on_a.aclose()
+        await on_b.aclose()

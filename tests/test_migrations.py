@@ -74,7 +74,7 @@ def _outbox_rows_survive_0011(url: str) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(text(insert.format("channel")), {"c": "project:1:staff", "t": stamp})
-        migrate.upgrade(url)
+        migrate.upgrade(url, "0011")
         with engine.begin() as conn:
             assert conn.execute(text("SELECT channels FROM outbox_events")).scalars().all() == ["project:1:staff"]
             conn.execute(text(insert.format("channels")), {"c": "project:2:staff project:2:shared", "t": stamp})
@@ -95,9 +95,93 @@ def test_postgresql_outbox_rows_survive_0011(postgres_url: str) -> None:
     _outbox_rows_survive_0011(postgres_url)
 
 
-def _default_waiting_column_is_flagged_by_0012(url: str) -> None:
-    """0012 flags existing projects' default "Waiting on customer" column, and nothing else; down drops the flag."""
+def _note_versions_become_internal_in_0012(url: str) -> None:
+    """Versions saved before 0012 cannot tell their audience: they become internal (customers never see a draft)."""
     migrate.upgrade(url, "0011")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 5, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'o', 'o', :t)"), {"t": stamp}
+            )
+            conn.execute(
+                text("INSERT INTO clients (id, organization_id, name, created_at) VALUES (1, 1, 'c', :t)"),
+                {"t": stamp},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO projects (id, organization_id, client_id, name, description, archived, created_at,"
+                    " updated_at) VALUES (1, 1, 1, 'p', '', false, :t, :t)"
+                ),
+                {"t": stamp},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO notes (id, project_id, title, visibility, created_at, updated_at)"
+                    " VALUES (1, 1, 'n', 'shared', :t, :t)"
+                ),
+                {"t": stamp},
+            )
+            conn.execute(
+                text("INSERT INTO note_versions (note_id, name, data, created_at) VALUES (1, 'v', :d, :t)"),
+                {"d": b"\x00", "t": stamp},
+            )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT visibility FROM note_versions")).scalars().all() == ["internal"]
+        migrate.downgrade(url, "0011")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT name FROM note_versions")).scalars().all() == ["v"]
+    finally:
+        engine.dispose()
+
+
+def _outbox_rows_get_event_ids_in_0013(url: str) -> None:
+    """Rows pending at 0013 get distinct event ids; new rows get their own; down again, the rows stay."""
+    migrate.upgrade(url, "0012")
+    engine = create_engine(sync_url(url))
+    insert = "INSERT INTO outbox_events (channels, payload, node_id, created_at{}) VALUES (:c, '{{}}', 'n1', :t{})"
+    stamp = dt.datetime(2026, 12, 6, 12, 0)
+    try:
+        with engine.begin() as conn:
+            for n in (1, 2):
+                conn.execute(text(insert.format("", "")), {"c": f"project:{n}:staff", "t": stamp})
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            ids = conn.execute(text("SELECT event_id FROM outbox_events ORDER BY id")).scalars().all()
+            assert len(set(ids)) == 2 and all(ids)
+            with pytest.raises(Exception, match=r"(?i)null"), conn.begin_nested():  # an event id is required now
+                conn.execute(text(insert.format(", event_id", ", NULL")), {"c": "project:3:staff", "t": stamp})
+        migrate.downgrade(url, "0012")
+        with engine.begin() as conn:
+            channels = conn.execute(text("SELECT channels FROM outbox_events ORDER BY id")).scalars().all()
+        assert channels == ["project:1:staff", "project:2:staff"]
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_note_versions_become_internal_in_0012(tmp_path: Path) -> None:
+    _note_versions_become_internal_in_0012(f"sqlite:///{tmp_path / 'versions.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_note_versions_become_internal_in_0012(postgres_url: str) -> None:
+    _note_versions_become_internal_in_0012(postgres_url)
+
+
+def test_sqlite_outbox_rows_get_event_ids_in_0013(tmp_path: Path) -> None:
+    _outbox_rows_get_event_ids_in_0013(f"sqlite:///{tmp_path / 'outbox.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_outbox_rows_get_event_ids_in_0013(postgres_url: str) -> None:
+    _outbox_rows_get_event_ids_in_0013(postgres_url)
+
+
+def _default_waiting_column_is_flagged_by_0014(url: str) -> None:
+    """0014 flags existing projects' default "Waiting on customer" column, and nothing else; down drops the flag."""
+    migrate.upgrade(url, "0013")
     engine = create_engine(sync_url(url))
     stamp = dt.datetime(2026, 12, 6, 11, 0)
     try:
@@ -133,7 +217,7 @@ def _default_waiting_column_is_flagged_by_0012(url: str) -> None:
             ("Waiting on customer", True),
             ("Blocked by vendor", False),
         ]
-        migrate.downgrade(url, "0011")
+        migrate.downgrade(url, "0013")
         with engine.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM statuses")).scalar() == 3
             assert "waits_on_customer" not in {c["name"] for c in inspect(conn).get_columns("statuses")}
@@ -141,10 +225,10 @@ def _default_waiting_column_is_flagged_by_0012(url: str) -> None:
         engine.dispose()
 
 
-def test_sqlite_0012_flags_the_default_waiting_column(tmp_path: Path) -> None:
-    _default_waiting_column_is_flagged_by_0012(f"sqlite:///{tmp_path / 'waiting.db'}")
+def test_sqlite_0014_flags_the_default_waiting_column(tmp_path: Path) -> None:
+    _default_waiting_column_is_flagged_by_0014(f"sqlite:///{tmp_path / 'waiting.db'}")
 
 
 @pytest.mark.postgres
-def test_postgresql_0012_flags_the_default_waiting_column(postgres_url: str) -> None:
-    _default_waiting_column_is_flagged_by_0012(postgres_url)
+def test_postgresql_0014_flags_the_default_waiting_column(postgres_url: str) -> None:
+    _default_waiting_column_is_flagged_by_0014(postgres_url)

@@ -23,13 +23,16 @@ class Broker:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
+        self.event_ids: list[str] = []
         self.fail = False
         self.fail_on: str | None = None  # fail publishes to this channel only
 
-    async def publish(self, channel: str, data: bytes) -> None:
+    async def publish(self, channel: str, data: bytes, event_id: str | None = None) -> None:
+        assert event_id is not None, "the relay publishes every row with its event id"
         if self.fail or channel == self.fail_on:
             raise ConnectionError("broker away")
         self.sent.append((channel, data))
+        self.event_ids.append(event_id)
 
 
 @pytest.fixture
@@ -92,9 +95,9 @@ async def test_what_several_requests_hand_over_in_one_turn_is_published_in_one_t
     published_in: list[int] = []
     publish = broker.publish
 
-    async def recording(channel: str, data: bytes) -> None:
+    async def recording(channel: str, data: bytes, event_id: str | None = None) -> None:
         published_in.append(turn)
-        await publish(channel, data)
+        await publish(channel, data, event_id)
 
     relay.publish = recording
     try:
@@ -271,3 +274,46 @@ async def test_rows_of_a_rolled_back_transaction_are_never_published(db: Databas
     assert await relay.flush() == 0
     assert broker.sent == []
     assert await stored(db) == []
+
+
+async def test_a_row_published_by_a_node_that_died_before_deleting_it_is_not_published_again(db: Database) -> None:
+    from channels.backends.memory import MemoryBroker
+    from channels.broker import HistoryOptions
+
+    broker = MemoryBroker()
+    await broker.subscribe("project:1:shared")
+    delivered: list[tuple[int, bytes]] = []
+    broker.set_handler(lambda pub: delivered.append((pub.offset, pub.data)))
+    history = HistoryOptions(size=100, ttl_seconds=60)
+
+    async def publish(channel: str, data: bytes, event_id: str | None = None) -> None:
+        await broker.publish(channel, data, history, idempotency_key=event_id)
+
+    dying = OutboxRelay(db, publish, node_id="dying", poll_interval=30, node_ttl=0.3)
+    adopter = OutboxRelay(db, publish, node_id="adopter", poll_interval=30, orphan_after=0.1, node_ttl=0.3)
+    await dying.flush()  # stamped: alive
+    dying.hand_over(await commit_events(db, dying, 1))
+    await dying._publish_ready()  # published; the node dies before its next turn would delete the row
+    assert len(await stored(db)) == 1
+    await eventually(lambda: len(delivered) == 1)
+    await asyncio.sleep(0.4)  # no stamp for node_ttl: the row is adopted
+    assert await adopter.flush() == 1  # the adopter did publish it again...
+    assert await stored(db) == []
+    await asyncio.sleep(0.05)
+    assert delivered == [(1, b'{"n":1}')]  # ... but the broker knew its event id: once, at offset 1
+    adopter.hand_over(await commit_events(db, adopter, 2))
+    await adopter._publish_ready()
+    await eventually(lambda: len(delivered) == 2)
+    assert delivered[1] == (2, b'{"n":2}')  # no offset was spent on the repeat
+
+
+async def test_every_channel_of_a_row_gets_the_rows_event_id(db: Database) -> None:
+    broker = Broker()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.0)
+    async with db.session() as session:
+        row = relay.record(session, ["project:1:staff", "project:1:shared"], {"n": 1})
+        other = relay.record(session, ["project:1:staff"], {"n": 2})
+        await session.commit()
+    assert await relay.flush() == 2
+    assert broker.event_ids == [row.event_id, row.event_id, other.event_id]
+    assert row.event_id != other.event_id

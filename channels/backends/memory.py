@@ -4,6 +4,8 @@ History is a per-channel deque bounded by size, entries carrying their own expir
 checked on read. Handlers are called through ``loop.call_soon`` rather than inside `publish`, like a real
 network broker would, so callers never see re-entrant delivery; FIFO scheduling keeps offset order.
 Channel metadata (offset, epoch) lives as long as the broker: memory grows with the number of distinct channels.
+Idempotency keys are kept per channel with their expiry, in arrival order, and dropped once expired on the next
+publish, so they cost memory for one window only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from channels.broker import (
+    IDEMPOTENCY_TTL_SECONDS,
     HistoryOptions,
     HistoryResult,
     Publication,
@@ -41,8 +44,11 @@ class _ChannelHistory:
 class MemoryBroker:
     """A `Broker` whose channels live in this process only. See `channels.broker.Broker` for guarantees."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, idempotency_ttl_seconds: float = IDEMPOTENCY_TTL_SECONDS) -> None:
         self._channels: dict[str, _ChannelHistory] = {}
+        self._idempotency_ttl = idempotency_ttl_seconds
+        # (channel, key) -> (expires_at monotonic seconds, position); insertion order is expiry order.
+        self._seen: dict[tuple[str, str], tuple[float, StreamPosition]] = {}
         self._subscribed: set[str] = set()
         self._handler: PublicationHandler | None = None
         self._reconnect_handler: ReconnectHandler | None = None
@@ -69,21 +75,37 @@ class MemoryBroker:
             self._channels[channel] = state
         return state
 
-    async def publish(self, channel: str, data: bytes, history: HistoryOptions | None) -> StreamPosition:
+    async def publish(
+        self, channel: str, data: bytes, history: HistoryOptions | None, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
         if history is None:
             pub = Publication(channel, 0, "", data)
             position = StreamPosition(0, "")
         else:
+            now = time.monotonic()
+            if idempotency_key is not None:
+                self._forget_expired_keys(now)
+                seen = self._seen.get((channel, idempotency_key))
+                if seen is not None:
+                    return seen[1]
             state = self._channel(channel)
             state.offset += 1
             pub = Publication(channel, state.offset, state.epoch, data, time.time_ns() // 1_000_000)
-            now = time.monotonic()
             state.entries.append((now + history.ttl_seconds, pub))
             state.trim(history.size, now)
             position = StreamPosition(state.offset, state.epoch)
+            if idempotency_key is not None:
+                self._seen[(channel, idempotency_key)] = (now + self._idempotency_ttl, position)
         if channel in self._subscribed:
             asyncio.get_running_loop().call_soon(self._deliver, pub)
         return position
+
+    def _forget_expired_keys(self, now: float) -> None:
+        while self._seen:
+            key, (expires_at, _) = next(iter(self._seen.items()))
+            if expires_at > now:
+                return
+            del self._seen[key]
 
     def _deliver(self, pub: Publication) -> None:
         if self._handler is not None and not self._closed and pub.channel in self._subscribed:

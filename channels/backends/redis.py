@@ -5,11 +5,15 @@ Layout (``P`` is the broker's prefix, ``c`` the channel)::
     P{c}:meta      HASH  o = last offset, e = epoch          (TTL: meta_ttl, refreshed on publish)
     P{c}:history   STREAM  id "<offset>-0", fields d = data, x = expiry, t = published (Redis ms)   (TTL: history ttl)
     P{c}:pub       pub/sub channel; message = b"<offset>\\0<epoch>\\0<ts>\\0<channel>\\0<data>"
+    P{c}:once:k    STRING "<offset>:<epoch>" of the publication made with idempotency key k   (TTL: idempotency ttl)
 
 `publish` is one Lua script (``_PUBLISH``): it creates the epoch if the meta hash is missing (a random value
 passed in; the stale stream is deleted with it, since its offsets belong to the old epoch), increments the
 offset, XADDs with exact ``MAXLEN size``, trims entries whose expiry passed (XTRIM MINID on the head), refreshes
-both TTLs and PUBLISHes the envelope — all atomically, so PUBLISH order is offset order. Time comes from Redis
+both TTLs and PUBLISHes the envelope — all atomically, so PUBLISH order is offset order. A publish with an
+idempotency key first looks the key up: if a publication with that key was made, the script returns its position
+and changes nothing (no offset is spent, nothing is stored or sent); otherwise it records the key with the new
+position. One GET and one SET more, in the same script, only when a key is given. Time comes from Redis
 (``TIME``), so every node agrees on what has expired. `history` and `position` are a second script that also
 creates a missing epoch, so a subscriber's first position and the first publication share one epoch.
 
@@ -39,6 +43,7 @@ from redis.exceptions import RedisError
 from channels.backends.redis_cluster import ShardedSubscriber, redis_client
 from channels.backends.redis_pubsub import PubSubReader, Subscriber, dedicated_connection, pubsub_name
 from channels.broker import (
+    IDEMPOTENCY_TTL_SECONDS,
     BrokerUnavailable,
     HistoryOptions,
     HistoryResult,
@@ -49,6 +54,13 @@ from channels.broker import (
 )
 
 _PUBLISH = """
+if KEYS[3] then
+  local seen = redis.call('get', KEYS[3])
+  if seen then
+    local o, e = string.match(seen, '^(%d+):(.*)$')
+    return {tonumber(o), e}
+  end
+end
 local epoch = redis.call('hget', KEYS[1], 'e')
 if not epoch then
   epoch = ARGV[5]
@@ -85,6 +97,9 @@ redis.call('pexpire', KEYS[2], ttl)
 redis.call('pexpire', KEYS[1], ARGV[4])
 local stamp = string.format('%d', now)
 redis.call(ARGV[8], ARGV[6], offset .. '\\0' .. epoch .. '\\0' .. stamp .. '\\0' .. ARGV[7] .. '\\0' .. ARGV[1])
+if KEYS[3] then
+  redis.call('set', KEYS[3], offset .. ':' .. epoch, 'PX', ARGV[9])
+end
 return {offset, epoch}
 """
 
@@ -123,6 +138,7 @@ class RedisBroker:
         prefix: str = "tandem:",
         *,
         meta_ttl_seconds: float = 24 * 3600.0,
+        idempotency_ttl_seconds: float = IDEMPOTENCY_TTL_SECONDS,
         ping_interval_seconds: float = 5.0,
         reconnect_base_delay: float = 0.05,
         reconnect_max_delay: float = 2.0,
@@ -134,6 +150,7 @@ class RedisBroker:
         prefix: prepended to every key and pub/sub channel (must not contain ``{``).
         meta_ttl_seconds: an idle channel's offset and epoch are forgotten after this long (at least twice
             the history ttl), after which clients get ``reload``.
+        idempotency_ttl_seconds: how long an idempotency key is remembered (see `Broker.publish`).
         ping_interval_seconds: silence on the pub/sub connection after which it is pinged; no answer within
             another interval means it is dead.
         reconnect_base_delay: first reconnect delay; doubles per failed attempt.
@@ -145,6 +162,7 @@ class RedisBroker:
             raise ValueError("prefix must not contain '{' (it would break cluster hash tags)")
         self._prefix = prefix
         self._meta_ttl_seconds = meta_ttl_seconds
+        self._idempotency_ttl_ms = max(1, math.ceil(idempotency_ttl_seconds * 1000))
         client = redis_client(
             url,
             socket_timeout=socket_timeout_seconds,
@@ -192,7 +210,9 @@ class RedisBroker:
     def set_reconnect_handler(self, handler: ReconnectHandler | None) -> None:
         self._reader.reconnect_handler = handler
 
-    async def publish(self, channel: str, data: bytes, history: HistoryOptions | None) -> StreamPosition:
+    async def publish(
+        self, channel: str, data: bytes, history: HistoryOptions | None, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
         name = pubsub_name(self._prefix, channel)
         try:
             if history is None:
@@ -203,10 +223,21 @@ class RedisBroker:
                 raise ValueError("history needs size >= 1 and ttl_seconds > 0")
             ttl_ms = max(1, math.ceil(history.ttl_seconds * 1000))
             meta_ttl_ms = max(2 * ttl_ms, math.ceil(self._meta_ttl_seconds * 1000))
-            reply = await self._publish_script(
-                keys=self._keys(channel),
-                args=[data, history.size, ttl_ms, meta_ttl_ms, _new_epoch(), name, channel, self._publish_command],
-            )
+            keys = self._keys(channel)
+            args: list[bytes | int | str] = [
+                data,
+                history.size,
+                ttl_ms,
+                meta_ttl_ms,
+                _new_epoch(),
+                name,
+                channel,
+                self._publish_command,
+            ]
+            if idempotency_key is not None:
+                keys.append(f"{self._prefix}{{{channel}}}:once:{idempotency_key}")
+                args.append(self._idempotency_ttl_ms)
+            reply = await self._publish_script(keys=keys, args=args)
         except RedisError as exc:
             raise BrokerUnavailable(f"publish to {channel!r} failed: {exc}") from exc
         offset, epoch = reply

@@ -153,11 +153,6 @@ async def _feedback(session: AsyncSession, actor: Actor, scope: list[ColumnEleme
     answered = exists().where(
         col(FeedbackAnswer.request_id) == FeedbackRequest.id, col(FeedbackAnswer.user_id) == actor.user_id
     )
-    # A request about a milestone the asker may no longer see (made internal since) is not shown.
-    milestone_ok = or_(
-        col(FeedbackRequest.milestone_id).is_(None),
-        col(FeedbackRequest.milestone_id).in_(select(Milestone.id).where(visible_items(actor, Milestone.visibility))),
-    )
     rows = (
         await session.exec(
             select(FeedbackRequest, Project.name, Milestone.name)
@@ -168,7 +163,8 @@ async def _feedback(session: AsyncSession, actor: Actor, scope: list[ColumnEleme
                 col(FeedbackRequest.closed_at).is_(None),
                 customer_member_of(actor.user_id, FeedbackRequest.project_id),
                 ~answered,
-                milestone_ok,
+                # A request about a milestone made internal since is hidden with it.
+                visible_items(actor, None, parents=((FeedbackRequest.milestone_id, Milestone),)),
             )
             .order_by(col(FeedbackRequest.id))
             .limit(MAX_ITEMS)

@@ -136,7 +136,7 @@ async def redis_prefix() -> AsyncIterator[str]:
     await _delete_prefix(prefix)
 
 
-BrokerFactory = Callable[[], Awaitable[Broker]]
+BrokerFactory = Callable[..., Awaitable[Broker]]  # options (e.g. ``idempotency_ttl_seconds``) go to the broker
 
 
 @contextlib.asynccontextmanager
@@ -148,8 +148,8 @@ async def brokers_of(backend: str, request: pytest.FixtureRequest, prefix: str) 
     if backend == "redis-cluster":
         url = request.getfixturevalue("redis_shards").url
 
-    async def make() -> Broker:
-        broker: Broker = MemoryBroker() if url is None else RedisBroker(url, prefix)
+    async def make(**options: Any) -> Broker:
+        broker: Broker = MemoryBroker(**options) if url is None else RedisBroker(url, prefix, **options)
         await broker.start()
         made.append(broker)
         return broker

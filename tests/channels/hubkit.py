@@ -96,8 +96,10 @@ class InstrumentedBroker:
 
         self.inner.set_reconnect_handler(counted)
 
-    async def publish(self, channel: str, data: bytes, history: HistoryOptions | None) -> StreamPosition:
-        return await self.inner.publish(channel, data, history)
+    async def publish(
+        self, channel: str, data: bytes, history: HistoryOptions | None, *, idempotency_key: str | None = None
+    ) -> StreamPosition:
+        return await self.inner.publish(channel, data, history, idempotency_key=idempotency_key)
 
     async def subscribe(self, channel: str) -> None:
         self.subscribes[channel] += 1

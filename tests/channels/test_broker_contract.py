@@ -231,6 +231,67 @@ async def test_two_nodes_see_each_others_publications(broker_factory: BrokerFact
     assert await node_b.position("project:1:staff") == await node_a.position("project:1:staff")
 
 
+async def test_a_repeated_idempotency_key_publishes_nothing_and_spends_no_offset(broker: Broker) -> None:
+    got = Collector()
+    broker.set_handler(got)
+    await broker.subscribe("project:1:staff")
+
+    first = await broker.publish("project:1:staff", b'{"v":2}', HISTORY, idempotency_key="row-7")
+    again = await broker.publish("project:1:staff", b'{"v":2}', HISTORY, idempotency_key="row-7")
+    later = await broker.publish("project:1:staff", b'{"v":3}', HISTORY, idempotency_key="row-8")
+
+    assert again == first  # the first publication's position, not a new one
+    assert later == StreamPosition(first.offset + 1, first.epoch)  # no offset was spent on the repeat
+    pubs = await got.wait_for("project:1:staff", 2)
+    await asyncio.sleep(0.1)
+    assert [(p.offset, p.data) for p in got.on("project:1:staff")] == [(1, b'{"v":2}'), (2, b'{"v":3}')]
+    history = await broker.history("project:1:staff", StreamPosition(0, first.epoch), limit=100)
+    assert [(p.offset, p.data) for p in history.publications] == [(p.offset, p.data) for p in pubs]
+
+
+async def test_an_idempotency_key_is_per_channel(broker: Broker) -> None:
+    staff = await broker.publish("project:1:staff", b"{}", HISTORY, idempotency_key="row-7")
+    shared = await broker.publish("project:1:shared", b"{}", HISTORY, idempotency_key="row-7")
+
+    assert (staff.offset, shared.offset) == (1, 1)
+    assert (await broker.position("project:1:shared")).offset == 1
+
+
+async def test_publishes_without_a_key_are_never_dropped(broker: Broker) -> None:
+    positions = [await broker.publish("project:1:staff", b'{"same":1}', HISTORY) for _ in range(3)]
+    assert [p.offset for p in positions] == [1, 2, 3]
+
+
+async def test_an_idempotency_key_is_forgotten_after_its_window(broker_factory: BrokerFactory) -> None:
+    broker = await broker_factory(idempotency_ttl_seconds=0.2)
+    first = await broker.publish("project:1:staff", b"{}", HISTORY, idempotency_key="row-7")
+    assert await broker.publish("project:1:staff", b"{}", HISTORY, idempotency_key="row-7") == first
+    await asyncio.sleep(0.3)
+    assert (await broker.publish("project:1:staff", b"{}", HISTORY, idempotency_key="row-7")).offset == 2
+
+
+@pytest.mark.parametrize("broker_factory", ["redis", "redis-cluster"], indirect=True)  # memory: one process
+async def test_two_nodes_racing_with_one_key_publish_it_once(broker_factory: BrokerFactory) -> None:
+    node_a = await broker_factory()
+    node_b = await broker_factory()
+    got = Collector()
+    node_b.set_handler(got)
+    await node_b.subscribe("project:1:staff")
+
+    positions = await asyncio.gather(
+        *(
+            node.publish("project:1:staff", b'{"v":2}', HISTORY, idempotency_key="row-7")
+            for node in (node_a, node_b) * 5
+        )
+    )
+
+    assert len(set(positions)) == 1 and positions[0].offset == 1
+    await got.wait_for("project:1:staff", 1)
+    await asyncio.sleep(0.1)
+    assert len(got.on("project:1:staff")) == 1
+    assert (await node_a.publish("project:1:staff", b"{}", HISTORY)).offset == 2
+
+
 async def test_a_subscribed_channel_has_subscribers(broker: Broker) -> None:
     await broker.subscribe("report:project:1:staff")
     assert await broker.has_subscribers("report:project:1:staff")

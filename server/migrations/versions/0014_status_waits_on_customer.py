@@ -1,7 +1,7 @@
 """statuses.waits_on_customer: the workflow column whose tasks wait on the customer
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06 11:30:00.000000
 
 "Waiting on the customer" was the assignee's role alone, so a card moved into the "Waiting on customer" column
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
