@@ -234,6 +234,9 @@ class TaskPatch(In):
     milestone_id: Id | None = None
     visibility: Visibility | None = None
     position: int | None = Field(None, ge=0, le=2**31)
+    version: int | None = Field(
+        None, ge=1, description="The version the change is based on; 409 version_conflict when the task changed since."
+    )
 
 
 class PersonOut(Out):

@@ -218,3 +218,23 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
         request_conn = next(conn for conn, text in statements if "FROM auth_sessions" in text)
         own = [text.split()[0] for conn, text in statements if conn is request_conn]
         assert own == expected, (method, [text[:60] for _, text in statements])
+
+
+def test_an_edit_based_on_an_older_version_is_refused(client: TestClient, workspace: Workspace) -> None:
+    staff = bearer(workspace, "staff")
+    task = client.post(f"/api/projects/{workspace.ids['px']}/tasks", headers=staff, json={"title": "Brief"}).json()
+    first = client.patch(f"/api/tasks/{task['id']}", headers=staff, json={"title": "Brief v2", "version": 1})
+    assert first.status_code == 200 and first.json()["version"] == 2
+    stale = client.patch(f"/api/tasks/{task['id']}", headers=staff, json={"title": "Brief, old copy", "version": 1})
+    assert stale.status_code == 409 and stale.json()["error"] == "version_conflict"
+    assert client.get(f"/api/tasks/{task['id']}", headers=staff).json()["title"] == "Brief v2"
+    # Without a version the change applies as before; a customer moving their task may name one too.
+    assert client.patch(f"/api/tasks/{task['id']}", headers=staff, json={"title": "Brief v3"}).status_code == 200
+    customer = bearer(workspace, "customer")
+    mine = client.get(f"/api/tasks/{workspace.ids['px_customer_task']}", headers=customer).json()
+    moved = client.patch(
+        f"/api/tasks/{mine['id']}",
+        headers=customer,
+        json={"status_id": workspace.ids["px_done"], "version": mine["version"]},
+    )
+    assert moved.status_code == 200, moved.text

@@ -188,13 +188,17 @@ async def get_task(ctx: Context) -> TaskOut:
     tag="tasks",
     body=TaskPatch,
     response=TaskOut,
-    errors=(401, 403, 404, 422),
+    errors=(401, 403, 404, 409, 422),
 )
 async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     changes = body.model_dump(exclude_unset=True)
+    based_on = changes.pop("version", None)
     action = Action.TASK_UPDATE if ctx.actor.is_staff or set(changes) - CUSTOMER_MOVABLE else Action.TASK_MOVE
     task, project, status = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), action)
     assert project.id is not None
+    if based_on is not None and based_on != task.version:
+        # An edit made on an older copy would silently undo someone else's: the client fetches the task again.
+        raise ApiError(409, "version_conflict", "The task changed since you opened it: look at the new version.")
     for field in ("title", "status_id", "priority", "visibility", "position"):
         if field in changes and changes[field] is None:
             raise ApiError(422, "invalid", f"{field} cannot be null.")

@@ -1,4 +1,6 @@
 // Message catalogs: every UI string comes from here, in the reader's language.
+// The current locale is a signal: a component that calls t() while rendering re-renders when it changes.
+import { signal } from "@preact/signals";
 import en from "./locales/en.json";
 import sv from "./locales/sv.json";
 
@@ -6,7 +8,7 @@ export type Locale = "en" | "sv";
 export type MessageKey = keyof typeof en;
 
 const catalogs: Record<Locale, Record<MessageKey, string>> = { en, sv };
-let current: Locale = "en";
+const current = signal<Locale>("en");
 
 export function pickLocale(preferred: readonly string[]): Locale {
   for (const tag of preferred) {
@@ -17,22 +19,22 @@ export function pickLocale(preferred: readonly string[]): Locale {
 }
 
 export function setLocale(locale: Locale): void {
-  current = locale;
-  document.documentElement.lang = locale;
+  current.value = locale;
+  if (typeof document !== "undefined") document.documentElement.lang = locale;
 }
 
 export function locale(): Locale {
-  return current;
+  return current.value;
 }
 
 export function t(key: MessageKey, params: Record<string, string> = {}): string {
-  const template = catalogs[current][key] ?? catalogs.en[key];
+  const template = catalogs[current.value][key] ?? catalogs.en[key];
   if (template === undefined) throw new Error(`untranslated key ${key}`);
   return template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? `{${name}}`);
 }
 
 export function formatDate(iso: string): string {
-  return new Intl.DateTimeFormat(current === "sv" ? "sv-SE" : "en-GB", { dateStyle: "medium" }).format(
+  return new Intl.DateTimeFormat(current.value === "sv" ? "sv-SE" : "en-GB", { dateStyle: "medium" }).format(
     new Date(`${iso}T00:00:00`),
   );
 }

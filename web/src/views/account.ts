@@ -44,7 +44,7 @@ function tokenRow(token: ApiToken, onRevoke: (token: ApiToken) => void): HTMLEle
   );
 }
 
-export async function renderTokens(root: HTMLElement, header: HTMLElement, user: User): Promise<void> {
+export async function renderTokens(root: HTMLElement, user: User): Promise<void> {
   const rows = h("tbody");
   const error = h("p", { class: "error", role: "alert" });
   const shown = h("div", { class: "token-shown", role: "status" });
@@ -123,7 +123,6 @@ export async function renderTokens(root: HTMLElement, header: HTMLElement, user:
   await load();
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page" },
@@ -142,7 +141,7 @@ function detailsText(event: AuditEvent): string {
     .join(", ");
 }
 
-export async function renderAudit(root: HTMLElement, header: HTMLElement): Promise<void> {
+export async function renderAudit(root: HTMLElement): Promise<void> {
   const rows = h("tbody");
   const more = h("button", { type: "button", class: "link", hidden: true }, t("audit.more"));
   const filter = h("input", { id: "audit-action", name: "action", placeholder: "auth." });
@@ -187,7 +186,6 @@ export async function renderAudit(root: HTMLElement, header: HTMLElement): Promi
   await load(true);
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page" },

@@ -77,7 +77,6 @@ export function matches(task: Task, filter: Filter, user: User): boolean {
 
 export async function renderBoard(
   root: HTMLElement,
-  header: HTMLElement,
   projectId: number,
   user: User,
   live: LiveClient,
@@ -285,7 +284,6 @@ export async function renderBoard(
   redraw();
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page" },

@@ -31,7 +31,6 @@ export function formatSize(bytes: number): string {
 
 export async function renderFiles(
   root: HTMLElement,
-  header: HTMLElement,
   projectId: number,
   user: User,
   live: LiveClient,
@@ -116,7 +115,6 @@ export async function renderFiles(
   });
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page" },

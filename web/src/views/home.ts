@@ -11,7 +11,7 @@ function health(summary: ProjectSummary): HTMLElement {
   return h("span", { class: "health" }, ...parts);
 }
 
-export async function renderHome(root: HTMLElement, header: HTMLElement): Promise<void> {
+export async function renderHome(root: HTMLElement): Promise<void> {
   const [me, projects] = await Promise.all([api<Me>("GET", "/api/me"), allPages<Project>("/api/projects")]);
   const isCustomer = me.user.role === "customer";
   const waiting = h(
@@ -43,5 +43,5 @@ export async function renderHome(root: HTMLElement, header: HTMLElement): Promis
         )
       : h("p", { class: "muted" }, t("home.noProjects")),
   );
-  mount(root, header, h("main", { class: "page" }, waiting, list));
+  mount(root, h("main", { class: "page" }, waiting, list));
 }

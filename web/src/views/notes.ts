@@ -33,7 +33,7 @@ export function colourFor(userId: number): string {
   return COLOURS[userId % COLOURS.length];
 }
 
-export async function renderNotes(root: HTMLElement, header: HTMLElement, projectId: number, user: User): Promise<() => void> {
+export async function renderNotes(root: HTMLElement, projectId: number, user: User): Promise<() => void> {
   const [project, notes] = await Promise.all([
     api<Project>("GET", `/api/projects/${projectId}`),
     api<{ items: Note[] }>("GET", `/api/projects/${projectId}/notes`),
@@ -54,7 +54,6 @@ export async function renderNotes(root: HTMLElement, header: HTMLElement, projec
   const form = staff ? createForm(projectId) : null;
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page" },
@@ -98,7 +97,6 @@ function createForm(projectId: number): HTMLElement {
 
 export async function renderNote(
   root: HTMLElement,
-  header: HTMLElement,
   projectId: number,
   noteId: number,
   user: User,
@@ -181,7 +179,6 @@ export async function renderNote(
 
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page note-page" },

@@ -118,7 +118,6 @@ export function healthBadge(health: Kpis["health"]): HTMLElement {
 
 export async function renderReports(
   root: HTMLElement,
-  header: HTMLElement,
   projectId: number,
   user: User,
   live: LiveClient,
@@ -182,7 +181,6 @@ export async function renderReports(
 
   mount(
     root,
-    header,
     h(
       "main",
       { class: "reports" },
@@ -312,7 +310,7 @@ function answerForm(request: FeedbackRequest, message: HTMLElement): HTMLElement
   return form;
 }
 
-export async function renderPortfolio(root: HTMLElement, header: HTMLElement): Promise<() => void> {
+export async function renderPortfolio(root: HTMLElement): Promise<() => void> {
   const data = await api<{ items: PortfolioItem[]; by_client: { client_name: string; on_track: number; at_risk: number; late: number }[] }>("GET", "/api/reports/portfolio");
   const chart = chartBox(t("reports.healthByClient"), "bar", [], [], { stacked: true });
   chart.update(data.by_client.map((c) => c.client_name), [
@@ -336,7 +334,6 @@ export async function renderPortfolio(root: HTMLElement, header: HTMLElement): P
   const columns: MessageKey[] = ["reports.project", "reports.client", "reports.healthLabel", "reports.progress", "reports.overdue", "reports.waiting", "reports.feedbackScore"];
   mount(
     root,
-    header,
     h(
       "main",
       { class: "reports portfolio" },

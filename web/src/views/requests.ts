@@ -136,7 +136,6 @@ function newRequestForm(projectId: number, fields: RequestField[], done: (r: Tan
 
 export async function renderRequests(
   root: HTMLElement,
-  header: HTMLElement,
   projectId: number,
   user: User,
   live: LiveClient,
@@ -173,7 +172,6 @@ export async function renderRequests(
   });
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page" },
@@ -266,7 +264,6 @@ function replyForm(request: TandemRequest, refresh: () => void): HTMLElement {
 
 export async function renderRequest(
   root: HTMLElement,
-  header: HTMLElement,
   projectId: number,
   requestId: number,
   user: User,
@@ -317,7 +314,6 @@ export async function renderRequest(
   });
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page" },

@@ -48,7 +48,6 @@ function timeOf(iso: string): string {
 
 export async function renderTask(
   root: HTMLElement,
-  header: HTMLElement,
   projectId: number,
   taskId: number,
   user: User,
@@ -323,7 +322,6 @@ export async function renderTask(
   setMode();
   mount(
     root,
-    header,
     h(
       "main",
       { class: "page task-page" },

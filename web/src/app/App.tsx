@@ -1,0 +1,122 @@
+// The app shell: the session decides between the public pages and the signed-in ones; the router picks the screen.
+import { useEffect, useState } from "preact/hooks";
+import { Route, Router, useLocation } from "preact-iso";
+import type { User } from "../api";
+import { renderBoard } from "../views/board";
+import { renderFiles } from "../views/files";
+import { renderHome } from "../views/home";
+import { renderInvite } from "../views/invite";
+import { renderLogin } from "../views/login";
+import { renderRequest, renderRequests } from "../views/requests";
+import { renderReset } from "../views/reset";
+import { renderTask } from "../views/task";
+import { Header } from "./Header";
+import { liveClient, loadSession, signedIn, user } from "./session";
+import { View } from "./View";
+
+// Path parameters, by name (each route has some of them).
+interface Params {
+  project: string;
+  note: string;
+  request: string;
+  task: string;
+}
+const n = Number;
+
+function Home() {
+  return <View id="home" run={(root) => renderHome(root)} />;
+}
+
+// Each screen reads who is signed in from the session (set before the router renders).
+const me = (): User => user.value!;
+const s = {
+  Tokens: () => <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />,
+  Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
+  // The editor (CodeMirror, Yjs) and the dashboards (Chart.js) load only when opened.
+  Note: (p: Params) => (
+    <View
+      id={`note:${p.project}:${p.note}`}
+      run={async (root) => (await import("../views/notes")).renderNote(root, n(p.project), n(p.note), me())}
+    />
+  ),
+  Notes: (p: Params) => (
+    <View
+      id={`notes:${p.project}`}
+      run={async (root) => (await import("../views/notes")).renderNotes(root, n(p.project), me())}
+    />
+  ),
+  Reports: (p: Params) => (
+    <View
+      id={`reports:${p.project}`}
+      run={async (root) => (await import("../views/reports")).renderReports(root, n(p.project), me(), liveClient())}
+    />
+  ),
+  Portfolio: () => (
+    <View id="portfolio" run={async (root) => (await import("../views/reports")).renderPortfolio(root)} />
+  ),
+  Requests: (p: Params) => (
+    <View id={`requests:${p.project}`} run={(root) => renderRequests(root, n(p.project), me(), liveClient())} />
+  ),
+  Request: (p: Params) => (
+    <View
+      id={`request:${p.project}:${p.request}`}
+      run={(root) => renderRequest(root, n(p.project), n(p.request), me(), liveClient())}
+    />
+  ),
+  Files: (p: Params) => (
+    <View id={`files:${p.project}`} run={(root) => renderFiles(root, n(p.project), me(), liveClient())} />
+  ),
+  Task: (p: Params) => (
+    <View
+      id={`task:${p.project}:${p.task}`}
+      run={(root) => renderTask(root, n(p.project), n(p.task), me(), liveClient())}
+    />
+  ),
+  Board: (p: Params) => (
+    <View id={`board:${p.project}`} run={(root) => renderBoard(root, n(p.project), me(), liveClient())} />
+  ),
+};
+
+function SignedIn({ who }: { who: User }) {
+  liveClient(); // the header shows the connection from the first signed-in page on
+  return (
+    <>
+      <Header who={who} />
+      <Router>
+        <Route path="/settings/tokens" component={s.Tokens} />
+        <Route path="/audit" component={s.Audit} />
+        <Route path="/reports" component={s.Portfolio} />
+        <Route path="/projects/:project/notes/:note" component={s.Note} />
+        <Route path="/projects/:project/notes" component={s.Notes} />
+        <Route path="/projects/:project/reports" component={s.Reports} />
+        <Route path="/projects/:project/requests/:request" component={s.Request} />
+        <Route path="/projects/:project/requests" component={s.Requests} />
+        <Route path="/projects/:project/files" component={s.Files} />
+        <Route path="/projects/:project/tasks/:task" component={s.Task} />
+        <Route path="/projects/:project" component={s.Board} />
+        <Route default component={Home} />
+      </Router>
+    </>
+  );
+}
+
+export function App() {
+  const { path } = useLocation();
+  const who = user.value;
+  // A new link opened on the same page changes only the fragment: the token in it is a new page.
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    addEventListener("hashchange", changed);
+    return () => removeEventListener("hashchange", changed);
+  }, []);
+  useEffect(() => {
+    if (who === undefined) void loadSession();
+  }, [who]);
+  // Public pages: an invitation or a reset link carries its token in the fragment (never sent to a server log).
+  if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), signedIn)} />;
+  if (path === "/reset-password") return <View id={`reset:${hash}`} run={(root) => renderReset(root, hash.slice(1))} />;
+  if (who === undefined) return null;
+  if (who === null) return <View id="login" run={(root) => renderLogin(root, signedIn)} />;
+  return <SignedIn who={who} />;
+}

@@ -1,0 +1,26 @@
+// Mounts a screen still written as a view function (it builds its DOM into a root element and returns a
+// clean-up). Screens move to components one at a time; until then this is how the router shows them.
+import { useEffect, useRef } from "preact/hooks";
+import { locale } from "../i18n";
+
+export type Cleanup = (() => void) | void;
+export type Runner = (root: HTMLElement) => Promise<Cleanup> | Cleanup;
+
+/** `id` names what is shown: a new id (or a new language) builds the view again. */
+export function View({ id, run }: { id: string; run: Runner }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const lang = locale();
+  useEffect(() => {
+    let leave: Cleanup;
+    let gone = false;
+    void Promise.resolve(run(ref.current!)).then((cleanup) => {
+      if (gone) cleanup?.();
+      else leave = cleanup;
+    });
+    return () => {
+      gone = true;
+      leave?.();
+    };
+  }, [id, lang]);
+  return <div ref={ref} class="view" />;
+}
