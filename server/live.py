@@ -22,6 +22,7 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
   on the shared stream only for files a customer may see (shared, on a shared task, comment or request)
 - on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
 - on ``user:{id}``: ``{"type": "feedback.requested", "request": {...FeedbackRequestOut}}``: answer the survey
+- on ``user:{id}``: ``{"type": "notifications.read", "ids": [4, 5]}`` or ``{..., "all": true}``: read on a device
 - on ``user:{id}``: ``{"type": "waiting.changed"}``: something may have entered or left the person's "waiting on
   you" list (server/waiting.py); refetch ``GET /api/me/waiting``
 
@@ -208,6 +209,11 @@ class LiveUpdates:
         if was_shared and not shared:
             file_id = getattr(file, "id", None)
             self._emit(ctx, project_channels(project_id)[1], {"type": "file.removed", "file_id": file_id})
+
+    def notifications_read(self, ctx: Context, ids: Sequence[int] | None) -> None:
+        """Tell the actor's other devices which notifications they read (``None``: all of them)."""
+        event: dict[str, Any] = {"type": "notifications.read", **({"all": True} if ids is None else {"ids": ids})}
+        self._emit(ctx, user_channel(ctx.actor.user_id), event)
 
     def waiting_changed(self, ctx: Context, user_ids: Sequence[int]) -> None:
         """Hint ``user_ids`` that their "waiting on you" list may have changed (one outbox row for all)."""

@@ -74,3 +74,39 @@ async def test_a_customer_hears_their_list_change_and_nothing_internal(
     finally:
         await staff.aclose()
         await customer.aclose()
+
+
+async def test_reading_notifications_on_one_device_reaches_the_others(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    task = ws.ids["px_shared_task"]
+    phone, desk = await connect(clients, a, ws, "customer"), await connect(clients, b, ws, "customer")
+    for device in (phone, desk):
+        await device.subscribe(f"user:{ws.users['customer']}")
+    staff, customer = Api(a, ws, "staff"), Api(b, ws, "customer")
+    try:
+        posted = await staff.client.post(
+            f"/api/tasks/{task}/comments",
+            json={"body": "@Customer see this", "visibility": "shared", "mentions": [ws.users["customer"]]},
+        )
+        assert posted.status_code == 201, posted.text
+        notification = (await until(phone, "notification.created"))[-1]["notification"]
+        await until(desk, "notification.created")
+        read = await customer.client.post("/api/notifications/read", json={"ids": [notification["id"]]})
+        assert read.status_code == 204, read.text
+        for device in (phone, desk):
+            assert (await until(device, "notifications.read"))[-1] == {
+                "type": "notifications.read",
+                "ids": [notification["id"]],
+            }
+        unread = await customer.client.get("/api/notifications?unread=true")
+        assert notification["id"] not in [n["id"] for n in unread.json()["items"]]
+        assert (await customer.client.post("/api/notifications/read", json={"all": True})).status_code == 204
+        for device in (phone, desk):
+            assert (await until(device, "notifications.read"))[-1] == {"type": "notifications.read", "all": True}
+        assert (await customer.client.get("/api/notifications?unread=true")).json()["items"] == []
+    finally:
+        await staff.aclose()
+        await customer.aclose()

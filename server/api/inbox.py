@@ -217,3 +217,4 @@ async def read_notifications(ctx: Context, body: NotificationsReadIn) -> None:
     if not body.all:
         stmt = stmt.where(col(Notification.id).in_(body.ids or []))
     await ctx.session.exec(stmt.values(read_at=utcnow()))
+    ctx.services.live.notifications_read(ctx, None if body.all else sorted(set(body.ids or [])))
