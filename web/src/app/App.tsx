@@ -4,7 +4,8 @@ import { Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
 import { renderBoard } from "../views/board";
 import { renderFiles } from "../views/files";
-import { renderHome } from "../views/home";
+import { renderProjects } from "../views/home";
+import { WaitingOnYou } from "../screens/home/WaitingOnYou";
 import { renderInvite } from "../views/invite";
 import { renderLogin } from "../views/login";
 import { renderRequest, renderRequests } from "../views/requests";
@@ -24,7 +25,12 @@ interface Params {
 const n = Number;
 
 function Home() {
-  return <View id="home" run={(root) => renderHome(root)} />;
+  return (
+    <main class="page">
+      <WaitingOnYou />
+      <View id="home" run={(root) => renderProjects(root)} />
+    </main>
+  );
 }
 
 // Each screen reads who is signed in from the session (set before the router renders).

@@ -1,7 +1,8 @@
 import { useLocation } from "preact-iso";
 import { api, type User } from "../api";
 import { locale, setLocale, t, type Locale, type MessageKey } from "../i18n";
-import { connection, signOut, user } from "./session";
+import { Bell } from "../screens/inbox/Bell";
+import { connection, liveClient, signOut, user } from "./session";
 
 const LANGUAGES = [
   ["en", "English"],
@@ -24,6 +25,7 @@ export function Header({ who }: { who: User }) {
         {t(`connection.${connection.value}` as MessageKey)}
       </span>
       <span class="who">{who.name}</span>
+      <Bell userId={who.id} live={liveClient()} />
       <a href="/settings/tokens">{t("nav.tokens")}</a>
       {staffAdmin && <a href="/audit">{t("nav.audit")}</a>}
       <select
