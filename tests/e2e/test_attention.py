@@ -128,6 +128,13 @@ async def test_a_request_needing_information_waits_on_the_customer_until_answere
     ws = database[1]
     px, request = ws.ids["px"], ws.ids["px_request"]
     answering, watching = await customer_devices(browser, two_nodes, ws, first)
+    # Staff read English, at the other size.
+    width, height = DESK if first == PHONE else PHONE
+    staff = await Person.sign_in(browser, two_nodes[1], "staff@example.test", width=width, height=height)
+    await expect(staff.page.locator("#bell")).to_have_attribute(
+        "aria-label", re.compile(r"^Notifications, \d+ unread$")
+    )
+    staff_unread = int(re.findall(r"\d+", await staff.page.locator("#bell").get_attribute("aria-label") or "")[0])
     row = f".waiting-item[data-kind='request'][data-id='{request}']"
     for device in (answering, watching):
         await expect(device.page.locator(".waiting-item").first).to_be_visible()
@@ -158,4 +165,16 @@ async def test_a_request_needing_information_waits_on_the_customer_until_answere
     await answering.page.click("a.brand")
     await expect(answering.page.locator(".waiting-item").first).to_be_visible()
     assert await answering.page.locator(row).count() == 0
-    assert answering.errors == [] and watching.errors == []
+    # Staff hear of the answer at once: the bell rings, and the inbox links to the request.
+    await expect(staff.page.locator("#bell")).to_have_attribute(
+        "aria-label", f"Notifications, {staff_unread + 1} unread", timeout=LIVE_SECONDS * 1000
+    )
+    await staff.page.click("#bell")
+    notice = staff.page.locator("#inbox .notice[data-notification-id]").first
+    await expect(notice.locator(".notice-kind")).to_contain_text("Request")
+    await expect(notice.locator("a.notice-text")).to_have_attribute("href", f"/projects/{px}/requests/{request}")
+    await staff.page.click("#inbox button:has-text('Mark all read')")
+    await expect(staff.page.locator("#bell")).to_have_attribute("aria-label", "Notifications, 0 unread")
+    await expect(staff.page.locator(".bell-count")).to_have_count(0)
+    await shoot(staff, "inbox-staff")
+    assert answering.errors == [] and watching.errors == [] and staff.errors == []
