@@ -443,12 +443,16 @@ class SearchQuery(In):
 
 
 class SearchHit(Out):
-    kind: Literal["task", "comment"]
+    kind: Literal["task", "comment", "request", "file", "note"]
     project_id: int
-    task_id: int
+    task_id: int | None = Field(description="The task (for a task or comment, and a file or note on a task).")
     comment_id: int | None
-    title: str
+    request_id: int | None = None
+    file_id: int | None = None
+    note_id: int | None = None
+    title: str = Field(description="The task's, request's, file's or note's name (for a comment: its task's).")
     excerpt: str
+    link: str = Field(description="Where the web client shows the item.")
 
 
 class NotificationOut(Out):
