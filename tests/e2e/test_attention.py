@@ -178,3 +178,30 @@ async def test_a_request_needing_information_waits_on_the_customer_until_answere
     await expect(staff.page.locator(".bell-count")).to_have_count(0)
     await shoot(staff, "inbox-staff")
     assert answering.errors == [] and watching.errors == [] and staff.errors == []
+
+
+@pytest.mark.parametrize("size", [PHONE, DESK], ids=["phone", "desk"])
+async def test_search_in_the_header_finds_every_kind_the_customer_may_see(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace], size: tuple[int, int]
+) -> None:
+    ws = database[1]
+    px = ws.ids["px"]
+    customer, _ = await customer_devices(browser, two_nodes, ws, size)
+    page = customer.page
+    await page.keyboard.press("Control+k")
+    await expect(page.locator("#search")).to_be_focused()
+    await page.keyboard.type("px")
+    results = page.locator("#search-results")
+    await expect(results.locator("li[data-kind='request']")).to_contain_text("Förfrågan")
+    for kind in ("task", "comment", "note"):
+        await expect(results.locator(f"li[data-kind='{kind}']").first).to_be_visible()
+    await expect(results.locator("[role=status]")).to_contain_text("träffar")
+    assert "SECRET" not in (await results.inner_text())
+    await shoot(customer, "search")
+    await page.fill("#search", "SECRET")
+    await expect(results.locator("[role=status]")).to_have_text("Inget hittades.")
+    await page.fill("#search", "logo")
+    await results.locator("li[data-kind='request'] a").click()
+    await expect(page).to_have_url(re.compile(rf"/projects/{px}/requests/{ws.ids['px_request']}$"))
+    await expect(results).to_have_count(0)
+    assert customer.errors == []

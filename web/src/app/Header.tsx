@@ -2,6 +2,7 @@ import { useLocation } from "preact-iso";
 import { api, type User } from "../api";
 import { locale, setLocale, t, type Locale, type MessageKey } from "../i18n";
 import { Bell } from "../screens/inbox/Bell";
+import { Search } from "../screens/search/Search";
 import { connection, liveClient, signOut, user } from "./session";
 
 const LANGUAGES = [
@@ -24,6 +25,7 @@ export function Header({ who }: { who: User }) {
       <span id="hub-connection" class="connection" role="status" data-connection={connection.value}>
         {t(`connection.${connection.value}` as MessageKey)}
       </span>
+      <Search />
       <span class="who">{who.name}</span>
       <Bell userId={who.id} live={liveClient()} />
       <a href="/settings/tokens">{t("nav.tokens")}</a>
