@@ -10,9 +10,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_portal import Person, browser, shoot
+from tests.e2e.test_portal import Person, browser, serious_violations, shoot
 from tests.nodes import Node
-from tests.workspace import Workspace
+from tests.workspace import PASSWORD, Workspace
 
 __all__ = ["browser"]
 
@@ -205,3 +205,30 @@ async def test_search_in_the_header_finds_every_kind_the_customer_may_see(
     await expect(page).to_have_url(re.compile(rf"/projects/{px}/requests/{ws.ids['px_request']}$"))
     await expect(results).to_have_count(0)
     assert customer.errors == []
+
+
+async def test_the_bell_waiting_list_and_search_meet_wcag_aa(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace], staff_http: httpx.AsyncClient
+) -> None:
+    ws = database[1]
+    mention = {"body": "@Customer titta", "visibility": "shared", "mentions": [ws.users["customer"]]}
+    assert (await staff_http.post(f"/api/tasks/{ws.ids['px_shared_task']}/comments", json=mention)).status_code == 201
+    context = await browser.new_context(viewport={"width": PHONE[0], "height": PHONE[1]}, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(two_nodes[0].http + "/")
+    await page.fill("#email", "customer@example.test")
+    await page.fill("#password", PASSWORD)
+    await page.click("form button[type=submit]")
+    await expect(page.locator(".waiting-item[data-kind='mention']")).to_be_visible()
+    problems = {"waiting": await serious_violations(page)}
+    await page.click("#bell")
+    await expect(page.locator("#inbox .notice").first).to_be_visible()
+    problems["inbox"] = await serious_violations(page)
+    await page.keyboard.press("Escape")
+    await expect(page.locator("#inbox")).to_have_count(0)
+    await expect(page.locator("#bell")).to_be_focused()
+    await page.fill("#search", "px")
+    await expect(page.locator("#search-results li").first).to_be_visible()
+    problems["search"] = await serious_violations(page)
+    await context.close()
+    assert {name: found for name, found in problems.items() if found} == {}

@@ -85,7 +85,7 @@ export function Bell({ userId, live }: { userId: number; live: LiveClient }) {
         id="bell"
         class="bell-button"
         aria-expanded={open}
-        aria-controls="inbox"
+        aria-controls={open ? "inbox" : undefined}
         aria-label={tn("inbox.open", unread)}
         onClick={() => setOpen(!open)}
       >

@@ -73,8 +73,7 @@ export function Search() {
         type="search"
         autocomplete="off"
         aria-label={t("search.label")}
-        aria-controls="search-results"
-        aria-expanded={open && hits !== null}
+        aria-controls={open && hits !== null ? "search-results" : undefined}
         placeholder={t("search.placeholder")}
         value={q}
         onInput={(e) => {
