@@ -136,6 +136,8 @@ class LiveUpdates:
     async def membership_changed(self, ctx: Context, project_id: int, user_id: int) -> None:
         self._board(ctx, project_id, {"type": "members.changed"}, shared=True)
         self.access_changed(ctx, AccessChanged(Subject.USER, user_id))
+        # Joining, leaving or changing role on a project changes what waits on the person.
+        self.waiting_changed(ctx, [user_id])
 
     async def disconnect_user(
         self, ctx: Context, user_id: int, token: str | None = None, *, hashed: str | None = None

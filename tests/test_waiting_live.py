@@ -110,3 +110,24 @@ async def test_reading_notifications_on_one_device_reaches_the_others(
     finally:
         await staff.aclose()
         await customer.aclose()
+
+
+async def test_joining_a_project_hints_what_now_waits_on_the_newcomer(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    newcomer = await connect(clients, b, ws, "spare_customer")
+    await newcomer.subscribe(f"user:{ws.users['spare_customer']}")
+    owner, spare = Api(a, ws, "owner"), Api(b, ws, "spare_customer")
+    try:
+        assert await waiting(spare) == []
+        added = await owner.client.post(
+            f"/api/projects/{ws.ids['px']}/members", json={"user_id": ws.users["spare_customer"], "role": "customer"}
+        )
+        assert added.status_code == 201, added.text
+        await until(newcomer, "waiting.changed")
+        assert ("feedback", ws.ids["px_feedback_request"]) in await waiting(spare)
+    finally:
+        await owner.aclose()
+        await spare.aclose()
