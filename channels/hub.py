@@ -65,7 +65,8 @@ class HubSettings:
             missed more gets ``reload``. Keep it below `ConnectionLimits.max_queue_messages`.
         presence_prefixes: channels starting with one of these have presence (unless a ``presence_enabled``
             callback is given to the hub).
-        presence_ttl_seconds: presence entries expire this long after their last heartbeat (every ttl/3).
+        presence_ttl_seconds: presence entries expire this long after their last heartbeat (every ttl/3); at the
+            next heartbeat a node with subscribers on the channel claims them and announces ``left``.
         max_presence_bytes: largest client-set presence ``data`` (encoded).
         max_publication_bytes: largest publication `Hub.publish` accepts.
         idle_timeout_seconds: close with ``TIMEOUT`` a connection that sent no frame for this long (clients
@@ -498,9 +499,8 @@ class Hub:
                     self._close_idle(now - settings.idle_timeout_seconds)
                 if self._presence is not None and now >= next_heartbeat:
                     next_heartbeat = now + settings.presence_ttl_seconds / 3
+                    # Also says goodbye for the entries of nodes that died (each expired entry is claimed once).
                     await self._presence.heartbeat(self.connections)
-                    # Say goodbye for the entries of nodes that died (any node may; each entry is claimed once).
-                    await self._presence.reap(self._registry.presence_channels())
             except Exception:
                 # One bad sweep must not end idle timeouts and heartbeats for the life of the process.
                 logger.exception("hub housekeeping failed")

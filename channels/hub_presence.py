@@ -2,9 +2,10 @@
 
 Entries are stored in the `PresenceManager` (shared between nodes) with a ttl; the hub re-adds every local entry
 every ttl/3 (`heartbeat`), so a node that dies takes its entries with it after at most one ttl. Nobody says
-goodbye for a dead node, so after each heartbeat every node claims the expired entries of the presence channels it
-has local subscribers on (`reap`) and announces ``left`` for them: each entry is claimed by exactly one node, so
-``left`` goes out once, at most ttl + ttl/3 (+ one housekeeping interval) after the node died. A live entry that
+goodbye for a dead node, so each heartbeat's refresh also claims the channel's expired entries (in the same round
+trip) and the node announces ``left`` for them: each entry is claimed by exactly one refresh on one node, so ``left``
+goes out once, at most ttl + ttl/3 (+ one housekeeping interval) after the node died, from any node that has a
+subscriber on the channel (every live subscriber of a presence channel has an entry to refresh). A live entry that
 expired anyway (its node's heartbeat came late) and was announced as left is announced as ``joined`` again by the
 heartbeat that brings it back.
 
@@ -91,10 +92,13 @@ class HubPresence:
         return [info.to_json() for info in await self.manager.list(channel)]
 
     async def heartbeat(self, connections: Iterable[Connection]) -> None:
-        """Refresh every presence entry held by ``connections`` (batched, concurrently within a batch).
+        """Refresh every presence entry held by ``connections`` (batched, concurrently within a batch), and announce
+        ``left`` for the expired entries the refreshes claimed (those of dead nodes).
 
-        An entry the store no longer had after its expiry was claimed (others were told it left) is announced
-        ``joined`` again; one whose subscription left while it was being refreshed is removed again.
+        Each expired entry is claimed by one refresh only, so ``left`` is announced once however many nodes
+        heartbeat the channel. An entry the store no longer had after its expiry was claimed (others were told it
+        left) is announced ``joined`` again; one whose subscription left while it was being refreshed is removed
+        again.
         """
         entries = [
             (conn, sub, sub.presence)
@@ -105,7 +109,7 @@ class HubPresence:
         for start in range(0, len(entries), _HEARTBEAT_BATCH):
             batch = entries[start : start + _HEARTBEAT_BATCH]
             results = await asyncio.gather(
-                *(self.manager.add(sub.channel, info, self.ttl_seconds) for _, sub, info in batch),
+                *(self.manager.refresh(sub.channel, info, self.ttl_seconds) for _, sub, info in batch),
                 return_exceptions=True,
             )
             failures = [r for r in results if isinstance(r, BaseException)]
@@ -113,13 +117,15 @@ class HubPresence:
                 logger.warning(
                     "presence heartbeat: %d of %d refreshes failed", len(failures), len(batch), exc_info=failures[0]
                 )
-            await asyncio.gather(
-                *(
-                    self._after_refresh(conn, sub, info)
-                    for (conn, sub, info), new in zip(batch, results, strict=True)
-                    if new is True
-                )
-            )
+            follow_ups = []
+            for (conn, sub, info), result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    continue
+                new, expired = result
+                if new:
+                    follow_ups.append(self._after_refresh(conn, sub, info))
+                follow_ups.extend(self._announce_expired(sub.channel, gone) for gone in expired)
+            await asyncio.gather(*follow_ups)
 
     async def _after_refresh(self, conn: Connection, sub: Subscription, info: PresenceInfo) -> None:
         try:
@@ -130,22 +136,11 @@ class HubPresence:
         except BrokerUnavailable:
             logger.warning("presence of %s on %s not re-announced", info.client_id, sub.channel, exc_info=True)
 
-    async def reap(self, channels: Iterable[str]) -> None:
-        """Announce ``left`` for the expired entries of ``channels`` that this node claims (those of dead nodes).
-
-        Each expired entry is claimed by one node only, so ``left`` is announced once however many nodes reap.
-        """
-        names = list(channels)
-        claims = await asyncio.gather(*(self.manager.claim_expired(name) for name in names), return_exceptions=True)
-        for name, claim in zip(names, claims, strict=True):
-            if isinstance(claim, BaseException):
-                logger.warning("presence: claiming expired entries of %s failed", name, exc_info=claim)
-                continue
-            for info in claim:
-                try:
-                    await self._announce(name, info, "left")
-                except BrokerUnavailable:
-                    logger.warning("presence: %s expired on %s, its left not announced", info.client_id, name)
+    async def _announce_expired(self, channel: str, info: PresenceInfo) -> None:
+        try:
+            await self._announce(channel, info, "left")
+        except BrokerUnavailable:
+            logger.warning("presence: %s expired on %s, its left not announced", info.client_id, channel)
 
     async def _store_and_announce(self, channel: str, info: PresenceInfo, kind: str) -> None:
         try:

@@ -73,6 +73,18 @@ class PresenceManager(Protocol):
             BrokerUnavailable: the backing store could not be reached.
         """
 
+    async def refresh(
+        self, channel: str, info: PresenceInfo, ttl_seconds: float
+    ) -> tuple[bool, builtins.list[PresenceInfo]]:
+        """`add`, then `claim_expired` on the same channel, in one round trip (the hub's heartbeat).
+
+        Returns:
+            What `add` returns, and the expired entries this call claimed.
+
+        Raises:
+            BrokerUnavailable: the backing store could not be reached (neither happened).
+        """
+
     async def remove(self, channel: str, client_id: str) -> None:
         """Remove ``client_id``'s entry from ``channel`` (no-op if absent), expired or not: it is not claimed.
 
@@ -134,6 +146,11 @@ class MemoryPresence:
         new = info.client_id not in entries and unclaimed is None
         self._channels.setdefault(channel, entries)[info.client_id] = (time.monotonic() + ttl_seconds, info)
         return new
+
+    async def refresh(
+        self, channel: str, info: PresenceInfo, ttl_seconds: float
+    ) -> tuple[bool, builtins.list[PresenceInfo]]:
+        return await self.add(channel, info, ttl_seconds), await self.claim_expired(channel)
 
     async def remove(self, channel: str, client_id: str) -> None:
         entries = self._sweep(channel)

@@ -57,10 +57,6 @@ class ChannelRegistry:
         """The local channel ``name`` if it has local subscribers."""
         return self._channels.get(name)
 
-    def presence_channels(self) -> list[str]:
-        """The channels with local subscribers that have presence."""
-        return [name for name, ch in self._channels.items() if ch.presence]
-
     def __len__(self) -> int:
         return len(self._channels)
 

@@ -18,12 +18,12 @@ if TYPE_CHECKING:
 
 def comment_rows_visible(actor: Actor) -> ColumnElement[bool]:
     """A WHERE clause on comments: all for staff; for customers, shared comments of shared tasks."""
-    return visible_items(actor, Comment.visibility, parents=((Comment.task_id, Task),))
+    return visible_items(actor, Comment)
 
 
 def thread_rows_visible(actor: Actor) -> ColumnElement[bool]:
     """Comments ``actor`` may see, for queries that join ``Task``: both the comment and its task must be visible."""
-    return and_(comment_rows_visible(actor), visible_items(actor, Task.visibility))
+    return and_(comment_rows_visible(actor), visible_items(actor, Task))
 
 
 async def comment_for(ctx: Context, comment_id: int, action: Action) -> tuple[Comment, Task, Project]:

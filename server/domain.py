@@ -275,7 +275,7 @@ async def project_summaries(
                 func.sum(case((task_waits_on_customer(), 1), else_=0)),
             )
             .join(Status, col(Status.id) == Task.status_id)
-            .where(col(Task.project_id).in_(project_ids), visible_items(actor, Task.visibility))
+            .where(col(Task.project_id).in_(project_ids), visible_items(actor, Task))
             .group_by(col(Task.project_id))
         )
     ).all()

@@ -74,15 +74,18 @@ class LiveUpdates:
             ctx.after_commit.append(hook)
         hook.rows.append(row)
 
-    def kpis_changed(self, ctx: Context, project_id: int) -> None:
-        """Recompute the project's live KPIs after this request commits (once per request, debounced)."""
+    def kpis_changed(self, ctx: Context, project_id: int, *, shared: bool = True) -> None:
+        """Recompute the project's live KPIs after this request commits (once per request, debounced).
+
+        ``shared``: whether the change may concern customers; only then may the shared KPI stream publish.
+        """
         if self.reports is not None:
-            hook = self.reports.hook(project_id)
+            hook = self.reports.hook(project_id, shared)
             if hook not in ctx.after_commit:
                 ctx.after_commit.append(hook)
 
     def _board(self, ctx: Context, project_id: int, payload: dict[str, Any], *, shared: bool) -> None:
-        self.kpis_changed(ctx, project_id)
+        self.kpis_changed(ctx, project_id, shared=shared)
         staff, customers = project_channels(project_id)
         self._emit(ctx, [staff, customers] if shared else [staff], payload)
 
@@ -96,6 +99,7 @@ class LiveUpdates:
         if not shared and previous_visibility == Visibility.SHARED:
             removed = {"type": "task.removed", "task_id": task.id, "version": task.version}
             self._emit(ctx, project_channels(task.project_id)[1], removed)
+            self.kpis_changed(ctx, task.project_id, shared=True)
             # Customers watching its thread or its presence room, or editing its notes, lose them on every node.
             self.access_changed(ctx, AccessChanged(Subject.TASK, task.id))
         if task.assignee is not None and (shared or not task.assignee.is_customer):
@@ -115,6 +119,7 @@ class LiveUpdates:
         if not shared and previous_visibility == Visibility.SHARED:
             removed = {"type": "milestone.removed", "milestone_id": milestone.id}
             self._emit(ctx, project_channels(milestone.project_id)[1], removed)
+            self.kpis_changed(ctx, milestone.project_id, shared=True)
             self.access_changed(ctx, AccessChanged(Subject.MILESTONE, milestone.id))
 
     async def milestone_deleted(self, ctx: Context, milestone: MilestoneOut) -> None:
@@ -200,6 +205,7 @@ class LiveUpdates:
             self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=True)
             return
         self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=False)
+        self.kpis_changed(ctx, project_id, shared=True)
         customers = project_channels(project_id)[1]
         self._emit(ctx, customers, {"type": kind, "request": shared_view.model_dump(mode="json")})
 

@@ -170,6 +170,8 @@ class NoteRooms:
     async def on_control(self, message: ControlMessage) -> None:
         """React to the control bus (see ``server/control.py``): access changes re-check the note sockets that hang
         off their subject; a disconnect closes the user's."""
+        # Before any await: a socket admitted meanwhile is re-checked once it joins (see RoomManager.serve).
+        self.manager.access_epoch += 1
         match message:
             case Disconnect(user_id, hashed):
 
@@ -190,8 +192,7 @@ class NoteRooms:
                 await self.manager.recheck(lambda p: True, note_ids={note_id})
             case AccessChanged(Subject.TASK | Subject.MILESTONE as subject, ident):
                 notes = await self._open_notes_under(subject, ident)
-                if notes:
-                    await self.manager.recheck(lambda p: True, note_ids=notes)
+                await self.manager.recheck(lambda p: True, note_ids=notes)
 
     async def _open_notes_under(self, subject: Subject, ident: int) -> set[int]:
         """The notes open on this node that are attached to task ``ident`` (or to a task of milestone ``ident``)."""
@@ -216,6 +217,7 @@ class NoteRooms:
         if admitted is None:
             return
         actor, session_hash = admitted
+        checked_at = self.manager.access_epoch
         access = await access_to_note(self.db, actor, note_id)
         if access is Access.FORBIDDEN:
             # y-websocket clients show the reason of a permission-denied message; then the socket closes.
@@ -230,7 +232,7 @@ class NoteRooms:
             limits=self.settings.peer_limits,
             identity=awareness_identity(actor),
         )
-        await self.manager.serve(note_id, peer, _frames(websocket, peer))
+        await self.manager.serve(note_id, peer, _frames(websocket, peer), checked_at=checked_at)
         if not peer.closed:
             peer.abort(CloseCode.NORMAL, "bye")
         await peer.wait_closed()

@@ -15,7 +15,8 @@ which encode the same rules for lists). The rules:
   the project's ``shared``-audience webhooks (which only ever carry shared items), never internal ones.
 - An item that hangs off another (a note or file on a task, a file on a comment or request, a comment on a task, a
   feedback request on a milestone, a version of a note) is only as visible as its parents: a customer sees it when it
-  and every parent it has are shared (:func:`effective_visibility`; :func:`visible_items` with ``parents=`` for lists).
+  and every parent it has are shared (:func:`effective_visibility`; for lists :func:`visible_items`, whose parents are
+  listed once in :data:`PARENTS`).
   Nothing reads a parent's fields for a customer without asking that.
 - A resource the actor may not see answers "not found", never "forbidden": existence does not leak.
   "Forbidden" is only for things the actor can see but may not change.
@@ -26,7 +27,7 @@ effect at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -37,13 +38,20 @@ from sqlmodel import col, select
 from server.models import (
     CUSTOMER_PROJECT_ROLES,
     STAFF_ROLES,
+    Comment,
+    FeedbackRequest,
     Membership,
+    Milestone,
+    Note,
+    NoteVersion,
     OrgRole,
     Project,
     ProjectRole,
+    StoredFile,
     Task,
     User,
     Visibility,
+    Webhook,
 )
 
 
@@ -328,27 +336,43 @@ def visible_projects(actor: Actor) -> ColumnElement[bool]:
     return in_org & (col(Project.client_id) == actor.client_id) & col(Project.id).in_(member_of)
 
 
-def shared_or_absent(parent_id_column: Any, parent: Any) -> ColumnElement[bool]:
-    """A WHERE clause: the row's parent (named by ``parent_id_column``, a table ``parent`` with ``id`` and
-    ``visibility``) is shared, or the row has none."""
-    shared_parents = select(parent.id).where(parent.visibility == Visibility.SHARED)
-    return or_(col(parent_id_column).is_(None), col(parent_id_column).in_(shared_parents))
+# What each kind of item hangs off, as (foreign key, parent kind): an item is only as visible as these parents, and
+# theirs in turn. Lists ask :func:`visible_items` with the kind, so a new parent is added here once, for every query.
+PARENTS: dict[type[Any], tuple[tuple[Any, type[Any]], ...]] = {
+    Comment: ((Comment.task_id, Task),),
+    Note: ((Note.task_id, Task),),
+    NoteVersion: ((NoteVersion.note_id, Note),),
+    StoredFile: ((StoredFile.task_id, Task), (StoredFile.comment_id, Comment)),
+    FeedbackRequest: ((FeedbackRequest.milestone_id, Milestone),),
+}
 
 
-def visible_items(
-    actor: Actor, visibility_column: Any | None, parents: Sequence[tuple[Any, Any]] = ()
-) -> ColumnElement[bool]:
-    """A WHERE clause on an item table: everything for staff; for customers, rows that are shared and whose parents
-    are shared or absent.
+def _audience_column(kind: type[Any]) -> Any | None:
+    """The column holding a kind's own audience; None for kinds shared by nature (a feedback request)."""
+    if kind is Webhook:
+        return Webhook.audience
+    if kind is FeedbackRequest:
+        return None
+    return kind.visibility
 
-    Args:
-        actor: who asks.
-        visibility_column: the item table's own visibility column (``Note.visibility``); None for items that are
-            shared by nature (a feedback request) and only hidden by their parents.
-        parents: ``(foreign key column, parent table)`` pairs, e.g. ``((Note.task_id, Task),)``: the parent table
-            has ``id`` and ``visibility`` columns.
+
+def _shared_rows(kind: type[Any]) -> ColumnElement[bool]:
+    own = _audience_column(kind)
+    clauses = [col(own) == Visibility.SHARED] if own is not None else []
+    for foreign_key, parent in PARENTS.get(kind, ()):
+        # Never correlated with the enclosing query: a query that joins the parent table still asks about the row's
+        # own parent.
+        shared_parents = select(parent.id).where(_shared_rows(parent)).correlate(None)
+        clauses.append(or_(col(foreign_key).is_(None), col(foreign_key).in_(shared_parents)))
+    return and_(true(), *clauses)
+
+
+def visible_items(actor: Actor, kind: type[Any]) -> ColumnElement[bool]:
+    """A WHERE clause on the table of ``kind`` (``Task``, ``Note``, ``StoredFile``...): every row for staff; for
+    customers the rows that are shared and whose parents (:data:`PARENTS`, recursively) are shared or absent.
+
+    The project is not checked here: combine with :func:`visible_projects` or a project the actor may see.
     """
     if actor.is_staff:
         return true()
-    own = [col(visibility_column) == Visibility.SHARED] if visibility_column is not None else []
-    return and_(true(), *own, *(shared_or_absent(fk, parent) for fk, parent in parents))
+    return _shared_rows(kind)

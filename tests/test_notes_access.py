@@ -19,6 +19,7 @@ from channels.client import TandemClient
 from crdt import protocol as p
 from tests.crdt.yclient import YClient
 from tests.nodes import Api, Node, connect
+from tests.test_notes_interop import NodeEditor, ensure_node_modules
 from tests.workspace import Workspace
 
 
@@ -28,6 +29,14 @@ async def opened() -> AsyncIterator[list[YClient]]:
     yield clients
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def node_editors() -> AsyncIterator[list[NodeEditor]]:
+    started: list[NodeEditor] = []
+    yield started
+    for editor in started:
+        await editor.stop()
 
 
 async def join(opened: list[YClient], node: Node, ws: Workspace, role: str, note_id: int) -> YClient:
@@ -107,6 +116,26 @@ async def test_a_task_made_internal_closes_customers_sockets_on_its_notes_on_eve
     assert again.denied and "Internal now" not in str(again)
     assert await status(a, ws, "customer", f"/api/notes/{note}") == 404
     assert staff.close_code is None
+
+
+async def test_a_stock_yjs_client_is_closed_when_its_notes_task_is_made_internal(
+    two_nodes: list[Node], database: tuple[str, Workspace], node_editors: list[NodeEditor]
+) -> None:
+    await asyncio.to_thread(ensure_node_modules)
+    a, b = two_nodes
+    ws = database[1]
+    task = ws.ids["px_shared_task"]
+    note = await create_note(a, ws, title="Task plan", task_id=task, content="Plan\n")
+    customer = await NodeEditor.start(f"ws://127.0.0.1:{b.port}/yjs", note, ws.token("customer"), "jsC")
+    node_editors.append(customer)
+    await customer.wait(lambda s: s["synced"] and "Plan" in s["text"])
+    staff_api = Api(a, ws, "staff")
+    try:
+        await staff_api.patch_task(task, visibility="internal")
+    finally:
+        await staff_api.aclose()
+    # The stock provider sees its socket closed with 4403 (it retries, and is refused again).
+    await customer.wait(lambda s: s["denied"] == 4403)
 
 
 async def test_a_note_made_internal_closes_customers_sockets_on_the_other_node(

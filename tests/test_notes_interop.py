@@ -124,7 +124,7 @@ async def test_yjs_and_pycrdt_clients_converge_through_two_nodes(
                 await asyncio.sleep(0.005)
             everything = {(name, i) for name in ("jsA", "jsB", "py") for i in range(EDITS)}
             state_a = await js_a.wait(lambda s: tokens(s["text"]) == everything)
-            state_b = await js_b.wait(lambda s: s["text"] == state_a["text"])
+            await js_b.wait(lambda s: s["text"] == state_a["text"])
             await python.wait_text(state_a["text"], timeout=30)
             assert len(state_a["text"]) == sum(len(f"[{n}:{i}]") for n, i in everything)  # nothing twice
             # Awareness crosses nodes, each peer shown by the name the server authenticated: the Node clients

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from channels.client import ClientError, TandemClient
+from tests.conftest import REDIS
 from tests.nodes import Node, RedisServer, cluster
 from tests.workspace import Workspace
 
@@ -250,3 +252,66 @@ async def test_presence_across_nodes_and_expiry_when_a_node_dies(
         for client in opened:
             await client.close()
         redis.stop()
+
+
+async def test_the_clients_of_a_killed_node_are_announced_left_once_by_the_survivors(
+    database: tuple[str, Workspace], tmp_path: Path
+) -> None:
+    ws = database[1]
+    room = f"room:project:{ws.ids['px']}"
+    opened: list[TandemClient] = []
+
+    async def join(node: Node, role: str) -> TandemClient:
+        client = await TandemClient.connect(node.ws, token=ws.token(role), ping_interval=None)
+        opened.append(client)
+        await client.subscribe(room)
+        await client.request({"type": "presence", "channel": room, "data": {"node": node.port}})
+        return client
+
+    try:
+        with cluster(tmp_path, database[0], REDIS, count=3, extra_env={"TANDEM_PRESENCE_TTL_SECONDS": "2"}) as nodes:
+            a, b, c = nodes
+            watchers = [await join(b, "viewer"), await join(c, "owner")]
+            await join(a, "customer")  # only on the node that dies
+            await join(a, "staff")  # on the node that dies, and ...
+            await join(b, "staff")  # ... on a survivor: still here
+            async with asyncio.timeout(10):
+                while len(clients := await presence_of(watchers[0], room)) < 5:
+                    await asyncio.sleep(0.05)
+            on_a = {e["client_id"] for e in clients if e["data"] == {"node": a.port}}
+            staying = {(e["user_id"], e["client_id"]) for e in clients if e["data"] != {"node": a.port}}
+            assert len(on_a) == 2 and len(staying) == 3
+            for watcher in watchers:  # what arrived before the kill is not what we wait for
+                while not watcher._events.empty():
+                    watcher._events.get_nowait()
+
+            a.kill()
+            killed_at = time.monotonic()
+            lefts: list[list[str]] = [[], []]
+
+            async def collect(watcher: TandemClient, into: list[str], until: float) -> None:
+                while (remaining := until - time.monotonic()) > 0:
+                    try:
+                        frame = await watcher.next_event(remaining)
+                    except TimeoutError:
+                        return
+                    if frame.get("type") == "presence" and "left" in frame:
+                        into.append(frame["left"]["client_id"])
+
+            # Announced within the ttl (2 s) plus a heartbeat period and a housekeeping tick, with room for a
+            # loaded machine; then nothing more for two more ttls, though two survivors claim expired entries.
+            async with asyncio.timeout(20):
+                while any(set(got) != on_a for got in lefts) and time.monotonic() - killed_at < 8:
+                    await asyncio.gather(
+                        *(collect(w, got, time.monotonic() + 0.2) for w, got in zip(watchers, lefts, strict=True))
+                    )
+            assert [set(got) for got in lefts] == [on_a, on_a], f"after {time.monotonic() - killed_at:.1f}s"
+            await asyncio.gather(
+                *(collect(w, got, time.monotonic() + 4) for w, got in zip(watchers, lefts, strict=True))
+            )
+            assert [sorted(got) for got in lefts] == [sorted(on_a)] * 2  # once each, at each survivor
+            remaining = {(e["user_id"], e["client_id"]) for e in await presence_of(watchers[1], room)}
+            assert remaining == staying  # staff is still here through its socket on b
+    finally:
+        for client in opened:
+            await client.close()

@@ -48,9 +48,7 @@ if #expired > 0 then
 end
 """
 
-_ADD = (
-    _SWEEP
-    + """
+_STORE = """
 local ttl = tonumber(ARGV[4])
 local unclaimed = redis.call('hdel', KEYS[3], ARGV[2])
 redis.call('zadd', KEYS[2], string.format('%d', now + ttl), ARGV[2])
@@ -59,10 +57,18 @@ local keep = ttl + tonumber(ARGV[1])
 for i = 1, 2 do
   if redis.call('pttl', KEYS[i]) < keep then redis.call('pexpire', KEYS[i], keep) end
 end
-if new == 1 and unclaimed == 0 then return 1 end
-return 0
+local joined = 0
+if new == 1 and unclaimed == 0 then joined = 1 end
 """
-)
+
+_TAKE_GONE = """
+local gone = redis.call('hvals', KEYS[3])
+if #gone > 0 then redis.call('del', KEYS[3]) end
+"""
+
+_ADD = _SWEEP + _STORE + "return joined\n"
+
+_REFRESH = _SWEEP + _STORE + _TAKE_GONE + "return {joined, gone}\n"
 
 _REMOVE = """
 redis.call('hdel', KEYS[1], ARGV[2])
@@ -78,14 +84,7 @@ return redis.call('hvals', KEYS[1])
 """
 )
 
-_CLAIM = (
-    _SWEEP
-    + """
-local gone = redis.call('hvals', KEYS[3])
-if #gone > 0 then redis.call('del', KEYS[3]) end
-return gone
-"""
-)
+_CLAIM = _SWEEP + _TAKE_GONE + "return gone\n"
 
 
 class RedisPresence:
@@ -109,6 +108,7 @@ class RedisPresence:
         self._retention_ms = max(1, math.ceil(retention_seconds * 1000))
         self._add = self._redis.register_script(_ADD)
         self._claim = self._redis.register_script(_CLAIM)
+        self._refresh = self._redis.register_script(_REFRESH)
         self._remove = self._redis.register_script(_REMOVE)
         self._list = self._redis.register_script(_LIST)
 
@@ -124,6 +124,18 @@ class RedisPresence:
         except RedisError as exc:
             raise BrokerUnavailable(f"presence add on {channel!r} failed: {exc}") from exc
         return bool(new)
+
+    async def refresh(
+        self, channel: str, info: PresenceInfo, ttl_seconds: float
+    ) -> tuple[bool, builtins.list[PresenceInfo]]:
+        encoded = json.dumps(info.to_json(), separators=(",", ":"))
+        ttl_ms = max(1, math.ceil(ttl_seconds * 1000))
+        args: builtins.list[int | str] = [self._retention_ms, info.client_id, encoded, ttl_ms]
+        try:
+            new, gone = await self._refresh(keys=self._keys(channel), args=args)
+        except RedisError as exc:
+            raise BrokerUnavailable(f"presence refresh on {channel!r} failed: {exc}") from exc
+        return bool(new), [PresenceInfo.from_json(json.loads(value)) for value in gone]
 
     async def remove(self, channel: str, client_id: str) -> None:
         try:

@@ -129,7 +129,7 @@ async def action_items(ctx: Context) -> list[ActionItemOut]:
                 col(Status.category) != StatusCategory.DONE,
                 col(Project.archived).is_(False),
                 visible_projects(actor),
-                visible_items(actor, Task.visibility),
+                visible_items(actor, Task),
             )
             .order_by(col(Task.due_date).is_(None), col(Task.due_date), col(Task.id))
             .limit(200)

@@ -158,7 +158,7 @@ async def list_requests(ctx: Context) -> FeedbackRequestList:
             select(FeedbackRequest)
             .where(
                 FeedbackRequest.project_id == project.id,
-                visible_items(ctx.actor, None, parents=((FeedbackRequest.milestone_id, Milestone),)),
+                visible_items(ctx.actor, FeedbackRequest),
             )
             .order_by(col(FeedbackRequest.id).desc())
             .limit(200)

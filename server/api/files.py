@@ -136,9 +136,7 @@ def files_visible(actor: Any) -> ColumnElement[bool]:
         return true()
     live_comments = select(Comment.id).where(col(Comment.deleted_at).is_(None))
     return and_(
-        visible_items(
-            actor, StoredFile.visibility, parents=((StoredFile.task_id, Task), (StoredFile.comment_id, Comment))
-        ),
+        visible_items(actor, StoredFile),
         or_(col(StoredFile.comment_id).is_(None), col(StoredFile.comment_id).in_(live_comments)),
     )
 

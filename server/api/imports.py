@@ -204,7 +204,7 @@ async def export_tasks(ctx: Context) -> Response:
             .join(Status, col(Status.id) == Task.status_id)
             .outerjoin(User, col(User.id) == Task.assignee_id)
             .outerjoin(Milestone, col(Milestone.id) == Task.milestone_id)
-            .where(Task.project_id == project.id, visible_items(ctx.actor, Task.visibility))
+            .where(Task.project_id == project.id, visible_items(ctx.actor, Task))
             .order_by(col(Task.id))
         )
     ).all()

@@ -87,7 +87,7 @@ def notifications_visible(actor: Actor) -> ColumnElement[bool]:
         col(Notification.task_id).in_(
             select(Task.id)
             .join(Project, col(Project.id) == Task.project_id)
-            .where(visible_projects(actor), visible_items(actor, Task.visibility))
+            .where(visible_projects(actor), visible_items(actor, Task))
         ),
     )
     request_ok = or_(

@@ -113,9 +113,7 @@ def _recheck_sockets(ctx: Context, note_id: int) -> None:
 )
 async def list_notes(ctx: Context, query: NoteListQuery) -> NoteList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
-    statement = select(Note).where(
-        Note.project_id == project.id, visible_items(ctx.actor, Note.visibility, parents=((Note.task_id, Task),))
-    )
+    statement = select(Note).where(Note.project_id == project.id, visible_items(ctx.actor, Note))
     if query.task_id is not None:
         # An internal task's id filters a customer's list to nothing, exactly as an id that names no task does.
         statement = statement.where(Note.task_id == query.task_id)
@@ -260,7 +258,7 @@ async def list_versions(ctx: Context) -> VersionList:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
     rows = await ctx.session.exec(
         select(NoteVersion)
-        .where(NoteVersion.note_id == note.id, visible_items(ctx.actor, NoteVersion.visibility))
+        .where(NoteVersion.note_id == note.id, visible_items(ctx.actor, NoteVersion))
         .order_by(col(NoteVersion.id).desc())
     )
     return VersionList(items=[VersionOut.model_validate(v) for v in rows.all()])

@@ -64,7 +64,7 @@ async def _tasks(ctx: Context, scope: list[ColumnElement[bool]], pattern: str) -
     rows = await ctx.session.exec(
         select(Task)
         .join(Project, col(Project.id) == Task.project_id)
-        .where(*scope, visible_items(ctx.actor, Task.visibility), _matches(pattern, Task.title, Task.description))
+        .where(*scope, visible_items(ctx.actor, Task), _matches(pattern, Task.title, Task.description))
         .order_by(col(Task.id).desc())
         .limit(HITS_PER_KIND)
     )
@@ -169,7 +169,7 @@ async def _notes(ctx: Context, scope: list[ColumnElement[bool]], pattern: str) -
         .join(Project, col(Project.id) == Note.project_id)
         .where(
             *scope,
-            visible_items(ctx.actor, Note.visibility, parents=((Note.task_id, Task),)),
+            visible_items(ctx.actor, Note),
             _matches(pattern, Note.title),
         )
         .order_by(col(Note.id).desc())

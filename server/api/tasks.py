@@ -85,7 +85,7 @@ async def task_out(ctx: Context, task: Task, status: Status | None = None) -> Ta
 )
 async def list_tasks(ctx: Context, query: TaskQuery) -> Page[TaskOut]:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
-    stmt = select(Task).where(Task.project_id == project.id, visible_items(ctx.actor, Task.visibility))
+    stmt = select(Task).where(Task.project_id == project.id, visible_items(ctx.actor, Task))
     filters: dict[str, Any] = {
         "status_id": Task.status_id,
         "assignee_id": Task.assignee_id,

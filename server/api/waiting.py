@@ -91,7 +91,7 @@ async def _tasks(
             select(Task, Project.name, Status.category)
             .join(Project, col(Project.id) == Task.project_id)
             .join(Status, col(Status.id) == Task.status_id)
-            .where(*scope, visible_items(actor, Task.visibility), task_waits_on(actor.user_id))
+            .where(*scope, visible_items(actor, Task), task_waits_on(actor.user_id))
             .order_by(col(Task.due_date), col(Task.id))
             .limit(MAX_ITEMS)
         )
@@ -164,7 +164,7 @@ async def _feedback(session: AsyncSession, actor: Actor, scope: list[ColumnEleme
                 customer_member_of(actor.user_id, FeedbackRequest.project_id),
                 ~answered,
                 # A request about a milestone made internal since is hidden with it.
-                visible_items(actor, None, parents=((FeedbackRequest.milestone_id, Milestone),)),
+                visible_items(actor, FeedbackRequest),
             )
             .order_by(col(FeedbackRequest.id))
             .limit(MAX_ITEMS)

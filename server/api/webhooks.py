@@ -172,7 +172,7 @@ async def list_webhooks(ctx: Context) -> WebhookList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.WEBHOOK_READ)
     rows = await ctx.session.exec(
         select(Webhook)
-        .where(Webhook.project_id == project.id, visible_items(ctx.actor, Webhook.audience))
+        .where(Webhook.project_id == project.id, visible_items(ctx.actor, Webhook))
         .order_by(col(Webhook.id))
     )
     return WebhookList(items=[_out(h) for h in rows.all()])

@@ -166,7 +166,7 @@ async def list_milestones(ctx: Context) -> MilestoneList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
     rows = await ctx.session.exec(
         select(Milestone)
-        .where(Milestone.project_id == project.id, visible_items(ctx.actor, Milestone.visibility))
+        .where(Milestone.project_id == project.id, visible_items(ctx.actor, Milestone))
         .order_by(col(Milestone.due_date).is_(None), col(Milestone.due_date), col(Milestone.id))
     )
     return MilestoneList(items=[MilestoneOut.model_validate(m) for m in rows.all()])

@@ -143,7 +143,7 @@ async def test_a_late_heartbeat_after_its_entry_was_announced_left_announces_joi
     await presence.add(CHANNEL, entry, ttl_seconds=0.1)  # its node stalled: the entry ran out
     await asyncio.sleep(0.2)
     assert hub._presence is not None
-    await hub._presence.reap([CHANNEL])
+    await hub._presence.heartbeat([watcher.conn])  # the watcher's node refreshes its own, and claims the expired
     await watcher.transport.wait_for_frame(lambda f: f.get("left", {}).get("client_id") == late.conn.id)
 
     await hub._presence.heartbeat(hub.connections)  # the node is back: "late" is here after all

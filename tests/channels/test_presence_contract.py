@@ -128,3 +128,16 @@ async def test_a_removed_entry_is_never_claimed(presence: PresenceManager) -> No
     assert await presence.list("project:1:staff") == []  # both expired, set aside
     await presence.remove("project:1:staff", "c1")  # its node said goodbye itself, late
     assert await presence.claim_expired("project:1:staff") == [info("c2")]
+
+
+async def test_a_refresh_is_an_add_that_also_claims_what_expired(presence: PresenceManager) -> None:
+    await presence.add("project:1:staff", info("dead-node-client"), ttl_seconds=0.2)
+    assert await presence.refresh("project:1:staff", info("live-client"), ttl_seconds=30) == (True, [])
+    await asyncio.sleep(0.3)
+
+    assert await presence.refresh("project:1:staff", info("live-client"), ttl_seconds=30) == (
+        False,
+        [info("dead-node-client")],
+    )
+    assert await presence.refresh("project:1:staff", info("live-client"), ttl_seconds=30) == (False, [])
+    assert await presence.list("project:1:staff") == [info("live-client")]

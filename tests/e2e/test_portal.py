@@ -117,16 +117,18 @@ async def test_staff_and_customer_work_live_across_nodes(
     await shoot(staff, "task")
     await shoot(customer, "task")
     await customer.page.fill("#comment-body", "Looks **great** to us")
-    await customer.page.click(".composer button[type=submit]")
+    await customer.page.click("#post-shared")
     await expect(staff.page.locator(".comment", has_text="Looks great to us")).to_be_visible(timeout=2000)
-    await staff.page.check("#comment-internal")
-    await expect(staff.page.locator(".composer")).to_have_class(re.compile("composer-internal"))
-    await staff.page.fill("#comment-body", "Margin is thin here TOPSECRET")
-    await staff.page.click(".composer button[type=submit]")
+    # An internal note has its own composer and its own button; the customer's page has neither.
+    assert await customer.page.locator("#open-internal, #post-internal").count() == 0
+    await staff.page.click("#open-internal")
+    await expect(staff.page.locator("#comment-body-internal")).to_be_focused()
+    await expect(staff.page.locator(".composer-internal")).to_be_visible()
+    await staff.page.fill("#comment-body-internal", "Margin is thin here TOPSECRET")
+    await staff.page.click("#post-internal")
     await expect(staff.page.locator(".comment-internal", has_text="TOPSECRET")).to_be_visible()
-    await staff.page.uncheck("#comment-internal")
     await staff.page.fill("#comment-body", "Thanks, we go ahead")
-    await staff.page.click(".composer button[type=submit]")
+    await staff.page.click("#post-shared")
     await expect(customer.page.locator(".comment", has_text="Thanks, we go ahead")).to_be_visible(timeout=2000)
     assert "TOPSECRET" not in await customer.page.content()
     # The customer attaches a file to the task; staff find it there.
@@ -240,6 +242,8 @@ async def test_staff_and_customer_co_edit_a_note(
     assert "Agreed: launch on Friday." in staff_text and "We will send the photos." in staff_text
     # Each sees the other's cursor with their name.
     await expect(staff.page.locator(".cm-ySelectionInfo", has_text="Customer")).to_have_count(1, timeout=5000)
+    # ... and in the list of who is here, under the name the server bound to their socket, once.
+    await expect(staff.page.locator(".avatars li[title='Customer']")).to_have_count(1, timeout=5000)
     await shoot(staff, "note")
     await shoot(customer, "note")
     exported = httpx.get(

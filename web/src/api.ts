@@ -1,10 +1,18 @@
 // The REST client: JSON in and out, the session cookie, and the CSRF header on writes.
 
+/** One invalid field of a 422 answer, as the API names it ("title", "due_date"). */
+export interface FieldError {
+  field: string;
+  message: string;
+  type: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly details: FieldError[] = [],
   ) {
     super(message);
   }
@@ -27,7 +35,10 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   });
   if (response.status === 204) return undefined as T;
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "");
+  if (!response.ok) {
+    const details = Array.isArray(data.details) ? (data.details as FieldError[]) : [];
+    throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "", details);
+  }
   return data as T;
 }
 
@@ -59,6 +70,7 @@ export interface Task {
   id: number;
   project_id: number;
   title: string;
+  description?: string;
   status_id: number;
   status_category: string;
   assignee: { id: number; name: string; is_customer: boolean } | null;
@@ -66,9 +78,24 @@ export interface Task {
   colour_class: ColourClass;
   due_date: string | null;
   visibility: "internal" | "shared";
+  milestone_id?: number | null;
   position: number;
   version: number;
   project_name?: string;
+}
+
+export interface Milestone {
+  id: number;
+  name: string;
+  due_date: string | null;
+  visibility: "internal" | "shared";
+  completed_at: string | null;
+}
+
+export interface Person {
+  id: number;
+  name: string;
+  is_customer: boolean;
 }
 
 export interface ProjectSummary {
@@ -94,6 +121,7 @@ export interface Status {
   category: string;
   colour: string;
   position: number;
+  wip_limit?: number | null;
 }
 
 export interface Me {

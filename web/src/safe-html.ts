@@ -30,3 +30,32 @@ export function safeFragment(html: string): DocumentFragment {
   copy(parsed.body, fragment);
   return fragment;
 }
+
+/** Wrap each "@Name" of a known person in a <mark class="mention"> (text nodes only, so nothing becomes markup). */
+export function highlightMentions(root: Node, names: readonly string[]): void {
+  const known = [...names].filter(Boolean).sort((a, b) => b.length - a.length);
+  if (!known.length) return;
+  const escaped = known.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const pattern = new RegExp(`@(?:${escaped.join("|")})`, "gu");
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const texts: Text[] = [];
+  while (walker.nextNode()) texts.push(walker.currentNode as Text);
+  for (const text of texts) {
+    const value = text.data;
+    pattern.lastIndex = 0;
+    if (!pattern.test(value)) continue;
+    pattern.lastIndex = 0;
+    const parts = document.createDocumentFragment();
+    let last = 0;
+    for (const match of value.matchAll(pattern)) {
+      parts.append(value.slice(last, match.index));
+      const mark = document.createElement("mark");
+      mark.className = "mention";
+      mark.textContent = match[0];
+      parts.append(mark);
+      last = match.index + match[0].length;
+    }
+    parts.append(value.slice(last));
+    text.replaceWith(parts);
+  }
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Task, User } from "../src/api";
-import { applyBoardEvent, matches, type BoardState } from "../src/views/board";
+import { applyBoardEvent, matches, type BoardState } from "../src/screens/board/state";
 
 const task = (id: number, version: number, extra: Partial<Task> = {}): Task => ({
   id,

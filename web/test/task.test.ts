@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mergeComment, type Comment } from "../src/views/task";
+import { mergeComment, type Comment } from "../src/screens/task/thread-state";
 
 const comment = (version: number, body: string): Comment => ({
   id: 1,

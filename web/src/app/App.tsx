@@ -2,7 +2,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
-import { renderBoard } from "../views/board";
 import { renderFiles } from "../views/files";
 import { renderProjects } from "../views/home";
 import { WaitingOnYou } from "../screens/home/WaitingOnYou";
@@ -10,8 +9,11 @@ import { renderInvite } from "../views/invite";
 import { renderLogin } from "../views/login";
 import { renderRequest, renderRequests } from "../views/requests";
 import { renderReset } from "../views/reset";
-import { renderTask } from "../views/task";
+import { Board } from "../screens/board/Board";
+import { TaskPage } from "../screens/task/TaskPage";
+import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
+import { Toasts } from "./toast";
 import { liveClient, loadSession, signedIn, user } from "./session";
 import { View } from "./View";
 
@@ -72,15 +74,8 @@ const s = {
   Files: (p: Params) => (
     <View id={`files:${p.project}`} run={(root) => renderFiles(root, n(p.project), me(), liveClient())} />
   ),
-  Task: (p: Params) => (
-    <View
-      id={`task:${p.project}:${p.task}`}
-      run={(root) => renderTask(root, n(p.project), n(p.task), me(), liveClient())}
-    />
-  ),
-  Board: (p: Params) => (
-    <View id={`board:${p.project}`} run={(root) => renderBoard(root, n(p.project), me(), liveClient())} />
-  ),
+  Task: (p: Params) => <TaskPage projectId={n(p.project)} taskId={n(p.task)} who={me()} />,
+  Board: (p: Params) => <Board projectId={n(p.project)} who={me()} />,
 };
 
 function SignedIn({ who }: { who: User }) {
@@ -102,6 +97,8 @@ function SignedIn({ who }: { who: User }) {
         <Route path="/projects/:project" component={s.Board} />
         <Route default component={Home} />
       </Router>
+      <Toasts />
+      <ConfirmDialog />
     </>
   );
 }

@@ -1,0 +1,240 @@
+// The project board: columns (or a list), filters, presence, quick-add, and moves that are optimistic, then honest.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { allPages, api, ApiError, type Project, type Status, type Task, type User } from "../../api";
+import { reasonFor } from "../../app/errors";
+import { liveClient } from "../../app/session";
+import { toast } from "../../app/toast";
+import { formatDate, t } from "../../i18n";
+import { ColourBadge, Legend, TaskCard } from "../common/TaskCard";
+import { ProjectNav } from "../common/ProjectNav";
+import { Avatars, usePresence } from "./Presence";
+import { QuickAdd } from "./QuickAdd";
+import { applyBoardEvent, matches, type BoardState, type Filter } from "./state";
+
+type Layout = "columns" | "list";
+
+interface Loaded {
+  project: Project;
+  /** Whether the project lets its customer members move their own tasks (ProjectSettings). */
+  customerMoves: boolean;
+}
+
+async function load(projectId: number): Promise<[Loaded, BoardState]> {
+  const [project, statuses, tasks, settings] = await Promise.all([
+    api<Project>("GET", `/api/projects/${projectId}`),
+    api<{ items: Status[] }>("GET", `/api/projects/${projectId}/statuses`),
+    allPages<Task>(`/api/projects/${projectId}/tasks`),
+    api<{ customer_move_own: boolean }>("GET", `/api/projects/${projectId}/settings`),
+  ]);
+  const state = { statuses: statuses.items, tasks: new Map(tasks.map((task) => [task.id, task])), flash: new Set<number>() };
+  return [{ project, customerMoves: settings.customer_move_own }, state];
+}
+
+export function Board({ projectId, who }: { projectId: number; who: User }) {
+  const [loaded, setLoaded] = useState<Loaded | null>(null);
+  const state = useRef<BoardState>({ statuses: [], tasks: new Map(), flash: new Set() });
+  const [, tick] = useState(0);
+  const redraw = () => tick((n) => n + 1);
+  const [filter, setFilter] = useState<Filter>("all");
+  const [layout, setLayout] = useState<Layout>("columns");
+  const [announcement, announce] = useState("");
+  const staff = who.role !== "customer";
+  const here = usePresence(`room:project:${projectId}`, "board");
+
+  const reload = async () => {
+    const [l, s] = await load(projectId);
+    state.current = s;
+    setLoaded(l);
+    redraw();
+  };
+
+  useEffect(() => {
+    void reload();
+    const live = liveClient();
+    return live.subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
+      if (message.kind === "event") {
+        if (applyBoardEvent(state.current, message.event.data)) redraw();
+        else void reload();
+      } else if (message.kind === "reload") {
+        void reload();
+      } else if (message.kind === "revoked") {
+        history.replaceState(null, "", "/");
+        dispatchEvent(new PopStateEvent("popstate"));
+      }
+    });
+  }, [projectId]);
+
+  // A card that changed because someone else moved it is highlighted briefly.
+  useEffect(() => {
+    if (!state.current.flash.size) return;
+    const timer = setTimeout(() => {
+      state.current.flash.clear();
+      redraw();
+    }, 1500);
+    return () => clearTimeout(timer);
+  });
+
+  if (!loaded) return <main class="page" aria-busy="true" />;
+  const { project } = loaded;
+  const { statuses, tasks, flash } = state.current;
+  const statusName = (id: number) => statuses.find((s) => s.id === id)?.name ?? "";
+  const canMove = (task: Task) =>
+    staff || (task.assignee?.id === who.id && project.my_role === "customer" && loaded.customerMoves);
+
+  const created = (task: Task) => {
+    applyBoardEvent(state.current, { type: "task.created", task });
+    announce(t("board.added", { title: task.title, status: statusName(task.status_id) }));
+    redraw();
+  };
+
+  async function move(task: Task, statusId: number): Promise<void> {
+    const before = tasks.get(task.id);
+    if (!before || statusId === before.status_id) return;
+    tasks.set(task.id, { ...before, status_id: statusId }); // at once; the server decides below
+    redraw();
+    try {
+      const updated = await api<Task>("PATCH", `/api/tasks/${task.id}`, { status_id: statusId, version: before.version });
+      applyBoardEvent(state.current, { type: "task.updated", task: updated });
+      announce(t("board.moved", { title: task.title, status: statusName(statusId) }));
+    } catch (err) {
+      // Put it back where the server has it: our copy, unless a newer one arrived meanwhile.
+      if (tasks.get(task.id)?.version === before.version) tasks.set(task.id, before);
+      toast(t("board.moveRefused", { title: task.title, reason: reasonFor(err, { status: statusName(statusId) }) }));
+      if (err instanceof ApiError && err.code === "version_conflict") {
+        const fresh = await api<Task>("GET", `/api/tasks/${task.id}`).catch(() => null);
+        if (fresh) applyBoardEvent(state.current, { type: "task.updated", task: fresh });
+      }
+    }
+    redraw();
+  }
+
+  const moveControl = (task: Task) =>
+    canMove(task) ? (
+      <select
+        class="move"
+        aria-label={`${t("board.moveTo")}: ${task.title}`}
+        value={String(task.status_id)}
+        onChange={(e) => void move(task, Number(e.currentTarget.value))}
+      >
+        {statuses.map((s) => (
+          <option key={s.id} value={String(s.id)}>
+            {s.name}
+          </option>
+        ))}
+      </select>
+    ) : null;
+
+  const visible = [...tasks.values()].filter((task) => matches(task, filter, who));
+
+  const columns = (
+    <div class="board">
+      {statuses.map((status) => {
+        const cards = visible
+          .filter((task) => task.status_id === status.id)
+          .sort((a, b) => a.position - b.position || a.id - b.id);
+        return (
+          <section
+            key={status.id}
+            class="column"
+            aria-label={status.name}
+            data-status-id={String(status.id)}
+            onDragOver={(e) => e.preventDefault()}
+            onDrop={(e) => {
+              e.preventDefault();
+              const task = tasks.get(Number(e.dataTransfer?.getData("text/plain")));
+              if (task && canMove(task)) void move(task, status.id);
+            }}
+          >
+            <h3 class="column-title">
+              <span class="dot" aria-hidden="true" ref={(el) => el?.style.setProperty("--dot", status.colour)} />
+              {status.name}
+              <span class="count">{cards.length}</span>
+            </h3>
+            {cards.length ? (
+              <div class="cards">
+                {cards.map((task) => (
+                  <TaskCard key={task.id} task={task} flash={flash.has(task.id)} draggable={canMove(task)}>
+                    {moveControl(task)}
+                  </TaskCard>
+                ))}
+              </div>
+            ) : (
+              <p class="muted">{t(staff ? "board.emptyAdd" : "board.empty")}</p>
+            )}
+            {staff && <QuickAdd projectId={projectId} statusId={status.id} where={status.name} onCreated={created} />}
+          </section>
+        );
+      })}
+    </div>
+  );
+
+  const rows = visible.sort((a, b) => (a.due_date ?? "9999").localeCompare(b.due_date ?? "9999"));
+  const list = (
+    <>
+      {staff && statuses[0] && (
+        <QuickAdd projectId={projectId} statusId={statuses[0].id} where={statuses[0].name} onCreated={created} />
+      )}
+      <table class="task-list">
+        <thead>
+          <tr>
+            <th scope="col">{t("board.title")}</th>
+            <th scope="col">{t("board.status")}</th>
+            <th scope="col">{t("board.due")}</th>
+            <th scope="col">{t("board.assignee")}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((task) => (
+            <tr key={task.id} data-task-id={String(task.id)} class={flash.has(task.id) ? "flash" : ""}>
+              <td>
+                <a href={`/projects/${projectId}/tasks/${task.id}`}>{task.title}</a>
+              </td>
+              <td>{moveControl(task) ?? statusName(task.status_id)}</td>
+              <td>
+                <ColourBadge colour={task.colour_class} /> {task.due_date ? formatDate(task.due_date) : ""}
+              </td>
+              <td>{task.assignee?.name ?? t("task.unassigned")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+
+  return (
+    <main class="page">
+      <ProjectNav projectId={projectId} current="board" />
+      <div class="board-head">
+        <h1>{project.name}</h1>
+        <Avatars people={here} />
+      </div>
+      <div class="toolbar">
+        <label for="board-filter">{t("board.filter")}</label>
+        <select id="board-filter" value={filter} onChange={(e) => setFilter(e.currentTarget.value as Filter)}>
+          <option value="all">{t("board.filterAll")}</option>
+          <option value="mine">{t("board.filterMine")}</option>
+          <option value="waiting">{t("board.filterWaiting")}</option>
+          <option value="overdue">{t("board.filterOverdue")}</option>
+        </select>
+        <div class="segmented" role="group" aria-label={t("board.view")}>
+          {(["columns", "list"] as const).map((value) => (
+            <button
+              key={value}
+              type="button"
+              aria-pressed={layout === value}
+              data-view={value}
+              onClick={() => setLayout(value)}
+            >
+              {t(value === "columns" ? "board.columns" : "board.list")}
+            </button>
+          ))}
+        </div>
+      </div>
+      <Legend />
+      <p class="visually-hidden" role="status" aria-live="polite">
+        {announcement}
+      </p>
+      {layout === "columns" ? columns : list}
+    </main>
+  );
+}

@@ -1,0 +1,25 @@
+import { t, type MessageKey } from "../../i18n";
+
+export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports";
+
+const SECTIONS: [ProjectSection, MessageKey, string][] = [
+  ["board", "nav.board", ""],
+  ["requests", "requests.title", "/requests"],
+  ["files", "files.title", "/files"],
+  ["notes", "nav.notes", "/notes"],
+  ["reports", "nav.reports", "/reports"],
+];
+
+/** The project's sections, the current one marked for assistive technology. */
+export function ProjectNav({ projectId, current }: { projectId: number; current: ProjectSection }) {
+  return (
+    <nav class="project-nav" aria-label={t("nav.project")}>
+      <a href="/">← {t("board.back")}</a>
+      {SECTIONS.map(([section, key, suffix]) => (
+        <a key={section} href={`/projects/${projectId}${suffix}`} aria-current={section === current ? "page" : "false"}>
+          {t(key)}
+        </a>
+      ))}
+    </nav>
+  );
+}

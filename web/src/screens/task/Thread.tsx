@@ -1,0 +1,314 @@
+// The task's discussion: comments (live), reactions, quote-reply, editing and deleting one's own, and the composers.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, type Page, type Person, type User } from "../../api";
+import { confirmDialog } from "../../app/confirm";
+import { reasonFor } from "../../app/errors";
+import { liveClient } from "../../app/session";
+import { toast } from "../../app/toast";
+import { t } from "../../i18n";
+import { Composer, type Audience } from "./Composer";
+import { RichText } from "./Markdown";
+import { mergeComment, type Comment } from "./thread-state";
+import { TypingTracker } from "./typing";
+
+const REACTIONS = ["👍", "🎉", "❤️", "👀", "✅"];
+
+function timeOf(iso: string): string {
+  return new Intl.DateTimeFormat(document.documentElement.lang === "sv" ? "sv-SE" : "en-GB", {
+    dateStyle: "short",
+    timeStyle: "short",
+  }).format(new Date(iso));
+}
+
+interface Revision {
+  body: string;
+  created_at: string;
+}
+
+function CommentItem(props: {
+  c: Comment;
+  who: User;
+  names: string[];
+  merge: (c: Comment) => void;
+  quote: (c: Comment) => void;
+}) {
+  const { c, who } = props;
+  const [editing, setEditing] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState("");
+  const [history, setHistory] = useState<Revision[] | null>(null);
+  const mine = c.author?.id === who.id;
+  const internal = c.visibility === "internal";
+
+  const react = async (emoji: string, on: boolean) => {
+    const path = `/api/comments/${c.id}/reactions`;
+    try {
+      props.merge(on ? await api<Comment>("DELETE", `${path}/${encodeURIComponent(emoji)}`) : await api<Comment>("POST", path, { emoji }));
+    } catch (err) {
+      toast(reasonFor(err));
+    }
+  };
+  const saveEdit = async () => {
+    const body = (editing ?? "").trim();
+    if (!body) return setError(t("thread.emptyBody"));
+    setBusy(true);
+    try {
+      props.merge(await api<Comment>("PATCH", `/api/comments/${c.id}`, { body }));
+      setEditing(null);
+      setError("");
+      setHistory(null);
+    } catch (err) {
+      setError(t("thread.editFailed", { reason: reasonFor(err) }));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const remove = async () => {
+    const yes = await confirmDialog({ title: t("thread.deleteTitle"), body: t("thread.deleteBody"), confirm: t("thread.delete"), danger: true });
+    if (!yes) return;
+    try {
+      await api("DELETE", `/api/comments/${c.id}`);
+      props.merge({ ...c, deleted: true, body: "", body_html: "", version: c.version + 1 });
+    } catch (err) {
+      toast(reasonFor(err));
+    }
+  };
+  const showHistory = async () => {
+    if (history) return setHistory(null);
+    try {
+      setHistory((await api<{ items: Revision[] }>("GET", `/api/comments/${c.id}/revisions`)).items);
+    } catch (err) {
+      toast(reasonFor(err));
+    }
+  };
+
+  return (
+    <li class={`comment${internal ? " comment-internal" : ""}`} id={`comment-${c.id}`}>
+      <p class="comment-meta">
+        <strong>{c.author?.name ?? "—"}</strong> · <time dateTime={c.created_at}>{timeOf(c.created_at)}</time>
+        {c.edited_at && (
+          <>
+            {" · "}
+            <button type="button" class="link" aria-expanded={history !== null} onClick={() => void showHistory()}>
+              {t("thread.edited")}
+            </button>
+          </>
+        )}
+        {internal && (
+          <span class="tag-internal">
+            <span aria-hidden="true">🔒 </span>
+            {t("thread.internal")}
+          </span>
+        )}
+      </p>
+      {history && (
+        <ol class="revisions" aria-label={t("thread.history")}>
+          {history.map((r, i) => (
+            <li key={i}>
+              <time dateTime={r.created_at}>{timeOf(r.created_at)}</time>: {r.body}
+            </li>
+          ))}
+        </ol>
+      )}
+      {c.reply_to && <blockquote class="quote">{`${c.reply_to.author_name ?? "—"}: ${c.reply_to.excerpt}`}</blockquote>}
+      {c.deleted ? (
+        <p class="muted">{t("thread.deleted")}</p>
+      ) : editing !== null ? (
+        <div class="comment-edit">
+          <label for={`edit-${c.id}`} class="visually-hidden">
+            {t("thread.edit")}
+          </label>
+          <textarea id={`edit-${c.id}`} rows={3} value={editing} onInput={(e) => setEditing(e.currentTarget.value)} />
+          {error && (
+            <p class="error" role="alert">
+              {error}
+            </p>
+          )}
+          <button type="button" class="primary" disabled={busy} onClick={() => void saveEdit()}>
+            {t("thread.save")}
+          </button>{" "}
+          <button type="button" onClick={() => (setEditing(null), setError(""))}>
+            {t("thread.cancel")}
+          </button>
+        </div>
+      ) : (
+        <>
+          <RichText html={c.body_html} names={props.names} class="comment-body" />
+          <div class="comment-actions">
+            {REACTIONS.map((emoji) => {
+              const reaction = c.reactions.find((r) => r.emoji === emoji);
+              const on = reaction?.user_ids.includes(who.id) ?? false;
+              return (
+                <button key={emoji} type="button" class={`reaction${on ? " mine" : ""}`} aria-pressed={on} onClick={() => void react(emoji, on)}>
+                  {`${emoji}${reaction ? ` ${reaction.count}` : ""}`}
+                </button>
+              );
+            })}
+            <button type="button" class="link" onClick={() => props.quote(c)}>
+              {t("thread.reply")}
+            </button>
+            {mine && (
+              <button type="button" class="link" onClick={() => setEditing(c.body)}>
+                {t("thread.edit")}
+              </button>
+            )}
+            {(mine || who.role === "owner" || who.role === "admin") && (
+              <button type="button" class="link" onClick={() => void remove()}>
+                {t("thread.delete")}
+              </button>
+            )}
+          </div>
+        </>
+      )}
+    </li>
+  );
+}
+
+export function Thread({ taskId, projectId, who, canComment }: { taskId: number; projectId: number; who: User; canComment: boolean }) {
+  const staff = who.role !== "customer";
+  const thread = useRef(new Map<number, Comment>());
+  const [, tick] = useState(0);
+  const redraw = () => tick((n) => n + 1);
+  const [older, setOlder] = useState<string | null>(null);
+  const [people, setPeople] = useState<Person[]>([]);
+  const [typingNames, setTypingNames] = useState<Map<string, string>>(new Map());
+  const [replyTo, setReplyTo] = useState<{ comment: Comment; audience: Audience } | null>(null);
+  const [moved, setMoved] = useState<{ to: Audience; text: string; n: number } | null>(null);
+  const [showInternal, setShowInternal] = useState(false);
+  const typing = useRef<TypingTracker | null>(null);
+  typing.current ??= new TypingTracker({ send: (room, on) => liveClient().sendPresence(room, { typing: on }) });
+
+  const merge = (c: Comment) => {
+    if (mergeComment(thread.current, c)) redraw();
+  };
+  const markRead = (commentId: number) =>
+    void api("POST", `/api/tasks/${taskId}/read`, { comment_id: commentId }).catch(() => undefined);
+
+  useEffect(() => {
+    const live = liveClient();
+    const load = async () => {
+      const page = await api<Page<Comment>>("GET", `/api/tasks/${taskId}/comments?limit=50`);
+      for (const c of page.items) mergeComment(thread.current, c);
+      setOlder((o) => o ?? page.next_cursor);
+      redraw();
+      const newest = Math.max(0, ...thread.current.keys());
+      if (newest) markRead(newest);
+    };
+    void load();
+    void api<{ items: Person[] }>("GET", `/api/projects/${projectId}/mentionable`).then((r) => setPeople(r.items));
+    const offThread = live.subscribe(`task:${taskId}:${staff ? "staff" : "shared"}`, (message) => {
+      if (message.kind === "event") {
+        const data = message.event.data;
+        if (typeof data.type === "string" && data.type.startsWith("comment.")) {
+          const comment = data.comment as Comment;
+          const held = thread.current.get(comment.id);
+          if (held && data.type === "comment.reactions" && held.version === comment.version) {
+            thread.current.set(comment.id, { ...held, reactions: comment.reactions });
+          } else {
+            mergeComment(thread.current, comment);
+          }
+          redraw();
+          if (data.type === "comment.created" && document.visibilityState === "visible") markRead(comment.id);
+        }
+      } else if (message.kind === "reload") {
+        void load();
+      }
+    });
+    const showTyping = (message: { kind: string; frame?: Record<string, unknown> }) => {
+      if (message.kind !== "presence" || !message.frame) return;
+      const info = (message.frame.joined ?? message.frame.updated ?? message.frame.left) as
+        | { client_id: string; user_id: string; name: string; data: { typing?: boolean } }
+        | undefined;
+      if (!info || info.user_id === String(who.id)) return;
+      setTypingNames((old) => {
+        const next = new Map(old);
+        if (message.frame!.left || !info.data?.typing) next.delete(info.client_id);
+        else next.set(info.client_id, info.name);
+        return next;
+      });
+    };
+    const offRoom = live.subscribe(`room:task:${taskId}`, showTyping);
+    const offStaffRoom = staff ? live.subscribe(`room:task:${taskId}:staff`, showTyping) : () => undefined;
+    return () => {
+      typing.current?.stop();
+      offThread();
+      offRoom();
+      offStaffRoom();
+    };
+  }, [taskId]);
+
+  const loadOlder = async () => {
+    if (!older) return;
+    const page = await api<Page<Comment>>("GET", `/api/tasks/${taskId}/comments?limit=50&cursor=${older}`);
+    for (const c of page.items) mergeComment(thread.current, c);
+    setOlder(page.next_cursor);
+    redraw();
+  };
+
+  const quote = (c: Comment) => {
+    // A shared comment cannot quote an internal one (the API refuses): an internal one is answered internally.
+    const audience: Audience = c.visibility === "internal" ? "internal" : "shared";
+    if (audience === "internal") setShowInternal(true);
+    setReplyTo({ comment: c, audience });
+  };
+  const sorted = [...thread.current.values()].sort((a, b) => a.id - b.id);
+  const names = people.map((p) => p.name);
+  const typingLine = [...new Set(typingNames.values())].join(", ");
+  const composer = (audience: Audience) => (
+    <Composer
+      audience={audience}
+      taskId={taskId}
+      staff={staff}
+      people={people}
+      typing={typing.current!}
+      replyTo={replyTo?.audience === audience ? replyTo.comment : null}
+      clearReply={() => setReplyTo(null)}
+      onPosted={(c) => {
+        merge(c);
+        markRead(c.id);
+      }}
+      onMoveDraft={
+        staff
+          ? (text) => {
+              const to: Audience = audience === "shared" ? "internal" : "shared";
+              if (to === "internal") setShowInternal(true);
+              setMoved({ to, text, n: (moved?.n ?? 0) + 1 });
+            }
+          : undefined
+      }
+      incoming={moved?.to === audience ? moved : null}
+      focusToken={replyTo?.audience === audience ? replyTo.comment.id : 0}
+      focusOnMount={audience === "internal"}
+    />
+  );
+
+  return (
+    <section aria-labelledby="thread-title">
+      <h2 id="thread-title">{t("thread.title")}</h2>
+      {older && (
+        <button type="button" class="link" onClick={() => void loadOlder()}>
+          {t("thread.older")}
+        </button>
+      )}
+      <ol class="thread">
+        {sorted.map((c) => (
+          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} />
+        ))}
+        {!sorted.length && <li class="muted">{t("thread.empty")}</li>}
+      </ol>
+      <p class="typing muted" role="status">
+        {typingLine ? t("thread.typing", { names: typingLine }) : ""}
+      </p>
+      {canComment && composer("shared")}
+      {staff &&
+        (showInternal ? (
+          composer("internal")
+        ) : (
+          <button type="button" id="open-internal" class="open-internal" onClick={() => setShowInternal(true)}>
+            <span aria-hidden="true">🔒 </span>
+            {t("thread.writeInternal")}
+          </button>
+        ))}
+    </section>
+  );
+}
