@@ -29,8 +29,8 @@ export function Header({ who }: { who: User }) {
       <span class="who">{who.name}</span>
       <Bell userId={who.id} live={liveClient()} />
       <a href="/settings/tokens">{t("nav.tokens")}</a>
-      {who.role !== "customer" && <a href="/organization">{t("nav.organization")}</a>}
-      {staffAdmin && <a href="/audit">{t("nav.audit")}</a>}
+      {who.role !== "customer" && <a href="/organization" data-staff-only>{t("nav.organization")}</a>}
+      {staffAdmin && <a href="/audit" data-staff-only>{t("nav.audit")}</a>}
       <select
         id="language"
         aria-label={t("nav.language")}

@@ -79,7 +79,7 @@ export async function renderFiles(
   const chooser = h("input", { id: "file-upload", type: "file", multiple: true });
   const visibility = h(
     "select",
-    { id: "file-visibility" },
+    { id: "file-visibility", "data-staff-only": true },
     h("option", { value: "internal" }, t("files.internal")),
     h("option", { value: "shared" }, t("files.shared")),
   );
@@ -88,7 +88,7 @@ export async function renderFiles(
     { class: "upload-form" },
     h("label", { for: "file-upload" }, t("files.upload")),
     chooser,
-    staff ? h("label", { for: "file-visibility" }, t("files.visibility")) : null,
+    staff ? h("label", { for: "file-visibility", "data-staff-only": true }, t("files.visibility")) : null,
     staff ? visibility : null,
     h("button", { type: "submit" }, t("files.send")),
     message,

@@ -72,7 +72,7 @@ function createForm(projectId: number): HTMLElement {
   const error = h("p", { class: "error", role: "alert" });
   const form = h(
     "form",
-    { class: "composer" },
+    { class: "composer", "data-staff-only": true },
     h("label", { for: "note-title" }, t("notes.newTitle")),
     title,
     h("label", { class: "internal-toggle", for: "note-shared" }, shared, ` ${t("notes.sharedToggle")}`),
@@ -200,7 +200,7 @@ export async function renderNote(
 
 function versionForm(noteId: number, refresh: () => Promise<void>): HTMLElement {
   const name = h("input", { id: "version-name", required: true, maxlength: "200", placeholder: t("notes.versionPlaceholder") });
-  const form = h("form", { class: "toolbar" }, h("label", { for: "version-name" }, t("notes.saveVersion")), name, h("button", { type: "submit", class: "primary" }, t("notes.save")));
+  const form = h("form", { class: "toolbar", "data-staff-only": true }, h("label", { for: "version-name" }, t("notes.saveVersion")), name, h("button", { type: "submit", class: "primary" }, t("notes.save")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     await api("POST", `/api/notes/${noteId}/versions`, { name: name.value });

@@ -187,7 +187,7 @@ export async function renderReports(
       projectNav(projectId, "reports"),
       h("h1", {}, t("reports.title", { project: project.name })),
       staff
-        ? h("p", { class: "report-tools" }, h("label", { for: "preview-customer" }, preview, " ", t("reports.preview")), " ",
+        ? h("p", { class: "report-tools", "data-staff-only": true }, h("label", { for: "preview-customer" }, preview, " ", t("reports.preview")), " ",
             h("a", { href: "/reports", "data-link": "true" }, t("reports.portfolio")))
         : null,
       health,

@@ -222,7 +222,7 @@ function triageForm(request: TandemRequest, refresh: () => void): HTMLElement {
   };
   return h(
     "section",
-    { class: "triage", "aria-label": t("requests.triage") },
+    { class: "triage", "aria-label": t("requests.triage"), "data-staff-only": true },
     h("h2", {}, t("requests.triage")),
     h("label", { for: "triage-text" }, t("requests.triageText")),
     text,

@@ -59,14 +59,14 @@ export function QuickAdd(props: { projectId: number; statusId: number; where: st
 
   if (!open) {
     return (
-      <button type="button" ref={opener} class="quick-add-open" onClick={() => setOpen(true)}>
+      <button type="button" ref={opener} class="quick-add-open" data-staff-only onClick={() => setOpen(true)}>
         + {t("board.addTask")}
         <span class="visually-hidden"> ({props.where})</span>
       </button>
     );
   }
   return (
-    <form class="quick-add" onSubmit={submit} aria-busy={busy}>
+    <form class="quick-add" data-staff-only onSubmit={submit} aria-busy={busy}>
       <label for={id} class="visually-hidden">
         {t("board.newTaskIn", { status: props.where })}
       </label>

@@ -11,7 +11,7 @@ const NEW_CLIENT = "new";
 export function NewProjectButton() {
   const [open, setOpen] = useState(false);
   return (
-    <div class="page-actions">
+    <div class="page-actions" data-staff-only>
       <button type="button" id="new-project" class="primary" onClick={() => setOpen(true)}>
         + {t("newProject.open")}
       </button>

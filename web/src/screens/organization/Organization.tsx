@@ -111,7 +111,7 @@ function Clients(props: {
         </ul>
       )}
       {manage && (
-        <form class="stack add-client" onSubmit={add} noValidate>
+        <form class="stack add-client" data-staff-only onSubmit={add} noValidate>
           <Field id="new-client-name" label={t("org.clientName")} error={errors.name}>
             {(a) => <input {...a} maxLength={200} value={name} onInput={(e) => setName(e.currentTarget.value)} />}
           </Field>
@@ -189,7 +189,7 @@ function ClientRow(props: {
             <small>{t("org.projectsOf", { count: String(count) })}</small>
           </span>
           {manage && (
-            <span class="row-controls">
+            <span class="row-controls" data-staff-only>
               <button
                 type="button"
                 class="secondary"

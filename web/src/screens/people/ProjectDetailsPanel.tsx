@@ -56,7 +56,7 @@ export function ProjectDetailsPanel(props: {
   };
 
   return (
-    <section class="panel-section" aria-labelledby="details-title">
+    <section class="panel-section" aria-labelledby="details-title" data-staff-only>
       <h2 id="details-title">{t("settings.details")}</h2>
       <form class="stack" onSubmit={save} noValidate>
         <Field id="settings-name" label={t("settings.name")} error={errors.name}>

@@ -73,7 +73,7 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
       <NoticeLine notice={notice} />
       {/* Inviting comes first (on a phone too), with its pending invitations; then who is on it, and the project. */}
       <div class={manage ? "people-grid" : undefined}>
-        <div>
+        <div data-staff-only={manage || undefined}>
           {manage && <InviteForm project={project} user={user} onInvited={reload} />}
           {manage && <PendingInvites invites={pending} onNotice={setNotice} reload={reload} />}
         </div>
@@ -156,7 +156,7 @@ function Members(props: {
                 {member.email && <small>{member.email}</small>}
               </span>
               {manage ? (
-                <span class="row-controls">
+                <span class="row-controls" data-staff-only>
                   <select
                     aria-label={t("people.roleOf", { name: member.name })}
                     value={member.role}

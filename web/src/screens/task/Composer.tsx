@@ -110,12 +110,13 @@ export function Composer(props: Props) {
   return (
     <form
       class={`composer${internal ? " composer-internal" : " composer-shared"}`}
+      data-staff-only={internal || undefined}
       aria-label={label}
       aria-busy={busy}
       onSubmit={(e) => e.preventDefault() /* posting is only ever a press on a named button */}
     >
       {staff && (
-        <p class="composer-audience" id={`${id}-audience`}>
+        <p class="composer-audience" id={`${id}-audience`} data-staff-only>
           <span aria-hidden="true">{internal ? "🔒 " : "👥 "}</span>
           {internal ? t("thread.internalHint") : t("thread.sharedHint")}
         </p>

@@ -113,7 +113,7 @@ export function Details({ task, accept, statuses, milestones, people, editable, 
   }
 
   return (
-    <div class={`task-edit${shared ? "" : " is-internal"}`}>
+    <div class={`task-edit${shared ? "" : " is-internal"}`} data-staff-only>
       <h1 class="visually-hidden">{task.title}</h1>
       <div class="field">
         <label for="task-title">{t("task.titleLabel")}</label>
@@ -141,7 +141,7 @@ export function Details({ task, accept, statuses, milestones, people, editable, 
           <span aria-hidden="true">{shared ? "👥 " : "🔒 "}</span>
           {t(shared ? "task.audienceShared" : "task.audienceInternal")}
         </p>
-        <button type="button" id="task-visibility" aria-describedby={`task-audience ${described("visibility")}`} onClick={() => void changeVisibility()}>
+        <button type="button" id="task-visibility" data-staff-only aria-describedby={`task-audience ${described("visibility")}`} onClick={() => void changeVisibility()}>
           {t(shared ? "task.makeInternal" : "task.share")}
         </button>
         <FieldStatus id={described("visibility")} state={states.visibility} />

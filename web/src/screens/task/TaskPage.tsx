@@ -104,7 +104,7 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
       />
       {staff && (
         <p>
-          <button type="button" class="danger" id="task-delete" onClick={() => void remove()}>
+          <button type="button" class="danger" id="task-delete" data-staff-only onClick={() => void remove()}>
             {t("task.delete")}
           </button>
         </p>

@@ -326,7 +326,7 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
         (showInternal ? (
           composer("internal")
         ) : (
-          <button type="button" id="open-internal" class="open-internal" onClick={() => setShowInternal(true)}>
+          <button type="button" id="open-internal" class="open-internal" data-staff-only onClick={() => setShowInternal(true)}>
             <span aria-hidden="true">🔒 </span>
             {t("thread.writeInternal")}
           </button>
