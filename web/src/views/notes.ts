@@ -153,6 +153,8 @@ export async function renderNote(
         EditorView.cspNonce.of(document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? ""),
         EditorState.readOnly.of(readOnly),
         EditorView.editable.of(!readOnly),
+        // The text field itself is named (the note's title), not only its container: screen readers announce it.
+        EditorView.contentAttributes.of({ "aria-label": note.title }),
         yCollab(ytext, provider.awareness),
       ],
     }),
