@@ -43,7 +43,7 @@ INTERNAL_MARKERS = ("SECRET", "internal milestone")
 STAFF_ONLY = (
     "[data-staff-only], .tag-internal, .card-internal, .comment-internal, .composer-internal, .task-internal,"
     " .is-internal, .audience-internal, #open-internal, #post-internal, .quick-add, .quick-add-open, #task-delete,"
-    " #task-visibility, .triage, #file-visibility, #preview-customer"
+    " #task-visibility, .triage, #file-visibility, #preview-customer, .note-internal, .webhook-internal"
 )
 
 
@@ -250,7 +250,9 @@ async def test_every_page_at_both_widths(browser: Browser, node: Node, database:
                     problems[where] = [f"not ready: {str(error).splitlines()[0]}"]
                     continue
                 if role != VIEWER:  # the viewer sees what the customer sees, minus writing: leaks are checked
-                    await page.screenshot(path=str(ARTIFACTS / f"page-{screen.name}-{role}-{width}x{height}.png"), full_page=True)
+                    await page.screenshot(
+                        path=str(ARTIFACTS / f"page-{screen.name}-{role}-{width}x{height}.png"), full_page=True
+                    )
                     if not await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"):
                         found.append("scrolls sideways")
                     found += await violations(page)
