@@ -234,7 +234,7 @@ async def test_every_page_at_both_widths(browser: Browser, node: Node, database:
         context = await browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True, locale="en-GB")
         page = await context.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
         if role != PUBLIC:
             await sign_in(page, node, ws.emails[role])
         # A customer also walks every staff-only page: what they get there must hold nothing internal either.
