@@ -13,6 +13,7 @@ when web/src/app/App.tsx routes a path the table does not visit.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -229,12 +230,13 @@ async def test_every_page_at_both_widths(browser: Browser, node: Node, database:
     staff_controls: dict[str, int] = {}
     staff_internal: dict[str, bool] = {}
     started = time.monotonic()
-    for role in (PUBLIC, *SIGNED_IN):
+
+    async def walk(role: str) -> None:
         # One context per role, reused at both widths: everything is visited anew at each width.
         context = await browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True, locale="en-GB")
         page = await context.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        page.on("pageerror", lambda e: errors.append(str(e)))
         if role != PUBLIC:
             await sign_in(page, node, ws.emails[role])
         # A customer also walks every staff-only page: what they get there must hold nothing internal either.
@@ -273,6 +275,9 @@ async def test_every_page_at_both_widths(browser: Browser, node: Node, database:
         if errors:
             problems[f"{role} script errors"] = errors
         await context.close()
+
+    # The roles walk side by side (one browser, a context each): the server and the browser wait on each other.
+    await asyncio.gather(*(walk(role) for role in (PUBLIC, *SIGNED_IN)))
     elapsed = time.monotonic() - started
     # Staff get what the customer side must not: the checks above looked at pages where these things are.
     for screen in SCREENS:
