@@ -275,7 +275,7 @@ async def create_action(ctx: Context, body: ActionIn) -> ActionOut:
     ).first()
     if first is None or first.id is None:
         raise ApiError(409, "no_workflow", "The project has no statuses.")
-    await check_wip_limit(ctx.session, first)
+    await check_wip_limit(ctx.session, ctx.actor, first)
     title = body.title or f"Feedback: {body.theme}"
     task = Task(
         project_id=project.id,
