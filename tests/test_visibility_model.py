@@ -67,7 +67,13 @@ def env(
 
 
 def _node(folder: Path, url: str, ws: Workspace) -> Iterator[Env]:
-    with cluster(folder, url, None, count=1) as nodes:
+    # The readers send thousands of requests a minute: the REST limits are off here (tests/test_ratelimit.py).
+    limits = {
+        "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP": "0",
+        "TANDEM_API_REQUESTS_PER_MINUTE_PER_USER": "0",
+        "TANDEM_API_WRITES_PER_MINUTE_PER_USER": "0",
+    }
+    with cluster(folder, url, None, count=1, extra_env=limits) as nodes:
         node = nodes[0]
         document = httpx.get(node.http + "/api/openapi.json", timeout=10).json()
         loop = Loop()
@@ -154,6 +160,11 @@ def machine_for(env: Env) -> type[RuleBasedStateMachine]:
         @rule(note=index)
         def write_note(self, note: int) -> None:
             self.do("write_note", note=note)
+
+        @precondition(lambda self: self.has("note"))
+        @rule(note=index)
+        def delete_note(self, note: int) -> None:
+            self.do("delete_note", note=note)
 
         @precondition(lambda self: self.has("note"))
         @rule(note=index)

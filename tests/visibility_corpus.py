@@ -7,8 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 CORPUS: dict[str, list[tuple[str, dict[str, Any]]]] = {
-    "a shared task and an internal one": [
-        ("create_task", {"shared": True, "milestone": None}),
+    # SQLite gives a new note the id of a note just deleted; the deleted note's room, still in memory until it
+    # unloads (10 s after its last client), served its internal text to customers on the new shared note.
+    "a deleted note's room serves its text under a reused id": [
+        ("create_note", {"shared": False, "task": None}),
+        ("write_note", {"note": 0}),
+        ("delete_note", {"note": 0}),
+        ("create_note", {"shared": True, "task": None}),
+    ],
+    # The shared stream's task.removed names tasks customers saw; here, under SQLite's reused id, both meanings.
+    "a removal event under a reused task id": [
         ("create_task", {"shared": False, "milestone": None}),
+        ("create_task", {"shared": False, "milestone": None}),
+        ("delete_task", {"task": 1}),
+        ("create_task", {"shared": True, "milestone": None}),
+        ("move_task", {"task": 0, "status": 0}),
+        ("set_task_visibility", {"task": 1, "shared": False}),
     ],
 }
