@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, and_, func, or_, true
+from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
 
 from server.api.routing import ApiError
@@ -17,9 +17,8 @@ if TYPE_CHECKING:
 
 
 def comment_rows_visible(actor: Actor) -> ColumnElement[bool]:
-    """A WHERE clause on comments: all for staff, shared ones for customers (the task's own visibility is
-    checked where the task is loaded, or joined by ``thread_rows_visible``)."""
-    return true() if actor.is_staff else col(Comment.visibility) == Visibility.SHARED
+    """A WHERE clause on comments: all for staff; for customers, shared comments of shared tasks."""
+    return visible_items(actor, Comment.visibility, parents=((Comment.task_id, Task),))
 
 
 def thread_rows_visible(actor: Actor) -> ColumnElement[bool]:
@@ -41,10 +40,9 @@ async def comment_for(ctx: Context, comment_id: int, action: Action) -> tuple[Co
     project = await ctx.session.get(Project, comment.project_id)
     if task is None or project is None:
         raise NotFound
-    authorize(ctx.actor, Action.ITEM_READ, project, task)
-    authorize(ctx.actor, Action.ITEM_READ, project, comment)
+    authorize(ctx.actor, Action.ITEM_READ, project, comment, parents=(task.visibility,))
     if action != Action.ITEM_READ:
-        authorize(ctx.actor, action, project, comment)
+        authorize(ctx.actor, action, project, comment, parents=(task.visibility,))
     return comment, task, project
 
 

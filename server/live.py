@@ -70,15 +70,18 @@ class LiveUpdates:
             ctx.after_commit.append(hook)
         hook.rows.append(row)
 
-    def kpis_changed(self, ctx: Context, project_id: int) -> None:
-        """Recompute the project's live KPIs after this request commits (once per request, debounced)."""
+    def kpis_changed(self, ctx: Context, project_id: int, *, shared: bool = True) -> None:
+        """Recompute the project's live KPIs after this request commits (once per request, debounced).
+
+        ``shared``: whether the change may concern customers; only then may the shared KPI stream publish.
+        """
         if self.reports is not None:
-            hook = self.reports.hook(project_id)
+            hook = self.reports.hook(project_id, shared)
             if hook not in ctx.after_commit:
                 ctx.after_commit.append(hook)
 
     def _board(self, ctx: Context, project_id: int, payload: dict[str, Any], *, shared: bool) -> None:
-        self.kpis_changed(ctx, project_id)
+        self.kpis_changed(ctx, project_id, shared=shared)
         staff, customers = project_channels(project_id)
         self._emit(ctx, [staff, customers] if shared else [staff], payload)
 
@@ -92,6 +95,7 @@ class LiveUpdates:
         if not shared and previous_visibility == Visibility.SHARED:
             removed = {"type": "task.removed", "task_id": task.id, "version": task.version}
             self._emit(ctx, project_channels(task.project_id)[1], removed)
+            self.kpis_changed(ctx, task.project_id, shared=True)
             # Customers watching its thread or its presence room lose them on every node.
             task_id = task.id
             ctx.after_commit.append(lambda: self.control.send({"type": "recheck_task", "task_id": task_id}))
@@ -111,6 +115,7 @@ class LiveUpdates:
         if not shared and previous_visibility == Visibility.SHARED:
             removed = {"type": "milestone.removed", "milestone_id": milestone.id}
             self._emit(ctx, project_channels(milestone.project_id)[1], removed)
+            self.kpis_changed(ctx, milestone.project_id, shared=True)
 
     async def milestone_deleted(self, ctx: Context, milestone: MilestoneOut) -> None:
         event = {"type": "milestone.removed", "milestone_id": milestone.id}
@@ -181,9 +186,18 @@ class LiveUpdates:
         event = {"type": "settings.changed", "settings": settings.model_dump(mode="json")}
         self._board(ctx, project_id, event, shared=True)
 
-    async def request_changed(self, ctx: Context, project_id: int, request: BaseModel, kind: str) -> None:
-        """``kind``: ``request.created`` or ``request.updated``; requests are shared, so both streams get it."""
-        self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=True)
+    async def request_changed(
+        self, ctx: Context, project_id: int, request: BaseModel, kind: str, *, shared_view: BaseModel | None = None
+    ) -> None:
+        """``kind``: ``request.created`` or ``request.updated``; requests are shared, so both streams get it: the
+        shared stream ``shared_view`` when given (the request as customers see it: no internal task's id)."""
+        if shared_view is None or shared_view == request:
+            self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=True)
+            return
+        self._board(ctx, project_id, {"type": kind, "request": request.model_dump(mode="json")}, shared=False)
+        self.kpis_changed(ctx, project_id, shared=True)
+        customers = project_channels(project_id)[1]
+        self._emit(ctx, customers, {"type": kind, "request": shared_view.model_dump(mode="json")})
 
     async def file_changed(
         self, ctx: Context, project_id: int, file: BaseModel, kind: str, *, shared: bool, was_shared: bool = False

@@ -442,7 +442,11 @@ class NoteSnapshot(SQLModel, table=True):
 
 
 class NoteVersion(SQLModel, table=True):
-    """A named, frozen copy of a note's CRDT state ("after the 12 May review")."""
+    """A named, frozen copy of a note's CRDT state ("after the 12 May review").
+
+    ``visibility`` is the audience the note had when the version was saved (it and its task shared: ``shared``):
+    customers only ever see versions saved while the note was shared, never its internal drafts.
+    """
 
     __tablename__ = "note_versions"
 
@@ -450,6 +454,7 @@ class NoteVersion(SQLModel, table=True):
     note_id: int = Field(foreign_key="notes.id", index=True, ondelete="CASCADE")
     name: str = Field(max_length=200)
     data: bytes = Field(sa_type=LargeBinary)
+    visibility: str = Field(default=Visibility.INTERNAL, sa_type=String(16))
     created_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = _ts()
 
@@ -630,6 +635,11 @@ class FeedbackRequest(SQLModel, table=True):
     requested_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     created_at: dt.datetime = _ts()
     closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def visibility(self) -> str:
+        """Shared by nature (it asks customers); its milestone, if any, can still hide it (policy parents)."""
+        return Visibility.SHARED
 
 
 class FeedbackAnswer(SQLModel, table=True):

@@ -13,6 +13,10 @@ which encode the same rules for lists). The rules:
   upload, edit notes, move their own tasks: ``ProjectSettings``); those switches are read with the memberships.
 - Webhooks: staff read a project's webhooks and its managers manage them; a ``customer`` member reads and manages
   the project's ``shared``-audience webhooks (which only ever carry shared items), never internal ones.
+- An item that hangs off another (a note or file on a task, a file on a comment or request, a comment on a task, a
+  feedback request on a milestone, a version of a note) is only as visible as its parents: a customer sees it when it
+  and every parent it has are shared (:func:`effective_visibility`; :func:`visible_items` with ``parents=`` for lists).
+  Nothing reads a parent's fields for a customer without asking that.
 - A resource the actor may not see answers "not found", never "forbidden": existence does not leak.
   "Forbidden" is only for things the actor can see but may not change.
 
@@ -22,11 +26,12 @@ effect at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import col, select
 
 from server.models import (
@@ -166,8 +171,29 @@ def can_see_project(actor: Actor, project: Project) -> bool:
     return actor.memberships.get(project.id) in CUSTOMER_PROJECT_ROLES and project.client_id == actor.client_id
 
 
-def can_see_item(actor: Actor, project: Project, visibility: str) -> bool:
-    return can_see_project(actor, project) and (actor.is_staff or visibility == Visibility.SHARED)
+def effective_visibility(visibility: str, parents: Iterable[str | None] = ()) -> str:
+    """The audience an item really has: ``shared`` only if it and every parent it has are shared.
+
+    Args:
+        visibility: the item's own visibility.
+        parents: the visibilities of the items it hangs off (its task, comment, milestone, note...), ``None`` for a
+            parent it does not have (a note of no task).
+    """
+    if visibility != Visibility.SHARED:
+        return Visibility.INTERNAL
+    if any(p is not None and p != Visibility.SHARED for p in parents):
+        return Visibility.INTERNAL
+    return Visibility.SHARED
+
+
+def can_see_item(actor: Actor, project: Project, visibility: str, parents: Iterable[str | None] = ()) -> bool:
+    """True if ``actor`` may see an item of ``project`` with ``visibility`` hanging off parents with ``parents``.
+
+    Staff see every item of a project they see; customers only items whose :func:`effective_visibility` is shared.
+    """
+    return can_see_project(actor, project) and (
+        actor.is_staff or effective_visibility(visibility, parents) == Visibility.SHARED
+    )
 
 
 def _manages(actor: Actor, project: Project) -> bool:
@@ -175,7 +201,13 @@ def _manages(actor: Actor, project: Project) -> bool:
     return actor.is_admin or (actor.is_staff and actor.memberships.get(project.id) == ProjectRole.MANAGER)
 
 
-def authorize(actor: Actor, action: Action, project: Project | None = None, item: Any = None) -> None:
+def authorize(
+    actor: Actor,
+    action: Action,
+    project: Project | None = None,
+    item: Any = None,
+    parents: Iterable[str | None] = (),
+) -> None:
     """Allow ``actor`` to do ``action`` to ``project`` (and ``item`` in it), or raise.
 
     Args:
@@ -183,6 +215,7 @@ def authorize(actor: Actor, action: Action, project: Project | None = None, item
         action: what they want to do.
         project: the project the resource belongs to; None for organization-level actions.
         item: the task or milestone acted on, when there is one (anything with ``visibility``).
+        parents: the visibilities of the items ``item`` hangs off (see :func:`effective_visibility`).
 
     Raises:
         NotFound: the actor may not see the project or the item.
@@ -192,7 +225,7 @@ def authorize(actor: Actor, action: Action, project: Project | None = None, item
         visible = (
             can_see_project(actor, project)
             if item is None
-            else can_see_item(actor, project, getattr(item, "visibility", Visibility.INTERNAL))
+            else can_see_item(actor, project, getattr(item, "visibility", Visibility.INTERNAL), parents)
         )
         if not visible:
             raise NotFound
@@ -295,8 +328,27 @@ def visible_projects(actor: Actor) -> ColumnElement[bool]:
     return in_org & (col(Project.client_id) == actor.client_id) & col(Project.id).in_(member_of)
 
 
-def visible_items(actor: Actor, visibility_column: Any) -> ColumnElement[bool]:
-    """A WHERE clause on an item table's visibility column: everything for staff, shared only for customers."""
+def shared_or_absent(parent_id_column: Any, parent: Any) -> ColumnElement[bool]:
+    """A WHERE clause: the row's parent (named by ``parent_id_column``, a table ``parent`` with ``id`` and
+    ``visibility``) is shared, or the row has none."""
+    shared_parents = select(parent.id).where(parent.visibility == Visibility.SHARED)
+    return or_(col(parent_id_column).is_(None), col(parent_id_column).in_(shared_parents))
+
+
+def visible_items(
+    actor: Actor, visibility_column: Any | None, parents: Sequence[tuple[Any, Any]] = ()
+) -> ColumnElement[bool]:
+    """A WHERE clause on an item table: everything for staff; for customers, rows that are shared and whose parents
+    are shared or absent.
+
+    Args:
+        actor: who asks.
+        visibility_column: the item table's own visibility column (``Note.visibility``); None for items that are
+            shared by nature (a feedback request) and only hidden by their parents.
+        parents: ``(foreign key column, parent table)`` pairs, e.g. ``((Note.task_id, Task),)``: the parent table
+            has ``id`` and ``visibility`` columns.
+    """
     if actor.is_staff:
         return true()
-    return col(visibility_column) == Visibility.SHARED
+    own = [col(visibility_column) == Visibility.SHARED] if visibility_column is not None else []
+    return and_(true(), *own, *(shared_or_absent(fk, parent) for fk, parent in parents))

@@ -15,6 +15,12 @@ when it opens and replaces them with each snapshot; a snapshot lost with a crash
 So when no socket on any node is subscribed to either stream (the hub asks the broker: Redis's ``PUBSUB
 NUMSUB``), nothing is computed: a snapshot would reach nobody, and a dashboard opening later reads REST.
 Guarantee: a change that commits is reflected in a published snapshot within ``delay`` plus one computation.
+
+The shared stream must not tell customers *when* staff work on internal items. A touch says whether the change
+could concern customers (``shared``: it sent something to the project's shared board stream, or changed a request
+or a feedback answer); a burst of internal-only touches recomputes and publishes the staff snapshot alone. And a
+shared snapshot is published only when its numbers differ from the last one this node published for the project
+(``computed_at`` aside), so an event on the shared stream always carries a change customers can see.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -48,18 +55,27 @@ class KpiPublisher:
         self.weights = parse_weights(weights)  # a bad TANDEM_FEEDBACK_WEIGHTS fails at start-up
         self.delay = delay
         self._dirty: set[int] = set()
+        self._dirty_shared: set[int] = set()  # dirty by a change customers may see
+        self._last_shared: dict[int, bytes] = {}  # digest of the last shared snapshot published, per project
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self.computations = 0
         self.skipped = 0  # computations left out because nobody was subscribed
 
-    def touch(self, project_id: int) -> None:
-        """Note that ``project_id`` changed; its KPIs are published within ``delay`` (plus computing time)."""
+    def touch(self, project_id: int, shared: bool = True) -> None:
+        """Note that ``project_id`` changed; its KPIs are published within ``delay`` (plus computing time).
+
+        Args:
+            project_id: the project that changed.
+            shared: whether the change may concern customers; without one, only the staff snapshot is published.
+        """
         self._dirty.add(project_id)
+        if shared:
+            self._dirty_shared.add(project_id)
         if project_id not in self._tasks:
             self._tasks[project_id] = asyncio.create_task(self._run(project_id), name=f"kpis-{project_id}")
 
-    def hook(self, project_id: int) -> Touch:
-        return Touch(self, project_id)
+    def hook(self, project_id: int, shared: bool = True) -> Touch:
+        return Touch(self, project_id, shared)
 
     async def _run(self, project_id: int) -> None:
         try:
@@ -67,28 +83,37 @@ class KpiPublisher:
             while project_id in self._dirty:
                 await asyncio.sleep(self.delay)
                 self._dirty.discard(project_id)
+                shared = project_id in self._dirty_shared
+                self._dirty_shared.discard(project_id)
                 try:
-                    await self.publish_now(project_id)
+                    await self.publish_now(project_id, shared=shared)
                 except Exception:
                     log.warning("live KPIs of project %s not published", project_id, exc_info=True)
         finally:
             self._tasks.pop(project_id, None)
 
-    async def publish_now(self, project_id: int) -> None:
-        """Compute the project's KPIs for both audiences and publish them (one session, two fact loads), unless
-        no socket is subscribed to either stream."""
+    async def publish_now(self, project_id: int, *, shared: bool = True) -> None:
+        """Compute the project's KPIs and publish them (one session, a fact load per audience), unless no socket is
+        subscribed to either stream. The shared snapshot only when ``shared`` and its numbers changed."""
         now = dt.datetime.now(dt.UTC)
         channels = dict(zip((Audience.STAFF, Audience.SHARED), report_channels(project_id), strict=True))
         if self.listening is not None and not await self._anyone_listening(list(channels.values())):
             self.skipped += 1
             return
+        audiences = list(channels) if shared else [Audience.STAFF]
         async with self.db.session() as session:
             snapshots = {}
-            for audience in channels:
+            for audience in audiences:
                 facts = (await load_facts(session, [project_id], audience))[project_id]
                 snapshots[audience] = project_kpis(project_id, facts, audience, now, self.weights)
         self.computations += 1
         for audience, kpis in snapshots.items():
+            if audience == Audience.SHARED:
+                numbers = kpis.model_dump_json(exclude={"computed_at"}).encode()
+                digest = hashlib.sha256(numbers).digest()
+                if self._last_shared.get(project_id) == digest:
+                    continue
+                self._last_shared[project_id] = digest
             payload = {"type": "kpi.changed", "kpis": kpis.model_dump(mode="json")}
             await self.publish(channels[audience], json.dumps(payload, separators=(",", ":")).encode())
 
@@ -119,6 +144,7 @@ class Touch:
 
     publisher: KpiPublisher
     project_id: int
+    shared: bool = True
 
     async def __call__(self) -> None:
-        self.publisher.touch(self.project_id)
+        self.publisher.touch(self.project_id, self.shared)

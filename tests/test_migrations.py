@@ -93,3 +93,54 @@ def test_sqlite_outbox_rows_survive_0011(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_outbox_rows_survive_0011(postgres_url: str) -> None:
     _outbox_rows_survive_0011(postgres_url)
+
+
+def _note_versions_become_internal_in_0012(url: str) -> None:
+    """Versions saved before 0012 cannot tell their audience: they become internal (customers never see a draft)."""
+    migrate.upgrade(url, "0011")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 5, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'o', 'o', :t)"), {"t": stamp}
+            )
+            conn.execute(
+                text("INSERT INTO clients (id, organization_id, name, created_at) VALUES (1, 1, 'c', :t)"),
+                {"t": stamp},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO projects (id, organization_id, client_id, name, description, archived, created_at,"
+                    " updated_at) VALUES (1, 1, 1, 'p', '', false, :t, :t)"
+                ),
+                {"t": stamp},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO notes (id, project_id, title, visibility, created_at, updated_at)"
+                    " VALUES (1, 1, 'n', 'shared', :t, :t)"
+                ),
+                {"t": stamp},
+            )
+            conn.execute(
+                text("INSERT INTO note_versions (note_id, name, data, created_at) VALUES (1, 'v', :d, :t)"),
+                {"d": b"\x00", "t": stamp},
+            )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT visibility FROM note_versions")).scalars().all() == ["internal"]
+        migrate.downgrade(url, "0011")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT name FROM note_versions")).scalars().all() == ["v"]
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_note_versions_become_internal_in_0012(tmp_path: Path) -> None:
+    _note_versions_become_internal_in_0012(f"sqlite:///{tmp_path / 'versions.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_note_versions_become_internal_in_0012(postgres_url: str) -> None:
+    _note_versions_become_internal_in_0012(postgres_url)

@@ -142,3 +142,41 @@ async def test_kpis_are_computed_only_when_a_dashboard_listens(
     assert asked[0] == f"report:project:{px}:staff"
     assert (publisher.computations, publisher.skipped) == ((1, 0) if computed else (0, 1))
     assert published == ([f"report:project:{px}:staff", f"report:project:{px}:shared"] if computed else [])
+
+
+async def test_the_shared_kpi_stream_is_silent_when_staff_touch_only_internal_items(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    px = ws.ids["px"]
+    staff_board = await connect(clients, b, ws, "staff")
+    customer_board = await connect(clients, b, ws, "customer")
+    await staff_board.subscribe(f"report:project:{px}:staff")
+    await customer_board.subscribe(f"report:project:{px}:shared")
+    staff_api = Api(a, ws, "staff")
+    try:
+        # Internal-only work: an internal task moves, an internal comment on a shared task. Each is computed for
+        # staff ...
+        await staff_api.patch_task(ws.ids["px_internal_task"], status_id=ws.ids["px_active"])
+        await kpi_event(staff_board)
+        posted = await staff_api.client.post(
+            f"/api/tasks/{ws.ids['px_shared_task']}/comments", json={"body": "note to self", "visibility": "internal"}
+        )
+        assert posted.status_code == 201, posted.text
+        await kpi_event(staff_board)
+        # ... and the customer's next snapshot is the one of the first change they can see: nothing came before it.
+        await staff_api.patch_task(ws.ids["px_shared_task"], status_id=ws.ids["px_done"])
+        staff_kpis = await kpi_event(staff_board)
+        customer_kpis = await kpi_event(customer_board)
+        assert customer_kpis["done"] == 1, customer_kpis
+        assert staff_kpis["by_category"]["active"] == 1
+        # A shared change that leaves the shared numbers as they are (a rename) publishes no shared snapshot either.
+        await staff_api.patch_task(ws.ids["px_shared_task"], title="px shared task, renamed")
+        await kpi_event(staff_board)
+        await staff_api.patch_task(ws.ids["px_shared_task"], status_id=ws.ids["px_todo"])
+        await kpi_event(staff_board)
+        customer_kpis = await kpi_event(customer_board)
+        assert customer_kpis["done"] == 0, customer_kpis
+    finally:
+        await staff_api.aclose()

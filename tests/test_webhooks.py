@@ -232,6 +232,31 @@ def test_a_failed_attempt_is_retried_and_logged(app: TestClient, workspace: Work
     assert logged["last_attempt_at"] >= logged["created_at"]
 
 
+def test_what_a_private_address_answers_stays_out_of_a_shared_webhooks_log(
+    app: TestClient, workspace: Workspace, receiver: Receiver
+) -> None:
+    """Outside production a webhook may point at a private address (the receiver is on 127.0.0.1): a customer's
+    shared webhook must not become a way to read what services behind Tandem answer."""
+    receiver.default_status = 500
+    shared = add_webhook(app, workspace, receiver.url("/customer"), role="customer", events=["comment.created"])
+    internal = add_webhook(app, workspace, receiver.url("/staff"), events=["comment.created"])
+    assert shared["audience"] == "shared" and internal["audience"] == "internal"
+    comment = app.post(
+        f"/api/tasks/{workspace.ids['px_shared_task']}/comments",
+        json={"body": "Ready for review", "visibility": "shared"},
+        headers=bearer(workspace, "customer"),
+    )
+    assert comment.status_code == 201
+    for role, hook in (("customer", shared), ("owner", internal)):
+        poll(lambda hook=hook, role=role: [d for d in deliveries(app, workspace, hook["id"], role) if d["attempts"]])
+    [customer_log] = [d for d in deliveries(app, workspace, shared["id"], "customer") if d["last_error"]] or [None]
+    assert customer_log is not None and customer_log["response_status"] == 500
+    assert "broken!" not in str(deliveries(app, workspace, shared["id"], "customer"))
+    assert "not shown" in customer_log["last_error"]
+    # Staff's internal webhook keeps the answer, for debugging their own services.
+    poll(lambda: any("broken!" in (d["last_error"] or "") for d in deliveries(app, workspace, internal["id"])))
+
+
 def test_repeated_failures_disable_the_webhook(app: TestClient, workspace: Workspace, receiver: Receiver) -> None:
     receiver.default_status = 500
     hook = add_webhook(app, workspace, receiver.url(), events=["task.status_changed"])

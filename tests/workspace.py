@@ -272,6 +272,7 @@ async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:
             note_id=ws.ids["px_shared_note"],
             name="after the review",
             data=text_update("px shared note text"),
+            visibility=Visibility.SHARED,
             created_by_id=ws.users["staff"],
         ),
     )

@@ -326,7 +326,13 @@ async def remove_reaction(ctx: Context) -> CommentOut:
 async def mark_read(ctx: Context, body: ReadIn) -> ReadOut:
     task, _, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
     assert task.id is not None
-    top = (await ctx.session.exec(select(func.max(Comment.id)).where(Comment.task_id == task.id))).one() or 0
+    # Clamped to the newest comment the reader may see: the answer (and the push) never tells a customer that an
+    # internal comment was written.
+    top = (
+        await ctx.session.exec(
+            select(func.max(Comment.id)).where(Comment.task_id == task.id, comment_rows_visible(ctx.actor))
+        )
+    ).one() or 0
     target = min(body.comment_id, top)
     position = await ctx.session.get(ReadPosition, (ctx.actor.user_id, task.id))
     if position is None:
@@ -337,5 +343,6 @@ async def mark_read(ctx: Context, body: ReadIn) -> ReadOut:
     ctx.session.add(position)
     await ctx.session.flush()
     unread = (await unread_counts(ctx, task.project_id, task_ids=[task.id])).get(task.id, 0)
-    await ctx.services.live.read_changed(ctx, task, position.last_read_comment_id, unread)
-    return ReadOut(task_id=task.id, last_read_comment_id=position.last_read_comment_id, unread=unread)
+    shown = min(position.last_read_comment_id, top)
+    await ctx.services.live.read_changed(ctx, task, shown, unread)
+    return ReadOut(task_id=task.id, last_read_comment_id=shown, unread=unread)

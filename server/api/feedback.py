@@ -30,7 +30,7 @@ from server.models import (
     User,
     Visibility,
 )
-from server.policy import Action, Forbidden, NotFound, authorize
+from server.policy import Action, Forbidden, NotFound, authorize, visible_items
 from server.schemas import Id, In, Out, Title
 
 Answer = Annotated[str, StringConstraints(max_length=2000)]
@@ -80,6 +80,9 @@ class ActionIn(In):
 
 async def _request_out(ctx: Context, request: FeedbackRequest) -> FeedbackRequestOut:
     milestone = await ctx.session.get(Milestone, request.milestone_id) if request.milestone_id else None
+    if milestone is not None and not ctx.actor.is_staff and milestone.visibility != Visibility.SHARED:
+        # Callers only serialize requests the actor may see; this keeps a milestone's name from ever riding along.
+        milestone = None
     answers = (
         await ctx.session.exec(select(FeedbackAnswer.user_id).where(FeedbackAnswer.request_id == request.id))
     ).all()
@@ -153,7 +156,10 @@ async def list_requests(ctx: Context) -> FeedbackRequestList:
     rows = (
         await ctx.session.exec(
             select(FeedbackRequest)
-            .where(FeedbackRequest.project_id == project.id)
+            .where(
+                FeedbackRequest.project_id == project.id,
+                visible_items(ctx.actor, None, parents=((FeedbackRequest.milestone_id, Milestone),)),
+            )
             .order_by(col(FeedbackRequest.id).desc())
             .limit(200)
         )
@@ -199,7 +205,15 @@ async def answer(ctx: Context, body: AnswerIn) -> AnswerOut:
     project = await ctx.session.get(Project, request.project_id)
     if project is None:
         raise NotFound
-    authorize(ctx.actor, Action.PROJECT_READ, project)
+    milestone = await ctx.session.get(Milestone, request.milestone_id) if request.milestone_id else None
+    # A request about a milestone made internal since is gone for customers: it takes no answers.
+    authorize(
+        ctx.actor,
+        Action.PROJECT_READ,
+        project,
+        request,
+        parents=(milestone.visibility if milestone is not None else None,),
+    )
     if ctx.actor.memberships.get(request.project_id) != ProjectRole.CUSTOMER:
         raise Forbidden
     if request.closed_at is not None:

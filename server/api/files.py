@@ -33,7 +33,7 @@ from server.api.routing import ApiError, Context
 from server.db import utcnow
 from server.domain import project_for
 from server.models import Comment, FileVersion, Project, Request, StoredFile, Task, User, Visibility
-from server.policy import Action, NotFound, authorize, visible_items
+from server.policy import Action, NotFound, authorize, can_see_item, effective_visibility, visible_items
 from server.schemas import Id, In, Out, PersonOut
 from server.storage import UploadTooLarge, spool_upload
 
@@ -130,27 +130,29 @@ def content_disposition(kind: str, name: str) -> str:
 
 
 def files_visible(actor: Any) -> ColumnElement[bool]:
-    """A WHERE clause: files ``actor`` may see, given the project is visible (customers: shared files on shared
-    tasks and shared, undeleted comments)."""
+    """A WHERE clause: files ``actor`` may see, given the project is visible (customers: shared files whose task
+    and comment, if any, are shared, and whose comment is not deleted)."""
     if actor.is_staff:
         return true()
-    shared_tasks = select(Task.id).where(Task.visibility == Visibility.SHARED)
-    shared_comments = select(Comment.id).where(
-        Comment.visibility == Visibility.SHARED, col(Comment.deleted_at).is_(None)
-    )
+    live_comments = select(Comment.id).where(col(Comment.deleted_at).is_(None))
     return and_(
-        visible_items(actor, StoredFile.visibility),
-        or_(col(StoredFile.task_id).is_(None), col(StoredFile.task_id).in_(shared_tasks)),
-        or_(col(StoredFile.comment_id).is_(None), col(StoredFile.comment_id).in_(shared_comments)),
+        visible_items(
+            actor, StoredFile.visibility, parents=((StoredFile.task_id, Task), (StoredFile.comment_id, Comment))
+        ),
+        or_(col(StoredFile.comment_id).is_(None), col(StoredFile.comment_id).in_(live_comments)),
     )
+
+
+def _parent_visibilities(task: Task | None, comment: Comment | None) -> tuple[str | None, str | None]:
+    """The visibilities of a file's parents for the policy; a deleted comment hides its files like an internal one."""
+    comment_visibility = (
+        None if comment is None else Visibility.INTERNAL if comment.deleted_at is not None else comment.visibility
+    )
+    return (task.visibility if task is not None else None), comment_visibility
 
 
 def _shared_now(file: StoredFile, task: Task | None, comment: Comment | None) -> bool:
-    return (
-        file.visibility == Visibility.SHARED
-        and (task is None or task.visibility == Visibility.SHARED)
-        and (comment is None or (comment.visibility == Visibility.SHARED and comment.deleted_at is None))
-    )
+    return effective_visibility(file.visibility, _parent_visibilities(task, comment)) == Visibility.SHARED
 
 
 async def file_for(ctx: Context, file_id: int, action: Action) -> tuple[StoredFile, Project, bool]:
@@ -168,13 +170,11 @@ async def file_for(ctx: Context, file_id: int, action: Action) -> tuple[StoredFi
         raise NotFound
     task = await ctx.session.get(Task, file.task_id) if file.task_id else None
     comment = await ctx.session.get(Comment, file.comment_id) if file.comment_id else None
-    shared = _shared_now(file, task, comment)
-    authorize(ctx.actor, Action.ITEM_READ, project, file)
-    if not ctx.actor.is_staff and not shared:
-        raise NotFound
+    parents = _parent_visibilities(task, comment)
+    authorize(ctx.actor, Action.ITEM_READ, project, file, parents=parents)
     if action != Action.ITEM_READ:
-        authorize(ctx.actor, action, project, file)
-    return file, project, shared
+        authorize(ctx.actor, action, project, file, parents=parents)
+    return file, project, _shared_now(file, task, comment)
 
 
 async def files_out(ctx: Context, files: Sequence[StoredFile]) -> list[FileOut]:
@@ -280,21 +280,26 @@ async def _store_version(ctx: Context, file: StoredFile, name: str) -> None:
 async def _parents(
     ctx: Context, project: Project, query: FileUploadQuery
 ) -> tuple[Task | None, Comment | None, Request | None]:
+    """What the upload hangs on. A task or comment the uploader may not see answers exactly as one that does not
+    exist (422), so the answer tells nothing about internal ids."""
     task = comment = request = None
     if query.comment_id is not None:
         comment = await ctx.session.get(Comment, query.comment_id)
-        if comment is None or comment.project_id != project.id or comment.deleted_at is not None:
+        task = await ctx.session.get(Task, comment.task_id) if comment is not None else None
+        if (
+            comment is None
+            or task is None
+            or comment.project_id != project.id
+            or comment.deleted_at is not None
+            or not can_see_item(ctx.actor, project, comment.visibility, parents=(task.visibility,))
+        ):
             raise ApiError(422, "invalid", "comment_id names no comment of this project.")
-        authorize(ctx.actor, Action.ITEM_READ, project, comment)
         if comment.author_id != ctx.actor.user_id:
             raise ApiError(403, "forbidden", "Attach files to your own comments.")
-        task = await ctx.session.get(Task, comment.task_id)
     elif query.task_id is not None:
         task = await ctx.session.get(Task, query.task_id)
-        if task is None or task.project_id != project.id:
+        if task is None or task.project_id != project.id or not can_see_item(ctx.actor, project, task.visibility):
             raise ApiError(422, "invalid", "task_id names no task of this project.")
-    if task is not None:
-        authorize(ctx.actor, Action.ITEM_READ, project, task)
     if query.request_id is not None:
         request = await ctx.session.get(Request, query.request_id)
         if request is None or request.project_id != project.id:

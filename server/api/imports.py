@@ -26,7 +26,7 @@ from server.api.tasks import add_task
 from server.audit import exported
 from server.domain import project_for
 from server.models import Milestone, Project, Status, Task, User
-from server.policy import Action, visible_items
+from server.policy import Action, can_see_item, visible_items
 from server.schemas import In, Out, TaskIn
 
 COLUMNS = ("title", "description", "status", "assignee", "due", "priority", "milestone", "visibility")
@@ -200,7 +200,7 @@ async def export_tasks(ctx: Context) -> Response:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
     rows = (
         await ctx.session.exec(
-            select(Task, Status.name, User.email, Milestone.name)
+            select(Task, Status.name, User, Milestone)
             .join(Status, col(Status.id) == Task.status_id)
             .outerjoin(User, col(User.id) == Task.assignee_id)
             .outerjoin(Milestone, col(Milestone.id) == Task.milestone_id)
@@ -211,16 +211,23 @@ async def export_tasks(ctx: Context) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    for task, status, email, milestone in rows:
+    for task, status, assignee, milestone in rows:
+        # As /members shows people: a customer reads only their own email; a milestone only if they may see it.
+        email = (
+            assignee.email if assignee is not None and (ctx.actor.is_staff or assignee.id == ctx.actor.user_id) else ""
+        )
+        milestone_name = (
+            milestone.name if milestone is not None and can_see_item(ctx.actor, project, milestone.visibility) else ""
+        )
         writer.writerow(
             [
                 _cell(task.title),
                 _cell(task.description),
                 status,
-                email or "",
+                email,
                 task.due_date.isoformat() if task.due_date else "",
                 task.priority,
-                milestone or "",
+                milestone_name,
                 task.visibility,
             ]
         )

@@ -18,9 +18,9 @@ from server import audit
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.db import utcnow
-from server.domain import project_for
-from server.models import Note, NoteUpdate, NoteVersion, Project, Task, Visibility
-from server.policy import Action, Actor, NotFound, authorize, visible_items
+from server.domain import note_audience, note_for, project_for
+from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
+from server.policy import Action, can_see_item, visible_items
 from server.schemas import In, Out
 
 MAX_INITIAL_CONTENT = 1_000_000
@@ -72,6 +72,9 @@ class VersionOut(Out):
     id: int
     note_id: int
     name: str
+    visibility: Visibility = Field(
+        description="The note's audience when the version was saved; customers only see shared versions."
+    )
     created_by_id: int | None
     created_at: dt.datetime
 
@@ -82,18 +85,6 @@ class VersionList(Out):
 
 class VersionText(VersionOut):
     text: str
-
-
-async def note_for(session: AsyncSession, actor: Actor, note_id: int, action: Action) -> tuple[Note, Project]:
-    note = await session.get(Note, note_id)
-    if note is None:
-        raise NotFound
-    project = await session.get(Project, note.project_id)
-    if project is None:
-        raise NotFound
-    authorize(actor, Action.ITEM_READ, project, note)
-    authorize(actor, action, project, note)
-    return note, project
 
 
 async def _check_task(session: AsyncSession, project_id: int, task_id: int | None, visibility: str) -> None:
@@ -124,8 +115,11 @@ def _recheck_sockets(ctx: Context, note_id: int) -> None:
 )
 async def list_notes(ctx: Context, query: NoteListQuery) -> NoteList:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
-    statement = select(Note).where(Note.project_id == project.id, visible_items(ctx.actor, Note.visibility))
+    statement = select(Note).where(
+        Note.project_id == project.id, visible_items(ctx.actor, Note.visibility, parents=((Note.task_id, Task),))
+    )
     if query.task_id is not None:
+        # An internal task's id filters a customer's list to nothing, exactly as an id that names no task does.
         statement = statement.where(Note.task_id == query.task_id)
     rows = await ctx.session.exec(statement.order_by(col(Note.updated_at).desc(), col(Note.id).desc()).limit(500))
     return NoteList(items=[NoteOut.model_validate(n) for n in rows.all()])
@@ -185,7 +179,10 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     before = note.visibility
     for field, value in changes.items():
         setattr(note, field, value)
-    await _check_task(ctx.session, project.id, note.task_id, note.visibility)
+    if "task_id" in changes or "visibility" in changes:
+        # Only what this change touches: a shared note whose task was made internal since stays renameable (it is
+        # internal in effect while its task is, see policy.effective_visibility).
+        await _check_task(ctx.session, project.id, note.task_id, note.visibility)
     note.updated_at = utcnow()
     ctx.session.add(note)
     if "visibility" in changes:
@@ -241,7 +238,13 @@ async def save_version(ctx: Context, body: VersionIn) -> VersionOut:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.NOTE_VERSION)
     assert note.id is not None
     stored = await ctx.services.notes.store.load(note.id)
-    version = NoteVersion(note_id=note.id, name=body.name, data=stored.merged(), created_by_id=ctx.actor.user_id)
+    version = NoteVersion(
+        note_id=note.id,
+        name=body.name,
+        data=stored.merged(),
+        created_by_id=ctx.actor.user_id,
+        visibility=await note_audience(ctx.session, note),
+    )
     ctx.session.add(version)
     await ctx.session.flush()
     return VersionOut.model_validate(version)
@@ -250,7 +253,7 @@ async def save_version(ctx: Context, body: VersionIn) -> VersionOut:
 @api.route(
     "GET",
     "/api/notes/{note_id:int}/versions",
-    summary="The note's named versions, newest first",
+    summary="The note's named versions, newest first (customers: those saved while the note was shared)",
     tag="notes",
     response=VersionList,
     errors=(401, 404),
@@ -258,7 +261,9 @@ async def save_version(ctx: Context, body: VersionIn) -> VersionOut:
 async def list_versions(ctx: Context) -> VersionList:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
     rows = await ctx.session.exec(
-        select(NoteVersion).where(NoteVersion.note_id == note.id).order_by(col(NoteVersion.id).desc())
+        select(NoteVersion)
+        .where(NoteVersion.note_id == note.id, visible_items(ctx.actor, NoteVersion.visibility))
+        .order_by(col(NoteVersion.id).desc())
     )
     return VersionList(items=[VersionOut.model_validate(v) for v in rows.all()])
 
@@ -272,9 +277,10 @@ async def list_versions(ctx: Context) -> VersionList:
     errors=(401, 404),
 )
 async def get_version(ctx: Context) -> VersionText:
-    note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
+    note, project = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
     version = await ctx.session.get(NoteVersion, ctx.path_int("version_id"))
-    if version is None or version.note_id != note.id:
+    # A version saved while the note was internal is a staff draft: for customers it does not exist.
+    if version is None or version.note_id != note.id or not can_see_item(ctx.actor, project, version.visibility):
         raise ApiError(404, "not_found", "No such version.")
     out = VersionOut.model_validate(version)
     return VersionText(**out.model_dump(), text=text_of(document_from(version.data)))

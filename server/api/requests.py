@@ -37,7 +37,7 @@ from server.models import (
     User,
     Visibility,
 )
-from server.policy import Action, NotFound, authorize, visible_projects
+from server.policy import Action, NotFound, authorize, effective_visibility, visible_projects
 from server.schemas import Id, In, Out, Page, PageQuery, PersonOut, TaskIn, Text, Title
 
 MAX_FIELDS = 30
@@ -201,7 +201,22 @@ async def request_for(ctx: Context, request_id: int, action: Action) -> tuple[Re
     return request, project
 
 
-async def requests_out(ctx: Context, requests: Sequence[Request], history: bool = False) -> list[RequestOut]:
+async def _hidden_tasks(ctx: Context, task_ids: set[int | None], customers: bool) -> set[int]:
+    """The tasks among ``task_ids`` a request must not name to its audience: internal ones, for customers."""
+    task_ids.discard(None)
+    if not customers or not task_ids:
+        return set()
+    rows = await ctx.session.exec(select(Task.id, Task.visibility).where(col(Task.id).in_(task_ids)))
+    return {
+        i for i, visibility in rows.all() if i is not None and effective_visibility(visibility) != Visibility.SHARED
+    }
+
+
+async def requests_out(
+    ctx: Context, requests: Sequence[Request], history: bool = False, *, for_customers: bool | None = None
+) -> list[RequestOut]:
+    """Serialize requests for ``ctx.actor`` (or, with ``for_customers=True``, for the shared stream): a request is
+    shared by nature but the task it became is not, so a task customers may not see is named as none."""
     ids = [r.id for r in requests]
     events: dict[int, list[RequestEvent]] = {}
     if history and ids:
@@ -211,6 +226,14 @@ async def requests_out(ctx: Context, requests: Sequence[Request], history: bool 
             )
         ).all():
             events.setdefault(event.request_id, []).append(event)
+    customers = not ctx.actor.is_staff if for_customers is None else for_customers
+    hidden = await _hidden_tasks(
+        ctx, {r.task_id for r in requests} | {e.task_id for es in events.values() for e in es}, customers
+    )
+
+    def task_id(value: int | None) -> int | None:
+        return None if value in hidden else value
+
     people_ids = {r.created_by_id for r in requests} | {e.actor_id for es in events.values() for e in es}
     people_ids.discard(None)
     people = (
@@ -230,11 +253,16 @@ async def requests_out(ctx: Context, requests: Sequence[Request], history: bool 
             RequestOut.model_validate(
                 {
                     **data,
+                    "task_id": task_id(r.task_id),
                     "fields": json.loads(r.fields),
                     "created_by": person(r.created_by_id),
                     "history": [
                         RequestEventOut.model_validate(
-                            {**e.model_dump(exclude={"actor_id", "request_id"}), "actor": person(e.actor_id)}
+                            {
+                                **e.model_dump(exclude={"actor_id", "request_id"}),
+                                "task_id": task_id(e.task_id),
+                                "actor": person(e.actor_id),
+                            }
                         )
                         for e in events.get(r.id, [])
                     ],
@@ -247,7 +275,8 @@ async def requests_out(ctx: Context, requests: Sequence[Request], history: bool 
 async def _publish(ctx: Context, request: Request, kind: str) -> RequestOut:
     await ctx.session.flush()
     out = (await requests_out(ctx, [request], history=True))[0]
-    await ctx.services.live.request_changed(ctx, request.project_id, out, kind)
+    shared_view = (await requests_out(ctx, [request], history=True, for_customers=True))[0]
+    await ctx.services.live.request_changed(ctx, request.project_id, out, kind, shared_view=shared_view)
     return out
 
 

@@ -28,11 +28,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.db import Database, utcnow
-from server.models import DeliveryStatus, Webhook, WebhookDelivery
+from server.models import DeliveryStatus, Visibility, Webhook, WebhookDelivery
 from server.observability import WEBHOOK_ATTEMPTS, WEBHOOK_DISABLED
 from server.settings import Settings
 from server.webhooks.signing import signature
-from server.webhooks.targets import TargetRefused, resolve
+from server.webhooks.targets import Target, TargetRefused, resolve
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class Claimed:
     payload: str
     url: str
     secret: str
+    audience: str = Visibility.INTERNAL
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ class Outcome:
     ok: bool
     status: int | None = None
     error: str | None = None
+
+
+PRIVATE_WITHHELD = "the answer of a private address is not shown"
+
+
+def withheld(target: Target, claimed: Claimed) -> bool:
+    """Whether what the target answered stays out of the delivery log: a shared webhook's log is read by customers,
+    who may not see the network behind Tandem, so the answers (and errors) of private addresses, which only
+    development allows, are left out of it. Staff's internal webhooks keep them, for debugging."""
+    return not target.public and claimed.audience != Visibility.INTERNAL
 
 
 def retry_delay(settings: Settings, attempt: int) -> float:
@@ -218,7 +229,7 @@ class WebhookWorker:
             )
             await session.commit()
         return [
-            Claimed(d.id, w.id, d.attempts, d.event_type, d.payload, w.url, w.secret)  # type: ignore[arg-type]
+            Claimed(d.id, w.id, d.attempts, d.event_type, d.payload, w.url, w.secret, w.audience)  # type: ignore[arg-type]
             for d, w in rows
         ]
 
@@ -235,6 +246,7 @@ class WebhookWorker:
             "x-tandem-timestamp": timestamp,
             "x-tandem-signature": signature(claimed.secret, timestamp, body),
         }
+        target: Target | None = None
         try:
             async with asyncio.timeout(self.settings.webhooks.timeout_seconds):
                 target = await resolve(claimed.url, self.settings)
@@ -258,9 +270,15 @@ class WebhookWorker:
             return Outcome(False, error=f"no answer within {self.settings.webhooks.timeout_seconds:g}s")
         except (httpx.HTTPError, OSError, ValueError) as exc:
             # ValueError: URLs httpx or IDNA refuses (UnicodeError is one); a failed attempt like any other.
+            if target is not None and withheld(target, claimed):
+                return Outcome(False, error=PRIVATE_WITHHELD)
             return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
         if 200 <= response.status_code < 300:
             return Outcome(True, status=response.status_code)
+        if withheld(target, claimed):
+            return Outcome(
+                False, status=response.status_code, error=f"HTTP {response.status_code} ({PRIVATE_WITHHELD})"
+            )
         text = snippet[:200].decode(errors="replace").strip()
         return Outcome(
             False, status=response.status_code, error=f"HTTP {response.status_code}" + (f": {text}" if text else "")

@@ -33,6 +33,9 @@ class Target:
     url: str
     host: str
     sni_hostname: str | None
+    # Every address the host resolved to is public. Outside production private targets are allowed, but what they
+    # answer is not shown to those who may not see the network behind Tandem (server/webhooks/delivery.py).
+    public: bool = True
 
 
 def check_url(url: str) -> None:
@@ -107,4 +110,9 @@ async def resolve(url: str, settings: Settings) -> Target:
     netloc = f"{literal}:{parts.port}" if parts.port else literal
     pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
     host_header = parts.netloc
-    return Target(url=pinned, host=host_header, sni_hostname=host if parts.scheme == "https" else None)
+    return Target(
+        url=pinned,
+        host=host_header,
+        sni_hostname=host if parts.scheme == "https" else None,
+        public=all(_public(a) for a in addresses),
+    )
