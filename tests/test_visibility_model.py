@@ -38,8 +38,8 @@ pytestmark = [pytest.mark.slow]
 
 CI = os.environ.get("CI") == "true"
 MODEL_SETTINGS = settings(
-    max_examples=int(os.environ.get("TANDEM_MODEL_EXAMPLES", "15")),
-    stateful_step_count=12,
+    max_examples=int(os.environ.get("TANDEM_MODEL_EXAMPLES", "8")),
+    stateful_step_count=10,
     deadline=None,
     derandomize=CI,
     database=None if CI else settings.default.database,
