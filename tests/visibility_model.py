@@ -299,9 +299,7 @@ class Scenario:
 
     def close(self) -> None:
         """Close every socket and delete the project; its hidden markers stay forbidden for later examples."""
-        self.env.earlier_hidden |= {
-            m for i in self.world.items if not i.visible for m in i.markers()
-        }
+        self.env.earlier_hidden |= {m for i in self.world.items if not i.visible for m in i.markers()}
         self.run(self._close())
 
     async def _close(self) -> None:
@@ -399,7 +397,9 @@ class Scenario:
 
     async def do_create_milestone(self, shared: bool) -> None:
         marker = self.world.marker("m")
-        out = await self._post("/api/projects/{p}/milestones", {"name": f"Milestone {marker}", "visibility": _vis(shared)})
+        out = await self._post(
+            "/api/projects/{p}/milestones", {"name": f"Milestone {marker}", "visibility": _vis(shared)}
+        )
         self.world.add(Item("milestone", int(out["id"]), marker, shared))
 
     async def do_set_milestone_visibility(self, milestone: int, shared: bool) -> None:
@@ -463,7 +463,9 @@ class Scenario:
         marker = self.world.marker("w")
         editor = self.staff_notes.get(item.id)
         if editor is None:
-            editor = await YClient.connect(f"{self.env.ws_url.rsplit('/', 1)[0]}/yjs/{item.id}?token={self.ws.token('staff')}")
+            editor = await YClient.connect(
+                f"{self.env.ws_url.rsplit('/', 1)[0]}/yjs/{item.id}?token={self.ws.token('staff')}"
+            )
             self.staff_notes[item.id] = editor
             await asyncio.wait_for(editor.synced.wait(), 10)
         await editor.edit(f"{marker}\n")
@@ -487,7 +489,9 @@ class Scenario:
         if parent is None:
             return
         marker = self.world.marker("c")
-        out = await self._post(f"/api/tasks/{parent.id}/comments", {"body": f"Comment {marker}", "visibility": _vis(shared)})
+        out = await self._post(
+            f"/api/tasks/{parent.id}/comments", {"body": f"Comment {marker}", "visibility": _vis(shared)}
+        )
         self.world.add(Item("comment", int(out["id"]), marker, shared, [parent]))
 
     async def do_delete_comment(self, comment: int) -> None:
@@ -624,7 +628,24 @@ class Scenario:
 
     def _check_positive(self, role: str, calls: list[Any], responses: list[httpx.Response]) -> None:
         """A member does see what the oracle shows (else a check that finds nothing could pass for the wrong reason)."""
-        tasks = next(r for (u, route, _, _), r in zip(calls, responses, strict=True) if u == f"/api/projects/{self.project}/tasks")
+        tasks = next(
+            r
+            for (u, route, _, _), r in zip(calls, responses, strict=True)
+            if u == f"/api/projects/{self.project}/tasks"
+        )
+        unread = next(
+            r
+            for (u, route, _, _), r in zip(calls, responses, strict=True)
+            if u == f"/api/projects/{self.project}/unread"
+        ).json()
+        counted: dict[str, int] = {}
+        for comment in self.world.of("comment"):
+            if comment.visible:
+                key = str(comment.parents[0].id)
+                counted[key] = counted.get(key, 0) + 1
+        # Nobody reads here, and staff wrote every comment: each visible comment is unread, and nothing else.
+        assert unread["tasks"] == counted, f"{role}'s unread counts {unread}, the oracle counts {counted}"
+        assert unread["total"] == sum(counted.values()), unread
         listed = {t["id"] for t in tasks.json()["items"]}
         expected = {t.id for t in self.world.of("task") if t.visible} | {self.beacon}
         assert listed == expected, f"{role} lists tasks {sorted(listed)}, the oracle shows {sorted(expected)}"
@@ -654,8 +675,10 @@ class Scenario:
                 url = _fill(base, {"note_id": note.id, "version_id": version.id})
                 # A hidden version of a visible note answers like a missing version; of a hidden note, like a
                 # missing note.
-                twin = _fill(base, {"note_id": note.id, "version_id": MISSING}) if note.visible else _fill(
-                    base, {"note_id": MISSING, "version_id": version.id}
+                twin = (
+                    _fill(base, {"note_id": note.id, "version_id": MISSING})
+                    if note.visible
+                    else _fill(base, {"note_id": MISSING, "version_id": version.id})
                 )
                 urls.append((url, path, version, twin))
         else:
@@ -746,7 +769,7 @@ class Scenario:
                         await self.live[role].unsubscribe(channel)
                     self.subscribed[role].discard(channel)
                 elif not task.visible:
-                    await _until(lambda r=role: channel not in self.subscribed[r], 3)
+                    await _until(lambda r=role, c=channel: c not in self.subscribed[r], 3)
                     if channel in self.subscribed[role]:
                         raise Leak(f"{role} is still subscribed to {channel} of a hidden task")
                     refused = await _refusal(self.live[role], channel)
