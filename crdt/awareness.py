@@ -5,12 +5,18 @@ per peer rather than one per cursor move per peer.
 Rules follow y-protocols' awareness: a state replaces the one held for its client id only with a higher clock (or
 the same clock, to remove it). Clients renew their state every 15 s; a state not renewed for `ttl` seconds is
 removed (its client's node died, or it vanished without a goodbye). A peer that leaves takes its states with it.
+
+Tandem adds two: a client id belongs to the local peer that first announced it (while its state is present), and
+only that peer may change or remove it; and a peer with an `identity` has it bound into every state it announces
+(`bind_identity`), so the name, user id and role others see are the ones the server authenticated.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import json
+import re
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from crdt.protocol import AwarenessEntry, encode_awareness
@@ -21,10 +27,38 @@ if TYPE_CHECKING:
 _NULL = "null"
 
 
+# The fields of a state's ``user`` a client may choose itself (the colours y-codemirror and y-prosemirror draw its
+# cursor with); everything else in ``user`` is the server-bound identity. Only hex colours: they land in CSS.
+CLIENT_USER_FIELDS = ("color", "colorLight")
+_HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{3,8}")
+
 # What one peer may hold in a room's awareness: a y-websocket client announces one client id per document, with a
 # small JSON state (name, colour, cursor). Past these, entries are ignored, so a hostile peer cannot grow the table.
 MAX_IDS_PER_PEER = 8
 MAX_STATE_CHARS = 16 * 1024
+
+
+def bind_identity(state: str, identity: Mapping[str, object]) -> str | None:
+    """``state`` (an awareness state's JSON) with its ``user`` field replaced by ``identity``, keeping only the
+    colours the client picked (`CLIENT_USER_FIELDS`); None when the state is not a JSON object.
+
+    So whatever name, id or role a client claims, every other client sees the identity the server authenticated.
+    """
+    try:
+        value = json.loads(state)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    claimed = value.get("user")
+    user = dict(identity)
+    if isinstance(claimed, dict):
+        for key in CLIENT_USER_FIELDS:
+            colour = claimed.get(key)
+            if isinstance(colour, str) and _HEX_COLOUR.fullmatch(colour):
+                user[key] = colour
+    value["user"] = user
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class AwarenessTable:
@@ -49,6 +83,7 @@ class AwarenessTable:
         self._fan_out = fan_out
         self._publish = publish
         self.states: dict[int, tuple[int, str]] = {}
+        self._owners: dict[int, Peer] = {}  # client id -> the local peer that announced it
         self._seen: dict[int, float] = {}
         self._changed: dict[int, AwarenessEntry] = {}
         self._changed_local: dict[int, AwarenessEntry] = {}
@@ -60,11 +95,21 @@ class AwarenessTable:
         return [AwarenessEntry(cid, clock, state) for cid, (clock, state) in self.states.items() if state != _NULL]
 
     def apply(self, entries: tuple[AwarenessEntry, ...] | list[AwarenessEntry], peer: Peer | None) -> None:
-        """Merge ``entries`` sent by ``peer`` (None: relayed from another node)."""
+        """Merge ``entries`` sent by ``peer`` (None: relayed from another node).
+
+        A local peer's entries are admitted by `_admit`: it may only set or remove the client ids it owns, and its
+        identity is bound into each state it sets. Entries it may not send are ignored, not refused: stock
+        y-websocket clients echo every state they receive, their peers' included.
+        """
         now = asyncio.get_running_loop().time()
         for entry in entries:
-            if peer is not None and not self._may_hold(peer, entry):
-                continue
+            if peer is not None:
+                admitted = self._admit(peer, entry)
+                if admitted is None:
+                    continue
+                entry = admitted
+            elif entry.client_id in self._owners:
+                continue  # a local peer's client id: only that peer speaks for it
             held = self.states.get(entry.client_id)
             if held is not None:
                 clock, state = held
@@ -75,22 +120,37 @@ class AwarenessTable:
             if peer is not None:
                 if entry.removed:
                     peer.awareness_ids.discard(entry.client_id)
+                    self._owners.pop(entry.client_id, None)
                 else:
                     peer.awareness_ids.add(entry.client_id)
+                    self._owners[entry.client_id] = peer
                 self._changed_local[entry.client_id] = entry
             self._changed[entry.client_id] = entry
         self._schedule()
 
-    @staticmethod
-    def _may_hold(peer: Peer, entry: AwarenessEntry) -> bool:
+    def _admit(self, peer: Peer, entry: AwarenessEntry) -> AwarenessEntry | None:
+        """``entry`` as ``peer`` may send it (its identity bound), or None when it may not."""
         if len(entry.state) > MAX_STATE_CHARS:
-            return False
-        return entry.removed or entry.client_id in peer.awareness_ids or len(peer.awareness_ids) < MAX_IDS_PER_PEER
+            return None
+        owner = self._owners.get(entry.client_id)
+        if owner is not peer:
+            if owner is not None or entry.removed:
+                return None  # another local peer's id, or removing a state it does not own
+            held = self.states.get(entry.client_id)
+            if held is not None and held[1] != _NULL:
+                return None  # present, announced through another node
+            if len(peer.awareness_ids) >= MAX_IDS_PER_PEER:
+                return None
+        if entry.removed or peer.identity is None:
+            return entry
+        bound = bind_identity(entry.state, peer.identity)
+        return None if bound is None else AwarenessEntry(entry.client_id, entry.clock, bound)
 
     def remove(self, client_ids: set[int] | list[int], *, local: bool) -> None:
         """Remove the states of ``client_ids`` (a peer left, or they expired), telling everyone."""
         gone = []
         for client_id in client_ids:
+            self._owners.pop(client_id, None)
             held = self.states.get(client_id)
             if held is None or held[1] == _NULL:
                 continue

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from enum import Enum
 
 from channels.broker import Broker, BrokerUnavailable, Publication
@@ -71,6 +71,9 @@ class RoomManager:
         self.settings = settings or RoomSettings()
         self.node_id = node_id or secrets.token_hex(8)
         self.rooms: dict[int, Room] = {}
+        # Counts re-checks and forced closes: a peer whose access was checked at an older epoch is checked again
+        # when it joins its room (see `serve`), so a change landing between its admission and its join is not missed.
+        self.access_epoch = 0
         self._ready: dict[int, asyncio.Task[None]] = {}
         self._unloading: dict[int, asyncio.Task[None]] = {}
         self._outbox: deque[tuple[str, bytes]] = deque()
@@ -104,14 +107,23 @@ class RoomManager:
 
     # -- serving -----------------------------------------------------------------------------------------
 
-    async def serve(self, note_id: int, peer: Peer, frames: AsyncIterator[bytes]) -> None:
-        """Run ``peer`` in the note's room until its socket ends. Never raises for a peer's misbehaviour."""
+    async def serve(
+        self, note_id: int, peer: Peer, frames: AsyncIterator[bytes], *, checked_at: int | None = None
+    ) -> None:
+        """Run ``peer`` in the note's room until its socket ends. Never raises for a peer's misbehaviour.
+
+        Args:
+            checked_at: the `access_epoch` at which the caller checked the peer's access. If access changed since
+                (a re-check ran while the peer was not in its room yet), the peer is checked again once it joined.
+        """
         try:
             room = await self.open(note_id)
         except RoomFailed:
             peer.abort(CloseCode.INTERNAL, "note unavailable, retry")
             return
         room.join(peer)
+        if checked_at is not None and checked_at != self.access_epoch:
+            await self._recheck_peer(room, peer)
         try:
             async for data in frames:
                 room.receive(peer, data)
@@ -198,27 +210,32 @@ class RoomManager:
 
     # -- access --------------------------------------------------------------------------------------------
 
-    async def recheck(self, which: Callable[[object], bool], note_id: int | None = None) -> None:
-        """Ask the access check again for every matching peer (of ``note_id``'s room, or all rooms).
+    async def recheck(self, which: Callable[[object], bool], note_ids: Collection[int] | None = None) -> None:
+        """Ask the access check again for every matching peer (of the rooms of ``note_ids``, or of all rooms).
 
         Peers that lost access get a permission-denied message and are closed (4403, or 4401 when their session
-        ended); peers that became read-only stay, read-only.
+        ended); peers that became read-only stay, read-only. Call it for every access change, even when no room is
+        concerned (``note_ids`` empty): it also advances `access_epoch`.
         """
-        rooms = [r for r in self.rooms.values() if note_id is None or r.note_id == note_id]
+        self.access_epoch += 1
+        rooms = [r for r in self.rooms.values() if note_ids is None or r.note_id in note_ids]
         for room in rooms:
             for peer in list(room.peers):
-                if peer.closed or not which(peer.principal):
-                    continue
-                access = await self.access(peer.principal, room.note_id)
-                if access is Access.UNAUTHORIZED:
-                    peer.abort(CloseCode.UNAUTHORIZED, "session ended")
-                elif access is Access.FORBIDDEN:
-                    peer.send(encode_permission_denied("access revoked"))
-                    peer.abort(CloseCode.FORBIDDEN, "access revoked")
-                else:
-                    peer.readonly = access is Access.READ
+                if not peer.closed and which(peer.principal):
+                    await self._recheck_peer(room, peer)
+
+    async def _recheck_peer(self, room: Room, peer: Peer) -> None:
+        access = await self.access(peer.principal, room.note_id)
+        if access is Access.UNAUTHORIZED:
+            peer.abort(CloseCode.UNAUTHORIZED, "session ended")
+        elif access is Access.FORBIDDEN:
+            peer.send(encode_permission_denied("access revoked"))
+            peer.abort(CloseCode.FORBIDDEN, "access revoked")
+        else:
+            peer.readonly = access is Access.READ
 
     def close_where(self, which: Callable[[object], bool], code: CloseCode, reason: str) -> None:
+        self.access_epoch += 1
         for room in list(self.rooms.values()):
             for peer in list(room.peers):
                 if which(peer.principal):

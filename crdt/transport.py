@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,15 +78,25 @@ class Peer:
     Attributes:
         principal: who is connected (opaque to the room; handed to the access check).
         readonly: the peer may read and show presence but not edit.
-        awareness_ids: the awareness client ids this peer announced (removed when it leaves).
+        awareness_ids: the awareness client ids this peer announced and owns (removed when it leaves).
+        identity: who the peer is, as the server authenticated it; when set, the ``user`` field of every awareness
+            state the peer announces is replaced by it (`crdt.awareness.bind_identity`), so nobody can appear as
+            someone else. None leaves states as sent (tests, tools).
     """
 
     def __init__(
-        self, transport: Transport, principal: object, *, readonly: bool = False, limits: PeerLimits | None = None
+        self,
+        transport: Transport,
+        principal: object,
+        *,
+        readonly: bool = False,
+        limits: PeerLimits | None = None,
+        identity: Mapping[str, object] | None = None,
     ) -> None:
         self.id = next(_ids)
         self.principal = principal
         self.readonly = readonly
+        self.identity = identity
         self.awareness_ids: set[int] = set()
         self.close_code: int | None = None
         self.close_reason = ""

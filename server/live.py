@@ -4,7 +4,8 @@ Handlers call these methods inside their transaction. Board events go to the tra
 (``server/outbox.py``), so they are published after the change commits and never lost if it does; each is
 written once for its audience streams (``project:{id}:staff`` always, ``project:{id}:shared`` only for shared
 items): one row, published to each stream in turn.
-Access changes (membership, logout) go over the control bus after commit, so every node re-checks its sockets.
+Access changes (membership, logout, an item made internal or deleted) go over the control bus after commit as one
+typed `server.control.AccessChanged`, so every node re-checks its ``/ws`` and ``/yjs`` sockets that hang off it.
 
 Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
 
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from server.channels_policy import project_channels, task_channels, user_channel
-from server.control import ControlBus
+from server.control import AccessChanged, ControlBus, Disconnect, Subject
 from server.models import OutboxEvent, Visibility
 from server.outbox import OutboxRelay
 from server.security import token_hash
@@ -96,15 +97,15 @@ class LiveUpdates:
             removed = {"type": "task.removed", "task_id": task.id, "version": task.version}
             self._emit(ctx, project_channels(task.project_id)[1], removed)
             self.kpis_changed(ctx, task.project_id, shared=True)
-            # Customers watching its thread or its presence room lose them on every node.
-            task_id = task.id
-            ctx.after_commit.append(lambda: self.control.send({"type": "recheck_task", "task_id": task_id}))
+            # Customers watching its thread or its presence room, or editing its notes, lose them on every node.
+            self.access_changed(ctx, AccessChanged(Subject.TASK, task.id))
         if task.assignee is not None and (shared or not task.assignee.is_customer):
             self._emit(ctx, user_channel(task.assignee.id), {"type": "action_items.changed", "task_id": task.id})
 
     async def task_deleted(self, ctx: Context, task: TaskOut) -> None:
         event = {"type": "task.removed", "task_id": task.id, "version": task.version + 1}
         self._board(ctx, task.project_id, event, shared=task.visibility == Visibility.SHARED)
+        self.access_changed(ctx, AccessChanged(Subject.TASK, task.id))
         if task.assignee is not None and (task.visibility == Visibility.SHARED or not task.assignee.is_customer):
             self._emit(ctx, user_channel(task.assignee.id), {"type": "action_items.changed", "task_id": task.id})
 
@@ -116,6 +117,7 @@ class LiveUpdates:
             removed = {"type": "milestone.removed", "milestone_id": milestone.id}
             self._emit(ctx, project_channels(milestone.project_id)[1], removed)
             self.kpis_changed(ctx, milestone.project_id, shared=True)
+            self.access_changed(ctx, AccessChanged(Subject.MILESTONE, milestone.id))
 
     async def milestone_deleted(self, ctx: Context, milestone: MilestoneOut) -> None:
         event = {"type": "milestone.removed", "milestone_id": milestone.id}
@@ -131,21 +133,24 @@ class LiveUpdates:
 
     async def project_deleted(self, ctx: Context, project_id: int) -> None:
         self._board(ctx, project_id, {"type": "project.deleted", "project_id": project_id}, shared=True)
-        ctx.after_commit.append(lambda: self.control.send({"type": "recheck_project", "project_id": project_id}))
+        self.access_changed(ctx, AccessChanged(Subject.PROJECT, project_id))
 
     async def membership_changed(self, ctx: Context, project_id: int, user_id: int) -> None:
         self._board(ctx, project_id, {"type": "members.changed"}, shared=True)
-        ctx.after_commit.append(lambda: self.control.send({"type": "recheck_user", "user_id": user_id}))
+        self.access_changed(ctx, AccessChanged(Subject.USER, user_id))
 
     async def disconnect_user(
         self, ctx: Context, user_id: int, token: str | None = None, *, hashed: str | None = None
     ) -> None:
         """Close the user's sockets (those of one session or API token when ``token``, or its SHA-256 ``hashed``,
         is given) on every node."""
-        message: dict[str, Any] = {"type": "disconnect", "user_id": user_id}
-        if token is not None or hashed is not None:
-            message["token_hash"] = hashed if token is None else token_hash(token)
+        message = Disconnect(user_id, hashed if token is None else token_hash(token))
         ctx.after_commit.append(lambda: self.control.send(message))
+
+    def access_changed(self, ctx: Context, change: AccessChanged) -> None:
+        """Re-check, on every node once this request commits, the live sockets (``/ws`` and ``/yjs``) that hang off
+        ``change.subject``; each keeps only what the policy still allows."""
+        ctx.after_commit.append(lambda: self.control.send(change))
 
     async def comment_changed(self, ctx: Context, comment: CommentOut, task: Task, kind: str) -> None:
         data = comment.model_dump(mode="json", exclude={"reactions": {"__all__": {"mine"}}})

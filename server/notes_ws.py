@@ -12,9 +12,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from sqlmodel import col, select
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 from starlette.websockets import WebSocket
@@ -28,9 +28,11 @@ from crdt.room import RoomSettings
 from crdt.storage import SqlNoteStore
 from crdt.transport import Peer, PeerLimits
 from server.auth import AuthService, admit_socket, refresh_actor
+from server.control import AccessChanged, ControlMessage, Disconnect, Subject
 from server.db import Database
-from server.models import Note, Project
-from server.policy import Action, Actor, Forbidden, NotFound, Scope, authorize
+from server.domain import note_for
+from server.models import Note, Task
+from server.policy import Action, Actor, Forbidden, NotFound, Scope
 from server.session_upkeep import sweep_ended_sessions
 from server.settings import Settings
 from server.uvicorn_socket import RawSocket
@@ -47,6 +49,12 @@ class NotePrincipal:
 
     def __str__(self) -> str:
         return f"user {self.actor.user_id}"
+
+
+def awareness_identity(actor: Actor) -> dict[str, object]:
+    """The ``user`` every awareness state of ``actor``'s note sockets carries, whatever the client sent (the colours
+    it picked stay): name, user id, and ``staff`` or ``customer``, as presence on ``/ws`` describes people."""
+    return {"name": actor.name, "id": actor.user_id, "role": "staff" if actor.is_staff else "customer"}
 
 
 class AsgiTransport:
@@ -89,20 +97,18 @@ async def _frames(websocket: WebSocket, peer: Peer) -> AsyncIterator[bytes]:
 
 async def access_to_note(db: Database, actor: Actor, note_id: int) -> Access:
     """What ``actor`` may do with the note: WRITE, READ (viewers, and anyone on a note they may not edit) or
-    FORBIDDEN (cannot see it, or it does not exist)."""
+    FORBIDDEN (cannot see it, it does not exist, or it hangs off a task they cannot see).
+
+    The policy's one rule for notes (``server.domain.note_for``, which ``may_see_note`` answers with), asked at
+    admission and at every re-check.
+    """
     async with db.session() as session:
-        note = await session.get(Note, note_id)
-        project = await session.get(Project, note.project_id) if note is not None else None
-    if note is None or project is None:
-        return Access.FORBIDDEN
-    try:
-        authorize(actor, Action.ITEM_READ, project, note)
-    except (NotFound, Forbidden):
-        return Access.FORBIDDEN
-    try:
-        authorize(actor, Action.NOTE_EDIT, project, note)
-    except (NotFound, Forbidden):
-        return Access.READ
+        try:
+            await note_for(session, actor, note_id, Action.NOTE_EDIT)
+        except NotFound:
+            return Access.FORBIDDEN
+        except Forbidden:
+            return Access.READ
     # An API token without the write scope reads along, as a viewer would.
     return Access.WRITE if actor.has_scope(Scope.WRITE) else Access.READ
 
@@ -161,26 +167,46 @@ class NoteRooms:
             return Access.UNAUTHORIZED
         return await access_to_note(self.db, actor, note_id)
 
-    async def on_control(self, message: dict[str, Any]) -> None:
-        """React to the control bus (see ``server/realtime.py``): access changes re-check note sockets."""
-        kind = message.get("type")
-        if kind == "recheck_user":
-            user_id = message.get("user_id")
-            await self.manager.recheck(lambda p: isinstance(p, NotePrincipal) and p.actor.user_id == user_id)
-        elif kind in ("recheck_project", "recheck_all"):
-            await self.manager.recheck(lambda p: True)
-        elif kind == "recheck_note" and isinstance(message.get("note_id"), int):
-            await self.manager.recheck(lambda p: True, note_id=message["note_id"])
-        elif kind == "disconnect":
+    async def on_control(self, message: ControlMessage) -> None:
+        """React to the control bus (see ``server/control.py``): access changes re-check the note sockets that hang
+        off their subject; a disconnect closes the user's."""
+        # Before any await: a socket admitted meanwhile is re-checked once it joins (see RoomManager.serve).
+        self.manager.access_epoch += 1
+        match message:
+            case Disconnect(user_id, hashed):
 
-            def ended(p: object) -> bool:
-                return (
-                    isinstance(p, NotePrincipal)
-                    and p.actor.user_id == message.get("user_id")
-                    and message.get("token_hash", p.token_hash) == p.token_hash
-                )
+                def ended(p: object) -> bool:
+                    return (
+                        isinstance(p, NotePrincipal)
+                        and p.actor.user_id == user_id
+                        and (hashed is None or p.token_hash == hashed)
+                    )
 
-            self.manager.close_where(ended, CloseCode.UNAUTHORIZED, "session ended")
+                self.manager.close_where(ended, CloseCode.UNAUTHORIZED, "session ended")
+            case AccessChanged(Subject.USER, user_id):
+                await self.manager.recheck(lambda p: isinstance(p, NotePrincipal) and p.actor.user_id == user_id)
+            case AccessChanged(Subject.PROJECT | Subject.EVERYTHING):
+                # A deleted project's notes are gone from the database, so its rooms cannot be looked up: all.
+                await self.manager.recheck(lambda p: True)
+            case AccessChanged(Subject.NOTE, note_id):
+                await self.manager.recheck(lambda p: True, note_ids={note_id})
+            case AccessChanged(Subject.TASK | Subject.MILESTONE as subject, ident):
+                notes = await self._open_notes_under(subject, ident)
+                await self.manager.recheck(lambda p: True, note_ids=notes)
+
+    async def _open_notes_under(self, subject: Subject, ident: int) -> set[int]:
+        """The notes open on this node that are attached to task ``ident`` (or to a task of milestone ``ident``)."""
+        open_notes = list(self.manager.rooms)
+        if not open_notes:
+            return set()
+        statement = select(Note.id).where(col(Note.id).in_(open_notes))
+        if subject is Subject.TASK:
+            statement = statement.where(Note.task_id == ident)
+        else:
+            tasks = select(Task.id).where(Task.milestone_id == ident)
+            statement = statement.where(col(Note.task_id).in_(tasks))
+        async with self.db.session() as session:
+            return {note_id for note_id in (await session.exec(statement)).all() if note_id is not None}
 
     async def endpoint(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         """``/yjs/{note_id}`` as a plain ASGI app: authenticate, check the Origin and the policy, then join the
@@ -191,6 +217,7 @@ class NoteRooms:
         if admitted is None:
             return
         actor, session_hash = admitted
+        checked_at = self.manager.access_epoch
         access = await access_to_note(self.db, actor, note_id)
         if access is Access.FORBIDDEN:
             # y-websocket clients show the reason of a permission-denied message; then the socket closes.
@@ -203,8 +230,9 @@ class NoteRooms:
             principal,
             readonly=access is Access.READ,
             limits=self.settings.peer_limits,
+            identity=awareness_identity(actor),
         )
-        await self.manager.serve(note_id, peer, _frames(websocket, peer))
+        await self.manager.serve(note_id, peer, _frames(websocket, peer), checked_at=checked_at)
         if not peer.closed:
             peer.abort(CloseCode.NORMAL, "bye")
         await peer.wait_closed()

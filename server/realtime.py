@@ -12,9 +12,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
+from sqlmodel import select
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -25,9 +25,10 @@ from channels.hub import Hub, HubSettings
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
 from server.auth import AuthService, admit_socket, refresh_actor_in
-from server.channels_policy import is_presence_channel, may_subscribe, parse_channel
-from server.control import ControlBus
+from server.channels_policy import ChannelRef, is_presence_channel, may_subscribe, parse_channel
+from server.control import AccessChanged, ControlBus, ControlMessage, Disconnect, Subject
 from server.db import Database
+from server.models import Task
 from server.outbox import OutboxRelay
 from server.policy import Actor
 from server.session_upkeep import purge_forever, sweep_ended_sessions
@@ -71,6 +72,10 @@ class AsgiTransport:
 
 def _is(principal: SocketPrincipal) -> Callable[[object], bool]:
     return lambda other: other is principal
+
+
+def _refs(conn: Connection) -> list[ChannelRef]:
+    return [ref for channel in conn.subscriptions if (ref := parse_channel(channel)) is not None]
 
 
 async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
@@ -117,8 +122,8 @@ class Realtime:
         self.limits = ConnectionLimits(
             max_queue_messages=settings.ws_max_queue_messages, max_subscriptions=settings.ws_max_subscriptions
         )
-        # Other sockets (``/yjs`` notes) act on the same control messages; {"type": "recheck_all"} after a reconnect.
-        self.control_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+        # Other sockets (``/yjs`` notes) act on the same control messages; AccessChanged(EVERYTHING) after a reconnect.
+        self.control_hooks: list[Callable[[ControlMessage], Awaitable[None]]] = []
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
 
@@ -168,24 +173,37 @@ class Realtime:
 
     # -- access changes ------------------------------------------------------------------------------------
 
-    async def _on_control(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "recheck_user":
-            await self._recheck(lambda p: p.actor.user_id == message.get("user_id"))
-        elif kind == "recheck_project":
-            await self._recheck(lambda p: True, project_id=message.get("project_id"))
-        elif kind == "recheck_task":
-            await self._recheck(lambda p: True, task_id=message.get("task_id"))
-        elif kind == "disconnect":
-            for conn in self.hub.connections:
-                principal = conn.principal
-                if not isinstance(principal, SocketPrincipal) or principal.actor.user_id != message.get("user_id"):
-                    continue
-                if "token_hash" in message and principal.token_hash != message["token_hash"]:
-                    continue
-                conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+    async def _on_control(self, message: ControlMessage) -> None:
+        match message:
+            case Disconnect(user_id, hashed):
+                for conn in self.hub.connections:
+                    principal = conn.principal
+                    if not isinstance(principal, SocketPrincipal) or principal.actor.user_id != user_id:
+                        continue
+                    if hashed is not None and principal.token_hash != hashed:
+                        continue
+                    conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+            case AccessChanged(Subject.USER, user_id):
+                await self._recheck(lambda p: p.actor.user_id == user_id)
+            case AccessChanged(Subject.PROJECT, project_id):
+                await self._recheck(lambda p: True, lambda ref: ref.kind == "project" and ref.id == project_id)
+            case AccessChanged(Subject.TASK, task_id):
+                await self._recheck(lambda p: True, lambda ref: ref.kind == "task" and ref.id == task_id)
+            case AccessChanged(Subject.MILESTONE, milestone_id):
+                tasks = await self._tasks_of_milestone(milestone_id)
+                if tasks:
+                    await self._recheck(lambda p: True, lambda ref: ref.kind == "task" and ref.id in tasks)
+            case AccessChanged(Subject.EVERYTHING):
+                await self._recheck(lambda p: True)
         for hook in self.control_hooks:
             await hook(message)
+
+    async def _tasks_of_milestone(self, milestone_id: int) -> set[int]:
+        if not any(ref.kind == "task" for conn in self.hub.connections for ref in _refs(conn)):
+            return set()
+        async with self.db.session() as session:
+            rows = await session.exec(select(Task.id).where(Task.milestone_id == milestone_id))
+            return {task_id for task_id in rows.all() if task_id is not None}
 
     def _session_hashes(self) -> set[str]:
         return {c.principal.token_hash for c in self.hub.connections if isinstance(c.principal, SocketPrincipal)}
@@ -197,28 +215,22 @@ class Realtime:
                 conn.abort(CloseCode.UNAUTHORIZED, "session ended")
 
     async def _recheck_everyone(self) -> None:
-        await self._recheck(lambda p: True)
-        for hook in self.control_hooks:
-            await hook({"type": "recheck_all"})
+        await self._on_control(AccessChanged(Subject.EVERYTHING))
 
     async def _recheck(
-        self, which: Callable[[SocketPrincipal], bool], project_id: object = None, task_id: object = None
+        self, which: Callable[[SocketPrincipal], bool], touches: Callable[[ChannelRef], bool] | None = None
     ) -> None:
         """Ask the policy again for every subscription of matching sockets; drop what it now refuses.
 
-        With ``project_id`` (or ``task_id``), only sockets subscribed to that project's (task's) channels are
-        re-checked.
+        With ``touches``, only sockets subscribed to a channel it selects are re-checked (all their channels).
         """
         for conn in self.hub.connections:
             principal = conn.principal
             if not isinstance(principal, SocketPrincipal) or not which(principal):
                 continue
+            if touches is not None and not any(touches(ref) for ref in _refs(conn)):
+                continue
             channels = list(conn.subscriptions)
-            for kind, ident in (("project", project_id), ("task", task_id)):
-                if ident is not None and not any(
-                    (ref := parse_channel(c)) is not None and ref.kind == kind and ref.id == ident for c in channels
-                ):
-                    channels = []
             if not channels:
                 continue
             async with self.db.session() as session:  # one session for both questions, as in _authorize

@@ -17,6 +17,7 @@ from crdt.document import document_from, text_of, text_update
 from server import audit
 from server.api import api
 from server.api.routing import ApiError, Context
+from server.control import AccessChanged, Subject
 from server.db import utcnow
 from server.domain import note_audience, note_for, project_for
 from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
@@ -98,10 +99,7 @@ async def _check_task(session: AsyncSession, project_id: int, task_id: int | Non
 
 
 def _recheck_sockets(ctx: Context, note_id: int) -> None:
-    async def send() -> None:
-        await ctx.services.realtime.control.send({"type": "recheck_note", "note_id": note_id})
-
-    ctx.after_commit.append(send)
+    ctx.services.live.access_changed(ctx, AccessChanged(Subject.NOTE, note_id))
 
 
 @api.route(

@@ -7,6 +7,7 @@ from typing import Literal
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.audit import AuditAction, record
+from server.control import AccessChanged, Subject
 from server.db import utcnow
 from server.domain import project_for
 from server.models import EmailCadence, NotificationPreference, ProjectSettings
@@ -81,8 +82,7 @@ async def update_project_settings(ctx: Context, body: ProjectSettingsPatch) -> P
     out = ProjectSettingsOut.model_validate(settings)
     await ctx.services.live.settings_changed(ctx, project_id, out)
     # Open note sockets re-check whether their customers may still edit.
-    control = ctx.services.live.control
-    ctx.after_commit.append(lambda: control.send({"type": "recheck_project", "project_id": project_id}))
+    ctx.services.live.access_changed(ctx, AccessChanged(Subject.PROJECT, project_id))
     return out
 
 

@@ -46,11 +46,19 @@ def frame_payload(frame: bytes) -> bytes:
 class SimClient:
     """A y-websocket client on pycrdt, wired to a room manager through a `FakeTransport` and a frame queue."""
 
-    def __init__(self, manager: RoomManager, note_id: int, *, readonly: bool = False, principal: Any = None) -> None:
+    def __init__(
+        self,
+        manager: RoomManager,
+        note_id: int,
+        *,
+        readonly: bool = False,
+        principal: Any = None,
+        identity: dict[str, object] | None = None,
+    ) -> None:
         self.manager = manager
         self.note_id = note_id
         self.transport = FakeTransport()
-        self.peer = Peer(self.transport, principal, readonly=readonly)
+        self.peer = Peer(self.transport, principal, readonly=readonly, identity=identity)
         self.doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
         self.text = self.doc.get(CONTENT, type=pycrdt.Text)
         self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()

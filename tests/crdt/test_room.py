@@ -8,7 +8,8 @@ import json
 import pycrdt
 
 from crdt import protocol as p
-from crdt.manager import RoomManager
+from crdt.manager import Access, RoomManager
+from crdt.room import RoomSettings
 from crdt.storage import MemoryNoteStore
 from tests.crdt.kit import SimClient
 
@@ -181,3 +182,35 @@ async def test_a_failing_store_closes_editors_with_1011_and_keeps_what_was_ackno
     retry.connect()
     await retry.wait_for(lambda: retry.synced)
     await again.wait_for(lambda: str(again) == "kept lost")
+
+
+async def test_access_that_changed_between_admission_and_joining_is_checked_again(store: MemoryNoteStore) -> None:
+    access = {"now": Access.WRITE}
+
+    async def check(principal: object, note_id: int) -> Access:
+        return access["now"]
+
+    rooms = RoomManager(store, check, settings=RoomSettings(awareness_interval=0.02))
+    await rooms.start()
+    try:
+        admitted_at = rooms.access_epoch  # the endpoint checked access here: WRITE
+        access["now"] = Access.FORBIDDEN
+        await rooms.recheck(lambda p: True, note_ids=set())  # the change arrives before the peer is in its room
+        late = SimClient(rooms, 9)
+        late.task = asyncio.get_running_loop().create_task(
+            rooms.serve(9, late.peer, late._frames(), checked_at=admitted_at)
+        )
+        await late.wait_for(lambda: late.transport.closed is not None)
+        assert late.transport.closed == (4403, "access revoked")
+        # Admitted after the change: nothing to check again.
+        access["now"] = Access.WRITE
+        fresh = SimClient(rooms, 9)
+        fresh.task = asyncio.get_running_loop().create_task(
+            rooms.serve(9, fresh.peer, fresh._frames(), checked_at=rooms.access_epoch)
+        )
+        fresh.send(p.encode_sync_step1(fresh.doc.get_state()))
+        await fresh.wait_for(lambda: fresh.synced)
+        assert fresh.transport.closed is None
+        await fresh.leave()
+    finally:
+        await rooms.close()

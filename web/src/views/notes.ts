@@ -124,10 +124,12 @@ export async function renderNote(
   });
   const who = h("ul", { class: "avatars", "aria-label": t("board.here") });
   const drawWho = () => {
+    // The server binds `user` (name, id, role) to whoever is signed in on that socket, so the name shown is theirs
+    // whatever their client claims; one avatar per person, however many tabs they have open.
     const people = new Map<string, { name: string; color: string }>();
     provider.awareness.getStates().forEach((state) => {
-      const person = state.user as { name: string; color: string } | undefined;
-      if (person) people.set(person.name, person);
+      const person = state.user as { name: string; color: string; id?: number } | undefined;
+      if (person && typeof person.name === "string") people.set(String(person.id ?? person.name), person);
     });
     who.replaceChildren(
       ...[...people.values()].map((p) => {
