@@ -256,7 +256,11 @@ class Scenario:
     async def _setup(self) -> None:
         for role in ("owner", "staff", *READERS):
             self.clients[role] = httpx.AsyncClient(
-                base_url=self.env.http, headers={"authorization": f"Bearer {self.ws.token(role)}"}, timeout=30
+                base_url=self.env.http,
+                headers={"authorization": f"Bearer {self.ws.token(role)}"},
+                timeout=30,
+                # Drop idle connections before uvicorn does (5 s), or a reused one may close under a request.
+                limits=httpx.Limits(keepalive_expiry=2),
             )
         owner = self.clients["owner"]
         self.project_marker = self.world.marker("p")
