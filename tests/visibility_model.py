@@ -476,9 +476,18 @@ class Scenario:
         await editor.edit(f"{marker}\n")
         item.content.append(marker)
         # Stored before anyone sees it: the export (read from the store) has it once the room wrote it.
-        async with asyncio.timeout(10):
-            while marker not in (await self.clients["staff"].get(f"/api/notes/{item.id}/export")).text:
-                await asyncio.sleep(0.02)
+        exported = ""
+        try:
+            async with asyncio.timeout(10):
+                while marker not in (
+                    exported := (await self.clients["staff"].get(f"/api/notes/{item.id}/export")).text
+                ):
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            raise AssertionError(
+                f"staff's edit of note {item.id} was not stored within 10 s: export {exported!r}, editor has "
+                f"{str(editor)!r}, denied {editor.denied}, closed {editor.close_code}"
+            ) from None
 
     async def do_save_version(self, note: int) -> None:
         item = self.pick("note", note)
