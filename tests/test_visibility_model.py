@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.slow]
 
 CI = os.environ.get("CI") == "true"
 MODEL_SETTINGS = settings(
-    max_examples=int(os.environ.get("TANDEM_MODEL_EXAMPLES", "8")),
+    max_examples=int(os.environ.get("TANDEM_MODEL_EXAMPLES", "6")),
     stateful_step_count=10,
     deadline=None,
     derandomize=CI,
