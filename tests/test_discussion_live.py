@@ -144,3 +144,26 @@ async def test_typing_in_internal_mode_is_not_shown_to_customers(
                 break
             await asyncio.sleep(0.05)
     assert all(p["data"].get("typing") is not True for p in listed)
+
+
+async def test_the_read_push_never_names_an_internal_comment(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    task = ws.ids["px_shared_task"]
+    desk = await connect(clients, b, ws, "customer")
+    await desk.subscribe(f"user:{ws.users['customer']}")
+    staff_api, customer_api = Api(b, ws, "staff"), Api(a, ws, "customer")
+    try:
+        shared = await comment(staff_api, task, "Shared update")
+        internal = await comment(staff_api, task, "staff only", visibility="internal")
+        assert internal["id"] > shared["id"]
+        # Reading "everything" (a huge id) reaches the newest comment the customer may see, no further.
+        read = await customer_api.client.post(f"/api/tasks/{task}/read", json={"comment_id": 2**31 - 1})
+        assert read.json()["last_read_comment_id"] == shared["id"]
+        event = await next_data(desk)
+        assert event == {"type": "read.updated", "task_id": task, "last_read_comment_id": shared["id"], "unread": 0}
+    finally:
+        await staff_api.aclose()
+        await customer_api.aclose()
