@@ -710,11 +710,19 @@ class Scenario:
             for item in self.world.probe_ids(ITEM_PARAMS[param]):
                 urls.append((_fill(base, {param: item.id}), path, item, _fill(base, {param: MISSING})))
         queries = self._queries(route) if variants else self._queries(route)[:1]
-        return [(u + q, r, i, (t + q) if t else None) for u, r, i, t in urls for q in queries]
+        out = []
+        for url, name, item, twin in urls:
+            for query, query_item, query_twin in queries:
+                if item is None and query_item is not None:  # an id in the query: refused like a missing one
+                    out.append((url + query, name, query_item, url + (query_twin or "")))
+                else:
+                    out.append((url + query, name, item, (twin + query) if twin else None))
+        return out
 
-    def _queries(self, route: dict[str, Any]) -> list[str]:
-        """Query strings to try on a route: none, then each parameter alone with each value worth trying."""
-        out = [""]
+    def _queries(self, route: dict[str, Any]) -> list[tuple[str, Item | None, str | None]]:
+        """Query strings to try on a route: none, then each parameter alone with each value worth trying; with an
+        item's id, also the item and the same query naming a missing id instead."""
+        out: list[tuple[str, Item | None, str | None]] = [("", None, None)]
         required = [p for p in route["query"] if p.get("required")]
         if required:
             out = []
@@ -724,9 +732,15 @@ class Scenario:
             if name == "q":
                 # Every marker starts with "xq"; an example makes fewer items than a search answers (25 a kind).
                 values = ["xq"]
-            elif name in ITEM_PARAMS or name in ("project_id",):
-                kind = ITEM_PARAMS.get(name, "project")
-                values = [self.project] if kind == "project" else [i.id for i in self.world.probe_ids(kind)]
+            elif name in ITEM_PARAMS:
+                extra = "".join(f"&{p['name']}={_DEFAULTS[p['name']]}" for p in required if p["name"] != name)
+                out += [
+                    (f"?{name}={i.id}{extra}", i, f"?{name}={MISSING}{extra}")
+                    for i in self.world.probe_ids(ITEM_PARAMS[name])
+                ]
+                continue
+            elif name == "project_id":
+                values = [self.project]
             elif name == "group_by":
                 values = ["milestone,visibility,status", "project,milestone"]
             elif name == "limit":
@@ -742,10 +756,13 @@ class Scenario:
                 ):
                     values = [True, False]
             if name == "source":
-                out += [f"?source={v}&group_by=status,visibility" for v in values]
+                out += [(f"?source={v}&group_by=status,visibility", None, None) for v in values]
                 continue
             extra = "".join(f"&{p['name']}={_DEFAULTS[p['name']]}" for p in required if p["name"] != name)
-            out += [f"?{name}={quote(str(v).lower() if isinstance(v, bool) else str(v))}{extra}" for v in values]
+            out += [
+                (f"?{name}={quote(str(v).lower() if isinstance(v, bool) else str(v))}{extra}", None, None)
+                for v in values
+            ]
         return out
 
     async def _check_note_sockets(self) -> None:
