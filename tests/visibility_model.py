@@ -86,6 +86,7 @@ class Item:
     # Notes: the markers written into its text; requests: the task it was merged into; milestones: completed.
     content: list[str] = field(default_factory=list)
     task: Item | None = None
+    milestone: Item | None = None
     completed: bool = False
     # Seen by members at some check: a removal event naming it tells them nothing new.
     seen: bool = False
@@ -351,15 +352,20 @@ class Scenario:
         body = {"title": f"Task {marker}", "description": f"about {marker}", "visibility": _vis(shared)}
         if ms is not None:
             body["milestone_id"] = ms.id
+        if shared and ms is not None and not ms.shared:  # a shared task cannot belong to an internal milestone
+            await self._post("/api/projects/{p}/tasks", body, expect=422)
+            return
         out = await self._post("/api/projects/{p}/tasks", body)
-        self.world.add(Item("task", int(out["id"]), marker, shared))
+        self.world.add(Item("task", int(out["id"]), marker, shared, milestone=ms))
 
     async def do_set_task_visibility(self, task: int, shared: bool) -> None:
         item = self.pick("task", task)
         if item is None:
             return
-        await self._patch(f"/api/tasks/{item.id}", {"visibility": _vis(shared)})
-        item.shared = shared
+        refused = shared and item.milestone is not None and not item.milestone.deleted and not item.milestone.shared
+        await self._patch(f"/api/tasks/{item.id}", {"visibility": _vis(shared)}, expect=422 if refused else 200)
+        if not refused:
+            item.shared = shared
 
     async def do_move_task(self, task: int, status: int) -> None:
         item = self.pick("task", task)
