@@ -38,7 +38,8 @@ from hypothesis.stateful import (
 from tests.conftest import copy_workspace, postgres_database
 from tests.nodes import cluster
 from tests.visibility_corpus import CORPUS, OPEN
-from tests.visibility_model import Env, Leak, Loop, Scenario, get_routes
+from tests.visibility_model import Env, Loop, Scenario, get_routes
+from tests.visibility_oracle import Leak
 from tests.workspace import Workspace, write_seed_blobs
 
 pytestmark = [pytest.mark.slow]
