@@ -25,6 +25,13 @@ CORPUS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("complete_milestone", {"milestone": 0}),
         ("set_milestone_visibility", {"milestone": 0, "shared": False}),
     ],
+    # A shared comment's tombstone (comment.deleted) on the shared thread names a comment customers saw: allowed.
+    "a deleted shared comment's tombstone": [
+        ("create_task", {"shared": True, "milestone": None}),
+        ("comment", {"task": 0, "shared": True}),
+        ("upload_file", {"on": "comment", "index": 0, "shared": True}),
+        ("delete_comment", {"comment": 0}),
+    ],
     # The shared stream's task.removed names tasks customers saw; here, under SQLite's reused id, both meanings.
     "a removal event under a reused task id": [
         ("create_task", {"shared": False, "milestone": None}),

@@ -460,12 +460,15 @@ class Scenario:
         for frame in self.frames[role]:
             text = json.dumps(frame, ensure_ascii=False)
             data = frame.get("data", {})
-            if str(data.get("type", "")).endswith(".removed") and role in MEMBERS:
-                # "gone from your view": allowed for what the member saw before, never for what they did not.
+            kind = str(data.get("type", ""))
+            if (kind.endswith(".removed") or "comment.deleted" in (kind, data.get("kind"))) and role in MEMBERS:
+                # "gone from your view" (or a deleted comment's tombstone): allowed for what the member saw before,
+                # never for what they did not.
                 named = [
                     i
                     for i in self.world.items
-                    if data.get(f"{i.kind}_id") == i.id and i.kind in ("task", "milestone", "file")
+                    if i.kind in ("task", "milestone", "file", "comment")
+                    and i.id in (data.get(f"{i.kind}_id"), (data.get(i.kind) or {}).get("id"))
                 ]
                 if any(i.seen for i in named):  # (SQLite reuses a deleted row's id: one of them may be meant)
                     self.assert_clean(role, f"/ws frame {frame.get('channel')}", text)
@@ -513,7 +516,7 @@ class Scenario:
             if response.headers.get("content-type", "").startswith("application/json"):
                 data = response.json()
             self.assert_clean(role, f"GET {url} ({response.status_code})", response.text, data, kind)
-            if item is not None and twin is not None and not (item.visible and role in MEMBERS):
+            if item is not None and twin is not None and not ((item.visible or item.tombstone) and role in MEMBERS):
                 if twin not in twins:
                     twins[twin] = await self._get(role, twin)
                 missing = twins[twin]

@@ -77,6 +77,17 @@ class Item:
     def visible(self) -> bool:
         return not self.deleted and self.shared and all(p.visible for p in self.parents)
 
+    @property
+    def tombstone(self) -> bool:
+        """A deleted shared comment members saw: its thread still lists it, with an empty body."""
+        return (
+            self.kind == "comment"
+            and self.deleted
+            and self.seen
+            and self.shared
+            and all(p.visible for p in self.parents)
+        )
+
     def markers(self) -> list[str]:
         return [self.marker, *self.content]
 
@@ -115,7 +126,7 @@ class World:
         out: dict[str, set[int]] = {}
         for kind in {i.kind for i in self.items}:
             items = [i for i in self.items if i.kind == kind]
-            seen = {i.id for i in items if i.visible and role in MEMBERS}
+            seen = {i.id for i in items if (i.visible or i.tombstone) and role in MEMBERS}
             out[kind] = {i.id for i in items} - seen
         return out
 
