@@ -18,8 +18,8 @@ CORPUS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("delete_note", {"note": 0}),
         ("create_note", {"shared": True, "task": None}),
     ],
-    # The feedback notification for a completed shared milestone carries the milestone's name; made internal
-    # afterwards, the name stays in the customer's notifications (docs/SECURITY.md, "Derived items, left over").
+    # The feedback notification for a completed shared milestone carried the milestone's name; made internal
+    # afterwards, the name stayed in the customer's notifications. Notifications now name the project only.
     "a feedback notification names a milestone made internal": [
         ("create_milestone", {"shared": True}),
         ("complete_milestone", {"milestone": 0}),
@@ -43,6 +43,4 @@ CORPUS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
 }
 
-OPEN: dict[str, str] = {
-    "a feedback notification names a milestone made internal": "vis: notifications keep the milestone's name",
-}
+OPEN: dict[str, str] = {}
