@@ -2,7 +2,7 @@
 
 Quotes are found by mail-parser-reply (maintained, MIT, no dependencies), which knows the reply headers of many
 languages' mail clients: "On ... wrote:", "Den ... skrev:", Outlook's "From:/Från:" and "-----Original Message-----"
-blocks. It keeps a "-- " signature, so the RFC 3676 delimiter is cut here.
+blocks. It keeps a "-- " signature, so the RFC 3676 delimiter is cut here, and any ">" line left over.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def reply_text(text: str) -> str:
     cut = _SIGNATURE.search(reply)
     if cut is not None:
         reply = reply[: cut.start()]
-    return reply.strip()
+    # Quoted lines the parser left (a reply that is only a quote, or answers between quotes) are history too.
+    return "\n".join(line for line in reply.splitlines() if not line.startswith(">")).strip()
 
 
 def body_text(message: Message) -> str:
