@@ -82,26 +82,14 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_mail_in(settings: Settings) -> None:
-    from server.app import build_services
-    from server.mail_in.server import MailInServer
+    from server.mail_in.server import mail_in
 
-    services = build_services(settings)
-    # The relay publishes the replies' live events (comments appear in open browsers at once).
-    await services.realtime.start()
-    server = MailInServer(services)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    try:
-        await server.start(settings.mail_in.host, settings.mail_in.port)
+    async with mail_in(settings, settings.mail_in.host, settings.mail_in.port):
         await stopping.wait()
-    finally:
-        await server.stop()
-        await services.digests.stop()
-        await services.realtime.stop()
-        await services.limiter.close()
-        await services.db.close()
 
 
 def _mail_in(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,7 +10,6 @@ import shutil
 import smtplib
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage, Message
 from pathlib import Path
@@ -21,9 +20,9 @@ from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
-from server.app import build_services, create_app
+from server.app import create_app
 from server.mail_in.reply import reply_text
-from server.mail_in.server import MailInServer
+from server.mail_in.server import mail_in
 from server.mail_in.tokens import ItemKind, ReplyTarget, reply_address, sign, token_of, verify
 from server.models import Visibility
 from server.settings import MailInSettings, Settings, SmtpSettings
@@ -143,28 +142,12 @@ def _mail_settings(tmp_path: Path, database_url: str, node: Node, smtp_port: int
     )
 
 
-@asynccontextmanager
-async def running_mail_in(settings: Settings) -> AsyncIterator[int]:
-    """``tandem mail-in``'s server and services in this event loop, on a free port; yields the port."""
-    services = build_services(settings)
-    await services.realtime.start()
-    server = MailInServer(services)
-    try:
-        yield await server.start("127.0.0.1", 0)
-    finally:
-        await server.stop()
-        await services.digests.stop()
-        await services.realtime.stop()
-        await services.limiter.close()
-        await services.db.close()
-
-
 @pytest.fixture
 async def world(database: tuple[str, Workspace], tmp_path: Path, sink: tuple[Sink, int]) -> AsyncIterator[MailWorld]:
     url, ws = database
     with cluster(tmp_path, url, REDIS, count=1, extra_env={"TANDEM_MAIL_DOMAIN": DOMAIN}) as (node,):
         settings = _mail_settings(tmp_path, url, node, sink[1])
-        async with running_mail_in(settings) as port:
+        async with mail_in(settings, "127.0.0.1", 0) as port:
             world = MailWorld(node=node, ws=ws, port=port, sink=sink[0], settings=settings)
             try:
                 yield world
@@ -414,7 +397,7 @@ async def test_a_sender_is_rate_limited(
     url, ws = database
     with cluster(tmp_path, url, REDIS, count=1) as (node,):
         settings = _mail_settings(tmp_path, url, node, sink[1], per_sender_per_hour=2)
-        async with running_mail_in(settings) as port:
+        async with mail_in(settings, "127.0.0.1", 0) as port:
             world = MailWorld(node=node, ws=ws, port=port, sink=sink[0], settings=settings)
             task = ws.ids["px_shared_task"]
             codes = [

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from aiosmtpd.smtp import SMTP
 
+from server.app import Services, build_services
 from server.mail_in.handler import ReplyHandler
-
-if TYPE_CHECKING:
-    from server.app import Services
+from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +55,22 @@ class MailInServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+
+@asynccontextmanager
+async def mail_in(settings: Settings, host: str, port: int) -> AsyncIterator[int]:
+    """The ``tandem mail-in`` process's work: its services (the outbox relay publishes the replies' live events, so
+    comments appear in open browsers at once) and the SMTP server on ``host:port``. Yields the port listened on."""
+    services = build_services(settings)
+    await services.realtime.start()
+    server = MailInServer(services)
+    try:
+        yield await server.start(host, port)
+    finally:
+        await server.stop()
+        await services.digests.stop()
+        if services.live.reports is not None:
+            await services.live.reports.stop()
+        await services.realtime.stop()
+        await services.limiter.close()
+        await services.db.close()
