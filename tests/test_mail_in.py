@@ -494,3 +494,21 @@ def test_without_a_mail_domain_mail_goes_out_as_before(
         client.portal.call(app.state.services.digests.run_once)
     (mail,) = sink[0].messages
     assert mail["Reply-To"] is None and mail["References"] is None and "reply+" not in str(mail.get_content())
+
+
+async def test_a_reply_about_a_request_goes_to_its_task_thread_once_it_has_one(world: MailWorld) -> None:
+    request = world.ws.ids["px_request"]
+    customer = "customer@example.test"
+    address = world.address("customer", request, kind=ItemKind.REQUEST)
+    code, answer = await world.send(address, "Any news?", sender=customer)
+    assert code == 550 and "no thread" in answer
+    assert "no thread to reply in" in str((await world.bounce_to(customer)).get_content())
+    accepted = await world.api("staff").client.post(
+        f"/api/requests/{request}/triage", json={"action": "accept", "message": "On it"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    task = accepted.json()["task_id"]
+    code, _ = await world.send(address, "Thanks!\n\nOn Mon, Tandem wrote:\n> On it", sender=customer)
+    assert code == 250
+    posted = (await world.thread(task, "customer"))[0]
+    assert posted["body"] == "Thanks!" and posted["visibility"] == "shared"
