@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 
 from channels.client import TandemClient
 from server.app import create_app
-from server.mail_in.reply import reply_text
+from server.mail_in.reply import body_text, reply_text
 from server.mail_in.server import mail_in
 from server.mail_in.tokens import ItemKind, ReplyTarget, reply_address, sign, token_of, verify
 from server.models import Visibility
@@ -512,3 +512,13 @@ async def test_a_reply_about_a_request_goes_to_its_task_thread_once_it_has_one(w
     assert code == 250
     posted = (await world.thread(task, "customer"))[0]
     assert posted["body"] == "Thanks!" and posted["visibility"] == "shared"
+
+
+def test_an_html_only_reply_is_read_without_its_quoted_block() -> None:
+    message = EmailMessage()
+    message.set_content(
+        "<div>Looks <b>great</b> &amp; ready.<br>Anna</div>"
+        "<div class=gmail_quote>On Mon, Tandem wrote:<blockquote>Please check the logo</blockquote></div>",
+        subtype="html",
+    )
+    assert reply_text(body_text(message)) == "Looks great & ready.\nAnna"
