@@ -216,6 +216,8 @@ def _web_routes() -> list[BaseRoute]:
         Route("/projects/{project_id:int}/requests/{request_id:int}", index),
         Route("/projects/{project_id:int}/files", index),
         Route("/projects/{project_id:int}/reports", index),
+        Route("/projects/{project_id:int}/people", index),
+        Route("/organization", index),
         Route("/reports", index),
         Route("/requests", index),
         Route("/settings/tokens", index),

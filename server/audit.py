@@ -33,12 +33,15 @@ class AuditAction(StrEnum):
     INVITE_CREATED = "invite.created"
     INVITE_ACCEPTED = "invite.accepted"
     INVITE_REVOKED = "invite.revoked"
+    INVITE_RESENT = "invite.resent"
     VISIBILITY_CHANGED = "item.visibility_changed"
     EXPORTED = "data.exported"
     TOKEN_CREATED = "api_token.created"
     TOKEN_REVOKED = "api_token.revoked"
     PROJECT_SETTINGS_CHANGED = "project.settings_changed"
     PROJECT_DELETED = "project.deleted"
+    STAFF_ROLE_CHANGED = "staff.role_changed"
+    STAFF_ACTIVE_CHANGED = "staff.active_changed"
 
 
 # A details key containing any of these would be a secret (or a way to one): refused.

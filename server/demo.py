@@ -1,30 +1,39 @@
 """A demo workspace a newcomer can sign into: two clients, their projects, tasks of every colour class,
-shared and internal items. Seeding is idempotent: an existing demo organization is left as it is."""
+shared and internal items, milestones, co-edited notes, a request waiting on the customer and a workflow template.
+Seeding is idempotent: an existing demo organization is left as it is."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crdt.document import text_update
 from server.db import Database
 from server.domain import default_statuses, today_utc
 from server.models import (
     Client,
     Membership,
     Milestone,
+    Note,
+    NoteUpdate,
     Organization,
     OrgRole,
     Priority,
     Project,
     ProjectRole,
+    Request,
+    RequestEvent,
+    RequestStatus,
     Status,
     StatusCategory,
     Task,
     User,
     Visibility,
+    WorkflowTemplate,
 )
 from server.security import hash_password
 
@@ -166,6 +175,76 @@ async def _seed(session: AsyncSession) -> None:
             ("Decide on hosting region", StatusCategory.TODO, staff, day(12), Visibility.INTERNAL, Priority.NORMAL),
         ],
         milestone=("Pilot", day(21)),
+    )
+    await _notes_and_requests(session, web, staff, anna)
+    session.add(
+        WorkflowTemplate(
+            organization_id=org.id,
+            name="Website project",
+            statuses=json.dumps(
+                [
+                    {"name": "Backlog", "category": "todo", "colour": "#8b949e", "wip_limit": None},
+                    {"name": "Design", "category": "active", "colour": "#8250df", "wip_limit": None},
+                    {"name": "Build", "category": "active", "colour": "#1f6feb", "wip_limit": 4},
+                    {"name": "Waiting on client", "category": "blocked", "colour": "#bf8700", "wip_limit": None},
+                    {"name": "Live", "category": "done", "colour": "#2da44e", "wip_limit": None},
+                ]
+            ),
+        )
+    )
+
+
+LAUNCH_PLAN = """# Launch plan
+
+We go live when the **Launch** milestone is reached.
+
+## Before launch
+- Product texts and photos from Acme
+- Shipping zones confirmed
+- Checkout tested with real cards
+
+## Launch day
+1. Freeze content at 09:00
+2. Switch DNS
+3. Watch orders for the first hour
+"""
+
+
+async def _notes_and_requests(session: AsyncSession, project: Project, staff: User, customer: User) -> None:
+    """A shared note with content, an internal one, and a request staff asked the customer about."""
+    assert project.id is not None and staff.id is not None and customer.id is not None
+    for title, visibility, text in (
+        ("Launch plan", Visibility.SHARED, LAUNCH_PLAN),
+        ("Pricing notes", Visibility.INTERNAL, "# Pricing notes\n\nFixed price; keep change requests separate.\n"),
+    ):
+        note = Note(project_id=project.id, title=title, visibility=visibility, created_by_id=staff.id)
+        session.add(note)
+        await session.flush()
+        assert note.id is not None
+        session.add(NoteUpdate(note_id=note.id, data=text_update(text)))
+    now = dt.datetime.now(dt.UTC)
+    request = Request(
+        project_id=project.id,
+        title="Add gift cards to the shop",
+        description="Customers ask for gift cards before Christmas.",
+        status=RequestStatus.NEEDS_INFO,
+        created_by_id=customer.id,
+        first_response_at=now,
+    )
+    session.add(request)
+    await session.flush()
+    assert request.id is not None
+    session.add_all(
+        [
+            RequestEvent(request_id=request.id, kind="filed", actor_id=customer.id, created_at=now),
+            RequestEvent(
+                request_id=request.id,
+                kind="asked",
+                actor_id=staff.id,
+                text="Which amounts should the gift cards have, and may they be used in the physical stores?",
+                created_at=now,
+            ),
+        ]
     )
 
 

@@ -5,8 +5,8 @@ which encode the same rules for lists). The rules:
 
 - Nobody sees anything of another organization.
 - Staff (owner, admin, staff) see every project of their organization, internal and shared items alike.
-  Owners and admins manage everything; staff write tasks and milestones, and manage a project's members and
-  workflow where they are its manager.
+  Owners and admins manage everything (only owners change a colleague's organization role or access); staff
+  write tasks and milestones, and manage a project's members and workflow where they are its manager.
 - Customer users see only the projects they are members of (of their own client), and in them only ``shared``
   items. A ``customer`` member may move the shared tasks assigned to them (they are waiting on the customer);
   a ``viewer`` only reads. Per project, managers may turn off what customers may do (comment, file requests,
@@ -72,6 +72,8 @@ class Action(StrEnum):
     INVITE_CREATE = "invite.create"
     CLIENT_READ = "client.read"
     CLIENT_MANAGE = "client.manage"
+    STAFF_READ = "staff.read"
+    STAFF_MANAGE = "staff.manage"
     CHANNEL_INTERNAL = "channel.internal"
     COMMENT_CREATE = "comment.create"
     COMMENT_INTERNAL = "comment.internal"
@@ -246,8 +248,10 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
     match action:
         case Action.PROJECT_READ | Action.ITEM_READ | Action.MEMBER_READ:
             return project is not None
-        case Action.CLIENT_READ:
+        case Action.CLIENT_READ | Action.STAFF_READ:
             return actor.is_staff
+        case Action.STAFF_MANAGE:
+            return actor.role == OrgRole.OWNER
         case Action.PROJECT_CREATE | Action.CLIENT_MANAGE | Action.PROJECT_DELETE:
             return actor.is_admin
         case (

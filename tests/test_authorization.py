@@ -87,6 +87,7 @@ CASES = [
     Case("GET", "/api/auth/session", "/api/auth/session", {r: 200 for r in ALL}),
     Case("GET", "/api/me", "/api/me", ANY_SIGNED_IN),
     Case("PATCH", "/api/me", "/api/me", ANY_SIGNED_IN, {"locale": "sv"}),
+    Case("GET", "/api/me/waiting", "/api/me/waiting", ANY_SIGNED_IN),
     Case(
         "POST",
         "/api/me/password",
@@ -131,6 +132,21 @@ CASES = [
         "/api/clients",
         dict(owner=201, staff=403, customer=403, viewer=403, other_customer=403, stranger=201, anonymous=401),
         {"name": "New client"},
+    ),
+    Case(
+        "PATCH",
+        "/api/clients/{client_id:int}",
+        "/api/clients/{client_x}",
+        dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=404, anonymous=401),
+        {"name": "Client X renamed"},
+    ),
+    Case("GET", "/api/staff", "/api/staff", STAFF_ONLY),
+    Case(
+        "PATCH",
+        "/api/staff/{user_id:int}",
+        "/api/staff/{user:spare_staff}",
+        dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=404, anonymous=401),
+        {"role": "admin"},
     ),
     Case("GET", "/api/projects", "/api/projects", ANY_SIGNED_IN),
     Case(
@@ -294,6 +310,7 @@ CASES = [
     ),
     Case("GET", "/api/invites", "/api/invites?project_id={px}", MANAGE_PX),
     Case("DELETE", "/api/invites/{invite_id:int}", "/api/invites/{px_invite}", ok(MANAGE_PX, 204)),
+    Case("POST", "/api/invites/{invite_id:int}/resend", "/api/invites/{px_invite}/resend", MANAGE_PX),
     # Authorized callers get past the policy to the content check (no CSV sent here: 415); others stop at it.
     Case(
         "POST",

@@ -183,6 +183,23 @@ def invite_link(ctx: Context, token: str) -> str:
     return f"{ctx.services.settings.base_url}/invite#{token}"
 
 
+async def _send_invite(ctx: Context, invite: Invite, project: Project, token: str) -> str | None:
+    """Mail the invitation link; answer the link itself when no mail could be sent (the inviter passes it on)."""
+    link = invite_link(ctx, token)
+    organization = await ctx.session.get(Organization, project.organization_id)
+    assert organization is not None
+    sent = await ctx.services.mailer.send(
+        to=invite.email,
+        subject=f"{ctx.actor.name} invited you to {project.name} on Tandem",
+        body=(
+            f"{ctx.actor.name} of {organization.name} invited you to collaborate on {project.name}.\n\n"
+            f"Accept the invitation and set your password here:\n{link}\n\n"
+            f"The link works once and expires in {ctx.services.settings.invite_hours} hours."
+        ),
+    )
+    return None if sent else link
+
+
 @api.route(
     "POST",
     "/api/invites",
@@ -222,21 +239,8 @@ async def create_invite(ctx: Context, body: InviteIn) -> InviteCreatedOut:
     await ctx.session.flush()
     details = {"project_id": project.id, "email": email, "role": body.role}
     record(ctx, AuditAction.INVITE_CREATED, "invite", invite.id, details=details)
-    link = invite_link(ctx, token)
-    organization = await ctx.session.get(Organization, project.organization_id)
-    assert organization is not None
-    sent = await ctx.services.mailer.send(
-        to=email,
-        subject=f"{ctx.actor.name} invited you to {project.name} on Tandem",
-        body=(
-            f"{ctx.actor.name} of {organization.name} invited you to collaborate on {project.name}.\n\n"
-            f"Accept the invitation and set your password here:\n{link}\n\n"
-            f"The link works once and expires in {ctx.services.settings.invite_hours} hours."
-        ),
-    )
-    return InviteCreatedOut(
-        status="invited", invite=InviteOut.model_validate(invite), member=None, link=None if sent else link
-    )
+    link = await _send_invite(ctx, invite, project, token)
+    return InviteCreatedOut(status="invited", invite=InviteOut.model_validate(invite), member=None, link=link)
 
 
 @api.route(
@@ -272,6 +276,35 @@ async def revoke_invite(ctx: Context) -> None:
     await ctx.session.delete(invite)
     details = {"project_id": invite.project_id, "email": invite.email, "accepted": invite.accepted_at is not None}
     record(ctx, AuditAction.INVITE_REVOKED, "invite", invite.id, details=details)
+
+
+@api.route(
+    "POST",
+    "/api/invites/{invite_id:int}/resend",
+    summary="Send a pending invitation again, with a new link (the earlier link stops working)",
+    tag="invites",
+    response=InviteCreatedOut,
+    errors=(401, 403, 404, 409),
+)
+async def resend_invite(ctx: Context) -> InviteCreatedOut:
+    invite = await ctx.session.get(Invite, ctx.path_int("invite_id"))
+    if invite is None:
+        raise ApiError(404, "not_found", "No such invitation.")
+    project = await project_for(ctx.session, ctx.actor, invite.project_id, Action.MEMBER_MANAGE)
+    if invite.accepted_at is not None:
+        raise ApiError(409, "invite_accepted", "This invitation was accepted already.")
+    if invite.role in STAFF_PROJECT_ROLES and not ctx.actor.is_admin:
+        raise ApiError(403, "forbidden", "Only admins invite new staff.")
+    token = new_token()
+    now = utcnow()
+    invite.token_hash = token_hash(token)
+    invite.created_at = now
+    invite.expires_at = now + dt.timedelta(hours=ctx.services.settings.invite_hours)
+    ctx.session.add(invite)
+    details = {"project_id": invite.project_id, "email": invite.email, "role": invite.role}
+    record(ctx, AuditAction.INVITE_RESENT, "invite", invite.id, details=details)
+    link = await _send_invite(ctx, invite, project, token)
+    return InviteCreatedOut(status="invited", invite=InviteOut.model_validate(invite), member=None, link=link)
 
 
 async def _open_invite(ctx: Context, token: str) -> tuple[Invite, Project]:

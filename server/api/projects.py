@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlmodel import col, select
 
 from server.api import api
@@ -10,11 +12,12 @@ from server.api.routing import ApiError, Context
 from server.audit import AuditAction, record
 from server.db import utcnow
 from server.domain import default_statuses, project_for, project_summaries
-from server.models import Client, Project, StoredFile
-from server.policy import Action, Scope, authorize, visible_projects
+from server.models import Client, Project, Status, StoredFile, WorkflowTemplate
+from server.policy import Action, NotFound, Scope, authorize, visible_projects
 from server.schemas import (
     ClientIn,
     ClientOut,
+    ClientPatch,
     Page,
     PageQuery,
     ProjectIn,
@@ -78,6 +81,26 @@ async def create_client(ctx: Context, body: ClientIn) -> ClientOut:
 
 
 @api.route(
+    "PATCH",
+    "/api/clients/{client_id:int}",
+    summary="Rename a client company (admin)",
+    tag="clients",
+    body=ClientPatch,
+    response=ClientOut,
+    errors=(401, 403, 404, 422),
+    scope=Scope.ADMIN,
+)
+async def rename_client(ctx: Context, body: ClientPatch) -> ClientOut:
+    client = await ctx.session.get(Client, ctx.path_int("client_id"))
+    if client is None or client.organization_id != ctx.actor.organization_id:
+        raise NotFound
+    authorize(ctx.actor, Action.CLIENT_MANAGE)
+    client.name = body.name
+    ctx.session.add(client)
+    return ClientOut.model_validate(client)
+
+
+@api.route(
     "GET",
     "/api/projects",
     summary="List the projects I can see",
@@ -123,15 +146,38 @@ async def create_project(ctx: Context, body: ProjectIn) -> ProjectOut:
     authorize(ctx.actor, Action.PROJECT_CREATE)
     client = await ctx.session.get(Client, body.client_id)
     if client is None or client.id is None or client.organization_id != ctx.actor.organization_id:
-        raise ApiError(422, "invalid", "client_id names no client of your organization.")
+        raise _invalid_field("client_id", "Choose a client of your organization.")
+    specs = None
+    if body.template_id is not None:
+        template = await ctx.session.get(WorkflowTemplate, body.template_id)
+        if template is None or template.organization_id != ctx.actor.organization_id:
+            raise _invalid_field("template_id", "Choose a workflow template of your organization.")
+        specs = json.loads(template.statuses)
     project = Project(
         organization_id=ctx.actor.organization_id, client_id=client.id, name=body.name, description=body.description
     )
     ctx.session.add(project)
     await ctx.session.flush()
     assert project.id is not None
-    ctx.session.add_all(default_statuses(project.id))
+    if specs is None:
+        ctx.session.add_all(default_statuses(project.id))
+    else:
+        ctx.session.add_all(
+            Status(
+                project_id=project.id,
+                name=spec["name"],
+                category=spec["category"],
+                colour=spec["colour"],
+                wip_limit=spec.get("wip_limit"),
+                position=position,
+            )
+            for position, spec in enumerate(specs)
+        )
     return project_out(ctx, project, client.name)
+
+
+def _invalid_field(field: str, message: str) -> ApiError:
+    return ApiError(422, "invalid", message, [{"field": field, "message": message, "type": "invalid"}])
 
 
 @api.route(

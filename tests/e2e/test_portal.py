@@ -187,6 +187,13 @@ async def test_the_customer_portal_reads_in_swedish(
         timeout=10,
     ).json()["items"]
     content = {status["name"] for status in statuses}
+    # So are people's names (the seeded customer is called "Customer", which is also an English role label).
+    members = httpx.get(
+        f"{a.http}/api/projects/{ws.ids['px']}/members",
+        headers={"authorization": f"Bearer {ws.token('customer')}"},
+        timeout=10,
+    ).json()["items"]
+    content |= {member["name"] for member in members}
     for text in pages:
         lines = {line.strip() for line in text.splitlines() if line.strip()} - content
         assert not lines & untranslated, f"English strings on a Swedish page: {lines & untranslated}"
@@ -242,8 +249,9 @@ async def test_staff_and_customer_co_edit_a_note(
     assert "Agreed: launch on Friday." in staff_text and "We will send the photos." in staff_text
     # Each sees the other's cursor with their name.
     await expect(staff.page.locator(".cm-ySelectionInfo", has_text="Customer")).to_have_count(1, timeout=5000)
-    # ... and in the list of who is here, under the name the server bound to their socket, once.
+    # ... and in the list of who is here, under the name the server bound to their socket, once each.
     await expect(staff.page.locator(".avatars li[title='Customer']")).to_have_count(1, timeout=5000)
+    await expect(customer.page.locator(".avatars li[title='Staff']")).to_have_count(1, timeout=5000)
     await shoot(staff, "note")
     await shoot(customer, "note")
     exported = httpx.get(

@@ -9,7 +9,7 @@ import re
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from tests.e2e.test_portal import Person, browser, column, shoot  # noqa: F401  (browser: the fixture)
 from tests.nodes import Node
@@ -32,10 +32,6 @@ async def people(
         launched, b, "customer@example.test", width=customer_size[0], height=customer_size[1]
     )
     return staff, customer
-
-
-async def active_id(page: Page) -> str:
-    return str(await page.evaluate("document.activeElement && document.activeElement.id"))
 
 
 def no_unexpected_errors(person: Person) -> list[str]:
@@ -165,19 +161,19 @@ async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
     await keyboard.type("second line", delay=20)
     # Tab reaches the named button of this composer's audience, then the way to move the text to an internal note.
     await keyboard.press("Tab")
-    assert await active_id(page) == "post-shared"
+    await expect(page.locator("#post-shared")).to_be_focused()
     await expect(page.locator("#post-shared")).to_have_text("Send to customer")
     await keyboard.press("Tab")
     await expect(page.locator(":focus")).to_have_text("Make it an internal note instead")
     await keyboard.press("Enter")
     # The text moved to the internal note's own composer; the customer's "typing" is taken back at once,
     # while staff go on typing there (the idle timeout alone would take four seconds after the last key).
-    assert await active_id(page) == "comment-body-internal"
+    await expect(page.locator("#comment-body-internal")).to_be_focused()
     await expect(page.locator("#comment-body")).to_have_value("")
     await keyboard.type(" more", delay=150)
     await expect(typing).to_have_text("", timeout=1500)
     await keyboard.press("Tab")
-    assert await active_id(page) == "post-internal"
+    await expect(page.locator("#post-internal")).to_be_focused()
     await expect(page.locator("#post-internal")).to_contain_text("Post internal note")
     await shoot(staff, "composers")
     await keyboard.press("Enter")
@@ -187,7 +183,7 @@ async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
     await page.locator("#comment-body").focus()
     await keyboard.type("We ship on Friday", delay=10)
     await keyboard.press("Tab")
-    assert await active_id(page) == "post-shared"
+    await expect(page.locator("#post-shared")).to_be_focused()
     await keyboard.press("Enter")
     await expect(customer.page.locator(".comment", has_text="We ship on Friday")).to_be_visible(timeout=5000)
     await expect(page.locator(".comment:not(.comment-internal)", has_text="We ship on Friday")).to_be_visible()
@@ -234,6 +230,11 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
     await expect(staff.page.locator(f"{card} select.move")).to_have_value(str(ws.ids["px_todo"]))
     assert await staff.page.locator(f"{column(staff.page, 'In progress')} {card}").count() == 0
 
+    # A customer is refused only by tasks they can see (an internal one filling the column must not show through):
+    # a shared task takes the internal one's place.
+    for task, status in (("px_internal_task", "px_todo"), ("px_shared_task", "px_active")):
+        moved = httpx.patch(f"{a.http}/api/tasks/{ws.ids[task]}", json={"status_id": ws.ids[status]}, headers=owner)
+        assert moved.status_code == 200, moved.text
     # The customer, in Swedish, moving the task assigned to them: refused in Swedish; the card stays where it is.
     await customer.page.select_option("#language", "sv")
     await expect(customer.page.locator("html")).to_have_attribute("lang", "sv")
@@ -335,6 +336,14 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
     await expect(
         customer.page.locator(".comment", has_text="px customer comment").locator("button.reaction", has_text="👍 1")
     ).to_be_visible(timeout=5000)
+    # A mention, chosen from the suggestions, is marked in the rendered text on the other screen.
+    await page.locator("#comment-body").focus()
+    await page.keyboard.type("Thanks @Cus")
+    await page.locator(".composer-shared .suggestions li", has_text="Customer").click()
+    await page.keyboard.type("for the photos")
+    await page.click("#post-shared")
+    mentioned = customer.page.locator(".comment", has_text="for the photos")
+    await expect(mentioned.locator("mark.mention")).to_have_text("@Customer", timeout=5000)
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()

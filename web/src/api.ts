@@ -111,6 +111,7 @@ export interface Project {
   name: string;
   description: string;
   client_name: string;
+  archived?: boolean;
   my_role: string | null;
   summary?: ProjectSummary | null;
 }

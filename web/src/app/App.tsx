@@ -3,12 +3,17 @@ import { useEffect, useState } from "preact/hooks";
 import { Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
 import { renderFiles } from "../views/files";
-import { renderHome } from "../views/home";
+import { renderProjects } from "../views/home";
+import { WaitingOnYou } from "../screens/home/WaitingOnYou";
 import { renderInvite } from "../views/invite";
 import { renderLogin } from "../views/login";
 import { renderRequest, renderRequests } from "../views/requests";
 import { renderReset } from "../views/reset";
+import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
+import { NewProjectButton } from "../screens/new-project/NewProject";
+import { Organization } from "../screens/organization/Organization";
+import { ProjectPeople } from "../screens/people/ProjectPeople";
 import { TaskPage } from "../screens/task/TaskPage";
 import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
@@ -25,12 +30,18 @@ interface Params {
 }
 const n = Number;
 
-function Home() {
-  return <View id="home" run={(root) => renderHome(root)} />;
-}
-
 // Each screen reads who is signed in from the session (set before the router renders).
 const me = (): User => user.value!;
+
+function Home() {
+  return (
+    <main class="page">
+      <WaitingOnYou />
+      {may.createProject(me()) && <NewProjectButton />}
+      <View id="home" run={(root) => renderProjects(root, may.createProject(me()))} />
+    </main>
+  );
+}
 const s = {
   Tokens: () => <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />,
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
@@ -69,6 +80,8 @@ const s = {
     <View id={`files:${p.project}`} run={(root) => renderFiles(root, n(p.project), me(), liveClient())} />
   ),
   Task: (p: Params) => <TaskPage projectId={n(p.project)} taskId={n(p.task)} who={me()} />,
+  People: (p: Params) => <ProjectPeople projectId={n(p.project)} user={me()} />,
+  Organization: () => <Organization user={me()} />,
   Board: (p: Params) => <Board projectId={n(p.project)} who={me()} />,
 };
 
@@ -87,6 +100,8 @@ function SignedIn({ who }: { who: User }) {
         <Route path="/projects/:project/requests/:request" component={s.Request} />
         <Route path="/projects/:project/requests" component={s.Requests} />
         <Route path="/projects/:project/files" component={s.Files} />
+        <Route path="/projects/:project/people" component={s.People} />
+        <Route path="/organization" component={s.Organization} />
         <Route path="/projects/:project/tasks/:task" component={s.Task} />
         <Route path="/projects/:project" component={s.Board} />
         <Route default component={Home} />
@@ -98,7 +113,7 @@ function SignedIn({ who }: { who: User }) {
 }
 
 export function App() {
-  const { path } = useLocation();
+  const { path, route } = useLocation();
   const who = user.value;
   // A new link opened on the same page changes only the fragment: the token in it is a new page.
   const [hash, setHash] = useState(location.hash);
@@ -111,7 +126,12 @@ export function App() {
     if (who === undefined) void loadSession();
   }, [who]);
   // Public pages: an invitation or a reset link carries its token in the fragment (never sent to a server log).
-  if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), signedIn)} />;
+  // Joining by invitation lands on the project's board, the token gone from the address bar and history.
+  const joined = (who: User, projectId: number) => {
+    signedIn(who);
+    route(`/projects/${projectId}`, true);
+  };
+  if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), joined)} />;
   if (path === "/reset-password") return <View id={`reset:${hash}`} run={(root) => renderReset(root, hash.slice(1))} />;
   if (who === undefined) return null;
   if (who === null) return <View id="login" run={(root) => renderLogin(root, signedIn)} />;

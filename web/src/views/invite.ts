@@ -9,7 +9,11 @@ interface Preview {
   name: string;
 }
 
-export async function renderInvite(root: HTMLElement, token: string, onJoined: (user: User) => void): Promise<void> {
+export async function renderInvite(
+  root: HTMLElement,
+  token: string,
+  onJoined: (user: User, projectId: number) => void,
+): Promise<void> {
   let preview: Preview;
   try {
     preview = await api<Preview>("POST", "/api/invites/preview", { token });
@@ -42,14 +46,13 @@ export async function renderInvite(root: HTMLElement, token: string, onJoined: (
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      const result = await api<{ user: User }>("POST", "/api/invites/accept", {
+      const result = await api<{ user: User; project_id: number }>("POST", "/api/invites/accept", {
         token,
         name: name.value,
         password: password.value,
         locale: document.documentElement.lang === "sv" ? "sv" : "en",
       });
-      history.replaceState(null, "", "/");
-      onJoined(result.user);
+      onJoined(result.user, result.project_id);
     } catch (err) {
       error.textContent = err instanceof Error && err.message ? err.message : t("error.generic");
     }

@@ -1,6 +1,6 @@
 import { t, type MessageKey } from "../../i18n";
 
-export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports";
+export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports" | "people";
 
 const SECTIONS: [ProjectSection, MessageKey, string][] = [
   ["board", "nav.board", ""],
@@ -8,6 +8,7 @@ const SECTIONS: [ProjectSection, MessageKey, string][] = [
   ["files", "files.title", "/files"],
   ["notes", "nav.notes", "/notes"],
   ["reports", "nav.reports", "/reports"],
+  ["people", "nav.people", "/people"],
 ];
 
 /** The project's sections, the current one marked for assistive technology. */

@@ -68,13 +68,14 @@ export function Composer(props: Props) {
     const before = text.slice(0, query!.at);
     const after = text.slice(el.selectionStart);
     const inserted = `@${person.name} `;
-    setText(before + inserted + after);
+    // Back in the text at once, caret after the name, so the next key typed lands there (not on the list).
+    const next = before + inserted + after;
+    el.value = next;
+    el.focus();
+    el.setSelectionRange(before.length + inserted.length, before.length + inserted.length);
+    setText(next);
     mentions.current.set(person.name, person.id);
     setQuery(null);
-    setTimeout(() => {
-      el.focus();
-      el.setSelectionRange(before.length + inserted.length, before.length + inserted.length);
-    });
   };
 
   const post = async () => {

@@ -4,6 +4,7 @@ import { api, type Page, type Person, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
 import { liveClient } from "../../app/session";
+import type { ChannelMessage } from "../../live";
 import { toast } from "../../app/toast";
 import { t } from "../../i18n";
 import { Composer, type Audience } from "./Composer";
@@ -31,6 +32,8 @@ function CommentItem(props: {
   names: string[];
   merge: (c: Comment) => void;
   quote: (c: Comment) => void;
+  /** Whether the reader may comment (and so react and reply); reactions are shown either way. */
+  canComment: boolean;
 }) {
   const { c, who } = props;
   const [editing, setEditing] = useState<string | null>(null);
@@ -138,15 +141,22 @@ function CommentItem(props: {
             {REACTIONS.map((emoji) => {
               const reaction = c.reactions.find((r) => r.emoji === emoji);
               const on = reaction?.user_ids.includes(who.id) ?? false;
+              if (!props.canComment) {
+                return reaction ? (
+                  <span key={emoji} class="reaction">{`${emoji} ${reaction.count}`}</span>
+                ) : null;
+              }
               return (
                 <button key={emoji} type="button" class={`reaction${on ? " mine" : ""}`} aria-pressed={on} onClick={() => void react(emoji, on)}>
                   {`${emoji}${reaction ? ` ${reaction.count}` : ""}`}
                 </button>
               );
             })}
-            <button type="button" class="link" onClick={() => props.quote(c)}>
-              {t("thread.reply")}
-            </button>
+            {props.canComment && (
+              <button type="button" class="link" onClick={() => props.quote(c)}>
+                {t("thread.reply")}
+              </button>
+            )}
             {mine && (
               <button type="button" class="link" onClick={() => setEditing(c.body)}>
                 {t("thread.edit")}
@@ -214,21 +224,32 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
         void load();
       }
     });
-    const showTyping = (message: { kind: string; frame?: Record<string, unknown> }) => {
-      if (message.kind !== "presence" || !message.frame) return;
-      const info = (message.frame.joined ?? message.frame.updated ?? message.frame.left) as
-        | { client_id: string; user_id: string; name: string; data: { typing?: boolean } }
-        | undefined;
-      if (!info || info.user_id === String(who.id)) return;
+    type Here = { client_id: string; user_id: string; name: string; data?: { typing?: boolean } };
+    // Who is typing in a room: its presence list when we join (someone may be typing already), then its changes.
+    const showTyping = (room: string) => (message: ChannelMessage) => {
+      if (message.kind === "subscribed") live.requestPresence(room);
+      if (message.kind !== "presence") return;
+      const frame = message.frame;
       setTypingNames((old) => {
         const next = new Map(old);
-        if (message.frame!.left || !info.data?.typing) next.delete(info.client_id);
-        else next.set(info.client_id, info.name);
+        if (frame.type === "presence_list") {
+          for (const id of [...next.keys()]) if (id.startsWith(`${room}|`)) next.delete(id);
+          for (const p of (frame.clients ?? []) as Here[]) {
+            if (p.user_id !== String(who.id) && p.data?.typing) next.set(`${room}|${p.client_id}`, p.name);
+          }
+          return next;
+        }
+        const info = (frame.joined ?? frame.updated ?? frame.left) as Here | undefined;
+        if (!info || info.user_id === String(who.id)) return old;
+        if (frame.left || !info.data?.typing) next.delete(`${room}|${info.client_id}`);
+        else next.set(`${room}|${info.client_id}`, info.name);
         return next;
       });
     };
-    const offRoom = live.subscribe(`room:task:${taskId}`, showTyping);
-    const offStaffRoom = staff ? live.subscribe(`room:task:${taskId}:staff`, showTyping) : () => undefined;
+    const shared = `room:task:${taskId}`;
+    const internal = `room:task:${taskId}:staff`;
+    const offRoom = live.subscribe(shared, showTyping(shared));
+    const offStaffRoom = staff ? live.subscribe(internal, showTyping(internal)) : () => undefined;
     return () => {
       typing.current?.stop();
       offThread();
@@ -252,7 +273,8 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
     setReplyTo({ comment: c, audience });
   };
   const sorted = [...thread.current.values()].sort((a, b) => a.id - b.id);
-  const names = people.map((p) => p.name);
+  // Anyone who can be mentioned here, the reader (a mention of me matters most) and whoever wrote in the thread.
+  const names = [...new Set([who.name, ...people.map((p) => p.name), ...sorted.flatMap((c) => (c.author ? [c.author.name] : []))])];
   const typingLine = [...new Set(typingNames.values())].join(", ");
   const composer = (audience: Audience) => (
     <Composer
@@ -292,7 +314,7 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
       )}
       <ol class="thread">
         {sorted.map((c) => (
-          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} />
+          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} canComment={canComment} />
         ))}
         {!sorted.length && <li class="muted">{t("thread.empty")}</li>}
       </ol>
