@@ -752,3 +752,16 @@ class WebhookDelivery(SQLModel, table=True):
     created_at: dt.datetime = _ts()
     last_attempt_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InboundMail(SQLModel, table=True):
+    """A reply by email already turned into a comment, by its ``Message-ID``: a mail delivered twice (a relay's
+    retry, a resend) is stored once (``server/mail_in/``)."""
+
+    __tablename__ = "inbound_mails"
+
+    # SHA-256 of the Message-ID as received: fixed length, whatever the sender put there.
+    message_key: str = Field(max_length=64, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="SET NULL")
+    received_at: dt.datetime = _ts()
