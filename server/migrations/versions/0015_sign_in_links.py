@@ -41,9 +41,7 @@ def upgrade() -> None:
     with op.batch_alter_table("sign_in_links", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sign_in_links_user_id"), ["user_id"], unique=False)
     with op.batch_alter_table("organizations") as batch:
-        batch.add_column(
-            sa.Column("allow_staff_link_sign_in", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+        batch.add_column(sa.Column("allow_staff_link_sign_in", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
