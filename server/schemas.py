@@ -354,6 +354,8 @@ class InvitePreviewOut(Out):
     organization_name: str
     role: ProjectRole
     name: str
+    # Whether "join without a password" is offered: customers always, staff where the organization allows links.
+    passwordless: bool = False
 
 
 class InviteAcceptIn(In):

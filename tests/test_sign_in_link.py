@@ -183,6 +183,7 @@ def test_signing_out_everywhere_voids_unused_links(
 def test_an_invitation_accepted_without_a_password_then_signs_in_by_link(
     client: TestClient, workspace: Workspace, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
+    assert client.post("/api/invites/preview", json={"token": INVITE_TOKEN}).json()["passwordless"] is True
     joined = client.post("/api/invites/accept", json={"token": INVITE_TOKEN, "name": "Ingrid", "locale": "sv"})
     assert joined.status_code == 201, joined.text
     assert client.get("/api/me").status_code == 200  # signed in by accepting
@@ -210,8 +211,10 @@ def test_staff_invitations_need_a_password_unless_the_organization_allows_links(
     )
     assert invited.status_code == 201, invited.text
     token = invited.json()["link"].split("#", 1)[1]
+    assert client.post("/api/invites/preview", json={"token": token}).json()["passwordless"] is False
     refused = client.post("/api/invites/accept", json={"token": token, "name": "New Staff"})
     assert refused.status_code == 422 and refused.json()["error"] == "password_required"
     sql(settings, "update organizations set allow_staff_link_sign_in = 1 where slug = 'agency-a'")
+    assert client.post("/api/invites/preview", json={"token": token}).json()["passwordless"] is True
     joined = client.post("/api/invites/accept", json={"token": token, "name": "New Staff"})
     assert joined.status_code == 201, joined.text

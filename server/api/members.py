@@ -337,6 +337,7 @@ async def preview_invite(ctx: Context, body: InviteTokenIn) -> InvitePreviewOut:
         organization_name=organization.name,
         role=invite.role,
         name=invite.name,
+        passwordless=invite.role in CUSTOMER_PROJECT_ROLES or organization.allow_staff_link_sign_in,
     )
 
 
