@@ -123,9 +123,10 @@ export function App() {
     addEventListener("hashchange", changed);
     return () => removeEventListener("hashchange", changed);
   }, []);
+  // Not while a sign-in link is being redeemed: an answer of "nobody" sent before it would sign the person out.
   useEffect(() => {
-    if (who === undefined) void loadSession();
-  }, [who]);
+    if (who === undefined && path !== "/sign-in-link") void loadSession();
+  }, [who, path]);
   // Public pages: an invitation, a reset or a sign-in link carries its token in the fragment (never sent to a server log).
   // Joining by invitation lands on the project's board, the token gone from the address bar and history.
   const joined = (who: User, projectId: number) => {
