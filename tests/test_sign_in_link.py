@@ -218,3 +218,11 @@ def test_staff_invitations_need_a_password_unless_the_organization_allows_links(
     assert client.post("/api/invites/preview", json={"token": token}).json()["passwordless"] is True
     joined = client.post("/api/invites/accept", json={"token": token, "name": "New Staff"})
     assert joined.status_code == 201, joined.text
+
+
+def test_redeeming_is_rate_limited_per_ip(client: TestClient) -> None:
+    statuses = [
+        client.post("/api/auth/link/redeem", json={"token": f"guessed-link-{n:04d}-" + "g" * 20}).status_code
+        for n in range(31)
+    ]
+    assert statuses == [404] * 30 + [429]
