@@ -208,6 +208,7 @@ def _web_routes() -> list[BaseRoute]:
         Route("/", index),
         Route("/invite", index),
         Route("/reset-password", index),
+        Route("/sign-in-link", index),
         Route("/projects/{project_id:int}", index),
         Route("/projects/{project_id:int}/tasks/{task_id:int}", index),
         Route("/projects/{project_id:int}/notes", index),

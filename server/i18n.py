@@ -36,6 +36,12 @@ CATALOGS: dict[str, dict[str, str]] = {
             "Setting a new password signs you out everywhere.\n\nIf you did not ask for this, ignore this mail: "
             "your password stays as it is."
         ),
+        "link.subject": "Your Tandem sign-in link",
+        "link.body": (
+            "Hello {name},\n\nsomeone (hopefully you) asked to sign in to Tandem with a link. Sign in here:\n{link}\n\n"
+            "The link works once, for {minutes} minutes, and only in the browser where you asked for it.\n\n"
+            "If you did not ask for this, ignore this mail: nobody can sign in with it from another browser."
+        ),
     },
     "sv": {
         "digest.subject": "Tandem: {count} nya för dig",
@@ -67,6 +73,13 @@ CATALOGS: dict[str, dict[str, str]] = {
             "Välj ett nytt lösenord här:\n{link}\n\nLänken fungerar en gång och slutar gälla om {minutes} minuter. "
             "När du sätter ett nytt lösenord loggas du ut överallt.\n\nHar du inte bett om detta kan du bortse från "
             "det här mejlet: ditt lösenord förblir som det är."
+        ),
+        "link.subject": "Din inloggningslänk till Tandem",
+        "link.body": (
+            "Hej {name},\n\nnågon (förhoppningsvis du) bad om att logga in på Tandem med en länk. Logga in här:\n"
+            "{link}\n\nLänken fungerar en gång, i {minutes} minuter, och bara i webbläsaren där du bad om den.\n\n"
+            "Har du inte bett om detta kan du bortse från det här mejlet: ingen kan logga in med det från en annan "
+            "webbläsare."
         ),
     },
 }

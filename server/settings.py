@@ -89,6 +89,7 @@ class Settings:
     session_purge_seconds: int = 3600
     invite_hours: int = 72
     password_reset_minutes: int = 30
+    signin_link_minutes: int = 15
     due_soon_days: int = 3
     login_attempts_per_minute: int = 10
     # REST requests per minute (sliding window, server/api/routing.py); 0 turns a limit off.
@@ -247,6 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_purge_seconds=_int(env, "TANDEM_SESSION_PURGE_SECONDS", 3600),
         invite_hours=_int(env, "TANDEM_INVITE_HOURS", 72),
         password_reset_minutes=_int(env, "TANDEM_PASSWORD_RESET_MINUTES", 30),
+        signin_link_minutes=_int(env, "TANDEM_SIGNIN_LINK_MINUTES", 15),
         due_soon_days=_int(env, "TANDEM_DUE_SOON_DAYS", 3),
         login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),
         api_requests_per_minute_per_ip=_int(env, "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP", 3000),
