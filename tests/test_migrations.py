@@ -234,10 +234,10 @@ def test_postgresql_0014_flags_the_default_waiting_column(postgres_url: str) -> 
     _default_waiting_column_is_flagged_by_0014(postgres_url)
 
 
-def _sign_in_links_arrive_with_0015(url: str) -> None:
-    """0015 adds the sign-in links table and turns staff link sign-in off for existing organizations; down drops
+def _sign_in_links_arrive_with_0016(url: str) -> None:
+    """0016 adds the sign-in links table and turns staff link sign-in off for existing organizations; down drops
     both and keeps the organization."""
-    migrate.upgrade(url, "0014")
+    migrate.upgrade(url, "0015")
     engine = create_engine(sync_url(url))
     stamp = dt.datetime(2026, 12, 6, 12, 0)
     try:
@@ -249,7 +249,7 @@ def _sign_in_links_arrive_with_0015(url: str) -> None:
         with engine.begin() as conn:
             assert conn.execute(text("SELECT allow_staff_link_sign_in FROM organizations")).scalar() in (False, 0)
             assert "sign_in_links" in inspect(conn).get_table_names()
-        migrate.downgrade(url, "0014")
+        migrate.downgrade(url, "0015")
         with engine.begin() as conn:
             assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 1
             assert "allow_staff_link_sign_in" not in {c["name"] for c in inspect(conn).get_columns("organizations")}
@@ -258,10 +258,10 @@ def _sign_in_links_arrive_with_0015(url: str) -> None:
         engine.dispose()
 
 
-def test_sqlite_0015_adds_sign_in_links(tmp_path: Path) -> None:
-    _sign_in_links_arrive_with_0015(f"sqlite:///{tmp_path / 'links.db'}")
+def test_sqlite_0016_adds_sign_in_links(tmp_path: Path) -> None:
+    _sign_in_links_arrive_with_0016(f"sqlite:///{tmp_path / 'links.db'}")
 
 
 @pytest.mark.postgres
-def test_postgresql_0015_adds_sign_in_links(postgres_url: str) -> None:
-    _sign_in_links_arrive_with_0015(postgres_url)
+def test_postgresql_0016_adds_sign_in_links(postgres_url: str) -> None:
+    _sign_in_links_arrive_with_0016(postgres_url)

@@ -1,7 +1,7 @@
 """sign-in links by email, and the organization setting that lets staff use them
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06 12:45:00.000000
 
 A sign-in link keeps the SHA-256 of its token and of the cookie of the browser that asked for it; ``used_at`` marks
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
