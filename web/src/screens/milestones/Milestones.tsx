@@ -63,6 +63,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
     setNotice(null);
     try {
       const updated = await updateMilestone(milestone.id, body);
+      setMilestones((all) => all.map((m) => (m.id === updated.id ? updated : m))); // the answer first, then a refetch
       setSaved((s) => ({ ...s, [milestone.id]: t("common.saved") }));
       if (body.completed && updated.visibility === "shared")
         setNotice({ kind: "ok", text: t("ms.completedAsked", { name: updated.name }) });

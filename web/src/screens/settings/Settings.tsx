@@ -110,7 +110,10 @@ function Permissions(props: {
 }) {
   const [busy, setBusy] = useState<Permission | null>(null);
   const [state, setState] = useState<Partial<Record<Permission, string>>>({});
+  // What the person just chose shows at once; the server's answer (or, on failure, its state) replaces it.
+  const [chosen, setChosen] = useState<Partial<Record<Permission, boolean>>>({});
   const toggle = async (permission: Permission, on: boolean) => {
+    setChosen((c) => ({ ...c, [permission]: on }));
     setBusy(permission);
     setState((s) => ({ ...s, [permission]: t("common.saving") }));
     props.onNotice(null);
@@ -121,8 +124,9 @@ function Permissions(props: {
       setState((s) => ({ ...s, [permission]: "" }));
       props.onNotice(failed(err));
     } finally {
-      setBusy(null);
       await props.reload();
+      setChosen(({ [permission]: _, ...rest }) => rest);
+      setBusy(null);
     }
   };
   return (
@@ -135,7 +139,7 @@ function Permissions(props: {
             <input
               type="checkbox"
               id={`perm-${permission}`}
-              checked={props.settings[permission]}
+              checked={chosen[permission] ?? props.settings[permission]}
               disabled={busy === permission}
               onChange={(e) => void toggle(permission, e.currentTarget.checked)}
             />
