@@ -145,7 +145,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
               return (
                 <li
                   key={m.id}
-                  class={`milestone-row${m.completed_at ? " completed" : ""}${shared ? "" : " internal"}`}
+                  class={`milestone-row${m.completed_at ? " completed" : ""}${shared ? "" : " card-internal"}`}
                   data-milestone-id={m.id}
                   data-visibility={m.visibility}
                   aria-busy={busy === m.id}
@@ -181,7 +181,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
                     </span>
                   )}
                   <span class="row-who">
-                    <span class={shared ? "tag" : "tag tag-internal"}>
+                    <span class={shared ? "tag" : "tag-internal"}>
                       {shared ? t("ms.sharedTag") : `🔒 ${t("ms.internalTag")}`}
                     </span>
                     {m.completed_at && <span class="tag tag-muted">✓ {t("ms.done")}</span>}

@@ -157,7 +157,7 @@ export function Statuses(props: {
                     </select>
                   )}
                 </Field>
-                <Field id={`${id}-wip`} label={t("wf.wip")} hint={t("wf.wipHint")} error={errors[`${status.id}.wip_limit`]}>
+                <Field id={`${id}-wip`} label={t("wf.wip")} error={errors[`${status.id}.wip_limit`]}>
                   {(a) => (
                     <input
                       {...a}
