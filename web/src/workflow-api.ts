@@ -42,6 +42,7 @@ export interface StatusChange {
   colour?: string;
   position?: number;
   wip_limit?: number | null;
+  waits_on_customer?: boolean;
 }
 
 // What the API allows (server/policy.py): workflow, settings and request fields are the project's managers'

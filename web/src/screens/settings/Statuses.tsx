@@ -33,6 +33,8 @@ export function Statuses(props: {
   const [removing, setRemoving] = useState<Status | null>(null);
   const [moveTo, setMoveTo] = useState("");
   const [removeError, setRemoveError] = useState("");
+  // A checkbox shows what was chosen while it saves (the refetch then shows the server's state).
+  const [waits, setWaits] = useState<Record<number, boolean>>({});
 
   const save = async (status: Status, field: keyof StatusChange, change: StatusChange) => {
     const errorKey = `${status.id}.${field}`;
@@ -170,6 +172,21 @@ export function Statuses(props: {
                   )}
                 </Field>
               </div>
+              <label class="choice waits">
+                <input
+                  type="checkbox"
+                  id={`${id}-waits`}
+                  checked={waits[status.id] ?? Boolean(status.waits_on_customer)}
+                  onChange={(e) => {
+                    const on = e.currentTarget.checked;
+                    setWaits((w) => ({ ...w, [status.id]: on }));
+                    void save(status, "waits_on_customer", { waits_on_customer: on }).finally(() =>
+                      setWaits(({ [status.id]: _, ...rest }) => rest),
+                    );
+                  }}
+                />
+                <span>{t("wf.waits")}</span>
+              </label>
               <span class="row-controls">
                 <button
                   type="button"
