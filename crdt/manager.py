@@ -5,8 +5,10 @@ Between nodes, rooms speak through a `channels.broker.Broker` (Redis in a cluste
 ``yjs:{note_id}``, one channel per note, subscribed while the note is open on this node. A node subscribes
 *before* it loads the note from the store and applies what arrived meanwhile after loading, and every node stores
 an update before publishing it, so a node that opens a note late misses nothing and has caught up before it
-answers anyone's sync step 1. After a broker reconnect (publications may have been missed) every open room
-re-reads its note from the store; CRDT updates are idempotent, so duplicates are harmless.
+answers anyone's sync step 1. Once loaded, it sends a query-awareness on the channel, and every node answers
+with its own peers' awareness states, so people who joined elsewhere earlier show up at once. After a broker
+reconnect (publications may have been missed) every open room re-reads its note from the store; CRDT updates are
+idempotent, so duplicates are harmless.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from enum import Enum
 from channels.broker import Broker, BrokerUnavailable, Publication
 from channels.protocol import CloseCode
 from crdt import metrics
-from crdt.protocol import ProtocolError, decode_envelope, encode_envelope, encode_permission_denied
+from crdt.protocol import (
+    ProtocolError,
+    decode_envelope,
+    encode_envelope,
+    encode_permission_denied,
+    encode_query_awareness,
+)
 from crdt.room import Room, RoomFailed, RoomSettings
 from crdt.storage import NoteStore
 from crdt.transport import Peer
@@ -168,6 +176,9 @@ class RoomManager:
                 except BrokerUnavailable as exc:
                     raise RoomFailed("relay unavailable") from exc
             await room.load()
+            if self.broker is not None:
+                # Other nodes' peers announced themselves before this node listened: ask them again.
+                self._publish(room.note_id, encode_query_awareness())
         except RoomFailed:
             room.failed = True
             self._forget(room)
