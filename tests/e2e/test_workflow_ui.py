@@ -5,7 +5,9 @@ the customer for feedback); a customer permission switched off taking the contro
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 
 import httpx
 import pytest
@@ -75,6 +77,14 @@ async def test_workflow_editor_adds_a_status_whose_wip_limit_refuses_a_move(
     await expect(page.locator(f"#status-{review['id']}-status")).to_have_text("Sparat" if sv else "Saved", timeout=5000)
     await expect(page.locator(f"#status-{review['id']}-wip-error")).to_have_count(0)
     assert next(s for s in statuses(a, ws) if s["id"] == review["id"])["wip_limit"] == 1
+    # Whether its shared tasks wait on the customer: a checkbox that saves on change.
+    await page.check(f"#status-{review['id']}-waits")
+    deadline = time.monotonic() + 5
+    while not next(s for s in statuses(a, ws) if s["id"] == review["id"])["waits_on_customer"]:
+        assert time.monotonic() < deadline, "waits_on_customer was not saved"
+        await asyncio.sleep(0.1)
+    await expect(page.locator(f"#status-{review['id']}-status")).to_have_text("Sparat" if sv else "Saved", timeout=5000)
+    await expect(page.locator(f"#status-{review['id']}-waits")).to_be_checked()
 
     # Reordered by keyboard: "up" moves it before Done, and the focus stays on the button.
     up = page.locator(f"{row} button.up")
