@@ -244,3 +244,41 @@ async def test_a_customer_permission_switched_off_takes_the_control_off_the_cust
     for person in (owner, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()
+
+
+async def test_applying_a_template_asks_where_the_tasks_of_removed_statuses_go(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    a, _ = two_nodes
+    ws = database[1]
+    owner = await Person.sign_in(browser, a, "owner@example.test", width=DESKTOP[0], height=DESKTOP[1])
+    page = owner.page
+    await page.goto(f"{a.http}/projects/{ws.ids['px']}/settings")
+    await page.select_option("#template-choice", str(ws.ids["org_a_template"]))
+    await page.click("#apply-template")
+    dialog = page.locator("dialog#confirm")
+    await expect(dialog).to_contain_text("Apply Agency flow?")
+    await dialog.locator("button.danger").click()
+    # "Waiting on customer" holds a task and the template has no such status: the dialog asks where it goes.
+    destination = page.locator(f"#apply-move-{ws.ids['px_blocked']}")
+    await expect(destination).to_be_visible(timeout=5000)
+    await expect(dialog.locator("[role=alert]")).to_contain_text("say where they go")
+    assert [s["name"] for s in statuses(a, ws)][:2] == ["To do", "In progress"]  # nothing changed yet
+    await destination.select_option("Doing")
+    await dialog.locator("button.danger").click()
+    await expect(page.locator("#people-status")).to_contain_text("Agency flow applied", timeout=5000)
+    await expect(dialog).to_have_count(0)
+    now = statuses(a, ws)
+    assert [s["name"] for s in now] == ["To do", "Doing", "Done"]
+    doing = next(s for s in now if s["name"] == "Doing")
+    moved = httpx.get(
+        f"{a.http}/api/tasks/{ws.ids['px_customer_task']}",
+        headers={"authorization": f"Bearer {ws.token('owner')}"},
+        timeout=10,
+    ).json()
+    assert moved["status_id"] == doing["id"]
+    await expect(page.locator(".status-row")).to_have_count(3)
+    assert no_unexpected_errors(owner) == []
+    await owner.context.close()
