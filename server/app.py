@@ -218,6 +218,8 @@ def _web_routes() -> list[BaseRoute]:
         Route("/projects/{project_id:int}/files", index),
         Route("/projects/{project_id:int}/reports", index),
         Route("/projects/{project_id:int}/people", index),
+        Route("/projects/{project_id:int}/settings", index),
+        Route("/projects/{project_id:int}/milestones", index),
         Route("/organization", index),
         Route("/reports", index),
         Route("/requests", index),

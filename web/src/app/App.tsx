@@ -14,7 +14,9 @@ import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
 import { NewProjectButton } from "../screens/new-project/NewProject";
 import { Organization } from "../screens/organization/Organization";
+import { Milestones } from "../screens/milestones/Milestones";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
+import { ProjectSettings } from "../screens/settings/Settings";
 import { TaskPage } from "../screens/task/TaskPage";
 import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
@@ -82,6 +84,8 @@ const s = {
   ),
   Task: (p: Params) => <TaskPage projectId={n(p.project)} taskId={n(p.task)} who={me()} />,
   People: (p: Params) => <ProjectPeople projectId={n(p.project)} user={me()} />,
+  Settings: (p: Params) => <ProjectSettings projectId={n(p.project)} user={me()} />,
+  Milestones: (p: Params) => <Milestones projectId={n(p.project)} user={me()} />,
   Organization: () => <Organization user={me()} />,
   Board: (p: Params) => <Board projectId={n(p.project)} who={me()} />,
 };
@@ -102,6 +106,8 @@ function SignedIn({ who }: { who: User }) {
         <Route path="/projects/:project/requests" component={s.Requests} />
         <Route path="/projects/:project/files" component={s.Files} />
         <Route path="/projects/:project/people" component={s.People} />
+        <Route path="/projects/:project/settings" component={s.Settings} />
+        <Route path="/projects/:project/milestones" component={s.Milestones} />
         <Route path="/organization" component={s.Organization} />
         <Route path="/projects/:project/tasks/:task" component={s.Task} />
         <Route path="/projects/:project" component={s.Board} />
