@@ -245,6 +245,19 @@ class RoomManager:
         else:
             peer.readonly = access is Access.READ
 
+    def drop(self, note_ids: Collection[int]) -> None:
+        """Unload the rooms of ``note_ids`` now, not after the idle grace period: their notes were deleted, and a
+        note created later under the same id (SQLite reuses the highest deleted id) must not be served their text.
+        Peers still in them get permission-denied and are closed (4403)."""
+        for note_id in note_ids:
+            room = self.rooms.get(note_id)
+            if room is None or not room.loaded:
+                continue
+            for peer in list(room.peers):
+                peer.send(encode_permission_denied("access revoked"))
+                peer.abort(CloseCode.FORBIDDEN, "access revoked")
+            self._forget(room)
+
     def close_where(self, which: Callable[[object], bool], code: CloseCode, reason: str) -> None:
         self.access_epoch += 1
         for room in list(self.rooms.values()):

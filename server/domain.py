@@ -233,15 +233,20 @@ async def status_in(session: AsyncSession, project_id: int, status_id: int) -> S
     return status
 
 
-async def check_wip_limit(session: AsyncSession, status: Status) -> None:
-    """Refuse one more task in ``status`` when it is at its WIP limit.
+async def check_wip_limit(session: AsyncSession, actor: Actor, status: Status) -> None:
+    """Refuse one more task in ``status`` when it is at its WIP limit, counting the tasks ``actor`` may see.
+
+    A customer's refusal must not reveal internal tasks, so their moves count only shared ones: a column can then
+    hold more than its limit through internal tasks, which staff see on their board ("5 / 4").
 
     Raises:
-        ApiError: 409 ``wip_limit`` when the status already holds ``wip_limit`` tasks.
+        ApiError: 409 ``wip_limit`` when the status already holds ``wip_limit`` tasks the actor may see.
     """
     if status.wip_limit is None:
         return
-    count = (await session.exec(select(func.count()).where(Task.status_id == status.id))).one()
+    count = (
+        await session.exec(select(func.count()).where(Task.status_id == status.id, visible_items(actor, Task)))
+    ).one()
     if count >= status.wip_limit:
         raise ApiError(
             409, "wip_limit", f"{status.name} holds at most {status.wip_limit} tasks: finish or move one first."

@@ -354,12 +354,15 @@ class InvitePreviewOut(Out):
     organization_name: str
     role: ProjectRole
     name: str
+    # Whether "join without a password" is offered: customers always, staff where the organization allows links.
+    passwordless: bool = False
 
 
 class InviteAcceptIn(In):
     token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
     name: Name
-    password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
+    # None: join without a password, and sign in by link later (customers; staff where the organization allows).
+    password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)] | None = None
     locale: Locale = "en"
 
 

@@ -232,3 +232,36 @@ def test_sqlite_0014_flags_the_default_waiting_column(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_0014_flags_the_default_waiting_column(postgres_url: str) -> None:
     _default_waiting_column_is_flagged_by_0014(postgres_url)
+
+
+def _sign_in_links_arrive_with_0016(url: str) -> None:
+    """0016 adds the sign-in links table and turns staff link sign-in off for existing organizations; down drops
+    both and keeps the organization."""
+    migrate.upgrade(url, "0015")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 12, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'A', 'a', :t)"), {"t": stamp}
+            )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT allow_staff_link_sign_in FROM organizations")).scalar() in (False, 0)
+            assert "sign_in_links" in inspect(conn).get_table_names()
+        migrate.downgrade(url, "0015")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 1
+            assert "allow_staff_link_sign_in" not in {c["name"] for c in inspect(conn).get_columns("organizations")}
+            assert "sign_in_links" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0016_adds_sign_in_links(tmp_path: Path) -> None:
+    _sign_in_links_arrive_with_0016(f"sqlite:///{tmp_path / 'links.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_0016_adds_sign_in_links(postgres_url: str) -> None:
+    _sign_in_links_arrive_with_0016(postgres_url)

@@ -158,7 +158,21 @@ async def list_comments(ctx: Context, query: CommentQuery) -> Page[CommentOut]:
     errors=(401, 403, 404, 422, 429),
 )
 async def create_comment(ctx: Context, body: CommentIn) -> CommentOut:
-    task, project, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.COMMENT_CREATE)
+    return await add_comment(ctx, ctx.path_int("task_id"), body)
+
+
+async def add_comment(ctx: Context, task_id: int, body: CommentIn) -> CommentOut:
+    """Comment on a task as ``ctx.actor``: the one way a comment is made (the REST route, replies by email).
+
+    Checks the policy (internal comments are staff's), the per-person comment rate, the quoted comment and the
+    mentions; notifies the mentioned and records the live and webhook events for after the commit.
+
+    Raises:
+        NotFound: no such task, or one the actor may not see.
+        Forbidden: the actor may not comment there (or not internally).
+        ApiError: 429 over the comment rate; 422 for a quote or mention that does not fit.
+    """
+    task, project, _ = await task_for(ctx.session, ctx.actor, task_id, Action.COMMENT_CREATE)
     if body.visibility == Visibility.INTERNAL:
         authorize(ctx.actor, Action.COMMENT_INTERNAL, project)
     if not await ctx.services.limiter.hit(f"comment:{ctx.actor.user_id}", COMMENTS_PER_MINUTE, 60):

@@ -145,7 +145,7 @@ async def add_task(ctx: Context, project: Project, body: TaskIn) -> TaskOut:
         if first is None:
             raise ApiError(409, "no_workflow", "The project has no statuses.")
         status = first
-    await check_wip_limit(ctx.session, status)
+    await check_wip_limit(ctx.session, ctx.actor, status)
     if body.assignee_id is not None:
         await check_assignee(ctx, project, body.assignee_id, body.visibility)
     if body.milestone_id is not None:
@@ -208,7 +208,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     visibility = changes.get("visibility", task.visibility)
     if "status_id" in changes and changes["status_id"] != task.status_id:
         status = await status_in(ctx.session, project.id, changes["status_id"])
-        await check_wip_limit(ctx.session, status)
+        await check_wip_limit(ctx.session, ctx.actor, status)
         if status.category == StatusCategory.DONE:
             task.completed_at = task.completed_at or utcnow()
         else:
