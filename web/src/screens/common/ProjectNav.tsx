@@ -25,7 +25,7 @@ export function ProjectNav(props: { projectId: number; current: ProjectSection; 
     <nav class="project-nav" aria-label={t("nav.project")}>
       <a href="/">← {t("board.back")}</a>
       {sections.map(([section, key, suffix]) => (
-        <a key={section} href={`/projects/${projectId}${suffix}`} aria-current={section === current ? "page" : "false"}>
+        <a key={section} href={`/projects/${projectId}${suffix}`} data-staff-only={section === "settings" || undefined} aria-current={section === current ? "page" : "false"}>
           {t(key)}
         </a>
       ))}

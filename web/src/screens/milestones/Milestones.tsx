@@ -151,7 +151,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
                   aria-busy={busy === m.id}
                 >
                   {manage ? (
-                    <div class="status-fields">
+                    <div class="status-fields" data-staff-only>
                       <Field id={`${id}-name`} label={t("ms.name")} error={errors[`${m.id}.name`]}>
                         {(a) => (
                           <input
@@ -192,7 +192,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
                     )}
                   </span>
                   {manage && (
-                    <span class="row-controls">
+                    <span class="row-controls" data-staff-only>
                       <button
                         type="button"
                         class="secondary complete"
@@ -293,7 +293,7 @@ function AddMilestone(props: { projectId: number; onNotice: (n: Notice | null) =
     }
   };
   return (
-    <form class="stack" onSubmit={submit} noValidate aria-labelledby="add-milestone-title">
+    <form class="stack" onSubmit={submit} noValidate aria-labelledby="add-milestone-title" data-staff-only>
       <h3 id="add-milestone-title">{t("ms.add")}</h3>
       <div class="status-fields">
         <Field id="new-milestone-name" label={t("ms.name")} error={errors.name}>

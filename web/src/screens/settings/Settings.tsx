@@ -82,7 +82,7 @@ export function ProjectSettings({ projectId, user }: { projectId: number; user: 
         {t("wf.title")}: {project.name}
       </h1>
       <NoticeLine notice={notice} />
-      <div class="settings-grid">
+      <div class="settings-grid" data-staff-only>
         <div>
           <Statuses projectId={projectId} statuses={loaded.statuses} onNotice={setNotice} reload={reload} />
           <ApplyTemplate
