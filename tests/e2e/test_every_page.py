@@ -67,6 +67,7 @@ SCREENS: tuple[Screen, ...] = (
     Screen("login", "(signed out)", "/", "#email", who=(PUBLIC,)),
     Screen("invite", "/invite", f"/invite#{INVITE_TOKEN}", "main.centered form", who=(PUBLIC,)),
     Screen("reset", "/reset-password", "/reset-password", "main.centered form", who=(PUBLIC,)),
+    Screen("sign-in-link", "/sign-in-link", "/sign-in-link#not-a-link", "main.centered .error", who=(PUBLIC,)),
     Screen("home", "default", "/", ".projects", staff_controls=True),
     Screen("board", "/projects/:project", "/projects/{px}", ".board", staff_controls=True, staff_internal=True),
     Screen(
