@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import select
 from starlette.requests import Request
 
+from server import audit_chain  # noqa: F401  (installs the hash chain on every audit row written)
 from server.models import AuditEvent, User
 
 if TYPE_CHECKING:
