@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     LOGIN_FAILED = "auth.login_failed"
     LOGOUT = "auth.logout"
     SESSIONS_REVOKED = "auth.sessions_revoked"
+    SESSION_ENDED = "session.ended"
+    ACCESS_REFUSED = "access.refused"
     PASSWORD_CHANGED = "account.password_changed"
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
