@@ -132,3 +132,25 @@ def test_writers_on_two_pools_at_once_keep_one_chain(workspace: Workspace, setti
     assert sql(settings, "SELECT count(*) FROM audit_events WHERE action = 'test.concurrent'")[0][0] == 60
     verdict = audit_verify(settings, tmp_path)
     assert verdict.returncode == 0, verdict.stderr
+
+
+def test_refused_access_to_an_item_that_exists_is_recorded_once(
+    client: TestClient, workspace: Workspace, settings: Settings
+) -> None:
+    hidden = workspace.ids["px_internal_task"]
+    missing = 10_000_000
+    answers = [
+        client.get(f"/api/tasks/{task}", headers=bearer(workspace, "customer")) for task in (hidden, hidden, missing)
+    ]
+    # The same 404 whether the task is hidden or does not exist.
+    assert [a.status_code for a in answers] == [404, 404, 404]
+    assert answers[0].json() == answers[2].json()
+    assert client.get(f"/api/projects/{workspace.ids['py']}", headers=bearer(workspace, "customer")).status_code == 404
+
+    refused = client.get("/api/audit", params={"action": "access.refused"}, headers=bearer(workspace, "owner"))
+    rows = [(e["actor_id"], e["target_type"], e["target_id"]) for e in refused.json()["items"]]
+    customer = workspace.users["customer"]
+    assert sorted(rows, key=str) == sorted(
+        [(customer, "task", hidden), (customer, "project", workspace.ids["py"])], key=str
+    )
+    assert refused.json()["items"][-1]["details"] == {"method": "GET", "path": f"/api/tasks/{hidden}"}
