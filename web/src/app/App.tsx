@@ -12,6 +12,7 @@ import { renderReset } from "../views/reset";
 import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
 import { NewProjectButton } from "../screens/new-project/NewProject";
+import { Sessions } from "../screens/account/Sessions";
 import { Organization } from "../screens/organization/Organization";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
 import { TaskPage } from "../screens/task/TaskPage";
@@ -43,7 +44,14 @@ function Home() {
   );
 }
 const s = {
-  Tokens: () => <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />,
+  Tokens: () => (
+    <>
+      <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />
+      <div class="page">
+        <Sessions />
+      </div>
+    </>
+  ),
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
   // The editor (CodeMirror, Yjs) and the dashboards (Chart.js) load only when opened.
   Note: (p: Params) => (
