@@ -99,8 +99,14 @@ export function Sessions() {
                   {session.device}
                   {session.current && <strong class="session-current"> · {t("sessions.thisDevice")}</strong>}
                 </td>
-                <td>{session.ip || t("sessions.unknownPlace")}</td>
-                <td>{when(session.last_seen_at)}</td>
+                <td>
+                  <span class="session-label">{t("sessions.place")}: </span>
+                  {session.ip || t("sessions.unknownPlace")}
+                </td>
+                <td>
+                  <span class="session-label">{t("sessions.lastUsed")}: </span>
+                  {when(session.last_seen_at)}
+                </td>
                 <td>{when(session.created_at)}</td>
                 <td>
                   <button
