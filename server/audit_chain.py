@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, UOWTransaction
 from sqlmodel import col
@@ -134,13 +134,16 @@ def verify(conn: Connection, batch: int = 1000) -> Verdict:
 
 
 def purge_older_than(conn: Connection, cutoff: dt.datetime) -> int:
-    """Delete the rows created before ``cutoff`` (the oldest ids up to the last such row) and make the last one
-    deleted the chain's anchor, so what is kept still verifies. Returns the number deleted."""
+    """Delete the oldest rows, in id order, up to the first one created at or after ``cutoff`` (a row written
+    late with an early time never takes newer ones with it), and make the last one deleted the chain's anchor, so
+    what is kept still verifies. Returns the number deleted."""
     table = AuditEvent.__table__  # type: ignore[attr-defined]
     _lock_head(conn)
-    last = conn.execute(
-        select(table.c.id, table.c.hash).where(table.c.created_at < cutoff).order_by(table.c.id.desc()).limit(1)
-    ).first()
+    first_kept = conn.execute(select(func.min(table.c.id)).where(table.c.created_at >= cutoff)).scalar_one()
+    older = select(table.c.id, table.c.hash)
+    if first_kept is not None:
+        older = older.where(table.c.id < first_kept)
+    last = conn.execute(older.order_by(table.c.id.desc()).limit(1)).first()
     if last is None:
         return 0
     deleted = conn.execute(delete(table).where(col(AuditEvent.id) <= last[0])).rowcount
