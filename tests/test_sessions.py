@@ -50,6 +50,7 @@ def test_devices_read_as_people_name_them() -> None:
     assert describe_device("") == "Unknown device"
 
 
+@pytest.mark.both_databases
 def test_sessions_are_listed_and_ended_one_or_all_but_this_one(client: TestClient, workspace: Workspace) -> None:
     laptop, phone, work = (sign_in(client, workspace, ua) for ua in (FIREFOX, IPHONE, EDGE))
     mine = listed(client, laptop)
