@@ -13,6 +13,7 @@ import { renderSignInLink } from "../views/sign-in-link";
 import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
 import { NewProjectButton } from "../screens/new-project/NewProject";
+import { Sessions } from "../screens/account/Sessions";
 import { Organization } from "../screens/organization/Organization";
 import { Milestones } from "../screens/milestones/Milestones";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
@@ -46,7 +47,14 @@ function Home() {
   );
 }
 const s = {
-  Tokens: () => <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />,
+  Tokens: () => (
+    <>
+      <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />
+      <div class="page">
+        <Sessions />
+      </div>
+    </>
+  ),
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
   // The editor (CodeMirror, Yjs) and the dashboards (Chart.js) load only when opened.
   Note: (p: Params) => (
