@@ -118,7 +118,7 @@ export async function renderFiles(
     h(
       "main",
       { class: "page" },
-      projectNav(projectId, "files"),
+      projectNav(projectId, "files", user.role !== "customer"),
       h("h1", {}, t("files.title")),
       form,
       list,
