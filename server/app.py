@@ -217,6 +217,7 @@ def _web_routes() -> list[BaseRoute]:
         Route("/projects/{project_id:int}/files", index),
         Route("/projects/{project_id:int}/reports", index),
         Route("/projects/{project_id:int}/people", index),
+        Route("/projects/{project_id:int}/integrations", index),
         Route("/organization", index),
         Route("/reports", index),
         Route("/requests", index),
