@@ -202,7 +202,9 @@ function WebhookRow(props: {
         </small>
         <small>{hook.events.map((e) => t(`hooks.event.${e}` as MessageKey)).join(", ")}</small>
         <small class={hook.enabled ? "hook-on" : "hook-off"} data-enabled={String(hook.enabled)}>
-          {hook.enabled ? `● ${t("hooks.enabled")}` : `○ ${t("hooks.disabledWhy", { reason: hook.disabled_reason ?? t("hooks.disabled") })}`}
+          {hook.enabled
+            ? `● ${t("hooks.enabled")}`
+            : `○ ${hook.disabled_reason ? t("hooks.disabledWhy", { reason: hook.disabled_reason }) : t("hooks.disabled")}`}
         </small>
       </div>
       <div class="row-controls">
