@@ -54,7 +54,10 @@ export function NotesList({ projectId, who }: { projectId: number; who: User }) 
     if (staff) void allPages<Task>(`/api/projects/${projectId}/tasks`).then(setTasks, () => setTasks([]));
     return liveClient().subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
-        setNotes((current) => (current ? applyNoteEvent(current, message.event.data) ?? current : current));
+        const data = message.event.data;
+        // A task made internal or deleted takes its notes with it (for customers): the list is fetched again.
+        if (data.type === "task.removed") void reload();
+        else setNotes((current) => (current ? applyNoteEvent(current, data) ?? current : current));
       } else if (message.kind === "reload") {
         void reload();
       }
