@@ -132,6 +132,7 @@ async def test_restoring_a_saved_version(
     await expect(page.locator(".note-page .connection")).to_have_attribute("data-connection", "live")
     await customer.page.goto(f"{b.http}/projects/{px}/notes/{note}")
     await expect(customer.page.locator(".note-page .connection")).to_have_attribute("data-connection", "live")
+    await expect(page.locator("#note-audience")).to_contain_text("Shared: the customer sees it")
     editor = page.locator(".cm-content")
     await expect(editor).to_contain_text("px shared note text")
 

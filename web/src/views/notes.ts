@@ -11,6 +11,7 @@ import { confirmDialog } from "../app/confirm";
 import { fieldError, reasonFor } from "../app/errors";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
+import "../screens/notes/notes.css";
 import { projectNav } from "./common";
 
 interface Note {
@@ -192,7 +193,10 @@ export async function renderNote(
       { class: "page note-page" },
       projectNav(projectId, "notes", user.role !== "customer"),
       h("div", { class: "board-head" }, h("h1", {}, note.title), status, who),
-      note.visibility === "internal" ? h("p", { class: "tag-internal" }, t("notes.internalHint")) : null,
+      // Who sees this note is always on screen: hatched and locked when internal, green when the customer sees it.
+      note.visibility === "internal"
+        ? h("p", { class: "audience-tag audience-internal", id: "note-audience" }, `🔒 ${t("notes.internalHint")}`)
+        : h("p", { class: "audience-tag audience-shared", id: "note-audience" }, `👥 ${t("notes.audienceShared")}`),
       readOnly ? h("p", { class: "muted" }, t("notes.readOnly")) : null,
       editorHost,
       h("section", { "aria-labelledby": "versions-title" }, h("h2", { id: "versions-title" }, t("notes.versions")), versionStatus, versionError, versions, saveVersion),
