@@ -158,6 +158,8 @@ class Status(SQLModel, table=True):
     position: int = Field(default=0)
     # At most this many tasks may stand in the status; None: no limit.
     wip_limit: int | None = Field(default=None)
+    # Open shared tasks in this status wait on the project's customers (server/waiting.py).
+    waits_on_customer: bool = Field(default=False)
 
 
 class Milestone(SQLModel, table=True):

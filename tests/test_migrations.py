@@ -177,3 +177,58 @@ def test_sqlite_outbox_rows_get_event_ids_in_0013(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_outbox_rows_get_event_ids_in_0013(postgres_url: str) -> None:
     _outbox_rows_get_event_ids_in_0013(postgres_url)
+
+
+def _default_waiting_column_is_flagged_by_0014(url: str) -> None:
+    """0014 flags existing projects' default "Waiting on customer" column, and nothing else; down drops the flag."""
+    migrate.upgrade(url, "0013")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 11, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'A', 'a', :t)"), {"t": stamp}
+            )
+            conn.execute(
+                text("INSERT INTO clients (id, organization_id, name, created_at) VALUES (1, 1, 'X', :t)"), {"t": stamp}
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO projects (id, organization_id, client_id, name, description, archived, created_at,"
+                    " updated_at) VALUES (1, 1, 1, 'P', '', false, :t, :t)"
+                ),
+                {"t": stamp},
+            )
+            for position, (name, category) in enumerate(
+                [("To do", "todo"), ("Waiting on customer", "blocked"), ("Blocked by vendor", "blocked")]
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO statuses (project_id, name, category, colour, position)"
+                        " VALUES (1, :n, :c, '#000000', :p)"
+                    ),
+                    {"n": name, "c": category, "p": position},
+                )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            flags = conn.execute(text("SELECT name, waits_on_customer FROM statuses ORDER BY position")).all()
+        assert [(name, bool(flag)) for name, flag in flags] == [
+            ("To do", False),
+            ("Waiting on customer", True),
+            ("Blocked by vendor", False),
+        ]
+        migrate.downgrade(url, "0013")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM statuses")).scalar() == 3
+            assert "waits_on_customer" not in {c["name"] for c in inspect(conn).get_columns("statuses")}
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0014_flags_the_default_waiting_column(tmp_path: Path) -> None:
+    _default_waiting_column_is_flagged_by_0014(f"sqlite:///{tmp_path / 'waiting.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_0014_flags_the_default_waiting_column(postgres_url: str) -> None:
+    _default_waiting_column_is_flagged_by_0014(postgres_url)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
+from server import waiting
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
@@ -188,6 +189,7 @@ async def create_comment(ctx: Context, body: CommentIn) -> CommentOut:
     assert comment.id is not None
     ctx.session.add_all(Mention(comment_id=comment.id, user_id=user.id) for user in mentioned if user.id)
     await notify_mentions(ctx, comment, task, mentioned)
+    await waiting.mentions_answered(ctx, task.id, comment.id)
     await ctx.session.flush()
     out = (await comments_out(ctx, [comment]))[0]
     await ctx.services.live.comment_changed(ctx, out, task, "comment.created")
@@ -241,6 +243,8 @@ async def delete_comment(ctx: Context) -> None:
     await bump_version(ctx.session, comment)
     await ctx.session.exec(delete(CommentRevision).where(col(CommentRevision.comment_id) == comment.id))
     await ctx.session.exec(delete(Reaction).where(col(Reaction.comment_id) == comment.id))
+    mentioned = await ctx.session.exec(select(Mention.user_id).where(Mention.comment_id == comment.id))
+    waiting.hint(ctx, mentioned.all())  # a mention of them, now deleted, no longer waits on them
     await ctx.session.flush()
     out = (await comments_out(ctx, [comment]))[0]
     await ctx.services.live.comment_changed(ctx, out, task, "comment.deleted")

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from server import notify
+from server import notify, waiting
 from server.api import api
 from server.api.reports import weights_of
 from server.api.routing import ApiError, Context
@@ -234,6 +234,7 @@ async def answer(ctx: Context, body: AnswerIn) -> AnswerOut:
     ctx.session.add(row)
     await ctx.session.flush()
     ctx.services.live.kpis_changed(ctx, request.project_id)
+    waiting.hint(ctx, [ctx.actor.user_id])
     return AnswerOut.model_validate(row)
 
 
@@ -274,7 +275,7 @@ async def create_action(ctx: Context, body: ActionIn) -> ActionOut:
     ).first()
     if first is None or first.id is None:
         raise ApiError(409, "no_workflow", "The project has no statuses.")
-    await check_wip_limit(ctx.session, first)
+    await check_wip_limit(ctx.session, ctx.actor, first)
     title = body.title or f"Feedback: {body.theme}"
     task = Task(
         project_id=project.id,

@@ -33,6 +33,14 @@ export function t(key: MessageKey, params: Record<string, string> = {}): string 
   return template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? `{${name}}`);
 }
 
+/** A counted message: `{base}.one`, `{base}.other` (and any other form the locale's plural rules name) from the
+ * catalog, with `{count}` filled in; a form the catalog lacks falls back to `{base}.other`. */
+export function tn(base: string, count: number, params: Record<string, string> = {}): string {
+  const form = new Intl.PluralRules(current.value).select(count);
+  const key = (`${base}.${form}` in catalogs.en ? `${base}.${form}` : `${base}.other`) as MessageKey;
+  return t(key, { ...params, count: String(count) });
+}
+
 export function formatDate(iso: string): string {
   return new Intl.DateTimeFormat(current.value === "sv" ? "sv-SE" : "en-GB", { dateStyle: "medium" }).format(
     new Date(`${iso}T00:00:00`),

@@ -3,7 +3,8 @@ import { useEffect, useState } from "preact/hooks";
 import { Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
 import { renderFiles } from "../views/files";
-import { renderHome } from "../views/home";
+import { renderProjects } from "../views/home";
+import { WaitingOnYou } from "../screens/home/WaitingOnYou";
 import { renderInvite } from "../views/invite";
 import { renderLogin } from "../views/login";
 import { renderRequest, renderRequests } from "../views/requests";
@@ -37,10 +38,11 @@ const me = (): User => user.value!;
 
 function Home() {
   return (
-    <>
+    <main class="page">
+      <WaitingOnYou />
       {may.createProject(me()) && <NewProjectButton />}
-      <View id="home" run={(root) => renderHome(root)} />
-    </>
+      <View id="home" run={(root) => renderProjects(root, may.createProject(me()))} />
+    </main>
   );
 }
 const s = {
