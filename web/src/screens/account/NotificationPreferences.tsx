@@ -1,6 +1,6 @@
 // How my notifications are mailed (GET/PATCH /api/me/notification-preferences): mentions immediately, hourly,
 // daily or never; everything else hourly, daily or never (the API refuses "immediately" there, so it is not offered).
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../../api";
 import { t, type MessageKey } from "../../i18n";
 import { explain, failed, NoticeLine, type Notice } from "../people/ui";
@@ -33,21 +33,31 @@ export function NotificationPreferences() {
   };
   useEffect(() => void load(), []);
 
-  // Each choice saves on its own; a refusal shows why and the choice as the server has it.
-  const choose = async (field: keyof Preferences, value: Cadence) => {
+  // Each choice saves on its own; a refusal shows why and the choice as the server has it. Choices made quickly
+  // one after another (arrow keys in a group) are sent in order, and only the answer to the last one is shown, so
+  // what the page shows is what the server ends up with.
+  const chain = useRef<Promise<void>>(Promise.resolve());
+  const latest = useRef(0);
+  const choose = (field: keyof Preferences, value: Cadence) => {
     if (!prefs) return;
-    setPrefs({ ...prefs, [field]: value } as Preferences);
+    const mine = ++latest.current;
+    setPrefs((current) => (current ? ({ ...current, [field]: value } as Preferences) : current));
     setSaving(field);
     setNotice(null);
-    try {
-      setPrefs(await api<Preferences>("PATCH", "/api/me/notification-preferences", { [field]: value }));
-      setNotice({ kind: "ok", text: t("prefs.saved") });
-    } catch (err) {
-      setNotice(failed(err));
-      await load();
-    } finally {
-      setSaving(null);
-    }
+    chain.current = chain.current.then(async () => {
+      try {
+        const saved = await api<Preferences>("PATCH", "/api/me/notification-preferences", { [field]: value });
+        if (mine !== latest.current) return;
+        setPrefs(saved);
+        setNotice({ kind: "ok", text: t("prefs.saved") });
+      } catch (err) {
+        if (mine !== latest.current) return;
+        setNotice(failed(err));
+        await load();
+      } finally {
+        if (mine === latest.current) setSaving(null);
+      }
+    });
   };
 
   return (
@@ -73,7 +83,7 @@ export function NotificationPreferences() {
                   name={`prefs-${field}`}
                   value={value}
                   checked={prefs[field] === value}
-                  onChange={() => void choose(field, value)}
+                  onChange={() => choose(field, value)}
                 />
                 <span>{t(`prefs.${value}` as MessageKey)}</span>
               </label>
