@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import select
 from starlette.requests import Request
 
+from server import audit_chain  # noqa: F401  (installs the hash chain on every audit row written)
 from server.models import AuditEvent, User
 
 if TYPE_CHECKING:
     from server.api.routing import Context
     from server.db import Database
+    from server.policy import Actor
+    from server.ratelimit import RateLimiter
 
 
 class AuditAction(StrEnum):
@@ -29,6 +32,8 @@ class AuditAction(StrEnum):
     LINK_USED = "auth.link_used"
     LINK_REFUSED = "auth.link_refused"
     SESSIONS_REVOKED = "auth.sessions_revoked"
+    SESSION_ENDED = "session.ended"
+    ACCESS_REFUSED = "access.refused"
     PASSWORD_CHANGED = "account.password_changed"
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
@@ -123,6 +128,7 @@ async def record_apart(
     target_type: str = "",
     target_id: int | None = None,
     details: dict[str, Any] | None = None,
+    actor_id: int | None = None,
 ) -> None:
     """Store an event in a transaction of its own, for events whose request fails (a refused sign-in)."""
     async with db.session() as session:
@@ -131,7 +137,7 @@ async def record_apart(
                 request,
                 action,
                 organization_id=organization_id,
-                actor_id=None,
+                actor_id=actor_id,
                 target_type=target_type,
                 target_id=target_id,
                 details=details,
@@ -171,3 +177,35 @@ async def login_failed(ctx: Context, email: str, reason: str) -> None:
         target_id=user_id,
         details={"reason": reason},
     )
+
+
+# A refused look at one item is recorded once per actor and item in this window, and at most `_REFUSED_PER_ACTOR`
+# refusals per actor in it: a crawler walking ids cannot grow the log without limit.
+_REFUSED_WINDOW = 3600
+_REFUSED_PER_ACTOR = 30
+
+
+async def access_refused(
+    db: Database, limiter: RateLimiter, request: Request, actor: Actor, target_type: str, target_id: int | None
+) -> bool:
+    """Record that ``actor`` asked for an item that exists but is hidden from them (answered 404), in a transaction
+    of its own (the request's rolled back), coalesced as above. Returns whether a row was written."""
+    item_key = f"audit:refused:{actor.user_id}:{target_type}:{target_id}"
+    if not await limiter.hit(item_key, 1, _REFUSED_WINDOW):
+        return False
+    if not await limiter.hit(f"audit:refused:{actor.user_id}", _REFUSED_PER_ACTOR, _REFUSED_WINDOW):
+        return False
+    details: dict[str, Any] = {"method": request.method, "path": request.url.path[:200]}
+    if actor.api_token_id is not None:
+        details["via"] = f"api_token:{actor.api_token_id}"
+    await record_apart(
+        db,
+        request,
+        AuditAction.ACCESS_REFUSED,
+        organization_id=actor.organization_id,
+        actor_id=actor.user_id,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
+    return True

@@ -305,8 +305,9 @@ class AuthService:
         session.add(user)
         return user
 
-    async def start_session(self, session: AsyncSession, user: User, user_agent: str) -> str:
-        """A new session for ``user``; returns its token (shown once, stored hashed)."""
+    async def start_session(self, session: AsyncSession, user: User, user_agent: str, ip: str = "") -> str:
+        """A new session for ``user``, from ``user_agent`` at ``ip`` (as the server saw it); returns its token
+        (shown once, stored hashed)."""
         assert user.id is not None
         token = new_token()
         now = utcnow()
@@ -318,6 +319,7 @@ class AuthService:
                 last_seen_at=now,
                 expires_at=now + dt.timedelta(days=self.settings.session_days),
                 user_agent=user_agent[:300],
+                ip=ip[:64],
             )
         )
         return token

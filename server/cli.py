@@ -1,4 +1,4 @@
-"""The ``tandem`` command: serve, worker, mail-in, migrate, create-admin, demo."""
+"""The ``tandem`` command: serve, worker, mail-in, migrate, create-admin, demo, audit verify."""
 
 from __future__ import annotations
 
@@ -174,6 +174,26 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine
+
+    from server.audit_chain import verify
+    from server.db import sync_url
+
+    engine = create_engine(sync_url(settings.database_url))
+    try:
+        with engine.connect() as conn:
+            verdict = verify(conn)
+    finally:
+        engine.dispose()
+    if verdict.ok:
+        print(f"audit chain intact: {verdict.rows} rows")
+        return 0
+    where = f"row {verdict.bad_id}" if verdict.bad_id is not None else "the chain"
+    print(f"audit chain broken at {where}: {verdict.problem} ({verdict.rows} rows before it verified)", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tandem", description="Tandem: a live workspace shared with customers.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--name", required=True)
     admin.add_argument("--organization", required=True)
     commands.add_parser("demo", help="seed the demo workspace (idempotent) and print its logins")
+    audit = commands.add_parser("audit", help="audit log tools")
+    audit.add_argument("action", choices=["verify"], help="verify: walk the hash chain; exit 1 at the first bad row")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -208,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": _migrate,
         "create-admin": _create_admin_cmd,
         "demo": _demo,
+        "audit": _audit,
     }
     return handlers[args.command](settings, args)
 

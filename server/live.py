@@ -20,6 +20,8 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
   streams carry them (filed, asked, answered, accepted, merged, declined)
 - ``{"type": "file.created" | "file.updated", "file": {...FileOut}}``, ``{"type": "file.removed", "file_id": 4}``:
   on the shared stream only for files a customer may see (shared, on a shared task, comment or request)
+- ``{"type": "note.updated", "note": {...NoteOut}}``, ``{"type": "note.removed", "note_id": 5}``: a note was created,
+  renamed, shared or made internal, or deleted; on the shared stream only while customers may see the note
 - on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
 - on ``user:{id}``: ``{"type": "feedback.requested", "request": {...FeedbackRequestOut}}``: answer the survey
 - on ``user:{id}``: ``{"type": "notifications.read", "ids": [4, 5]}`` or ``{..., "all": true}``: read on a device
@@ -231,6 +233,21 @@ class LiveUpdates:
     async def feedback_requested(self, ctx: Context, user_id: int, request: BaseModel) -> None:
         event = {"type": "feedback.requested", "request": request.model_dump(mode="json")}
         self._emit(ctx, user_channel(user_id), event)
+
+    def note_changed(self, ctx: Context, project_id: int, note: BaseModel, *, shared: bool, was_shared: bool) -> None:
+        """A note appeared or changed; ``shared``/``was_shared``: whether customers may see it now / before."""
+        staff, customers = project_channels(project_id)
+        self._emit(
+            ctx,
+            [staff, customers] if shared else [staff],
+            {"type": "note.updated", "note": note.model_dump(mode="json")},
+        )
+        if was_shared and not shared:
+            self._emit(ctx, customers, {"type": "note.removed", "note_id": getattr(note, "id", None)})
+
+    def note_removed(self, ctx: Context, project_id: int, note_id: int, *, shared: bool) -> None:
+        staff, customers = project_channels(project_id)
+        self._emit(ctx, [staff, customers] if shared else [staff], {"type": "note.removed", "note_id": note_id})
 
     async def file_removed(self, ctx: Context, project_id: int, file_id: int, *, shared: bool) -> None:
         self._board(ctx, project_id, {"type": "file.removed", "file_id": file_id}, shared=shared)

@@ -215,6 +215,8 @@ class AuthSession(SQLModel, table=True):
     expires_at: dt.datetime = _ts()
     last_seen_at: dt.datetime = _ts()
     user_agent: str = Field(default="", max_length=300)
+    # The address the session signed in from, as the server saw it (behind a proxy, what it forwarded).
+    ip: str = Field(default="", max_length=64)
 
 
 class ApiToken(SQLModel, table=True):
@@ -253,6 +255,21 @@ class AuditEvent(SQLModel, table=True):
     # JSON object with what else matters (old and new role, visibility, export format...).
     details: str = Field(default="{}", sa_type=Text)
     created_at: dt.datetime = _ts()
+    # The hash chain (server/audit_chain.py): the previous row's hash, and SHA-256 over this row's fields and it.
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
+
+
+class AuditChain(SQLModel, table=True):
+    """The audit log's hash chain (server/audit_chain.py): one row, id 1, holding the hash of the newest row (appends
+    lock it) and the anchor a retention purge leaves (the last deleted row's id and hash)."""
+
+    __tablename__ = "audit_chain"
+
+    id: int | None = Field(default=None, primary_key=True)
+    head_hash: str = Field(max_length=64)
+    anchor_id: int
+    anchor_hash: str = Field(max_length=64)
 
 
 class PasswordReset(SQLModel, table=True):

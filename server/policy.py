@@ -124,6 +124,15 @@ class NotFound(Exception):
     """The actor may not know the resource exists."""
 
 
+class NotVisible(NotFound):
+    """The resource exists, but the actor may not see it: answered as `NotFound`, and audited as refused access."""
+
+    def __init__(self, target_type: str, target_id: int | None) -> None:
+        super().__init__(target_type, target_id)
+        self.target_type = target_type
+        self.target_id = target_id
+
+
 class Forbidden(Exception):
     """The actor sees the resource but may not do this to it."""
 
@@ -228,7 +237,7 @@ def authorize(
         parents: the visibilities of the items ``item`` hangs off (see :func:`effective_visibility`).
 
     Raises:
-        NotFound: the actor may not see the project or the item.
+        NotVisible: the actor may not see the project or the item (a `NotFound`).
         Forbidden: the actor sees them but may not do this.
     """
     if project is not None:
@@ -238,7 +247,8 @@ def authorize(
             else can_see_item(actor, project, getattr(item, "visibility", Visibility.INTERNAL), parents)
         )
         if not visible:
-            raise NotFound
+            target = item if item is not None else project
+            raise NotVisible(getattr(target, "__tablename__", "item").removesuffix("s"), getattr(target, "id", None))
     allowed = _allowed(actor, action, project, item)
     if not allowed:
         raise Forbidden

@@ -12,11 +12,12 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from sqlalchemy import delete, not_, or_
 from sqlmodel import col
 
+from server.audit_chain import purge_older_than
 from server.auth import live_session_hashes, session_alive
 from server.db import Database, utcnow
 from server.models import AuthSession, Invite, PasswordReset, SignInLink
@@ -66,11 +67,14 @@ class Purged:
     invites: int
     password_resets: int
     sign_in_links: int = 0
+    audit_events: int = 0
 
 
 async def purge_ended(db: Database, settings: Settings) -> Purged:
     """Delete sessions past their expiry or idle timeout, password-reset tokens and sign-in links past theirs
-    (used reset tokens are deleted when used), and invitations accepted or expired more than `INVITE_KEEP` ago.
+    (used reset tokens are deleted when used), invitations accepted or expired more than `INVITE_KEEP` ago, and
+    audit rows older than ``audit_retention_days`` (unless 0; the chain keeps verifying,
+    `server.audit_chain.purge_older_than`).
     Idempotent; safe on every node."""
     now = utcnow()
     idle = dt.timedelta(minutes=settings.session_idle_minutes)
@@ -84,7 +88,11 @@ async def purge_ended(db: Database, settings: Settings) -> Purged:
             )
         )
         await session.commit()
-    return Purged(sessions.rowcount, invites.rowcount, resets.rowcount, links.rowcount)
+    audit_events = 0
+    if settings.audit_retention_days > 0:
+        cutoff = now - dt.timedelta(days=settings.audit_retention_days)
+        audit_events = await db.write(lambda conn: purge_older_than(conn, cutoff))
+    return Purged(sessions.rowcount, invites.rowcount, resets.rowcount, links.rowcount, audit_events)
 
 
 async def purge_forever(db: Database, settings: Settings) -> None:
@@ -96,5 +104,5 @@ async def purge_forever(db: Database, settings: Settings) -> None:
         except Exception:
             log.warning("purge of ended sessions and tokens failed; retrying at the next interval", exc_info=True)
             continue
-        if purged.sessions or purged.invites or purged.password_resets or purged.sign_in_links:
+        if any(astuple(purged)):
             log.info("purged %s", purged)

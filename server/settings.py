@@ -87,6 +87,8 @@ class Settings:
     session_sweep_seconds: int = 60
     # How often ended sessions and used or expired invite and reset tokens are deleted.
     session_purge_seconds: int = 3600
+    # Audit rows older than this are purged with ended sessions (0: kept forever); the chain stays verifiable.
+    audit_retention_days: int = 365
     invite_hours: int = 72
     password_reset_minutes: int = 30
     signin_link_minutes: int = 15
@@ -246,6 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_idle_minutes=_int(env, "TANDEM_SESSION_IDLE_MINUTES", 720),
         session_sweep_seconds=_int(env, "TANDEM_SESSION_SWEEP_SECONDS", 60),
         session_purge_seconds=_int(env, "TANDEM_SESSION_PURGE_SECONDS", 3600),
+        audit_retention_days=_int(env, "TANDEM_AUDIT_RETENTION_DAYS", 365),
         invite_hours=_int(env, "TANDEM_INVITE_HOURS", 72),
         password_reset_minutes=_int(env, "TANDEM_PASSWORD_RESET_MINUTES", 30),
         signin_link_minutes=_int(env, "TANDEM_SIGNIN_LINK_MINUTES", 15),

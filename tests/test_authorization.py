@@ -118,6 +118,15 @@ CASES = [
         "/api/me/tokens/999999",
         {**{r: 404 for r in ALL}, "anonymous": 401},
     ),
+    Case("GET", "/api/me/sessions", "/api/me/sessions", ANY_SIGNED_IN),
+    # Ending another user's session (or none) is "not found"; ending one's own: tests/test_sessions.py.
+    Case(
+        "DELETE",
+        "/api/me/sessions/{session_id:int}",
+        "/api/me/sessions/999999",
+        {**{r: 404 for r in ALL}, "anonymous": 401},
+    ),
+    Case("POST", "/api/me/sessions/end-others", "/api/me/sessions/end-others", ANY_SIGNED_IN),
     Case("GET", "/api/audit", "/api/audit", ADMIN_ONLY),
     Case("GET", "/api/audit", "/api/audit?action=auth.&limit=5", ADMIN_ONLY, name="filtered"),
     Case(

@@ -265,3 +265,46 @@ def test_sqlite_0016_adds_sign_in_links(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_0016_adds_sign_in_links(postgres_url: str) -> None:
     _sign_in_links_arrive_with_0016(postgres_url)
+
+
+def _existing_audit_rows_are_chained_by_0017(url: str) -> None:
+    """0017 chains the audit rows already stored, in id order, so they verify; down drops the chain."""
+    from server.audit_chain import verify
+
+    migrate.upgrade(url, "0016")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 11, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'A', 'a', :t)"), {"t": stamp}
+            )
+            for n in range(3):
+                conn.execute(
+                    text(
+                        "INSERT INTO audit_events (organization_id, action, target_type, ip, user_agent, details,"
+                        " created_at) VALUES (1, 'auth.login', 'user', '10.0.0.1', 'ua', :d, :t)"
+                    ),
+                    {"d": f'{{"n": {n}}}', "t": stamp + dt.timedelta(seconds=n)},
+                )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            verdict = verify(conn)
+            assert verdict.ok and verdict.rows == 3, verdict
+            links = conn.execute(text("SELECT prev_hash, hash FROM audit_events ORDER BY id")).all()
+        assert [prev for prev, _ in links[1:]] == [digest for _, digest in links[:-1]]
+        migrate.downgrade(url, "0016")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM audit_events")).scalar() == 3
+            assert "hash" not in {c["name"] for c in inspect(conn).get_columns("audit_events")}
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0017_chains_existing_audit_rows(tmp_path: Path) -> None:
+    _existing_audit_rows_are_chained_by_0017(f"sqlite:///{tmp_path / 'audit.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_0017_chains_existing_audit_rows(postgres_url: str) -> None:
+    _existing_audit_rows_are_chained_by_0017(postgres_url)

@@ -46,7 +46,9 @@ def client_ip(ctx: Context) -> str:
 
 async def sign_in(ctx: Context, user: User) -> LoginOut:
     """Start a fresh session for ``user`` (never reusing one the browser brought: no fixation)."""
-    token = await ctx.services.auth.start_session(ctx.session, user, ctx.request.headers.get("user-agent", ""))
+    token = await ctx.services.auth.start_session(
+        ctx.session, user, ctx.request.headers.get("user-agent", ""), client_ip(ctx)
+    )
     ctx.set_cookies.extend(ctx.services.auth.session_cookies(token))
     return LoginOut(token=token, csrf_token=csrf_token(ctx.services.settings.secret_key, token), user=user_out(user))
 

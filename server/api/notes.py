@@ -147,7 +147,10 @@ async def create_note(ctx: Context, body: NoteIn) -> NoteOut:
     assert note.id is not None
     if body.content:
         ctx.session.add(NoteUpdate(note_id=note.id, data=text_update(body.content)))
-    return NoteOut.model_validate(note)
+    out = NoteOut.model_validate(note)
+    shared = await note_audience(ctx.session, note) == Visibility.SHARED
+    ctx.services.live.note_changed(ctx, project.id, out, shared=shared, was_shared=False)
+    return out
 
 
 @api.route("GET", "/api/notes/{note_id:int}", summary="A note", tag="notes", response=NoteOut, errors=(401, 404))
@@ -173,6 +176,7 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
         if field in changes and changes[field] is None:
             raise ApiError(422, "invalid", f"{field} cannot be null.")
     before = note.visibility
+    was_shared = await note_audience(ctx.session, note) == Visibility.SHARED
     for field, value in changes.items():
         setattr(note, field, value)
     if "task_id" in changes or "visibility" in changes:
@@ -184,17 +188,22 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     if "visibility" in changes:
         _recheck_sockets(ctx, note.id)
         audit.visibility_changed(ctx, "note", note.id, before, note.visibility)
-    return NoteOut.model_validate(note)
+    out = NoteOut.model_validate(note)
+    shared = await note_audience(ctx.session, note) == Visibility.SHARED
+    ctx.services.live.note_changed(ctx, project.id, out, shared=shared, was_shared=was_shared)
+    return out
 
 
 @api.route(
     "DELETE", "/api/notes/{note_id:int}", summary="Delete a note", tag="notes", status=204, errors=(401, 403, 404)
 )
 async def delete_note(ctx: Context) -> None:
-    note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.NOTE_MANAGE)
-    assert note.id is not None
+    note, project = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.NOTE_MANAGE)
+    assert note.id is not None and project.id is not None
     _recheck_sockets(ctx, note.id)
+    shared = await note_audience(ctx.session, note) == Visibility.SHARED
     await ctx.session.delete(note)
+    ctx.services.live.note_removed(ctx, project.id, note.id, shared=shared)
 
 
 async def _note_text(ctx: Context, note_id: int) -> str:

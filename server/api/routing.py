@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.policy import Actor, Forbidden, NotFound, Scope
+from server import audit
+from server.policy import Actor, Forbidden, NotFound, NotVisible, Scope
 
 if TYPE_CHECKING:
     from server.app import Services
@@ -285,8 +286,19 @@ async def check_user_rate(services: Services, request: Request, actor: Actor) ->
         await _limit(services, f"api:write:{actor.user_id}", services.settings.api_writes_per_minute_per_user)
 
 
+async def _audit_refused(services: Services, request: Request, actor: Actor, refused: NotVisible) -> None:
+    # The answer stays a 404 whatever happens here: a failure to record is logged, never shown to the caller.
+    try:
+        await audit.access_refused(
+            services.db, services.limiter, request, actor, refused.target_type, refused.target_id
+        )
+    except Exception:
+        log.warning("refused access not recorded in the audit log", exc_info=True)
+
+
 async def _run(endpoint: Endpoint, request: Request) -> Response:
     services: Services = request.app.state.services
+    actor: Actor | None = None
     try:
         await check_ip_rate(services, request)
         async with services.db.session() as session:
@@ -316,7 +328,9 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
             await hook()
     except ApiError as exc:
         return exc.response()
-    except NotFound:
+    except NotFound as exc:
+        if isinstance(exc, NotVisible) and actor is not None:
+            await _audit_refused(services, request, actor, exc)
         return not_found().response()
     except Forbidden:
         return ApiError(403, "forbidden", "You may not do this.").response()

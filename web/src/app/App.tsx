@@ -12,7 +12,11 @@ import { renderReset } from "../views/reset";
 import { renderSignInLink } from "../views/sign-in-link";
 import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
+import { NotificationPreferences } from "../screens/account/NotificationPreferences";
+import { Integrations } from "../screens/integrations/Integrations";
+import { NotesList } from "../screens/notes/NotesList";
 import { NewProjectButton } from "../screens/new-project/NewProject";
+import { Sessions } from "../screens/account/Sessions";
 import { Organization } from "../screens/organization/Organization";
 import { Milestones } from "../screens/milestones/Milestones";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
@@ -46,7 +50,15 @@ function Home() {
   );
 }
 const s = {
-  Tokens: () => <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />,
+  Tokens: () => (
+    <>
+      <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />
+      <div class="page">
+        <Sessions />
+        <NotificationPreferences />
+      </div>
+    </>
+  ),
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
   // The editor (CodeMirror, Yjs) and the dashboards (Chart.js) load only when opened.
   Note: (p: Params) => (
@@ -55,12 +67,8 @@ const s = {
       run={async (root) => (await import("../views/notes")).renderNote(root, n(p.project), n(p.note), me())}
     />
   ),
-  Notes: (p: Params) => (
-    <View
-      id={`notes:${p.project}`}
-      run={async (root) => (await import("../views/notes")).renderNotes(root, n(p.project), me())}
-    />
-  ),
+  Notes: (p: Params) => <NotesList projectId={n(p.project)} who={me()} />,
+  Integrations: (p: Params) => <Integrations projectId={n(p.project)} who={me()} />,
   Reports: (p: Params) => (
     <View
       id={`reports:${p.project}`}
@@ -108,6 +116,7 @@ function SignedIn({ who }: { who: User }) {
         <Route path="/projects/:project/people" component={s.People} />
         <Route path="/projects/:project/settings" component={s.Settings} />
         <Route path="/projects/:project/milestones" component={s.Milestones} />
+        <Route path="/projects/:project/integrations" component={s.Integrations} />
         <Route path="/organization" component={s.Organization} />
         <Route path="/projects/:project/tasks/:task" component={s.Task} />
         <Route path="/projects/:project" component={s.Board} />

@@ -47,10 +47,10 @@ export function taskCard(task: Task, extra?: string): HTMLElement {
   );
 }
 
-export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports" | "milestones" | "people";
+export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports" | "milestones" | "people" | "integrations";
 
 /** The project's sections, the current one marked for assistive technology. */
-export function projectNav(projectId: number, current: ProjectSection): HTMLElement {
+export function projectNav(projectId: number, current: ProjectSection, staff = false): HTMLElement {
   const sections: [ProjectSection, MessageKey, string][] = [
     ["board", "nav.board", ""],
     ["requests", "requests.title", "/requests"],
@@ -60,6 +60,8 @@ export function projectNav(projectId: number, current: ProjectSection): HTMLElem
     ["milestones", "nav.milestones", "/milestones"],
     ["people", "nav.people", "/people"],
   ];
+  // Webhooks and imports are staff tools (a customer's own shared webhooks are kept through the API).
+  if (staff) sections.push(["integrations", "nav.integrations", "/integrations"]);
   return h(
     "nav",
     { class: "project-nav", "aria-label": t("nav.project") },

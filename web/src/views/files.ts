@@ -121,7 +121,7 @@ export async function renderFiles(
     h(
       "main",
       { class: "page" },
-      projectNav(projectId, "files"),
+      projectNav(projectId, "files", user.role !== "customer"),
       h("h1", {}, t("files.title")),
       mayUpload ? form : h("p", { class: "muted", id: "upload-off" }, t("files.uploadOff")),
       list,

@@ -7,8 +7,11 @@ import { IndexeddbPersistence } from "y-indexeddb";
 import { WebsocketProvider } from "y-websocket";
 import * as Y from "yjs";
 import { api, type Project, type User } from "../api";
+import { confirmDialog } from "../app/confirm";
+import { fieldError, reasonFor } from "../app/errors";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
+import "../screens/notes/notes.css";
 import { projectNav } from "./common";
 
 interface Note {
@@ -22,6 +25,7 @@ interface Note {
 interface Version {
   id: number;
   name: string;
+  visibility: "internal" | "shared";
   created_at: string;
   text?: string;
 }
@@ -31,68 +35,6 @@ const COLOURS = ["#0a58ca", "#b42318", "#1a7f37", "#8250df", "#bc4c00", "#0e7490
 
 export function colourFor(userId: number): string {
   return COLOURS[userId % COLOURS.length];
-}
-
-export async function renderNotes(root: HTMLElement, projectId: number, user: User): Promise<() => void> {
-  const [project, notes] = await Promise.all([
-    api<Project>("GET", `/api/projects/${projectId}`),
-    api<{ items: Note[] }>("GET", `/api/projects/${projectId}/notes`),
-  ]);
-  const staff = user.role !== "customer";
-  const list = h(
-    "ul",
-    { class: "projects" },
-    ...notes.items.map((note) =>
-      h(
-        "li",
-        { class: "project-row" },
-        h("a", { href: `/projects/${projectId}/notes/${note.id}`, "data-link": "true" }, h("strong", {}, note.title)),
-        note.visibility === "internal" ? h("span", { class: "tag-internal" }, t("task.internal")) : null,
-      ),
-    ),
-  );
-  const form = staff ? createForm(projectId) : null;
-  mount(
-    root,
-    h(
-      "main",
-      { class: "page" },
-      projectNav(projectId, "notes"),
-      h("h1", {}, `${project.name}: ${t("notes.title")}`),
-      notes.items.length ? list : h("p", { class: "muted" }, t("notes.empty")),
-      form,
-    ),
-  );
-  return () => undefined;
-}
-
-function createForm(projectId: number): HTMLElement {
-  const title = h("input", { id: "note-title", required: true, maxlength: "200" });
-  const shared = h("input", { type: "checkbox", id: "note-shared" });
-  const error = h("p", { class: "error", role: "alert" });
-  const form = h(
-    "form",
-    { class: "composer", "data-staff-only": true },
-    h("label", { for: "note-title" }, t("notes.newTitle")),
-    title,
-    h("label", { class: "internal-toggle", for: "note-shared" }, shared, ` ${t("notes.sharedToggle")}`),
-    error,
-    h("button", { type: "submit", class: "primary" }, t("notes.create")),
-  );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    try {
-      const note = await api<Note>("POST", `/api/projects/${projectId}/notes`, {
-        title: title.value,
-        visibility: shared.checked ? "shared" : "internal",
-      });
-      history.pushState(null, "", `/projects/${projectId}/notes/${note.id}`);
-      dispatchEvent(new PopStateEvent("popstate"));
-    } catch (err) {
-      error.textContent = (err as Error).message || t("error.generic");
-    }
-  });
-  return form;
 }
 
 export async function renderNote(
@@ -162,23 +104,90 @@ export async function renderNote(
     }),
   });
 
-  const versions = h("ol", { class: "versions" });
+  const versions = h("ol", { class: "versions", id: "note-versions" });
+  const versionStatus = h("p", { class: "notice", role: "status", id: "version-status" });
+  const versionError = h("p", { class: "notice notice-error", role: "alert", id: "version-error" });
+  const say = (ok: string, failure = "") => {
+    versionStatus.textContent = ok;
+    versionError.textContent = failure;
+  };
+  // Restoring writes the version's text into the shared document as a new edit, so everyone editing sees it at
+  // once, it is stored like any edit, and the text it replaced stays in the note's history (and in any version).
+  const restore = async (v: Version, button: HTMLButtonElement) => {
+    const yes = await confirmDialog({
+      title: t("notes.confirmRestoreTitle"),
+      body: t("notes.confirmRestore", { name: v.name }),
+      confirm: t("notes.restore"),
+      danger: true,
+    });
+    if (!yes) return;
+    if (!provider.wsconnected) {
+      say("", t("notes.restoreOffline"));
+      return;
+    }
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    button.textContent = t("common.working");
+    try {
+      const full = await api<Version>("GET", `/api/notes/${noteId}/versions/${v.id}`);
+      const text = full.text ?? "";
+      if (ytext.toString() !== text) {
+        ydoc.transact(() => {
+          ytext.delete(0, ytext.length);
+          ytext.insert(0, text);
+        });
+      }
+      say(t("notes.restored", { name: v.name }));
+    } catch (err) {
+      say("", t("common.failedNowShowing", { reason: reasonFor(err) }));
+    } finally {
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+      button.textContent = t("notes.restore");
+    }
+  };
   const drawVersions = async () => {
-    const listed = await api<{ items: Version[] }>("GET", `/api/notes/${noteId}/versions`);
+    let listed: { items: Version[] };
+    try {
+      listed = await api<{ items: Version[] }>("GET", `/api/notes/${noteId}/versions`);
+    } catch (err) {
+      say("", reasonFor(err));
+      return;
+    }
+    if (!listed.items.length) {
+      versions.replaceChildren(h("li", { class: "empty" }, t("notes.noVersions")));
+      return;
+    }
     versions.replaceChildren(
       ...listed.items.map((v) => {
-        const show = h("button", { type: "button", class: "link" }, v.name);
+        const show = h("button", { type: "button", class: "link", "aria-expanded": "false" }, v.name);
         const body = h("pre", { class: "version-text", hidden: true });
         show.addEventListener("click", async () => {
-          const full = await api<Version>("GET", `/api/notes/${noteId}/versions/${v.id}`);
-          body.textContent = full.text ?? "";
-          body.hidden = !body.hidden;
+          try {
+            const full = await api<Version>("GET", `/api/notes/${noteId}/versions/${v.id}`);
+            body.textContent = full.text ?? "";
+            body.hidden = !body.hidden;
+            show.setAttribute("aria-expanded", String(!body.hidden));
+          } catch (err) {
+            say("", reasonFor(err));
+          }
         });
-        return h("li", {}, show, " ", h("time", { datetime: v.created_at }, new Date(v.created_at).toLocaleString()), body);
+        const restoreButton = h("button", { type: "button", class: "secondary version-restore", "data-staff-only": true }, t("notes.restore"));
+        restoreButton.addEventListener("click", () => void restore(v, restoreButton));
+        return h(
+          "li",
+          { "data-version-id": String(v.id), class: v.visibility === "internal" ? "version-internal" : "" },
+          show,
+          " ",
+          h("time", { datetime: v.created_at }, new Date(v.created_at).toLocaleString()),
+          v.visibility === "internal" && staff ? h("span", { class: "tag-internal" }, `🔒 ${t("notes.versionVisibility")}`) : null,
+          staff && !readOnly ? restoreButton : null,
+          body,
+        );
       }),
     );
   };
-  const saveVersion = staff ? versionForm(noteId, drawVersions) : null;
+  const saveVersion = staff ? versionForm(noteId, drawVersions, say) : null;
   void drawVersions();
 
   mount(
@@ -186,12 +195,15 @@ export async function renderNote(
     h(
       "main",
       { class: "page note-page" },
-      projectNav(projectId, "notes"),
+      projectNav(projectId, "notes", user.role !== "customer"),
       h("div", { class: "board-head" }, h("h1", {}, note.title), status, who),
-      note.visibility === "internal" ? h("p", { class: "tag-internal" }, t("notes.internalHint")) : null,
+      // Who sees this note is always on screen: hatched and locked when internal, green when the customer sees it.
+      note.visibility === "internal"
+        ? h("p", { class: "audience-tag audience-internal", id: "note-audience" }, `🔒 ${t("notes.internalHint")}`)
+        : h("p", { class: "audience-tag audience-shared", id: "note-audience" }, `👥 ${t("notes.audienceShared")}`),
       readOnly ? h("p", { class: "muted" }, t("notes.readOnly")) : null,
       editorHost,
-      h("section", { "aria-labelledby": "versions-title" }, h("h2", { id: "versions-title" }, t("notes.versions")), versions, saveVersion),
+      h("section", { "aria-labelledby": "versions-title" }, h("h2", { id: "versions-title" }, t("notes.versions")), versionStatus, versionError, versions, saveVersion),
     ),
   );
   return () => {
@@ -202,14 +214,31 @@ export async function renderNote(
   };
 }
 
-function versionForm(noteId: number, refresh: () => Promise<void>): HTMLElement {
+function versionForm(noteId: number, refresh: () => Promise<void>, say: (ok: string, failure?: string) => void): HTMLElement {
   const name = h("input", { id: "version-name", required: true, maxlength: "200", placeholder: t("notes.versionPlaceholder") });
-  const form = h("form", { class: "toolbar", "data-staff-only": true }, h("label", { for: "version-name" }, t("notes.saveVersion")), name, h("button", { type: "submit", class: "primary" }, t("notes.save")));
+  const submit = h("button", { type: "submit", class: "primary" }, t("notes.save"));
+  const form = h("form", { class: "toolbar", "data-staff-only": true }, h("label", { for: "version-name" }, t("notes.saveVersion")), name, submit);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    await api("POST", `/api/notes/${noteId}/versions`, { name: name.value });
-    name.value = "";
-    await refresh();
+    const chosen = name.value.trim();
+    if (!chosen) {
+      say("", t("common.required"));
+      name.focus();
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = t("common.working");
+    try {
+      await api("POST", `/api/notes/${noteId}/versions`, { name: chosen });
+      name.value = "";
+      say(t("notes.versionSaved", { name: chosen }));
+      await refresh();
+    } catch (err) {
+      say("", fieldError(err, "name") ?? reasonFor(err));
+    } finally {
+      submit.disabled = false;
+      submit.textContent = t("notes.save");
+    }
   });
   return form;
 }

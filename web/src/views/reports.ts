@@ -184,7 +184,7 @@ export async function renderReports(
     h(
       "main",
       { class: "reports" },
-      projectNav(projectId, "reports"),
+      projectNav(projectId, "reports", user.role !== "customer"),
       h("h1", {}, t("reports.title", { project: project.name })),
       staff
         ? h("p", { class: "report-tools", "data-staff-only": true }, h("label", { for: "preview-customer" }, preview, " ", t("reports.preview")), " ",

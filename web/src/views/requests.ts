@@ -178,7 +178,7 @@ export async function renderRequests(
     h(
       "main",
       { class: "page" },
-      projectNav(projectId, "requests"),
+      projectNav(projectId, "requests", user.role !== "customer"),
       h("h1", {}, t("requests.title")),
       list,
       mayFile

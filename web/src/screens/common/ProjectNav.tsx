@@ -1,6 +1,16 @@
+import { user } from "../../app/session";
 import { t, type MessageKey } from "../../i18n";
 
-export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports" | "milestones" | "people" | "settings";
+export type ProjectSection =
+  | "board"
+  | "notes"
+  | "requests"
+  | "files"
+  | "reports"
+  | "milestones"
+  | "people"
+  | "integrations"
+  | "settings";
 
 const SECTIONS: [ProjectSection, MessageKey, string][] = [
   ["board", "nav.board", ""],
@@ -10,17 +20,21 @@ const SECTIONS: [ProjectSection, MessageKey, string][] = [
   ["reports", "nav.reports", "/reports"],
   ["milestones", "nav.milestones", "/milestones"],
   ["people", "nav.people", "/people"],
+  ["integrations", "nav.integrations", "/integrations"],
 ];
 
 /**
  * The project's sections, the current one marked for assistive technology. Settings is offered only to those who
- * may change them (`manages`: admins and the project's staff managers), as the API decides.
+ * may change them (`manages`: admins and the project's staff managers), as the API decides; webhooks and imports
+ * are staff tools (a customer's own shared webhooks are kept through the API).
  */
 export function ProjectNav(props: { projectId: number; current: ProjectSection; manages?: boolean }) {
   const { projectId, current } = props;
+  const staff = user.value?.role !== "customer";
+  const offered = SECTIONS.filter(([section]) => section !== "integrations" || staff);
   const sections: [ProjectSection, MessageKey, string][] = props.manages
-    ? [...SECTIONS, ["settings", "nav.settings", "/settings"]]
-    : SECTIONS;
+    ? [...offered, ["settings", "nav.settings", "/settings"]]
+    : offered;
   return (
     <nav class="project-nav" aria-label={t("nav.project")}>
       <a href="/">← {t("board.back")}</a>

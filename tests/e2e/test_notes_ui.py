@@ -1,0 +1,172 @@
+"""The notes list in a real browser: staff create, rename, share or make internal, and delete notes; a customer's
+list follows live on another node; a saved version is restored in the editor. At a phone's and a desk's width,
+staff in English, the customer in Swedish, partly by keyboard alone."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from playwright.async_api import Browser, expect
+
+from tests.e2e.test_portal import Person, browser, shoot  # noqa: F401  (browser: fixture)
+from tests.nodes import Node
+from tests.workspace import Workspace
+
+DEADLINE = 15.0
+
+
+async def test_notes_list_is_live_for_the_customer(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    px = ws.ids["px"]
+    staff = await Person.sign_in(browser, a, ws.emails["staff"], width=1280, height=800)
+    customer = await Person.sign_in(browser, b, ws.emails["customer"], width=390, height=844, locale="sv-SE")
+    await customer.page.select_option("#language", "sv")
+    for person in (staff, customer):
+        await person.page.goto(f"{person.node.http}/projects/{px}/notes")
+        await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
+    theirs, ours = customer.page.locator("#notes-list"), staff.page.locator("#notes-list")
+    await expect(theirs).to_contain_text("px shared note")
+    await expect(theirs).not_to_contain_text("SECRET")  # the internal note is not even named
+    await expect(ours.locator(".note-internal")).to_contain_text("px internal note SECRET")
+    # Customers are offered nothing that changes notes.
+    await expect(customer.page.locator("#note-create")).to_have_count(0)
+    await expect(customer.page.locator("#notes-list button")).to_have_count(0)
+    await shoot(customer, "notes-customer")
+
+    # Create by keyboard alone: an empty title is refused beside the field, before anything is sent.
+    page = staff.page
+    await page.focus("#note-title")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#note-title-error")).to_be_visible()
+    await expect(page.locator("#note-title")).to_have_attribute("aria-invalid", "true")
+    await page.keyboard.type("Kickoff minutes")
+    await page.keyboard.press("Tab")  # to the audience: internal is the default
+    await page.keyboard.press("ArrowDown")  # shared
+    await expect(page.locator("input[name=note-audience][value=shared]")).to_be_checked()
+    await expect(page.locator("#note-create-submit")).to_contain_text("Create shared note")
+    await page.keyboard.press("Tab")  # to the task
+    await page.keyboard.press("Tab")  # to the button
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#people-status")).to_contain_text("Created “Kickoff minutes”")
+    mine = ours.locator(".note-row", has_text="Kickoff minutes")
+    await expect(mine).to_have_attribute("data-visibility", "shared")
+    # Live on the customer's phone, on the other node.
+    await expect(theirs.locator(".note-row", has_text="Kickoff minutes")).to_be_visible()
+    await shoot(staff, "notes-staff")
+
+    # Rename: the customer's list follows.
+    await mine.get_by_role("button", name="Rename").click()
+    await mine.locator("input").fill("Kickoff minutes, 3 May")
+    await mine.locator("input").press("Enter")
+    await expect(page.locator("#people-status")).to_contain_text("Renamed to “Kickoff minutes, 3 May”")
+    await expect(theirs).to_contain_text("Kickoff minutes, 3 May")
+
+    # Making it internal asks first, naming the change of audience; Escape cancels.
+    mine = ours.locator(".note-row", has_text="Kickoff minutes, 3 May")
+    await mine.locator(".note-make-internal").click()
+    dialog = page.get_by_role("dialog")
+    await expect(dialog).to_contain_text("customers lose it at once")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    await expect(mine).to_have_attribute("data-visibility", "shared")
+    await mine.locator(".note-make-internal").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Make internal").click()
+    await expect(mine).to_have_attribute("data-visibility", "internal")
+    await expect(mine.locator(".audience-internal")).to_be_visible()
+    # It leaves the customer's list, live.
+    await expect(theirs).not_to_contain_text("Kickoff minutes")
+    await expect(theirs).to_contain_text("px shared note")
+
+    # Sharing it again brings it back; deleting asks, then it is gone for both.
+    await mine.locator(".note-share").click()
+    await expect(page.get_by_role("dialog")).to_contain_text("can open it and read everything")
+    await page.get_by_role("dialog").get_by_role("button", name="Share with the customer").click()
+    await expect(theirs).to_contain_text("Kickoff minutes, 3 May")
+    await mine.get_by_role("button", name="Delete").click()
+    await expect(page.get_by_role("dialog")).to_contain_text("cannot be undone")
+    await page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    await expect(ours).not_to_contain_text("Kickoff minutes")
+    await expect(theirs).not_to_contain_text("Kickoff minutes")
+
+    # A refused write says why and shows the list as it is: the note was deleted elsewhere meanwhile.
+    async with httpx.AsyncClient(base_url=a.http, headers={"authorization": f"Bearer {ws.token('owner')}"}) as api:
+        made = await api.post(f"/api/projects/{px}/notes", json={"title": "Doomed", "visibility": "internal"})
+        doomed = ours.locator(".note-row", has_text="Doomed")
+        await expect(doomed).to_be_visible()  # live for staff too
+        await staff.context.set_offline(True)
+        await doomed.get_by_role("button", name="Rename").click()
+        await doomed.locator("input").fill("Saved")
+        await doomed.locator("input").press("Enter")
+        await expect(doomed.locator(".field-error")).to_be_visible()  # offline: the reason beside the field
+        await staff.context.set_offline(False)
+        await expect(page.locator("#hub-connection")).to_have_attribute(
+            "data-connection", "live", timeout=DEADLINE * 1000
+        )
+        assert (await api.delete(f"/api/notes/{made.json()['id']}")).status_code == 204
+    await expect(doomed).to_have_count(0)
+    assert [
+        e for e in staff.errors + customer.errors if "Failed to load resource" not in e and "ERR_INTERNET" not in e
+    ] == []
+
+
+async def test_restoring_a_saved_version(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    px, note = ws.ids["px"], ws.ids["px_shared_note"]
+    staff = await Person.sign_in(browser, a, ws.emails["staff"], width=390, height=844)
+    customer = await Person.sign_in(browser, b, ws.emails["customer"], width=1280, height=800)
+    page = staff.page
+    await page.goto(f"{a.http}/projects/{px}/notes")
+    await page.locator(".note-link", has_text="px shared note").click()
+    await page.wait_for_url(f"**/projects/{px}/notes/{note}")
+    await expect(page.locator(".note-page .connection")).to_have_attribute("data-connection", "live")
+    await customer.page.goto(f"{b.http}/projects/{px}/notes/{note}")
+    await expect(customer.page.locator(".note-page .connection")).to_have_attribute("data-connection", "live")
+    await expect(page.locator("#note-audience")).to_contain_text("Shared: the customer sees it")
+    editor = page.locator(".cm-content")
+    await expect(editor).to_contain_text("px shared note text")
+
+    # Edit, then save that as a version.
+    await editor.click()
+    await page.keyboard.press("Control+End")
+    await page.keyboard.type(" plus a later edit")
+    await expect(customer.page.locator(".cm-content")).to_contain_text("plus a later edit")
+    await page.fill("#version-name", "with the edit")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#version-status")).to_contain_text("Saved version “with the edit”")
+    versions = page.locator("#note-versions")
+    await expect(versions.locator("li")).to_have_count(2)
+
+    # Restoring asks first, then everyone editing sees the version's text; the server stores it.
+    seeded = versions.locator(f"li[data-version-id='{ws.ids['px_shared_note_version']}']")
+    await seeded.get_by_role("button", name="Restore").click()
+    await expect(page.get_by_role("dialog")).to_contain_text("after the review")
+    await page.get_by_role("dialog").get_by_role("button", name="Restore").click()
+    await expect(page.locator("#version-status")).to_contain_text("Restored version “after the review”")
+    await expect(editor).to_have_text("px shared note text")
+    # (the customer's editor also shows staff's cursor, labelled with their name)
+    await expect(customer.page.locator(".cm-content")).to_contain_text("px shared note text")
+    await expect(customer.page.locator(".cm-content")).not_to_contain_text("later edit")
+    # Customers may read versions but are not offered restoring one.
+    await expect(customer.page.locator(".version-restore")).to_have_count(0)
+    await shoot(staff, "note-restored")
+    async with httpx.AsyncClient(base_url=b.http, headers={"authorization": f"Bearer {ws.token('staff')}"}) as api:
+        deadline = time.monotonic() + DEADLINE
+        while (text := (await api.get(f"/api/notes/{note}/export")).text) != "px shared note text":
+            assert time.monotonic() < deadline, text
+            await page.wait_for_timeout(100)
+        # The edit it replaced is kept in the version saved before.
+        listed = (await api.get(f"/api/notes/{note}/versions")).json()["items"]
+        saved = next(v for v in listed if v["name"] == "with the edit")
+        assert (await api.get(f"/api/notes/{note}/versions/{saved['id']}")).json()["text"].endswith("plus a later edit")
+    assert [e for e in staff.errors + customer.errors if "Failed to load resource" not in e] == []

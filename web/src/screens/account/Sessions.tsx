@@ -1,0 +1,134 @@
+// "Where you're signed in": the person's sessions (device, address, last use), each with "Sign out", and "Sign
+// out everywhere else" behind a confirm. Ending a session closes its live connections on every server at once.
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../../api";
+import { confirmDialog } from "../../app/confirm";
+import { reasonFor } from "../../app/errors";
+import { t } from "../../i18n";
+
+export interface SignedInSession {
+  id: number;
+  device: string;
+  ip: string;
+  created_at: string;
+  last_seen_at: string;
+  current: boolean;
+}
+
+const when = (iso: string) => new Date(iso).toLocaleString();
+
+export function Sessions() {
+  const [sessions, setSessions] = useState<SignedInSession[] | null>(null);
+  const [error, setError] = useState("");
+  const [status, setStatus] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  const load = async () => {
+    try {
+      setSessions((await api<{ items: SignedInSession[] }>("GET", "/api/me/sessions")).items);
+    } catch (err) {
+      setError(reasonFor(err));
+    }
+  };
+  useEffect(() => {
+    void load();
+  }, []);
+
+  const act = async (work: () => Promise<string>) => {
+    setBusy(true);
+    setError("");
+    try {
+      setStatus(await work());
+      await load();
+    } catch (err) {
+      setError(reasonFor(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const signOut = (session: SignedInSession) =>
+    act(async () => {
+      await api("DELETE", `/api/me/sessions/${session.id}`);
+      if (session.current) location.assign("/");
+      return t("sessions.signedOut", { device: session.device });
+    });
+
+  const signOutOthers = async () => {
+    const yes = await confirmDialog({
+      title: t("sessions.othersTitle"),
+      body: t("sessions.othersBody"),
+      confirm: t("sessions.othersConfirm"),
+      danger: true,
+    });
+    if (!yes) return;
+    await act(async () => {
+      const { ended } = await api<{ ended: number }>("POST", "/api/me/sessions/end-others");
+      return t("sessions.othersDone", { count: String(ended) });
+    });
+  };
+
+  const others = (sessions ?? []).filter((s) => !s.current).length;
+  return (
+    <section class="panel sessions" aria-labelledby="sessions-title" aria-busy={sessions === null && !error}>
+      <h2 id="sessions-title">{t("sessions.title")}</h2>
+      <p class="muted">{t("sessions.intro")}</p>
+      {error && (
+        <p class="notice notice-error" role="alert">
+          {error}
+        </p>
+      )}
+      <p class="sessions-status" role="status">
+        {status}
+      </p>
+      {sessions && (
+        <table class="sessions-list">
+          <thead>
+            <tr>
+              <th scope="col">{t("sessions.device")}</th>
+              <th scope="col">{t("sessions.place")}</th>
+              <th scope="col">{t("sessions.lastUsed")}</th>
+              <th scope="col">{t("sessions.signedIn")}</th>
+              <th scope="col">{t("tokens.actions")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {sessions.map((session) => (
+              <tr key={session.id} data-session-id={String(session.id)} data-current={String(session.current)}>
+                <td>
+                  {session.device}
+                  {session.current && <strong class="session-current"> · {t("sessions.thisDevice")}</strong>}
+                </td>
+                <td>
+                  <span class="session-label">{t("sessions.place")}: </span>
+                  {session.ip || t("sessions.unknownPlace")}
+                </td>
+                <td>
+                  <span class="session-label">{t("sessions.lastUsed")}: </span>
+                  {when(session.last_seen_at)}
+                </td>
+                <td>{when(session.created_at)}</td>
+                <td>
+                  <button
+                    type="button"
+                    class="link"
+                    disabled={busy}
+                    aria-label={t("sessions.signOutOf", { device: session.device })}
+                    onClick={() => void signOut(session)}
+                  >
+                    {t("sessions.signOut")}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {others > 0 && (
+        <button type="button" class="danger sessions-others" disabled={busy} onClick={() => void signOutOthers()}>
+          {t("sessions.others")}
+        </button>
+      )}
+    </section>
+  );
+}
