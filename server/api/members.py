@@ -67,9 +67,14 @@ def member_out(ctx: Context, user: User, role: str) -> MemberOut:
 def check_role_fits(user: User, project: Project, role: str) -> None:
     """Staff hold staff roles; customer users hold customer roles, and only on their own client's projects."""
     if user.is_staff and role not in STAFF_PROJECT_ROLES:
-        raise ApiError(422, "invalid", "Staff members are managers or members of a project.")
+        raise ApiError(422, "invalid", "Staff members are managers or members of a project.", reason="staff_role")
     if not user.is_staff and (role not in CUSTOMER_PROJECT_ROLES or user.client_id != project.client_id):
-        raise ApiError(422, "invalid", "Customer users join their own client's projects as customer or viewer.")
+        raise ApiError(
+            422,
+            "invalid",
+            "Customer users join their own client's projects as customer or viewer.",
+            reason="customer_role",
+        )
 
 
 @api.route(
@@ -105,7 +110,7 @@ async def add_member(ctx: Context, body: MemberIn) -> MemberOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MEMBER_MANAGE)
     user = await ctx.session.get(User, body.user_id)
     if user is None or user.organization_id != ctx.actor.organization_id:
-        raise ApiError(422, "invalid", "user_id names no person of your organization.")
+        raise ApiError(422, "invalid", "user_id names no person of your organization.", reason="unknown_person")
     return await add_membership(ctx, project, user, body.role)
 
 

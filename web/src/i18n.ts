@@ -33,8 +33,22 @@ export function t(key: MessageKey, params: Record<string, string> = {}): string 
   return template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? `{${name}}`);
 }
 
+/** Whether the catalogs hold `key` (for keys built from an API's stable reason). */
+export function hasKey(key: string): key is MessageKey {
+  return key in catalogs.en;
+}
+
 export function formatDate(iso: string): string {
   return new Intl.DateTimeFormat(current.value === "sv" ? "sv-SE" : "en-GB", { dateStyle: "medium" }).format(
     new Date(`${iso}T00:00:00`),
   );
+}
+
+/** A count in words: `key.one`, `key.other` (and any other CLDR category a language needs) chosen by the
+ * locale's plural rules; `{count}` in the sentence gets the number. */
+export function tn(key: string, count: number, params: Record<string, string> = {}): string {
+  const category = new Intl.PluralRules(current.value === "sv" ? "sv-SE" : "en-GB").select(count);
+  const chosen = hasKey(`${key}.${category}`) ? `${key}.${category}` : `${key}.other`;
+  if (!hasKey(chosen)) throw new Error(`untranslated key ${chosen}`);
+  return t(chosen, { count: String(count), ...params });
 }

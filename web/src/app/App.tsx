@@ -16,9 +16,11 @@ import { ProjectPeople } from "../screens/people/ProjectPeople";
 import { TaskPage } from "../screens/task/TaskPage";
 import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
+import { missingAt, NotFound } from "./NotFound";
 import { Toasts } from "./toast";
 import { liveClient, loadSession, signedIn, user } from "./session";
 import { View } from "./View";
+import { t } from "../i18n";
 
 // Path parameters, by name (each route has some of them).
 interface Params {
@@ -85,9 +87,27 @@ const s = {
 
 function SignedIn({ who }: { who: User }) {
   liveClient(); // the header shows the connection from the first signed-in page on
+  const { path } = useLocation();
+  // Every navigation starts at the top of the new page (the browser keeps the old offset for a client-side route).
+  useEffect(() => {
+    scrollTo(0, 0);
+  }, [path]);
+  const skip = (e: MouseEvent) => {
+    e.preventDefault();
+    const target = document.querySelector<HTMLElement>("#content main, #content h1, #content");
+    target?.setAttribute("tabindex", "-1");
+    target?.focus();
+  };
   return (
     <>
+      <a class="skip-link" href="#content" onClick={skip}>
+        {t("nav.skip")}
+      </a>
       <Header who={who} />
+      <div id="content">
+      {missingAt.value === path ? (
+        <NotFound />
+      ) : (
       <Router>
         <Route path="/settings/tokens" component={s.Tokens} />
         <Route path="/audit" component={s.Audit} />
@@ -102,8 +122,12 @@ function SignedIn({ who }: { who: User }) {
         <Route path="/organization" component={s.Organization} />
         <Route path="/projects/:project/tasks/:task" component={s.Task} />
         <Route path="/projects/:project" component={s.Board} />
-        <Route default component={Home} />
+        <Route path="/requests" component={Home} />
+        <Route path="/" component={Home} />
+        <Route default component={NotFound} />
       </Router>
+      )}
+      </div>
       <Toasts />
       <ConfirmDialog />
     </>

@@ -10,6 +10,7 @@ import { api, type Project, type User } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
 import { projectNav } from "./common";
+import { reasonFor } from "../app/errors";
 
 interface Note {
   id: number;
@@ -89,7 +90,7 @@ function createForm(projectId: number): HTMLElement {
       history.pushState(null, "", `/projects/${projectId}/notes/${note.id}`);
       dispatchEvent(new PopStateEvent("popstate"));
     } catch (err) {
-      error.textContent = (err as Error).message || t("error.generic");
+      error.textContent = reasonFor(err);
     }
   });
   return form;

@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { allPages, api, ApiError, type Project, type Status, type Task, type User } from "../../api";
 import { reasonFor } from "../../app/errors";
+import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { toast } from "../../app/toast";
 import { formatDate, t } from "../../i18n";
@@ -49,7 +50,9 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
   };
 
   useEffect(() => {
-    void reload();
+    reload().catch((err: unknown) => {
+      if (!pageMissing(err)) throw err;
+    });
     const live = liveClient();
     return live.subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {

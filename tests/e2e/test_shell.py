@@ -1,0 +1,174 @@
+"""The shell in a real browser, at a phone's and a desk's width, in English and Swedish: the in-app "not found"
+page for every route with a bad id, refusals in the reader's language (never the API's English), every navigation
+starting at the top, and no page wider than a 360 px screen with long titles and file names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.e2e.test_portal import Person, browser  # noqa: F401  (browser: the fixture)
+from server.passwords import password_weakness
+from tests.nodes import Node
+from tests.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGS = {name: json.loads((ROOT / "web" / "src" / "locales" / f"{name}.json").read_text()) for name in ("en", "sv")}
+WIDTHS = [pytest.param(360, 740, id="phone-360"), pytest.param(1280, 800, id="desktop")]
+LANGUAGES = [pytest.param("en", id="en"), pytest.param("sv", id="sv")]
+MISSING = 999_999
+
+
+def english_only() -> set[str]:
+    """Catalog sentences that read differently in Swedish: none of them may show on a Swedish screen."""
+    en, sv = CATALOGS["en"], CATALOGS["sv"]
+    return {v for k, v in en.items() if sv.get(k) != v and len(v) > 3 and "{" not in v}
+
+
+def no_english(text: str, api_messages: set[str]) -> list[str]:
+    """English on a Swedish screen: a catalog sentence in English, or an English message the API sent."""
+    lines = {line.strip() for line in text.splitlines() if line.strip()}
+    found = sorted(lines & english_only())
+    found += [m for m in api_messages if m and m in text]
+    return found
+
+
+async def sign_in(browser: Browser, node: Node, email: str, width: int, height: int, language: str) -> Person:  # noqa: F811
+    person = await Person.sign_in(
+        browser, node, email, width=width, height=height, locale="sv-SE" if language == "sv" else "en-GB"
+    )
+    if await person.page.locator("html").get_attribute("lang") != language:
+        await person.page.select_option("#language", language)
+    await expect(person.page.locator("html")).to_have_attribute("lang", language)
+    return person
+
+
+async def shows_not_found(page: Page, language: str) -> None:
+    await expect(page.locator("#not-found h1")).to_have_text(CATALOGS[language]["error.notFoundTitle"], timeout=10_000)
+    await expect(page.locator("#not-found")).to_contain_text(CATALOGS[language]["error.notFoundText"])
+    await expect(page.locator("header.topbar")).to_be_visible()  # inside the app shell, with its header
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("width", "height"), WIDTHS)
+async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+    language: str,
+) -> None:
+    node = two_nodes[0]
+    ws = database[1]
+    customer = await sign_in(browser, node, "customer@example.test", width, height, language)
+    px = ws.ids["px"]
+    # Ids that do not exist, and ids that exist but that this customer may not see: the same page for both.
+    paths = [
+        "/no/such/page",
+        f"/projects/{MISSING}",
+        f"/projects/{ws.ids['py']}",
+        f"/projects/{px}/tasks/{MISSING}",
+        f"/projects/{px}/tasks/{ws.ids['px_internal_task']}",
+        f"/projects/{px}/notes/{ws.ids['px_internal_note']}",
+        f"/projects/{MISSING}/notes",
+        f"/projects/{px}/requests/{MISSING}",
+        f"/projects/{MISSING}/requests",
+        f"/projects/{MISSING}/files",
+        f"/projects/{MISSING}/reports",
+        f"/projects/{MISSING}/people",
+        f"/projects/{px}/nonsense",
+    ]
+    page = customer.page
+    for path in paths:
+        # A fresh load (the server answers 404 with the shell) and a client-side move to the same address.
+        await page.goto(node.http + path)
+        await shows_not_found(page, language)
+        await page.goto(node.http + "/")
+        await page.wait_for_selector(".projects")
+        await page.evaluate(
+            "p => { history.pushState(null, '', p); dispatchEvent(new PopStateEvent('popstate')); }", path
+        )
+        await shows_not_found(page, language)
+        assert await customer.no_horizontal_overflow(), path
+        if language == "sv":
+            assert no_english(await page.inner_text("body"), set()) == [], path
+    # The page's link leads home.
+    await page.click("#not-found a")
+    await page.wait_for_selector(".projects")
+    assert [e for e in customer.errors if "404" not in e and "403" not in e] == []
+    await customer.context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS)
+async def test_refusals_read_in_swedish_never_in_the_apis_english(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+) -> None:
+    node = two_nodes[0]
+    ws = database[1]
+    staff_headers = {"authorization": f"Bearer {ws.token('owner')}"}
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale="sv-SE")
+    page = await context.new_page()
+    api_messages: set[str] = set()
+
+    async def check(what: str) -> None:
+        text = await page.inner_text("body")
+        assert await page.locator("html").get_attribute("lang") == "sv", what
+        assert no_english(text, api_messages) == [], f"{what}: English on a Swedish screen"
+        assert not re.search(r"\b(error|reason|password)\.[a-z][A-Za-z_.]+\b", text), f"{what}: a raw message key"
+
+    # An invitation: each password rule the API enforces, refused in Swedish.
+    email = "nya.kunden@example.test"
+    async with httpx.AsyncClient(base_url=node.http, timeout=10) as client:
+        made = await client.post(
+            "/api/invites", json={"project_id": ws.ids["px"], "email": email, "role": "customer"}, headers=staff_headers
+        )
+        assert made.status_code in (200, 201), made.text
+        link = made.json()["link"]
+    await page.goto(link.replace(re.match(r"http://[^/]+", link).group(0), node.http))  # type: ignore[union-attr]
+    await page.wait_for_selector("#password")
+    expectations = {
+        "kort": CATALOGS["sv"]["error.password.too_short"].replace("{min}", "12"),
+        "tandem tandem tandem": CATALOGS["sv"]["error.password.contains_product_name"],
+        "nya.kunden skriver här": CATALOGS["sv"]["error.password.contains_email"],
+        "aaaaaaaaaaaaaaaa": CATALOGS["sv"]["error.password.repetitive"],
+        "password1234": CATALOGS["sv"]["error.password.breached"],
+    }
+    for password, sentence in expectations.items():
+        weakness = password_weakness(password, email=email)
+        assert weakness is not None, password
+        api_messages.add(weakness.message)  # what the API says in English: never on this screen
+        await page.fill("#password", password)
+        await page.evaluate("document.querySelector('#password').removeAttribute('minlength')")
+        await page.click("form button[type=submit]")
+        await expect(page.locator("form .error")).to_have_text(sentence, timeout=10_000)
+        await check(f"invite, password {password!r}")
+
+    # A used-up or made-up reset link, and a made-up invitation.
+    await page.goto(node.http + "/reset-password#" + "y" * 43)
+    await page.fill("#password", "a long enough good passphrase")
+    await page.click("form button[type=submit]")
+    await expect(page.locator("main")).to_contain_text(CATALOGS["sv"]["reset.invalid"], timeout=10_000)
+    await check("reset link")
+    await page.goto(node.http + "/invite#" + "z" * 43)
+    await page.wait_for_selector(".error")
+    await check("invitation link")
+
+    # Signed in: a wrong password first, then refusals on the signed-in screens.
+    await page.goto(node.http + "/")
+    await page.fill("#email", "staff@example.test")
+    await page.fill("#password", "not the password at all")
+    await page.click("form button[type=submit]")
+    await expect(page.locator(".error")).not_to_be_empty(timeout=10_000)
+    await check("sign-in refused")
+    await context.close()
