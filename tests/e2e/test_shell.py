@@ -13,8 +13,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_portal import Person, browser  # noqa: F401  (browser: the fixture)
 from server.passwords import password_weakness
+from tests.e2e.test_portal import Person, browser  # noqa: F401  (browser: the fixture)
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -31,9 +31,10 @@ def english_only() -> set[str]:
     return {v for k, v in en.items() if sv.get(k) != v and len(v) > 3 and "{" not in v}
 
 
-def no_english(text: str, api_messages: set[str]) -> list[str]:
-    """English on a Swedish screen: a catalog sentence in English, or an English message the API sent."""
-    lines = {line.strip() for line in text.splitlines() if line.strip()}
+def no_english(text: str, api_messages: set[str], content: frozenset[str] = frozenset()) -> list[str]:
+    """English on a Swedish screen: a catalog sentence in English, or an English message the API sent. `content`
+    is what people wrote (names), shown as written in every language."""
+    lines = {line.strip() for line in text.splitlines() if line.strip()} - content
     found = sorted(lines & english_only())
     found += [m for m in api_messages if m and m in text]
     return found
@@ -69,6 +70,12 @@ async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
     ws = database[1]
     customer = await sign_in(browser, node, "customer@example.test", width, height, language)
     px = ws.ids["px"]
+    members = httpx.get(
+        f"{node.http}/api/projects/{px}/members",
+        headers={"authorization": f"Bearer {ws.token('customer')}"},
+        timeout=10,
+    ).json()["items"]
+    names = frozenset(member["name"] for member in members)  # the seeded customer is called "Customer"
     # Ids that do not exist, and ids that exist but that this customer may not see: the same page for both.
     paths = [
         "/no/such/page",
@@ -98,7 +105,7 @@ async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
         await shows_not_found(page, language)
         assert await customer.no_horizontal_overflow(), path
         if language == "sv":
-            assert no_english(await page.inner_text("body"), set()) == [], path
+            assert no_english(await page.inner_text("body"), set(), names) == [], path
     # The page's link leads home.
     await page.click("#not-found a")
     await page.wait_for_selector(".projects")
@@ -172,3 +179,81 @@ async def test_refusals_read_in_swedish_never_in_the_apis_english(
     await expect(page.locator(".error")).not_to_be_empty(timeout=10_000)
     await check("sign-in refused")
     await context.close()
+
+
+LONG_TITLE = "Översättning" + "av" * 94  # 200 characters, one unbroken word: the worst case for wrapping
+LONG_NAME = "x" * 196 + ".pdf"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_widen_them(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    language: str,
+) -> None:
+    node = two_nodes[0]
+    ws = database[1]
+    px = ws.ids["px"]
+    owner = {"authorization": f"Bearer {ws.token('owner')}"}
+    assert len(LONG_TITLE) == 200 and len(LONG_NAME) == 200
+    async with httpx.AsyncClient(base_url=node.http, timeout=10) as client:
+        for n in range(12):  # enough cards that the board scrolls on a phone
+            made = await client.post(
+                f"/api/projects/{px}/tasks",
+                json={"title": f"{LONG_TITLE[:-3]}{n:03d}", "visibility": "shared"},
+                headers=owner,
+            )
+            assert made.status_code == 201, made.text
+        uploaded = await client.post(
+            f"/api/projects/{px}/files",
+            params={"name": LONG_NAME, "visibility": "shared"},
+            content=b"%PDF-1.4 long name",
+            headers={**owner, "content-type": "application/octet-stream"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+    customer = await sign_in(browser, node, "customer@example.test", 360, 740, language)
+    page = customer.page
+
+    # The skip link is the first stop of the keyboard and moves focus to the page's content.
+    await page.keyboard.press("Tab")
+    await expect(page.locator(".skip-link")).to_be_focused()
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.querySelector('#content').contains(document.activeElement)")
+
+    pages = [
+        f"/projects/{px}",
+        f"/projects/{px}/files",
+        f"/projects/{px}/requests",
+        f"/projects/{px}/notes",
+        f"/projects/{px}/reports",
+        "/",
+    ]
+    for path in pages:
+        await page.goto(node.http + path)
+        await page.wait_for_selector("#content main", timeout=10_000)
+        await page.wait_for_load_state("networkidle")
+        assert await customer.no_horizontal_overflow(), f"{path} is wider than a 360 px screen"
+    # The list view of the board, too.
+    await page.goto(node.http + f"/projects/{px}")
+    await page.wait_for_selector(".board")
+    await page.click("[data-view=list]")
+    await page.wait_for_selector(".task-list")
+    assert await customer.no_horizontal_overflow(), "the list view is wider than a 360 px screen"
+    await page.click("[data-view=columns]")
+
+    # Scrolled far down the board, a task opens at its top (its title visible), and so does the way back.
+    card = page.locator(".card", has_text=f"{LONG_TITLE[:-3]}000")
+    await card.scroll_into_view_if_needed()
+    assert await page.evaluate("scrollY") > 300, "the board should scroll on a phone"
+    await card.locator(".card-title a").click()
+    await page.wait_for_selector(".task-page h1")
+    await expect.poll(lambda: page.evaluate("scrollY"), timeout=5000).to_be(0)
+    assert await page.locator(".task-page h1").is_visible()
+    assert await customer.no_horizontal_overflow(), "the task page is wider than a 360 px screen"
+    await page.evaluate("scrollTo(0, document.body.scrollHeight)")
+    await page.click(f"a[href='/projects/{px}']")
+    await page.wait_for_selector(".board")
+    await expect.poll(lambda: page.evaluate("scrollY"), timeout=5000).to_be(0)
+    assert [e for e in customer.errors if "WebSocket" not in e] == []
+    await customer.context.close()
