@@ -135,7 +135,7 @@ async def test_refusals_read_in_swedish_never_in_the_apis_english(
         assert not re.search(r"\b(error|reason|password)\.[a-z][A-Za-z_.]+\b", text), f"{what}: a raw message key"
 
     # An invitation: each password rule the API enforces, refused in Swedish.
-    email = "nya.kunden@example.test"
+    email = "nya.kunden@bageriet.se"
     async with httpx.AsyncClient(base_url=node.http, timeout=10) as client:
         made = await client.post(
             "/api/invites", json={"project_id": ws.ids["px"], "email": email, "role": "customer"}, headers=staff_headers
@@ -144,6 +144,7 @@ async def test_refusals_read_in_swedish_never_in_the_apis_english(
         link = made.json()["link"]
     await page.goto(link.replace(re.match(r"http://[^/]+", link).group(0), node.http))  # type: ignore[union-attr]
     await page.wait_for_selector("#password")
+    await page.fill("#name", "Nya Kunden")
     expectations = {
         "kort": CATALOGS["sv"]["error.password.too_short"].replace("{min}", "12"),
         "tandem tandem tandem": CATALOGS["sv"]["error.password.contains_product_name"],
@@ -257,3 +258,49 @@ async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_wid
     await expect.poll(lambda: page.evaluate("scrollY"), timeout=5000).to_be(0)
     assert [e for e in customer.errors if "WebSocket" not in e] == []
     await customer.context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS)
+async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+) -> None:
+    ws = database[1]
+    staff = await sign_in(browser, two_nodes[0], "staff@example.test", width, height, "en")
+    await staff.open_board("PX")
+    page = staff.page
+    task_id = ws.ids["px_shared_task"]
+    card = page.locator(f".board [data-task-id='{task_id}']")
+    select = card.locator("select.move")
+    start = await select.input_value()
+    await select.focus()
+    await page.keyboard.press("ArrowDown")  # choosing a column moves nothing yet
+    chosen = await select.input_value()
+    assert chosen != start
+    target = (await select.locator("option:checked").inner_text()).strip()
+    await expect(card.locator(".move-confirm")).to_be_visible()
+    assert await page.locator(f".column[aria-label='{target}'] [data-task-id='{task_id}']").count() == 0
+    # Escape takes the choice back; choosing again and confirming with Enter moves the card.
+    await page.keyboard.press("Escape")
+    await expect(select).to_have_value(start)
+    await expect(card.locator(".move-confirm")).to_have_count(0)
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("Tab")
+    await expect(card.locator(".move-confirm")).to_be_focused()
+    await page.keyboard.press("Enter")
+    moved = page.locator(f".column[aria-label='{target}'] [data-task-id='{task_id}']")
+    await expect(moved).to_have_count(1, timeout=5000)
+    # Focus stays with the card in its new column, so the next key acts where the person was.
+    await expect(moved.locator("select.move")).to_be_focused(timeout=5000)
+    await expect(moved.locator("select.move")).to_have_value(chosen)
+    await expect(page.locator("[role=status]", has_text=target).first).to_be_attached()
+    token = ws.token("staff")
+    stored = httpx.get(
+        f"{two_nodes[0].http}/api/tasks/{task_id}", headers={"authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert str(stored["status_id"]) == chosen
+    assert [e for e in staff.errors if "WebSocket" not in e] == []
+    await staff.context.close()
