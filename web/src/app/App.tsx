@@ -89,8 +89,10 @@ function SignedIn({ who }: { who: User }) {
   liveClient(); // the header shows the connection from the first signed-in page on
   const { path } = useLocation();
   // Every navigation starts at the top of the new page (the browser keeps the old offset for a client-side route).
+  // A page found missing earlier is asked again when visited again.
   useEffect(() => {
     scrollTo(0, 0);
+    missingAt.value = null;
   }, [path]);
   const skip = (e: MouseEvent) => {
     e.preventDefault();
@@ -105,28 +107,28 @@ function SignedIn({ who }: { who: User }) {
       </a>
       <Header who={who} />
       <div id="content">
-      {missingAt.value === path ? (
-        <NotFound />
-      ) : (
-      <Router>
-        <Route path="/settings/tokens" component={s.Tokens} />
-        <Route path="/audit" component={s.Audit} />
-        <Route path="/reports" component={s.Portfolio} />
-        <Route path="/projects/:project/notes/:note" component={s.Note} />
-        <Route path="/projects/:project/notes" component={s.Notes} />
-        <Route path="/projects/:project/reports" component={s.Reports} />
-        <Route path="/projects/:project/requests/:request" component={s.Request} />
-        <Route path="/projects/:project/requests" component={s.Requests} />
-        <Route path="/projects/:project/files" component={s.Files} />
-        <Route path="/projects/:project/people" component={s.People} />
-        <Route path="/organization" component={s.Organization} />
-        <Route path="/projects/:project/tasks/:task" component={s.Task} />
-        <Route path="/projects/:project" component={s.Board} />
-        <Route path="/requests" component={Home} />
-        <Route path="/" component={Home} />
-        <Route default component={NotFound} />
-      </Router>
-      )}
+        {missingAt.value === path ? (
+          <NotFound />
+        ) : (
+          <Router>
+            <Route path="/settings/tokens" component={s.Tokens} />
+            <Route path="/audit" component={s.Audit} />
+            <Route path="/reports" component={s.Portfolio} />
+            <Route path="/projects/:project/notes/:note" component={s.Note} />
+            <Route path="/projects/:project/notes" component={s.Notes} />
+            <Route path="/projects/:project/reports" component={s.Reports} />
+            <Route path="/projects/:project/requests/:request" component={s.Request} />
+            <Route path="/projects/:project/requests" component={s.Requests} />
+            <Route path="/projects/:project/files" component={s.Files} />
+            <Route path="/projects/:project/people" component={s.People} />
+            <Route path="/organization" component={s.Organization} />
+            <Route path="/projects/:project/tasks/:task" component={s.Task} />
+            <Route path="/projects/:project" component={s.Board} />
+            <Route path="/requests" component={Home} />
+            <Route path="/" component={Home} />
+            <Route default component={NotFound} />
+          </Router>
+        )}
       </div>
       <Toasts />
       <ConfirmDialog />
