@@ -191,6 +191,7 @@ WIDER_THAN_SCREEN = """() => [...document.querySelectorAll('body *')]
 
 LONG_TITLE = "Översättning" + "av" * 94  # 200 characters, one unbroken word: the worst case for wrapping
 LONG_NAME = "x" * 196 + ".pdf"
+DESCRIPTION = "\n\n".join(f"Paragraph {n} of a long description." for n in range(40))  # a task page taller than a phone
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -209,7 +210,7 @@ async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_wid
         for n in range(12):  # enough cards that the board scrolls on a phone
             made = await client.post(
                 f"/api/projects/{px}/tasks",
-                json={"title": f"{LONG_TITLE[:-3]}{n:03d}", "visibility": "shared"},
+                json={"title": f"{LONG_TITLE[:-3]}{n:03d}", "visibility": "shared", "description": DESCRIPTION},
                 headers=owner,
             )
             assert made.status_code == 201, made.text
@@ -312,5 +313,38 @@ async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
         f"{two_nodes[0].http}/api/tasks/{task_id}", headers={"authorization": f"Bearer {token}"}, timeout=10
     ).json()
     assert str(stored["status_id"]) == chosen
+    assert [e for e in staff.errors if "WebSocket" not in e] == []
+    await staff.context.close()
+
+
+async def test_a_mention_is_chosen_with_the_arrow_keys_and_enter(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    ws = database[1]
+    staff = await sign_in(browser, two_nodes[0], "staff@example.test", 1280, 800, "en")
+    page = staff.page
+    await page.goto(f"{two_nodes[0].http}/projects/{ws.ids['px']}/tasks/{ws.ids['px_shared_task']}")
+    field = page.locator("#comment-body")
+    await field.focus()
+    await page.keyboard.type("Hello @")
+    options = page.locator(".composer-shared .suggestions [role=option]")
+    await expect(options.first).to_be_visible(timeout=5000)
+    assert await options.count() >= 2
+    await expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    await page.keyboard.press("ArrowDown")
+    await expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    second = (await options.nth(1).inner_text()).strip()
+    await expect(field).to_be_focused()  # the text field keeps focus while choosing
+    await page.keyboard.press("Enter")  # takes the person; no new line, nothing posted
+    await expect(field).to_have_value(f"Hello @{second} ")
+    await expect(options).to_have_count(0)
+    await page.keyboard.type("again @")
+    await expect(options.first).to_be_visible(timeout=5000)
+    await page.keyboard.press("Escape")  # closes the list; the text stays
+    await expect(options).to_have_count(0)
+    await expect(field).to_have_value(f"Hello @{second} again @")
+    assert await page.locator(".comment", has_text="Hello @").count() == 0
     assert [e for e in staff.errors if "WebSocket" not in e] == []
     await staff.context.close()
