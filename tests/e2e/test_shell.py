@@ -252,12 +252,12 @@ async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_wid
     await page.click("[data-view=columns]")
 
     # Scrolled far down the board, a task opens at its top (its title visible), and so does the way back.
-    await page.evaluate("scrollTo(0, document.body.scrollHeight)")
-    last = page.locator(".board .card-title a").last
+    last = page.locator(".board .card", has_text=f"{LONG_TITLE[:-3]}011").locator(".card-title a")
     await last.scroll_into_view_if_needed()
     assert await page.evaluate("scrollY") > 300, "the board should scroll on a phone"
     await last.click()
     await page.wait_for_selector(".task-page h1")
+    await expect(page.locator(".task-page", has_text="Paragraph 39 of a long description.")).to_be_visible()
     # Tall enough that the board's offset would still be there had the page kept it.
     assert await page.evaluate("document.documentElement.scrollHeight > innerHeight + 300")
     await page.wait_for_function("scrollY === 0", timeout=5000)
