@@ -128,6 +128,10 @@ class AwarenessTable:
             self._changed[entry.client_id] = entry
         self._schedule()
 
+    def local(self) -> list[AwarenessEntry]:
+        """The present states of this node's own peers (what another node that just opened the room lacks)."""
+        return [AwarenessEntry(cid, *self.states[cid]) for cid in self._owners if self.states[cid][1] != _NULL]
+
     def _admit(self, peer: Peer, entry: AwarenessEntry) -> AwarenessEntry | None:
         """``entry`` as ``peer`` may send it (its identity bound), or None when it may not."""
         if len(entry.state) > MAX_STATE_CHARS:

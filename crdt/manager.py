@@ -5,8 +5,10 @@ Between nodes, rooms speak through a `channels.broker.Broker` (Redis in a cluste
 ``yjs:{note_id}``, one channel per note, subscribed while the note is open on this node. A node subscribes
 *before* it loads the note from the store and applies what arrived meanwhile after loading, and every node stores
 an update before publishing it, so a node that opens a note late misses nothing and has caught up before it
-answers anyone's sync step 1. After a broker reconnect (publications may have been missed) every open room
-re-reads its note from the store; CRDT updates are idempotent, so duplicates are harmless.
+answers anyone's sync step 1. Once loaded, it sends a query-awareness on the channel, and every node answers
+with its own peers' awareness states, so people who joined elsewhere earlier show up at once. After a broker
+reconnect (publications may have been missed) every open room re-reads its note from the store; CRDT updates are
+idempotent, so duplicates are harmless.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from enum import Enum
 from channels.broker import Broker, BrokerUnavailable, Publication
 from channels.protocol import CloseCode
 from crdt import metrics
-from crdt.protocol import ProtocolError, decode_envelope, encode_envelope, encode_permission_denied
+from crdt.protocol import (
+    ProtocolError,
+    decode_envelope,
+    encode_envelope,
+    encode_permission_denied,
+    encode_query_awareness,
+)
 from crdt.room import Room, RoomFailed, RoomSettings
 from crdt.storage import NoteStore
 from crdt.transport import Peer
@@ -168,6 +176,9 @@ class RoomManager:
                 except BrokerUnavailable as exc:
                     raise RoomFailed("relay unavailable") from exc
             await room.load()
+            if self.broker is not None:
+                # Other nodes' peers announced themselves before this node listened: ask them again.
+                self._publish(room.note_id, encode_query_awareness())
         except RoomFailed:
             room.failed = True
             self._forget(room)
@@ -233,6 +244,19 @@ class RoomManager:
             peer.abort(CloseCode.FORBIDDEN, "access revoked")
         else:
             peer.readonly = access is Access.READ
+
+    def drop(self, note_ids: Collection[int]) -> None:
+        """Unload the rooms of ``note_ids`` now, not after the idle grace period: their notes were deleted, and a
+        note created later under the same id (SQLite reuses the highest deleted id) must not be served their text.
+        Peers still in them get permission-denied and are closed (4403)."""
+        for note_id in note_ids:
+            room = self.rooms.get(note_id)
+            if room is None or not room.loaded:
+                continue
+            for peer in list(room.peers):
+                peer.send(encode_permission_denied("access revoked"))
+                peer.abort(CloseCode.FORBIDDEN, "access revoked")
+            self._forget(room)
 
     def close_where(self, which: Callable[[object], bool], code: CloseCode, reason: str) -> None:
         self.access_epoch += 1

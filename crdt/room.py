@@ -335,6 +335,11 @@ class Room:
                 self.integrate_durable(update)
             case Awareness(entries):
                 self.awareness.apply(entries, None)
+            case QueryAwareness():
+                # A node that just opened the room asks who is here: tell it about our own peers.
+                present = self.awareness.local()
+                if present and self._publish is not None:
+                    self._publish(self.note_id, encode_awareness(present))
             case _:
                 pass
 

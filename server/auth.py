@@ -28,7 +28,7 @@ from server.admission import AdmissionBusy, AdmissionGate
 from server.api.routing import ApiError
 from server.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
 from server.db import Database, UTCDateTime, json_object_agg, utcnow
-from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, User
+from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, SignInLink, User
 from server.policy import Actor, CustomerCapability, Scope
 from server.ratelimit import RateLimiter
 from server.security import (
@@ -327,9 +327,12 @@ class AuthService:
 
     async def end_all_sessions(self, session: AsyncSession, user_id: int) -> None:
         """End every session of ``user_id`` and void their unused password-reset links (the caller closes their
-        live sockets, ``LiveUpdates.disconnect_user``)."""
+        live sockets, ``LiveUpdates.disconnect_user``) and their unused sign-in links."""
         await session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user_id))
         await session.exec(delete(PasswordReset).where(col(PasswordReset.user_id) == user_id))
+        await session.exec(
+            delete(SignInLink).where(col(SignInLink.user_id) == user_id, col(SignInLink.used_at).is_(None))
+        )
 
     def session_cookies(self, token: str) -> list[dict[str, Any]]:
         max_age = self.settings.session_days * 86400

@@ -1,4 +1,4 @@
-"""The ``tandem`` command: serve, worker, migrate, create-admin, demo."""
+"""The ``tandem`` command: serve, worker, mail-in, migrate, create-admin, demo."""
 
 from __future__ import annotations
 
@@ -81,6 +81,30 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _run_mail_in(settings: Settings) -> None:
+    from server.mail_in.server import mail_in
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    async with mail_in(settings, settings.mail_in.host, settings.mail_in.port):
+        await stopping.wait()
+
+
+def _mail_in(settings: Settings, args: argparse.Namespace) -> int:
+    from server.observability import configure_logging
+
+    if not settings.mail_in.domain:
+        print("tandem mail-in needs TANDEM_MAIL_DOMAIN (the domain of the reply addresses)", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    if settings.auto_migrate:
+        migrate.upgrade(settings.database_url)
+    asyncio.run(_run_mail_in(settings))
+    return 0
+
+
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     migrate.upgrade(settings.database_url, args.revision)
     print(f"database at {migrate.current_revision(settings.database_url)}")
@@ -160,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "worker", help="deliver webhooks (run web processes with TANDEM_WEBHOOK_WORKER=off then); stops on SIGTERM"
     )
+    commands.add_parser("mail-in", help="receive replies by email (SMTP on TANDEM_MAIL_IN_HOST:PORT); stops on SIGTERM")
     mig = commands.add_parser("migrate", help="bring the database schema up to date")
     mig.add_argument("revision", nargs="?", default="head")
     admin = commands.add_parser(
@@ -179,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "serve": _serve,
         "worker": _worker,
+        "mail-in": _mail_in,
         "migrate": _migrate,
         "create-admin": _create_admin_cmd,
         "demo": _demo,

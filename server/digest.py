@@ -19,13 +19,15 @@ from collections.abc import Sequence
 
 from sqlalchemy import update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.api.inbox import notifications_visible
 from server.auth import load_actor
 from server.db import Database, utcnow
 from server.i18n import message
 from server.mail import Mailer
-from server.models import EmailCadence, Notification, NotificationPreference, Project, User
+from server.mail_in.addresses import target_for, threading_headers
+from server.models import Comment, EmailCadence, Notification, NotificationPreference, Project, User
 from server.notify import DIGEST_PERIODS, cadence_for
 from server.settings import Settings
 
@@ -151,15 +153,45 @@ class DigestWorker:
                 preference.last_digest_at = now
                 session.add(preference)
             if visible:
+                headers, addresses = await self._reply_addresses(session, user, [n for n, _ in visible])
                 await self.mailer.send(
                     to=user.email,
                     subject=message(user.locale, "digest.subject", count=str(len(visible))),
-                    body=self._body(user, visible),
+                    body=self._body(user, visible, addresses),
+                    headers=headers,
                 )
             await session.commit()
             return 1 if visible else 0
 
-    def _body(self, user: User, rows: Sequence[tuple[Notification, str | None]]) -> str:
+    async def _reply_addresses(
+        self, session: AsyncSession, user: User, notifications: Sequence[Notification]
+    ) -> tuple[dict[str, str], dict[int, str]]:
+        """The mail's threading headers, and each notification's reply address (none without TANDEM_MAIL_DOMAIN)."""
+        domain = self.settings.mail_in.domain
+        if not domain:
+            return {}, {}
+        comment_ids = [n.comment_id for n in notifications if n.comment_id is not None]
+        visibility = (
+            dict(
+                (
+                    await session.exec(select(Comment.id, Comment.visibility).where(col(Comment.id).in_(comment_ids)))
+                ).all()
+            )
+            if comment_ids
+            else {}
+        )
+        targets = {
+            n.id: target_for(user, n, visibility.get(n.comment_id) if n.comment_id else None) for n in notifications
+        }
+        headers, addresses = threading_headers(
+            self.settings.secret_key, domain, [t for t in targets.values() if t is not None]
+        )
+        by_notification = {nid: addresses[t] for nid, t in targets.items() if t is not None and nid is not None}
+        return headers, by_notification
+
+    def _body(
+        self, user: User, rows: Sequence[tuple[Notification, str | None]], addresses: dict[int, str] | None = None
+    ) -> str:
         by_project: dict[str, list[str]] = defaultdict(list)
         for notification, project_name in rows:
             link = f"{self.settings.base_url}/projects/{notification.project_id}"
@@ -170,9 +202,15 @@ class DigestWorker:
             if notification.comment_id:
                 link += f"#comment-{notification.comment_id}"
             kind = message(user.locale, f"digest.kind.{notification.kind}")
-            by_project[project_name or ""].append(f"- {kind}: {notification.text}\n  {link}")
+            line = f"- {kind}: {notification.text}\n  {link}"
+            address = (addresses or {}).get(notification.id or 0)
+            if address and len(set((addresses or {}).values())) > 1:
+                line += "\n  " + message(user.locale, "digest.reply_to_item", address=address)
+            by_project[project_name or ""].append(line)
         lines = [message(user.locale, "digest.greeting", name=user.name), ""]
         for project, items in by_project.items():
             lines += [project, *items, ""]
+        if addresses and len(set(addresses.values())) == 1:
+            lines += [message(user.locale, "digest.reply_hint"), ""]
         lines.append(message(user.locale, "digest.footer"))
         return "\n".join(lines)

@@ -23,6 +23,7 @@ from server.models import (
 )
 from server.policy import Action, Actor, Forbidden, NotFound, authorize, effective_visibility, visible_items
 from server.schemas import PersonOut, ProjectSummary, TaskOut
+from server.waiting import task_waits_on_customer, waits_on_customer
 
 DEFAULT_WORKFLOW: tuple[tuple[str, StatusCategory, str], ...] = (
     ("To do", StatusCategory.TODO, "#8b949e"),
@@ -33,8 +34,16 @@ DEFAULT_WORKFLOW: tuple[tuple[str, StatusCategory, str], ...] = (
 
 
 def default_statuses(project_id: int) -> list[Status]:
+    """The default workflow; its "Waiting on customer" column is the one whose tasks wait on the customer."""
     return [
-        Status(project_id=project_id, name=name, category=category, colour=colour, position=i)
+        Status(
+            project_id=project_id,
+            name=name,
+            category=category,
+            colour=colour,
+            position=i,
+            waits_on_customer=category == StatusCategory.BLOCKED,
+        )
         for i, (name, category, colour) in enumerate(DEFAULT_WORKFLOW)
     ]
 
@@ -63,7 +72,9 @@ class TaskView:
     """Turns tasks into ``TaskOut`` with their status category and assignee, loading what it needs once."""
 
     def __init__(self, statuses: Iterable[Status], people: Iterable[User], due_soon_days: int) -> None:
+        statuses = list(statuses)
         self.categories = {s.id: s.category for s in statuses}
+        self.waits_on_customer = {s.id: s.waits_on_customer for s in statuses}
         self.people = {u.id: u for u in people}
         self.due_soon_days = due_soon_days
         self.today = today_utc()
@@ -100,7 +111,12 @@ class TaskView:
             status_id=task.status_id,
             status_category=StatusCategory(category),
             assignee=assignee,
-            waiting_on_customer=assignee is not None and assignee.is_customer,
+            waiting_on_customer=waits_on_customer(
+                task.visibility,
+                category,
+                self.waits_on_customer[task.status_id],
+                assignee is not None and assignee.is_customer,
+            ),
             colour_class=colour_class(category, task.due_date, self.today, self.due_soon_days),
             due_date=task.due_date,
             priority=task.priority,
@@ -217,15 +233,20 @@ async def status_in(session: AsyncSession, project_id: int, status_id: int) -> S
     return status
 
 
-async def check_wip_limit(session: AsyncSession, status: Status) -> None:
-    """Refuse one more task in ``status`` when it is at its WIP limit.
+async def check_wip_limit(session: AsyncSession, actor: Actor, status: Status) -> None:
+    """Refuse one more task in ``status`` when it is at its WIP limit, counting the tasks ``actor`` may see.
+
+    A customer's refusal must not reveal internal tasks, so their moves count only shared ones: a column can then
+    hold more than its limit through internal tasks, which staff see on their board ("5 / 4").
 
     Raises:
-        ApiError: 409 ``wip_limit`` when the status already holds ``wip_limit`` tasks.
+        ApiError: 409 ``wip_limit`` when the status already holds ``wip_limit`` tasks the actor may see.
     """
     if status.wip_limit is None:
         return
-    count = (await session.exec(select(func.count()).where(Task.status_id == status.id))).one()
+    count = (
+        await session.exec(select(func.count()).where(Task.status_id == status.id, visible_items(actor, Task)))
+    ).one()
     if count >= status.wip_limit:
         raise ApiError(
             409, "wip_limit", f"{status.name} holds at most {status.wip_limit} tasks: finish or move one first."
@@ -235,7 +256,8 @@ async def check_wip_limit(session: AsyncSession, status: Status) -> None:
 async def project_summaries(
     session: AsyncSession, actor: Actor, project_ids: Sequence[int], due_soon_days: int
 ) -> dict[int, ProjectSummary]:
-    """Task counts per project (done, overdue, due soon, waiting on the customer), by the actor's visibility.
+    """Task counts per project (done, overdue, due soon, waiting on the customer as server/waiting.py defines it),
+    by the actor's visibility.
 
     One grouped query; the colour rules are those of :func:`colour_class`, in SQL.
     """
@@ -244,7 +266,6 @@ async def project_summaries(
     today = today_utc()
     open_ = col(Status.category) != StatusCategory.DONE
     due = col(Task.due_date)
-    customers = select(User.id).where(User.role == "customer")
     # sqlmodel's typed select stops at four columns; this one needs six.
     rows = (
         await session.exec(  # type: ignore[call-overload]
@@ -256,7 +277,7 @@ async def project_summaries(
                 func.sum(
                     case((open_ & (due >= today) & (due <= today + dt.timedelta(days=due_soon_days)), 1), else_=0)
                 ),
-                func.sum(case((open_ & col(Task.assignee_id).in_(customers), 1), else_=0)),
+                func.sum(case((task_waits_on_customer(), 1), else_=0)),
             )
             .join(Status, col(Status.id) == Task.status_id)
             .where(col(Task.project_id).in_(project_ids), visible_items(actor, Task))

@@ -12,6 +12,23 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.request": "Request update",
         "digest.kind.status": "Status changed",
         "digest.kind.feedback": "How well were your goals supported?",
+        "digest.reply_to_item": "Reply by email: {address}",
+        "digest.reply_hint": "Reply to this mail to answer in the thread.",
+        "bounce.subject": "Your reply could not be posted: {subject}",
+        "bounce.body": (
+            "Hello,\n\nTandem could not post your reply to the thread, and stored nothing of it:\n\n{reason}\n\n"
+            "You can still answer in Tandem: {link}"
+        ),
+        "bounce.invalid_token": "The address you replied to is not a valid Tandem reply address.",
+        "bounce.not_recipient": (
+            "The reply address belongs to the person the notification was sent to; reply from that mailbox."
+        ),
+        "bounce.unauthenticated": "Your mail server could not prove this mail came from you (SPF/DKIM failed).",
+        "bounce.no_access": "You no longer have access to this thread.",
+        "bounce.too_large": "The mail or an attachment is too large (at most {limit} bytes).",
+        "bounce.empty": "We found no reply text above the quoted message.",
+        "bounce.invalid": "The reply could not be posted: {detail}",
+        "bounce.no_thread": "This request has no thread to reply in yet; answer it in Tandem.",
         "reset.subject": "Reset your Tandem password",
         "reset.body": (
             "Hello {name},\n\nsomeone (hopefully you) asked to reset the password of your Tandem account. "
@@ -25,6 +42,12 @@ CATALOGS: dict[str, dict[str, str]] = {
             "Accept the invitation and set your password here:\n{link}\n\n"
             "The link works once and expires in {hours} hours."
         ),
+        "link.subject": "Your Tandem sign-in link",
+        "link.body": (
+            "Hello {name},\n\nsomeone (hopefully you) asked to sign in to Tandem with a link. Sign in here:\n{link}\n\n"
+            "The link works once, for {minutes} minutes, and only in the browser where you asked for it.\n\n"
+            "If you did not ask for this, ignore this mail: nobody can sign in with it from another browser."
+        ),
     },
     "sv": {
         "digest.subject": "Tandem: {count} nya för dig",
@@ -35,6 +58,21 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.request": "Uppdatering av förfrågan",
         "digest.kind.status": "Status ändrad",
         "digest.kind.feedback": "Hur väl stöddes era mål?",
+        "digest.reply_to_item": "Svara via e-post: {address}",
+        "digest.reply_hint": "Svara på det här mejlet för att svara i tråden.",
+        "bounce.subject": "Ditt svar kunde inte publiceras: {subject}",
+        "bounce.body": (
+            "Hej,\n\nTandem kunde inte publicera ditt svar i tråden och har inte sparat något av det:\n\n{reason}\n\n"
+            "Du kan fortfarande svara i Tandem: {link}"
+        ),
+        "bounce.invalid_token": "Adressen du svarade till är ingen giltig svarsadress i Tandem.",
+        "bounce.not_recipient": ("Svarsadressen tillhör den som aviseringen skickades till; svara från den brevlådan."),
+        "bounce.unauthenticated": "Din e-postserver kunde inte visa att mejlet kom från dig (SPF/DKIM misslyckades).",
+        "bounce.no_access": "Du har inte längre tillgång till den här tråden.",
+        "bounce.too_large": "Mejlet eller en bilaga är för stor (högst {limit} byte).",
+        "bounce.empty": "Vi hittade ingen svarstext ovanför det citerade meddelandet.",
+        "bounce.invalid": "Svaret kunde inte publiceras: {detail}",
+        "bounce.no_thread": "Förfrågan har ingen tråd att svara i än; svara på den i Tandem.",
         "reset.subject": "Återställ ditt lösenord till Tandem",
         "reset.body": (
             "Hej {name},\n\nnågon (förhoppningsvis du) bad om att få återställa lösenordet till ditt Tandem-konto. "
@@ -47,6 +85,13 @@ CATALOGS: dict[str, dict[str, str]] = {
             "{inviter} på {organization} har bjudit in dig att samarbeta i {project}.\n\n"
             "Tacka ja och välj ditt lösenord här:\n{link}\n\n"
             "Länken fungerar en gång och slutar gälla om {hours} timmar."
+        ),
+        "link.subject": "Din inloggningslänk till Tandem",
+        "link.body": (
+            "Hej {name},\n\nnågon (förhoppningsvis du) bad om att logga in på Tandem med en länk. Logga in här:\n"
+            "{link}\n\nLänken fungerar en gång, i {minutes} minuter, och bara i webbläsaren där du bad om den.\n\n"
+            "Har du inte bett om detta kan du bortse från det här mejlet: ingen kan logga in med det från en annan "
+            "webbläsare."
         ),
     },
 }

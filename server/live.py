@@ -22,6 +22,9 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
   on the shared stream only for files a customer may see (shared, on a shared task, comment or request)
 - on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
 - on ``user:{id}``: ``{"type": "feedback.requested", "request": {...FeedbackRequestOut}}``: answer the survey
+- on ``user:{id}``: ``{"type": "notifications.read", "ids": [4, 5]}`` or ``{..., "all": true}``: read on a device
+- on ``user:{id}``: ``{"type": "waiting.changed"}``: something may have entered or left the person's "waiting on
+  you" list (server/waiting.py); refetch ``GET /api/me/waiting``
 
 Every board event also touches the project's live KPIs (``server/report_live.py``), which publishes
 ``{"type": "kpi.changed", "kpis": {...}}`` on ``report:project:{id}:staff`` and ``:shared``, debounced.
@@ -138,6 +141,8 @@ class LiveUpdates:
     async def membership_changed(self, ctx: Context, project_id: int, user_id: int) -> None:
         self._board(ctx, project_id, {"type": "members.changed"}, shared=True)
         self.access_changed(ctx, AccessChanged(Subject.USER, user_id))
+        # Joining, leaving or changing role on a project changes what waits on the person.
+        self.waiting_changed(ctx, [user_id])
 
     async def disconnect_user(
         self, ctx: Context, user_id: int, token: str | None = None, *, hashed: str | None = None
@@ -212,6 +217,16 @@ class LiveUpdates:
         if was_shared and not shared:
             file_id = getattr(file, "id", None)
             self._emit(ctx, project_channels(project_id)[1], {"type": "file.removed", "file_id": file_id})
+
+    def notifications_read(self, ctx: Context, ids: Sequence[int] | None) -> None:
+        """Tell the actor's other devices which notifications they read (``None``: all of them)."""
+        event: dict[str, Any] = {"type": "notifications.read", **({"all": True} if ids is None else {"ids": ids})}
+        self._emit(ctx, user_channel(ctx.actor.user_id), event)
+
+    def waiting_changed(self, ctx: Context, user_ids: Sequence[int]) -> None:
+        """Hint ``user_ids`` that their "waiting on you" list may have changed (one outbox row for all)."""
+        if user_ids:
+            self._emit(ctx, [user_channel(u) for u in user_ids], {"type": "waiting.changed"})
 
     async def feedback_requested(self, ctx: Context, user_id: int, request: BaseModel) -> None:
         event = {"type": "feedback.requested", "request": request.model_dump(mode="json")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+from collections.abc import Mapping
 from email.message import EmailMessage
 
 from server.settings import SmtpSettings
@@ -16,8 +17,8 @@ class Mailer:
     def __init__(self, smtp: SmtpSettings | None) -> None:
         self.smtp = smtp
 
-    async def send(self, *, to: str, subject: str, body: str) -> bool:
-        """Send a plain-text email.
+    async def send(self, *, to: str, subject: str, body: str, headers: Mapping[str, str] | None = None) -> bool:
+        """Send a plain-text email, with extra ``headers`` (``Reply-To``, ``Message-ID``, ``References``...).
 
         Returns:
             True if it went to the SMTP server; False if SMTP is not configured and the mail was only logged
@@ -30,6 +31,8 @@ class Mailer:
         message["From"] = self.smtp.sender
         message["To"] = to
         message["Subject"] = subject
+        for name, value in (headers or {}).items():
+            message[name] = value
         message.set_content(body)
         await asyncio.to_thread(self._deliver, message)
         return True

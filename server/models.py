@@ -89,6 +89,8 @@ class Organization(SQLModel, table=True):
     name: str = Field(max_length=200)
     slug: str = Field(max_length=64, unique=True)
     created_at: dt.datetime = _ts()
+    # Customers may always ask for a sign-in link by email; staff only where the organization allows it.
+    allow_staff_link_sign_in: bool = Field(default=False)
 
 
 class Client(SQLModel, table=True):
@@ -158,6 +160,8 @@ class Status(SQLModel, table=True):
     position: int = Field(default=0)
     # At most this many tasks may stand in the status; None: no limit.
     wip_limit: int | None = Field(default=None)
+    # Open shared tasks in this status wait on the project's customers (server/waiting.py).
+    waits_on_customer: bool = Field(default=False)
 
 
 class Milestone(SQLModel, table=True):
@@ -262,6 +266,21 @@ class PasswordReset(SQLModel, table=True):
     token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     created_at: dt.datetime = _ts()
     expires_at: dt.datetime = _ts()
+
+
+class SignInLink(SQLModel, table=True):
+    """A one-time sign-in link sent by email. Only the SHA-256 of its token is stored, with the SHA-256 of the
+    random cookie given to the browser that asked: the link signs in that browser only, once, until it expires."""
+
+    __tablename__ = "sign_in_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    browser_hash: str = Field(sa_type=String(64))
+    created_at: dt.datetime = _ts()
+    expires_at: dt.datetime = _ts()
+    used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Invite(SQLModel, table=True):
@@ -750,3 +769,16 @@ class WebhookDelivery(SQLModel, table=True):
     created_at: dt.datetime = _ts()
     last_attempt_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     delivered_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class InboundMail(SQLModel, table=True):
+    """A reply by email already turned into a comment, by its ``Message-ID``: a mail delivered twice (a relay's
+    retry, a resend) is stored once (``server/mail_in/``)."""
+
+    __tablename__ = "inbound_mails"
+
+    # SHA-256 of the Message-ID as received: fixed length, whatever the sender put there.
+    message_key: str = Field(max_length=64, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="SET NULL")
+    received_at: dt.datetime = _ts()

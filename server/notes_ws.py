@@ -188,11 +188,22 @@ class NoteRooms:
             case AccessChanged(Subject.PROJECT | Subject.EVERYTHING):
                 # A deleted project's notes are gone from the database, so its rooms cannot be looked up: all.
                 await self.manager.recheck(lambda p: True)
+                await self._drop_deleted()
             case AccessChanged(Subject.NOTE, note_id):
                 await self.manager.recheck(lambda p: True, note_ids={note_id})
+                await self._drop_deleted()
             case AccessChanged(Subject.TASK | Subject.MILESTONE as subject, ident):
                 notes = await self._open_notes_under(subject, ident)
                 await self.manager.recheck(lambda p: True, note_ids=notes)
+
+    async def _drop_deleted(self) -> None:
+        """Unload at once the open rooms whose note no longer exists (see ``RoomManager.drop``)."""
+        open_notes = list(self.manager.rooms)
+        if not open_notes:
+            return
+        async with self.db.session() as session:
+            alive = set((await session.exec(select(Note.id).where(col(Note.id).in_(open_notes)))).all())
+        self.manager.drop([note_id for note_id in open_notes if note_id not in alive])
 
     async def _open_notes_under(self, subject: Subject, ident: int) -> set[int]:
         """The notes open on this node that are attached to task ``ident`` (or to a task of milestone ``ident``)."""

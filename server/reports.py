@@ -35,6 +35,7 @@ from server.models import (
     Visibility,
 )
 from server.schemas import Out
+from server.waiting import task_waits_on_customer
 
 BURNUP_WEEKS = 26
 # Health rule thresholds (docs/REPORTS.md).
@@ -71,14 +72,12 @@ class TaskFact:
     created_at: dt.datetime
     completed_at: dt.datetime | None
     updated_at: dt.datetime
+    # As server/waiting.py defines it, computed by the query that loads the fact.
+    waiting_on_customer: bool = False
 
     @property
     def done(self) -> bool:
         return self.category == StatusCategory.DONE
-
-    @property
-    def waiting_on_customer(self) -> bool:
-        return not self.done and self.assignee_role is not None and self.assignee_role not in STAFF_ROLES
 
 
 @dataclass(frozen=True)
@@ -234,6 +233,7 @@ async def load_facts(
             col(Task.created_at),
             col(Task.completed_at),
             col(Task.updated_at),
+            task_waits_on_customer(),
         )
         .join(Status, col(Status.id) == Task.status_id)
         .outerjoin(User, col(User.id) == Task.assignee_id)

@@ -165,6 +165,7 @@ class StatusIn(In):
     colour: Colour
     position: int | None = Field(None, ge=0, le=1000)
     wip_limit: int | None = Field(None, ge=1, le=10_000)
+    waits_on_customer: bool = Field(False, description="Its open shared tasks wait on the project's customers.")
 
 
 class StatusPatch(In):
@@ -173,6 +174,7 @@ class StatusPatch(In):
     colour: Colour | None = None
     position: int | None = Field(None, ge=0, le=1000)
     wip_limit: int | None = Field(None, ge=1, le=10_000, description="null removes the limit")
+    waits_on_customer: bool | None = None
 
 
 class StatusOut(Out):
@@ -183,6 +185,7 @@ class StatusOut(Out):
     colour: str
     position: int
     wip_limit: int | None = Field(None, description="At most this many tasks may stand in the status.")
+    waits_on_customer: bool = Field(description="Its open shared tasks wait on the project's customers.")
 
 
 class StatusDeleteQuery(In):
@@ -257,7 +260,9 @@ class TaskOut(Out):
     status_id: int
     status_category: StatusCategory
     assignee: PersonOut | None
-    waiting_on_customer: bool = Field(description="True when the assignee is a customer user.")
+    waiting_on_customer: bool = Field(
+        description="Shared, not done, and assigned to a customer user or in a waits_on_customer status."
+    )
     colour_class: ColourClass = Field(description="overdue, due_soon, on_track or done, computed by the server.")
     due_date: dt.date | None
     priority: Priority
@@ -349,12 +354,15 @@ class InvitePreviewOut(Out):
     organization_name: str
     role: ProjectRole
     name: str
+    # Whether "join without a password" is offered: customers always, staff where the organization allows links.
+    passwordless: bool = False
 
 
 class InviteAcceptIn(In):
     token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
     name: Name
-    password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
+    # None: join without a password, and sign in by link later (customers; staff where the organization allows).
+    password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)] | None = None
     locale: Locale = "en"
 
 
@@ -445,12 +453,16 @@ class SearchQuery(In):
 
 
 class SearchHit(Out):
-    kind: Literal["task", "comment"]
+    kind: Literal["task", "comment", "request", "file", "note"]
     project_id: int
-    task_id: int
+    task_id: int | None = Field(description="The task (for a task or comment, and a file or note on a task).")
     comment_id: int | None
-    title: str
+    request_id: int | None = None
+    file_id: int | None = None
+    note_id: int | None = None
+    title: str = Field(description="The task's, request's, file's or note's name (for a comment: its task's).")
     excerpt: str
+    link: str = Field(description="Where the web client shows the item.")
 
 
 class NotificationOut(Out):

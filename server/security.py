@@ -24,9 +24,10 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check ``password``; with ``password_hash=None`` spend the same time and answer False."""
+    """Check ``password``; with no hash (``None``, or ``""`` for an account that signs in by link only) spend the
+    same time and answer False."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from server.auth import live_session_hashes, session_alive
 from server.db import Database, utcnow
-from server.models import AuthSession, Invite, PasswordReset
+from server.models import AuthSession, Invite, PasswordReset, SignInLink
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,23 +65,26 @@ class Purged:
     sessions: int
     invites: int
     password_resets: int
+    sign_in_links: int = 0
 
 
 async def purge_ended(db: Database, settings: Settings) -> Purged:
-    """Delete sessions past their expiry or idle timeout, password-reset tokens past theirs (used ones are deleted
-    when used), and invitations accepted or expired more than `INVITE_KEEP` ago. Idempotent; safe on every node."""
+    """Delete sessions past their expiry or idle timeout, password-reset tokens and sign-in links past theirs
+    (used reset tokens are deleted when used), and invitations accepted or expired more than `INVITE_KEEP` ago.
+    Idempotent; safe on every node."""
     now = utcnow()
     idle = dt.timedelta(minutes=settings.session_idle_minutes)
     async with db.session() as session:
         sessions = await session.exec(delete(AuthSession).where(not_(session_alive(idle))))
         resets = await session.exec(delete(PasswordReset).where(col(PasswordReset.expires_at) <= now))
+        links = await session.exec(delete(SignInLink).where(col(SignInLink.expires_at) <= now))
         invites = await session.exec(
             delete(Invite).where(
                 or_(col(Invite.expires_at) <= now - INVITE_KEEP, col(Invite.accepted_at) <= now - INVITE_KEEP)
             )
         )
         await session.commit()
-    return Purged(sessions.rowcount, invites.rowcount, resets.rowcount)
+    return Purged(sessions.rowcount, invites.rowcount, resets.rowcount, links.rowcount)
 
 
 async def purge_forever(db: Database, settings: Settings) -> None:
@@ -93,5 +96,5 @@ async def purge_forever(db: Database, settings: Settings) -> None:
         except Exception:
             log.warning("purge of ended sessions and tokens failed; retrying at the next interval", exc_info=True)
             continue
-        if purged.sessions or purged.invites or purged.password_resets:
+        if purged.sessions or purged.invites or purged.password_resets or purged.sign_in_links:
             log.info("purged %s", purged)

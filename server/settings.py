@@ -55,6 +55,20 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class MailInSettings:
+    """Replies by email (``server/mail_in/``): the reply addresses' domain and the inbound SMTP server."""
+
+    # Reply addresses are reply+<token>@domain; empty: mail carries no reply address and nothing is accepted.
+    domain: str = ""
+    host: str = "127.0.0.1"
+    port: int = 2525
+    # Larger mail is refused (and bounced); each attachment must also fit upload_max_bytes.
+    max_bytes: int = 25 * 1024 * 1024
+    # Mails one sender address may send per hour before they are deferred (451).
+    per_sender_per_hour: int = 60
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     database_url: str = "sqlite:///var/tandem.db"
@@ -75,6 +89,7 @@ class Settings:
     session_purge_seconds: int = 3600
     invite_hours: int = 72
     password_reset_minutes: int = 30
+    signin_link_minutes: int = 15
     due_soon_days: int = 3
     login_attempts_per_minute: int = 10
     # REST requests per minute (sliding window, server/api/routing.py); 0 turns a limit off.
@@ -108,6 +123,7 @@ class Settings:
     storage_url: str = ""
     s3: S3Settings = field(default_factory=S3Settings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    mail_in: MailInSettings = field(default_factory=MailInSettings)
 
     @property
     def production(self) -> bool:
@@ -232,6 +248,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         session_purge_seconds=_int(env, "TANDEM_SESSION_PURGE_SECONDS", 3600),
         invite_hours=_int(env, "TANDEM_INVITE_HOURS", 72),
         password_reset_minutes=_int(env, "TANDEM_PASSWORD_RESET_MINUTES", 30),
+        signin_link_minutes=_int(env, "TANDEM_SIGNIN_LINK_MINUTES", 15),
         due_soon_days=_int(env, "TANDEM_DUE_SOON_DAYS", 3),
         login_attempts_per_minute=_int(env, "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE", 10),
         api_requests_per_minute_per_ip=_int(env, "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP", 3000),
@@ -263,4 +280,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             region=env.get("TANDEM_S3_REGION", "us-east-1"),
         ),
         webhooks=_webhooks(env),
+        mail_in=MailInSettings(
+            domain=env.get("TANDEM_MAIL_DOMAIN", "").strip().lower(),
+            host=env.get("TANDEM_MAIL_IN_HOST", "127.0.0.1"),
+            port=_int(env, "TANDEM_MAIL_IN_PORT", 2525),
+            max_bytes=_int(env, "TANDEM_MAIL_IN_MAX_BYTES", 25 * 1024 * 1024),
+            per_sender_per_hour=_int(env, "TANDEM_MAIL_IN_PER_SENDER_PER_HOUR", 60),
+        ),
     )

@@ -87,6 +87,7 @@ CASES = [
     Case("GET", "/api/auth/session", "/api/auth/session", {r: 200 for r in ALL}),
     Case("GET", "/api/me", "/api/me", ANY_SIGNED_IN),
     Case("PATCH", "/api/me", "/api/me", ANY_SIGNED_IN, {"locale": "sv"}),
+    Case("GET", "/api/me/waiting", "/api/me/waiting", ANY_SIGNED_IN),
     Case(
         "POST",
         "/api/me/password",

@@ -273,3 +273,40 @@ def test_a_version_saved_while_the_notes_task_was_internal_stays_internal(
     make_internal(client, ws, task)
     version = client.post(f"/api/notes/{note}/versions", json={"name": "v"}, headers=bearer(ws, "staff")).json()
     assert version["visibility"] == "internal"
+
+
+def test_a_wip_limit_refuses_a_customer_only_by_the_tasks_they_can_see(
+    client: TestClient, workspace: Workspace
+) -> None:
+    # "To do" holds a shared and an internal task; the customer sees one of them.
+    ws, px, todo = workspace, workspace.ids["px"], workspace.ids["px_todo"]
+    limited = client.patch(f"/api/projects/{px}/statuses/{todo}", json={"wip_limit": 2}, headers=bearer(ws, "owner"))
+    assert limited.status_code == 200, limited.text
+    staff_move = client.patch(
+        f"/api/tasks/{ws.ids['px_shared_task']}", json={"status_id": ws.ids["px_active"]}, headers=bearer(ws, "staff")
+    )
+    assert staff_move.status_code == 200
+    back = client.patch(f"/api/tasks/{ws.ids['px_shared_task']}", json={"status_id": todo}, headers=bearer(ws, "staff"))
+    assert back.status_code == 200, back.text
+    # Staff count every task: To do is full for them.
+    full = client.patch(
+        f"/api/tasks/{ws.ids['px_customer_task']}", json={"status_id": todo}, headers=bearer(ws, "staff")
+    )
+    assert full.status_code == 409 and full.json()["error"] == "wip_limit"
+    # A refusal for the customer at 1 visible of 2 would reveal the internal task: their move counts what they see.
+    moved = client.patch(
+        f"/api/tasks/{ws.ids['px_customer_task']}", json={"status_id": todo}, headers=bearer(ws, "customer")
+    )
+    assert moved.status_code == 200, moved.text
+    # At what they can see, the limit holds for them too.
+    away = client.patch(
+        f"/api/tasks/{ws.ids['px_customer_task']}",
+        json={"status_id": ws.ids["px_blocked"]},
+        headers=bearer(ws, "staff"),
+    )
+    assert away.status_code == 200
+    client.patch(f"/api/projects/{px}/statuses/{todo}", json={"wip_limit": 1}, headers=bearer(ws, "owner"))
+    refused = client.patch(
+        f"/api/tasks/{ws.ids['px_customer_task']}", json={"status_id": todo}, headers=bearer(ws, "customer")
+    )
+    assert refused.status_code == 409 and refused.json()["error"] == "wip_limit"

@@ -177,3 +177,91 @@ def test_sqlite_outbox_rows_get_event_ids_in_0013(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_outbox_rows_get_event_ids_in_0013(postgres_url: str) -> None:
     _outbox_rows_get_event_ids_in_0013(postgres_url)
+
+
+def _default_waiting_column_is_flagged_by_0014(url: str) -> None:
+    """0014 flags existing projects' default "Waiting on customer" column, and nothing else; down drops the flag."""
+    migrate.upgrade(url, "0013")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 11, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'A', 'a', :t)"), {"t": stamp}
+            )
+            conn.execute(
+                text("INSERT INTO clients (id, organization_id, name, created_at) VALUES (1, 1, 'X', :t)"), {"t": stamp}
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO projects (id, organization_id, client_id, name, description, archived, created_at,"
+                    " updated_at) VALUES (1, 1, 1, 'P', '', false, :t, :t)"
+                ),
+                {"t": stamp},
+            )
+            for position, (name, category) in enumerate(
+                [("To do", "todo"), ("Waiting on customer", "blocked"), ("Blocked by vendor", "blocked")]
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO statuses (project_id, name, category, colour, position)"
+                        " VALUES (1, :n, :c, '#000000', :p)"
+                    ),
+                    {"n": name, "c": category, "p": position},
+                )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            flags = conn.execute(text("SELECT name, waits_on_customer FROM statuses ORDER BY position")).all()
+        assert [(name, bool(flag)) for name, flag in flags] == [
+            ("To do", False),
+            ("Waiting on customer", True),
+            ("Blocked by vendor", False),
+        ]
+        migrate.downgrade(url, "0013")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM statuses")).scalar() == 3
+            assert "waits_on_customer" not in {c["name"] for c in inspect(conn).get_columns("statuses")}
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0014_flags_the_default_waiting_column(tmp_path: Path) -> None:
+    _default_waiting_column_is_flagged_by_0014(f"sqlite:///{tmp_path / 'waiting.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_0014_flags_the_default_waiting_column(postgres_url: str) -> None:
+    _default_waiting_column_is_flagged_by_0014(postgres_url)
+
+
+def _sign_in_links_arrive_with_0016(url: str) -> None:
+    """0016 adds the sign-in links table and turns staff link sign-in off for existing organizations; down drops
+    both and keeps the organization."""
+    migrate.upgrade(url, "0015")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 12, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'A', 'a', :t)"), {"t": stamp}
+            )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT allow_staff_link_sign_in FROM organizations")).scalar() in (False, 0)
+            assert "sign_in_links" in inspect(conn).get_table_names()
+        migrate.downgrade(url, "0015")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 1
+            assert "allow_staff_link_sign_in" not in {c["name"] for c in inspect(conn).get_columns("organizations")}
+            assert "sign_in_links" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0016_adds_sign_in_links(tmp_path: Path) -> None:
+    _sign_in_links_arrive_with_0016(f"sqlite:///{tmp_path / 'links.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_0016_adds_sign_in_links(postgres_url: str) -> None:
+    _sign_in_links_arrive_with_0016(postgres_url)

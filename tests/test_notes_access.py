@@ -202,3 +202,18 @@ async def test_a_forged_awareness_name_is_seen_as_the_real_user_on_the_other_nod
     await staff.wait(at_cursor(staff, customer_id, 2), what="the customer's second state at the staff member")
     assert staff.awareness[customer_id]["user"]["name"] == "Customer"
     assert staff.awareness[staff_id] == staff_state  # nobody told the staff member it left either
+
+
+async def test_a_node_that_opens_a_note_late_shows_who_is_already_there_on_other_nodes(
+    two_nodes: list[Node], database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    note = await create_note(a, ws, title="Standup", content="Notes\n")
+    staff = await synced(await join(opened, a, ws, "staff", note))
+    await staff.set_awareness(1, {"user": {"name": "Staff"}, "cursor": {"index": 0}})
+    await staff.wait(at_cursor(staff, staff.doc.client_id, 0), what="the staff state held on node A")
+    # Node B has not opened the note yet; the staff member announced themselves once and stays still.
+    customer = await synced(await join(opened, b, ws, "customer", note))
+    await customer.wait(at_cursor(customer, staff.doc.client_id, 0), timeout=5, what="node A's peers, on node B")
+    assert customer.awareness[staff.doc.client_id]["user"]["name"] == "Staff"

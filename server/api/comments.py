@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
+from server import waiting
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
@@ -157,7 +158,21 @@ async def list_comments(ctx: Context, query: CommentQuery) -> Page[CommentOut]:
     errors=(401, 403, 404, 422, 429),
 )
 async def create_comment(ctx: Context, body: CommentIn) -> CommentOut:
-    task, project, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.COMMENT_CREATE)
+    return await add_comment(ctx, ctx.path_int("task_id"), body)
+
+
+async def add_comment(ctx: Context, task_id: int, body: CommentIn) -> CommentOut:
+    """Comment on a task as ``ctx.actor``: the one way a comment is made (the REST route, replies by email).
+
+    Checks the policy (internal comments are staff's), the per-person comment rate, the quoted comment and the
+    mentions; notifies the mentioned and records the live and webhook events for after the commit.
+
+    Raises:
+        NotFound: no such task, or one the actor may not see.
+        Forbidden: the actor may not comment there (or not internally).
+        ApiError: 429 over the comment rate; 422 for a quote or mention that does not fit.
+    """
+    task, project, _ = await task_for(ctx.session, ctx.actor, task_id, Action.COMMENT_CREATE)
     if body.visibility == Visibility.INTERNAL:
         authorize(ctx.actor, Action.COMMENT_INTERNAL, project)
     if not await ctx.services.limiter.hit(f"comment:{ctx.actor.user_id}", COMMENTS_PER_MINUTE, 60):
@@ -190,6 +205,7 @@ async def create_comment(ctx: Context, body: CommentIn) -> CommentOut:
     assert comment.id is not None
     ctx.session.add_all(Mention(comment_id=comment.id, user_id=user.id) for user in mentioned if user.id)
     await notify_mentions(ctx, comment, task, mentioned)
+    await waiting.mentions_answered(ctx, task.id, comment.id)
     await ctx.session.flush()
     out = (await comments_out(ctx, [comment]))[0]
     await ctx.services.live.comment_changed(ctx, out, task, "comment.created")
@@ -243,6 +259,8 @@ async def delete_comment(ctx: Context) -> None:
     await bump_version(ctx.session, comment)
     await ctx.session.exec(delete(CommentRevision).where(col(CommentRevision.comment_id) == comment.id))
     await ctx.session.exec(delete(Reaction).where(col(Reaction.comment_id) == comment.id))
+    mentioned = await ctx.session.exec(select(Mention.user_id).where(Mention.comment_id == comment.id))
+    waiting.hint(ctx, mentioned.all())  # a mention of them, now deleted, no longer waits on them
     await ctx.session.flush()
     out = (await comments_out(ctx, [comment]))[0]
     await ctx.services.live.comment_changed(ctx, out, task, "comment.deleted")

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from server import notify
+from server import notify, waiting
 from server.api import api
 from server.api.reports import weights_of
 from server.api.routing import ApiError, Context
@@ -129,9 +129,10 @@ async def open_request(ctx: Context, project: Project, milestone: Milestone | No
             )
         )
     ).all()
-    about = f"{project.name}: {milestone.name}" if milestone else project.name
+    # The text names the project only: a notification keeps its text, and the milestone may be made internal later.
+    # The ask itself (GET .../feedback-requests) names the milestone while customers may see it.
     for user_id in customers:
-        await notify.notify(ctx, user_id, notify.NotificationKind.FEEDBACK, about, project_id=project.id)
+        await notify.notify(ctx, user_id, notify.NotificationKind.FEEDBACK, project.name, project_id=project.id)
         await ctx.services.live.feedback_requested(ctx, user_id, out.model_copy(update={"answered_by_me": False}))
     return request
 
@@ -238,6 +239,7 @@ async def answer(ctx: Context, body: AnswerIn) -> AnswerOut:
     ctx.session.add(row)
     await ctx.session.flush()
     ctx.services.live.kpis_changed(ctx, request.project_id)
+    waiting.hint(ctx, [ctx.actor.user_id])
     return AnswerOut.model_validate(row)
 
 
@@ -278,7 +280,7 @@ async def create_action(ctx: Context, body: ActionIn) -> ActionOut:
     ).first()
     if first is None or first.id is None:
         raise ApiError(409, "no_workflow", "The project has no statuses.")
-    await check_wip_limit(ctx.session, first)
+    await check_wip_limit(ctx.session, ctx.actor, first)
     title = body.title or f"Feedback: {body.theme}"
     task = Task(
         project_id=project.id,

@@ -18,7 +18,7 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -35,7 +35,7 @@ from server.domain import project_for
 from server.models import Comment, FileVersion, Project, Request, StoredFile, Task, User, Visibility
 from server.policy import Action, NotFound, authorize, can_see_item, effective_visibility, visible_items
 from server.schemas import Id, In, Out, PersonOut
-from server.storage import UploadTooLarge, spool_upload
+from server.storage import Upload, UploadTooLarge, spool_upload
 
 # Types a browser may show inline: raster images cannot carry script. Everything else is an attachment.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -246,7 +246,12 @@ async def _receive(ctx: Context) -> Any:
 
 async def _store_version(ctx: Context, file: StoredFile, name: str) -> None:
     """Receive the request body as the next version of ``file`` (flushed, so ``file.id`` is set)."""
-    upload = await _receive(ctx)
+    await store_upload(ctx, file, name, await _receive(ctx))
+
+
+async def store_upload(ctx: Context, file: StoredFile, name: str, upload: Upload) -> None:
+    """Store ``upload`` (already within the size limit) as the next version of ``file``, its type sniffed from its
+    first bytes; the blob is removed again if the transaction rolls back. ``upload``'s temporary file is consumed."""
     try:
         assert file.id is not None
         key = f"{file.project_id}/{file.id}/{file.version}-{uuid.uuid4().hex}"
@@ -316,7 +321,22 @@ async def _parents(
     errors=(401, 403, 404, 413, 422),
 )
 async def upload_file(ctx: Context, query: FileUploadQuery) -> FileOut:
-    project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.FILE_UPLOAD)
+    return await add_file(ctx, ctx.path_int("project_id"), query, lambda: _receive(ctx))
+
+
+async def add_file(
+    ctx: Context, project_id: int, query: FileUploadQuery, receive: Callable[[], Awaitable[Upload]]
+) -> FileOut:
+    """Add a file to a project as ``ctx.actor``: the one way a file is made (the upload route, mail attachments).
+
+    Args:
+        receive: spools the content (within ``TANDEM_UPLOAD_MAX_BYTES``), called once the checks have passed.
+
+    Raises:
+        NotFound, Forbidden: the actor may not upload to the project.
+        ApiError: 422 for a parent or visibility that does not fit; 413 from ``receive``.
+    """
+    project = await project_for(ctx.session, ctx.actor, project_id, Action.FILE_UPLOAD)
     assert project.id is not None
     task, comment, request = await _parents(ctx, project, query)
     parent_visibility = (
@@ -349,7 +369,7 @@ async def upload_file(ctx: Context, query: FileUploadQuery) -> FileOut:
     )
     ctx.session.add(file)
     await ctx.session.flush()
-    await _store_version(ctx, file, file.name)
+    await store_upload(ctx, file, file.name, await receive())
     out = (await files_out(ctx, [file]))[0]
     await ctx.services.live.file_changed(ctx, project.id, out, "file.created", shared=_shared_now(file, task, comment))
     return out

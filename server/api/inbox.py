@@ -1,4 +1,4 @@
-"""What needs my attention: unread counts, notifications, mention autocomplete, and search."""
+"""What needs my attention: unread counts, notifications and mention autocomplete (search: server/api/search.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from server.discussion import mentionable_people, thread_rows_visible, unread_co
 from server.domain import project_for
 from server.models import Comment, Notification, Project, Request, Task
 from server.policy import Action, Actor, visible_items, visible_projects
-from server.rendering import excerpt
 from server.schemas import (
     In,
     NotificationOut,
@@ -20,8 +19,6 @@ from server.schemas import (
     Page,
     PageQuery,
     PersonOut,
-    SearchHit,
-    SearchQuery,
     UnreadOut,
 )
 
@@ -32,10 +29,6 @@ class PeopleList(Out):
 
 class MentionableQuery(In):
     internal: bool = False
-
-
-class SearchResults(Out):
-    items: list[SearchHit]
 
 
 class NotificationQuery(PageQuery):
@@ -79,79 +72,6 @@ async def mentionable(ctx: Context, query: MentionableQuery) -> PeopleList:
     return PeopleList(
         items=[PersonOut(id=u.id, name=u.name, is_customer=not u.is_staff) for u in people if u.id is not None]
     )
-
-
-def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-@api.route(
-    "GET",
-    "/api/search",
-    summary="Search tasks and comments I can see",
-    tag="discussion",
-    query=SearchQuery,
-    response=SearchResults,
-    errors=(401, 422),
-)
-async def search(ctx: Context, query: SearchQuery) -> SearchResults:
-    pattern = _like(query.q)
-    scope = [visible_projects(ctx.actor), visible_items(ctx.actor, Task)]
-    if query.project_id is not None:
-        scope.append(col(Project.id) == query.project_id)
-    tasks = (
-        await ctx.session.exec(
-            select(Task)
-            .join(Project, col(Project.id) == Task.project_id)
-            .where(
-                *scope,
-                or_(col(Task.title).ilike(pattern, escape="\\"), col(Task.description).ilike(pattern, escape="\\")),
-            )
-            .order_by(col(Task.id).desc())
-            .limit(25)
-        )
-    ).all()
-    comments = (
-        await ctx.session.exec(
-            select(Comment, Task.title)
-            .join(Task, col(Task.id) == Comment.task_id)
-            .join(Project, col(Project.id) == Task.project_id)
-            .where(
-                *scope,
-                thread_rows_visible(ctx.actor),
-                col(Comment.deleted_at).is_(None),
-                col(Comment.body).ilike(pattern, escape="\\"),
-            )
-            .order_by(col(Comment.id).desc())
-            .limit(25)
-        )
-    ).all()
-    hits = [
-        SearchHit(
-            kind="task",
-            project_id=t.project_id,
-            task_id=t.id,
-            comment_id=None,
-            title=t.title,
-            excerpt=excerpt(t.description),
-        )
-        for t in tasks
-        if t.id is not None
-    ]
-    hits += [
-        SearchHit(
-            kind="comment",
-            project_id=c.project_id,
-            task_id=c.task_id,
-            comment_id=c.id,
-            title=title,
-            excerpt=excerpt(c.body),
-        )
-        for c, title in comments
-        if c.id is not None
-    ]
-    return SearchResults(items=hits)
 
 
 def notifications_visible(actor: Actor) -> ColumnElement[bool]:
@@ -217,3 +137,4 @@ async def read_notifications(ctx: Context, body: NotificationsReadIn) -> None:
     if not body.all:
         stmt = stmt.where(col(Notification.id).in_(body.ids or []))
     await ctx.session.exec(stmt.values(read_at=utcnow()))
+    ctx.services.live.notifications_read(ctx, None if body.all else sorted(set(body.ids or [])))

@@ -349,13 +349,14 @@ async def preview_invite(ctx: Context, body: InviteTokenIn) -> InvitePreviewOut:
         organization_name=organization.name,
         role=invite.role,
         name=invite.name,
+        passwordless=invite.role in CUSTOMER_PROJECT_ROLES or organization.allow_staff_link_sign_in,
     )
 
 
 @api.route(
     "POST",
     "/api/invites/accept",
-    summary="Accept an invitation: set a password, join the project, and sign in",
+    summary="Accept an invitation: set a password (or not, to sign in by link later), join the project, and sign in",
     tag="invites",
     body=InviteAcceptIn,
     response=InviteAcceptOut,
@@ -365,17 +366,23 @@ async def preview_invite(ctx: Context, body: InviteTokenIn) -> InvitePreviewOut:
 )
 async def accept_invite(ctx: Context, body: InviteAcceptIn) -> InviteAcceptOut:
     invite, project = await _open_invite(ctx, body.token)
-    require_strong_password(body.password, email=invite.email)
+    is_customer = invite.role in CUSTOMER_PROJECT_ROLES
+    if body.password is not None:
+        require_strong_password(body.password, email=invite.email)
+    elif not is_customer:
+        organization = await ctx.session.get(Organization, invite.organization_id)
+        if organization is None or not organization.allow_staff_link_sign_in:
+            raise ApiError(422, "password_required", "Choose a password: staff here sign in with one.")
     if (await ctx.session.exec(select(User).where(User.email == invite.email))).first() is not None:
         raise ApiError(409, "email_unavailable", "An account with this email exists: sign in instead.")
-    is_customer = invite.role in CUSTOMER_PROJECT_ROLES
     user = User(
         organization_id=invite.organization_id,
         client_id=project.client_id if is_customer else None,
         email=invite.email,
         name=body.name,
         role=OrgRole.CUSTOMER if is_customer else OrgRole.STAFF,
-        password_hash=hash_password(body.password),
+        # No password: an empty hash, which no password matches (server/security.py); the person signs in by link.
+        password_hash=hash_password(body.password) if body.password is not None else "",
         locale=body.locale,
     )
     ctx.session.add(user)

@@ -17,7 +17,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from server import notify
+from server import notify, waiting
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.api.tasks import add_task
@@ -490,6 +490,7 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
     request, project = await request_for(ctx, ctx.path_int("request_id"), Action.REQUEST_TRIAGE)
     if request.status in RESOLVED_REQUEST_STATUSES:
         raise ApiError(409, "resolved", f"The request is already {request.status}.")
+    status_before = request.status
     now = utcnow()
     match body.action:
         case "accept":
@@ -524,6 +525,8 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
     request.version += 1
     ctx.session.add(request)
     await notify.request_changed(ctx, request, summary)
+    if RequestStatus.NEEDS_INFO in (status_before, request.status):
+        await waiting.hint_project(ctx, request.project_id)
     out = await _publish(ctx, request, "request.updated")
     await ctx.services.webhooks.request_triaged(ctx, request.project_id, out, body.action)
     return out
@@ -550,6 +553,7 @@ async def reply_request(ctx: Context, body: ReplyIn) -> RequestOut:
         request.first_response_at = request.first_response_at or now
     elif request.status == RequestStatus.NEEDS_INFO:
         request.status = RequestStatus.OPEN
+        await waiting.hint_project(ctx, request.project_id)
     _record(ctx, request, "replied", body.message)
     request.updated_at = now
     request.version += 1

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from server import notify
+from server import notify, waiting
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
@@ -66,6 +66,14 @@ async def check_milestone(ctx: Context, project: Project, milestone_id: int, vis
         )
 
 
+# Changes that may make a task start or stop waiting on someone (due dates reorder their lists).
+WAITING_FIELDS = frozenset({"status_id", "assignee_id", "visibility", "due_date"})
+
+
+def _waiting_state(task: Task, status: Status) -> tuple[str, str, bool, int | None]:
+    return task.visibility, status.category, status.waits_on_customer, task.assignee_id
+
+
 async def task_out(ctx: Context, task: Task, status: Status | None = None) -> TaskOut:
     """``task`` as the API shows it; ``status``, when the caller holds the task's status already, spares a query."""
     known = [status] if status is not None else []
@@ -100,9 +108,8 @@ async def list_tasks(ctx: Context, query: TaskQuery) -> Page[TaskOut]:
     if query.due_after is not None:
         stmt = stmt.where(col(Task.due_date) > query.due_after)
     if query.waiting_on_customer is not None:
-        customers = select(User.id).where(User.role == "customer")
-        waiting = col(Task.assignee_id).in_(customers)
-        stmt = stmt.where(waiting if query.waiting_on_customer else ~waiting | col(Task.assignee_id).is_(None))
+        waits = waiting.task_waits_on_customer()
+        stmt = stmt.join(Status, col(Status.id) == Task.status_id).where(waits if query.waiting_on_customer else ~waits)
     if query.cursor:
         stmt = stmt.where(col(Task.id) > int(query.cursor))
     rows = list((await ctx.session.exec(stmt.order_by(col(Task.id)).limit(query.limit + 1))).all())
@@ -145,7 +152,7 @@ async def add_task(ctx: Context, project: Project, body: TaskIn) -> TaskOut:
         if first is None:
             raise ApiError(409, "no_workflow", "The project has no statuses.")
         status = first
-    await check_wip_limit(ctx.session, status)
+    await check_wip_limit(ctx.session, ctx.actor, status)
     if body.assignee_id is not None:
         await check_assignee(ctx, project, body.assignee_id, body.visibility)
     if body.milestone_id is not None:
@@ -168,9 +175,10 @@ async def add_task(ctx: Context, project: Project, body: TaskIn) -> TaskOut:
     )
     ctx.session.add(task)
     await ctx.session.flush()
-    out = await task_out(ctx, task)
+    out = await task_out(ctx, task, status)
     await ctx.services.live.task_changed(ctx, out, previous_visibility=None)
     await notify.task_changed(ctx, task, assignee_before=None, status_before=None)
+    await waiting.task_moved(ctx, project.id, before=None, after=_waiting_state(task, status))
     return out
 
 
@@ -203,10 +211,11 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
             raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
     previous_visibility = task.visibility
     assignee_before, status_before = task.assignee_id, task.status_id
+    waiting_before = _waiting_state(task, status)
     visibility = changes.get("visibility", task.visibility)
     if "status_id" in changes and changes["status_id"] != task.status_id:
         status = await status_in(ctx.session, project.id, changes["status_id"])
-        await check_wip_limit(ctx.session, status)
+        await check_wip_limit(ctx.session, ctx.actor, status)
         if status.category == StatusCategory.DONE:
             task.completed_at = task.completed_at or utcnow()
         else:
@@ -227,6 +236,8 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
     if task.status_id != status_before:
         await ctx.services.webhooks.task_status_changed(ctx, out, status_before)
+    if changes.keys() & WAITING_FIELDS:
+        await waiting.task_moved(ctx, project.id, before=waiting_before, after=_waiting_state(task, status))
     return out
 
 
@@ -237,5 +248,6 @@ async def delete_task(ctx: Context) -> None:
     task, _, status = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.TASK_DELETE)
     out = await task_out(ctx, task, status)
     await purge_blobs_after_commit(ctx, col(StoredFile.task_id) == task.id)
+    await waiting.task_moved(ctx, task.project_id, before=_waiting_state(task, status), after=None)
     await ctx.session.delete(task)
     await ctx.services.live.task_deleted(ctx, out)

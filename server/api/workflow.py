@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
+from server import waiting
 from server.api import api, feedback
 from server.api.routing import ApiError, Context
 from server.audit import visibility_changed
@@ -79,6 +80,7 @@ async def create_status(ctx: Context, body: StatusIn) -> StatusOut:
         colour=body.colour,
         position=position,
         wip_limit=body.wip_limit,
+        waits_on_customer=body.waits_on_customer,
     )
     ctx.session.add(status)
     await ctx.session.flush()
@@ -102,13 +104,16 @@ async def update_status(ctx: Context, body: StatusPatch) -> StatusOut:
     status = await ctx.session.get(Status, ctx.path_int("status_id"))
     if status is None or status.project_id != project.id:
         raise ApiError(404, "not_found", "No such status.")
-    for field, value in body.model_dump(exclude_unset=True).items():
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
         if value is None and field != "wip_limit":
             raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(status, field, value)
     ctx.session.add(status)
     project_id = project.id
     await ctx.services.live.workflow_changed(ctx, project_id)
+    if changes.keys() & {"waits_on_customer", "category"}:
+        await waiting.hint_project(ctx, project_id)
     return StatusOut.model_validate(status)
 
 
@@ -145,6 +150,8 @@ async def delete_status(ctx: Context, query: StatusDeleteQuery) -> None:
     await ctx.session.delete(status)
     project_id = project.id
     await ctx.services.live.workflow_changed(ctx, project_id, moved_tasks=bool(in_use))
+    if in_use:
+        await waiting.hint_project(ctx, project_id)
 
 
 @api.route(

@@ -17,6 +17,7 @@ from pydantic import Field, StringConstraints, model_validator
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
+from server import waiting
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.api.workflow import MAX_STATUSES, StatusList, project_statuses
@@ -32,6 +33,7 @@ class StatusSpec(In):
     category: StatusCategory
     colour: Colour
     wip_limit: int | None = Field(None, ge=1, le=10_000)
+    waits_on_customer: bool = False
 
 
 def _unique_names(statuses: list[StatusSpec]) -> list[StatusSpec]:
@@ -90,7 +92,13 @@ async def _project_specs(ctx: Context, project_id: int) -> list[StatusSpec]:
     authorize(ctx.actor, Action.TEMPLATE_READ)
     assert project.id is not None
     return [
-        StatusSpec(name=s.name, category=s.category, colour=s.colour, wip_limit=s.wip_limit)
+        StatusSpec(
+            name=s.name,
+            category=s.category,
+            colour=s.colour,
+            wip_limit=s.wip_limit,
+            waits_on_customer=s.waits_on_customer,
+        )
         for s in await project_statuses(ctx, project.id)
     ]
 
@@ -183,6 +191,7 @@ async def apply_workflow(ctx: Context, body: ApplyIn) -> StatusList:
         )
     moved = await _replace_statuses(ctx, project, specs, body.moves)
     await ctx.services.live.workflow_changed(ctx, project.id, moved_tasks=moved)
+    await waiting.hint_project(ctx, project.id)
     return StatusList(items=await project_statuses(ctx, project.id))
 
 
@@ -215,6 +224,7 @@ async def _replace_statuses(ctx: Context, project: Project, specs: list[StatusSp
         )
         status.name, status.category, status.colour = spec.name, spec.category, spec.colour
         status.wip_limit, status.position = spec.wip_limit, position
+        status.waits_on_customer = spec.waits_on_customer
         ctx.session.add(status)
         kept[spec.name.casefold()] = status
     await ctx.session.flush()

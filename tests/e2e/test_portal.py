@@ -251,8 +251,9 @@ async def test_staff_and_customer_co_edit_a_note(
     assert "Agreed: launch on Friday." in staff_text and "We will send the photos." in staff_text
     # Each sees the other's cursor with their name.
     await expect(staff.page.locator(".cm-ySelectionInfo", has_text="Customer")).to_have_count(1, timeout=5000)
-    # ... and in the list of who is here, under the name the server bound to their socket, once.
+    # ... and in the list of who is here, under the name the server bound to their socket, once each.
     await expect(staff.page.locator(".avatars li[title='Customer']")).to_have_count(1, timeout=5000)
+    await expect(customer.page.locator(".avatars li[title='Staff']")).to_have_count(1, timeout=5000)
     await shoot(staff, "note")
     await shoot(customer, "note")
     exported = httpx.get(

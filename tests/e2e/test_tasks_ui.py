@@ -231,6 +231,11 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
     await expect(staff.page.locator(f"{card} select.move")).to_have_value(str(ws.ids["px_todo"]))
     assert await staff.page.locator(f"{column(staff.page, 'In progress')} {card}").count() == 0
 
+    # A customer is refused only by tasks they can see (an internal one filling the column must not show through):
+    # a shared task takes the internal one's place.
+    for task, status in (("px_internal_task", "px_todo"), ("px_shared_task", "px_active")):
+        moved = httpx.patch(f"{a.http}/api/tasks/{ws.ids[task]}", json={"status_id": ws.ids[status]}, headers=owner)
+        assert moved.status_code == 200, moved.text
     # The customer, in Swedish, moving the task assigned to them: refused in Swedish; the card stays where it is.
     await customer.page.select_option("#language", "sv")
     await expect(customer.page.locator("html")).to_have_attribute("lang", "sv")

@@ -131,6 +131,8 @@ export interface Status {
   colour: string;
   position: number;
   wip_limit?: number | null;
+  /** Its open shared tasks wait on the project's customers. */
+  waits_on_customer?: boolean;
 }
 
 export interface Me {

@@ -38,17 +38,16 @@ export function hasKey(key: string): key is MessageKey {
   return key in catalogs.en;
 }
 
+/** A counted message: `{base}.one`, `{base}.other` (and any other form the locale's plural rules name) from the
+ * catalog, with `{count}` filled in; a form the catalog lacks falls back to `{base}.other`. */
+export function tn(base: string, count: number, params: Record<string, string> = {}): string {
+  const form = new Intl.PluralRules(current.value).select(count);
+  const key = (`${base}.${form}` in catalogs.en ? `${base}.${form}` : `${base}.other`) as MessageKey;
+  return t(key, { ...params, count: String(count) });
+}
+
 export function formatDate(iso: string): string {
   return new Intl.DateTimeFormat(current.value === "sv" ? "sv-SE" : "en-GB", { dateStyle: "medium" }).format(
     new Date(`${iso}T00:00:00`),
   );
-}
-
-/** A count in words: `key.one`, `key.other` (and any other CLDR category a language needs) chosen by the
- * locale's plural rules; `{count}` in the sentence gets the number. */
-export function tn(key: string, count: number, params: Record<string, string> = {}): string {
-  const category = new Intl.PluralRules(current.value === "sv" ? "sv-SE" : "en-GB").select(count);
-  const chosen = hasKey(`${key}.${category}`) ? `${key}.${category}` : `${key}.other`;
-  if (!hasKey(chosen)) throw new Error(`untranslated key ${chosen}`);
-  return t(chosen, { count: String(count), ...params });
 }

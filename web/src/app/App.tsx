@@ -3,16 +3,20 @@ import { useEffect, useState } from "preact/hooks";
 import { Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
 import { renderFiles } from "../views/files";
-import { renderHome } from "../views/home";
+import { renderProjects } from "../views/home";
+import { WaitingOnYou } from "../screens/home/WaitingOnYou";
 import { renderInvite } from "../views/invite";
 import { renderLogin } from "../views/login";
 import { renderRequest, renderRequests } from "../views/requests";
 import { renderReset } from "../views/reset";
+import { renderSignInLink } from "../views/sign-in-link";
 import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
 import { NewProjectButton } from "../screens/new-project/NewProject";
 import { Organization } from "../screens/organization/Organization";
+import { Milestones } from "../screens/milestones/Milestones";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
+import { ProjectSettings } from "../screens/settings/Settings";
 import { TaskPage } from "../screens/task/TaskPage";
 import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
@@ -36,10 +40,11 @@ const me = (): User => user.value!;
 
 function Home() {
   return (
-    <>
+    <main class="page">
+      <WaitingOnYou />
       {may.createProject(me()) && <NewProjectButton />}
-      <View id="home" run={(root) => renderHome(root)} />
-    </>
+      <View id="home" run={(root) => renderProjects(root, may.createProject(me()))} />
+    </main>
   );
 }
 const s = {
@@ -81,6 +86,8 @@ const s = {
   ),
   Task: (p: Params) => <TaskPage projectId={n(p.project)} taskId={n(p.task)} who={me()} />,
   People: (p: Params) => <ProjectPeople projectId={n(p.project)} user={me()} />,
+  Settings: (p: Params) => <ProjectSettings projectId={n(p.project)} user={me()} />,
+  Milestones: (p: Params) => <Milestones projectId={n(p.project)} user={me()} />,
   Organization: () => <Organization user={me()} />,
   Board: (p: Params) => <Board projectId={n(p.project)} who={me()} />,
 };
@@ -121,6 +128,8 @@ function SignedIn({ who }: { who: User }) {
             <Route path="/projects/:project/requests" component={s.Requests} />
             <Route path="/projects/:project/files" component={s.Files} />
             <Route path="/projects/:project/people" component={s.People} />
+            <Route path="/projects/:project/settings" component={s.Settings} />
+            <Route path="/projects/:project/milestones" component={s.Milestones} />
             <Route path="/organization" component={s.Organization} />
             <Route path="/projects/:project/tasks/:task" component={s.Task} />
             <Route path="/projects/:project" component={s.Board} />
@@ -146,10 +155,11 @@ export function App() {
     addEventListener("hashchange", changed);
     return () => removeEventListener("hashchange", changed);
   }, []);
+  // Not while a sign-in link is being redeemed: an answer of "nobody" sent before it would sign the person out.
   useEffect(() => {
-    if (who === undefined) void loadSession();
-  }, [who]);
-  // Public pages: an invitation or a reset link carries its token in the fragment (never sent to a server log).
+    if (who === undefined && path !== "/sign-in-link") void loadSession();
+  }, [who, path]);
+  // Public pages: an invitation, a reset or a sign-in link carries its token in the fragment (never sent to a server log).
   // Joining by invitation lands on the project's board, the token gone from the address bar and history.
   const joined = (who: User, projectId: number) => {
     signedIn(who);
@@ -157,6 +167,14 @@ export function App() {
   };
   if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), joined)} />;
   if (path === "/reset-password") return <View id={`reset:${hash}`} run={(root) => renderReset(root, hash.slice(1))} />;
+  // A sign-in link lands on the home page once it signed in, the spent token gone from the address bar and history.
+  const linked = (who: User) => {
+    signedIn(who);
+    route("/", true);
+  };
+  if (path === "/sign-in-link") {
+    return <View id={`link:${hash}`} run={(root) => renderSignInLink(root, hash.slice(1), linked)} />;
+  }
   if (who === undefined) return null;
   if (who === null) return <View id="login" run={(root) => renderLogin(root, signedIn)} />;
   return <SignedIn who={who} />;

@@ -1,7 +1,9 @@
 import { useLocation } from "preact-iso";
 import { api, type User } from "../api";
 import { locale, setLocale, t, type Locale, type MessageKey } from "../i18n";
-import { connection, signOut, user } from "./session";
+import { Bell } from "../screens/inbox/Bell";
+import { Search } from "../screens/search/Search";
+import { connection, liveClient, signOut, user } from "./session";
 
 const LANGUAGES = [
   ["en", "English"],
@@ -23,7 +25,9 @@ export function Header({ who }: { who: User }) {
       <span id="hub-connection" class="connection" role="status" data-connection={connection.value}>
         {t(`connection.${connection.value}` as MessageKey)}
       </span>
+      <Search />
       <span class="who">{who.name}</span>
+      <Bell userId={who.id} live={liveClient()} />
       <a href="/settings/tokens">{t("nav.tokens")}</a>
       {who.role !== "customer" && <a href="/organization">{t("nav.organization")}</a>}
       {staffAdmin && <a href="/audit">{t("nav.audit")}</a>}

@@ -47,7 +47,7 @@ export function taskCard(task: Task, extra?: string): HTMLElement {
   );
 }
 
-export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports" | "people";
+export type ProjectSection = "board" | "notes" | "requests" | "files" | "reports" | "milestones" | "people";
 
 /** The project's sections, the current one marked for assistive technology. */
 export function projectNav(projectId: number, current: ProjectSection): HTMLElement {
@@ -57,6 +57,7 @@ export function projectNav(projectId: number, current: ProjectSection): HTMLElem
     ["files", "files.title", "/files"],
     ["notes", "nav.notes", "/notes"],
     ["reports", "nav.reports", "/reports"],
+    ["milestones", "nav.milestones", "/milestones"],
     ["people", "nav.people", "/people"],
   ];
   return h(

@@ -37,6 +37,9 @@ export async function renderFiles(
   live: LiveClient,
 ): Promise<() => void> {
   const staff = user.role !== "customer";
+  // A customer uploads only where the project's settings allow it (the API refuses otherwise).
+  const settings = await api<{ customer_upload: boolean }>("GET", `/api/projects/${projectId}/settings`);
+  const mayUpload = staff || settings.customer_upload;
   const list = h("ul", { class: "file-list", "aria-live": "polite" });
   const message = h("p", { class: "error", role: "alert" });
   const report = (error: unknown) => {
@@ -70,7 +73,7 @@ export async function renderFiles(
               h("span", { class: "muted" }, ` · ${formatSize(f.size)} · ${t("files.version", { n: String(f.version) })}`),
               f.visibility === "internal" ? h("span", { class: "tag-internal" }, t("task.internal")) : null,
               " ",
-              newVersion(f),
+              mayUpload ? newVersion(f) : null,
             ),
           )
         : [h("li", { class: "muted" }, t("files.empty"))]),
@@ -121,7 +124,7 @@ export async function renderFiles(
       { class: "page" },
       projectNav(projectId, "files"),
       h("h1", {}, t("files.title")),
-      form,
+      mayUpload ? form : h("p", { class: "muted", id: "upload-off" }, t("files.uploadOff")),
       list,
     ),
   );

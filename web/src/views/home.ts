@@ -1,7 +1,6 @@
-import { allPages, api, type Me, type Project, type ProjectSummary } from "../api";
+import { allPages, type Project, type ProjectSummary } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
-import { legend, taskCard } from "./common";
 
 function health(summary: ProjectSummary): HTMLElement {
   const parts: HTMLElement[] = [h("span", { class: "muted" }, t("home.progress", { done: String(summary.done), total: String(summary.total) }))];
@@ -11,18 +10,9 @@ function health(summary: ProjectSummary): HTMLElement {
   return h("span", { class: "health" }, ...parts);
 }
 
-export async function renderHome(root: HTMLElement): Promise<void> {
-  const [me, projects] = await Promise.all([api<Me>("GET", "/api/me"), allPages<Project>("/api/projects")]);
-  const isCustomer = me.user.role === "customer";
-  const waiting = h(
-    "section",
-    { class: "waiting", "aria-labelledby": "waiting-title" },
-    h("h2", { id: "waiting-title" }, t(isCustomer ? "home.waitingOnYou" : "home.myTasks")),
-    legend(),
-    me.action_items.length
-      ? h("div", { class: "cards" }, ...me.action_items.map((task) => taskCard(task, task.project_name)))
-      : h("p", { class: "muted" }, t("home.nothingWaiting")),
-  );
+/** The projects list of the home page ("Waiting on you" above it is a component: screens/home/WaitingOnYou.tsx). */
+export async function renderProjects(root: HTMLElement, mayCreate: boolean): Promise<void> {
+  const projects = await allPages<Project>("/api/projects");
   const list = h(
     "section",
     { "aria-labelledby": "projects-title" },
@@ -42,7 +32,7 @@ export async function renderHome(root: HTMLElement): Promise<void> {
             ),
           ),
         )
-      : h("p", { class: "muted" }, t(me.user.role === "owner" || me.user.role === "admin" ? "home.noProjectsAdmin" : "home.noProjects")),
+      : h("p", { class: "muted" }, t(mayCreate ? "home.noProjectsAdmin" : "home.noProjects")),
   );
-  mount(root, h("main", { class: "page" }, waiting, list));
+  mount(root, list);
 }

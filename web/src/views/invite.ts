@@ -8,6 +8,7 @@ interface Preview {
   project_name: string;
   organization_name: string;
   name: string;
+  passwordless: boolean;
 }
 
 export async function renderInvite(
@@ -32,6 +33,10 @@ export async function renderInvite(
     minlength: "12",
     required: true,
   });
+  // Customers (and staff where the organization allows it) may join without a password and sign in by link later.
+  const passwordless = preview.passwordless
+    ? h("button", { type: "button", id: "join-passwordless", class: "secondary" }, t("invite.passwordless"))
+    : null;
   const form = h(
     "form",
     { class: "panel" },
@@ -43,20 +48,33 @@ export async function renderInvite(
     password,
     error,
     h("button", { type: "submit", class: "primary" }, t("invite.submit")),
+    ...(passwordless ? [h("p", { class: "hint" }, t("invite.passwordlessHint")), passwordless] : []),
   );
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  const join = async (withPassword: boolean) => {
+    error.textContent = "";
     try {
       const result = await api<{ user: User; project_id: number }>("POST", "/api/invites/accept", {
         token,
         name: name.value,
-        password: password.value,
+        ...(withPassword ? { password: password.value } : {}),
         locale: document.documentElement.lang === "sv" ? "sv" : "en",
       });
       onJoined(result.user, result.project_id);
     } catch (err) {
       error.textContent = reasonFor(err);
     }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void join(true);
+  });
+  passwordless?.addEventListener("click", () => {
+    if (!name.value.trim()) {
+      error.textContent = t("invite.needName");
+      name.focus();
+      return;
+    }
+    void join(false);
   });
   mount(root, h("main", { class: "centered" }, form));
 }

@@ -2,6 +2,21 @@ import { api, ApiError, type User } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
 
+/** "Check your mail": the answer is the same whether or not the address may sign in by link. */
+function renderLinkSent(root: HTMLElement, onBack: () => void): void {
+  const back = h("button", { type: "button", class: "link" }, t("reset.backToSignIn"));
+  back.addEventListener("click", onBack);
+  mount(
+    root,
+    h(
+      "main",
+      { class: "centered" },
+      h("div", { class: "panel" }, h("h1", {}, t("link.sentTitle")), h("p", { role: "status" }, t("link.sent")), back),
+    ),
+  );
+  back.focus();
+}
+
 export function renderLogin(root: HTMLElement, onSignedIn: (user: User) => void): void {
   const error = h("p", { class: "error", role: "alert" });
   const email = h("input", { id: "email", name: "email", type: "email", autocomplete: "username", required: true });
@@ -12,6 +27,8 @@ export function renderLogin(root: HTMLElement, onSignedIn: (user: User) => void)
     autocomplete: "current-password",
     required: true,
   });
+  // A second way in, without the password: a one-time link by email, to this browser.
+  const byLink = h("button", { type: "button", id: "email-link", class: "secondary" }, t("link.ask"));
   const form = h(
     "form",
     { class: "panel", novalidate: true },
@@ -22,6 +39,7 @@ export function renderLogin(root: HTMLElement, onSignedIn: (user: User) => void)
     password,
     error,
     h("button", { type: "submit", class: "primary" }, t("login.submit")),
+    byLink,
     h("a", { href: "/reset-password", "data-link": "true" }, t("login.forgot")),
   );
   form.addEventListener("submit", async (event) => {
@@ -36,6 +54,23 @@ export function renderLogin(root: HTMLElement, onSignedIn: (user: User) => void)
     } catch (err) {
       const code = err instanceof ApiError ? err.code : "";
       error.textContent = t(code === "rate_limited" ? "login.rateLimited" : "login.failed");
+    }
+  });
+  byLink.addEventListener("click", async () => {
+    error.textContent = "";
+    if (!email.value.trim() || !email.checkValidity()) {
+      error.textContent = t("link.needEmail");
+      email.focus();
+      return;
+    }
+    byLink.disabled = true;
+    try {
+      await api("POST", "/api/auth/link", { email: email.value });
+      renderLinkSent(root, () => renderLogin(root, onSignedIn));
+    } catch (err) {
+      const code = err instanceof ApiError ? err.code : "";
+      error.textContent = t(code === "rate_limited" ? "reset.rateLimited" : "error.generic");
+      byLink.disabled = false;
     }
   });
   mount(root, h("main", { class: "centered" }, form));

@@ -112,12 +112,14 @@ export async function renderNote(
   noteId: number,
   user: User,
 ): Promise<() => void> {
-  const [project, note] = await Promise.all([
+  const [project, note, settings] = await Promise.all([
     api<Project>("GET", `/api/projects/${projectId}`),
     api<Note>("GET", `/api/notes/${noteId}`),
+    api<{ customer_edit_notes: boolean }>("GET", `/api/projects/${projectId}/settings`),
   ]);
   const staff = user.role !== "customer";
-  const readOnly = project.my_role === "viewer";
+  // Viewers only read; customers edit shared notes only where the project's settings allow it.
+  const readOnly = project.my_role === "viewer" || (!staff && !settings.customer_edit_notes);
   const ydoc = new Y.Doc();
   // Kept in the browser too: the last-seen note stays readable offline, and offline edits merge on return.
   const local = new IndexeddbPersistence(`tandem-note-${noteId}`, ydoc);

@@ -141,10 +141,13 @@ export async function renderRequests(
   user: User,
   live: LiveClient,
 ): Promise<() => void> {
-  const [fields, initial] = await Promise.all([
+  const [fields, initial, settings] = await Promise.all([
     api<{ items: RequestField[] }>("GET", `/api/projects/${projectId}/request-fields`),
     allPages<TandemRequest>(`/api/projects/${projectId}/requests`),
+    api<{ customer_requests: boolean }>("GET", `/api/projects/${projectId}/settings`),
   ]);
+  // A customer files requests only where the project's settings allow it (the API refuses otherwise).
+  const mayFile = user.role !== "customer" || settings.customer_requests;
   let queue = initial;
   const list = h("ul", { class: "request-list", "aria-live": "polite" });
   const draw = (): void => {
@@ -179,10 +182,12 @@ export async function renderRequests(
       projectNav(projectId, "requests"),
       h("h1", {}, t("requests.title")),
       list,
-      newRequestForm(projectId, fields.items, (created) => {
-        queue = applyRequestEvent(queue, { type: "request.created", request: created });
-        draw();
-      }),
+      mayFile
+        ? newRequestForm(projectId, fields.items, (created) => {
+            queue = applyRequestEvent(queue, { type: "request.created", request: created });
+            draw();
+          })
+        : h("p", { class: "muted", id: "requests-off" }, t("requests.off")),
     ),
   );
   return off;

@@ -8,6 +8,7 @@ import { toast } from "../../app/toast";
 import { formatDate, t } from "../../i18n";
 import { ColourBadge, Legend, TaskCard } from "../common/TaskCard";
 import { ProjectNav } from "../common/ProjectNav";
+import { mayConfigure, wipLabel } from "../../workflow-api";
 import { Avatars, usePresence } from "./Presence";
 import { QuickAdd } from "./QuickAdd";
 import { applyBoardEvent, matches, type BoardState, type Filter } from "./state";
@@ -56,7 +57,13 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
     const live = liveClient();
     return live.subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
-        if (applyBoardEvent(state.current, message.event.data)) redraw();
+        const data = message.event.data;
+        // What customers may do changed: a customer's move controls follow at once.
+        if (data.type === "settings.changed") {
+          const settings = data.settings as { customer_move_own: boolean };
+          setLoaded((l) => (l ? { ...l, customerMoves: settings.customer_move_own } : l));
+        }
+        if (applyBoardEvent(state.current, data)) redraw();
         else void reload();
       } else if (message.kind === "reload") {
         void reload();
@@ -135,6 +142,10 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
         const cards = visible
           .filter((task) => task.status_id === status.id)
           .sort((a, b) => a.position - b.position || a.id - b.id);
+        // The WIP limit counts every task in the status this reader can see, whatever the filter shows.
+        let inStatus = 0;
+        for (const task of tasks.values()) if (task.status_id === status.id) inStatus++;
+        const wip = wipLabel(status.wip_limit ? inStatus : cards.length, status.wip_limit);
         return (
           <section
             key={status.id}
@@ -151,7 +162,13 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
             <h3 class="column-title">
               <span class="dot" aria-hidden="true" ref={(el) => el?.style.setProperty("--dot", status.colour)} />
               {status.name}
-              <span class="count">{cards.length}</span>
+              <span
+                class={wip.full ? "count count-full" : "count"}
+                title={status.wip_limit ? t("board.wipTitle", { limit: String(status.wip_limit) }) : undefined}
+              >
+                {wip.text}
+                {status.wip_limit ? <span class="visually-hidden"> {t("board.wipTitle", { limit: String(status.wip_limit) })}</span> : null}
+              </span>
             </h3>
             {cards.length ? (
               <div class="cards">
@@ -206,7 +223,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
 
   return (
     <main class="page">
-      <ProjectNav projectId={projectId} current="board" />
+      <ProjectNav projectId={projectId} current="board" manages={mayConfigure.project(who, project)} />
       <div class="board-head">
         <h1>{project.name}</h1>
         <Avatars people={here} />

@@ -1,5 +1,5 @@
 // "+ Add task" where the eye already is: Enter saves and keeps the field open for the next one, Escape stops.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { api, type Task } from "../../api";
 import { fieldError, reasonFor } from "../../app/errors";
 import { t } from "../../i18n";
@@ -21,7 +21,8 @@ export function QuickAdd(props: { projectId: number; statusId: number; where: st
   const input = useRef<HTMLInputElement>(null);
   const opener = useRef<HTMLButtonElement>(null);
   const id = `quick-add-${props.statusId}`;
-  useEffect(() => {
+  // Focus in the same render that shows the field (not after paint): keys typed right after the click belong to it.
+  useLayoutEffect(() => {
     if (open) input.current?.focus();
   }, [open]);
 

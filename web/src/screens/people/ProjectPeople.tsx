@@ -62,7 +62,7 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
   const manage = may.manageProject(user, project);
   return (
     <main class="page people-page">
-      <ProjectNav projectId={projectId} current="people" />
+      <ProjectNav projectId={projectId} current="people" manages={manage} />
       <h1>
         {project.name}
         {project.archived && <span class="tag tag-muted">{t("home.archived")}</span>}

@@ -47,10 +47,13 @@ export function Confirm(props: {
   error: string;
   onConfirm: () => void;
   onClose: () => void;
+  /** A choice the action needs (where a removed status's tasks go). */
+  children?: ComponentChildren;
 }) {
   return (
     <Dialog id="confirm" title={props.title} onClose={props.onClose}>
       <p>{props.body}</p>
+      {props.children}
       <p class="error" role="alert">
         {props.error}
       </p>

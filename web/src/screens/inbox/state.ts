@@ -1,0 +1,133 @@
+// What needs the person's attention, kept live: their notifications (the bell) and a stamp that moves whenever
+// their "waiting on you" list may have changed. One subscription to `user:{id}` per tab feeds both; other screens
+// that want the person's own events add a listener with `onPersonal` instead of subscribing again (a channel has
+// one handler in live.ts).
+import { signal } from "@preact/signals";
+import { api, type ColourClass, type Page } from "../../api";
+import type { ChannelMessage, LiveClient } from "../../live";
+
+export type NotificationKind = "mention" | "assignment" | "request" | "status" | "feedback";
+
+export interface Notice {
+  id: number;
+  kind: NotificationKind | string;
+  project_id: number | null;
+  task_id: number | null;
+  comment_id: number | null;
+  request_id: number | null;
+  text: string;
+  created_at: string;
+  read_at: string | null;
+}
+
+export type WaitingKind = "task" | "request" | "feedback" | "mention";
+
+export interface WaitingItem {
+  kind: WaitingKind;
+  id: number;
+  project_id: number;
+  project_name: string;
+  task_id: number | null;
+  title: string;
+  excerpt: string;
+  due_date: string | null;
+  colour_class: ColourClass;
+  since: string;
+  link: string;
+}
+
+export interface Inbox {
+  items: Notice[];
+  /** Unread notifications, counted up to UNREAD_CAP (the bell then shows "99+"). */
+  unread: number;
+}
+
+export const UNREAD_CAP = 100;
+export const inbox = signal<Inbox>({ items: [], unread: 0 });
+/** Moves when something may have entered or left the person's "waiting on you" list: refetch it. */
+export const waitingStamp = signal(0);
+
+type PersonalEvent = Record<string, unknown> & { type?: string };
+const listeners = new Set<(event: PersonalEvent) => void>();
+
+/** Hear the person's own events (`user:{id}`); returns the way to stop. */
+export function onPersonal(listener: (event: PersonalEvent) => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+// Events that say the "waiting on you" list may have changed (docs/PROTOCOL.md, personal events).
+const WAITING_HINTS = new Set(["waiting.changed", "feedback.requested", "action_items.changed", "notification.created"]);
+
+/** The inbox after a personal event; `refetch` is true when only the server can tell the new unread count. */
+export function applyEvent(state: Inbox, event: PersonalEvent): { state: Inbox; refetch: boolean } {
+  if (event.type === "notification.created") {
+    const notice = event.notification as Notice;
+    if (state.items.some((n) => n.id === notice.id)) return { state, refetch: false };
+    return { state: { items: [notice, ...state.items], unread: state.unread + (notice.read_at ? 0 : 1) }, refetch: false };
+  }
+  if (event.type === "notifications.read") {
+    const all = event.all === true;
+    const ids = new Set((event.ids as number[] | undefined) ?? []);
+    const now = new Date().toISOString();
+    const items = state.items.map((n) => (!n.read_at && (all || ids.has(n.id)) ? { ...n, read_at: now } : n));
+    // Notifications older than the loaded page may have been read too: the count comes from the server.
+    return { state: { items, unread: all ? 0 : state.unread }, refetch: !all };
+  }
+  return { state, refetch: false };
+}
+
+/** Where the web client shows a notification's item. */
+export function noticeLink(n: Notice): string | null {
+  if (n.project_id === null) return null;
+  const project = `/projects/${n.project_id}`;
+  if (n.comment_id !== null && n.task_id !== null) return `${project}/tasks/${n.task_id}#comment-${n.comment_id}`;
+  if (n.request_id !== null) return `${project}/requests/${n.request_id}`;
+  if (n.task_id !== null) return `${project}/tasks/${n.task_id}`;
+  if (n.kind === "feedback") return `${project}/reports#feedback`;
+  return project;
+}
+
+export async function loadInbox(): Promise<void> {
+  const [page, unread] = await Promise.all([
+    api<Page<Notice>>("GET", "/api/notifications?limit=30"),
+    api<Page<Notice>>("GET", `/api/notifications?unread=true&limit=${UNREAD_CAP}`),
+  ]);
+  inbox.value = { items: page.items, unread: unread.items.length };
+}
+
+async function refreshUnread(): Promise<void> {
+  const unread = await api<Page<Notice>>("GET", `/api/notifications?unread=true&limit=${UNREAD_CAP}`);
+  inbox.value = { ...inbox.value, unread: unread.items.length };
+}
+
+/** Mark notifications read (`"all"`, or some), here at once and, through the server, on the other devices. */
+export async function markRead(which: number[] | "all"): Promise<void> {
+  const event = which === "all" ? { type: "notifications.read", all: true } : { type: "notifications.read", ids: which };
+  inbox.value = applyEvent(inbox.value, event).state;
+  await api("POST", "/api/notifications/read", which === "all" ? { all: true } : { ids: which });
+  if (which !== "all") await refreshUnread();
+}
+
+/** Follow `user:{id}` for this tab: the inbox and the waiting stamp stay current. Returns the way to stop. */
+export function followPersonal(live: LiveClient, userId: number): () => void {
+  void loadInbox().catch(() => undefined); // shown at once, even before the socket is live
+  let loaded = false;
+  const stop = live.subscribe(`user:${userId}`, (message: ChannelMessage) => {
+    if (message.kind === "reload" || (message.kind === "subscribed" && !loaded)) {
+      // Loaded once the channel is followed (nothing falls between), and again when events were lost.
+      loaded = true;
+      void loadInbox().catch(() => undefined);
+      waitingStamp.value++;
+      return;
+    }
+    if (message.kind !== "event") return;
+    const event = message.event.data as PersonalEvent;
+    const { state, refetch } = applyEvent(inbox.value, event);
+    inbox.value = state;
+    if (refetch) void refreshUnread().catch(() => undefined);
+    if (event.type && WAITING_HINTS.has(event.type)) waitingStamp.value++;
+    for (const listener of listeners) listener(event);
+  });
+  return stop;
+}

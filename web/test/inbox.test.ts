@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { setLocale, tn } from "../src/i18n";
+import { applyEvent, noticeLink, type Inbox, type Notice } from "../src/screens/inbox/state";
+
+function notice(id: number, extra: Partial<Notice> = {}): Notice {
+  return {
+    id,
+    kind: "mention",
+    project_id: 1,
+    task_id: 7,
+    comment_id: 30 + id,
+    request_id: null,
+    text: `n${id}`,
+    created_at: "2026-12-06T10:00:00Z",
+    read_at: null,
+    ...extra,
+  };
+}
+
+describe("the inbox follows personal events", () => {
+  const start: Inbox = { items: [notice(1), notice(2, { read_at: "2026-12-06T10:01:00Z" })], unread: 1 };
+
+  it("counts a new notification once, newest first", () => {
+    const event = { type: "notification.created", notification: notice(3) };
+    const { state } = applyEvent(start, event);
+    expect(state.items.map((n) => n.id)).toEqual([3, 1, 2]);
+    expect(state.unread).toBe(2);
+    expect(applyEvent(state, event).state).toBe(state); // delivered twice (a resume): counted once
+  });
+
+  it("marks read on another device: all at once, or some (then the server recounts)", () => {
+    const all = applyEvent(start, { type: "notifications.read", all: true });
+    expect(all.state.unread).toBe(0);
+    expect(all.state.items.every((n) => n.read_at !== null)).toBe(true);
+    expect(all.refetch).toBe(false);
+    const some = applyEvent(start, { type: "notifications.read", ids: [1] });
+    expect(some.state.items[0].read_at).not.toBeNull();
+    expect(some.refetch).toBe(true);
+  });
+
+  it("leaves the inbox alone for other events", () => {
+    expect(applyEvent(start, { type: "waiting.changed" })).toEqual({ state: start, refetch: false });
+  });
+});
+
+describe("notification links", () => {
+  it("go to the comment, the request, the task or the feedback ask", () => {
+    expect(noticeLink(notice(1))).toBe("/projects/1/tasks/7#comment-31");
+    expect(noticeLink(notice(2, { kind: "request", comment_id: null, task_id: null, request_id: 4 }))).toBe(
+      "/projects/1/requests/4",
+    );
+    expect(noticeLink(notice(3, { kind: "assignment", comment_id: null }))).toBe("/projects/1/tasks/7");
+    expect(noticeLink(notice(4, { kind: "feedback", comment_id: null, task_id: null }))).toBe(
+      "/projects/1/reports#feedback",
+    );
+    expect(noticeLink(notice(5, { project_id: null }))).toBeNull();
+  });
+});
+
+describe("counted messages", () => {
+  it("use the language's plural forms", () => {
+    setLocale("sv");
+    expect(tn("inbox.open", 1)).toBe("Aviseringar, 1 oläst");
+    expect(tn("inbox.open", 3)).toBe("Aviseringar, 3 olästa");
+    setLocale("en");
+    expect(tn("waiting.count", 1)).toBe("1 thing is waiting on you");
+    expect(tn("waiting.count", 0)).toBe("0 things are waiting on you");
+  });
+});
