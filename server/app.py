@@ -133,6 +133,14 @@ class SecurityHeaders:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 404 and request.method in ("GET", "HEAD") and not path.startswith(("/api/", "/assets/")):
+        # An unknown page address gets the shell, which shows "not found" inside the header and navigation (raw
+        # JSON is for API clients); the status stays 404.
+        page = await _shell(request)
+        if page.status_code == 200:
+            page.status_code = 404
+        return page
     codes = {404: "not_found", 405: "method_not_allowed"}
     return JSONResponse(
         {"error": codes.get(exc.status_code, "http_error"), "message": exc.detail},
@@ -188,20 +196,24 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+async def _shell(request: Request) -> Response:
+    """The web client's page: every client-side route, and every unknown page address (the client says "not found")."""
+    page = WEB_DIST / "index.html"
+    if not page.exists():
+        return JSONResponse(
+            {"error": "web_not_built", "message": "The web client is not built: run `make web`."},
+            status_code=503,
+        )
+    # A fresh nonce per page: the editor's stylesheet (CodeMirror inserts a <style>) carries it, so the
+    # policy still refuses every other inline style element and all inline script.
+    nonce = secrets.token_urlsafe(16)
+    html = page.read_text().replace("__CSP_NONCE__", nonce)
+    policy = CONTENT_SECURITY_POLICY.replace("style-src 'self';", f"style-src 'self' 'nonce-{nonce}';")
+    return HTMLResponse(html, headers={"cache-control": "no-cache", "content-security-policy": policy})
+
+
 def _web_routes() -> list[BaseRoute]:
-    async def index(request: Request) -> Response:
-        page = WEB_DIST / "index.html"
-        if not page.exists():
-            return JSONResponse(
-                {"error": "web_not_built", "message": "The web client is not built: run `make web`."},
-                status_code=503,
-            )
-        # A fresh nonce per page: the editor's stylesheet (CodeMirror inserts a <style>) carries it, so the
-        # policy still refuses every other inline style element and all inline script.
-        nonce = secrets.token_urlsafe(16)
-        html = page.read_text().replace("__CSP_NONCE__", nonce)
-        policy = CONTENT_SECURITY_POLICY.replace("style-src 'self';", f"style-src 'self' 'nonce-{nonce}';")
-        return HTMLResponse(html, headers={"cache-control": "no-cache", "content-security-policy": policy})
+    index = _shell
 
     # Client-side routes: the page itself decides what to show.
     routes: list[BaseRoute] = [

@@ -229,7 +229,7 @@ async def may_see_note(session: AsyncSession, actor: Actor, note_id: int) -> boo
 async def status_in(session: AsyncSession, project_id: int, status_id: int) -> Status:
     status = await session.get(Status, status_id)
     if status is None or status.project_id != project_id:
-        raise ApiError(422, "invalid", "status_id names no status of this project.")
+        raise ApiError(422, "invalid", "status_id names no status of this project.", reason="unknown_status")
     return status
 
 

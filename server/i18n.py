@@ -36,6 +36,12 @@ CATALOGS: dict[str, dict[str, str]] = {
             "Setting a new password signs you out everywhere.\n\nIf you did not ask for this, ignore this mail: "
             "your password stays as it is."
         ),
+        "invite.subject": "{inviter} invited you to {project} on Tandem",
+        "invite.body": (
+            "{inviter} of {organization} invited you to collaborate on {project}.\n\n"
+            "Accept the invitation and set your password here:\n{link}\n\n"
+            "The link works once and expires in {hours} hours."
+        ),
         "link.subject": "Your Tandem sign-in link",
         "link.body": (
             "Hello {name},\n\nsomeone (hopefully you) asked to sign in to Tandem with a link. Sign in here:\n{link}\n\n"
@@ -73,6 +79,12 @@ CATALOGS: dict[str, dict[str, str]] = {
             "Välj ett nytt lösenord här:\n{link}\n\nLänken fungerar en gång och slutar gälla om {minutes} minuter. "
             "När du sätter ett nytt lösenord loggas du ut överallt.\n\nHar du inte bett om detta kan du bortse från "
             "det här mejlet: ditt lösenord förblir som det är."
+        ),
+        "invite.subject": "{inviter} har bjudit in dig till {project} på Tandem",
+        "invite.body": (
+            "{inviter} på {organization} har bjudit in dig att samarbeta i {project}.\n\n"
+            "Tacka ja och välj ditt lösenord här:\n{link}\n\n"
+            "Länken fungerar en gång och slutar gälla om {hours} timmar."
         ),
         "link.subject": "Din inloggningslänk till Tandem",
         "link.body": (

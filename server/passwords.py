@@ -82,7 +82,8 @@ def require_strong_password(password: str, *, email: str, field: str = "password
     """Refuse ``password`` for the person with ``email`` unless the policy allows it.
 
     Raises:
-        ApiError: 422 ``weak_password``; ``details`` holds one entry whose ``type`` is the `WeakReason`.
+        ApiError: 422 ``weak_password``; its ``reason`` (and the one ``details`` entry's ``type``) is the
+            `WeakReason`, its ``params`` the length limits.
     """
     weakness = password_weakness(password, email=email)
     if weakness is not None:
@@ -91,4 +92,6 @@ def require_strong_password(password: str, *, email: str, field: str = "password
             "weak_password",
             weakness.message,
             details=[{"field": field, "message": weakness.message, "type": weakness.reason.value}],
+            reason=weakness.reason.value,
+            params={"min": MIN_PASSWORD_LENGTH, "max": MAX_PASSWORD_LENGTH},
         )

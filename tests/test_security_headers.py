@@ -97,3 +97,18 @@ def test_hsts_only_behind_tls(tmp_path: Path, workspace_template: tuple[Path, Wo
                 continue  # the blobs of the seeded files live in the shared test folder, not in tmp_path
             assert_hardened(response)
             assert response.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains", what
+
+
+def test_an_unknown_page_gets_the_shell_with_404_and_an_unknown_api_path_gets_json(client: TestClient) -> None:
+    for path in ("/no/such/page", "/projects/abc", "/projects/1/nonsense"):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert '<div id="app">' in page.text, path  # the client shows "not found" inside its header
+        assert "__CSP_NONCE__" not in page.text
+        assert_hardened(page)
+    for path in ("/api/no/such", "/assets/missing.js"):
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert answer.json()["error"] == "not_found", path
+    assert client.post("/no/such/page").headers["content-type"].startswith("application/json")

@@ -197,7 +197,7 @@ async def change_password(ctx: Context, body: PasswordIn) -> None:
     user = await ctx.session.get(User, ctx.actor.user_id)
     assert user is not None
     if not verify_password(user.password_hash, body.current_password):
-        raise ApiError(422, "invalid", "The current password is wrong.")
+        raise ApiError(422, "invalid", "The current password is wrong.", reason="wrong_current_password")
     require_strong_password(body.new_password, email=user.email, field="new_password")
     user.password_hash = hash_password(body.new_password)
     ctx.session.add(user)

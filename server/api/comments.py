@@ -184,9 +184,11 @@ async def add_comment(ctx: Context, task_id: int, body: CommentIn) -> CommentOut
             or quoted.task_id != task.id
             or (quoted.visibility == Visibility.INTERNAL and not ctx.actor.is_staff)
         ):
-            raise ApiError(422, "invalid", "reply_to_id names no comment of this thread.")
+            raise ApiError(422, "invalid", "reply_to_id names no comment of this thread.", reason="unknown_comment")
         if quoted.visibility == Visibility.INTERNAL and body.visibility == Visibility.SHARED:
-            raise ApiError(422, "invalid", "A shared comment cannot quote an internal one.")
+            raise ApiError(
+                422, "invalid", "A shared comment cannot quote an internal one.", reason="shared_under_internal"
+            )
     mentioned = await mentionable_users(ctx, project, set(body.mentions), body.visibility, task)
     assert task.id is not None and project.id is not None
     comment = Comment(

@@ -107,7 +107,9 @@ async def open_request(ctx: Context, project: Project, milestone: Milestone | No
     """
     assert project.id is not None
     if milestone is not None and milestone.visibility != Visibility.SHARED:
-        raise ApiError(422, "invalid", "Customers can only be asked about a shared milestone.")
+        raise ApiError(
+            422, "invalid", "Customers can only be asked about a shared milestone.", reason="internal_milestone"
+        )
     request = FeedbackRequest(
         project_id=project.id,
         milestone_id=milestone.id if milestone else None,
@@ -184,7 +186,9 @@ async def create_request(ctx: Context, body: FeedbackRequestIn) -> FeedbackReque
     if body.milestone_id is not None:
         milestone = await ctx.session.get(Milestone, body.milestone_id)
         if milestone is None or milestone.project_id != project.id:
-            raise ApiError(422, "invalid", "milestone_id names no milestone of this project.")
+            raise ApiError(
+                422, "invalid", "milestone_id names no milestone of this project.", reason="unknown_milestone"
+            )
     request = await open_request(ctx, project, milestone)
     return await _request_out(ctx, request)
 

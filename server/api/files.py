@@ -296,17 +296,17 @@ async def _parents(
             or comment.deleted_at is not None
             or not can_see_item(ctx.actor, project, comment.visibility, parents=(task.visibility,))
         ):
-            raise ApiError(422, "invalid", "comment_id names no comment of this project.")
+            raise ApiError(422, "invalid", "comment_id names no comment of this project.", reason="unknown_comment")
         if comment.author_id != ctx.actor.user_id:
             raise ApiError(403, "forbidden", "Attach files to your own comments.")
     elif query.task_id is not None:
         task = await ctx.session.get(Task, query.task_id)
         if task is None or task.project_id != project.id or not can_see_item(ctx.actor, project, task.visibility):
-            raise ApiError(422, "invalid", "task_id names no task of this project.")
+            raise ApiError(422, "invalid", "task_id names no task of this project.", reason="unknown_task")
     if query.request_id is not None:
         request = await ctx.session.get(Request, query.request_id)
         if request is None or request.project_id != project.id:
-            raise ApiError(422, "invalid", "request_id names no request of this project.")
+            raise ApiError(422, "invalid", "request_id names no request of this project.", reason="unknown_request")
     return task, comment, request
 
 
@@ -350,11 +350,13 @@ async def add_file(
     )
     visibility = query.visibility or (Visibility.SHARED if not ctx.actor.is_staff else parent_visibility)
     if visibility == Visibility.INTERNAL and not ctx.actor.is_staff:
-        raise ApiError(422, "invalid", "Files customers upload are shared.")
+        raise ApiError(422, "invalid", "Files customers upload are shared.", reason="customer_files_shared")
     if visibility == Visibility.SHARED and (
         parent_visibility == Visibility.INTERNAL and (task is not None or comment is not None)
     ):
-        raise ApiError(422, "invalid", "A shared file cannot hang on an internal task or comment.")
+        raise ApiError(
+            422, "invalid", "A shared file cannot hang on an internal task or comment.", reason="shared_under_internal"
+        )
     file = StoredFile(
         project_id=project.id,
         task_id=task.id if task else None,

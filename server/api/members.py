@@ -14,6 +14,7 @@ from server.api.routing import ApiError, Context
 from server.audit import AuditAction, record
 from server.db import utcnow
 from server.domain import project_for
+from server.i18n import message
 from server.models import (
     CUSTOMER_PROJECT_ROLES,
     STAFF_PROJECT_ROLES,
@@ -67,9 +68,14 @@ def member_out(ctx: Context, user: User, role: str) -> MemberOut:
 def check_role_fits(user: User, project: Project, role: str) -> None:
     """Staff hold staff roles; customer users hold customer roles, and only on their own client's projects."""
     if user.is_staff and role not in STAFF_PROJECT_ROLES:
-        raise ApiError(422, "invalid", "Staff members are managers or members of a project.")
+        raise ApiError(422, "invalid", "Staff members are managers or members of a project.", reason="staff_role")
     if not user.is_staff and (role not in CUSTOMER_PROJECT_ROLES or user.client_id != project.client_id):
-        raise ApiError(422, "invalid", "Customer users join their own client's projects as customer or viewer.")
+        raise ApiError(
+            422,
+            "invalid",
+            "Customer users join their own client's projects as customer or viewer.",
+            reason="customer_role",
+        )
 
 
 @api.route(
@@ -105,7 +111,7 @@ async def add_member(ctx: Context, body: MemberIn) -> MemberOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MEMBER_MANAGE)
     user = await ctx.session.get(User, body.user_id)
     if user is None or user.organization_id != ctx.actor.organization_id:
-        raise ApiError(422, "invalid", "user_id names no person of your organization.")
+        raise ApiError(422, "invalid", "user_id names no person of your organization.", reason="unknown_person")
     return await add_membership(ctx, project, user, body.role)
 
 
@@ -188,14 +194,20 @@ async def _send_invite(ctx: Context, invite: Invite, project: Project, token: st
     link = invite_link(ctx, token)
     organization = await ctx.session.get(Organization, project.organization_id)
     assert organization is not None
+    # The invitee has no language yet: the mail is in the inviter's, who usually shares it with their customer.
+    inviter = await ctx.session.get(User, ctx.actor.user_id)
+    locale = inviter.locale if inviter is not None else "en"
+    words = {
+        "inviter": ctx.actor.name,
+        "organization": organization.name,
+        "project": project.name,
+        "link": link,
+        "hours": str(ctx.services.settings.invite_hours),
+    }
     sent = await ctx.services.mailer.send(
         to=invite.email,
-        subject=f"{ctx.actor.name} invited you to {project.name} on Tandem",
-        body=(
-            f"{ctx.actor.name} of {organization.name} invited you to collaborate on {project.name}.\n\n"
-            f"Accept the invitation and set your password here:\n{link}\n\n"
-            f"The link works once and expires in {ctx.services.settings.invite_hours} hours."
-        ),
+        subject=message(locale, "invite.subject", **words),
+        body=message(locale, "invite.body", **words),
     )
     return None if sent else link
 

@@ -93,9 +93,11 @@ async def _check_task(session: AsyncSession, project_id: int, task_id: int | Non
         return
     task = await session.get(Task, task_id)
     if task is None or task.project_id != project_id:
-        raise ApiError(422, "invalid", "task_id names no task of this project.")
+        raise ApiError(422, "invalid", "task_id names no task of this project.", reason="unknown_task")
     if visibility == Visibility.SHARED and task.visibility != Visibility.SHARED:
-        raise ApiError(422, "invalid", "A shared note cannot belong to an internal task.")
+        raise ApiError(
+            422, "invalid", "A shared note cannot belong to an internal task.", reason="shared_under_internal"
+        )
 
 
 def _recheck_sockets(ctx: Context, note_id: int) -> None:
@@ -174,7 +176,7 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     changes = body.model_dump(exclude_unset=True)
     for field in ("title", "visibility"):
         if field in changes and changes[field] is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.")
+            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
     before = note.visibility
     was_shared = await note_audience(ctx.session, note) == Visibility.SHARED
     for field, value in changes.items():

@@ -74,7 +74,7 @@ async def update_project_settings(ctx: Context, body: ProjectSettingsPatch) -> P
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.")
+            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(settings, field, value)
     settings.updated_at = utcnow()
     record(ctx, AuditAction.PROJECT_SETTINGS_CHANGED, "project", project_id, details=changes)
@@ -114,7 +114,7 @@ async def update_preferences(ctx: Context, body: PreferencesPatch) -> Preference
     )
     for field, value in body.model_dump(exclude_unset=True).items():
         if value is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.")
+            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(preference, field, value)
     ctx.session.add(preference)
     return PreferencesOut.model_validate(preference)

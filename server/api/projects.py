@@ -177,7 +177,7 @@ async def create_project(ctx: Context, body: ProjectIn) -> ProjectOut:
 
 
 def _invalid_field(field: str, message: str) -> ApiError:
-    return ApiError(422, "invalid", message, [{"field": field, "message": message, "type": "invalid"}])
+    return ApiError(422, "invalid", message, [{"field": field, "message": message, "type": "invalid"}], reason="fields")
 
 
 @api.route(
@@ -203,7 +203,7 @@ async def update_project(ctx: Context, body: ProjectPatch) -> ProjectOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_UPDATE)
     for field, value in body.model_dump(exclude_unset=True).items():
         if value is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.")
+            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(project, field, value)
     project.updated_at = utcnow()
     ctx.session.add(project)

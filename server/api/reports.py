@@ -135,7 +135,9 @@ async def project_report(ctx: Context, query: KpiQuery) -> ProjectKpis | Respons
     kpis = project_kpis(project.id, facts, audience, now, weights_of(ctx.services.settings.feedback_weights))
     if query.milestone_id is not None:
         if query.milestone_id not in {m.id for m in facts.milestones}:
-            raise ApiError(422, "invalid", "milestone_id names no milestone of this project.")
+            raise ApiError(
+                422, "invalid", "milestone_id names no milestone of this project.", reason="unknown_milestone"
+            )
         kpis.burnup = burnup([t for t in facts.tasks if t.milestone_id == query.milestone_id], now)
     if query.format == "csv":
         return csv_response(ctx, metrics_csv(kpis), f"project-{project.id}-kpis")

@@ -180,7 +180,7 @@ def validate_fields(definitions: Sequence[RequestField], values: dict[str, Field
                     continue
                 clean[key] = value
     if problems:
-        raise ApiError(422, "invalid", "Some fields are invalid.", problems)
+        raise ApiError(422, "invalid", "Some fields are invalid.", problems, reason="fields")
     return clean
 
 
@@ -329,7 +329,7 @@ async def create_request_field(ctx: Context, body: RequestFieldIn) -> RequestFie
     if any(f.key == body.key for f in existing):
         raise ApiError(409, "field_exists", f"The project already has a field {body.key!r}.")
     if body.kind == FieldKind.CHOICE and not body.options:
-        raise ApiError(422, "invalid", "A choice field needs options.")
+        raise ApiError(422, "invalid", "A choice field needs options.", reason="choice_needs_options")
     field = RequestField(
         project_id=project.id,
         key=body.key,
@@ -473,7 +473,7 @@ async def _accept(ctx: Context, request: Request, project: Project, body: Triage
 async def _merge_target(ctx: Context, project: Project, task_id: int | None) -> Task:
     task = await ctx.session.get(Task, task_id) if task_id is not None else None
     if task is None or task.project_id != project.id or task.visibility != Visibility.SHARED:
-        raise ApiError(422, "invalid", "task_id names no shared task of this project.")
+        raise ApiError(422, "invalid", "task_id names no shared task of this project.", reason="unknown_task")
     return task
 
 
@@ -505,13 +505,13 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
             summary = f"merged into {task.title}"
         case "ask":
             if not body.message.strip():
-                raise ApiError(422, "invalid", "Say what you need to know (message).")
+                raise ApiError(422, "invalid", "Say what you need to know (message).", reason="message_required")
             request.status = RequestStatus.NEEDS_INFO
             _record(ctx, request, "asked", body.message)
             summary = "information needed"
         case "decline":
             if not body.reason.strip():
-                raise ApiError(422, "invalid", "Give the customer a reason (reason).")
+                raise ApiError(422, "invalid", "Give the customer a reason (reason).", reason="reason_required")
             request.status, request.decline_reason, request.resolved_at = RequestStatus.DECLINED, body.reason, now
             _record(ctx, request, "declined", body.reason)
             summary = "declined"

@@ -37,10 +37,23 @@ MAX_ID = 2**63 - 1
 
 
 class ApiError(Exception):
-    """An error a client should see: an HTTP status, a stable code and a human message."""
+    """An error a client should see: an HTTP status, a stable code and a human message.
+
+    ``reason`` names one refusal among several that share a code (``invalid`` has many), and ``params`` hold the
+    values its sentence needs: a client translates code, reason and params from its own catalogs; ``message`` is
+    English for people reading the API directly.
+    """
 
     def __init__(
-        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        reason: str | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -48,9 +61,15 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+        self.reason = reason
+        self.params = params
 
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.reason is not None:
+            body["reason"] = self.reason
+        if self.params:
+            body["params"] = self.params
         if self.details is not None:
             body["details"] = self.details
         return JSONResponse(body, status_code=self.status, headers=self.headers)
@@ -160,11 +179,11 @@ async def read_json(request: Request, model: type[M]) -> M:
     if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ApiError(400, "malformed_json", "The request body nests too deeply.")
     if not isinstance(data, dict):
-        raise ApiError(422, "invalid", "The request body must be a JSON object.")
+        raise ApiError(422, "invalid", "The request body must be a JSON object.", reason="not_an_object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(422, "invalid", "Some fields are invalid.", _validation_details(exc)) from None
+        raise ApiError(422, "invalid", "Some fields are invalid.", _validation_details(exc), reason="fields") from None
 
 
 def read_query(request: Request, model: type[M]) -> M:
@@ -175,7 +194,9 @@ def read_query(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(422, "invalid", "Some query parameters are invalid.", _validation_details(exc)) from None
+        raise ApiError(
+            422, "invalid", "Some query parameters are invalid.", _validation_details(exc), reason="fields"
+        ) from None
 
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")

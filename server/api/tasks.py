@@ -36,7 +36,7 @@ CUSTOMER_MOVABLE = frozenset({"status_id", "position"})
 async def check_assignee(ctx: Context, project: Project, user_id: int, visibility: str) -> User:
     user = await ctx.session.get(User, user_id)
     if user is None or user.organization_id != project.organization_id or not user.is_active:
-        raise ApiError(422, "invalid", "assignee_id names no participant of this project.")
+        raise ApiError(422, "invalid", "assignee_id names no participant of this project.", reason="unknown_assignee")
     if user.is_staff:
         return user
     membership = (
@@ -45,18 +45,25 @@ async def check_assignee(ctx: Context, project: Project, user_id: int, visibilit
         )
     ).first()
     if membership is None or membership.role != ProjectRole.CUSTOMER or user.client_id != project.client_id:
-        raise ApiError(422, "invalid", "assignee_id names no participant of this project.")
+        raise ApiError(422, "invalid", "assignee_id names no participant of this project.", reason="unknown_assignee")
     if visibility != Visibility.SHARED:
-        raise ApiError(422, "invalid", "An internal task cannot be assigned to a customer: share it first.")
+        raise ApiError(
+            422,
+            "invalid",
+            "An internal task cannot be assigned to a customer: share it first.",
+            reason="internal_to_customer",
+        )
     return user
 
 
 async def check_milestone(ctx: Context, project: Project, milestone_id: int, visibility: str) -> None:
     milestone = await ctx.session.get(Milestone, milestone_id)
     if milestone is None or milestone.project_id != project.id:
-        raise ApiError(422, "invalid", "milestone_id names no milestone of this project.")
+        raise ApiError(422, "invalid", "milestone_id names no milestone of this project.", reason="unknown_milestone")
     if visibility == Visibility.SHARED and milestone.visibility != Visibility.SHARED:
-        raise ApiError(422, "invalid", "A shared task cannot belong to an internal milestone.")
+        raise ApiError(
+            422, "invalid", "A shared task cannot belong to an internal milestone.", reason="shared_under_internal"
+        )
 
 
 # Changes that may make a task start or stop waiting on someone (due dates reorder their lists).
@@ -201,7 +208,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
         raise ApiError(409, "version_conflict", "The task changed since you opened it: look at the new version.")
     for field in ("title", "status_id", "priority", "visibility", "position"):
         if field in changes and changes[field] is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.")
+            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
     previous_visibility = task.visibility
     assignee_before, status_before = task.assignee_id, task.status_id
     waiting_before = _waiting_state(task, status)

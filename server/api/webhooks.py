@@ -145,7 +145,9 @@ async def _check_target(ctx: Context, url: str) -> None:
         if restricts_private(ctx.services.settings):
             await resolve(url, ctx.services.settings)
     except TargetRefused as exc:
-        raise ApiError(422, "invalid", str(exc), [{"field": "url", "message": str(exc), "type": "url"}]) from None
+        raise ApiError(
+            422, "invalid", str(exc), [{"field": "url", "message": str(exc), "type": "url"}], reason="fields"
+        ) from None
 
 
 async def webhook_for(ctx: Context, webhook_id: int, action: Action) -> tuple[Webhook, Project]:
@@ -240,7 +242,7 @@ async def update_webhook(ctx: Context, body: WebhookPatch) -> WebhookOut:
     changes = body.model_dump(exclude_unset=True, exclude={"rotate_secret", "secret"})
     for name in ("url", "events", "audience", "description", "enabled"):
         if name in changes and changes[name] is None:
-            raise ApiError(422, "invalid", f"{name} cannot be null.")
+            raise ApiError(422, "invalid", f"{name} cannot be null.", reason="required", params={"field": name})
     if "audience" in changes and changes["audience"] != hook.audience:
         authorize(ctx.actor, _manage_action(changes["audience"]), project)
         # Events queued for the old audience must not reach the new one (an internal event to a customer's URL).

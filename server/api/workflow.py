@@ -107,7 +107,7 @@ async def update_status(ctx: Context, body: StatusPatch) -> StatusOut:
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None and field != "wip_limit":
-            raise ApiError(422, "invalid", f"{field} cannot be null.")
+            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(status, field, value)
     ctx.session.add(status)
     project_id = project.id
@@ -140,7 +140,7 @@ async def delete_status(ctx: Context, query: StatusDeleteQuery) -> None:
         if query.move_to is None:
             raise ApiError(409, "status_in_use", f"{in_use} tasks have this status: say where they go with ?move_to=.")
         if query.move_to == status.id:
-            raise ApiError(422, "invalid", "move_to must be another status.")
+            raise ApiError(422, "invalid", "move_to must be another status.", reason="move_to_same")
         await status_in(ctx.session, project.id, query.move_to)
         await ctx.session.exec(
             update(Task)
@@ -228,7 +228,7 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
         milestone.completed_at = (milestone.completed_at or utcnow()) if completed else None
     for field, value in changes.items():
         if value is None and field != "due_date":
-            raise ApiError(422, "invalid", f"{field} cannot be null.")
+            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(milestone, field, value)
     if before == Visibility.SHARED and milestone.visibility == Visibility.INTERNAL:
         shared_tasks = (

@@ -168,7 +168,7 @@ async def _source_specs(ctx: Context, body: ApplyIn) -> list[StatusSpec]:
         return await _project_specs(ctx, body.from_project_id)
     template = await ctx.session.get(WorkflowTemplate, body.template_id)
     if template is None or template.organization_id != ctx.actor.organization_id:
-        raise ApiError(422, "invalid", "template_id names no template of your organization.")
+        raise ApiError(422, "invalid", "template_id names no template of your organization.", reason="unknown_template")
     return _template_out(template).statuses
 
 
@@ -186,7 +186,9 @@ async def apply_workflow(ctx: Context, body: ApplyIn) -> StatusList:
     assert project.id is not None
     specs = await _source_specs(ctx, body)
     if len({s.name.casefold() for s in specs}) != len(specs):
-        raise ApiError(422, "invalid", "The source workflow has two statuses of the same name.")
+        raise ApiError(
+            422, "invalid", "The source workflow has two statuses of the same name.", reason="duplicate_status"
+        )
     moved = await _replace_statuses(ctx, project, specs, body.moves)
     await ctx.services.live.workflow_changed(ctx, project.id, moved_tasks=moved)
     await waiting.hint_project(ctx, project.id)

@@ -104,6 +104,7 @@ async def test_staff_and_customer_work_live_across_nodes(
     await expect(customer.page.locator(f"{column(customer.page, 'To do')} {card}")).to_be_visible()
     started = time.monotonic()
     await staff.page.select_option(f"{card} select.move", label="In progress")
+    await staff.page.click(f"{card} .move-confirm")  # choose, then confirm
     await expect(customer.page.locator(f"{column(customer.page, 'In progress')} {card}")).to_be_visible(timeout=1000)
     assert time.monotonic() - started < 1.5
     # The internal task is on the staff board and nowhere on the customer's.
@@ -150,6 +151,7 @@ async def test_staff_and_customer_work_live_across_nodes(
     )
     waiting = f"[data-task-id='{ws.ids['px_customer_task']}']"
     await staff.page.select_option(f"{waiting} select.move", label="Done")
+    await staff.page.click(f"{waiting} .move-confirm")  # choose, then confirm
     await customer.context.set_offline(False)
     await expect(customer.page.locator(f"{column(customer.page, 'Done')} {waiting}")).to_be_visible(timeout=15000)
     await expect(customer.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")

@@ -222,6 +222,7 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
     # Staff: the card jumps at once, then goes back with a toast that says why.
     card = f"[data-task-id='{ws.ids['px_shared_task']}']"
     await staff.page.select_option(f"{card} select.move", label="In progress")
+    await staff.page.click(f"{card} .move-confirm")  # choose, then confirm
     toast = staff.page.locator(".toast-error")
     await expect(toast).to_contain_text("In progress is full", timeout=5000)
     await expect(toast).to_be_visible()
@@ -242,6 +243,7 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
     waiting = column(customer.page, "Waiting on customer")
     await expect(customer.page.locator(f"{waiting} {mine}")).to_be_visible()
     await customer.page.select_option(f"{mine} select.move", label="In progress")
+    await customer.page.click(f"{mine} .move-confirm")  # choose, then confirm
     swedish = customer.page.locator(".toast-error")
     await expect(swedish).to_contain_text(re.compile(r"In progress är full"), timeout=5000)
     await expect(customer.page.locator(f"{waiting} {mine}")).to_be_visible()

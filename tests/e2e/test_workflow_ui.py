@@ -103,12 +103,14 @@ async def test_workflow_editor_adds_a_status_whose_wip_limit_refuses_a_move(
     await expect(page.locator(f"{review_column} .count")).to_contain_text("0 / 1")
     shared = f"[data-task-id='{ws.ids['px_shared_task']}']"
     await page.select_option(f"{shared} select.move", label="Review")
+    await page.click(f"{shared} .move-confirm")  # choose, then confirm
     await expect(page.locator(f"{review_column} {shared}")).to_be_visible(timeout=5000)
     await expect(page.locator(f"{review_column} .count")).to_contain_text("1 / 1", timeout=5000)
 
     # Past the limit: refused visibly, in the reader's language, and the card stays where it was.
     other = f"[data-task-id='{ws.ids['px_internal_task']}']"
     await page.select_option(f"{other} select.move", label="Review")
+    await page.click(f"{other} .move-confirm")  # choose, then confirm
     toast = page.locator(".toast-error")
     await expect(toast).to_contain_text("Review är full" if sv else "Review is full", timeout=5000)
     await expect(page.locator(f"{column(page, 'To do')} {other}")).to_be_visible()

@@ -7,15 +7,26 @@ export interface FieldError {
   type: string;
 }
 
+/** A refused request: the stable `code`, and the `reason` and `params` that say which refusal (docs/API.md).
+ * The English `message` is for logs; screens say it in the reader's language through `app/errors.ts`. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
     readonly details: FieldError[] = [],
+    readonly reason: string | null = null,
+    readonly params: Record<string, string | number> = {},
   ) {
     super(message);
   }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function apiError(status: number, data: any): ApiError {
+  const details = Array.isArray(data.details) ? (data.details as FieldError[]) : [];
+  const params = data.params && typeof data.params === "object" ? data.params : {};
+  return new ApiError(status, data.error ?? "http_error", data.message ?? "", details, data.reason ?? null, params);
 }
 
 function csrfToken(): string {
@@ -35,10 +46,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   });
   if (response.status === 204) return undefined as T;
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const details = Array.isArray(data.details) ? (data.details as FieldError[]) : [];
-    throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "", details);
-  }
+  if (!response.ok) throw apiError(response.status, data);
   return data as T;
 }
 
@@ -51,7 +59,7 @@ export async function upload<T>(path: string, file: Blob, params: Record<string,
     body: file,
   });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new ApiError(response.status, data.error ?? "http_error", data.message ?? "");
+  if (!response.ok) throw apiError(response.status, data);
   return data as T;
 }
 

@@ -33,6 +33,11 @@ export function t(key: MessageKey, params: Record<string, string> = {}): string 
   return template.replace(/\{(\w+)\}/g, (_, name: string) => params[name] ?? `{${name}}`);
 }
 
+/** Whether the catalogs hold `key` (for keys built from an API's stable reason). */
+export function hasKey(key: string): key is MessageKey {
+  return key in catalogs.en;
+}
+
 /** A counted message: `{base}.one`, `{base}.other` (and any other form the locale's plural rules name) from the
  * catalog, with `{count}` filled in; a form the catalog lacks falls back to `{base}.other`. */
 export function tn(base: string, count: number, params: Record<string, string> = {}): string {

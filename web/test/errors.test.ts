@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../src/api";
 import { fieldError, reasonFor } from "../src/app/errors";
-import { setLocale } from "../src/i18n";
+import { setLocale, t } from "../src/i18n";
 import { validTitle } from "../src/screens/board/QuickAdd";
 
 describe("reasonFor", () => {
@@ -12,14 +12,32 @@ describe("reasonFor", () => {
     setLocale("en");
     expect(reasonFor(refused, { status: "In progress" })).toContain("In progress is full");
     expect(reasonFor(new TypeError("Failed to fetch"))).toContain("No connection");
-    expect(reasonFor(new ApiError(500, "internal", "boom"))).toBe("Something went wrong. Try again.");
+    expect(reasonFor(new ApiError(500, "internal", "boom"))).toBe("Something went wrong on our side. Try again later.");
+    expect(reasonFor(new ApiError(418, "teapot", "I am a teapot"))).toBe("Something went wrong. Try again.");
+  });
+
+  it("says a refusal from its code, reason and params, never the API's English message", () => {
+    setLocale("sv");
+    const weak = new ApiError(422, "weak_password", "Use at least 12 characters.", [], "too_short", { min: 12, max: 128 });
+    expect(reasonFor(weak)).toBe("Använd minst 12 tecken.");
+    const named = new ApiError(422, "weak_password", "The password must not contain the name Tandem.", [], "contains_product_name");
+    expect(reasonFor(named)).toBe("Lösenordet får inte innehålla namnet Tandem.");
+    const wrong = new ApiError(422, "invalid", "The current password is wrong.", [], "wrong_current_password");
+    expect(reasonFor(wrong)).toBe("Det nuvarande lösenordet är fel.");
+    // A reason this client does not know yet: the code's sentence, in Swedish.
+    expect(reasonFor(new ApiError(422, "invalid", "Something new.", [], "brand_new"))).toBe(t("error.invalid"));
+    expect(reasonFor(new ApiError(422, "invalid", "Something new.", [], "brand_new"))).not.toContain("Something new");
+    setLocale("en");
   });
 
   it("finds the API's message for one field of a 422", () => {
     const invalid = new ApiError(422, "invalid", "Some fields are invalid.", [
       { field: "title", message: "String should have at least 1 character", type: "string_too_short" },
     ]);
-    expect(fieldError(invalid, "title")).toContain("at least 1 character");
+    expect(fieldError(invalid, "title")).toBe("Too short.");
+    setLocale("sv");
+    expect(fieldError(invalid, "title")).toBe("För kort.");
+    setLocale("en");
     expect(fieldError(invalid, "due_date")).toBeNull();
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import en from "../src/locales/en.json";
 import sv from "../src/locales/sv.json";
-import { pickLocale } from "../src/i18n";
+import api from "../../docs/API.md?raw";
+import { pickLocale, setLocale, tn } from "../src/i18n";
 
 describe("message catalogs", () => {
   it("translate every key into Swedish", () => {
@@ -24,5 +25,24 @@ describe("pickLocale", () => {
     expect(pickLocale(["sv-SE", "en-US"])).toBe("sv");
     expect(pickLocale(["de-DE", "en-GB"])).toBe("en");
     expect(pickLocale(["fi"])).toBe("en");
+  });
+
+  it("say counts with the language's plural rules", () => {
+    const words = { score: "4.0", metric: "3.5" };
+    setLocale("en");
+    expect(tn("feedback.summary", 1, words)).toBe("1 answer, score 4.0 / 5, metric 3.5");
+    expect(tn("feedback.summary", 3, words)).toBe("3 answers, score 4.0 / 5, metric 3.5");
+    setLocale("sv");
+    expect(tn("feedback.summary", 1, words)).toBe("1 svar, betyg 4.0 / 5, mått 3.5");
+    setLocale("en");
+  });
+
+  it("hold a sentence for every reason the API names (docs/API.md)", () => {
+    const row = (code: string) => api.split("\n").find((line: string) => line.startsWith(`| \`${code}\` |`)) ?? "";
+    const reasons = (code: string) =>
+      [...row(code).split("|")[2].replace(/\([^)]*\)/g, "").matchAll(/`([a-z_]+)`/g)].map((m) => m[1]).filter((r) => r !== "fields");
+    expect(reasons("invalid").length).toBeGreaterThan(10);
+    for (const reason of reasons("invalid")) expect(Object.keys(en), reason).toContain(`error.reason.${reason}`);
+    for (const reason of reasons("weak_password")) expect(Object.keys(en), reason).toContain(`error.password.${reason}`);
   });
 });

@@ -24,9 +24,11 @@ import { ProjectSettings } from "../screens/settings/Settings";
 import { TaskPage } from "../screens/task/TaskPage";
 import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
+import { missingAt, NotFound } from "./NotFound";
 import { Toasts } from "./toast";
 import { liveClient, loadSession, signedIn, user } from "./session";
 import { View } from "./View";
+import { t } from "../i18n";
 
 // Path parameters, by name (each route has some of them).
 interface Params {
@@ -100,28 +102,52 @@ const s = {
 
 function SignedIn({ who }: { who: User }) {
   liveClient(); // the header shows the connection from the first signed-in page on
+  const { path } = useLocation();
+  // Every navigation starts at the top of the new page (the browser keeps the old offset for a client-side route).
+  // A page found missing earlier is asked again when visited again.
+  useEffect(() => {
+    scrollTo(0, 0);
+    missingAt.value = null;
+  }, [path]);
+  const skip = (e: MouseEvent) => {
+    e.preventDefault();
+    const target = document.querySelector<HTMLElement>("#content main, #content h1, #content");
+    target?.setAttribute("tabindex", "-1");
+    target?.focus();
+  };
   return (
     <>
+      <a class="skip-link" href="#content" onClick={skip}>
+        {t("nav.skip")}
+      </a>
       <Header who={who} />
-      <Router>
-        <Route path="/settings/tokens" component={s.Tokens} />
-        <Route path="/audit" component={s.Audit} />
-        <Route path="/reports" component={s.Portfolio} />
-        <Route path="/projects/:project/notes/:note" component={s.Note} />
-        <Route path="/projects/:project/notes" component={s.Notes} />
-        <Route path="/projects/:project/reports" component={s.Reports} />
-        <Route path="/projects/:project/requests/:request" component={s.Request} />
-        <Route path="/projects/:project/requests" component={s.Requests} />
-        <Route path="/projects/:project/files" component={s.Files} />
-        <Route path="/projects/:project/people" component={s.People} />
-        <Route path="/projects/:project/settings" component={s.Settings} />
-        <Route path="/projects/:project/milestones" component={s.Milestones} />
-        <Route path="/projects/:project/integrations" component={s.Integrations} />
-        <Route path="/organization" component={s.Organization} />
-        <Route path="/projects/:project/tasks/:task" component={s.Task} />
-        <Route path="/projects/:project" component={s.Board} />
-        <Route default component={Home} />
-      </Router>
+      <div id="content">
+        {missingAt.value === path ? (
+          <NotFound />
+        ) : (
+          <Router>
+            <Route path="/settings/tokens" component={s.Tokens} />
+            <Route path="/audit" component={s.Audit} />
+            <Route path="/reports" component={s.Portfolio} />
+            <Route path="/projects/:project/notes/:note" component={s.Note} />
+            <Route path="/projects/:project/notes" component={s.Notes} />
+            <Route path="/projects/:project/reports" component={s.Reports} />
+            <Route path="/projects/:project/requests/:request" component={s.Request} />
+            <Route path="/projects/:project/requests" component={s.Requests} />
+            <Route path="/projects/:project/files" component={s.Files} />
+            <Route path="/projects/:project/people" component={s.People} />
+            <Route path="/projects/:project/settings" component={s.Settings} />
+            <Route path="/projects/:project/milestones" component={s.Milestones} />
+            <Route path="/projects/:project/integrations" component={s.Integrations} />
+            <Route path="/organization" component={s.Organization} />
+            <Route path="/projects/:project/tasks/:task" component={s.Task} />
+            <Route path="/projects/:project" component={s.Board} />
+            <Route path="/requests" component={Home} />
+            <Route path="/" component={Home} />
+            <Route default component={NotFound} />
+          </Router>
+        )}
+      </div>
       <Toasts />
       <ConfirmDialog />
     </>

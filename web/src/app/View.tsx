@@ -2,6 +2,7 @@
 // clean-up). Screens move to components one at a time; until then this is how the router shows them.
 import { useEffect, useRef } from "preact/hooks";
 import { locale } from "../i18n";
+import { pageMissing } from "./NotFound";
 
 export type Cleanup = (() => void) | void;
 export type Runner = (root: HTMLElement) => Promise<Cleanup> | Cleanup;
@@ -13,10 +14,18 @@ export function View({ id, run }: { id: string; run: Runner }) {
   useEffect(() => {
     let leave: Cleanup;
     let gone = false;
-    void Promise.resolve(run(ref.current!)).then((cleanup) => {
-      if (gone) cleanup?.();
-      else leave = cleanup;
-    });
+    // A view whose own data the API answers 404 or 403 for shows the in-app not-found page.
+    void Promise.resolve()
+      .then(() => run(ref.current!))
+      .then(
+        (cleanup) => {
+          if (gone) cleanup?.();
+          else leave = cleanup;
+        },
+        (err: unknown) => {
+          if (!gone && !pageMissing(err)) throw err;
+        },
+      );
     return () => {
       gone = true;
       leave?.();

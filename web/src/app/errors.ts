@@ -1,32 +1,90 @@
-// Why a write failed, in the reader's language: the API's stable code picks the sentence, never its English message.
-import { ApiError } from "../api";
-import { t, type MessageKey } from "../i18n";
+// Why a request failed, in the reader's language: the API's stable code, reason and params pick the sentence from
+// the catalogs; the API's English `message` is never shown (docs/API.md, "Reasons, for translation").
+import { ApiError, type FieldError } from "../api";
+import { hasKey, t, type MessageKey } from "../i18n";
 
 const REASONS: Record<string, MessageKey> = {
   wip_limit: "error.wipLimit",
   version_conflict: "error.versionConflict",
   rate_limited: "error.rateLimited",
   forbidden: "error.forbidden",
+  insufficient_scope: "error.forbidden",
   not_found: "error.notFound",
   deleted: "error.deleted",
   unauthorized: "error.signedOut",
   invalid: "error.invalid",
+  invalid_credentials: "error.invalidCredentials",
+  csrf_failed: "error.csrf",
+  too_large: "error.tooLarge",
+  invite_invalid: "error.inviteInvalid",
+  invite_accepted: "error.inviteInvalid",
+  reset_invalid: "error.resetInvalid",
+  email_unavailable: "error.emailUnavailable",
+  already_member: "error.alreadyMember",
+  too_many_tokens: "error.tooManyTokens",
+  resolved: "error.resolved",
+  already_answered: "error.alreadyAnswered",
+  closed: "error.closed",
+  status_in_use: "error.statusInUse",
+  last_status: "error.lastStatus",
+  internal: "error.server",
 };
+
+function params(err: ApiError, context: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(err.params)) out[name] = String(value);
+  return { ...out, ...context };
+}
 
 /** A sentence for a failed request; `context` fills placeholders such as the status of a WIP limit. */
 export function reasonFor(err: unknown, context: Record<string, string> = {}): string {
   if (err instanceof ApiError) {
-    const key = REASONS[err.code] ?? (err.status === 401 ? "error.signedOut" : err.status === 403 ? "error.forbidden" : null);
-    if (key) return t(key, context);
+    if (err.code === "weak_password") return passwordText(err.reason ?? err.details[0]?.type ?? "", err.params);
+    if (err.reason && err.reason !== "fields") {
+      const key = `error.reason.${err.reason}`;
+      if (hasKey(key)) return t(key, params(err, context));
+    }
+    if (err.details.length && err.code === "invalid") return detailText(err.details[0]);
+    const key =
+      REASONS[err.code] ??
+      (err.status === 401
+        ? "error.signedOut"
+        : err.status === 403
+          ? "error.forbidden"
+          : err.status === 404
+            ? "error.notFound"
+            : err.status === 409
+              ? "error.conflict"
+              : err.status >= 500
+                ? "error.server"
+                : null);
+    if (key) return t(key, params(err, context));
     return t("error.generic");
   }
   if (err instanceof TypeError) return t("error.network"); // fetch failed: offline or the server is unreachable
   return t("error.generic");
 }
 
-/** The API's message for one field of a 422 answer (the text beside the field), if it names that field. */
+function passwordText(reason: string, values: Record<string, string | number>): string {
+  const key = `error.password.${reason}`;
+  const p = { min: String(values.min ?? 12), max: String(values.max ?? 128) };
+  return hasKey(key) ? t(key, p) : t("error.invalid");
+}
+
+/** One invalid field, said from its stable `type` (the validator's, or the password rule's). */
+export function detailText(detail: FieldError): string {
+  const type = detail.type ?? "";
+  if (hasKey(`error.password.${type}`)) return passwordText(type, {});
+  if (type === "missing") return t("error.field.missing");
+  if (type.endsWith("_too_short")) return t("error.field.tooShort");
+  if (type.endsWith("_too_long")) return t("error.field.tooLong");
+  if (/parsing|_type$|url|pattern|email|enum|literal|value_error/.test(type)) return t("error.field.format");
+  return t("error.field.other");
+}
+
+/** The reason beside one field of a 422 answer, if the answer names that field. */
 export function fieldError(err: unknown, field: string): string | null {
-  if (!(err instanceof ApiError) || err.code !== "invalid") return null;
+  if (!(err instanceof ApiError) || (err.code !== "invalid" && err.code !== "weak_password")) return null;
   const found = err.details.find((d) => d.field === field || d.field.endsWith(`.${field}`));
-  return found ? t("error.fieldInvalid", { reason: found.message }) : null;
+  return found ? detailText(found) : null;
 }

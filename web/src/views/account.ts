@@ -1,7 +1,8 @@
 // My personal API tokens, and (for organization admins) the audit log.
-import { api, ApiError, type Page, type User } from "../api";
+import { api, type Page, type User } from "../api";
 import { h, mount } from "../dom";
 import { t, type MessageKey } from "../i18n";
+import { reasonFor } from "../app/errors";
 
 interface ApiToken {
   id: number;
@@ -101,7 +102,7 @@ export async function renderTokens(root: HTMLElement, user: User): Promise<void>
       form.reset();
       await load();
     } catch (err) {
-      error.textContent = err instanceof ApiError ? err.message : String(err);
+      error.textContent = reasonFor(err);
     }
   });
   const table = h(

@@ -22,6 +22,13 @@ export const PALETTE = ["#1f6feb", "#2da44e", "#d29922", "#cf222e", "#8250df", "
 export interface Series {
   label: string;
   values: number[];
+  /** A design token (CSS custom property, style.css) for a series that stands for a colour class, so the chart
+   * and the badges beside it agree; other series take the palette in order. */
+  colour?: string;
+}
+
+function token(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
 /** A chart in a fixed-height box that follows its container's width (readable at 390 px). */
@@ -64,8 +71,8 @@ function datasets(series: Series[], kind: "bar" | "line") {
   return series.map((s, i) => ({
     label: s.label,
     data: s.values,
-    backgroundColor: PALETTE[i % PALETTE.length],
-    borderColor: PALETTE[i % PALETTE.length],
+    backgroundColor: (s.colour && token(s.colour)) || PALETTE[i % PALETTE.length],
+    borderColor: (s.colour && token(s.colour)) || PALETTE[i % PALETTE.length],
     fill: false,
     tension: kind === "line" ? 0.2 : 0,
   }));

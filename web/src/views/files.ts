@@ -4,6 +4,7 @@ import { h, mount } from "../dom";
 import { t } from "../i18n";
 import { projectNav } from "./common";
 import type { LiveClient } from "../live";
+import { reasonFor } from "../app/errors";
 
 export interface StoredFile {
   id: number;
@@ -42,7 +43,7 @@ export async function renderFiles(
   const list = h("ul", { class: "file-list", "aria-live": "polite" });
   const message = h("p", { class: "error", role: "alert" });
   const report = (error: unknown) => {
-    message.textContent = error instanceof ApiError ? error.message : t("files.failed");
+    message.textContent = error instanceof ApiError ? reasonFor(error) : t("files.failed");
   };
 
   const newVersion = (file: StoredFile): HTMLElement => {

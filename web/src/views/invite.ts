@@ -1,6 +1,7 @@
 import { api, type User } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
+import { reasonFor } from "../app/errors";
 
 interface Preview {
   email: string;
@@ -60,7 +61,7 @@ export async function renderInvite(
       });
       onJoined(result.user, result.project_id);
     } catch (err) {
-      error.textContent = err instanceof Error && err.message ? err.message : t("error.generic");
+      error.textContent = reasonFor(err);
     }
   };
   form.addEventListener("submit", (event) => {

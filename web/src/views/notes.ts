@@ -37,6 +37,16 @@ export function colourFor(userId: number): string {
   return COLOURS[userId % COLOURS.length];
 }
 
+/** The same initials the board's presence shows ("Sam Staff" → "SS"). */
+function initials(name: string): string {
+  return name
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => w[0])
+    .join("")
+    .slice(0, 2);
+}
+
 export async function renderNote(
   root: HTMLElement,
   projectId: number,
@@ -59,10 +69,12 @@ export async function renderNote(
   provider.awareness.setLocalStateField("user", { name: user.name, color: colourFor(user.id), colorLight: `${colourFor(user.id)}33` });
   const ytext = ydoc.getText("content");
   const status = h("span", { class: "connection", role: "status", "data-connection": "connecting" }, t("connection.connecting"));
+  // The header already says whether the connection is up; the note says what happens to edits: saved with
+  // everyone, or kept on this device until the connection is back (IndexedDB, merged on return).
   provider.on("status", ({ status: s }: { status: string }) => {
     const state = s === "connected" ? "live" : s === "connecting" ? "reconnecting" : "offline";
     status.dataset.connection = state;
-    status.textContent = t(`connection.${state}` as Parameters<typeof t>[0]);
+    status.textContent = t(state === "live" ? "notes.synced" : "notes.savedLocally");
   });
   const who = h("ul", { class: "avatars", "aria-label": t("board.here") });
   const drawWho = () => {
@@ -75,7 +87,7 @@ export async function renderNote(
     });
     who.replaceChildren(
       ...[...people.values()].map((p) => {
-        const avatar = h("li", { class: "avatar", title: p.name }, h("span", { "aria-hidden": "true" }, p.name.slice(0, 2)), h("span", { class: "visually-hidden" }, p.name));
+        const avatar = h("li", { class: "avatar", title: p.name }, h("span", { "aria-hidden": "true" }, initials(p.name)), h("span", { class: "visually-hidden" }, p.name));
         avatar.style.setProperty("background", p.color);
         return avatar;
       }),

@@ -3,10 +3,11 @@
 import "./reports.css";
 import { api, ApiError, type User } from "../api";
 import { h, mount } from "../dom";
-import { t, type MessageKey } from "../i18n";
+import { t, tn, type MessageKey } from "../i18n";
 import type { LiveClient } from "../live";
 import { chartBox } from "./charts";
 import { projectNav } from "./common";
+import { reasonFor } from "../app/errors";
 
 export interface Durations {
   count: number;
@@ -183,7 +184,7 @@ export async function renderReports(
     root,
     h(
       "main",
-      { class: "reports" },
+      { class: "page reports" },
       projectNav(projectId, "reports", user.role !== "customer"),
       h("h1", {}, t("reports.title", { project: project.name })),
       staff
@@ -246,11 +247,11 @@ async function feedbackSection(projectId: number, staff: boolean): Promise<HTMLE
       ask.textContent = t("feedback.asked");
       ask.setAttribute("disabled", "");
     } catch (error) {
-      message.textContent = error instanceof ApiError ? error.message : t("feedback.failed");
+      message.textContent = error instanceof ApiError ? reasonFor(error) : t("feedback.failed");
     }
   });
   section.append(
-    h("p", {}, t("feedback.summary", { responses: String(view.responses), score: view.score === null ? "–" : view.score.toFixed(1), metric: view.metric === null ? "–" : view.metric.toFixed(1) }), " ", ask),
+    h("p", {}, tn("feedback.summary", view.responses, { score: view.score === null ? "–" : view.score.toFixed(1), metric: view.metric === null ? "–" : view.metric.toFixed(1) }), " ", ask),
     message,
   );
   for (const theme of view.themes) {
@@ -261,7 +262,7 @@ async function feedbackSection(projectId: number, staff: boolean): Promise<HTMLE
         act.textContent = t("feedback.actionMade");
         act.setAttribute("disabled", "");
       } catch (error) {
-        message.textContent = error instanceof ApiError ? error.message : t("feedback.failed");
+        message.textContent = error instanceof ApiError ? reasonFor(error) : t("feedback.failed");
       }
     });
     section.append(
@@ -304,7 +305,7 @@ function answerForm(request: FeedbackRequest, message: HTMLElement): HTMLElement
       await api("POST", `/api/feedback/requests/${request.id}/answers`, { score: Number(chosen.value), helped: helped.value, hindered: hindered.value });
       form.replaceChildren(h("p", { role: "status" }, t("feedback.thanks")));
     } catch (error) {
-      message.textContent = error instanceof ApiError ? error.message : t("feedback.failed");
+      message.textContent = error instanceof ApiError ? reasonFor(error) : t("feedback.failed");
     }
   });
   return form;
@@ -314,9 +315,9 @@ export async function renderPortfolio(root: HTMLElement): Promise<() => void> {
   const data = await api<{ items: PortfolioItem[]; by_client: { client_name: string; on_track: number; at_risk: number; late: number }[] }>("GET", "/api/reports/portfolio");
   const chart = chartBox(t("reports.healthByClient"), "bar", [], [], { stacked: true });
   chart.update(data.by_client.map((c) => c.client_name), [
-    { label: t("reports.health.on_track"), values: data.by_client.map((c) => c.on_track) },
-    { label: t("reports.health.at_risk"), values: data.by_client.map((c) => c.at_risk) },
-    { label: t("reports.health.late"), values: data.by_client.map((c) => c.late) },
+    { label: t("reports.health.on_track"), values: data.by_client.map((c) => c.on_track), colour: "--on-track" },
+    { label: t("reports.health.at_risk"), values: data.by_client.map((c) => c.at_risk), colour: "--at-risk" },
+    { label: t("reports.health.late"), values: data.by_client.map((c) => c.late), colour: "--late" },
   ]);
   const rows = data.items.map((p) =>
     h(
@@ -336,7 +337,7 @@ export async function renderPortfolio(root: HTMLElement): Promise<() => void> {
     root,
     h(
       "main",
-      { class: "reports portfolio" },
+      { class: "page reports portfolio" },
       h("h1", {}, t("reports.portfolio")),
       h("p", {}, h("a", { class: "button", href: "/api/reports/portfolio?format=csv", download: "" }, t("reports.csv"))),
       h("div", { class: "charts" }, chart.element),

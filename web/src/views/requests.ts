@@ -5,6 +5,7 @@ import { h, mount } from "../dom";
 import { t, type MessageKey } from "../i18n";
 import type { LiveClient } from "../live";
 import { projectNav } from "./common";
+import { reasonFor } from "../app/errors";
 
 export type FieldKind = "text" | "choice" | "date" | "number";
 export type FieldValue = string | number | null;
@@ -128,7 +129,7 @@ function newRequestForm(projectId: number, fields: RequestField[], done: (r: Tan
       message.textContent = "";
       done(created);
     } catch (error) {
-      message.textContent = error instanceof ApiError ? error.message : t("requests.failed");
+      message.textContent = error instanceof ApiError ? reasonFor(error) : t("requests.failed");
     }
   });
   return form;
@@ -217,7 +218,7 @@ function triageForm(request: TandemRequest, refresh: () => void): HTMLElement {
       await api("POST", `/api/requests/${request.id}/triage`, body);
       refresh();
     } catch (error) {
-      message.textContent = error instanceof ApiError ? error.message : t("requests.failed");
+      message.textContent = error instanceof ApiError ? reasonFor(error) : t("requests.failed");
     }
   };
   const button = (action: string, key: MessageKey) => {
@@ -261,7 +262,7 @@ function replyForm(request: TandemRequest, refresh: () => void): HTMLElement {
       await api("POST", `/api/requests/${request.id}/reply`, { message: text.value });
       refresh();
     } catch (error) {
-      message.textContent = error instanceof ApiError ? error.message : t("requests.failed");
+      message.textContent = error instanceof ApiError ? reasonFor(error) : t("requests.failed");
     }
   });
   return form;

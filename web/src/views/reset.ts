@@ -1,6 +1,7 @@
 import { api, ApiError } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
+import { reasonFor } from "../app/errors";
 
 function page(root: HTMLElement, ...children: (HTMLElement | string)[]): void {
   mount(root, h("main", { class: "centered" }, h("div", { class: "panel" }, ...children)));
@@ -70,7 +71,7 @@ function renderChoose(root: HTMLElement, token: string): void {
       if (err instanceof ApiError && err.code === "reset_invalid") {
         page(root, h("p", { class: "error" }, t("reset.invalid")), h("a", { href: "/reset-password" }, t("reset.again")));
       } else {
-        error.textContent = err instanceof Error && err.message ? err.message : t("error.generic");
+        error.textContent = reasonFor(err);
       }
     }
   });

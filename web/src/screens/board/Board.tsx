@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { allPages, api, ApiError, type Project, type Status, type Task, type User } from "../../api";
 import { reasonFor } from "../../app/errors";
+import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { toast } from "../../app/toast";
 import { formatDate, t } from "../../i18n";
@@ -50,7 +51,9 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
   };
 
   useEffect(() => {
-    void reload();
+    reload().catch((err: unknown) => {
+      if (!pageMissing(err)) throw err;
+    });
     const live = liveClient();
     return live.subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
@@ -115,20 +118,20 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
     redraw();
   }
 
+  // Choose a column, then confirm: arrow keys on a closed select change its value at once, so a move waits for
+  // the "Move" button (Enter or a press); afterwards focus follows the card to its new column.
   const moveControl = (task: Task) =>
     canMove(task) ? (
-      <select
-        class="move"
-        aria-label={`${t("board.moveTo")}: ${task.title}`}
-        value={String(task.status_id)}
-        onChange={(e) => void move(task, Number(e.currentTarget.value))}
-      >
-        {statuses.map((s) => (
-          <option key={s.id} value={String(s.id)}>
-            {s.name}
-          </option>
-        ))}
-      </select>
+      <MoveControl
+        task={task}
+        statuses={statuses}
+        onMove={async (statusId) => {
+          await move(task, statusId);
+          requestAnimationFrame(() =>
+            document.querySelector<HTMLElement>(`.board [data-task-id="${task.id}"] select.move`)?.focus(),
+          );
+        }}
+      />
     ) : null;
 
   const visible = [...tasks.values()].filter((task) => matches(task, filter, who));
@@ -253,5 +256,38 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
       </p>
       {layout === "columns" ? columns : list}
     </main>
+  );
+}
+
+function MoveControl(props: { task: Task; statuses: Status[]; onMove: (statusId: number) => Promise<void> }) {
+  const { task, statuses } = props;
+  // null: show where the task is (after a move, refused or not, and when someone else moved it).
+  const [choice, choose] = useState<number | null>(null);
+  useEffect(() => choose(null), [task.status_id]);
+  const chosen = choice ?? task.status_id;
+  const pending = chosen !== task.status_id;
+  return (
+    <span class="move-control">
+      <select
+        class="move"
+        aria-label={`${t("board.moveTo")}: ${task.title}`}
+        value={String(chosen)}
+        onChange={(e) => choose(Number(e.currentTarget.value))}
+        onKeyDown={(e) => {
+          if (e.key === "Escape" && pending) choose(null);
+        }}
+      >
+        {statuses.map((s) => (
+          <option key={s.id} value={String(s.id)}>
+            {s.name}
+          </option>
+        ))}
+      </select>
+      {pending && (
+        <button type="button" class="move-confirm" onClick={() => void props.onMove(chosen).then(() => choose(null))}>
+          {t("board.move")}
+        </button>
+      )}
+    </span>
   );
 }

@@ -21,6 +21,7 @@ import { ProjectNav } from "../common/ProjectNav";
 import { InviteForm } from "./InviteForm";
 import { ProjectDetailsPanel } from "./ProjectDetailsPanel";
 import { Confirm, CopyLink, explain, failed, formatDateTime, NoticeLine, roleName, type Notice } from "./ui";
+import { pageMissing } from "../../app/NotFound";
 
 export function ProjectPeople({ projectId, user }: { projectId: number; user: User }) {
   const [project, setProject] = useState<ProjectDetails | null>(null);
@@ -42,7 +43,7 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
       setPending(invites);
       setLoadError("");
     } catch (err) {
-      setLoadError(explain(err).message);
+      if (!pageMissing(err)) setLoadError(explain(err).message);
     }
   };
   useEffect(() => {

@@ -3,7 +3,7 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../../api";
-import { reasonFor } from "../../app/errors";
+import { detailText, reasonFor } from "../../app/errors";
 import { t, type MessageKey } from "../../i18n";
 import "./people.css";
 
@@ -120,7 +120,7 @@ export function explain(err: unknown): { fields: FieldErrors; message: string } 
   const fields: FieldErrors = {};
   if (err instanceof ApiError) {
     for (const detail of err.details) {
-      fields[detail.field.split(".").pop() ?? detail.field] = t("error.fieldInvalid", { reason: detail.message });
+      fields[detail.field.split(".").pop() ?? detail.field] = detailText(detail);
     }
     if (Object.keys(fields).length) return { fields, message: t("common.fixFields") };
     if (REASONS[err.code]) return { fields, message: t(REASONS[err.code]) };

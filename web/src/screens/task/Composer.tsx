@@ -38,6 +38,7 @@ export function Composer(props: Props) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
   const [query, setQuery] = useState<{ at: number; term: string } | null>(null);
+  const [active, setActive] = useState(0); // the suggestion the arrow keys are on
   const mentions = useRef(new Map<string, number>());
   const area = useRef<HTMLTextAreaElement>(null);
 
@@ -55,6 +56,7 @@ export function Composer(props: Props) {
   const candidates = query
     ? people.filter((p) => (!internal || !p.is_customer) && p.name.toLowerCase().startsWith(query.term.toLowerCase())).slice(0, 6)
     : [];
+  const chosen = Math.min(active, Math.max(candidates.length - 1, 0));
 
   const onInput = (value: string, caret: number) => {
     setText(value);
@@ -62,6 +64,7 @@ export function Composer(props: Props) {
     typing.typed(room);
     const match = value.slice(0, caret).match(/@([\p{L} ]{0,30})$/u);
     setQuery(match ? { at: caret - match[0].length, term: match[1] } : null);
+    setActive(0);
   };
   const mention = (person: Person) => {
     const el = area.current!;
@@ -141,13 +144,32 @@ export function Composer(props: Props) {
         aria-describedby={staff ? `${id}-audience` : undefined}
         onInput={(e) => onInput(e.currentTarget.value, e.currentTarget.selectionStart)}
         onBlur={() => setTimeout(() => setQuery(null), 200)}
+        aria-activedescendant={candidates.length ? `${id}-suggestion-${chosen}` : undefined}
+        onKeyDown={(e) => {
+          // With suggestions open, the arrow keys choose a person and Enter takes them (Escape closes the list);
+          // otherwise Enter is a new line, as always.
+          if (!candidates.length) return;
+          if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+            e.preventDefault();
+            const step = e.key === "ArrowDown" ? 1 : candidates.length - 1;
+            setActive((chosen + step) % candidates.length);
+          } else if (e.key === "Enter") {
+            e.preventDefault();
+            mention(candidates[chosen]);
+          } else if (e.key === "Escape") {
+            e.preventDefault();
+            setQuery(null);
+          }
+        }}
       />
       {candidates.length > 0 && (
         <ul class="suggestions" role="listbox" aria-label={t("thread.mentionSuggestions")}>
-          {candidates.map((person) => (
+          {candidates.map((person, i) => (
             <li
               key={person.id}
+              id={`${id}-suggestion-${i}`}
               role="option"
+              aria-selected={i === chosen}
               tabIndex={0}
               onClick={() => mention(person)}
               onKeyDown={(e) => e.key === "Enter" && (e.preventDefault(), mention(person))}

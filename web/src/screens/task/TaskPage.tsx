@@ -4,6 +4,7 @@ import { useLocation } from "preact-iso";
 import { api, type Milestone, type Person, type Project, type Status, type Task, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
+import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { toast } from "../../app/toast";
 import { t } from "../../i18n";
@@ -44,7 +45,9 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
       ]);
       accept(first);
       setCtx({ project, statuses: statuses.items, milestones: milestones.items, people: people.items, allows: settings });
-    })();
+    })().catch((err: unknown) => {
+      if (!pageMissing(err)) throw err;
+    });
     return liveClient().subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
         const data = message.event.data;

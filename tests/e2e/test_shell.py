@@ -1,0 +1,350 @@
+"""The shell in a real browser, at a phone's and a desk's width, in English and Swedish: the in-app "not found"
+page for every route with a bad id, refusals in the reader's language (never the API's English), every navigation
+starting at the top, and no page wider than a 360 px screen with long titles and file names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from server.passwords import password_weakness
+from tests.e2e.test_portal import Person, browser  # noqa: F401  (browser: the fixture)
+from tests.nodes import Node
+from tests.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGS = {name: json.loads((ROOT / "web" / "src" / "locales" / f"{name}.json").read_text()) for name in ("en", "sv")}
+WIDTHS = [pytest.param(360, 740, id="phone-360"), pytest.param(1280, 800, id="desktop")]
+LANGUAGES = [pytest.param("en", id="en"), pytest.param("sv", id="sv")]
+MISSING = 999_999
+
+
+def english_only() -> set[str]:
+    """Catalog sentences that read differently in Swedish: none of them may show on a Swedish screen."""
+    en, sv = CATALOGS["en"], CATALOGS["sv"]
+    return {v for k, v in en.items() if sv.get(k) != v and len(v) > 3 and "{" not in v}
+
+
+def no_english(text: str, api_messages: set[str], content: frozenset[str] = frozenset()) -> list[str]:
+    """English on a Swedish screen: a catalog sentence in English, or an English message the API sent. `content`
+    is what people wrote (names), shown as written in every language."""
+    lines = {line.strip() for line in text.splitlines() if line.strip()} - content
+    found = sorted(lines & english_only())
+    found += [m for m in api_messages if m and m in text]
+    return found
+
+
+async def sign_in(browser: Browser, node: Node, email: str, width: int, height: int, language: str) -> Person:  # noqa: F811
+    person = await Person.sign_in(
+        browser, node, email, width=width, height=height, locale="sv-SE" if language == "sv" else "en-GB"
+    )
+    if await person.page.locator("html").get_attribute("lang") != language:
+        await person.page.select_option("#language", language)
+    await expect(person.page.locator("html")).to_have_attribute("lang", language)
+    return person
+
+
+async def shows_not_found(page: Page, language: str) -> None:
+    await expect(page.locator("#not-found h1")).to_have_text(CATALOGS[language]["error.notFoundTitle"], timeout=10_000)
+    await expect(page.locator("#not-found")).to_contain_text(CATALOGS[language]["error.notFoundText"])
+    await expect(page.locator("header.topbar")).to_be_visible()  # inside the app shell, with its header
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("width", "height"), WIDTHS)
+async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+    language: str,
+) -> None:
+    node = two_nodes[0]
+    ws = database[1]
+    customer = await sign_in(browser, node, "customer@example.test", width, height, language)
+    px = ws.ids["px"]
+    members = httpx.get(
+        f"{node.http}/api/projects/{px}/members",
+        headers={"authorization": f"Bearer {ws.token('customer')}"},
+        timeout=10,
+    ).json()["items"]
+    names = frozenset(member["name"] for member in members)  # the seeded customer is called "Customer"
+    # Ids that do not exist, and ids that exist but that this customer may not see: the same page for both.
+    paths = [
+        "/no/such/page",
+        f"/projects/{MISSING}",
+        f"/projects/{ws.ids['py']}",
+        f"/projects/{px}/tasks/{MISSING}",
+        f"/projects/{px}/tasks/{ws.ids['px_internal_task']}",
+        f"/projects/{px}/notes/{ws.ids['px_internal_note']}",
+        f"/projects/{MISSING}/notes",
+        f"/projects/{px}/requests/{MISSING}",
+        f"/projects/{MISSING}/requests",
+        f"/projects/{MISSING}/files",
+        f"/projects/{MISSING}/reports",
+        f"/projects/{MISSING}/people",
+        f"/projects/{px}/nonsense",
+    ]
+    page = customer.page
+    for path in paths:
+        # A fresh load (the server answers 404 with the shell) and a client-side move to the same address.
+        await page.goto(node.http + path)
+        await shows_not_found(page, language)
+        await page.goto(node.http + "/")
+        await page.wait_for_selector(".projects")
+        await page.evaluate(
+            "p => { history.pushState(null, '', p); dispatchEvent(new PopStateEvent('popstate')); }", path
+        )
+        await shows_not_found(page, language)
+        assert await customer.no_horizontal_overflow(), path
+        if language == "sv":
+            assert no_english(await page.inner_text("body"), set(), names) == [], path
+    # The page's link leads home.
+    await page.click("#not-found a")
+    await page.wait_for_selector(".projects")
+    assert [e for e in customer.errors if "404" not in e and "403" not in e] == []
+    await customer.context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS)
+async def test_refusals_read_in_swedish_never_in_the_apis_english(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+) -> None:
+    node = two_nodes[0]
+    ws = database[1]
+    staff_headers = {"authorization": f"Bearer {ws.token('owner')}"}
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale="sv-SE")
+    page = await context.new_page()
+    api_messages: set[str] = set()
+
+    async def check(what: str) -> None:
+        text = await page.inner_text("body")
+        assert await page.locator("html").get_attribute("lang") == "sv", what
+        assert no_english(text, api_messages) == [], f"{what}: English on a Swedish screen"
+        assert not re.search(r"\b(error|reason|password)\.[a-z][A-Za-z_.]+\b", text), f"{what}: a raw message key"
+
+    # An invitation: each password rule the API enforces, refused in Swedish.
+    email = "nya.kunden@bageriet.se"
+    async with httpx.AsyncClient(base_url=node.http, timeout=10) as client:
+        made = await client.post(
+            "/api/invites", json={"project_id": ws.ids["px"], "email": email, "role": "customer"}, headers=staff_headers
+        )
+        assert made.status_code in (200, 201), made.text
+        link = made.json()["link"]
+    await page.goto(link.replace(re.match(r"http://[^/]+", link).group(0), node.http))  # type: ignore[union-attr]
+    await page.wait_for_selector("#password")
+    await page.fill("#name", "Nya Kunden")
+    expectations = {
+        "kort": CATALOGS["sv"]["error.password.too_short"].replace("{min}", "12"),
+        "tandem tandem tandem": CATALOGS["sv"]["error.password.contains_product_name"],
+        "nya.kunden skriver här": CATALOGS["sv"]["error.password.contains_email"],
+        "aaaaaaaaaaaaaaaa": CATALOGS["sv"]["error.password.repetitive"],
+        "password1234": CATALOGS["sv"]["error.password.breached"],
+    }
+    for password, sentence in expectations.items():
+        weakness = password_weakness(password, email=email)
+        assert weakness is not None, password
+        api_messages.add(weakness.message)  # what the API says in English: never on this screen
+        await page.fill("#password", password)
+        await page.evaluate("document.querySelector('#password').removeAttribute('minlength')")
+        await page.click("form button[type=submit]")
+        await expect(page.locator("form .error")).to_have_text(sentence, timeout=10_000)
+        await check(f"invite, password {password!r}")
+
+    # A used-up or made-up reset link, and a made-up invitation.
+    await page.goto(node.http + "/reset-password#" + "y" * 43)
+    await page.fill("#password", "a long enough good passphrase")
+    await page.click("form button[type=submit]")
+    await expect(page.locator("main")).to_contain_text(CATALOGS["sv"]["reset.invalid"], timeout=10_000)
+    await check("reset link")
+    await page.goto(node.http + "/invite#" + "z" * 43)
+    await page.wait_for_selector(".error")
+    await check("invitation link")
+
+    # Signed in: a wrong password first, then refusals on the signed-in screens.
+    await page.goto(node.http + "/")
+    await page.fill("#email", "staff@example.test")
+    await page.fill("#password", "not the password at all")
+    await page.click("form button[type=submit]")
+    await expect(page.locator(".error")).not_to_be_empty(timeout=10_000)
+    await check("sign-in refused")
+    await context.close()
+
+
+WIDER_THAN_SCREEN = """() => [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
+    .slice(0, 5)
+    .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + [...e.classList].join('.')
+      + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+LONG_TITLE = "Översättning" + "av" * 94  # 200 characters, one unbroken word: the worst case for wrapping
+LONG_NAME = "x" * 196 + ".pdf"
+DESCRIPTION = "\n\n".join(f"Paragraph {n} of a long description." for n in range(40))  # a task page taller than a phone
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_widen_them(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    language: str,
+) -> None:
+    node = two_nodes[0]
+    ws = database[1]
+    px = ws.ids["px"]
+    owner = {"authorization": f"Bearer {ws.token('owner')}"}
+    assert len(LONG_TITLE) == 200 and len(LONG_NAME) == 200
+    async with httpx.AsyncClient(base_url=node.http, timeout=10) as client:
+        for n in range(12):  # enough cards that the board scrolls on a phone
+            made = await client.post(
+                f"/api/projects/{px}/tasks",
+                json={"title": f"{LONG_TITLE[:-3]}{n:03d}", "visibility": "shared", "description": DESCRIPTION},
+                headers=owner,
+            )
+            assert made.status_code == 201, made.text
+        uploaded = await client.post(
+            f"/api/projects/{px}/files",
+            params={"name": LONG_NAME, "visibility": "shared"},
+            content=b"%PDF-1.4 long name",
+            headers={**owner, "content-type": "application/octet-stream"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+    customer = await sign_in(browser, node, "customer@example.test", 360, 740, language)
+    page = customer.page
+
+    # The skip link is the first stop of the keyboard and moves focus to the page's content.
+    await page.keyboard.press("Tab")
+    await expect(page.locator(".skip-link")).to_be_focused()
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.querySelector('#content').contains(document.activeElement)")
+
+    pages = [
+        f"/projects/{px}",
+        f"/projects/{px}/files",
+        f"/projects/{px}/requests",
+        f"/projects/{px}/notes",
+        f"/projects/{px}/reports",
+        "/",
+    ]
+    for path in pages:
+        await page.goto(node.http + path)
+        await page.wait_for_selector("#content main", timeout=10_000)
+        await page.wait_for_load_state("networkidle")
+        assert await customer.no_horizontal_overflow(), (path, await page.evaluate(WIDER_THAN_SCREEN))
+    # The list view of the board, too.
+    await page.goto(node.http + f"/projects/{px}")
+    await page.wait_for_selector(".board")
+    await page.click("[data-view=list]")
+    await page.wait_for_selector(".task-list")
+    assert await customer.no_horizontal_overflow(), "the list view is wider than a 360 px screen"
+    await page.click("[data-view=columns]")
+
+    # Scrolled far down the board, a task opens at its top (its title visible), and so does the way back.
+    last = page.locator(".board .card", has_text=f"{LONG_TITLE[:-3]}011").locator(".card-title a")
+    await last.scroll_into_view_if_needed()
+    assert await page.evaluate("scrollY") > 300, "the board should scroll on a phone"
+    await last.click()
+    await page.wait_for_selector(".task-page h1")
+    await expect(page.locator(".task-page", has_text="Paragraph 39 of a long description.")).to_be_visible()
+    # Tall enough that the board's offset would still be there had the page kept it.
+    assert await page.evaluate("document.documentElement.scrollHeight > innerHeight + 300")
+    await page.wait_for_function("scrollY === 0", timeout=5000)
+    assert await page.locator(".task-page h1").is_visible()
+    assert await customer.no_horizontal_overflow(), "the task page is wider than a 360 px screen"
+    await page.evaluate("scrollTo(0, document.body.scrollHeight)")
+    await page.click(f"a[href='/projects/{px}']")
+    await page.wait_for_selector(".board")
+    await page.wait_for_function("scrollY === 0", timeout=5000)
+    assert [e for e in customer.errors if "WebSocket" not in e] == []
+    await customer.context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS)
+async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+) -> None:
+    ws = database[1]
+    staff = await sign_in(browser, two_nodes[0], "staff@example.test", width, height, "en")
+    await staff.open_board("PX")
+    page = staff.page
+    task_id = ws.ids["px_shared_task"]
+    card = page.locator(f".board [data-task-id='{task_id}']")
+    select = card.locator("select.move")
+    start = await select.input_value()
+    await select.focus()
+    await page.keyboard.press("ArrowDown")  # choosing a column moves nothing yet
+    chosen = await select.input_value()
+    assert chosen != start
+    target = (await select.locator("option:checked").inner_text()).strip()
+    await expect(card.locator(".move-confirm")).to_be_visible()
+    assert await page.locator(f".column[aria-label='{target}'] [data-task-id='{task_id}']").count() == 0
+    # Escape takes the choice back; choosing again and confirming with Enter moves the card.
+    await page.keyboard.press("Escape")
+    await expect(select).to_have_value(start)
+    await expect(card.locator(".move-confirm")).to_have_count(0)
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("Tab")
+    await expect(card.locator(".move-confirm")).to_be_focused()
+    await page.keyboard.press("Enter")
+    moved = page.locator(f".column[aria-label='{target}'] [data-task-id='{task_id}']")
+    await expect(moved).to_have_count(1, timeout=5000)
+    # Focus stays with the card in its new column, so the next key acts where the person was.
+    await expect(moved.locator("select.move")).to_be_focused(timeout=5000)
+    await expect(moved.locator("select.move")).to_have_value(chosen)
+    await expect(page.locator("[role=status]", has_text=target).first).to_be_attached()
+    token = ws.token("staff")
+    stored = httpx.get(
+        f"{two_nodes[0].http}/api/tasks/{task_id}", headers={"authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert str(stored["status_id"]) == chosen
+    assert [e for e in staff.errors if "WebSocket" not in e] == []
+    await staff.context.close()
+
+
+async def test_a_mention_is_chosen_with_the_arrow_keys_and_enter(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    ws = database[1]
+    staff = await sign_in(browser, two_nodes[0], "staff@example.test", 1280, 800, "en")
+    page = staff.page
+    await page.goto(f"{two_nodes[0].http}/projects/{ws.ids['px']}/tasks/{ws.ids['px_shared_task']}")
+    field = page.locator("#comment-body")
+    await field.focus()
+    await page.keyboard.type("Hello @")
+    options = page.locator(".composer-shared .suggestions [role=option]")
+    await expect(options.first).to_be_visible(timeout=5000)
+    assert await options.count() >= 2
+    await expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    await page.keyboard.press("ArrowDown")
+    await expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    second = (await options.nth(1).inner_text()).strip()
+    await expect(field).to_be_focused()  # the text field keeps focus while choosing
+    await page.keyboard.press("Enter")  # takes the person; no new line, nothing posted
+    await expect(field).to_have_value(f"Hello @{second} ")
+    await expect(options).to_have_count(0)
+    await page.keyboard.type("again @")
+    await expect(options.first).to_be_visible(timeout=5000)
+    await page.keyboard.press("Escape")  # closes the list; the text stays
+    await expect(options).to_have_count(0)
+    await expect(field).to_have_value(f"Hello @{second} again @")
+    assert await page.locator(".comment", has_text="Hello @").count() == 0
+    assert [e for e in staff.errors if "WebSocket" not in e] == []
+    await staff.context.close()
