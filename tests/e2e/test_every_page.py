@@ -69,7 +69,9 @@ SCREENS: tuple[Screen, ...] = (
     Screen("invite", "/invite", f"/invite#{INVITE_TOKEN}", "main.centered form", who=(PUBLIC,)),
     Screen("reset", "/reset-password", "/reset-password", "main.centered form", who=(PUBLIC,)),
     Screen("sign-in-link", "/sign-in-link", "/sign-in-link#not-a-link", "main.centered .error", who=(PUBLIC,)),
-    Screen("home", "default", "/", ".projects", staff_controls=True),
+    Screen("home", "/", "/", ".projects", staff_controls=True),
+    Screen("home-requests", "/requests", "/requests", ".projects", staff_controls=True),
+    Screen("not-found", "default", "/no-such-page", "#not-found"),
     Screen("board", "/projects/:project", "/projects/{px}", ".board", staff_controls=True, staff_internal=True),
     Screen(
         "list",
