@@ -60,6 +60,7 @@ class Screen:
     ready: str
     who: tuple[str, ...] = SIGNED_IN
     then: str | None = None  # a control to press once ready (the list view is a layout of the board)
+    refused: str | None = None  # what the others see instead
     staff_controls: bool = False  # staff get at least one staff-only control here
     staff_internal: bool = False  # staff see an internal item here (so the marker check is not vacuous)
 
@@ -96,6 +97,7 @@ SCREENS: tuple[Screen, ...] = (
         "/projects/{px}/tasks/{px_internal_task}",
         ".thread",
         who=(STAFF,),
+        refused="#not-found",  # the same page as for an address that does not exist
         staff_controls=True,
         staff_internal=True,
     ),
@@ -114,6 +116,7 @@ SCREENS: tuple[Screen, ...] = (
         "/projects/{px}/notes/{px_internal_note}",
         ".cm-content",
         who=(STAFF,),
+        refused="#not-found",  # the same page as for an address that does not exist
         staff_controls=True,
         staff_internal=True,
     ),
@@ -237,6 +240,8 @@ async def open_screen(page: Page, node: Node, screen: Screen, role: str, ws: Wor
         if screen.then:
             await page.click(screen.then, timeout=10000)
         await page.wait_for_selector(screen.ready, timeout=10000)
+    elif screen.refused:
+        await page.wait_for_selector(screen.refused, timeout=10000)
     await page.wait_for_function(SETTLED, timeout=10000)
 
 
