@@ -28,7 +28,7 @@ run: install web
 
 test: install web
 	cd web && npm test --silent
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check server channels crdt tests bench
