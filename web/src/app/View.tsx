@@ -14,9 +14,13 @@ export function View({ id, run }: { id: string; run: Runner }) {
   useEffect(() => {
     let leave: Cleanup;
     let gone = false;
+    // Each run builds into its own element: a run still loading when the id or the language changed (its answer
+    // came late) writes into a detached element, never over the newer run's page.
+    const root = document.createElement("div");
+    ref.current!.replaceChildren(root);
     // A view whose own data the API answers 404 or 403 for shows the in-app not-found page.
     void Promise.resolve()
-      .then(() => run(ref.current!))
+      .then(() => run(root))
       .then(
         (cleanup) => {
           if (gone) cleanup?.();
@@ -29,6 +33,7 @@ export function View({ id, run }: { id: string; run: Runner }) {
     return () => {
       gone = true;
       leave?.();
+      root.remove();
     };
   }, [id, lang]);
   return <div ref={ref} class="view" />;
