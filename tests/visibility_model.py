@@ -467,7 +467,7 @@ class Scenario:
                 named = [
                     i
                     for i in self.world.items
-                    if i.kind in ("task", "milestone", "file", "comment")
+                    if i.kind in ("task", "milestone", "file", "comment", "note")
                     and i.id in (data.get(f"{i.kind}_id"), (data.get(i.kind) or {}).get("id"))
                 ]
                 if any(i.seen for i in named):  # (SQLite reuses a deleted row's id: one of them may be meant)

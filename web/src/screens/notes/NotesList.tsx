@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { allPages, api, type Project, type Task, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
+import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { t } from "../../i18n";
 import { ProjectNav } from "../common/ProjectNav";
@@ -45,6 +46,7 @@ export function NotesList({ projectId, who }: { projectId: number; who: User }) 
       setNotes(listed.items);
       setLoadError("");
     } catch (err) {
+      if (pageMissing(err)) return; // the project is gone or not theirs: the in-app not-found page
       setLoadError(explain(err).message);
     }
   };
