@@ -142,7 +142,9 @@ async def test_csv_import_previews_then_imports_in_swedish_on_a_phone(
     px = ws.ids["px"]
     staff = await Person.sign_in(browser, node, ws.emails["staff"], width=390, height=844, locale="sv-SE")
     page = staff.page
-    await page.select_option("#language", "sv")
+    # The choice is stored (PATCH /api/me) before the next page load reads it.
+    async with page.expect_response(lambda r: r.url.endswith("/api/me") and r.request.method == "PATCH"):
+        await page.select_option("#language", "sv")
     await page.goto(f"{node.http}/projects/{px}/integrations")
     await expect(page.locator("h1")).to_contain_text("PX: Integrationer")
 

@@ -63,7 +63,10 @@ async def test_sign_out_one_session_and_everywhere_else(
 
     # Everywhere else: cancelling the confirm ends nothing; confirming ends the rest but this one.
     await page.click("button.sessions-others")
+    # Escape is for the open dialog (pressed before it opened, it went nowhere and the dialog stayed over the page).
+    await expect(page.locator("dialog.confirm")).to_be_visible()
     await page.keyboard.press("Escape")
+    await expect(page.locator("dialog.confirm")).to_be_hidden()
     await expect(table).to_contain_text("Chrome on Android")
     await page.click("button.sessions-others")
     await page.click("dialog.confirm button.danger")
