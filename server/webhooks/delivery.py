@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -102,12 +103,14 @@ class WebhookWorker:
         batch_size: int = 16,
         lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.settings = settings
         self.db = db
         self.batch_size = batch_size
         self.lease_margin_seconds = lease_margin_seconds
         self._transport = transport
+        self._clock = clock  # what "due" is measured against (tests pass a fixed time to step past a lease)
         self._client: httpx.AsyncClient | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -167,7 +170,7 @@ class WebhookWorker:
             ).one()
         if due is None:
             return ceiling
-        return max(0.01, min(ceiling, (due - utcnow()).total_seconds()))
+        return max(0.01, min(ceiling, (due - self._clock()).total_seconds()))
 
     async def run_once(self) -> int:
         """Claim up to ``batch_size`` due deliveries and attempt them concurrently.
@@ -181,7 +184,7 @@ class WebhookWorker:
         return len(claimed)
 
     async def _claim(self) -> list[Claimed]:
-        now = utcnow()
+        now = self._clock()
         lease = now + dt.timedelta(seconds=self.settings.webhooks.timeout_seconds + self.lease_margin_seconds)
         due = (
             select(WebhookDelivery.id)
