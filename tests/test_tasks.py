@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 from sqlalchemy import event
@@ -198,17 +199,16 @@ def test_project_list_summarizes_tasks_per_audience(client: TestClient, workspac
 def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, workspace: Workspace) -> None:
     """The statement budget of the hottest requests (each statement costs more CPU than the rest of a request's
     Python): authentication is one read, the task with its project and status one more, a change one UPDATE ...
-    RETURNING and one outbox row for all the event's channels. Moving the task adds the new status's read and the
-    WIP check."""
+    RETURNING and one outbox row for all the event's channels. A budget, not a transcript: fewer is fine."""
     statements: list[tuple[object, str]] = []  # (connection, statement); the connections are kept alive
     engine = client.app.state.services.db.engine.sync_engine  # type: ignore[attr-defined]
     event.listen(engine, "before_cursor_execute", lambda conn, *args: statements.append((conn, args[1])))
     staff = bearer(workspace, "staff")
     task = workspace.ids["px_shared_task"]
     assert client.get(f"/api/tasks/{task}", headers=staff).status_code == 200  # last_seen_at touched, if due
-    for method, body, expected in [
-        ("GET", None, ["SELECT", "SELECT"]),
-        ("PATCH", {"title": "budget"}, ["SELECT", "SELECT", "UPDATE", "INSERT"]),
+    for method, body, budget in [
+        ("GET", None, {"SELECT": 2}),
+        ("PATCH", {"title": "budget"}, {"SELECT": 2, "UPDATE": 1, "INSERT": 1}),
     ]:
         statements.clear()
         answer = client.request(method, f"/api/tasks/{task}", headers=staff, json=body)
@@ -216,8 +216,10 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
         # The request's own statements: those on the connection that authenticated it, not the background
         # workers' (outbox relay, webhook and digest pollers) that may run meanwhile.
         request_conn = next(conn for conn, text in statements if "FROM auth_sessions" in text)
-        own = [text.split()[0] for conn, text in statements if conn is request_conn]
-        assert own == expected, (method, [text[:60] for _, text in statements])
+        spent = Counter(text.split()[0].upper() for conn, text in statements if conn is request_conn)
+        over = {kind: n for kind, n in spent.items() if n > budget.get(kind, 0)}
+        assert not over, (method, "over budget", over, [text[:60] for conn, text in statements if conn is request_conn])
+    assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCH did its work
 
 
 def test_an_edit_based_on_an_older_version_is_refused(client: TestClient, workspace: Workspace) -> None:
