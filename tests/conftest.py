@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import fcntl
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +15,7 @@ from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
-from server.app import create_app
+from server.app import WEB_DIST, create_app
 from server.db import sync_url
 from server.settings import Settings
 from tests.nodes import Node, RedisShards, cluster
@@ -105,6 +107,25 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 def client(settings: Settings, workspace: Workspace) -> Iterator[TestClient]:
     with TestClient(create_app(settings), base_url="http://testserver") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def built_web_client() -> Path:
+    """web/dist, built first when it is missing (``npm run build`` in web/, as ``make web`` does): tests that
+    serve the client run against it, or fail saying why it could not be built. Never a skip."""
+    web = WEB_DIST.parent
+    with open(web / ".build.lock", "w") as lock:  # parallel workers build once, the others wait for it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (WEB_DIST / "index.html").exists():
+            npm = shutil.which("npm")
+            assert npm, "web/dist is not built and npm is not installed to build it (make web)"
+            assert (web / "node_modules").exists(), "web/dist is not built and web/node_modules is missing (make web)"
+            built = subprocess.run(
+                [npm, "run", "build", "--silent"], cwd=web, capture_output=True, text=True, timeout=300
+            )
+            assert built.returncode == 0, f"npm run build failed in web/:\n{built.stdout[-2000:]}{built.stderr[-2000:]}"
+        assert (WEB_DIST / "index.html").exists(), "npm run build left no web/dist/index.html"
+    return WEB_DIST
 
 
 REDIS = "redis://127.0.0.1:6379/0"

@@ -14,7 +14,8 @@ from server.app import WEB_DIST, create_app
 from tests.conftest import bearer, make_settings
 from tests.workspace import Workspace
 
-pytestmark = pytest.mark.skipif(not (WEB_DIST / "index.html").exists(), reason="web client not built (make web)")
+# Every test here reads pages and static files of the built client: built first if missing, never skipped.
+pytestmark = pytest.mark.usefixtures("built_web_client")
 
 
 def policy(response: httpx.Response) -> dict[str, str]:
