@@ -1,9 +1,10 @@
-# Tandem's two commands: `make run` (the app on embedded defaults, with a demo workspace) and `make test`.
+# Tandem's two commands: `make run` (the app on embedded defaults, with a demo workspace) and `make test`;
+# `make test-fast` is the inner loop (unit, channels, crdt: no web client, no browser, under 2 minutes).
 VENV ?= .venv
 PYTHON ?= python3
 WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: run test install web lint audit bench clean
+.PHONY: run test test-fast install web lint audit bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,14 @@ run: install web
 test: install web
 	cd web && npm test --silent
 	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+# The layers under the app (channels/, crdt/) and the unit tests of server/ parts that need no app: uses Redis and
+# PostgreSQL like `make test`, but no web build and no browser.
+FAST_TESTS := tests/channels tests/crdt tests/test_admission.py tests/test_control.py tests/test_policy_parents.py \
+	tests/test_sqlite_async.py
+
+test-fast: install
+	$(VENV)/bin/pytest -n 2 --dist loadfile $(FAST_TESTS)
 
 lint: install
 	$(VENV)/bin/ruff check server channels crdt tests bench
