@@ -27,6 +27,7 @@ from channels.broker import Broker, BrokerUnavailable, HistoryOptions, HistoryRe
 from channels.channel import LocalChannel
 from channels.connection import Connection, Subscription
 from channels.hub_presence import Describe, HubPresence, default_describe
+from channels.loops import Loop
 from channels.presence import PresenceInfo, PresenceManager
 from channels.protocol import (
     CloseCode,
@@ -138,7 +139,11 @@ class Hub:
             presence_enabled=lambda channel: self._presence is not None and presence_on(channel),
         )
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._housekeeping: asyncio.Task[None] | None = None
+        # Idle timeouts and presence heartbeats; a failed sweep is logged and the next one runs on time.
+        self.housekeeping = Loop(
+            "tandem-hub-housekeeping", self._housekeep, interval=self.settings.housekeeping_interval_seconds
+        )
+        self._next_heartbeat: float | None = None
         metrics.SUBSCRIPTIONS.set_function(lambda: sum(len(c.subscriptions) for c in self._connections.values()))
         metrics.QUEUE_DEPTH_MAX.set_function(
             lambda: max((c.queued_messages for c in self._connections.values()), default=0)
@@ -151,10 +156,7 @@ class Hub:
         """Attach to the broker and start housekeeping (idle timeouts, presence heartbeats)."""
         self._broker.set_handler(self._registry.on_publication)
         self._broker.set_reconnect_handler(self._on_broker_reconnect)
-        if self._housekeeping is None:
-            self._housekeeping = asyncio.get_running_loop().create_task(
-                self._housekeeping_loop(), name="tandem-hub-housekeeping"
-            )
+        self.housekeeping.start()
 
     async def close(self) -> None:
         """Close every connection with ``GOING_AWAY``, remove their presence, stop background tasks.
@@ -163,9 +165,7 @@ class Hub:
         """
         self._closing = True
         self._broker.set_reconnect_handler(None)
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            await asyncio.gather(self._housekeeping, return_exceptions=True)
+        await self.housekeeping.stop()
         conns = list(self._connections.values())
         for conn in conns:
             conn.abort(CloseCode.GOING_AWAY, "server shutting down", flush=True)
@@ -487,23 +487,17 @@ class Hub:
 
     # -- housekeeping ------------------------------------------------------------------------------------
 
-    async def _housekeeping_loop(self) -> None:
+    async def _housekeep(self) -> None:
         settings = self.settings
-        loop = asyncio.get_running_loop()
-        next_heartbeat = loop.time() + settings.presence_ttl_seconds / 3
-        while True:
-            await asyncio.sleep(settings.housekeeping_interval_seconds)
-            now = loop.time()
-            try:
-                if settings.idle_timeout_seconds is not None:
-                    self._close_idle(now - settings.idle_timeout_seconds)
-                if self._presence is not None and now >= next_heartbeat:
-                    next_heartbeat = now + settings.presence_ttl_seconds / 3
-                    # Also says goodbye for the entries of nodes that died (each expired entry is claimed once).
-                    await self._presence.heartbeat(self.connections)
-            except Exception:
-                # One bad sweep must not end idle timeouts and heartbeats for the life of the process.
-                logger.exception("hub housekeeping failed")
+        now = asyncio.get_running_loop().time()  # the clock of `Connection.last_frame_at`
+        if self._next_heartbeat is None:
+            self._next_heartbeat = now + settings.presence_ttl_seconds / 3
+        if settings.idle_timeout_seconds is not None:
+            self._close_idle(now - settings.idle_timeout_seconds)
+        if self._presence is not None and now >= self._next_heartbeat:
+            self._next_heartbeat = now + settings.presence_ttl_seconds / 3
+            # Also says goodbye for the entries of nodes that died (each expired entry is claimed once).
+            await self._presence.heartbeat(self.connections)
 
     def _close_idle(self, deadline: float) -> None:
         for conn in list(self._connections.values()):

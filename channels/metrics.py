@@ -19,3 +19,8 @@ BROKER_RECONNECTS = Counter("tandem_broker_reconnects_total", "Times the broker 
 RECOVERIES = Counter("tandem_recoveries_total", "Subscribes with a resume position, by outcome.", ["outcome"])
 SUBSCRIPTIONS = Gauge("tandem_ws_subscriptions", "Channel subscriptions of the open connections.")
 QUEUE_DEPTH_MAX = Gauge("tandem_ws_send_queue_depth_max", "Deepest send queue among open connections (frames).")
+LOOP_PASSES = Counter(
+    "tandem_loop_passes_total",
+    "Finished passes of the background loops (channels.loops), by loop and outcome.",
+    ["loop", "outcome"],
+)

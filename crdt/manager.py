@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from enum import Enum
 
 from channels.broker import Broker, BrokerUnavailable, Publication
+from channels.loops import Loop
 from channels.protocol import CloseCode
 from crdt import metrics
 from crdt.protocol import (
@@ -85,18 +87,30 @@ class RoomManager:
         self._ready: dict[int, asyncio.Task[None]] = {}
         self._unloading: dict[int, asyncio.Task[None]] = {}
         self._outbox: deque[tuple[str, bytes]] = deque()
-        self._outbox_wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        # Idle rooms unload after ``unload_after_seconds``; stale awareness entries expire.
+        self.housekeeping = Loop(
+            "crdt-housekeeping",
+            self._housekeep,
+            interval=min(_HOUSEKEEPING_SECONDS, self.settings.unload_after_seconds),
+        )
+        # Relays what rooms stored to the other nodes, in order, when woken by `_publish`.
+        self.relay = Loop(
+            "crdt-relay-publish",
+            self._publish_pending,
+            interval=math.inf,
+            first_delay=math.inf,
+            backoff_base=0.1,
+            backoff_max=5.0,
+        )
         metrics.ROOMS_OPEN.set_function(lambda: len(self.rooms))
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         if self.broker is not None:
             self.broker.set_handler(self._on_publication)
             self.broker.set_reconnect_handler(self._catch_up_all)
             await self.broker.start()
-            self._tasks.append(loop.create_task(self._publish_loop(), name="crdt-relay-publish"))
-        self._tasks.append(loop.create_task(self._housekeeping(), name="crdt-housekeeping"))
+            self.relay.start()
+        self.housekeeping.start()
 
     async def close(self) -> None:
         """Close every peer (1001: reconnect elsewhere), store what is unsaved, stop."""
@@ -107,9 +121,8 @@ class RoomManager:
             with contextlib.suppress(Exception):
                 await room.close()
         self.rooms.clear()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.relay.stop()
+        await self.housekeeping.stop()
         if self.broker is not None:
             await self.broker.close()
 
@@ -203,21 +216,13 @@ class RoomManager:
         finally:
             self._unloading.pop(room.note_id, None)
 
-    async def _housekeeping(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(min(_HOUSEKEEPING_SECONDS, self.settings.unload_after_seconds))
-            now = loop.time()
-            for room in list(self.rooms.values()):
-                room.awareness.expire()
-                idle = room.idle_since
-                if (
-                    room.loaded
-                    and not room.peers
-                    and idle is not None
-                    and now - idle >= self.settings.unload_after_seconds
-                ):
-                    self._forget(room)
+    async def _housekeep(self) -> None:
+        now = asyncio.get_running_loop().time()  # the clock of `Room.idle_since`
+        for room in list(self.rooms.values()):
+            room.awareness.expire()
+            idle = room.idle_since
+            if room.loaded and not room.peers and idle is not None and now - idle >= self.settings.unload_after_seconds:
+                self._forget(room)
 
     # -- access --------------------------------------------------------------------------------------------
 
@@ -269,20 +274,17 @@ class RoomManager:
 
     def _publish(self, note_id: int, message: bytes) -> None:
         self._outbox.append((CHANNEL_PREFIX + str(note_id), encode_envelope(self.node_id, message)))
-        self._outbox_wake.set()
+        self.relay.wake()
 
-    async def _publish_loop(self) -> None:
+    async def _publish_pending(self) -> None:
         assert self.broker is not None
-        while True:
-            await self._outbox_wake.wait()
-            self._outbox_wake.clear()
-            while self._outbox:
-                channel, data = self._outbox.popleft()
-                try:
-                    await self.broker.publish(channel, data, None)
-                except BrokerUnavailable:
-                    # Stored already: other nodes re-read the store when their relay reconnects.
-                    log.warning("relay unavailable; %s not relayed", channel)
+        while self._outbox:
+            channel, data = self._outbox.popleft()
+            try:
+                await self.broker.publish(channel, data, None)
+            except BrokerUnavailable:
+                # Stored already: other nodes re-read the store when their relay reconnects.
+                log.warning("relay unavailable; %s not relayed", channel)
 
     def _on_publication(self, publication: Publication) -> None:
         if not publication.channel.startswith(CHANNEL_PREFIX):

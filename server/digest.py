@@ -21,6 +21,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.loops import Loop
 from server.api.inbox import notifications_visible
 from server.auth import load_actor
 from server.db import Database, utcnow
@@ -39,12 +40,12 @@ class DigestWorker:
         self.settings = settings
         self.db = db
         self.mailer = mailer
-        self._task: asyncio.Task[None] | None = None
         self._soon: set[asyncio.Task[int]] = set()
+        self.loop = Loop("digest-worker", self._pass, interval=settings.digest_interval_seconds)
 
     def start(self) -> None:
-        if self.mailer.smtp is not None and self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="digest-worker")
+        if self.mailer.smtp is not None:
+            self.loop.start()
 
     def send_soon(self, user_id: int) -> None:
         """Mail ``user_id``'s pending immediate notifications now, in the background (with SMTP only)."""
@@ -65,18 +66,10 @@ class DigestWorker:
         for pending in list(self._soon):
             pending.cancel()
         await asyncio.gather(*self._soon, return_exceptions=True)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self.loop.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.digest_interval_seconds)
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("digest run failed; retrying at the next interval")
+    async def _pass(self) -> None:
+        await self.run_once()  # a failed run is logged by the loop and retried after a backoff
 
     async def run_once(self) -> int:
         """Send every digest that is due.

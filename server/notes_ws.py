@@ -7,7 +7,6 @@ awareness, durability and relaying between nodes lives in ``crdt/``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable
@@ -33,7 +32,7 @@ from server.db import Database
 from server.domain import note_for
 from server.models import Note, Task
 from server.policy import Action, Actor, Forbidden, NotFound, Scope
-from server.session_upkeep import sweep_ended_sessions
+from server.session_upkeep import session_sweeper
 from server.settings import Settings
 from server.uvicorn_socket import RawSocket
 
@@ -131,20 +130,21 @@ class NoteRooms:
         self.manager = RoomManager(self.store, self._access, broker=broker, settings=self.settings)
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
-        self.sweep_seconds = settings.session_sweep_seconds
-        self._sweeper: asyncio.Task[None] | None = None
+        self.sweeper = session_sweeper(
+            db,
+            settings.session_sweep_seconds,
+            self.auth.idle,
+            self._session_hashes,
+            self._close_sessions,
+            name="note-session-sweeper",
+        )
 
     async def start(self) -> None:
         await self.manager.start()
-        sweep = sweep_ended_sessions(
-            self.db, self.sweep_seconds, self.auth.idle, self._session_hashes, self._close_sessions
-        )
-        self._sweeper = asyncio.create_task(sweep, name="note-session-sweeper")
+        self.sweeper.start()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await self.sweeper.stop()
         await self.manager.close()
 
     def _session_hashes(self) -> set[str]:

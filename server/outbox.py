@@ -33,20 +33,19 @@ versions they have already seen.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
-import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.loops import Clock, Loop
 from server.db import Database, utcnow
 from server.models import OutboxEvent, OutboxNode
 from server.observability import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
@@ -78,6 +77,8 @@ class OutboxRelay:
         orphan_after: float = 5.0,
         node_ttl: float = 15.0,
         max_backoff: float = 5.0,
+        clock: Clock | None = None,
+        wall_clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.db = db
         self.publish = publish
@@ -87,11 +88,22 @@ class OutboxRelay:
         self.grace = grace
         self.orphan_after = orphan_after
         self.node_ttl = node_ttl
-        self._next_poll = 0.0  # loop time of the next full turn (read the table, stamp this node)
         self.max_backoff = max_backoff
-        self._wake = asyncio.Event()
+        # Turns run when rows are handed over or kicked, and every poll; after a failure, 0.2 s doubling up to
+        # max_backoff (a hand-over does not cut it short: the broker or database just failed).
+        self.loop = Loop(
+            "outbox-relay",
+            self._pass,
+            interval=poll_interval,
+            first_delay=0,
+            backoff_base=0.2,
+            backoff_max=max_backoff,
+            clock=clock,
+            on_failure=self._failed,
+        )
+        self._next_poll: float | None = None  # clock time of the next full turn (read the table, stamp this node)
+        self._now = wall_clock  # what row ages (grace, orphans, node stamps) are measured against
         self._full = False  # the next turn reads the table (a poll, a kick), not only deletes what was published
-        self._task: asyncio.Task[None] | None = None
         self._ready: list[OutboxEvent] = []  # committed, handed over, not yet published
         # After a failed publish the table holds rows older than those handed over since: until it is drained,
         # the relay publishes from the table only (in id order) so that no event overtakes an earlier one.
@@ -118,12 +130,12 @@ class OutboxRelay:
     def hand_over(self, rows: Sequence[OutboxEvent]) -> None:
         """Publish ``rows``, whose transaction has committed, in the relay's next turn, in this order."""
         self._ready.extend(rows)
-        self._wake.set()
+        self.loop.wake()
 
     def kick(self) -> None:
         """Read the table and publish whatever is pending now rather than at the next poll."""
         self._full = True
-        self._wake.set()
+        self.loop.wake()
 
     async def _publish_ready(self) -> None:
         """Publish the rows handed over, including those handed over while this runs.
@@ -161,16 +173,11 @@ class OutboxRelay:
         OUTBOX_PUBLISHED.inc()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self.loop.start()
 
     async def stop(self) -> None:
         """Stop the loop after one last attempt to publish what this node recorded."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.loop.stop()
         self._ready.clear()  # committed: the table has them, in order
         try:
             await asyncio.wait_for(self.flush(grace=0.0), timeout=5)
@@ -195,32 +202,21 @@ class OutboxRelay:
         else:
             await self._delete_published()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        failures = 0
-        while True:
-            if not failures:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, self._next_poll - loop.time()))
-            if loop.time() >= self._next_poll:
-                # On the clock, not only when idle: a node handing rows over all the time still stamps itself
-                # and still finds rows that were never handed over.
-                self._full = True
-                self._next_poll = loop.time() + self.poll_interval
-            self._wake.clear()
-            full, self._full = self._full, False
-            try:
-                await self._turn(full)
-                failures = 0
-            except Exception:
-                OUTBOX_FAILURES.inc()
-                failures += 1
-                self._backlog = True
-                delay = min(self.max_backoff, 0.1 * 2**failures) * (0.5 + random.random() / 2)
-                log.warning(
-                    "outbox: publishing failed (%d in a row); retrying in %.2fs", failures, delay, exc_info=True
-                )
-                await asyncio.sleep(delay)
+    async def _pass(self) -> float:
+        now = self.loop.clock.now()
+        if self._next_poll is None or now >= self._next_poll:
+            # On the clock, not only when idle: a node handing rows over all the time still stamps itself
+            # and still finds rows that were never handed over.
+            self._full = True
+            self._next_poll = now + self.poll_interval
+        full, self._full = self._full, False
+        await self._turn(full)
+        return max(0.0, self._next_poll - self.loop.clock.now())
+
+    def _failed(self, failures: int) -> None:
+        OUTBOX_FAILURES.inc()
+        # Rows handed over since are published after the table's older ones (see ``_backlog``).
+        self._backlog = True
 
     async def flush(self, grace: float | None = None) -> int:
         """Publish this node's rows older than ``grace`` (default: the relay's) and adopted orphans.
@@ -252,7 +248,7 @@ class OutboxRelay:
 
     async def _stamp(self) -> None:
         """Record that this node's relay is alive (its rows are its own to publish); forget nodes gone for a day."""
-        now = utcnow()
+        now = self._now()
         async with self.db.session() as session:
             updated = await session.exec(
                 update(OutboxNode).where(col(OutboxNode.node_id) == self.node_id).values(seen_at=now)
@@ -272,7 +268,7 @@ class OutboxRelay:
 
     async def _flush_batch(self, grace: float) -> tuple[int, bool]:
         """One batch: (rows published now, whether it was a full batch that may have more behind it)."""
-        now = utcnow()
+        now = self._now()
         mine = (col(OutboxEvent.node_id) == self.node_id) & (
             col(OutboxEvent.created_at) <= now - dt.timedelta(seconds=grace)
         )
@@ -299,5 +295,5 @@ class OutboxRelay:
                 await session.commit()
                 self._forget(done)
             if done:
-                OUTBOX_LAG.set((utcnow() - rows[0].created_at).total_seconds())
+                OUTBOX_LAG.set((self._now() - rows[0].created_at).total_seconds())
             return self.published - before, len(rows) == self.batch_size

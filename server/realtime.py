@@ -7,7 +7,6 @@ and access changes made anywhere in the cluster re-check the affected sockets on
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +21,7 @@ from channels.backends import make_broker
 from channels.broker import HistoryOptions
 from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub, HubSettings
+from channels.loops import Loop
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
 from server.auth import AuthService, admit_socket, refresh_actor_in
@@ -31,7 +31,7 @@ from server.db import Database
 from server.models import Task
 from server.outbox import OutboxRelay
 from server.policy import Actor
-from server.session_upkeep import purge_forever, sweep_ended_sessions
+from server.session_upkeep import purger, session_sweeper
 from server.settings import Settings
 from server.uvicorn_socket import RawSocket
 
@@ -118,7 +118,7 @@ class Realtime:
             make_broker(settings.redis_url, settings.redis_prefix), self._on_control, self._recheck_everyone
         )
         self.relay = OutboxRelay(db, self._publish)
-        self._upkeep: list[asyncio.Task[None]] = []
+        self.upkeep: list[Loop] = []  # the session sweep and purge (tests wait on their passes)
         self.limits = ConnectionLimits(
             max_queue_messages=settings.ws_max_queue_messages, max_subscriptions=settings.ws_max_subscriptions
         )
@@ -132,19 +132,19 @@ class Realtime:
         await self.hub.start()
         await self.control.start()
         self.relay.start()
-        sweep = sweep_ended_sessions(
-            self.db, self.settings.session_sweep_seconds, self.auth.idle, self._session_hashes, self._close_sessions
-        )
-        self._upkeep = [
-            asyncio.create_task(sweep, name="session-sweeper"),
+        self.upkeep = [
+            session_sweeper(
+                self.db, self.settings.session_sweep_seconds, self.auth.idle, self._session_hashes, self._close_sessions
+            ),
             # Once per node: deleting what ended is idempotent, so nodes need not agree on who does it.
-            asyncio.create_task(purge_forever(self.db, self.settings), name="session-purger"),
+            purger(self.db, self.settings),
         ]
+        for loop in self.upkeep:
+            loop.start()
 
     async def stop(self) -> None:
-        for task in self._upkeep:
-            task.cancel()
-        await asyncio.gather(*self._upkeep, return_exceptions=True)
+        for loop in self.upkeep:
+            await loop.stop()
         await self.relay.stop()
         await self.hub.close()
         await self.control.close()

@@ -1,6 +1,6 @@
 """Keeping sessions honest over time: closing live sockets whose session ended, and deleting what has ended.
 
-Both WebSocket endpoints (``/ws`` and ``/yjs``) run `sweep_ended_sessions` so that a socket never outlives its
+Both WebSocket endpoints (``/ws`` and ``/yjs``) run a `session_sweeper` so that a socket never outlives its
 session by more than ``session_sweep_seconds``, whether the session was signed out elsewhere, reached its absolute
 expiry or went idle. `purge_ended` deletes ended sessions and spent invite and reset tokens, so the tables hold
 only what can still be used (and what admins still see of invitations).
@@ -8,7 +8,6 @@ only what can still be used (and what admins still see of invitations).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import astuple, dataclass
 from sqlalchemy import delete, not_, or_
 from sqlmodel import col
 
+from channels.loops import Clock, Loop
 from server.audit_chain import purge_older_than
 from server.auth import live_session_hashes, session_alive
 from server.db import Database, utcnow
@@ -29,14 +29,17 @@ log = logging.getLogger(__name__)
 INVITE_KEEP = dt.timedelta(days=30)
 
 
-async def sweep_ended_sessions(
+def session_sweeper(
     db: Database,
     interval: float,
     idle: dt.timedelta,
     live: Callable[[], set[str]],
     close: Callable[[set[str]], None],
-) -> None:
-    """Every ``interval`` seconds, close the sockets whose sessions are no longer valid; runs until cancelled.
+    *,
+    name: str = "session-sweeper",
+    clock: Clock | None = None,
+) -> Loop:
+    """A loop that closes, every ``interval`` seconds, the sockets whose sessions are no longer valid (start it).
 
     Args:
         db: where sessions live.
@@ -45,20 +48,19 @@ async def sweep_ended_sessions(
         live: the token hashes of this node's open sockets, asked at each sweep.
         close: closes the sockets of the given ended token hashes (4401).
     """
-    while True:
-        await asyncio.sleep(interval)
+
+    async def sweep() -> None:
         hashes = live()
         if not hashes:
-            continue
-        try:
-            async with db.session() as session:
-                alive = await live_session_hashes(session, hashes, idle)
-        except Exception:
-            log.warning("session sweep failed; retrying at the next interval", exc_info=True)
-            continue
+            return
+        async with db.session() as session:
+            alive = await live_session_hashes(session, hashes, idle)
         ended = hashes - alive
         if ended:
             close(ended)
+
+    # A failed sweep is retried at the next interval, not sooner: the database it needs is what failed.
+    return Loop(name, sweep, interval=interval, clock=clock)
 
 
 @dataclass(frozen=True)
@@ -95,14 +97,12 @@ async def purge_ended(db: Database, settings: Settings) -> Purged:
     return Purged(sessions.rowcount, invites.rowcount, resets.rowcount, links.rowcount, audit_events)
 
 
-async def purge_forever(db: Database, settings: Settings) -> None:
-    """Run `purge_ended` every ``session_purge_seconds``; runs until cancelled, logging (not raising) failures."""
-    while True:
-        await asyncio.sleep(settings.session_purge_seconds)
-        try:
-            purged = await purge_ended(db, settings)
-        except Exception:
-            log.warning("purge of ended sessions and tokens failed; retrying at the next interval", exc_info=True)
-            continue
+def purger(db: Database, settings: Settings, *, clock: Clock | None = None) -> Loop:
+    """A loop that runs `purge_ended` every ``session_purge_seconds`` (start it); failures are logged, not raised."""
+
+    async def purge() -> None:
+        purged = await purge_ended(db, settings)
         if any(astuple(purged)):
             log.info("purged %s", purged)
+
+    return Loop("session-purger", purge, interval=settings.session_purge_seconds, clock=clock)

@@ -5,8 +5,10 @@ Every wait has a deadline. Nodes are killed (SIGKILL) or stopped (SIGTERM) like 
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -296,3 +298,19 @@ async def next_data(client: TandemClient, timeout: float = 5.0) -> dict[str, Any
     frame = await client.next_event(timeout)
     assert frame["type"] == "event", frame
     return frame["data"]  # type: ignore[no-any-return]
+
+
+def loop_passes(node: Node, loop: str) -> float:
+    """Finished passes of a node's background loop (channels.loops), successful or not, from its /metrics."""
+    text = httpx.get(node.http + "/metrics", timeout=10).text
+    pattern = re.compile(r'^tandem_loop_passes_total\{loop="' + re.escape(loop) + r'",outcome="\w+"\} (\S+)$', re.M)
+    return sum(float(value) for value in pattern.findall(text))
+
+
+async def wait_for_passes(node: Node, loop: str, more: int, timeout: float = 20.0) -> None:
+    """Wait until a node's background loop has finished ``more`` passes beyond those done now (its sweeps, say),
+    rather than sleeping for a time the passes may or may not fit in on a loaded machine."""
+    target = await asyncio.to_thread(loop_passes, node, loop) + more
+    async with asyncio.timeout(timeout):
+        while await asyncio.to_thread(loop_passes, node, loop) < target:
+            await asyncio.sleep(0.05)

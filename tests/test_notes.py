@@ -15,6 +15,8 @@ import pytest
 import websockets
 
 from crdt import protocol as p
+from crdt.storage import SqlNoteStore
+from server.db import Database
 from tests.crdt.yclient import YClient
 from tests.nodes import Node, RedisServer, cluster
 from tests.workspace import PASSWORD, Workspace
@@ -160,10 +162,16 @@ async def test_nothing_anyone_saw_is_lost_to_sigkill_even_across_compaction(
         await writer.edit(f" w{i}")
     expected = str(writer)
     await reader.wait_text(expected)  # the reader saw every edit
-    # Everyone leaves: the room compacts its log into a snapshot.
+    # Everyone leaves: the room compacts its log into a snapshot (seen in the database, within a deadline).
+    store = SqlNoteStore(Database(database[0]))
     await writer.close()
     await reader.close()
-    await asyncio.sleep(0.5)
+    try:
+        async with asyncio.timeout(10):
+            while await store.log_rows(note):
+                await asyncio.sleep(0.02)
+    finally:
+        await store.db.close()
     writer = await join(opened, node, ws, "staff", note)
     reader = await join(opened, node, ws, "customer", note)
     await writer.wait_text(expected)

@@ -6,14 +6,16 @@ Runs against a real migrated SQLite database; the "broker" is a recording corout
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
+from channels.loops import ManualClock
 from server import migrate
-from server.db import Database
+from server.db import Database, utcnow
 from server.models import OutboxEvent, OutboxNode
 from server.outbox import OutboxRelay
 
@@ -33,6 +35,19 @@ class Broker:
             raise ConnectionError("broker away")
         self.sent.append((channel, data))
         self.event_ids.append(event_id)
+
+
+class Wall:
+    """A wall clock for row ages (grace, orphans, node stamps) that a test moves forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta()
+
+    def __call__(self) -> dt.datetime:
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -114,11 +129,12 @@ async def test_what_several_requests_hand_over_in_one_turn_is_published_in_one_t
 
 async def test_fresh_rows_are_left_to_their_request_and_adopted_after_the_grace(db: Database) -> None:
     broker = Broker()
-    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.3)
+    wall = Wall()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, grace=0.3, wall_clock=wall)
     await commit_events(db, relay, 1, 2)
     assert await relay.flush() == 0  # the request that committed them hands them over itself
     assert broker.sent == []
-    await asyncio.sleep(0.35)  # ... but it never did (its hook did not run): the relay takes over
+    wall.advance(0.35)  # ... but it never did (its hook did not run): the relay takes over
     assert await relay.flush() == 2
     assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}']
     assert await stored(db) == []
@@ -141,7 +157,7 @@ async def test_a_failed_publish_leaves_the_rows_for_the_relay_to_retry(db: Datab
     try:
         broker.fail = True
         relay.hand_over(await commit_events(db, relay, 1, 2))
-        await asyncio.sleep(0.3)  # the relay retries while the broker is away, and fails
+        await eventually(lambda: relay.loop.failures >= 3)  # the relay retries while the broker is away, and fails
         assert broker.sent == []
         assert len(await stored(db)) == 2
         broker.fail = False
@@ -166,7 +182,7 @@ async def test_one_row_goes_to_each_of_its_channels_and_a_retry_resumes_at_the_o
         assert [r.channels for r in await stored(db)] == ["project:1:staff project:1:shared user:4"]
         broker.fail_on = "project:1:shared"
         relay.hand_over([row])
-        await asyncio.sleep(0.3)  # the relay retries the row while that channel fails
+        await eventually(lambda: relay.loop.failures >= 3)  # the relay retries the row while that channel fails
         assert broker.sent == [("project:1:staff", b'{"n":1}')]
         broker.fail_on = None
         await eventually(lambda: len(broker.sent) == 3)
@@ -187,7 +203,7 @@ async def test_after_a_failed_publish_nothing_overtakes_what_was_waiting(db: Dat
     try:
         broker.fail = True
         relay.hand_over(await commit_events(db, relay, 1))
-        await asyncio.sleep(0.1)  # its publish failed: row 1 waits in the table (younger than the grace)
+        await eventually(lambda: relay.loop.failures >= 1)  # row 1 waits in the table (younger than the grace)
         broker.fail = False
         relay.hand_over(await commit_events(db, relay, 2))  # handed over later, committed later
         await eventually(lambda: len(broker.sent) == 2)
@@ -220,14 +236,16 @@ async def stamps(db: Database) -> list[str]:
 
 async def test_a_live_nodes_rows_are_left_to_it_and_a_dead_nodes_rows_are_adopted(db: Database) -> None:
     busy = OutboxRelay(db, Broker().publish, node_id="busy", poll_interval=30, node_ttl=0.5)
-    broker = Broker()
-    neighbour = OutboxRelay(db, broker.publish, node_id="neighbour", poll_interval=30, orphan_after=0.1, node_ttl=0.5)
+    broker, wall = Broker(), Wall()
+    neighbour = OutboxRelay(
+        db, broker.publish, node_id="neighbour", poll_interval=30, orphan_after=0.1, node_ttl=0.5, wall_clock=wall
+    )
     await busy.flush()  # busy's relay is running: it stamps itself
     await commit_events(db, busy, 1, 2)  # committed on busy, which is too loaded to have published them yet
-    await asyncio.sleep(0.2)  # older than orphan_after
+    wall.advance(0.2)  # older than orphan_after
     assert await neighbour.flush() == 0  # busy is alive and publishes its own rows: adopting them would duplicate
     assert broker.sent == []
-    await asyncio.sleep(0.4)  # busy has not stamped for node_ttl: it died
+    wall.advance(0.4)  # busy has not stamped for node_ttl: it died
     assert await neighbour.flush() == 2
     assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}']
     assert await stored(db) == []
@@ -243,15 +261,22 @@ async def test_a_node_that_stops_removes_its_stamp(db: Database) -> None:
 
 
 async def test_a_node_busy_handing_rows_over_still_polls_the_table(db: Database) -> None:
-    broker = Broker()
-    relay = OutboxRelay(db, broker.publish, node_id="busy", poll_interval=0.2, grace=0.1)
+    broker, clock, wall = Broker(), ManualClock(), Wall()
+    relay = OutboxRelay(db, broker.publish, node_id="busy", poll_interval=0.2, grace=0.1, clock=clock, wall_clock=wall)
     await commit_events(db, relay, 0)  # committed, but its request never handed it over (its hook did not run)
     relay.start()
     try:
-        for n in range(1, 40):  # a hand-over every 25 ms: the relay never waits a whole poll interval
-            relay.hand_over(await commit_events(db, relay, n))
-            await asyncio.sleep(0.025)
-        assert b'{"n":0}' in [data for _, data in broker.sent]
+        async with asyncio.timeout(10):
+            await relay.loop.wait_passes(1)  # the first turn reads the table: row 0 is younger than the grace
+            assert broker.sent == []
+            for n in range(1, 40):  # a hand-over every 25 ms: the relay never waits a whole poll interval
+                passes = relay.loop.passes
+                relay.hand_over(await commit_events(db, relay, n))
+                await relay.loop.wait_passes(passes + 1)
+                clock.advance(0.025)
+                wall.advance(0.025)
+        # Only a poll reads the table, and the clock says one was due 0.2 s in: it found row 0.
+        await eventually(lambda: b'{"n":0}' in [data for _, data in broker.sent])
         assert "busy" in await stamps(db)
     finally:
         await relay.stop()
@@ -289,22 +314,24 @@ async def test_a_row_published_by_a_node_that_died_before_deleting_it_is_not_pub
     async def publish(channel: str, data: bytes, event_id: str | None = None) -> None:
         await broker.publish(channel, data, history, idempotency_key=event_id)
 
+    wall = Wall()
     dying = OutboxRelay(db, publish, node_id="dying", poll_interval=30, node_ttl=0.3)
-    adopter = OutboxRelay(db, publish, node_id="adopter", poll_interval=30, orphan_after=0.1, node_ttl=0.3)
+    adopter = OutboxRelay(
+        db, publish, node_id="adopter", poll_interval=30, orphan_after=0.1, node_ttl=0.3, wall_clock=wall
+    )
     await dying.flush()  # stamped: alive
     dying.hand_over(await commit_events(db, dying, 1))
     await dying._publish_ready()  # published; the node dies before its next turn would delete the row
     assert len(await stored(db)) == 1
     await eventually(lambda: len(delivered) == 1)
-    await asyncio.sleep(0.4)  # no stamp for node_ttl: the row is adopted
+    wall.advance(0.4)  # no stamp for node_ttl: the row is adopted
     assert await adopter.flush() == 1  # the adopter did publish it again...
     assert await stored(db) == []
-    await asyncio.sleep(0.05)
-    assert delivered == [(1, b'{"n":1}')]  # ... but the broker knew its event id: once, at offset 1
     adopter.hand_over(await commit_events(db, adopter, 2))
     await adopter._publish_ready()
-    await eventually(lambda: len(delivered) == 2)
-    assert delivered[1] == (2, b'{"n":2}')  # no offset was spent on the repeat
+    await eventually(lambda: len(delivered) == 2)  # the channel is ordered: a repeat would have come before 2
+    # ... but the broker knew its event id: once, at offset 1, and no offset was spent on the repeat.
+    assert delivered == [(1, b'{"n":1}'), (2, b'{"n":2}')]
 
 
 async def test_every_channel_of_a_row_gets_the_rows_event_id(db: Database) -> None:

@@ -22,7 +22,7 @@ from server.security import token_hash
 from server.settings import Settings
 from tests.conftest import bearer, make_settings
 from tests.crdt.yclient import YClient
-from tests.nodes import Node, cluster
+from tests.nodes import Node, cluster, wait_for_passes
 from tests.test_settings_and_cli import tandem
 from tests.workspace import PASSWORD, Workspace
 
@@ -340,7 +340,8 @@ async def test_sweep_closes_sockets_of_idle_and_expired_sessions_only(
         assert await closed_with(*opened["expired"]) == (4401, 4401)
         # The fresh session's sockets outlive several sweeps.
         sql(url, "update auth_sessions set last_seen_at = ? where token_hash = ?", utc(), token_hash(tokens["fresh"]))
-        await asyncio.sleep(2.5)
+        for sweeper in ("session-sweeper", "note-session-sweeper"):  # the /ws and the /yjs sweeps
+            await wait_for_passes(sweeping_node, sweeper, 2)
         hub, note = opened["fresh"]
         assert hub.close_code is None and note.close_code is None
     finally:

@@ -21,7 +21,7 @@ from server.auth import load_actor
 from server.db import Database
 from server.models import User
 from server.notes_ws import Access, access_to_note
-from tests.nodes import ROOT, Node, cluster
+from tests.nodes import ROOT, Node, cluster, wait_for_passes
 from tests.workspace import Workspace
 
 EXAMPLE = ROOT / "docs" / "examples" / "tandem_tasks.py"
@@ -132,14 +132,22 @@ async def test_a_token_socket_outlives_session_sweeps_until_the_token_expires(
         node.start()
         async with httpx.AsyncClient(base_url=node.http, timeout=10) as http:
             made = await make_token(http, ws, "customer", "read")
-        expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=4)
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            conn.execute("UPDATE api_tokens SET expires_at = ? WHERE id = ?", (expires.isoformat(sep=" "), made["id"]))
+        db_file = url.removeprefix("sqlite:///")
+
+        def expire_in(delta: dt.timedelta) -> None:
+            expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + delta
+            with sqlite3.connect(db_file) as conn:
+                conn.execute(
+                    "UPDATE api_tokens SET expires_at = ? WHERE id = ?", (expires.isoformat(sep=" "), made["id"])
+                )
+
+        expire_in(dt.timedelta(hours=1))
         socket = await TandemClient.connect(node.ws, token=str(made["token"]), ping_interval=None)
         clients.append(socket)
         await socket.subscribe(f"project:{ws.ids['px']}:shared")
-        await asyncio.sleep(2)  # two sweeps: a valid token is not mistaken for an ended session
+        await wait_for_passes(node, "session-sweeper", 2)  # a valid token is not mistaken for an ended session
         assert socket.close_code is None
+        expire_in(-dt.timedelta(seconds=1))
         async with asyncio.timeout(10):
             while socket.close_code is None:
                 await asyncio.sleep(0.05)

@@ -15,7 +15,6 @@ Guarantees: every delivery of a committed event is attempted until it succeeds (
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -28,6 +27,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from channels.loops import Loop
 from server.db import Database, utcnow
 from server.models import DeliveryStatus, Visibility, Webhook, WebhookDelivery
 from server.observability import WEBHOOK_ATTEMPTS, WEBHOOK_DISABLED
@@ -112,24 +112,21 @@ class WebhookWorker:
         self._transport = transport
         self._clock = clock  # what "due" is measured against (tests pass a fixed time to step past a lease)
         self._client: httpx.AsyncClient | None = None
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        poll = settings.webhooks.poll_seconds
+        # Right away at start (deliveries may be due), then when the next is due; a failed round retries after a
+        # backoff from one poll up to ten.
+        self.loop = Loop("webhook-worker", self._pass, interval=poll, first_delay=0, backoff_max=10 * poll)
 
     def kick(self) -> None:
         """Look for due deliveries now rather than at the next poll."""
-        self._wake.set()
+        self.loop.wake()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhook-worker")
+        self.loop.start()
 
     async def stop(self) -> None:
         """Stop the loop; attempts in flight are abandoned and retried (by any node) once their lease runs out."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.loop.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -144,19 +141,11 @@ class WebhookWorker:
             )
         return self._client
 
-    async def _run(self) -> None:
+    async def _pass(self) -> float:
         poll = self.settings.webhooks.poll_seconds
-        while True:
-            wait = poll
-            try:
-                if await self.run_once():
-                    continue  # more may be due right away
-                wait = await self._seconds_until_due(poll)
-            except Exception:
-                log.warning("webhooks: delivery round failed; retrying in %.1fs", poll, exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            self._wake.clear()
+        if await self.run_once():
+            return 0.0  # more may be due right away
+        return await self._seconds_until_due(poll)
 
     async def _seconds_until_due(self, ceiling: float) -> float:
         async with self.db.session() as session:

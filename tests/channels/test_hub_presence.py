@@ -114,12 +114,14 @@ async def test_the_entries_of_a_dead_node_are_announced_left_once_by_the_survivo
     await wait_until(lambda: len(watcher_c.transport.of_type("presence", CHANNEL)) >= 4, what="everyone joined")
 
     # The node dies: no more heartbeats, no goodbyes (its sockets never disconnect).
-    assert doomed._housekeeping is not None
-    doomed._housekeeping.cancel()
+    await doomed.housekeeping.stop()
     dead = {gone.conn.id, dual_on_doomed.conn.id}
     for watcher in (watcher_b, watcher_c):  # ttl + ttl/3 + housekeeping, with room for a loaded machine
         await wait_until(lambda w=watcher: set(lefts(w)) == dead, within=3.0, what="left for the dead node's clients")
-    await asyncio.sleep(1.2)  # two more ttls of heartbeats and claims on both survivors
+    # Two more ttls of heartbeats and claims on both survivors: counted in their housekeeping passes, not slept.
+    async with asyncio.timeout(15):
+        for hub in (b, c):
+            await hub.housekeeping.wait_passes(hub.housekeeping.passes + round(2 * 0.6 / 0.05))
 
     for watcher in (watcher_b, watcher_c):
         assert sorted(lefts(watcher)) == sorted(dead)  # once each, though two nodes claim
