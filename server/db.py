@@ -107,8 +107,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run while a writer commits; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     # In WAL mode NORMAL still survives any crash of the process (a SIGKILL loses no committed transaction); only
-    # an OS crash or power cut can undo the last commits before a checkpoint. FULL fsyncs every commit: 2.4 ms per
-    # commit here against 0.014 ms, and every note update and board change waits for a commit before it is relayed.
+    # an OS crash or power cut can undo the last commits before a checkpoint. FULL fsyncs every commit, and every
+    # note update and board change waits for a commit before it is relayed (docs/RELIABILITY.md has the figures).
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
@@ -118,12 +118,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class _SqliteWriter:
     """Short write transactions on a SQLite file, each run whole on one thread of its own.
 
-    The async driver crosses to aiosqlite's thread and back for every statement and for the commit (and, before
-    server/sqlite_async.py, for each cursor's opening, fetch and close too): a transaction of a few statements costs
-    several round trips through the event loop, 0.56 ms here on an idle loop with stock aiosqlite and more on a busy
-    one. A synchronous connection on a dedicated thread does the same transaction in one crossing (0.19 ms). SQLite
-    serializes writers anyway, so one thread loses nothing; it waits for the write lock (``busy_timeout``) without
-    holding up the event loop.
+    The async driver crosses to aiosqlite's thread and back for every statement, cursor operation and commit: a
+    transaction of a few statements costs several round trips through the event loop, more on a busy one. A
+    synchronous connection on a dedicated thread does the same transaction in one crossing. SQLite serializes
+    writers anyway, so one thread loses nothing; it waits for the write lock (``busy_timeout``) without holding up
+    the event loop.
     """
 
     def __init__(self, url: str) -> None:

@@ -7,37 +7,9 @@ items): one row, published to each stream in turn.
 Access changes (membership, logout, an item made internal or deleted) go over the control bus after commit as one
 typed `server.control.AccessChanged`, so every node re-checks its ``/ws`` and ``/yjs`` sockets that hang off it.
 
-Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
-
-- ``{"type": "task.created" | "task.updated", "task": {...TaskOut}}``
-- ``{"type": "task.removed", "task_id": 7, "version": 4}``: deleted, or no longer visible to this audience
-- ``{"type": "milestone.updated", "milestone": {...}}``, ``{"type": "milestone.removed", "milestone_id": 3}``
-- ``{"type": "workflow.changed", "tasks_moved": bool}``: statuses changed; refetch them (and tasks if moved)
-- ``{"type": "project.updated", "project": {...}}``, ``{"type": "project.deleted", "project_id": 2}``
-- ``{"type": "members.changed"}``
-- ``{"type": "settings.changed", "settings": {...}}``: what customers may do on the project changed
-- ``{"type": "request.created" | "request.updated", "request": {...RequestOut}}``: requests are shared, so both
-  streams carry them (filed, asked, answered, accepted, merged, declined)
-- ``{"type": "file.created" | "file.updated", "file": {...FileOut}}``, ``{"type": "file.removed", "file_id": 4}``:
-  on the shared stream only for files a customer may see (shared, on a shared task, comment or request)
-- ``{"type": "note.updated", "note": {...NoteOut}}``, ``{"type": "note.removed", "note_id": 5}``: a note was created,
-  renamed, shared or made internal, or deleted; on the shared stream only while customers may see the note
-- on ``user:{id}``: ``{"type": "action_items.changed", "task_id": 7}``
-- on ``user:{id}``: ``{"type": "feedback.requested", "request": {...FeedbackRequestOut}}``: answer the survey
-- on ``user:{id}``: ``{"type": "notifications.read", "ids": [4, 5]}`` or ``{..., "all": true}``: read on a device
-- on ``user:{id}``: ``{"type": "waiting.changed"}``: something may have entered or left the person's "waiting on
-  you" list (server/waiting.py); refetch ``GET /api/me/waiting``
-
-Every board event also touches the project's live KPIs (``server/report_live.py``), which publishes
-``{"type": "kpi.changed", "kpis": {...}}`` on ``report:project:{id}:staff`` and ``:shared``, debounced.
-
-Thread events go to ``task:{id}:staff`` always and to ``task:{id}:shared`` only for a shared comment on a shared
-task; a summary (``comment.activity``, for unread badges) goes to the project's streams by the same rule:
-
-- ``{"type": "comment.created" | "comment.updated" | "comment.deleted" | "comment.reactions", "comment": {...}}``
-- ``{"type": "comment.activity", "task_id": 7, "comment_id": 31, "author_id": 2, "kind": "comment.created"}``
-- on ``user:{id}``: ``{"type": "read.updated", "task_id": 7, "last_read_comment_id": 31, "unread": 0}`` and
-  ``{"type": "notification.created", "notification": {...}}``
+Which event goes to which stream, and each event's payload, is specified once, in docs/PROTOCOL.md ("Board
+events", "Thread events", "Personal events", "KPI events"); the methods below are what publishes them. Every board
+event also touches the project's live KPIs (``server/report_live.py``), debounced.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ def create() -> Starlette:
 
     Everything alive once the app is built (the imported modules: some 140,000 objects) lives as long as the
     process, so it is moved out of the garbage collector's sight (`gc.freeze`): a full collection otherwise walks
-    all of it, 75 ms here, and stalls whatever fan-out or request is running at that moment.
+    all of it and stalls whatever fan-out or request is running at that moment (bench/README.md has the figure).
     """
     settings = load_settings()
     configure_logging(settings)

@@ -11,7 +11,7 @@ This reaches below ASGI, into uvicorn's protocol object (the owner of the bound 
 is guarded: `RawSocket.behind` answers None unless ``send`` is exactly that protocol's ``send``, and `write`
 declines (the caller then uses ``send``) unless the handshake is done, the connection is open, nothing has been
 sent to close it, flow control has not paused writing, and no extension (compression) is in use. Order with ASGI
-sends holds: both write to the same transport synchronously. ``tests/crdt/test_frames.py`` runs it against a
+sends holds: both write to the same transport synchronously. ``tests/test_uvicorn_socket.py`` runs it against a
 real uvicorn.
 """
 

@@ -190,7 +190,7 @@ class WebhookWorker:
             due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
         async with self.db.session() as session:
             # Two statements, not ``UPDATE ... WHERE id IN (SELECT ... LIMIT n)``: PostgreSQL may run that subquery
-            # more than once and claim far more than ``n`` rows (measured: 40 of 40 with n = 5). And an idle poll
+            # more than once and claim far more than ``n`` rows. And an idle poll
             # stays a read: SQLite's write lock is only taken when something is due.
             picked = list((await session.exec(due)).all())
             if not picked:
