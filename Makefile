@@ -33,8 +33,7 @@ test: install web
 
 # The layers under the app (channels/, crdt/) and the unit tests of server/ parts that need no app: uses Redis and
 # PostgreSQL like `make test`, but no web build and no browser.
-FAST_TESTS := tests/channels tests/crdt tests/test_admission.py tests/test_control.py tests/test_policy_parents.py \
-	tests/test_sqlite_async.py
+FAST_TESTS := tests/channels tests/crdt tests/test_admission.py tests/test_control.py tests/test_policy_parents.py
 
 test-fast: install
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(FAST_TESTS)

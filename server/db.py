@@ -23,8 +23,6 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-import server.sqlite_async  # noqa: F401  (registers the sqlite+tandem driver)
-
 T = TypeVar("T")
 
 
@@ -78,8 +76,8 @@ def async_url(url: str) -> str:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        # aiosqlite, one thread crossing per statement (server/sqlite_async.py)
-        return parsed.set(drivername="sqlite+tandem").render_as_string(hide_password=False)
+        # Reads through aiosqlite; short hot writes go through the writer thread (`Database.write`).
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")

@@ -6,6 +6,7 @@ import gc
 
 from starlette.applications import Starlette
 
+from server import uvicorn_socket
 from server.app import create_app
 from server.observability import configure_logging
 from server.settings import load_settings
@@ -20,6 +21,7 @@ def create() -> Starlette:
     """
     settings = load_settings()
     configure_logging(settings)
+    uvicorn_socket.report()  # says, once per worker, whether the WebSocket fast path is on
     app = create_app(settings)
     gc.collect()
     gc.freeze()

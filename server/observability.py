@@ -46,6 +46,11 @@ WEBHOOK_ATTEMPTS = Counter(
     "tandem_webhook_attempts_total", "Webhook delivery attempts, by outcome (ok: a 2xx answer).", ["outcome"]
 )
 WEBHOOK_DISABLED = Counter("tandem_webhook_disabled_total", "Webhooks disabled after failing deliveries in a row.")
+WS_FAST_PATH = Gauge(
+    "tandem_ws_fast_path",
+    "1 when this process writes prebuilt fan-out frames straight to uvicorn's sockets, 0 when every frame goes "
+    "through ASGI (server/uvicorn_socket.py): set at startup, then by each socket accepted.",
+)
 OUTBOX_LAG = Gauge("tandem_outbox_lag_seconds", "Age of the oldest event the last outbox flush published.")
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")

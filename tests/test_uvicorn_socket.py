@@ -4,10 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 import websockets
@@ -15,10 +24,13 @@ from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
 from websockets.frames import Opcode
 
+from channels.client import TandemClient
 from channels.frames import TEXT, websocket_frame
-from server import realtime
+from server import realtime, uvicorn_socket
 from server.notes_ws import AsgiTransport
 from tests.frames import read_frame
+from tests.nodes import ROOT, free_port
+from tests.workspace import Workspace
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
@@ -136,3 +148,72 @@ async def test_hub_sockets_take_prebuilt_text_frames_in_order_with_ordinary_send
         got = [await client.recv() for _ in range(3)]
     assert got == ['{"type":"pong"}', '{"type":"ack"}', "é"]
     assert taken == [True, True]
+
+
+# -- the fast path is on in the server Tandem ships, and says so --------------------------------------------------
+
+
+def test_the_installed_versions_are_the_supported_ones() -> None:
+    """pyproject.toml pins what server/uvicorn_socket.py reads below ASGI; an upgrade that slips past the pins (or
+    a pin changed without the code) fails here rather than turning the fast path off unnoticed."""
+    on, why = uvicorn_socket.fast_path_available()
+    assert on, why
+    pins = (ROOT / "pyproject.toml").read_text()
+    for name, supported in uvicorn_socket.SUPPORTED.items():
+        assert re.search(rf'"{name}>=[\d.]+,<[\d.]+"', pins), f"{name} is not pinned to a range in pyproject.toml"
+        assert version(name).split(".")[: len(supported.split("."))] == supported.split(".")
+
+
+async def test_tandem_serve_writes_fan_out_frames_below_asgi_and_says_so(
+    database: tuple[str, Workspace], tmp_path: Path
+) -> None:
+    """A real `tandem serve`: its startup log says the fast path is on, and after a socket is accepted the
+    ``tandem_ws_fast_path`` gauge is still 1 (a socket served through another protocol turns it to 0)."""
+    url, ws = database
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TANDEM_DATABASE_URL": url,
+        "TANDEM_DATA_DIR": str(tmp_path),
+        "TANDEM_SECRET_KEY": "s" * 40,
+        "TANDEM_AUTO_MIGRATE": "false",
+        "TANDEM_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: ASYNC220 (started once, then only polled)
+            [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=5) as http, asyncio.timeout(60):
+            while True:
+                assert process.poll() is None, log_path.read_text()
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            assert "websocket fast path on" in log_path.read_text(), log_path.read_text()
+            client = await TandemClient.connect(
+                f"ws://127.0.0.1:{port}/ws", token=ws.token("staff"), ping_interval=None
+            )
+            try:
+                await client.subscribe(f"project:{ws.ids['px']}:staff")
+                metrics = (await http.get("/metrics")).text
+            finally:
+                await client.close()
+        assert re.search(r"^tandem_ws_fast_path 1\.0$", metrics, re.M), [
+            line for line in metrics.splitlines() if "fast_path" in line
+        ]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
