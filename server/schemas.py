@@ -3,34 +3,70 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from typing import Annotated, Generic, Literal, TypeVar
+import functools
+import types
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from server.models import ColourClass, OrgRole, Priority, ProjectRole, StatusCategory, Visibility
 
+# The validation context `server.api.routing.read_json` passes: the input is a JSON body, held to JSON types.
+JSON_BODY = {"json_body": True}
+
+
+@functools.cache
+def _boolean_fields(model: type[BaseModel]) -> frozenset[str]:
+    def boolean(annotation: Any) -> bool:
+        if annotation is bool:
+            return True
+        return get_origin(annotation) in (Union, types.UnionType) and set(get_args(annotation)) <= {bool, type(None)}
+
+    return frozenset(name for name, field in model.model_fields.items() if boolean(field.annotation))
+
 
 class In(BaseModel):
-    """A request body: unknown fields are refused, so typos do not pass silently."""
+    """A request body (or query): unknown fields are refused, so typos do not pass silently."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        """In a JSON body a boolean is true or false, as the OpenAPI document says; pydantic alone would also take
+        0, 1 or "yes". (Query strings stay lax: ``?dry_run=true`` is text.)"""
+        if (
+            info.context
+            and info.context.get("json_body")
+            and info.field_name in _boolean_fields(cls)
+            and not (value is None or isinstance(value, bool))
+        ):
+            raise ValueError("must be true or false")
+        return value
 
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def _hex_colour(value: str) -> str:
-    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-        raise ValueError("use a colour like #1f6feb")
+def _lower(value: str) -> str:
     return value.lower()
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
-Colour = Annotated[str, AfterValidator(_hex_colour)]
+# The pattern is in the schema (a generated client can check it); stored lower-case.
+Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$"), AfterValidator(_lower)]
 Locale = Literal["en", "sv"]
 Id = Annotated[int, Field(ge=1, le=2**53)]
 

@@ -15,6 +15,14 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 import server.api.endpoints  # noqa: F401  (registers the routes)
 from server.api import api
@@ -55,3 +63,32 @@ def test_api_holds_its_contract(case: schemathesis.Case, role: str, fuzz_target:
     node, ws = fuzz_target
     case.call_and_validate(base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"})
     assert "Traceback" not in node.log(), "the node logged a server error"
+
+
+# -- the document as the exact contract (schemathesis' conformance checks, valid and invalid input) ----------------
+
+CONTRACT_EXAMPLES = int(os.environ.get("TANDEM_CONTRACT_EXAMPLES", "4"))
+CONTRACT_CHECKS = [
+    not_a_server_error,
+    status_code_conformance,  # every status answered is declared
+    content_type_conformance,  # and every content type (CSV, note text, downloads)
+    response_schema_conformance,
+    negative_data_rejection,  # a body or query the schema refuses is refused (4xx), not accepted
+]
+contract = schemathesis.openapi.from_dict(openapi_document(api))
+contract.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+
+
+@pytest.mark.parametrize("role", ["customer", "staff"])
+@contract.parametrize()
+@settings(max_examples=CONTRACT_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_every_answer_is_one_the_document_declares(
+    case: schemathesis.Case, role: str, fuzz_target: tuple[Node, Workspace]
+) -> None:
+    """As a customer and as staff, against a real node: valid input answered as declared (status, content type,
+    schema), invalid input refused with a 4xx. A bounded number of examples per operation (``TANDEM_CONTRACT_EXAMPLES``,
+    default 4), so each role's run stays well under a minute."""
+    node, ws = fuzz_target
+    case.call_and_validate(
+        base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"}, checks=CONTRACT_CHECKS
+    )

@@ -9,6 +9,8 @@ import jsonschema
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from server.api.notes import MAX_INITIAL_CONTENT
+from server.api.routing import MAX_JSON_BYTES
 from tests.conftest import bearer
 from tests.workspace import Workspace
 
@@ -67,3 +69,50 @@ def test_answers_match_the_schemas(client: TestClient, workspace: Workspace) -> 
     invalid = client.post(f"/api/projects/{px}/tasks", headers=bearer(workspace, "owner"), json={"title": ""})
     assert invalid.status_code == 422
     _validate(doc, "/api/projects/{project_id}/tasks", "post", 422, invalid.json())
+
+
+# -- the contract breaks schemathesis found (tests/test_api_fuzz.py runs it whole) ----------------------------------
+
+
+def test_rules_the_server_checks_are_in_the_schema(client: TestClient) -> None:
+    doc = client.get("/api/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    assert schemas["StatusIn"]["properties"]["colour"]["pattern"] == "^#[0-9a-fA-F]{6}$"
+    assert schemas["NoteIn"]["properties"]["content"]["maxLength"] == MAX_INITIAL_CONTENT
+    # The longest text the schema refuses still fits in the body limit, however it is escaped: 422, never 413.
+    assert 12 * (MAX_INITIAL_CONTENT + 1) + 1_000 < MAX_JSON_BYTES
+
+
+def test_every_status_and_content_type_answered_is_declared(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+
+    def content(path: str, status: int, method: str = "get") -> set[str]:
+        responses = paths[path][method]["responses"]
+        assert "204" not in responses or status == 204, f"{path} declares an empty answer it never sends"
+        return set(responses[str(status)]["content"])
+
+    assert content("/api/projects/{project_id}/tasks.csv", 200) == {"text/csv"}
+    assert content("/api/projects/{project_id}/reports/kpis", 200) == {"application/json", "text/csv"}
+    assert content("/api/notes/{note_id}/export", 200) == {"text/plain", "text/markdown"}
+    assert content("/api/files/{file_id}/download", 200) == {"*/*"}
+    assert content("/api/projects/{project_id}/tasks/import", 200, "post") == {"application/json"}
+
+
+def test_bodies_the_schema_refuses_are_refused(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    for wrong in (0, 1, "true", "yes"):  # JSON booleans only, as the schema says
+        answer = client.post("/api/notifications/read", headers=owner, json={"all": wrong})
+        assert answer.status_code == 422, (wrong, answer.text)
+    assert client.post("/api/notifications/read", headers=owner, json={"all": True}).status_code == 204
+    notes = f"/api/projects/{workspace.ids['px']}/notes"
+    for char in ("a", "\U0001f600"):  # the longest escape: a surrogate pair, 12 bytes as \\u escapes
+        too_long = client.post(
+            notes, headers=owner, json={"title": "Long", "content": char * (MAX_INITIAL_CONTENT + 1)}
+        )
+        assert too_long.status_code == 422, too_long.text[:200]
+    statuses = f"/api/projects/{workspace.ids['px']}/statuses"
+    refused = client.post(statuses, headers=owner, json={"name": "Odd", "category": "todo", "colour": "red"})
+    assert refused.status_code == 422
+    made = client.post(statuses, headers=owner, json={"name": "Odd", "category": "todo", "colour": "#ABCDEF"})
+    assert made.status_code == 201, made.text
+    assert made.json()["colour"] == "#abcdef"

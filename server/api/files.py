@@ -415,6 +415,8 @@ async def get_file(ctx: Context) -> FileOut:
     tag="files",
     query=DownloadQuery,
     errors=(401, 404, 422),
+    # The file's own type (as uploaded, or application/octet-stream when it is not safe to show).
+    produces={200: {"*/*": {"type": "string", "contentMediaType": "application/octet-stream"}}},
 )
 async def download_file(ctx: Context, query: DownloadQuery) -> StreamingResponse:
     file, _, _ = await file_for(ctx, ctx.path_int("file_id"), Action.ITEM_READ)

@@ -150,6 +150,8 @@ def _task_in(
     query=ImportQuery,
     response=ImportOut,
     status=201,
+    # ?dry_run=true answers 200 with the same report; rows that fail answer 422 with it.
+    produces={200: {"application/json": ImportOut}, 422: {"application/json": ImportOut}},
     errors=(400, 401, 403, 404, 413, 415, 422),
 )
 async def import_tasks(ctx: Context, query: ImportQuery) -> ImportOut | Response:
@@ -194,6 +196,7 @@ async def import_tasks(ctx: Context, query: ImportQuery) -> ImportOut | Response
     "/api/projects/{project_id:int}/tasks.csv",
     summary="The project's tasks as CSV",
     tag="tasks",
+    produces={200: {"text/csv": {"type": "string"}}},
     errors=(401, 404),
 )
 async def export_tasks(ctx: Context) -> Response:

@@ -24,7 +24,10 @@ from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
 from server.policy import Action, can_see_item, visible_items
 from server.schemas import In, Out
 
-MAX_INITIAL_CONTENT = 1_000_000
+# At most this many characters of initial text: small enough that a body holding one more, however it is escaped
+# (up to 12 bytes a character as a \\u surrogate pair), stays under the JSON body limit, so too long a text is
+# answered 422 (the schema's maxLength), never 413.
+MAX_INITIAL_CONTENT = 80_000
 
 
 class NoteIn(In):
@@ -220,6 +223,7 @@ async def _note_text(ctx: Context, note_id: int) -> str:
     tag="notes",
     query=ExportQuery,
     errors=(401, 404, 422),
+    produces={200: {"text/plain": {"type": "string"}, "text/markdown": {"type": "string"}}},
 )
 async def export_note(ctx: Context, query: ExportQuery) -> Response:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)

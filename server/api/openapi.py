@@ -60,7 +60,7 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str], schemas: di
             "description": _STATUS_TEXT.get(endpoint.status, "OK"),
             "content": {"application/json": {"schema": {"$ref": refs[endpoint.response]}}},
         }
-    else:
+    elif endpoint.status not in endpoint.produces:  # no JSON and nothing else: an empty answer
         op["responses"]["204" if endpoint.status == 200 else str(endpoint.status)] = {"description": "No content"}
     # Every operation counts against the per-IP and per-user request limits (server/api/routing.py).
     errors = set(endpoint.errors) | {429}
@@ -73,6 +73,14 @@ def _operation(endpoint: Endpoint, refs: dict[type[BaseModel], str], schemas: di
             "description": _STATUS_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
         }
+    for status, media in sorted(endpoint.produces.items()):
+        answer = op["responses"].setdefault(str(status), {"description": _STATUS_TEXT.get(status, "OK")})
+        content = answer.setdefault("content", {})
+        for media_type, shape in media.items():
+            schema = {"$ref": refs[shape]} if isinstance(shape, type) else shape
+            if media_type in content:  # e.g. a 422 that is an ErrorOut or the import's row report
+                schema = {"anyOf": [content[media_type]["schema"], schema]}
+            content[media_type] = {"schema": schema}
     op["responses"]["429"]["headers"] = {
         "Retry-After": {"description": "Seconds until the limit has room again", "schema": {"type": "integer"}}
     }
@@ -89,6 +97,7 @@ def openapi_document(api: Api, *, title: str = "Tandem", version: str = "0.1.0")
     models: set[type[BaseModel]] = {ErrorOut}
     for endpoint in api.endpoints:
         models.update(m for m in (endpoint.body, endpoint.response) if m is not None)
+        models.update(s for media in endpoint.produces.values() for s in media.values() if isinstance(s, type))
     ordered = sorted(models, key=lambda m: m.__name__)
     key_map, definitions = models_json_schema(
         [(m, "validation" if m in {e.body for e in api.endpoints} else "serialization") for m in ordered],

@@ -125,6 +125,7 @@ def _names(raw: str | None) -> list[str]:
     query=KpiQuery,
     response=ProjectKpis,
     errors=(401, 403, 404, 422),
+    produces={200: {"text/csv": {"type": "string"}}},  # ?format=csv
 )
 async def project_report(ctx: Context, query: KpiQuery) -> ProjectKpis | Response:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from server import audit
 from server.policy import Actor, Forbidden, NotFound, NotVisible, Scope
+from server.schemas import JSON_BODY
 
 if TYPE_CHECKING:
     from server.app import Services
@@ -127,6 +128,9 @@ class Endpoint:
     errors: tuple[int, ...]
     # What a personal API token needs to call this; None: tokens may not (signing in, my password, my tokens).
     scope: Scope | None
+    # Answers besides the JSON ``response`` and the errors: {status: {media type: JSON schema or model}}, so the
+    # OpenAPI document declares every status and content type the endpoint sends (CSV, files, note text).
+    produces: dict[int, dict[str, dict[str, Any] | type[BaseModel]]] = field(default_factory=dict)
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -181,7 +185,7 @@ async def read_json(request: Request, model: type[M]) -> M:
     if not isinstance(data, dict):
         raise ApiError(422, "invalid", "The request body must be a JSON object.", reason="not_an_object")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=JSON_BODY)
     except ValidationError as exc:
         raise ApiError(422, "invalid", "Some fields are invalid.", _validation_details(exc), reason="fields") from None
 
@@ -223,6 +227,7 @@ class Api:
         errors: tuple[int, ...] = (),
         scope: Scope | None = None,
         session_only: bool = False,
+        produces: dict[int, dict[str, dict[str, Any] | type[BaseModel]]] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare an endpoint.
 
@@ -234,7 +239,21 @@ class Api:
 
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, tag, body, query, response, status, public, errors, needed)
+                Endpoint(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    tag,
+                    body,
+                    query,
+                    response,
+                    status,
+                    public,
+                    errors,
+                    needed,
+                    produces or {},
+                )
             )
             return handler
 
