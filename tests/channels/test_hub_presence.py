@@ -73,8 +73,13 @@ async def test_heartbeats_keep_entries_alive_and_a_dead_nodes_entries_expire(
     # An entry from a node that died without removing it: nobody heartbeats it.
     await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=0.5)
 
-    await asyncio.sleep(1.0)
-
+    # The ghost's entry runs out; "alive"'s, written before it with the same ttl, outlives it only by heartbeats.
+    async with asyncio.timeout(10):
+        while "ghost" in (users := [i.user_id for i in await presence.list(CHANNEL)]):
+            await asyncio.sleep(0.02)
+    assert users == ["alive"]
+    # And it keeps living: two more ttls' worth of housekeeping passes (heartbeats every ttl/3), counted, not slept.
+    await asyncio.wait_for(live_hub.housekeeping.wait_passes(live_hub.housekeeping.passes + 20), 10)
     assert [i.user_id for i in await presence.list(CHANNEL)] == ["alive"]
 
 
@@ -143,7 +148,9 @@ async def test_a_late_heartbeat_after_its_entry_was_announced_left_announces_joi
     entry = late.conn.subscriptions[CHANNEL].presence
     assert entry is not None
     await presence.add(CHANNEL, entry, ttl_seconds=0.1)  # its node stalled: the entry ran out
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(10):
+        while "late" in [i.user_id for i in await presence.list(CHANNEL)]:
+            await asyncio.sleep(0.02)
     assert hub._presence is not None
     await hub._presence.heartbeat([watcher.conn])  # the watcher's node refreshes its own, and claims the expired
     await watcher.transport.wait_for_frame(lambda f: f.get("left", {}).get("client_id") == late.conn.id)
