@@ -142,7 +142,9 @@ def test_a_field_is_edited_and_answers_already_given_keep_their_meaning(
     owner, customer = bearer(workspace, "owner"), bearer(workspace, "customer")
     px = workspace.ids["px"]
     base = f"/api/projects/{px}/request-fields"
-    tier = client.post(base, headers=owner, json={"key": "tier", "label": "Tier", "kind": "choice", "options": ["a", "b"]})
+    tier = client.post(
+        base, headers=owner, json={"key": "tier", "label": "Tier", "kind": "choice", "options": ["a", "b"]}
+    )
     notes = client.post(base, headers=owner, json={"key": "notes", "label": "Notes", "kind": "text"}).json()
     tier = tier.json()
     filed = client.post(
