@@ -421,6 +421,11 @@ class CommentIn(In):
 
 class CommentPatch(In):
     body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_COMMENT_LENGTH)]
+    version: int | None = Field(
+        None,
+        ge=1,
+        description="The version the edit is based on; 409 version_conflict when the comment changed since.",
+    )
 
 
 class ReactionIn(In):

@@ -516,6 +516,13 @@ CASES = [
         {"key": "budget", "label": "Budget", "kind": "number"},
     ),
     Case(
+        "PATCH",
+        "/api/projects/{project_id:int}/request-fields/{field_id:int}",
+        "/api/projects/{px}/request-fields/{px_request_field}",
+        ok(MANAGE_PX, 200),
+        {"label": "Which browser?", "required": True},
+    ),
+    Case(
         "DELETE",
         "/api/projects/{project_id:int}/request-fields/{field_id:int}",
         "/api/projects/{px}/request-fields/{px_request_field}",

@@ -153,6 +153,25 @@ def test_edit_keeps_history_and_delete_leaves_a_tombstone(client: TestClient, wo
     assert quoted["reply_to"]["deleted"] is True and quoted["reply_to"]["excerpt"] == ""
 
 
+def test_an_edit_based_on_an_older_version_is_refused(client: TestClient, workspace: Workspace) -> None:
+    ws = workspace
+    who = bearer(ws, "customer")
+    comment = post(client, ws, "customer", "first")
+    path = f"/api/comments/{comment['id']}"
+    # Another tab edits first; the edit based on version 1 then changes nothing and says which version is current.
+    assert client.patch(path, headers=who, json={"body": "from the phone", "version": 1}).json()["version"] == 2
+    stale = client.patch(path, headers=who, json={"body": "from the desk", "version": 1})
+    assert stale.status_code == 409
+    assert stale.json()["error"] == "version_conflict" and stale.json()["params"] == {"version": 2}
+    shown = {c["id"]: c for c in listing(client, ws, "staff")}[comment["id"]]
+    assert shown["body"] == "from the phone" and shown["version"] == 2
+    # Based on the current version it goes through; deleted meanwhile, it is refused as deleted.
+    assert client.patch(path, headers=who, json={"body": "from the desk", "version": 2}).status_code == 200
+    assert client.delete(path, headers=bearer(ws, "owner")).status_code == 204
+    gone = client.patch(path, headers=who, json={"body": "again", "version": 3})
+    assert gone.status_code == 409 and gone.json()["error"] == "deleted"
+
+
 def test_reactions(client: TestClient, workspace: Workspace) -> None:
     ws = workspace
     target = ws.ids["px_shared_comment"]

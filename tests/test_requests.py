@@ -136,6 +136,47 @@ def test_custom_fields_are_validated(client: TestClient, workspace: Workspace) -
     assert body["fields"] == {"browser": "Firefox", "budget": 1200.5, "deadline": "2031-02-03", "notes": "hi"}
 
 
+def test_a_field_is_edited_and_answers_already_given_keep_their_meaning(
+    client: TestClient, workspace: Workspace
+) -> None:
+    owner, customer = bearer(workspace, "owner"), bearer(workspace, "customer")
+    px = workspace.ids["px"]
+    base = f"/api/projects/{px}/request-fields"
+    tier = client.post(
+        base, headers=owner, json={"key": "tier", "label": "Tier", "kind": "choice", "options": ["a", "b"]}
+    )
+    notes = client.post(base, headers=owner, json={"key": "notes", "label": "Notes", "kind": "text"}).json()
+    tier = tier.json()
+    filed = client.post(
+        f"/api/projects/{px}/requests",
+        headers=customer,
+        json={"title": "Before the change", "fields": {"browser": "Chrome", "tier": "b"}},
+    ).json()
+    changed = client.patch(
+        f"{base}/{tier['id']}", headers=owner, json={"label": "Plan", "options": ["a", "c"], "required": True}
+    )
+    assert changed.status_code == 200
+    assert changed.json()["label"] == "Plan" and changed.json()["options"] == ["a", "c"] and changed.json()["required"]
+    assert changed.json()["key"] == "tier" and changed.json()["kind"] == "choice"
+    # The request filed before keeps its "b"; a new one is checked against the new options and the new rule.
+    assert client.get(f"/api/requests/{filed['id']}", headers=customer).json()["fields"]["tier"] == "b"
+    refused = client.post(
+        f"/api/projects/{px}/requests", headers=customer, json={"title": "After", "fields": {"browser": "Chrome"}}
+    )
+    assert refused.status_code == 422 and {d["field"] for d in refused.json()["details"]} == {"fields.tier"}
+    # Moving a field to the top renumbers the others; options belong to choice fields only; key and kind are fixed.
+    assert client.patch(f"{base}/{notes['id']}", headers=owner, json={"position": 0}).status_code == 200
+    order = [f["key"] for f in client.get(base, headers=customer).json()["items"]]
+    assert order[0] == "notes" and set(order) >= {"notes", "tier", "browser"}
+    positions = [f["position"] for f in client.get(base, headers=owner).json()["items"]]
+    assert positions == list(range(len(positions)))
+    wrong = client.patch(f"{base}/{notes['id']}", headers=owner, json={"options": ["x"]})
+    assert wrong.status_code == 422 and wrong.json()["reason"] == "options_not_choice"
+    assert client.patch(f"{base}/{notes['id']}", headers=owner, json={"kind": "number"}).status_code == 422
+    assert client.patch(f"{base}/{tier['id']}", headers=owner, json={"options": []}).status_code == 422
+    assert client.patch(f"{base}/{tier['id']}", headers=customer, json={"label": "Mine"}).status_code == 403
+
+
 def test_queues_merge_decline_and_settings(client: TestClient, workspace: Workspace) -> None:
     owner, staff, customer = (bearer(workspace, r) for r in ("owner", "staff", "customer"))
     px, py = workspace.ids["px"], workspace.ids["py"]

@@ -226,6 +226,14 @@ async def edit_comment(ctx: Context, body: CommentPatch) -> CommentOut:
     comment, task, _ = await comment_for(ctx, ctx.path_int("comment_id"), Action.COMMENT_EDIT)
     if comment.deleted_at is not None:
         raise ApiError(409, "deleted", "A deleted comment cannot be edited.")
+    if body.version is not None and body.version != comment.version:
+        # Edited meanwhile (another device, another tab): this edit would silently replace that text.
+        raise ApiError(
+            409,
+            "version_conflict",
+            "The comment changed since you started editing: look at the new text.",
+            params={"version": comment.version},
+        )
     assert comment.id is not None
     ctx.session.add(
         CommentRevision(comment_id=comment.id, body=comment.body, created_at=comment.edited_at or comment.created_at)

@@ -54,6 +54,22 @@ class RequestFieldIn(In):
     )
 
 
+class RequestFieldPatch(In):
+    """What may change on a field once requests may have answered it: its label, whether it is required, a choice's
+    options and its place in the form. Its ``key`` and ``kind`` never change, so every stored answer keeps its
+    meaning; answers already given are kept as written (an option taken away stays on the requests that chose it,
+    and making a field required asks it of new requests only)."""
+
+    label: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    required: bool | None = None
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=50, description="A choice field's allowed values (at least one)."
+    )
+    position: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="The field's place in the form, 0 first; the others move to make room."
+    )
+
+
 class RequestFieldOut(Out):
     id: int
     project_id: int
@@ -340,6 +356,46 @@ async def create_request_field(ctx: Context, body: RequestFieldIn) -> RequestFie
         position=len(existing),
     )
     ctx.session.add(field)
+    await ctx.session.flush()
+    return _field_out(field)
+
+
+@api.route(
+    "PATCH",
+    "/api/projects/{project_id:int}/request-fields/{field_id:int}",
+    summary="Change a custom field: label, required, a choice's options, its place (key and kind are fixed)",
+    tag="requests",
+    body=RequestFieldPatch,
+    response=RequestFieldOut,
+    errors=(401, 403, 404, 422),
+)
+async def update_request_field(ctx: Context, body: RequestFieldPatch) -> RequestFieldOut:
+    project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.SETTINGS_MANAGE)
+    assert project.id is not None
+    fields = await _project_fields(ctx, project.id)
+    field = next((f for f in fields if f.id == ctx.path_int("field_id")), None)
+    if field is None:
+        raise NotFound
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("label", "required", "options", "position"):
+        if name in changes and changes[name] is None:
+            raise ApiError(422, "invalid", f"{name} cannot be null.", reason="required", params={"field": name})
+    if "options" in changes:
+        if field.kind != FieldKind.CHOICE:
+            raise ApiError(422, "invalid", "Only a choice field has options.", reason="options_not_choice")
+        if not body.options:
+            raise ApiError(422, "invalid", "A choice field needs options.", reason="choice_needs_options")
+        field.options = json.dumps(list(dict.fromkeys(body.options)))
+    if body.label is not None:
+        field.label = body.label
+    if body.required is not None:
+        field.required = body.required
+    if body.position is not None:
+        # Re-number every field of the project so positions stay 0..n-1 in the new order.
+        order = [f for f in fields if f.id != field.id]
+        order.insert(min(body.position, len(order)), field)
+        for index, each in enumerate(order):
+            each.position = index
     await ctx.session.flush()
     return _field_out(field)
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -253,6 +254,15 @@ async def test_every_page_at_both_widths(browser: Browser, node: Node, database:
         re.compile(rf"/notes/{ws.ids['px_internal_note']}(?!\d)"),
         re.compile(rf"/files/{ws.ids['px_internal_file']}(?!\d)"),
     ]
+    # A file name of 200 characters (the API's longest) on the files pages: it must wrap, never widen the page.
+    long_name = httpx.post(
+        f"{node.http}/api/projects/{ws.ids['px']}/files",
+        params={"name": "L" * 120 + " " + "n" * 75 + ".txt"},
+        content=b"a long name",
+        headers={"authorization": f"Bearer {ws.token('customer')}"},
+        timeout=10,
+    )
+    assert long_name.status_code == 201, long_name.text
     problems: dict[str, list[str]] = {}
     staff_controls: dict[str, int] = {}
     staff_internal: dict[str, bool] = {}

@@ -53,6 +53,18 @@ async def test_dashboards_update_live_and_customers_answer_feedback(
     await expect(staff.page.locator(".feedback .theme h3").first).to_contain_text("Clarity")
     await staff.page.goto(f"{a.http}/reports")
     await staff.page.wait_for_selector(".portfolio table tbody tr")
+    # The chart's colours are the health badges' colours (one design token each), in the order on track, at risk, late.
+    same = await staff.page.evaluate(
+        """() => {
+          const css = (value) => { const probe = document.createElement('span'); probe.style.color = value;
+            document.body.append(probe); const c = getComputedStyle(probe).color; probe.remove(); return c; };
+          const drawn = document.querySelector('#chart-health').dataset.colours.split(' ').map(css);
+          const badges = ['on_track', 'at_risk', 'late'].map(
+            (h) => getComputedStyle(document.querySelector(`.legend .health-${h}`)).color);
+          return {drawn, badges};
+        }"""
+    )
+    assert same["drawn"] == same["badges"], same
     await shoot(staff, "reports-portfolio")
     assert staff.errors == [] and customer.errors == []
     await staff.context.close()

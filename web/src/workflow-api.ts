@@ -78,6 +78,12 @@ export const createRequestField = (
   projectId: number,
   body: { key: string; label: string; kind: FieldKind; required: boolean; options: string[] },
 ) => api<RequestField>("POST", `/api/projects/${projectId}/request-fields`, body);
+/** A field's label, required, a choice's options or its place; its key and kind never change (docs/API.md). */
+export const updateRequestField = (
+  projectId: number,
+  fieldId: number,
+  change: { label?: string; required?: boolean; options?: string[]; position?: number },
+) => api<RequestField>("PATCH", `/api/projects/${projectId}/request-fields/${fieldId}`, change);
 export const deleteRequestField = (projectId: number, fieldId: number) =>
   api<void>("DELETE", `/api/projects/${projectId}/request-fields/${fieldId}`);
 
@@ -135,6 +141,11 @@ export function keyFromLabel(label: string): string {
     .slice(0, 40)
     .replace(/_+$/, "");
   return key;
+}
+
+/** The options a choice field loses by an edit: requests that chose one keep it (shown to the person first). */
+export function droppedOptions(before: readonly string[], after: readonly string[]): string[] {
+  return before.filter((o) => !after.includes(o));
 }
 
 /** Choice options, one a line: trimmed, blank lines dropped, each at most 100 characters, at most 50. */

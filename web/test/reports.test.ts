@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatHours, kpiTiles, pivotPath, type Kpis } from "../src/views/reports";
+import { formatHours, kpiTiles, pivotPath, type Kpis } from "../src/screens/reports/kpis";
 
 const kpis = (extra: Partial<Kpis> = {}): Kpis => ({
   project_id: 7,

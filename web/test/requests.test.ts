@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { applyRequestEvent, fieldValue, type TandemRequest } from "../src/views/requests";
-import { formatSize } from "../src/views/files";
+import { applyRequestEvent, fieldValue, type TandemRequest } from "../src/screens/requests/state";
+import { formatSize } from "../src/screens/files/files";
 
 const request = (id: number, version: number, extra: Partial<TandemRequest> = {}): TandemRequest => ({
   id,

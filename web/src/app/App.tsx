@@ -1,17 +1,18 @@
 // The app shell: the session decides between the public pages and the signed-in ones; the router picks the screen.
 import { useEffect, useState } from "preact/hooks";
-import { Route, Router, useLocation } from "preact-iso";
+import { lazy, Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
-import { renderFiles } from "../views/files";
-import { renderProjects } from "../views/home";
 import { WaitingOnYou } from "../screens/home/WaitingOnYou";
 import { renderInvite } from "../views/invite";
 import { renderLogin } from "../views/login";
-import { renderRequest, renderRequests } from "../views/requests";
 import { renderReset } from "../views/reset";
 import { renderSignInLink } from "../views/sign-in-link";
 import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
+import { Files } from "../screens/files/Files";
+import { Projects } from "../screens/home/Projects";
+import { RequestPage } from "../screens/requests/RequestPage";
+import { Requests } from "../screens/requests/Requests";
 import { NotificationPreferences } from "../screens/account/NotificationPreferences";
 import { Integrations } from "../screens/integrations/Integrations";
 import { NotesList } from "../screens/notes/NotesList";
@@ -42,12 +43,16 @@ const n = Number;
 // Each screen reads who is signed in from the session (set before the router renders).
 const me = (): User => user.value!;
 
+// The dashboards (Chart.js) load only when opened.
+const ReportsScreen = lazy(() => import("../screens/reports/Reports").then((m) => m.Reports));
+const PortfolioScreen = lazy(() => import("../screens/reports/Portfolio").then((m) => m.Portfolio));
+
 function Home() {
   return (
     <main class="page">
       <WaitingOnYou />
       {may.createProject(me()) && <NewProjectButton />}
-      <View id="home" run={(root) => renderProjects(root, may.createProject(me()))} />
+      <Projects mayCreate={may.createProject(me())} />
     </main>
   );
 }
@@ -62,7 +67,7 @@ const s = {
     </>
   ),
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
-  // The editor (CodeMirror, Yjs) and the dashboards (Chart.js) load only when opened.
+  // The editor (CodeMirror, Yjs) loads only when opened.
   Note: (p: Params) => (
     <View
       id={`note:${p.project}:${p.note}`}
@@ -71,27 +76,11 @@ const s = {
   ),
   Notes: (p: Params) => <NotesList projectId={n(p.project)} who={me()} />,
   Integrations: (p: Params) => <Integrations projectId={n(p.project)} who={me()} />,
-  Reports: (p: Params) => (
-    <View
-      id={`reports:${p.project}`}
-      run={async (root) => (await import("../views/reports")).renderReports(root, n(p.project), me(), liveClient())}
-    />
-  ),
-  Portfolio: () => (
-    <View id="portfolio" run={async (root) => (await import("../views/reports")).renderPortfolio(root)} />
-  ),
-  Requests: (p: Params) => (
-    <View id={`requests:${p.project}`} run={(root) => renderRequests(root, n(p.project), me(), liveClient())} />
-  ),
-  Request: (p: Params) => (
-    <View
-      id={`request:${p.project}:${p.request}`}
-      run={(root) => renderRequest(root, n(p.project), n(p.request), me(), liveClient())}
-    />
-  ),
-  Files: (p: Params) => (
-    <View id={`files:${p.project}`} run={(root) => renderFiles(root, n(p.project), me(), liveClient())} />
-  ),
+  Reports: (p: Params) => <ReportsScreen projectId={n(p.project)} who={me()} />,
+  Portfolio: () => <PortfolioScreen />,
+  Requests: (p: Params) => <Requests projectId={n(p.project)} who={me()} />,
+  Request: (p: Params) => <RequestPage projectId={n(p.project)} requestId={n(p.request)} who={me()} />,
+  Files: (p: Params) => <Files projectId={n(p.project)} who={me()} />,
   Task: (p: Params) => <TaskPage projectId={n(p.project)} taskId={n(p.task)} who={me()} />,
   People: (p: Params) => <ProjectPeople projectId={n(p.project)} user={me()} />,
   Settings: (p: Params) => <ProjectSettings projectId={n(p.project)} user={me()} />,

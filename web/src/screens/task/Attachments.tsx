@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, upload } from "../../api";
 import { reasonFor } from "../../app/errors";
 import { t } from "../../i18n";
-import { formatSize, type StoredFile } from "../../views/files";
+import { formatSize, type StoredFile } from "../files/files";
 import { InternalTag } from "../common/TaskCard";
 
 export function Attachments({ projectId, taskId, canUpload }: { projectId: number; taskId: number; canUpload: boolean }) {

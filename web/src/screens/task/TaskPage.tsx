@@ -55,6 +55,10 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
           accept(data.task as Task);
         } else if (data.type === "task.removed" && data.task_id === taskId) {
           setGone(true);
+        } else if (data.type === "settings.changed") {
+          // What customers may do changed: the upload, comment and move controls follow at once.
+          const allows = data.settings as Record<string, boolean>;
+          setCtx((held) => (held ? { ...held, allows } : held));
         }
       } else if (message.kind === "reload") {
         void api<Task>("GET", `/api/tasks/${taskId}`).then(accept, () => setGone(true));

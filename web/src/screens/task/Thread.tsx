@@ -1,6 +1,6 @@
 // The task's discussion: comments (live), reactions, quote-reply, editing and deleting one's own, and the composers.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, type Page, type Person, type User } from "../../api";
+import { api, ApiError, type Page, type Person, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
 import { liveClient } from "../../app/session";
@@ -32,11 +32,16 @@ function CommentItem(props: {
   names: string[];
   merge: (c: Comment) => void;
   quote: (c: Comment) => void;
+  /** Fetch the comment as the server has it now (after a refused edit) and merge it into the thread. */
+  refetch: (id: number) => Promise<void>;
   /** Whether the reader may comment (and so react and reply); reactions are shown either way. */
   canComment: boolean;
 }) {
   const { c, who } = props;
   const [editing, setEditing] = useState<string | null>(null);
+  // The version the edit started from: the server refuses the edit if the comment changed since (another tab,
+  // another device), and a newer text that arrives live while editing is shown above the person's own.
+  const [base, setBase] = useState(0);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
   const [history, setHistory] = useState<Revision[] | null>(null);
@@ -51,17 +56,28 @@ function CommentItem(props: {
       toast(reasonFor(err));
     }
   };
+  // (Not while our own save is under way: its live echo may arrive before its answer.)
+  const changedMeanwhile = editing !== null && !busy && c.version > base;
   const saveEdit = async () => {
     const body = (editing ?? "").trim();
     if (!body) return setError(t("thread.emptyBody"));
     setBusy(true);
+    // Having seen the newer text, saving is the person's choice to replace it: based on the version shown.
+    const version = changedMeanwhile ? c.version : base;
     try {
-      props.merge(await api<Comment>("PATCH", `/api/comments/${c.id}`, { body }));
+      props.merge(await api<Comment>("PATCH", `/api/comments/${c.id}`, { body, version }));
       setEditing(null);
       setError("");
       setHistory(null);
     } catch (err) {
-      setError(t("thread.editFailed", { reason: reasonFor(err) }));
+      const conflict = err instanceof ApiError && (err.code === "version_conflict" || err.code === "deleted");
+      if (conflict) {
+        // Show what the comment says now; the person's text stays in the box, nothing is overwritten.
+        await props.refetch(c.id).catch(() => undefined);
+        setError(t(err.code === "deleted" ? "thread.editDeleted" : "thread.editConflict"));
+      } else {
+        setError(t("thread.editFailed", { reason: reasonFor(err) }));
+      }
     } finally {
       setBusy(false);
     }
@@ -115,9 +131,26 @@ function CommentItem(props: {
       )}
       {c.reply_to && <blockquote class="quote">{`${c.reply_to.author_name ?? "—"}: ${c.reply_to.excerpt}`}</blockquote>}
       {c.deleted ? (
-        <p class="muted">{t("thread.deleted")}</p>
+        <>
+          <p class="muted">{t("thread.deleted")}</p>
+          {editing !== null && (
+            <div class="comment-conflict" role="alert">
+              <p>{t("thread.editDeleted")}</p>
+              <blockquote class="quote">{editing}</blockquote>
+              <button type="button" onClick={() => (setEditing(null), setError(""))}>
+                {t("common.close")}
+              </button>
+            </div>
+          )}
+        </>
       ) : editing !== null ? (
         <div class="comment-edit">
+          {changedMeanwhile && (
+            <div class="comment-conflict" role="alert" id={`conflict-${c.id}`}>
+              <p>{t("thread.editConflict")}</p>
+              <RichText html={c.body_html} names={props.names} class="comment-body comment-newer" />
+            </div>
+          )}
           <label for={`edit-${c.id}`} class="visually-hidden">
             {t("thread.edit")}
           </label>
@@ -127,8 +160,8 @@ function CommentItem(props: {
               {error}
             </p>
           )}
-          <button type="button" class="primary" disabled={busy} onClick={() => void saveEdit()}>
-            {t("thread.save")}
+          <button type="button" class="primary" disabled={busy} aria-busy={busy} onClick={() => void saveEdit()}>
+            {busy ? t("common.saving") : changedMeanwhile ? t("thread.saveMineInstead") : t("thread.save")}
           </button>{" "}
           <button type="button" onClick={() => (setEditing(null), setError(""))}>
             {t("thread.cancel")}
@@ -158,7 +191,7 @@ function CommentItem(props: {
               </button>
             )}
             {mine && (
-              <button type="button" class="link" onClick={() => setEditing(c.body)}>
+              <button type="button" class="link" onClick={() => (setEditing(c.body), setBase(c.version), setError(""))}>
                 {t("thread.edit")}
               </button>
             )}
@@ -190,6 +223,16 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
 
   const merge = (c: Comment) => {
     if (mergeComment(thread.current, c)) redraw();
+  };
+  // One comment as the server has it now: the thread is paged newest first, so look back until it turns up.
+  const refetch = async (id: number) => {
+    let cursor: string | null = null;
+    do {
+      const page: Page<Comment> = await api("GET", `/api/tasks/${taskId}/comments?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+      const found = page.items.find((x) => x.id === id);
+      if (found) return merge(found);
+      cursor = page.next_cursor;
+    } while (cursor);
   };
   const markRead = (commentId: number) =>
     void api("POST", `/api/tasks/${taskId}/read`, { comment_id: commentId }).catch(() => undefined);
@@ -314,7 +357,7 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
       )}
       <ol class="thread">
         {sorted.map((c) => (
-          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} canComment={canComment} />
+          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} refetch={refetch} canComment={canComment} />
         ))}
         {!sorted.length && <li class="muted">{t("thread.empty")}</li>}
       </ol>
