@@ -333,7 +333,11 @@ _BLOCK_START = re.compile(r"^(\s*)(#{1,6}(?:\s|$)|[-+*](?:\s|$)|>|\d+[.)](?:\s|$
 def _escape(text: str, *, line_start: bool) -> str:
     text = _LINK_CLOSE.sub(r"\\]", _ESCAPE.sub(r"\\\1", text))
     if line_start:
-        text = _BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+        # "1. " is escaped after its number ("1\\. "); every other block marker before its first character.
+        text = _BLOCK_START.sub(
+            lambda m: m.group(1) + (re.sub(r"^(\d+)", r"\1\\", m.group(2)) if m.group(2)[0].isdigit() else "\\" + m.group(2)),
+            text,
+        )
     return text
 
 

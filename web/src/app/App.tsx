@@ -1,6 +1,6 @@
 // The app shell: the session decides between the public pages and the signed-in ones; the router picks the screen.
 import { useEffect, useState } from "preact/hooks";
-import { Route, Router, useLocation } from "preact-iso";
+import { lazy, Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
 import { renderFiles } from "../views/files";
 import { renderProjects } from "../views/home";
@@ -28,6 +28,9 @@ import { missingAt, NotFound } from "./NotFound";
 import { Toasts } from "./toast";
 import { liveClient, loadSession, signedIn, user } from "./session";
 import { View } from "./View";
+
+// The note editor (Tiptap, ProseMirror, Yjs) is loaded when a note is opened, not with every page.
+const NoteEditor = lazy(() => import("../screens/notes/NoteEditor").then((m) => m.NoteEditor));
 import { t } from "../i18n";
 
 // Path parameters, by name (each route has some of them).
@@ -63,12 +66,7 @@ const s = {
   ),
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
   // The editor (CodeMirror, Yjs) and the dashboards (Chart.js) load only when opened.
-  Note: (p: Params) => (
-    <View
-      id={`note:${p.project}:${p.note}`}
-      run={async (root) => (await import("../views/notes")).renderNote(root, n(p.project), n(p.note), me())}
-    />
-  ),
+  Note: (p: Params) => <NoteEditor key={`${p.project}:${p.note}`} projectId={n(p.project)} noteId={n(p.note)} who={me()} />,
   Notes: (p: Params) => <NotesList projectId={n(p.project)} who={me()} />,
   Integrations: (p: Params) => <Integrations projectId={n(p.project)} who={me()} />,
   Reports: (p: Params) => (
