@@ -132,7 +132,11 @@ function NotePage({ project, note, readOnly, who }: Loaded & { who: User }) {
       onLink: () => setLinkOpen(true),
     });
     // The toolbar shows what applies at the cursor: it is drawn again after every change of selection or text.
-    const redraw = () => setTick((n) => n + 1);
+    const redraw = () => {
+      setTick((n) => n + 1);
+      // Read-only, a checklist's boxes are disabled too (Tiptap's would only spring back when clicked).
+      if (readOnly) host.current?.querySelectorAll<HTMLInputElement>("input[type=checkbox]").forEach((box) => (box.disabled = true));
+    };
     made.on("transaction", redraw);
     drawWho();
     setEditor(made);
