@@ -4,7 +4,7 @@
 import type { Editor } from "@tiptap/core";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { t, type MessageKey } from "../../i18n";
-import { normaliseLink } from "./editor";
+import { normaliseLink } from "./link";
 
 const mac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
 const MOD = mac ? "Meta" : "Control";

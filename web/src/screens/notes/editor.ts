@@ -9,6 +9,7 @@ import StarterKit from "@tiptap/starter-kit";
 import type { WebsocketProvider } from "y-websocket";
 import type * as Y from "yjs";
 import { t } from "../../i18n";
+import { normaliseLink } from "./link";
 
 /** The name of the note's Y.XmlFragment (crdt/document.py FRAGMENT). */
 export const FRAGMENT = "prosemirror";
@@ -20,15 +21,6 @@ export function colourFor(userId: number): string {
   return COLOURS[userId % COLOURS.length];
 }
 
-/** Only links a reader can follow safely: web, mail and phone addresses (a bare "example.com" becomes https). */
-export function normaliseLink(raw: string): string | null {
-  const value = raw.trim();
-  if (!value) return null;
-  if (/^(https?:\/\/|mailto:|tel:)/i.test(value)) return value;
-  if (/^[^\s@/]+@[^\s@/]+\.[^\s@/]+$/.test(value)) return `mailto:${value}`;
-  if (/^[a-z0-9-]+(\.[a-z0-9-]+)+([/?#]\S*)?$/i.test(value)) return `https://${value}`;
-  return null;
-}
 
 /** The schema both the live editor and version previews use: StarterKit, checklists and links. */
 function schemaExtensions(): AnyExtension[] {
