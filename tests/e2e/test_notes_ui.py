@@ -225,7 +225,7 @@ async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
     await page.keyboard.press("Control+Alt+1")
     await expect(text.locator("h1")).to_have_text("Plan")
     await expect(page.get_by_role("button", name="Heading 1", exact=True)).to_have_attribute("aria-pressed", "true")
-    await expect(theirs.locator("h1")).to_have_text("Plan")
+    await expect(theirs.locator("h1")).to_contain_text("Plan")
 
     # Bold by the toolbar, with the mouse, on a selection; then by shortcut (Ctrl+B) while typing.
     await page.keyboard.press("End")
@@ -235,7 +235,7 @@ async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
     bold = page.get_by_role("button", name="Bold", exact=True)
     await bold.click()
     await expect(bold).to_have_attribute("aria-pressed", "true")
-    await expect(theirs.locator("strong")).to_have_text("launch Friday")
+    await expect(theirs.locator("strong")).to_contain_text("launch Friday")
     await page.keyboard.press("End")
     await page.keyboard.press("Control+B")  # off: what follows is plain
     await expect(bold).to_have_attribute("aria-pressed", "false")
@@ -243,7 +243,7 @@ async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
     await page.keyboard.press("Control+B")
     await page.keyboard.type("brief")
     await page.keyboard.press("Control+B")
-    await expect(theirs.locator("strong").nth(1)).to_have_text("brief")
+    await expect(theirs.locator("strong").nth(1)).to_contain_text("brief")
     # A link by Ctrl+K on the selected word: the address field opens, Enter applies, the focus is back in the text.
     for _ in "brief":
         await page.keyboard.press("Shift+ArrowLeft")
@@ -256,7 +256,7 @@ async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
     await address.fill("example.com/brief")
     await page.keyboard.press("Enter")
     await expect(text).to_be_focused()
-    await expect(theirs.locator("a[href='https://example.com/brief']")).to_have_text("brief")
+    await expect(theirs.locator("a[href='https://example.com/brief']")).to_contain_text("brief")
 
     # A checklist by keyboard alone: Shift+Tab to the toolbar, arrows to "Checklist", Enter; typing goes on.
     await page.keyboard.press("End")

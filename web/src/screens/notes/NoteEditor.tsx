@@ -94,7 +94,6 @@ function NotePage({ project, note, readOnly, who }: Loaded & { who: User }) {
   const [provider, setProvider] = useState<WebsocketProvider | null>(null);
   const [connection, setConnection] = useState<Connection>("connecting");
   const [people, setPeople] = useState<{ key: string; name: string; color: string }[]>([]);
-  const [, setTick] = useState(0);
   const [linkOpen, setLinkOpen] = useState(false);
 
   useEffect(() => {
@@ -131,18 +130,15 @@ function NotePage({ project, note, readOnly, who }: Loaded & { who: User }) {
       editable: !readOnly,
       onLink: () => setLinkOpen(true),
     });
-    // The toolbar shows what applies at the cursor: it is drawn again after every change of selection or text.
-    const redraw = () => {
-      setTick((n) => n + 1);
-      // Read-only, a checklist's boxes are disabled too (Tiptap's would only spring back when clicked).
-      if (readOnly) host.current?.querySelectorAll<HTMLInputElement>("input[type=checkbox]").forEach((box) => (box.disabled = true));
-    };
-    made.on("transaction", redraw);
+    // Read-only, a checklist's boxes are disabled too (Tiptap's would only spring back when clicked).
+    const disableBoxes = () =>
+      host.current?.querySelectorAll<HTMLInputElement>("input[type=checkbox]").forEach((box) => (box.disabled = true));
+    if (readOnly) made.on("transaction", disableBoxes);
     drawWho();
     setEditor(made);
     setProvider(ws);
     return () => {
-      made.off("transaction", redraw);
+      made.off("transaction", disableBoxes);
       made.destroy();
       ws.awareness.off("change", drawWho);
       ws.destroy();

@@ -45,7 +45,17 @@ const TOOLS: Tool[] = [
 
 export function Toolbar({ editor, linkOpen, setLinkOpen }: { editor: Editor; linkOpen: boolean; setLinkOpen: (open: boolean) => void }) {
   const [focusAt, setFocusAt] = useState(0);
+  const [, setTick] = useState(0);
   const bar = useRef<HTMLDivElement>(null);
+  // What applies at the cursor changes with every transaction (typing, moving, a co-editor's edit): draw again then.
+  // The toolbar subscribes itself: its props stay the same object, so a parent's re-render would not redraw it.
+  useEffect(() => {
+    const redraw = () => setTick((n) => n + 1);
+    editor.on("transaction", redraw);
+    return () => {
+      editor.off("transaction", redraw);
+    };
+  }, [editor]);
   const count = TOOLS.length + 1; // and the link button
 
   const onKeyDown = (event: KeyboardEvent) => {

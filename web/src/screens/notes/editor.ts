@@ -86,6 +86,8 @@ export function liveEditor(options: {
         render: (user) => {
           const caret = document.createElement("span");
           caret.className = "collaboration-carets__caret";
+          // Not part of the text a screen reader reads out; "who is here" names co-editors.
+          caret.setAttribute("aria-hidden", "true");
           caret.style.borderColor = user.color;
           const label = document.createElement("span");
           label.className = "collaboration-carets__label";
