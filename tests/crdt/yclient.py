@@ -110,6 +110,13 @@ class YClient:
         await self._flush()
         return added
 
+    async def change(self, edit: Any) -> None:
+        """Run ``edit()`` (any change to ``self.doc``) in one transaction and send it."""
+        self._outgoing.clear()
+        with self.doc.transaction():
+            edit()
+        await self._flush()
+
     async def _flush(self) -> None:
         updates, self._outgoing = self._outgoing, []
         for update in updates:

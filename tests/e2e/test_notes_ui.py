@@ -311,8 +311,8 @@ async def test_a_stock_yjs_client_and_the_browser_edit_the_same_fragment(
     try:
         await peer.synced.wait()
         await peer.add_block(pycrdt.XmlElement("heading", {"level": 2}, [pycrdt.XmlText("From the peer")]), 0)
-        await peer.edit("plain and ")
-        await peer.edit("bold", formats={"bold": {}})
+        paragraph = await peer.add_block(pycrdt.XmlElement("paragraph", contents=[pycrdt.XmlText("plain and ")]), 1)
+        await peer.change(lambda: paragraph.children[0].insert(len("plain and "), "bold", {"bold": {}}))
         text = staff.page.locator("#note-text")
         await expect(text.locator("h2")).to_have_text("From the peer")
         await expect(text.locator("strong")).to_have_text("bold")
