@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crdt.document import text_update
+from crdt.document import content_update
 from server.db import Database
 from server.domain import default_statuses, today_utc
 from server.models import (
@@ -221,7 +221,7 @@ async def _notes_and_requests(session: AsyncSession, project: Project, staff: Us
         session.add(note)
         await session.flush()
         assert note.id is not None
-        session.add(NoteUpdate(note_id=note.id, data=text_update(text)))
+        session.add(NoteUpdate(note_id=note.id, data=content_update(text)))
     now = dt.datetime.now(dt.UTC)
     request = Request(
         project_id=project.id,

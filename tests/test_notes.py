@@ -72,7 +72,7 @@ async def test_create_co_edit_export_and_versions(
     async with http(node, ws, "staff") as api:
         created = await api.post(
             f"/api/projects/{ws.ids['px']}/notes",
-            json={"title": "Review", "visibility": "shared", "content": "Agenda\n"},
+            json={"title": "Review", "visibility": "shared", "content": "Agenda"},
         )
         assert created.status_code == 201, created.text
         note_id = created.json()["id"]
@@ -80,11 +80,11 @@ async def test_create_co_edit_export_and_versions(
         assert note_id in [n["id"] for n in listed.json()["items"]]
     staff = await join(opened, node, ws, "staff", note_id)
     customer = await join(opened, node, ws, "customer", note_id)
-    await staff.wait_text("Agenda\n")
-    await customer.wait_text("Agenda\n")
-    await staff.edit("- staff point\n")
-    await customer.edit("- customer point\n")
-    await staff.wait(lambda: len(str(staff)) == len("Agenda\n- staff point\n- customer point\n"))
+    await staff.wait_text("Agenda")
+    await customer.wait_text("Agenda")
+    await staff.edit("\n- staff point")
+    await customer.edit("\n- customer point")
+    await staff.wait(lambda: len(str(staff)) == len("Agenda\n- staff point\n- customer point"))
     await customer.wait_text(str(staff))
     assert sorted(str(staff).splitlines()) == sorted(["Agenda", "- staff point", "- customer point"])
     assert await export(node, ws, note_id) == str(staff)
@@ -94,7 +94,7 @@ async def test_create_co_edit_export_and_versions(
         assert markdown.headers["content-type"].startswith("text/markdown")
         saved = await api.post(f"/api/notes/{note_id}/versions", json={"name": "after the 12 May review"})
         assert saved.status_code == 201
-        await staff.edit("later edit\n")
+        await staff.edit("\nlater edit")
         await customer.wait(lambda: "later edit" in str(customer))
         versions = (await api.get(f"/api/notes/{note_id}/versions")).json()["items"]
         assert [v["name"] for v in versions] == ["after the 12 May review"]

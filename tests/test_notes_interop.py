@@ -1,6 +1,7 @@
 """Interop: two stock Yjs clients (the real `yjs` and `y-websocket` npm packages, in Node) and one pycrdt client
-co-edit one note through two Tandem nodes joined by Redis; all converge to the text `/export` returns, and each
-stock client sees the other under the name the server bound to its socket, not the one it announced."""
+co-edit one note's document model (the Y.XmlFragment "prosemirror": paragraphs, some with bold text) through two
+Tandem nodes joined by Redis; all converge to the text `/export` returns, the markdown export shows their marks,
+and each stock client sees the other under the name the server bound to its socket, not the one it announced."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pycrdt
 import pytest
 
 from tests.crdt.yclient import YClient
@@ -118,15 +120,17 @@ async def test_yjs_and_pycrdt_clients_converge_through_two_nodes(
         try:
             await python.synced.wait()
             for i in range(EDITS):
-                text = str(python.text)
-                boundaries = [0] + [j + 1 for j, char in enumerate(text) if char == "]"]
-                await python.edit(f"[py:{i}]", index=boundaries[len(boundaries) // 2])
+                # A paragraph in the middle of the note, as the browser's editor would add it.
+                paragraph = pycrdt.XmlElement("paragraph", contents=[pycrdt.XmlText(f"[py:{i}]")])
+                await python.add_block(paragraph, index=len(python.fragment.children) // 2)
                 await asyncio.sleep(0.005)
             everything = {(name, i) for name in ("jsA", "jsB", "py") for i in range(EDITS)}
             state_a = await js_a.wait(lambda s: tokens(s["text"]) == everything)
             await js_b.wait(lambda s: s["text"] == state_a["text"])
             await python.wait_text(state_a["text"], timeout=30)
-            assert len(state_a["text"]) == sum(len(f"[{n}:{i}]") for n, i in everything)  # nothing twice
+            assert len(TOKEN.findall(state_a["text"])) == len(everything)  # nothing twice
+            assert {block["tag"] for block in state_a["blocks"]} == {"paragraph"}
+            assert len(state_a["blocks"]) == len(everything)
             # Awareness crosses nodes, each peer shown by the name the server authenticated: the Node clients
             # announce themselves as "jsA" and "jsB", and each sees the other as "Staff" or "Customer".
             seen_a = await js_a.wait(lambda s: "Customer" in s["peers"])
@@ -138,5 +142,13 @@ async def test_yjs_and_pycrdt_clients_converge_through_two_nodes(
                         f"/api/notes/{note_id}/export", headers={"authorization": f"Bearer {ws.token('customer')}"}
                     )
                 assert exported.text == state_a["text"]
+                # The marks a stock client sets are the editor's: the markdown export shows them as bold.
+                async with httpx.AsyncClient(base_url=node.http, timeout=10) as client:
+                    markdown = await client.get(
+                        f"/api/notes/{note_id}/export?format=markdown",
+                        headers={"authorization": f"Bearer {ws.token('customer')}"},
+                    )
+                assert "**[jsA:0]**" in markdown.text and "**[jsB:5]**" in markdown.text
+                assert "\n\n[py:0]" in markdown.text  # plain paragraphs stay plain
         finally:
             await python.close()

@@ -254,7 +254,7 @@ async def _build(session: AsyncSession, ws: Workspace) -> None:
 
 
 async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:
-    from crdt.document import text_update
+    from crdt.document import content_update
 
     for key, visibility, text in (
         ("px_shared_note", Visibility.SHARED, "px shared note text"),
@@ -265,13 +265,13 @@ async def _notes(session: AsyncSession, ws: Workspace, px: int) -> None:
             session, Note(project_id=px, title=title, visibility=visibility, created_by_id=ws.users["staff"])
         )
         ws.ids[key] = note_id
-        session.add(NoteUpdate(note_id=note_id, data=text_update(text)))
+        session.add(NoteUpdate(note_id=note_id, data=content_update(text)))
     ws.ids["px_shared_note_version"] = await _add(
         session,
         NoteVersion(
             note_id=ws.ids["px_shared_note"],
             name="after the review",
-            data=text_update("px shared note text"),
+            data=content_update("px shared note text"),
             visibility=Visibility.SHARED,
             created_by_id=ws.users["staff"],
         ),

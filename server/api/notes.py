@@ -7,13 +7,14 @@ and versions show exactly what editors saw and stored, and nothing is ever re-se
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import ConfigDict, Field
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
-from crdt.document import document_from, text_of, text_update
+from crdt.document import content_update, document_from, json_of, markdown_of, text_of
 from server import audit
 from server.api import api
 from server.api.routing import ApiError, Context
@@ -88,7 +89,10 @@ class VersionList(Out):
 
 
 class VersionText(VersionOut):
-    text: str
+    text: str = Field(description="The version as markdown.")
+    doc: dict[str, Any] = Field(
+        description="The version as ProseMirror JSON (the editor's schema, docs/PROTOCOL.md): what a restore writes."
+    )
 
 
 async def _check_task(session: AsyncSession, project_id: int, task_id: int | None, visibility: str) -> None:
@@ -129,7 +133,7 @@ async def list_notes(ctx: Context, query: NoteListQuery) -> NoteList:
 @api.route(
     "POST",
     "/api/projects/{project_id:int}/notes",
-    summary="Create a note; `content` seeds its text once, here",
+    summary="Create a note; `content` (markdown) seeds its text once, here",
     tag="notes",
     body=NoteIn,
     response=NoteOut,
@@ -151,7 +155,7 @@ async def create_note(ctx: Context, body: NoteIn) -> NoteOut:
     await ctx.session.flush()
     assert note.id is not None
     if body.content:
-        ctx.session.add(NoteUpdate(note_id=note.id, data=text_update(body.content)))
+        ctx.session.add(NoteUpdate(note_id=note.id, data=content_update(body.content)))
     out = NoteOut.model_validate(note)
     shared = await note_audience(ctx.session, note) == Visibility.SHARED
     ctx.services.live.note_changed(ctx, project.id, out, shared=shared, was_shared=False)
@@ -211,15 +215,15 @@ async def delete_note(ctx: Context) -> None:
     ctx.services.live.note_removed(ctx, project.id, note.id, shared=shared)
 
 
-async def _note_text(ctx: Context, note_id: int) -> str:
+async def _note_document(ctx: Context, note_id: int) -> Any:
     stored = await ctx.services.notes.store.load(note_id)
-    return text_of(document_from(stored.merged()))
+    return document_from(stored.merged())
 
 
 @api.route(
     "GET",
     "/api/notes/{note_id:int}/export",
-    summary="The note's text: ?format=text (plain) or ?format=markdown (with its title as a heading)",
+    summary="The note: ?format=text (plain text) or ?format=markdown (with its title as a heading)",
     tag="notes",
     query=ExportQuery,
     errors=(401, 404, 422),
@@ -228,11 +232,12 @@ async def _note_text(ctx: Context, note_id: int) -> str:
 async def export_note(ctx: Context, query: ExportQuery) -> Response:
     note, _ = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.ITEM_READ)
     assert note.id is not None
-    text = await _note_text(ctx, note.id)
+    doc = await _note_document(ctx, note.id)
     audit.exported(ctx, "note", query.format, "note", note.id)
     if query.format == "markdown":
-        return Response(f"# {note.title}\n\n{text}", media_type="text/markdown; charset=utf-8")
-    return Response(text, media_type="text/plain; charset=utf-8")
+        body = markdown_of(doc)
+        return Response(f"# {note.title}\n\n{body}" if body else f"# {note.title}\n", media_type="text/markdown; charset=utf-8")
+    return Response(text_of(doc), media_type="text/plain; charset=utf-8")
 
 
 @api.route(
@@ -294,4 +299,5 @@ async def get_version(ctx: Context) -> VersionText:
     if version is None or version.note_id != note.id or not can_see_item(ctx.actor, project, version.visibility):
         raise ApiError(404, "not_found", "No such version.")
     out = VersionOut.model_validate(version)
-    return VersionText(**out.model_dump(), text=text_of(document_from(version.data)))
+    doc = document_from(version.data)
+    return VersionText(**out.model_dump(), text=markdown_of(doc), doc=json_of(doc))

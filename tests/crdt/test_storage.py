@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Connection
 
 from crdt import storage
-from crdt.document import document_from, text_of, text_update
+from crdt.document import content_update, document_from, text_of
 from crdt.manager import RoomManager
 from crdt.room import RoomSettings
 from crdt.storage import MemoryNoteStore, NoteStore, SqlNoteStore
@@ -186,7 +186,7 @@ async def test_seed_text_is_stored_once(database: Database, workspace: Workspace
         assert await text_in(store, note) == "px shared note text"
     finally:
         await rooms.close()
-    assert text_of(document_from(text_update("x"))) == "x"
+    assert text_of(document_from(content_update("x"))) == "x"
 
 
 async def test_loads_racing_compactions_never_lose_content(database: Database, workspace: Workspace) -> None:

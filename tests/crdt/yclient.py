@@ -11,7 +11,7 @@ import pycrdt
 import websockets
 
 from crdt import protocol as p
-from crdt.document import CONTENT
+from crdt.document import FRAGMENT, text_of
 
 
 class YClient:
@@ -20,7 +20,7 @@ class YClient:
     def __init__(self, url: str) -> None:
         self.url = url
         self.doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
-        self.text = self.doc.get(CONTENT, type=pycrdt.Text)
+        self.fragment = self.doc.get(FRAGMENT, type=pycrdt.XmlFragment)
         self.synced = asyncio.Event()
         self.changed = asyncio.Event()
         self.denied: list[str] = []
@@ -78,9 +78,46 @@ class YClient:
             self.close_code = rcvd
             self.changed.set()
 
-    async def edit(self, text: str, index: int | None = None) -> None:
+    @property
+    def text(self) -> pycrdt.XmlText | None:
+        """The text of the note's first paragraph (where `edit` types), or None before there is one."""
+        for block in self.fragment.children:
+            if isinstance(block, pycrdt.XmlElement):
+                for child in block.children:
+                    if isinstance(child, pycrdt.XmlText):
+                        return child
+                return None
+        return None
+
+    async def edit(self, text: str, index: int | None = None, formats: dict[str, Any] | None = None) -> None:
+        """Type ``text`` into the first paragraph at ``index`` (its end by default), as an editor would."""
         self._outgoing.clear()
-        self.text.insert(len(self.text) if index is None else index, text)
+        with self.doc.transaction():
+            target = self.text
+            if target is None:
+                blocks = [b for b in self.fragment.children if isinstance(b, pycrdt.XmlElement)]
+                paragraph = blocks[0] if blocks else self.fragment.children.append(pycrdt.XmlElement("paragraph"))
+                target = paragraph.children.append(pycrdt.XmlText())
+            target.insert(len(target) if index is None else index, text, formats or {})
+        await self._flush()
+
+    async def add_block(self, element: pycrdt.XmlElement, index: int | None = None) -> pycrdt.XmlElement:
+        """Insert a block (a paragraph, heading, list...) into the note at ``index`` (the end by default)."""
+        self._outgoing.clear()
+        with self.doc.transaction():
+            at = len(self.fragment.children) if index is None else index
+            added = self.fragment.children.insert(at, element)
+        await self._flush()
+        return added
+
+    async def change(self, edit: Any) -> None:
+        """Run ``edit()`` (any change to ``self.doc``) in one transaction and send it."""
+        self._outgoing.clear()
+        with self.doc.transaction():
+            edit()
+        await self._flush()
+
+    async def _flush(self) -> None:
         updates, self._outgoing = self._outgoing, []
         for update in updates:
             await self._send(p.encode_update(update))
@@ -95,10 +132,10 @@ class YClient:
                     self.changed.clear()
                     await self.changed.wait()
         except TimeoutError:
-            raise TimeoutError(f"{what}: text is {str(self.text)!r}, close code {self.close_code}") from None
+            raise TimeoutError(f"{what}: text is {str(self)!r}, close code {self.close_code}") from None
 
     async def wait_text(self, expected: str, timeout: float = 10.0) -> None:
-        await self.wait(lambda: str(self.text) == expected, timeout, f"text {expected!r}")
+        await self.wait(lambda: str(self) == expected, timeout, f"text {expected!r}")
 
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         await self.wait(lambda: self.close_code is not None, timeout, "closed")
@@ -114,4 +151,5 @@ class YClient:
                 await self._reader
 
     def __str__(self) -> str:
-        return str(self.text)
+        """The note as plain text: what the server's text export returns for the same document."""
+        return text_of(self.doc)

@@ -110,12 +110,12 @@ SCREENS: tuple[Screen, ...] = (
         staff_controls=True,
         staff_internal=True,
     ),
-    Screen("note", "/projects/:project/notes/:note", "/projects/{px}/notes/{px_shared_note}", ".cm-content"),
+    Screen("note", "/projects/:project/notes/:note", "/projects/{px}/notes/{px_shared_note}", "#note-text"),
     Screen(
         "internal-note",
         "/projects/:project/notes/:note",
         "/projects/{px}/notes/{px_internal_note}",
-        ".cm-content",
+        "#note-text",
         who=(STAFF,),
         refused="#not-found",  # the same page as for an address that does not exist
         staff_controls=True,

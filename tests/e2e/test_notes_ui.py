@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 
 import httpx
+import pycrdt
 from playwright.async_api import Browser, expect
 
+from tests.crdt.yclient import YClient
 from tests.e2e.test_portal import Person, browser, shoot  # noqa: F401  (browser: fixture)
 from tests.nodes import Node
 from tests.workspace import Workspace
@@ -133,14 +135,14 @@ async def test_restoring_a_saved_version(
     await customer.page.goto(f"{b.http}/projects/{px}/notes/{note}")
     await expect(customer.page.locator(".note-page .connection")).to_have_attribute("data-connection", "live")
     await expect(page.locator("#note-audience")).to_contain_text("Shared: the customer sees it")
-    editor = page.locator(".cm-content")
+    editor = page.locator("#note-text")
     await expect(editor).to_contain_text("px shared note text")
 
     # Edit, then save that as a version.
     await editor.click()
     await page.keyboard.press("Control+End")
     await page.keyboard.type(" plus a later edit")
-    await expect(customer.page.locator(".cm-content")).to_contain_text("plus a later edit")
+    await expect(customer.page.locator("#note-text")).to_contain_text("plus a later edit")
     await page.fill("#version-name", "with the edit")
     await page.keyboard.press("Enter")
     await expect(page.locator("#version-status")).to_contain_text("Saved version “with the edit”")
@@ -155,8 +157,8 @@ async def test_restoring_a_saved_version(
     await expect(page.locator("#version-status")).to_contain_text("Restored version “after the review”")
     await expect(editor).to_have_text("px shared note text")
     # (the customer's editor also shows staff's cursor, labelled with their name)
-    await expect(customer.page.locator(".cm-content")).to_contain_text("px shared note text")
-    await expect(customer.page.locator(".cm-content")).not_to_contain_text("later edit")
+    await expect(customer.page.locator("#note-text")).to_contain_text("px shared note text")
+    await expect(customer.page.locator("#note-text")).not_to_contain_text("later edit")
     # Customers may read versions but are not offered restoring one.
     await expect(customer.page.locator(".version-restore")).to_have_count(0)
     await shoot(staff, "note-restored")
@@ -170,3 +172,177 @@ async def test_restoring_a_saved_version(
         saved = next(v for v in listed if v["name"] == "with the edit")
         assert (await api.get(f"/api/notes/{note}/versions/{saved['id']}")).json()["text"].endswith("plus a later edit")
     assert [e for e in staff.errors + customer.errors if "Failed to load resource" not in e] == []
+
+
+def rich_note(a: Node, ws: Workspace, content: str) -> int:
+    created = httpx.post(
+        f"{a.http}/api/projects/{ws.ids['px']}/notes",
+        timeout=10,
+        headers={"authorization": f"Bearer {ws.token('staff')}"},
+        json={"title": "Launch plan", "visibility": "shared", "content": content},
+    )
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
+
+
+async def open_note(person: Person, ws: Workspace, note: int) -> None:
+    await person.page.goto(f"{person.node.http}/projects/{ws.ids['px']}/notes/{note}")
+    await expect(person.page.locator(".note-page .connection")).to_have_attribute(
+        "data-connection", "live", timeout=DEADLINE * 1000
+    )
+
+
+async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    """Staff (desk, English) formats by shortcut, by mouse and by keyboard on the toolbar; the customer (phone,
+    Swedish, on the other node) sees each format arrive live, with staff's named cursor, and ticks the checklist."""
+    a, b = two_nodes
+    ws = database[1]
+    note = rich_note(a, ws, "Intro")
+    staff = await Person.sign_in(browser, a, ws.emails["staff"], width=1280, height=800)
+    customer = await Person.sign_in(browser, b, ws.emails["customer"], width=390, height=844, locale="sv-SE")
+    await customer.page.select_option("#language", "sv")
+    for person in (staff, customer):
+        await open_note(person, ws, note)
+    page, theirs = staff.page, customer.page.locator("#note-text")
+    text = page.locator("#note-text")
+    await expect(text).to_contain_text("Intro")
+    # A document, not source: no line numbers, no markdown syntax on screen; the toolbar is named in each language.
+    await expect(page.locator(".cm-gutters, .cm-lineNumbers")).to_have_count(0)
+    await expect(page.get_by_role("toolbar", name="Formatting")).to_be_visible()
+    await expect(customer.page.get_by_role("toolbar", name="Formatering")).to_be_visible()
+    for label in ("Fetstil", "Kursiv", "Rubrik 1", "Punktlista", "Numrerad lista", "Checklista", "Länk"):
+        await expect(customer.page.get_by_role("button", name=label, exact=True)).to_be_visible()
+
+    # A heading by shortcut (Ctrl+Alt+1).
+    await text.click()
+    await page.keyboard.press("Control+End")
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("Plan")
+    await page.keyboard.press("Control+Alt+1")
+    await expect(text.locator("h1")).to_have_text("Plan")
+    await expect(page.get_by_role("button", name="Heading 1", exact=True)).to_have_attribute("aria-pressed", "true")
+    await expect(theirs.locator("h1")).to_contain_text("Plan")
+
+    # Bold by the toolbar, with the mouse, on a selection; then by shortcut (Ctrl+B) while typing.
+    await page.keyboard.press("End")
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("launch Friday")
+    await page.keyboard.press("Shift+Home")
+    bold = page.get_by_role("button", name="Bold", exact=True)
+    await bold.click()
+    await expect(bold).to_have_attribute("aria-pressed", "true")
+    await expect(theirs.locator("strong")).to_contain_text("launch Friday")
+    await page.keyboard.press("End")
+    await page.keyboard.press("Control+B")  # off: what follows is plain
+    await expect(bold).to_have_attribute("aria-pressed", "false")
+    await page.keyboard.type(" see the ")
+    await page.keyboard.press("Control+B")
+    await page.keyboard.type("brief")
+    await page.keyboard.press("Control+B")
+    await expect(theirs.locator("strong").nth(1)).to_contain_text("brief")
+    # A link by Ctrl+K on the selected word: the address field opens, Enter applies, the focus is back in the text.
+    for _ in "brief":
+        await page.keyboard.press("Shift+ArrowLeft")
+    await page.keyboard.press("Control+K")
+    address = page.get_by_label("Link address")
+    await expect(address).to_be_focused()
+    await page.keyboard.type("not a link")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#note-link-error")).to_be_visible()  # refused, beside the field, in words
+    await address.fill("example.com/brief")
+    await page.keyboard.press("Enter")
+    await expect(text).to_be_focused()
+    await expect(theirs.locator("a[href='https://example.com/brief']")).to_contain_text("brief")
+
+    # A checklist by keyboard alone: Shift+Tab to the toolbar, arrows to "Checklist", Enter; typing goes on.
+    await page.keyboard.press("End")
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Shift+Tab")
+    await expect(page.locator(".note-toolbar .tool[tabindex='0']")).to_be_focused()
+    await page.keyboard.press("End")  # the last tool: Link
+    await expect(page.locator(".tool-link")).to_be_focused()
+    await page.keyboard.press("ArrowLeft")
+    checklist = page.get_by_role("button", name="Checklist", exact=True)
+    await expect(checklist).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(text).to_be_focused()
+    await page.keyboard.type("send photos")
+    await expect(checklist).to_have_attribute("aria-pressed", "true")
+    item = theirs.locator("ul[data-type='taskList'] li", has_text="send photos")
+    await expect(item).to_be_visible()
+    # The customer sees staff's cursor, named, and ticks the item; staff sees it ticked.
+    await expect(customer.page.locator(".collaboration-carets__label", has_text="Staff")).to_be_visible()
+    await customer.page.get_by_role("checkbox", name="Att göra: send photos").check()
+    await expect(text.locator("ul[data-type='taskList'] li")).to_have_attribute("data-checked", "true")
+    await shoot(staff, "note-rich")
+    await shoot(customer, "note-rich")
+
+    # The server reads the same structure: the markdown export has every format.
+    async with httpx.AsyncClient(base_url=b.http, headers={"authorization": f"Bearer {ws.token('customer')}"}) as api:
+        expected = (
+            "# Launch plan\n\nIntro\n\n# Plan\n\n**launch Friday** see the [**brief**](https://example.com/brief)"
+            "\n\n- [x] send photos"
+        )
+        deadline = time.monotonic() + DEADLINE
+        while (markdown := (await api.get(f"/api/notes/{note}/export?format=markdown")).text) != expected:
+            assert time.monotonic() < deadline, markdown
+            await page.wait_for_timeout(100)
+    assert [e for e in staff.errors + customer.errors if "Failed to load resource" not in e] == []
+
+
+async def test_a_stock_yjs_client_and_the_browser_edit_the_same_fragment(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    """A y-websocket peer that is not the web client (pycrdt, the same wire protocol as the stock Node client)
+    writes a heading and bold text into the fragment: the browser shows them formatted; the browser's typing
+    reaches the peer."""
+    a, b = two_nodes
+    ws = database[1]
+    note = rich_note(a, ws, "")
+    staff = await Person.sign_in(browser, a, ws.emails["staff"], width=390, height=844)
+    await open_note(staff, ws, note)
+    peer = await YClient.connect(f"ws://127.0.0.1:{b.port}/yjs/{note}?token={ws.token('owner')}")
+    try:
+        await peer.synced.wait()
+        await peer.add_block(pycrdt.XmlElement("heading", {"level": 2}, [pycrdt.XmlText("From the peer")]), 0)
+        paragraph = await peer.add_block(pycrdt.XmlElement("paragraph", contents=[pycrdt.XmlText("plain and ")]), 1)
+        await peer.change(lambda: paragraph.children[0].insert(len("plain and "), "bold", {"bold": {}}))
+        text = staff.page.locator("#note-text")
+        await expect(text.locator("h2")).to_have_text("From the peer")
+        await expect(text.locator("strong")).to_have_text("bold")
+        await text.locator("strong").click()
+        await staff.page.keyboard.press("End")
+        await staff.page.keyboard.type(" typed in the browser")
+        await peer.wait(lambda: "typed in the browser" in str(peer), timeout=DEADLINE, what="the browser's typing")
+        assert str(peer).startswith("From the peer\n\nplain and bold")
+    finally:
+        await peer.close()
+
+
+async def test_a_viewer_reads_the_note_without_a_toolbar(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+) -> None:
+    a, _ = two_nodes
+    ws = database[1]
+    note = rich_note(a, ws, "# Agenda\n\n- [ ] one")
+    viewer = await Person.sign_in(browser, a, ws.emails["viewer"], width=390, height=844)
+    await open_note(viewer, ws, note)
+    page = viewer.page
+    await expect(page.locator("#note-read-only")).to_contain_text("You can read this note; you cannot edit it.")
+    await expect(page.locator(".note-toolbar")).to_have_count(0)
+    text = page.locator("#note-text")
+    await expect(text.locator("h1")).to_have_text("Agenda")
+    await expect(text).to_have_attribute("contenteditable", "false")
+    await expect(text).to_have_attribute("aria-readonly", "true")
+    await expect(page.get_by_role("checkbox")).to_be_disabled()
+    await page.select_option("#language", "sv")
+    await expect(page.locator("#note-read-only")).to_contain_text("Du kan läsa anteckningen men inte ändra den.")
+    await shoot(viewer, "note-viewer")

@@ -222,12 +222,12 @@ async def test_staff_and_customer_co_edit_a_note(
     customer = await Person.sign_in(browser, b, "customer@example.test", width=390, height=844)
     for person in (staff, customer):
         await person.page.goto(f"{person.node.http}/projects/{ws.ids['px']}/notes/{note}")
-        await person.page.wait_for_selector(".cm-content")
+        await person.page.wait_for_selector("#note-text")
         await expect(person.page.locator(".note-page .connection")).to_have_attribute(
             "data-connection", "live", timeout=10000
         )
         await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
-        await person.page.click(".cm-content")
+        await person.page.click("#note-text")
     # Both type at once, each into the same note, on different nodes.
     await asyncio.gather(
         staff.page.keyboard.type("Agreed: launch on Friday. ", delay=15),
@@ -236,8 +236,9 @@ async def test_staff_and_customer_co_edit_a_note(
 
     async def text_of(person: Person) -> str:
         # The editor's text without the remote-cursor widgets (they show the other person's name).
-        script = """() => { const c = document.querySelector('.cm-content').cloneNode(true);
-            c.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer').forEach(e => e.remove());
+        script = """() => { const c = document.querySelector('#note-text').cloneNode(true);
+            c.querySelectorAll('.collaboration-carets__caret, .ProseMirror-separator, .ProseMirror-trailingBreak')
+              .forEach(e => e.remove());
             return c.innerText.replace(/\u00a0/g, ' ').trim(); }"""
         return str(await person.page.evaluate(script))
 
@@ -250,7 +251,7 @@ async def test_staff_and_customer_co_edit_a_note(
     assert staff_text == customer_text, (staff_text, customer_text)
     assert "Agreed: launch on Friday." in staff_text and "We will send the photos." in staff_text
     # Each sees the other's cursor with their name.
-    await expect(staff.page.locator(".cm-ySelectionInfo", has_text="Customer")).to_have_count(1, timeout=5000)
+    await expect(staff.page.locator(".collaboration-carets__label", has_text="Customer")).to_have_count(1, timeout=5000)
     # ... and in the list of who is here, under the name the server bound to their socket, once each.
     await expect(staff.page.locator(".avatars li[title='Customer']")).to_have_count(1, timeout=5000)
     await expect(customer.page.locator(".avatars li[title='Staff']")).to_have_count(1, timeout=5000)

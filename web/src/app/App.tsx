@@ -29,6 +29,9 @@ import { missingAt, NotFound } from "./NotFound";
 import { Toasts } from "./toast";
 import { liveClient, loadSession, signedIn, user } from "./session";
 import { View } from "./View";
+
+// The note editor (Tiptap, ProseMirror, Yjs) is loaded when a note is opened, not with every page.
+const NoteEditor = lazy(() => import("../screens/notes/NoteEditor").then((m) => m.NoteEditor));
 import { t } from "../i18n";
 
 // Path parameters, by name (each route has some of them).
@@ -67,13 +70,8 @@ const s = {
     </>
   ),
   Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
-  // The editor (CodeMirror, Yjs) loads only when opened.
-  Note: (p: Params) => (
-    <View
-      id={`note:${p.project}:${p.note}`}
-      run={async (root) => (await import("../views/notes")).renderNote(root, n(p.project), n(p.note), me())}
-    />
-  ),
+  // The note editor (Tiptap, Yjs) loads only when opened.
+  Note: (p: Params) => <NoteEditor key={`${p.project}:${p.note}`} projectId={n(p.project)} noteId={n(p.note)} who={me()} />,
   Notes: (p: Params) => <NotesList projectId={n(p.project)} who={me()} />,
   Integrations: (p: Params) => <Integrations projectId={n(p.project)} who={me()} />,
   Reports: (p: Params) => <ReportsScreen projectId={n(p.project)} who={me()} />,
