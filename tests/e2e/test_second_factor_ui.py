@@ -145,6 +145,15 @@ async def test_passkeys_register_sign_in_and_sign_in_without_an_address(
         await page.wait_for_selector(".projects")
         me = await (await page.request.get(origin(node) + "/api/me")).json()
         assert me["user"]["email"] == email
+
+        # Removed behind a confirm; the removal is mailed too.
+        await page.goto(origin(node) + "/settings/tokens")
+        await page.get_by_role("button", name="Remove Work laptop").click()
+        await page.get_by_role("dialog").get_by_role("button", name="Remove").click()
+        await expect(page.locator(".second-factor-status")).to_contain_text('Passkey "Work laptop" removed.')
+        await expect(page.locator(".passkey-name")).to_have_count(0)
+        mail = await mail_to(smtp[0], email, "A passkey was removed")
+        assert '"Work laptop"' in mail
         assert errors == []
     finally:
         await context.close()
@@ -221,6 +230,14 @@ async def test_required_second_factor_enrols_staff_and_a_password_alone_fails(
         await staff.fill("#second-code", codes[1])
         await staff.press("#second-code", "Enter")
         await staff.wait_for_selector(".projects")
+
+        # The owner signing in on this phone, a browser they never used: mailed, in their language (English). The
+        # owner is staff too, so they are sent to enrolment as well.
+        await sign_out(staff)
+        await password_sign_in(staff, node, ws.emails["owner"])
+        await expect(staff.get_by_role("heading", name="Set up a second way to sign in")).to_be_visible()
+        mail = await mail_to(smtp[0], ws.emails["owner"], "New sign-in to your Tandem account")
+        assert "a device not used before" in mail and "/settings/tokens#sessions" in mail
         assert errors == []
     finally:
         await owner.close()
