@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -48,6 +50,13 @@ CSRF_HEADER = "x-csrf-token"
 # Refresh last_seen_at at most this often (or a tenth of the idle timeout, if shorter): a read must not turn
 # into a write on every request, and a session must not look idle much sooner than it is.
 _TOUCH_INTERVAL = dt.timedelta(minutes=1)
+# What a session that must still enrol a second factor may call (server/second_factor.py): who am I, set up a
+# factor, sign out. Anything else is 403 ``enrolment_required``; live sockets are refused.
+_ENROLMENT_PATHS = ("/api/auth/", "/api/me/second-factor", "/api/me/totp", "/api/me/passkeys", "/api/me/recovery-codes")
+
+
+def enrolment_allows(path: str) -> bool:
+    return path == "/api/me" or path.startswith(_ENROLMENT_PATHS)
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,8 @@ async def admit_socket(
         except AdmissionBusy:
             await websocket.close(CloseCode.TRY_AGAIN_LATER, "server busy, try again later")
             return None
+        except ApiError:  # a session that must enrol a second factor first
+            actor = None
     if creds is None or actor is None:
         await websocket.close(CloseCode.UNAUTHORIZED, "sign in first")
         return None
@@ -232,6 +243,8 @@ class AuthService:
     def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
         self.settings = settings
         self.limiter = limiter
+        # Seconds since the epoch, for authenticator codes and sign-in tickets; tests step it instead of sleeping.
+        self.clock: Callable[[], float] = time.time
         self.idle = dt.timedelta(minutes=settings.session_idle_minutes)
         self._touch_interval = min(_TOUCH_INTERVAL, self.idle / 10)
         # Shared by /ws and /yjs: one bound on the sockets this process is admitting at once.
@@ -239,11 +252,17 @@ class AuthService:
             settings.ws_admit_concurrency, settings.ws_admit_queue, settings.ws_admit_wait_seconds
         )
 
-    async def user_for_token(self, session: AsyncSession, token: str) -> tuple[User, dict[int, str]] | None:
+    async def user_for_token(
+        self, session: AsyncSession, token: str, *, enrolling_ok: bool = False
+    ) -> tuple[User, dict[int, str]] | None:
         """The active user whose session ``token`` is, with their memberships, unless the session expired or went
         idle; None otherwise. One statement.
 
         Records the use in ``last_seen_at`` when the stored value is older than the touch interval.
+
+        Raises:
+            ApiError: 403 ``enrolment_required`` for a session that must enrol a second factor first, unless
+                ``enrolling_ok``.
         """
         now = utcnow()
         params = {"token_hash": token_hash(token), "now": now, "cutoff": now - self.idle}
@@ -251,6 +270,8 @@ class AuthService:
         if row is None:
             return None
         auth_session, user, memberships = row
+        if auth_session.needs_enrolment and not enrolling_ok:
+            raise ApiError(403, "enrolment_required", "Set up a second factor first: your organization requires one.")
         if now - auth_session.last_seen_at > self._touch_interval:
             auth_session.last_seen_at = now
             session.add(auth_session)
@@ -265,7 +286,7 @@ class AuthService:
         creds = credentials(conn)
         if creds is None:
             return None
-        actor = await self.actor_for_token(session, creds.token)
+        actor = await self.actor_for_token(session, creds.token, enrolling_ok=enrolment_allows(conn.url.path))
         if actor is None:
             return None
         if check_csrf and creds.via_cookie:
@@ -274,13 +295,13 @@ class AuthService:
                 raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
         return actor
 
-    async def actor_for_token(self, session: AsyncSession, token: str) -> Actor | None:
+    async def actor_for_token(self, session: AsyncSession, token: str, *, enrolling_ok: bool = False) -> Actor | None:
         """The actor behind a session token or a personal API token (``tnd_...``, narrowed to its scopes)."""
         if is_api_token(token):
             actor = await _token_actor(session, token_hash(token), touch=True)
             if actor is not None:
                 return actor
-        found = await self.user_for_token(session, token)
+        found = await self.user_for_token(session, token, enrolling_ok=enrolling_ok)
         return await load_actor(session, *found) if found is not None else None
 
     async def check_login_rate(self, email: str, ip: str) -> None:
@@ -305,9 +326,11 @@ class AuthService:
         session.add(user)
         return user
 
-    async def start_session(self, session: AsyncSession, user: User, user_agent: str, ip: str = "") -> str:
+    async def start_session(
+        self, session: AsyncSession, user: User, user_agent: str, ip: str = "", *, needs_enrolment: bool = False
+    ) -> str:
         """A new session for ``user``, from ``user_agent`` at ``ip`` (as the server saw it); returns its token
-        (shown once, stored hashed)."""
+        (shown once, stored hashed). ``needs_enrolment``: it may only set up a second factor until one exists."""
         assert user.id is not None
         token = new_token()
         now = utcnow()
@@ -320,6 +343,7 @@ class AuthService:
                 expires_at=now + dt.timedelta(days=self.settings.session_days),
                 user_agent=user_agent[:300],
                 ip=ip[:64],
+                needs_enrolment=needs_enrolment,
             )
         )
         return token

@@ -48,6 +48,25 @@ CATALOGS: dict[str, dict[str, str]] = {
             "The link works once, for {minutes} minutes, and only in the browser where you asked for it.\n\n"
             "If you did not ask for this, ignore this mail: nobody can sign in with it from another browser."
         ),
+        "security.body": (
+            "Hello {name},\n\n{what}\n\nWhen: {when}\nDevice: {device}\nAddress: {ip}\n\n"
+            "If this was you, there is nothing to do. If it was not, change your password and sign out the sessions "
+            "you do not recognise here:\n{link}"
+        ),
+        "security.password_changed.subject": "Your Tandem password was changed",
+        "security.password_changed": "The password of your Tandem account was changed.",
+        "security.passkey_added.subject": "A passkey was added to your Tandem account",
+        "security.passkey_added": 'A passkey named "{passkey}" was added to your Tandem account.',
+        "security.passkey_removed.subject": "A passkey was removed from your Tandem account",
+        "security.passkey_removed": 'The passkey named "{passkey}" was removed from your Tandem account.',
+        "security.totp_added.subject": "Authenticator codes were turned on for your Tandem account",
+        "security.totp_added": "Sign-in with authenticator-app codes was turned on for your Tandem account.",
+        "security.totp_removed.subject": "Authenticator codes were turned off for your Tandem account",
+        "security.totp_removed": "Sign-in with authenticator-app codes was turned off for your Tandem account.",
+        "security.recovery_codes.subject": "New recovery codes for your Tandem account",
+        "security.recovery_codes": "New recovery codes were made for your Tandem account; the old ones no longer work.",
+        "security.new_device.subject": "New sign-in to your Tandem account",
+        "security.new_device": "Someone signed in to your Tandem account from a device not used before.",
     },
     "sv": {
         "digest.subject": "Tandem: {count} nya för dig",
@@ -93,6 +112,25 @@ CATALOGS: dict[str, dict[str, str]] = {
             "Har du inte bett om detta kan du bortse från det här mejlet: ingen kan logga in med det från en annan "
             "webbläsare."
         ),
+        "security.body": (
+            "Hej {name},\n\n{what}\n\nNär: {when}\nEnhet: {device}\nAdress: {ip}\n\n"
+            "Var det du behöver du inte göra något. Var det inte du: byt lösenord och logga ut de sessioner du inte "
+            "känner igen här:\n{link}"
+        ),
+        "security.password_changed.subject": "Ditt lösenord till Tandem har ändrats",
+        "security.password_changed": "Lösenordet till ditt Tandem-konto har ändrats.",
+        "security.passkey_added.subject": "En nyckel har lagts till i ditt Tandem-konto",
+        "security.passkey_added": 'En nyckel (passkey) med namnet "{passkey}" har lagts till i ditt Tandem-konto.',
+        "security.passkey_removed.subject": "En nyckel har tagits bort från ditt Tandem-konto",
+        "security.passkey_removed": 'Nyckeln (passkey) med namnet "{passkey}" har tagits bort från ditt Tandem-konto.',
+        "security.totp_added.subject": "Koder från autentiseringsapp har slagits på för ditt Tandem-konto",
+        "security.totp_added": "Inloggning med koder från en autentiseringsapp har slagits på för ditt Tandem-konto.",
+        "security.totp_removed.subject": "Koder från autentiseringsapp har stängts av för ditt Tandem-konto",
+        "security.totp_removed": "Inloggning med koder från en autentiseringsapp har stängts av för ditt Tandem-konto.",
+        "security.recovery_codes.subject": "Nya reservkoder för ditt Tandem-konto",
+        "security.recovery_codes": "Nya reservkoder har skapats för ditt Tandem-konto; de gamla fungerar inte längre.",
+        "security.new_device.subject": "Ny inloggning på ditt Tandem-konto",
+        "security.new_device": "Någon loggade in på ditt Tandem-konto från en enhet som inte använts förut.",
     },
 }
 

@@ -91,6 +91,10 @@ class Organization(SQLModel, table=True):
     created_at: dt.datetime = _ts()
     # Customers may always ask for a sign-in link by email; staff only where the organization allows it.
     allow_staff_link_sign_in: bool = Field(default=False)
+    # Whether staff, and separately customers, must sign in with a second factor (a passkey or authenticator
+    # codes); a person without one is walked through enrolment at their next sign-in.
+    require_second_factor_staff: bool = Field(default=False)
+    require_second_factor_customers: bool = Field(default=False)
 
 
 class Client(SQLModel, table=True):
@@ -217,6 +221,65 @@ class AuthSession(SQLModel, table=True):
     user_agent: str = Field(default="", max_length=300)
     # The address the session signed in from, as the server saw it (behind a proxy, what it forwarded).
     ip: str = Field(default="", max_length=64)
+    # Signed in with a password only, where the organization requires a second factor the person has not set up
+    # yet: such a session may do nothing but enrol (server/second_factor.py) or sign out.
+    needs_enrolment: bool = Field(default=False)
+
+
+class TotpFactor(SQLModel, table=True):
+    """A person's authenticator-app secret (TOTP, RFC 6238). Unconfirmed until a first code proves the app has it;
+    ``last_step`` is the last time step accepted, so a code cannot be used twice."""
+
+    __tablename__ = "totp_factors"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", unique=True, ondelete="CASCADE")
+    secret: str = Field(max_length=64)
+    created_at: dt.datetime = _ts()
+    confirmed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_step: int = Field(default=0, sa_type=BigInteger)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A one-time recovery code, stored as its SHA-256 only; spent when ``used_at`` is set."""
+
+    __tablename__ = "recovery_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(sa_type=String(64))
+    created_at: dt.datetime = _ts()
+    used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Passkey(SQLModel, table=True):
+    """A WebAuthn credential (a passkey): its id and public key as the authenticator gave them at registration."""
+
+    __tablename__ = "passkeys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    # base64url, as browsers name credentials.
+    credential_id: str = Field(sa_column=Column(String(1400), unique=True, nullable=False))
+    public_key: bytes = Field(sa_type=LargeBinary)
+    sign_count: int = Field(default=0, sa_type=BigInteger)
+    transports: str = Field(default="", max_length=200)
+    created_at: dt.datetime = _ts()
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class KnownDevice(SQLModel, table=True):
+    """A browser a person has signed in from (the SHA-256 of a random long-lived cookie): a sign-in from any
+    other is a new device, and mailed."""
+
+    __tablename__ = "known_devices"
+    __table_args__ = (UniqueConstraint("user_id", "device_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    device_hash: str = Field(sa_type=String(64))
+    created_at: dt.datetime = _ts()
 
 
 class ApiToken(SQLModel, table=True):

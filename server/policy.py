@@ -74,6 +74,8 @@ class Action(StrEnum):
     CLIENT_MANAGE = "client.manage"
     STAFF_READ = "staff.read"
     STAFF_MANAGE = "staff.manage"
+    # Whether staff, or customers, must sign in with a second factor: the organization's owner only.
+    SECURITY_MANAGE = "security.manage"
     CHANNEL_INTERNAL = "channel.internal"
     COMMENT_CREATE = "comment.create"
     COMMENT_INTERNAL = "comment.internal"
@@ -260,7 +262,7 @@ def _allowed(actor: Actor, action: Action, project: Project | None, item: Any) -
             return project is not None
         case Action.CLIENT_READ | Action.STAFF_READ:
             return actor.is_staff
-        case Action.STAFF_MANAGE:
+        case Action.STAFF_MANAGE | Action.SECURITY_MANAGE:
             return actor.role == OrgRole.OWNER
         case Action.PROJECT_CREATE | Action.CLIENT_MANAGE | Action.PROJECT_DELETE:
             return actor.is_admin

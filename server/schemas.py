@@ -107,14 +107,28 @@ class UserOut(Out):
     locale: str
 
 
+class SecondFactorStepOut(Out):
+    ticket: str = Field(description="Redeem within 5 minutes at POST /api/auth/second-factor or /api/auth/passkey.")
+    methods: list[str] = Field(description='What the person may use: "passkey", "totp", "recovery".')
+
+
 class LoginOut(Out):
-    token: str = Field(description="Bearer token for scripts and ?token= on WebSocket URLs.")
-    csrf_token: str = Field(description="Echo in X-CSRF-Token on cookie-authenticated writes.")
-    user: UserOut
+    token: str | None = Field(
+        default=None, description="Bearer token for scripts and ?token= on WebSocket URLs (null: a second step is due)."
+    )
+    csrf_token: str | None = Field(default=None, description="Echo in X-CSRF-Token on cookie-authenticated writes.")
+    user: UserOut | None = Field(default=None, description="Null until every step is done.")
+    second_factor: SecondFactorStepOut | None = Field(
+        default=None, description="Set when the password (or link) was right but a second factor is due."
+    )
+    enrolment_required: bool = Field(
+        default=False, description="The session may only set up a second factor: the organization requires one."
+    )
 
 
 class SessionOut(Out):
     user: UserOut | None = Field(description="Null when not signed in.")
+    enrolment_required: bool = Field(default=False, description="Set up a second factor before anything else.")
 
 
 class MembershipOut(Out):

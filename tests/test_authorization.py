@@ -29,6 +29,7 @@ STAFF_WRITE_INTERNAL = dict(
 )
 ANY_SIGNED_IN = dict(owner=200, staff=200, customer=200, viewer=200, other_customer=200, stranger=200, anonymous=401)
 STAFF_ONLY = dict(owner=200, staff=200, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
+OWNER_ONLY = dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
 ADMIN_ONLY = dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401)
 PARTICIPATE_PX = dict(owner=200, staff=200, customer=200, viewer=403, other_customer=404, stranger=404, anonymous=401)
 # Webhooks: staff read them all, managers manage them; customer members read and manage the shared-audience ones.
@@ -136,6 +137,63 @@ CASES = [
         {**{r: 404 for r in ALL}, "anonymous": 401},
     ),
     Case("POST", "/api/me/sessions/end-others", "/api/me/sessions/end-others", ANY_SIGNED_IN),
+    # Second factors and passkeys: each person's own; a real sign-in with them is tests/test_second_factor.py and
+    # tests/e2e/test_second_factor_ui.py. Bogus tickets and ceremony states are refused for everyone.
+    Case(
+        "POST",
+        "/api/auth/second-factor",
+        "/api/auth/second-factor",
+        {r: 401 for r in ALL},
+        {"ticket": "not-a-real-sign-in-ticket", "code": "123456"},
+    ),
+    Case("POST", "/api/auth/passkey/options", "/api/auth/passkey/options", {r: 200 for r in ALL}, {"ticket": ""}),
+    Case(
+        "POST",
+        "/api/auth/passkey",
+        "/api/auth/passkey",
+        {r: 401 for r in ALL},
+        {"state": "not-a-real-state", "credential": {"id": "abc"}},
+    ),
+    Case("GET", "/api/me/second-factor", "/api/me/second-factor", ANY_SIGNED_IN),
+    Case("POST", "/api/me/totp", "/api/me/totp", ANY_SIGNED_IN),
+    Case(
+        "POST",
+        "/api/me/totp/confirm",
+        "/api/me/totp/confirm",
+        {**{r: 422 for r in ALL}, "anonymous": 401},
+        {"code": "000000"},
+    ),
+    Case("DELETE", "/api/me/totp", "/api/me/totp", {**{r: 404 for r in ALL}, "anonymous": 401}),
+    Case("POST", "/api/me/recovery-codes", "/api/me/recovery-codes", {**{r: 409 for r in ALL}, "anonymous": 401}),
+    Case("POST", "/api/me/passkeys/options", "/api/me/passkeys/options", ANY_SIGNED_IN),
+    Case(
+        "POST",
+        "/api/me/passkeys",
+        "/api/me/passkeys",
+        {r: 401 for r in ALL},
+        {"state": "not-a-real-state", "credential": {}, "name": "Laptop"},
+    ),
+    Case(
+        "PATCH",
+        "/api/me/passkeys/{passkey_id:int}",
+        "/api/me/passkeys/999999",
+        {**{r: 404 for r in ALL}, "anonymous": 401},
+        {"name": "Laptop"},
+    ),
+    Case(
+        "DELETE",
+        "/api/me/passkeys/{passkey_id:int}",
+        "/api/me/passkeys/999999",
+        {**{r: 404 for r in ALL}, "anonymous": 401},
+    ),
+    Case("GET", "/api/organization/security", "/api/organization/security", OWNER_ONLY),
+    Case(
+        "PATCH",
+        "/api/organization/security",
+        "/api/organization/security",
+        OWNER_ONLY,
+        {"require_second_factor_customers": False},
+    ),
     Case("GET", "/api/audit", "/api/audit", ADMIN_ONLY),
     Case("GET", "/api/audit", "/api/audit?action=auth.&limit=5", ADMIN_ONLY, name="filtered"),
     Case(

@@ -308,3 +308,43 @@ def test_sqlite_0017_chains_existing_audit_rows(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_0017_chains_existing_audit_rows(postgres_url: str) -> None:
     _existing_audit_rows_are_chained_by_0017(postgres_url)
+
+
+SECOND_FACTOR_TABLES = {"totp_factors", "recovery_codes", "passkeys", "known_devices"}
+
+
+def _second_factors_arrive_with_0019(url: str) -> None:
+    """0019 adds the second-factor tables; existing organizations require nothing and no session must enrol; down
+    drops them and keeps the organization."""
+    migrate.upgrade(url, "0018")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 14, 0)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'A', 'a', :t)"), {"t": stamp}
+            )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            row = conn.execute(
+                text("SELECT require_second_factor_staff, require_second_factor_customers FROM organizations")
+            ).one()
+            assert tuple(row) in ((False, False), (0, 0))
+            assert set(inspect(conn).get_table_names()) >= SECOND_FACTOR_TABLES
+            assert "needs_enrolment" in {c["name"] for c in inspect(conn).get_columns("auth_sessions")}
+        migrate.downgrade(url, "0018")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM organizations")).scalar() == 1
+            assert not SECOND_FACTOR_TABLES & set(inspect(conn).get_table_names())
+            assert "needs_enrolment" not in {c["name"] for c in inspect(conn).get_columns("auth_sessions")}
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0019_adds_second_factors(tmp_path: Path) -> None:
+    _second_factors_arrive_with_0019(f"sqlite:///{tmp_path / 'factors.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_0019_adds_second_factors(postgres_url: str) -> None:
+    _second_factors_arrive_with_0019(postgres_url)

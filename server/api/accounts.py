@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from server import audit
+from server.account_notices import Notice, notify, remember_device
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.audit import AuditAction
 from server.auth import credentials
 from server.domain import TaskView
-from server.models import Membership, Project, Status, StatusCategory, Task, User
+from server.models import AuthSession, Membership, Organization, Project, Status, StatusCategory, Task, User
 from server.passwords import require_strong_password
 from server.policy import Actor, visible_items, visible_projects
 from server.schemas import (
@@ -21,10 +22,12 @@ from server.schemas import (
     MeOut,
     MePatch,
     PasswordIn,
+    SecondFactorStepOut,
     SessionOut,
     UserOut,
 )
-from server.security import csrf_token, hash_password, verify_password
+from server.second_factor import factors_of, required_of, sign_in_ticket
+from server.security import csrf_token, hash_password, token_hash, verify_password
 
 
 def user_out(user: User, viewer: Actor | None = None) -> UserOut:
@@ -44,13 +47,30 @@ def client_ip(ctx: Context) -> str:
     return ctx.request.client.host if ctx.request.client else "unknown"
 
 
-async def sign_in(ctx: Context, user: User) -> LoginOut:
-    """Start a fresh session for ``user`` (never reusing one the browser brought: no fixation)."""
-    token = await ctx.services.auth.start_session(
-        ctx.session, user, ctx.request.headers.get("user-agent", ""), client_ip(ctx)
+async def sign_in(ctx: Context, user: User, *, second_factor_done: bool = False) -> LoginOut:
+    """Start a fresh session for ``user`` (never reusing one the browser brought: no fixation), once every step is
+    done: a person with a second factor who has shown only a password (or a link) gets a sign-in ticket instead,
+    for the second step (server/second_factor.py). One whose organization requires a factor they have not set up
+    gets a session that may only enrol."""
+    assert user.id is not None
+    services = ctx.services
+    factors = await factors_of(ctx.session, user.id)
+    if factors.any and not second_factor_done:
+        ticket = sign_in_ticket(services.settings.secret_key, user, services.auth.clock())
+        return LoginOut(second_factor=SecondFactorStepOut(ticket=ticket, methods=factors.methods))
+    organization = await ctx.session.get(Organization, user.organization_id)
+    enrol = not factors.any and organization is not None and required_of(user, organization)
+    token = await services.auth.start_session(
+        ctx.session, user, ctx.request.headers.get("user-agent", ""), client_ip(ctx), needs_enrolment=enrol
     )
-    ctx.set_cookies.extend(ctx.services.auth.session_cookies(token))
-    return LoginOut(token=token, csrf_token=csrf_token(ctx.services.settings.secret_key, token), user=user_out(user))
+    await remember_device(ctx, user)
+    ctx.set_cookies.extend(services.auth.session_cookies(token))
+    return LoginOut(
+        token=token,
+        csrf_token=csrf_token(services.settings.secret_key, token),
+        user=user_out(user),
+        enrolment_required=enrol,
+    )
 
 
 @api.route(
@@ -72,8 +92,12 @@ async def login(ctx: Context, body: LoginIn) -> LoginOut:
         if exc.status == 401:  # not 429s: writing those would let a flood grow the table without limit
             await audit.login_failed(ctx, email, exc.code)
         raise
-    audit.record(ctx, AuditAction.LOGIN, "user", user.id, actor_id=user.id, organization_id=user.organization_id)
-    return await sign_in(ctx, user)
+    answer = await sign_in(ctx, user)
+    details = {"second_factor": "asked"} if answer.second_factor is not None else None
+    audit.record(
+        ctx, AuditAction.LOGIN, "user", user.id, actor_id=user.id, organization_id=user.organization_id, details=details
+    )
+    return answer
 
 
 @api.route(
@@ -88,7 +112,20 @@ async def session(ctx: Context) -> SessionOut:
     if ctx.actor_or_none is None:
         return SessionOut(user=None)
     user = await ctx.session.get(User, ctx.actor_or_none.user_id)
-    return SessionOut(user=user_out(user) if user is not None else None)
+    return SessionOut(user=user_out(user) if user is not None else None, enrolment_required=await enrolling(ctx))
+
+
+async def enrolling(ctx: Context) -> bool:
+    """Whether the asking session must still set up a second factor (a bearer API token never must)."""
+    creds = credentials(ctx.request)
+    if creds is None:
+        return False
+    row = (
+        await ctx.session.exec(
+            select(AuthSession.needs_enrolment).where(AuthSession.token_hash == token_hash(creds.token))
+        )
+    ).first()
+    return bool(row)
 
 
 @api.route(
@@ -203,6 +240,7 @@ async def change_password(ctx: Context, body: PasswordIn) -> None:
     ctx.session.add(user)
     assert user.id is not None
     audit.record(ctx, AuditAction.PASSWORD_CHANGED, "user", user.id)
+    notify(ctx, user, Notice.PASSWORD_CHANGED)
     await ctx.services.auth.end_all_sessions(ctx.session, user.id)
     await ctx.services.live.disconnect_user(ctx, user.id)
-    await sign_in(ctx, user)
+    await sign_in(ctx, user, second_factor_done=True)

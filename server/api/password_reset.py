@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from server.account_notices import Notice, notify
 from server.api import api
 from server.api.accounts import client_ip
 from server.api.routing import ApiError, Context
@@ -150,6 +151,7 @@ async def confirm_password_reset(ctx: Context, body: PasswordResetConfirmIn) -> 
         raise ApiError(404, "reset_invalid", _INVALID)
     user.password_hash = hash_password(body.password)
     ctx.session.add(user)
+    notify(ctx, user, Notice.PASSWORD_CHANGED)
     await ctx.services.auth.end_all_sessions(ctx.session, user.id)
     await ctx.services.live.disconnect_user(ctx, user.id)
     ctx.set_cookies.extend(ctx.services.auth.clear_cookies())

@@ -4,7 +4,6 @@ import { lazy, Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
 import { WaitingOnYou } from "../screens/home/WaitingOnYou";
 import { renderInvite } from "../views/invite";
-import { renderLogin } from "../views/login";
 import { renderReset } from "../views/reset";
 import { renderSignInLink } from "../views/sign-in-link";
 import { may } from "../people-api";
@@ -18,6 +17,9 @@ import { Integrations } from "../screens/integrations/Integrations";
 import { NotesList } from "../screens/notes/NotesList";
 import { NewProjectButton } from "../screens/new-project/NewProject";
 import { Sessions } from "../screens/account/Sessions";
+import { Enrol } from "../screens/account/Enrol";
+import { SecondFactor } from "../screens/account/SecondFactor";
+import { SignIn } from "../screens/sign-in/SignIn";
 import { Organization } from "../screens/organization/Organization";
 import { Milestones } from "../screens/milestones/Milestones";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
@@ -27,7 +29,7 @@ import { ConfirmDialog } from "./confirm";
 import { Header } from "./Header";
 import { missingAt, NotFound } from "./NotFound";
 import { Toasts } from "./toast";
-import { liveClient, loadSession, signedIn, user } from "./session";
+import { finishSignIn, liveClient, loadSession, mustEnrol, user, type SignInResult } from "./session";
 import { View } from "./View";
 
 // The note editor (Tiptap, ProseMirror, Yjs) is loaded when a note is opened, not with every page.
@@ -64,6 +66,7 @@ const s = {
     <>
       <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />
       <div class="page">
+        <SecondFactor />
         <Sessions />
         <NotificationPreferences />
       </div>
@@ -157,21 +160,22 @@ export function App() {
   }, [who, path]);
   // Public pages: an invitation, a reset or a sign-in link carries its token in the fragment (never sent to a server log).
   // Joining by invitation lands on the project's board, the token gone from the address bar and history.
-  const joined = (who: User, projectId: number) => {
-    signedIn(who);
-    route(`/projects/${projectId}`, true);
+  // A person with a second factor is asked for it first (the sign-in screen), then lands on the home page.
+  const joined = (result: SignInResult, projectId: number) => {
+    route(finishSignIn(result) ? `/projects/${projectId}` : "/", true);
   };
   if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), joined)} />;
   if (path === "/reset-password") return <View id={`reset:${hash}`} run={(root) => renderReset(root, hash.slice(1))} />;
   // A sign-in link lands on the home page once it signed in, the spent token gone from the address bar and history.
-  const linked = (who: User) => {
-    signedIn(who);
+  const linked = (result: SignInResult) => {
+    finishSignIn(result);
     route("/", true);
   };
   if (path === "/sign-in-link") {
     return <View id={`link:${hash}`} run={(root) => renderSignInLink(root, hash.slice(1), linked)} />;
   }
   if (who === undefined) return null;
-  if (who === null) return <View id="login" run={(root) => renderLogin(root, signedIn)} />;
+  if (who === null) return <SignIn />;
+  if (mustEnrol.value) return <Enrol />;
   return <SignedIn who={who} />;
 }

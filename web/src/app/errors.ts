@@ -28,6 +28,15 @@ const REASONS: Record<string, MessageKey> = {
   status_in_use: "error.statusInUse",
   last_status: "error.lastStatus",
   internal: "error.server",
+  second_factor_invalid: "error.secondFactorInvalid",
+  sign_in_expired: "error.signInExpired",
+  passkey_invalid: "error.passkeyInvalid",
+  passkey_exists: "error.passkeyExists",
+  too_many_passkeys: "error.tooManyPasskeys",
+  enrolment_required: "error.enrolmentRequired",
+  totp_exists: "error.totpExists",
+  second_factor_required: "error.secondFactorRequired",
+  no_second_factor: "error.noSecondFactor",
 };
 
 function params(err: ApiError, context: Record<string, string>): Record<string, string> {

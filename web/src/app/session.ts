@@ -7,6 +7,35 @@ import { LiveClient, type ConnectionState } from "../live";
 /** undefined while the session is being asked for, null when nobody is signed in. */
 export const user = signal<User | null | undefined>(undefined);
 export const connection = signal<ConnectionState>("connecting");
+/** The session may only set up a second factor (the organization requires one): the enrolment screen shows. */
+export const mustEnrol = signal(false);
+
+/** A password (or link, or invitation) was right, and a second factor is due: the ticket for that step. */
+export interface SignInStep {
+  ticket: string;
+  methods: string[];
+}
+export const pendingStep = signal<SignInStep | null>(null);
+
+/** What every way of signing in answers (POST /api/auth/login, /second-factor, /passkey, /link/redeem...). */
+export interface SignInResult {
+  user: User | null;
+  second_factor: SignInStep | null;
+  enrolment_required?: boolean;
+}
+
+/** Take a sign-in answer: signed in (true), or the second step is due (false, the sign-in screen asks for it). */
+export function finishSignIn(result: SignInResult): boolean {
+  if (result.second_factor || !result.user) {
+    pendingStep.value = result.second_factor;
+    user.value = null;
+    return false;
+  }
+  pendingStep.value = null;
+  mustEnrol.value = Boolean(result.enrolment_required);
+  signedIn(result.user);
+  return true;
+}
 
 let live: LiveClient | null = null;
 
@@ -33,7 +62,9 @@ export function signedIn(who: User): void {
 }
 
 export async function loadSession(): Promise<void> {
-  const who = (await api<{ user: User | null }>("GET", "/api/auth/session")).user;
+  const session = await api<{ user: User | null; enrolment_required?: boolean }>("GET", "/api/auth/session");
+  const who = session.user;
+  mustEnrol.value = Boolean(session.enrolment_required);
   if (who) signedIn(who);
   else user.value = null;
 }
@@ -47,5 +78,7 @@ export async function signOut(): Promise<void> {
   live?.stop();
   live = null;
   connection.value = "connecting";
+  mustEnrol.value = false;
+  pendingStep.value = null;
   user.value = null;
 }

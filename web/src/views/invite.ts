@@ -1,4 +1,5 @@
-import { api, type User } from "../api";
+import { api } from "../api";
+import type { SignInResult } from "../app/session";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
 import { reasonFor } from "../app/errors";
@@ -14,7 +15,7 @@ interface Preview {
 export async function renderInvite(
   root: HTMLElement,
   token: string,
-  onJoined: (user: User, projectId: number) => void,
+  onJoined: (result: SignInResult, projectId: number) => void,
 ): Promise<void> {
   let preview: Preview;
   try {
@@ -53,13 +54,13 @@ export async function renderInvite(
   const join = async (withPassword: boolean) => {
     error.textContent = "";
     try {
-      const result = await api<{ user: User; project_id: number }>("POST", "/api/invites/accept", {
+      const result = await api<SignInResult & { project_id: number }>("POST", "/api/invites/accept", {
         token,
         name: name.value,
         ...(withPassword ? { password: password.value } : {}),
         locale: document.documentElement.lang === "sv" ? "sv" : "en",
       });
-      onJoined(result.user, result.project_id);
+      onJoined(result, result.project_id);
     } catch (err) {
       error.textContent = reasonFor(err);
     }

@@ -1,4 +1,5 @@
-import { api, ApiError, type User } from "../api";
+import { api, ApiError } from "../api";
+import type { SignInResult } from "../app/session";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
 
@@ -13,12 +14,11 @@ function page(root: HTMLElement, ...children: (HTMLElement | string)[]): void {
 export async function renderSignInLink(
   root: HTMLElement,
   token: string,
-  onSignedIn: (user: User) => void,
+  onSignedIn: (result: SignInResult) => void,
 ): Promise<void> {
   page(root, h("p", { role: "status" }, t("link.signingIn")));
   try {
-    const result = await api<{ user: User }>("POST", "/api/auth/link/redeem", { token });
-    onSignedIn(result.user);
+    onSignedIn(await api<SignInResult>("POST", "/api/auth/link/redeem", { token }));
     return;
   } catch (err) {
     const code = err instanceof ApiError ? err.code : "";

@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { User } from "../../api";
 import { t } from "../../i18n";
+import { SecondFactorPolicy } from "./SecondFactorPolicy";
 import {
   changeStaff,
   createClient,
@@ -55,6 +56,7 @@ export function Organization({ user }: { user: User }) {
           <Staff staff={staff} user={user} onNotice={setNotice} reload={reload} />
         </div>
       )}
+      {user.role === "owner" && <SecondFactorPolicy />}
     </main>
   );
 }
