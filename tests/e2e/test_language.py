@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
-from sqlalchemy import String, Text, create_engine, inspect, select, table, column
+from sqlalchemy import String, Text, column, create_engine, inspect, select, table
 
 from server.db import sync_url
 from tests.e2e.test_every_page import (  # noqa: F401 (browser, node: fixtures)
@@ -39,14 +39,15 @@ from tests.workspace import PASSWORD, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCALES = ROOT / "web" / "src" / "locales"
-WORD = re.compile(r"[A-Za-zÅÄÖåäöÉé][A-Za-zÅÄÖåäöÉé'’]+")
+APOSTROPHES = "'\u2019"
+WORD = re.compile(rf"[A-Za-zÅÄÖåäöÉé][A-Za-zÅÄÖåäöÉé{APOSTROPHES}]+")
 # Words both languages use that the catalogs happen to spell only in English messages (names, borrowed words).
 SHARED_WORDS = {"tandem", "csv", "markdown", "webhook", "webhooks", "json", "api", "url", "spf", "dkim", "e-post"}
 
 
 def _words(text: str) -> set[str]:
     text = re.sub(r"\{\w+\}", " ", text)
-    return {w.lower().strip("'’") for w in WORD.findall(text) if len(w) >= 3}
+    return {w.lower().strip(APOSTROPHES) for w in WORD.findall(text) if len(w) >= 3}
 
 
 def english_words() -> set[str]:
@@ -130,8 +131,8 @@ async def swedish_context(browser: Browser, width: int, height: int) -> BrowserC
     return await browser.new_context(viewport={"width": width, "height": height}, locale="sv-SE")
 
 
-async def sign_in(page: Page, node: Node, email: str) -> None:
-    await page.goto(node.http + "/")
+async def sign_in(page: Page, at: Node, email: str) -> None:
+    await page.goto(at.http + "/")
     await page.fill("#email", email)
     await page.fill("#password", PASSWORD)
     await page.click("form button[type=submit]")
@@ -177,7 +178,8 @@ async def test_every_page_in_swedish_holds_no_english(
                     continue
                 await finder.check(page, where)
             # Bad ids: the in-app "not found" page, in Swedish, for each kind of item (signed out: the sign-in page).
-            for bad in () if role == PUBLIC else ("/projects/999999", "/projects/{px}/tasks/999999", "/projects/{px}/notes/999999"):
+            bad_ids = ("/projects/999999", "/projects/{px}/tasks/999999", "/projects/{px}/notes/999999")
+            for bad in () if role == PUBLIC else bad_ids:
                 await page.goto(node.http + bad.format(**ws.ids))
                 await page.wait_for_selector("#not-found", timeout=10000)
                 await finder.check(page, f"{role} {bad} {width}px")
