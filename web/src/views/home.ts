@@ -1,12 +1,12 @@
 import { allPages, type Project, type ProjectSummary } from "../api";
 import { h, mount } from "../dom";
-import { t } from "../i18n";
+import { t, tn } from "../i18n";
 
 function health(summary: ProjectSummary): HTMLElement {
   const parts: HTMLElement[] = [h("span", { class: "muted" }, t("home.progress", { done: String(summary.done), total: String(summary.total) }))];
-  if (summary.overdue) parts.push(h("span", { class: "badge badge-overdue" }, `! ${t("home.overdueCount", { count: String(summary.overdue) })}`));
+  if (summary.overdue) parts.push(h("span", { class: "badge badge-overdue" }, `! ${tn("home.overdueCount", summary.overdue)}`));
   if (summary.waiting_on_customer)
-    parts.push(h("span", { class: "badge badge-due_soon" }, `◷ ${t("home.waitingCount", { count: String(summary.waiting_on_customer) })}`));
+    parts.push(h("span", { class: "badge badge-due_soon" }, `◷ ${tn("home.waitingCount", summary.waiting_on_customer)}`));
   return h("span", { class: "health" }, ...parts);
 }
 

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
 
 export interface SignedInSession {
   id: number;
@@ -73,7 +73,7 @@ export function Sessions() {
     if (!yes) return;
     await act(async () => {
       const { ended } = await api<{ ended: number }>("POST", "/api/me/sessions/end-others");
-      return t("sessions.othersDone", { count: String(ended) });
+      return tn("sessions.othersDone", ended);
     });
   };
 
