@@ -139,12 +139,12 @@ export async function renderReports(
     const cats = ["todo", "active", "blocked", "done"];
     categories.update(cats.map((c) => t(`reports.category.${c}` as MessageKey)), [{ label: t("reports.tasks"), values: cats.map((c) => k.by_category[c] ?? 0) }]);
     burnup.update(k.burnup.map((p) => p.week), [
-      { label: t("reports.scope"), values: k.burnup.map((p) => p.scope) },
-      { label: t("reports.done"), values: k.burnup.map((p) => p.done) },
+      { label: t("reports.scope"), values: k.burnup.map((p) => p.scope), colour: "--accent" },
+      { label: t("reports.done"), values: k.burnup.map((p) => p.done), colour: "--done" },
     ]);
     milestones.update(k.by_milestone.map((m) => m.name || t("reports.noMilestone")), [
-      { label: t("reports.done"), values: k.by_milestone.map((m) => m.done) },
-      { label: t("reports.open"), values: k.by_milestone.map((m) => m.total - m.done) },
+      { label: t("reports.done"), values: k.by_milestone.map((m) => m.done), colour: "--done" },
+      { label: t("reports.open"), values: k.by_milestone.map((m) => m.total - m.done), colour: "--accent" },
     ]);
     csv.setAttribute("href", `/api/projects/${projectId}/reports/kpis?audience=${audience}&format=csv`);
   };
