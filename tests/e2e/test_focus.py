@@ -18,7 +18,8 @@ FOCUSED_ITEM = """(attr) => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const item = el.closest('[' + attr + ']');
-  return item ? item.getAttribute(attr) + ' ' + el.tagName.toLowerCase() + '.' + [...el.classList].join('.') : 'elsewhere';
+  if (!item) return 'elsewhere';
+  return item.getAttribute(attr) + ' ' + el.tagName.toLowerCase() + '.' + [...el.classList].join('.');
 }"""
 
 
@@ -81,7 +82,9 @@ async def test_an_item_leaving_the_waiting_list_hands_focus_to_the_next(
     # Two requests wait on the customer (staff asked for information on both).
     asked: list[int] = []
     for title in ("First question", "Second question"):
-        filed = httpx.post(f"{a.http}/api/projects/{ws.ids['px']}/requests", json={"title": title}, headers=customer_api)
+        filed = httpx.post(
+            f"{a.http}/api/projects/{ws.ids['px']}/requests", json={"title": title}, headers=customer_api
+        )
         assert filed.status_code == 201, filed.text
         rid = filed.json()["id"]
         triaged = httpx.post(
@@ -109,7 +112,8 @@ async def test_an_item_leaving_the_waiting_list_hands_focus_to_the_next(
     focused = me.page.locator(".waiting-list > li:focus-within")
     await expect(focused).to_have_count(1)
     now_at = await me.page.evaluate(
-        "() => [...document.querySelectorAll('.waiting-list > li')].findIndex((li) => li.contains(document.activeElement))"
+        "() => [...document.querySelectorAll('.waiting-list > li')]"
+        ".findIndex((li) => li.contains(document.activeElement))"
     )
     rows = await me.page.locator(".waiting-list > li").count()
     assert now_at == min(position, rows - 1)
