@@ -119,6 +119,22 @@ CATALOGS: dict[str, dict[str, str]] = {
 }
 
 
+def pick_locale(accept_language: str) -> str:
+    """The first language of an Accept-Language header that Tandem speaks (``en`` when none), ignoring weights of
+    zero. What the server says before it knows who is asking (the page's ``lang``) follows it."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, weight = part.strip().partition(";q=")
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            continue
+        base = tag.strip().lower().split("-")[0]
+        if quality > 0 and base in CATALOGS:
+            ranked.append((-quality, position, base))
+    return min(ranked)[2] if ranked else "en"
+
+
 def message(locale: str, key: str, **params: str) -> str:
     """The message ``key`` in ``locale`` (English when the locale or key is missing), with ``{params}`` filled."""
     template = CATALOGS.get(locale, CATALOGS["en"]).get(key) or CATALOGS["en"].get(key, key)
