@@ -10,7 +10,7 @@ the outbox, so it exists exactly when the change that caused it does. Kinds:
 - ``feedback``: a milestone was completed (or staff asked): how well were your goals supported?
 
 A notification carries no sentence of its own but its ``kind`` and ``params`` (names and titles as they were when it
-was made, and for ``request`` the ``step``: one of ``REQUEST_STEPS``); the web client words it from its catalogs
+was made, and for ``request`` the ``step``: a ``RequestStep``); the web client words it from its catalogs
 and mails word it with ``server.i18n`` in the recipient's language. ``text`` keeps the sentence in the recipient's
 language at the time, for API clients that show a line as it is.
 
