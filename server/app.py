@@ -27,6 +27,7 @@ from server.api.openapi import openapi_document
 from server.auth import AuthService
 from server.db import Database
 from server.digest import DigestWorker
+from server.i18n import pick_locale
 from server.live import LiveUpdates
 from server.mail import Mailer
 from server.notes_ws import NoteRooms
@@ -208,6 +209,8 @@ async def _shell(request: Request) -> Response:
     # policy still refuses every other inline style element and all inline script.
     nonce = secrets.token_urlsafe(16)
     html = page.read_text().replace("__CSP_NONCE__", nonce)
+    # The page's language before the client knows who is signed in (it then follows the person's choice).
+    html = html.replace('<html lang="en">', f'<html lang="{pick_locale(request.headers.get("accept-language", ""))}">')
     policy = CONTENT_SECURITY_POLICY.replace("style-src 'self';", f"style-src 'self' 'nonce-{nonce}';")
     return HTMLResponse(html, headers={"cache-control": "no-cache", "content-security-policy": policy})
 

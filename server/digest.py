@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from channels.loops import Loop
 from server.api.inbox import notifications_visible
 from server.auth import load_actor
 from server.db import Database, utcnow
-from server.i18n import message
+from server.i18n import message, notification_text
 from server.mail import Mailer
 from server.mail_in.addresses import target_for, threading_headers
 from server.models import Comment, EmailCadence, Notification, NotificationPreference, Project, User
@@ -195,7 +196,10 @@ class DigestWorker:
             if notification.comment_id:
                 link += f"#comment-{notification.comment_id}"
             kind = message(user.locale, f"digest.kind.{notification.kind}")
-            line = f"- {kind}: {notification.text}\n  {link}"
+            # Worded now, in the reader's language, from what the notification is made of (its stored text is the
+            # sentence in the language they had when it was made).
+            text = notification_text(user.locale, notification.kind, json.loads(notification.params or "{}"))
+            line = f"- {kind}: {text or notification.text}\n  {link}"
             address = (addresses or {}).get(notification.id or 0)
             if address and len(set((addresses or {}).values())) > 1:
                 line += "\n  " + message(user.locale, "digest.reply_to_item", address=address)

@@ -98,7 +98,7 @@ async def notify_mentions(ctx: Context, comment: Comment, task: Task, mentioned:
                 ctx,
                 user.id,
                 NotificationKind.MENTION,
-                f"{ctx.actor.name}: {task.title}",
+                {"actor": ctx.actor.name, "task": task.title},
                 project_id=comment.project_id,
                 task_id=comment.task_id,
                 comment_id=comment.id,

@@ -12,6 +12,17 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.request": "Request update",
         "digest.kind.status": "Status changed",
         "digest.kind.feedback": "How well were your goals supported?",
+        "notification.mention": "{actor} mentioned you on {task}",
+        "notification.assignment": "{actor} assigned {task} to you",
+        "notification.status": "{task} moved to {status}",
+        "notification.feedback": "How well were your goals supported in {project}?",
+        "notification.request.filed": "New request: {request}",
+        "notification.request.reply": "New reply on {request}",
+        "notification.request.accepted": "{request} was accepted",
+        "notification.request.merged": "{request} was merged into {task}",
+        "notification.request.merged_hidden": "{request} was merged into an existing task",
+        "notification.request.asked": "More information is needed on {request}",
+        "notification.request.declined": "{request} was declined",
         "digest.reply_to_item": "Reply by email: {address}",
         "digest.reply_hint": "Reply to this mail to answer in the thread.",
         "bounce.subject": "Your reply could not be posted: {subject}",
@@ -77,6 +88,17 @@ CATALOGS: dict[str, dict[str, str]] = {
         "digest.kind.request": "Uppdatering av förfrågan",
         "digest.kind.status": "Status ändrad",
         "digest.kind.feedback": "Hur väl stöddes era mål?",
+        "notification.mention": "{actor} nämnde dig i {task}",
+        "notification.assignment": "{actor} tilldelade dig {task}",
+        "notification.status": "{task} flyttades till {status}",
+        "notification.feedback": "Hur väl stöddes era mål i {project}?",
+        "notification.request.filed": "Ny förfrågan: {request}",
+        "notification.request.reply": "Nytt svar på {request}",
+        "notification.request.accepted": "{request} har godtagits",
+        "notification.request.merged": "{request} har slagits ihop med {task}",
+        "notification.request.merged_hidden": "{request} har slagits ihop med en befintlig uppgift",
+        "notification.request.asked": "Mer information behövs om {request}",
+        "notification.request.declined": "{request} har avböjts",
         "digest.reply_to_item": "Svara via e-post: {address}",
         "digest.reply_hint": "Svara på det här mejlet för att svara i tråden.",
         "bounce.subject": "Ditt svar kunde inte publiceras: {subject}",
@@ -135,7 +157,45 @@ CATALOGS: dict[str, dict[str, str]] = {
 }
 
 
+def pick_locale(accept_language: str) -> str:
+    """The first language of an Accept-Language header that Tandem speaks (``en`` when none), ignoring weights of
+    zero. What the server says before it knows who is asking (the page's ``lang``) follows it."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, weight = part.strip().partition(";q=")
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            continue
+        base = tag.strip().lower().split("-")[0]
+        if quality > 0 and base in CATALOGS:
+            ranked.append((-quality, position, base))
+    return min(ranked)[2] if ranked else "en"
+
+
 def message(locale: str, key: str, **params: str) -> str:
     """The message ``key`` in ``locale`` (English when the locale or key is missing), with ``{params}`` filled."""
     template = CATALOGS.get(locale, CATALOGS["en"]).get(key) or CATALOGS["en"].get(key, key)
     return template.format(**params)
+
+
+def notification_text(locale: str, kind: str, params: dict[str, str]) -> str:
+    """A notification's sentence in ``locale`` from its ``kind`` and ``params`` (server/notify.py); an empty string
+    when the kind (or a request's step) has no message, so callers can fall back to the stored text."""
+    key = f"notification.{kind}"
+    if kind == "request":
+        step = params.get("step", "")
+        key = f"notification.request.{step}"
+        if step == "merged" and not params.get("task"):
+            key = "notification.request.merged_hidden"
+    if key not in CATALOGS["en"]:
+        return ""
+    template = CATALOGS.get(locale, CATALOGS["en"]).get(key) or CATALOGS["en"][key]
+    return template.format_map(_Blank(params))
+
+
+class _Blank(dict[str, str]):
+    """Params where a missing name reads as empty (an old notification may lack one)."""
+
+    def __missing__(self, key: str) -> str:
+        return ""

@@ -494,7 +494,10 @@ class Notification(SQLModel, table=True):
     comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="CASCADE")
     request_id: int | None = Field(default=None, foreign_key="requests.id", ondelete="CASCADE")
     actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    # The sentence in the recipient's language when it was made (API clients that show it as it is).
     text: str = Field(default="", max_length=500)
+    # JSON object: the names and titles the sentence is made of (server/notify.py says which, per kind).
+    params: str = Field(default="{}", sa_type=Text)
     created_at: dt.datetime = _ts()
     read_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     emailed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -9,6 +9,11 @@ the outbox, so it exists exactly when the change that caused it does. Kinds:
 - ``status``: a task assigned to you (waiting on you) moved to another status;
 - ``feedback``: a milestone was completed (or staff asked): how well were your goals supported?
 
+A notification carries no sentence of its own but its ``kind`` and ``params`` (names and titles as they were when it
+was made, and for ``request`` the ``step``: a ``RequestStep``); the web client words it from its catalogs
+and mails word it with ``server.i18n`` in the recipient's language. ``text`` keeps the sentence in the recipient's
+language at the time, for API clients that show a line as it is.
+
 Nobody is notified of their own doing. Email follows the recipient's ``NotificationPreference``: mentions
 ``immediately`` (mailed right after the change commits), or ``hourly`` / ``daily`` digests, or ``off``; the other
 kinds ``hourly``, ``daily`` or ``off``. Without a row: everything in hourly digests.
@@ -17,11 +22,13 @@ kinds ``hourly``, ``daily`` or ``off``. Without a row: everything in hourly dige
 from __future__ import annotations
 
 import datetime as dt
+import json
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlmodel import col, select
 
+from server.i18n import notification_text
 from server.models import (
     STAFF_PROJECT_ROLES,
     EmailCadence,
@@ -36,6 +43,17 @@ from server.models import (
 
 if TYPE_CHECKING:
     from server.api.routing import Context
+
+
+class RequestStep(StrEnum):
+    """What happened to a request, for a ``request`` notification's ``step``."""
+
+    FILED = "filed"
+    REPLY = "reply"
+    ACCEPTED = "accepted"
+    MERGED = "merged"
+    ASKED = "asked"
+    DECLINED = "declined"
 
 
 class NotificationKind(StrEnum):
@@ -60,7 +78,7 @@ async def notify(
     ctx: Context,
     user_id: int,
     kind: NotificationKind,
-    text: str,
+    params: dict[str, str],
     *,
     project_id: int | None,
     task_id: int | None = None,
@@ -74,6 +92,8 @@ async def notify(
     """
     if user_id == ctx.actor.user_id:
         return None
+    recipient = await ctx.session.get(User, user_id)
+    text = notification_text(recipient.locale if recipient else "en", kind, params)
     notification = Notification(
         user_id=user_id,
         kind=kind,
@@ -83,6 +103,7 @@ async def notify(
         request_id=request_id,
         actor_id=ctx.actor.user_id,
         text=text[:500],
+        params=json.dumps({key: value[:300] for key, value in params.items()}),
     )
     ctx.session.add(notification)
     await ctx.session.flush()
@@ -113,7 +134,7 @@ async def task_changed(ctx: Context, task: Task, *, assignee_before: int | None,
             ctx,
             task.assignee_id,
             NotificationKind.ASSIGNMENT,
-            f"{ctx.actor.name}: {task.title}",
+            {"actor": ctx.actor.name, "task": task.title},
             project_id=task.project_id,
             task_id=task.id,
         )
@@ -123,15 +144,21 @@ async def task_changed(ctx: Context, task: Task, *, assignee_before: int | None,
             ctx,
             task.assignee_id,
             NotificationKind.STATUS,
-            f"{task.title} → {status.name if status else ''}",
+            {"task": task.title, "status": status.name if status else ""},
             project_id=task.project_id,
             task_id=task.id,
         )
 
 
-async def request_changed(ctx: Context, request: Request, text: str, *, to_staff: bool = False) -> None:
+async def request_changed(
+    ctx: Context, request: Request, step: RequestStep, *, to_staff: bool = False, task_title: str = ""
+) -> None:
     """Notify about a request: its filer of every step; with ``to_staff``, the project's staff members too
-    (a request filed or answered by the customer)."""
+    (a request filed or answered by the customer).
+
+    Args:
+        task_title: for ``merged``, the task it was merged into (only a task its filer may see).
+    """
     assert request.id is not None
     recipients: set[int] = set()
     if request.created_by_id is not None:
@@ -152,7 +179,7 @@ async def request_changed(ctx: Context, request: Request, text: str, *, to_staff
             ctx,
             user_id,
             NotificationKind.REQUEST,
-            f"{request.title}: {text}",
+            {"request": request.title, "step": step, **({"task": task_title} if task_title else {})},
             project_id=request.project_id,
             request_id=request.id,
             task_id=request.task_id,

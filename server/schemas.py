@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
+import re
 import types
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -520,13 +523,22 @@ class SearchHit(Out):
     link: str = Field(description="Where the web client shows the item.")
 
 
+def _json_object(value: object) -> object:
+    """A JSON object stored as text (a model's column) as the dict it holds."""
+    return json.loads(value or "{}") if isinstance(value, str) else value
+
+
 class NotificationOut(Out):
     id: int
-    kind: str
+    kind: str = Field(description="mention, assignment, request, status or feedback (docs/API.md).")
     project_id: int | None
     task_id: int | None
     comment_id: int | None
     request_id: int | None = None
-    text: str
+    params: Annotated[dict[str, str], BeforeValidator(_json_object)] = Field(
+        default_factory=dict,
+        description="What the sentence is made of, per kind (docs/API.md); clients word it in their own language.",
+    )
+    text: str = Field(description="The sentence in the recipient's language when it was made (kept for display as is).")
     created_at: dt.datetime
     read_at: dt.datetime | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -348,3 +349,61 @@ def test_sqlite_0019_adds_second_factors(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgresql_0019_adds_second_factors(postgres_url: str) -> None:
     _second_factors_arrive_with_0019(postgres_url)
+
+
+def _notification_params_back_filled_by_0020(url: str) -> None:
+    """0020 gives notifications made before it the params their English sentences were made of; down drops them."""
+    migrate.upgrade(url, "0019")
+    engine = create_engine(sync_url(url))
+    stamp = dt.datetime(2026, 12, 6, 14, 0)
+    old = [
+        ("mention", "Anna Staff: Fix: the login"),
+        ("status", "Launch → Waiting on customer"),
+        ("request", "Logo: merged into Brand kit"),
+        ("request", "Logo: information needed"),
+        ("request", "Logo: something else"),
+        ("feedback", "Website"),
+    ]
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO organizations (id, name, slug, created_at) VALUES (1, 'A', 'a', :t)"), {"t": stamp}
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, organization_id, email, name, role, password_hash, locale, is_active,"
+                    " created_at) VALUES (1, 1, 'c@example.com', 'C', 'customer', 'x', 'sv', true, :t)"
+                ),
+                {"t": stamp},
+            )
+            for kind, sentence in old:
+                conn.execute(
+                    text("INSERT INTO notifications (user_id, kind, text, created_at) VALUES (1, :k, :s, :t)"),
+                    {"k": kind, "s": sentence, "t": stamp},
+                )
+        migrate.upgrade(url)
+        with engine.begin() as conn:
+            params = [json.loads(p) for (p,) in conn.execute(text("SELECT params FROM notifications ORDER BY id"))]
+        assert params == [
+            {"actor": "Anna Staff", "task": "Fix: the login"},
+            {"task": "Launch", "status": "Waiting on customer"},
+            {"request": "Logo", "step": "merged", "task": "Brand kit"},
+            {"request": "Logo", "step": "asked"},
+            {},
+            {"project": "Website"},
+        ]
+        migrate.downgrade(url, "0019")
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM notifications")).scalar() == len(old)
+            assert "params" not in {c["name"] for c in inspect(conn).get_columns("notifications")}
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_0020_back_fills_notification_params(tmp_path: Path) -> None:
+    _notification_params_back_filled_by_0020(f"sqlite:///{tmp_path / 'notices.db'}")
+
+
+@pytest.mark.postgres
+def test_postgresql_0020_back_fills_notification_params(postgres_url: str) -> None:
+    _notification_params_back_filled_by_0020(postgres_url)

@@ -113,3 +113,14 @@ def test_an_unknown_page_gets_the_shell_with_404_and_an_unknown_api_path_gets_js
         assert answer.status_code == 404, path
         assert answer.json()["error"] == "not_found", path
     assert client.post("/no/such/page").headers["content-type"].startswith("application/json")
+
+
+def test_the_page_speaks_the_browsers_language_before_anyone_signs_in(client: TestClient) -> None:
+    from server.i18n import pick_locale
+
+    assert pick_locale("sv-SE,sv;q=0.9,en;q=0.8") == "sv"
+    assert pick_locale("de-DE, en;q=0.5, sv;q=0.7") == "sv"
+    assert pick_locale("sv;q=0, fr") == "en"
+    assert pick_locale("") == "en"
+    assert '<html lang="sv">' in client.get("/", headers={"accept-language": "sv-SE,sv;q=0.9"}).text
+    assert '<html lang="en">' in client.get("/no/such/page", headers={"accept-language": "en-GB"}).text

@@ -58,6 +58,8 @@ def test_sessions_are_listed_and_ended_one_or_all_but_this_one(client: TestClien
     assert {"Firefox on Linux", "Safari on iOS", "Edge on Windows"} <= set(devices)
     assert [s["device"] for s in mine if s["current"]] == ["Firefox on Linux"]
     assert devices["Safari on iOS"]["ip"] == "testclient" and devices["Safari on iOS"]["last_seen_at"]
+    # The parts a client words in its reader's language.
+    assert (devices["Safari on iOS"]["browser"], devices["Safari on iOS"]["system"]) == ("Safari", "iOS")
 
     # Nobody else's sessions: not listed, and not endable (404, as for a session that does not exist).
     assert all(s["id"] != devices["Firefox on Linux"]["id"] for s in listed(client, workspace.token("customer")))

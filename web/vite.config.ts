@@ -12,5 +12,5 @@ export default defineConfig({
       "/yjs": { target: "ws://127.0.0.1:8000", ws: true },
     },
   },
-  test: { environment: "node", include: ["test/**/*.test.ts", "test/**/*.test.tsx"] },
+  test: { environment: "node", include: ["test/**/*.test.ts", "test/**/*.test.tsx"], css: true },
 });

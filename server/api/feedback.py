@@ -129,10 +129,12 @@ async def open_request(ctx: Context, project: Project, milestone: Milestone | No
             )
         )
     ).all()
-    # The text names the project only: a notification keeps its text, and the milestone may be made internal later.
+    # The params name the project only: a notification keeps them, and the milestone may be made internal later.
     # The ask itself (GET .../feedback-requests) names the milestone while customers may see it.
     for user_id in customers:
-        await notify.notify(ctx, user_id, notify.NotificationKind.FEEDBACK, project.name, project_id=project.id)
+        await notify.notify(
+            ctx, user_id, notify.NotificationKind.FEEDBACK, {"project": project.name}, project_id=project.id
+        )
         await ctx.services.live.feedback_requested(ctx, user_id, out.model_copy(update={"answered_by_me": False}))
     return request
 

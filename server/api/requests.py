@@ -488,7 +488,7 @@ async def create_request(ctx: Context, body: RequestIn) -> RequestOut:
     ctx.session.add(request)
     await ctx.session.flush()
     _record(ctx, request, "filed")
-    await notify.request_changed(ctx, request, "filed", to_staff=True)
+    await notify.request_changed(ctx, request, notify.RequestStep.FILED, to_staff=True)
     out = await _publish(ctx, request, "request.created")
     await ctx.services.webhooks.request_filed(ctx, project.id, out)
     return out
@@ -548,29 +548,32 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
         raise ApiError(409, "resolved", f"The request is already {request.status}.")
     status_before = request.status
     now = utcnow()
+    merged_into = ""
     match body.action:
         case "accept":
             task = await _accept(ctx, request, project, body)
             request.status, request.task_id, request.resolved_at = RequestStatus.ACCEPTED, task.id, now
             _record(ctx, request, "accepted", body.message, task.id)
-            summary = "accepted"
+            step = notify.RequestStep.ACCEPTED
         case "merge":
             task = await _merge_target(ctx, project, body.task_id)
             request.status, request.task_id, request.resolved_at = RequestStatus.MERGED, task.id, now
             _record(ctx, request, "merged", body.message, task.id)
-            summary = f"merged into {task.title}"
+            step = notify.RequestStep.MERGED
+            # The filer is told the task's name only when they may see the task.
+            merged_into = task.title if effective_visibility(task.visibility) == Visibility.SHARED else ""
         case "ask":
             if not body.message.strip():
                 raise ApiError(422, "invalid", "Say what you need to know (message).", reason="message_required")
             request.status = RequestStatus.NEEDS_INFO
             _record(ctx, request, "asked", body.message)
-            summary = "information needed"
+            step = notify.RequestStep.ASKED
         case "decline":
             if not body.reason.strip():
                 raise ApiError(422, "invalid", "Give the customer a reason (reason).", reason="reason_required")
             request.status, request.decline_reason, request.resolved_at = RequestStatus.DECLINED, body.reason, now
             _record(ctx, request, "declined", body.reason)
-            summary = "declined"
+            step = notify.RequestStep.DECLINED
     if request.task_id is not None:
         # The request's attachments follow it onto the task.
         await ctx.session.exec(
@@ -580,7 +583,7 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
     request.updated_at = now
     request.version += 1
     ctx.session.add(request)
-    await notify.request_changed(ctx, request, summary)
+    await notify.request_changed(ctx, request, step, task_title=merged_into)
     if RequestStatus.NEEDS_INFO in (status_before, request.status):
         await waiting.hint_project(ctx, request.project_id)
     out = await _publish(ctx, request, "request.updated")
@@ -614,5 +617,5 @@ async def reply_request(ctx: Context, body: ReplyIn) -> RequestOut:
     request.updated_at = now
     request.version += 1
     ctx.session.add(request)
-    await notify.request_changed(ctx, request, "new reply", to_staff=not ctx.actor.is_staff)
+    await notify.request_changed(ctx, request, notify.RequestStep.REPLY, to_staff=not ctx.actor.is_staff)
     return await _publish(ctx, request, "request.updated")

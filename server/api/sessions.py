@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pydantic import Field
 from sqlalchemy import delete
 from sqlmodel import col, select
 
@@ -41,10 +42,17 @@ _SYSTEMS = (
 )
 
 
-def describe_device(user_agent: str) -> str:
-    """A readable device for a User-Agent header: "Firefox on Linux", "Safari on iOS", or "Unknown device"."""
+def device_parts(user_agent: str) -> tuple[str | None, str | None]:
+    """The browser and the system a User-Agent header names (either None when it names none we know)."""
     browser = next((name for pattern, name in _BROWSERS if re.search(pattern, user_agent)), None)
     system = next((name for pattern, name in _SYSTEMS if re.search(pattern, user_agent)), None)
+    return browser, system
+
+
+def describe_device(user_agent: str) -> str:
+    """A readable device for a User-Agent header, in English (the audit log's details): "Firefox on Linux", "Safari
+    on iOS", or "Unknown device". Clients word it themselves from ``browser`` and ``system``."""
+    browser, system = device_parts(user_agent)
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or "Unknown device"
@@ -52,7 +60,9 @@ def describe_device(user_agent: str) -> str:
 
 class SessionInfoOut(Out):
     id: int
-    device: str
+    device: str = Field(description="In English, kept for compatibility: clients word browser and system.")
+    browser: str | None = Field(description="Firefox, Chrome, Safari, Edge, Script...; null when unknown.")
+    system: str | None = Field(description="iOS, Android, Windows, macOS, ChromeOS, Linux; null when unknown.")
     user_agent: str
     ip: str
     created_at: dt.datetime
@@ -100,6 +110,8 @@ async def list_sessions(ctx: Context) -> SessionList:
             SessionInfoOut(
                 id=row.id or 0,
                 device=describe_device(row.user_agent),
+                browser=device_parts(row.user_agent)[0],
+                system=device_parts(row.user_agent)[1],
                 user_agent=row.user_agent,
                 ip=row.ip,
                 created_at=row.created_at,

@@ -96,6 +96,7 @@ async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_dev
     await expect(row).to_have_class(re.compile(r"notice-unread"))
     await expect(row.locator(".notice-kind")).to_contain_text("Omnämnande")
     link = row.locator("a.notice-text")
+    await expect(link).to_have_text("Staff nämnde dig i px shared task")  # worded from the Swedish catalog
     await expect(link).to_have_attribute("href", f"/projects/{px}/tasks/{task}#comment-{comment}")
     await shoot(phone, "inbox")
     await link.click()
@@ -172,6 +173,7 @@ async def test_a_request_needing_information_waits_on_the_customer_until_answere
     await staff.page.click("#bell")
     notice = staff.page.locator("#inbox .notice[data-notification-id]").first
     await expect(notice.locator(".notice-kind")).to_contain_text("Request")
+    await expect(notice.locator("a.notice-text")).to_have_text(re.compile(r"^New reply on "))
     await expect(notice.locator("a.notice-text")).to_have_attribute("href", f"/projects/{px}/requests/{request}")
     await staff.page.click("#inbox button:has-text('Mark all read')")
     await expect(staff.page.locator("#bell")).to_have_attribute("aria-label", "Notifications, 0 unread")

@@ -12,6 +12,15 @@ describe("message catalogs", () => {
     }
   });
 
+  it("say every count with plural forms (no \"1 answers\"): a {count} message is a .one/.other pair", () => {
+    for (const [key, value] of Object.entries(en)) {
+      if (!value.includes("{count}")) continue;
+      expect(key, key).toMatch(/\.(one|other)$/);
+      const base = key.replace(/\.(one|other)$/, "");
+      expect(Object.keys(en), key).toContain(`${base}.other`);
+    }
+  });
+
   it("keep the same placeholders in every language", () => {
     const placeholders = (text: string) => (text.match(/\{\w+\}/g) ?? []).sort();
     for (const key of Object.keys(en) as (keyof typeof en)[]) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { setLocale, tn } from "../src/i18n";
-import { applyEvent, noticeLink, type Inbox, type Notice } from "../src/screens/inbox/state";
+import { applyEvent, noticeLink, noticeText, type Inbox, type Notice } from "../src/screens/inbox/state";
 
 function notice(id: number, extra: Partial<Notice> = {}): Notice {
   return {
@@ -65,5 +65,25 @@ describe("counted messages", () => {
     setLocale("en");
     expect(tn("waiting.count", 1)).toBe("1 thing is waiting on you");
     expect(tn("waiting.count", 0)).toBe("0 things are waiting on you");
+  });
+});
+
+describe("a notification's words", () => {
+  it("come from the reader's catalog, by kind and request step", () => {
+    const mention = notice(1, { params: { actor: "Anna", task: "Logo" }, text: "Anna mentioned you on Logo" });
+    const asked = notice(2, { kind: "request", params: { request: "Banner", step: "asked" }, text: "x" });
+    const merged = notice(3, { kind: "request", params: { request: "Banner", step: "merged" }, text: "x" });
+    setLocale("sv");
+    expect(noticeText(mention)).toBe("Anna nämnde dig i Logo");
+    expect(noticeText(asked)).toBe("Mer information behövs om Banner");
+    expect(noticeText(merged)).toBe("Banner har slagits ihop med en befintlig uppgift");
+    setLocale("en");
+    expect(noticeText(asked)).toBe("More information is needed on Banner");
+  });
+
+  it("fall back to the stored sentence for an unknown kind or step, or a notification without params", () => {
+    expect(noticeText(notice(1, { text: "old words" }))).toBe("old words");
+    expect(noticeText(notice(2, { kind: "later", params: { a: "b" }, text: "later words" }))).toBe("later words");
+    expect(noticeText(notice(3, { kind: "request", params: { step: "reopened" }, text: "r" }))).toBe("r");
   });
 });

@@ -158,11 +158,11 @@ export async function renderAudit(root: HTMLElement): Promise<void> {
         "tr",
         { "data-audit-id": String(e.id) },
         h("td", {}, new Date(e.created_at).toLocaleString()),
-        h("td", {}, e.action),
+        h("td", {}, h("code", {}, e.action)), // a stable code (docs/API.md), the same in every language
         h("td", {}, e.actor_name ?? "—"),
-        h("td", {}, e.target_id === null ? e.target_type : `${e.target_type} ${e.target_id}`),
+        h("td", {}, h("code", {}, e.target_id === null ? e.target_type : `${e.target_type} ${e.target_id}`)),
         h("td", {}, e.ip),
-        h("td", {}, detailsText(e)),
+        h("td", {}, h("code", {}, detailsText(e))),
       ),
     );
     if (reset) rows.replaceChildren(...lines);

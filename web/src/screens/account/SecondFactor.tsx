@@ -5,7 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
 import { addPasskey, cancelled } from "../sign-in/passkey";
 
 interface PasskeyRow {
@@ -257,7 +257,7 @@ export function SecondFactor({ onChange }: { onChange?: (factors: Factors) => vo
               </ul>
             </div>
           ) : (
-            <p class="muted">{t("recovery.left", { count: String(factors.recovery_codes_left) })}</p>
+            <p class="muted">{tn("recovery.left", factors.recovery_codes_left)}</p>
           )}
           {(factors.totp || factors.passkeys.length > 0) && (
             <button type="button" id="recovery-new" class="secondary" disabled={busy} onClick={newCodes}>

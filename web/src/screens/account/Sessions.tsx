@@ -4,11 +4,13 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
 
 export interface SignedInSession {
   id: number;
   device: string;
+  browser: string | null;
+  system: string | null;
   ip: string;
   created_at: string;
   last_seen_at: string;
@@ -16,6 +18,13 @@ export interface SignedInSession {
 }
 
 const when = (iso: string) => new Date(iso).toLocaleString();
+
+/** "Firefox on Linux" in the reader's language (the API's `device` is English). */
+export function deviceName(session: Pick<SignedInSession, "browser" | "system">): string {
+  const { browser, system } = session;
+  if (browser && system) return t("sessions.deviceOn", { browser, system });
+  return browser ?? system ?? t("sessions.unknownDevice");
+}
 
 export function Sessions() {
   const [sessions, setSessions] = useState<SignedInSession[] | null>(null);
@@ -51,7 +60,7 @@ export function Sessions() {
     act(async () => {
       await api("DELETE", `/api/me/sessions/${session.id}`);
       if (session.current) location.assign("/");
-      return t("sessions.signedOut", { device: session.device });
+      return t("sessions.signedOut", { device: deviceName(session) });
     });
 
   const signOutOthers = async () => {
@@ -64,7 +73,7 @@ export function Sessions() {
     if (!yes) return;
     await act(async () => {
       const { ended } = await api<{ ended: number }>("POST", "/api/me/sessions/end-others");
-      return t("sessions.othersDone", { count: String(ended) });
+      return tn("sessions.othersDone", ended);
     });
   };
 
@@ -96,7 +105,7 @@ export function Sessions() {
             {sessions.map((session) => (
               <tr key={session.id} data-session-id={String(session.id)} data-current={String(session.current)}>
                 <td>
-                  {session.device}
+                  {deviceName(session)}
                   {session.current && <strong class="session-current"> · {t("sessions.thisDevice")}</strong>}
                 </td>
                 <td>
@@ -113,7 +122,7 @@ export function Sessions() {
                     type="button"
                     class="link"
                     disabled={busy}
-                    aria-label={t("sessions.signOutOf", { device: session.device })}
+                    aria-label={t("sessions.signOutOf", { device: deviceName(session) })}
                     onClick={() => void signOut(session)}
                   >
                     {t("sessions.signOut")}

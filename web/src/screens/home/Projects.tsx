@@ -2,7 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { allPages, type Project, type ProjectSummary } from "../../api";
 import { reasonFor } from "../../app/errors";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
 
 function Health({ summary }: { summary: ProjectSummary }) {
   return (
@@ -11,13 +11,13 @@ function Health({ summary }: { summary: ProjectSummary }) {
       {summary.overdue > 0 && (
         <span class="badge badge-overdue">
           <span aria-hidden="true">! </span>
-          {t("home.overdueCount", { count: String(summary.overdue) })}
+          {tn("home.overdueCount", summary.overdue)}
         </span>
       )}
       {summary.waiting_on_customer > 0 && (
         <span class="badge badge-due_soon">
           <span aria-hidden="true">◷ </span>
-          {t("home.waitingCount", { count: String(summary.waiting_on_customer) })}
+          {tn("home.waitingCount", summary.waiting_on_customer)}
         </span>
       )}
     </span>

@@ -21,7 +21,8 @@ export function ColourBadge({ colour }: { colour: ColourClass }) {
 
 function Row({ item }: { item: WaitingItem }) {
   return (
-    <li class={`card waiting-item card-${item.colour_class}`} data-kind={item.kind} data-id={item.id}>
+    <li class={`card waiting-item card-${item.colour_class}`} data-kind={item.kind} data-id={item.id}
+      data-focus-key={`${item.kind}:${item.id}`}>
       <h3 class="card-title">
         <span class="waiting-kind">
           <span aria-hidden="true">{KIND_ICONS[item.kind]}</span> {t(`waiting.kind.${item.kind}` as MessageKey)}

@@ -2,7 +2,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { locale, t, tn, type MessageKey } from "../../i18n";
 import type { LiveClient } from "../../live";
-import { followPersonal, inbox, markRead, noticeLink, UNREAD_CAP, type Notice } from "./state";
+import { followPersonal, inbox, markRead, noticeLink, noticeText, UNREAD_CAP, type Notice } from "./state";
 import "./inbox.css";
 
 const KIND_ICONS: Record<string, string> = { mention: "@", assignment: "→", request: "✉", status: "⇄", feedback: "★" };
@@ -31,10 +31,10 @@ function NoticeRow({ notice, close }: { notice: Notice; close: () => void }) {
       </span>
       {href ? (
         <a class="notice-text" href={href} onClick={open}>
-          {notice.text}
+          {noticeText(notice)}
         </a>
       ) : (
-        <span class="notice-text">{notice.text}</span>
+        <span class="notice-text">{noticeText(notice)}</span>
       )}
       <span class="notice-meta">
         {unread && <span class="notice-new">{t("inbox.new")}</span>}

@@ -4,6 +4,7 @@
 // one handler in live.ts).
 import { signal } from "@preact/signals";
 import { api, type ColourClass, type Page } from "../../api";
+import { hasKey, t } from "../../i18n";
 import type { ChannelMessage, LiveClient } from "../../live";
 
 export type NotificationKind = "mention" | "assignment" | "request" | "status" | "feedback";
@@ -15,6 +16,9 @@ export interface Notice {
   task_id: number | null;
   comment_id: number | null;
   request_id: number | null;
+  /** What the sentence is made of (docs/API.md, notifications): worded here from the catalogs. */
+  params?: Record<string, string>;
+  /** The sentence in the recipient's language when it was made: shown only when the catalogs have no words. */
   text: string;
   created_at: string;
   read_at: string | null;
@@ -75,6 +79,16 @@ export function applyEvent(state: Inbox, event: PersonalEvent): { state: Inbox; 
     return { state: { items, unread: all ? 0 : state.unread }, refetch: !all };
   }
   return { state, refetch: false };
+}
+
+/** A notification's sentence in the reader's language, from its kind and params (the stored text as a last resort:
+ * a kind this client does not know, or a notification made before params existed). */
+export function noticeText(n: Notice): string {
+  const params = n.params ?? {};
+  let key = `inbox.text.${n.kind}`;
+  if (n.kind === "request") key = `inbox.text.request.${params.step === "merged" && !params.task ? "merged_hidden" : params.step}`;
+  if (!Object.keys(params).length || !hasKey(key)) return n.text;
+  return t(key, Object.fromEntries(Object.entries(params).map(([name, value]) => [name, String(value)])));
 }
 
 /** Where the web client shows a notification's item. */

@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, postCsv, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
-import { t, type MessageKey } from "../../i18n";
+import { t, tn, type MessageKey } from "../../i18n";
 import { getProject, may, type ProjectDetails } from "../../people-api";
 import { ProjectNav } from "../common/ProjectNav";
 import "../notes/notes.css";
@@ -438,7 +438,7 @@ function CsvImport({ projectId }: { projectId: number }) {
     if (!report) return;
     if (report.created > 0 || report.rows.every((r) => !r.errors.length)) {
       setPreview(null);
-      setResult({ kind: "ok", text: t("import.done", { count: String(report.created) }) });
+      setResult({ kind: "ok", text: tn("import.done", report.created) });
     } else {
       // Something changed since the check (a status renamed, a person gone): the rows say what; nothing was stored.
       setPreview({ ...report, dry_run: true });
@@ -476,7 +476,7 @@ function CsvImport({ projectId }: { projectId: number }) {
         <div class="import-preview" id="import-preview">
           <h3>{t("import.preview")}</h3>
           <p class={bad ? "notice notice-error" : "notice"} role={bad ? "alert" : "status"}>
-            {bad ? t("import.previewErrors", { count: String(bad) }) : t("import.previewOk", { count: String(preview.rows.length) })}
+            {bad ? tn("import.previewErrors", bad) : tn("import.previewOk", preview.rows.length)}
           </p>
           <div class="table-scroll">
             <table class="import-rows">
@@ -501,7 +501,7 @@ function CsvImport({ projectId }: { projectId: number }) {
           {!bad && preview.rows.length > 0 && (
             <div class="actions">
               <button type="button" id="import-confirm" class="primary" disabled={busy !== ""} aria-busy={busy === "import"} onClick={confirmImport}>
-                {busy === "import" ? t("import.importing") : t("import.confirm", { count: String(preview.rows.length) })}
+                {busy === "import" ? t("import.importing") : tn("import.confirm", preview.rows.length)}
               </button>
             </div>
           )}

@@ -2,7 +2,7 @@
 // it), complete (a shared milestone's completion asks the customers for feedback: the row then says so), delete.
 import { useEffect, useState } from "preact/hooks";
 import { api, type Milestone, type Project, type User } from "../../api";
-import { formatDate, t } from "../../i18n";
+import { formatDate, t, tn } from "../../i18n";
 import {
   createMilestone,
   deleteMilestone,
@@ -187,7 +187,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
                     {m.completed_at && <span class="tag tag-muted">✓ {t("ms.done")}</span>}
                     {request && (
                       <small class="milestone-asked">
-                        {t("ms.asked", { answers: String(request.answers) })}
+                        {tn("ms.asked", request.answers)}
                       </small>
                     )}
                   </span>

@@ -2,7 +2,7 @@
 // change a colleague's role or access). Staff see both lists; what they may not change is not offered.
 import { useEffect, useState } from "preact/hooks";
 import type { User } from "../../api";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
 import { SecondFactorPolicy } from "./SecondFactorPolicy";
 import {
   changeStaff,
@@ -188,7 +188,7 @@ function ClientRow(props: {
         <>
           <span class="row-who">
             <strong>{client.name}</strong>
-            <small>{t("org.projectsOf", { count: String(count) })}</small>
+            <small>{tn("org.projectsOf", count)}</small>
           </span>
           {manage && (
             <span class="row-controls" data-staff-only>
