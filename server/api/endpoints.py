@@ -27,6 +27,7 @@ from server.api import (
     webhooks,
     workflow,
     workflow_templates,
+    ws_ticket,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "webhooks",
     "workflow",
     "workflow_templates",
+    "ws_ticket",
 ]
