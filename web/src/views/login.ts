@@ -1,6 +1,7 @@
 import { api, ApiError, type User } from "../api";
 import { h, mount } from "../dom";
 import { t } from "../i18n";
+import { reasonFor } from "../app/errors";
 
 /** "Check your mail": the answer is the same whether or not the address may sign in by link. */
 function renderLinkSent(root: HTMLElement, onBack: () => void): void {
@@ -53,7 +54,11 @@ export function renderLogin(root: HTMLElement, onSignedIn: (user: User) => void)
       onSignedIn(result.user);
     } catch (err) {
       const code = err instanceof ApiError ? err.code : "";
-      error.textContent = t(code === "rate_limited" ? "login.rateLimited" : "login.failed");
+      // Locked after failed sign-ins: say for how long (Retry-After, in the error's params).
+      error.textContent =
+        code === "sign_in_locked"
+          ? reasonFor(err)
+          : t(code === "rate_limited" ? "login.rateLimited" : "login.failed");
     }
   });
   byLink.addEventListener("click", async () => {
