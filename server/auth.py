@@ -266,12 +266,17 @@ class AuthService:
         return await load_actor(session, *found) if found is not None else None
 
     async def check_login_rate(self, email: str, ip: str) -> None:
-        """Refuse a sign-in attempt locked out after failures, or over the per-minute limits.
+        """Refuse a sign-in attempt over the per-minute limits, or locked out after failures.
 
         Raises:
-            ApiError: 429 ``sign_in_locked`` (``params.seconds``, ``Retry-After``) while the account or address is
-                locked out; 429 ``rate_limited`` over the per-minute limits.
+            ApiError: 429 ``rate_limited`` over the per-minute limits (counted first, as they always were);
+                429 ``sign_in_locked`` (``params.seconds``, ``Retry-After``) while the account or address is locked
+                out after failed sign-ins (server/signin_throttle.py).
         """
+        per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)
+        per_ip = await self.limiter.hit(f"login:ip:{ip}", self.settings.login_attempts_per_minute * 5, 60)
+        if not (per_account and per_ip):
+            raise ApiError(429, "rate_limited", "Too many sign-in attempts. Wait a minute and try again.")
         wait = await self.throttle.wait(email, ip)
         if wait > 0:
             raise ApiError(
@@ -281,10 +286,6 @@ class AuthService:
                 headers={"retry-after": str(wait)},
                 params={"seconds": wait},
             )
-        per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)
-        per_ip = await self.limiter.hit(f"login:ip:{ip}", self.settings.login_attempts_per_minute * 5, 60)
-        if not (per_account and per_ip):
-            raise ApiError(429, "rate_limited", "Too many sign-in attempts. Wait a minute and try again.")
 
     async def login(self, session: AsyncSession, email: str, password: str) -> User:
         """Check credentials; the same answer and the same work whether or not the email exists.
@@ -355,14 +356,16 @@ class AuthService:
             ),
         ]
         if secure:
-            cookies += [dict(key=name, value="", max_age=0, path="/") for name in (SESSION_COOKIE, CSRF_COOKIE)]
+            old = (SESSION_COOKIE, CSRF_COOKIE)
+            cookies += [dict(key=name, value="", max_age=0, path="/", secure=True) for name in old]
         return cookies
 
     def clear_cookies(self) -> list[dict[str, Any]]:
         """Delete both names of both cookies (a ``__Host-`` cookie is only deleted by a Secure Set-Cookie)."""
-        plain = [dict(key=name, value="", max_age=0, path="/") for name in (SESSION_COOKIE, CSRF_COOKIE)]
-        if not self.settings.secure_cookies:
-            return plain
-        names = (SECURE_SESSION_COOKIE, SECURE_CSRF_COOKIE)
-        prefixed = [dict(key=name, value="", max_age=0, path="/", secure=True) for name in names]
-        return prefixed + plain
+        secure = self.settings.secure_cookies
+        names = (
+            (SECURE_SESSION_COOKIE, SECURE_CSRF_COOKIE, SESSION_COOKIE, CSRF_COOKIE)
+            if secure
+            else (SESSION_COOKIE, CSRF_COOKIE)
+        )
+        return [dict(key=name, value="", max_age=0, path="/", secure=secure) for name in names]

@@ -94,10 +94,10 @@ failures = failures + 1
 local over = failures - tonumber(ARGV[3])
 local locked = 0
 if over > 0 then locked = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ math.min(over - 1, 60)) end
-local until = now + locked
-redis.call('hset', KEYS[1], 'f', failures, 'l', ARGV[1], 'u', tostring(until))
+local ends = now + locked
+redis.call('hset', KEYS[1], 'f', failures, 'l', ARGV[1], 'u', tostring(ends))
 redis.call('expire', KEYS[1], math.ceil(tonumber(ARGV[2]) + tonumber(ARGV[5])) + 1)
-return tostring(until)
+return tostring(ends)
 """
 
 
@@ -106,12 +106,13 @@ class RedisFailureStore:
     reached each node counts on its own (as `server.ratelimit.RedisRateLimiter` does), so sign-in keeps working."""
 
     def __init__(self, redis: Redis | RedisCluster, prefix: str) -> None:
-        from redis.exceptions import RedisError
+        from redis.exceptions import ConnectionError, TimeoutError
 
         self._redis = redis
         self._prefix = prefix + "signin:"
         self._fail = redis.register_script(_FAIL)
-        self._unavailable = (RedisError, OSError)
+        # Unreachable only: a script error is a bug and must not hide behind per-node counting.
+        self._unavailable = (ConnectionError, TimeoutError, OSError)
         self._fallback = MemoryFailureStore()
 
     async def locked_until(self, key: str) -> float:
