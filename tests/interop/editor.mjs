@@ -1,4 +1,5 @@
-// A stock Yjs editor: `new WebsocketProvider(base, noteId, ydoc, {params: {token}})` from the y-websocket package.
+// A stock Yjs editor: `new WebsocketProvider(base, noteId, ydoc, ...)` from the y-websocket package, its sockets
+// opened by the `ws` package with the token in an Authorization header (never in the URL: docs/PROTOCOL.md).
 // Usage: node editor.mjs <ws base, e.g. ws://127.0.0.1:8000/yjs> <note id> <token> <name> <edits>
 // Prints one JSON line per state change: {"synced", "text", "denied", "peers"}; exits when stdin closes.
 import WebSocket from 'ws'
@@ -8,9 +9,13 @@ import { WebsocketProvider } from 'y-websocket'
 const [base, noteId, token, name, edits] = process.argv.slice(2)
 const ydoc = new Y.Doc()
 const text = ydoc.getText('content')
+class AuthorizedWebSocket extends WebSocket {
+  constructor (url, protocols) {
+    super(url, protocols, { headers: { Authorization: `Bearer ${token}` } })
+  }
+}
 const provider = new WebsocketProvider(base, noteId, ydoc, {
-  params: { token },
-  WebSocketPolyfill: WebSocket,
+  WebSocketPolyfill: AuthorizedWebSocket,
   disableBc: true
 })
 let denied = null
