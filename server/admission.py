@@ -34,7 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from channels.protocol import CloseCode
-from server.auth import AuthService, actor_for_session
+from server.auth import AuthService, Credentials, actor_for_session
 from server.db import Database
 from server.policy import Actor
 from server.policy import Scope as TokenScope
@@ -281,6 +281,7 @@ class SocketAdmission:
             settings.ws_admit_concurrency, settings.ws_admit_queue, settings.ws_admit_wait_seconds
         )
         self.caps = SocketCaps(settings.ws_max_sockets_per_user, settings.ws_max_sockets_per_ip)
+        self.url_tokens = settings.ws_url_tokens
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
 
@@ -354,6 +355,8 @@ class SocketAdmission:
                 actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
             return (actor, hashed) if actor is not None else None
         creds = self.auth.credentials(websocket)
+        if creds is None and self.url_tokens and websocket.query_params.get("token"):
+            creds = Credentials(websocket.query_params["token"], via_cookie=False)  # benchmarks only (settings)
         if creds is None:
             return None
         async with self.db.session() as session:

@@ -112,6 +112,8 @@ class Settings:
     ws_max_sockets_per_ip: int = 256
     # How long a WebSocket ticket (POST /api/ws-ticket) may wait to be redeemed, once.
     ws_ticket_seconds: int = 30
+    # Accept ``?token=`` on WebSocket URLs (benchmarks' load generators only; refused in production: proxies log URLs).
+    ws_url_tokens: bool = False
     # Behind https, still accept the unprefixed session cookie of sessions started before ``__Host-`` (server/auth.py).
     accept_legacy_cookie: bool = True
     # Failed sign-ins (server/signin_throttle.py): free failures per account and per IP, then a lockout of
@@ -208,6 +210,13 @@ def _secret_key(env: Mapping[str, str], production: bool, data_dir: Path) -> str
     return key
 
 
+def _url_tokens(env: Mapping[str, str], production: bool) -> bool:
+    allowed = _bool(env.get("TANDEM_WS_URL_TOKENS"), False)
+    if allowed and production:
+        raise ConfigurationError("TANDEM_WS_URL_TOKENS is for benchmarks: tokens in URLs end up in proxies' logs")
+    return allowed
+
+
 def _served_url(host: str, port: int) -> str:
     """The base URL of a node listening on ``host:port``; a wildcard address is reached on this machine's loopback."""
     if host in ("", "0.0.0.0", "::"):
@@ -283,6 +292,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_max_sockets_per_ip=_int(env, "TANDEM_WS_MAX_SOCKETS_PER_IP", 256),
         ws_ticket_seconds=_int(env, "TANDEM_WS_TICKET_SECONDS", 30),
         accept_legacy_cookie=_bool(env.get("TANDEM_ACCEPT_LEGACY_COOKIE"), True),
+        ws_url_tokens=_url_tokens(env, production),
         signin_free_failures_per_account=_int(env, "TANDEM_SIGNIN_FREE_FAILURES_PER_ACCOUNT", 5),
         signin_free_failures_per_ip=_int(env, "TANDEM_SIGNIN_FREE_FAILURES_PER_IP", 20),
         signin_lockout_base_seconds=_float(env, "TANDEM_SIGNIN_LOCKOUT_BASE_SECONDS", 2.0),

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection
 from channels.client import TandemClient
 from channels.protocol import CloseCode
 from server.admission import MemoryTicketStore, RedisTicketStore, SocketCaps, Tickets, TicketStore
+from server.settings import ConfigurationError, load_settings
 from tests.conftest import REDIS
 from tests.crdt.yclient import YClient
 from tests.nodes import Node, bearer, cluster
@@ -225,3 +226,10 @@ async def test_an_addresss_sockets_are_capped_signed_in_or_not(
     async with websockets.connect(node.ws) as anonymous:
         assert await close_code(anonymous) == CloseCode.TOO_MANY_SOCKETS
         assert anonymous.close_reason == "too many open sockets for this ip"
+
+
+def test_tokens_in_urls_can_be_let_in_for_benchmarks_only(tmp_path: Path) -> None:
+    env = {"TANDEM_SECRET_KEY": "k" * 40, "TANDEM_DATA_DIR": str(tmp_path), "TANDEM_WS_URL_TOKENS": "true"}
+    assert load_settings(env).ws_url_tokens and not load_settings({**env, "TANDEM_WS_URL_TOKENS": ""}).ws_url_tokens
+    with pytest.raises(ConfigurationError, match="benchmarks"):
+        load_settings({**env, "TANDEM_ENV": "production"})
