@@ -6,11 +6,13 @@ WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts
 .PHONY: run test install web lint audit bench clean lock
 
 # Exactly the locked versions, each checked against its hash (requirements.lock, made by `make lock`); then Tandem
-# itself, editable, without resolving anything again.
+# itself, editable, without resolving anything again. `pip check` fails when pyproject.toml names a dependency the
+# lock lacks (run `make lock`).
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock
 	$(VENV)/bin/pip install --quiet --no-deps -e .
+	$(VENV)/bin/pip check
 	touch $@
 
 install: $(VENV)/.installed
