@@ -4,12 +4,16 @@ VENV ?= .venv
 PYTHON ?= python3
 WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: run test test-fast install web lint audit bench clean
+.PHONY: run test test-fast install web lint audit bench clean lock
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the locked versions, each checked against its hash (requirements.lock, made by `make lock`); then Tandem
+# itself, editable, without resolving anything again. `pip check` fails when pyproject.toml names a dependency the
+# lock lacks (run `make lock`).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	$(VENV)/bin/pip check
 	touch $@
 
 install: $(VENV)/.installed
@@ -49,6 +53,17 @@ audit: install web/node_modules/.installed
 	$(VENV)/bin/pip install --quiet pip-audit
 	$(VENV)/bin/pip-audit --skip-editable
 	cd web && npm audit
+
+# Re-resolve requirements.lock from pyproject.toml: keeps every pin that still fits (a new dependency gets the newest
+# version that fits); `make lock UPGRADE=1` moves everything to the newest, `UPGRADE=name` one package. Commit it.
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet pip-tools
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --extra dev --extra s3 \
+	  $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE))) \
+	  -o requirements.lock pyproject.toml
+	rm -rf .venv-lock
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist var

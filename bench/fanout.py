@@ -475,6 +475,8 @@ async def start_tandem(
         "TANDEM_DATA_DIR": str(work),
         "TANDEM_AUTO_MIGRATE": "false",
         "TANDEM_REDIS_PREFIX": f"bench:{uuid.uuid4().hex}:",
+        # The load generators put the token in the URL (they cannot set headers); never outside a benchmark.
+        "TANDEM_WS_URL_TOKENS": "true",
         # One staff user PATCHes ~750 times a minute here, above the per-user write limit a person gets (600):
         # limits high enough never to refuse, still counted on every request as in production.
         "TANDEM_API_WRITES_PER_MINUTE_PER_USER": "1000000",

@@ -160,6 +160,8 @@ def start_tandem() -> Server:
         "TANDEM_SECRET_KEY": "bench-secret-" + "b" * 32,
         "TANDEM_DATA_DIR": str(tmp),
         "TANDEM_AUTO_MIGRATE": "false",
+        # The load generators put the token in the URL (they cannot set headers); never outside a benchmark.
+        "TANDEM_WS_URL_TOKENS": "true",
         # The burst scenario sends updates back to back, far past an editor's pace (and the default 4429 limit).
         "TANDEM_NOTES_MESSAGES_PER_SECOND": "1000000",
         "TANDEM_NOTES_MESSAGE_BURST": "1000000",

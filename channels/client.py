@@ -54,6 +54,7 @@ class TandemClient:
         url: str,
         *,
         token: str | None = None,
+        ticket: str | None = None,
         headers: Mapping[str, str] | None = None,
         auto_reconnect: bool = False,
         ping_interval: float | None = 20.0,
@@ -63,7 +64,10 @@ class TandemClient:
     ) -> None:
         """Args:
         url: ``ws://``/``wss://`` URL of the endpoint.
-        token: sent as the ``token`` query parameter (what a browser can do too).
+        token: a session or personal API token, sent in the ``Authorization: Bearer`` header (never in the URL,
+            which proxies log; docs/PROTOCOL.md).
+        ticket: a single-use ticket from ``POST /api/ws-ticket``, sent as ``?ticket=`` (it opens one socket, so
+            a client that reconnects needs a token or a fresh ticket per connection).
         headers: extra HTTP headers for the handshake (e.g. a session cookie).
         auto_reconnect: reconnect and resubscribe by itself when the socket drops.
         ping_interval: send a protocol ``ping`` this often (keeps the hub's idle timeout at bay); None: never.
@@ -71,8 +75,10 @@ class TandemClient:
         max_queue: pushed frames buffered before the reader stops reading (back-pressure to the server).
         max_size: largest incoming WebSocket message.
         """
-        self.url = _with_token(url, token)
+        self.url = _with_ticket(url, ticket)
         self.headers = dict(headers or {})
+        if token is not None:
+            self.headers["Authorization"] = f"Bearer {token}"
         self.auto_reconnect = auto_reconnect
         self.positions: dict[str, StreamPosition] = {}
         self.close_code: int | None = None
@@ -93,14 +99,20 @@ class TandemClient:
 
     @classmethod
     async def connect(
-        cls, url: str, *, token: str | None = None, headers: Mapping[str, str] | None = None, **options: Any
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        ticket: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> TandemClient:
         """Open a client (see `__init__` for options).
 
         Raises:
             OSError, websockets.exceptions.InvalidHandshake: the connection failed.
         """
-        client = cls(url, token=token, headers=headers, **options)
+        client = cls(url, token=token, ticket=ticket, headers=headers, **options)
         await client._open()
         return client
 
@@ -290,9 +302,9 @@ class TandemClient:
                 logger.debug("ping failed: %s", exc)
 
 
-def _with_token(url: str, token: str | None) -> str:
-    if token is None:
+def _with_ticket(url: str, ticket: str | None) -> str:
+    if ticket is None:
         return url
     parts = urlsplit(url)
     query = f"{parts.query}&" if parts.query else ""
-    return urlunsplit(parts._replace(query=query + urlencode({"token": token})))
+    return urlunsplit(parts._replace(query=query + urlencode({"ticket": ticket})))

@@ -58,6 +58,9 @@ class CloseCode(IntEnum):
     TIMEOUT = 4408
     SLOW_CONSUMER = 4409
     RATE_LIMITED = 4429
+    # Too many sockets open for this user or IP address on the node (server/admission.py). Not 4429: the client
+    # is not sending too fast; it should retry with backoff, and succeeds once another of its sockets closes.
+    TOO_MANY_SOCKETS = 4430
 
 
 class ErrorCode(StrEnum):

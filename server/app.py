@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import server.api.endpoints  # noqa: F401  (registers every endpoint on `api`)
 from server import migrate
+from server.admission import SocketAdmission, Tickets, make_ticket_store
 from server.api import api
 from server.api.openapi import openapi_document
 from server.auth import AuthService
@@ -36,6 +37,7 @@ from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from server.realtime import Realtime
 from server.report_live import KpiPublisher
 from server.settings import Settings
+from server.signin_throttle import make_throttle
 from server.storage import Storage, storage_from_url
 from server.webhooks import WebhookEvents, WebhookWorker
 
@@ -59,6 +61,7 @@ class Services:
     settings: Settings
     db: Database
     auth: AuthService
+    sockets: SocketAdmission
     mailer: Mailer
     live: LiveUpdates
     limiter: RateLimiter
@@ -158,6 +161,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 def build_services(settings: Settings) -> Services:
     limiter: RateLimiter
     redis_ping = None
+    redis = None
     if settings.redis_url:
         from channels.backends.redis_cluster import redis_client
 
@@ -169,9 +173,12 @@ def build_services(settings: Settings) -> Services:
         limiter = MemoryRateLimiter()
     db = Database(settings.database_url)
     instrument_engine(db.engine)
-    auth = AuthService(settings, limiter)
-    realtime = Realtime(settings, db, auth)
-    notes = NoteRooms(settings, db, auth)
+    auth = AuthService(settings, limiter, make_throttle(settings, redis))
+    # One admission for /ws and /yjs: origin, credentials and tickets, the caps on open sockets, the gate.
+    tickets = Tickets(make_ticket_store(redis, settings.redis_prefix), settings.ws_ticket_seconds)
+    sockets = SocketAdmission(settings, db, auth, tickets)
+    realtime = Realtime(settings, db, auth, sockets)
+    notes = NoteRooms(settings, db, auth, sockets)
     realtime.control_hooks.append(notes.on_control)
     mailer = Mailer(settings.smtp)
     webhook_worker = WebhookWorker(settings, db)
@@ -179,6 +186,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         db=db,
         auth=auth,
+        sockets=sockets,
         mailer=mailer,
         live=LiveUpdates(
             realtime.relay,
@@ -303,7 +311,10 @@ def create_app(settings: Settings, services: Services | None = None) -> TandemAp
         *_web_routes(),
     ]
     app = TandemApp(
-        ws_routes=[("/ws", services.realtime.endpoint), ("/yjs/{note_id:int}", services.notes.endpoint)],
+        ws_routes=[
+            ("/ws", services.sockets.guard(services.realtime.endpoint)),
+            ("/yjs/{note_id:int}", services.sockets.guard(services.notes.endpoint)),
+        ],
         routes=routes,
         lifespan=lifespan,
         middleware=[

@@ -4,8 +4,14 @@ inserted row is evident (`verify`, run by ``tandem audit verify``).
 ``hash`` is SHA-256 over a canonical serialization of the row's fields and ``prev_hash``. Appends are serialized
 on the one ``audit_chain`` row, which holds the chain's head: writing it first takes PostgreSQL's row lock or
 SQLite's write lock until the appending transaction ends; so rows of concurrent transactions, on any node, take
-their places one after another and ids follow the chain. The lock is taken only by transactions that write an
-audit row, at their flush, and held to their commit.
+their places one after another and ids follow the chain.
+
+The lock is taken as the last step of a commit, never earlier: an audit row added to a session is held back from
+every flush before the commit (kept in ``session.info``) and inserted, chained, by the commit's own flush. A
+transaction therefore takes the head lock after every other lock it takes, and holds it only for its final insert
+and the commit: audited transactions do not wait for each other's work, and two of them cannot deadlock over the
+head and some other row taken in the opposite order (``tests/test_audit_chain.py``, on PostgreSQL). An audit row
+thus has no id before its transaction commits.
 
 Retention (`purge_older_than`) deletes the oldest rows and records the last deleted row's id and hash as the
 chain's anchor: the first kept row must link to it.
@@ -21,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 from sqlmodel import col
 
 from server.db import utcnow
@@ -68,9 +74,22 @@ def _lock_head(conn: Connection) -> tuple[str, int, str]:
     return row[0], row[1], row[2]
 
 
+_DEFERRED = "tandem.audit_deferred"  # audit rows held back from flushes before the commit
+_COMMITTING = "tandem.audit_committing"  # set from before_commit: this flush is the commit's, chain now
+
+
 def _chain_new_events(session: Session, _context: UOWTransaction, _instances: object) -> None:
     events = [obj for obj in session.new if isinstance(obj, AuditEvent) and not obj.hash]
     if not events:
+        return
+    if not session.info.get(_COMMITTING):
+        # A flush before the commit (autoflush, an explicit flush): hold the rows back, so the head lock is not
+        # taken here and held through the rest of the transaction.
+        deferred: list[AuditEvent] = session.info.setdefault(_DEFERRED, [])
+        events.sort(key=lambda obj: obj._sa_instance_state.insert_order)  # type: ignore[attr-defined]
+        for obj in events:
+            session.expunge(obj)
+        deferred.extend(events)
         return
     # The order rows are inserted in, so ids follow the chain.
     events.sort(key=lambda obj: obj._sa_instance_state.insert_order)  # type: ignore[attr-defined]
@@ -84,10 +103,32 @@ def _chain_new_events(session: Session, _context: UOWTransaction, _instances: ob
     conn.execute(update(audit_chain).where(audit_chain.c.id == 1).values(head_hash=head))
 
 
+def _before_commit(session: Session) -> None:
+    # The commit flushes next: the held-back rows go in with it, chained under the lock (`_chain_new_events`).
+    session.info[_COMMITTING] = True
+    session.add_all(session.info.pop(_DEFERRED, []))
+
+
+def _transaction_ended(session: Session, *_args: object) -> None:
+    session.info.pop(_COMMITTING, None)
+    session.info.pop(_DEFERRED, None)  # rolled back: the rows go with the rest of the transaction
+
+
+def _soft_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:  # the outermost transaction rolled back (not a savepoint)
+        _transaction_ended(session)
+
+
 def install() -> None:
-    """Chain every audit row any ORM session inserts (idempotent)."""
-    if not event.contains(Session, "before_flush", _chain_new_events):
-        event.listen(Session, "before_flush", _chain_new_events)
+    """Chain every audit row any ORM session inserts, at its commit (idempotent)."""
+    for name, listener in (
+        ("before_flush", _chain_new_events),
+        ("before_commit", _before_commit),
+        ("after_commit", _transaction_ended),
+        ("after_soft_rollback", _soft_rollback),
+    ):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
 
 
 install()

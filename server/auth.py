@@ -3,8 +3,16 @@
 Scripts may instead present a personal API token (``tnd_...``, ``server/api_tokens.py``) as the bearer: it acts as
 its owner narrowed to its scopes, and needs no CSRF token (it is never sent by a browser on its own).
 
-The same session authenticates REST calls and WebSocket connections (cookie, or ``?token=`` on the URL).
-Browsers writing with the cookie must also send the session's CSRF token in ``X-CSRF-Token``.
+The same session authenticates REST calls and WebSocket connections (the cookie, the bearer header, or a single-use
+ticket: ``server/admission.py``; never a long-lived token in a URL). Browsers writing with the cookie must also send
+the session's CSRF token in ``X-CSRF-Token``.
+
+Cookie names: behind https (``TANDEM_BASE_URL`` https, or production) ``__Host-tandem_session`` and
+``__Host-tandem_csrf``: the ``__Host-`` prefix makes the browser refuse them unless Secure, ``Path=/`` and without
+``Domain``, so neither a sibling subdomain nor a plain-http page can plant or overwrite them. On a plain-http
+development server, where a browser refuses Secure cookies from any host but localhost, the names lack the prefix.
+Cookies set before the prefix existed (``tandem_session``) keep signing in until their session ends
+(``TANDEM_ACCEPT_LEGACY_COOKIE=0`` refuses them); a new sign-in sets the prefixed names and clears the old.
 
 A session ends when signed out, after ``session_days`` (absolute), or once unused for ``session_idle_minutes``
 (idle): ``last_seen_at`` records use, written at most once a minute so reads stay reads.
@@ -23,15 +31,12 @@ from sqlalchemy import ColumnElement, ScalarSelect, and_, bindparam, delete
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
-from starlette.websockets import WebSocket
 
-from channels.protocol import CloseCode
-from server.admission import AdmissionBusy, AdmissionGate
 from server.api.routing import ApiError
 from server.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
 from server.db import Database, UTCDateTime, json_object_agg, utcnow
 from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, SignInLink, User
-from server.policy import Actor, CustomerCapability, Scope
+from server.policy import Actor, CustomerCapability
 from server.ratelimit import RateLimiter
 from server.security import (
     constant_time_equal,
@@ -43,9 +48,13 @@ from server.security import (
     verify_password,
 )
 from server.settings import Settings
+from server.signin_throttle import SignInThrottle, make_throttle
 
 SESSION_COOKIE = "tandem_session"
 CSRF_COOKIE = "tandem_csrf"
+HOST_PREFIX = "__Host-"
+SECURE_SESSION_COOKIE = HOST_PREFIX + SESSION_COOKIE
+SECURE_CSRF_COOKIE = HOST_PREFIX + CSRF_COOKIE
 CSRF_HEADER = "x-csrf-token"
 # Refresh last_seen_at at most this often (or a tenth of the idle timeout, if shorter): a read must not turn
 # into a write on every request, and a session must not look idle much sooner than it is.
@@ -65,15 +74,21 @@ class Credentials:
     via_cookie: bool
 
 
-def credentials(conn: HTTPConnection) -> Credentials | None:
-    """The session token a request or WebSocket carries, and whether it came from the cookie."""
+def cookie_names(secure: bool) -> tuple[str, str]:
+    """The session and CSRF cookies' names: ``__Host-`` prefixed when the cookies are Secure (https)."""
+    return (SECURE_SESSION_COOKIE, SECURE_CSRF_COOKIE) if secure else (SESSION_COOKIE, CSRF_COOKIE)
+
+
+def credentials(conn: HTTPConnection, *, legacy_cookie: bool = True) -> Credentials | None:
+    """The session token a request or WebSocket carries, and whether it came from the cookie.
+
+    The bearer header first, then the ``__Host-`` cookie, then (``legacy_cookie``) the unprefixed one: the name
+    on plain-http development servers, and the name sessions had before the prefix.
+    """
     header = conn.headers.get("authorization", "")
     if header[:7].lower() == "bearer " and header[7:].strip():
         return Credentials(header[7:].strip(), via_cookie=False)
-    query = conn.query_params.get("token")
-    if query and conn.scope["type"] == "websocket":
-        return Credentials(query, via_cookie=False)
-    cookie = conn.cookies.get(SESSION_COOKIE)
+    cookie = conn.cookies.get(SECURE_SESSION_COOKIE) or (conn.cookies.get(SESSION_COOKIE) if legacy_cookie else None)
     if cookie:
         return Credentials(cookie, via_cookie=True)
     return None
@@ -136,44 +151,6 @@ async def refresh_actor_in(session: AsyncSession, principal: SessionPrincipal, i
     if actor is not None:
         principal.actor = actor
     return actor
-
-
-async def admit_socket(
-    websocket: WebSocket, db: Database, auth: AuthService, allowed_origins: set[str]
-) -> tuple[Actor, str] | None:
-    """Accept a WebSocket, then let it in only from an allowed Origin and with a valid session.
-
-    The session lookup runs through ``auth.admission``: when too many sockets are being admitted at once (a
-    reconnect storm) the socket is closed with 1013 "try again later" instead of joining an unbounded queue.
-
-    Returns:
-        The actor and the SHA-256 of their session token; None after closing the socket with 4403 (origin not
-        allowed), 4401 (no valid session) or 1013 (busy). Accepting first lets clients read the close code.
-    """
-    origin = websocket.headers.get("origin")
-    await websocket.accept()
-    if origin is not None and origin.rstrip("/") not in allowed_origins:
-        await websocket.close(CloseCode.FORBIDDEN, "origin not allowed")
-        return None
-    creds = credentials(websocket)
-    actor = None
-    if creds is not None:
-        try:
-            async with auth.admission.slot(), db.session() as session:
-                actor = await auth.actor_for_token(session, creds.token)
-                await session.commit()
-        except AdmissionBusy:
-            await websocket.close(CloseCode.TRY_AGAIN_LATER, "server busy, try again later")
-            return None
-        except ApiError:  # a session that must enrol a second factor first
-            actor = None
-    if creds is None or actor is None:
-        await websocket.close(CloseCode.UNAUTHORIZED, "sign in first")
-        return None
-    if not actor.has_scope(Scope.READ):
-        await websocket.close(4403, "insufficient_scope: this API token lacks the read scope")
-        return None
-    return actor, token_hash(creds.token)
 
 
 async def live_session_hashes(session: AsyncSession, hashes: set[str], idle: dt.timedelta) -> set[str]:
@@ -240,17 +217,15 @@ _USER_OF_SESSION = (
 
 
 class AuthService:
-    def __init__(self, settings: Settings, limiter: RateLimiter) -> None:
+    def __init__(self, settings: Settings, limiter: RateLimiter, throttle: SignInThrottle | None = None) -> None:
         self.settings = settings
         self.limiter = limiter
         # Seconds since the epoch, for authenticator codes and sign-in tickets; tests step it instead of sleeping.
         self.clock: Callable[[], float] = time.time
+        # Failed sign-ins, slowed progressively per account and per IP (server/signin_throttle.py).
+        self.throttle = throttle or make_throttle(settings)
         self.idle = dt.timedelta(minutes=settings.session_idle_minutes)
         self._touch_interval = min(_TOUCH_INTERVAL, self.idle / 10)
-        # Shared by /ws and /yjs: one bound on the sockets this process is admitting at once.
-        self.admission = AdmissionGate(
-            settings.ws_admit_concurrency, settings.ws_admit_queue, settings.ws_admit_wait_seconds
-        )
 
     async def user_for_token(
         self, session: AsyncSession, token: str, *, enrolling_ok: bool = False
@@ -283,7 +258,7 @@ class AuthService:
         Raises:
             ApiError: 403 ``csrf_failed`` for a cookie-authenticated write without the session's CSRF token.
         """
-        creds = credentials(conn)
+        creds = self.credentials(conn)
         if creds is None:
             return None
         actor = await self.actor_for_token(session, creds.token, enrolling_ok=enrolment_allows(conn.url.path))
@@ -295,6 +270,11 @@ class AuthService:
                 raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
         return actor
 
+    def credentials(self, conn: HTTPConnection) -> Credentials | None:
+        """`credentials`, with the unprefixed cookie accepted on plain http and, unless configured off, behind https."""
+        legacy = not self.settings.secure_cookies or self.settings.accept_legacy_cookie
+        return credentials(conn, legacy_cookie=legacy)
+
     async def actor_for_token(self, session: AsyncSession, token: str, *, enrolling_ok: bool = False) -> Actor | None:
         """The actor behind a session token or a personal API token (``tnd_...``, narrowed to its scopes)."""
         if is_api_token(token):
@@ -305,10 +285,26 @@ class AuthService:
         return await load_actor(session, *found) if found is not None else None
 
     async def check_login_rate(self, email: str, ip: str) -> None:
+        """Refuse a sign-in attempt over the per-minute limits, or locked out after failures.
+
+        Raises:
+            ApiError: 429 ``rate_limited`` over the per-minute limits (counted first, as they always were);
+                429 ``sign_in_locked`` (``params.seconds``, ``Retry-After``) while the account or address is locked
+                out after failed sign-ins (server/signin_throttle.py).
+        """
         per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)
         per_ip = await self.limiter.hit(f"login:ip:{ip}", self.settings.login_attempts_per_minute * 5, 60)
         if not (per_account and per_ip):
             raise ApiError(429, "rate_limited", "Too many sign-in attempts. Wait a minute and try again.")
+        wait = await self.throttle.wait(email, ip)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "sign_in_locked",
+                f"Too many failed sign-ins. Try again in {wait} seconds.",
+                headers={"retry-after": str(wait)},
+                params={"seconds": wait},
+            )
 
     async def login(self, session: AsyncSession, email: str, password: str) -> User:
         """Check credentials; the same answer and the same work whether or not the email exists.
@@ -361,15 +357,18 @@ class AuthService:
         )
 
     def session_cookies(self, token: str) -> list[dict[str, Any]]:
+        """The session and CSRF cookies of a new session (``__Host-`` names behind https), and the clearing of the
+        other names' (a browser signing in again leaves no stale unprefixed cookie behind)."""
         max_age = self.settings.session_days * 86400
         secure = self.settings.secure_cookies
-        return [
+        session_name, csrf_name = cookie_names(secure)
+        cookies: list[dict[str, Any]] = [
             dict(
-                key=SESSION_COOKIE, value=token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
+                key=session_name, value=token, max_age=max_age, httponly=True, samesite="lax", secure=secure, path="/"
             ),
             # Readable by the page's script, which echoes it in X-CSRF-Token.
             dict(
-                key=CSRF_COOKIE,
+                key=csrf_name,
                 value=csrf_token(self.settings.secret_key, token),
                 max_age=max_age,
                 httponly=False,
@@ -378,6 +377,17 @@ class AuthService:
                 path="/",
             ),
         ]
+        if secure:
+            old = (SESSION_COOKIE, CSRF_COOKIE)
+            cookies += [dict(key=name, value="", max_age=0, path="/", secure=True) for name in old]
+        return cookies
 
     def clear_cookies(self) -> list[dict[str, Any]]:
-        return [dict(key=name, value="", max_age=0, path="/") for name in (SESSION_COOKIE, CSRF_COOKIE)]
+        """Delete both names of both cookies (a ``__Host-`` cookie is only deleted by a Secure Set-Cookie)."""
+        secure = self.settings.secure_cookies
+        names = (
+            (SECURE_SESSION_COOKIE, SECURE_CSRF_COOKIE, SESSION_COOKIE, CSRF_COOKIE)
+            if secure
+            else (SESSION_COOKIE, CSRF_COOKIE)
+        )
+        return [dict(key=name, value="", max_age=0, path="/", secure=secure) for name in names]

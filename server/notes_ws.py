@@ -1,8 +1,8 @@
 """``/yjs/{note_id}``: co-edited notes over the y-websocket protocol, and the node's note rooms.
 
-This is the Starlette side only: authenticate the socket (session cookie or ``?token=``), ask the policy what the
-user may do with the note, then hand the socket to `crdt.manager.RoomManager`. Everything about documents, sync,
-awareness, durability and relaying between nodes lives in ``crdt/``.
+This is the Starlette side only: admit the socket (``server/admission.py``: cookie, bearer header or single-use
+ticket), ask the policy what the user may do with the note, then hand the socket to `crdt.manager.RoomManager`.
+Everything about documents, sync, awareness, durability and relaying between nodes lives in ``crdt/``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from crdt.protocol import encode_permission_denied
 from crdt.room import RoomSettings
 from crdt.storage import SqlNoteStore
 from crdt.transport import Peer, PeerLimits
-from server.auth import AuthService, admit_socket, refresh_actor
+from server.admission import SocketAdmission
+from server.auth import AuthService, refresh_actor
 from server.control import AccessChanged, ControlMessage, Disconnect, Subject
 from server.db import Database
 from server.domain import note_for
@@ -116,10 +117,16 @@ class NoteRooms:
     """This node's note rooms and the ``/yjs/{note_id}`` endpoint."""
 
     def __init__(
-        self, settings: Settings, db: Database, auth: AuthService, room_settings: RoomSettings | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        auth: AuthService,
+        sockets: SocketAdmission,
+        room_settings: RoomSettings | None = None,
     ) -> None:
         self.db = db
         self.auth = auth
+        self.sockets = sockets  # admission, shared with /ws
         self.store = SqlNoteStore(db)
         broker = make_broker(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
         self.settings = room_settings or RoomSettings(
@@ -224,7 +231,7 @@ class NoteRooms:
         note's room."""
         websocket = WebSocket(scope, receive, send)
         note_id = int(websocket.path_params["note_id"])
-        admitted = await admit_socket(websocket, self.db, self.auth, self.allowed_origins)
+        admitted = await self.sockets.admit(websocket)
         if admitted is None:
             return
         actor, session_hash = admitted

@@ -56,7 +56,7 @@ OUTBOX_LAG = Gauge("tandem_outbox_lag_seconds", "Age of the oldest event the las
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 _SECRETS = [
-    (re.compile(r"(token=)[^&\s\"']+", re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"((?:token|ticket)=)[^&\s\"']+", re.IGNORECASE), r"\1[redacted]"),
     # Tokens are URL-safe base64, so "_" is part of them (a personal API token starts with "tnd_").
     (re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=_-]+", re.IGNORECASE), r"\1[redacted]"),
     (re.compile(r"\btnd_[A-Za-z0-9_-]+"), "tnd_[redacted]"),

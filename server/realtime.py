@@ -1,8 +1,9 @@
 """The live side of a node: the hub and its broker, presence, the outbox relay, the control bus, and the
 Starlette adapter for ``/ws``.
 
-A socket authenticates once (cookie or ``?token=``); each subscribe asks the policy with memberships read afresh,
-and access changes made anywhere in the cluster re-check the affected sockets on every node (the control bus).
+A socket is admitted once (cookie, bearer header or single-use ticket: ``server/admission.py``); each subscribe
+asks the policy with memberships read afresh, and access changes made anywhere in the cluster re-check the
+affected sockets on every node (the control bus).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from channels.hub import Hub, HubSettings
 from channels.loops import Loop
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.auth import AuthService, admit_socket, refresh_actor_in
+from server.admission import SocketAdmission
+from server.auth import AuthService, refresh_actor_in
 from server.channels_policy import ChannelRef, is_presence_channel, may_subscribe, parse_channel
 from server.control import AccessChanged, ControlBus, ControlMessage, Disconnect, Subject
 from server.db import Database
@@ -90,10 +92,11 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
 
 
 class Realtime:
-    def __init__(self, settings: Settings, db: Database, auth: AuthService) -> None:
+    def __init__(self, settings: Settings, db: Database, auth: AuthService, sockets: SocketAdmission) -> None:
         self.settings = settings
         self.db = db
         self.auth = auth
+        self.sockets = sockets  # admission, shared with /yjs
         self.broker = make_broker(settings.redis_url, settings.redis_prefix)
         self.presence: PresenceManager
         if settings.redis_url:
@@ -249,7 +252,7 @@ class Realtime:
         """``/ws`` as a plain ASGI app (mounted ahead of the router, see ``server.app.WebSocketFastPath``):
         authenticate, check the Origin, then hand the socket to the hub."""
         websocket = WebSocket(scope, receive, send)
-        admitted = await admit_socket(websocket, self.db, self.auth, self.allowed_origins)
+        admitted = await self.sockets.admit(websocket)
         if admitted is None:
             return
         principal = SocketPrincipal(*admitted)

@@ -107,6 +107,22 @@ class Settings:
     ws_admit_concurrency: int = 8
     ws_admit_queue: int = 256
     ws_admit_wait_seconds: float = 5.0
+    # Open sockets (/ws and /yjs together) one user, and one IP address, may hold on a node (0: no cap); over: 4430.
+    ws_max_sockets_per_user: int = 64
+    ws_max_sockets_per_ip: int = 256
+    # How long a WebSocket ticket (POST /api/ws-ticket) may wait to be redeemed, once.
+    ws_ticket_seconds: int = 30
+    # Accept ``?token=`` on WebSocket URLs (benchmarks' load generators only; refused in production: proxies log URLs).
+    ws_url_tokens: bool = False
+    # Behind https, still accept the unprefixed session cookie of sessions started before ``__Host-`` (server/auth.py).
+    accept_legacy_cookie: bool = True
+    # Failed sign-ins (server/signin_throttle.py): free failures per account and per IP, then a lockout of
+    # base * 2**(n-1) seconds after the n-th failure over them, at most max; failures are forgotten after forget.
+    signin_free_failures_per_account: int = 5
+    signin_free_failures_per_ip: int = 20
+    signin_lockout_base_seconds: float = 2.0
+    signin_lockout_max_seconds: float = 900.0
+    signin_forget_seconds: int = 3600
     # Messages one note socket may send: sustained per second, and in a burst (over it: close 4429).
     notes_messages_per_second: float = 100.0
     notes_message_burst: int = 300
@@ -194,6 +210,13 @@ def _secret_key(env: Mapping[str, str], production: bool, data_dir: Path) -> str
     return key
 
 
+def _url_tokens(env: Mapping[str, str], production: bool) -> bool:
+    allowed = _bool(env.get("TANDEM_WS_URL_TOKENS"), False)
+    if allowed and production:
+        raise ConfigurationError("TANDEM_WS_URL_TOKENS is for benchmarks: tokens in URLs end up in proxies' logs")
+    return allowed
+
+
 def _served_url(host: str, port: int) -> str:
     """The base URL of a node listening on ``host:port``; a wildcard address is reached on this machine's loopback."""
     if host in ("", "0.0.0.0", "::"):
@@ -265,6 +288,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ws_admit_concurrency=_int(env, "TANDEM_WS_ADMIT_CONCURRENCY", 8),
         ws_admit_queue=_int(env, "TANDEM_WS_ADMIT_QUEUE", 256),
         ws_admit_wait_seconds=float(_int(env, "TANDEM_WS_ADMIT_WAIT_SECONDS", 5)),
+        ws_max_sockets_per_user=_int(env, "TANDEM_WS_MAX_SOCKETS_PER_USER", 64),
+        ws_max_sockets_per_ip=_int(env, "TANDEM_WS_MAX_SOCKETS_PER_IP", 256),
+        ws_ticket_seconds=_int(env, "TANDEM_WS_TICKET_SECONDS", 30),
+        accept_legacy_cookie=_bool(env.get("TANDEM_ACCEPT_LEGACY_COOKIE"), True),
+        ws_url_tokens=_url_tokens(env, production),
+        signin_free_failures_per_account=_int(env, "TANDEM_SIGNIN_FREE_FAILURES_PER_ACCOUNT", 5),
+        signin_free_failures_per_ip=_int(env, "TANDEM_SIGNIN_FREE_FAILURES_PER_IP", 20),
+        signin_lockout_base_seconds=_float(env, "TANDEM_SIGNIN_LOCKOUT_BASE_SECONDS", 2.0),
+        signin_lockout_max_seconds=_float(env, "TANDEM_SIGNIN_LOCKOUT_MAX_SECONDS", 900.0),
+        signin_forget_seconds=_int(env, "TANDEM_SIGNIN_FORGET_SECONDS", 3600),
         notes_messages_per_second=_float(env, "TANDEM_NOTES_MESSAGES_PER_SECOND", 100.0),
         notes_message_burst=_int(env, "TANDEM_NOTES_MESSAGE_BURST", 300),
         digest_interval_seconds=_int(env, "TANDEM_DIGEST_INTERVAL_SECONDS", 300),

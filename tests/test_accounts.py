@@ -201,3 +201,51 @@ def test_customer_cannot_join_another_clients_project(client: TestClient, worksp
         json={"user_id": workspace.users["spare_customer"], "role": "customer"},
     )
     assert response.status_code == 422
+
+
+def _https_client(tmp_path, workspace_template, **overrides):  # type: ignore[no-untyped-def]
+    import shutil
+
+    from tests.conftest import make_settings
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(workspace_template[0], tmp_path / "tandem.db")
+    settings = make_settings(tmp_path, base_url="https://tandem.example.com", **overrides)
+    return TestClient(create_app(settings), base_url="https://tandem.example.com")
+
+
+def test_behind_https_the_cookies_are_host_prefixed_and_writes_find_their_csrf(tmp_path, workspace_template) -> None:  # type: ignore[no-untyped-def]
+    with _https_client(tmp_path, workspace_template) as client:
+        response = client.post("/api/auth/login", json={"email": "customer@example.test", "password": PASSWORD})
+        set_cookies = response.headers.get_list("set-cookie")
+        session = next(c for c in set_cookies if c.startswith("__Host-tandem_session="))
+        csrf = next(c for c in set_cookies if c.startswith("__Host-tandem_csrf="))
+        for cookie in (session, csrf):
+            assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+        assert "HttpOnly" in session and "HttpOnly" not in csrf
+        # Signing in clears the unprefixed names a browser may still hold from before.
+        assert any(c.startswith("tandem_session=") and "Max-Age=0" in c for c in set_cookies)
+        assert client.cookies.get("__Host-tandem_session") == response.json()["token"]
+        # A cookie write echoes the __Host- CSRF cookie.
+        token = client.cookies["__Host-tandem_csrf"]
+        assert client.patch("/api/me", json={"name": "Kim"}, headers={"x-csrf-token": token}).status_code == 200
+        assert client.patch("/api/me", json={"name": "Kim"}).status_code == 403
+        out = client.post("/api/auth/logout", headers={"x-csrf-token": token})
+        assert out.status_code == 204
+        cleared = out.headers.get_list("set-cookie")
+        for name in ("__Host-tandem_session", "__Host-tandem_csrf", "tandem_session", "tandem_csrf"):
+            assert any(c.startswith(f"{name}=") and "Max-Age=0" in c and "Secure" in c for c in cleared), name
+
+
+def test_a_session_cookie_from_before_the_prefix_keeps_signing_in_unless_refused(  # type: ignore[no-untyped-def]
+    tmp_path, workspace_template
+) -> None:
+    token = "token-customer-" + "x" * 24  # a session of the seeded workspace
+    with _https_client(tmp_path, workspace_template) as client:
+        client.cookies.set("tandem_session", token)
+        assert client.get("/api/me").status_code == 200
+    with _https_client(tmp_path / "refused", workspace_template, accept_legacy_cookie=False) as client:
+        client.cookies.set("tandem_session", token)
+        assert client.get("/api/me").status_code == 401
+        client.cookies.set("__Host-tandem_session", token)
+        assert client.get("/api/me").status_code == 200

@@ -20,7 +20,7 @@ from server.db import Database, sync_url, utcnow
 from server.models import AuditEvent
 from server.session_upkeep import purge_ended
 from server.settings import Settings
-from tests.conftest import bearer
+from tests.conftest import bearer, postgres_database
 from tests.nodes import ROOT
 from tests.workspace import Workspace
 
@@ -154,3 +154,46 @@ def test_refused_access_to_an_item_that_exists_is_recorded_once(
         [(customer, "task", hidden), (customer, "project", workspace.ids["py"])], key=str
     )
     assert refused.json()["items"][-1]["details"] == {"method": "GET", "path": f"/api/tasks/{hidden}"}
+
+
+@pytest.mark.postgres
+async def test_audited_transactions_neither_wait_for_each_other_nor_deadlock_on_postgresql(
+    pg_template: tuple[str, Workspace], tmp_path: Path
+) -> None:
+    """The head lock is the last one a transaction takes: one that recorded an event and goes on working holds no
+    lock another audited transaction needs, and two taking a row in the opposite order to the head do not deadlock
+    (each flushes its event first, the way a handler records and then writes)."""
+    ws = pg_template[1]
+    touch = text("UPDATE users SET name = name WHERE id = :id")
+    staff, owner = {"id": ws.users["staff"]}, {"id": ws.users["owner"]}
+
+    def event(n: str) -> AuditEvent:
+        return AuditEvent(organization_id=None, action="test.order", details=f'{{"n": "{n}"}}')
+
+    with postgres_database(pg_template[0]) as url:
+        db = Database(url)
+        try:
+            async with asyncio.timeout(20), db.session() as first, db.session() as second:
+                # 1. `first` records an event (flushed), takes a row and keeps its transaction open.
+                first.add(event("first"))
+                await first.flush()
+                await (await first.connection()).execute(touch, staff)
+                # 2. Meanwhile `second` records one and flushes it: it does not wait for `first`.
+                second.add(event("second"))
+                await (await second.connection()).execute(touch, owner)
+                await second.flush()
+                # 3. `second` wants the row `first` holds, and `first` commits: with the head locked at the flush,
+                # `first` would wait for the head while `second` waits for the row (a deadlock).
+                blocked = asyncio.create_task((await second.connection()).execute(touch, staff))
+                await first.commit()
+                await blocked
+                await second.commit()
+            rows = sql(
+                replace(Settings(), database_url=url),
+                "SELECT details FROM audit_events WHERE action = 'test.order' ORDER BY id",
+            )
+            assert [r[0] for r in rows] == ['{"n": "first"}', '{"n": "second"}']  # ids follow the commits
+            verdict = audit_verify(replace(Settings(), database_url=url), tmp_path)
+            assert verdict.returncode == 0, verdict.stderr
+        finally:
+            await db.close()

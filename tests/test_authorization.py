@@ -95,6 +95,8 @@ CASES = [
     Case("POST", "/api/auth/logout", "/api/auth/logout", ok(ANY_SIGNED_IN, 204)),
     Case("POST", "/api/auth/logout-everywhere", "/api/auth/logout-everywhere", ok(ANY_SIGNED_IN, 204)),
     Case("GET", "/api/auth/session", "/api/auth/session", {r: 200 for r in ALL}),
+    # A ticket opens a socket as its asker, whom admission then checks as any socket (tests/test_socket_admission.py).
+    Case("POST", "/api/ws-ticket", "/api/ws-ticket", ok(ANY_SIGNED_IN, 201)),
     Case("GET", "/api/me", "/api/me", ANY_SIGNED_IN),
     Case("PATCH", "/api/me", "/api/me", ANY_SIGNED_IN, {"locale": "sv"}),
     Case("GET", "/api/me/waiting", "/api/me/waiting", ANY_SIGNED_IN),

@@ -44,12 +44,12 @@ async def opened() -> AsyncIterator[list[YClient]]:
         await client.close()
 
 
-def note_url(node: Node, note_id: int, token: str | None) -> str:
-    return f"ws://127.0.0.1:{node.port}/yjs/{note_id}" + (f"?token={token}" if token else "")
+def note_url(node: Node, note_id: int) -> str:
+    return f"ws://127.0.0.1:{node.port}/yjs/{note_id}"
 
 
 async def join(opened: list[YClient], node: Node, ws: Workspace, role: str, note_id: int) -> YClient:
-    client = await YClient.connect(note_url(node, note_id, ws.token(role)))
+    client = await YClient.connect(note_url(node, note_id), token=ws.token(role))
     opened.append(client)
     return client
 
@@ -125,7 +125,7 @@ async def test_viewer_is_read_only_and_customers_cannot_open_internal_notes(
         assert refused.denied and "SECRET" not in str(refused)
     missing = await join(opened, node, ws, "staff", 999_999)
     assert await missing.wait_closed() == 4403
-    anonymous = await YClient.connect(note_url(node, shared, None))
+    anonymous = await YClient.connect(note_url(node, shared))
     opened.append(anonymous)
     assert await anonymous.wait_closed() == 4401
 
@@ -313,15 +313,15 @@ async def test_notes_converge_after_redis_restarts_while_they_are_open(
 
 async def test_note_sockets_from_a_foreign_origin_are_refused(node: Node, database: tuple[str, Workspace]) -> None:
     ws = database[1]
-    url = note_url(node, ws.ids["px_shared_note"], ws.token("staff"))
-    foreign = await YClient.connect(url, origin="https://evil.example")
+    url = note_url(node, ws.ids["px_shared_note"])
+    foreign = await YClient.connect(url, origin="https://evil.example", token=ws.token("staff"))
     try:
         assert await foreign.wait_closed(timeout=5) == 4403
         assert not foreign.synced.is_set()
     finally:
         await foreign.close()
     # The node's own origin is let in.
-    own = await YClient.connect(url, origin=node.http)
+    own = await YClient.connect(url, origin=node.http, token=ws.token("staff"))
     try:
         await own.wait_text("px shared note text")
     finally:
@@ -336,7 +336,7 @@ async def test_logout_closes_that_sessions_note_sockets_with_4401(
     async with httpx.AsyncClient(base_url=node.http, timeout=10) as api:
         login = await api.post("/api/auth/login", json={"email": ws.emails["customer"], "password": PASSWORD})
         token = login.json()["token"]
-        leaving = await YClient.connect(note_url(node, note, token))
+        leaving = await YClient.connect(note_url(node, note), token=token)
         opened.append(leaving)
         staying = await join(opened, node, ws, "customer", note)  # the same user, another session
         await leaving.synced.wait()

@@ -40,7 +40,7 @@ async def node_editors() -> AsyncIterator[list[NodeEditor]]:
 
 
 async def join(opened: list[YClient], node: Node, ws: Workspace, role: str, note_id: int) -> YClient:
-    client = await YClient.connect(f"ws://127.0.0.1:{node.port}/yjs/{note_id}?token={ws.token(role)}")
+    client = await YClient.connect(f"ws://127.0.0.1:{node.port}/yjs/{note_id}", token=ws.token(role))
     opened.append(client)
     return client
 

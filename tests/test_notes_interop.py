@@ -116,7 +116,7 @@ async def test_yjs_and_pycrdt_clients_converge_through_two_nodes(
         js_a = await NodeEditor.start(f"ws://127.0.0.1:{a.port}/yjs", note_id, ws.token("staff"), "jsA")
         js_b = await NodeEditor.start(f"ws://127.0.0.1:{b.port}/yjs", note_id, ws.token("customer"), "jsB")
         editors.extend([js_a, js_b])
-        python = await YClient.connect(f"ws://127.0.0.1:{b.port}/yjs/{note_id}?token={ws.token('owner')}")
+        python = await YClient.connect(f"ws://127.0.0.1:{b.port}/yjs/{note_id}", token=ws.token("owner"))
         try:
             await python.synced.wait()
             for i in range(EDITS):

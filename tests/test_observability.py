@@ -99,7 +99,9 @@ async def test_logs_are_json_and_never_carry_tokens(database: tuple[str, Workspa
     ).start()
     try:
         token = ws.token("customer")
-        async with websockets.connect(f"{node.ws}?token={token}") as socket:
+        made = httpx.post(node.http + "/api/ws-ticket", headers={"authorization": f"Bearer {token}"}, timeout=5)
+        ticket = made.json()["ticket"]
+        async with websockets.connect(f"{node.ws}?ticket={ticket}") as socket:
             await socket.send(json.dumps({"type": "ping", "id": 1}))
             await socket.recv()
         httpx.get(node.http + "/api/me", headers={"authorization": f"Bearer {token}"}, timeout=5)
@@ -109,8 +111,8 @@ async def test_logs_are_json_and_never_carry_tokens(database: tuple[str, Workspa
     finally:
         node.stop()
     log = node.log()
-    assert token not in log and "hunter2" not in log
-    assert "token=[redacted]" in log  # the WebSocket URL was logged, without its token
+    assert token not in log and ticket not in log and "hunter2" not in log
+    assert "ticket=[redacted]" in log  # the WebSocket URL was logged, without its ticket
     entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert entries and all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
 

@@ -301,7 +301,7 @@ def sweeping_node(database: tuple[str, Workspace], tmp_path: Path) -> Iterator[N
 async def open_sockets(node: Node, ws: Workspace, token: str) -> tuple[TandemClient, YClient]:
     hub = await TandemClient.connect(node.ws, token=token, ping_interval=None)
     await hub.subscribe(f"project:{ws.ids['px']}:shared")
-    note = await YClient.connect(f"ws://127.0.0.1:{node.port}/yjs/{ws.ids['px_shared_note']}?token={token}")
+    note = await YClient.connect(f"ws://127.0.0.1:{node.port}/yjs/{ws.ids['px_shared_note']}", token=token)
     await note.wait_text("px shared note text")
     return hub, note
 

@@ -20,7 +20,7 @@ from websockets.asyncio.client import ClientConnection
 
 from channels.client import ClientError, TandemClient
 from tests.conftest import REDIS
-from tests.nodes import Node, RedisServer, cluster
+from tests.nodes import Node, RedisServer, bearer, cluster
 from tests.workspace import Workspace
 
 
@@ -41,7 +41,7 @@ async def bystander(node: Node, database: tuple[str, Workspace]) -> AsyncIterato
 
 
 async def raw(node: Node, ws: Workspace, role: str = "customer") -> ClientConnection:
-    return await websockets.connect(f"{node.ws}?token={ws.token(role)}", max_size=None)
+    return await websockets.connect(node.ws, max_size=None, additional_headers=bearer(ws.token(role)))
 
 
 async def close_code(conn: ClientConnection, timeout: float = 5.0) -> int:
@@ -169,7 +169,9 @@ async def test_slow_consumer_is_disconnected_and_others_keep_receiving(
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", node.port))
-        slow = await websockets.connect(f"{node.ws}?token={ws.token('owner')}", max_size=None, max_queue=1, sock=sock)
+        slow = await websockets.connect(
+            node.ws, max_size=None, max_queue=1, sock=sock, additional_headers=bearer(ws.token("owner"))
+        )
         await slow.send(json.dumps({"type": "subscribe", "id": 1, "channel": f"project:{ws.ids['px']}:staff"}))
         await slow.recv()
         slow.transport.pause_reading()  # stops reading: the server's writes back up

@@ -21,7 +21,7 @@ from server.auth import load_actor
 from server.db import Database
 from server.models import User
 from server.notes_ws import Access, access_to_note
-from tests.nodes import ROOT, Node, cluster, wait_for_passes
+from tests.nodes import ROOT, Node, bearer, cluster, wait_for_passes
 from tests.workspace import Workspace
 
 EXAMPLE = ROOT / "docs" / "examples" / "tandem_tasks.py"
@@ -73,7 +73,7 @@ async def test_a_token_without_read_scope_is_refused_on_sockets(
     ws = database[1]
     async with httpx.AsyncClient(base_url=two_nodes[0].http, timeout=10) as http:
         made = await make_token(http, ws, "staff", "write")
-    async with websockets.connect(f"{two_nodes[1].ws}?token={made['token']}") as refused:
+    async with websockets.connect(two_nodes[1].ws, additional_headers=bearer(str(made["token"]))) as refused:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(refused.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403

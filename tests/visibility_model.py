@@ -343,9 +343,8 @@ class Scenario:
         marker = self.world.marker("w")
         editor = self.staff_notes.get(item.id)
         if editor is None:
-            editor = await YClient.connect(
-                f"{self.env.ws_url.rsplit('/', 1)[0]}/yjs/{item.id}?token={self.ws.token('staff')}"
-            )
+            base = self.env.ws_url.rsplit("/", 1)[0]
+            editor = await YClient.connect(f"{base}/yjs/{item.id}", token=self.ws.token("staff"))
             self.staff_notes[item.id] = editor
             await asyncio.wait_for(editor.synced.wait(), 10)
         await editor.edit(f"{marker}\n")
@@ -649,7 +648,7 @@ class Scenario:
         for note in self.world.probe_ids("note"):
             open_socket = self.note_sockets.get(note.id)
             if note.visible and open_socket is None:
-                client = await YClient.connect(f"{base}/yjs/{note.id}?token={self.ws.token('customer')}")
+                client = await YClient.connect(f"{base}/yjs/{note.id}", token=self.ws.token("customer"))
                 self.note_sockets[note.id] = client
                 await client.wait(lambda c=client: c.synced.is_set() or c.close_code is not None, what="synced")
                 assert client.close_code is None, f"customer's socket on visible note {note.id}: {client.close_code}"
@@ -661,7 +660,7 @@ class Scenario:
                 del self.note_sockets[note.id]
             elif not note.visible:
                 for role in READERS:
-                    client = await YClient.connect(f"{base}/yjs/{note.id}?token={self.ws.token(role)}")
+                    client = await YClient.connect(f"{base}/yjs/{note.id}", token=self.ws.token(role))
                     try:
                         code = await client.wait_closed(timeout=5)
                     except TimeoutError:

@@ -85,13 +85,16 @@ async def sign_in(ctx: Context, user: User, *, second_factor_done: bool = False)
 )
 async def login(ctx: Context, body: LoginIn) -> LoginOut:
     email = body.email.strip().lower()
+    auth = ctx.services.auth
     try:
-        await ctx.services.auth.check_login_rate(email, client_ip(ctx))
-        user = await ctx.services.auth.login(ctx.session, email, body.password)
+        await auth.check_login_rate(email, client_ip(ctx))
+        user = await auth.login(ctx.session, email, body.password)
     except ApiError as exc:
         if exc.status == 401:  # not 429s: writing those would let a flood grow the table without limit
+            await auth.throttle.failed(email, client_ip(ctx))
             await audit.login_failed(ctx, email, exc.code)
         raise
+    await auth.throttle.succeeded(email)
     answer = await sign_in(ctx, user)
     details = {"second_factor": "asked"} if answer.second_factor is not None else None
     audit.record(

@@ -29,6 +29,7 @@ from server.api import (
     webhooks,
     workflow,
     workflow_templates,
+    ws_ticket,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "webhooks",
     "workflow",
     "workflow_templates",
+    "ws_ticket",
 ]

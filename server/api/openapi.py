@@ -134,8 +134,12 @@ def openapi_document(api: Api, *, title: str = "Tandem", version: str = "0.1.0")
                 "cookie": {
                     "type": "apiKey",
                     "in": "cookie",
-                    "name": "tandem_session",
-                    "description": "Browser session; writes also need the X-CSRF-Token header.",
+                    "name": "__Host-tandem_session",
+                    "description": (
+                        "Browser session: __Host-tandem_session behind https, tandem_session on a plain-http "
+                        "development server; writes also need the X-CSRF-Token header (the __Host-tandem_csrf or "
+                        "tandem_csrf cookie's value)."
+                    ),
                 },
             },
         },

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -66,7 +65,7 @@ async def served() -> AsyncIterator[Served]:
 
     async def handler(ws: ServerConnection) -> None:
         assert ws.request is not None
-        token = parse_qs(urlsplit(ws.request.path).query).get("token", [""])[0]
+        token = ws.request.headers.get("Authorization", "").removeprefix("Bearer ")
         conn = Connection(WebsocketsTransport(ws), principal=token)
         connections.append(conn)
         await hub.serve(conn, _frames(ws))

@@ -32,10 +32,16 @@ class YClient:
         self.doc.observe(lambda e: self._outgoing.append(e.update))
 
     @classmethod
-    async def connect(cls, url: str, timeout: float = 10.0, origin: str | None = None) -> YClient:
+    async def connect(
+        cls, url: str, timeout: float = 10.0, origin: str | None = None, token: str | None = None
+    ) -> YClient:
+        """Connect to ``url``; ``token`` goes in the ``Authorization`` header (never in the URL)."""
         client = cls(url)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         client._socket = await asyncio.wait_for(
-            websockets.connect(url, max_size=None, compression=None, origin=origin),  # type: ignore[arg-type]
+            websockets.connect(  # type: ignore[arg-type]
+                url, max_size=None, compression=None, origin=origin, additional_headers=headers
+            ),
             timeout,
         )
         client._reader = asyncio.get_running_loop().create_task(client._read())

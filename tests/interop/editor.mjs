@@ -1,4 +1,5 @@
-// A stock Yjs editor: `new WebsocketProvider(base, noteId, ydoc, {params: {token}})` from the y-websocket package,
+// A stock Yjs editor: `new WebsocketProvider(base, noteId, ydoc, ...)` from the y-websocket package, its sockets
+// opened by the `ws` package with the token in an Authorization header (never in the URL: docs/PROTOCOL.md),
 // editing the note's document model as the web editor (Tiptap / y-prosemirror) does: the Y.XmlFragment
 // "prosemirror", one <paragraph> Y.XmlElement per edit, its text a Y.XmlText (every fifth one bold, as a mark).
 // Usage: node editor.mjs <ws base, e.g. ws://127.0.0.1:8000/yjs> <note id> <token> <name> <edits>
@@ -11,9 +12,13 @@ import { WebsocketProvider } from 'y-websocket'
 const [base, noteId, token, name, edits] = process.argv.slice(2)
 const ydoc = new Y.Doc()
 const fragment = ydoc.getXmlFragment('prosemirror')
+class AuthorizedWebSocket extends WebSocket {
+  constructor (url, protocols) {
+    super(url, protocols, { headers: { Authorization: `Bearer ${token}` } })
+  }
+}
 const provider = new WebsocketProvider(base, noteId, ydoc, {
-  params: { token },
-  WebSocketPolyfill: WebSocket,
+  WebSocketPolyfill: AuthorizedWebSocket,
   disableBc: true
 })
 let denied = null

@@ -30,7 +30,9 @@ function apiError(status: number, data: any): ApiError {
 }
 
 function csrfToken(): string {
-  const match = document.cookie.match(/(?:^|;\s*)tandem_csrf=([^;]+)/);
+  // Behind https the cookie is `__Host-tandem_csrf`; on a plain-http development server `tandem_csrf`.
+  const match =
+    document.cookie.match(/(?:^|;\s*)__Host-tandem_csrf=([^;]+)/) ?? document.cookie.match(/(?:^|;\s*)tandem_csrf=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }
 

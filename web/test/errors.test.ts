@@ -30,6 +30,14 @@ describe("reasonFor", () => {
     setLocale("en");
   });
 
+  it("says for how long sign-in is locked after failures, from the error's params", () => {
+    const locked = new ApiError(429, "sign_in_locked", "Too many failed sign-ins.", [], null, { seconds: 16 });
+    expect(reasonFor(locked)).toBe("Too many failed sign-ins. Try again in 16 seconds.");
+    setLocale("sv");
+    expect(reasonFor(locked)).toBe("För många misslyckade inloggningar. Försök igen om 16 sekunder.");
+    setLocale("en");
+  });
+
   it("finds the API's message for one field of a 422", () => {
     const invalid = new ApiError(422, "invalid", "Some fields are invalid.", [
       { field: "title", message: "String should have at least 1 character", type: "string_too_short" },

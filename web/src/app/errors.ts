@@ -7,6 +7,7 @@ const REASONS: Record<string, MessageKey> = {
   wip_limit: "error.wipLimit",
   version_conflict: "error.versionConflict",
   rate_limited: "error.rateLimited",
+  sign_in_locked: "error.signInLocked",
   forbidden: "error.forbidden",
   insufficient_scope: "error.forbidden",
   not_found: "error.notFound",
