@@ -29,6 +29,7 @@ from server.mail import Mailer
 from server.mail_in.addresses import target_for, threading_headers
 from server.models import Comment, EmailCadence, Notification, NotificationPreference, Project, User
 from server.notify import DIGEST_PERIODS, cadence_for
+from server.progress_digest import ProgressDigests
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ class DigestWorker:
         self.settings = settings
         self.db = db
         self.mailer = mailer
+        # The weekly (or daily) progress digest runs on the same interval (server/progress_digest.py).
+        self.progress = ProgressDigests(settings, db, mailer)
         self._task: asyncio.Task[None] | None = None
         self._soon: set[asyncio.Task[int]] = set()
 
@@ -75,6 +78,7 @@ class DigestWorker:
             await asyncio.sleep(self.settings.digest_interval_seconds)
             try:
                 await self.run_once()
+                await self.progress.run_once()
             except Exception:
                 log.exception("digest run failed; retrying at the next interval")
 

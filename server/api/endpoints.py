@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from server.api import (
     accounts,
+    activity,
     audit,
     comments,
     feedback,
@@ -31,6 +32,7 @@ from server.api import (
 
 __all__ = [
     "accounts",
+    "activity",
     "audit",
     "comments",
     "feedback",

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from server import notify, waiting
+from server import activity, notify, waiting
 from server.api import api
 from server.api.reports import weights_of
 from server.api.routing import ApiError, Context
@@ -297,4 +297,5 @@ async def create_action(ctx: Context, body: ActionIn) -> ActionOut:
     await ctx.session.flush()
     assert action.id is not None
     await ctx.services.live.task_changed(ctx, await task_out(ctx, task), previous_visibility=None)
+    await activity.task_changed(ctx, task, None)
     return ActionOut(id=action.id, theme=body.theme, task_id=task.id, title=title, done=False)

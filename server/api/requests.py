@@ -17,7 +17,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from server import notify, waiting
+from server import activity, notify, waiting
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.api.tasks import add_task
@@ -277,6 +277,7 @@ async def _publish(ctx: Context, request: Request, kind: str) -> RequestOut:
     out = (await requests_out(ctx, [request], history=True))[0]
     shared_view = (await requests_out(ctx, [request], history=True, for_customers=True))[0]
     await ctx.services.live.request_changed(ctx, request.project_id, out, kind, shared_view=shared_view)
+    activity.request_changed(ctx, request, filed=kind == "request.created")
     return out
 
 
