@@ -36,6 +36,8 @@ task; a summary (``comment.activity``, for unread badges) goes to the project's 
 
 - ``{"type": "comment.created" | "comment.updated" | "comment.deleted" | "comment.reactions", "comment": {...}}``
 - ``{"type": "comment.activity", "task_id": 7, "comment_id": 31, "author_id": 2, "kind": "comment.created"}``
+- staff stream only: ``{"type": "comment.feedback", "comment_id": 31, "mark": {...} | null}``: a customer's comment
+  was marked (or unmarked) as feedback (server/feedback_marks.py)
 - on ``user:{id}``: ``{"type": "read.updated", "task_id": 7, "last_read_comment_id": 31, "unread": 0}`` and
   ``{"type": "notification.created", "notification": {...}}``
 """
@@ -174,6 +176,10 @@ class LiveUpdates:
                 "kind": kind,
             }
             self._board(ctx, comment.project_id, summary, shared=shared)
+
+    def staff_thread_event(self, ctx: Context, task_id: int, event: dict[str, Any]) -> None:
+        """An event for the staff of a task's thread only (``task:{id}:staff``), e.g. a comment marked as feedback."""
+        self._emit(ctx, task_channels(task_id)[0], event)
 
     async def read_changed(self, ctx: Context, task: Task, last_read_comment_id: int, unread: int) -> None:
         """Tell the user's other devices how far they have read."""

@@ -17,6 +17,7 @@ from server.api.routing import ApiError, Context
 from server.api.tasks import task_out
 from server.domain import check_wip_limit, project_for
 from server.feedback import OTHER, THEMES, ActionOut, FeedbackSummary, load_feedback, summarize
+from server.feedback_marks import load_marks
 from server.models import (
     FeedbackAction,
     FeedbackAnswer,
@@ -246,7 +247,8 @@ async def answer(ctx: Context, body: AnswerIn) -> AnswerOut:
 @api.route(
     "GET",
     "/api/projects/{project_id:int}/feedback",
-    summary="Scores, trend, themes with comments, action items and the feedback metric (staff only)",
+    summary="Scores, trend, themes with survey answers and marked comments, action items and the feedback metric "
+    "(staff only)",
     tag="feedback",
     response=FeedbackSummary,
     errors=(401, 403, 404),
@@ -255,7 +257,9 @@ async def feedback_view(ctx: Context) -> FeedbackSummary:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MILESTONE_MANAGE)
     assert project.id is not None
     answers, actions = await load_feedback(ctx.session, [project.id])
-    return summarize(answers[project.id], actions[project.id], weights_of(ctx.services.settings.feedback_weights))
+    marks = await load_marks(ctx.session, [project.id])
+    weights = weights_of(ctx.services.settings.feedback_weights)
+    return summarize(answers[project.id], actions[project.id], weights, marks[project.id])
 
 
 @api.route(
