@@ -68,25 +68,38 @@ class ActivityKind(StrEnum):
 SCOPE_AND_DATE_FIELDS = frozenset({"title", "description", "due_date", "milestone", "name"})
 _TEXT_LIMIT = 200
 
-State = dict[str, str | None]
+State = dict[str, Any]
+# Fields held as ids, shown by name: (state key, model). Names are read only for the ids that changed.
+_NAMED = (("status", Status), ("assignee", User), ("milestone", Milestone))
 
 
 async def task_state(session: AsyncSession, task: Task) -> State:
-    """The fields of ``task`` the feed tracks, as text (names, not ids): take it before changing the task."""
+    """The fields of ``task`` the feed tracks: take it before changing the task (reads nothing but its status,
+    which the request has loaded already)."""
     status = await session.get(Status, task.status_id)
-    assignee = await session.get(User, task.assignee_id) if task.assignee_id is not None else None
-    milestone = await session.get(Milestone, task.milestone_id) if task.milestone_id is not None else None
     return {
         "title": task.title,
         "description": excerpt(task.description, _TEXT_LIMIT) if task.description else "",
         "due_date": task.due_date.isoformat() if task.due_date else None,
-        "status": status.name if status else None,
+        "status": task.status_id,
         "priority": task.priority,
-        "assignee": assignee.name if assignee else None,
-        "milestone": milestone.name if milestone else None,
+        "assignee": task.assignee_id,
+        "milestone": task.milestone_id,
         "_visibility": task.visibility,
         "_category": status.category if status else None,
     }
+
+
+async def _named(session: AsyncSession, changes: dict[str, list[Any]]) -> dict[str, list[str | None]]:
+    """``changes`` with the ids of statuses, people and milestones replaced by their names."""
+    for key, model in _NAMED:
+        if key in changes:
+            names = []
+            for value in changes[key]:
+                row = await session.get(model, value) if value is not None else None
+                names.append(getattr(row, "name", None))
+            changes[key] = names
+    return changes
 
 
 def milestone_state(milestone: Milestone) -> State:
@@ -99,7 +112,7 @@ def milestone_state(milestone: Milestone) -> State:
     }
 
 
-def _diff(before: State, after: State) -> dict[str, list[str | None]]:
+def _diff(before: State, after: State) -> dict[str, list[Any]]:
     return {k: [before.get(k), v] for k, v in after.items() if not k.startswith("_") and before.get(k) != v}
 
 
@@ -132,7 +145,7 @@ async def task_changed(ctx: Context, task: Task, before: State | None) -> None:
         kind = ActivityKind.TASK_SHARED if visibility == Visibility.SHARED else ActivityKind.TASK_INTERNAL
         _record(ctx, task.project_id, kind, visibility, task.title, **ids)
         return
-    changes = _diff(before, after)
+    changes = await _named(ctx.session, _diff(before, after))
     if not changes:
         return
     completed = after["_category"] == StatusCategory.DONE and before["_category"] != StatusCategory.DONE

@@ -36,7 +36,7 @@ task; a summary (``comment.activity``, for unread badges) goes to the project's 
 
 - ``{"type": "comment.created" | "comment.updated" | "comment.deleted" | "comment.reactions", "comment": {...}}``
 - ``{"type": "comment.activity", "task_id": 7, "comment_id": 31, "author_id": 2, "kind": "comment.created"}``
-- staff stream only: ``{"type": "comment.feedback", "comment_id": 31, "mark": {...} | null}``: a customer's comment
+- staff stream only: ``{"type": "feedback.marked", "comment_id": 31, "mark": {...} | null}``: a customer's comment
   was marked (or unmarked) as feedback (server/feedback_marks.py)
 - on ``user:{id}``: ``{"type": "read.updated", "task_id": 7, "last_read_comment_id": 31, "unread": 0}`` and
   ``{"type": "notification.created", "notification": {...}}``

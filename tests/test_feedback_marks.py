@@ -128,7 +128,7 @@ async def test_a_customer_never_receives_a_marking(
         )
         assert marked.status_code == 200, marked.text
         event = await next_data(staff)
-        assert (event["type"], event["comment_id"], event["mark"]["theme"]) == ("comment.feedback", comment, "quality")
+        assert (event["type"], event["comment_id"], event["mark"]["theme"]) == ("feedback.marked", comment, "quality")
         # Every customer view reads exactly as before: the comment, its counts, the KPIs, the exports.
         assert await seen_by_customer() == before
         # Then a shared comment: the customer's next thread event is that comment, nothing about the marking before.

@@ -198,8 +198,8 @@ def test_project_list_summarizes_tasks_per_audience(client: TestClient, workspac
 def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, workspace: Workspace) -> None:
     """The statement budget of the hottest requests (each statement costs more CPU than the rest of a request's
     Python): authentication is one read, the task with its project and status one more, a change one UPDATE ...
-    RETURNING and one outbox row for all the event's channels. Moving the task adds the new status's read and the
-    WIP check."""
+    RETURNING, one outbox row for all the event's channels and one activity row (server/activity.py). Moving the
+    task adds the new status's read and the WIP check."""
     statements: list[tuple[object, str]] = []  # (connection, statement); the connections are kept alive
     engine = client.app.state.services.db.engine.sync_engine  # type: ignore[attr-defined]
     event.listen(engine, "before_cursor_execute", lambda conn, *args: statements.append((conn, args[1])))
@@ -208,7 +208,7 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
     assert client.get(f"/api/tasks/{task}", headers=staff).status_code == 200  # last_seen_at touched, if due
     for method, body, expected in [
         ("GET", None, ["SELECT", "SELECT"]),
-        ("PATCH", {"title": "budget"}, ["SELECT", "SELECT", "UPDATE", "INSERT"]),
+        ("PATCH", {"title": "budget"}, ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT"]),
     ]:
         statements.clear()
         answer = client.request(method, f"/api/tasks/{task}", headers=staff, json=body)

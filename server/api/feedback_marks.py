@@ -52,7 +52,7 @@ async def _customer_comment(ctx: Context) -> tuple[Comment, Task, Project]:
 
 def _publish(ctx: Context, comment: Comment, out: FeedbackMarkOut | None) -> None:
     # The thread's staff stream only, and the staff KPIs only: customers never hear of a marking.
-    event = {"type": "comment.feedback", "comment_id": comment.id, "mark": out.model_dump(mode="json") if out else None}
+    event = {"type": "feedback.marked", "comment_id": comment.id, "mark": out.model_dump(mode="json") if out else None}
     ctx.services.live.staff_thread_event(ctx, comment.task_id, event)
     ctx.services.live.kpis_changed(ctx, comment.project_id, shared=False)
 

@@ -46,7 +46,7 @@ interface Theme {
   theme: string;
   helped: number;
   hindered: number;
-  quotes: { answer_id: number; kind: string; text: string; score: number }[];
+  quotes: { answer_id: number | null; comment_id: number | null; kind: string; text: string; score: number | null }[];
   actions: { task_id: number; title: string; done: boolean }[];
 }
 
@@ -270,7 +270,7 @@ async function feedbackSection(projectId: number, staff: boolean): Promise<HTMLE
         "article",
         { class: "theme" },
         h("h3", {}, t(`feedback.theme.${theme.theme}` as MessageKey), " ", h("span", { class: "theme-counts" }, t("feedback.counts", { helped: String(theme.helped), hindered: String(theme.hindered) }))),
-        h("ul", {}, ...theme.quotes.slice(0, 5).map((q) => h("li", { class: `quote-${q.kind}` }, `${t(`feedback.${q.kind}` as MessageKey)}: “${q.text}” (${q.score}/5)`))),
+        h("ul", {}, ...theme.quotes.slice(0, 5).map((q) => h("li", { class: `quote-${q.kind}` }, `${t(`feedback.${q.kind}` as MessageKey)}: “${q.text}”${q.score === null ? "" : ` (${q.score}/5)`}`))),
         h("ul", { class: "actions" }, ...theme.actions.map((a) => h("li", {}, h("a", { href: `/projects/${projectId}/tasks/${a.task_id}`, "data-link": "true" }, a.title), a.done ? ` ✔ ${t("feedback.done")}` : ""))),
         act,
       ),
