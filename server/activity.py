@@ -187,9 +187,7 @@ def request_changed(ctx: Context, request: Request, *, filed: bool) -> None:
     """Record a filed request, or a step in its triage (requests are shared by nature)."""
     kind = ActivityKind.REQUEST_FILED if filed else ActivityKind.REQUEST_UPDATED
     changes = {} if filed else {"status": [None, request.status]}
-    _record(
-        ctx, request.project_id, kind, Visibility.SHARED, request.title, request_id=request.id, changes=changes
-    )
+    _record(ctx, request.project_id, kind, Visibility.SHARED, request.title, request_id=request.id, changes=changes)
 
 
 # -- reading ------------------------------------------------------------------------------------------------

@@ -180,12 +180,12 @@ class ProgressDigests:
         now = now or utcnow()
         async with self.db.session() as session:
             users = (
-                await session.exec(
-                    select(User.id).where(User.role == OrgRole.CUSTOMER, col(User.is_active).is_(True))
-                )
+                await session.exec(select(User.id).where(User.role == OrgRole.CUSTOMER, col(User.is_active).is_(True)))
             ).all()
         sent = 0
         for user_id in users:
+            if user_id is None:
+                continue
             try:
                 sent += await self._send(user_id, now)
             except Exception:
@@ -308,9 +308,7 @@ class ProgressDigests:
             if len(by_id[project_id].next) < MAX_NEXT:
                 by_id[project_id].next.append(line)
 
-    def render(
-        self, user: User, cadence: str, since: dt.datetime, projects: list[ProjectProgress]
-    ) -> tuple[str, str]:
+    def render(self, user: User, cadence: str, since: dt.datetime, projects: list[ProjectProgress]) -> tuple[str, str]:
         """The mail's subject and plain-text body, in ``user``'s language."""
         locale = user.locale
         subject = _t(locale, "subject", period=_t(locale, f"period.{cadence}"))

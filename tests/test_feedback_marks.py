@@ -20,8 +20,12 @@ def test_marking_a_comment_moves_the_feedback_metric_as_documented(client: TestC
     staff, customer = bearer(ws, "staff"), bearer(ws, "customer")
     comment = ws.ids["px_customer_comment"]
     answer = {"score": 4, "helped": "Quick replies", "hindered": ""}
-    assert client.post(f"/api/feedback/requests/{ws.ids['px_feedback_request']}/answers", json=answer,
-                       headers=customer).status_code == 201  # fmt: skip
+    assert (
+        client.post(
+            f"/api/feedback/requests/{ws.ids['px_feedback_request']}/answers", json=answer, headers=customer
+        ).status_code
+        == 201
+    )
     view = client.get(f"/api/projects/{px}/feedback", headers=staff).json()
     # No hindrance: A = 1, N = 1, S = 0.75.
     assert (view["metric"], view["informal"]) == (95.0, 0)
@@ -30,9 +34,14 @@ def test_marking_a_comment_moves_the_feedback_metric_as_documented(client: TestC
     marked = client.put(f"/api/comments/{comment}/feedback", json={"kind": "concern", "theme": "speed"}, headers=staff)
     assert marked.status_code == 200, marked.text
     assert marked.json() | {"created_at": None} == {
-        "comment_id": comment, "task_id": ws.ids["px_shared_task"], "kind": "concern", "theme": "speed",
-        "by_email": False, "marked_by_id": ws.users["staff"], "created_at": None,
-    }  # fmt: skip
+        "comment_id": comment,
+        "task_id": ws.ids["px_shared_task"],
+        "kind": "concern",
+        "theme": "speed",
+        "by_email": False,
+        "marked_by_id": ws.users["staff"],
+        "created_at": None,
+    }
     view = client.get(f"/api/projects/{px}/feedback", headers=staff).json()
     # A concern is a named hindrance without an action item: A = 0. One round of two items (the answer and the
     # comment), one hindrance: neg = 1/2, N = 0.5. S stays 0.75: 100 * (0.5*0 + 0.3*0.5 + 0.2*0.75) = 30.
@@ -42,8 +51,11 @@ def test_marking_a_comment_moves_the_feedback_metric_as_documented(client: TestC
     assert (speed["helped"], speed["hindered"]) == (1, 1)
     (quote,) = [q for q in speed["quotes"] if q["comment_id"] == comment]
     assert (quote["kind"], quote["text"], quote["score"], quote["answer_id"]) == (
-        "concern", "px customer comment", None, None,
-    )  # fmt: skip
+        "concern",
+        "px customer comment",
+        None,
+        None,
+    )
     assert client.get(f"/api/projects/{px}/reports/kpis", headers=staff).json()["feedback"]["metric"] == 30.0
 
     # The theme becomes an action item as survey themes do; completing it brings A to 1.
@@ -66,7 +78,9 @@ def test_only_staff_mark_and_only_customer_comments(client: TestClient, workspac
     comment, staff_comment = ws.ids["px_customer_comment"], ws.ids["px_shared_comment"]
     body = {"kind": "change", "theme": "clarity"}
     for role, status in (("customer", 403), ("viewer", 403), ("other_customer", 404), ("stranger", 404)):
-        assert client.put(f"/api/comments/{comment}/feedback", json=body, headers=bearer(ws, role)).status_code == status
+        assert (
+            client.put(f"/api/comments/{comment}/feedback", json=body, headers=bearer(ws, role)).status_code == status
+        )
         assert client.delete(f"/api/comments/{comment}/feedback", headers=bearer(ws, role)).status_code == status
         marks = client.get(f"/api/tasks/{ws.ids['px_shared_task']}/feedback-marks", headers=bearer(ws, role))
         assert marks.status_code == status
@@ -75,8 +89,12 @@ def test_only_staff_mark_and_only_customer_comments(client: TestClient, workspac
     assert (refused.status_code, refused.json()["error"]) == (422, "not_customer_comment")
     unknown = client.put(f"/api/comments/{comment}/feedback", json={"kind": "change", "theme": "x"}, headers=staff)
     assert unknown.status_code == 422
-    assert client.put(f"/api/comments/{comment}/feedback", json={"kind": "rant", "theme": "speed"},
-                      headers=staff).status_code == 422  # fmt: skip
+    assert (
+        client.put(
+            f"/api/comments/{comment}/feedback", json={"kind": "rant", "theme": "speed"}, headers=staff
+        ).status_code
+        == 422
+    )
 
 
 def test_marks_join_the_round_they_were_written_in() -> None:
@@ -108,9 +126,15 @@ async def test_a_customer_never_receives_a_marking(
     await staff.subscribe(f"task:{task}:staff")
     staff_api, customer_api = Api(a, ws, "staff"), Api(b, ws, "customer")
     customer_views = (
-        f"/api/tasks/{task}/comments", f"/api/tasks/{task}", f"/api/projects/{px}/activity", "/api/notifications",
-        f"/api/projects/{px}/unread", "/api/me/waiting", "/api/search?q=customer", f"/api/projects/{px}/tasks.csv",
-    )  # fmt: skip
+        f"/api/tasks/{task}/comments",
+        f"/api/tasks/{task}",
+        f"/api/projects/{px}/activity",
+        "/api/notifications",
+        f"/api/projects/{px}/unread",
+        "/api/me/waiting",
+        "/api/search?q=customer",
+        f"/api/projects/{px}/tasks.csv",
+    )
 
     async def seen_by_customer() -> list[Any]:
         out = []

@@ -72,9 +72,12 @@ async def mark_feedback(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
     assert comment.id is not None and project.id is not None and task.id is not None
     if body.theme not in THEMES and body.theme != OTHER:
         raise ApiError(
-            422, "invalid", f"theme must be one of {', '.join((*THEMES, OTHER))}.", reason="theme",
+            422,
+            "invalid",
+            f"theme must be one of {', '.join((*THEMES, OTHER))}.",
+            reason="theme",
             params={"field": "theme"},
-        )  # fmt: skip
+        )
     author = await ctx.session.get(User, comment.author_id) if comment.author_id is not None else None
     if author is None or author.role != OrgRole.CUSTOMER or comment.deleted_at is not None:
         raise ApiError(422, "not_customer_comment", "Only a customer's comment can be marked as feedback.")
@@ -87,9 +90,14 @@ async def mark_feedback(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
     await ctx.session.flush()
     marks = {m.comment_id: by_email for m, by_email in await marks_of_task(ctx.session, task.id)}
     out = FeedbackMarkOut(
-        comment_id=comment.id, task_id=task.id, kind=mark.kind, theme=mark.theme,
-        by_email=marks.get(comment.id, False), marked_by_id=mark.marked_by_id, created_at=mark.created_at,
-    )  # fmt: skip
+        comment_id=comment.id,
+        task_id=task.id,
+        kind=mark.kind,
+        theme=mark.theme,
+        by_email=marks.get(comment.id, False),
+        marked_by_id=mark.marked_by_id,
+        created_at=mark.created_at,
+    )
     _publish(ctx, comment, out)
     return out
 
@@ -130,9 +138,14 @@ async def task_feedback_marks(ctx: Context) -> FeedbackMarkList:
     return FeedbackMarkList(
         items=[
             FeedbackMarkOut(
-                comment_id=m.comment_id, task_id=task.id, kind=m.kind, theme=m.theme, by_email=by_email,
-                marked_by_id=m.marked_by_id, created_at=m.created_at,
-            )  # fmt: skip
+                comment_id=m.comment_id,
+                task_id=task.id,
+                kind=m.kind,
+                theme=m.theme,
+                by_email=by_email,
+                marked_by_id=m.marked_by_id,
+                created_at=m.created_at,
+            )
             for m, by_email in await marks_of_task(ctx.session, task.id)
         ]
     )

@@ -7,11 +7,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from server import notify, waiting
+from server import activity, notify, waiting
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
-from server import activity
 from server.audit import visibility_changed
 from server.db import bump_version, utcnow
 from server.domain import TaskView, check_wip_limit, project_for, status_in, task_for
