@@ -693,6 +693,15 @@ CASES = [
         ok(STAFF_WRITE_PX, 201),
         {"theme": "clarity", "title": "Agree the scope in writing"},
     ),
+    # The organization's settings: staff read, owners change.
+    Case("GET", "/api/organization/settings", "/api/organization/settings", STAFF_ONLY),
+    Case(
+        "PATCH",
+        "/api/organization/settings",
+        "/api/organization/settings",
+        dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401),
+        {"allow_staff_link_sign_in": True},
+    ),
     # Informal feedback (tests/test_feedback_marks.py): staff only; customers never see a marking.
     Case(
         "PUT",

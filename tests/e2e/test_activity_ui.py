@@ -138,3 +138,36 @@ async def test_staff_mark_a_customer_comment_as_feedback_by_keyboard(
     assert staff.errors == [] and customer.errors == []
     await staff.context.close()
     await customer.context.close()
+
+
+@pytest.mark.parametrize("size", [PHONE, DESK], ids=["phone", "desk"])
+async def test_the_owner_lets_staff_sign_in_by_link(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace], size: tuple[int, int]
+) -> None:
+    ws = database[1]
+    owner = await Person.sign_in(
+        browser, two_nodes[0], "owner@example.test", width=size[0], height=size[1], locale="sv-SE"
+    )
+    page = owner.page
+    async with httpx.AsyncClient(base_url=two_nodes[0].http, timeout=10) as http:
+        headers = {"authorization": f"Bearer {ws.token('owner')}"}
+        assert (await http.patch("/api/me", json={"locale": "sv"}, headers=headers)).status_code == 200
+        await page.goto(f"{two_nodes[0].http}/organization")
+        box = page.get_by_label("Personalen får logga in med en länk via e-post")
+        await expect(box).not_to_be_checked()
+        await box.focus()
+        await page.keyboard.press("Space")
+        await expect(page.locator("#org-sign-in [role=status]")).to_have_text("Sparat.")
+        await expect(box).to_be_checked()
+        answer = await http.get("/api/organization/settings", headers=headers)
+        assert answer.json() == {"allow_staff_link_sign_in": True}
+    await shoot(owner, "organization-sign-in")
+    # Staff read it and cannot change it.
+    staff = await Person.sign_in(browser, two_nodes[1], "staff@example.test", width=size[0], height=size[1])
+    await staff.page.goto(f"{two_nodes[1].http}/organization")
+    staff_box = staff.page.get_by_label("Staff may sign in with a link by email")
+    await expect(staff_box).to_be_checked()
+    await expect(staff_box).to_be_disabled()
+    assert owner.errors == [] and staff.errors == []
+    await owner.context.close()
+    await staff.context.close()
