@@ -543,7 +543,17 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
     errors=(401, 403, 404, 409, 422),
 )
 async def reply_request(ctx: Context, body: ReplyIn) -> RequestOut:
-    request, project = await request_for(ctx, ctx.path_int("request_id"), Action.REQUEST_REPLY)
+    return await reply_to_request(ctx, ctx.path_int("request_id"), body)
+
+
+async def reply_to_request(ctx: Context, request_id: int, body: ReplyIn) -> RequestOut:
+    """Answer on a request as ``ctx.actor`` (the API's route, and a reply by email to a request without a task).
+
+    Raises:
+        NotFound, Forbidden: the actor may not see or answer the request.
+        ApiError: 409 when it is resolved, 422 for invalid fields.
+    """
+    request, project = await request_for(ctx, request_id, Action.REQUEST_REPLY)
     assert project.id is not None
     if request.status in RESOLVED_REQUEST_STATUSES:
         raise ApiError(409, "resolved", f"The request is already {request.status}.")
