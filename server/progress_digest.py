@@ -73,7 +73,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "change": "{title}: {field} {old} -> {new}",
         "none": "(none)",
         "due": "{title} (due {date})",
-        "footer": "You get this digest {period_adverb}; change it in Tandem under Account > Notifications.",
+        "footer": "You get this digest {period_adverb}. Change how often: {link}",
         "adverb.daily": "daily",
         "adverb.weekly": "weekly",
     },
@@ -105,7 +105,7 @@ CATALOG: dict[str, dict[str, str]] = {
         "change": "{title}: {field} {old} -> {new}",
         "none": "(inget)",
         "due": "{title} (förfaller {date})",
-        "footer": "Du får den här sammanfattningen {period_adverb}; ändra det i Tandem under Konto > Aviseringar.",
+        "footer": "Du får den här sammanfattningen {period_adverb}. Ändra hur ofta: {link}",
         "adverb.daily": "varje dag",
         "adverb.weekly": "varje vecka",
     },
@@ -330,7 +330,8 @@ class ProgressDigests:
                 for item in items:
                     lines += [f"- {item.text}", f"  {item.link}"]
             lines += [_t(locale, "feed", link=f"{self.settings.base_url}/projects/{project.project_id}/activity"), ""]
-        lines.append(_t(locale, "footer", period_adverb=_t(locale, f"adverb.{cadence}")))
+        preferences = f"{self.settings.base_url}/settings/tokens#notification-preferences"
+        lines.append(_t(locale, "footer", period_adverb=_t(locale, f"adverb.{cadence}"), link=preferences))
         return subject, "\n".join(lines)
 
 
