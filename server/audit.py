@@ -58,6 +58,7 @@ class AuditAction(StrEnum):
     TOKEN_CREATED = "api_token.created"
     TOKEN_REVOKED = "api_token.revoked"
     PROJECT_SETTINGS_CHANGED = "project.settings_changed"
+    ORGANIZATION_SETTINGS_CHANGED = "organization.settings_changed"
     PROJECT_DELETED = "project.deleted"
     STAFF_ROLE_CHANGED = "staff.role_changed"
     STAFF_ACTIVE_CHANGED = "staff.active_changed"

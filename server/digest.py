@@ -31,6 +31,7 @@ from server.mail import Mailer
 from server.mail_in.addresses import target_for, threading_headers
 from server.models import Comment, EmailCadence, Notification, NotificationPreference, Project, User
 from server.notify import DIGEST_PERIODS, cadence_for
+from server.progress_digest import ProgressDigests
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class DigestWorker:
         self.settings = settings
         self.db = db
         self.mailer = mailer
+        # The weekly (or daily) progress digest runs on the same interval (server/progress_digest.py).
+        self.progress = ProgressDigests(settings, db, mailer)
         self._soon: set[asyncio.Task[int]] = set()
         self.loop = Loop("digest-worker", self._pass, interval=settings.digest_interval_seconds)
 
@@ -70,7 +73,9 @@ class DigestWorker:
         await self.loop.stop()
 
     async def _pass(self) -> None:
-        await self.run_once()  # a failed run is logged by the loop and retried after a backoff
+        # A failed run is logged by the loop and retried after a backoff.
+        await self.run_once()
+        await self.progress.run_once()
 
     async def run_once(self) -> int:
         """Send every digest that is due.

@@ -19,6 +19,14 @@ The feedback metric (0-100; docs/REPORTS.md) weights, highest first: action item
     metric = 100 * (wA*A + wN*N + wS*S) / (wA + wN + wS)
 
 The weights come from ``TANDEM_FEEDBACK_WEIGHTS`` (default ``0.5,0.3,0.2``) and must keep wA >= wN >= wS.
+
+Informal feedback (``server/feedback_marks.py``): a customer comment staff marked as praise, a concern or a request
+for change, with a theme, counts beside the answers: praise as the theme helping, a concern or a change request as the
+theme hindering. In the metric a marked comment is one more item of the round it was written in (the latest feedback
+request opened before it; the first round if none was; one round of its own without any answers), so
+``neg_r = (hindrance mentions of the answers + concerns and change requests) / (answers + marked comments)``, capped
+at 1, and A counts a concern or change request as a named hindrance. Without answers S is left out:
+``metric = 100 * (wA*A + wN*N) / (wA + wN)``. Responses, score and trend stay the survey's.
 """
 
 from __future__ import annotations
@@ -105,12 +113,29 @@ class ActionFact:
     done: bool
 
 
-class Quote(Out):
-    answer_id: int
-    kind: str = Field(description="helped or hindered")
+@dataclass(frozen=True)
+class MarkFact:
+    """A customer comment marked as informal feedback (``server/feedback_marks.py``)."""
+
+    id: int
+    comment_id: int
+    task_id: int
+    kind: str  # praise, concern or change
+    theme: str
     text: str
-    score: int
+    created_at: dt.datetime  # when the customer wrote it
+    by_email: bool = False
+
+
+class Quote(Out):
+    answer_id: int | None = Field(None, description="The survey answer quoted; null for a marked comment.")
+    comment_id: int | None = Field(None, description="The marked comment quoted; null for a survey answer.")
+    task_id: int | None = None
+    kind: str = Field(description="helped or hindered (a survey answer); praise, concern or change (a comment)")
+    text: str
+    score: int | None = Field(description="The survey score; null for a marked comment.")
     milestone_id: int | None
+    by_email: bool = Field(False, description="The marked comment came in as a reply by email.")
 
 
 class ActionOut(Out):
@@ -140,6 +165,7 @@ class RoundOut(Out):
 
 class FeedbackSummary(Out):
     responses: int
+    informal: int = Field(0, description="Customer comments staff marked as feedback (staff only).")
     score: float | None = Field(description="Mean survey score, 1-5.")
     trend: float | None = Field(description="Mean score of the latest round minus the round before it.")
     metric: float | None = Field(description="0-100, see docs/REPORTS.md; null without answers.")
@@ -156,16 +182,48 @@ def _rounds(answers: Sequence[AnswerFact]) -> list[list[AnswerFact]]:
     return sorted(by_request.values(), key=lambda r: (r[0].request_created_at, r[0].request_id))
 
 
-def _negative_rate(round_: Sequence[AnswerFact]) -> float:
-    mentions = sum(len(themes_of(a.hindered)) for a in round_)
+@dataclass(frozen=True)
+class _Item:
+    """One piece of feedback in a round: a survey answer or a marked comment, as the themes it names."""
+
+    hindering: tuple[str, ...]
+    helping: tuple[str, ...]
+
+
+def _item(fact: AnswerFact | MarkFact) -> _Item:
+    if isinstance(fact, AnswerFact):
+        return _Item(tuple(themes_of(fact.hindered)), tuple(themes_of(fact.helped)))
+    if fact.kind == "praise":
+        return _Item((), (fact.theme,))
+    return _Item((fact.theme,), ())
+
+
+def _metric_rounds(rounds: list[list[AnswerFact]], marks: Sequence[MarkFact]) -> list[list[_Item]]:
+    """The rounds with each marked comment added to the round it was written in (see the module's docstring)."""
+    if not rounds:
+        return [[_item(m) for m in marks]] if marks else []
+    out = [[_item(a) for a in r] for r in rounds]
+    starts = [r[0].request_created_at for r in rounds]
+    for mark in marks:
+        index = max((i for i, start in enumerate(starts) if start <= mark.created_at), default=0)
+        out[index].append(_item(mark))
+    return out
+
+
+def _negative_rate(round_: Sequence[_Item]) -> float:
+    mentions = sum(len(item.hindering) for item in round_)
     return min(1.0, mentions / len(round_))
 
 
 def summarize(
-    answers: Sequence[AnswerFact], actions: Sequence[ActionFact], weights: tuple[float, float, float]
+    answers: Sequence[AnswerFact],
+    actions: Sequence[ActionFact],
+    weights: tuple[float, float, float],
+    marks: Sequence[MarkFact] = (),
 ) -> FeedbackSummary:
-    """Scores, trend, themes and the feedback metric of one project's answers and action items."""
+    """Scores, trend, themes and the feedback metric of one project's answers, marked comments and action items."""
     rounds = _rounds(answers)
+    items = _metric_rounds(rounds, marks)
     round_out = [
         RoundOut(
             request_id=r[0].request_id,
@@ -176,31 +234,37 @@ def summarize(
         )
         for r in rounds
     ]
-    themes = _themes(answers, actions, rounds)
+    themes = _themes(answers, actions, items, marks)
     wa, wn, ws = weights
     weight_map = {"A": wa, "N": wn, "S": ws}
-    if not answers:
+    if not items:
         return FeedbackSummary(
             responses=0, score=None, trend=None, metric=None, components={}, weights=weight_map,
             rounds=[], themes=themes,
         )  # fmt: skip
-    score = statistics.fmean(a.score for a in answers)
+    score = statistics.fmean(a.score for a in answers) if answers else None
     trend = round(round_out[-1].mean_score - round_out[-2].mean_score, 2) if len(round_out) > 1 else None
     if actions:
         a_part = sum(1 for x in actions if x.done) / len(actions)
     else:
-        a_part = 0.0 if any(themes_of(a.hindered) for a in answers) else 1.0
-    neg_last = _negative_rate(rounds[-1])
-    neg_before = statistics.fmean(_negative_rate(r) for r in rounds[:-1]) if len(rounds) > 1 else neg_last
+        a_part = 0.0 if any(item.hindering for r in items for item in r) else 1.0
+    neg_last = _negative_rate(items[-1])
+    neg_before = statistics.fmean(_negative_rate(r) for r in items[:-1]) if len(items) > 1 else neg_last
     n_part = min(1.0, max(0.0, (1 - neg_last) + (neg_before - neg_last) / 2))
-    s_part = (score - 1) / 4
-    metric = 100 * (wa * a_part + wn * n_part + ws * s_part) / (wa + wn + ws)
+    components = {"A": round(a_part, 4), "N": round(n_part, 4)}
+    if score is None:
+        metric = 100 * (wa * a_part + wn * n_part) / (wa + wn)
+    else:
+        s_part = (score - 1) / 4
+        components["S"] = round(s_part, 4)
+        metric = 100 * (wa * a_part + wn * n_part + ws * s_part) / (wa + wn + ws)
     return FeedbackSummary(
         responses=len(answers),
-        score=round(score, 2),
+        informal=len(marks),
+        score=round(score, 2) if score is not None else None,
         trend=trend,
         metric=round(metric, 1),
-        components={"A": round(a_part, 4), "N": round(n_part, 4), "S": round(s_part, 4)},
+        components=components,
         weights=weight_map,
         rounds=round_out,
         themes=themes,
@@ -208,7 +272,10 @@ def summarize(
 
 
 def _themes(
-    answers: Sequence[AnswerFact], actions: Sequence[ActionFact], rounds: list[list[AnswerFact]]
+    answers: Sequence[AnswerFact],
+    actions: Sequence[ActionFact],
+    rounds: list[list[_Item]],
+    marks: Sequence[MarkFact] = (),
 ) -> list[ThemeOut]:
     helped: dict[str, int] = defaultdict(int)
     hindered: dict[str, int] = defaultdict(int)
@@ -222,13 +289,21 @@ def _themes(
                         answer_id=answer.id, kind=kind, text=text, score=answer.score, milestone_id=answer.milestone_id
                     )
                 )
+    for mark in marks:
+        (helped if mark.kind == "praise" else hindered)[mark.theme] += 1
+        quotes[mark.theme].append(
+            Quote(
+                comment_id=mark.comment_id, task_id=mark.task_id, kind=mark.kind, text=mark.text, score=None,
+                milestone_id=None, by_email=mark.by_email,
+            )
+        )  # fmt: skip
     by_theme: dict[str, list[ActionOut]] = defaultdict(list)
     for action in actions:
         by_theme[action.theme].append(ActionOut(**action.__dict__))
     names = [t for t in (*THEMES, OTHER) if helped[t] or hindered[t] or by_theme[t]]
 
-    def share(round_: Sequence[AnswerFact], theme: str) -> float:
-        return sum(1 for a in round_ if theme in themes_of(a.hindered)) / len(round_)
+    def share(round_: Sequence[_Item], theme: str) -> float:
+        return sum(1 for item in round_ if theme in item.hindering) / len(round_)
 
     out = []
     for theme in names:

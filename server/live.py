@@ -147,6 +147,10 @@ class LiveUpdates:
             }
             self._board(ctx, comment.project_id, summary, shared=shared)
 
+    def staff_thread_event(self, ctx: Context, task_id: int, event: dict[str, Any]) -> None:
+        """An event for the staff of a task's thread only (``task:{id}:staff``), e.g. a comment marked as feedback."""
+        self._emit(ctx, task_channels(task_id)[0], event)
+
     async def read_changed(self, ctx: Context, task: Task, last_read_comment_id: int, unread: int) -> None:
         """Tell the user's other devices how far they have read."""
         self._emit(

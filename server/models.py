@@ -727,6 +727,9 @@ class NotificationPreference(SQLModel, table=True):
     # hourly, daily or off: assignments, request updates, status changes
     others: str = Field(default=EmailCadence.HOURLY, sa_type=String(16))
     last_digest_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The progress digest (server/progress_digest.py): daily, weekly or off, and when the last one went out.
+    progress: str = Field(default="weekly", sa_type=String(16))
+    last_progress_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class FeedbackRequest(SQLModel, table=True):
@@ -865,3 +868,61 @@ class InboundMail(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="SET NULL")
     received_at: dt.datetime = _ts()
+
+
+class ActivityEvent(SQLModel, table=True):
+    """One change on a project worth telling people about (a task or milestone added, moved, rescheduled, re-scoped
+    or completed; a comment; a request step), written in the transaction of the change (``server/activity.py``).
+
+    ``visibility`` is the audience the change had when it happened (the item and every parent shared: ``shared``);
+    a customer is shown an event only when it was shared then *and* its item is still visible to them now.
+    ``changes`` holds ``{"field": [old, new]}`` for the fields a customer can see.
+    """
+
+    __tablename__ = "activity_events"
+    __table_args__ = (Index("ix_activity_events_project_id_id", "project_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    visibility: str = Field(sa_type=String(16))
+    task_id: int | None = Field(default=None, foreign_key="tasks.id", index=True, ondelete="CASCADE")
+    milestone_id: int | None = Field(default=None, foreign_key="milestones.id", index=True, ondelete="CASCADE")
+    comment_id: int | None = Field(default=None, foreign_key="comments.id", index=True, ondelete="CASCADE")
+    request_id: int | None = Field(default=None, foreign_key="requests.id", index=True, ondelete="CASCADE")
+    actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    # The item's title or name when it happened, so a feed reads without a join per row.
+    title: str = Field(default="", max_length=300)
+    changes: str = Field(default="{}", sa_type=Text)
+    created_at: dt.datetime = _ts()
+
+
+class ProjectVisit(SQLModel, table=True):
+    """When a person last looked at a project's page: what happened since is "new since your last visit"."""
+
+    __tablename__ = "project_visits"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    project_id: int = Field(foreign_key="projects.id", primary_key=True, ondelete="CASCADE")
+    visited_at: dt.datetime = _ts()
+
+
+class FeedbackKind(StrEnum):
+    PRAISE = "praise"
+    CONCERN = "concern"
+    CHANGE = "change"  # a request for change
+
+
+class FeedbackMark(SQLModel, table=True):
+    """Staff marked a customer's comment (or emailed reply) as informal feedback, with a theme. Staff only: never
+    serialized, published or counted for customers (server/feedback_marks.py)."""
+
+    __tablename__ = "feedback_marks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    comment_id: int = Field(foreign_key="comments.id", unique=True, ondelete="CASCADE")
+    project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
+    kind: str = Field(sa_type=String(16))
+    theme: str = Field(max_length=40)
+    marked_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: dt.datetime = _ts()

@@ -22,7 +22,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.feedback import ActionFact, AnswerFact, FeedbackSummary, load_feedback, summarize
+from server.feedback import ActionFact, AnswerFact, FeedbackSummary, MarkFact, load_feedback, summarize
+from server.feedback_marks import load_marks
 from server.models import (
     STAFF_ROLES,
     Comment,
@@ -110,6 +111,8 @@ class ProjectFacts:
     requests: list[RequestFact] = field(default_factory=list)
     answers: list[AnswerFact] = field(default_factory=list)
     actions: list[ActionFact] = field(default_factory=list)
+    # Customer comments staff marked as feedback: loaded for the staff audience only.
+    marks: list[MarkFact] = field(default_factory=list)
 
 
 # -- output ---------------------------------------------------------------------------------------------------
@@ -265,6 +268,9 @@ async def load_facts(
             facts[pid].answers = items
         for pid, acts in actions.items():
             facts[pid].actions = acts
+        if not shared_only:
+            for pid, marked in (await load_marks(session, project_ids)).items():
+                facts[pid].marks = marked
     return facts
 
 
@@ -319,7 +325,7 @@ def project_kpis(
     waiting_ages = [(now - t.updated_at).total_seconds() / 86400 for t in tasks if t.waiting_on_customer]
     comment_d = facts.comment_responses
     request_d = [_hours(r.created_at, r.first_response_at) for r in facts.requests]
-    summary = summarize(facts.answers, facts.actions, weights)
+    summary = summarize(facts.answers, facts.actions, weights, facts.marks)
     kpis = ProjectKpis(
         project_id=project_id,
         audience=audience,

@@ -66,6 +66,11 @@ class MailInSettings:
     max_bytes: int = 25 * 1024 * 1024
     # Mails one sender address may send per hour before they are deferred (451).
     per_sender_per_hour: int = 60
+    # STARTTLS: a PEM certificate chain and its key (both, or neither); with require_tls, nothing but EHLO, STARTTLS
+    # and QUIT is accepted before TLS.
+    tls_cert: str = ""
+    tls_key: str = ""
+    require_tls: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,5 +327,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             port=_int(env, "TANDEM_MAIL_IN_PORT", 2525),
             max_bytes=_int(env, "TANDEM_MAIL_IN_MAX_BYTES", 25 * 1024 * 1024),
             per_sender_per_hour=_int(env, "TANDEM_MAIL_IN_PER_SENDER_PER_HOUR", 60),
+            tls_cert=env.get("TANDEM_MAIL_IN_TLS_CERT", ""),
+            tls_key=env.get("TANDEM_MAIL_IN_TLS_KEY", ""),
+            require_tls=_bool(env.get("TANDEM_MAIL_IN_REQUIRE_TLS"), False),
         ),
     )

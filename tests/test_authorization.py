@@ -760,6 +760,38 @@ CASES = [
         ok(STAFF_WRITE_PX, 201),
         {"theme": "clarity", "title": "Agree the scope in writing"},
     ),
+    # The organization's settings: staff read, owners change.
+    Case("GET", "/api/organization/settings", "/api/organization/settings", STAFF_ONLY),
+    Case(
+        "PATCH",
+        "/api/organization/settings",
+        "/api/organization/settings",
+        dict(owner=200, staff=403, customer=403, viewer=403, other_customer=403, stranger=200, anonymous=401),
+        {"allow_staff_link_sign_in": True},
+    ),
+    # Informal feedback (tests/test_feedback_marks.py): staff only; customers never see a marking.
+    Case(
+        "PUT",
+        "/api/comments/{comment_id:int}/feedback",
+        "/api/comments/{px_customer_comment}/feedback",
+        STAFF_WRITE_PX,
+        {"kind": "praise", "theme": "people"},
+    ),
+    Case(
+        "DELETE",
+        "/api/comments/{comment_id:int}/feedback",
+        "/api/comments/{px_customer_comment}/feedback",
+        ok(STAFF_WRITE_PX, 204),
+    ),
+    Case(
+        "GET",
+        "/api/tasks/{task_id:int}/feedback-marks",
+        "/api/tasks/{px_shared_task}/feedback-marks",
+        STAFF_WRITE_PX,
+    ),
+    # Activity and last visits (tests/test_progress_digest.py): customers read the shared activity.
+    Case("GET", "/api/projects/{project_id:int}/activity", "/api/projects/{px}/activity", READ_PX),
+    Case("PUT", "/api/projects/{project_id:int}/visit", "/api/projects/{px}/visit", READ_PX),
     # Webhooks (tests/test_webhooks.py)
     Case("GET", "/api/projects/{project_id:int}/webhooks", "/api/projects/{px}/webhooks", WEBHOOK_READ_SHARED),
     Case(

@@ -177,6 +177,7 @@ def test_preferences_mail_mentions_at_once_hold_digests_and_switch_off(
         assert client.get("/api/me/notification-preferences", headers=customer).json() == {
             "mentions": "hourly",
             "others": "hourly",
+            "progress": "weekly",
         }
         assert (
             client.patch(

@@ -496,13 +496,29 @@ def test_without_a_mail_domain_mail_goes_out_as_before(
     assert mail["Reply-To"] is None and mail["References"] is None and "reply+" not in str(mail.get_content())
 
 
-async def test_a_reply_about_a_request_goes_to_its_task_thread_once_it_has_one(world: MailWorld) -> None:
+async def test_a_reply_about_a_request_answers_it_then_goes_to_its_task_thread(world: MailWorld) -> None:
     request = world.ws.ids["px_request"]
     customer = "customer@example.test"
     address = world.address("customer", request, kind=ItemKind.REQUEST)
-    code, answer = await world.send(address, "Any news?", sender=customer)
-    assert code == 550 and "no thread" in answer
-    assert "no thread to reply in" in str((await world.bounce_to(customer)).get_content())
+    # Staff asked for information: the customer's reply by email answers it, with its attachment, and reopens it.
+    asked = await world.api("staff").client.post(
+        f"/api/requests/{request}/triage", json={"action": "ask", "message": "Which pages?"}
+    )
+    assert asked.status_code == 200, asked.text
+    code, answer = await world.send(
+        address,
+        "The start page and the shop.\n\nOn Mon, Tandem wrote:\n> Which pages?",
+        sender=customer,
+        attachments=[("pages.png", PNG, "image/png")],
+    )
+    assert code == 250, answer
+    answered = (await world.api("customer").client.get(f"/api/requests/{request}")).json()
+    assert answered["status"] == "open"
+    assert answered["history"][-1]["kind"] == "replied"
+    assert answered["history"][-1]["text"] == "The start page and the shop."
+    files = (await world.api("customer").client.get(f"/api/projects/{world.ws.ids['px']}/files")).json()["items"]
+    assert [f["name"] for f in files if f.get("request_id") == request] == ["pages.png"]
+    assert world.sink.messages == []
     accepted = await world.api("staff").client.post(
         f"/api/requests/{request}/triage", json={"action": "accept", "message": "On it"}
     )

@@ -19,6 +19,7 @@ from server import migrate
 from server.db import Database, utcnow
 from server.domain import default_statuses
 from server.models import (
+    ActivityEvent,
     AuthSession,
     Client,
     Comment,
@@ -343,6 +344,23 @@ async def _requests_and_files(session: AsyncSession, ws: Workspace, px: int, org
                 size=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
                 uploaded_by_id=ws.users[uploader],
+            )
+        )
+    # Activity (server/activity.py): a shared event, an internal one, and one that was shared when it happened on a
+    # task internal now: customers' feeds hold only the first.
+    for task_key, visibility in (
+        ("px_shared_task", Visibility.SHARED),
+        ("px_internal_task", Visibility.INTERNAL),
+        ("px_internal_task", Visibility.SHARED),
+    ):
+        session.add(
+            ActivityEvent(
+                project_id=px,
+                kind="task.created",
+                visibility=visibility,
+                task_id=ws.ids[task_key],
+                actor_id=ws.users["staff"],
+                title="px shared task" if task_key == "px_shared_task" else "px internal task SECRET",
             )
         )
     ws.ids["org_a_template"] = await _add(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
-from server import waiting
+from server import activity, waiting
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
@@ -209,6 +209,7 @@ async def add_comment(ctx: Context, task_id: int, body: CommentIn) -> CommentOut
     await ctx.session.flush()
     out = (await comments_out(ctx, [comment]))[0]
     await ctx.services.live.comment_changed(ctx, out, task, "comment.created")
+    activity.comment_created(ctx, comment, task)
     await ctx.services.webhooks.comment_created(ctx, out, task)
     return out
 

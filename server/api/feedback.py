@@ -10,13 +10,14 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from server import notify, waiting
+from server import activity, notify, waiting
 from server.api import api
 from server.api.reports import weights_of
 from server.api.routing import ApiError, Context
 from server.api.tasks import task_out
 from server.domain import check_wip_limit, project_for
 from server.feedback import OTHER, THEMES, ActionOut, FeedbackSummary, load_feedback, summarize
+from server.feedback_marks import load_marks
 from server.models import (
     FeedbackAction,
     FeedbackAnswer,
@@ -248,7 +249,8 @@ async def answer(ctx: Context, body: AnswerIn) -> AnswerOut:
 @api.route(
     "GET",
     "/api/projects/{project_id:int}/feedback",
-    summary="Scores, trend, themes with comments, action items and the feedback metric (staff only)",
+    summary="Scores, trend, themes with survey answers and marked comments, action items and the feedback metric "
+    "(staff only)",
     tag="feedback",
     response=FeedbackSummary,
     errors=(401, 403, 404),
@@ -257,7 +259,9 @@ async def feedback_view(ctx: Context) -> FeedbackSummary:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MILESTONE_MANAGE)
     assert project.id is not None
     answers, actions = await load_feedback(ctx.session, [project.id])
-    return summarize(answers[project.id], actions[project.id], weights_of(ctx.services.settings.feedback_weights))
+    marks = await load_marks(ctx.session, [project.id])
+    weights = weights_of(ctx.services.settings.feedback_weights)
+    return summarize(answers[project.id], actions[project.id], weights, marks[project.id])
 
 
 @api.route(
@@ -299,4 +303,5 @@ async def create_action(ctx: Context, body: ActionIn) -> ActionOut:
     await ctx.session.flush()
     assert action.id is not None
     await ctx.services.live.task_changed(ctx, await task_out(ctx, task), previous_visibility=None)
+    await activity.task_changed(ctx, task, None)
     return ActionOut(id=action.id, theme=body.theme, task_id=task.id, title=title, done=False)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.audit import AuditAction, record
@@ -35,11 +37,15 @@ class ProjectSettingsPatch(In):
 class PreferencesOut(Out):
     mentions: EmailCadence
     others: EmailCadence
+    progress: Literal["daily", "weekly", "off"] = Field(
+        description="The progress digest (server/progress_digest.py): daily, weekly (the default) or off."
+    )
 
 
 class PreferencesPatch(In):
     mentions: EmailCadence | None = None
     others: Literal["hourly", "daily", "off"] | None = None
+    progress: Literal["daily", "weekly", "off"] | None = None
 
 
 @api.route(
@@ -102,7 +108,8 @@ async def get_preferences(ctx: Context) -> PreferencesOut:
 @api.route(
     "PATCH",
     "/api/me/notification-preferences",
-    summary="Mentions: immediately, hourly, daily or off; everything else: hourly, daily or off",
+    summary="Mentions: immediately, hourly, daily or off; everything else: hourly, daily or off; progress digest: "
+    "daily, weekly or off",
     tag="accounts",
     body=PreferencesPatch,
     response=PreferencesOut,

@@ -17,7 +17,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from server import notify, waiting
+from server import activity, notify, waiting
 from server.api import api
 from server.api.routing import ApiError, Context
 from server.api.tasks import add_task
@@ -293,6 +293,7 @@ async def _publish(ctx: Context, request: Request, kind: str) -> RequestOut:
     out = (await requests_out(ctx, [request], history=True))[0]
     shared_view = (await requests_out(ctx, [request], history=True, for_customers=True))[0]
     await ctx.services.live.request_changed(ctx, request.project_id, out, kind, shared_view=shared_view)
+    activity.request_changed(ctx, request, filed=kind == "request.created")
     return out
 
 
@@ -601,7 +602,17 @@ async def triage_request(ctx: Context, body: TriageIn) -> RequestOut:
     errors=(401, 403, 404, 409, 422),
 )
 async def reply_request(ctx: Context, body: ReplyIn) -> RequestOut:
-    request, project = await request_for(ctx, ctx.path_int("request_id"), Action.REQUEST_REPLY)
+    return await reply_to_request(ctx, ctx.path_int("request_id"), body)
+
+
+async def reply_to_request(ctx: Context, request_id: int, body: ReplyIn) -> RequestOut:
+    """Answer on a request as ``ctx.actor`` (the API's route, and a reply by email to a request without a task).
+
+    Raises:
+        NotFound, Forbidden: the actor may not see or answer the request.
+        ApiError: 409 when it is resolved, 422 for invalid fields.
+    """
+    request, project = await request_for(ctx, request_id, Action.REQUEST_REPLY)
     assert project.id is not None
     if request.status in RESOLVED_REQUEST_STATUSES:
         raise ApiError(409, "resolved", f"The request is already {request.status}.")

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from server import notify, waiting
+from server import activity, notify, waiting
 from server.api import api
 from server.api.files import purge_blobs_after_commit
 from server.api.routing import ApiError, Context
@@ -177,6 +177,7 @@ async def add_task(ctx: Context, project: Project, body: TaskIn) -> TaskOut:
     await ctx.session.flush()
     out = await task_out(ctx, task, status)
     await ctx.services.live.task_changed(ctx, out, previous_visibility=None)
+    await activity.task_changed(ctx, task, None)
     await notify.task_changed(ctx, task, assignee_before=None, status_before=None)
     await waiting.task_moved(ctx, project.id, before=None, after=_waiting_state(task, status))
     return out
@@ -212,6 +213,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     previous_visibility = task.visibility
     assignee_before, status_before = task.assignee_id, task.status_id
     waiting_before = _waiting_state(task, status)
+    activity_before = await activity.task_state(ctx.session, task)
     visibility = changes.get("visibility", task.visibility)
     if "status_id" in changes and changes["status_id"] != task.status_id:
         status = await status_in(ctx.session, project.id, changes["status_id"])
@@ -233,6 +235,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     out = await task_out(ctx, task, status)  # the new status, if it changed
     await ctx.services.live.task_changed(ctx, out, previous_visibility=previous_visibility)
     visibility_changed(ctx, "task", task.id, previous_visibility, task.visibility)
+    await activity.task_changed(ctx, task, activity_before)
     await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
     if task.status_id != status_before:
         await ctx.services.webhooks.task_status_changed(ctx, out, status_before)

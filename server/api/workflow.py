@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
-from server import waiting
+from server import activity, waiting
 from server.api import api, feedback
 from server.api.routing import ApiError, Context
 from server.audit import visibility_changed
@@ -190,6 +190,7 @@ async def create_milestone(ctx: Context, body: MilestoneIn) -> MilestoneOut:
     await ctx.session.flush()
     out = MilestoneOut.model_validate(milestone)
     await ctx.services.live.milestone_changed(ctx, out, None)
+    await activity.milestone_changed(ctx, milestone, None)
     return out
 
 
@@ -220,6 +221,7 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
         ctx.session, ctx.actor, ctx.path_int("milestone_id"), Action.MILESTONE_MANAGE
     )
     before = milestone.visibility
+    activity_before = activity.milestone_state(milestone)
     changes = body.model_dump(exclude_unset=True)
     just_completed = False
     if "completed" in changes:
@@ -242,6 +244,7 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
     out = MilestoneOut.model_validate(milestone)
     await ctx.services.live.milestone_changed(ctx, out, before)
     visibility_changed(ctx, "milestone", milestone.id, before, milestone.visibility)
+    await activity.milestone_changed(ctx, milestone, activity_before)
     if just_completed:
         await feedback.milestone_completed(ctx, milestone, project)  # asks the customers (shared milestones)
         await ctx.services.webhooks.milestone_completed(ctx, out)

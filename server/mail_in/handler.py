@@ -35,6 +35,7 @@ from starlette.requests import Request as HttpRequest
 
 from server.api.comments import add_comment
 from server.api.files import FileUploadQuery, add_file, safe_filename
+from server.api.requests import ReplyIn, reply_to_request
 from server.api.routing import ApiError, Context
 from server.auth import load_actor
 from server.i18n import message as translate
@@ -155,8 +156,13 @@ class ReplyHandler:
             actor = await load_actor(session, user)
             scope = {"type": "http", "method": "POST", "path": "/mail-in", "headers": [], "client": peer}
             ctx = Context(HttpRequest(scope), self.services, session, actor)
+            comment_id: int | None
             try:
-                comment_id = await self._post(ctx, task_id, target, message)
+                if task_id is None:  # a request without a task: the reply is an answer on the request
+                    await self._answer_request(ctx, target.item_id, message)
+                    comment_id = None
+                else:
+                    comment_id = await self._post(ctx, task_id, target, message)
                 assert user.id is not None
                 session.add(InboundMail(message_key=key, user_id=user.id, comment_id=comment_id))
                 await session.commit()
@@ -170,15 +176,47 @@ class ReplyHandler:
             await hook()
         return "250 2.0.0 Reply posted"
 
-    async def _task_of(self, session: Any, target: ReplyTarget) -> int:
+    async def _task_of(self, session: Any, target: ReplyTarget) -> int | None:
+        """The task whose thread the reply goes to; None for a request without a task (answered on the request)."""
         if target.kind == ItemKind.TASK:
             return target.item_id
         request = await session.get(Request, target.item_id)
         if request is None:
             raise Refused("550 5.7.1 No access", "bounce.no_access")
-        if request.task_id is None:
-            raise Refused("550 5.7.1 This request has no thread yet", "bounce.no_thread")
-        return int(request.task_id)
+        return None if request.task_id is None else int(request.task_id)
+
+    async def _answer_request(self, ctx: Context, request_id: int, message: Message) -> None:
+        """Answer on a request that has no task yet, as the API's reply does (the customer giving the information
+        staff asked for reopens it); attachments become files of the request."""
+        assert isinstance(message, EmailMessage)
+        attachments = [part for part in message.iter_attachments() if isinstance(part, EmailMessage)]
+        text = reply_text(body_text(message))
+        names = [safe_filename(part.get_filename() or "attachment") for part in attachments]
+        if not text and not names:
+            raise Refused("550 5.6.0 No reply text found", "bounce.empty")
+        try:
+            out = await reply_to_request(ctx, request_id, ReplyIn(message=(text or ", ".join(names))[:5000]))
+            upload_limit = self.settings.upload_max_bytes
+            for part, name in zip(attachments, names, strict=True):
+                data = part.get_payload(decode=True)
+                payload = data if isinstance(data, bytes) else b""
+
+                async def receive(payload: bytes = payload) -> Upload:
+                    return await spool_upload(_chunks(payload), self.settings.data_dir / "uploads", upload_limit)
+
+                await add_file(ctx, out.project_id, FileUploadQuery(name=name, request_id=request_id), receive)
+        except (NotFound, Forbidden):
+            raise Refused("550 5.7.1 No access", "bounce.no_access") from None
+        except UploadTooLarge:
+            raise Refused(
+                "552 5.3.4 Attachment too big", "bounce.too_large", limit=str(self.settings.upload_max_bytes)
+            ) from None
+        except ApiError as exc:
+            if exc.status == 429:
+                raise Refused("451 4.7.1 Too many replies, try later", "") from None
+            raise Refused(f"550 5.6.0 {exc.code}", "bounce.invalid", detail=exc.message) from None
+        except ValidationError:
+            raise Refused("550 5.6.0 Invalid reply", "bounce.invalid", detail="") from None
 
     async def _post(self, ctx: Context, task_id: int, target: ReplyTarget, message: Message) -> int:
         """Create the comment and its files as the token's recipient; returns the comment's id."""

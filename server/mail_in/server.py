@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,6 +34,9 @@ class MailInServer:
         settings = self.services.settings.mail_in
         if not settings.domain:
             raise RuntimeError("TANDEM_MAIL_DOMAIN is not set: there are no reply addresses to receive mail for")
+        tls = _tls_context(settings.tls_cert, settings.tls_key)
+        if settings.require_tls and tls is None:
+            raise RuntimeError("TANDEM_MAIL_IN_REQUIRE_TLS needs TANDEM_MAIL_IN_TLS_CERT and TANDEM_MAIL_IN_TLS_KEY")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: SMTP(
@@ -42,12 +46,20 @@ class MailInServer:
                 hostname=settings.domain,
                 ident="Tandem mail-in",
                 timeout=60,
+                tls_context=tls,
+                require_starttls=settings.require_tls,
             ),
             host,
             port,
         )
         bound = int(self._server.sockets[0].getsockname()[1])
-        log.info("mail-in listening on %s:%s for reply+...@%s", host, bound, settings.domain)
+        log.info(
+            "mail-in listening on %s:%s for reply+...@%s%s",
+            host,
+            bound,
+            settings.domain,
+            " (STARTTLS required)" if settings.require_tls else " (STARTTLS offered)" if tls else "",
+        )
         return bound
 
     async def stop(self) -> None:
@@ -55,6 +67,18 @@ class MailInServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+
+def _tls_context(cert: str, key: str) -> ssl.SSLContext | None:
+    """The server's TLS context for STARTTLS (TLS 1.2 at least), or None without a certificate."""
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise RuntimeError("STARTTLS needs both TANDEM_MAIL_IN_TLS_CERT and TANDEM_MAIL_IN_TLS_KEY")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
 
 
 @asynccontextmanager

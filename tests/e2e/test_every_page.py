@@ -153,6 +153,14 @@ SCREENS: tuple[Screen, ...] = (
         staff_controls=True,
         staff_internal=True,
     ),
+    Screen(
+        "activity",
+        "/projects/:project/activity",
+        "/projects/{px}/activity",
+        ".activity-list",
+        staff_controls=True,
+        staff_internal=True,
+    ),
     Screen("settings", "/projects/:project/settings", "/projects/{px}/settings", "main.page h1", staff_controls=True),
     Screen(
         "integrations",

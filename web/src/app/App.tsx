@@ -22,6 +22,7 @@ import { SecondFactor } from "../screens/account/SecondFactor";
 import { SignIn } from "../screens/sign-in/SignIn";
 import { Organization } from "../screens/organization/Organization";
 import { Milestones } from "../screens/milestones/Milestones";
+import { ActivityFeed } from "../screens/activity/ActivityFeed";
 import { ProjectPeople } from "../screens/people/ProjectPeople";
 import { ProjectSettings } from "../screens/settings/Settings";
 import { TaskPage } from "../screens/task/TaskPage";
@@ -86,6 +87,7 @@ const s = {
   People: (p: Params) => <ProjectPeople projectId={n(p.project)} user={me()} />,
   Settings: (p: Params) => <ProjectSettings projectId={n(p.project)} user={me()} />,
   Milestones: (p: Params) => <Milestones projectId={n(p.project)} user={me()} />,
+  Activity: (p: Params) => <ActivityFeed projectId={n(p.project)} who={me()} />,
   Organization: () => <Organization user={me()} />,
   Board: (p: Params) => <Board projectId={n(p.project)} who={me()} />,
 };
@@ -128,6 +130,7 @@ function SignedIn({ who }: { who: User }) {
             <Route path="/projects/:project/people" component={s.People} />
             <Route path="/projects/:project/settings" component={s.Settings} />
             <Route path="/projects/:project/milestones" component={s.Milestones} />
+            <Route path="/projects/:project/activity" component={s.Activity} />
             <Route path="/projects/:project/integrations" component={s.Integrations} />
             <Route path="/organization" component={s.Organization} />
             <Route path="/projects/:project/tasks/:task" component={s.Task} />

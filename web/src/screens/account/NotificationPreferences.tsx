@@ -1,20 +1,23 @@
 // How my notifications are mailed (GET/PATCH /api/me/notification-preferences): mentions immediately, hourly,
-// daily or never; everything else hourly, daily or never (the API refuses "immediately" there, so it is not offered).
+// daily or never; everything else hourly, daily or never (the API refuses "immediately" there, so it is not offered);
+// the progress digest (server/progress_digest.py) daily, weekly or never.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../../api";
 import { t, type MessageKey } from "../../i18n";
 import { explain, failed, NoticeLine, type Notice } from "../people/ui";
 import "../notes/notes.css";
 
-type Cadence = "immediately" | "hourly" | "daily" | "off";
+type Cadence = "immediately" | "hourly" | "daily" | "weekly" | "off";
 interface Preferences {
   mentions: Cadence;
-  others: Exclude<Cadence, "immediately">;
+  others: Exclude<Cadence, "immediately" | "weekly">;
+  progress: "daily" | "weekly" | "off";
 }
 
 const CHOICES: Record<keyof Preferences, readonly Cadence[]> = {
   mentions: ["immediately", "hourly", "daily", "off"],
   others: ["hourly", "daily", "off"],
+  progress: ["daily", "weekly", "off"],
 };
 
 export function NotificationPreferences() {

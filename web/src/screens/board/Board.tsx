@@ -8,6 +8,7 @@ import { toast } from "../../app/toast";
 import { formatDate, t } from "../../i18n";
 import { ColourBadge, Legend, TaskCard } from "../common/TaskCard";
 import { ProjectNav } from "../common/ProjectNav";
+import { SinceLastVisit } from "../activity/SinceLastVisit";
 import { mayConfigure, wipLabel } from "../../workflow-api";
 import { Avatars, usePresence } from "./Presence";
 import { QuickAdd } from "./QuickAdd";
@@ -40,6 +41,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
   const [filter, setFilter] = useState<Filter>("all");
   const [layout, setLayout] = useState<Layout>("columns");
   const [announcement, announce] = useState("");
+  const [activityStamp, setActivityStamp] = useState(0);
   const staff = who.role !== "customer";
   const here = usePresence(`room:project:${projectId}`, "board");
 
@@ -57,6 +59,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
     const live = liveClient();
     return live.subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
+        setActivityStamp((n) => n + 1); // "since your last visit" refetches
         const data = message.event.data;
         // What customers may do changed: a customer's move controls follow at once.
         if (data.type === "settings.changed") {
@@ -228,6 +231,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
         <h1>{project.name}</h1>
         <Avatars people={here} />
       </div>
+      <SinceLastVisit projectId={projectId} stamp={activityStamp} />
       <div class="toolbar">
         <label for="board-filter">{t("board.filter")}</label>
         <select id="board-filter" value={filter} onChange={(e) => setFilter(e.currentTarget.value as Filter)}>

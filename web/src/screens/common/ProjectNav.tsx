@@ -3,6 +3,7 @@ import { t, type MessageKey } from "../../i18n";
 
 export type ProjectSection =
   | "board"
+  | "activity"
   | "notes"
   | "requests"
   | "files"
@@ -14,6 +15,7 @@ export type ProjectSection =
 
 const SECTIONS: [ProjectSection, MessageKey, string][] = [
   ["board", "nav.board", ""],
+  ["activity", "nav.activity", "/activity"],
   ["requests", "requests.title", "/requests"],
   ["files", "files.title", "/files"],
   ["notes", "nav.notes", "/notes"],

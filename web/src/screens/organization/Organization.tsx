@@ -15,6 +15,7 @@ import {
   type Client,
   type StaffPerson,
 } from "../../people-api";
+import { SignInSettings } from "./SignInSettings";
 import { checkName, Confirm, explain, failed, Field, NoticeLine, roleName, type FieldErrors, type Notice } from "../people/ui";
 
 export function Organization({ user }: { user: User }) {
@@ -56,6 +57,7 @@ export function Organization({ user }: { user: User }) {
           <Staff staff={staff} user={user} onNotice={setNotice} reload={reload} />
         </div>
       )}
+      {clients && <SignInSettings user={user} />}
       {user.role === "owner" && <SecondFactorPolicy />}
     </main>
   );

@@ -11,7 +11,7 @@ interface Theme {
   theme: string;
   helped: number;
   hindered: number;
-  quotes: { answer_id: number; kind: string; text: string; score: number }[];
+  quotes: { answer_id: number | null; comment_id: number | null; kind: string; text: string; score: number | null }[];
   actions: { task_id: number; title: string; done: boolean }[];
 }
 
@@ -197,7 +197,7 @@ function StaffFeedback({ projectId }: { projectId: number }) {
           <ul>
             {theme.quotes.slice(0, 5).map((q) => (
               <li key={q.answer_id + q.kind} class={`quote-${q.kind}`}>
-                {`${t(`feedback.${q.kind}` as MessageKey)}: “${q.text}” (${q.score}/5)`}
+                {`${t(`feedback.${q.kind}` as MessageKey)}: “${q.text}”${q.score === null ? "" : ` (${q.score}/5)`}`}
               </li>
             ))}
           </ul>

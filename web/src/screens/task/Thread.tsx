@@ -8,6 +8,7 @@ import type { ChannelMessage } from "../../live";
 import { toast } from "../../app/toast";
 import { t } from "../../i18n";
 import { Composer, type Audience } from "./Composer";
+import { FeedbackMarkControl, useFeedbackMarks, type FeedbackMark } from "./FeedbackMark";
 import { RichText } from "./Markdown";
 import { mergeComment, type Comment } from "./thread-state";
 import { TypingTracker } from "./typing";
@@ -36,6 +37,8 @@ function CommentItem(props: {
   refetch: (id: number) => Promise<void>;
   /** Whether the reader may comment (and so react and reply); reactions are shown either way. */
   canComment: boolean;
+  /** Staff only: marking a customer's comment as feedback. */
+  feedback?: { mark: FeedbackMark | undefined; apply: (commentId: number, mark: FeedbackMark | null) => void };
 }) {
   const { c, who } = props;
   const [editing, setEditing] = useState<string | null>(null);
@@ -200,6 +203,9 @@ function CommentItem(props: {
                 {t("thread.delete")}
               </button>
             )}
+            {props.feedback && c.author?.is_customer && (
+              <FeedbackMarkControl commentId={c.id} mark={props.feedback.mark} apply={props.feedback.apply} />
+            )}
           </div>
         </>
       )}
@@ -219,6 +225,7 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
   const [moved, setMoved] = useState<{ to: Audience; text: string; n: number } | null>(null);
   const [showInternal, setShowInternal] = useState(false);
   const typing = useRef<TypingTracker | null>(null);
+  const feedback = useFeedbackMarks(taskId, staff);
   typing.current ??= new TypingTracker({ send: (room, on) => liveClient().sendPresence(room, { typing: on }) });
 
   const merge = (c: Comment) => {
@@ -252,7 +259,9 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
     const offThread = live.subscribe(`task:${taskId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
         const data = message.event.data;
-        if (typeof data.type === "string" && data.type.startsWith("comment.")) {
+        if (data.type === "feedback.marked") {
+          feedback.apply(data.comment_id as number, data.mark as FeedbackMark | null);
+        } else if (typeof data.type === "string" && data.type.startsWith("comment.")) {
           const comment = data.comment as Comment;
           const held = thread.current.get(comment.id);
           if (held && data.type === "comment.reactions" && held.version === comment.version) {
@@ -357,7 +366,17 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
       )}
       <ol class="thread">
         {sorted.map((c) => (
-          <CommentItem key={c.id} c={c} who={who} names={names} merge={merge} quote={quote} refetch={refetch} canComment={canComment} />
+          <CommentItem
+            key={c.id}
+            c={c}
+            who={who}
+            names={names}
+            merge={merge}
+            quote={quote}
+            refetch={refetch}
+            canComment={canComment}
+            feedback={staff ? { mark: feedback.marks.get(c.id), apply: feedback.apply } : undefined}
+          />
         ))}
         {!sorted.length && <li class="muted">{t("thread.empty")}</li>}
       </ol>
