@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, type Project, type User } from "../../api";
 import { liveClient } from "../../app/session";
 import { pageMissing } from "../../app/NotFound";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
 import { mayConfigure } from "../../workflow-api";
 import { ProjectNav } from "../common/ProjectNav";
 import { explain } from "../people/ui";
@@ -82,7 +82,7 @@ export function ActivityFeed({ projectId, who }: { projectId: number; who: User 
         {error}
       </p>
       <p class="activity-since" aria-live="polite">
-        {since ? t("activity.sinceVisit", { count: String(items.filter((e) => Date.parse(e.created_at) > Date.parse(since)).length) }) : t("activity.firstVisit")}
+        {since ? tn("activity.sinceVisit", items.filter((e) => Date.parse(e.created_at) > Date.parse(since)).length) : t("activity.firstVisit")}
       </p>
       {items.length === 0 && !error ? <p class="empty">{t("activity.empty")}</p> : <ActivityList items={items} since={since} fresh={fresh} />}
       {next !== null && (
