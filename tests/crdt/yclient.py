@@ -90,7 +90,13 @@ class YClient:
         return None
 
     async def edit(self, text: str, index: int | None = None, formats: dict[str, Any] | None = None) -> None:
-        """Type ``text`` into the first paragraph at ``index`` (its end by default), as an editor would."""
+        """Type ``text`` into the first paragraph at ``index`` (its end by default), as an editor would.
+
+        Like an editor, it types into the document it has synced (a refused socket never syncs: then after 2 s).
+        """
+        if not self.synced.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.synced.wait(), 2)
         self._outgoing.clear()
         with self.doc.transaction():
             target = self.text
