@@ -112,7 +112,7 @@ class YClient:
         self._outgoing.clear()
         with self.doc.transaction():
             at = len(self.fragment.children) if index is None else index
-            added = self.fragment.children.insert(at, element)
+            added: pycrdt.XmlElement = self.fragment.children.insert(at, element)
         await self._flush()
         return added
 

@@ -50,16 +50,20 @@ def _merged(parts: list[bytes]) -> bytes:
 def upgrade() -> None:
     conn = op.get_bind()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    note_ids = conn.execute(
-        sa.union(sa.select(note_updates.c.note_id), sa.select(note_snapshots.c.note_id))
-    ).scalars().all()
+    note_ids = (
+        conn.execute(sa.union(sa.select(note_updates.c.note_id), sa.select(note_snapshots.c.note_id))).scalars().all()
+    )
     for note_id in sorted(set(note_ids)):
         snapshot = conn.execute(
             sa.select(note_snapshots.c.data).where(note_snapshots.c.note_id == note_id)
         ).scalar_one_or_none()
-        log = conn.execute(
-            sa.select(note_updates.c.data).where(note_updates.c.note_id == note_id).order_by(note_updates.c.id)
-        ).scalars().all()
+        log = (
+            conn.execute(
+                sa.select(note_updates.c.data).where(note_updates.c.note_id == note_id).order_by(note_updates.c.id)
+            )
+            .scalars()
+            .all()
+        )
         parts = ([bytes(snapshot)] if snapshot is not None else []) + [bytes(row) for row in log]
         update = migration_update(_merged(parts))
         if update is not None:
