@@ -9,8 +9,8 @@ marks (``bold``, ``italic``, ``strike``, ``code``, ``underline``: ``{}``; ``link
 
 Everything here goes through one neutral form, ProseMirror's JSON (``{"type": "doc", "content": [...]}``):
 
-    markdown --parse_markdown--> JSON --write_fragment--> Y.XmlFragment --read_fragment--> JSON --to_markdown--> markdown
-                                                                                                --to_plain_text--> text
+    markdown --parse_markdown--> JSON --write_fragment--> Y.XmlFragment
+    Y.XmlFragment --read_fragment--> JSON --to_markdown--> markdown (or --to_plain_text--> text)
 
 so the export, the version previews, the REST ``content`` seed and the migration of old markdown notes all read and
 write the same structure, and ``to_markdown(parse_markdown(md)) == md`` holds for markdown in the form it writes.
@@ -123,7 +123,11 @@ def _task_item(item: Node) -> Node:
     head, *tail = first["content"]
     text = _TASK.sub("", head["text"], count=1)
     inline = ([{**head, "text": text}] if text else []) + tail
-    return {"type": "taskItem", "attrs": {"checked": checked}, "content": [_with_content({"type": "paragraph"}, inline), *rest]}
+    return {
+        "type": "taskItem",
+        "attrs": {"checked": checked},
+        "content": [_with_content({"type": "paragraph"}, inline), *rest],
+    }
 
 
 def _inline(tok: Token) -> list[Node]:
@@ -240,7 +244,8 @@ def _read(item: Any) -> list[Node]:
         return out
     if isinstance(item, pycrdt.XmlElement):
         node: Node = {"type": item.tag or "paragraph"}
-        attrs = {k: _attr(v) for k, v in item.attributes}
+        # Iterating the view gives (name, value) pairs; pycrdt types its __iter__ loosely.
+        attrs = {k: _attr(v) for k, v in item.attributes}  # type: ignore[attr-defined]
         if attrs:
             node["attrs"] = attrs
         content = [n for c in item.children for n in _read(c)]
@@ -322,7 +327,11 @@ def _block_markdown(node: Node) -> str:
     if kind in ("listItem", "taskItem"):
         return _join_blocks(content, tight=False)
     # Unknown block (a node type a future editor adds): its text, so nothing is silently dropped from exports.
-    return _inline_markdown(content) if content and content[0].get("type") == "text" else _join_blocks(content, tight=False)
+    return (
+        _inline_markdown(content)
+        if content and content[0].get("type") == "text"
+        else _join_blocks(content, tight=False)
+    )
 
 
 _ESCAPE = re.compile(r"([\\*_`~])")
@@ -335,7 +344,9 @@ def _escape(text: str, *, line_start: bool) -> str:
     if line_start:
         # "1. " is escaped after its number ("1\\. "); every other block marker before its first character.
         text = _BLOCK_START.sub(
-            lambda m: m.group(1) + (re.sub(r"^(\d+)", r"\1\\", m.group(2)) if m.group(2)[0].isdigit() else "\\" + m.group(2)),
+            lambda m: (
+                m.group(1) + (re.sub(r"^(\d+)", r"\1\\", m.group(2)) if m.group(2)[0].isdigit() else "\\" + m.group(2))
+            ),
             text,
         )
     return text

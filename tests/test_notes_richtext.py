@@ -200,7 +200,9 @@ def _migrates_stored_notes_and_versions(url: str) -> None:
         with engine.begin() as conn:
             rows = [
                 bytes(r)
-                for (r,) in conn.execute(text("SELECT data FROM note_updates WHERE note_id = :n ORDER BY id"), {"n": note})
+                for (r,) in conn.execute(
+                    text("SELECT data FROM note_updates WHERE note_id = :n ORDER BY id"), {"n": note}
+                )
             ]
             stored_snapshot = bytes(
                 conn.execute(text("SELECT data FROM note_snapshots WHERE note_id = :n"), {"n": note}).scalar_one()
@@ -211,7 +213,10 @@ def _migrates_stored_notes_and_versions(url: str) -> None:
                 ).scalar_one()
             )
             # A note already in the new model gets nothing appended.
-            assert conn.execute(text("SELECT count(*) FROM note_updates WHERE note_id = :n"), {"n": rich}).scalar() == untouched
+            assert (
+                conn.execute(text("SELECT count(*) FROM note_updates WHERE note_id = :n"), {"n": rich}).scalar()
+                == untouched
+            )
         assert len(rows) == 2  # the old log row and the one conversion
         converted = document_from(pycrdt.merge_updates(stored_snapshot, *rows))
         assert markdown_of(converted) == NOTE + "\n\nA later line"

@@ -236,7 +236,9 @@ async def export_note(ctx: Context, query: ExportQuery) -> Response:
     audit.exported(ctx, "note", query.format, "note", note.id)
     if query.format == "markdown":
         body = markdown_of(doc)
-        return Response(f"# {note.title}\n\n{body}" if body else f"# {note.title}\n", media_type="text/markdown; charset=utf-8")
+        return Response(
+            f"# {note.title}\n\n{body}" if body else f"# {note.title}\n", media_type="text/markdown; charset=utf-8"
+        )
     return Response(text_of(doc), media_type="text/plain; charset=utf-8")
 
 

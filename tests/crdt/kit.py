@@ -10,7 +10,7 @@ import pycrdt
 from websockets.frames import Opcode
 
 from crdt import protocol as p
-from crdt.document import CONTENT
+from crdt.document import FRAGMENT, text_of
 from crdt.manager import Access, RoomManager
 from crdt.transport import Peer
 from tests.frames import read_frame
@@ -60,7 +60,7 @@ class SimClient:
         self.transport = FakeTransport()
         self.peer = Peer(self.transport, principal, readonly=readonly, identity=identity)
         self.doc: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
-        self.text = self.doc.get(CONTENT, type=pycrdt.Text)
+        self.fragment = self.doc.get(FRAGMENT, type=pycrdt.XmlFragment)
         self.inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.received: list[p.Message] = []
         self.synced = False
@@ -87,7 +87,13 @@ class SimClient:
     def type(self, text: str, index: int | None = None) -> None:
         """Edit locally and send the update, as a provider does."""
         self._outgoing.clear()
-        self.text.insert(len(self.text) if index is None else index, text)
+        with self.doc.transaction():
+            # Into the note's first paragraph, as an editor types (one is made in an empty note).
+            blocks = [b for b in self.fragment.children if isinstance(b, pycrdt.XmlElement)]
+            block = blocks[0] if blocks else self.fragment.children.append(pycrdt.XmlElement("paragraph"))
+            texts = [c for c in block.children if isinstance(c, pycrdt.XmlText)]
+            target = texts[0] if texts else block.children.append(pycrdt.XmlText())
+            target.insert(len(target) if index is None else index, text, {})
         for update in self._outgoing:
             self.send(p.encode_update(update))
         self._outgoing.clear()
@@ -126,7 +132,8 @@ class SimClient:
                 await self.task
 
     def __str__(self) -> str:
-        return str(self.text)
+        """The note as plain text (what the server's text export returns for the same document)."""
+        return text_of(self.doc)
 
 
 async def allow_all(principal: object, note_id: int) -> Access:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from crdt import protocol as p
 from crdt.awareness import MAX_IDS_PER_PEER
-from crdt.document import CONTENT, text_of
+from crdt.document import CONTENT, legacy_text_of
 from crdt.manager import RoomManager
 from crdt.room import RoomSettings
 from crdt.storage import MemoryNoteStore
@@ -83,7 +83,7 @@ async def scenario(inputs: list[bytes]) -> None:
                 await asyncio.sleep(0.01)
         stored: pycrdt.Doc = pycrdt.Doc()  # type: ignore[type-arg]
         stored.apply_update((await store.load(NOTE)).merged())
-        assert text_of(stored) == str(room.doc.get(CONTENT, type=pycrdt.Text))
+        assert legacy_text_of(stored) == str(room.doc.get(CONTENT, type=pycrdt.Text))
         if fuzzer.peer.close_code is not None:
             assert fuzzer.peer.close_code in (4400, 1009, 4429)
         await bystander.leave()

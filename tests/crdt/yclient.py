@@ -96,7 +96,13 @@ class YClient:
         return None
 
     async def edit(self, text: str, index: int | None = None, formats: dict[str, Any] | None = None) -> None:
-        """Type ``text`` into the first paragraph at ``index`` (its end by default), as an editor would."""
+        """Type ``text`` into the first paragraph at ``index`` (its end by default), as an editor would.
+
+        Like an editor, it types into the document it has synced (a refused socket never syncs: then after 2 s).
+        """
+        if not self.synced.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.synced.wait(), 2)
         self._outgoing.clear()
         with self.doc.transaction():
             target = self.text
@@ -112,7 +118,7 @@ class YClient:
         self._outgoing.clear()
         with self.doc.transaction():
             at = len(self.fragment.children) if index is None else index
-            added = self.fragment.children.insert(at, element)
+            added: pycrdt.XmlElement = self.fragment.children.insert(at, element)
         await self._flush()
         return added
 

@@ -47,27 +47,44 @@ def _merged(parts: list[bytes]) -> bytes:
     return parts[0] if len(parts) == 1 else pycrdt.merge_updates(*parts)
 
 
+def _conversion(data: bytes) -> bytes | None:
+    """The converting update for a stored state; None for one that needs none or is not a Yjs update at all
+    (a damaged row is left exactly as it is rather than stopping the upgrade)."""
+    try:
+        return migration_update(data)
+    except ValueError:
+        return None
+
+
 def upgrade() -> None:
     conn = op.get_bind()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    note_ids = conn.execute(
-        sa.union(sa.select(note_updates.c.note_id), sa.select(note_snapshots.c.note_id))
-    ).scalars().all()
+    note_ids = (
+        conn.execute(sa.union(sa.select(note_updates.c.note_id), sa.select(note_snapshots.c.note_id))).scalars().all()
+    )
     for note_id in sorted(set(note_ids)):
         snapshot = conn.execute(
             sa.select(note_snapshots.c.data).where(note_snapshots.c.note_id == note_id)
         ).scalar_one_or_none()
-        log = conn.execute(
-            sa.select(note_updates.c.data).where(note_updates.c.note_id == note_id).order_by(note_updates.c.id)
-        ).scalars().all()
+        log = (
+            conn.execute(
+                sa.select(note_updates.c.data).where(note_updates.c.note_id == note_id).order_by(note_updates.c.id)
+            )
+            .scalars()
+            .all()
+        )
         parts = ([bytes(snapshot)] if snapshot is not None else []) + [bytes(row) for row in log]
-        update = migration_update(_merged(parts))
+        try:
+            merged = _merged(parts)
+        except ValueError:
+            continue  # a damaged log: left alone, as the rooms would
+        update = _conversion(merged)
         if update is not None:
             conn.execute(sa.insert(note_updates).values(note_id=note_id, data=update, created_at=now))
     version_ids = conn.execute(sa.select(note_versions.c.id).order_by(note_versions.c.id)).scalars().all()
     for version_id in version_ids:
         data = bytes(conn.execute(sa.select(note_versions.c.data).where(note_versions.c.id == version_id)).scalar_one())
-        update = migration_update(data)
+        update = _conversion(data)
         if update is not None:
             conn.execute(
                 sa.update(note_versions)
