@@ -22,20 +22,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import server.api.endpoints  # noqa: F401  (registers every endpoint on `api`)
 from server import migrate
+from server.accounts.auth import AuthService
 from server.api import api
 from server.api.openapi import openapi_document
-from server.auth import AuthService
 from server.db import Database
-from server.digest import DigestWorker
-from server.live import LiveUpdates
-from server.mail import Mailer
-from server.notes_ws import NoteRooms
+from server.files.storage import Storage, storage_from_url
+from server.inbox.digest import DigestWorker
+from server.live.notes_ws import NoteRooms
+from server.live.realtime import Realtime
+from server.live.report_live import KpiPublisher
+from server.live.updates import LiveUpdates
+from server.mail.outgoing import Mailer
 from server.observability import Readiness, RequestMetrics, instrument_engine, metrics_endpoint, request_id
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from server.realtime import Realtime
-from server.report_live import KpiPublisher
 from server.settings import Settings
-from server.storage import Storage, storage_from_url
 from server.webhooks import WebhookEvents, WebhookWorker
 
 log = logging.getLogger(__name__)

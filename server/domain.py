@@ -23,7 +23,7 @@ from server.models import (
 )
 from server.policy import Action, Actor, Forbidden, NotFound, authorize, effective_visibility, visible_items
 from server.schemas import PersonOut, ProjectSummary, TaskOut
-from server.waiting import task_waits_on_customer, waits_on_customer
+from server.waiting.rules import task_waits_on_customer, waits_on_customer
 
 DEFAULT_WORKFLOW: tuple[tuple[str, StatusCategory, str], ...] = (
     ("To do", StatusCategory.TODO, "#8b949e"),

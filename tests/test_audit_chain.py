@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from server.audit_chain import purge_older_than
+from server.audit.chain import purge_older_than
 from server.db import Database, sync_url, utcnow
+from server.live.session_upkeep import purge_ended
 from server.models import AuditEvent
-from server.session_upkeep import purge_ended
 from server.settings import Settings
 from tests.conftest import bearer
 from tests.nodes import ROOT

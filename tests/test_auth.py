@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, update
 from sqlmodel import select
 
-from server.auth import AuthService, actor_for_session
+from server.accounts.auth import AuthService, actor_for_session
 from server.db import Database, utcnow
 from server.models import AuthSession, Membership, User
 from server.ratelimit import MemoryRateLimiter

@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from server import migrate
 from server.db import Database
+from server.live.outbox import OutboxRelay
 from server.models import OutboxEvent, OutboxNode
-from server.outbox import OutboxRelay
 
 
 class Broker:

@@ -16,8 +16,8 @@ from websockets.asyncio.client import connect
 from websockets.frames import Opcode
 
 from channels.frames import TEXT, websocket_frame
-from server import realtime
-from server.notes_ws import AsgiTransport
+from server.live import realtime
+from server.live.notes_ws import AsgiTransport
 from tests.frames import read_frame
 
 

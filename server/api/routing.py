@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit
+from server.audit import log as audit
 from server.policy import Actor, Forbidden, NotFound, NotVisible, Scope
 
 if TYPE_CHECKING:

@@ -1,0 +1,301 @@
+"""Customer feedback: requests (at a shared milestone's completion, or on demand), answers, the staff view with
+themes and the feedback metric, and action items made from themes. Rules: ``server/feedback.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from server.api import api
+from server.api.routing import ApiError, Context
+from server.board.routes.tasks import task_out
+from server.domain import check_wip_limit, project_for
+from server.feedback.rules import OTHER, THEMES, ActionOut, FeedbackSummary, load_feedback, summarize
+from server.inbox import notify
+from server.models import (
+    FeedbackAction,
+    FeedbackAnswer,
+    FeedbackRequest,
+    Membership,
+    Milestone,
+    Project,
+    ProjectRole,
+    Status,
+    Task,
+    User,
+    Visibility,
+)
+from server.policy import Action, Forbidden, NotFound, authorize, visible_items
+from server.reports.routes import weights_of
+from server.schemas import Id, In, Out, Title
+from server.waiting import rules as waiting
+
+Answer = Annotated[str, StringConstraints(max_length=2000)]
+
+
+class FeedbackRequestIn(In):
+    milestone_id: Id | None = Field(None, description="A shared milestone the question is about.")
+
+
+class FeedbackRequestOut(Out):
+    id: int
+    project_id: int
+    milestone_id: int | None
+    milestone_name: str | None
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+    answers: int
+    answered_by_me: bool
+
+
+class FeedbackRequestList(Out):
+    items: list[FeedbackRequestOut]
+
+
+class AnswerIn(In):
+    score: int = Field(ge=1, le=5, description="How well were your goals supported? 1 (poorly) to 5 (very well)")
+    helped: Answer = Field("", description="What helped most?")
+    hindered: Answer = Field("", description="What hindered most?")
+
+
+class AnswerOut(Out):
+    id: int
+    request_id: int
+    project_id: int
+    milestone_id: int | None
+    score: int
+    helped: str
+    hindered: str
+    created_at: dt.datetime
+
+
+class ActionIn(In):
+    theme: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    title: Title | None = Field(None, description="Defaults to 'Feedback: <theme>'.")
+    visibility: Visibility = Visibility.INTERNAL
+
+
+async def _request_out(ctx: Context, request: FeedbackRequest) -> FeedbackRequestOut:
+    milestone = await ctx.session.get(Milestone, request.milestone_id) if request.milestone_id else None
+    if milestone is not None and not ctx.actor.is_staff and milestone.visibility != Visibility.SHARED:
+        # Callers only serialize requests the actor may see; this keeps a milestone's name from ever riding along.
+        milestone = None
+    answers = (
+        await ctx.session.exec(select(FeedbackAnswer.user_id).where(FeedbackAnswer.request_id == request.id))
+    ).all()
+    assert request.id is not None
+    return FeedbackRequestOut(
+        id=request.id,
+        project_id=request.project_id,
+        milestone_id=request.milestone_id,
+        milestone_name=milestone.name if milestone else None,
+        created_at=request.created_at,
+        closed_at=request.closed_at,
+        answers=len(answers),
+        answered_by_me=ctx.actor.user_id in answers,
+    )
+
+
+async def open_request(ctx: Context, project: Project, milestone: Milestone | None) -> FeedbackRequest:
+    """Ask the project's ``customer`` members for feedback: a request, a notification and a live event each.
+
+    Raises:
+        ApiError: 422 when ``milestone`` is internal (customers could not see what they are asked about).
+    """
+    assert project.id is not None
+    if milestone is not None and milestone.visibility != Visibility.SHARED:
+        raise ApiError(
+            422, "invalid", "Customers can only be asked about a shared milestone.", reason="internal_milestone"
+        )
+    request = FeedbackRequest(
+        project_id=project.id,
+        milestone_id=milestone.id if milestone else None,
+        requested_by_id=ctx.actor.user_id,
+    )
+    ctx.session.add(request)
+    await ctx.session.flush()
+    out = await _request_out(ctx, request)
+    customers = (
+        await ctx.session.exec(
+            select(Membership.user_id)
+            .join(User, col(User.id) == Membership.user_id)
+            .where(
+                Membership.project_id == project.id,
+                Membership.role == ProjectRole.CUSTOMER,
+                col(User.is_active).is_(True),
+            )
+        )
+    ).all()
+    # The text names the project only: a notification keeps its text, and the milestone may be made internal later.
+    # The ask itself (GET .../feedback-requests) names the milestone while customers may see it.
+    for user_id in customers:
+        await notify.notify(ctx, user_id, notify.NotificationKind.FEEDBACK, project.name, project_id=project.id)
+        await ctx.services.live.feedback_requested(ctx, user_id, out.model_copy(update={"answered_by_me": False}))
+    return request
+
+
+async def milestone_completed(ctx: Context, milestone: Milestone, project: Project) -> None:
+    """The hook of a milestone's completion: ask customers about a shared milestone once (not on re-completion)."""
+    if milestone.visibility != Visibility.SHARED:
+        return
+    asked = (await ctx.session.exec(select(func.count()).where(FeedbackRequest.milestone_id == milestone.id))).one()
+    if not asked:
+        await open_request(ctx, project, milestone)
+
+
+@api.route(
+    "GET",
+    "/api/projects/{project_id:int}/feedback/requests",
+    summary="The project's feedback requests, newest first",
+    tag="feedback",
+    response=FeedbackRequestList,
+    errors=(401, 404),
+)
+async def list_requests(ctx: Context) -> FeedbackRequestList:
+    project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
+    rows = (
+        await ctx.session.exec(
+            select(FeedbackRequest)
+            .where(
+                FeedbackRequest.project_id == project.id,
+                visible_items(ctx.actor, FeedbackRequest),
+            )
+            .order_by(col(FeedbackRequest.id).desc())
+            .limit(200)
+        )
+    ).all()
+    return FeedbackRequestList(items=[await _request_out(ctx, r) for r in rows])
+
+
+@api.route(
+    "POST",
+    "/api/projects/{project_id:int}/feedback/requests",
+    summary="Ask the project's customers for feedback now",
+    tag="feedback",
+    body=FeedbackRequestIn,
+    response=FeedbackRequestOut,
+    status=201,
+    errors=(401, 403, 404, 422),
+)
+async def create_request(ctx: Context, body: FeedbackRequestIn) -> FeedbackRequestOut:
+    project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MILESTONE_MANAGE)
+    milestone = None
+    if body.milestone_id is not None:
+        milestone = await ctx.session.get(Milestone, body.milestone_id)
+        if milestone is None or milestone.project_id != project.id:
+            raise ApiError(
+                422, "invalid", "milestone_id names no milestone of this project.", reason="unknown_milestone"
+            )
+    request = await open_request(ctx, project, milestone)
+    return await _request_out(ctx, request)
+
+
+@api.route(
+    "POST",
+    "/api/feedback/requests/{request_id:int}/answers",
+    summary="Answer a feedback request (the project's customer members, once each)",
+    tag="feedback",
+    body=AnswerIn,
+    response=AnswerOut,
+    status=201,
+    errors=(401, 403, 404, 409, 422),
+)
+async def answer(ctx: Context, body: AnswerIn) -> AnswerOut:
+    request = await ctx.session.get(FeedbackRequest, ctx.path_int("request_id"))
+    if request is None:
+        raise NotFound
+    project = await ctx.session.get(Project, request.project_id)
+    if project is None:
+        raise NotFound
+    milestone = await ctx.session.get(Milestone, request.milestone_id) if request.milestone_id else None
+    # A request about a milestone made internal since is gone for customers: it takes no answers.
+    authorize(
+        ctx.actor,
+        Action.PROJECT_READ,
+        project,
+        request,
+        parents=(milestone.visibility if milestone is not None else None,),
+    )
+    if ctx.actor.memberships.get(request.project_id) != ProjectRole.CUSTOMER:
+        raise Forbidden
+    if request.closed_at is not None:
+        raise ApiError(409, "closed", "This feedback request is closed.")
+    mine = FeedbackAnswer.request_id == request.id, FeedbackAnswer.user_id == ctx.actor.user_id
+    if (await ctx.session.exec(select(FeedbackAnswer.id).where(*mine))).first() is not None:
+        raise ApiError(409, "already_answered", "You have answered this request.")
+    assert request.id is not None
+    row = FeedbackAnswer(
+        request_id=request.id,
+        project_id=request.project_id,
+        milestone_id=request.milestone_id,
+        user_id=ctx.actor.user_id,
+        score=body.score,
+        helped=body.helped,
+        hindered=body.hindered,
+    )
+    ctx.session.add(row)
+    await ctx.session.flush()
+    ctx.services.live.kpis_changed(ctx, request.project_id)
+    waiting.hint(ctx, [ctx.actor.user_id])
+    return AnswerOut.model_validate(row)
+
+
+@api.route(
+    "GET",
+    "/api/projects/{project_id:int}/feedback",
+    summary="Scores, trend, themes with comments, action items and the feedback metric (staff only)",
+    tag="feedback",
+    response=FeedbackSummary,
+    errors=(401, 403, 404),
+)
+async def feedback_view(ctx: Context) -> FeedbackSummary:
+    project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.MILESTONE_MANAGE)
+    assert project.id is not None
+    answers, actions = await load_feedback(ctx.session, [project.id])
+    return summarize(answers[project.id], actions[project.id], weights_of(ctx.services.settings.feedback_weights))
+
+
+@api.route(
+    "POST",
+    "/api/projects/{project_id:int}/feedback/actions",
+    summary="Turn a feedback theme into an action item (a task in the first status)",
+    tag="feedback",
+    body=ActionIn,
+    response=ActionOut,
+    status=201,
+    errors=(401, 403, 404, 409, 422),
+)
+async def create_action(ctx: Context, body: ActionIn) -> ActionOut:
+    project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.TASK_CREATE)
+    assert project.id is not None
+    if body.theme not in THEMES and body.theme != OTHER:
+        raise ApiError(422, "invalid", f"theme must be one of {', '.join((*THEMES, OTHER))}.")
+    first = (
+        await ctx.session.exec(
+            select(Status).where(Status.project_id == project.id).order_by(col(Status.position), col(Status.id))
+        )
+    ).first()
+    if first is None or first.id is None:
+        raise ApiError(409, "no_workflow", "The project has no statuses.")
+    await check_wip_limit(ctx.session, ctx.actor, first)
+    title = body.title or f"Feedback: {body.theme}"
+    task = Task(
+        project_id=project.id,
+        title=title,
+        status_id=first.id,
+        visibility=body.visibility,
+        created_by_id=ctx.actor.user_id,
+    )
+    ctx.session.add(task)
+    await ctx.session.flush()
+    assert task.id is not None
+    action = FeedbackAction(project_id=project.id, theme=body.theme, task_id=task.id, created_by_id=ctx.actor.user_id)
+    ctx.session.add(action)
+    await ctx.session.flush()
+    assert action.id is not None
+    await ctx.services.live.task_changed(ctx, await task_out(ctx, task), previous_visibility=None)
+    return ActionOut(id=action.id, theme=body.theme, task_id=task.id, title=title, done=False)
