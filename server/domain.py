@@ -10,7 +10,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.api.routing import ApiError
+from server.errors import Conflict, Invalid
 from server.models import (
     ColourClass,
     Milestone,
@@ -229,7 +229,7 @@ async def may_see_note(session: AsyncSession, actor: Actor, note_id: int) -> boo
 async def status_in(session: AsyncSession, project_id: int, status_id: int) -> Status:
     status = await session.get(Status, status_id)
     if status is None or status.project_id != project_id:
-        raise ApiError(422, "invalid", "status_id names no status of this project.", reason="unknown_status")
+        raise Invalid("status_id names no status of this project.", reason="unknown_status")
     return status
 
 
@@ -240,7 +240,7 @@ async def check_wip_limit(session: AsyncSession, actor: Actor, status: Status) -
     hold more than its limit through internal tasks, which staff see on their board ("5 / 4").
 
     Raises:
-        ApiError: 409 ``wip_limit`` when the status already holds ``wip_limit`` tasks the actor may see.
+        Conflict: ``wip_limit`` when the status already holds ``wip_limit`` tasks the actor may see.
     """
     if status.wip_limit is None:
         return
@@ -248,8 +248,8 @@ async def check_wip_limit(session: AsyncSession, actor: Actor, status: Status) -
         await session.exec(select(func.count()).where(Task.status_id == status.id, visible_items(actor, Task)))
     ).one()
     if count >= status.wip_limit:
-        raise ApiError(
-            409, "wip_limit", f"{status.name} holds at most {status.wip_limit} tasks: finish or move one first."
+        raise Conflict(
+            f"{status.name} holds at most {status.wip_limit} tasks: finish or move one first.", code="wip_limit"
         )
 
 

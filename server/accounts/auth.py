@@ -25,8 +25,8 @@ from starlette.websockets import WebSocket
 
 from channels.protocol import CloseCode
 from server.accounts.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
-from server.api.routing import ApiError
 from server.db import Database, UTCDateTime, json_object_agg, utcnow
+from server.errors import RateLimited, Refused, Unauthenticated
 from server.live.admission import AdmissionBusy, AdmissionGate
 from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, SignInLink, User
 from server.policy import Actor, CustomerCapability, Scope
@@ -260,7 +260,7 @@ class AuthService:
         """The actor behind ``conn``, or None when it carries no valid session.
 
         Raises:
-            ApiError: 403 ``csrf_failed`` for a cookie-authenticated write without the session's CSRF token.
+            Refused: ``csrf_failed`` for a cookie-authenticated write without the session's CSRF token.
         """
         creds = credentials(conn)
         if creds is None:
@@ -271,7 +271,7 @@ class AuthService:
         if check_csrf and creds.via_cookie:
             sent = conn.headers.get(CSRF_HEADER, "")
             if not sent or not constant_time_equal(sent, csrf_token(self.settings.secret_key, creds.token)):
-                raise ApiError(403, "csrf_failed", "Missing or wrong X-CSRF-Token header.")
+                raise Refused("Missing or wrong X-CSRF-Token header.", code="csrf_failed")
         return actor
 
     async def actor_for_token(self, session: AsyncSession, token: str) -> Actor | None:
@@ -287,18 +287,18 @@ class AuthService:
         per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)
         per_ip = await self.limiter.hit(f"login:ip:{ip}", self.settings.login_attempts_per_minute * 5, 60)
         if not (per_account and per_ip):
-            raise ApiError(429, "rate_limited", "Too many sign-in attempts. Wait a minute and try again.")
+            raise RateLimited("Too many sign-in attempts. Wait a minute and try again.")
 
     async def login(self, session: AsyncSession, email: str, password: str) -> User:
         """Check credentials; the same answer and the same work whether or not the email exists.
 
         Raises:
-            ApiError: 401 ``invalid_credentials``.
+            Unauthenticated: ``invalid_credentials``.
         """
         user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
         hashed = user.password_hash if user is not None and user.is_active else None
         if not verify_password(hashed, password) or user is None:
-            raise ApiError(401, "invalid_credentials", "The email or password is wrong.")
+            raise Unauthenticated("The email or password is wrong.", code="invalid_credentials")
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.last_login_at = utcnow()

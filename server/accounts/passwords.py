@@ -15,7 +15,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.api.routing import ApiError
+from server.errors import Invalid
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
@@ -82,15 +82,14 @@ def require_strong_password(password: str, *, email: str, field: str = "password
     """Refuse ``password`` for the person with ``email`` unless the policy allows it.
 
     Raises:
-        ApiError: 422 ``weak_password``; its ``reason`` (and the one ``details`` entry's ``type``) is the
+        Invalid: ``weak_password``; its ``reason`` (and the one ``details`` entry's ``type``) is the
             `WeakReason`, its ``params`` the length limits.
     """
     weakness = password_weakness(password, email=email)
     if weakness is not None:
-        raise ApiError(
-            422,
-            "weak_password",
+        raise Invalid(
             weakness.message,
+            code="weak_password",
             details=[{"field": field, "message": weakness.message, "type": weakness.reason.value}],
             reason=weakness.reason.value,
             params={"min": MIN_PASSWORD_LENGTH, "max": MAX_PASSWORD_LENGTH},

@@ -18,7 +18,7 @@ from server.audit import chain as audit_chain  # noqa: F401  (installs the hash 
 from server.models import AuditEvent, User
 
 if TYPE_CHECKING:
-    from server.api.routing import Context
+    from server.context import Context
     from server.db import Database
     from server.policy import Actor
     from server.ratelimit import RateLimiter

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import Context
+from server.context import Context
 from server.models import AuditEvent, User
 from server.policy import Action, Scope, authorize
 from server.schemas import Id, Out, Page, PageQuery

@@ -9,7 +9,8 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
+from server.context import Context
 from server.db import bump_version, utcnow
 from server.discussion.rendering import excerpt, render_markdown
 from server.discussion.rules import (

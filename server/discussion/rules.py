@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
 
-from server.api.routing import ApiError
+from server.errors import Invalid
 from server.inbox.notify import NotificationKind, notify
 from server.models import Comment, Membership, Project, ReadPosition, Task, User, Visibility
 from server.policy import Action, Actor, NotFound, authorize, visible_items
 
 if TYPE_CHECKING:
-    from server.api.routing import Context
+    from server.context import Context
 
 
 def comment_rows_visible(actor: Actor) -> ColumnElement[bool]:
@@ -53,7 +53,7 @@ async def mentionable_users(
     internal comments or on internal tasks, since nobody else could read them.
 
     Raises:
-        ApiError: 422 naming the ids that may not be mentioned (without saying whether they exist).
+        Invalid: ``invalid_mention`` naming the ids that may not be mentioned (without saying whether they exist).
     """
     if not user_ids:
         return []
@@ -70,11 +70,10 @@ async def mentionable_users(
             allowed.append(user)
     refused = user_ids - {u.id for u in allowed}
     if refused:
-        raise ApiError(
-            422,
-            "invalid_mention",
+        raise Invalid(
             "Some mentioned people cannot see this comment.",
-            [{"field": "mentions", "message": str(i), "type": "not_mentionable"} for i in sorted(refused)],
+            code="invalid_mention",
+            details=[{"field": "mentions", "message": str(i), "type": "not_mentionable"} for i in sorted(refused)],
         )
     return allowed
 

@@ -11,8 +11,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.board.routes.tasks import task_out
+from server.context import Context
 from server.domain import check_wip_limit, project_for
 from server.feedback.rules import OTHER, THEMES, ActionOut, FeedbackSummary, load_feedback, summarize
 from server.inbox import notify

@@ -29,7 +29,8 @@ from sqlmodel import col, select
 from starlette.responses import StreamingResponse
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
+from server.context import Context
 from server.db import utcnow
 from server.domain import project_for
 from server.files.storage import Upload, UploadTooLarge, spool_upload

@@ -35,7 +35,7 @@ from server.models import (
 )
 
 if TYPE_CHECKING:
-    from server.api.routing import Context
+    from server.context import Context
 
 
 class NotificationKind(StrEnum):

@@ -6,7 +6,7 @@ from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import Context
+from server.context import Context
 from server.db import utcnow
 from server.discussion.rules import mentionable_people, thread_rows_visible, unread_counts
 from server.domain import project_for

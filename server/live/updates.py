@@ -55,7 +55,7 @@ from server.security import token_hash
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from server.api.routing import Context
+    from server.context import Context
     from server.live.report_live import KpiPublisher
     from server.models import Notification, Task
     from server.schemas import CommentOut, MilestoneOut, ProjectOut, TaskOut

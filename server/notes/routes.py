@@ -15,8 +15,9 @@ from starlette.responses import Response
 
 from crdt.document import document_from, text_of, text_update
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit import log as audit
+from server.context import Context
 from server.db import utcnow
 from server.domain import note_audience, note_for, project_for
 from server.live.control import AccessChanged, Subject

@@ -13,8 +13,9 @@ from sqlmodel import col, select
 from starlette.responses import Response
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit.log import exported
+from server.context import Context
 from server.domain import project_for
 from server.feedback.rules import parse_weights
 from server.models import Client, Project

@@ -18,8 +18,9 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.board.routes.tasks import add_task
+from server.context import Context
 from server.db import utcnow
 from server.domain import person_out, project_for
 from server.inbox import notify

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, or_
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import Context
+from server.context import Context
 from server.discussion.rendering import excerpt
 from server.discussion.rules import thread_rows_visible
 from server.files.routes import files_visible

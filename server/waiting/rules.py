@@ -45,7 +45,7 @@ from server.models import (
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
 
-    from server.api.routing import Context
+    from server.context import Context
 
 
 def customer_users() -> ColumnElement[bool]:

@@ -26,7 +26,7 @@ from server.models import Status, Visibility, Webhook, WebhookDelivery, WebhookE
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from server.api.routing import Context
+    from server.context import Context
     from server.models import Task
     from server.schemas import CommentOut, MilestoneOut, TaskOut
 

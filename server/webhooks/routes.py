@@ -16,7 +16,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
+from server.context import Context
 from server.db import utcnow
 from server.domain import project_for
 from server.models import DeliveryStatus, Project, Visibility, Webhook, WebhookDelivery, WebhookEvent

@@ -7,10 +7,12 @@ from sqlmodel import col, select
 from server.accounts.auth import credentials
 from server.accounts.passwords import require_strong_password
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit import log as audit
 from server.audit.log import AuditAction
+from server.context import Context
 from server.domain import TaskView
+from server.errors import Unauthenticated
 from server.models import Membership, Project, Status, StatusCategory, Task, User
 from server.policy import Actor, visible_items, visible_projects
 from server.schemas import (
@@ -68,9 +70,8 @@ async def login(ctx: Context, body: LoginIn) -> LoginOut:
     try:
         await ctx.services.auth.check_login_rate(email, client_ip(ctx))
         user = await ctx.services.auth.login(ctx.session, email, body.password)
-    except ApiError as exc:
-        if exc.status == 401:  # not 429s: writing those would let a flood grow the table without limit
-            await audit.login_failed(ctx, email, exc.code)
+    except Unauthenticated as exc:  # not rate limits: writing those would let a flood grow the table without limit
+        await audit.login_failed(ctx, email, exc.code)
         raise
     audit.record(ctx, AuditAction.LOGIN, "user", user.id, actor_id=user.id, organization_id=user.organization_id)
     return await sign_in(ctx, user)

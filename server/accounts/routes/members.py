@@ -11,8 +11,9 @@ from sqlmodel import col, select
 from server.accounts.passwords import require_strong_password
 from server.accounts.routes.accounts import sign_in
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
+from server.context import Context
 from server.db import utcnow
 from server.domain import project_for
 from server.i18n import message

@@ -23,7 +23,8 @@ from starlette.responses import Response
 from server.accounts.passwords import require_strong_password
 from server.accounts.routes.accounts import client_ip
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
+from server.context import Context
 from server.db import Database, utcnow
 from server.i18n import message
 from server.mail.outgoing import Mailer

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
+from server.context import Context
 from server.db import utcnow
 from server.domain import project_for
 from server.live.control import AccessChanged, Subject

@@ -16,8 +16,9 @@ from sqlmodel import col, select
 
 from server.accounts.auth import credentials, session_alive
 from server.api import api
-from server.api.routing import Context, not_found
+from server.api.routing import not_found
 from server.audit.log import AuditAction, record
+from server.context import Context
 from server.models import AuthSession
 from server.schemas import Out
 from server.security import token_hash

@@ -31,9 +31,10 @@ from starlette.responses import Response
 
 from server.accounts.routes.accounts import client_ip, sign_in
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit import log as audit
 from server.audit.log import AuditAction
+from server.context import Context
 from server.db import Database, utcnow
 from server.i18n import message
 from server.mail.outgoing import Mailer

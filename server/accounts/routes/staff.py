@@ -7,8 +7,9 @@ from typing import Literal
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
+from server.context import Context
 from server.models import STAFF_ROLES, OrgRole, User
 from server.policy import Action, NotFound, Scope, authorize
 from server.schemas import In, Out

@@ -14,8 +14,9 @@ from sqlmodel import col, func, select
 
 from server.accounts.api_tokens import new_api_token, parse_scopes
 from server.api import api
-from server.api.routing import ApiError, Context, not_found
+from server.api.routing import ApiError, not_found
 from server.audit.log import AuditAction, record
+from server.context import Context
 from server.db import utcnow
 from server.models import ApiToken
 from server.policy import Scope

@@ -21,10 +21,12 @@ from sqlmodel import col, select
 from starlette.responses import Response
 
 from server.api import api
-from server.api.routing import MAX_JSON_BYTES, ApiError, Context
+from server.api.routing import MAX_JSON_BYTES, ApiError
 from server.audit.log import exported
 from server.board.routes.tasks import add_task
+from server.context import Context
 from server.domain import project_for
+from server.errors import DomainError
 from server.models import Milestone, Project, Status, Task, User
 from server.policy import Action, can_see_item, visible_items
 from server.schemas import In, Out, TaskIn
@@ -167,7 +169,7 @@ async def import_tasks(ctx: Context, query: ImportQuery) -> ImportOut | Response
             try:
                 created.append((await add_task(ctx, project, task_in)).id)
                 await inner.commit()
-            except ApiError as exc:
+            except (ApiError, DomainError) as exc:
                 await inner.rollback()
                 errors.append(exc.message)
         reports.append(RowReport(row=number, title=row.get("title", ""), errors=errors))

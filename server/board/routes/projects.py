@@ -7,8 +7,9 @@ import json
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
+from server.context import Context
 from server.db import utcnow
 from server.domain import default_statuses, project_for, project_summaries
 from server.files.routes import purge_blobs_after_commit

@@ -6,8 +6,9 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.audit.log import visibility_changed
+from server.context import Context
 from server.db import utcnow
 from server.domain import milestone_for, project_for, status_in
 from server.feedback import routes as feedback

@@ -18,8 +18,9 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from server.api import api
-from server.api.routing import ApiError, Context
+from server.api.routing import ApiError
 from server.board.routes.workflow import MAX_STATUSES, StatusList, project_statuses
+from server.context import Context
 from server.db import utcnow
 from server.domain import project_for
 from server.models import Project, Status, StatusCategory, Task, WorkflowTemplate
