@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 
 from server import migrate
+from server.board.rules import project_summaries
 from server.db import Database, sync_url
-from server.domain import project_summaries
 from server.models import (
     Client,
     Comment,

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from server.api import api
 from server.api.routing import ApiError
+from server.board.rules import person_out, task_for
 from server.context import Context
 from server.db import bump_version, utcnow
 from server.discussion.rendering import excerpt, render_markdown
@@ -20,7 +21,6 @@ from server.discussion.rules import (
     notify_mentions,
     unread_counts,
 )
-from server.domain import person_out, task_for
 from server.files.routes import purge_blobs_after_commit
 from server.models import (
     Comment,

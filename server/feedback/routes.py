@@ -13,8 +13,8 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError
 from server.board.routes.tasks import task_out
+from server.board.rules import check_wip_limit, project_for
 from server.context import Context
-from server.domain import check_wip_limit, project_for
 from server.feedback.rules import OTHER, THEMES, ActionOut, FeedbackSummary, load_feedback, summarize
 from server.inbox import notify
 from server.models import (

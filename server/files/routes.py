@@ -30,9 +30,9 @@ from starlette.responses import StreamingResponse
 
 from server.api import api
 from server.api.routing import ApiError
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
-from server.domain import project_for
 from server.files.storage import Upload, UploadTooLarge, spool_upload
 from server.models import Comment, FileVersion, Project, Request, StoredFile, Task, User, Visibility
 from server.policy import Action, NotFound, authorize, can_see_item, effective_visibility, visible_items

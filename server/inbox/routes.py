@@ -6,10 +6,10 @@ from sqlalchemy import ColumnElement, and_, or_, update
 from sqlmodel import col, select
 
 from server.api import api
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
 from server.discussion.rules import mentionable_people, thread_rows_visible, unread_counts
-from server.domain import project_for
 from server.models import Comment, Notification, Project, Request, Task
 from server.policy import Action, Actor, visible_items, visible_projects
 from server.schemas import (

@@ -28,8 +28,8 @@ from crdt.room import RoomSettings
 from crdt.storage import SqlNoteStore
 from crdt.transport import Peer, PeerLimits
 from server.accounts.auth import AuthService, admit_socket, refresh_actor
+from server.board.rules import note_for
 from server.db import Database
-from server.domain import note_for
 from server.live.control import AccessChanged, ControlMessage, Disconnect, Subject
 from server.live.session_upkeep import sweep_ended_sessions
 from server.live.uvicorn_socket import RawSocket

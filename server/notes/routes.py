@@ -17,9 +17,9 @@ from crdt.document import document_from, text_of, text_update
 from server.api import api
 from server.api.routing import ApiError
 from server.audit import log as audit
+from server.board.rules import note_audience, note_for, project_for
 from server.context import Context
 from server.db import utcnow
-from server.domain import note_audience, note_for, project_for
 from server.live.control import AccessChanged, Subject
 from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
 from server.policy import Action, can_see_item, visible_items

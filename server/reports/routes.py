@@ -15,8 +15,8 @@ from starlette.responses import Response
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import exported
+from server.board.rules import project_for
 from server.context import Context
-from server.domain import project_for
 from server.feedback.rules import parse_weights
 from server.models import Client, Project
 from server.policy import Action, Actor, Forbidden, visible_projects

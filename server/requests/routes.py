@@ -20,9 +20,9 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError
 from server.board.routes.tasks import add_task
+from server.board.rules import person_out, project_for
 from server.context import Context
 from server.db import utcnow
-from server.domain import person_out, project_for
 from server.inbox import notify
 from server.models import (
     RESOLVED_REQUEST_STATUSES,

@@ -13,10 +13,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.api import api
+from server.board.rules import colour_class, today_utc
 from server.context import Context
 from server.discussion.rendering import excerpt
 from server.discussion.rules import thread_rows_visible
-from server.domain import colour_class, today_utc
 from server.models import (
     ColourClass,
     Comment,

@@ -17,9 +17,9 @@ from sqlmodel import col, select
 
 from server.api import api
 from server.api.routing import ApiError
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
-from server.domain import project_for
 from server.models import DeliveryStatus, Project, Visibility, Webhook, WebhookDelivery, WebhookEvent
 from server.policy import Action, NotFound, authorize, visible_items
 from server.schemas import In, Out, Page, PageQuery

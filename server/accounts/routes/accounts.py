@@ -10,8 +10,8 @@ from server.api import api
 from server.api.routing import ApiError
 from server.audit import log as audit
 from server.audit.log import AuditAction
+from server.board.rules import TaskView
 from server.context import Context
-from server.domain import TaskView
 from server.errors import Unauthenticated
 from server.models import Membership, Project, Status, StatusCategory, Task, User
 from server.policy import Actor, visible_items, visible_projects

@@ -13,9 +13,9 @@ from server.accounts.routes.accounts import sign_in
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
-from server.domain import project_for
 from server.i18n import message
 from server.models import (
     CUSTOMER_PROJECT_ROLES,

@@ -7,9 +7,9 @@ from typing import Literal
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
-from server.domain import project_for
 from server.live.control import AccessChanged, Subject
 from server.models import EmailCadence, NotificationPreference, ProjectSettings
 from server.policy import Action

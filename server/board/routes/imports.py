@@ -24,8 +24,8 @@ from server.api import api
 from server.api.routing import MAX_JSON_BYTES, ApiError
 from server.audit.log import exported
 from server.board.routes.tasks import add_task
+from server.board.rules import project_for
 from server.context import Context
-from server.domain import project_for
 from server.errors import DomainError
 from server.models import Milestone, Project, Status, Task, User
 from server.policy import Action, can_see_item, visible_items

@@ -9,9 +9,9 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
+from server.board.rules import default_statuses, project_for, project_summaries
 from server.context import Context
 from server.db import utcnow
-from server.domain import default_statuses, project_for, project_summaries
 from server.files.routes import purge_blobs_after_commit
 from server.models import Client, Project, Status, StoredFile, WorkflowTemplate
 from server.policy import Action, NotFound, Scope, authorize, visible_projects

@@ -10,9 +10,9 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import visibility_changed
+from server.board.rules import TaskView, check_wip_limit, project_for, status_in, task_for
 from server.context import Context
 from server.db import bump_version, utcnow
-from server.domain import TaskView, check_wip_limit, project_for, status_in, task_for
 from server.files.routes import purge_blobs_after_commit
 from server.inbox import notify
 from server.models import (

@@ -8,9 +8,9 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import visibility_changed
+from server.board.rules import milestone_for, project_for, status_in
 from server.context import Context
 from server.db import utcnow
-from server.domain import milestone_for, project_for, status_in
 from server.feedback import routes as feedback
 from server.models import Milestone, Status, Task, Visibility
 from server.policy import Action, visible_items

@@ -20,9 +20,9 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError
 from server.board.routes.workflow import MAX_STATUSES, StatusList, project_statuses
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
-from server.domain import project_for
 from server.models import Project, Status, StatusCategory, Task, WorkflowTemplate
 from server.policy import Action, NotFound, Scope, authorize
 from server.schemas import Colour, Id, In, Name, Out
