@@ -1,4 +1,5 @@
-"""Domain rules that are not about permission: default workflows, colour classes, and loading things by id."""
+"""Rules of the board: default workflows, colour classes, the task presenter, loading projects, tasks and milestones
+by id, WIP limits and project summaries."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from server.errors import Conflict, Invalid
 from server.models import (
     ColourClass,
     Milestone,
-    Note,
     Project,
     Status,
     StatusCategory,
     Task,
     User,
 )
-from server.policy import Action, Actor, Forbidden, NotFound, authorize, effective_visibility, visible_items
+from server.policy import Action, Actor, NotFound, authorize, visible_items
 from server.schemas import PersonOut, ProjectSummary, TaskOut
 from server.waiting.rules import task_waits_on_customer, waits_on_customer
 
@@ -183,49 +183,6 @@ async def milestone_for(
     return milestone, project
 
 
-# A note with its project and the visibility of its task (None: a note of no task), in one query.
-_NOTE_PROJECT_TASK = (
-    select(Note, Project, col(Task.visibility))
-    .join(Project, col(Project.id) == Note.project_id)
-    .outerjoin(Task, col(Task.id) == Note.task_id)
-    .where(Note.id == bindparam("note_id"))
-)
-
-
-async def note_for(session: AsyncSession, actor: Actor, note_id: int, action: Action) -> tuple[Note, Project]:
-    """The note and its project, if ``actor`` may see the note (it and its task, if any) and do ``action`` to it.
-
-    Raises:
-        NotFound: no such note, or one the actor may not see (an internal note, or a shared one on an internal task).
-        Forbidden: visible, but the action is not allowed.
-    """
-    row = (await session.exec(_NOTE_PROJECT_TASK, params={"note_id": note_id})).first()
-    if row is None:
-        raise NotFound
-    note, project, task_visibility = row
-    authorize(actor, Action.ITEM_READ, project, note, parents=(task_visibility,))
-    authorize(actor, action, project, note, parents=(task_visibility,))
-    return note, project
-
-
-async def note_audience(session: AsyncSession, note: Note) -> str:
-    """Who may see ``note`` now: ``shared`` if it and its task (if any) are shared, else ``internal``."""
-    task = await session.get(Task, note.task_id) if note.task_id is not None else None
-    return effective_visibility(note.visibility, (task.visibility if task is not None else None,))
-
-
-async def may_see_note(session: AsyncSession, actor: Actor, note_id: int) -> bool:
-    """True if ``actor`` may see the note now: it exists, and it and its task (if any) are visible to them.
-
-    The one answer for every path that hands out a note's content (REST, exports, ``/yjs`` admission and re-checks).
-    """
-    try:
-        await note_for(session, actor, note_id, Action.ITEM_READ)
-    except (NotFound, Forbidden):
-        return False
-    return True
-
-
 async def status_in(session: AsyncSession, project_id: int, status_id: int) -> Status:
     status = await session.get(Status, status_id)
     if status is None or status.project_id != project_id:
@@ -296,10 +253,3 @@ async def project_summaries(
             waiting_on_customer=waiting or 0,
         )
     return summaries
-
-
-def person_out(user: User | None) -> PersonOut | None:
-    """How a person appears on items others see: id, name, and whether they are a customer."""
-    if user is None or user.id is None:
-        return None
-    return PersonOut(id=user.id, name=user.name, is_customer=not user.is_staff)

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from sqlalchemy import delete, func
 from sqlmodel import col, select
 
+from server.accounts.people import person_out
 from server.api import api
 from server.api.routing import ApiError
-from server.board.rules import person_out, task_for
+from server.board.rules import task_for
 from server.context import Context
 from server.db import bump_version, utcnow
 from server.discussion.rendering import excerpt, render_markdown

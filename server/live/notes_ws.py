@@ -25,15 +25,15 @@ from channels.protocol import CloseCode
 from crdt.manager import Access, RoomManager
 from crdt.protocol import encode_permission_denied
 from crdt.room import RoomSettings
-from crdt.storage import SqlNoteStore
 from crdt.transport import Peer, PeerLimits
 from server.accounts.auth import AuthService, admit_socket, refresh_actor
-from server.board.rules import note_for
 from server.db import Database
 from server.live.control import AccessChanged, ControlMessage, Disconnect, Subject
 from server.live.session_upkeep import sweep_ended_sessions
 from server.live.uvicorn_socket import RawSocket
 from server.models import Note, Task
+from server.notes.rules import note_for
+from server.notes.store import SqlNoteStore
 from server.policy import Action, Actor, Forbidden, NotFound, Scope
 from server.settings import Settings
 
@@ -99,7 +99,7 @@ async def access_to_note(db: Database, actor: Actor, note_id: int) -> Access:
     """What ``actor`` may do with the note: WRITE, READ (viewers, and anyone on a note they may not edit) or
     FORBIDDEN (cannot see it, it does not exist, or it hangs off a task they cannot see).
 
-    The policy's one rule for notes (``server.domain.note_for``, which ``may_see_note`` answers with), asked at
+    The policy's one rule for notes (``server.notes.rules.note_for``, which ``may_see_note`` answers with), asked at
     admission and at every re-check.
     """
     async with db.session() as session:

@@ -1,7 +1,7 @@
 """Co-edited notes: metadata over REST, content over ``/yjs/{note_id}`` (see ``server/notes_ws.py``).
 
-A note's text is read from the durable CRDT state (``crdt.storage``), never from a plain-text column, so exports
-and versions show exactly what editors saw and stored, and nothing is ever re-seeded over the CRDT state.
+A note's text is read from the durable CRDT state (``server/notes/store.py``), never from a plain-text column, so
+exports and versions show exactly what editors saw and stored, and nothing is ever re-seeded over the CRDT state.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from crdt.document import document_from, text_of, text_update
 from server.api import api
 from server.api.routing import ApiError
 from server.audit import log as audit
-from server.board.rules import note_audience, note_for, project_for
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
 from server.live.control import AccessChanged, Subject
 from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
+from server.notes.rules import note_audience, note_for
 from server.policy import Action, can_see_item, visible_items
 from server.schemas import In, Out
 

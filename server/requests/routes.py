@@ -17,10 +17,11 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from server.accounts.people import person_out
 from server.api import api
 from server.api.routing import ApiError
 from server.board.routes.tasks import add_task
-from server.board.rules import person_out, project_for
+from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
 from server.inbox import notify
