@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.context import Context
 from server.errors import Conflict, Invalid
 from server.models import (
     ColourClass,
@@ -253,3 +254,10 @@ async def project_summaries(
             waiting_on_customer=waiting or 0,
         )
     return summaries
+
+
+async def task_out(ctx: Context, task: Task, status: Status | None = None) -> TaskOut:
+    """``task`` as the API shows it; ``status``, when the caller holds the task's status already, spares a query."""
+    known = [status] if status is not None else []
+    view = await TaskView.for_tasks(ctx.session, [task], ctx.services.settings.due_soon_days, known)
+    return view.out(task)

@@ -22,7 +22,7 @@ from server.discussion.rules import (
     notify_mentions,
     unread_counts,
 )
-from server.files.routes import purge_blobs_after_commit
+from server.files.rules import purge_blobs_after_commit
 from server.models import (
     Comment,
     CommentRevision,

@@ -12,8 +12,7 @@ from sqlmodel import col, select
 
 from server.api import api
 from server.api.routing import ApiError
-from server.board.routes.tasks import task_out
-from server.board.rules import check_wip_limit, project_for
+from server.board.rules import check_wip_limit, project_for, task_out
 from server.context import Context
 from server.feedback.rules import OTHER, THEMES, ActionOut, FeedbackSummary, load_feedback, summarize
 from server.inbox import notify
@@ -31,7 +30,7 @@ from server.models import (
     Visibility,
 )
 from server.policy import Action, Forbidden, NotFound, authorize, visible_items
-from server.reports.routes import weights_of
+from server.reports.kpis import weights_of
 from server.schemas import Id, In, Out, Title
 from server.waiting import rules as waiting
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import re
-import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
@@ -24,7 +22,6 @@ from urllib.parse import quote
 
 import filetype
 from pydantic import Field, StringConstraints
-from sqlalchemy import ColumnElement, and_, or_, true
 from sqlmodel import col, select
 from starlette.responses import StreamingResponse
 
@@ -33,9 +30,10 @@ from server.api.routing import ApiError
 from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
+from server.files.rules import files_visible, purge_blobs_after_commit, safe_filename
 from server.files.storage import Upload, UploadTooLarge, spool_upload
 from server.models import Comment, FileVersion, Project, Request, StoredFile, Task, User, Visibility
-from server.policy import Action, NotFound, authorize, can_see_item, effective_visibility, visible_items
+from server.policy import Action, NotFound, authorize, can_see_item, effective_visibility
 from server.schemas import Id, In, Out, PersonOut
 
 # Types a browser may show inline: raster images cannot carry script. Everything else is an attachment.
@@ -99,18 +97,6 @@ class FileList(Out):
     items: list[FileOut]
 
 
-def safe_filename(raw: str) -> str:
-    """A display name safe in any header or filesystem: the last path segment, no control characters, no leading
-    dots, at most 200 characters (keeping the extension); ``file`` when nothing is left."""
-    name = unicodedata.normalize("NFC", raw.replace("\\", "/").split("/")[-1])
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] not in ("C", "Z") or ch == " ")
-    name = re.sub(r'[<>:"|?*]', "_", name).strip().lstrip(".").strip()
-    if len(name) > 200:
-        stem, dot, ext = name.rpartition(".")
-        name = stem[: 200 - len(ext) - 1] + dot + ext if dot and len(ext) <= 16 else name[:200]
-    return name or "file"
-
-
 def sniff(head: bytes) -> str:
     """The content type of a file from its first bytes: a known binary signature, else text or octet-stream."""
     kind = filetype.guess(head) if head else None
@@ -128,18 +114,6 @@ def sniff(head: bytes) -> str:
 def content_disposition(kind: str, name: str) -> str:
     ascii_name = name.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_").replace("\\", "_")
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def files_visible(actor: Any) -> ColumnElement[bool]:
-    """A WHERE clause: files ``actor`` may see, given the project is visible (customers: shared files whose task
-    and comment, if any, are shared, and whose comment is not deleted)."""
-    if actor.is_staff:
-        return true()
-    live_comments = select(Comment.id).where(col(Comment.deleted_at).is_(None))
-    return and_(
-        visible_items(actor, StoredFile),
-        or_(col(StoredFile.comment_id).is_(None), col(StoredFile.comment_id).in_(live_comments)),
-    )
 
 
 def _parent_visibilities(task: Task | None, comment: Comment | None) -> tuple[str | None, str | None]:
@@ -211,27 +185,6 @@ async def files_out(ctx: Context, files: Sequence[StoredFile]) -> list[FileOut]:
             )
         )
     return out
-
-
-async def purge_blobs_after_commit(ctx: Context, where: ColumnElement[bool]) -> None:
-    """Delete the stored blobs of the files matching ``where`` once the transaction (which deletes their rows,
-    directly or by cascade) commits. Call it before deleting."""
-    keys = list(
-        (
-            await ctx.session.exec(
-                select(FileVersion.storage_key).join(StoredFile, col(StoredFile.id) == FileVersion.file_id).where(where)
-            )
-        ).all()
-    )
-    if not keys:
-        return
-    storage = ctx.services.storage
-
-    async def purge() -> None:
-        for key in keys:
-            await storage.delete(key)
-
-    ctx.after_commit.append(purge)
 
 
 async def _receive(ctx: Context) -> Any:

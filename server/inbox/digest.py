@@ -25,7 +25,7 @@ from server.accounts.auth import load_actor
 from server.db import Database, utcnow
 from server.i18n import message
 from server.inbox.notify import DIGEST_PERIODS, cadence_for
-from server.inbox.routes import notifications_visible
+from server.inbox.rules import notifications_visible
 from server.mail.addresses import target_for, threading_headers
 from server.mail.outgoing import Mailer
 from server.models import Comment, EmailCadence, Notification, NotificationPreference, Project, User

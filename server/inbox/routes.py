@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, or_, update
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from server.api import api
 from server.board.rules import project_for
 from server.context import Context
 from server.db import utcnow
-from server.discussion.rules import mentionable_people, thread_rows_visible, unread_counts
-from server.models import Comment, Notification, Project, Request, Task
-from server.policy import Action, Actor, visible_items, visible_projects
+from server.discussion.rules import mentionable_people, unread_counts
+from server.inbox.rules import notifications_visible
+from server.models import Notification
+from server.policy import Action
 from server.schemas import (
     In,
     NotificationOut,
@@ -72,31 +73,6 @@ async def mentionable(ctx: Context, query: MentionableQuery) -> PeopleList:
     return PeopleList(
         items=[PersonOut(id=u.id, name=u.name, is_customer=not u.is_staff) for u in people if u.id is not None]
     )
-
-
-def notifications_visible(actor: Actor) -> ColumnElement[bool]:
-    """Notifications whose items the recipient can still see (an item may have become internal since)."""
-    comment_ok = or_(
-        col(Notification.comment_id).is_(None),
-        col(Notification.comment_id).in_(
-            select(Comment.id).join(Task, col(Task.id) == Comment.task_id).where(thread_rows_visible(actor))
-        ),
-    )
-    task_ok = or_(
-        col(Notification.task_id).is_(None),
-        col(Notification.task_id).in_(
-            select(Task.id)
-            .join(Project, col(Project.id) == Task.project_id)
-            .where(visible_projects(actor), visible_items(actor, Task))
-        ),
-    )
-    request_ok = or_(
-        col(Notification.request_id).is_(None),
-        col(Notification.request_id).in_(
-            select(Request.id).join(Project, col(Project.id) == Request.project_id).where(visible_projects(actor))
-        ),
-    )
-    return and_(col(Notification.user_id) == actor.user_id, comment_ok, task_ok, request_ok)
 
 
 @api.route(

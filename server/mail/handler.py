@@ -38,7 +38,8 @@ from server.api.routing import ApiError
 from server.context import Context
 from server.discussion.routes import add_comment
 from server.errors import DomainError, RateLimited
-from server.files.routes import FileUploadQuery, add_file, safe_filename
+from server.files.routes import FileUploadQuery, add_file
+from server.files.rules import safe_filename
 from server.files.storage import Upload, UploadTooLarge, spool_upload
 from server.i18n import message as translate
 from server.mail.reply import body_text, reply_text

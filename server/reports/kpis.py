@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import math
 import statistics
 from collections import defaultdict
@@ -22,7 +23,14 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.feedback.rules import ActionFact, AnswerFact, FeedbackSummary, load_feedback, summarize
+from server.feedback.rules import (
+    ActionFact,
+    AnswerFact,
+    FeedbackSummary,
+    load_feedback,
+    parse_weights,
+    summarize,
+)
 from server.models import (
     STAFF_ROLES,
     Comment,
@@ -448,3 +456,8 @@ async def kpis_for(
     now = now or dt.datetime.now(dt.UTC)
     facts = await load_facts(session, project_ids, audience)
     return {pid: project_kpis(pid, f, audience, now, weights) for pid, f in facts.items()}
+
+
+@functools.cache
+def weights_of(raw: str) -> tuple[float, float, float]:
+    return parse_weights(raw)

@@ -4,7 +4,6 @@ pivots of tasks and requests, and CSV of each (``?format=csv``). Definitions: do
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections import Counter
 from typing import Annotated, Literal
 
@@ -17,19 +16,13 @@ from server.api.routing import ApiError
 from server.audit.log import exported
 from server.board.rules import project_for
 from server.context import Context
-from server.feedback.rules import parse_weights
 from server.models import Client, Project
 from server.policy import Action, Actor, Forbidden, visible_projects
-from server.reports.kpis import Audience, Health, ProjectKpis, burnup, load_facts, project_kpis
+from server.reports.kpis import Audience, Health, ProjectKpis, burnup, load_facts, project_kpis, weights_of
 from server.reports.pivot import PivotError, PivotOut, Source, metrics_csv, pivot, pivot_csv, table_csv
 from server.schemas import Id, In, Out
 
 Names = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,24}(,[a-z_]{1,24}){0,3}$")]
-
-
-@functools.cache
-def weights_of(raw: str) -> tuple[float, float, float]:
-    return parse_weights(raw)
 
 
 class KpiQuery(In):

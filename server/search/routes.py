@@ -15,7 +15,7 @@ from server.api import api
 from server.context import Context
 from server.discussion.rendering import excerpt
 from server.discussion.rules import thread_rows_visible
-from server.files.routes import files_visible
+from server.files.rules import files_visible
 from server.models import Comment, Note, Project, Request, StoredFile, Task
 from server.policy import visible_items, visible_projects
 from server.schemas import Out, SearchHit, SearchQuery

@@ -12,7 +12,7 @@ from server.audit.log import AuditAction, record
 from server.board.rules import default_statuses, project_for, project_summaries
 from server.context import Context
 from server.db import utcnow
-from server.files.routes import purge_blobs_after_commit
+from server.files.rules import purge_blobs_after_commit
 from server.models import Client, Project, Status, StoredFile, WorkflowTemplate
 from server.policy import Action, NotFound, Scope, authorize, visible_projects
 from server.schemas import (

@@ -10,10 +10,10 @@ from sqlmodel import col, select
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import visibility_changed
-from server.board.rules import TaskView, check_wip_limit, project_for, status_in, task_for
+from server.board.rules import TaskView, check_wip_limit, project_for, status_in, task_for, task_out
 from server.context import Context
 from server.db import bump_version, utcnow
-from server.files.routes import purge_blobs_after_commit
+from server.files.rules import purge_blobs_after_commit
 from server.inbox import notify
 from server.models import (
     Membership,
@@ -74,13 +74,6 @@ WAITING_FIELDS = frozenset({"status_id", "assignee_id", "visibility", "due_date"
 
 def _waiting_state(task: Task, status: Status) -> tuple[str, str, bool, int | None]:
     return task.visibility, status.category, status.waits_on_customer, task.assignee_id
-
-
-async def task_out(ctx: Context, task: Task, status: Status | None = None) -> TaskOut:
-    """``task`` as the API shows it; ``status``, when the caller holds the task's status already, spares a query."""
-    known = [status] if status is not None else []
-    view = await TaskView.for_tasks(ctx.session, [task], ctx.services.settings.due_soon_days, known)
-    return view.out(task)
 
 
 @api.route(
