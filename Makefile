@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 WEB_SOURCES := $(shell find web/src web/public web/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
-.PHONY: run test install web lint audit bench clean
+.PHONY: run test install web lint lint-imports audit bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,13 @@ run: install web
 	$(VENV)/bin/tandem serve
 
 test: install web
+	$(VENV)/bin/lint-imports
 	cd web && npm test --silent
 	$(VENV)/bin/pytest -n 2 --dist loadfile
+
+# The layering (docs/ARCHITECTURE.md): import-linter's contracts in pyproject.toml. make test runs it first.
+lint-imports: install
+	$(VENV)/bin/lint-imports
 
 lint: install
 	$(VENV)/bin/ruff check server channels crdt tests bench

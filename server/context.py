@@ -18,7 +18,7 @@ from server.policy import Actor, NotFound
 
 if TYPE_CHECKING:
     # Only a type: the composition root builds the services and hands them in (no import at run time).
-    from server.app import Services
+    from server.services import Services
 
 # The largest id a database integer holds: a larger one in a path names nothing.
 MAX_ID = 2**63 - 1

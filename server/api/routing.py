@@ -28,7 +28,7 @@ from server.errors import Conflict, DomainError, Invalid, RateLimited, Refused, 
 from server.policy import Actor, Forbidden, NotFound, NotVisible, Scope
 
 if TYPE_CHECKING:
-    from server.app import Services
+    from server.services import Services
 
 log = logging.getLogger(__name__)
 

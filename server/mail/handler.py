@@ -49,7 +49,7 @@ from server.policy import Forbidden, NotFound
 from server.schemas import MAX_COMMENT_LENGTH, CommentIn
 
 if TYPE_CHECKING:
-    from server.app import Services
+    from server.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 from aiosmtpd.smtp import SMTP
 
-from server.app import Services, build_services
 from server.mail.handler import ReplyHandler
+from server.services import Services, build_services
 from server.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from sqlmodel import col, select
 from server.accounts.people import person_out
 from server.api import api
 from server.api.routing import ApiError
-from server.board.routes.tasks import add_task
 from server.board.rules import project_for
+from server.board.tasks import add_task
 from server.context import Context
 from server.db import utcnow
 from server.inbox import notify

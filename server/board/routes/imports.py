@@ -23,8 +23,8 @@ from starlette.responses import Response
 from server.api import api
 from server.api.routing import MAX_JSON_BYTES, ApiError
 from server.audit.log import exported
-from server.board.routes.tasks import add_task
 from server.board.rules import project_for
+from server.board.tasks import add_task
 from server.context import Context
 from server.errors import DomainError
 from server.models import Milestone, Project, Status, Task, User
