@@ -1,4 +1,4 @@
-"""The audit log's hash chain (server/audit_chain.py): rows written through the API chain and verify with
+"""The audit log's hash chain (server/audit/chain.py): rows written through the API chain and verify with
 ``tandem audit verify``; a row changed or removed by SQL is named; a retention purge keeps the rest verifying; and
 writers on two connection pools at once keep one chain."""
 

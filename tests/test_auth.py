@@ -1,5 +1,6 @@
-"""server/auth.py: a request's session, user and memberships are read in one statement, on SQLite and PostgreSQL,
-and that statement refuses what the policy must never see (an expired, idle or ended session, an inactive user)."""
+"""server/accounts/auth.py: a request's session, user and memberships are read in one statement, on SQLite and
+PostgreSQL, and that statement refuses what the policy must never see (an expired, idle or ended session, an
+inactive user)."""
 
 from __future__ import annotations
 

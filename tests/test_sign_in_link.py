@@ -1,6 +1,6 @@
-"""Sign in by link (server/api/sign_in_link.py): single use, expiring, hashed at rest, bound to the browser that
-asked, rate-limited, the same answer for any address, staff only where the organization allows it, audited; and
-invitations accepted without a password."""
+"""Sign in by link (server/accounts/routes/sign_in_link.py): single use, expiring, hashed at rest, bound to the
+browser that asked, rate-limited, the same answer for any address, staff only where the organization allows it,
+audited; and invitations accepted without a password."""
 
 from __future__ import annotations
 

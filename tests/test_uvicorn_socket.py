@@ -1,5 +1,5 @@
 """Fan-out frames built once (``channels.frames``) and written as they are to sockets a real uvicorn serves
-(``server/uvicorn_socket.py``), by the notes' and the hub's transports."""
+(``server/live/uvicorn_socket.py``), by the notes' and the hub's transports."""
 
 from __future__ import annotations
 

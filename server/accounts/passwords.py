@@ -2,7 +2,7 @@
 
 It follows NIST SP 800-63B 5.1.1.2 and OWASP ASVS V2.1: at least 12 characters, up to 128 (so passphrases fit),
 no composition rules (no "one digit, one symbol"), and a check against what attackers try first: passwords known
-from breaches (a bundled list, ``server/data/README.md``), small variations of them, and words from the context
+from breaches (a bundled list, ``server/accounts/data/README.md``), small variations of them, and words from the context
 (the person's email address, the product's name).
 """
 

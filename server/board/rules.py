@@ -214,7 +214,7 @@ async def check_wip_limit(session: AsyncSession, actor: Actor, status: Status) -
 async def project_summaries(
     session: AsyncSession, actor: Actor, project_ids: Sequence[int], due_soon_days: int
 ) -> dict[int, ProjectSummary]:
-    """Task counts per project (done, overdue, due soon, waiting on the customer as server/waiting.py defines it),
+    """Task counts per project (done, overdue, due soon, waiting on the customer as server/waiting/rules.py defines it),
     by the actor's visibility.
 
     One grouped query; the colour rules are those of :func:`colour_class`, in SQL.

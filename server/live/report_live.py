@@ -10,7 +10,7 @@ the two snapshots through the hub::
     report:project:{id}:shared  {"type": "kpi.changed", "kpis": {...ProjectKpis, audience "shared"}}
 
 So the cost is per change burst and per audience, never per viewer; a customer's socket can only subscribe to the
-shared stream (``server/channels_policy.py``). Snapshots are not stored: a dashboard fetches the KPIs over REST
+shared stream (``server/live/channels_policy.py``). Snapshots are not stored: a dashboard fetches the KPIs over REST
 when it opens and replaces them with each snapshot; a snapshot lost with a crashed node is superseded by the next.
 So when no socket on any node is subscribed to either stream (the hub asks the broker: Redis's ``PUBSUB
 NUMSUB``), nothing is computed: a snapshot would reach nobody, and a dashboard opening later reads REST.

@@ -1,7 +1,7 @@
 """Live updates: what the REST API tells connected sockets about a change.
 
 Handlers call these methods inside their transaction. Board events go to the transactional outbox
-(``server/outbox.py``), so they are published after the change commits and never lost if it does; each is
+(``server/live/outbox.py``), so they are published after the change commits and never lost if it does; each is
 written once for its audience streams (``project:{id}:staff`` always, ``project:{id}:shared`` only for shared
 items): one row, published to each stream in turn.
 Access changes (membership, logout, an item made internal or deleted) go over the control bus after commit as one
@@ -26,9 +26,9 @@ Event payloads (the ``data`` of an ``event`` frame, see docs/PROTOCOL.md):
 - on ``user:{id}``: ``{"type": "feedback.requested", "request": {...FeedbackRequestOut}}``: answer the survey
 - on ``user:{id}``: ``{"type": "notifications.read", "ids": [4, 5]}`` or ``{..., "all": true}``: read on a device
 - on ``user:{id}``: ``{"type": "waiting.changed"}``: something may have entered or left the person's "waiting on
-  you" list (server/waiting.py); refetch ``GET /api/me/waiting``
+  you" list (server/waiting/rules.py); refetch ``GET /api/me/waiting``
 
-Every board event also touches the project's live KPIs (``server/report_live.py``), which publishes
+Every board event also touches the project's live KPIs (``server/live/report_live.py``), which publishes
 ``{"type": "kpi.changed", "kpis": {...}}`` on ``report:project:{id}:staff`` and ``:shared``, debounced.
 
 Thread events go to ``task:{id}:staff`` always and to ``task:{id}:shared`` only for a shared comment on a shared

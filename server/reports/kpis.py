@@ -80,7 +80,7 @@ class TaskFact:
     created_at: dt.datetime
     completed_at: dt.datetime | None
     updated_at: dt.datetime
-    # As server/waiting.py defines it, computed by the query that loads the fact.
+    # As server/waiting/rules.py defines it, computed by the query that loads the fact.
     waiting_on_customer: bool = False
 
     @property

@@ -1,6 +1,6 @@
 """Pivoting tasks and requests by any of their dimensions, and every report as CSV (docs/REPORTS.md).
 
-A pivot groups the facts an audience may see (``server/reports.py`` loads them, so a customer's pivot is built
+A pivot groups the facts an audience may see (``server/reports/kpis.py`` loads them, so a customer's pivot is built
 from shared items only) by one or more dimensions and gives, per group, the count and the sum and average of
 each requested numeric measure. Averages skip items without a value (e.g. ``cycle_days`` of open tasks).
 """

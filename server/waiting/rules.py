@@ -5,7 +5,7 @@ in a status flagged ``waits_on_customer`` (the default workflow's "Waiting on cu
 summaries, the task filter, reports and the board's ``waiting_on_customer`` all use :func:`task_waits_on_customer`
 (SQL) or :func:`waits_on_customer` (the same rule on loaded rows; a test keeps the two in step).
 
-What waits on one person (``GET /api/me/waiting``, server/api/waiting.py), across the projects they may see:
+What waits on one person (``GET /api/me/waiting``, server/waiting/routes.py), across the projects they may see:
 
 - ``task``: an open task assigned to them; or, for a project's ``customer`` members, a task waiting on the
   customer whose assignee is not a customer user (nobody on the customer's side has it yet);
