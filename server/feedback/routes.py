@@ -7,26 +7,23 @@ import datetime as dt
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
-from sqlalchemy import func
 from sqlmodel import col, select
 
 from server.api import api
 from server.api.routing import ApiError
 from server.board.rules import check_wip_limit, project_for, task_out
 from server.context import Context
+from server.feedback.requests import FeedbackRequestOut, open_request, request_out
 from server.feedback.rules import OTHER, THEMES, ActionOut, FeedbackSummary, load_feedback, summarize
-from server.inbox import notify
 from server.models import (
     FeedbackAction,
     FeedbackAnswer,
     FeedbackRequest,
-    Membership,
     Milestone,
     Project,
     ProjectRole,
     Status,
     Task,
-    User,
     Visibility,
 )
 from server.policy import Action, Forbidden, NotFound, authorize, visible_items
@@ -39,17 +36,6 @@ Answer = Annotated[str, StringConstraints(max_length=2000)]
 
 class FeedbackRequestIn(In):
     milestone_id: Id | None = Field(None, description="A shared milestone the question is about.")
-
-
-class FeedbackRequestOut(Out):
-    id: int
-    project_id: int
-    milestone_id: int | None
-    milestone_name: str | None
-    created_at: dt.datetime
-    closed_at: dt.datetime | None
-    answers: int
-    answered_by_me: bool
 
 
 class FeedbackRequestList(Out):
@@ -79,74 +65,6 @@ class ActionIn(In):
     visibility: Visibility = Visibility.INTERNAL
 
 
-async def _request_out(ctx: Context, request: FeedbackRequest) -> FeedbackRequestOut:
-    milestone = await ctx.session.get(Milestone, request.milestone_id) if request.milestone_id else None
-    if milestone is not None and not ctx.actor.is_staff and milestone.visibility != Visibility.SHARED:
-        # Callers only serialize requests the actor may see; this keeps a milestone's name from ever riding along.
-        milestone = None
-    answers = (
-        await ctx.session.exec(select(FeedbackAnswer.user_id).where(FeedbackAnswer.request_id == request.id))
-    ).all()
-    assert request.id is not None
-    return FeedbackRequestOut(
-        id=request.id,
-        project_id=request.project_id,
-        milestone_id=request.milestone_id,
-        milestone_name=milestone.name if milestone else None,
-        created_at=request.created_at,
-        closed_at=request.closed_at,
-        answers=len(answers),
-        answered_by_me=ctx.actor.user_id in answers,
-    )
-
-
-async def open_request(ctx: Context, project: Project, milestone: Milestone | None) -> FeedbackRequest:
-    """Ask the project's ``customer`` members for feedback: a request, a notification and a live event each.
-
-    Raises:
-        ApiError: 422 when ``milestone`` is internal (customers could not see what they are asked about).
-    """
-    assert project.id is not None
-    if milestone is not None and milestone.visibility != Visibility.SHARED:
-        raise ApiError(
-            422, "invalid", "Customers can only be asked about a shared milestone.", reason="internal_milestone"
-        )
-    request = FeedbackRequest(
-        project_id=project.id,
-        milestone_id=milestone.id if milestone else None,
-        requested_by_id=ctx.actor.user_id,
-    )
-    ctx.session.add(request)
-    await ctx.session.flush()
-    out = await _request_out(ctx, request)
-    customers = (
-        await ctx.session.exec(
-            select(Membership.user_id)
-            .join(User, col(User.id) == Membership.user_id)
-            .where(
-                Membership.project_id == project.id,
-                Membership.role == ProjectRole.CUSTOMER,
-                col(User.is_active).is_(True),
-            )
-        )
-    ).all()
-    # The text names the project only: a notification keeps its text, and the milestone may be made internal later.
-    # The ask itself (GET .../feedback-requests) names the milestone while customers may see it.
-    for user_id in customers:
-        await notify.notify(ctx, user_id, notify.NotificationKind.FEEDBACK, project.name, project_id=project.id)
-        await ctx.services.live.feedback_requested(ctx, user_id, out.model_copy(update={"answered_by_me": False}))
-    return request
-
-
-async def milestone_completed(ctx: Context, milestone: Milestone, project: Project) -> None:
-    """The hook of a milestone's completion: ask customers about a shared milestone once (not on re-completion)."""
-    if milestone.visibility != Visibility.SHARED:
-        return
-    asked = (await ctx.session.exec(select(func.count()).where(FeedbackRequest.milestone_id == milestone.id))).one()
-    if not asked:
-        await open_request(ctx, project, milestone)
-
-
 @api.route(
     "GET",
     "/api/projects/{project_id:int}/feedback/requests",
@@ -168,7 +86,7 @@ async def list_requests(ctx: Context) -> FeedbackRequestList:
             .limit(200)
         )
     ).all()
-    return FeedbackRequestList(items=[await _request_out(ctx, r) for r in rows])
+    return FeedbackRequestList(items=[await request_out(ctx, r) for r in rows])
 
 
 @api.route(
@@ -191,7 +109,7 @@ async def create_request(ctx: Context, body: FeedbackRequestIn) -> FeedbackReque
                 422, "invalid", "milestone_id names no milestone of this project.", reason="unknown_milestone"
             )
     request = await open_request(ctx, project, milestone)
-    return await _request_out(ctx, request)
+    return await request_out(ctx, request)
 
 
 @api.route(

@@ -11,7 +11,7 @@ from server.audit.log import visibility_changed
 from server.board.rules import milestone_for, project_for, status_in
 from server.context import Context
 from server.db import utcnow
-from server.feedback import routes as feedback
+from server.feedback import requests as feedback
 from server.models import Milestone, Status, Task, Visibility
 from server.policy import Action, visible_items
 from server.schemas import (
