@@ -36,7 +36,7 @@ from starlette.requests import Request as HttpRequest
 from server.accounts.auth import load_actor
 from server.api.routing import ApiError
 from server.context import Context
-from server.discussion.routes import add_comment
+from server.discussion.comments import add_comment
 from server.errors import DomainError, RateLimited
 from server.files.routes import FileUploadQuery, add_file
 from server.files.rules import safe_filename
