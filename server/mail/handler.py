@@ -34,13 +34,12 @@ from sqlmodel import col, select
 from starlette.requests import Request as HttpRequest
 
 from server.accounts.auth import load_actor
-from server.api.routing import ApiError
 from server.context import Context
 from server.discussion.comments import add_comment
 from server.errors import DomainError, RateLimited
-from server.files.routes import FileUploadQuery, add_file
 from server.files.rules import safe_filename
 from server.files.storage import Upload, UploadTooLarge, spool_upload
+from server.files.uploads import FileUploadQuery, add_file
 from server.i18n import message as translate
 from server.mail.reply import body_text, reply_text
 from server.mail.tokens import ItemKind, ReplyTarget, token_of, verify
@@ -210,8 +209,8 @@ class ReplyHandler:
             raise Refused(
                 "552 5.3.4 Attachment too big", "bounce.too_large", limit=str(self.settings.upload_max_bytes)
             ) from None
-        except (ApiError, DomainError) as exc:
-            if isinstance(exc, RateLimited) or (isinstance(exc, ApiError) and exc.status == 429):
+        except DomainError as exc:
+            if isinstance(exc, RateLimited):
                 raise Refused("451 4.7.1 Too many comments, try later", "") from None
             raise Refused(f"550 5.6.0 {exc.code}", "bounce.invalid", detail=exc.message) from None
         except ValidationError:
