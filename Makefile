@@ -32,6 +32,7 @@ run: install web
 	$(VENV)/bin/tandem serve
 
 test: install web
+	$(VENV)/bin/lint-imports
 	cd web && npm test --silent
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
@@ -41,6 +42,9 @@ FAST_TESTS := tests/channels tests/crdt tests/test_admission.py tests/test_contr
 
 test-fast: install
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(FAST_TESTS)
+# The layering (docs/ARCHITECTURE.md): import-linter's contracts in pyproject.toml. make test runs it first.
+lint-imports: install
+	$(VENV)/bin/lint-imports
 
 lint: install
 	$(VENV)/bin/ruff check server channels crdt tests bench

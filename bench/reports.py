@@ -35,8 +35,8 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 
 from server import migrate
+from server.board.rules import project_summaries
 from server.db import Database, sync_url
-from server.domain import project_summaries
 from server.models import (
     Client,
     Comment,
@@ -51,9 +51,9 @@ from server.models import (
     Task,
     User,
 )
-from server.pivot import Source, pivot
 from server.policy import Actor
-from server.reports import Audience, load_facts, project_kpis
+from server.reports.kpis import Audience, load_facts, project_kpis
+from server.reports.pivot import Source, pivot
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 WEIGHTS = (0.5, 0.3, 0.2)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 IDEMPOTENCY_TTL_SECONDS = 300.0
 """How long a broker remembers an idempotency key (`Broker.publish`): well past the outbox's adoption of a dead
-node's rows (``server/outbox.py``: 15 s without a stamp, then the next poll), so a row republished by the node that
+node's rows (``server/live/outbox.py``: 15 s without a stamp, then the next poll), so a row republished by the node that
 adopts it is still recognised."""
 
 

@@ -2,7 +2,7 @@
 
 A fan-out sends the same message to every subscriber. A server framework frames each send itself, in Python, per
 socket; a transport that owns its socket can instead write a frame built once here (see
-``server/uvicorn_socket.py``). Only what a server sends: final, unmasked, uncompressed frames.
+``server/live/uvicorn_socket.py``). Only what a server sends: final, unmasked, uncompressed frames.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Where notes' CRDT state lives: an append-only update log per note, compacted into one snapshot.
 
-`NoteStore` is the Protocol rooms use; `SqlNoteStore` keeps the log and the snapshot in the application database
-(tables ``note_updates`` and ``note_snapshots``, shared by every node), `MemoryNoteStore` in a dict for tests.
+`NoteStore` is the Protocol rooms use and `MemoryNoteStore` keeps notes in a dict (one process; tests). The
+application's store, `server.notes.store.SqlNoteStore`, keeps the log and the snapshot in its database: this package
+imports no database.
 
 Guarantees of both:
     - `append` returns only once the update is durable (committed).
@@ -19,13 +20,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import pycrdt
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from server.db import Database, utcnow
-from server.models import NoteSnapshot, NoteUpdate
-
-_DELETE_CHUNK = 500
 
 
 @dataclass
@@ -97,131 +91,3 @@ class MemoryNoteStore:
         self.snapshots[note_id] = stored.merged()
         del log[: stored.log_rows]
         return True
-
-
-def _settle(rows: list[tuple[int, bytes, asyncio.Future[None]]], error: Exception | None) -> None:
-    for _, _, done in rows:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
-
-
-class SqlNoteStore:
-    """A `NoteStore` in the application database (SQLite or PostgreSQL), through SQLAlchemy Core.
-
-    Appends are group-committed: every room's append that arrives while a write is in flight joins the next
-    transaction (one multi-row INSERT of at most ``max_batch_rows`` rows), so a hundred busy notes cost one commit
-    per round trip rather than a hundred, and each `append` still returns only once its row is committed.
-    """
-
-    def __init__(self, db: Database, *, max_batch_rows: int = 500) -> None:
-        self.db = db
-        self._updates = NoteUpdate.__table__  # type: ignore[attr-defined]
-        self._snapshots = NoteSnapshot.__table__  # type: ignore[attr-defined]
-        self._max_batch_rows = max_batch_rows
-        self._waiting: list[tuple[int, bytes, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def load(self, note_id: int) -> StoredNote:
-        updates, snapshots = self._updates, self._snapshots
-        # The log first, then the snapshot: two statements may see two states of the database (SQLite runs each
-        # SELECT on its own; PostgreSQL's READ COMMITTED takes a snapshot per statement). A compaction committing in
-        # between folds the rows just read into the snapshot read next: they arrive twice, which merging makes
-        # harmless. The other order could read the old snapshot and then a log the compaction emptied: content lost.
-        async with self.db.engine.connect() as conn:
-            rows = (
-                (await conn.execute(select(updates.c.data).where(updates.c.note_id == note_id).order_by(updates.c.id)))
-                .scalars()
-                .all()
-            )
-            snapshot = (
-                await conn.execute(select(snapshots.c.data).where(snapshots.c.note_id == note_id))
-            ).scalar_one_or_none()
-        stored = ([bytes(snapshot)] if snapshot is not None else []) + [bytes(r) for r in rows]
-        return StoredNote(stored, len(rows))
-
-    async def append(self, note_id: int, update: bytes) -> None:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._waiting.append((note_id, update, done))
-        if self._writer is None:
-            self._writer = loop.create_task(self._write_batches(), name="note-log-writer")
-        await asyncio.shield(done)  # a cancelled caller must not cancel the other rooms' rows in the same batch
-
-    async def _write_batches(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[: self._max_batch_rows]
-                del self._waiting[: len(batch)]
-                try:
-                    await self._insert(batch)
-                except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch, exc)
-                        continue
-                    # One bad row (its note deleted meanwhile) must not fail the other rooms: each on its own.
-                    for row in batch:
-                        try:
-                            await self._insert([row])
-                        except Exception as row_exc:
-                            _settle([row], row_exc)
-                        else:
-                            _settle([row], None)
-                    continue
-                _settle(batch, None)
-        finally:
-            self._writer = None
-
-    async def _insert(self, rows: list[tuple[int, bytes, asyncio.Future[None]]]) -> None:
-        now = utcnow()
-        values = [{"note_id": note_id, "data": data, "created_at": now} for note_id, data, _ in rows]
-        statement = insert(self._updates)
-        await self.db.write(lambda conn: conn.execute(statement, values))
-
-    async def compact(self, note_id: int) -> bool:
-        updates, snapshots = self._updates, self._snapshots
-        async with self.db.engine.connect() as conn, conn.begin() as transaction:
-            current = (
-                await conn.execute(select(snapshots.c.data, snapshots.c.version).where(snapshots.c.note_id == note_id))
-            ).one_or_none()
-            rows = (
-                await conn.execute(
-                    select(updates.c.id, updates.c.data).where(updates.c.note_id == note_id).order_by(updates.c.id)
-                )
-            ).all()
-            if not rows:
-                return False
-            parts = ([bytes(current.data)] if current is not None else []) + [bytes(r.data) for r in rows]
-            merged = pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
-            now = utcnow()
-            try:
-                if current is None:
-                    await conn.execute(
-                        insert(snapshots).values(note_id=note_id, data=merged, version=1, updated_at=now)
-                    )
-                else:
-                    result = await conn.execute(
-                        update(snapshots)
-                        .where(snapshots.c.note_id == note_id, snapshots.c.version == current.version)
-                        .values(data=merged, version=current.version + 1, updated_at=now)
-                    )
-                    if result.rowcount != 1:
-                        await transaction.rollback()
-                        return False
-                # Exactly the rows folded in: a row committed meanwhile (by another node) stays in the log.
-                ids = [r.id for r in rows]
-                for start in range(0, len(ids), _DELETE_CHUNK):
-                    await conn.execute(delete(updates).where(updates.c.id.in_(ids[start : start + _DELETE_CHUNK])))
-                await transaction.commit()
-            except IntegrityError:  # another node created the first snapshot at the same time
-                await transaction.rollback()
-                return False
-            return True
-
-    async def log_rows(self, note_id: int) -> int:
-        async with self.db.engine.connect() as conn:
-            count = (await conn.execute(select(func.count()).where(self._updates.c.note_id == note_id))).scalar_one()
-        return int(count)

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import server.api.endpoints  # noqa: F401  (registers every endpoint on `api`)
 from server import migrate
-from server.admission import SocketAdmission, Tickets, make_ticket_store
 from server.api import api
 from server.api.openapi import openapi_document
-from server.auth import AuthService
-from server.db import Database
-from server.digest import DigestWorker
 from server.i18n import pick_locale
-from server.live import LiveUpdates
-from server.mail import Mailer
-from server.notes_ws import NoteRooms
-from server.observability import Readiness, RequestMetrics, instrument_engine, metrics_endpoint, request_id
-from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from server.realtime import Realtime
-from server.report_live import KpiPublisher
+from server.observability import RequestMetrics, metrics_endpoint, request_id
+from server.services import Services, build_services
 from server.settings import Settings
-from server.signin_throttle import make_throttle
-from server.storage import Storage, storage_from_url
-from server.webhooks import WebhookEvents, WebhookWorker
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +39,6 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data: blob:; connect-src 'self' ws: wss:; font-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
-
-
-@dataclass
-class Services:
-    """Everything a request handler may use, made once per process."""
-
-    settings: Settings
-    db: Database
-    auth: AuthService
-    sockets: SocketAdmission
-    mailer: Mailer
-    live: LiveUpdates
-    limiter: RateLimiter
-    realtime: Realtime
-    readiness: Readiness
-    notes: NoteRooms
-    digests: DigestWorker
-    storage: Storage
-    webhooks: WebhookEvents
-    webhook_worker: WebhookWorker
 
 
 class TandemApp(Starlette):
@@ -156,53 +123,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal", "message": "Something went wrong on our side."}, status_code=500)
-
-
-def build_services(settings: Settings) -> Services:
-    limiter: RateLimiter
-    redis_ping = None
-    redis = None
-    if settings.redis_url:
-        from channels.backends.redis_cluster import redis_client
-
-        # Bounded waits: every API request asks the limiter, so a Redis that hangs must not hang the API.
-        redis = redis_client(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        limiter = RedisRateLimiter(redis, settings.redis_prefix)
-        redis_ping = redis.ping
-    else:
-        limiter = MemoryRateLimiter()
-    db = Database(settings.database_url)
-    instrument_engine(db.engine)
-    auth = AuthService(settings, limiter, make_throttle(settings, redis))
-    # One admission for /ws and /yjs: origin, credentials and tickets, the caps on open sockets, the gate.
-    tickets = Tickets(make_ticket_store(redis, settings.redis_prefix), settings.ws_ticket_seconds)
-    sockets = SocketAdmission(settings, db, auth, tickets)
-    realtime = Realtime(settings, db, auth, sockets)
-    notes = NoteRooms(settings, db, auth, sockets)
-    realtime.control_hooks.append(notes.on_control)
-    mailer = Mailer(settings.smtp)
-    webhook_worker = WebhookWorker(settings, db)
-    return Services(
-        settings=settings,
-        db=db,
-        auth=auth,
-        sockets=sockets,
-        mailer=mailer,
-        live=LiveUpdates(
-            realtime.relay,
-            realtime.control,
-            KpiPublisher(db, realtime.relay.publish, settings.feedback_weights, listening=realtime.hub.has_subscribers),
-        ),
-        limiter=limiter,
-        realtime=realtime,
-        readiness=Readiness(settings, db.engine, redis_ping),
-        notes=notes,
-        digests=DigestWorker(settings, db, mailer),
-        storage=storage_from_url(settings),
-        # Without a worker in this process, a separate ``tandem worker`` finds new deliveries at its next poll.
-        webhooks=WebhookEvents(webhook_worker.kick),
-        webhook_worker=webhook_worker,
-    )
 
 
 async def _shell(request: Request) -> Response:

@@ -13,10 +13,11 @@ import sys
 
 from sqlmodel import select
 
-from server import migrate, uvicorn_socket
+from server import migrate
+from server.accounts.passwords import password_weakness
 from server.db import Database
+from server.live import uvicorn_socket
 from server.models import Organization, OrgRole, User
-from server.passwords import password_weakness
 from server.security import hash_password
 from server.settings import ConfigurationError, Settings, load_settings
 
@@ -84,7 +85,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_mail_in(settings: Settings) -> None:
-    from server.mail_in.server import mail_in
+    from server.mail.server import mail_in
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -179,7 +180,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 def _audit(settings: Settings, args: argparse.Namespace) -> int:
     from sqlalchemy import create_engine
 
-    from server.audit_chain import verify
+    from server.audit.chain import verify
     from server.db import sync_url
 
     engine = create_engine(sync_url(settings.database_url))

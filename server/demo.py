@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crdt.document import content_update
+from server.board.rules import default_statuses, today_utc
 from server.db import Database
-from server.domain import default_statuses, today_utc
 from server.models import (
     Client,
     Membership,

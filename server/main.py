@@ -6,8 +6,8 @@ import gc
 
 from starlette.applications import Starlette
 
-from server import uvicorn_socket
 from server.app import create_app
+from server.live import uvicorn_socket
 from server.observability import configure_logging
 from server.settings import load_settings
 

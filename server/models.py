@@ -164,7 +164,7 @@ class Status(SQLModel, table=True):
     position: int = Field(default=0)
     # At most this many tasks may stand in the status; None: no limit.
     wip_limit: int | None = Field(default=None)
-    # Open shared tasks in this status wait on the project's customers (server/waiting.py).
+    # Open shared tasks in this status wait on the project's customers (server/waiting/rules.py).
     waits_on_customer: bool = Field(default=False)
 
 
@@ -318,13 +318,13 @@ class AuditEvent(SQLModel, table=True):
     # JSON object with what else matters (old and new role, visibility, export format...).
     details: str = Field(default="{}", sa_type=Text)
     created_at: dt.datetime = _ts()
-    # The hash chain (server/audit_chain.py): the previous row's hash, and SHA-256 over this row's fields and it.
+    # The hash chain (server/audit/chain.py): the previous row's hash, and SHA-256 over this row's fields and it.
     prev_hash: str = Field(default="", max_length=64)
     hash: str = Field(default="", max_length=64)
 
 
 class AuditChain(SQLModel, table=True):
-    """The audit log's hash chain (server/audit_chain.py): one row, id 1, holding the hash of the newest row (appends
+    """The audit log's hash chain (server/audit/chain.py): one row, id 1, holding the hash of the newest row (appends
     lock it) and the anchor a retention purge leaves (the last deleted row's id and hash)."""
 
     __tablename__ = "audit_chain"
@@ -386,7 +386,7 @@ class OutboxEvent(SQLModel, table=True):
     """An event written in the same transaction as the change it describes, published to the hub after commit.
 
     A change that commits is therefore never lost to live clients, even if the node dies before publishing:
-    another node's relay picks up rows left behind (see ``server/outbox.py``).
+    another node's relay picks up rows left behind (see ``server/live/outbox.py``).
     """
 
     __tablename__ = "outbox_events"
@@ -406,7 +406,7 @@ class OutboxNode(SQLModel, table=True):
     """A node whose outbox relay is running: it publishes its own rows, so no other node adopts them.
 
     The relay stamps ``seen_at`` about once a second and deletes its row when it stops; rows of a node not seen
-    for ``OutboxRelay.node_ttl`` seconds are another node's to publish (``server/outbox.py``).
+    for ``OutboxRelay.node_ttl`` seconds are another node's to publish (``server/live/outbox.py``).
     """
 
     __tablename__ = "outbox_nodes"
@@ -659,7 +659,7 @@ class RequestEvent(SQLModel, table=True):
 
 class StoredFile(SQLModel, table=True):
     """A file of a project, optionally attached to a task, a comment or a request. Its bytes live in the
-    storage (``server/storage.py``), one blob per version; the row points at the newest."""
+    storage (``server/files/storage.py``), one blob per version; the row points at the newest."""
 
     __tablename__ = "files"
 
@@ -859,7 +859,7 @@ class WebhookDelivery(SQLModel, table=True):
 
 class InboundMail(SQLModel, table=True):
     """A reply by email already turned into a comment, by its ``Message-ID``: a mail delivered twice (a relay's
-    retry, a resend) is stored once (``server/mail_in/``)."""
+    retry, a resend) is stored once (``server/mail/``)."""
 
     __tablename__ = "inbound_mails"
 

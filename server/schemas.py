@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import re
 import types
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 

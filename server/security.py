@@ -2,7 +2,7 @@
 
 Passwords are hashed with argon2id. Session, bearer and invite tokens are random 256-bit strings handed to the
 user once; the database keeps only their SHA-256, so a leaked table grants nothing. What a new password must be
-is `server/passwords.py`.
+is `server/accounts/passwords.py`.
 """
 
 from __future__ import annotations

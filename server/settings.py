@@ -56,7 +56,7 @@ class WebhookSettings:
 
 @dataclass(frozen=True)
 class MailInSettings:
-    """Replies by email (``server/mail_in/``): the reply addresses' domain and the inbound SMTP server."""
+    """Replies by email (``server/mail/``): the reply addresses' domain and the inbound SMTP server."""
 
     # Reply addresses are reply+<token>@domain; empty: mail carries no reply address and nothing is accepted.
     domain: str = ""
@@ -108,7 +108,8 @@ class Settings:
     presence_ttl_seconds: int = 30
     ws_max_queue_messages: int = 4096
     ws_max_subscriptions: int = 512
-    # Sockets (/ws and /yjs) authenticating at once, waiting for a turn, and how long one waits (server/admission.py).
+    # Sockets (/ws and /yjs) authenticating at once, waiting for a turn, and how long one waits
+    # (server/live/admission.py).
     ws_admit_concurrency: int = 8
     ws_admit_queue: int = 256
     ws_admit_wait_seconds: float = 5.0
@@ -135,7 +136,7 @@ class Settings:
     log_format: str = "text"
     metrics_token: str = field(default="", repr=False)
     digest_delay_seconds: int = 60
-    # Feedback metric weights "actions,negative_trend,score" (server/feedback.py, docs/REPORTS.md).
+    # Feedback metric weights "actions,negative_trend,score" (server/feedback/rules.py, docs/REPORTS.md).
     feedback_weights: str = "0.5,0.3,0.2"
     # Origins allowed to open a WebSocket besides base_url (comma separated in the environment).
     allowed_origins: tuple[str, ...] = ()

@@ -25,8 +25,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from server.board.rules import default_statuses
 from server.db import Database
-from server.domain import default_statuses
 from server.models import (
     Comment,
     FeedbackAction,

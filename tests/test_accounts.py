@@ -124,7 +124,7 @@ def test_each_login_is_a_new_session(client: TestClient, workspace: Workspace) -
 def test_invite_to_first_board_in_one_flow(client: TestClient, workspace: Workspace, caplog) -> None:  # type: ignore[no-untyped-def]
     owner = bearer(workspace, "owner")
     project = workspace.ids["px"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         created = client.post(
             "/api/invites",
             headers=owner,

@@ -1,4 +1,4 @@
-"""`server.admission.AdmissionGate`: a bounded number admitted at once, a bounded queue, a bounded wait."""
+"""`server.live.admission.AdmissionGate`: a bounded number admitted at once, a bounded queue, a bounded wait."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from server.admission import AdmissionBusy, AdmissionGate
+from server.live.admission import AdmissionBusy, AdmissionGate
 
 
 async def test_at_most_concurrency_run_at_once_and_the_rest_wait_their_turn() -> None:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.audit import AuditAction, _event
+from server.audit.log import AuditAction, _event
 from server.settings import Settings
 from tests.conftest import bearer, make_settings
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace

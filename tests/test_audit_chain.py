@@ -1,4 +1,4 @@
-"""The audit log's hash chain (server/audit_chain.py): rows written through the API chain and verify with
+"""The audit log's hash chain (server/audit/chain.py): rows written through the API chain and verify with
 ``tandem audit verify``; a row changed or removed by SQL is named; a retention purge keeps the rest verifying; and
 writers on two connection pools at once keep one chain."""
 
@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
-from server.audit_chain import purge_older_than
+from server.audit.chain import purge_older_than
 from server.db import Database, sync_url, utcnow
+from server.live.session_upkeep import purge_ended
 from server.models import AuditEvent
-from server.session_upkeep import purge_ended
 from server.settings import Settings
 from tests.conftest import bearer, postgres_database
 from tests.nodes import ROOT

@@ -1,5 +1,6 @@
-"""server/auth.py: a request's session, user and memberships are read in one statement, on SQLite and PostgreSQL,
-and that statement refuses what the policy must never see (an expired, idle or ended session, an inactive user)."""
+"""server/accounts/auth.py: a request's session, user and memberships are read in one statement, on SQLite and
+PostgreSQL, and that statement refuses what the policy must never see (an expired, idle or ended session, an
+inactive user)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import event, update
 from sqlmodel import select
 
-from server.auth import AuthService, actor_for_session
+from server.accounts.auth import AuthService, actor_for_session
 from server.db import Database, utcnow
 from server.models import AuthSession, Membership, User
 from server.ratelimit import MemoryRateLimiter

@@ -1,7 +1,7 @@
 """Every live channel kind x every role, through a real node: exactly who may subscribe, and refusals that all
 look the same (no channel's existence leaks through the answer).
 
-The live counterpart of `tests/test_authorization.py::test_matrix` for ``server/channels_policy.py``.
+The live counterpart of `tests/test_authorization.py::test_matrix` for ``server/live/channels_policy.py``.
 """
 
 from __future__ import annotations

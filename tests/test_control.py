@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from channels.backends import make_broker
-from server.control import (
+from server.live.control import (
     CONTROL_CHANNEL,
     AccessChanged,
     ControlBus,

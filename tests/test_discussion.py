@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from starlette.testclient import TestClient
 
-from server.rendering import render_markdown
+from server.discussion.rendering import render_markdown
 from tests.conftest import bearer
 from tests.workspace import Workspace
 

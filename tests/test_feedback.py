@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from server.feedback import DEFAULT_WEIGHTS, ActionFact, AnswerFact, parse_weights, summarize, themes_of
+from server.feedback.rules import DEFAULT_WEIGHTS, ActionFact, AnswerFact, parse_weights, summarize, themes_of
 from tests.conftest import bearer
 from tests.workspace import Workspace
 

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
-from server.feedback import DEFAULT_WEIGHTS, AnswerFact, MarkFact, summarize
+from server.feedback.rules import DEFAULT_WEIGHTS, AnswerFact, MarkFact, summarize
 from tests.conftest import bearer
 from tests.nodes import Api, Node, connect, next_data
 from tests.workspace import Workspace

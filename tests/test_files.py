@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from server.app import create_app
+from server.files.storage import UPLOAD_MEMORY_BUDGET, S3Storage, UploadTooLarge, spool_upload
 from server.settings import S3Settings
-from server.storage import UPLOAD_MEMORY_BUDGET, S3Storage, UploadTooLarge, spool_upload
 from tests.conftest import bearer, make_settings
 from tests.nodes import cluster, free_port
 from tests.workspace import Workspace

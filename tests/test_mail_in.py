@@ -21,9 +21,9 @@ from starlette.testclient import TestClient
 
 from channels.client import TandemClient
 from server.app import create_app
-from server.mail_in.reply import body_text, reply_text
-from server.mail_in.server import mail_in
-from server.mail_in.tokens import ItemKind, ReplyTarget, reply_address, sign, token_of, verify
+from server.mail.reply import body_text, reply_text
+from server.mail.server import mail_in
+from server.mail.tokens import ItemKind, ReplyTarget, reply_address, sign, token_of, verify
 from server.models import Visibility
 from server.settings import MailInSettings, Settings, SmtpSettings
 from tests.conftest import REDIS, bearer, make_settings

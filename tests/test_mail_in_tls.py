@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from server.mail_in.server import mail_in
+from server.mail.server import mail_in
 from tests.conftest import REDIS
 from tests.nodes import cluster
 from tests.test_mail_in import DOMAIN, MailWorld, Sink, _mail_settings, sink  # noqa: F401  (the fixture)

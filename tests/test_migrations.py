@@ -270,7 +270,7 @@ def test_postgresql_0016_adds_sign_in_links(postgres_url: str) -> None:
 
 def _existing_audit_rows_are_chained_by_0017(url: str) -> None:
     """0017 chains the audit rows already stored, in id order, so they verify; down drops the chain."""
-    from server.audit_chain import verify
+    from server.audit.chain import verify
 
     migrate.upgrade(url, "0016")
     engine = create_engine(sync_url(url))

@@ -15,8 +15,8 @@ import pytest
 import websockets
 
 from crdt import protocol as p
-from crdt.storage import SqlNoteStore
 from server.db import Database
+from server.notes.store import SqlNoteStore
 from tests.crdt.yclient import YClient
 from tests.nodes import Node, RedisServer, cluster
 from tests.workspace import PASSWORD, Workspace

@@ -9,8 +9,8 @@ import jsonschema
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from server.api.notes import MAX_INITIAL_CONTENT
 from server.api.routing import MAX_JSON_BYTES
+from server.notes.routes import MAX_INITIAL_CONTENT
 from tests.conftest import bearer
 from tests.workspace import Workspace
 

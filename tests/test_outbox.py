@@ -16,8 +16,8 @@ from sqlmodel import select
 from channels.loops import ManualClock
 from server import migrate
 from server.db import Database, utcnow
+from server.live.outbox import OutboxRelay
 from server.models import OutboxEvent, OutboxNode
-from server.outbox import OutboxRelay
 
 
 class Broker:

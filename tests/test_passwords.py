@@ -16,8 +16,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
+from server.accounts.passwords import MAX_PASSWORD_LENGTH, WeakReason, breached_passwords, password_weakness
 from server.app import create_app
-from server.passwords import MAX_PASSWORD_LENGTH, WeakReason, breached_passwords, password_weakness
 from server.security import token_hash
 from server.settings import Settings
 from tests.conftest import bearer, make_settings
@@ -133,7 +133,7 @@ def mailed_token(caplog: pytest.LogCaptureFixture, to: str) -> str:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         for record in caplog.records:
-            if record.name == "server.mail" and f"to={to}" in record.getMessage():
+            if record.name == "server.mail.outgoing" and f"to={to}" in record.getMessage():
                 match = LINK.search(record.getMessage())
                 assert match is not None
                 return match.group(1)
@@ -145,7 +145,7 @@ def test_reset_flow_end_to_end(
     client: TestClient, workspace: Workspace, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     email = workspace.emails["customer"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         known = client.post("/api/auth/password-reset", json={"email": email.upper()})
         unknown = client.post("/api/auth/password-reset", json={"email": "nobody@example.test"})
         token = mailed_token(caplog, email)
@@ -185,7 +185,7 @@ def test_only_the_newest_link_works_and_links_expire(
     client: TestClient, workspace: Workspace, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     email = workspace.emails["staff"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         client.post("/api/auth/password-reset", json={"email": email})
         first = mailed_token(caplog, email)
         caplog.clear()
@@ -211,7 +211,7 @@ def test_changing_the_password_voids_reset_links(
     client: TestClient, workspace: Workspace, caplog: pytest.LogCaptureFixture
 ) -> None:
     email = workspace.emails["viewer"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         client.post("/api/auth/password-reset", json={"email": email})
         token = mailed_token(caplog, email)
     changed = client.post(
@@ -427,7 +427,7 @@ async def test_purge_on_postgresql(pg_database: tuple[str, Workspace], tmp_path:
     from sqlalchemy import text
 
     from server.db import Database
-    from server.session_upkeep import purge_ended
+    from server.live.session_upkeep import purge_ended
 
     url, ws = pg_database
     settings = make_settings(tmp_path, database_url=url, session_idle_minutes=60)

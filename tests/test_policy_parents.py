@@ -14,7 +14,7 @@ def _has_audience(table_name: str) -> bool:
 
 # References that do not hide the item holding them; what they expose is checked where it is read.
 REFERENCES = {
-    # A quote is shown only when the quoted comment is itself visible (server/api/comments.py comments_out), and a
+    # A quote is shown only when the quoted comment is itself visible (server/discussion/routes.py comments_out), and a
     # shared comment cannot quote an internal one.
     ("comments", "reply_to_id"),
     # A shared task stays visible under an internal milestone; its milestone's name is not shown to customers.

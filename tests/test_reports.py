@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from server.pivot import flatten
-from server.reports import TaskFact, burnup, percentile
+from server.reports.kpis import TaskFact, burnup, percentile
+from server.reports.pivot import flatten
 from server.settings import Settings
 from tests.conftest import bearer
 from tests.report_fixture import Fixture, build_report_fixture

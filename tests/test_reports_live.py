@@ -11,7 +11,7 @@ import pytest
 from channels.broker import BrokerUnavailable
 from channels.client import ClientError, TandemClient
 from server.db import Database
-from server.report_live import KpiPublisher
+from server.live.report_live import KpiPublisher
 from tests.nodes import Api, Node, connect, next_data
 from tests.workspace import Workspace
 

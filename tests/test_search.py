@@ -1,4 +1,4 @@
-"""Search (server/api/search.py): every kind a person may open, and nothing else."""
+"""Search (server/search/routes.py): every kind a person may open, and nothing else."""
 
 from __future__ import annotations
 

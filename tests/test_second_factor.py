@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from starlette.testclient import TestClient
 
-from server.second_factor import recovery_hash, seal, unseal
+from server.accounts.second_factor import recovery_hash, seal, unseal
 from tests.workspace import PASSWORD, Workspace
 
 T0 = 1_800_000_000.0  # a fixed instant, on a 30-second step boundary

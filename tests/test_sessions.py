@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
-from server.api.sessions import describe_device
+from server.accounts.devices import describe_device
 from tests.conftest import bearer
 from tests.nodes import Node
 from tests.workspace import PASSWORD, Workspace

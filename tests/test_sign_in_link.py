@@ -1,6 +1,6 @@
-"""Sign in by link (server/api/sign_in_link.py): single use, expiring, hashed at rest, bound to the browser that
-asked, rate-limited, the same answer for any address, staff only where the organization allows it, audited; and
-invitations accepted without a password."""
+"""Sign in by link (server/accounts/routes/sign_in_link.py): single use, expiring, hashed at rest, bound to the
+browser that asked, rate-limited, the same answer for any address, staff only where the organization allows it,
+audited; and invitations accepted without a password."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def mailed_link(caplog: pytest.LogCaptureFixture, to: str) -> str:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         for record in caplog.records:
-            if record.name == "server.mail" and f"to={to}" in record.getMessage():
+            if record.name == "server.mail.outgoing" and f"to={to}" in record.getMessage():
                 match = LINK.search(record.getMessage())
                 assert match is not None
                 return match.group(1)
@@ -62,7 +62,7 @@ def test_a_link_signs_in_once_and_only_the_browser_that_asked(
     client: TestClient, workspace: Workspace, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     email = workspace.emails["customer"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         asked = client.post("/api/auth/link", json={"email": email.upper()})
         token = mailed_link(caplog, email)
     assert asked.status_code == 202
@@ -112,7 +112,7 @@ def test_a_link_expires_and_only_the_newest_works(
     client: TestClient, workspace: Workspace, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     email = workspace.emails["viewer"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         client.post("/api/auth/link", json={"email": email})
         first = mailed_link(caplog, email)
         caplog.clear()
@@ -149,7 +149,7 @@ def test_staff_sign_in_by_link_only_where_the_organization_allows_it(
     client: TestClient, workspace: Workspace, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     email = workspace.emails["staff"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         refused = client.post("/api/auth/link", json={"email": email})
         assert refused.status_code == 202
         assert audited(settings, "auth.link_refused")[-1][1] == '{"reason": "staff_not_allowed"}'
@@ -172,7 +172,7 @@ def test_signing_out_everywhere_voids_unused_links(
     client: TestClient, workspace: Workspace, caplog: pytest.LogCaptureFixture
 ) -> None:
     email = workspace.emails["customer"]
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         client.post("/api/auth/link", json={"email": email})
         token = mailed_link(caplog, email)
     ended = client.post("/api/auth/logout-everywhere", headers=bearer(workspace, "customer"))
@@ -193,7 +193,7 @@ def test_an_invitation_accepted_without_a_password_then_signs_in_by_link(
     for password in (" ", PASSWORD, "x" * 12):
         refused = client.post("/api/auth/login", json={"email": "invited@example.test", "password": password})
         assert refused.status_code == 401
-    with caplog.at_level("INFO", logger="server.mail"):
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
         client.post("/api/auth/link", json={"email": "invited@example.test"})
         token = mailed_link(caplog, "invited@example.test")
     assert "Din inloggningslänk till Tandem" in caplog.text  # in the person's language

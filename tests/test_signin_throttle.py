@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
+from server.accounts.signin_throttle import FailureStore, MemoryFailureStore, Policy, RedisFailureStore, SignInThrottle
 from server.app import build_services, create_app
-from server.signin_throttle import FailureStore, MemoryFailureStore, Policy, RedisFailureStore, SignInThrottle
 from tests.conftest import REDIS, make_settings
 from tests.workspace import PASSWORD, Workspace
 

@@ -1,4 +1,4 @@
-"""`server.admission.SocketAdmission`, on real uvicorn nodes with real `websockets` clients: no long-lived token in
+"""`server.live.admission.SocketAdmission`, on real uvicorn nodes with real `websockets` clients: no long-lived token in
 a WebSocket URL, single-use tickets that expire, and the caps on open sockets per user and per IP (4430)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection
 
 from channels.client import TandemClient
 from channels.protocol import CloseCode
-from server.admission import MemoryTicketStore, RedisTicketStore, SocketCaps, Tickets, TicketStore
+from server.live.admission import MemoryTicketStore, RedisTicketStore, SocketCaps, Tickets, TicketStore
 from server.settings import ConfigurationError, load_settings
 from tests.conftest import REDIS
 from tests.crdt.yclient import YClient

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
-from server.domain import colour_class
+from server.board.rules import colour_class
 from server.models import ColourClass
 from tests.conftest import bearer
 from tests.workspace import Workspace

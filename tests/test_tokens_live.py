@@ -17,10 +17,10 @@ import pytest
 import websockets
 
 from channels.client import ClientError, TandemClient
-from server.auth import load_actor
+from server.accounts.auth import load_actor
 from server.db import Database
+from server.live.notes_ws import Access, access_to_note
 from server.models import User
-from server.notes_ws import Access, access_to_note
 from tests.nodes import ROOT, Node, bearer, cluster, wait_for_passes
 from tests.workspace import Workspace
 

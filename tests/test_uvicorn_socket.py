@@ -1,5 +1,5 @@
 """Fan-out frames built once (``channels.frames``) and written as they are to sockets a real uvicorn serves
-(``server/uvicorn_socket.py``), by the notes' and the hub's transports."""
+(``server/live/uvicorn_socket.py``), by the notes' and the hub's transports."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from websockets.frames import Opcode
 
 from channels.client import TandemClient
 from channels.frames import TEXT, websocket_frame
-from server import realtime, uvicorn_socket
-from server.notes_ws import AsgiTransport
+from server.live import realtime, uvicorn_socket
+from server.live.notes_ws import AsgiTransport
 from tests.frames import read_frame
 from tests.nodes import ROOT, free_port
 from tests.workspace import Workspace

@@ -1,4 +1,4 @@
-"""What waits on whom (server/waiting.py): one definition of "waiting on the customer" everywhere, every kind of
+"""What waits on whom (server/waiting/rules.py): one definition of "waiting on the customer" everywhere, every kind of
 item on a person's "waiting on you" list, and never an internal one on a customer's."""
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ import pytest
 from sqlmodel import select
 from starlette.testclient import TestClient
 
-from server.api.routing import Context
 from server.app import create_app
+from server.context import Context
 from server.db import Database, utcnow
 from server.models import DeliveryStatus, Visibility, Webhook, WebhookDelivery, WebhookEvent
 from server.settings import Settings, WebhookSettings

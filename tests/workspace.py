@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server import migrate
+from server.board.rules import default_statuses
 from server.db import Database, utcnow
-from server.domain import default_statuses
 from server.models import (
     ActivityEvent,
     AuthSession,

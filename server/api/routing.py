@@ -18,23 +18,23 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import audit
+from server.audit import log as audit
+from server.context import Context
+from server.errors import Conflict, DomainError, Invalid, RateLimited, Refused, Unauthenticated
 from server.policy import Actor, Forbidden, NotFound, NotVisible, Scope
 from server.schemas import JSON_BODY
 
 if TYPE_CHECKING:
-    from server.app import Services
+    from server.services import Services
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 1_000_000
 MAX_JSON_DEPTH = 32
-MAX_ID = 2**63 - 1
 
 
 class ApiError(Exception):
@@ -76,37 +76,27 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
+# The one mapping of domain errors to HTTP statuses (server/errors.py says what each kind means).
+HTTP_STATUS: dict[type[DomainError], int] = {
+    Invalid: 422,
+    Conflict: 409,
+    Unauthenticated: 401,
+    Refused: 403,
+    RateLimited: 429,
+}
+
+
+def http_error(exc: DomainError) -> ApiError:
+    """The HTTP answer to a domain error: its kind's status, with its code, reason, params and details."""
+    status = next((s for kind, s in HTTP_STATUS.items() if isinstance(exc, kind)), 422)
+    headers = None
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        headers = {"retry-after": str(exc.retry_after)}
+    return ApiError(status, exc.code, exc.message, exc.details, headers, reason=exc.reason, params=exc.params)
+
+
 def not_found(what: str = "resource") -> ApiError:
     return ApiError(404, "not_found", f"No such {what}.")
-
-
-@dataclass
-class Context:
-    """What a handler works with during one request."""
-
-    request: Request
-    services: Services
-    session: AsyncSession
-    actor_or_none: Actor | None
-    # Run after the handler's transaction commits (e.g. publishing events to live sockets).
-    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    # Run when the handler fails and its transaction rolls back (e.g. removing a blob already stored).
-    after_rollback: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    response_headers: dict[str, str] = field(default_factory=dict)
-    set_cookies: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def actor(self) -> Actor:
-        if self.actor_or_none is None:
-            raise ApiError(401, "unauthorized", "Sign in first.")
-        return self.actor_or_none
-
-    def path_int(self, name: str) -> int:
-        """An id from the path; one too large for a database integer names nothing (404, not an overflow's 500)."""
-        value = int(self.request.path_params[name])
-        if value > MAX_ID:
-            raise NotFound
-        return value
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -368,6 +358,8 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
             await hook()
     except ApiError as exc:
         return exc.response()
+    except DomainError as exc:
+        return http_error(exc).response()
     except NotFound as exc:
         if isinstance(exc, NotVisible) and actor is not None:
             await _audit_refused(services, request, actor, exc)

@@ -1,7 +1,7 @@
 """Webhook events: recorded in the transaction of the change they describe.
 
 A handler calls one of :class:`WebhookEvents`' methods inside its transaction, exactly where it tells live sockets
-(``server/live.py``). The method writes one ``WebhookDelivery`` row per enabled webhook of the project that
+(``server/live/updates.py``). The method writes one ``WebhookDelivery`` row per enabled webhook of the project that
 subscribes to the event and may receive it, in the same session: the delivery table is itself a transactional
 outbox, so a delivery exists if and only if its change committed (nothing is sent for a rolled-back change), and
 the worker is woken after the commit, like the outbox relay.
@@ -26,7 +26,7 @@ from server.models import Status, Visibility, Webhook, WebhookDelivery, WebhookE
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from server.api.routing import Context
+    from server.context import Context
     from server.models import Task
     from server.schemas import CommentOut, MilestoneOut, TaskOut
 

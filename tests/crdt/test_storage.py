@@ -12,12 +12,13 @@ import pycrdt
 import pytest
 from sqlalchemy import Connection
 
-from crdt import storage
 from crdt.document import FRAGMENT, content_update, document_from, text_of
 from crdt.manager import RoomManager
 from crdt.room import RoomSettings
-from crdt.storage import MemoryNoteStore, NoteStore, SqlNoteStore
+from crdt.storage import MemoryNoteStore, NoteStore
 from server.db import Database, utcnow
+from server.notes import store as storage
+from server.notes.store import SqlNoteStore
 from tests.conftest import postgres_database
 from tests.crdt.kit import SimClient, allow_all
 from tests.workspace import Workspace

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.passwords import password_weakness
+from server.accounts.passwords import password_weakness
 from tests.e2e.test_portal import Person, browser  # noqa: F401  (browser: the fixture)
 from tests.nodes import Node
 from tests.workspace import Workspace

@@ -6,7 +6,7 @@ Create Date: 2026-12-06 11:30:00.000000
 
 "Waiting on the customer" was the assignee's role alone, so a card moved into the "Waiting on customer" column
 waited on nobody. A status flagged ``waits_on_customer`` now makes its shared, open tasks wait on the project's
-customers too (server/waiting.py). Existing projects' default column ("Waiting on customer", blocked) is flagged.
+customers too (server/waiting/rules.py). Existing projects' default column ("Waiting on customer", blocked) is flagged.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-06 12:50:00.000000
 
-Each audit row now stores the previous row's hash and its own (server/audit_chain.py); ``audit_chain`` holds the
+Each audit row now stores the previous row's hash and its own (server/audit/chain.py); ``audit_chain`` holds the
 chain's head, which appends lock, and the anchor a retention purge leaves. Existing rows are chained in id order.
 Sessions record the address they signed in from, for "where you're signed in".
 """
@@ -25,7 +25,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 GENESIS = "0" * 64
-# As server/audit_chain.py's event_hash (version "v1"), kept here so this migration does not change with the app.
+# As server/audit/chain.py's event_hash (version "v1"), kept here so this migration does not change with the app.
 FIELDS = ("organization_id", "actor_id", "action", "target_type", "target_id", "ip", "user_agent", "details")
 
 

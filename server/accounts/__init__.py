@@ -1,0 +1,1 @@
+"""People and their access: sign-in sessions, API tokens, passwords, members, invitations, staff."""

@@ -1,0 +1,1 @@
+"""Projects and their boards: tasks, workflow statuses, milestones, templates and CSV import/export."""

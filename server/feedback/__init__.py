@@ -1,0 +1,1 @@
+"""Customer feedback: its rules (``rules``) and routes (``routes``)."""

@@ -1,0 +1,152 @@
+"""Marking a customer's comment as informal feedback (staff only; rules: ``server/feedback_marks.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+from sqlmodel import select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from server.api import api
+from server.api.routing import ApiError
+from server.board.rules import task_for
+from server.context import Context
+from server.db import utcnow
+from server.feedback.marks import marks_of_task
+from server.feedback.rules import OTHER, THEMES
+from server.models import Comment, FeedbackMark, OrgRole, Project, Task, User
+from server.policy import Action, NotVisible, authorize
+from server.schemas import In, Out
+
+
+class FeedbackMarkIn(In):
+    kind: Literal["praise", "concern", "change"] = Field(description="Praise, a concern, or a request for change.")
+    theme: str = Field(max_length=40, description=f"One of {', '.join((*THEMES, OTHER))}.")
+
+
+class FeedbackMarkOut(Out):
+    comment_id: int
+    task_id: int
+    kind: str
+    theme: str
+    by_email: bool = Field(description="The comment came in as a reply by email.")
+    marked_by_id: int | None
+    created_at: dt.datetime
+
+
+class FeedbackMarkList(Out):
+    items: list[FeedbackMarkOut]
+
+
+async def _customer_comment(ctx: Context) -> tuple[Comment, Task, Project]:
+    """The comment, if the actor is staff who see it (404 if hidden, 403 for customers who see it)."""
+    comment = await ctx.session.get(Comment, ctx.path_int("comment_id"))
+    if comment is None:
+        raise NotVisible("comment", ctx.path_int("comment_id"))
+    task, project, _ = await task_for(ctx.session, ctx.actor, comment.task_id, Action.ITEM_READ)
+    authorize(ctx.actor, Action.ITEM_READ, project, comment, parents=[task.visibility])
+    authorize(ctx.actor, Action.TASK_UPDATE, project)  # staff only
+    return comment, task, project
+
+
+def _publish(ctx: Context, comment: Comment, out: FeedbackMarkOut | None) -> None:
+    # The thread's staff stream only, and the staff KPIs only: customers never hear of a marking.
+    event = {"type": "feedback.marked", "comment_id": comment.id, "mark": out.model_dump(mode="json") if out else None}
+    ctx.services.live.staff_thread_event(ctx, comment.task_id, event)
+    ctx.services.live.kpis_changed(ctx, comment.project_id, shared=False)
+
+
+@api.route(
+    "PUT",
+    "/api/comments/{comment_id:int}/feedback",
+    summary="Mark a customer's comment (or emailed reply) as feedback: praise, concern or change, with a theme "
+    "(staff only; customers never see it)",
+    tag="feedback",
+    body=FeedbackMarkIn,
+    response=FeedbackMarkOut,
+    errors=(401, 403, 404, 422),
+)
+async def mark_feedback(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
+    comment, task, project = await _customer_comment(ctx)
+    assert comment.id is not None and project.id is not None and task.id is not None
+    if body.theme not in THEMES and body.theme != OTHER:
+        raise ApiError(
+            422,
+            "invalid",
+            f"theme must be one of {', '.join((*THEMES, OTHER))}.",
+            reason="theme",
+            params={"field": "theme"},
+        )
+    author = await ctx.session.get(User, comment.author_id) if comment.author_id is not None else None
+    if author is None or author.role != OrgRole.CUSTOMER or comment.deleted_at is not None:
+        raise ApiError(422, "not_customer_comment", "Only a customer's comment can be marked as feedback.")
+    mark = (await ctx.session.exec(_mark_of(comment.id))).first()
+    if mark is None:
+        mark = FeedbackMark(comment_id=comment.id, project_id=project.id, kind=body.kind, theme=body.theme)
+    mark.kind, mark.theme = body.kind, body.theme
+    mark.marked_by_id, mark.created_at = ctx.actor.user_id, utcnow()
+    ctx.session.add(mark)
+    await ctx.session.flush()
+    marks = {m.comment_id: by_email for m, by_email in await marks_of_task(ctx.session, task.id)}
+    out = FeedbackMarkOut(
+        comment_id=comment.id,
+        task_id=task.id,
+        kind=mark.kind,
+        theme=mark.theme,
+        by_email=marks.get(comment.id, False),
+        marked_by_id=mark.marked_by_id,
+        created_at=mark.created_at,
+    )
+    _publish(ctx, comment, out)
+    return out
+
+
+def _mark_of(comment_id: int) -> SelectOfScalar[FeedbackMark]:
+    return select(FeedbackMark).where(FeedbackMark.comment_id == comment_id)
+
+
+@api.route(
+    "DELETE",
+    "/api/comments/{comment_id:int}/feedback",
+    summary="Unmark a comment as feedback (staff only)",
+    tag="feedback",
+    status=204,
+    errors=(401, 403, 404),
+)
+async def unmark_feedback(ctx: Context) -> None:
+    comment, _, _ = await _customer_comment(ctx)
+    assert comment.id is not None
+    mark = (await ctx.session.exec(_mark_of(comment.id))).first()
+    if mark is not None:
+        await ctx.session.delete(mark)
+        _publish(ctx, comment, None)
+
+
+@api.route(
+    "GET",
+    "/api/tasks/{task_id:int}/feedback-marks",
+    summary="The comments of a task's thread marked as feedback (staff only)",
+    tag="feedback",
+    response=FeedbackMarkList,
+    errors=(401, 403, 404),
+)
+async def task_feedback_marks(ctx: Context) -> FeedbackMarkList:
+    task, project, _ = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), Action.ITEM_READ)
+    authorize(ctx.actor, Action.TASK_UPDATE, project)
+    assert task.id is not None
+    return FeedbackMarkList(
+        items=[
+            FeedbackMarkOut(
+                comment_id=m.comment_id,
+                task_id=task.id,
+                kind=m.kind,
+                theme=m.theme,
+                by_email=by_email,
+                marked_by_id=m.marked_by_id,
+                created_at=m.created_at,
+            )
+            for m, by_email in await marks_of_task(ctx.session, task.id)
+        ]
+    )

@@ -1,0 +1,1 @@
+"""Files: where contents live (``storage``) and upload, download and versions (``routes``)."""

@@ -1,0 +1,1 @@
+"""Notifications: creating them (``notify``), email digests (``digest``) and the inbox routes (``routes``)."""

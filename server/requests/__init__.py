@@ -1,0 +1,1 @@
+"""Requests: customer intake and its triage by staff (``routes``)."""

@@ -1,0 +1,1 @@
+"""Search across everything a person may see (``routes``)."""

@@ -1,0 +1,1 @@
+"""What waits on whom (``rules``) and a person's "waiting on you" list (``routes``)."""
