@@ -45,7 +45,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port if args.port is not None else settings.port,
         workers=args.workers,
         # No per-message compression: it costs CPU on every frame of every fan-out, and events are small JSON.
-        # The protocol server/uvicorn_socket.py writes prebuilt frames to, by name rather than uvicorn's "auto".
+        # The protocol server/live/uvicorn_socket.py writes prebuilt frames to, by name rather than uvicorn's "auto".
         ws=uvicorn_socket.WS_PROTOCOL if uvicorn_socket.fast_path_available()[0] else "auto",
         ws_per_message_deflate=False,
         ws_max_size=1024 * 1024,

@@ -180,8 +180,8 @@ def message(locale: str, key: str, **params: str) -> str:
 
 
 def notification_text(locale: str, kind: str, params: dict[str, str]) -> str:
-    """A notification's sentence in ``locale`` from its ``kind`` and ``params`` (server/notify.py); an empty string
-    when the kind (or a request's step) has no message, so callers can fall back to the stored text."""
+    """A notification's sentence in ``locale`` from its ``kind`` and ``params`` (server/inbox/notify.py); an
+    empty string when the kind (or a request's step) has no message, so callers can fall back to the stored text."""
     key = f"notification.{kind}"
     if kind == "request":
         step = params.get("step", "")

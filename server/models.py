@@ -222,7 +222,7 @@ class AuthSession(SQLModel, table=True):
     # The address the session signed in from, as the server saw it (behind a proxy, what it forwarded).
     ip: str = Field(default="", max_length=64)
     # Signed in with a password only, where the organization requires a second factor the person has not set up
-    # yet: such a session may do nothing but enrol (server/second_factor.py) or sign out.
+    # yet: such a session may do nothing but enrol (server/accounts/second_factor.py) or sign out.
     needs_enrolment: bool = Field(default=False)
 
 
@@ -496,7 +496,7 @@ class Notification(SQLModel, table=True):
     actor_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     # The sentence in the recipient's language when it was made (API clients that show it as it is).
     text: str = Field(default="", max_length=500)
-    # JSON object: the names and titles the sentence is made of (server/notify.py says which, per kind).
+    # JSON object: the names and titles the sentence is made of (server/inbox/notify.py says which, per kind).
     params: str = Field(default="{}", sa_type=Text)
     created_at: dt.datetime = _ts()
     read_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -727,7 +727,7 @@ class NotificationPreference(SQLModel, table=True):
     # hourly, daily or off: assignments, request updates, status changes
     others: str = Field(default=EmailCadence.HOURLY, sa_type=String(16))
     last_digest_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # The progress digest (server/progress_digest.py): daily, weekly or off, and when the last one went out.
+    # The progress digest (server/inbox/progress_digest.py): daily, weekly or off, and when the last one went out.
     progress: str = Field(default="weekly", sa_type=String(16))
     last_progress_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -872,7 +872,7 @@ class InboundMail(SQLModel, table=True):
 
 class ActivityEvent(SQLModel, table=True):
     """One change on a project worth telling people about (a task or milestone added, moved, rescheduled, re-scoped
-    or completed; a comment; a request step), written in the transaction of the change (``server/activity.py``).
+    or completed; a comment; a request step), written in the transaction of the change (``server/activity/rules.py``).
 
     ``visibility`` is the audience the change had when it happened (the item and every parent shared: ``shared``);
     a customer is shown an event only when it was shared then *and* its item is still visible to them now.
@@ -915,7 +915,7 @@ class FeedbackKind(StrEnum):
 
 class FeedbackMark(SQLModel, table=True):
     """Staff marked a customer's comment (or emailed reply) as informal feedback, with a theme. Staff only: never
-    serialized, published or counted for customers (server/feedback_marks.py)."""
+    serialized, published or counted for customers (server/feedback/marks.py)."""
 
     __tablename__ = "feedback_marks"
 

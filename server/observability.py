@@ -49,7 +49,7 @@ WEBHOOK_DISABLED = Counter("tandem_webhook_disabled_total", "Webhooks disabled a
 WS_FAST_PATH = Gauge(
     "tandem_ws_fast_path",
     "1 when this process writes prebuilt fan-out frames straight to uvicorn's sockets, 0 when every frame goes "
-    "through ASGI (server/uvicorn_socket.py): set at startup, then by each socket accepted.",
+    "through ASGI (server/live/uvicorn_socket.py): set at startup, then by each socket accepted.",
 )
 OUTBOX_LAG = Gauge("tandem_outbox_lag_seconds", "Age of the oldest event the last outbox flush published.")
 

@@ -120,9 +120,10 @@ class Settings:
     ws_ticket_seconds: int = 30
     # Accept ``?token=`` on WebSocket URLs (benchmarks' load generators only; refused in production: proxies log URLs).
     ws_url_tokens: bool = False
-    # Behind https, still accept the unprefixed session cookie of sessions started before ``__Host-`` (server/auth.py).
+    # Behind https, still accept the unprefixed session cookie of sessions started before ``__Host-``
+    # (server/accounts/auth.py).
     accept_legacy_cookie: bool = True
-    # Failed sign-ins (server/signin_throttle.py): free failures per account and per IP, then a lockout of
+    # Failed sign-ins (server/accounts/signin_throttle.py): free failures per account and per IP, then a lockout of
     # base * 2**(n-1) seconds after the n-th failure over them, at most max; failures are forgotten after forget.
     signin_free_failures_per_account: int = 5
     signin_free_failures_per_ip: int = 20

@@ -1,5 +1,5 @@
-"""Failed sign-ins slowed progressively per account and per IP (server/signin_throttle.py), driven by an injected
-clock: the store contract on memory and a real Redis, and a bounded flood through the API."""
+"""Failed sign-ins slowed progressively per account and per IP (server/accounts/signin_throttle.py), driven by an
+injected clock: the store contract on memory and a real Redis, and a bounded flood through the API."""
 
 from __future__ import annotations
 

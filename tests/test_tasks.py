@@ -199,8 +199,8 @@ def test_project_list_summarizes_tasks_per_audience(client: TestClient, workspac
 def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, workspace: Workspace) -> None:
     """The statement budget of the hottest requests (each statement costs more CPU than the rest of a request's
     Python): authentication is one read, the task with its project and status one more, a change one UPDATE ...
-    RETURNING, one outbox row for all the event's channels and one activity row (server/activity.py). A budget, not a
-    transcript: fewer is fine."""
+    RETURNING, one outbox row for all the event's channels and one activity row (server/activity/rules.py). A budget,
+    not a transcript: fewer is fine."""
     statements: list[tuple[object, str]] = []  # (connection, statement); the connections are kept alive
     engine = client.app.state.services.db.engine.sync_engine  # type: ignore[attr-defined]
     event.listen(engine, "before_cursor_execute", lambda conn, *args: statements.append((conn, args[1])))

@@ -154,7 +154,7 @@ async def test_hub_sockets_take_prebuilt_text_frames_in_order_with_ordinary_send
 
 
 def test_the_installed_versions_are_the_supported_ones() -> None:
-    """pyproject.toml pins what server/uvicorn_socket.py reads below ASGI; an upgrade that slips past the pins (or
+    """pyproject.toml pins what server/live/uvicorn_socket.py reads below ASGI; an upgrade that slips past the pins (or
     a pin changed without the code) fails here rather than turning the fast path off unnoticed."""
     on, why = uvicorn_socket.fast_path_available()
     assert on, why

@@ -346,7 +346,8 @@ async def _requests_and_files(session: AsyncSession, ws: Workspace, px: int, org
                 uploaded_by_id=ws.users[uploader],
             )
         )
-    # Activity (server/activity.py): a shared event, an internal one, and one that was shared when it happened on a
+    # Activity (server/activity/rules.py): a shared event, an internal one, and one that was shared when it happened on
+    # a
     # task internal now: customers' feeds hold only the first.
     for task_key, visibility in (
         ("px_shared_task", Visibility.SHARED),

@@ -1,11 +1,11 @@
 """Sign-in sessions: one token, carried by an HttpOnly cookie in browsers or a bearer header in scripts.
 
-Scripts may instead present a personal API token (``tnd_...``, ``server/api_tokens.py``) as the bearer: it acts as
-its owner narrowed to its scopes, and needs no CSRF token (it is never sent by a browser on its own).
+Scripts may instead present a personal API token (``tnd_...``, ``server/accounts/api_tokens.py``) as the bearer:
+it acts as its owner narrowed to its scopes, and needs no CSRF token (it is never sent by a browser on its own).
 
 The same session authenticates REST calls and WebSocket connections (the cookie, the bearer header, or a single-use
-ticket: ``server/admission.py``; never a long-lived token in a URL). Browsers writing with the cookie must also send
-the session's CSRF token in ``X-CSRF-Token``.
+ticket: ``server/live/admission.py``; never a long-lived token in a URL). Browsers writing with the cookie must
+also send the session's CSRF token in ``X-CSRF-Token``.
 
 Cookie names: behind https (``TANDEM_BASE_URL`` https, or production) ``__Host-tandem_session`` and
 ``__Host-tandem_csrf``: the ``__Host-`` prefix makes the browser refuse them unless Secure, ``Path=/`` and without
@@ -59,7 +59,7 @@ CSRF_HEADER = "x-csrf-token"
 # Refresh last_seen_at at most this often (or a tenth of the idle timeout, if shorter): a read must not turn
 # into a write on every request, and a session must not look idle much sooner than it is.
 _TOUCH_INTERVAL = dt.timedelta(minutes=1)
-# What a session that must still enrol a second factor may call (server/second_factor.py): who am I, set up a
+# What a session that must still enrol a second factor may call (server/accounts/second_factor.py): who am I, set up a
 # factor, sign out. Anything else is 403 ``enrolment_required``; live sockets are refused.
 _ENROLMENT_PATHS = ("/api/auth/", "/api/me/second-factor", "/api/me/totp", "/api/me/passkeys", "/api/me/recovery-codes")
 
@@ -123,7 +123,7 @@ async def actor_for_session(
 async def _token_actor(
     session: AsyncSession, hashed: str, *, user_id: int | None = None, touch: bool = False
 ) -> Actor | None:
-    """The actor of a valid personal API token, narrowed to its scopes (see ``server/api_tokens.py``)."""
+    """The actor of a valid personal API token, narrowed to its scopes (see ``server/accounts/api_tokens.py``)."""
     found = await token_owner(session, hashed, user_id=user_id, touch=touch)
     if found is None:
         return None
@@ -222,7 +222,7 @@ class AuthService:
         self.limiter = limiter
         # Seconds since the epoch, for authenticator codes and sign-in tickets; tests step it instead of sleeping.
         self.clock: Callable[[], float] = time.time
-        # Failed sign-ins, slowed progressively per account and per IP (server/signin_throttle.py).
+        # Failed sign-ins, slowed progressively per account and per IP (server/accounts/signin_throttle.py).
         self.throttle = throttle or make_throttle(settings)
         self.idle = dt.timedelta(minutes=settings.session_idle_minutes)
         self._touch_interval = min(_TOUCH_INTERVAL, self.idle / 10)
@@ -290,7 +290,7 @@ class AuthService:
         Raises:
             RateLimited: ``rate_limited`` over the per-minute limits (counted first, as they always were);
                 ``sign_in_locked`` (``params.seconds``, ``Retry-After``) while the account or address is locked
-                out after failed sign-ins (server/signin_throttle.py).
+                out after failed sign-ins (server/accounts/signin_throttle.py).
         """
         per_account = await self.limiter.hit(f"login:acct:{email}", self.settings.login_attempts_per_minute, 60)
         per_ip = await self.limiter.hit(f"login:ip:{ip}", self.settings.login_attempts_per_minute * 5, 60)

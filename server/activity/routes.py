@@ -1,4 +1,4 @@
-"""A project's activity feed and "since your last visit" (rules: ``server/activity.py``)."""
+"""A project's activity feed and "since your last visit" (rules: ``server/activity/rules.py``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``GET /api/audit``: the organization's audit log, for its admins (``server/audit.py`` writes it)."""
+"""``GET /api/audit``: the organization's audit log, for its admins (``server/audit/log.py`` writes it)."""
 
 from __future__ import annotations
 

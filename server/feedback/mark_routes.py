@@ -1,4 +1,4 @@
-"""Marking a customer's comment as informal feedback (staff only; rules: ``server/feedback_marks.py``)."""
+"""Marking a customer's comment as informal feedback (staff only; rules: ``server/feedback/marks.py``)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Informal feedback: staff mark a customer's comment (or emailed reply) as praise, a concern or a request for change,
-with a theme (``server/feedback.py``'s lexicon). Marked comments join the project's feedback view and metric beside
-survey answers (how: ``server/feedback.py``), and a theme can become an action item as survey themes do.
+with a theme (``server/feedback/rules.py``'s lexicon). Marked comments join the project's feedback view and metric
+beside survey answers (how: ``server/feedback/rules.py``), and a theme can become an action item as survey themes do.
 
 Customers never learn of a marking by any path: marks are read only by staff routes (a customer is refused, or told
 "not found" when the comment is hidden from them), the comment serializer knows nothing of them, their live event goes
 to the thread's staff stream only (``task:{id}:staff``), they touch only the staff KPIs, and the customers' reports
-load no marks (``server/reports.py``).
+load no marks (``server/reports/kpis.py``).
 """
 
 from __future__ import annotations

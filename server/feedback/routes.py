@@ -1,5 +1,5 @@
 """Customer feedback: requests (at a shared milestone's completion, or on demand), answers, the staff view with
-themes and the feedback metric, and action items made from themes. Rules: ``server/feedback.py``."""
+themes and the feedback metric, and action items made from themes. Rules: ``server/feedback/rules.py``."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ The feedback metric (0-100; docs/REPORTS.md) weights, highest first: action item
 
 The weights come from ``TANDEM_FEEDBACK_WEIGHTS`` (default ``0.5,0.3,0.2``) and must keep wA >= wN >= wS.
 
-Informal feedback (``server/feedback_marks.py``): a customer comment staff marked as praise, a concern or a request
+Informal feedback (``server/feedback/marks.py``): a customer comment staff marked as praise, a concern or a request
 for change, with a theme, counts beside the answers: praise as the theme helping, a concern or a change request as the
 theme hindering. In the metric a marked comment is one more item of the round it was written in (the latest feedback
 request opened before it; the first round if none was; one round of its own without any answers), so
@@ -115,7 +115,7 @@ class ActionFact:
 
 @dataclass(frozen=True)
 class MarkFact:
-    """A customer comment marked as informal feedback (``server/feedback_marks.py``)."""
+    """A customer comment marked as informal feedback (``server/feedback/marks.py``)."""
 
     id: int
     comment_id: int

@@ -2,7 +2,7 @@
 
 Every ``digest_interval_seconds`` (when SMTP is configured) the worker gathers, per user, notifications not yet
 mailed and older than ``digest_delay_seconds`` (so a burst of comments lands in one mail), keeps those the user's
-preferences (``server/notify.py``) say are due (an hourly digest at most once an hour, a daily one once a day;
+preferences (``server/inbox/notify.py``) say are due (an hourly digest at most once an hour, a daily one once a day;
 ``off`` ones are dropped unmailed), checks each item is still visible to the recipient (an item may have become
 internal since), and sends one mail in the user's language. Mentions a user wants ``immediately`` are mailed right
 after the change commits (:meth:`DigestWorker.send_soon`). Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on
@@ -42,7 +42,7 @@ class DigestWorker:
         self.settings = settings
         self.db = db
         self.mailer = mailer
-        # The weekly (or daily) progress digest runs on the same interval (server/progress_digest.py).
+        # The weekly (or daily) progress digest runs on the same interval (server/inbox/progress_digest.py).
         self.progress = ProgressDigests(settings, db, mailer)
         self._soon: set[asyncio.Task[int]] = set()
         self.loop = Loop("digest-worker", self._pass, interval=settings.digest_interval_seconds)

@@ -7,13 +7,13 @@ Per project the customer takes part in (not archived), since the last digest (or
 - **What changed**: scope and dates of shared tasks and milestones, ``old -> new`` (title, description, due date,
   milestone, name);
 - **What is next**: the open shared tasks and milestones due soonest (within :data:`LOOKAHEAD`);
-- **Waiting on you**: what ``server/waiting.py`` says waits on the person in that project;
+- **Waiting on you**: what ``server/waiting/rules.py`` says waits on the person in that project;
 
 each with a link, and a link to the project's activity feed. Everything comes through the policy: the events through
-``server/activity.py``'s ``visible_events`` (shared when it happened and still visible now), the rest through
+``server/activity/rules.py``'s ``visible_events`` (shared when it happened and still visible now), the rest through
 ``visible_items``; nothing internal is ever read for the mail. A digest with nothing moved, changed or waiting is not
 sent. The cadence is the person's (``NotificationPreference.progress``: ``daily``, ``weekly`` or ``off``) and the
-mail is in their language. The digest worker (``server/digest.py``) runs it on its interval.
+mail is in their language. The digest worker (``server/inbox/digest.py``) runs it on its interval.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What needs my attention: unread counts, notifications and mention autocomplete (search: server/api/search.py)."""
+"""What needs my attention: unread counts, notifications and mention autocomplete (search: server/search/routes.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``/yjs/{note_id}``: co-edited notes over the y-websocket protocol, and the node's note rooms.
 
-This is the Starlette side only: admit the socket (``server/admission.py``: cookie, bearer header or single-use
+This is the Starlette side only: admit the socket (``server/live/admission.py``: cookie, bearer header or single-use
 ticket), ask the policy what the user may do with the note, then hand the socket to `crdt.manager.RoomManager`.
 Everything about documents, sync, awareness, durability and relaying between nodes lives in ``crdt/``.
 """
@@ -63,7 +63,7 @@ class AsgiTransport:
     `write` runs the ASGI send eagerly: with uvicorn it completes without suspending unless the socket is
     paused by flow control, so fanning an update out to a thousand peers costs no task and no event-loop turn
     per peer. Only a send that does wait becomes a task (Python 3.12's eager tasks do the same). `write_frame`
-    writes a fan-out's frame, built once, straight to uvicorn's socket (``server/uvicorn_socket.py``).
+    writes a fan-out's frame, built once, straight to uvicorn's socket (``server/live/uvicorn_socket.py``).
     """
 
     def __init__(self, send: Send) -> None:
@@ -175,7 +175,7 @@ class NoteRooms:
         return await access_to_note(self.db, actor, note_id)
 
     async def on_control(self, message: ControlMessage) -> None:
-        """React to the control bus (see ``server/control.py``): access changes re-check the note sockets that hang
+        """React to the control bus (see ``server/live/control.py``): access changes re-check the note sockets that hang
         off their subject; a disconnect closes the user's."""
         # Before any await: a socket admitted meanwhile is re-checked once it joins (see RoomManager.serve).
         self.manager.access_epoch += 1

@@ -1,7 +1,7 @@
 """The live side of a node: the hub and its broker, presence, the outbox relay, the control bus, and the
 Starlette adapter for ``/ws``.
 
-A socket is admitted once (cookie, bearer header or single-use ticket: ``server/admission.py``); each subscribe
+A socket is admitted once (cookie, bearer header or single-use ticket: ``server/live/admission.py``); each subscribe
 asks the policy with memberships read afresh, and access changes made anywhere in the cluster re-check the
 affected sockets on every node (the control bus).
 """
@@ -54,7 +54,7 @@ class SocketPrincipal:
 class AsgiTransport:
     """A hub connection's socket: messages go straight to the server's ASGI ``send`` (one coroutine, which
     uvicorn completes without suspending while the socket buffer has room), or, framed once per flush for every
-    connection, straight to uvicorn's socket (``server/uvicorn_socket.py``); the close through Starlette."""
+    connection, straight to uvicorn's socket (``server/live/uvicorn_socket.py``); the close through Starlette."""
 
     def __init__(self, websocket: WebSocket, send: Send) -> None:
         self.websocket = websocket

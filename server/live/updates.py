@@ -9,7 +9,7 @@ typed `server.live.control.AccessChanged`, so every node re-checks its ``/ws`` a
 
 Which event goes to which stream, and each event's payload, is specified once, in docs/PROTOCOL.md ("Board
 events", "Thread events", "Personal events", "KPI events"); the methods below are what publishes them. Every board
-event also touches the project's live KPIs (``server/report_live.py``), debounced.
+event also touches the project's live KPIs (``server/live/report_live.py``), debounced.
 """
 
 from __future__ import annotations

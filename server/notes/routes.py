@@ -1,4 +1,4 @@
-"""Co-edited notes: metadata over REST, content over ``/yjs/{note_id}`` (see ``server/notes_ws.py``).
+"""Co-edited notes: metadata over REST, content over ``/yjs/{note_id}`` (see ``server/live/notes_ws.py``).
 
 A note's text is read from the durable CRDT state (``server/notes/store.py``), never from a plain-text column, so
 exports and versions show exactly what editors saw and stored, and nothing is ever re-seeded over the CRDT state.

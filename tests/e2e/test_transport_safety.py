@@ -5,7 +5,7 @@ deletes them.
 
 Chromium treats ``http://127.0.0.1`` as potentially trustworthy and keeps Secure (and ``__Host-``) cookies there,
 so one loopback node configured with an https base URL shows the https names (a LAN address over plain http would
-not keep them: hence the names follow the base URL, server/auth.py)."""
+not keep them: hence the names follow the base URL, server/accounts/auth.py)."""
 
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ def client_ip(ctx: Context) -> str:
 async def sign_in(ctx: Context, user: User, *, second_factor_done: bool = False) -> LoginOut:
     """Start a fresh session for ``user`` (never reusing one the browser brought: no fixation), once every step is
     done: a person with a second factor who has shown only a password (or a link) gets a sign-in ticket instead,
-    for the second step (server/second_factor.py). One whose organization requires a factor they have not set up
-    gets a session that may only enrol."""
+    for the second step (server/accounts/second_factor.py). One whose organization requires a factor they have not
+    set up gets a session that may only enrol."""
     assert user.id is not None
     services = ctx.services
     factors = await factors_of(ctx.session, user.id)

@@ -1,5 +1,5 @@
 """The organization's own settings: whether its staff may sign in by a link by email (customers always may;
-``server/api/sign_in_link.py``). Staff read them; owners change them, audited."""
+``server/accounts/routes/sign_in_link.py``). Staff read them; owners change them, audited."""
 
 from __future__ import annotations
 

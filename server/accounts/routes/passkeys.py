@@ -2,7 +2,7 @@
 one, with or without typing an address first (discoverable credentials).
 
 A ceremony is two requests: the options (with a fresh challenge), then the browser's answer. The challenge travels
-in a sealed, expiring ``state`` (server/second_factor.py's ``seal``) and is accepted once (the rate limiter's
+in a sealed, expiring ``state`` (server/accounts/second_factor.py's ``seal``) and is accepted once (the rate limiter's
 store remembers spent ones for the state's lifetime), so nothing is stored between the two requests. The relying
 party is ``TANDEM_BASE_URL``: its host is the RP ID and it is the only origin accepted.
 

@@ -39,7 +39,7 @@ class PreferencesOut(Out):
     mentions: EmailCadence
     others: EmailCadence
     progress: Literal["daily", "weekly", "off"] = Field(
-        description="The progress digest (server/progress_digest.py): daily, weekly (the default) or off."
+        description="The progress digest (server/inbox/progress_digest.py): daily, weekly (the default) or off."
     )
 
 

@@ -1,7 +1,7 @@
 """The second sign-in step, a person's authenticator codes and recovery codes, and the organization's rule on who
-must have a second factor (rules: server/second_factor.py; passkeys: server/api/passkeys.py).
+must have a second factor (rules: server/accounts/second_factor.py; passkeys: server/accounts/routes/passkeys.py).
 
-Every change is audited and mailed to the person (server/account_notices.py). Setting up a factor lifts the
+Every change is audited and mailed to the person (server/accounts/notices.py). Setting up a factor lifts the
 enrolment-only state of the person's sessions.
 """
 

@@ -3,7 +3,7 @@ organization allows it (``organizations.allow_staff_link_sign_in``).
 
 Asking answers the same 202 whether or not the address has an account, after the same work (the rate limit and
 a new browser cookie); looking the address up, storing the link and mailing happen after the answer, as for a
-password reset (server/api/password_reset.py). The link's token is stored only as its SHA-256.
+password reset (server/accounts/routes/password_reset.py). The link's token is stored only as its SHA-256.
 
 The link is bound to the browser that asked: asking sets a random HttpOnly cookie (``tandem_link``, SameSite=Lax,
 scoped to ``/api/auth/link``, living as long as the link) whose SHA-256 is stored with the link, and redeeming

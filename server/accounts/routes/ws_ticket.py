@@ -4,7 +4,7 @@ credential in its URL (docs/PROTOCOL.md, "Authentication").
 Browsers on the app's own origin need none (the session cookie travels with the handshake); the ticket serves
 clients that can neither send a cookie nor set a header on a WebSocket: a ticket is valid for
 ``ws_ticket_seconds`` (30 by default), opens one socket, on any node, and is bound to the session or API token
-that asked for it, which must still be valid when it is used. Only its SHA-256 is stored (``server/admission.py``).
+that asked for it, which must still be valid when it is used. Only its SHA-256 is stored (``server/live/admission.py``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-06 14:40:00.000000
 
-``notifications.params`` is a JSON object (server/notify.py says what each kind holds). Rows made before it get
+``notifications.params`` is a JSON object (server/inbox/notify.py says what each kind holds). Rows made before it get
 their params back from the English sentences the server used to write ("{actor}: {task}", "{task} → {status}",
 "{request}: filed", the project's name for feedback); a sentence that does not parse keeps ``{}`` and clients show
 its ``text`` as before. Downgrading drops the column (the sentences stay in ``text``).
