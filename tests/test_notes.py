@@ -135,7 +135,7 @@ async def test_revoking_access_closes_the_note_socket(
 ) -> None:
     ws = database[1]
     customer = await join(opened, node, ws, "customer", ws.ids["px_shared_note"])
-    await customer.synced.wait()
+    await asyncio.wait_for(customer.synced.wait(), 10)
     async with http(node, ws, "owner") as owner:
         removed = await owner.delete(f"/api/projects/{ws.ids['px']}/members/{ws.users['customer']}")
         assert removed.status_code == 204
@@ -143,7 +143,7 @@ async def test_revoking_access_closes_the_note_socket(
     assert customer.denied == ["access revoked"]
     # Making a note internal closes customers' sockets on it too.
     viewer = await join(opened, node, ws, "viewer", ws.ids["px_shared_note"])
-    await viewer.synced.wait()
+    await asyncio.wait_for(viewer.synced.wait(), 10)
     async with http(node, ws, "staff") as staff:
         changed = await staff.patch(f"/api/notes/{ws.ids['px_shared_note']}", json={"visibility": "internal"})
         assert changed.status_code == 200
@@ -215,7 +215,7 @@ async def test_fuzzed_frames_never_break_the_room_or_the_stored_note(
     frames += [bytes(b ^ (rng.randrange(256) if rng.random() < 0.1 else 0) for b in valid) for _ in range(40)]
     for frame in frames:
         attacker = await join(opened, node, ws, "staff", note)
-        await attacker.synced.wait()
+        await asyncio.wait_for(attacker.synced.wait(), 10)
         await attacker.send_raw(frame)
         await asyncio.sleep(0)
     await honest.edit(" still fine")
@@ -246,7 +246,7 @@ async def test_two_nodes_converge_and_a_late_node_catches_up(
             await on_a.edit(f" a{i}")
         # B opens the note late: it must have caught up before answering sync step 1.
         on_b = await join(opened, b, ws, "customer", note)
-        await on_b.synced.wait()
+        await asyncio.wait_for(on_b.synced.wait(), 10)
         assert str(on_b) == str(on_a)
         edits = [on_a.edit(f" A{i}") for i in range(20)] + [on_b.edit(f" B{i}", 0) for i in range(20)]
         await asyncio.gather(*edits)
@@ -339,8 +339,8 @@ async def test_logout_closes_that_sessions_note_sockets_with_4401(
         leaving = await YClient.connect(note_url(node, note), token=token)
         opened.append(leaving)
         staying = await join(opened, node, ws, "customer", note)  # the same user, another session
-        await leaving.synced.wait()
-        await staying.synced.wait()
+        await asyncio.wait_for(leaving.synced.wait(), 10)
+        await asyncio.wait_for(staying.synced.wait(), 10)
         assert (await api.post("/api/auth/logout", headers={"authorization": f"Bearer {token}"})).status_code == 204
     assert await leaving.wait_closed(timeout=2) == 4401
     await staying.edit(" still here")
@@ -355,8 +355,8 @@ async def test_an_oversize_update_closes_with_1009_and_changes_nothing(
     note = ws.ids["px_shared_note"]
     bystander = await join(opened, node, ws, "customer", note)
     attacker = await join(opened, node, ws, "staff", note)
-    await attacker.synced.wait()
-    await bystander.synced.wait()
+    await asyncio.wait_for(attacker.synced.wait(), 10)
+    await asyncio.wait_for(bystander.synced.wait(), 10)
     # Over the room's 1,000,000-byte limit, under the server's WebSocket limit (1 MiB): the room itself refuses it.
     attacker.text.insert(0, "x" * 1_000_100)
     big = p.encode_update(attacker.doc.get_update())
@@ -375,7 +375,7 @@ async def test_a_flood_of_messages_closes_with_4429_and_others_keep_editing(
     note = ws.ids["px_shared_note"]
     bystander = await join(opened, node, ws, "customer", note)
     flooder = await join(opened, node, ws, "staff", note)
-    await flooder.synced.wait()
+    await asyncio.wait_for(flooder.synced.wait(), 10)
     query_awareness = bytes([p.MessageType.QUERY_AWARENESS])
     with contextlib.suppress(websockets.ConnectionClosed):
         for _ in range(2000):  # the limit is 100/s with a burst of 300

@@ -47,7 +47,7 @@ async def join(opened: list[YClient], node: Node, ws: Workspace, role: str, note
 
 async def synced(client: YClient) -> YClient:
     async with asyncio.timeout(10):
-        await client.synced.wait()
+        await asyncio.wait_for(client.synced.wait(), 10)
     return client
 
 

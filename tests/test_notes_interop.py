@@ -118,7 +118,7 @@ async def test_yjs_and_pycrdt_clients_converge_through_two_nodes(
         editors.extend([js_a, js_b])
         python = await YClient.connect(f"ws://127.0.0.1:{b.port}/yjs/{note_id}", token=ws.token("owner"))
         try:
-            await python.synced.wait()
+            await asyncio.wait_for(python.synced.wait(), 10)
             for i in range(EDITS):
                 # A paragraph in the middle of the note, as the browser's editor would add it.
                 paragraph = pycrdt.XmlElement("paragraph", contents=[pycrdt.XmlText(f"[py:{i}]")])

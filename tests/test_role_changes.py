@@ -36,7 +36,7 @@ async def notes() -> AsyncIterator[list[YClient]]:
 async def open_note(opened: list[YClient], node: Node, ws: Workspace, role: str, note_id: int) -> YClient:
     client = await YClient.connect(f"ws://127.0.0.1:{node.port}/yjs/{note_id}", token=ws.token(role))
     opened.append(client)
-    await client.synced.wait()
+    await asyncio.wait_for(client.synced.wait(), 10)
     return client
 
 

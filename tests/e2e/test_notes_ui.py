@@ -4,6 +4,7 @@ staff in English, the customer in Swedish, partly by keyboard alone."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -307,9 +308,9 @@ async def test_a_stock_yjs_client_and_the_browser_edit_the_same_fragment(
     note = rich_note(a, ws, "")
     staff = await Person.sign_in(browser, a, ws.emails["staff"], width=390, height=844)
     await open_note(staff, ws, note)
-    peer = await YClient.connect(f"ws://127.0.0.1:{b.port}/yjs/{note}?token={ws.token('owner')}")
+    peer = await YClient.connect(f"ws://127.0.0.1:{b.port}/yjs/{note}", token=ws.token("owner"))
     try:
-        await peer.synced.wait()
+        await asyncio.wait_for(peer.synced.wait(), 10)
         await peer.add_block(pycrdt.XmlElement("heading", {"level": 2}, [pycrdt.XmlText("From the peer")]), 0)
         paragraph = await peer.add_block(pycrdt.XmlElement("paragraph", contents=[pycrdt.XmlText("plain and ")]), 1)
         await peer.change(lambda: paragraph.children[0].insert(len("plain and "), "bold", {"bold": {}}))
