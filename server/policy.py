@@ -38,6 +38,7 @@ from sqlmodel import col, select
 from server.models import (
     CUSTOMER_PROJECT_ROLES,
     STAFF_ROLES,
+    ActivityEvent,
     Comment,
     FeedbackRequest,
     Membership,
@@ -360,6 +361,11 @@ PARENTS: dict[type[Any], tuple[tuple[Any, type[Any]], ...]] = {
     NoteVersion: ((NoteVersion.note_id, Note),),
     StoredFile: ((StoredFile.task_id, Task), (StoredFile.comment_id, Comment)),
     FeedbackRequest: ((FeedbackRequest.milestone_id, Milestone),),
+    ActivityEvent: (
+        (ActivityEvent.task_id, Task),
+        (ActivityEvent.milestone_id, Milestone),
+        (ActivityEvent.comment_id, Comment),
+    ),
 }
 
 

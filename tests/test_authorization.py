@@ -939,7 +939,16 @@ def pg_client(
     folder = tmp_path_factory.mktemp("pg-matrix")
     write_seed_blobs(folder / "files")
     with postgres_database(pg_template[0]) as url:
-        app = create_app(make_settings(folder, database_url=url))
+        # One app serves every case, so the wrong-password cases add up: no lockout here (tests/test_signin_throttle.py
+        # is about it).
+        app = create_app(
+            make_settings(
+                folder,
+                database_url=url,
+                signin_free_failures_per_account=1_000_000,
+                signin_free_failures_per_ip=1_000_000,
+            )
+        )
         with TestClient(app, base_url="http://testserver") as client:
             yield client, pg_template[1]
 

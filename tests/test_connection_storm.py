@@ -64,7 +64,10 @@ async def test_two_thousand_resuming_clients_all_recover_and_the_node_stays_resp
 ) -> None:
     url, ws = database
     channel = f"project:{ws.ids['px']}:staff"
-    with cluster(tmp_path, url, None, count=1) as (node,):
+    # Every client here is one staff member on one address: lift the per-user and per-IP socket caps (4430), which
+    # tests/test_socket_admission.py is about.
+    caps = {"TANDEM_WS_MAX_SOCKETS_PER_USER": "100000", "TANDEM_WS_MAX_SOCKETS_PER_IP": "100000"}
+    with cluster(tmp_path, url, None, count=1, extra_env=caps) as (node,):
         first = await TandemClient.connect(node.ws, token=ws.token("staff"), ping_interval=None)
         await first.subscribe(channel)
         staff = Api(node, ws, "staff")

@@ -33,7 +33,7 @@ def test_demo_has_notes_milestones_and_a_request_waiting_on_the_customer(tmp_pat
         web = projects["Website relaunch"]
         notes = client.get(f"/api/projects/{web}/notes").json()["items"]
         assert [n["title"] for n in notes] == ["Launch plan"]  # the internal note is not hers to see
-        text = client.get(f"/api/notes/{notes[0]['id']}/export?format=text").text
+        text = client.get(f"/api/notes/{notes[0]['id']}/export?format=markdown").text
         assert "# Launch plan" in text and "Switch DNS" in text
         milestones = client.get(f"/api/projects/{web}/milestones").json()["items"]
         assert [m["name"] for m in milestones] == ["Launch"]

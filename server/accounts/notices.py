@@ -23,6 +23,11 @@ from server.security import new_token, token_hash
 log = logging.getLogger(__name__)
 
 DEVICE_COOKIE = "tandem_device"
+
+
+def device_cookie_name(secure: bool) -> str:
+    """``__Host-`` prefixed behind https, like the session cookies (server/accounts/auth.py)."""
+    return f"__Host-{DEVICE_COOKIE}" if secure else DEVICE_COOKIE
 DEVICE_COOKIE_DAYS = 400
 
 
@@ -59,7 +64,8 @@ def notify(ctx: Context, user: User, notice: Notice, **params: str) -> None:
 async def remember_device(ctx: Context, user: User) -> None:
     """Note the browser signing in as ``user``; mail them when it is new and not their first."""
     assert user.id is not None
-    value = ctx.request.cookies.get(DEVICE_COOKIE, "")
+    name = device_cookie_name(ctx.services.settings.secure_cookies)
+    value = ctx.request.cookies.get(name, "")
     if value:
         known = (
             await ctx.session.exec(
@@ -75,7 +81,7 @@ async def remember_device(ctx: Context, user: User) -> None:
         settings = ctx.services.settings
         ctx.set_cookies.append(
             dict(
-                key=DEVICE_COOKIE,
+                key=name,
                 value=value,
                 max_age=DEVICE_COOKIE_DAYS * 86400,
                 httponly=True,

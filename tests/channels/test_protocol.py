@@ -129,4 +129,5 @@ def test_close_codes_are_documented_values() -> None:
         "TIMEOUT": 4408,
         "SLOW_CONSUMER": 4409,
         "RATE_LIMITED": 4429,
+        "TOO_MANY_SOCKETS": 4430,
     }

@@ -70,7 +70,9 @@ async def test_sockets_carry_no_credential_in_their_urls_and_cookies_are_named_b
     session_name, csrf_name = (
         ("__Host-tandem_session", "__Host-tandem_csrf") if https else ("tandem_session", "tandem_csrf")
     )
-    assert set(cookies) == {session_name, csrf_name}
+    device_name = "__Host-tandem_device" if https else "tandem_device"  # server/accounts/notices.py
+    assert set(cookies) == {session_name, csrf_name, device_name}
+    assert cookies[device_name]["httpOnly"] and cookies[device_name]["secure"] is https
     session = cookies[session_name]
     assert session["httpOnly"] and session["path"] == "/" and session["secure"] is https
     assert cookies[csrf_name]["secure"] is https and not cookies[csrf_name]["httpOnly"]
@@ -89,11 +91,12 @@ async def test_sockets_carry_no_credential_in_their_urls_and_cookies_are_named_b
     await page.get_by_role("button", name="Sign out of Safari on iOS").click()
     await expect(page.locator(".sessions-status")).to_have_text("Signed out of Safari on iOS.")
 
-    # Signing out deletes both cookies, prefixed or not (a __Host- cookie only goes with a Secure Set-Cookie).
+    # Signing out deletes both session cookies, prefixed or not (a __Host- cookie only goes with a Secure Set-Cookie).
     async with page.expect_response(lambda r: r.url.endswith("/api/auth/logout")) as logout:
         await page.get_by_role("button", name="Sign out", exact=True).click()
     assert (await logout.value).status == 204
     await page.wait_for_selector("#email")
-    assert await context.cookies() == []
+    # The device cookie stays: it is how a sign-in from a new browser is told apart (server/accounts/notices.py).
+    assert [c["name"] for c in await context.cookies()] == [device_name]
     assert errors == []
     await context.close()
