@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from starlette.testclient import TestClient
 
-from server.accounts.second_factor import recovery_hash, seal, unseal
+from server.accounts.second_factor import accepted_step, recovery_hash, seal, unseal
 from tests.workspace import PASSWORD, Workspace
 
 T0 = 1_800_000_000.0  # a fixed instant, on a 30-second step boundary
@@ -64,6 +64,10 @@ def test_sealed_values_expire_and_cannot_be_forged() -> None:
     assert unseal("k" * 32, "sign-in", sealed, T0 + 301) is None
     assert unseal("k" * 32, "webauthn-register", sealed, T0) is None  # another purpose
     assert unseal("x" * 32, "sign-in", sealed, T0) is None  # another key
+    # Text no seal makes (the fuzzer sent these) is refused, never an error.
+    assert unseal("k" * 32, "sign-in", sealed + "é", T0) is None
+    assert unseal("k" * 32, "sign-in", "ü.ö", T0) is None
+    assert accepted_step(pyotp.random_base32(), "١٢٣٤٥٦", T0, 0) is None  # Arabic-Indic digits are digits too
     assert recovery_hash("ABCDE-fghjk") == recovery_hash("abcde fghjk")
 
 

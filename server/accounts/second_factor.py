@@ -50,7 +50,7 @@ def accepted_step(secret: str, code: str, now: float, last_step: int) -> int | N
     """The time step ``code`` belongs to, if it is valid at ``now`` (one step either side) and later than
     ``last_step`` (a code is good once); None otherwise."""
     code = "".join(code.split())
-    if len(code) != 6 or not code.isdigit():
+    if len(code) != 6 or not (code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret)
     current = int(now // STEP_SECONDS)
@@ -96,6 +96,8 @@ def seal(secret_key: str, purpose: str, data: dict[str, object], now: float, min
 
 def unseal(secret_key: str, purpose: str, sealed: str, now: float) -> dict[str, object] | None:
     """The data of a value `seal` made for ``purpose``, if its signature holds and it has not expired."""
+    if not sealed.isascii():  # a value seal made is base64 and a dot; anything else is forged
+        return None
     payload, _, signature = sealed.partition(".")
     if not signature or not hmac.compare_digest(signature, _sign(secret_key, purpose, payload)):
         return None

@@ -96,10 +96,11 @@ async def spool_upload(chunks: AsyncIterator[bytes], directory: Path, limit: int
                 head += chunk[: _SNIFF_BYTES - len(head)]
             buffer += chunk
             if len(buffer) >= _WRITE_BUFFER:
-                await asyncio.to_thread(handle.write, bytes(buffer))
+                # The buffer itself, not a copy: nothing touches it until the write has finished.
+                await asyncio.to_thread(handle.write, buffer)
                 buffer.clear()
         if buffer:
-            await asyncio.to_thread(handle.write, bytes(buffer))
+            await asyncio.to_thread(handle.write, buffer)
         await asyncio.to_thread(handle.close)
     except BaseException:
         handle.close()

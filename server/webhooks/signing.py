@@ -26,4 +26,4 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
     """True if ``header`` is the signature of ``body`` at ``timestamp`` (constant-time comparison)."""
-    return hmac.compare_digest(signature(secret, timestamp, body), header)
+    return hmac.compare_digest(signature(secret, timestamp, body).encode(), header.encode())

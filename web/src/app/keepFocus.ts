@@ -116,7 +116,19 @@ function restore(): void {
 /** Start watching (once, at start-up). */
 export function keepFocusAcrossRedraws(): void {
   scroll = { x: window.scrollX, y: window.scrollY };
-  addEventListener("scroll", () => (scroll = { x: window.scrollX, y: window.scrollY }), { passive: true });
+  addEventListener(
+    "scroll",
+    () => {
+      scroll = { x: window.scrollX, y: window.scrollY };
+      // While the remembered control is still on the page, where the page is now is where it should stay: the
+      // browser scrolls a newly focused control into view after the focusin that remembered it.
+      if (mark?.element.isConnected) {
+        mark.scrollX = scroll.x;
+        mark.scrollY = scroll.y;
+      }
+    },
+    { passive: true },
+  );
   document.addEventListener("focusin", (e) => {
     if (e.target instanceof Element) remember(e.target);
   });
