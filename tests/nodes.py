@@ -77,7 +77,7 @@ class Node:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 30) -> Node:
+    def start(self, timeout: float = 60) -> Node:
         assert self.log_path is not None
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(

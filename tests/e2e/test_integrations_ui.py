@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, shoot  # noqa: F401  (browser: fixture)
+from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: fixture)
 from tests.nodes import Node, cluster
 from tests.test_webhooks import Receiver, verify
 from tests.workspace import Workspace
@@ -142,9 +142,7 @@ async def test_csv_import_previews_then_imports_in_swedish_on_a_phone(
     px = ws.ids["px"]
     staff = await Person.sign_in(browser, node, ws.emails["staff"], width=390, height=844, locale="sv-SE")
     page = staff.page
-    # The choice is stored (PATCH /api/me) before the next page load reads it.
-    async with page.expect_response(lambda r: r.url.endswith("/api/me") and r.request.method == "PATCH"):
-        await page.select_option("#language", "sv")
+    await choose_language(page, "sv")  # stored before the next page load reads it
     await page.goto(f"{node.http}/projects/{px}/integrations")
     await expect(page.locator("h1")).to_contain_text("PX: Integrationer")
 
@@ -195,7 +193,7 @@ async def test_notification_preferences_persist(
     ):
         person = await Person.sign_in(browser, node, ws.emails["customer"], width=width, height=height, locale=locale)
         page = person.page
-        await page.select_option("#language", locale[:2])  # the choice is kept with the account
+        await choose_language(page, locale[:2])  # the choice is kept with the account
         await page.goto(f"{node.http}/settings/tokens")
         mentions = page.locator("#prefs-mentions")
         # "Right away" is offered for mentions only: the API refuses it for everything else.

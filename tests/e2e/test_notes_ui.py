@@ -12,7 +12,7 @@ import pycrdt
 from playwright.async_api import Browser, expect
 
 from tests.crdt.yclient import YClient
-from tests.e2e.test_portal import Person, browser, shoot  # noqa: F401  (browser: fixture)
+from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: fixture)
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -29,7 +29,7 @@ async def test_notes_list_is_live_for_the_customer(
     px = ws.ids["px"]
     staff = await Person.sign_in(browser, a, ws.emails["staff"], width=1280, height=800)
     customer = await Person.sign_in(browser, b, ws.emails["customer"], width=390, height=844, locale="sv-SE")
-    await customer.page.select_option("#language", "sv")
+    await choose_language(customer.page, "sv")
     for person in (staff, customer):
         await person.page.goto(f"{person.node.http}/projects/{px}/notes")
         await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
@@ -205,7 +205,7 @@ async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
     note = rich_note(a, ws, "Intro")
     staff = await Person.sign_in(browser, a, ws.emails["staff"], width=1280, height=800)
     customer = await Person.sign_in(browser, b, ws.emails["customer"], width=390, height=844, locale="sv-SE")
-    await customer.page.select_option("#language", "sv")
+    await choose_language(customer.page, "sv")
     for person in (staff, customer):
         await open_note(person, ws, note)
     page, theirs = staff.page, customer.page.locator("#note-text")

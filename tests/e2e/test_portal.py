@@ -73,6 +73,15 @@ class Person:
         return bool(await self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
+async def choose_language(page: Page, code: str) -> None:
+    """Pick the app's language in the header and wait until the account has stored it (PATCH /api/me), so a page
+    load that follows reads the new choice. Choosing the language already shown sends nothing and waits for nothing."""
+    if await page.locator("#language").input_value() == code:
+        return
+    async with page.expect_response(lambda r: r.url.endswith("/api/me") and r.request.method == "PATCH"):
+        await page.select_option("#language", code)
+
+
 def column(page: Page, status_name: str) -> str:
     return f".column[aria-label='{status_name}']"
 

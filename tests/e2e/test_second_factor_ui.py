@@ -199,6 +199,8 @@ async def test_required_second_factor_enrols_staff_and_a_password_alone_fails(
         await staff.click("#totp-start")
         secret = (await staff.locator("#totp-secret").text_content() or "").strip()
         await staff.fill("#totp-code", "000000")
+        # Enter submits once the form is ready (its button is disabled while the page reloads the factors).
+        await expect(staff.locator("#totp-confirm")).to_be_enabled(timeout=SLOW)
         await staff.press("#totp-code", "Enter")
         await expect(staff.get_by_role("alert")).to_contain_text("Koden är fel", timeout=SLOW)
         await staff.fill("#totp-code", pyotp.TOTP(secret).now())

@@ -112,7 +112,7 @@ async def test_workflow_editor_adds_a_status_whose_wip_limit_refuses_a_move(
     await page.select_option(f"{other} select.move", label="Review")
     await page.click(f"{other} .move-confirm")  # choose, then confirm
     toast = page.locator(".toast-error")
-    await expect(toast).to_contain_text("Review är full" if sv else "Review is full", timeout=5000)
+    await expect(toast).to_contain_text("Review är full" if sv else "Review is full", timeout=15000)
     await expect(page.locator(f"{column(page, 'To do')} {other}")).to_be_visible()
     await expect(page.locator(f"{other} select.move")).to_have_value(str(ws.ids["px_todo"]))
     assert await page.locator(f"{review_column} {other}").count() == 0
