@@ -87,16 +87,26 @@ async def test_staff_adds_and_edits_a_task_the_customer_sees_live(
     await expect(on_customer).to_be_visible(timeout=5000)
     await shoot(staff, "task-edit")  # and nothing scrolls sideways, on a phone either
 
+    # The customer's home page, open in a second tab: "waiting on you" does not hold the task yet.
+    home = await customer.context.new_page()
+    await home.goto(customer.node.http + "/")
+    await expect(home.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=10000)
+    waiting = home.locator(f".waiting-item[data-kind='task'][data-id='{task_id}']")
+    await expect(home.locator("section.waiting")).to_have_attribute("aria-busy", "false", timeout=5000)
+    assert await waiting.count() == 0
+
     # Assigned to the customer; a due date of yesterday turns the customer's card overdue without a reload.
     await page.select_option("#task-assignee", label="Customer (customer)")
     await expect(page.locator("#task-assignee_id-status")).to_have_text("Saved", timeout=5000)
     await expect(on_customer).to_contain_text("Customer", timeout=5000)
     await expect(on_customer).to_have_attribute("data-colour", "on_track")
+    await expect(waiting).to_contain_text("Photos for the launch", timeout=5000)  # live, on the home page too
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     await page.fill("#task-due", yesterday)
     await expect(page.locator("#task-due_date-status")).to_have_text("Saved", timeout=5000)
     await expect(on_customer).to_have_attribute("data-colour", "overdue", timeout=5000)
     await expect(on_customer.locator(".badge-overdue")).to_be_visible()
+    await expect(waiting.locator(".badge-overdue")).to_be_visible(timeout=5000)
     # The title, edited in place and saved with Enter, changes on the customer's screen too.
     await page.fill("#task-title", "Photos for the launch, final")
     await page.press("#task-title", "Enter")
