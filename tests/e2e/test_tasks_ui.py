@@ -359,3 +359,68 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()
+
+
+@pytest.mark.parametrize(("staff_size", "customer_size"), SIZES)
+async def test_status_and_milestone_set_on_the_task_page_and_a_comment_deleted_live(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    staff_size: tuple[int, int],
+    customer_size: tuple[int, int],
+) -> None:
+    ws = database[1]
+    task, comment = ws.ids["px_shared_task"], ws.ids["px_shared_comment"]
+    staff, customer = await people(browser, two_nodes, staff_size, customer_size)
+    for person in (staff, customer):
+        await person.page.goto(f"{person.node.http}/projects/{ws.ids['px']}/tasks/{task}")
+        await person.page.wait_for_selector(".composer")
+        await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=10000)
+    page = staff.page
+
+    def truth() -> dict[str, object]:
+        answer = httpx.get(
+            f"{staff.node.http}/api/tasks/{task}", headers={"authorization": f"Bearer {ws.token('owner')}"}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        found: dict[str, object] = answer.json()
+        return found
+
+    # The status, chosen on the task page: saved with a quiet "Saved", and the customer's page follows live.
+    facts = customer.page.locator(".task-facts")
+    await expect(facts).to_contain_text("To do")
+    await page.select_option("#task-status", label="In progress")
+    await expect(page.locator("#task-status_id-status")).to_have_text("Saved", timeout=5000)
+    await expect(facts).to_contain_text("In progress", timeout=5000)
+    assert truth()["status_id"] == ws.ids["px_active"]
+
+    # The milestone: a shared task is offered only shared milestones (the API's rule); taken off, then put back.
+    milestone = page.locator("#task-milestone")
+    await expect(milestone).to_have_value(str(ws.ids["px_shared_milestone"]))
+    assert await milestone.locator("option", has_text="px internal milestone").count() == 0
+    await page.select_option("#task-milestone", value="")
+    await expect(page.locator("#task-milestone_id-status")).to_have_text("Saved", timeout=5000)
+    assert truth()["milestone_id"] is None
+    await page.select_option("#task-milestone", label="px shared milestone")
+    await expect(page.locator("#task-milestone_id-status")).to_have_text("Saved", timeout=5000)
+    assert truth()["milestone_id"] == ws.ids["px_shared_milestone"]
+
+    # Deleting one's own comment asks first (Escape keeps it), then the customer sees it go, live.
+    own = page.locator(f"#comment-{comment}")
+    theirs = customer.page.locator(f"#comment-{comment}")
+    await expect(theirs).to_contain_text("px shared comment")
+    await own.locator("button", has_text="Delete").click()
+    dialog = page.locator("dialog.confirm")
+    await expect(dialog).to_contain_text("Delete this comment?")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    await expect(own).to_contain_text("px shared comment")
+    await own.locator("button", has_text="Delete").click()
+    await dialog.locator("button.danger").click()
+    await expect(own).to_contain_text("This comment was deleted.", timeout=5000)
+    await expect(theirs).to_contain_text("This comment was deleted.", timeout=5000)
+    await expect(theirs).not_to_contain_text("px shared comment")
+    await shoot(customer, "comment-deleted")
+    for person in (staff, customer):
+        assert no_unexpected_errors(person) == []
+        await person.context.close()
