@@ -63,7 +63,6 @@ async def test_make_use_and_revoke_a_token_then_audit_it(browser: Browser, node:
     await shoot(owner, "audit")
 
 
-
 async def test_token_and_audit_pages_meet_wcag_aa(browser: Browser, node: Node) -> None:
     context = await browser.new_context(viewport={"width": 390, "height": 844}, bypass_csp=True)
     page = await context.new_page()

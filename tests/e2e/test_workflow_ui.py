@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Locator, expect
 
 from tests.e2e.test_portal import Person, browser, column, shoot  # noqa: F401  (browser: the fixture)
 from tests.e2e.test_tasks_ui import DESKTOP, PHONE, no_unexpected_errors
@@ -145,7 +145,11 @@ async def test_a_status_is_renamed_then_removed_sending_its_tasks_where_chosen(
     customer = await Person.sign_in(browser, b, "customer@example.test", width=DESKTOP[0], height=DESKTOP[1])
     await customer.open_board("PX")
     card = customer.page.locator(f"[data-task-id='{task}']")
-    await expect(customer.page.locator(f"{column(customer.page, 'Waiting on customer')} [data-task-id='{task}']")).to_be_visible()
+
+    def in_column(status: str) -> Locator:
+        return customer.page.locator(f"{column(customer.page, status)} [data-task-id='{task}']")
+
+    await expect(in_column("Waiting on customer")).to_be_visible()
     page = owner.page
     if sv:
         await page.select_option("#language", "sv")
@@ -168,7 +172,7 @@ async def test_a_status_is_renamed_then_removed_sending_its_tasks_where_chosen(
     assert next(s for s in statuses(a, ws) if s["id"] == blocked)["name"] == "With the customer"
     # The customer's board, on the other node, renames the column without a reload.
     renamed = column(customer.page, "With the customer")
-    await expect(customer.page.locator(f"{renamed} [data-task-id='{task}']")).to_be_visible(timeout=5000)
+    await expect(in_column("With the customer")).to_be_visible(timeout=5000)
 
     # Removed, choosing where its tasks go; the dialog opens and is answered from the keyboard.
     remove = page.locator(f".status-row[data-status-id='{blocked}'] button.remove")
@@ -190,7 +194,7 @@ async def test_a_status_is_renamed_then_removed_sending_its_tasks_where_chosen(
     assert truth["status_id"] == active
     # The customer's board: the column is gone and its task stands in the chosen one, live.
     await expect(customer.page.locator(renamed)).to_have_count(0, timeout=5000)
-    await expect(customer.page.locator(f"{column(customer.page, 'In progress')} [data-task-id='{task}']")).to_be_visible()
+    await expect(in_column("In progress")).to_be_visible()
     await expect(card).to_have_count(1)
     await shoot(owner, f"workflow-removed-{language}")
     for person in (owner, customer):
