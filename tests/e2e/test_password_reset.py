@@ -48,7 +48,8 @@ async def test_forgotten_password_reset_in_the_browser(
         await page.goto(match.group(0))
         await page.fill("#password", "password12345")  # breached: refused with the server's reason
         await page.click("form button[type=submit]")
-        await expect(page.get_by_role("alert")).to_contain_text("läckta lösenord")  # the reason, in Swedish
+        await expect(page.locator("#password-error")).to_contain_text("läckta lösenord")  # beside the field, in Swedish
+        await expect(page.locator("#password")).to_have_attribute("aria-invalid", "true")
         await page.fill("#password", "plum orchard at dusk")
         await page.click("form button[type=submit]")
         await expect(page.get_by_role("status")).to_contain_text("Logga in med det nya lösenordet")

@@ -159,7 +159,7 @@ async def test_refusals_read_in_swedish_never_in_the_apis_english(
         await page.fill("#password", password)
         await page.evaluate("document.querySelector('#password').removeAttribute('minlength')")
         await page.click("form button[type=submit]")
-        await expect(page.locator("form .error")).to_have_text(sentence, timeout=10_000)
+        await expect(page.locator("#password-error")).to_have_text(sentence, timeout=10_000)  # beside the field
         await check(f"invite, password {password!r}")
 
     # A used-up or made-up reset link, and a made-up invitation.

@@ -87,16 +87,26 @@ async def test_staff_adds_and_edits_a_task_the_customer_sees_live(
     await expect(on_customer).to_be_visible(timeout=5000)
     await shoot(staff, "task-edit")  # and nothing scrolls sideways, on a phone either
 
+    # The customer's home page, open in a second tab: "waiting on you" does not hold the task yet.
+    home = await customer.context.new_page()
+    await home.goto(customer.node.http + "/")
+    await expect(home.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=10000)
+    waiting = home.locator(f".waiting-item[data-kind='task'][data-id='{task_id}']")
+    await expect(home.locator("section.waiting")).to_have_attribute("aria-busy", "false", timeout=5000)
+    assert await waiting.count() == 0
+
     # Assigned to the customer; a due date of yesterday turns the customer's card overdue without a reload.
     await page.select_option("#task-assignee", label="Customer (customer)")
     await expect(page.locator("#task-assignee_id-status")).to_have_text("Saved", timeout=5000)
     await expect(on_customer).to_contain_text("Customer", timeout=5000)
     await expect(on_customer).to_have_attribute("data-colour", "on_track")
+    await expect(waiting).to_contain_text("Photos for the launch", timeout=5000)  # live, on the home page too
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     await page.fill("#task-due", yesterday)
     await expect(page.locator("#task-due_date-status")).to_have_text("Saved", timeout=5000)
     await expect(on_customer).to_have_attribute("data-colour", "overdue", timeout=5000)
     await expect(on_customer.locator(".badge-overdue")).to_be_visible()
+    await expect(waiting.locator(".badge-overdue")).to_be_visible(timeout=5000)
     # The title, edited in place and saved with Enter, changes on the customer's screen too.
     await page.fill("#task-title", "Photos for the launch, final")
     await page.press("#task-title", "Enter")
@@ -346,6 +356,71 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
     await page.click("#post-shared")
     mentioned = customer.page.locator(".comment", has_text="for the photos")
     await expect(mentioned.locator("mark.mention")).to_have_text("@Customer", timeout=5000)
+    for person in (staff, customer):
+        assert no_unexpected_errors(person) == []
+        await person.context.close()
+
+
+@pytest.mark.parametrize(("staff_size", "customer_size"), SIZES)
+async def test_status_and_milestone_set_on_the_task_page_and_a_comment_deleted_live(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    staff_size: tuple[int, int],
+    customer_size: tuple[int, int],
+) -> None:
+    ws = database[1]
+    task, comment = ws.ids["px_shared_task"], ws.ids["px_shared_comment"]
+    staff, customer = await people(browser, two_nodes, staff_size, customer_size)
+    for person in (staff, customer):
+        await person.page.goto(f"{person.node.http}/projects/{ws.ids['px']}/tasks/{task}")
+        await person.page.wait_for_selector(".composer")
+        await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live", timeout=10000)
+    page = staff.page
+
+    def truth() -> dict[str, object]:
+        answer = httpx.get(
+            f"{staff.node.http}/api/tasks/{task}", headers={"authorization": f"Bearer {ws.token('owner')}"}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        found: dict[str, object] = answer.json()
+        return found
+
+    # The status, chosen on the task page: saved with a quiet "Saved", and the customer's page follows live.
+    facts = customer.page.locator(".task-facts")
+    await expect(facts).to_contain_text("To do")
+    await page.select_option("#task-status", label="In progress")
+    await expect(page.locator("#task-status_id-status")).to_have_text("Saved", timeout=5000)
+    await expect(facts).to_contain_text("In progress", timeout=5000)
+    assert truth()["status_id"] == ws.ids["px_active"]
+
+    # The milestone: a shared task is offered only shared milestones (the API's rule); taken off, then put back.
+    milestone = page.locator("#task-milestone")
+    await expect(milestone).to_have_value(str(ws.ids["px_shared_milestone"]))
+    assert await milestone.locator("option", has_text="px internal milestone").count() == 0
+    await page.select_option("#task-milestone", value="")
+    await expect(page.locator("#task-milestone_id-status")).to_have_text("Saved", timeout=5000)
+    assert truth()["milestone_id"] is None
+    await page.select_option("#task-milestone", label="px shared milestone")
+    await expect(page.locator("#task-milestone_id-status")).to_have_text("Saved", timeout=5000)
+    assert truth()["milestone_id"] == ws.ids["px_shared_milestone"]
+
+    # Deleting one's own comment asks first (Escape keeps it), then the customer sees it go, live.
+    own = page.locator(f"#comment-{comment}")
+    theirs = customer.page.locator(f"#comment-{comment}")
+    await expect(theirs).to_contain_text("px shared comment")
+    await own.locator("button", has_text="Delete").click()
+    dialog = page.locator("dialog.confirm")
+    await expect(dialog).to_contain_text("Delete this comment?")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+    await expect(own).to_contain_text("px shared comment")
+    await own.locator("button", has_text="Delete").click()
+    await dialog.locator("button.danger").click()
+    await expect(own).to_contain_text("This comment was deleted.", timeout=5000)
+    await expect(theirs).to_contain_text("This comment was deleted.", timeout=5000)
+    await expect(theirs).not_to_contain_text("px shared comment")
+    await shoot(customer, "comment-deleted")
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()

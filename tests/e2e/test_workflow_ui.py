@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Locator, expect
 
 from tests.e2e.test_portal import Person, browser, column, shoot  # noqa: F401  (browser: the fixture)
 from tests.e2e.test_tasks_ui import DESKTOP, PHONE, no_unexpected_errors
@@ -125,6 +125,83 @@ async def test_workflow_editor_adds_a_status_whose_wip_limit_refuses_a_move(
     assert truth["status_id"] == ws.ids["px_todo"]
     assert no_unexpected_errors(owner) == []
     await owner.context.close()
+
+
+@pytest.mark.parametrize(
+    ("size", "language"), [pytest.param(DESKTOP, "en", id="desktop-en"), pytest.param(PHONE, "sv", id="phone-sv")]
+)
+async def test_a_status_is_renamed_then_removed_sending_its_tasks_where_chosen(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    size: tuple[int, int],
+    language: str,
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    sv = language == "sv"
+    blocked, active, task = ws.ids["px_blocked"], ws.ids["px_active"], ws.ids["px_customer_task"]
+    owner = await Person.sign_in(browser, a, "owner@example.test", width=size[0], height=size[1])
+    customer = await Person.sign_in(browser, b, "customer@example.test", width=DESKTOP[0], height=DESKTOP[1])
+    await customer.open_board("PX")
+    card = customer.page.locator(f"[data-task-id='{task}']")
+
+    def in_column(status: str) -> Locator:
+        return customer.page.locator(f"{column(customer.page, status)} [data-task-id='{task}']")
+
+    await expect(in_column("Waiting on customer")).to_be_visible()
+    page = owner.page
+    if sv:
+        await page.select_option("#language", "sv")
+        await expect(page.locator("html")).to_have_attribute("lang", "sv")
+    # Within the app (a reload could outrun saving the language choice).
+    await owner.open_board("PX")
+    await page.click(".project-nav a[href$='/settings']")
+    await page.wait_for_selector("#new-status-name")
+
+    # Renamed in place by keyboard: a name another status has is refused beside the field before sending.
+    name = page.locator(f"#status-{blocked}-name")
+    await name.fill("done")
+    await name.press("Enter")
+    await expect(page.locator(f"#status-{blocked}-name-error")).to_have_text(
+        "Det används redan här." if sv else "That is already used here."
+    )
+    await expect(name).to_have_attribute("aria-invalid", "true")
+    await name.fill("With the customer")
+    await name.press("Enter")
+    await expect(page.locator(f"#status-{blocked}-status")).to_have_text("Sparat" if sv else "Saved", timeout=5000)
+    await expect(page.locator(f"#status-{blocked}-name-error")).to_have_count(0)
+    assert next(s for s in statuses(a, ws) if s["id"] == blocked)["name"] == "With the customer"
+    # The customer's board, on the other node, renames the column without a reload.
+    renamed = column(customer.page, "With the customer")
+    await expect(in_column("With the customer")).to_be_visible(timeout=5000)
+
+    # Removed, choosing where its tasks go; the dialog opens and is answered from the keyboard.
+    remove = page.locator(f".status-row[data-status-id='{blocked}'] button.remove")
+    await remove.focus()
+    await page.keyboard.press("Enter")
+    dialog = page.locator("dialog#confirm")
+    await expect(dialog).to_contain_text("With the customer")
+    await dialog.locator("#remove-move-to").select_option(str(active))
+    await dialog.locator("button.danger").click()
+    await expect(page.locator("#people-status")).to_contain_text(
+        "With the customer togs bort" if sv else "With the customer removed", timeout=5000
+    )
+    await expect(dialog).to_have_count(0)
+    await expect(page.locator(f".status-row[data-status-id='{blocked}']")).to_have_count(0)
+    assert [s["name"] for s in statuses(a, ws)] == ["To do", "In progress", "Done"]
+    truth = httpx.get(
+        f"{a.http}/api/tasks/{task}", headers={"authorization": f"Bearer {ws.token('owner')}"}, timeout=10
+    ).json()
+    assert truth["status_id"] == active
+    # The customer's board: the column is gone and its task stands in the chosen one, live.
+    await expect(customer.page.locator(renamed)).to_have_count(0, timeout=5000)
+    await expect(in_column("In progress")).to_be_visible()
+    await expect(card).to_have_count(1)
+    await shoot(owner, f"workflow-removed-{language}")
+    for person in (owner, customer):
+        assert no_unexpected_errors(person) == []
+        await person.context.close()
 
 
 async def test_milestones_are_created_shared_and_completed_which_asks_the_customer(

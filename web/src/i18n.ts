@@ -51,3 +51,10 @@ export function formatDate(iso: string): string {
     new Date(`${iso}T00:00:00`),
   );
 }
+
+/** A moment (an ISO timestamp) as a date and time in the reader's language. */
+export function formatDateTime(iso: string): string {
+  return new Intl.DateTimeFormat(current.value === "sv" ? "sv-SE" : "en-GB", { dateStyle: "medium", timeStyle: "short" }).format(
+    new Date(iso),
+  );
+}

@@ -3,9 +3,6 @@ import { useEffect, useState } from "preact/hooks";
 import { lazy, Route, Router, useLocation } from "preact-iso";
 import type { User } from "../api";
 import { WaitingOnYou } from "../screens/home/WaitingOnYou";
-import { renderInvite } from "../views/invite";
-import { renderReset } from "../views/reset";
-import { renderSignInLink } from "../views/sign-in-link";
 import { may } from "../people-api";
 import { Board } from "../screens/board/Board";
 import { Files } from "../screens/files/Files";
@@ -20,6 +17,10 @@ import { Sessions } from "../screens/account/Sessions";
 import { Enrol } from "../screens/account/Enrol";
 import { SecondFactor } from "../screens/account/SecondFactor";
 import { SignIn } from "../screens/sign-in/SignIn";
+import { Invite } from "../screens/sign-in/Invite";
+import { ResetPassword } from "../screens/sign-in/ResetPassword";
+import { SignInLink } from "../screens/sign-in/SignInLink";
+import { Tokens } from "../screens/account/Tokens";
 import { Organization } from "../screens/organization/Organization";
 import { Milestones } from "../screens/milestones/Milestones";
 import { ActivityFeed } from "../screens/activity/ActivityFeed";
@@ -31,7 +32,6 @@ import { Header } from "./Header";
 import { missingAt, NotFound } from "./NotFound";
 import { Toasts } from "./toast";
 import { finishSignIn, liveClient, loadSession, mustEnrol, user, type SignInResult } from "./session";
-import { View } from "./View";
 
 // The note editor (Tiptap, ProseMirror, Yjs) is loaded when a note is opened, not with every page.
 const NoteEditor = lazy(() => import("../screens/notes/NoteEditor").then((m) => m.NoteEditor));
@@ -49,6 +49,9 @@ const n = Number;
 // Each screen reads who is signed in from the session (set before the router renders).
 const me = (): User => user.value!;
 
+// The audit log is for admins only: loaded when opened.
+const AuditLog = lazy(() => import("../screens/audit/AuditLog").then((m) => m.AuditLog));
+
 // The dashboards (Chart.js) load only when opened.
 const ReportsScreen = lazy(() => import("../screens/reports/Reports").then((m) => m.Reports));
 const PortfolioScreen = lazy(() => import("../screens/reports/Portfolio").then((m) => m.Portfolio));
@@ -65,7 +68,7 @@ function Home() {
 const s = {
   Tokens: () => (
     <>
-      <View id="tokens" run={async (root) => (await import("../views/account")).renderTokens(root, me())} />
+      <Tokens user={me()} />
       <div class="page">
         <SecondFactor />
         <Sessions />
@@ -73,7 +76,7 @@ const s = {
       </div>
     </>
   ),
-  Audit: () => <View id="audit" run={async (root) => (await import("../views/account")).renderAudit(root)} />,
+  Audit: () => <AuditLog />,
   // The note editor (Tiptap, Yjs) loads only when opened.
   Note: (p: Params) => <NoteEditor key={`${p.project}:${p.note}`} projectId={n(p.project)} noteId={n(p.note)} who={me()} />,
   Notes: (p: Params) => <NotesList projectId={n(p.project)} who={me()} />,
@@ -167,15 +170,15 @@ export function App() {
   const joined = (result: SignInResult, projectId: number) => {
     route(finishSignIn(result) ? `/projects/${projectId}` : "/", true);
   };
-  if (path === "/invite") return <View id={`invite:${hash}`} run={(root) => renderInvite(root, hash.slice(1), joined)} />;
-  if (path === "/reset-password") return <View id={`reset:${hash}`} run={(root) => renderReset(root, hash.slice(1))} />;
+  if (path === "/invite") return <Invite key={hash} token={hash.slice(1)} onJoined={joined} />;
+  if (path === "/reset-password") return <ResetPassword key={hash} token={hash.slice(1)} />;
   // A sign-in link lands on the home page once it signed in, the spent token gone from the address bar and history.
   const linked = (result: SignInResult) => {
     finishSignIn(result);
     route("/", true);
   };
   if (path === "/sign-in-link") {
-    return <View id={`link:${hash}`} run={(root) => renderSignInLink(root, hash.slice(1), linked)} />;
+    return <SignInLink key={hash} token={hash.slice(1)} onSignedIn={linked} />;
   }
   if (who === undefined) return null;
   if (who === null) return <SignIn />;

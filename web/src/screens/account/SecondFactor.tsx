@@ -5,7 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
-import { t, tn } from "../../i18n";
+import { formatDateTime, t, tn } from "../../i18n";
 import { addPasskey, cancelled } from "../sign-in/passkey";
 
 interface PasskeyRow {
@@ -23,7 +23,7 @@ export interface Factors {
   enrolment_required: boolean;
 }
 
-const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : t("tokens.never"));
+const when = (iso: string | null) => (iso ? formatDateTime(iso) : t("tokens.never"));
 
 export function SecondFactor({ onChange }: { onChange?: (factors: Factors) => void }) {
   const [factors, setFactors] = useState<Factors | null>(null);

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
-import { t, tn } from "../../i18n";
+import { formatDateTime, t, tn } from "../../i18n";
 
 export interface SignedInSession {
   id: number;
@@ -17,7 +17,7 @@ export interface SignedInSession {
   current: boolean;
 }
 
-const when = (iso: string) => new Date(iso).toLocaleString();
+const when = (iso: string) => formatDateTime(iso);
 
 /** "Firefox on Linux" in the reader's language (the API's `device` is English). */
 export function deviceName(session: Pick<SignedInSession, "browser" | "system">): string {

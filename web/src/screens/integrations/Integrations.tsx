@@ -4,7 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, postCsv, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
-import { t, tn, type MessageKey } from "../../i18n";
+import { formatDateTime, t, tn, type MessageKey } from "../../i18n";
 import { getProject, may, type ProjectDetails } from "../../people-api";
 import { ProjectNav } from "../common/ProjectNav";
 import "../notes/notes.css";
@@ -52,9 +52,7 @@ export const EVENTS = [
 // The API's URL rule (server/api/webhooks.py), in short: http(s), a host, no credentials, no fragment.
 const URL_RULE = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?([/?][!-"$-~]*)?$/;
 
-function when(iso: string): string {
-  return new Date(iso).toLocaleString(document.documentElement.lang === "sv" ? "sv-SE" : "en-GB");
-}
+const when = formatDateTime;
 
 export function Integrations({ projectId, who }: { projectId: number; who: User }) {
   const [project, setProject] = useState<ProjectDetails | null>(null);

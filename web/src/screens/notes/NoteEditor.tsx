@@ -9,7 +9,7 @@ import { api, type Project, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { fieldError, reasonFor } from "../../app/errors";
 import { pageMissing } from "../../app/NotFound";
-import { t } from "../../i18n";
+import { formatDateTime, t } from "../../i18n";
 import { ProjectNav } from "../common/ProjectNav";
 import { colourFor, liveEditor, previewEditor } from "./editor";
 import "./notes.css";
@@ -310,7 +310,7 @@ function VersionRow(props: {
       <button type="button" class="link" aria-expanded={open ? "true" : "false"} onClick={() => void toggle()}>
         {v.name}
       </button>{" "}
-      <time dateTime={v.created_at}>{new Date(v.created_at).toLocaleString()}</time>
+      <time dateTime={v.created_at}>{formatDateTime(v.created_at)}</time>
       {v.visibility === "internal" && props.staff && <span class="tag-internal">🔒 {t("notes.versionVisibility")}</span>}
       {props.canRestore && (
         <button

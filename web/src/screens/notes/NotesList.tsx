@@ -1,5 +1,5 @@
 // The project's notes: a live list (created, renamed, shared, made internal or deleted by anyone shows at once),
-// and for staff, creating, renaming, sharing or making internal, and deleting. The editor is views/notes.ts.
+// and for staff, creating, renaming, sharing or making internal, and deleting. The editor is NoteEditor.tsx.
 import { useEffect, useState } from "preact/hooks";
 import { allPages, api, type Project, type Task, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";

@@ -1,0 +1,125 @@
+// `/invite#<token>`: joining a project by invitation. The person names themselves and chooses a password (or, where
+// the organization allows it, joins without one and signs in by link later); the API's reasons show beside the field.
+import { useEffect, useState } from "preact/hooks";
+import { api } from "../../api";
+import type { SignInResult } from "../../app/session";
+import { locale, t } from "../../i18n";
+import { explain, Field, type FieldErrors } from "../people/ui";
+
+interface Preview {
+  email: string;
+  project_name: string;
+  organization_name: string;
+  name: string;
+  passwordless: boolean;
+}
+
+type Joined = (result: SignInResult, projectId: number) => void;
+
+export function Invite({ token, onJoined }: { token: string; onJoined: Joined }) {
+  const [preview, setPreview] = useState<Preview | null | "invalid">(null);
+  useEffect(() => {
+    let gone = false;
+    setPreview(null);
+    api<Preview>("POST", "/api/invites/preview", { token }).then(
+      (found) => gone || setPreview(found),
+      () => gone || setPreview("invalid"),
+    );
+    return () => {
+      gone = true;
+    };
+  }, [token]);
+  if (preview === null) return <main class="centered" aria-busy="true" />;
+  if (preview === "invalid") {
+    return (
+      <main class="centered">
+        <p class="panel error" role="alert">
+          {t("invite.invalid")}
+        </p>
+      </main>
+    );
+  }
+  return <JoinForm token={token} preview={preview} onJoined={onJoined} />;
+}
+
+function JoinForm({ token, preview, onJoined }: { token: string; preview: Preview; onJoined: Joined }) {
+  const [name, setName] = useState(preview.name);
+  const [password, setPassword] = useState("");
+  const [fields, setFields] = useState<FieldErrors>({});
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  const join = async (withPassword: boolean) => {
+    setFields({});
+    setError("");
+    setBusy(true);
+    try {
+      const result = await api<SignInResult & { project_id: number }>("POST", "/api/invites/accept", {
+        token,
+        name,
+        ...(withPassword ? { password } : {}),
+        locale: locale(),
+      });
+      onJoined(result, result.project_id);
+    } catch (err) {
+      const said = explain(err);
+      setFields(said.fields);
+      setError(said.message);
+      setBusy(false);
+    }
+  };
+  const submit = (event: Event) => {
+    event.preventDefault();
+    void join(true);
+  };
+  const passwordless = () => {
+    if (!name.trim()) {
+      setFields({ name: t("invite.needName") });
+      setError("");
+      document.getElementById("name")?.focus();
+      return;
+    }
+    void join(false);
+  };
+  return (
+    <main class="centered">
+      <form class="panel" onSubmit={submit} aria-busy={busy}>
+        <h1>{t("invite.title", { project: preview.project_name })}</h1>
+        <p>{t("invite.intro", { organization: preview.organization_name, email: preview.email })}</p>
+        <Field id="name" label={t("invite.name")} error={fields.name}>
+          {(a) => (
+            <input {...a} name="name" autocomplete="name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          )}
+        </Field>
+        <Field id="password" label={t("invite.password")} error={fields.password}>
+          {(a) => (
+            <input
+              {...a}
+              name="password"
+              type="password"
+              autocomplete="new-password"
+              minLength={12}
+              required
+              value={password}
+              onInput={(e) => setPassword(e.currentTarget.value)}
+            />
+          )}
+        </Field>
+        <p class="error" role="alert">
+          {error}
+        </p>
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? t("common.working") : t("invite.submit")}
+        </button>
+        {preview.passwordless && (
+          <>
+            <p class="hint">{t("invite.passwordlessHint")}</p>
+            <button type="button" id="join-passwordless" class="secondary" disabled={busy} onClick={passwordless}>
+              {t("invite.passwordless")}
+            </button>
+          </>
+        )}
+      </form>
+    </main>
+  );
+}
