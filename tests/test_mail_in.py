@@ -538,3 +538,37 @@ def test_an_html_only_reply_is_read_without_its_quoted_block() -> None:
         subtype="html",
     )
     assert reply_text(body_text(message)) == "Looks great & ready.\nAnna"
+
+
+async def test_a_deactivated_person_replying_is_bounced_and_nothing_is_stored(world: MailWorld) -> None:
+    ws, task = world.ws, world.ws.ids["px_shared_task"]
+    staff_address = world.address("staff", task, Visibility.INTERNAL)
+    assert (await world.api("staff").client.patch("/api/me", json={"locale": "sv"})).status_code == 200
+    owner = world.api("owner").client
+    off = await owner.patch(f"/api/staff/{ws.users['staff']}", json={"active": False})
+    assert off.status_code == 200 and off.json()["active"] is False
+    before = await world.thread(task, "owner")
+    files_before = (await owner.get(f"/api/projects/{ws.ids['px']}/files")).json()["items"]
+
+    code, answer = await world.send(
+        staff_address,
+        "Sent after I left",
+        sender="staff@example.test",
+        attachments=[("notes.txt", b"words", "text/plain")],
+        message_id="<after-leaving@client.test>",
+    )
+    assert code == 550 and "No access" in answer
+    # Told why, in their language: the address is a real Tandem user's, not a forged stranger's.
+    bounce = await world.bounce_to("staff@example.test")
+    assert "inte längre tillgång" in str(bounce.get_content())
+    assert await world.thread(task, "owner") == before
+    assert (await owner.get(f"/api/projects/{ws.ids['px']}/files")).json()["items"] == files_before
+
+    # Not even the Message-ID was kept: reactivated, the same mail posts.
+    on = await owner.patch(f"/api/staff/{ws.users['staff']}", json={"active": True})
+    assert on.status_code == 200
+    code, _ = await world.send(
+        staff_address, "Sent after I left", sender="staff@example.test", message_id="<after-leaving@client.test>"
+    )
+    assert code == 250
+    assert (await world.thread(task, "owner"))[0]["body"] == "Sent after I left"

@@ -258,14 +258,13 @@ class ReplyHandler:
 
     async def _bounce(self, sender: str, original: Message, refusal: Refused) -> None:
         """Tell a sender who is a Tandem user why, in their language. Strangers get only the SMTP answer: bouncing
-        to an address anyone can forge would make this server a source of backscatter."""
+        to an address anyone can forge would make this server a source of backscatter. A deactivated person is told
+        only that they no longer have access, which is refused after their own reply address and sender matched."""
         if not refusal.reason or not sender:
             return
         async with self.services.db.session() as session:
-            user = (
-                await session.exec(select(User).where(col(User.email) == sender, col(User.is_active).is_(True)))
-            ).first()
-        if user is None:
+            user = (await session.exec(select(User).where(col(User.email) == sender))).first()
+        if user is None or (not user.is_active and refusal.reason != "bounce.no_access"):
             return
         locale = user.locale
         reason = translate(locale, refusal.reason, **refusal.params)
