@@ -36,6 +36,10 @@ CATALOGS: dict[str, dict[str, str]] = {
         ),
         "bounce.unauthenticated": "Your mail server could not prove this mail came from you (SPF/DKIM failed).",
         "bounce.no_access": "You no longer have access to this thread.",
+        "bounce.enrol_first": (
+            "Your organization requires a second way to sign in (a passkey or authenticator codes), and you have not "
+            "set one up yet. Sign in to Tandem, set one up, then send your reply again."
+        ),
         "bounce.too_large": "The mail or an attachment is too large (at most {limit} bytes).",
         "bounce.empty": "We found no reply text above the quoted message.",
         "bounce.invalid": "The reply could not be posted: {detail}",
@@ -110,6 +114,10 @@ CATALOGS: dict[str, dict[str, str]] = {
         "bounce.not_recipient": ("Svarsadressen tillhör den som aviseringen skickades till; svara från den brevlådan."),
         "bounce.unauthenticated": "Din e-postserver kunde inte visa att mejlet kom från dig (SPF/DKIM misslyckades).",
         "bounce.no_access": "Du har inte längre tillgång till den här tråden.",
+        "bounce.enrol_first": (
+            "Din organisation kräver ett andra sätt att logga in (en nyckel eller koder från en autentiseringsapp), "
+            "och du har inte lagt till något än. Logga in i Tandem, lägg till ett och skicka sedan ditt svar igen."
+        ),
         "bounce.too_large": "Mejlet eller en bilaga är för stor (högst {limit} byte).",
         "bounce.empty": "Vi hittade ingen svarstext ovanför det citerade meddelandet.",
         "bounce.invalid": "Svaret kunde inte publiceras: {detail}",

@@ -15,6 +15,7 @@ from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
@@ -538,3 +539,71 @@ def test_an_html_only_reply_is_read_without_its_quoted_block() -> None:
         subtype="html",
     )
     assert reply_text(body_text(message)) == "Looks great & ready.\nAnna"
+
+
+async def test_a_deactivated_person_replying_is_bounced_and_nothing_is_stored(world: MailWorld) -> None:
+    ws, task = world.ws, world.ws.ids["px_shared_task"]
+    staff_address = world.address("staff", task, Visibility.INTERNAL)
+    assert (await world.api("staff").client.patch("/api/me", json={"locale": "sv"})).status_code == 200
+    owner = world.api("owner").client
+    off = await owner.patch(f"/api/staff/{ws.users['staff']}", json={"active": False})
+    assert off.status_code == 200 and off.json()["active"] is False
+    before = await world.thread(task, "owner")
+    files_before = (await owner.get(f"/api/projects/{ws.ids['px']}/files")).json()["items"]
+
+    code, answer = await world.send(
+        staff_address,
+        "Sent after I left",
+        sender="staff@example.test",
+        attachments=[("notes.txt", b"words", "text/plain")],
+        message_id="<after-leaving@client.test>",
+    )
+    assert code == 550 and "No access" in answer
+    # Told why, in their language: the address is a real Tandem user's, not a forged stranger's.
+    bounce = await world.bounce_to("staff@example.test")
+    assert "inte längre tillgång" in str(bounce.get_content())
+    assert await world.thread(task, "owner") == before
+    assert (await owner.get(f"/api/projects/{ws.ids['px']}/files")).json()["items"] == files_before
+
+    # Not even the Message-ID was kept: reactivated, the same mail posts.
+    on = await owner.patch(f"/api/staff/{ws.users['staff']}", json={"active": True})
+    assert on.status_code == 200
+    code, _ = await world.send(
+        staff_address, "Sent after I left", sender="staff@example.test", message_id="<after-leaving@client.test>"
+    )
+    assert code == 250
+    assert (await world.thread(task, "owner"))[0]["body"] == "Sent after I left"
+
+
+async def test_a_reply_waits_for_the_second_factor_the_organization_requires(world: MailWorld) -> None:
+    task = world.ws.ids["px_shared_task"]
+    customer = world.api("customer").client
+    assert (await customer.patch("/api/me", json={"locale": "sv"})).status_code == 200
+    rule = await world.api("owner").client.patch(
+        "/api/organization/security", json={"require_second_factor_customers": True}
+    )
+    assert rule.status_code == 200, rule.text
+    before = await world.thread(task)
+    address = world.address("customer", task)
+
+    # Signing in, the customer could only enrol: a reply by email does not post as them either.
+    code, answer = await world.send(
+        address, "Looks good", sender="customer@example.test", message_id="<before-enrolling@client.test>"
+    )
+    assert code == 550 and "Second factor required" in answer
+    bounce = await world.bounce_to("customer@example.test")
+    assert "andra sätt att logga in" in str(bounce.get_content())
+    assert await world.thread(task) == before
+
+    # Enrolled (authenticator codes on the node's real clock), the same mail posts.
+    secret = (await customer.post("/api/me/totp")).json()["secret"]
+    confirmed = await customer.post("/api/me/totp/confirm", json={"code": pyotp.TOTP(secret).now()})
+    assert confirmed.status_code == 200, confirmed.text
+    code, _ = await world.send(
+        address, "Looks good", sender="customer@example.test", message_id="<before-enrolling@client.test>"
+    )
+    assert code == 250
+    assert (await world.thread(task))[0]["body"] == "Looks good"
+    # Staff are not bound by the customers' rule.
+    code, _ = await world.send(world.address("staff", task, Visibility.INTERNAL), "Noted", sender="staff@example.test")
+    assert code == 250

@@ -4,6 +4,7 @@ digest (mailed to a real local SMTP server) and feed hold exactly the shared one
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,15 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.db import utcnow
-from server.settings import Settings
+from server.mail.tokens import ItemKind, ReplyTarget, token_of, verify
+from server.models import Visibility
+from server.settings import MailInSettings, Settings
 from tests.conftest import bearer
+from tests.nodes import SECRET
 from tests.test_digest import Inbox, body_of, mail_settings, smtp  # noqa: F401  (fixtures)
 from tests.workspace import Workspace
+
+DOMAIN = "reply.test"
 
 
 def _changes(client: TestClient, ws: Workspace) -> dict[str, Any]:
@@ -204,3 +210,114 @@ def test_since_the_last_visit(mail_settings: Settings, workspace_template: tuple
         assert rest.json()["next_before"] is None
         assert client.get(f"/api/projects/{ws.ids['py']}/activity", headers=customer).status_code == 404
         assert client.put(f"/api/projects/{ws.ids['py']}/visit", headers=customer).status_code == 404
+
+
+def test_what_is_next_holds_the_open_shared_items_due_soonest(
+    mail_settings: Settings,  # noqa: F811
+    smtp: tuple[Inbox, int],  # noqa: F811
+    workspace_template: tuple[Path, Workspace],
+) -> None:
+    inbox, _ = smtp
+    ws = workspace_template[1]
+    px, staff = ws.ids["px"], bearer(ws, "staff")
+    today = utcnow().date()
+
+    def day(n: int) -> str:
+        return (today + dt.timedelta(days=n)).isoformat()
+
+    app = create_app(mail_settings)
+    with TestClient(app) as client:
+
+        def task(title: str, due: int, **body: Any) -> int:
+            body = {"visibility": "shared", **body, "title": title, "due_date": day(due)}
+            response = client.post(f"/api/projects/{px}/tasks", headers=staff, json=body)
+            assert response.status_code == 201, response.text
+            return int(response.json()["id"])
+
+        soon = task("Soon", 3)
+        later = task("Later", 10)
+        task("Far", 15)  # past the two-week lookahead
+        task("Gone by", -1)  # overdue is not "next"
+        task("Pricing SECRET", 2, visibility="internal")
+        done = task("Finished", 1)
+        assert (
+            client.patch(f"/api/tasks/{done}", headers=staff, json={"status_id": ws.ids["px_done"]}).status_code == 200
+        )
+        for milestone, due in ((ws.ids["px_shared_milestone"], 5), (ws.ids["px_internal_milestone"], 4)):
+            answer = client.patch(f"/api/milestones/{milestone}", headers=staff, json={"due_date": day(due)})
+            assert answer.status_code == 200, answer.text
+        for n in range(6):  # at most five
+            task(f"Batch {n}", 12)
+        assert client.portal.call(app.state.services.digests.progress.run_once) == 2
+    mail = body_of(next(m for m in inbox.messages if m["To"] == ws.emails["customer"]))
+    assert _section(mail, "What is next") == [
+        f"Soon (due {day(3)})",
+        f"px shared milestone (due {day(5)})",
+        f"Later (due {day(10)})",
+        f"Batch 0 (due {day(12)})",
+        f"Batch 1 (due {day(12)})",
+    ]
+    lines = mail.splitlines()
+    assert lines[lines.index(f"- Soon (due {day(3)})") + 1] == f"  http://testserver/projects/{px}/tasks/{soon}"
+    assert lines[lines.index(f"- Later (due {day(10)})") + 1] == f"  http://testserver/projects/{px}/tasks/{later}"
+    assert (
+        lines[lines.index(f"- px shared milestone (due {day(5)})") + 1]
+        == f"  http://testserver/projects/{px}/milestones"
+    )
+    assert "SECRET" not in mail and "internal milestone" not in mail
+
+
+def test_digest_items_carry_reply_addresses_and_threading_headers(
+    mail_settings: Settings,  # noqa: F811
+    smtp: tuple[Inbox, int],  # noqa: F811
+    workspace_template: tuple[Path, Workspace],
+) -> None:
+    inbox, _ = smtp
+    ws = workspace_template[1]
+    settings = replace(mail_settings, secret_key=SECRET, mail_in=MailInSettings(domain=DOMAIN))
+    app = create_app(settings)
+    with TestClient(app) as client:
+        staff = bearer(ws, "staff")
+        shown = client.post(
+            f"/api/projects/{ws.ids['px']}/tasks", headers=staff, json={"title": "Homepage", "visibility": "shared"}
+        ).json()["id"]
+        # PY's customer: one thing happened, in one thread.
+        posted = client.post(
+            f"/api/tasks/{ws.ids['py_shared_task']}/comments",
+            headers=staff,
+            json={"body": "The draft is up", "visibility": "shared"},
+        )
+        assert posted.status_code == 201, posted.text
+        assert client.portal.call(app.state.services.digests.progress.run_once) == 3
+    mails = {m["To"]: m for m in inbox.messages}
+    customer = ws.users["customer"]
+
+    # Several threads: each item with a thread carries its own address (shared audience), the mail its Message-ID.
+    mail = mails[ws.emails["customer"]]
+    assert mail["Message-ID"].endswith(f"@{DOMAIN}>") and mail["Auto-Submitted"] == "auto-generated"
+    assert mail["Reply-To"] is None and mail["References"] is None
+    lines = body_of(mail).splitlines()
+    replies = {
+        lines[i - 2]: verify(SECRET, token_of(line.split(": ", 1)[1], DOMAIN) or "")
+        for i, line in enumerate(lines)
+        if line.startswith("  Reply by email: ")
+    }
+    assert replies["- New task: Homepage"] == ReplyTarget(customer, ItemKind.TASK, shown, Visibility.SHARED)
+    waiting = ws.ids["px_customer_task"]
+    assert replies[next(k for k in replies if k.startswith("- px waiting on customer"))] == ReplyTarget(
+        customer, ItemKind.TASK, waiting, Visibility.SHARED
+    )
+    assert all(target is not None and target.audience == Visibility.SHARED for target in replies.values())
+    # A feedback survey waits on the customer too, answered in Tandem: no address under it.
+    section = _section(body_of(mail), "Waiting on you")
+    assert len(section) > len([k for k in replies if k[2:] in section])
+
+    # One thread: Reply-To and the thread's id, as notification mail about one item has.
+    (single,) = [m for m in inbox.messages if m["To"] == ws.emails["other_customer"]]
+    py_task = ws.ids["py_shared_task"]
+    assert verify(SECRET, token_of(single["Reply-To"], DOMAIN) or "") == ReplyTarget(
+        ws.users["other_customer"], ItemKind.TASK, py_task, Visibility.SHARED
+    )
+    assert single["In-Reply-To"] == single["References"] == f"<task-{py_task}@{DOMAIN}>"
+    assert "Reply to this mail to answer in its thread." in body_of(single)
+    assert "Reply by email" not in body_of(single)

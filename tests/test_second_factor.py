@@ -184,3 +184,28 @@ def test_second_factor_events_are_audited(client: TestClient, workspace: Workspa
         for event in client.get(f"/api/audit?action={prefix}", headers=owner).json()["items"]
     }
     assert {"second_factor.totp_added", "auth.second_factor_failed", "auth.second_factor"} <= actions
+
+
+def test_an_organization_requiring_a_factor_for_customers_sends_customers_through_enrolment(
+    client: TestClient, workspace: Workspace, clock: Clock
+) -> None:
+    owner = auth(workspace.token("owner"))
+    rule = client.patch("/api/organization/security", json={"require_second_factor_customers": True}, headers=owner)
+    assert rule.json() == {"require_second_factor_staff": False, "require_second_factor_customers": True}
+    # Staff are not asked now; customers (and viewers, who are customers too) are.
+    assert login(client, workspace.emails["staff"])["enrolment_required"] is False
+    assert login(client, workspace.emails["viewer"])["enrolment_required"] is True
+    answer = login(client, workspace.emails["customer"])
+    assert answer["enrolment_required"] is True
+    token = answer["token"]
+    for path in ("/api/projects", "/api/me/waiting", f"/api/tasks/{workspace.ids['px_shared_task']}"):
+        blocked = client.get(path, headers=auth(token))
+        assert blocked.status_code == 403 and blocked.json()["error"] == "enrolment_required", path
+    assert client.get("/api/me/second-factor", headers=auth(token)).json()["required"] is True
+    enrol_totp(client, token, clock)
+    assert client.get("/api/projects", headers=auth(token)).status_code == 200
+    refused = client.delete("/api/me/totp", headers=auth(token))
+    assert refused.status_code == 409 and refused.json()["error"] == "second_factor_required"
+    # The next sign-in asks for the factor just set up.
+    again = login(client, workspace.emails["customer"])
+    assert again["token"] is None and again["second_factor"]["methods"] == ["totp", "recovery"]

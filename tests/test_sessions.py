@@ -1,5 +1,6 @@
 """Where a person is signed in: their sessions listed with device, address and last use; one ended from the list,
-or all but the current one; each end audited; and an ended session's socket closing on another node at once."""
+or all but the current one; each end audited; and an ended session's sockets (`/ws` and `/yjs`) closing on another
+node at once."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from starlette.testclient import TestClient
 from channels.client import TandemClient
 from server.accounts.devices import describe_device
 from tests.conftest import bearer
+from tests.crdt.yclient import YClient
 from tests.nodes import Node
+from tests.test_notes_access import opened
 from tests.workspace import PASSWORD, Workspace
+
+__all__ = ["opened"]
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 IPHONE = (
@@ -94,7 +99,11 @@ def test_a_personal_api_token_cannot_list_or_end_sessions(client: TestClient, wo
 
 @pytest.mark.parametrize("how", ["one", "everywhere_else"])
 async def test_ending_a_session_from_the_list_closes_its_socket_on_another_node_within_a_second(
-    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient], how: str
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    clients: list[TandemClient],
+    opened: list[YClient],
+    how: str,
 ) -> None:
     a, b = two_nodes
     ws = database[1]
@@ -114,6 +123,12 @@ async def test_ending_a_session_from_the_list_closes_its_socket_on_another_node_
         laptop_socket = await TandemClient.connect(b.ws, token=laptop, ping_interval=None)
         clients.extend([phone_socket, laptop_socket])
         await phone_socket.subscribe(f"project:{ws.ids['px']}:staff")
+        note = f"ws://127.0.0.1:{b.port}/yjs/{ws.ids['px_shared_note']}"
+        phone_note = await YClient.connect(note, token=phone)
+        laptop_note = await YClient.connect(note, token=laptop)
+        opened.extend([phone_note, laptop_note])
+        for editor in (phone_note, laptop_note):
+            await asyncio.wait_for(editor.synced.wait(), 10)
 
         me = {"authorization": f"Bearer {laptop}"}
         sessions = (await http.get("/api/me/sessions", headers=me)).json()["items"]
@@ -123,8 +138,11 @@ async def test_ending_a_session_from_the_list_closes_its_socket_on_another_node_
             assert (await http.delete(f"/api/me/sessions/{target['id']}", headers=me)).status_code == 204
         else:
             assert (await http.post("/api/me/sessions/end-others", headers=me)).status_code == 200
+        # Both of its sockets, /ws and /yjs, close on the other node within a second.
         async with asyncio.timeout(1):
-            while phone_socket.close_code is None:
+            while phone_socket.close_code is None or phone_note.close_code is None:
                 await asyncio.sleep(0.01)
-        assert phone_socket.close_code == 4401, f"closed after {time.monotonic() - started:.3f}s"
-        assert laptop_socket.close_code is None  # the session doing the ending keeps its socket
+        elapsed = f"closed after {time.monotonic() - started:.3f}s"
+        assert phone_socket.close_code == 4401 and phone_note.close_code == 4401, elapsed
+        # The session doing the ending keeps its sockets.
+        assert laptop_socket.close_code is None and laptop_note.close_code is None

@@ -9,6 +9,7 @@ import re
 import time
 from http.cookiejar import Cookie
 
+import pyotp
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,6 +17,7 @@ from server.security import token_hash
 from server.settings import Settings
 from tests.conftest import bearer
 from tests.test_passwords import sql, utc
+from tests.test_second_factor import T0, Clock, enrol_totp
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
 LINK = re.compile(r"http://\S+/sign-in-link#([A-Za-z0-9_-]+)")
@@ -226,3 +228,32 @@ def test_redeeming_is_rate_limited_per_ip(client: TestClient) -> None:
         for n in range(31)
     ]
     assert statuses == [404] * 30 + [429]
+
+
+def test_a_link_for_someone_with_a_second_factor_stops_at_the_second_step(
+    client: TestClient, workspace: Workspace, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock(T0)
+    client.app.state.services.auth.clock = clock  # type: ignore[attr-defined]
+    email = workspace.emails["customer"]
+    secret, _ = enrol_totp(client, workspace.token("customer"), clock)
+    client.cookies.clear()
+    with caplog.at_level("INFO", logger="server.mail.outgoing"):
+        client.post("/api/auth/link", json={"email": email})
+        token = mailed_link(caplog, email)
+    # The link stands for the password: it yields only a ticket for the second step, no session.
+    redeemed = client.post("/api/auth/link/redeem", json={"token": token})
+    assert redeemed.status_code == 200, redeemed.text
+    assert redeemed.json()["token"] is None and redeemed.json()["user"] is None
+    assert "tandem_session" not in client.cookies
+    assert client.get("/api/me").status_code == 401
+    ticket = redeemed.json()["second_factor"]["ticket"]
+    assert redeemed.json()["second_factor"]["methods"] == ["totp", "recovery"]
+    # Spent even so: the link does not work twice.
+    assert client.post("/api/auth/link/redeem", json={"token": token}).status_code == 404
+    wrong = client.post("/api/auth/second-factor", json={"ticket": ticket, "code": "000000"})
+    assert wrong.status_code == 401
+    clock.now += 30
+    passed = client.post("/api/auth/second-factor", json={"ticket": ticket, "code": pyotp.TOTP(secret).at(clock.now)})
+    assert passed.status_code == 200, passed.text
+    assert client.get("/api/me").json()["user"]["id"] == workspace.users["customer"]

@@ -9,9 +9,14 @@ Per project the customer takes part in (not archived), since the last digest (or
 - **What is next**: the open shared tasks and milestones due soonest (within :data:`LOOKAHEAD`);
 - **Waiting on you**: what ``server/waiting/rules.py`` says waits on the person in that project;
 
-each with a link, and a link to the project's activity feed. Everything comes through the policy: the events through
-``server/activity/rules.py``'s ``visible_events`` (shared when it happened and still visible now), the rest through
-``visible_items``; nothing internal is ever read for the mail. A digest with nothing moved, changed or waiting is not
+each with a link, and a link to the project's activity feed. With ``TANDEM_MAIL_DOMAIN`` set, each item whose
+thread a reply can land in (a task's thread; a request, which a reply answers) carries its reply address
+(``server/mail/``), shared audience, and the mail its ``Message-ID``; a digest about one such item carries it as
+``Reply-To`` with ``In-Reply-To``/``References`` to the item's thread, as notification mail does.
+
+Everything comes through the policy: the events through ``server/activity/rules.py``'s ``visible_events`` (shared
+when it happened and still visible now), the rest through ``visible_items``; nothing internal is ever read for the
+mail. A digest with nothing moved, changed or waiting is not
 sent. The cadence is the person's (``NotificationPreference.progress``: ``daily``, ``weekly`` or ``off``) and the
 mail is in their language. The digest worker (``server/inbox/digest.py``) runs it on its interval.
 """
@@ -29,11 +34,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from server.accounts.auth import load_actor
 from server.activity.rules import SCOPE_AND_DATE_FIELDS, ActivityKind, ActivityOut, events_for
 from server.db import Database, utcnow
+from server.mail.addresses import threading_headers
 from server.mail.outgoing import Mailer
-from server.models import Milestone, NotificationPreference, OrgRole, Project, Status, StatusCategory, Task, User
+from server.mail.tokens import ItemKind, ReplyTarget
+from server.models import (
+    Milestone,
+    NotificationPreference,
+    OrgRole,
+    Project,
+    Status,
+    StatusCategory,
+    Task,
+    User,
+    Visibility,
+)
 from server.policy import Actor, visible_items, visible_projects
 from server.settings import Settings
-from server.waiting.queries import WaitingItemOut, waiting_on
+from server.waiting.queries import WaitingItemOut, WaitingKind, waiting_on
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +93,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "footer": "You get this digest {period_adverb}. Change how often: {link}",
         "adverb.daily": "daily",
         "adverb.weekly": "weekly",
+        "reply": "Reply by email: {address}",
+        "reply_hint": "Reply to this mail to answer in its thread.",
     },
     "sv": {
         "subject": "Tandem: så gick dina projekt framåt {period}",
@@ -108,6 +127,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "footer": "Du får den här sammanfattningen {period_adverb}. Ändra hur ofta: {link}",
         "adverb.daily": "varje dag",
         "adverb.weekly": "varje vecka",
+        "reply": "Svara via e-post: {address}",
+        "reply_hint": "Svara på det här mejlet för att svara i dess tråd.",
     },
 }
 
@@ -121,6 +142,29 @@ def _t(locale: str, key: str, **params: object) -> str:
 class Line:
     text: str
     link: str
+    thread: tuple[ItemKind, int] | None = None  # where a reply by email about this item lands
+
+
+def _task_thread(task_id: int | None) -> tuple[ItemKind, int] | None:
+    return (ItemKind.TASK, task_id) if task_id is not None else None
+
+
+def _event_thread(event: ActivityOut) -> tuple[ItemKind, int] | None:
+    """A task's events reply in its thread; a request's answer the request (or its task's thread, once it has one:
+    server/mail/handler.py decides at delivery)."""
+    if event.task_id is not None:
+        return (ItemKind.TASK, event.task_id)
+    return (ItemKind.REQUEST, event.request_id) if event.request_id is not None else None
+
+
+def _waiting_thread(item: WaitingItemOut) -> tuple[ItemKind, int] | None:
+    """A request asking for information is answered by a reply; a task or a mention is replied to in its thread; a
+    feedback survey is answered in Tandem."""
+    if item.kind == WaitingKind.REQUEST:
+        return (ItemKind.REQUEST, item.id)
+    if item.kind in (WaitingKind.TASK, WaitingKind.MENTION):
+        return _task_thread(item.task_id)
+    return None
 
 
 @dataclass
@@ -215,8 +259,8 @@ class ProgressDigests:
             session.add(preference)
             sent = 0
             if any(p.has_news for p in projects):
-                subject, body = self.render(user, cadence, since, projects)
-                await self.mailer.send(to=user.email, subject=subject, body=body)
+                subject, body, headers = self.render(user, cadence, since, projects)
+                await self.mailer.send(to=user.email, subject=subject, body=body, headers=headers)
                 sent = 1
             await session.commit()
             return sent
@@ -245,17 +289,19 @@ class ProgressDigests:
                 comments[(event.project_id, event.task_id)].append(event)
                 continue
             moved = _moved(user.locale, event)
+            thread = _event_thread(event)
             if moved:
-                progress.moved.append(Line(moved, base + event.link))
-            progress.changed.extend(Line(text, base + event.link) for text in _changes(user.locale, event))
-        for (project_id, _), items in comments.items():
+                progress.moved.append(Line(moved, base + event.link, thread))
+            progress.changed.extend(Line(text, base + event.link, thread) for text in _changes(user.locale, event))
+        for (project_id, task_id), items in comments.items():
             first = items[0]
             text = _t(user.locale, "comments", title=items[-1].title, count=len(items))
-            by_id[project_id].moved.append(Line(text, base + first.link))
+            by_id[project_id].moved.append(Line(text, base + first.link, _task_thread(task_id)))
         await self._next(session, actor, by_id, now)
         for item in await waiting_on(session, actor, self.settings.due_soon_days):
             if item.project_id in by_id:
-                by_id[item.project_id].waiting.append(Line(_waiting_text(user.locale, item), base + item.link))
+                line = Line(_waiting_text(user.locale, item), base + item.link, _waiting_thread(item))
+                by_id[item.project_id].waiting.append(line)
         return list(by_id.values())
 
     async def _next(
@@ -296,7 +342,8 @@ class ProgressDigests:
         for task in tasks:
             assert task.due_date is not None
             link = f"{base}/projects/{task.project_id}/tasks/{task.id}"
-            upcoming.append((task.due_date, task.project_id, Line(f"{task.title}|{task.due_date}", link)))
+            line = Line(f"{task.title}|{task.due_date}", link, _task_thread(task.id))
+            upcoming.append((task.due_date, task.project_id, line))
         for milestone in milestones:
             assert milestone.due_date is not None
             link = f"{base}/projects/{milestone.project_id}/milestones"
@@ -308,14 +355,17 @@ class ProgressDigests:
             if len(by_id[project_id].next) < MAX_NEXT:
                 by_id[project_id].next.append(line)
 
-    def render(self, user: User, cadence: str, since: dt.datetime, projects: list[ProjectProgress]) -> tuple[str, str]:
-        """The mail's subject and plain-text body, in ``user``'s language."""
+    def render(
+        self, user: User, cadence: str, since: dt.datetime, projects: list[ProjectProgress]
+    ) -> tuple[str, str, dict[str, str]]:
+        """The mail's subject, plain-text body in ``user``'s language, and headers (threading, reply address)."""
         locale = user.locale
         subject = _t(locale, "subject", period=_t(locale, f"period.{cadence}"))
+        shown = [p for p in projects if p.has_news]
+        headers, addresses = self._reply_addresses(user, shown)
+        per_item = len(set(addresses.values())) > 1
         lines = [_t(locale, "greeting", name=user.name, since=since.date().isoformat()), ""]
-        for project in projects:
-            if not project.has_news:
-                continue
+        for project in shown:
             lines += [project.name, "=" * len(project.name)]
             sections = (
                 ("moved", project.moved),
@@ -329,10 +379,31 @@ class ProgressDigests:
                 lines.append(_t(locale, key) + ":")
                 for item in items:
                     lines += [f"- {item.text}", f"  {item.link}"]
+                    if per_item and item.thread in addresses:
+                        lines.append("  " + _t(locale, "reply", address=addresses[item.thread]))
             lines += [_t(locale, "feed", link=f"{self.settings.base_url}/projects/{project.project_id}/activity"), ""]
+        if "Reply-To" in headers:  # every item with a thread is about one task or request: reply to the mail
+            lines += [_t(locale, "reply_hint"), ""]
         preferences = f"{self.settings.base_url}/settings/tokens#notification-preferences"
         lines.append(_t(locale, "footer", period_adverb=_t(locale, f"adverb.{cadence}"), link=preferences))
-        return subject, "\n".join(lines)
+        return subject, "\n".join(lines), headers
+
+    def _reply_addresses(
+        self, user: User, projects: list[ProjectProgress]
+    ) -> tuple[dict[str, str], dict[tuple[ItemKind, int], str]]:
+        """The mail's threading headers and each item's reply address (shared: the digest goes to customers);
+        nothing without ``TANDEM_MAIL_DOMAIN``."""
+        domain = self.settings.mail_in.domain
+        if not domain or user.id is None:
+            return {}, {}
+        threads = {line.thread for p in projects for line in _lines(p) if line.thread is not None}
+        targets = {thread: ReplyTarget(user.id, thread[0], thread[1], Visibility.SHARED) for thread in threads}
+        headers, addresses = threading_headers(self.settings.secret_key, domain, list(targets.values()))
+        return headers, {thread: addresses[target] for thread, target in targets.items()}
+
+
+def _lines(project: ProjectProgress) -> list[Line]:
+    return [*project.moved, *project.changed, *project.next, *project.waiting]
 
 
 def _due_line(locale: str, line: Line) -> Line:

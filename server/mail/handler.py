@@ -34,6 +34,7 @@ from sqlmodel import col, select
 from starlette.requests import Request as HttpRequest
 
 from server.accounts.auth import load_actor
+from server.accounts.second_factor import factors_of, required_of
 from server.api.routing import ApiError
 from server.context import Context
 from server.discussion.comments import add_comment
@@ -44,7 +45,7 @@ from server.files.uploads import FileUploadQuery, add_file
 from server.i18n import message as translate
 from server.mail.reply import body_text, reply_text
 from server.mail.tokens import ItemKind, ReplyTarget, token_of, verify
-from server.models import InboundMail, Request, User
+from server.models import InboundMail, Organization, Request, User
 from server.policy import Forbidden, NotFound
 from server.requests.routes import ReplyIn, reply_to_request
 from server.schemas import MAX_COMMENT_LENGTH, CommentIn
@@ -152,6 +153,8 @@ class ReplyHandler:
                 raise Refused("550 5.7.1 Sender authentication failed", "bounce.unauthenticated")
             if not user.is_active:
                 raise Refused("550 5.7.1 No access", "bounce.no_access")
+            if await _must_enrol(session, user):
+                raise Refused("550 5.7.1 Second factor required", "bounce.enrol_first")
             key = _message_key(message, content)
             if await session.get(InboundMail, key) is not None:
                 return "250 2.0.0 Already received"
@@ -258,14 +261,13 @@ class ReplyHandler:
 
     async def _bounce(self, sender: str, original: Message, refusal: Refused) -> None:
         """Tell a sender who is a Tandem user why, in their language. Strangers get only the SMTP answer: bouncing
-        to an address anyone can forge would make this server a source of backscatter."""
+        to an address anyone can forge would make this server a source of backscatter. A deactivated person is told
+        only that they no longer have access, which is refused after their own reply address and sender matched."""
         if not refusal.reason or not sender:
             return
         async with self.services.db.session() as session:
-            user = (
-                await session.exec(select(User).where(col(User.email) == sender, col(User.is_active).is_(True)))
-            ).first()
-        if user is None:
+            user = (await session.exec(select(User).where(col(User.email) == sender))).first()
+        if user is None or (not user.is_active and refusal.reason != "bounce.no_access"):
             return
         locale = user.locale
         reason = translate(locale, refusal.reason, **refusal.params)
@@ -280,3 +282,14 @@ class ReplyHandler:
             body=translate(locale, "bounce.body", reason=reason, link=self.settings.base_url),
             headers=headers,
         )
+
+
+async def _must_enrol(session: Any, user: User) -> bool:
+    """Whether ``user``'s organization requires a second factor they have not set up. Signing in, such a person gets
+    a session that may only enrol; a reply by email would post as them without it, so it is refused until they
+    have one (docs/SECURITY.md, "Replies by email")."""
+    organization = await session.get(Organization, user.organization_id)
+    if organization is None or not required_of(user, organization):
+        return False
+    assert user.id is not None
+    return not (await factors_of(session, user.id)).any

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, CDPSession, Page, expect
 
 from tests.conftest import bearer
 from tests.e2e.test_onboarding import Inbox, mail_env, smtp  # noqa: F401  (the fixture)
@@ -181,8 +181,13 @@ async def test_required_second_factor_enrols_staff_and_a_password_alone_fails(
         await password_sign_in(page, node, ws.emails["owner"])
         await page.wait_for_selector(".projects")
         await page.goto(origin(node) + "/organization")
-        await page.check("#require-staff")
+        # By keyboard: the rule's checkbox, by its label, toggled with Space.
+        require_staff = page.get_by_label("Require a second factor for staff")
+        await expect(require_staff).to_be_enabled(timeout=SLOW)  # once the rule has loaded
+        await require_staff.focus()
+        await page.keyboard.press("Space")
         await expect(page.locator(".second-factor-policy [role=status]")).to_have_text("Saved", timeout=SLOW)
+        await expect(require_staff).to_be_checked()
         assert not await page.is_checked("#require-customers")
 
         # A staff member who reads Swedish, signing in on a phone, is walked through enrolment before anything else.
@@ -252,3 +257,98 @@ async def test_required_second_factor_enrols_staff_and_a_password_alone_fails(
     finally:
         await owner.close()
         await phone.close()
+
+
+async def virtual_authenticator(cdp: CDPSession) -> str:
+    """A platform authenticator that holds passkeys and verifies its user at once; returns its id."""
+    added = await cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )
+    return str(added["authenticatorId"])
+
+
+async def test_two_passkeys_added_renamed_and_removed_by_keyboard_on_a_phone_in_swedish(
+    browser: Browser,  # noqa: F811
+    node: Node,
+    database: tuple[str, Workspace],
+    smtp: tuple[Inbox, int],  # noqa: F811
+) -> None:
+    ws = database[1]
+    email = ws.emails["customer"]
+    async with httpx.AsyncClient(base_url=node.http, timeout=10) as api:
+        swedish = await api.patch("/api/me", json={"locale": "sv"}, headers=bearer(ws, "customer"))
+        assert swedish.status_code == 200, swedish.text
+    errors: list[str] = []
+    context = await browser.new_context(locale="sv-SE", viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        page = await open_page(context, errors)
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("WebAuthn.enable")
+        phone_key = await virtual_authenticator(cdp)
+        await password_sign_in(page, node, email)
+        await page.wait_for_selector(".projects")
+        await page.goto(origin(node) + "/settings/tokens")
+        status = page.locator(".second-factor-status")
+
+        # The first passkey, typed and saved with Enter.
+        await page.locator("#passkey-name").focus()
+        await page.keyboard.type("Telefon")
+        await page.keyboard.press("Enter")
+        await expect(status).to_contain_text('Nyckeln "Telefon" har lagts till.', timeout=SLOW)
+        # A second one, on another authenticator (a passkey is one per authenticator and account).
+        await cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": phone_key})
+        await virtual_authenticator(cdp)
+        await page.locator("#passkey-name").focus()
+        await page.keyboard.type("Surfplatta")
+        await page.keyboard.press("Enter")
+        await expect(status).to_contain_text('Nyckeln "Surfplatta" har lagts till.', timeout=SLOW)
+        await expect(page.locator(".passkey-name")).to_have_text(["Telefon", "Surfplatta"], timeout=SLOW)
+        async with httpx.AsyncClient(base_url=node.http, timeout=10) as api:
+            mine = (await api.get("/api/me/second-factor", headers=bearer(ws, "customer"))).json()
+        assert sorted(p["name"] for p in mine["passkeys"]) == ["Surfplatta", "Telefon"]
+        # Each addition mailed, in Swedish.
+        async with asyncio.timeout(30):
+            while sum(1 for m in smtp[0].messages if "En nyckel har lagts till" in str(m["Subject"])) < 2:
+                await asyncio.sleep(0.05)
+
+        # Renamed by keyboard.
+        await page.get_by_role("button", name="Byt namn på Surfplatta").focus()
+        await page.keyboard.press("Enter")
+        field = page.locator("[id^=passkey-rename-]")
+        await expect(field).to_be_focused(timeout=SLOW)
+        await field.fill("Jobbets surfplatta")
+        await page.keyboard.press("Enter")
+        await expect(status).to_contain_text('Nyckeln heter nu "Jobbets surfplatta".', timeout=SLOW)
+        await expect(page.locator(".passkey-name")).to_have_text(["Telefon", "Jobbets surfplatta"], timeout=SLOW)
+
+        # The first removed by keyboard, behind a confirm.
+        await page.get_by_role("button", name="Ta bort Telefon").focus()
+        await page.keyboard.press("Enter")
+        dialog = page.get_by_role("dialog")
+        await expect(dialog).to_contain_text('Ta bort nyckeln "Telefon"?', timeout=SLOW)
+        await dialog.get_by_role("button", name="Ta bort").focus()
+        await page.keyboard.press("Enter")
+        await expect(status).to_contain_text('Nyckeln "Telefon" har tagits bort.', timeout=SLOW)
+        await expect(page.locator(".passkey-name")).to_have_text(["Jobbets surfplatta"], timeout=SLOW)
+        assert '"Telefon"' in await mail_to(smtp[0], email, "En nyckel har tagits bort")
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+        # The one left signs in.
+        await sign_out(page)
+        await page.click("#passkey-sign-in")
+        await page.wait_for_selector(".projects")
+        me = await (await page.request.get(origin(node) + "/api/me")).json()
+        assert me["user"]["email"] == email
+        assert errors == []
+    finally:
+        await context.close()

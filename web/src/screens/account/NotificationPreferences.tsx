@@ -1,6 +1,6 @@
 // How my notifications are mailed (GET/PATCH /api/me/notification-preferences): mentions immediately, hourly,
 // daily or never; everything else hourly, daily or never (the API refuses "immediately" there, so it is not offered);
-// the progress digest (server/progress_digest.py) daily, weekly or never.
+// the progress digest (server/inbox/progress_digest.py) daily, weekly or never.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../../api";
 import { t, type MessageKey } from "../../i18n";

@@ -44,6 +44,10 @@ export function SecondFactor({ onChange }: { onChange?: (factors: Factors) => vo
   useEffect(() => {
     load().catch((err) => setError(reasonFor(err)));
   }, []);
+  // "Rename" opens the name field in place of the row: the keyboard goes with it.
+  useEffect(() => {
+    if (renaming) document.getElementById(`passkey-rename-${renaming.id}`)?.focus();
+  }, [renaming?.id]);
 
   const act = async (work: () => Promise<string>) => {
     setBusy(true);

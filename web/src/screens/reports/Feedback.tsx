@@ -7,16 +7,27 @@ import { reasonFor } from "../../app/errors";
 import { t, tn, type MessageKey } from "../../i18n";
 import { takesPart } from "../common/permissions";
 
+interface Quote {
+  answer_id: number | null;
+  comment_id: number | null; // a customer comment staff marked as feedback (informal), else a survey answer
+  task_id: number | null;
+  kind: string;
+  text: string;
+  score: number | null;
+  by_email: boolean;
+}
+
 interface Theme {
   theme: string;
   helped: number;
   hindered: number;
-  quotes: { answer_id: number | null; comment_id: number | null; kind: string; text: string; score: number | null }[];
+  quotes: Quote[];
   actions: { task_id: number; title: string; done: boolean }[];
 }
 
 interface FeedbackView {
   responses: number;
+  informal: number;
   score: number | null;
   trend: number | null;
   metric: number | null;
@@ -178,7 +189,8 @@ function StaffFeedback({ projectId }: { projectId: number }) {
         {tn("feedback.summary", view.responses, {
           score: view.score === null ? "–" : view.score.toFixed(1),
           metric: view.metric === null ? "–" : view.metric.toFixed(1),
-        })}{" "}
+        })}
+        {view.informal > 0 && <span class="feedback-informal"> · {tn("feedback.informal", view.informal)}</span>}{" "}
         <button type="button" id="feedback-ask" disabled={asked !== "no"} aria-busy={asked === "busy"} onClick={() => void ask()}>
           {asked === "yes" ? t("feedback.asked") : asked === "busy" ? t("common.working") : t("feedback.ask")}
         </button>
@@ -196,9 +208,7 @@ function StaffFeedback({ projectId }: { projectId: number }) {
           </h3>
           <ul>
             {theme.quotes.slice(0, 5).map((q) => (
-              <li key={q.answer_id + q.kind} class={`quote-${q.kind}`}>
-                {`${t(`feedback.${q.kind}` as MessageKey)}: “${q.text}”${q.score === null ? "" : ` (${q.score}/5)`}`}
-              </li>
+              <QuoteItem key={q.comment_id !== null ? `c${q.comment_id}` : `a${q.answer_id}-${q.kind}`} quote={q} projectId={projectId} />
             ))}
           </ul>
           <ul class="actions">
@@ -215,5 +225,23 @@ function StaffFeedback({ projectId }: { projectId: number }) {
         </article>
       ))}
     </>
+  );
+}
+
+/** One quote under a theme: a survey answer, or a customer comment staff marked as feedback. A marked comment says
+ * so (it is informal: the customer did not fill in a survey), says when it came as a reply by email, and links to
+ * the comment in its thread. */
+function QuoteItem({ quote: q, projectId }: { quote: Quote; projectId: number }) {
+  const label = `${t(`feedback.${q.kind}` as MessageKey)}: “${q.text}”${q.score === null ? "" : ` (${q.score}/5)`}`;
+  if (q.comment_id === null || q.task_id === null) return <li class={`quote-${q.kind}`}>{label}</li>;
+  return (
+    <li class={`quote-${q.kind} quote-marked`} data-comment={q.comment_id}>
+      <span class="quote-source">
+        {t("feedback.markedByStaff")}
+        {q.by_email ? ` · ${t("feedback.viaEmail")}` : ""}
+      </span>{" "}
+      {label}{" "}
+      <a href={`/projects/${projectId}/tasks/${q.task_id}#comment-${q.comment_id}`}>{t("feedback.openComment")}</a>
+    </li>
   );
 }
