@@ -54,6 +54,20 @@ def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return folder / "tandem.db", ws
 
 
+# Files that take minutes on their own. `make test` hands whole files to two workers (`--dist loadfile`) in
+# collection order, so these go first: started last, one of them alone kept a worker busy long after the other
+# had finished everything else. Longest first.
+LONG_FILES = ("test_visibility_model.py", "test_api_fuzz.py", "test_connection_storm.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)  # stable: the order within files, and of every other file, is kept
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Tests marked ``both_databases`` that use the seeded workspace run on SQLite and on PostgreSQL.
     if metafunc.definition.get_closest_marker("both_databases") and "workspace" in metafunc.fixturenames:
