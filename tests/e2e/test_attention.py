@@ -1,5 +1,5 @@
 """What needs the customer, in a real browser: the bell and the "waiting on you" list follow staff's actions live,
-on two devices at once (a phone and a desk, one per node), in Swedish."""
+on two devices at once (a phone and a desk, one per node), in Swedish (and the bell in English too)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,28 @@ PHONE = (390, 844)
 DESK = (1280, 800)
 LIVE_SECONDS = 5
 
+# The words the bell test reads, per language of the customer.
+WORDS = {
+    "sv": {
+        "waiting": "Väntar på dig",
+        "unread": lambda n: f"Aviseringar, {n} {'oläst' if n == 1 else 'olästa'}",
+        "reply": "Svara",
+        "mention": "Omnämnande",
+        "mentioned": "Staff nämnde dig i px shared task",
+        "mark": "Markera som läst",
+        "refused": "Det gick inte att markera som läst",
+    },
+    "en": {
+        "waiting": "Waiting on you",
+        "unread": lambda n: f"Notifications, {n} unread",
+        "reply": "Reply",
+        "mention": "Mention",
+        "mentioned": "Staff mentioned you on px shared task",
+        "mark": "Mark read",
+        "refused": "Could not mark as read",
+    },
+}
+
 
 @pytest.fixture
 async def staff_http(two_nodes: list[Node], database: tuple[str, Workspace]) -> AsyncIterator[httpx.AsyncClient]:
@@ -30,33 +52,34 @@ async def staff_http(two_nodes: list[Node], database: tuple[str, Workspace]) -> 
 
 
 async def customer_devices(
-    browser: Browser, two_nodes: list[Node], ws: Workspace, first: tuple[int, int]
+    browser: Browser, two_nodes: list[Node], ws: Workspace, first: tuple[int, int], lang: str = "sv"
 ) -> tuple[Person, Person]:
-    """The customer, who reads Swedish, signed in on two devices: ``first``'s size on node A, the other on node B."""
+    """The customer, who reads ``lang``, signed in on two devices: ``first``'s size on node A, the other on node B."""
     async with httpx.AsyncClient(base_url=two_nodes[0].http, timeout=10) as http:
         answer = await http.patch(
-            "/api/me", json={"locale": "sv"}, headers={"authorization": f"Bearer {ws.token('customer')}"}
+            "/api/me", json={"locale": lang}, headers={"authorization": f"Bearer {ws.token('customer')}"}
         )
         assert answer.status_code == 200, answer.text
     second = DESK if first == PHONE else PHONE
     devices = []
     for node, (width, height) in zip(two_nodes, (first, second), strict=True):
         person = await Person.sign_in(
-            browser, node, "customer@example.test", width=width, height=height, locale="sv-SE"
+            browser, node, "customer@example.test", width=width, height=height, locale="sv-SE" if lang == "sv" else "en-GB"
         )
         await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
-        await expect(person.page.locator("#waiting-title")).to_have_text("Väntar på dig")
+        await expect(person.page.locator("#waiting-title")).to_have_text(WORDS[lang]["waiting"])
         devices.append(person)
     return devices[0], devices[1]
 
 
 async def unread(page: Page) -> int:
     label = await page.locator("#bell").get_attribute("aria-label") or ""
-    match = re.search(r"(\d+) oläst", label)
+    match = re.search(r"(\d+) (oläst|unread)", label)
     assert match, label
     return int(match.group(1))
 
 
+@pytest.mark.parametrize("lang", ["sv", "en"])
 @pytest.mark.parametrize("first", [PHONE, DESK], ids=["phone", "desk"])
 async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_device(
     browser: Browser,
@@ -64,10 +87,12 @@ async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_dev
     database: tuple[str, Workspace],
     staff_http: httpx.AsyncClient,
     first: tuple[int, int],
+    lang: str,
 ) -> None:
     ws = database[1]
+    words = WORDS[lang]
     px, task = ws.ids["px"], ws.ids["px_shared_task"]
-    phone, desk = await customer_devices(browser, two_nodes, ws, first)
+    phone, desk = await customer_devices(browser, two_nodes, ws, first, lang)
     before = await unread(phone.page)
     assert await unread(desk.page) == before
 
@@ -80,31 +105,38 @@ async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_dev
     # Both devices' bells ring without a reload; the count is said in words too (plural form).
     for device in (phone, desk):
         await expect(device.page.locator("#bell")).to_have_attribute(
-            "aria-label",
-            f"Aviseringar, {before + 1} {'oläst' if before + 1 == 1 else 'olästa'}",
-            timeout=LIVE_SECONDS * 1000,
+            "aria-label", words["unread"](before + 1), timeout=LIVE_SECONDS * 1000
         )
         await expect(device.page.locator(".bell-count")).to_have_text(str(before + 1))
         # The mention is on the customer's "waiting on you" list too.
         await expect(device.page.locator(f".waiting-item[data-kind='mention'][data-id='{comment}']")).to_contain_text(
-            "Svara"
+            words["reply"]
         )
 
     await phone.page.click("#bell")
     row = phone.page.locator("#inbox .notice[data-notification-id]").first
     await expect(row).to_have_attribute("data-kind", "mention")
     await expect(row).to_have_class(re.compile(r"notice-unread"))
-    await expect(row.locator(".notice-kind")).to_contain_text("Omnämnande")
+    await expect(row.locator(".notice-kind")).to_contain_text(words["mention"])
     link = row.locator("a.notice-text")
-    await expect(link).to_have_text("Staff nämnde dig i px shared task")  # worded from the Swedish catalog
+    await expect(link).to_have_text(words["mentioned"])  # worded from the reader's catalog
     await expect(link).to_have_attribute("href", f"/projects/{px}/tasks/{task}#comment-{comment}")
-    await shoot(phone, "inbox")
+    await shoot(phone, f"inbox-{lang}")
+    # A refused mark-read is undone, and said: the row stays unread, the count stays, a toast says why.
+    await phone.page.route("**/api/notifications/read", lambda route: route.abort())
+    await row.locator(f"button:has-text('{words['mark']}')").click()
+    await expect(phone.page.locator(".toast-error")).to_contain_text(words["refused"])
+    await expect(phone.page.locator(".toast-error")).to_be_visible()
+    await expect(row).to_have_class(re.compile(r"notice-unread"))
+    assert await unread(phone.page) == before + 1
+    await phone.page.unroute("**/api/notifications/read")
+    phone.errors = [e for e in phone.errors if "ERR_FAILED" not in e and "Failed to load resource" not in e]
     await link.click()
     # The link opens the thread at the comment; reading it there clears the bell on the other device, live.
     await expect(phone.page).to_have_url(re.compile(rf"/projects/{px}/tasks/{task}#comment-{comment}$"))
     await expect(phone.page.locator(f"#comment-{comment}")).to_be_visible()
     await expect(desk.page.locator("#bell")).to_have_attribute(
-        "aria-label", re.compile(rf"^Aviseringar, {before} "), timeout=LIVE_SECONDS * 1000
+        "aria-label", words["unread"](before), timeout=LIVE_SECONDS * 1000
     )
     if before == 0:
         await expect(desk.page.locator(".bell-count")).to_have_count(0)
@@ -114,7 +146,7 @@ async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_dev
     await expect(desk.page.locator("#inbox .notice[data-notification-id]").first).not_to_have_class(
         re.compile(r"notice-unread")
     )
-    await shoot(desk, "inbox-read")
+    await shoot(desk, f"inbox-read-{lang}")
     assert phone.errors == [] and desk.errors == []
 
 
