@@ -345,7 +345,18 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
     await page.keyboard.type("for the photos")
     await page.click("#post-shared")
     mentioned = customer.page.locator(".comment", has_text="for the photos")
-    await expect(mentioned.locator("mark.mention")).to_have_text("@Customer", timeout=5000)
+    await expect(mentioned.locator("mark.mention")).to_contain_text("@Customer", timeout=5000)
+    # For the customer it is a mention of them: marked apart (its own colour) and said to screen readers.
+    mine = mentioned.locator("mark.mention")
+    await expect(mine).to_have_class("mention mention-me")
+    await expect(mine).to_have_text("@Customer (mentions you)")
+    await expect(mine).to_have_attribute("title", "mentions you")
+    # For staff the same words mention someone else: an ordinary mention, in the ordinary colour.
+    theirs_mark = page.locator(".comment", has_text="for the photos").locator("mark.mention")
+    await expect(theirs_mark).to_have_class("mention")
+    await expect(theirs_mark).to_have_text("@Customer")
+    background = "e => getComputedStyle(e).backgroundColor"
+    assert await mine.evaluate(background) != await theirs_mark.evaluate(background)
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()
