@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.e2e.test_portal import Person, browser, serious_violations, shoot
 from tests.nodes import Node
@@ -64,7 +64,12 @@ async def customer_devices(
     devices = []
     for node, (width, height) in zip(two_nodes, (first, second), strict=True):
         person = await Person.sign_in(
-            browser, node, "customer@example.test", width=width, height=height, locale="sv-SE" if lang == "sv" else "en-GB"
+            browser,
+            node,
+            "customer@example.test",
+            width=width,
+            height=height,
+            locale=f"{lang}-{'SE' if lang == 'sv' else 'GB'}",
         )
         await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
         await expect(person.page.locator("#waiting-title")).to_have_text(WORDS[lang]["waiting"])
@@ -234,6 +239,25 @@ async def test_search_in_the_header_finds_every_kind_the_customer_may_see(
     await shoot(customer, "search")
     await page.fill("#search", "SECRET")
     await expect(results.locator("[role=status]")).to_have_text("Inget hittades.")
+    # A search that fails says so; it is never "nothing found".
+    searching = re.compile(r"/api/search\?")
+    await customer.context.route(searching, lambda route: route.abort())
+    await page.fill("#search", "logotyp")
+    await expect(results.locator("[role=alert]")).to_contain_text("Sökningen misslyckades")
+    await expect(results.locator("[role=status]")).to_have_count(0)
+    await customer.context.unroute(searching)
+
+    # So does a change of language the server did not take: the list keeps the language still in use.
+    async def refuse_patch(route: Route) -> None:
+        await (route.abort() if route.request.method == "PATCH" else route.continue_())
+
+    await page.route("**/api/me", refuse_patch)
+    await page.select_option("#language", "en")
+    await expect(page.locator(".toast-error")).to_contain_text("Språket ändrades inte")
+    await expect(page.locator("#language")).to_have_value("sv")
+    await expect(page.locator("html")).to_have_attribute("lang", "sv")
+    await page.unroute("**/api/me")
+    customer.errors = [e for e in customer.errors if "ERR_FAILED" not in e and "Failed to load resource" not in e]
     await page.fill("#search", "logo")
     await results.locator("li[data-kind='request'] a").click()
     await expect(page).to_have_url(re.compile(rf"/projects/{px}/requests/{ws.ids['px_request']}$"))
