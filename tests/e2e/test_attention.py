@@ -290,3 +290,30 @@ async def test_the_bell_waiting_list_and_search_meet_wcag_aa(
     problems["search"] = await serious_violations(page)
     await context.close()
     assert {name: found for name, found in problems.items() if found} == {}
+
+
+async def test_an_inbox_that_cannot_load_says_so_and_loads_on_try_again(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace], staff_http: httpx.AsyncClient
+) -> None:
+    ws = database[1]
+    mention = {"body": "@Customer titta", "visibility": "shared", "mentions": [ws.users["customer"]]}
+    assert (await staff_http.post(f"/api/tasks/{ws.ids['px_shared_task']}/comments", json=mention)).status_code == 201
+    context = await browser.new_context(viewport={"width": PHONE[0], "height": PHONE[1]}, locale="en-GB")
+    # Routed on the context, so the service worker's fetches are refused too.
+    listing = re.compile(r"/api/notifications\?")
+    await context.route(listing, lambda route: route.abort())
+    page = await context.new_page()
+    await page.goto(two_nodes[0].http + "/")
+    await page.fill("#email", "customer@example.test")
+    await page.fill("#password", PASSWORD)
+    await page.click("form button[type=submit]")
+    await expect(page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
+    await page.click("#bell")
+    failed = page.locator("#inbox .inbox-failed")
+    await expect(failed).to_contain_text("Could not load your notifications")
+    await expect(page.locator("#inbox")).not_to_contain_text("No notifications yet")  # never "nothing" for a failure
+    await context.unroute(listing)
+    await failed.locator("button", has_text="Try again").click()
+    await expect(failed).to_have_count(0)
+    await expect(page.locator("#inbox .notice[data-kind='mention']").first).to_contain_text("mentioned you")
+    await context.close()
