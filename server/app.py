@@ -164,6 +164,7 @@ def _web_routes() -> list[BaseRoute]:
         Route("/projects/{project_id:int}/settings", index),
         Route("/projects/{project_id:int}/milestones", index),
         Route("/projects/{project_id:int}/integrations", index),
+        Route("/projects/{project_id:int}/activity", index),
         Route("/organization", index),
         Route("/reports", index),
         Route("/requests", index),

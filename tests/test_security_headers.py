@@ -115,6 +115,18 @@ def test_an_unknown_page_gets_the_shell_with_404_and_an_unknown_api_path_gets_js
     assert client.post("/no/such/page").headers["content-type"].startswith("application/json")
 
 
+def test_every_page_the_client_routes_is_served_with_200(client: TestClient) -> None:
+    """A reload of any screen answers 200, not the unknown page's 404 (the routes are read from app/App.tsx)."""
+    app_tsx = (Path(__file__).resolve().parents[1] / "web" / "src" / "app" / "App.tsx").read_text()
+    paths = re.findall(r'<Route path="([^"]+)"', app_tsx)
+    assert len(paths) > 15
+    for path in paths:
+        address = re.sub(r":\w+", "1", path)
+        page = client.get(address)
+        assert page.status_code == 200, (path, page.status_code)
+        assert '<div id="app">' in page.text, path
+
+
 def test_the_page_speaks_the_browsers_language_before_anyone_signs_in(client: TestClient) -> None:
     from server.i18n import pick_locale
 

@@ -346,7 +346,9 @@ async def create_request_field(ctx: Context, body: RequestFieldIn) -> RequestFie
     assert project.id is not None
     existing = await _project_fields(ctx, project.id)
     if len(existing) >= MAX_FIELDS:
-        raise ApiError(409, "too_many_fields", f"A project has at most {MAX_FIELDS} request fields.")
+        raise ApiError(
+            409, "too_many_fields", f"A project has at most {MAX_FIELDS} request fields.", params={"limit": MAX_FIELDS}
+        )
     if any(f.key == body.key for f in existing):
         raise ApiError(409, "field_exists", f"The project already has a field {body.key!r}.")
     if body.kind == FieldKind.CHOICE and not body.options:

@@ -196,7 +196,12 @@ async def create_webhook(ctx: Context, body: WebhookIn) -> WebhookOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), _manage_action(audience))
     count = (await ctx.session.exec(select(func.count()).where(Webhook.project_id == project.id))).one()
     if count >= MAX_WEBHOOKS_PER_PROJECT:
-        raise ApiError(409, "too_many_webhooks", f"A project has at most {MAX_WEBHOOKS_PER_PROJECT} webhooks.")
+        raise ApiError(
+            409,
+            "too_many_webhooks",
+            f"A project has at most {MAX_WEBHOOKS_PER_PROJECT} webhooks.",
+            params={"limit": MAX_WEBHOOKS_PER_PROJECT},
+        )
     await _check_target(ctx, body.url)
     assert project.id is not None
     secret = body.secret or new_secret()

@@ -1,5 +1,5 @@
 """What needs the customer, in a real browser: the bell and the "waiting on you" list follow staff's actions live,
-on two devices at once (a phone and a desk, one per node), in Swedish."""
+on two devices at once (a phone and a desk, one per node), in Swedish (and the bell in English too)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.e2e.test_portal import Person, browser, serious_violations, shoot
 from tests.nodes import Node
@@ -20,6 +20,28 @@ PHONE = (390, 844)
 DESK = (1280, 800)
 LIVE_SECONDS = 5
 
+# The words the bell test reads, per language of the customer.
+WORDS = {
+    "sv": {
+        "waiting": "Väntar på dig",
+        "unread": lambda n: f"Aviseringar, {n} {'oläst' if n == 1 else 'olästa'}",
+        "reply": "Svara",
+        "mention": "Omnämnande",
+        "mentioned": "Staff nämnde dig i px shared task",
+        "mark": "Markera som läst",
+        "refused": "Det gick inte att markera som läst",
+    },
+    "en": {
+        "waiting": "Waiting on you",
+        "unread": lambda n: f"Notifications, {n} unread",
+        "reply": "Reply",
+        "mention": "Mention",
+        "mentioned": "Staff mentioned you on px shared task",
+        "mark": "Mark read",
+        "refused": "Could not mark as read",
+    },
+}
+
 
 @pytest.fixture
 async def staff_http(two_nodes: list[Node], database: tuple[str, Workspace]) -> AsyncIterator[httpx.AsyncClient]:
@@ -30,33 +52,39 @@ async def staff_http(two_nodes: list[Node], database: tuple[str, Workspace]) -> 
 
 
 async def customer_devices(
-    browser: Browser, two_nodes: list[Node], ws: Workspace, first: tuple[int, int]
+    browser: Browser, two_nodes: list[Node], ws: Workspace, first: tuple[int, int], lang: str = "sv"
 ) -> tuple[Person, Person]:
-    """The customer, who reads Swedish, signed in on two devices: ``first``'s size on node A, the other on node B."""
+    """The customer, who reads ``lang``, signed in on two devices: ``first``'s size on node A, the other on node B."""
     async with httpx.AsyncClient(base_url=two_nodes[0].http, timeout=10) as http:
         answer = await http.patch(
-            "/api/me", json={"locale": "sv"}, headers={"authorization": f"Bearer {ws.token('customer')}"}
+            "/api/me", json={"locale": lang}, headers={"authorization": f"Bearer {ws.token('customer')}"}
         )
         assert answer.status_code == 200, answer.text
     second = DESK if first == PHONE else PHONE
     devices = []
     for node, (width, height) in zip(two_nodes, (first, second), strict=True):
         person = await Person.sign_in(
-            browser, node, "customer@example.test", width=width, height=height, locale="sv-SE"
+            browser,
+            node,
+            "customer@example.test",
+            width=width,
+            height=height,
+            locale=f"{lang}-{'SE' if lang == 'sv' else 'GB'}",
         )
         await expect(person.page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
-        await expect(person.page.locator("#waiting-title")).to_have_text("Väntar på dig")
+        await expect(person.page.locator("#waiting-title")).to_have_text(WORDS[lang]["waiting"])
         devices.append(person)
     return devices[0], devices[1]
 
 
 async def unread(page: Page) -> int:
     label = await page.locator("#bell").get_attribute("aria-label") or ""
-    match = re.search(r"(\d+) oläst", label)
+    match = re.search(r"(\d+) (oläst|unread)", label)
     assert match, label
     return int(match.group(1))
 
 
+@pytest.mark.parametrize("lang", ["sv", "en"])
 @pytest.mark.parametrize("first", [PHONE, DESK], ids=["phone", "desk"])
 async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_device(
     browser: Browser,
@@ -64,10 +92,12 @@ async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_dev
     database: tuple[str, Workspace],
     staff_http: httpx.AsyncClient,
     first: tuple[int, int],
+    lang: str,
 ) -> None:
     ws = database[1]
+    words = WORDS[lang]
     px, task = ws.ids["px"], ws.ids["px_shared_task"]
-    phone, desk = await customer_devices(browser, two_nodes, ws, first)
+    phone, desk = await customer_devices(browser, two_nodes, ws, first, lang)
     before = await unread(phone.page)
     assert await unread(desk.page) == before
 
@@ -80,31 +110,38 @@ async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_dev
     # Both devices' bells ring without a reload; the count is said in words too (plural form).
     for device in (phone, desk):
         await expect(device.page.locator("#bell")).to_have_attribute(
-            "aria-label",
-            f"Aviseringar, {before + 1} {'oläst' if before + 1 == 1 else 'olästa'}",
-            timeout=LIVE_SECONDS * 1000,
+            "aria-label", words["unread"](before + 1), timeout=LIVE_SECONDS * 1000
         )
         await expect(device.page.locator(".bell-count")).to_have_text(str(before + 1))
         # The mention is on the customer's "waiting on you" list too.
         await expect(device.page.locator(f".waiting-item[data-kind='mention'][data-id='{comment}']")).to_contain_text(
-            "Svara"
+            words["reply"]
         )
 
     await phone.page.click("#bell")
     row = phone.page.locator("#inbox .notice[data-notification-id]").first
     await expect(row).to_have_attribute("data-kind", "mention")
     await expect(row).to_have_class(re.compile(r"notice-unread"))
-    await expect(row.locator(".notice-kind")).to_contain_text("Omnämnande")
+    await expect(row.locator(".notice-kind")).to_contain_text(words["mention"])
     link = row.locator("a.notice-text")
-    await expect(link).to_have_text("Staff nämnde dig i px shared task")  # worded from the Swedish catalog
+    await expect(link).to_have_text(words["mentioned"])  # worded from the reader's catalog
     await expect(link).to_have_attribute("href", f"/projects/{px}/tasks/{task}#comment-{comment}")
-    await shoot(phone, "inbox")
+    await shoot(phone, f"inbox-{lang}")
+    # A refused mark-read is undone, and said: the row stays unread, the count stays, a toast says why.
+    await phone.page.route("**/api/notifications/read", lambda route: route.abort())
+    await row.locator(f"button:has-text('{words['mark']}')").click()
+    await expect(phone.page.locator(".toast-error")).to_contain_text(words["refused"])
+    await expect(phone.page.locator(".toast-error")).to_be_visible()
+    await expect(row).to_have_class(re.compile(r"notice-unread"))
+    assert await unread(phone.page) == before + 1
+    await phone.page.unroute("**/api/notifications/read")
+    phone.errors = [e for e in phone.errors if "ERR_FAILED" not in e and "Failed to load resource" not in e]
     await link.click()
     # The link opens the thread at the comment; reading it there clears the bell on the other device, live.
     await expect(phone.page).to_have_url(re.compile(rf"/projects/{px}/tasks/{task}#comment-{comment}$"))
     await expect(phone.page.locator(f"#comment-{comment}")).to_be_visible()
     await expect(desk.page.locator("#bell")).to_have_attribute(
-        "aria-label", re.compile(rf"^Aviseringar, {before} "), timeout=LIVE_SECONDS * 1000
+        "aria-label", words["unread"](before), timeout=LIVE_SECONDS * 1000
     )
     if before == 0:
         await expect(desk.page.locator(".bell-count")).to_have_count(0)
@@ -114,7 +151,7 @@ async def test_a_mention_rings_the_bell_live_and_reading_it_clears_the_other_dev
     await expect(desk.page.locator("#inbox .notice[data-notification-id]").first).not_to_have_class(
         re.compile(r"notice-unread")
     )
-    await shoot(desk, "inbox-read")
+    await shoot(desk, f"inbox-read-{lang}")
     assert phone.errors == [] and desk.errors == []
 
 
@@ -202,6 +239,25 @@ async def test_search_in_the_header_finds_every_kind_the_customer_may_see(
     await shoot(customer, "search")
     await page.fill("#search", "SECRET")
     await expect(results.locator("[role=status]")).to_have_text("Inget hittades.")
+    # A search that fails says so; it is never "nothing found".
+    searching = re.compile(r"/api/search\?")
+    await customer.context.route(searching, lambda route: route.abort())
+    await page.fill("#search", "logotyp")
+    await expect(results.locator("[role=alert]")).to_contain_text("Sökningen misslyckades")
+    await expect(results.locator("[role=status]")).to_have_count(0)
+    await customer.context.unroute(searching)
+
+    # So does a change of language the server did not take: the list keeps the language still in use.
+    async def refuse_patch(route: Route) -> None:
+        await (route.abort() if route.request.method == "PATCH" else route.continue_())
+
+    await page.route("**/api/me", refuse_patch)
+    await page.select_option("#language", "en")
+    await expect(page.locator(".toast-error")).to_contain_text("Språket ändrades inte")
+    await expect(page.locator("#language")).to_have_value("sv")
+    await expect(page.locator("html")).to_have_attribute("lang", "sv")
+    await page.unroute("**/api/me")
+    customer.errors = [e for e in customer.errors if "ERR_FAILED" not in e and "Failed to load resource" not in e]
     await page.fill("#search", "logo")
     await results.locator("li[data-kind='request'] a").click()
     await expect(page).to_have_url(re.compile(rf"/projects/{px}/requests/{ws.ids['px_request']}$"))
@@ -234,3 +290,30 @@ async def test_the_bell_waiting_list_and_search_meet_wcag_aa(
     problems["search"] = await serious_violations(page)
     await context.close()
     assert {name: found for name, found in problems.items() if found} == {}
+
+
+async def test_an_inbox_that_cannot_load_says_so_and_loads_on_try_again(
+    browser: Browser, two_nodes: list[Node], database: tuple[str, Workspace], staff_http: httpx.AsyncClient
+) -> None:
+    ws = database[1]
+    mention = {"body": "@Customer titta", "visibility": "shared", "mentions": [ws.users["customer"]]}
+    assert (await staff_http.post(f"/api/tasks/{ws.ids['px_shared_task']}/comments", json=mention)).status_code == 201
+    context = await browser.new_context(viewport={"width": PHONE[0], "height": PHONE[1]}, locale="en-GB")
+    # Routed on the context, so the service worker's fetches are refused too.
+    listing = re.compile(r"/api/notifications\?")
+    await context.route(listing, lambda route: route.abort())
+    page = await context.new_page()
+    await page.goto(two_nodes[0].http + "/")
+    await page.fill("#email", "customer@example.test")
+    await page.fill("#password", PASSWORD)
+    await page.click("form button[type=submit]")
+    await expect(page.locator("#hub-connection")).to_have_attribute("data-connection", "live")
+    await page.click("#bell")
+    failed = page.locator("#inbox .inbox-failed")
+    await expect(failed).to_contain_text("Could not load your notifications")
+    await expect(page.locator("#inbox")).not_to_contain_text("No notifications yet")  # never "nothing" for a failure
+    await context.unroute(listing)
+    await failed.locator("button", has_text="Try again").click()
+    await expect(failed).to_have_count(0)
+    await expect(page.locator("#inbox .notice[data-kind='mention']").first).to_contain_text("mentioned you")
+    await context.close()

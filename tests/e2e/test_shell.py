@@ -183,8 +183,9 @@ async def test_refusals_read_in_swedish_never_in_the_apis_english(
 
 
 WIDER_THAN_SCREEN = """() => [...document.querySelectorAll('body *')]
-    .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
-    .slice(0, 5)
+    .filter((e) => e.getBoundingClientRect().right > innerWidth + 1
+      || (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX === 'visible' && e.clientWidth > 0))
+    .slice(-5)
     .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + [...e.classList].join('.')
       + ' ' + Math.round(e.getBoundingClientRect().right))"""
 
@@ -192,6 +193,59 @@ WIDER_THAN_SCREEN = """() => [...document.querySelectorAll('body *')]
 LONG_TITLE = "Översättning" + "av" * 94  # 200 characters, one unbroken word: the worst case for wrapping
 LONG_NAME = "x" * 196 + ".pdf"
 DESCRIPTION = "\n\n".join(f"Paragraph {n} of a long description." for n in range(40))  # a task page taller than a phone
+
+
+async def long_names_everywhere(client: httpx.AsyncClient, ws: Workspace) -> dict[str, int]:
+    """The longest names the API takes, on every kind of thing a page lists: the customer's own name (header,
+    people, activity), a request, a note, a milestone, a request field, a status and a webhook."""
+    px = ws.ids["px"]
+    owner = {"authorization": f"Bearer {ws.token('owner')}"}
+    customer = {"authorization": f"Bearer {ws.token('customer')}"}
+    made: dict[str, int] = {}
+    for key, path, body, headers in [
+        ("request", f"/api/projects/{px}/requests", {"title": LONG_TITLE, "description": LONG_TITLE}, customer),
+        ("note", f"/api/projects/{px}/notes", {"title": LONG_TITLE, "visibility": "shared"}, owner),
+        ("milestone", f"/api/projects/{px}/milestones", {"name": LONG_TITLE, "visibility": "shared"}, owner),
+        (
+            "field",
+            f"/api/projects/{px}/request-fields",
+            {"key": "long_label", "label": LONG_TITLE[:120], "kind": "text"},
+            owner,
+        ),
+        (
+            "status",
+            f"/api/projects/{px}/statuses",
+            {"name": LONG_TITLE[:80], "category": "active", "colour": "#336699"},
+            owner,
+        ),
+        (
+            "webhook",
+            f"/api/projects/{px}/webhooks",
+            {
+                "url": "https://hooks.example.test/" + "h" * 180,
+                "events": ["comment.created"],
+                "description": LONG_TITLE,
+            },
+            owner,
+        ),
+    ]:
+        answer = await client.post(path, json=body, headers=headers)
+        assert answer.status_code == 201, (key, answer.text)
+        made[key] = answer.json()["id"]
+    renamed = await client.patch("/api/me", json={"name": LONG_TITLE}, headers=customer)
+    assert renamed.status_code == 200, renamed.text
+    return made
+
+
+async def pages_fit(person: Person, paths: list[str]) -> None:
+    """Each page opens in the app (not the not-found page) and is no wider than the screen."""
+    page = person.page
+    for path in paths:
+        await page.goto(person.node.http + path)
+        await page.wait_for_selector("#content main", timeout=10_000)
+        await page.wait_for_load_state("networkidle")
+        assert await page.locator("#not-found").count() == 0, path
+        assert await person.no_horizontal_overflow(), (path, await page.evaluate(WIDER_THAN_SCREEN))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -221,6 +275,7 @@ async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_wid
             headers={**owner, "content-type": "application/octet-stream"},
         )
         assert uploaded.status_code == 201, uploaded.text
+        ids = await long_names_everywhere(client, ws)
     customer = await sign_in(browser, node, "customer@example.test", 360, 740, language)
     page = customer.page
 
@@ -234,15 +289,23 @@ async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_wid
         f"/projects/{px}",
         f"/projects/{px}/files",
         f"/projects/{px}/requests",
+        f"/projects/{px}/requests/{ids['request']}",
         f"/projects/{px}/notes",
+        f"/projects/{px}/notes/{ids['note']}",
         f"/projects/{px}/reports",
+        f"/projects/{px}/people",
+        f"/projects/{px}/milestones",
+        f"/projects/{px}/activity",
         "/",
     ]
-    for path in pages:
-        await page.goto(node.http + path)
-        await page.wait_for_selector("#content main", timeout=10_000)
-        await page.wait_for_load_state("networkidle")
-        assert await customer.no_horizontal_overflow(), (path, await page.evaluate(WIDER_THAN_SCREEN))
+    await pages_fit(customer, pages)
+    # The pages only staff open, with the long names staff gave: at 360 px too.
+    owner_person = await sign_in(browser, node, "owner@example.test", 360, 740, language)
+    await pages_fit(
+        owner_person,
+        [f"/projects/{px}/integrations", f"/projects/{px}/settings", f"/projects/{px}/people"],
+    )
+    await owner_person.context.close()
     # The list view of the board, too.
     await page.goto(node.http + f"/projects/{px}")
     await page.wait_for_selector(".board")
@@ -271,6 +334,7 @@ async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_wid
     await customer.context.close()
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(("width", "height"), WIDTHS)
 async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
     browser: Browser,  # noqa: F811
@@ -278,9 +342,10 @@ async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
     database: tuple[str, Workspace],
     width: int,
     height: int,
+    language: str,
 ) -> None:
     ws = database[1]
-    staff = await sign_in(browser, two_nodes[0], "staff@example.test", width, height, "en")
+    staff = await sign_in(browser, two_nodes[0], "staff@example.test", width, height, language)
     await staff.open_board("PX")
     page = staff.page
     task_id = ws.ids["px_shared_task"]
@@ -317,13 +382,18 @@ async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
     await staff.context.close()
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("width", "height"), WIDTHS)
 async def test_a_mention_is_chosen_with_the_arrow_keys_and_enter(
     browser: Browser,  # noqa: F811
     two_nodes: list[Node],
     database: tuple[str, Workspace],
+    width: int,
+    height: int,
+    language: str,
 ) -> None:
     ws = database[1]
-    staff = await sign_in(browser, two_nodes[0], "staff@example.test", 1280, 800, "en")
+    staff = await sign_in(browser, two_nodes[0], "staff@example.test", width, height, language)
     page = staff.page
     await page.goto(f"{two_nodes[0].http}/projects/{ws.ids['px']}/tasks/{ws.ids['px_shared_task']}")
     field = page.locator("#comment-body")

@@ -12,6 +12,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.e2e.test_portal import Person, browser, column, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_shell import CATALOGS, LANGUAGES, sign_in
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -24,13 +25,16 @@ SIZES = [
 
 
 async def people(
-    launched: Browser, nodes: list[Node], staff_size: tuple[int, int], customer_size: tuple[int, int]
+    launched: Browser,
+    nodes: list[Node],
+    staff_size: tuple[int, int],
+    customer_size: tuple[int, int],
+    language: str = "en",
 ) -> tuple[Person, Person]:
+    """Staff on node A and the customer on node B, both reading ``language``."""
     a, b = nodes
-    staff = await Person.sign_in(launched, a, "staff@example.test", width=staff_size[0], height=staff_size[1])
-    customer = await Person.sign_in(
-        launched, b, "customer@example.test", width=customer_size[0], height=customer_size[1]
-    )
+    staff = await sign_in(launched, a, "staff@example.test", *staff_size, language)
+    customer = await sign_in(launched, b, "customer@example.test", *customer_size, language)
     return staff, customer
 
 
@@ -145,6 +149,7 @@ async def test_an_edit_on_an_older_copy_shows_the_newer_value(
     await staff.context.close()
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(("staff_size", "customer_size"), SIZES)
 async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
     browser: Browser,  # noqa: F811
@@ -152,9 +157,11 @@ async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
     database: tuple[str, Workspace],
     staff_size: tuple[int, int],
     customer_size: tuple[int, int],
+    language: str,
 ) -> None:
     ws = database[1]
-    staff, customer = await people(browser, two_nodes, staff_size, customer_size)
+    words = CATALOGS[language]
+    staff, customer = await people(browser, two_nodes, staff_size, customer_size, language)
     for person in (staff, customer):
         await person.page.goto(f"{person.node.http}/projects/{ws.ids['px']}/tasks/{ws.ids['px_shared_task']}")
         await person.page.wait_for_selector(".composer")
@@ -172,9 +179,9 @@ async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
     # Tab reaches the named button of this composer's audience, then the way to move the text to an internal note.
     await keyboard.press("Tab")
     await expect(page.locator("#post-shared")).to_be_focused()
-    await expect(page.locator("#post-shared")).to_have_text("Send to customer")
+    await expect(page.locator("#post-shared")).to_have_text(words["thread.sendShared"])
     await keyboard.press("Tab")
-    await expect(page.locator(":focus")).to_have_text("Make it an internal note instead")
+    await expect(page.locator(":focus")).to_have_text(words["thread.moveToInternal"])
     await keyboard.press("Enter")
     # The text moved to the internal note's own composer; the customer's "typing" is taken back at once,
     # while staff go on typing there (the idle timeout alone would take four seconds after the last key).
@@ -184,8 +191,8 @@ async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
     await expect(typing).to_have_text("", timeout=1500)
     await keyboard.press("Tab")
     await expect(page.locator("#post-internal")).to_be_focused()
-    await expect(page.locator("#post-internal")).to_contain_text("Post internal note")
-    await shoot(staff, "composers")
+    await expect(page.locator("#post-internal")).to_contain_text(words["thread.sendInternal"])
+    await shoot(staff, f"composers-{language}")
     await keyboard.press("Enter")
     await expect(page.locator(".comment-internal", has_text="KBSECRET")).to_be_visible(timeout=5000)
 
@@ -355,7 +362,18 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
     await page.keyboard.type("for the photos")
     await page.click("#post-shared")
     mentioned = customer.page.locator(".comment", has_text="for the photos")
-    await expect(mentioned.locator("mark.mention")).to_have_text("@Customer", timeout=5000)
+    await expect(mentioned.locator("mark.mention")).to_contain_text("@Customer", timeout=5000)
+    # For the customer it is a mention of them: marked apart (its own colour) and said to screen readers.
+    mine = mentioned.locator("mark.mention")
+    await expect(mine).to_have_class("mention mention-me")
+    await expect(mine).to_have_text("@Customer (mentions you)")
+    await expect(mine).to_have_attribute("title", "mentions you")
+    # For staff the same words mention someone else: an ordinary mention, in the ordinary colour.
+    theirs_mark = page.locator(".comment", has_text="for the photos").locator("mark.mention")
+    await expect(theirs_mark).to_have_class("mention")
+    await expect(theirs_mark).to_have_text("@Customer")
+    background = "e => getComputedStyle(e).backgroundColor"
+    assert await mine.evaluate(background) != await theirs_mark.evaluate(background)
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()

@@ -31,9 +31,10 @@ export function safeFragment(html: string): DocumentFragment {
   return fragment;
 }
 
-/** Wrap each "@Name" of a known person in a <mark class="mention"> (text nodes only, so nothing becomes markup). */
-export function highlightMentions(root: Node, names: readonly string[]): void {
-  const known = [...names].filter(Boolean).sort((a, b) => b.length - a.length);
+/** Wrap each "@Name" of a known person in a <mark class="mention"> (text nodes only, so nothing becomes markup); a
+ * mention of `me` (the reader) is a <mark class="mention mention-me"> that also says `me.hint` to screen readers. */
+export function highlightMentions(root: Node, names: readonly string[], me?: { name: string; hint: string }): void {
+  const known = [...new Set([...names, ...(me ? [me.name] : [])])].filter(Boolean).sort((a, b) => b.length - a.length);
   if (!known.length) return;
   const escaped = known.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
   const pattern = new RegExp(`@(?:${escaped.join("|")})`, "gu");
@@ -52,6 +53,14 @@ export function highlightMentions(root: Node, names: readonly string[]): void {
       const mark = document.createElement("mark");
       mark.className = "mention";
       mark.textContent = match[0];
+      if (me && match[0] === `@${me.name}`) {
+        mark.className = "mention mention-me";
+        mark.title = me.hint;
+        const hint = document.createElement("span");
+        hint.className = "visually-hidden";
+        hint.textContent = ` (${me.hint})`;
+        mark.append(hint);
+      }
       parts.append(mark);
       last = match.index + match[0].length;
     }

@@ -38,6 +38,19 @@ describe("reasonFor", () => {
     setLocale("en");
   });
 
+  it("says a limit reached with the limit the server sends, and a malformed body in words of its own", () => {
+    const full = new ApiError(409, "too_many_webhooks", "A project has at most 20 webhooks.", [], null, { limit: 20 });
+    setLocale("sv");
+    expect(reasonFor(full)).toBe("Projektet har redan så många webhooks som tillåts (20). Ta bort en först.");
+    expect(reasonFor(new ApiError(400, "malformed_json", "The request body is not valid JSON."))).toBe(
+      "Begäran kunde inte förstås. Ladda om sidan och försök igen.",
+    );
+    setLocale("en");
+    expect(reasonFor(new ApiError(422, "invalid_mention", "Some mentioned people cannot see this comment."))).toContain(
+      "cannot see this comment. Remove them",
+    );
+  });
+
   it("finds the API's message for one field of a 422", () => {
     const invalid = new ApiError(422, "invalid", "Some fields are invalid.", [
       { field: "title", message: "String should have at least 1 character", type: "string_too_short" },

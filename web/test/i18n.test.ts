@@ -21,6 +21,14 @@ describe("message catalogs", () => {
     }
   });
 
+  it("never hedge a plural with \"(s)\" or \"(er)\": a count is a {count} pair", () => {
+    for (const catalog of [en, sv]) {
+      for (const [key, value] of Object.entries(catalog)) {
+        expect(value, key).not.toMatch(/\w\((s|es|er|ar|or|n)\)/);
+      }
+    }
+  });
+
   it("keep the same placeholders in every language", () => {
     const placeholders = (text: string) => (text.match(/\{\w+\}/g) ?? []).sort();
     for (const key of Object.keys(en) as (keyof typeof en)[]) {

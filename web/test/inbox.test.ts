@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { setLocale, tn } from "../src/i18n";
-import { applyEvent, noticeLink, noticeText, type Inbox, type Notice } from "../src/screens/inbox/state";
+import { applyEvent, noticeLink, noticeText, undoMarkRead, type Inbox, type Notice } from "../src/screens/inbox/state";
 
 function notice(id: number, extra: Partial<Notice> = {}): Notice {
   return {
@@ -81,9 +81,35 @@ describe("a notification's words", () => {
     expect(noticeText(asked)).toBe("More information is needed on Banner");
   });
 
-  it("fall back to the stored sentence for an unknown kind or step, or a notification without params", () => {
-    expect(noticeText(notice(1, { text: "old words" }))).toBe("old words");
-    expect(noticeText(notice(2, { kind: "later", params: { a: "b" }, text: "later words" }))).toBe("later words");
-    expect(noticeText(notice(3, { kind: "request", params: { step: "reopened" }, text: "r" }))).toBe("r");
+  it("are a general sentence for the kind when the params cannot word it, never the stored text", () => {
+    setLocale("sv");
+    // An old row migration 0020 could not parse: params {} and an English sentence.
+    expect(noticeText(notice(1, { params: {}, text: "Anna: Logo" }))).toBe("Någon nämnde dig i en kommentar");
+    expect(noticeText(notice(2, { kind: "later", params: { a: "b" }, text: "later words" }))).toBe(
+      "Något här behöver din uppmärksamhet",
+    );
+    expect(noticeText(notice(3, { kind: "request", params: { step: "reopened" }, text: "r" }))).toBe(
+      "En förfrågan du följer har ändrats",
+    );
+    // A params object that lacks a placeholder the sentence needs.
+    expect(noticeText(notice(4, { kind: "status", params: { task: "Logo" }, text: "Logo → Klar" }))).toBe(
+      "En uppgift du följer har fått ny status",
+    );
+    setLocale("en");
+    expect(noticeText(notice(5, { kind: "feedback", text: "Acme" }))).toBe("You are asked for feedback on a project");
+  });
+});
+
+describe("a refused mark-read", () => {
+  it("is undone: the marked notifications are unread again, the count as before", () => {
+    const before: Inbox = { items: [notice(1), notice(2), notice(3, { read_at: "2026-12-06T10:01:00Z" })], unread: 2 };
+    const some = applyEvent(before, { type: "notifications.read", ids: [1] }).state;
+    const undone = undoMarkRead(some, before, [1]);
+    expect(undone.items.map((n) => n.read_at === null)).toEqual([true, true, false]);
+    const all = applyEvent(before, { type: "notifications.read", all: true }).state;
+    expect(all.unread).toBe(0);
+    const allUndone = undoMarkRead(all, before, "all");
+    expect(allUndone.unread).toBe(2);
+    expect(allUndone.items.map((n) => n.read_at === null)).toEqual([true, true, false]);
   });
 });

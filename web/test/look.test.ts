@@ -19,4 +19,32 @@ describe("the look", () => {
       expect(literals, path).toEqual([]);
     }
   });
+
+  it("spaces everything with the tokens of style.css: no literal length in a gap, padding or margin", () => {
+    const root = sheets["../src/style.css"];
+    for (const token of ["--space-0", "--space-1", "--space-2", "--space-3", "--space-4", "--space-5", "--hairline"]) {
+      expect(root, token).toMatch(new RegExp(`${token}:\\s*[\\d.]+(rem|px);`));
+    }
+    const declaration = /(?<![-\w])(gap|row-gap|column-gap|padding(?:-[a-z-]+)?|margin(?:-[a-z-]+)?)\s*:\s*([^;}]+)/g;
+    let seen = 0;
+    for (const [path, text] of Object.entries(sheets)) {
+      const code = text.replace(/\/\*[\s\S]*?\*\//g, ""); // comments may say "padding: …" in words
+      const literal = [...code.matchAll(declaration)]
+        .map((m) => {
+          seen++;
+          return { property: m[1], value: m[2].trim() };
+        })
+        .filter(({ value }) => {
+          const rest = value
+            .replace(/calc\(-1 \* var\(--(space-\d|hairline|page-pad)\)\)/g, "")
+            .replace(/var\(--(space-\d|hairline|page-pad)\)/g, "")
+            .replace(/\b(0|auto|inherit|unset|!important)(?![\w.%])/g, "")
+            .trim();
+          return rest !== "";
+        })
+        .map(({ property, value }) => `${property}: ${value}`);
+      expect(literal, path).toEqual([]);
+    }
+    expect(seen).toBeGreaterThan(200);
+  });
 });

@@ -74,7 +74,12 @@ async def create_status(ctx: Context, body: StatusIn) -> StatusOut:
     assert project.id is not None
     count = (await ctx.session.exec(select(func.count()).where(Status.project_id == project.id))).one()
     if count >= MAX_STATUSES:
-        raise ApiError(409, "too_many_statuses", f"A workflow has at most {MAX_STATUSES} statuses.")
+        raise ApiError(
+            409,
+            "too_many_statuses",
+            f"A workflow has at most {MAX_STATUSES} statuses.",
+            params={"limit": MAX_STATUSES},
+        )
     position = body.position if body.position is not None else count
     status = Status(
         project_id=project.id,

@@ -3,7 +3,9 @@ import { api, type User } from "../api";
 import { locale, setLocale, t, type Locale, type MessageKey } from "../i18n";
 import { Bell } from "../screens/inbox/Bell";
 import { Search } from "../screens/search/Search";
+import { reasonFor } from "./errors";
 import { connection, liveClient, signOut, user } from "./session";
+import { toast } from "./toast";
 
 const LANGUAGES = [
   ["en", "English"],
@@ -12,8 +14,15 @@ const LANGUAGES = [
 
 export function Header({ who }: { who: User }) {
   const { route } = useLocation();
-  const changeLanguage = async (value: string) => {
-    user.value = await api<User>("PATCH", "/api/me", { locale: value });
+  const changeLanguage = async (select: HTMLSelectElement) => {
+    const value = select.value;
+    try {
+      user.value = await api<User>("PATCH", "/api/me", { locale: value });
+    } catch (err) {
+      select.value = locale(); // the choice did not take: the list shows the language still in use
+      toast(t("nav.languageFailed", { reason: reasonFor(err) }));
+      return;
+    }
     setLocale(value as Locale);
   };
   const staffAdmin = who.role === "owner" || who.role === "admin";
@@ -35,7 +44,7 @@ export function Header({ who }: { who: User }) {
         id="language"
         aria-label={t("nav.language")}
         value={locale()}
-        onChange={(e) => void changeLanguage(e.currentTarget.value)}
+        onChange={(e) => void changeLanguage(e.currentTarget)}
       >
         {LANGUAGES.map(([value, name]) => (
           <option key={value} value={value} lang={value}>

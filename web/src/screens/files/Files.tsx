@@ -6,7 +6,7 @@ import { api, upload, type Project, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
 import { changedSettings, mayUse, type CustomerSettings } from "../common/permissions";
 import { ProjectNav } from "../common/ProjectNav";
 import { explain } from "../people/ui";
@@ -170,7 +170,7 @@ function UploadForm(props: {
     if (!chosen.length) return setError(t("files.chooseFirst"));
     setError("");
     const names = chosen.map((f) => f.name).join(", ");
-    await props.write(t("files.uploading", { n: String(chosen.length) }), t("files.uploaded", { names }), async () => {
+    await props.write(tn("files.uploading", chosen.length), t("files.uploaded", { names }), async () => {
       const failed: string[] = [];
       for (const file of chosen) {
         const params: Record<string, string> = { name: file.name };

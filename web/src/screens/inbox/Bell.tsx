@@ -2,7 +2,17 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { locale, t, tn, type MessageKey } from "../../i18n";
 import type { LiveClient } from "../../live";
-import { followPersonal, inbox, markRead, noticeLink, noticeText, UNREAD_CAP, type Notice } from "./state";
+import {
+  followPersonal,
+  inbox,
+  KNOWN_KINDS,
+  loadInbox,
+  markRead,
+  noticeLink,
+  noticeText,
+  UNREAD_CAP,
+  type Notice,
+} from "./state";
 import "./inbox.css";
 
 const KIND_ICONS: Record<string, string> = { mention: "@", assignment: "→", request: "✉", status: "⇄", feedback: "★" };
@@ -14,14 +24,14 @@ function when(iso: string): string {
 }
 
 function kindWord(kind: string): string {
-  return KIND_ICONS[kind] ? t(`inbox.kind.${kind}` as MessageKey) : kind;
+  return t((KNOWN_KINDS.includes(kind) ? `inbox.kind.${kind}` : "inbox.kind.other") as MessageKey);
 }
 
 function NoticeRow({ notice, close }: { notice: Notice; close: () => void }) {
   const href = noticeLink(notice);
   const unread = notice.read_at === null;
   const open = () => {
-    if (unread) void markRead([notice.id]).catch(() => undefined);
+    if (unread) void markRead([notice.id]); // a refusal is undone and said in a toast
     close();
   };
   return (
@@ -40,7 +50,7 @@ function NoticeRow({ notice, close }: { notice: Notice; close: () => void }) {
         {unread && <span class="notice-new">{t("inbox.new")}</span>}
         <time dateTime={notice.created_at}>{when(notice.created_at)}</time>
         {unread && (
-          <button type="button" class="link" onClick={() => void markRead([notice.id]).catch(() => undefined)}>
+          <button type="button" class="link" onClick={() => void markRead([notice.id])}>
             {t("inbox.markRead")}
           </button>
         )}
@@ -75,7 +85,7 @@ export function Bell({ userId, live }: { userId: number; live: LiveClient }) {
     setOpen(false);
     button.current?.focus();
   };
-  const { items, unread } = inbox.value;
+  const { items, unread, failed } = inbox.value;
   const shown = unread >= UNREAD_CAP ? "99+" : String(unread);
   return (
     <div class="bell">
@@ -107,6 +117,14 @@ export function Bell({ userId, live }: { userId: number; live: LiveClient }) {
               {t("inbox.close")}
             </button>
           </div>
+          {failed && (
+            <p class="error inbox-failed" role="alert">
+              {t("inbox.failed", { reason: failed })}{" "}
+              <button type="button" class="link" onClick={() => void loadInbox()}>
+                {t("inbox.retry")}
+              </button>
+            </p>
+          )}
           {items.length ? (
             <ul class="notices">
               {items.map((n) => (
@@ -114,7 +132,7 @@ export function Bell({ userId, live }: { userId: number; live: LiveClient }) {
               ))}
             </ul>
           ) : (
-            <p class="muted">{t("inbox.none")}</p>
+            !failed && <p class="muted">{t("inbox.none")}</p>
           )}
         </div>
       )}

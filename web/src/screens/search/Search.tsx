@@ -2,6 +2,7 @@
 // type; Ctrl/Cmd-K jumps here from anywhere, Escape closes the results.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../../api";
+import { reasonFor } from "../../app/errors";
 import { t, tn, type MessageKey } from "../../i18n";
 import "./search.css";
 
@@ -19,6 +20,8 @@ const DEBOUNCE_MS = 250;
 export function Search() {
   const [q, setQ] = useState("");
   const [hits, setHits] = useState<SearchHit[] | null>(null);
+  /** Why the last search failed (never shown as "Nothing found"). */
+  const [failed, setFailed] = useState("");
   const [open, setOpen] = useState(false);
   const input = useRef<HTMLInputElement>(null);
   const box = useRef<HTMLFormElement>(null);
@@ -44,13 +47,22 @@ export function Search() {
     const term = q.trim();
     if (term.length < 2) {
       setHits(null);
+      setFailed("");
       return;
     }
     let current = true;
     const timer = setTimeout(() => {
       api<{ items: SearchHit[] }>("GET", `/api/search?q=${encodeURIComponent(term)}`)
-        .then((answer) => current && setHits(answer.items))
-        .catch(() => current && setHits([]));
+        .then((answer) => {
+          if (!current) return;
+          setHits(answer.items);
+          setFailed("");
+        })
+        .catch((err: unknown) => {
+          if (!current) return;
+          setHits([]);
+          setFailed(reasonFor(err));
+        });
     }, DEBOUNCE_MS);
     return () => {
       current = false;
@@ -84,9 +96,15 @@ export function Search() {
       />
       {open && hits !== null && (
         <div id="search-results" class="search-results">
-          <p class="muted" role="status">
-            {hits.length ? tn("search.results", hits.length) : t("search.none")}
-          </p>
+          {failed ? (
+            <p class="error" role="alert">
+              {t("search.failed", { reason: failed })}
+            </p>
+          ) : (
+            <p class="muted" role="status">
+              {hits.length ? tn("search.results", hits.length) : t("search.none")}
+            </p>
+          )}
           <ul>
             {hits.map((hit) => (
               <li key={hit.link + hit.kind} data-kind={hit.kind}>

@@ -1,6 +1,7 @@
 // Markdown rendered safely, in two layers as the server does (server/rendering.py): markdown-it with raw HTML
 // off and no images, then safeFragment()'s allow-list. markdown-it loads only when something is rendered.
 import { useEffect, useRef } from "preact/hooks";
+import { locale, t } from "../../i18n";
 import { highlightMentions, safeFragment } from "../../safe-html";
 
 type Render = (text: string) => string;
@@ -15,15 +16,18 @@ function markdown(): Promise<Render> {
   return renderer;
 }
 
-/** Shows `html` (already rendered by the server) or `text` (rendered here), with mentions of `names` marked. */
-export function RichText({ html, text, names = [], class: cls }: { html?: string; text?: string; names?: string[]; class?: string }) {
+/** Shows `html` (already rendered by the server) or `text` (rendered here), with mentions of `names` marked and a
+ * mention of `me` (the reader's name) marked apart. */
+export function RichText(props: { html?: string; text?: string; names?: string[]; me?: string; class?: string }) {
+  const { html, text, names = [], me, class: cls } = props;
   const ref = useRef<HTMLDivElement>(null);
+  const lang = locale();
   useEffect(() => {
     let current = true;
     const show = (source: string) => {
       if (!current || !ref.current) return;
       const fragment = safeFragment(source);
-      highlightMentions(fragment, names);
+      highlightMentions(fragment, names, me ? { name: me, hint: t("thread.mentionsYou") } : undefined);
       ref.current.replaceChildren(fragment);
     };
     if (html !== undefined) show(html);
@@ -31,6 +35,6 @@ export function RichText({ html, text, names = [], class: cls }: { html?: string
     return () => {
       current = false;
     };
-  }, [html, text, names.join("\n")]);
+  }, [html, text, names.join("\n"), me, lang]);
   return <div ref={ref} class={cls} />;
 }

@@ -151,7 +151,7 @@ function CommentItem(props: {
           {changedMeanwhile && (
             <div class="comment-conflict" role="alert" id={`conflict-${c.id}`}>
               <p>{t("thread.editConflict")}</p>
-              <RichText html={c.body_html} names={props.names} class="comment-body comment-newer" />
+              <RichText html={c.body_html} names={props.names} me={props.who.name} class="comment-body comment-newer" />
             </div>
           )}
           <label for={`edit-${c.id}`} class="visually-hidden">
@@ -172,7 +172,7 @@ function CommentItem(props: {
         </div>
       ) : (
         <>
-          <RichText html={c.body_html} names={props.names} class="comment-body" />
+          <RichText html={c.body_html} names={props.names} me={props.who.name} class="comment-body" />
           <div class="comment-actions">
             {REACTIONS.map((emoji) => {
               const reaction = c.reactions.find((r) => r.emoji === emoji);
