@@ -21,11 +21,8 @@ Sizes are counted in ``str`` length, which equals UTF-8 bytes for the ASCII fram
 from __future__ import annotations
 
 import asyncio
-import logging
 import secrets
 import weakref
-from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,15 +30,12 @@ from channels import metrics
 from channels.eager import start_eagerly
 from channels.frames import TEXT, websocket_frame
 from channels.protocol import CloseCode
+from channels.send_queue import SendQueue
 from channels.token_bucket import TokenBucket
 
 if TYPE_CHECKING:
     from channels.channel import LocalChannel
     from channels.presence import PresenceInfo
-
-logger = logging.getLogger(__name__)
-
-_CLOSE_TIMEOUT_SECONDS = 5.0
 
 
 class Transport(Protocol):
@@ -131,9 +125,6 @@ class ConnectionLimits:
     frame_burst: int = 100
 
 
-CloseCallback = Callable[["Connection"], None]
-
-
 @dataclass(eq=False, slots=True)
 class Subscription:
     """One connection's subscription to one channel, as the hub tracks it.
@@ -154,38 +145,29 @@ class Subscription:
     local: LocalChannel | None = None
 
 
-class Connection:
+class Connection(SendQueue[str]):
     """A client connection: identity, outgoing queue, send path and rate limit.
 
-    Guarantees:
-        - Frames passed to `enqueue` are sent in order, each at most once.
+    Guarantees (besides those of `channels.send_queue.SendQueue`):
         - `enqueue` never blocks and never lets the queue exceed `ConnectionLimits`; overflow closes the
           connection with ``SLOW_CONSUMER``.
-        - Close callbacks run exactly once, synchronously, when the connection becomes closed for any reason.
+        - `abort` drops what is queued unless asked to flush (``flush=False``): a closing client's backlog is
+          worthless, and a slow consumer's is what closed it.
     """
 
-    # Thousands live per node for hours: slots instead of a __dict__ save about a kilobyte each.
     __slots__ = (
-        "__weakref__",
         "_batcher",
-        "_close_callbacks",
-        "_closer",
         "_frames",
         "_marked",
-        "_max_queue_bytes",
-        "_max_queue_messages",
-        "_queue",
-        "_queued_bytes",
-        "_sending",
         "_transport",
-        "close_code",
-        "close_reason",
         "id",
         "last_frame_at",
         "limits",
         "principal",
         "subscriptions",
     )
+
+    _task_prefix = "tandem-conn"
 
     def __init__(
         self,
@@ -201,30 +183,17 @@ class Connection:
         limits: queue, size and rate bounds.
         connection_id: unique id (also the presence ``client_id``); random when omitted.
         """
+        self.limits = limits or ConnectionLimits()
+        super().__init__(self.limits.max_queue_messages, self.limits.max_queue_bytes)
         self.id = connection_id or secrets.token_hex(8)
         self.principal = principal
-        self.limits = limits or ConnectionLimits()
         # Hub-managed: this connection's subscriptions by channel (including ones still being set up).
         self.subscriptions: dict[str, Subscription] = {}
-        self.close_code: CloseCode | None = None
-        self.close_reason = ""
         self._transport = transport
-        self._queue: deque[str] = deque()
-        self._queued_bytes = 0
-        self._max_queue_messages = self.limits.max_queue_messages
-        self._max_queue_bytes = self.limits.max_queue_bytes
         self._batcher: WriteBatcher | None = None
         self._marked = False  # on the batcher for this turn
-        self._sending: asyncio.Task[None] | None = None  # a send waiting for the peer, then the rest of the queue
-        self._closer: asyncio.Task[None] | None = None
-        self._close_callbacks: list[CloseCallback] = []
         self._frames = TokenBucket(self.limits.frames_per_second, self.limits.frame_burst)
         self.last_frame_at = 0.0
-
-    @property
-    def closed(self) -> bool:
-        """True once the connection is closing or closed; it then accepts no more frames."""
-        return self.close_code is not None
 
     def start(self) -> None:
         """Attach to the running loop's `WriteBatcher`. Called by the hub when the connection is registered."""
@@ -233,13 +202,6 @@ class Connection:
             self.last_frame_at = asyncio.get_running_loop().time()
             if self._queue:
                 self._mark()
-
-    def add_close_callback(self, callback: CloseCallback) -> None:
-        """Call ``callback(connection)`` when the connection closes (immediately if it already has)."""
-        if self.closed:
-            callback(self)
-        else:
-            self._close_callbacks.append(callback)
 
     def enqueue(self, text: str) -> bool:
         """Queue one frame for sending without waiting. O(1).
@@ -262,60 +224,28 @@ class Connection:
             self._mark()
         return True
 
-    @property
-    def queued_messages(self) -> int:
-        """Frames waiting to be sent."""
-        return len(self._queue)
-
     def allow_frame(self) -> bool:
         """Take one token from the incoming-frame bucket; False when the client exceeds its rate."""
         now = asyncio.get_running_loop().time()
         self.last_frame_at = now
         return self._frames.take(now)
 
-    def abort(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
-        """Close without waiting: stop accepting frames and close the transport in the background.
-
-        Args:
-            code: the close code (the first call's code wins; later calls do nothing).
-            reason: the close reason.
-            flush: send what is already queued first (bounded by a deadline); otherwise drop it.
-        """
-        if self.close_code is not None:
-            return
-        self.close_code = code
-        self.close_reason = reason
-        metrics.CLOSES.labels(code=str(int(code))).inc()
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            logger.debug("connection %s aborted without a running loop", self.id)
-            loop = None
-        if flush and self._queue and self._batcher is not None and loop is not None:
-            if self._sending is None:
-                self._sending = loop.create_task(self._drain(), name=f"tandem-conn-flush-{self.id}")
-        else:
-            self._queue.clear()
-            self._queued_bytes = 0
-            sending = self._sending
-            if sending is not None and sending is not asyncio.current_task():
-                sending.cancel()
-        if loop is not None:
-            self._closer = loop.create_task(self._close_transport(code, reason), name=f"tandem-conn-close-{self.id}")
-        callbacks, self._close_callbacks = self._close_callbacks, []
-        for callback in callbacks:
-            callback(self)
+    def abort(self, code: int, reason: str, *, flush: bool = False) -> None:
+        """Close without waiting (`channels.send_queue.SendQueue.abort`); by default what is queued is dropped."""
+        if self.close_code is None:
+            metrics.CLOSES.labels(code=str(int(code))).inc()
+        super().abort(code, reason, flush=flush)
 
     async def close(self, code: CloseCode, reason: str, *, flush: bool = False) -> None:
         """Close the connection (see `abort`) and wait, bounded, until the transport is closed."""
         self.abort(code, reason, flush=flush)
         await self.wait_closed()
 
-    async def wait_closed(self) -> None:
-        """Wait until pending sends have stopped and the transport close has finished (if closed)."""
-        for task in (self._sending, self._closer):
-            if task is not None and task is not asyncio.current_task():
-                await asyncio.gather(task, return_exceptions=True)
+    def _name(self) -> str:
+        return self.id
+
+    def _may_flush(self) -> bool:
+        return self._batcher is not None  # never started: nothing was ever sent, so nothing is owed
 
     def _mark(self) -> None:
         if not self._marked and self._batcher is not None:
@@ -358,45 +288,14 @@ class Connection:
             try:
                 rest = start_eagerly(transport.send_text(message))
             except Exception as exc:  # a send failure means the peer is gone
-                logger.debug("send to connection %s failed", self.id, exc_info=True)
-                self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")
+                self._send_failed(exc)
                 return
             if rest is not None:
-                self._sending = asyncio.get_running_loop().create_task(
-                    self._drain(rest), name=f"tandem-conn-send-{self.id}"
-                )
+                self._start_drain(rest)
                 return
 
-    async def _drain(self, pending: Awaitable[None] | None = None) -> None:
-        """Finish a send that had to wait, then send the rest of the queue (also used to flush on close)."""
-        try:
-            if pending is not None:
-                await pending
-            while self._queue:
-                await self._transport.send_text(self._next_message())
-        except asyncio.CancelledError:
-            if self.close_code is None:
-                raise
-        except Exception as exc:  # a send failure means the peer is gone
-            logger.debug("send to connection %s failed", self.id, exc_info=True)
-            self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}")
-        finally:
-            if self._sending is asyncio.current_task():
-                self._sending = None
+    async def _send_next(self) -> None:
+        await self._transport.send_text(self._next_message())
 
-    async def _close_transport(self, code: CloseCode, reason: str) -> None:
-        sending = self._sending
-        if sending is not None and sending is not asyncio.current_task():
-            try:
-                async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
-                    await asyncio.shield(sending)
-            except TimeoutError:
-                sending.cancel()
-                logger.info("connection %s did not take its last frames before closing", self.id)
-            except Exception:  # the drain logs its own failures
-                logger.debug("flushing connection %s failed", self.id, exc_info=True)
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
-                await self._transport.close(int(code), reason)
-        except Exception:  # the peer may already be gone; closing is best effort
-            logger.debug("closing connection %s failed", self.id, exc_info=True)
+    async def _close_socket(self, code: int, reason: str) -> None:
+        await self._transport.close(code, reason)

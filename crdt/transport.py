@@ -4,25 +4,22 @@ it an ordered, bounded, never-blocking send path.
 Rooms fan an update out to every peer with `Peer.send`, which hands the frame to the socket at once when the socket
 can take it (no task, no queue: the common case) and otherwise queues it behind the send in flight. A peer whose
 queue overflows is a slow consumer and is closed (`CloseCode.SLOW_CONSUMER`); it resynchronizes on reconnect, so
-nothing is lost for it and nobody else waits for it.
+nothing is lost for it and nobody else waits for it. The queue, its bounds, the drain and the bounded close are
+`channels.send_queue.SendQueue`, shared with the hub's connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from channels.protocol import CloseCode
+from channels.send_queue import SendQueue
 from channels.token_bucket import TokenBucket
 
-log = logging.getLogger(__name__)
-
-_CLOSE_TIMEOUT_SECONDS = 5.0
 _ids = itertools.count(1)
 
 
@@ -68,12 +65,13 @@ class PeerLimits:
     message_burst: int = 300
 
 
-class Peer:
+class Peer(SendQueue[bytes]):
     """A connected client of one room.
 
-    Guarantees:
-        - Frames given to `send` reach the socket in order, each at most once; `send` never blocks.
-        - Close callbacks run once, synchronously, when the peer closes for any reason.
+    Guarantees (besides those of `channels.send_queue.SendQueue`):
+        - `send` never blocks; past `PeerLimits`' queue bounds the peer is closed as a slow consumer.
+        - `abort` sends what is queued first unless told not to (``flush=True``): the permission-denied message
+          a room sends before closing a peer must reach the client.
 
     Attributes:
         principal: who is connected (opaque to the room; handed to the access check).
@@ -84,6 +82,22 @@ class Peer:
             someone else. None leaves states as sent (tests, tools).
     """
 
+    # A thousand editors of one note fan out through these: slots keep `send`'s attribute reads as cheap as the
+    # base class's.
+    __slots__ = (
+        "_incoming",
+        "_limits",
+        "_transport",
+        "awareness_ids",
+        "id",
+        "identity",
+        "principal",
+        "readonly",
+        "synced",
+    )
+
+    _task_prefix = "tandem-peer"
+
     def __init__(
         self,
         transport: Transport,
@@ -93,35 +107,19 @@ class Peer:
         limits: PeerLimits | None = None,
         identity: Mapping[str, object] | None = None,
     ) -> None:
+        self._limits = limits or PeerLimits()
+        super().__init__(self._limits.max_queue_messages, self._limits.max_queue_bytes)
         self.id = next(_ids)
         self.principal = principal
         self.readonly = readonly
         self.identity = identity
         self.awareness_ids: set[int] = set()
-        self.close_code: int | None = None
-        self.close_reason = ""
         self.synced = False  # the room answered its sync step 1: updates may flow to it
         self._transport = transport
-        self._limits = limits or PeerLimits()
-        self._queue: deque[bytes] = deque()
-        self._queued_bytes = 0
-        self._drain: asyncio.Task[None] | None = None
-        self._closer: asyncio.Task[None] | None = None
-        self._callbacks: list[Callable[[Peer], None]] = []
         self._incoming = TokenBucket(self._limits.messages_per_second, self._limits.message_burst)
 
     def __repr__(self) -> str:
         return f"<Peer {self.id} {self.principal}>"
-
-    @property
-    def closed(self) -> bool:
-        return self.close_code is not None
-
-    def on_close(self, callback: Callable[[Peer], None]) -> None:
-        if self.closed:
-            callback(self)
-        else:
-            self._callbacks.append(callback)
 
     def allow_message(self) -> bool:
         """Count one incoming message against the peer's rate; False (and the peer closed with 4429) once over."""
@@ -137,11 +135,8 @@ class Peer:
         """
         if self.close_code is not None:
             return
-        if self._drain is not None or self._queue:
-            if (
-                len(self._queue) >= self._limits.max_queue_messages
-                or self._queued_bytes + len(data) > self._limits.max_queue_bytes
-            ):
+        if self._sending is not None or self._queue:
+            if len(self._queue) >= self._max_queue_messages or self._queued_bytes + len(data) > self._max_queue_bytes:
                 self.abort(CloseCode.SLOW_CONSUMER, "slow consumer: send queue overflow")
                 return
             self._queue.append(data)
@@ -152,65 +147,24 @@ class Peer:
         try:
             pending = self._transport.write(data)
         except Exception as exc:  # the socket is gone
-            self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}", flush=False)
+            self._send_failed(exc)
             return
         if pending is not None:
-            self._drain = asyncio.get_running_loop().create_task(self._drain_queue(pending))
-
-    async def _drain_queue(self, pending: Awaitable[None]) -> None:
-        try:
-            await pending
-            while self._queue:
-                data = self._queue.popleft()
-                self._queued_bytes -= len(data)
-                more = self._transport.write(data)
-                if more is not None:
-                    await more
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a send failure means the peer is gone
-            log.debug("send to peer %s failed", self.id, exc_info=True)
-            self._drain = None
-            self.abort(CloseCode.GOING_AWAY, f"send failed: {type(exc).__name__}", flush=False)
-        finally:
-            self._drain = None
+            self._start_drain(pending)
 
     def abort(self, code: int, reason: str, *, flush: bool = True) -> None:
-        """Close without waiting: accept nothing more, send what is queued (if ``flush``), then close the socket.
+        """Close without waiting (`channels.send_queue.SendQueue.abort`); by default what is queued is sent first."""
+        super().abort(code, reason, flush=flush)
 
-        The first call's code wins.
-        """
-        if self.close_code is not None:
-            return
-        self.close_code = code
-        self.close_reason = reason
-        if not flush:
-            self._queue.clear()
-            self._queued_bytes = 0
-            if self._drain is not None and self._drain is not asyncio.current_task():
-                self._drain.cancel()
-        try:
-            self._closer = asyncio.get_running_loop().create_task(self._close_transport(code, reason))
-        except RuntimeError:
-            log.debug("peer %s aborted without a running loop", self.id)
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            callback(self)
+    def _name(self) -> str:
+        return str(self.id)
 
-    async def wait_closed(self) -> None:
-        if self._closer is not None and self._closer is not asyncio.current_task():
-            await asyncio.gather(self._closer, return_exceptions=True)
+    async def _send_next(self) -> None:
+        data = self._queue.popleft()
+        self._queued_bytes -= len(data)
+        more = self._transport.write(data)
+        if more is not None:
+            await more
 
-    async def _close_transport(self, code: int, reason: str) -> None:
-        drain = self._drain
-        if drain is not None:
-            try:
-                async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
-                    await asyncio.shield(drain)
-            except (TimeoutError, asyncio.CancelledError):
-                drain.cancel()
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT_SECONDS):
-                await self._transport.close(code, reason)
-        except Exception:  # the peer may already be gone; closing is best effort
-            log.debug("closing peer %s failed", self.id, exc_info=True)
+    async def _close_socket(self, code: int, reason: str) -> None:
+        await self._transport.close(code, reason)

@@ -208,6 +208,7 @@ def create_app(settings: Settings, services: Services | None = None) -> TandemAp
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
         await services.realtime.start()
         await services.notes.start()
+        await services.live_sockets.start()
         services.digests.start()
         if settings.webhooks.worker:
             services.webhook_worker.start()
@@ -216,6 +217,7 @@ def create_app(settings: Settings, services: Services | None = None) -> TandemAp
         finally:
             await services.webhook_worker.stop()
             await services.digests.stop()
+            await services.live_sockets.stop()
             await services.notes.stop()
             if services.live.reports is not None:
                 await services.live.reports.stop()

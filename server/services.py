@@ -17,6 +17,7 @@ from server.live.admission import SocketAdmission, Tickets, make_ticket_store
 from server.live.notes_ws import NoteRooms
 from server.live.realtime import Realtime
 from server.live.report_live import KpiPublisher
+from server.live.sockets import LiveSockets
 from server.live.updates import LiveUpdates
 from server.mail.outgoing import Mailer
 from server.observability import Readiness, instrument_engine
@@ -39,6 +40,7 @@ class Services:
     realtime: Realtime
     readiness: Readiness
     notes: NoteRooms
+    live_sockets: LiveSockets
     digests: DigestWorker
     storage: Storage
     webhooks: WebhookEvents
@@ -66,7 +68,8 @@ def build_services(settings: Settings) -> Services:
     sockets = SocketAdmission(settings, db, auth, tickets)
     realtime = Realtime(settings, db, auth, sockets)
     notes = NoteRooms(settings, db, auth, sockets)
-    realtime.control_hooks.append(notes.on_control)
+    # Every kind of socket this node serves: the session sweep and every control message reach each of them.
+    live_sockets = LiveSockets(settings, db, auth.idle, (realtime, notes))
     mailer = Mailer(settings.smtp)
     webhook_worker = WebhookWorker(settings, db)
     return Services(
@@ -77,13 +80,14 @@ def build_services(settings: Settings) -> Services:
         mailer=mailer,
         live=LiveUpdates(
             realtime.relay,
-            realtime.control,
+            live_sockets.control,
             KpiPublisher(db, realtime.relay.publish, settings.feedback_weights, listening=realtime.hub.has_subscribers),
         ),
         limiter=limiter,
         realtime=realtime,
         readiness=Readiness(settings, db.engine, redis_ping),
         notes=notes,
+        live_sockets=live_sockets,
         digests=DigestWorker(settings, db, mailer),
         storage=storage_from_url(settings),
         # Without a worker in this process, a separate ``tandem worker`` finds new deliveries at its next poll.

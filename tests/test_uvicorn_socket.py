@@ -20,14 +20,13 @@ import httpx
 import pytest
 import uvicorn
 import websockets
-from starlette.websockets import WebSocket
 from websockets.asyncio.client import connect
 from websockets.frames import Opcode
 
 from channels.client import TandemClient
 from channels.frames import TEXT, websocket_frame
-from server.live import realtime, uvicorn_socket
-from server.live.notes_ws import AsgiTransport
+from server.live import uvicorn_socket
+from server.live.sockets import AsgiSocket
 from tests.frames import read_frame
 from tests.nodes import ROOT, free_port
 from tests.workspace import Workspace
@@ -45,9 +44,9 @@ Script = Callable[[Any], Any]
 
 
 @asynccontextmanager
-async def uvicorn_serving(script: Script, *, hub: bool = False, **options: Any) -> AsyncIterator[str]:
+async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
     """A real uvicorn (its default WebSocket protocol) whose one endpoint accepts and runs ``script`` with the
-    notes' transport, or the hub's (``hub``)."""
+    sockets' transport (the same for ``/ws`` and ``/yjs``)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -57,7 +56,7 @@ async def uvicorn_serving(script: Script, *, hub: bool = False, **options: Any) 
             return
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.accept"})
-        transport = realtime.AsgiTransport(WebSocket(scope, receive, send), send) if hub else AsgiTransport(send)
+        transport = AsgiSocket(send)
         await script(transport)
         while (await receive())["type"] != "websocket.disconnect":
             pass
@@ -79,7 +78,7 @@ async def uvicorn_serving(script: Script, *, hub: bool = False, **options: Any) 
 async def test_uvicorn_sockets_take_prebuilt_frames_in_order_with_ordinary_sends() -> None:
     taken: list[bool] = []
 
-    async def script(transport: AsgiTransport) -> None:
+    async def script(transport: AsgiSocket) -> None:
         taken.append(transport.write_frame(websocket_frame(b"one")))
         pending = transport.write(b"two")
         if pending is not None:
@@ -99,7 +98,7 @@ async def test_uvicorn_sockets_take_prebuilt_frames_in_order_with_ordinary_sends
 async def test_a_compressed_socket_declines_prebuilt_frames_and_ordinary_sends_carry_them() -> None:
     taken: list[bool] = []
 
-    async def script(transport: AsgiTransport) -> None:
+    async def script(transport: AsgiSocket) -> None:
         frame = websocket_frame(b"one")
         taken.append(transport.write_frame(frame))
         pending = transport.write(b"one")  # what a peer does when the transport declines
@@ -116,7 +115,7 @@ async def test_a_closed_socket_declines_prebuilt_frames() -> None:
     taken: list[bool] = []
     closed = asyncio.Event()
 
-    async def script(transport: AsgiTransport) -> None:
+    async def script(transport: AsgiSocket) -> None:
         await transport.close(1000, "bye")
         taken.append(transport.write_frame(websocket_frame(b"late")))
         closed.set()
@@ -135,13 +134,13 @@ async def test_a_closed_socket_declines_prebuilt_frames() -> None:
 async def test_hub_sockets_take_prebuilt_text_frames_in_order_with_ordinary_sends() -> None:
     taken: list[bool] = []
 
-    async def script(transport: realtime.AsgiTransport) -> None:
+    async def script(transport: AsgiSocket) -> None:
         taken.append(transport.write_frame(websocket_frame(b'{"type":"pong"}', TEXT)))
         await transport.send_text('{"type":"ack"}')
         taken.append(transport.write_frame(websocket_frame("é".encode(), TEXT)))
 
     async with (
-        uvicorn_serving(script, hub=True, ws_per_message_deflate=False) as url,
+        uvicorn_serving(script, ws_per_message_deflate=False) as url,
         connect(url, compression=None) as client,
         asyncio.timeout(10),
     ):

@@ -37,6 +37,7 @@ from channels.protocol import CloseCode
 from server.accounts.auth import AuthService, Credentials, actor_for_session
 from server.db import Database
 from server.errors import Refused
+from server.live.sockets import LivePrincipal
 from server.policy import Actor
 from server.policy import Scope as TokenScope
 from server.security import token_hash
@@ -303,16 +304,16 @@ class SocketAdmission:
 
         return guarded
 
-    async def admit(self, websocket: WebSocket) -> tuple[Actor, str] | None:
+    async def admit(self, websocket: WebSocket) -> LivePrincipal | None:
         """Accept a WebSocket, then let it in only if every rule of the module's docstring holds.
 
         The credential lookup runs through the `AdmissionGate`: when too many sockets are being admitted at once
         (a reconnect storm) the socket is closed with 1013 "try again later" instead of joining an unbounded queue.
 
         Returns:
-            The actor and the SHA-256 of their session (or API) token; None after closing the socket with 4403
-            (origin not allowed, or an API token without the read scope), 4430 (too many sockets), 4401 (no valid
-            credential) or 1013 (busy). Accepting first lets clients read the close code.
+            Who is behind the socket (the actor and the SHA-256 of their session or API token); None after closing
+            the socket with 4403 (origin not allowed, or an API token without the read scope), 4430 (too many
+            sockets), 4401 (no valid credential) or 1013 (busy). Accepting first lets clients read the close code.
         """
         held: list[tuple[str, object]] = websocket.scope.setdefault(_HELD, [])
         origin = websocket.headers.get("origin")
@@ -343,7 +344,7 @@ class SocketAdmission:
             await self._capped(websocket, "user")
             return None
         held.append(("user", actor.user_id))
-        return actor, hashed
+        return LivePrincipal(actor, hashed)
 
     async def _lookup(self, websocket: WebSocket) -> tuple[Actor, str] | None:
         ticket = websocket.query_params.get("ticket")

@@ -4,8 +4,9 @@ It runs on its own broker instance (the same backend as the hub's, so Redis in a
 on one channel, with a tiny history: control messages are acted on live; a node that misses one while Redis is
 away re-checks everything it serves when the bus reconnects, so no socket keeps access it lost.
 
-One `AccessChanged` reaches every kind of live socket of a node: the ``/ws`` hub (``server/live/realtime.py``) and the
-``/yjs`` note rooms (``server/live/notes_ws.py``) each re-check what of theirs depends on its subject.
+`server.live.sockets.LiveSockets` runs the bus and acts on each message for every kind of live socket of a node: one
+`AccessChanged` makes the ``/ws`` hub (``server/live/realtime.py``) and the ``/yjs`` note rooms
+(``server/live/notes_ws.py``) each re-check what of theirs depends on its subject.
 """
 
 from __future__ import annotations

@@ -2,16 +2,15 @@
 
 This is the Starlette side only: admit the socket (``server/live/admission.py``: cookie, bearer header or single-use
 ticket), ask the policy what the user may do with the note, then hand the socket to `crdt.manager.RoomManager`.
-Everything about documents, sync, awareness, durability and relaying between nodes lives in ``crdt/``.
+Everything about documents, sync, awareness, durability and relaying between nodes lives in ``crdt/``; the
+principal, the transport, the session sweep and control messages are the socket layer's (``server/live/sockets.py``),
+which calls `NoteRooms.recheck` when access changes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from sqlmodel import col, select
 from starlette.types import Receive, Send
@@ -19,7 +18,6 @@ from starlette.types import Scope as AsgiScope
 from starlette.websockets import WebSocket
 
 from channels.backends import make_broker
-from channels.eager import start_eagerly
 from channels.protocol import CloseCode
 from crdt.manager import Access, RoomManager
 from crdt.protocol import encode_permission_denied
@@ -28,9 +26,8 @@ from crdt.transport import Peer, PeerLimits
 from server.accounts.auth import AuthService, refresh_actor
 from server.db import Database
 from server.live.admission import SocketAdmission
-from server.live.control import AccessChanged, ControlMessage, Disconnect, Subject
-from server.live.session_upkeep import session_sweeper
-from server.live.uvicorn_socket import RawSocket
+from server.live.control import AccessChanged, Subject
+from server.live.sockets import AsgiSocket, LivePrincipal
 from server.models import Note, Task
 from server.notes.rules import note_for
 from server.notes.store import SqlNoteStore
@@ -40,45 +37,10 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class NotePrincipal:
-    """Who is behind a note socket: refreshed whenever access is re-checked."""
-
-    actor: Actor
-    token_hash: str
-
-    def __str__(self) -> str:
-        return f"user {self.actor.user_id}"
-
-
 def awareness_identity(actor: Actor) -> dict[str, object]:
     """The ``user`` every awareness state of ``actor``'s note sockets carries, whatever the client sent (the colours
     it picked stay): name, user id, and ``staff`` or ``customer``, as presence on ``/ws`` describes people."""
     return {"name": actor.name, "id": actor.user_id, "role": "staff" if actor.is_staff else "customer"}
-
-
-class AsgiTransport:
-    """`crdt.transport.Transport` over the server's ASGI ``send``.
-
-    `write` runs the ASGI send eagerly: with uvicorn it completes without suspending unless the socket is
-    paused by flow control, so fanning an update out to a thousand peers costs no task and no event-loop turn
-    per peer. Only a send that does wait becomes a task (Python 3.12's eager tasks do the same). `write_frame`
-    writes a fan-out's frame, built once, straight to uvicorn's socket (``server/live/uvicorn_socket.py``).
-    """
-
-    def __init__(self, send: Send) -> None:
-        self._send = send  # the server's own ASGI send (see ``server.app.WebSocketFastPath``)
-        self._raw = RawSocket.behind(send)
-
-    def write(self, data: bytes) -> Awaitable[None] | None:
-        return start_eagerly(self._send({"type": "websocket.send", "bytes": data}))
-
-    def write_frame(self, frame: bytes) -> bool:
-        return self._raw is not None and self._raw.write(frame)
-
-    async def close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(RuntimeError):  # already closed by the peer
-            await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
 
 
 async def _frames(websocket: WebSocket, peer: Peer) -> AsyncIterator[bytes]:
@@ -114,7 +76,8 @@ async def access_to_note(db: Database, actor: Actor, note_id: int) -> Access:
 
 
 class NoteRooms:
-    """This node's note rooms and the ``/yjs/{note_id}`` endpoint."""
+    """This node's note rooms and the ``/yjs/{note_id}`` endpoint; one kind of socket of
+    `server.live.sockets.LiveSockets`."""
 
     def __init__(
         self,
@@ -135,63 +98,39 @@ class NoteRooms:
             )
         )
         self.manager = RoomManager(self.store, self._access, broker=broker, settings=self.settings)
-        base = urlsplit(settings.base_url)
-        self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
-        self.sweeper = session_sweeper(
-            db,
-            settings.session_sweep_seconds,
-            self.auth.idle,
-            self._session_hashes,
-            self._close_sessions,
-            name="note-session-sweeper",
-        )
 
     async def start(self) -> None:
         await self.manager.start()
-        self.sweeper.start()
 
     async def stop(self) -> None:
-        await self.sweeper.stop()
         await self.manager.close()
 
-    def _session_hashes(self) -> set[str]:
-        peers = [peer for room in self.manager.rooms.values() for peer in room.peers]
-        return {peer.principal.token_hash for peer in peers if isinstance(peer.principal, NotePrincipal)}
-
-    def _close_sessions(self, ended: set[str]) -> None:
-        """Close the note sockets of sessions that ended, expired or went idle since they connected (the sweep)."""
-        self.manager.close_where(
-            lambda p: isinstance(p, NotePrincipal) and p.token_hash in ended, CloseCode.UNAUTHORIZED, "session ended"
-        )
-
-    async def _fresh_actor(self, principal: NotePrincipal) -> Actor | None:
-        return await refresh_actor(self.db, principal, self.auth.idle)
-
     async def _access(self, principal: object, note_id: int) -> Access:
-        assert isinstance(principal, NotePrincipal)
-        actor = await self._fresh_actor(principal)
+        assert isinstance(principal, LivePrincipal)
+        actor = await refresh_actor(self.db, principal, self.auth.idle)
         if actor is None:
             return Access.UNAUTHORIZED
         return await access_to_note(self.db, actor, note_id)
 
-    async def on_control(self, message: ControlMessage) -> None:
-        """React to the control bus (see ``server/live/control.py``): access changes re-check the note sockets that hang
-        off their subject; a disconnect closes the user's."""
+    # -- the socket layer (server.live.sockets.SocketRegistry) -------------------------------------------------
+
+    def principals(self) -> Iterator[LivePrincipal]:
+        for room in self.manager.rooms.values():
+            for peer in room.peers:
+                if isinstance(peer.principal, LivePrincipal):
+                    yield peer.principal
+
+    def close_where(self, which: Callable[[LivePrincipal], bool], code: CloseCode, reason: str) -> None:
+        # Also advances the access epoch: a socket admitted meanwhile is checked again when it joins its room.
+        self.manager.close_where(lambda p: isinstance(p, LivePrincipal) and which(p), code, reason)
+
+    async def recheck(self, change: AccessChanged) -> None:
+        """Re-check the note sockets that hang off ``change.subject``; unload the rooms of notes that were deleted."""
         # Before any await: a socket admitted meanwhile is re-checked once it joins (see RoomManager.serve).
         self.manager.access_epoch += 1
-        match message:
-            case Disconnect(user_id, hashed):
-
-                def ended(p: object) -> bool:
-                    return (
-                        isinstance(p, NotePrincipal)
-                        and p.actor.user_id == user_id
-                        and (hashed is None or p.token_hash == hashed)
-                    )
-
-                self.manager.close_where(ended, CloseCode.UNAUTHORIZED, "session ended")
+        match change:
             case AccessChanged(Subject.USER, user_id):
-                await self.manager.recheck(lambda p: isinstance(p, NotePrincipal) and p.actor.user_id == user_id)
+                await self.manager.recheck(lambda p: isinstance(p, LivePrincipal) and p.actor.user_id == user_id)
             case AccessChanged(Subject.PROJECT | Subject.EVERYTHING):
                 # A deleted project's notes are gone from the database, so its rooms cannot be looked up: all.
                 await self.manager.recheck(lambda p: True)
@@ -231,24 +170,22 @@ class NoteRooms:
         note's room."""
         websocket = WebSocket(scope, receive, send)
         note_id = int(websocket.path_params["note_id"])
-        admitted = await self.sockets.admit(websocket)
-        if admitted is None:
+        principal = await self.sockets.admit(websocket)
+        if principal is None:
             return
-        actor, session_hash = admitted
         checked_at = self.manager.access_epoch
-        access = await access_to_note(self.db, actor, note_id)
+        access = await access_to_note(self.db, principal.actor, note_id)
         if access is Access.FORBIDDEN:
             # y-websocket clients show the reason of a permission-denied message; then the socket closes.
             await websocket.send_bytes(encode_permission_denied("no such note, or you may not open it"))
             await websocket.close(CloseCode.FORBIDDEN, "forbidden")
             return
-        principal = NotePrincipal(actor, session_hash)
         peer = Peer(
-            AsgiTransport(send),
+            AsgiSocket(send),
             principal,
             readonly=access is Access.READ,
             limits=self.settings.peer_limits,
-            identity=awareness_identity(actor),
+            identity=awareness_identity(principal.actor),
         )
         await self.manager.serve(note_id, peer, _frames(websocket, peer), checked_at=checked_at)
         if not peer.closed:

@@ -1,18 +1,15 @@
-"""The live side of a node: the hub and its broker, presence, the outbox relay, the control bus, and the
-Starlette adapter for ``/ws``.
+"""``/ws``: the hub and its broker, presence, the outbox relay, the session purge, and the hub's part of the socket
+layer (``server/live/sockets.py``).
 
 A socket is admitted once (cookie, bearer header or single-use ticket: ``server/live/admission.py``); each subscribe
 asks the policy with memberships read afresh, and access changes made anywhere in the cluster re-check the
-affected sockets on every node (the control bus).
+affected sockets on every node (`Realtime.recheck`, called by `server.live.sockets.LiveSockets`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from sqlmodel import select
 from starlette.types import Receive, Scope, Send
@@ -29,50 +26,17 @@ from server.accounts.auth import AuthService, refresh_actor_in
 from server.db import Database
 from server.live.admission import SocketAdmission
 from server.live.channels_policy import ChannelRef, is_presence_channel, may_subscribe, parse_channel
-from server.live.control import AccessChanged, ControlBus, ControlMessage, Disconnect, Subject
+from server.live.control import AccessChanged, Subject
 from server.live.outbox import OutboxRelay
-from server.live.session_upkeep import purger, session_sweeper
-from server.live.uvicorn_socket import RawSocket
+from server.live.session_upkeep import purger
+from server.live.sockets import AsgiSocket, LivePrincipal
 from server.models import Task
-from server.policy import Actor
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SocketPrincipal:
-    """Who is behind a socket. ``actor`` is refreshed on each subscribe and re-check."""
-
-    actor: Actor
-    token_hash: str
-
-    def __str__(self) -> str:
-        return str(self.actor.user_id)
-
-
-class AsgiTransport:
-    """A hub connection's socket: messages go straight to the server's ASGI ``send`` (one coroutine, which
-    uvicorn completes without suspending while the socket buffer has room), or, framed once per flush for every
-    connection, straight to uvicorn's socket (``server/live/uvicorn_socket.py``); the close through Starlette."""
-
-    def __init__(self, websocket: WebSocket, send: Send) -> None:
-        self.websocket = websocket
-        self._send = send
-        self._raw = RawSocket.behind(send)
-
-    async def send_text(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
-
-    def write_frame(self, frame: bytes) -> bool:
-        return self._raw is not None and self._raw.write(frame)
-
-    async def close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(RuntimeError):  # already closed by the peer
-            await self.websocket.close(code, reason[:120])
-
-
-def _is(principal: SocketPrincipal) -> Callable[[object], bool]:
+def _is(principal: LivePrincipal) -> Callable[[object], bool]:
     return lambda other: other is principal
 
 
@@ -92,6 +56,8 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
 
 
 class Realtime:
+    """This node's hub and the ``/ws`` endpoint; one kind of socket of `server.live.sockets.LiveSockets`."""
+
     def __init__(self, settings: Settings, db: Database, auth: AuthService, sockets: SocketAdmission) -> None:
         self.settings = settings
         self.db = db
@@ -117,28 +83,17 @@ class Realtime:
             presence_enabled=is_presence_channel,
             describe=self._describe,
         )
-        self.control = ControlBus(
-            make_broker(settings.redis_url, settings.redis_prefix), self._on_control, self._recheck_everyone
-        )
         self.relay = OutboxRelay(db, self._publish)
-        self.upkeep: list[Loop] = []  # the session sweep and purge (tests wait on their passes)
+        self.upkeep: list[Loop] = []  # the session purge (tests wait on its passes)
         self.limits = ConnectionLimits(
             max_queue_messages=settings.ws_max_queue_messages, max_subscriptions=settings.ws_max_subscriptions
         )
-        # Other sockets (``/yjs`` notes) act on the same control messages; AccessChanged(EVERYTHING) after a reconnect.
-        self.control_hooks: list[Callable[[ControlMessage], Awaitable[None]]] = []
-        base = urlsplit(settings.base_url)
-        self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
 
     async def start(self) -> None:
         await self.broker.start()
         await self.hub.start()
-        await self.control.start()
         self.relay.start()
         self.upkeep = [
-            session_sweeper(
-                self.db, self.settings.session_sweep_seconds, self.auth.idle, self._session_hashes, self._close_sessions
-            ),
             # Once per node: deleting what ended is idempotent, so nodes need not agree on who does it.
             purger(self.db, self.settings),
         ]
@@ -150,7 +105,6 @@ class Realtime:
             await loop.stop()
         await self.relay.stop()
         await self.hub.close()
-        await self.control.close()
         await self.broker.close()
         await self.presence.close()
 
@@ -161,7 +115,7 @@ class Realtime:
     # -- policy ------------------------------------------------------------------------------------------
 
     async def _authorize(self, principal: object, channel: str) -> bool:
-        assert isinstance(principal, SocketPrincipal)
+        assert isinstance(principal, LivePrincipal)
         # One session for both questions: a subscribe storm after a restart pays one pool checkout each.
         async with self.db.session() as session:
             actor = await refresh_actor_in(session, principal, self.auth.idle)
@@ -169,24 +123,25 @@ class Realtime:
 
     def _describe(self, conn: Connection) -> PresenceInfo:
         principal = conn.principal
-        assert isinstance(principal, SocketPrincipal)
+        assert isinstance(principal, LivePrincipal)
         role = "staff" if principal.actor.is_staff else "customer"
         return PresenceInfo(
             client_id=conn.id, user_id=str(principal.actor.user_id), name=principal.actor.name, role=role
         )
 
-    # -- access changes ------------------------------------------------------------------------------------
+    # -- the socket layer (server.live.sockets.SocketRegistry) -------------------------------------------------
 
-    async def _on_control(self, message: ControlMessage) -> None:
-        match message:
-            case Disconnect(user_id, hashed):
-                for conn in self.hub.connections:
-                    principal = conn.principal
-                    if not isinstance(principal, SocketPrincipal) or principal.actor.user_id != user_id:
-                        continue
-                    if hashed is not None and principal.token_hash != hashed:
-                        continue
-                    conn.abort(CloseCode.UNAUTHORIZED, "session ended")
+    def principals(self) -> Iterator[LivePrincipal]:
+        return (c.principal for c in self.hub.connections if isinstance(c.principal, LivePrincipal))
+
+    def close_where(self, which: Callable[[LivePrincipal], bool], code: CloseCode, reason: str) -> None:
+        for conn in self.hub.connections:
+            if isinstance(conn.principal, LivePrincipal) and which(conn.principal):
+                conn.abort(code, reason)
+
+    async def recheck(self, change: AccessChanged) -> None:
+        """Re-check the subscriptions that hang off ``change.subject`` (notes have no channels: nothing to do)."""
+        match change:
             case AccessChanged(Subject.USER, user_id):
                 await self._recheck(lambda p: p.actor.user_id == user_id)
             case AccessChanged(Subject.PROJECT, project_id):
@@ -199,8 +154,6 @@ class Realtime:
                     await self._recheck(lambda p: True, lambda ref: ref.kind == "task" and ref.id in tasks)
             case AccessChanged(Subject.EVERYTHING):
                 await self._recheck(lambda p: True)
-        for hook in self.control_hooks:
-            await hook(message)
 
     async def _tasks_of_milestone(self, milestone_id: int) -> set[int]:
         if not any(ref.kind == "task" for conn in self.hub.connections for ref in _refs(conn)):
@@ -209,20 +162,8 @@ class Realtime:
             rows = await session.exec(select(Task.id).where(Task.milestone_id == milestone_id))
             return {task_id for task_id in rows.all() if task_id is not None}
 
-    def _session_hashes(self) -> set[str]:
-        return {c.principal.token_hash for c in self.hub.connections if isinstance(c.principal, SocketPrincipal)}
-
-    def _close_sessions(self, ended: set[str]) -> None:
-        """Close the sockets of sessions that ended, expired or went idle since they connected (the sweep)."""
-        for conn in self.hub.connections:
-            if isinstance(conn.principal, SocketPrincipal) and conn.principal.token_hash in ended:
-                conn.abort(CloseCode.UNAUTHORIZED, "session ended")
-
-    async def _recheck_everyone(self) -> None:
-        await self._on_control(AccessChanged(Subject.EVERYTHING))
-
     async def _recheck(
-        self, which: Callable[[SocketPrincipal], bool], touches: Callable[[ChannelRef], bool] | None = None
+        self, which: Callable[[LivePrincipal], bool], touches: Callable[[ChannelRef], bool] | None = None
     ) -> None:
         """Ask the policy again for every subscription of matching sockets; drop what it now refuses.
 
@@ -230,7 +171,7 @@ class Realtime:
         """
         for conn in self.hub.connections:
             principal = conn.principal
-            if not isinstance(principal, SocketPrincipal) or not which(principal):
+            if not isinstance(principal, LivePrincipal) or not which(principal):
                 continue
             if touches is not None and not any(touches(ref) for ref in _refs(conn)):
                 continue
@@ -252,11 +193,10 @@ class Realtime:
         """``/ws`` as a plain ASGI app (mounted ahead of the router, see ``server.app.WebSocketFastPath``):
         authenticate, check the Origin, then hand the socket to the hub."""
         websocket = WebSocket(scope, receive, send)
-        admitted = await self.sockets.admit(websocket)
-        if admitted is None:
+        principal = await self.sockets.admit(websocket)
+        if principal is None:
             return
-        principal = SocketPrincipal(*admitted)
-        conn = Connection(AsgiTransport(websocket, send), principal, limits=self.limits)
+        conn = Connection(AsgiSocket(send), principal, limits=self.limits)
         try:
             await self.hub.serve(conn, _frames(websocket))
         except WebSocketDisconnect:

@@ -1,9 +1,9 @@
 """Keeping sessions honest over time: closing live sockets whose session ended, and deleting what has ended.
 
-Both WebSocket endpoints (``/ws`` and ``/yjs``) run a `session_sweeper` so that a socket never outlives its
-session by more than ``session_sweep_seconds``, whether the session was signed out elsewhere, reached its absolute
-expiry or went idle. `purge_ended` deletes ended sessions and spent invite and reset tokens, so the tables hold
-only what can still be used (and what admins still see of invitations).
+One `session_sweeper` (run by ``server/live/sockets.py`` over the ``/ws`` and the ``/yjs`` sockets alike) makes sure
+a socket never outlives its session by more than ``session_sweep_seconds``, whether the session was signed out
+elsewhere, reached its absolute expiry or went idle. `purge_ended` deletes ended sessions and spent invite and reset
+tokens, so the tables hold only what can still be used (and what admins still see of invitations).
 """
 
 from __future__ import annotations

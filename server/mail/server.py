@@ -87,6 +87,7 @@ async def mail_in(settings: Settings, host: str, port: int) -> AsyncIterator[int
     comments appear in open browsers at once) and the SMTP server on ``host:port``. Yields the port listened on."""
     services = build_services(settings)
     await services.realtime.start()
+    await services.live_sockets.start()  # access changes made here reach every node's sockets (the control bus)
     server = MailInServer(services)
     try:
         yield await server.start(host, port)
@@ -95,6 +96,7 @@ async def mail_in(settings: Settings, host: str, port: int) -> AsyncIterator[int
         await services.digests.stop()
         if services.live.reports is not None:
             await services.live.reports.stop()
+        await services.live_sockets.stop()
         await services.realtime.stop()
         await services.limiter.close()
         await services.db.close()
