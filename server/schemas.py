@@ -36,6 +36,17 @@ def _boolean_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, field in model.model_fields.items() if boolean(field.annotation))
 
 
+def exactly_one_of(first: str, second: str) -> dict[str, Any]:
+    """JSON Schema for "give ``first`` or ``second``, not both": a body's model validator that refuses anything else
+    states the rule in its schema too (``model_config = ConfigDict(extra="forbid", json_schema_extra=...)``), so the
+    document is the contract a generated client can rely on."""
+
+    def only(given: str, absent: str) -> dict[str, Any]:
+        return {"required": [given], "properties": {given: {"not": {"type": "null"}}, absent: {"type": "null"}}}
+
+    return {"oneOf": [only(first, second), only(second, first)]}
+
+
 class In(BaseModel):
     """A request body (or query): unknown fields are refused, so typos do not pass silently."""
 

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
@@ -25,7 +25,7 @@ from server.context import Context
 from server.db import utcnow
 from server.models import Project, Status, StatusCategory, Task, WorkflowTemplate
 from server.policy import Action, NotFound, Scope, authorize
-from server.schemas import Colour, Id, In, Name, Out
+from server.schemas import Colour, Id, In, Name, Out, exactly_one_of
 from server.waiting import rules as waiting
 
 
@@ -45,6 +45,8 @@ def _unique_names(statuses: list[StatusSpec]) -> list[StatusSpec]:
 
 
 class TemplateIn(In):
+    model_config = ConfigDict(**In.model_config, json_schema_extra=exactly_one_of("statuses", "from_project_id"))
+
     name: Name
     statuses: list[StatusSpec] | None = Field(None, min_length=1, max_length=MAX_STATUSES)
     from_project_id: Id | None = Field(None, description="Copy this project's workflow instead of `statuses`.")
@@ -70,6 +72,8 @@ class TemplateList(Out):
 
 
 class ApplyIn(In):
+    model_config = ConfigDict(**In.model_config, json_schema_extra=exactly_one_of("template_id", "from_project_id"))
+
     template_id: Id | None = None
     from_project_id: Id | None = None
     moves: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
