@@ -38,6 +38,8 @@ const REASONS: Record<string, MessageKey> = {
   totp_exists: "error.totpExists",
   second_factor_required: "error.secondFactorRequired",
   no_second_factor: "error.noSecondFactor",
+  not_customer_comment: "error.notCustomerItem",
+  not_customer_reply: "error.notCustomerItem",
 };
 
 function params(err: ApiError, context: Record<string, string>): Record<string, string> {
