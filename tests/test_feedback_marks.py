@@ -260,3 +260,55 @@ async def test_a_customer_never_receives_a_marking(
     finally:
         await staff_api.aclose()
         await customer_api.aclose()
+
+
+async def test_a_customer_never_receives_the_marking_of_a_request_reply(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    px, request = ws.ids["px"], ws.ids["px_request"]
+    staff_api, customer_api = Api(a, ws, "staff"), Api(b, ws, "customer")
+    try:
+        replied = await customer_api.client.post(f"/api/requests/{request}/reply", json={"message": "Too slow"})
+        event = replied.json()["history"][-1]["id"]
+        customer = await connect(clients, b, ws, "customer")
+        staff = await connect(clients, a, ws, "staff")
+        await customer.subscribe(f"project:{px}:shared")
+        await staff.subscribe(f"project:{px}:staff")
+        customer_views = (
+            f"/api/requests/{request}",
+            f"/api/projects/{px}/requests",
+            f"/api/projects/{px}/activity",
+            "/api/notifications",
+            "/api/me/waiting",
+        )
+
+        async def seen_by_customer() -> list[Any]:
+            out: list[Any] = [(p, (r := await customer_api.client.get(p)).status_code, r.text) for p in customer_views]
+            kpis = (await customer_api.client.get(f"/api/projects/{px}/reports/kpis")).json()
+            return [*out, ("kpis", kpis["feedback"], kpis["total"])]
+
+        before = await seen_by_customer()
+        marked = await staff_api.client.put(
+            f"/api/request-events/{event}/feedback", json={"kind": "concern", "theme": "quality"}
+        )
+        assert marked.status_code == 200, marked.text
+        got = await next_data(staff)
+        while got["type"] != "feedback.marked":
+            got = await next_data(staff)
+        assert (got["request_id"], got["request_event_id"], got["mark"]["theme"]) == (request, event, "quality")
+        assert await seen_by_customer() == before
+        # A shared step next: the customer's next request event is that step, nothing about the marking before it.
+        asked = await staff_api.client.post(
+            f"/api/requests/{request}/triage", json={"action": "ask", "message": "Which page?"}
+        )
+        assert asked.status_code == 200, asked.text
+        seen = await next_data(customer)
+        while seen["type"] != "request.updated":
+            assert "feedback" not in str(seen) and "quality" not in str(seen), seen
+            seen = await next_data(customer)
+        assert "feedback" not in str(seen) and seen["request"]["status"] == "needs_info"
+    finally:
+        await staff_api.aclose()
+        await customer_api.aclose()
