@@ -24,7 +24,11 @@ from server.schemas import In, Out
 
 class FeedbackMarkIn(In):
     kind: Literal["praise", "concern", "change"] = Field(description="Praise, a concern, or a request for change.")
-    theme: str = Field(max_length=40, description=f"One of {', '.join((*THEMES, OTHER))}.")
+    theme: str = Field(
+        max_length=40,
+        description=f"One of {', '.join((*THEMES, OTHER))}.",
+        json_schema_extra={"enum": [*THEMES, OTHER]},  # checked in the route, with a translatable reason
+    )
 
 
 class FeedbackMarkOut(Out):
