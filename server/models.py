@@ -14,7 +14,7 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from server.db import UTCDateTime, utcnow
@@ -867,6 +867,8 @@ class InboundMail(SQLModel, table=True):
     message_key: str = Field(max_length=64, primary_key=True)
     user_id: int = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     comment_id: int | None = Field(default=None, foreign_key="comments.id", ondelete="SET NULL")
+    # A reply to a request without a task becomes a request event instead (server/mail/handler.py).
+    request_event_id: int | None = Field(default=None, foreign_key="request_events.id", ondelete="SET NULL")
     received_at: dt.datetime = _ts()
 
 
@@ -914,13 +916,16 @@ class FeedbackKind(StrEnum):
 
 
 class FeedbackMark(SQLModel, table=True):
-    """Staff marked a customer's comment (or emailed reply) as informal feedback, with a theme. Staff only: never
+    """Staff marked a customer's comment (or emailed reply), or a customer's answer in a request's history, as
+    informal feedback, with a theme: exactly one of ``comment_id`` and ``request_event_id`` is set. Staff only: never
     serialized, published or counted for customers (server/feedback/marks.py)."""
 
     __tablename__ = "feedback_marks"
+    __table_args__ = (CheckConstraint("(comment_id IS NULL) <> (request_event_id IS NULL)", name="one_item"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    comment_id: int = Field(foreign_key="comments.id", unique=True, ondelete="CASCADE")
+    comment_id: int | None = Field(default=None, foreign_key="comments.id", unique=True, ondelete="CASCADE")
+    request_event_id: int | None = Field(default=None, foreign_key="request_events.id", unique=True, ondelete="CASCADE")
     project_id: int = Field(foreign_key="projects.id", index=True, ondelete="CASCADE")
     kind: str = Field(sa_type=String(16))
     theme: str = Field(max_length=40)

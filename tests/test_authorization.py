@@ -789,6 +789,26 @@ CASES = [
         "/api/tasks/{px_shared_task}/feedback-marks",
         STAFF_WRITE_PX,
     ),
+    # A customer's reply in a request's history: the same 404 for customers as for a missing id.
+    Case(
+        "PUT",
+        "/api/request-events/{event_id:int}/feedback",
+        "/api/request-events/{px_customer_request_reply}/feedback",
+        STAFF_WRITE_INTERNAL,
+        {"kind": "concern", "theme": "speed"},
+    ),
+    Case(
+        "DELETE",
+        "/api/request-events/{event_id:int}/feedback",
+        "/api/request-events/{px_customer_request_reply}/feedback",
+        ok(STAFF_WRITE_INTERNAL, 204),
+    ),
+    Case(
+        "GET",
+        "/api/requests/{request_id:int}/feedback-marks",
+        "/api/requests/{px_request}/feedback-marks",
+        STAFF_WRITE_INTERNAL,
+    ),
     # Activity and last visits (tests/test_progress_digest.py): customers read the shared activity.
     Case("GET", "/api/projects/{project_id:int}/activity", "/api/projects/{px}/activity", READ_PX),
     Case("PUT", "/api/projects/{project_id:int}/visit", "/api/projects/{px}/visit", READ_PX),

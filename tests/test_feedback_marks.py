@@ -36,6 +36,8 @@ def test_marking_a_comment_moves_the_feedback_metric_as_documented(client: TestC
     assert marked.json() | {"created_at": None} == {
         "comment_id": comment,
         "task_id": ws.ids["px_shared_task"],
+        "request_event_id": None,
+        "request_id": None,
         "kind": "concern",
         "theme": "speed",
         "by_email": False,
@@ -95,6 +97,97 @@ def test_only_staff_mark_and_only_customer_comments(client: TestClient, workspac
         ).status_code
         == 422
     )
+
+
+def _customer_reply(client: TestClient, ws: Workspace, text: str) -> int:
+    request = ws.ids["px_request"]
+    replied = client.post(f"/api/requests/{request}/reply", json={"message": text}, headers=bearer(ws, "customer"))
+    assert replied.status_code == 200, replied.text
+    event = replied.json()["history"][-1]
+    assert (event["kind"], event["text"]) == ("replied", text)
+    return int(event["id"])
+
+
+def test_marking_a_request_reply_moves_the_feedback_metric_as_documented(
+    client: TestClient, workspace: Workspace
+) -> None:
+    ws, px, request = workspace, workspace.ids["px"], workspace.ids["px_request"]
+    staff, customer = bearer(ws, "staff"), bearer(ws, "customer")
+    event = _customer_reply(client, ws, "Still waiting for the new logo, it is slow going")
+    answer = {"score": 4, "helped": "Quick replies", "hindered": ""}
+    path = f"/api/feedback/requests/{ws.ids['px_feedback_request']}/answers"
+    assert client.post(path, json=answer, headers=customer).status_code == 201
+    assert client.get(f"/api/projects/{px}/feedback", headers=staff).json()["metric"] == 95.0
+    customer_request = client.get(f"/api/requests/{request}", headers=customer).text
+    customer_kpis = client.get(f"/api/projects/{px}/reports/kpis", headers=customer).json()["feedback"]
+
+    marked = client.put(
+        f"/api/request-events/{event}/feedback", json={"kind": "concern", "theme": "speed"}, headers=staff
+    )
+    assert marked.status_code == 200, marked.text
+    assert marked.json() | {"created_at": None} == {
+        "comment_id": None,
+        "task_id": None,
+        "request_event_id": event,
+        "request_id": request,
+        "kind": "concern",
+        "theme": "speed",
+        "by_email": False,
+        "marked_by_id": ws.users["staff"],
+        "created_at": None,
+    }
+    view = client.get(f"/api/projects/{px}/feedback", headers=staff).json()
+    # As a marked comment: one round of two items, one hindrance (N = 0.5), a hindrance without action item (A = 0),
+    # S = 0.75: 100 * (0.5*0 + 0.3*0.5 + 0.2*0.75) = 30.
+    assert view["components"] == {"A": 0.0, "N": 0.5, "S": 0.75}
+    assert (view["metric"], view["informal"], view["responses"]) == (30.0, 1, 1)
+    (quote,) = [q for q in {t["theme"]: t for t in view["themes"]}["speed"]["quotes"] if q["request_event_id"]]
+    assert (quote["request_event_id"], quote["request_id"], quote["comment_id"], quote["kind"], quote["text"]) == (
+        event,
+        request,
+        None,
+        "concern",
+        "Still waiting for the new logo, it is slow going",
+    )
+    assert client.get(f"/api/projects/{px}/reports/kpis", headers=staff).json()["feedback"]["metric"] == 30.0
+    # The theme becomes an action item; completing it brings A to 1.
+    action = client.post(f"/api/projects/{px}/feedback/actions", json={"theme": "speed"}, headers=staff).json()
+    client.patch(f"/api/tasks/{action['task_id']}", json={"status_id": ws.ids["px_done"]}, headers=staff)
+    assert client.get(f"/api/projects/{px}/feedback", headers=staff).json()["metric"] == 80.0
+    # Changed to praise, then listed, then removed.
+    client.put(f"/api/request-events/{event}/feedback", json={"kind": "praise", "theme": "people"}, headers=staff)
+    assert client.get(f"/api/projects/{px}/feedback", headers=staff).json()["metric"] == 95.0
+    listed = client.get(f"/api/requests/{request}/feedback-marks", headers=staff).json()["items"]
+    assert [(m["request_event_id"], m["kind"], m["theme"]) for m in listed] == [(event, "praise", "people")]
+    # The customer's request and KPIs read exactly as before.
+    assert client.get(f"/api/requests/{request}", headers=customer).text == customer_request
+    assert client.get(f"/api/projects/{px}/reports/kpis", headers=customer).json()["feedback"] == customer_kpis
+    assert client.delete(f"/api/request-events/{event}/feedback", headers=staff).status_code == 204
+    view = client.get(f"/api/projects/{px}/feedback", headers=staff).json()
+    assert (view["informal"], view["metric"]) == (0, 95.0)
+
+
+def test_only_staff_who_see_the_project_mark_a_request_reply(client: TestClient, workspace: Workspace) -> None:
+    ws, request = workspace, workspace.ids["px_request"]
+    event = _customer_reply(client, ws, "The colours are unclear")
+    body = {"kind": "change", "theme": "clarity"}
+    missing = client.put("/api/request-events/999999/feedback", json=body, headers=bearer(ws, "customer"))
+    assert missing.status_code == 404
+    for role in ("customer", "viewer", "other_customer", "stranger"):
+        headers = bearer(ws, role)
+        refused = client.put(f"/api/request-events/{event}/feedback", json=body, headers=headers)
+        # The same answer as for a missing id: customers learn nothing of marking.
+        assert (refused.status_code, refused.json()) == (404, missing.json()), role
+        assert client.delete(f"/api/request-events/{event}/feedback", headers=headers).status_code == 404
+        assert client.get(f"/api/requests/{request}/feedback-marks", headers=headers).status_code == 404
+    staff = bearer(ws, "staff")
+    assert client.get(f"/api/requests/{request}/feedback-marks", headers=staff).json()["items"] == []
+    asked = client.post(f"/api/requests/{request}/triage", json={"action": "ask", "message": "Which?"}, headers=staff)
+    staff_event = asked.json()["history"][-1]["id"]
+    refused = client.put(f"/api/request-events/{staff_event}/feedback", json=body, headers=staff)
+    assert (refused.status_code, refused.json()["error"]) == (422, "not_customer_reply")
+    bad = client.put(f"/api/request-events/{event}/feedback", json={"kind": "change", "theme": "x"}, headers=staff)
+    assert bad.status_code == 422
 
 
 def test_marks_join_the_round_they_were_written_in() -> None:
@@ -164,6 +257,58 @@ async def test_a_customer_never_receives_a_marking(
             assert "feedback" not in str(got) and "quality" not in str(got), got
             got = await next_data(customer)
         assert got["comment"]["id"] == after_mark.json()["id"]
+    finally:
+        await staff_api.aclose()
+        await customer_api.aclose()
+
+
+async def test_a_customer_never_receives_the_marking_of_a_request_reply(
+    two_nodes: list[Node], database: tuple[str, Workspace], clients: list[TandemClient]
+) -> None:
+    a, b = two_nodes
+    ws = database[1]
+    px, request = ws.ids["px"], ws.ids["px_request"]
+    staff_api, customer_api = Api(a, ws, "staff"), Api(b, ws, "customer")
+    try:
+        replied = await customer_api.client.post(f"/api/requests/{request}/reply", json={"message": "Too slow"})
+        event = replied.json()["history"][-1]["id"]
+        customer = await connect(clients, b, ws, "customer")
+        staff = await connect(clients, a, ws, "staff")
+        await customer.subscribe(f"project:{px}:shared")
+        await staff.subscribe(f"project:{px}:staff")
+        customer_views = (
+            f"/api/requests/{request}",
+            f"/api/projects/{px}/requests",
+            f"/api/projects/{px}/activity",
+            "/api/notifications",
+            "/api/me/waiting",
+        )
+
+        async def seen_by_customer() -> list[Any]:
+            out: list[Any] = [(p, (r := await customer_api.client.get(p)).status_code, r.text) for p in customer_views]
+            kpis = (await customer_api.client.get(f"/api/projects/{px}/reports/kpis")).json()
+            return [*out, ("kpis", kpis["feedback"], kpis["total"])]
+
+        before = await seen_by_customer()
+        marked = await staff_api.client.put(
+            f"/api/request-events/{event}/feedback", json={"kind": "concern", "theme": "quality"}
+        )
+        assert marked.status_code == 200, marked.text
+        got = await next_data(staff)
+        while got["type"] != "feedback.marked":
+            got = await next_data(staff)
+        assert (got["request_id"], got["request_event_id"], got["mark"]["theme"]) == (request, event, "quality")
+        assert await seen_by_customer() == before
+        # A shared step next: the customer's next request event is that step, nothing about the marking before it.
+        asked = await staff_api.client.post(
+            f"/api/requests/{request}/triage", json={"action": "ask", "message": "Which page?"}
+        )
+        assert asked.status_code == 200, asked.text
+        seen = await next_data(customer)
+        while seen["type"] != "request.updated":
+            assert "feedback" not in str(seen) and "quality" not in str(seen), seen
+            seen = await next_data(customer)
+        assert "feedback" not in str(seen) and seen["request"]["status"] == "needs_info"
     finally:
         await staff_api.aclose()
         await customer_api.aclose()

@@ -531,6 +531,34 @@ async def test_a_reply_about_a_request_answers_it_then_goes_to_its_task_thread(w
     assert posted["body"] == "Thanks!" and posted["visibility"] == "shared"
 
 
+async def test_staff_mark_an_emailed_request_reply_as_feedback_and_the_customer_never_sees_it(world: MailWorld) -> None:
+    request, px = world.ws.ids["px_request"], world.ws.ids["px"]
+    staff, customer = world.api("staff").client, world.api("customer").client
+    code, answer = await world.send(
+        world.address("customer", request, kind=ItemKind.REQUEST),
+        "The logo still looks blurry on phones.\n\nOn Mon, Tandem wrote:\n> Hello",
+        sender="customer@example.test",
+    )
+    assert code == 250, answer
+    event = (await staff.get(f"/api/requests/{request}")).json()["history"][-1]
+    assert (event["kind"], event["text"]) == ("replied", "The logo still looks blurry on phones.")
+    before = (await customer.get(f"/api/requests/{request}")).text
+    refused = await customer.put(
+        f"/api/request-events/{event['id']}/feedback", json={"kind": "concern", "theme": "quality"}
+    )
+    assert refused.status_code == 404
+    marked = await staff.put(
+        f"/api/request-events/{event['id']}/feedback", json={"kind": "concern", "theme": "quality"}
+    )
+    assert marked.status_code == 200, marked.text
+    assert (marked.json()["by_email"], marked.json()["request_id"]) == (True, request)
+    quality = {t["theme"]: t for t in (await staff.get(f"/api/projects/{px}/feedback")).json()["themes"]}["quality"]
+    (quote,) = [q for q in quality["quotes"] if q["request_event_id"] == event["id"]]
+    assert (quote["by_email"], quote["request_id"], quote["kind"]) == (True, request, "concern")
+    assert (await customer.get(f"/api/requests/{request}")).text == before
+    assert (await customer.get(f"/api/requests/{request}/feedback-marks")).status_code == 404
+
+
 def test_an_html_only_reply_is_read_without_its_quoted_block() -> None:
     message = EmailMessage()
     message.set_content(

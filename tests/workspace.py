@@ -36,6 +36,7 @@ from server.models import (
     Project,
     ProjectRole,
     Request,
+    RequestEvent,
     RequestField,
     StoredFile,
     Task,
@@ -314,6 +315,13 @@ async def _requests_and_files(session: AsyncSession, ws: Workspace, px: int, org
             description="On the start page.",
             fields=json.dumps({"browser": "Firefox"}),
             created_by_id=ws.users["customer"],
+        ),
+    )
+    # A customer's reply in the request's history (tests/test_feedback_marks.py marks such replies).
+    ws.ids["px_customer_request_reply"] = await _add(
+        session,
+        RequestEvent(
+            request_id=ws.ids["px_request"], kind="replied", actor_id=ws.users["customer"], text="px customer reply"
         ),
     )
     for key, visibility, name, uploader in (

@@ -20,10 +20,11 @@ The feedback metric (0-100; docs/REPORTS.md) weights, highest first: action item
 
 The weights come from ``TANDEM_FEEDBACK_WEIGHTS`` (default ``0.5,0.3,0.2``) and must keep wA >= wN >= wS.
 
-Informal feedback (``server/feedback/marks.py``): a customer comment staff marked as praise, a concern or a request
-for change, with a theme, counts beside the answers: praise as the theme helping, a concern or a change request as the
-theme hindering. In the metric a marked comment is one more item of the round it was written in (the latest feedback
-request opened before it; the first round if none was; one round of its own without any answers), so
+Informal feedback (``server/feedback/marks.py``): a customer comment (or a customer's reply in a request's history)
+staff marked as praise, a concern or a request for change, with a theme, counts beside the answers: praise as the
+theme helping, a concern or a change request as the theme hindering. In the metric a marked comment or reply is one
+more item of the round it was written in (the latest feedback request opened before it; the first round if none was;
+one round of its own without any answers), so
 ``neg_r = (hindrance mentions of the answers + concerns and change requests) / (answers + marked comments)``, capped
 at 1, and A counts a concern or change request as a named hindrance. Without answers S is left out:
 ``metric = 100 * (wA*A + wN*N) / (wA + wN)``. Responses, score and trend stay the survey's.
@@ -115,22 +116,30 @@ class ActionFact:
 
 @dataclass(frozen=True)
 class MarkFact:
-    """A customer comment marked as informal feedback (``server/feedback/marks.py``)."""
+    """A customer comment, or a customer's answer in a request's history, marked as informal feedback
+    (``server/feedback/marks.py``): ``comment_id`` and ``task_id`` for a comment, ``request_event_id`` and
+    ``request_id`` for a request's history entry."""
 
     id: int
-    comment_id: int
-    task_id: int
+    comment_id: int | None
+    task_id: int | None
     kind: str  # praise, concern or change
     theme: str
     text: str
     created_at: dt.datetime  # when the customer wrote it
     by_email: bool = False
+    request_event_id: int | None = None
+    request_id: int | None = None
 
 
 class Quote(Out):
     answer_id: int | None = Field(None, description="The survey answer quoted; null for a marked comment.")
-    comment_id: int | None = Field(None, description="The marked comment quoted; null for a survey answer.")
+    comment_id: int | None = Field(None, description="The marked comment quoted; null otherwise.")
     task_id: int | None = None
+    request_event_id: int | None = Field(
+        None, description="The marked entry of a request's history (a customer's reply) quoted; null otherwise."
+    )
+    request_id: int | None = Field(None, description="The request of a marked history entry.")
     kind: str = Field(description="helped or hindered (a survey answer); praise, concern or change (a comment)")
     text: str
     score: int | None = Field(description="The survey score; null for a marked comment.")
@@ -165,7 +174,7 @@ class RoundOut(Out):
 
 class FeedbackSummary(Out):
     responses: int
-    informal: int = Field(0, description="Customer comments staff marked as feedback (staff only).")
+    informal: int = Field(0, description="Customer comments and request replies staff marked as feedback (staff only).")
     score: float | None = Field(description="Mean survey score, 1-5.")
     trend: float | None = Field(description="Mean score of the latest round minus the round before it.")
     metric: float | None = Field(description="0-100, see docs/REPORTS.md; null without answers.")
@@ -294,7 +303,8 @@ def _themes(
         quotes[mark.theme].append(
             Quote(
                 comment_id=mark.comment_id, task_id=mark.task_id, kind=mark.kind, text=mark.text, score=None,
-                milestone_id=None, by_email=mark.by_email,
+                milestone_id=None, by_email=mark.by_email, request_event_id=mark.request_event_id,
+                request_id=mark.request_id,
             )
         )  # fmt: skip
     by_theme: dict[str, list[ActionOut]] = defaultdict(list)

@@ -151,6 +151,11 @@ class LiveUpdates:
         """An event for the staff of a task's thread only (``task:{id}:staff``), e.g. a comment marked as feedback."""
         self._emit(ctx, task_channels(task_id)[0], event)
 
+    def staff_project_event(self, ctx: Context, project_id: int, event: dict[str, Any]) -> None:
+        """An event for the project's staff stream only (``project:{id}:staff``), e.g. a request reply marked as
+        feedback."""
+        self._emit(ctx, project_channels(project_id)[0], event)
+
     async def read_changed(self, ctx: Context, task: Task, last_read_comment_id: int, unread: int) -> None:
         """Tell the user's other devices how far they have read."""
         self._emit(

@@ -162,15 +162,17 @@ class ReplyHandler:
             actor = await load_actor(session, user)
             scope = {"type": "http", "method": "POST", "path": "/mail-in", "headers": [], "client": peer}
             ctx = Context(HttpRequest(scope), self.services, session, actor)
-            comment_id: int | None
+            comment_id: int | None = None
+            event_id: int | None = None
             try:
                 if task_id is None:  # a request without a task: the reply is an answer on the request
-                    await self._answer_request(ctx, target.item_id, message)
-                    comment_id = None
+                    event_id = await self._answer_request(ctx, target.item_id, message)
                 else:
                     comment_id = await self._post(ctx, task_id, target, message)
                 assert user.id is not None
-                session.add(InboundMail(message_key=key, user_id=user.id, comment_id=comment_id))
+                session.add(
+                    InboundMail(message_key=key, user_id=user.id, comment_id=comment_id, request_event_id=event_id)
+                )
                 await session.commit()
             except BaseException as exc:
                 for undo in ctx.after_rollback:
@@ -191,9 +193,9 @@ class ReplyHandler:
             raise Refused("550 5.7.1 No access", "bounce.no_access")
         return None if request.task_id is None else int(request.task_id)
 
-    async def _answer_request(self, ctx: Context, request_id: int, message: Message) -> None:
+    async def _answer_request(self, ctx: Context, request_id: int, message: Message) -> int:
         """Answer on a request that has no task yet, as the API's reply does (the customer giving the information
-        staff asked for reopens it); attachments become files of the request."""
+        staff asked for reopens it); attachments become files of the request. Returns the request event's id."""
         assert isinstance(message, EmailMessage)
         attachments = [part for part in message.iter_attachments() if isinstance(part, EmailMessage)]
         text = reply_text(body_text(message))
@@ -211,6 +213,8 @@ class ReplyHandler:
                     return await spool_upload(_chunks(payload), self.settings.data_dir / "uploads", upload_limit)
 
                 await add_file(ctx, out.project_id, FileUploadQuery(name=name, request_id=request_id), receive)
+            # The history is oldest first: this reply is the newest "replied" step.
+            return max(e.id for e in out.history if e.kind == "replied")
         except (NotFound, Forbidden):
             raise Refused("550 5.7.1 No access", "bounce.no_access") from None
         except UploadTooLarge:

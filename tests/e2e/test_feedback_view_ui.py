@@ -19,12 +19,12 @@ __all__ = ["browser", "sink", "world"]
 PHONE = (390, 844)
 DESK = (1280, 800)
 WORDS = {
-    "en-GB": ("Comment marked by staff", "reply by email", "Open the comment", "2 marked comments", "Concern"),
+    "en-GB": ("Comment marked by staff", "reply by email", "Open the comment", "2 marked items", "Concern"),
     "sv-SE": (
         "Kommentar markerad av personalen",
         "svar via e-post",
         "Öppna kommentaren",
-        "2 markerade kommentarer",
+        "2 markerade inlägg",
         "Oro",
     ),
 }

@@ -9,8 +9,10 @@ import { takesPart } from "../common/permissions";
 
 interface Quote {
   answer_id: number | null;
-  comment_id: number | null; // a customer comment staff marked as feedback (informal), else a survey answer
+  comment_id: number | null; // a customer comment staff marked as feedback (informal)
   task_id: number | null;
+  request_event_id: number | null; // or a customer's reply in a request's history staff marked; else a survey answer
+  request_id: number | null;
   kind: string;
   text: string;
   score: number | null;
@@ -208,7 +210,11 @@ function StaffFeedback({ projectId }: { projectId: number }) {
           </h3>
           <ul>
             {theme.quotes.slice(0, 5).map((q) => (
-              <QuoteItem key={q.comment_id !== null ? `c${q.comment_id}` : `a${q.answer_id}-${q.kind}`} quote={q} projectId={projectId} />
+              <QuoteItem
+                key={q.comment_id !== null ? `c${q.comment_id}` : q.request_event_id !== null ? `r${q.request_event_id}` : `a${q.answer_id}-${q.kind}`}
+                quote={q}
+                projectId={projectId}
+              />
             ))}
           </ul>
           <ul class="actions">
@@ -228,20 +234,26 @@ function StaffFeedback({ projectId }: { projectId: number }) {
   );
 }
 
-/** One quote under a theme: a survey answer, or a customer comment staff marked as feedback. A marked comment says
- * so (it is informal: the customer did not fill in a survey), says when it came as a reply by email, and links to
- * the comment in its thread. */
+/** One quote under a theme: a survey answer, or a customer comment (or request reply) staff marked as feedback. A
+ * marked item says so (it is informal: the customer did not fill in a survey), says when it came as a reply by email,
+ * and links to the comment in its thread or to the request. */
 function QuoteItem({ quote: q, projectId }: { quote: Quote; projectId: number }) {
   const label = `${t(`feedback.${q.kind}` as MessageKey)}: “${q.text}”${q.score === null ? "" : ` (${q.score}/5)`}`;
-  if (q.comment_id === null || q.task_id === null) return <li class={`quote-${q.kind}`}>{label}</li>;
+  const comment = q.comment_id !== null && q.task_id !== null;
+  const reply = q.request_event_id !== null && q.request_id !== null;
+  if (!comment && !reply) return <li class={`quote-${q.kind}`}>{label}</li>;
   return (
-    <li class={`quote-${q.kind} quote-marked`} data-comment={q.comment_id}>
+    <li class={`quote-${q.kind} quote-marked`} data-comment={q.comment_id ?? undefined} data-request-event={q.request_event_id ?? undefined}>
       <span class="quote-source">
-        {t("feedback.markedByStaff")}
+        {t(comment ? "feedback.markedByStaff" : "feedback.replyMarkedByStaff")}
         {q.by_email ? ` · ${t("feedback.viaEmail")}` : ""}
       </span>{" "}
       {label}{" "}
-      <a href={`/projects/${projectId}/tasks/${q.task_id}#comment-${q.comment_id}`}>{t("feedback.openComment")}</a>
+      {comment ? (
+        <a href={`/projects/${projectId}/tasks/${q.task_id}#comment-${q.comment_id}`}>{t("feedback.openComment")}</a>
+      ) : (
+        <a href={`/projects/${projectId}/requests/${q.request_id}#request-event-${q.request_event_id}`}>{t("feedback.openRequest")}</a>
+      )}
     </li>
   );
 }

@@ -1,6 +1,8 @@
 // One request: what was asked (with its custom answers and files), its history, the answer box (the customer
 // answering "needs information", or staff writing), and staff's triage (accept, ask, decline, merge). Live: a step
 // taken by someone else redraws the page. After a refused write the page shows the request as it now stands.
+// Staff can mark a customer's reply in the history as feedback (the thread's FeedbackMark control); customers never
+// load or see marks.
 import { useEffect, useState } from "preact/hooks";
 import { api, type Project, type User } from "../../api";
 import { pageMissing } from "../../app/NotFound";
@@ -8,6 +10,7 @@ import { liveClient } from "../../app/session";
 import { t, type MessageKey } from "../../i18n";
 import { takesPart } from "../common/permissions";
 import { explain, type FieldErrors } from "../people/ui";
+import { FeedbackMarkControl, useRequestFeedbackMarks, type FeedbackMark } from "../task/FeedbackMark";
 import { FieldInput } from "./FieldInput";
 import { StatusBadge } from "./Requests";
 import { answersOf, fieldValue, RESOLVED, type FieldValue, type RequestEvent, type RequestField, type TandemRequest } from "./state";
@@ -27,12 +30,17 @@ function when(iso: string): string {
   }).format(new Date(iso));
 }
 
-function HistoryItem({ event }: { event: RequestEvent }) {
+type Marks = ReturnType<typeof useRequestFeedbackMarks>;
+
+function HistoryItem({ event, feedback }: { event: RequestEvent; feedback: Marks | null }) {
   return (
-    <li>
+    <li id={`request-event-${event.id}`}>
       <strong>{t(`requests.event.${event.kind}` as MessageKey)}</strong>
       {event.actor ? ` · ${event.actor.name}` : ""} · <time dateTime={event.created_at}>{when(event.created_at)}</time>
       {event.text && <p>{event.text}</p>}
+      {feedback && event.actor?.is_customer && event.text.trim() && (
+        <FeedbackMarkControl target={{ kind: "request-event", id: event.id }} mark={feedback.marks.get(event.id)} apply={feedback.apply} />
+      )}
     </li>
   );
 }
@@ -40,6 +48,7 @@ function HistoryItem({ event }: { event: RequestEvent }) {
 export function RequestPage({ projectId, requestId, who }: { projectId: number; requestId: number; who: User }) {
   const staff = who.role !== "customer";
   const [loaded, setLoaded] = useState<Loaded | null>(null);
+  const feedback = useRequestFeedbackMarks(requestId, staff);
 
   const load = async () => {
     const [project, request, fields, files] = await Promise.all([
@@ -62,6 +71,10 @@ export function RequestPage({ projectId, requestId, who }: { projectId: number; 
       if (message.kind === "reload") return void refresh();
       if (message.kind !== "event") return;
       const data = message.event.data;
+      if (data.type === "feedback.marked") {
+        if (data.request_id === requestId) feedback.apply(data.request_event_id as number, data.mark as FeedbackMark | null);
+        return;
+      }
       const changed = data.request as TandemRequest | undefined;
       if (String(data.type).startsWith("request.") && changed?.id === requestId) void refresh();
       else if (String(data.type).startsWith("file.")) void refresh();
@@ -118,7 +131,7 @@ export function RequestPage({ projectId, requestId, who }: { projectId: number; 
       <h2>{t("requests.history")}</h2>
       <ol class="request-history">
         {request.history.map((event) => (
-          <HistoryItem key={event.id} event={event} />
+          <HistoryItem key={event.id} event={event} feedback={staff ? feedback : null} />
         ))}
       </ol>
       {!resolved && takesPart(staff, project.my_role) && (

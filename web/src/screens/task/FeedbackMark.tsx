@@ -1,6 +1,8 @@
-// Staff only: mark a customer's comment (or emailed reply) as feedback (praise, concern, request for change) with a
-// theme, change or remove the mark. Marks are read from GET /api/tasks/{id}/feedback-marks and follow the thread's
-// staff stream ("feedback.marked"); customers never load, receive or see them (server/feedback_marks.py).
+// Staff only: mark a customer's comment (or emailed reply), or a customer's reply in a request's history, as feedback
+// (praise, concern, request for change) with a theme, change or remove the mark. A thread's marks are read from
+// GET /api/tasks/{id}/feedback-marks and follow the thread's staff stream; a request's from
+// GET /api/requests/{id}/feedback-marks and the project's staff stream ("feedback.marked" on both). Customers never
+// load, receive or see them (server/feedback/marks.py).
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { reasonFor } from "../../app/errors";
@@ -9,8 +11,10 @@ import { t, type MessageKey } from "../../i18n";
 import "./feedback-mark.css";
 
 export interface FeedbackMark {
-  comment_id: number;
-  task_id: number;
+  comment_id: number | null;
+  task_id: number | null;
+  request_event_id: number | null;
+  request_id: number | null;
   kind: "praise" | "concern" | "change";
   theme: string;
   by_email: boolean;
@@ -19,41 +23,58 @@ export interface FeedbackMark {
 const KINDS = ["praise", "concern", "change"] as const;
 const THEMES = ["communication", "speed", "quality", "clarity", "people", "tools", "other"];
 
-/** The task's marks by comment id (staff), and how to apply a live "feedback.marked" event. */
-export function useFeedbackMarks(taskId: number, staff: boolean) {
+/** What a mark is on: a comment of a task's thread, or an entry of a request's history. */
+export interface MarkTarget {
+  kind: "comment" | "request-event";
+  id: number;
+}
+
+function useMarks(url: string, key: (m: FeedbackMark) => number | null, staff: boolean) {
   const [marks, setMarks] = useState<Map<number, FeedbackMark>>(new Map());
   useEffect(() => {
     if (!staff) return;
     let current = true;
-    api<{ items: FeedbackMark[] }>("GET", `/api/tasks/${taskId}/feedback-marks`)
-      .then((r) => current && setMarks(new Map(r.items.map((m) => [m.comment_id, m]))))
+    api<{ items: FeedbackMark[] }>("GET", url)
+      .then((r) => current && setMarks(new Map(r.items.map((m) => [key(m) ?? 0, m]))))
       .catch((err: unknown) => current && toast(reasonFor(err)));
     return () => {
       current = false;
     };
-  }, [taskId, staff]);
-  const apply = (commentId: number, mark: FeedbackMark | null) =>
+  }, [url, staff]);
+  const apply = (itemId: number, mark: FeedbackMark | null) =>
     setMarks((old) => {
       const next = new Map(old);
-      if (mark) next.set(commentId, mark);
-      else next.delete(commentId);
+      if (mark) next.set(itemId, mark);
+      else next.delete(itemId);
       return next;
     });
   return { marks, apply };
 }
 
+/** The task's marks by comment id (staff), and how to apply a live "feedback.marked" event. */
+export function useFeedbackMarks(taskId: number, staff: boolean) {
+  return useMarks(`/api/tasks/${taskId}/feedback-marks`, (m) => m.comment_id, staff);
+}
+
+/** The request's marks by history entry id (staff), and how to apply a live "feedback.marked" event. */
+export function useRequestFeedbackMarks(requestId: number, staff: boolean) {
+  return useMarks(`/api/requests/${requestId}/feedback-marks`, (m) => m.request_event_id, staff);
+}
+
 export function FeedbackMarkControl(props: {
-  commentId: number;
+  target: MarkTarget;
   mark: FeedbackMark | undefined;
-  apply: (commentId: number, mark: FeedbackMark | null) => void;
+  apply: (itemId: number, mark: FeedbackMark | null) => void;
 }) {
-  const { commentId, mark } = props;
+  const { target, mark } = props;
+  const itemId = target.id;
+  const url = target.kind === "comment" ? `/api/comments/${itemId}/feedback` : `/api/request-events/${itemId}/feedback`;
   const [open, setOpen] = useState(false);
   const [kind, setKind] = useState<FeedbackMark["kind"]>(mark?.kind ?? "concern");
   const [theme, setTheme] = useState(mark?.theme ?? "communication");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState("");
-  const id = `fbmark-${commentId}`;
+  const id = target.kind === "comment" ? `fbmark-${itemId}` : `fbmark-event-${itemId}`;
 
   const start = () => {
     setKind(mark?.kind ?? "concern");
@@ -65,7 +86,7 @@ export function FeedbackMarkControl(props: {
     e.preventDefault();
     setBusy(true);
     try {
-      props.apply(commentId, await api<FeedbackMark>("PUT", `/api/comments/${commentId}/feedback`, { kind, theme }));
+      props.apply(itemId, await api<FeedbackMark>("PUT", url, { kind, theme }));
       setOpen(false);
       toast(t("fbmark.saved"));
     } catch (err) {
@@ -77,8 +98,8 @@ export function FeedbackMarkControl(props: {
   const remove = async () => {
     setBusy(true);
     try {
-      await api("DELETE", `/api/comments/${commentId}/feedback`);
-      props.apply(commentId, null);
+      await api("DELETE", url);
+      props.apply(itemId, null);
       setOpen(false);
       toast(t("fbmark.removed"));
     } catch (err) {

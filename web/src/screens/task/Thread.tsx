@@ -204,7 +204,7 @@ function CommentItem(props: {
               </button>
             )}
             {props.feedback && c.author?.is_customer && (
-              <FeedbackMarkControl commentId={c.id} mark={props.feedback.mark} apply={props.feedback.apply} />
+              <FeedbackMarkControl target={{ kind: "comment", id: c.id }} mark={props.feedback.mark} apply={props.feedback.apply} />
             )}
           </div>
         </>
