@@ -4,7 +4,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError } from "../../api";
 import { t } from "../../i18n";
-import { explain, Field, type FieldErrors } from "../people/ui";
+import { Field, useSubmit } from "../people/ui";
 import { NewPasswordField } from "./NewPassword";
 
 export function ResetPassword({ token }: { token: string }) {
@@ -27,28 +27,6 @@ function Outcome(props: { title: string; children: ComponentChildren }) {
       </div>
     </main>
   );
-}
-
-function useSubmit(work: () => Promise<void>, reason: (err: unknown) => string | null = () => null) {
-  const [fields, setFields] = useState<FieldErrors>({});
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setFields({});
-    setError("");
-    setBusy(true);
-    try {
-      await work();
-    } catch (err) {
-      const said = explain(err);
-      setFields(said.fields);
-      setError(reason(err) ?? said.message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { fields, error, busy, submit };
 }
 
 function Ask() {
