@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,27 +71,28 @@ def _json_object_agg_postgresql(element: json_object_agg, compiler: SQLCompiler,
     return f"CAST(json_object_agg({compiler.process(element.clauses, **kw)}) AS TEXT)"
 
 
-def async_url(url: str) -> str:
-    """The SQLAlchemy URL with the async driver Tandem uses for ``url``'s database."""
+# The driver for each database Tandem runs on: async for the app (SQLite reads go through aiosqlite; short hot writes
+# through the writer thread, `Database.write`), synchronous for migrations.
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+_SYNC_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _with_driver(url: str, drivers: Mapping[str, str]) -> str:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        # Reads through aiosqlite; short hot writes go through the writer thread (`Database.write`).
-        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    if backend not in drivers:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    return parsed.set(drivername=drivers[backend]).render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """The SQLAlchemy URL with the async driver Tandem uses for ``url``'s database."""
+    return _with_driver(url, _ASYNC_DRIVERS)
 
 
 def sync_url(url: str) -> str:
     """The SQLAlchemy URL with a synchronous driver (migrations run synchronously)."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+    return _with_driver(url, _SYNC_DRIVERS)
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import shutil
 from collections.abc import Iterator
 from email.message import EmailMessage, Message
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
 from server.app import create_app
 from server.settings import Settings, SmtpSettings
 from tests.conftest import bearer, make_settings
-from tests.nodes import free_port
+from tests.smtp_inbox import Inbox, serving
 from tests.workspace import Workspace
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[attr-defined]
-        return "250 OK"
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with serving(Inbox()) as served:
+        yield served
 
 
 @pytest.fixture

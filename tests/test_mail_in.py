@@ -11,13 +11,12 @@ import smtplib
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 from starlette.testclient import TestClient
 
 from channels.client import TandemClient
@@ -28,34 +27,22 @@ from server.mail.tokens import ItemKind, ReplyTarget, reply_address, sign, token
 from server.models import Visibility
 from server.settings import MailInSettings, Settings, SmtpSettings
 from tests.conftest import REDIS, bearer, make_settings
-from tests.nodes import SECRET, Api, Node, cluster, connect, free_port, next_data
+from tests.nodes import SECRET, Api, Node, cluster, connect, next_data
+from tests.smtp_inbox import Inbox, serving
 from tests.workspace import Workspace
 
 DOMAIN = "reply.test"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 
 
-class Sink:
+class Sink(Inbox):
     """The outgoing SMTP server: bounces land here."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
 
 
 @pytest.fixture
 def sink() -> Iterator[tuple[Sink, int]]:
-    inbox = Sink()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with serving(Sink()) as served:
+        yield served
 
 
 @dataclass

@@ -128,17 +128,18 @@ def test_create_admin_refuses_a_breached_password(tmp_path: Path) -> None:
 # -- password reset ---------------------------------------------------------------------------------------------
 
 
-def mailed_token(caplog: pytest.LogCaptureFixture, to: str) -> str:
-    """The token of the reset link mailed (logged, without SMTP) to ``to``; the mail goes out in the background."""
+def mailed_token(caplog: pytest.LogCaptureFixture, to: str, link: re.Pattern[str] = LINK) -> str:
+    """The token of the ``link`` (by default a reset link) mailed (logged, without SMTP) to ``to``; the mail goes out
+    in the background."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         for record in caplog.records:
             if record.name == "server.mail.outgoing" and f"to={to}" in record.getMessage():
-                match = LINK.search(record.getMessage())
+                match = link.search(record.getMessage())
                 assert match is not None
                 return match.group(1)
         time.sleep(0.02)
-    raise AssertionError(f"no reset mail to {to}")
+    raise AssertionError(f"no {link.pattern} mailed to {to}")
 
 
 def test_reset_flow_end_to_end(

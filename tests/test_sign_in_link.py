@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from server.security import token_hash
 from server.settings import Settings
 from tests.conftest import bearer
-from tests.test_passwords import sql, utc
+from tests.test_passwords import mailed_token, sql, utc
 from tests.test_second_factor import T0, Clock, enrol_totp
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
@@ -25,15 +25,7 @@ LINK = re.compile(r"http://\S+/sign-in-link#([A-Za-z0-9_-]+)")
 
 def mailed_link(caplog: pytest.LogCaptureFixture, to: str) -> str:
     """The token of the sign-in link mailed (logged, without SMTP) to ``to``; the mail goes out in the background."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        for record in caplog.records:
-            if record.name == "server.mail.outgoing" and f"to={to}" in record.getMessage():
-                match = LINK.search(record.getMessage())
-                assert match is not None
-                return match.group(1)
-        time.sleep(0.02)
-    raise AssertionError(f"no sign-in link mailed to {to}")
+    return mailed_token(caplog, to, LINK)
 
 
 def audited(settings: Settings, action: str, count: int = 1) -> list[tuple[object, ...]]:

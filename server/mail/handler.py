@@ -101,6 +101,21 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
         yield data[start : start + 64 * 1024]
 
 
+def _reply_of(message: Message) -> tuple[str, list[EmailMessage], list[str]]:
+    """A reply's new text (quoted history and signature cut), its attachments and their safe file names.
+
+    Raises:
+        Refused: when it has neither text nor attachments.
+    """
+    assert isinstance(message, EmailMessage)
+    attachments = [part for part in message.iter_attachments() if isinstance(part, EmailMessage)]
+    text = reply_text(body_text(message))
+    names = [safe_filename(part.get_filename() or "attachment") for part in attachments]
+    if not text and not names:
+        raise Refused("550 5.6.0 No reply text found", "bounce.empty")
+    return text, attachments, names
+
+
 class ReplyHandler:
     """The aiosmtpd handler `tandem mail-in` runs (and the tests start): one reply address per mail."""
 
@@ -196,23 +211,11 @@ class ReplyHandler:
     async def _answer_request(self, ctx: Context, request_id: int, message: Message) -> int:
         """Answer on a request that has no task yet, as the API's reply does (the customer giving the information
         staff asked for reopens it); attachments become files of the request. Returns the request event's id."""
-        assert isinstance(message, EmailMessage)
-        attachments = [part for part in message.iter_attachments() if isinstance(part, EmailMessage)]
-        text = reply_text(body_text(message))
-        names = [safe_filename(part.get_filename() or "attachment") for part in attachments]
-        if not text and not names:
-            raise Refused("550 5.6.0 No reply text found", "bounce.empty")
+        text, attachments, names = _reply_of(message)
         try:
             out = await reply_to_request(ctx, request_id, ReplyIn(message=(text or ", ".join(names))[:5000]))
-            upload_limit = self.settings.upload_max_bytes
             for part, name in zip(attachments, names, strict=True):
-                data = part.get_payload(decode=True)
-                payload = data if isinstance(data, bytes) else b""
-
-                async def receive(payload: bytes = payload) -> Upload:
-                    return await spool_upload(_chunks(payload), self.settings.data_dir / "uploads", upload_limit)
-
-                await add_file(ctx, out.project_id, FileUploadQuery(name=name, request_id=request_id), receive)
+                await self._attach(ctx, out.project_id, FileUploadQuery(name=name, request_id=request_id), part)
             # The history is oldest first: this reply is the newest "replied" step.
             return max(e.id for e in out.history if e.kind == "replied")
         except (NotFound, Forbidden):
@@ -230,25 +233,12 @@ class ReplyHandler:
 
     async def _post(self, ctx: Context, task_id: int, target: ReplyTarget, message: Message) -> int:
         """Create the comment and its files as the token's recipient; returns the comment's id."""
-        assert isinstance(message, EmailMessage)
-        attachments = [part for part in message.iter_attachments() if isinstance(part, EmailMessage)]
-        text = reply_text(body_text(message))
-        names = [safe_filename(part.get_filename() or "attachment") for part in attachments]
-        if not text and not names:
-            raise Refused("550 5.6.0 No reply text found", "bounce.empty")
+        text, attachments, names = _reply_of(message)
         try:
             body = CommentIn(body=(text or ", ".join(names))[:MAX_COMMENT_LENGTH], visibility=target.audience)
             comment = await add_comment(ctx, task_id, body)
-            upload_limit = self.settings.upload_max_bytes
             for part, name in zip(attachments, names, strict=True):
-                data = part.get_payload(decode=True)
-                payload = data if isinstance(data, bytes) else b""
-                query = FileUploadQuery(name=name, comment_id=comment.id)
-
-                async def receive(payload: bytes = payload) -> Upload:
-                    return await spool_upload(_chunks(payload), self.settings.data_dir / "uploads", upload_limit)
-
-                await add_file(ctx, comment.project_id, query, receive)
+                await self._attach(ctx, comment.project_id, FileUploadQuery(name=name, comment_id=comment.id), part)
         except (NotFound, Forbidden):
             raise Refused("550 5.7.1 No access", "bounce.no_access") from None
         except UploadTooLarge:
@@ -262,6 +252,18 @@ class ReplyHandler:
         except ValidationError:
             raise Refused("550 5.6.0 Invalid reply", "bounce.invalid", detail="") from None
         return comment.id
+
+    async def _attach(self, ctx: Context, project_id: int, query: FileUploadQuery, part: EmailMessage) -> None:
+        """Store one attachment as a file of the project, as an upload through the API would be (same limit)."""
+        data = part.get_payload(decode=True)
+        payload = data if isinstance(data, bytes) else b""
+
+        async def receive() -> Upload:
+            return await spool_upload(
+                _chunks(payload), self.settings.data_dir / "uploads", self.settings.upload_max_bytes
+            )
+
+        await add_file(ctx, project_id, query, receive)
 
     async def _bounce(self, sender: str, original: Message, refusal: Refused) -> None:
         """Tell a sender who is a Tandem user why, in their language. Strangers get only the SMTP answer: bouncing

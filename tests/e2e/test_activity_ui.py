@@ -5,28 +5,20 @@ the thread by keyboard, which the customer never sees. (Accessibility of these p
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, shoot
+from tests.e2e.test_portal import Person, browser, shoot, staff_http
 from tests.nodes import Node
 from tests.workspace import Workspace
 
-__all__ = ["browser"]
+__all__ = ["browser", "staff_http"]
 
 PHONE = (390, 844)
 DESK = (1280, 800)
 LIVE_MS = 5000
-
-
-@pytest.fixture
-async def staff_http(two_nodes: list[Node], database: tuple[str, Workspace]) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"authorization": f"Bearer {database[1].token('staff')}"}
-    async with httpx.AsyncClient(base_url=two_nodes[0].http, headers=headers, timeout=10) as client:
-        yield client
 
 
 @pytest.mark.parametrize("size", [PHONE, DESK], ids=["phone", "desk"])

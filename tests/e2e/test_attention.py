@@ -4,17 +4,16 @@ on two devices at once (a phone and a desk, one per node), in Swedish (and the b
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
-from tests.e2e.test_portal import Person, browser, serious_violations, shoot
+from tests.e2e.test_portal import Person, browser, serious_violations, shoot, staff_http
 from tests.nodes import Node
 from tests.workspace import PASSWORD, Workspace
 
-__all__ = ["browser"]
+__all__ = ["browser", "staff_http"]
 
 PHONE = (390, 844)
 DESK = (1280, 800)
@@ -41,14 +40,6 @@ WORDS = {
         "refused": "Could not mark as read",
     },
 }
-
-
-@pytest.fixture
-async def staff_http(two_nodes: list[Node], database: tuple[str, Workspace]) -> AsyncIterator[httpx.AsyncClient]:
-    """Staff's REST client; staff act while the customer watches."""
-    headers = {"authorization": f"Bearer {database[1].token('staff')}"}
-    async with httpx.AsyncClient(base_url=two_nodes[0].http, headers=headers, timeout=10) as client:
-        yield client
 
 
 async def customer_devices(

@@ -8,36 +8,26 @@ from a real SMTP inbox (aiosmtpd). bench/onboarding.py runs the same journey and
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.async_api import Browser, Page, expect
 
+from tests import smtp_inbox
 from tests.e2e.test_portal import browser  # noqa: F401  (the fixture)
-from tests.nodes import Node, cluster, free_port
+from tests.nodes import Node, cluster
 from tests.workspace import PASSWORD, Workspace
 
 LINK = re.compile(r"http://\S+/invite#[A-Za-z0-9_-]+")
 CUSTOMER_PASSWORD = "rye bread every morning"
 
 
-class Inbox:
-    """A real SMTP server's mailbox (aiosmtpd)."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[attr-defined]
-        return "250 OK"
+class Inbox(smtp_inbox.Inbox):
+    """A real SMTP server's mailbox (aiosmtpd), finding the invitation link mailed to an address."""
 
     async def link_for(self, address: str, timeout: float = 10) -> str:
         async with asyncio.timeout(timeout):
@@ -173,14 +163,8 @@ async def shot(page: Page, name: str) -> str:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_inbox.serving(Inbox()) as served:
+        yield served
 
 
 def mail_env(port: int) -> dict[str, str]:

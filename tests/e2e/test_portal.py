@@ -42,6 +42,14 @@ async def browser() -> AsyncIterator[Browser]:
         await launched.close()
 
 
+@pytest.fixture
+async def staff_http(two_nodes: list[Node], database: tuple[str, Workspace]) -> AsyncIterator[httpx.AsyncClient]:
+    """Staff's REST client on the first node; staff act while others watch."""
+    headers = {"authorization": f"Bearer {database[1].token('staff')}"}
+    async with httpx.AsyncClient(base_url=two_nodes[0].http, headers=headers, timeout=10) as client:
+        yield client
+
+
 class Person:
     """One browser context, signed in, collecting console errors."""
 

@@ -30,8 +30,8 @@ describe("what a role is offered", () => {
 
 describe("request fields", () => {
   const fields: RequestField[] = [
-    { id: 1, key: "browser", label: "Which browser?", kind: "choice", required: true, options: ["Chrome"] },
-    { id: 2, key: "budget", label: "Budget", kind: "number", required: false, options: [] },
+    { id: 1, key: "browser", label: "Which browser?", kind: "choice", required: true, options: ["Chrome"], position: 0 },
+    { id: 2, key: "budget", label: "Budget", kind: "number", required: false, options: [], position: 1 },
   ];
   it("shows answers under their labels in the form's order, removed fields' answers last under their key", () => {
     expect(answersOf({ fields: { budget: 5, old: "x", browser: "Firefox" } }, fields)).toEqual([

@@ -11,18 +11,16 @@ password manager save it, and a link opened on someone else's device leaves no s
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
 from pydantic import StringConstraints
 from sqlalchemy import delete
 from sqlmodel import col, select
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from server.accounts.notices import Notice, notify
 from server.accounts.passwords import require_strong_password
-from server.accounts.routes.accounts import client_ip
+from server.accounts.routes.by_mail import answer_then, check_hourly_rate
 from server.api import api
 from server.api.routing import ApiError
 from server.context import Context
@@ -32,8 +30,6 @@ from server.mail.outgoing import Mailer
 from server.models import PasswordReset, User
 from server.schemas import In, Out
 from server.security import hash_password, new_token, token_hash
-
-log = logging.getLogger(__name__)
 
 # Per address and per client IP, per hour: enough for a person who mistyped, too few to mail-bomb anyone.
 RESETS_PER_ACCOUNT_PER_HOUR = 5
@@ -53,14 +49,6 @@ class PasswordResetRequestedOut(Out):
 class PasswordResetConfirmIn(In):
     token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
     password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
-
-
-async def _check_rate(ctx: Context, email: str) -> None:
-    limiter = ctx.services.limiter
-    per_account = await limiter.hit(f"reset:acct:{email}", RESETS_PER_ACCOUNT_PER_HOUR, 3600)
-    per_ip = await limiter.hit(f"reset:ip:{client_ip(ctx)}", RESETS_PER_IP_PER_HOUR, 3600)
-    if not (per_account and per_ip):
-        raise ApiError(429, "rate_limited", "Too many password-reset requests. Try again later.")
 
 
 async def _send_reset_link(db: Database, mailer: Mailer, base_url: str, minutes: int, email: str) -> None:
@@ -102,21 +90,21 @@ async def _send_reset_link(db: Database, mailer: Mailer, base_url: str, minutes:
 )
 async def request_password_reset(ctx: Context, body: PasswordResetIn) -> Response:
     email = body.email.strip().lower()
-    await _check_rate(ctx, email)
+    await check_hourly_rate(
+        ctx,
+        "reset",
+        email,
+        RESETS_PER_ACCOUNT_PER_HOUR,
+        RESETS_PER_IP_PER_HOUR,
+        "Too many password-reset requests. Try again later.",
+    )
     services = ctx.services
     settings = services.settings
 
-    async def after_the_answer() -> None:
-        try:
-            await _send_reset_link(
-                services.db, services.mailer, settings.base_url, settings.password_reset_minutes, email
-            )
-        except Exception:
-            log.exception("password-reset request failed")
+    async def send() -> None:
+        await _send_reset_link(services.db, services.mailer, settings.base_url, settings.password_reset_minutes, email)
 
-    # A background task of the response starts once the answer's last byte is sent.
-    answer = PasswordResetRequestedOut(message=_REQUESTED).model_dump_json()
-    return Response(answer, 202, media_type="application/json", background=BackgroundTask(after_the_answer))
+    return answer_then(PasswordResetRequestedOut(message=_REQUESTED), send, "password-reset request")
 
 
 @api.route(

@@ -3,7 +3,7 @@ organization allows it (``organizations.allow_staff_link_sign_in``).
 
 Asking answers the same 202 whether or not the address has an account, after the same work (the rate limit and
 a new browser cookie); looking the address up, storing the link and mailing happen after the answer, as for a
-password reset (server/accounts/routes/password_reset.py). The link's token is stored only as its SHA-256.
+password reset (server/accounts/routes/by_mail.py). The link's token is stored only as its SHA-256.
 
 The link is bound to the browser that asked: asking sets a random HttpOnly cookie (``tandem_link``, SameSite=Lax,
 scoped to ``/api/auth/link``, living as long as the link) whose SHA-256 is stored with the link, and redeeming
@@ -19,17 +19,16 @@ sign-in, and is audited (``auth.link_used``); refusals of a known link are audit
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Annotated
 
 from pydantic import StringConstraints
 from sqlalchemy import delete, update
 from sqlmodel import col, select
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from server.accounts.routes.accounts import client_ip, sign_in
+from server.accounts.routes.by_mail import answer_then, check_hourly_rate
 from server.api import api
 from server.api.routing import ApiError
 from server.audit import log as audit
@@ -42,8 +41,6 @@ from server.models import Organization, SignInLink, User
 from server.schemas import In, LoginOut, Out
 from server.security import constant_time_equal, new_token, token_hash
 from server.settings import Settings
-
-log = logging.getLogger(__name__)
 
 LINK_COOKIE = "tandem_link"
 LINK_COOKIE_PATH = "/api/auth/link"
@@ -71,14 +68,6 @@ class LinkRedeemIn(In):
 def may_sign_in_by_link(user: User, organization: Organization) -> bool:
     """Customers may always; staff only where their organization allows it."""
     return not user.is_staff or organization.allow_staff_link_sign_in
-
-
-async def _check_rate(ctx: Context, email: str) -> None:
-    limiter = ctx.services.limiter
-    per_account = await limiter.hit(f"link:acct:{email}", LINKS_PER_ACCOUNT_PER_HOUR, 3600)
-    per_ip = await limiter.hit(f"link:ip:{client_ip(ctx)}", LINKS_PER_IP_PER_HOUR, 3600)
-    if not (per_account and per_ip):
-        raise ApiError(429, "rate_limited", "Too many sign-in link requests. Try again later.")
 
 
 async def _send_link(
@@ -143,7 +132,14 @@ async def _send_link(
 )
 async def request_link(ctx: Context, body: LinkRequestIn) -> Response:
     email = body.email.strip().lower()
-    await _check_rate(ctx, email)
+    await check_hourly_rate(
+        ctx,
+        "link",
+        email,
+        LINKS_PER_ACCOUNT_PER_HOUR,
+        LINKS_PER_IP_PER_HOUR,
+        "Too many sign-in link requests. Try again later.",
+    )
     services = ctx.services
     settings = services.settings
     browser = new_token()
@@ -160,15 +156,10 @@ async def request_link(ctx: Context, body: LinkRequestIn) -> Response:
     )
     request = ctx.request
 
-    async def after_the_answer() -> None:
-        try:
-            await _send_link(services.db, services.mailer, request, settings, email, token_hash(browser))
-        except Exception:
-            log.exception("sign-in link request failed")
+    async def send() -> None:
+        await _send_link(services.db, services.mailer, request, settings, email, token_hash(browser))
 
-    # A background task of the response starts once the answer's last byte is sent.
-    answer = LinkRequestedOut(message=_REQUESTED).model_dump_json()
-    return Response(answer, 202, media_type="application/json", background=BackgroundTask(after_the_answer))
+    return answer_then(LinkRequestedOut(message=_REQUESTED), send, "sign-in link request")
 
 
 def _refusal(link: SignInLink, user: User, organization: Organization, browser: str, now: dt.datetime) -> str | None:

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { formatDateTime, t, type MessageKey } from "../../i18n";
-import { explain, failed, Field, type FieldErrors, type Notice } from "../people/ui";
+import { explain, failed, Field, useSubmit, type Notice } from "../people/ui";
 
 interface ApiToken {
   id: number;
@@ -132,33 +132,17 @@ function NewToken({ user, onMade }: { user: User; onMade: (token: ApiToken) => v
   const [days, setDays] = useState("");
   const offered = SCOPES.filter((s) => s !== "admin" || user.role === "owner" || user.role === "admin");
   const [scopes, setScopes] = useState<string[]>(["read"]);
-  const [fields, setFields] = useState<FieldErrors>({});
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setFields({});
-    setError("");
-    setBusy(true);
-    try {
-      const made = await api<ApiToken>("POST", "/api/me/tokens", {
-        name,
-        scopes,
-        expires_in_days: days ? Number(days) : null,
-      });
-      setName("");
-      setDays("");
-      setScopes(["read"]);
-      onMade(made);
-    } catch (err) {
-      const said = explain(err);
-      setFields(said.fields);
-      setError(said.message);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { fields, error, busy, submit } = useSubmit(async () => {
+    const made = await api<ApiToken>("POST", "/api/me/tokens", {
+      name,
+      scopes,
+      expires_in_days: days ? Number(days) : null,
+    });
+    setName("");
+    setDays("");
+    setScopes(["read"]);
+    onMade(made);
+  });
   const toggle = (scope: string, on: boolean) =>
     setScopes((old) => SCOPES.filter((s) => (s === scope ? on : old.includes(s))));
 

@@ -6,11 +6,10 @@ import { api, ApiError, postCsv, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { formatDateTime, t, tn, type MessageKey } from "../../i18n";
 import { getProject, may, type ProjectDetails } from "../../people-api";
+import { AudienceChoice, type Audience } from "../common/AudienceChoice";
 import { ProjectNav } from "../common/ProjectNav";
 import "../notes/notes.css";
 import { CopyLink, explain, failed, Field, NoticeLine, type FieldErrors, type Notice } from "../people/ui";
-
-type Audience = "internal" | "shared";
 
 interface Webhook {
   id: number;
@@ -346,23 +345,7 @@ function NewWebhook(props: { projectId: number; onCreated: (hook: Webhook) => vo
             </p>
           )}
         </fieldset>
-        <fieldset class="choices">
-          <legend>{t("hooks.audience")}</legend>
-          <label class="choice audience-internal">
-            <input type="radio" name="hook-audience" value="internal" checked={audience === "internal"} onChange={() => setAudience("internal")} />
-            <span>
-              🔒 {t("hooks.audienceInternal")}
-              <small>{t("hooks.audienceInternalHint")}</small>
-            </span>
-          </label>
-          <label class="choice audience-shared">
-            <input type="radio" name="hook-audience" value="shared" checked={audience === "shared"} onChange={() => setAudience("shared")} />
-            <span>
-              👥 {t("hooks.audienceShared")}
-              <small>{t("hooks.audienceSharedHint")}</small>
-            </span>
-          </label>
-        </fieldset>
+        <AudienceChoice name="hook-audience" words="hooks" value={audience} onChange={setAudience} />
         <p class="error" role="alert">
           {message}
         </p>

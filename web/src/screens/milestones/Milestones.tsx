@@ -10,6 +10,7 @@ import {
   mayConfigure,
   updateMilestone,
 } from "../../workflow-api";
+import { PageNotReady } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { Confirm, explain, failed, Field, NoticeLine, type FieldErrors, type Notice } from "../people/ui";
 import "../settings/settings.css";
@@ -115,15 +116,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
     }
   };
 
-  if (loadError && !project)
-    return (
-      <main class="page">
-        <p class="notice notice-error" role="alert">
-          {loadError}
-        </p>
-      </main>
-    );
-  if (!project) return <main class="page" aria-busy="true" />;
+  if (!project) return <PageNotReady error={loadError} />;
   const manage = mayConfigure.milestones(user);
   return (
     <main class="page milestones-page">

@@ -6,6 +6,7 @@ import { confirmDialog } from "../../app/confirm";
 import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { t } from "../../i18n";
+import { AudienceChoice } from "../common/AudienceChoice";
 import { ProjectNav } from "../common/ProjectNav";
 import "./notes.css";
 import { applyNoteEvent, type Note } from "./state";
@@ -288,23 +289,7 @@ function CreateNote(props: { projectId: number; tasks: Task[]; onCreated: (note:
         <Field id="note-title" label={t("notes.newTitle")} error={errors.title}>
           {(a) => <input {...a} maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />}
         </Field>
-        <fieldset class="choices">
-          <legend>{t("notes.audience")}</legend>
-          <label class="choice audience-internal">
-            <input type="radio" name="note-audience" value="internal" checked={audience === "internal"} onChange={() => setAudience("internal")} />
-            <span>
-              🔒 {t("notes.audienceInternal")}
-              <small>{t("notes.audienceInternalHint")}</small>
-            </span>
-          </label>
-          <label class="choice audience-shared">
-            <input type="radio" name="note-audience" value="shared" checked={audience === "shared"} onChange={() => setAudience("shared")} />
-            <span>
-              👥 {t("notes.audienceShared")}
-              <small>{t("notes.audienceSharedHint")}</small>
-            </span>
-          </label>
-        </fieldset>
+        <AudienceChoice name="note-audience" words="notes" value={audience} onChange={setAudience} />
         <Field id="note-task" label={t("notes.task")} error={errors.task_id} hint={audience === "shared" ? t("notes.taskSharedHint") : undefined}>
           {(a) => (
             <select {...a} value={taskId} onChange={(e) => setTaskId(e.currentTarget.value)}>

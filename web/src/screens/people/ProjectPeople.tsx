@@ -17,6 +17,7 @@ import {
   type ProjectDetails,
   type ProjectRole,
 } from "../../people-api";
+import { PageNotReady } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { InviteForm } from "./InviteForm";
 import { ProjectDetailsPanel } from "./ProjectDetailsPanel";
@@ -50,15 +51,7 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
     void reload();
   }, [projectId]);
 
-  if (loadError && !project)
-    return (
-      <main class="page">
-        <p class="notice notice-error" role="alert">
-          {loadError}
-        </p>
-      </main>
-    );
-  if (!project) return <main class="page" aria-busy="true" />;
+  if (!project) return <PageNotReady error={loadError} />;
   const manage = may.manageProject(user, project);
   return (
     <main class="page people-page">

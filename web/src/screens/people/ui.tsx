@@ -1,5 +1,5 @@
 // Pieces the people-and-projects screens share: a dialog that is a sheet on a phone, a labelled field that shows
-// the API's error beside it, a copy-link box, and turning a refused request into words.
+// the API's error beside it, a form's submit, a copy-link box, and turning a refused request into words.
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../../api";
@@ -126,6 +126,32 @@ export function explain(err: unknown): { fields: FieldErrors; message: string } 
     if (REASONS[err.code]) return { fields, message: t(REASONS[err.code]) };
   }
   return { fields, message: reasonFor(err) };
+}
+
+/**
+ * A form's submit: clears the last errors, marks the form busy while `work` runs, and shows what the API refused
+ * (beside each field, and `reason(err)` or the API's message in the form's alert).
+ */
+export function useSubmit(work: () => Promise<void>, reason: (err: unknown) => string | null = () => null) {
+  const [fields, setFields] = useState<FieldErrors>({});
+  const [error, setError] = useState("");
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setFields({});
+    setError("");
+    setBusy(true);
+    try {
+      await work();
+    } catch (err) {
+      const said = explain(err);
+      setFields(said.fields);
+      setError(reason(err) ?? said.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { fields, error, busy, submit };
 }
 
 /** The form checks the API makes, made before sending (the API's answer still wins). */

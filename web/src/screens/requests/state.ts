@@ -1,15 +1,8 @@
 // Requests: the types the API answers, and the pure pieces the screens share (tested in web/test/requests.test.ts).
-export type FieldKind = "text" | "choice" | "date" | "number";
-export type FieldValue = string | number | null;
+import type { FieldKind, RequestField } from "../../workflow-api";
 
-export interface RequestField {
-  id: number;
-  key: string;
-  label: string;
-  kind: FieldKind;
-  required: boolean;
-  options: string[];
-}
+export type { FieldKind, RequestField };
+export type FieldValue = string | number | null;
 
 export interface RequestEvent {
   id: number;

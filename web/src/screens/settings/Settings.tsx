@@ -19,6 +19,7 @@ import {
   type Template,
 } from "../../workflow-api";
 import { api, ApiError } from "../../api";
+import { PageNotReady } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { Confirm, explain, failed, Field, NoticeLine, type Notice } from "../people/ui";
 import { RequestFields } from "./RequestFields";
@@ -57,15 +58,7 @@ export function ProjectSettings({ projectId, user }: { projectId: number; user: 
     void reload();
   }, [projectId]);
 
-  if (loadError && !loaded)
-    return (
-      <main class="page">
-        <p class="notice notice-error" role="alert">
-          {loadError}
-        </p>
-      </main>
-    );
-  if (!loaded) return <main class="page" aria-busy="true" />;
+  if (!loaded) return <PageNotReady error={loadError} />;
   const { project } = loaded;
   if (!mayConfigure.project(user, project))
     return (

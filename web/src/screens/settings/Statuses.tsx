@@ -15,10 +15,24 @@ import {
   type Category,
   type StatusChange,
 } from "../../workflow-api";
-import { Confirm, explain, failed, Field, type FieldErrors, type Notice } from "../people/ui";
+import { Confirm, explain, failed, Field, type ControlAttributes, type FieldErrors, type Notice } from "../people/ui";
 import { problemText } from "./common";
 
 const categoryName = (c: string) => t(`wf.category.${c}` as MessageKey);
+
+/** A status's category, by its name in the reader's language (inside a `Field`, which gives its id and aria). */
+function CategorySelect(props: ControlAttributes & { value: string; onChange: (category: Category) => void }) {
+  const { value, onChange, ...attributes } = props;
+  return (
+    <select {...attributes} value={value} onChange={(e) => onChange(e.currentTarget.value as Category)}>
+      {CATEGORIES.map((c) => (
+        <option key={c} value={c}>
+          {categoryName(c)}
+        </option>
+      ))}
+    </select>
+  );
+}
 
 export function Statuses(props: {
   projectId: number;
@@ -146,17 +160,7 @@ export function Statuses(props: {
                 </Field>
                 <Field id={`${id}-category`} label={t("wf.category")} error={errors[`${status.id}.category`]}>
                   {(a) => (
-                    <select
-                      {...a}
-                      value={status.category}
-                      onChange={(e) => void save(status, "category", { category: e.currentTarget.value as Category })}
-                    >
-                      {CATEGORIES.map((c) => (
-                        <option key={c} value={c}>
-                          {categoryName(c)}
-                        </option>
-                      ))}
-                    </select>
+                    <CategorySelect {...a} value={status.category} onChange={(category) => void save(status, "category", { category })} />
                   )}
                 </Field>
                 <Field id={`${id}-wip`} label={t("wf.wip")} error={errors[`${status.id}.wip_limit`]}>
@@ -309,15 +313,7 @@ function AddStatus(props: {
           {(a) => <input {...a} type="color" value={colour} onInput={(e) => setColour(e.currentTarget.value)} />}
         </Field>
         <Field id="new-status-category" label={t("wf.category")} error={errors.category}>
-          {(a) => (
-            <select {...a} value={category} onChange={(e) => setCategory(e.currentTarget.value as Category)}>
-              {CATEGORIES.map((c) => (
-                <option key={c} value={c}>
-                  {categoryName(c)}
-                </option>
-              ))}
-            </select>
-          )}
+          {(a) => <CategorySelect {...a} value={category} onChange={setCategory} />}
         </Field>
         <Field id="new-status-wip" label={t("wf.wip")} hint={t("wf.wipHint")} error={errors.wip_limit}>
           {(a) => <input {...a} inputMode="numeric" value={wip} onInput={(e) => setWip(e.currentTarget.value)} />}

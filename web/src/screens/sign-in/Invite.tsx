@@ -5,6 +5,7 @@ import { api } from "../../api";
 import type { SignInResult } from "../../app/session";
 import { locale, t } from "../../i18n";
 import { explain, Field, type FieldErrors } from "../people/ui";
+import { NewPasswordField } from "./NewPassword";
 
 interface Preview {
   email: string;
@@ -91,20 +92,7 @@ function JoinForm({ token, preview, onJoined }: { token: string; preview: Previe
             <input {...a} name="name" autocomplete="name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
           )}
         </Field>
-        <Field id="password" label={t("invite.password")} error={fields.password}>
-          {(a) => (
-            <input
-              {...a}
-              name="password"
-              type="password"
-              autocomplete="new-password"
-              minLength={12}
-              required
-              value={password}
-              onInput={(e) => setPassword(e.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <NewPasswordField value={password} onInput={setPassword} error={fields.password} />
         <p class="error" role="alert">
           {error}
         </p>

@@ -4,7 +4,8 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError } from "../../api";
 import { t } from "../../i18n";
-import { explain, Field, type FieldErrors } from "../people/ui";
+import { Field, useSubmit } from "../people/ui";
+import { NewPasswordField } from "./NewPassword";
 
 export function ResetPassword({ token }: { token: string }) {
   // "Ask for a new link" after a spent one shows the request form here (the address then has no token).
@@ -26,28 +27,6 @@ function Outcome(props: { title: string; children: ComponentChildren }) {
       </div>
     </main>
   );
-}
-
-function useSubmit(work: () => Promise<void>, reason: (err: unknown) => string | null = () => null) {
-  const [fields, setFields] = useState<FieldErrors>({});
-  const [error, setError] = useState("");
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setFields({});
-    setError("");
-    setBusy(true);
-    try {
-      await work();
-    } catch (err) {
-      const said = explain(err);
-      setFields(said.fields);
-      setError(reason(err) ?? said.message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { fields, error, busy, submit };
 }
 
 function Ask() {
@@ -136,20 +115,7 @@ function Choose({ token, onAgain }: { token: string; onAgain: () => void }) {
     <main class="centered">
       <form class="panel" onSubmit={form.submit} aria-busy={form.busy}>
         <h1>{t("reset.chooseTitle")}</h1>
-        <Field id="password" label={t("invite.password")} error={form.fields.password}>
-          {(a) => (
-            <input
-              {...a}
-              name="password"
-              type="password"
-              autocomplete="new-password"
-              minLength={12}
-              required
-              value={password}
-              onInput={(e) => setPassword(e.currentTarget.value)}
-            />
-          )}
-        </Field>
+        <NewPasswordField value={password} onInput={setPassword} error={form.fields.password} />
         <p class="error" role="alert">
           {form.error}
         </p>

@@ -68,6 +68,26 @@ export function Details({ task, accept, statuses, milestones, people, editable, 
   };
 
   const status = statuses.find((s) => s.id === task.status_id);
+  // The status is a select for staff (under its label) and for a customer who may move the task (in the facts list,
+  // where its name is its aria-label).
+  const statusSelect = (ariaLabel?: string) => (
+    <>
+      <select
+        id="task-status"
+        aria-label={ariaLabel}
+        aria-describedby={described("status_id")}
+        value={String(task.status_id)}
+        onChange={(e) => choose("status_id", Number(e.currentTarget.value), e.currentTarget.selectedOptions[0].text)}
+      >
+        {statuses.map((s) => (
+          <option key={s.id} value={String(s.id)}>
+            {s.name}
+          </option>
+        ))}
+      </select>
+      <FieldStatus id={described("status_id")} state={states.status_id} />
+    </>
+  );
   // Only whom the API would take: customers only on shared tasks, shared tasks only in shared milestones.
   const assignable = people.filter((p) => shared || !p.is_customer);
   const placeable = milestones.filter((m) => !m.completed_at && (!shared || m.visibility === "shared"));
@@ -78,28 +98,7 @@ export function Details({ task, accept, statuses, milestones, people, editable, 
         <h1>{task.title}</h1>
         <dl class="task-facts">
           <dt>{t("task.status")}</dt>
-          <dd>
-            {movable ? (
-              <>
-                <select
-                  id="task-status"
-                  aria-label={t("task.status")}
-                  aria-describedby={described("status_id")}
-                  value={String(task.status_id)}
-                  onChange={(e) => choose("status_id", Number(e.currentTarget.value), e.currentTarget.selectedOptions[0].text)}
-                >
-                  {statuses.map((s) => (
-                    <option key={s.id} value={String(s.id)}>
-                      {s.name}
-                    </option>
-                  ))}
-                </select>
-                <FieldStatus id={described("status_id")} state={states.status_id} />
-              </>
-            ) : (
-              status?.name
-            )}
-          </dd>
+          <dd>{movable ? statusSelect(t("task.status")) : status?.name}</dd>
           <dt>{t("task.assignee")}</dt>
           <dd>{task.assignee?.name ?? t("task.unassigned")}</dd>
           <dt>{t("task.dueDate")}</dt>
@@ -150,19 +149,7 @@ export function Details({ task, accept, statuses, milestones, people, editable, 
       <div class="field-grid">
         <div class="field">
           <label for="task-status">{t("task.status")}</label>
-          <select
-            id="task-status"
-            value={String(task.status_id)}
-            aria-describedby={described("status_id")}
-            onChange={(e) => choose("status_id", Number(e.currentTarget.value), e.currentTarget.selectedOptions[0].text)}
-          >
-            {statuses.map((s) => (
-              <option key={s.id} value={String(s.id)}>
-                {s.name}
-              </option>
-            ))}
-          </select>
-          <FieldStatus id={described("status_id")} state={states.status_id} />
+          {statusSelect()}
         </div>
         <div class="field">
           <label for="task-assignee">{t("task.assignee")}</label>
