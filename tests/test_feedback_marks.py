@@ -88,7 +88,7 @@ def test_only_staff_mark_and_only_customer_comments(client: TestClient, workspac
         assert marks.status_code == status
     staff = bearer(ws, "staff")
     refused = client.put(f"/api/comments/{staff_comment}/feedback", json=body, headers=staff)
-    assert (refused.status_code, refused.json()["error"]) == (422, "not_customer_comment")
+    assert (refused.status_code, refused.json()["error"]) == (409, "not_customer_comment")
     unknown = client.put(f"/api/comments/{comment}/feedback", json={"kind": "change", "theme": "x"}, headers=staff)
     assert unknown.status_code == 422
     assert (
@@ -185,7 +185,7 @@ def test_only_staff_who_see_the_project_mark_a_request_reply(client: TestClient,
     asked = client.post(f"/api/requests/{request}/triage", json={"action": "ask", "message": "Which?"}, headers=staff)
     staff_event = asked.json()["history"][-1]["id"]
     refused = client.put(f"/api/request-events/{staff_event}/feedback", json=body, headers=staff)
-    assert (refused.status_code, refused.json()["error"]) == (422, "not_customer_reply")
+    assert (refused.status_code, refused.json()["error"]) == (409, "not_customer_reply")
     bad = client.put(f"/api/request-events/{event}/feedback", json={"kind": "change", "theme": "x"}, headers=staff)
     assert bad.status_code == 422
 

@@ -86,7 +86,7 @@ def _publish(ctx: Context, comment: Comment, out: FeedbackMarkOut | None) -> Non
     tag="feedback",
     body=FeedbackMarkIn,
     response=FeedbackMarkOut,
-    errors=(401, 403, 404, 422),
+    errors=(401, 403, 404, 409, 422),
 )
 async def mark_feedback(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
     comment, task, project = await _customer_comment(ctx)
@@ -94,7 +94,7 @@ async def mark_feedback(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
     _check_theme(body)
     author = await ctx.session.get(User, comment.author_id) if comment.author_id is not None else None
     if author is None or author.role != OrgRole.CUSTOMER or comment.deleted_at is not None:
-        raise ApiError(422, "not_customer_comment", "Only a customer's comment can be marked as feedback.")
+        raise ApiError(409, "not_customer_comment", "Only a customer's comment can be marked as feedback.")
     mark = (await ctx.session.exec(_mark_of(comment.id))).first()
     if mark is None:
         mark = FeedbackMark(comment_id=comment.id, project_id=project.id, kind=body.kind, theme=body.theme)
@@ -227,7 +227,7 @@ def _mark_of_event(event_id: int) -> SelectOfScalar[FeedbackMark]:
     tag="feedback",
     body=FeedbackMarkIn,
     response=FeedbackMarkOut,
-    errors=(401, 403, 404, 422),
+    errors=(401, 403, 404, 409, 422),
 )
 async def mark_request_event(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
     event, _, project = await _customer_event(ctx)
@@ -235,7 +235,7 @@ async def mark_request_event(ctx: Context, body: FeedbackMarkIn) -> FeedbackMark
     _check_theme(body)
     author = await ctx.session.get(User, event.actor_id) if event.actor_id is not None else None
     if author is None or author.role != OrgRole.CUSTOMER or not event.text.strip():
-        raise ApiError(422, "not_customer_reply", "Only a customer's reply on a request can be marked as feedback.")
+        raise ApiError(409, "not_customer_reply", "Only a customer's reply on a request can be marked as feedback.")
     mark = (await ctx.session.exec(_mark_of_event(event.id))).first()
     if mark is None:
         mark = FeedbackMark(request_event_id=event.id, project_id=project.id, kind=body.kind, theme=body.theme)

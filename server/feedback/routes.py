@@ -62,7 +62,10 @@ class AnswerOut(Out):
 
 
 class ActionIn(In):
-    theme: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")]
+    theme: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] = Field(
+        description=f"One of {', '.join((*THEMES, OTHER))}.",
+        json_schema_extra={"enum": [*THEMES, OTHER]},  # checked in the route too, as marks do
+    )
     title: Title | None = Field(None, description="Defaults to 'Feedback: <theme>'.")
     visibility: Visibility = Visibility.INTERNAL
 
