@@ -344,6 +344,6 @@ async def test_a_viewer_reads_the_note_without_a_toolbar(
     await expect(text).to_have_attribute("contenteditable", "false")
     await expect(text).to_have_attribute("aria-readonly", "true")
     await expect(page.get_by_role("checkbox")).to_be_disabled()
-    await page.select_option("#language", "sv")
+    await choose_language(page, "sv")
     await expect(page.locator("#note-read-only")).to_contain_text("Du kan läsa anteckningen men inte ändra den.")
     await shoot(viewer, "note-viewer")

@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests import smtp_inbox
-from tests.e2e.test_portal import browser  # noqa: F401  (the fixture)
+from tests.e2e.test_portal import browser, choose_language  # noqa: F401  (the fixture)
 from tests.nodes import Node, cluster
 from tests.workspace import PASSWORD, Workspace
 
@@ -86,7 +86,7 @@ async def onboard(
         await owner.click("form button[type=submit]")
         swedish = locale.startswith("sv")
         if swedish:  # the owner reads Tandem in Swedish too
-            await owner.select_option("#language", "sv")
+            await choose_language(owner, "sv")
             await expect(owner.locator("#new-project")).to_have_text("+ Nytt projekt")
 
         # A client and a project from the organization's template, in one dialog.

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_portal import AXE, Person, browser, serious_violations, shoot  # noqa: F401  (browser: fixture)
+from tests.e2e.test_portal import AXE, Person, browser, choose_language, serious_violations, shoot  # noqa: F401  (browser: fixture)
 from tests.nodes import Node, cluster
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
@@ -125,7 +125,7 @@ async def test_deleting_a_project_on_a_phone_asks_for_its_name(
     ws = database[1]
     owner = await Person.sign_in(browser, node, ws.emails["owner"], width=390, height=844, locale="sv-SE")
     page = owner.page
-    await page.select_option("#language", "sv")
+    await choose_language(page, "sv")
     await page.goto(f"{node.http}/projects/{ws.ids['py']}/people")
     await page.click("#settings-delete")
     dialog = page.get_by_role("dialog")
@@ -150,7 +150,7 @@ async def test_clients_and_staff_for_owners_and_read_only_for_staff(
     ws = database[1]
     owner = await Person.sign_in(browser, node, ws.emails["owner"], width=390, height=844, locale="sv-SE")
     page = owner.page
-    await page.select_option("#language", "sv")
+    await choose_language(page, "sv")
     await page.click("a[href='/organization']")
     await expect(page.locator("h1")).to_have_text("Kunder & personal")
     # An empty name is refused beside the field; then the client is added.

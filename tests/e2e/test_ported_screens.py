@@ -11,7 +11,7 @@ import json
 import httpx
 from playwright.async_api import Browser, WebSocketRoute, expect
 
-from tests.e2e.test_portal import Person, browser, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: the fixture)
 from tests.e2e.test_tasks_ui import DESKTOP, PHONE, no_unexpected_errors
 from tests.nodes import Node
 from tests.workspace import Workspace
@@ -79,7 +79,7 @@ async def test_a_request_field_is_edited_and_moved_and_old_answers_keep_their_me
     # The customer (Swedish, desktop): the request filed before keeps "Firefox" under the new label; the form asks
     # the new question with the new options.
     customer = await Person.sign_in(browser, b, "customer@example.test", width=DESKTOP[0], height=DESKTOP[1])
-    await customer.page.select_option("#language", "sv")
+    await choose_language(customer.page, "sv")
     await expect(customer.page.locator("html")).to_have_attribute("lang", "sv")
     await customer.page.goto(f"{b.http}/projects/{px}/requests/{ws.ids['px_request']}")
     await expect(customer.page.locator(".request-fields")).to_contain_text("Which browser?")

@@ -9,7 +9,7 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from channels.client import TandemClient
-from tests.e2e.test_portal import Person, browser, shoot
+from tests.e2e.test_portal import Person, browser, choose_language, shoot
 from tests.nodes import Node
 from tests.workspace import PASSWORD, Workspace
 
@@ -85,7 +85,7 @@ async def test_the_list_reads_in_swedish(browser: Browser, two_nodes: list[Node]
     await staff.page.click("a:has-text('API tokens')")
     await expect(staff.page.locator("#sessions-title")).to_have_text("Where you're signed in")
     # The language chosen in the header re-renders the list at once.
-    await staff.page.select_option("#language", "sv")
+    await choose_language(staff.page, "sv")
     await expect(staff.page.locator("#sessions-title")).to_have_text("Där du är inloggad")
     await expect(staff.page.locator("tr[data-current=true]")).to_contain_text("den här enheten")
     await expect(staff.page.locator("table.sessions-list th").first).to_have_text("Enhet")

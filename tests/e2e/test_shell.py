@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from server.accounts.passwords import password_weakness
-from tests.e2e.test_portal import Person, browser  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, browser, choose_language  # noqa: F401  (browser: the fixture)
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -45,7 +45,7 @@ async def sign_in(browser: Browser, node: Node, email: str, width: int, height: 
         browser, node, email, width=width, height=height, locale="sv-SE" if language == "sv" else "en-GB"
     )
     if await person.page.locator("html").get_attribute("lang") != language:
-        await person.page.select_option("#language", language)
+        await choose_language(person.page, language)
     await expect(person.page.locator("html")).to_have_attribute("lang", language)
     return person
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, column, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, browser, choose_language, column, shoot  # noqa: F401  (browser: the fixture)
 from tests.e2e.test_shell import CATALOGS, LANGUAGES, sign_in
 from tests.nodes import Node
 from tests.workspace import Workspace
@@ -254,7 +254,7 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
         moved = httpx.patch(f"{a.http}/api/tasks/{ws.ids[task]}", json={"status_id": ws.ids[status]}, headers=owner)
         assert moved.status_code == 200, moved.text
     # The customer, in Swedish, moving the task assigned to them: refused in Swedish; the card stays where it is.
-    await customer.page.select_option("#language", "sv")
+    await choose_language(customer.page, "sv")
     await expect(customer.page.locator("html")).to_have_attribute("lang", "sv")
     mine = f"[data-task-id='{ws.ids['px_customer_task']}']"
     waiting = column(customer.page, "Waiting on customer")
@@ -430,6 +430,7 @@ async def test_status_and_milestone_set_on_the_task_page_and_a_comment_deleted_l
     await own.locator("button", has_text="Delete").click()
     dialog = page.locator("dialog.confirm")
     await expect(dialog).to_contain_text("Delete this comment?")
+    await expect(dialog).to_have_attribute("open", "")  # modal now: Escape reaches it
     await page.keyboard.press("Escape")
     await expect(dialog).to_have_count(0)
     await expect(own).to_contain_text("px shared comment")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Locator, expect
 
-from tests.e2e.test_portal import Person, browser, column, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, browser, choose_language, column, shoot  # noqa: F401  (browser: the fixture)
 from tests.e2e.test_tasks_ui import DESKTOP, PHONE, no_unexpected_errors
 from tests.nodes import Node
 from tests.workspace import Workspace
@@ -46,7 +46,7 @@ async def test_workflow_editor_adds_a_status_whose_wip_limit_refuses_a_move(
     owner = await Person.sign_in(browser, a, "owner@example.test", width=size[0], height=size[1])
     page = owner.page
     if sv:
-        await page.select_option("#language", "sv")
+        await choose_language(page, "sv")
         await expect(page.locator("html")).to_have_attribute("lang", "sv")
     await owner.open_board("PX")
     # Those who may manage the project find Settings in its navigation.
@@ -152,7 +152,7 @@ async def test_a_status_is_renamed_then_removed_sending_its_tasks_where_chosen(
     await expect(in_column("Waiting on customer")).to_be_visible()
     page = owner.page
     if sv:
-        await page.select_option("#language", "sv")
+        await choose_language(page, "sv")
         await expect(page.locator("html")).to_have_attribute("lang", "sv")
     # Within the app (a reload could outrun saving the language choice).
     await owner.open_board("PX")
