@@ -55,8 +55,8 @@ def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
 
 
 # Files that take minutes on their own. `make test` hands whole files to two workers (`--dist loadfile`) in
-# collection order, so these go first: started last, one of them alone kept a worker busy long after the other
-# had finished everything else. Longest first.
+# collection order (`--no-loadscope-reorder`: xdist would otherwise sort files by their number of tests, and these
+# few-test files ran last, one of them alone keeping a worker busy after the other had finished). Longest first.
 LONG_FILES = ("test_visibility_model.py", "test_api_fuzz.py", "test_connection_storm.py")
 
 
