@@ -34,7 +34,7 @@ run: install web
 test: install web
 	$(VENV)/bin/lint-imports
 	cd web && npm test --silent
-	$(VENV)/bin/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=20
+	$(VENV)/bin/pytest -n 2 --dist loadfile --durations=20
 
 # The layers under the app (channels/, crdt/) and the unit tests of server/ parts that need no app: uses Redis and
 # PostgreSQL like `make test`, but no web build and no browser.
