@@ -95,13 +95,8 @@ async def mark_feedback(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
     author = await ctx.session.get(User, comment.author_id) if comment.author_id is not None else None
     if author is None or author.role != OrgRole.CUSTOMER or comment.deleted_at is not None:
         raise ApiError(409, "not_customer_comment", "Only a customer's comment can be marked as feedback.")
-    mark = (await ctx.session.exec(_mark_of(comment.id))).first()
-    if mark is None:
-        mark = FeedbackMark(comment_id=comment.id, project_id=project.id, kind=body.kind, theme=body.theme)
-    mark.kind, mark.theme = body.kind, body.theme
-    mark.marked_by_id, mark.created_at = ctx.actor.user_id, utcnow()
-    ctx.session.add(mark)
-    await ctx.session.flush()
+    new = FeedbackMark(comment_id=comment.id, project_id=project.id, kind=body.kind, theme=body.theme)
+    mark = await _save_mark(ctx, _mark_of(comment.id), body, new)
     marks = {m.comment_id: by_email for m, by_email in await marks_of_task(ctx.session, task.id)}
     out = FeedbackMarkOut(
         comment_id=comment.id,
@@ -114,6 +109,18 @@ async def mark_feedback(ctx: Context, body: FeedbackMarkIn) -> FeedbackMarkOut:
     )
     _publish(ctx, comment, out)
     return out
+
+
+async def _save_mark(
+    ctx: Context, existing: SelectOfScalar[FeedbackMark], body: FeedbackMarkIn, new: FeedbackMark
+) -> FeedbackMark:
+    """The item's mark, changed to ``body`` by the acting staff member now; ``new`` when the item had none."""
+    mark = (await ctx.session.exec(existing)).first() or new
+    mark.kind, mark.theme = body.kind, body.theme
+    mark.marked_by_id, mark.created_at = ctx.actor.user_id, utcnow()
+    ctx.session.add(mark)
+    await ctx.session.flush()
+    return mark
 
 
 def _mark_of(comment_id: int) -> SelectOfScalar[FeedbackMark]:
@@ -236,13 +243,8 @@ async def mark_request_event(ctx: Context, body: FeedbackMarkIn) -> FeedbackMark
     author = await ctx.session.get(User, event.actor_id) if event.actor_id is not None else None
     if author is None or author.role != OrgRole.CUSTOMER or not event.text.strip():
         raise ApiError(409, "not_customer_reply", "Only a customer's reply on a request can be marked as feedback.")
-    mark = (await ctx.session.exec(_mark_of_event(event.id))).first()
-    if mark is None:
-        mark = FeedbackMark(request_event_id=event.id, project_id=project.id, kind=body.kind, theme=body.theme)
-    mark.kind, mark.theme = body.kind, body.theme
-    mark.marked_by_id, mark.created_at = ctx.actor.user_id, utcnow()
-    ctx.session.add(mark)
-    await ctx.session.flush()
+    new = FeedbackMark(request_event_id=event.id, project_id=project.id, kind=body.kind, theme=body.theme)
+    mark = await _save_mark(ctx, _mark_of_event(event.id), body, new)
     by_email = {m.request_event_id: e for m, _, e in await marks_of_request(ctx.session, event.request_id)}
     out = _event_mark_out(mark, event, by_email.get(event.id, False))
     _publish_event_mark(ctx, event, project.id, out)
