@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import bindparam, case, func
+from sqlalchemy import bindparam, case, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -202,6 +202,10 @@ async def check_wip_limit(session: AsyncSession, actor: Actor, status: Status) -
     """
     if status.wip_limit is None:
         return
+    # One writer at a time per limited status: each writer counts, then writes, so two that count at once would both
+    # see the last free place. A no-op UPDATE of the status row holds its row lock (PostgreSQL) or the database's
+    # write lock (SQLite) until the transaction ends, so the next writer counts after this one has committed.
+    await session.exec(update(Status).where(col(Status.id) == status.id).values(wip_limit=Status.wip_limit))
     count = (
         await session.exec(select(func.count()).where(Task.status_id == status.id, visible_items(actor, Task)))
     ).one()
