@@ -69,7 +69,7 @@ def build_services(settings: Settings) -> Services:
     realtime = Realtime(settings, db, auth, sockets)
     notes = NoteRooms(settings, db, auth, sockets)
     # Every kind of socket this node serves: the session sweep and every control message reach each of them.
-    live_sockets = LiveSockets(settings, db, auth.idle, (realtime, notes))
+    live_sockets = LiveSockets(settings, db, auth.idle, (realtime, notes), sockets.epoch)
     mailer = Mailer(settings.smtp)
     webhook_worker = WebhookWorker(settings, db)
     return Services(

@@ -16,7 +16,7 @@ import pytest
 from channels.protocol import CloseCode
 from server.db import Database
 from server.live.control import AccessChanged, Disconnect, Subject
-from server.live.sockets import LivePrincipal, LiveSockets
+from server.live.sockets import AccessEpoch, LivePrincipal, LiveSockets
 from server.policy import Actor
 from tests.conftest import make_settings
 
@@ -52,7 +52,9 @@ class Kind:
 def make(tmp_path: Path) -> Callable[..., LiveSockets]:
     def make(*kinds: Kind) -> LiveSockets:
         settings = make_settings(tmp_path)
-        return LiveSockets(settings, Database(settings.database_url), dt.timedelta(minutes=30), kinds)
+        return LiveSockets(
+            settings, Database(settings.database_url), dt.timedelta(minutes=30), kinds, AccessEpoch(60.0)
+        )
 
     return make
 

@@ -30,14 +30,15 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Gauge
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from channels.protocol import CloseCode
-from server.accounts.auth import AuthService, Credentials, actor_for_session
+from server.accounts.auth import AuthService, Credentials, actor_for_session, refresh_actor_in
 from server.db import Database
 from server.errors import Refused
-from server.live.sockets import LivePrincipal
+from server.live.sockets import AccessEpoch, LivePrincipal
 from server.policy import Actor
 from server.policy import Scope as TokenScope
 from server.security import token_hash
@@ -284,6 +285,7 @@ class SocketAdmission:
         )
         self.caps = SocketCaps(settings.ws_max_sockets_per_user, settings.ws_max_sockets_per_ip)
         self.url_tokens = settings.ws_url_tokens
+        self.epoch = AccessEpoch(float(settings.session_sweep_seconds))
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
 
@@ -326,6 +328,7 @@ class SocketAdmission:
             await self._capped(websocket, "ip")
             return None
         held.append(("ip", ip))
+        epoch = self.epoch.value  # before the read: a change announced during it makes the actor stale
         try:
             async with self.gate.slot():
                 found = await self._lookup(websocket)
@@ -344,7 +347,26 @@ class SocketAdmission:
             await self._capped(websocket, "user")
             return None
         held.append(("user", actor.user_id))
-        return LivePrincipal(actor, hashed)
+        principal = LivePrincipal(actor, hashed)
+        self.epoch.stamp(principal, epoch)
+        return principal
+
+    async def current_actor(
+        self, session: AsyncSession, principal: LivePrincipal, *, reread: bool = False
+    ) -> Actor | None:
+        """``principal``'s actor as it is now, or None if its session ended, expired or went idle.
+
+        Read again from the database (into ``principal``) only when a control message arrived since it was last
+        read, when that was longer ago than the session sweep's interval, or when ``reread`` (a re-check after an
+        access change): see `AccessEpoch`.
+        """
+        if not reread and self.epoch.fresh(principal):
+            return principal.actor
+        epoch = self.epoch.value
+        actor = await refresh_actor_in(session, principal, self.auth.idle)
+        if actor is not None:
+            self.epoch.stamp(principal, epoch)
+        return actor
 
     async def _lookup(self, websocket: WebSocket) -> tuple[Actor, str] | None:
         ticket = websocket.query_params.get("ticket")

@@ -23,7 +23,7 @@ from crdt.manager import Access, RoomManager
 from crdt.protocol import encode_permission_denied
 from crdt.room import RoomSettings
 from crdt.transport import Peer, PeerLimits
-from server.accounts.auth import AuthService, refresh_actor
+from server.accounts.auth import AuthService
 from server.db import Database
 from server.live.admission import SocketAdmission
 from server.live.control import AccessChanged, Subject
@@ -107,7 +107,8 @@ class NoteRooms:
 
     async def _access(self, principal: object, note_id: int) -> Access:
         assert isinstance(principal, LivePrincipal)
-        actor = await refresh_actor(self.db, principal, self.auth.idle)
+        async with self.db.session() as session:
+            actor = await self.sockets.current_actor(session, principal)
         if actor is None:
             return Access.UNAUTHORIZED
         return await access_to_note(self.db, actor, note_id)

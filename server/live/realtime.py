@@ -22,7 +22,7 @@ from channels.hub import Hub, HubSettings
 from channels.loops import Loop
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
-from server.accounts.auth import AuthService, refresh_actor_in
+from server.accounts.auth import AuthService
 from server.db import Database
 from server.live.admission import SocketAdmission
 from server.live.channels_policy import ChannelRef, is_presence_channel, may_subscribe, parse_channel
@@ -118,7 +118,7 @@ class Realtime:
         assert isinstance(principal, LivePrincipal)
         # One session for both questions: a subscribe storm after a restart pays one pool checkout each.
         async with self.db.session() as session:
-            actor = await refresh_actor_in(session, principal, self.auth.idle)
+            actor = await self.sockets.current_actor(session, principal)
             return actor is not None and await may_subscribe(session, actor, channel)
 
     def _describe(self, conn: Connection) -> PresenceInfo:
@@ -179,7 +179,7 @@ class Realtime:
             if not channels:
                 continue
             async with self.db.session() as session:  # one session for both questions, as in _authorize
-                actor = await refresh_actor_in(session, principal, self.auth.idle)
+                actor = await self.sockets.current_actor(session, principal, reread=True)
                 if actor is None:
                     conn.abort(CloseCode.UNAUTHORIZED, "session ended")
                     continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,14 +35,47 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LivePrincipal:
-    """Who is behind a socket of either kind: the actor (refreshed at each re-check and ``/ws`` subscribe) and
-    the SHA-256 of the session or API token it was admitted with (what the sweep and `Disconnect` match)."""
+    """Who is behind a socket of either kind: the actor and the SHA-256 of the session or API token it was admitted
+    with (what the sweep and `Disconnect` match). ``checked_epoch``/``checked_at``: when the actor was last read
+    (`AccessEpoch`)."""
 
     actor: Actor
     token_hash: str
+    checked_epoch: int = -1
+    checked_at: float = 0.0
 
     def __str__(self) -> str:
         return str(self.actor.user_id)
+
+
+class AccessEpoch:
+    """Whether a principal's actor, read earlier, is still its actor: no control message since, and recent.
+
+    Every membership, role, visibility or session change is announced on the control bus (`LiveSockets.handle`),
+    which advances the epoch the moment the message arrives, before the sockets are re-checked. An actor read at
+    the current epoch therefore differs from the database only by a change whose message is still on its way, the
+    same window a fresh read has (the re-check that follows the message closes it, a subscription still being
+    authorized included: the hub reserves it first). So a socket's subscribes and note joins reuse the actor read
+    at admission instead of reading the session, user and memberships again each time (the largest part of what a
+    connect costs). ``max_age`` bounds what no message announces, a session going idle or expiring, to the session
+    sweep's interval, the time an open socket already keeps receiving after its session ends.
+    """
+
+    def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.value = 0
+        self.max_age = max_age
+        self._clock = clock
+
+    def advance(self) -> None:
+        self.value += 1
+
+    def fresh(self, principal: LivePrincipal) -> bool:
+        return principal.checked_epoch == self.value and self._clock() - principal.checked_at < self.max_age
+
+    def stamp(self, principal: LivePrincipal, epoch: int) -> None:
+        """``principal``'s actor was read after the epoch was ``epoch`` (read the epoch before the database)."""
+        principal.checked_epoch = epoch
+        principal.checked_at = self._clock()
 
 
 class AsgiSocket:
@@ -93,12 +127,19 @@ class LiveSockets:
         db: where sessions live (the sweep asks which are still valid).
         idle: the idle timeout of sessions.
         registries: every kind of socket this node serves.
+        epoch: advanced by every control message (`AccessEpoch`), shared with the admission.
     """
 
     def __init__(
-        self, settings: Settings, db: Database, idle: dt.timedelta, registries: Sequence[SocketRegistry]
+        self,
+        settings: Settings,
+        db: Database,
+        idle: dt.timedelta,
+        registries: Sequence[SocketRegistry],
+        epoch: AccessEpoch,
     ) -> None:
         self.registries = tuple(registries)
+        self.epoch = epoch
         self.control = ControlBus(
             make_broker(settings.redis_url, settings.redis_prefix), self.handle, self._recheck_everything
         )
@@ -116,6 +157,7 @@ class LiveSockets:
 
     async def handle(self, message: ControlMessage) -> None:
         """Act on a control message (from any node, this one included) for every kind of socket."""
+        self.epoch.advance()  # first: actors read before this message are no longer taken as current
         match message:
             case Disconnect(user_id, None):
                 self._close_where(lambda p: p.actor.user_id == user_id)

@@ -1,0 +1,220 @@
+"""Connect benchmark: server CPU to connect, authenticate and subscribe one socket to three channels, against a floor.
+
+Run ``python -m bench.connect --help``. Results and their reading are in ``bench/README.md``.
+
+What a socket does, on both targets: open the WebSocket, send three subscribe frames (a customer's board,
+its presence room and the customer's own channel: what the web client subscribes to when it opens a project), and
+count as connected when all three ``subscribed`` answers arrived. Sockets open ``--concurrency`` at a time (a
+reconnect storm, bounded), from a load-generator process pinned to the client core (``bench/wsload.py``); the
+servers are pinned to the other core.
+
+- ``tandem``: one node (memory broker) on a copy of a seeded SQLite workspace; the customer's session token in the
+  URL (``TANDEM_WS_URL_TOKENS``, benchmarks only), so each socket is authenticated and each subscribe asks the
+  policy. Per-user and per-IP socket caps are lifted: every socket here is one customer's, from one address.
+- ``baseline``: the bare ``websockets`` server of ``bench/fanout.py``, which answers subscribes without a question.
+
+Each round connects ``--sockets`` sockets to each target in turn (alternating which goes first), reads the
+server's CPU (utime + stime from ``/proc``) before and after, then closes them all and waits for the server to go
+quiet before the next target. Reported per round: CPU per socket, wall time for all, failures; then the median and
+the worst round, and the ratio to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection as PipeEnd
+from pathlib import Path
+from typing import Any
+
+from bench.fanout import Target, make_seed, start_baseline, start_tandem
+from bench.wsload import CLIENT_CORE, Client, EpollClients, LoadGenClient, cpu_seconds, pin, raise_fd_limit
+
+AIM_MS = 1.0  # issue #23: connect + authenticate + subscribe to 3 channels, per socket
+
+
+class Connector(EpollClients):
+    """Clients that subscribe to ``channels`` when they open and count as live once every one is answered."""
+
+    commands = ("connect", "close_all", "live_count")
+
+    def __init__(self, pipe: PipeEnd) -> None:
+        super().__init__(pipe)
+        self.frames: list[bytes] = []
+        self.acks: dict[int, int] = {}
+
+    def on_open(self, client: Client) -> None:
+        self.acks[client.sock.fileno()] = 0
+        for frame in self.frames:
+            client.send(frame)
+
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
+        for line in payload.split(b"\n"):
+            if line.startswith(b'{"type":"subscribed"'):
+                fd = client.sock.fileno()
+                self.acks[fd] = self.acks.get(fd, 0) + 1
+                if self.acks[fd] == len(self.frames):
+                    self.mark_live(client)
+
+    def keepalive(self, client: Client, now: float) -> None:
+        if now - client.last_ping >= 30:
+            client.last_ping = now
+            client.send(b'{"type":"ping"}')
+
+    def connect(self, url: str, count: int, channels: list[str], concurrency: int, timeout: float) -> dict[str, Any]:
+        self.frames = [
+            json.dumps({"type": "subscribe", "id": i + 1, "channel": c}, separators=(",", ":")).encode()
+            for i, c in enumerate(channels)
+        ]
+        import bench.wsload as wsload
+
+        wsload.CONNECT_CONCURRENCY = concurrency
+        return self.open_clients([url], count, timeout)
+
+    def close_all(self) -> None:
+        super().close_all()
+        self.acks.clear()
+
+    def live_count(self) -> int:
+        return self.live
+
+
+@dataclass
+class Round:
+    target: str
+    sockets: int
+    failures: int
+    seconds: float
+    cpu: float
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu / max(1, self.sockets)
+
+
+async def quiet(pids: list[int], timeout: float = 20.0) -> None:
+    """Wait until the server processes spend under 2 % of a core over 0.25 s (closing sockets costs CPU too)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        await asyncio.sleep(0.25)
+        if cpu_seconds(pids) - before < 0.005:
+            return
+
+
+async def one_round(
+    target: Target, gen: LoadGenClient, url: str, args: argparse.Namespace, channels: list[str]
+) -> Round:
+    await quiet(target.server_pids)
+    before = cpu_seconds(target.server_pids)
+    result = await gen.call(
+        "connect", url, args.sockets, channels, args.concurrency, args.timeout, timeout=args.timeout + 30
+    )
+    cpu = cpu_seconds(target.server_pids) - before
+    await gen.call("close_all")
+    return Round(target.name, result["live"], result["failures"], result["seconds"], cpu)
+
+
+def render(rounds: list[Round]) -> str:
+    lines = [
+        "| round | target | sockets | failed | connect all (s) | CPU per socket (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for index, r in enumerate(rounds):
+        lines.append(
+            f"| {index // 2 + 1} | {r.target} | {r.sockets} | {r.failures} | {r.seconds:.2f} | {r.cpu_ms:.3f} |"
+        )
+    lines.append("")
+    by = {name: [r for r in rounds if r.target == name] for name in ("tandem", "baseline")}
+    ratios = [t.cpu_ms / b.cpu_ms for t, b in zip(by["tandem"], by["baseline"], strict=True) if b.cpu_ms > 0]
+    walls = [t.seconds / b.seconds for t, b in zip(by["tandem"], by["baseline"], strict=True) if b.seconds > 0]
+    lines.append("| target | CPU per socket median (ms) | worst (ms) | connect all median (s) | worst (s) |")
+    lines.append("|---|---|---|---|---|")
+    for name, rs in by.items():
+        cpu = [r.cpu_ms for r in rs]
+        wall = [r.seconds for r in rs]
+        lines.append(
+            f"| {name} | {statistics.median(cpu):.3f} | {max(cpu):.3f} "
+            f"| {statistics.median(wall):.2f} | {max(wall):.2f} |"
+        )
+    worst = max(r.cpu_ms for r in by["tandem"])
+    lines.append("")
+    lines.append(
+        f"CPU ratio to the floor per round: {', '.join(f'{x:.1f}x' for x in ratios)}; "
+        f"connect-all ratio: {', '.join(f'{x:.1f}x' for x in walls)}"
+    )
+    lines.append(
+        f"aim: <= {AIM_MS} ms of server CPU per socket, worst round {worst:.3f} ms: "
+        + ("met" if worst <= AIM_MS else "not met")
+    )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> str:
+    rounds: list[Round] = []
+    with tempfile.TemporaryDirectory(prefix="tandem-connect-") as tmp_name:
+        tmp = Path(tmp_name)
+        seed = await asyncio.to_thread(make_seed, tmp)
+        os.environ["TANDEM_WS_MAX_SOCKETS_PER_USER"] = "0"
+        os.environ["TANDEM_WS_MAX_SOCKETS_PER_IP"] = "0"
+        tandem = await start_tandem("tandem", seed, tmp, nodes=1, redis=False)
+        baseline = await start_baseline(tmp)
+        gen = LoadGenClient(Connector, "connect-loadgen")
+        try:
+            import httpx
+
+            token = seed.customer_tokens[0]
+            async with httpx.AsyncClient(
+                base_url=tandem.ws_urls[0].replace("ws://", "http://").split("/ws")[0]
+            ) as http:
+                me = (await http.get("/api/me", headers={"authorization": f"Bearer {token}"})).json()
+            channels = [f"project:{seed.px}:shared", f"room:project:{seed.px}", f"user:{me['user']['id']}"]
+            urls = {"tandem": f"{tandem.ws_urls[0].split('?')[0]}?token={token}", "baseline": baseline.ws_urls[0]}
+            targets = {"tandem": tandem, "baseline": baseline}
+            for index in range(args.rounds):
+                order = ["tandem", "baseline"] if index % 2 == 0 else ["baseline", "tandem"]
+                done = {}
+                for name in order:
+                    done[name] = await one_round(targets[name], gen, urls[name], args, channels)
+                    print(
+                        f"round {index + 1} {name}: {done[name].cpu_ms:.3f} ms/socket, {done[name].seconds:.2f} s",
+                        flush=True,
+                    )
+                rounds += [done["tandem"], done["baseline"]]
+        finally:
+            gen.stop()
+            await tandem.close()
+            await baseline.close()
+    return render(rounds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.connect", description=__doc__.split("\n")[0])
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50, help="sockets opening at once")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to connect all sockets of a round")
+    args = parser.parse_args(argv)
+    raise_fd_limit()
+    pin(os.getpid(), CLIENT_CORE)
+    load = os.getloadavg()[0]
+    started = time.monotonic()
+    table = asyncio.run(run(args))
+    print()
+    print(table)
+    print(
+        f"\n(total {time.monotonic() - started:.0f}s, "
+        f"1-min load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)"
+    )
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
