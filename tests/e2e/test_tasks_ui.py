@@ -9,7 +9,7 @@ import re
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from tests.e2e.test_portal import Person, browser, choose_language, column, shoot  # noqa: F401  (browser: the fixture)
 from tests.e2e.test_shell import CATALOGS, LANGUAGES, sign_in
@@ -443,3 +443,69 @@ async def test_status_and_milestone_set_on_the_task_page_and_a_comment_deleted_l
     for person in (staff, customer):
         assert no_unexpected_errors(person) == []
         await person.context.close()
+
+
+@pytest.mark.parametrize(
+    ("size", "language", "email"),
+    [
+        pytest.param(PHONE, "sv", "customer@example.test", id="customer-phone-sv"),
+        pytest.param(DESKTOP, "en", "staff@example.test", id="staff-desktop-en"),
+    ],
+)
+async def test_a_thread_that_cannot_load_says_so_and_loads_on_try_again(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    size: tuple[int, int],
+    language: str,
+    email: str,
+) -> None:
+    ws = database[1]
+    task, words = ws.ids["px_shared_task"], CATALOGS[language]
+    person = await sign_in(browser, two_nodes[0], email, *size, language)
+    server_error = {"status": 500, "json": {"error": "internal", "message": "Internal error"}}
+    # Refused once each, on the context so the service worker's fetches are refused too: the thread's comments,
+    # its people (the second ask: the task page asks first, for its assignee list), and its read position.
+    asked: list[str] = []
+
+    async def second_refused(route: Route) -> None:
+        asked.append(route.request.url)
+        await (route.fulfill(**server_error) if len(asked) == 2 else route.fallback())
+
+    refuse = lambda route: route.fulfill(**server_error)  # noqa: E731
+    await person.context.route(re.compile(rf"/api/tasks/{task}/comments\?limit=50$"), refuse, times=1)
+    await person.context.route(re.compile(rf"/api/projects/{ws.ids['px']}/mentionable$"), second_refused)
+    await person.context.route(f"**/api/tasks/{task}/read", refuse, times=1)
+    page = person.page
+    await page.goto(f"{person.node.http}/projects/{ws.ids['px']}/tasks/{task}")
+
+    said = words["error.server"]
+    failed = page.locator("#thread-failed")
+    await expect(failed).to_have_attribute("role", "alert", timeout=10_000)
+    await expect(failed).to_contain_text(words["thread.loadFailed"].replace("{reason}", said))
+    await expect(page.locator(".thread")).not_to_contain_text(words["thread.empty"])  # never "nothing" for a failure
+    people_failed = page.locator("#thread-people-failed")
+    await expect(people_failed).to_contain_text(words["thread.peopleFailed"].replace("{reason}", said))
+    await shoot(person, f"thread-load-failed-{language}")
+
+    # Try again, by keyboard: the comments load, and marking them read is refused (said quietly, with its own retry).
+    again = failed.get_by_role("button", name=words["common.tryAgain"])
+    await again.focus()
+    await page.keyboard.press("Enter")
+    comment = page.locator(f"#comment-{ws.ids['px_shared_comment']}")
+    await expect(comment).to_contain_text("px shared comment", timeout=10_000)
+    await expect(failed).to_have_count(0)
+    read_failed = page.locator("#thread-read-failed")
+    await expect(read_failed).to_have_attribute("role", "status", timeout=10_000)
+    await expect(read_failed).to_contain_text(words["thread.readFailed"].replace("{reason}", said))
+    async with page.expect_response(lambda r: r.url.endswith(f"/api/tasks/{task}/read") and r.ok, timeout=10_000):
+        await read_failed.get_by_role("button", name=words["common.tryAgain"]).press("Enter")
+    await expect(read_failed).to_have_count(0)
+    await people_failed.get_by_role("button", name=words["common.tryAgain"]).press("Space")
+    await expect(people_failed).to_have_count(0, timeout=10_000)
+    assert len(asked) == 3
+    ids: list[str] = await page.evaluate("() => [...document.querySelectorAll('[id]')].map((e) => e.id)")
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+    # Chromium logs each refused request as a console error; nothing else may appear.
+    assert [e for e in person.errors if "WebSocket" not in e and "500" not in e] == []
+    await person.context.close()

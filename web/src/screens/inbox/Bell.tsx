@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { locale, t, tn, type MessageKey } from "../../i18n";
 import type { LiveClient } from "../../live";
+import { LoadFailed } from "../common/LoadFailed";
 import {
   followPersonal,
   inbox,
@@ -118,12 +119,7 @@ export function Bell({ userId, live }: { userId: number; live: LiveClient }) {
             </button>
           </div>
           {failed && (
-            <p class="error inbox-failed" role="alert">
-              {t("inbox.failed", { reason: failed })}{" "}
-              <button type="button" class="link" onClick={() => void loadInbox()}>
-                {t("inbox.retry")}
-              </button>
-            </p>
+            <LoadFailed class="inbox-failed" text={t("inbox.failed", { reason: failed })} retry={loadInbox} />
           )}
           {items.length ? (
             <ul class="notices">

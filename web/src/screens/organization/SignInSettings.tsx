@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, type User } from "../../api";
 import { t } from "../../i18n";
-import { explain, failed, type Notice } from "../people/ui";
+import { explain, failed, NoticeLine, type Notice } from "../people/ui";
 
 interface OrganizationSettings {
   allow_staff_link_sign_in: boolean;
@@ -61,13 +61,8 @@ export function SignInSettings({ user }: { user: User }) {
           <p class="hint" id="allow-staff-link-hint">
             {owner ? t("orgsettings.staffLinkHint") : t("orgsettings.ownerOnly")}
           </p>
-          {/* Its own live regions: the page's NoticeLine has fixed ids. */}
-          <p class="notice" role="status" id="org-sign-in-status">
-            {notice?.kind === "ok" ? notice.text : ""}
-          </p>
-          <p class="notice notice-error" role="alert" id="org-sign-in-error">
-            {notice?.kind === "error" ? notice.text : ""}
-          </p>
+          {/* Its own live regions, apart from the Organization page's line. */}
+          <NoticeLine notice={notice} id="org-sign-in" />
         </>
       )}
     </section>

@@ -209,14 +209,18 @@ export interface Notice {
   text: string;
 }
 
-/** The notice after a write: what happened, or why it failed (the page then shows the state as it now is). */
-export function NoticeLine({ notice }: { notice: Notice | null }) {
+/**
+ * The notice after a write: what happened, or why it failed (the page then shows the state as it now is). Its two
+ * live regions are `{id}-status` and `{id}-error`: a page's own line keeps the default (`people-status`), and a
+ * second line on the same page passes an `id` of its own, so no two elements share one.
+ */
+export function NoticeLine({ notice, id = "people" }: { notice: Notice | null; id?: string }) {
   return (
     <>
-      <p class="notice" role="status" id="people-status">
+      <p class="notice" role="status" id={`${id}-status`}>
         {notice?.kind === "ok" ? notice.text : ""}
       </p>
-      <p class="notice notice-error" role="alert" id="people-error">
+      <p class="notice notice-error" role="alert" id={`${id}-error`}>
         {notice?.kind === "error" ? notice.text : ""}
       </p>
     </>

@@ -7,9 +7,11 @@ import { liveClient } from "../../app/session";
 import type { ChannelMessage } from "../../live";
 import { toast } from "../../app/toast";
 import { t } from "../../i18n";
+import { LoadFailed } from "../common/LoadFailed";
 import { Composer, type Audience } from "./Composer";
 import { FeedbackMarkControl, useFeedbackMarks, type FeedbackMark } from "./FeedbackMark";
 import { RichText } from "./Markdown";
+import { ReadMarker } from "./read-marker";
 import { mergeComment, type Comment } from "./thread-state";
 import { TypingTracker } from "./typing";
 
@@ -220,6 +222,11 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
   const redraw = () => tick((n) => n + 1);
   const [older, setOlder] = useState<string | null>(null);
   const [people, setPeople] = useState<Person[]>([]);
+  // Why the comments, the people to mention, or the read position could not be had ("" when they could): each is
+  // said in the thread with Try again, never an empty thread that looks like "no comments yet".
+  const [commentsFailed, setCommentsFailed] = useState("");
+  const [peopleFailed, setPeopleFailed] = useState("");
+  const [readFailed, setReadFailed] = useState("");
   const [typingNames, setTypingNames] = useState<Map<string, string>>(new Map());
   const [replyTo, setReplyTo] = useState<{ comment: Comment; audience: Audience } | null>(null);
   const [moved, setMoved] = useState<{ to: Audience; text: string; n: number } | null>(null);
@@ -241,21 +248,43 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
       cursor = page.next_cursor;
     } while (cursor);
   };
-  const markRead = (commentId: number) =>
-    void api("POST", `/api/tasks/${taskId}/read`, { comment_id: commentId }).catch(() => undefined);
+  // One per task: how far this reader has read it, and whether the server has that.
+  const reads = useRef<{ taskId: number; marker: ReadMarker } | null>(null);
+  if (reads.current?.taskId !== taskId) {
+    const marker = new ReadMarker({
+      send: (commentId) => api("POST", `/api/tasks/${taskId}/read`, { comment_id: commentId }),
+      report: (failure) => setReadFailed(failure === null ? "" : reasonFor(failure)),
+    });
+    reads.current = { taskId, marker };
+  }
+  const markRead = (commentId: number) => void reads.current!.marker.mark(commentId);
 
-  useEffect(() => {
-    const live = liveClient();
-    const load = async () => {
+  const load = async () => {
+    try {
       const page = await api<Page<Comment>>("GET", `/api/tasks/${taskId}/comments?limit=50`);
       for (const c of page.items) mergeComment(thread.current, c);
       setOlder((o) => o ?? page.next_cursor);
+      setCommentsFailed("");
       redraw();
       const newest = Math.max(0, ...thread.current.keys());
       if (newest) markRead(newest);
-    };
+    } catch (err) {
+      setCommentsFailed(reasonFor(err));
+    }
+  };
+  const loadPeople = async () => {
+    try {
+      setPeople((await api<{ items: Person[] }>("GET", `/api/projects/${projectId}/mentionable`)).items);
+      setPeopleFailed("");
+    } catch (err) {
+      setPeopleFailed(reasonFor(err));
+    }
+  };
+
+  useEffect(() => {
+    const live = liveClient();
     void load();
-    void api<{ items: Person[] }>("GET", `/api/projects/${projectId}/mentionable`).then((r) => setPeople(r.items));
+    void loadPeople();
     const offThread = live.subscribe(`task:${taskId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
         const data = message.event.data;
@@ -312,10 +341,14 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
 
   const loadOlder = async () => {
     if (!older) return;
-    const page = await api<Page<Comment>>("GET", `/api/tasks/${taskId}/comments?limit=50&cursor=${older}`);
-    for (const c of page.items) mergeComment(thread.current, c);
-    setOlder(page.next_cursor);
-    redraw();
+    try {
+      const page = await api<Page<Comment>>("GET", `/api/tasks/${taskId}/comments?limit=50&cursor=${older}`);
+      for (const c of page.items) mergeComment(thread.current, c);
+      setOlder(page.next_cursor);
+      redraw();
+    } catch (err) {
+      toast(reasonFor(err)); // the button stays, to press again
+    }
   };
 
   const quote = (c: Comment) => {
@@ -378,11 +411,25 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
             feedback={staff ? { mark: feedback.marks.get(c.id), apply: feedback.apply } : undefined}
           />
         ))}
-        {!sorted.length && <li class="muted">{t("thread.empty")}</li>}
+        {!sorted.length && !commentsFailed && <li class="muted">{t("thread.empty")}</li>}
       </ol>
+      {commentsFailed && (
+        <LoadFailed id="thread-failed" text={t("thread.loadFailed", { reason: commentsFailed })} retry={load} />
+      )}
+      {readFailed && (
+        <LoadFailed
+          id="thread-read-failed"
+          quiet
+          text={t("thread.readFailed", { reason: readFailed })}
+          retry={() => reads.current!.marker.retry()}
+        />
+      )}
       <p class="typing muted" role="status">
         {typingLine ? t("thread.typing", { names: typingLine }) : ""}
       </p>
+      {peopleFailed && (
+        <LoadFailed id="thread-people-failed" text={t("thread.peopleFailed", { reason: peopleFailed })} retry={loadPeople} />
+      )}
       {canComment && composer("shared")}
       {staff &&
         (showInternal ? (
