@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.live.sockets import AccessEpoch
 from server.models import Project, Task
 from server.policy import Actor, can_see_item, can_see_project
 
@@ -34,6 +36,9 @@ _CHANNEL = re.compile(
     r"^(?:(project|task):(\d{1,16}):(staff|shared)|user:(\d{1,16})|room:(project|task):(\d{1,16})(:staff)?"
     r"|report:project:(\d{1,16}):(staff|shared))$"
 )
+
+
+_Row = TypeVar("_Row", Project, Task)
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,41 @@ def parse_channel(name: str) -> ChannelRef | None:
     return ChannelRef(room_kind, int(room_id), "staff" if staff_room else "room")
 
 
-async def may_subscribe(session: AsyncSession, actor: Actor, channel: str) -> bool:
-    """True if ``actor`` may receive ``channel``'s events (memberships as ``actor`` holds them now)."""
+class ChannelFacts:
+    """The projects and tasks the policy reads to answer subscribes, kept on this node while they cannot have changed.
+
+    Every change that could change an answer (a project's or task's audience, a membership, a deletion) is
+    announced on the control bus, and every announcement advances the `AccessEpoch`; this cache empties when the
+    epoch moves, and after ``epoch.max_age`` seconds at the latest. A reconnect storm of a thousand customers of one
+    project then reads that project once, not once per socket and channel. Only rows that exist are kept: a
+    subscribe to a task not created yet must not be refused later because someone asked for its id first.
+    """
+
+    def __init__(self, epoch: AccessEpoch, *, max_entries: int = 20_000) -> None:
+        self._epoch = epoch
+        self._max_entries = max_entries
+        self._at_epoch = -1
+        self._filled_at = 0.0
+        self._rows: dict[tuple[type, int], Project | Task] = {}
+
+    async def get(self, session: AsyncSession, model: type[_Row], ident: int) -> _Row | None:
+        epoch = self._epoch.value
+        now = self._epoch.now()
+        if epoch != self._at_epoch or now - self._filled_at >= self._epoch.max_age:
+            self._rows.clear()
+            self._at_epoch, self._filled_at = epoch, now
+        found = self._rows.get((model, ident))
+        if found is not None:
+            return found  # type: ignore[return-value]
+        row = await session.get(model, ident)
+        # Kept only if no control message arrived while it was read (the read may predate the change).
+        if row is not None and self._epoch.value == self._at_epoch and len(self._rows) < self._max_entries:
+            self._rows[(model, ident)] = row
+        return row
+
+
+async def may_subscribe(facts: ChannelFacts, session: AsyncSession, actor: Actor, channel: str) -> bool:
+    """True if ``actor`` may receive ``channel``'s events (memberships as ``actor`` holds them)."""
     ref = parse_channel(channel)
     if ref is None:
         return False
@@ -68,12 +106,12 @@ async def may_subscribe(session: AsyncSession, actor: Actor, channel: str) -> bo
     if ref.audience == "staff" and not actor.is_staff:
         return False
     if ref.kind == "project":
-        project = await session.get(Project, ref.id)
+        project = await facts.get(session, Project, ref.id)
         return project is not None and can_see_project(actor, project)
-    task = await session.get(Task, ref.id)
+    task = await facts.get(session, Task, ref.id)
     if task is None:
         return False
-    project = await session.get(Project, task.project_id)
+    project = await facts.get(session, Project, task.project_id)
     if project is None:
         return False
     # Customers only ever reach shared tasks; staff reach every task of a project they see.

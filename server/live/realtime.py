@@ -25,7 +25,7 @@ from channels.protocol import CloseCode, ConnectionClosedError
 from server.accounts.auth import AuthService
 from server.db import Database
 from server.live.admission import SocketAdmission
-from server.live.channels_policy import ChannelRef, is_presence_channel, may_subscribe, parse_channel
+from server.live.channels_policy import ChannelFacts, ChannelRef, is_presence_channel, may_subscribe, parse_channel
 from server.live.control import AccessChanged, Subject
 from server.live.outbox import OutboxRelay
 from server.live.session_upkeep import purger
@@ -63,6 +63,7 @@ class Realtime:
         self.db = db
         self.auth = auth
         self.sockets = sockets  # admission, shared with /yjs
+        self.facts = ChannelFacts(sockets.epoch)
         self.broker = make_broker(settings.redis_url, settings.redis_prefix)
         self.presence: PresenceManager
         if settings.redis_url:
@@ -119,7 +120,7 @@ class Realtime:
         # One session for both questions: a subscribe storm after a restart pays one pool checkout each.
         async with self.db.session() as session:
             actor = await self.sockets.current_actor(session, principal)
-            return actor is not None and await may_subscribe(session, actor, channel)
+            return actor is not None and await may_subscribe(self.facts, session, actor, channel)
 
     def _describe(self, conn: Connection) -> PresenceInfo:
         principal = conn.principal
@@ -183,7 +184,7 @@ class Realtime:
                 if actor is None:
                     conn.abort(CloseCode.UNAUTHORIZED, "session ended")
                     continue
-                refused = {c for c in channels if not await may_subscribe(session, actor, c)}
+                refused = {c for c in channels if not await may_subscribe(self.facts, session, actor, c)}
             if refused:
                 await self.hub.unsubscribe_where(_is(principal), refused.__contains__)
 

@@ -69,6 +69,9 @@ class AccessEpoch:
     def advance(self) -> None:
         self.value += 1
 
+    def now(self) -> float:
+        return self._clock()
+
     def fresh(self, principal: LivePrincipal) -> bool:
         return principal.checked_epoch == self.value and self._clock() - principal.checked_at < self.max_age
 

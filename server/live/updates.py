@@ -74,7 +74,10 @@ class LiveUpdates:
             removed = {"type": "task.removed", "task_id": task.id, "version": task.version}
             self._emit(ctx, project_channels(task.project_id)[1], removed)
             self.kpis_changed(ctx, task.project_id, shared=True)
-            # Customers watching its thread or its presence room, or editing its notes, lose them on every node.
+        if previous_visibility is not None and previous_visibility != task.visibility:
+            # Made internal: customers watching its thread or its presence room, or editing its notes, lose them
+            # on every node. Made shared: every node forgets what it knew of the task (ChannelFacts), so customers
+            # may subscribe at once.
             self.access_changed(ctx, AccessChanged(Subject.TASK, task.id))
         if task.assignee is not None and (shared or not task.assignee.is_customer):
             self._emit(ctx, user_channel(task.assignee.id), {"type": "action_items.changed", "task_id": task.id})
