@@ -223,6 +223,33 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
     assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCH did its work
 
 
+def test_a_customer_is_authenticated_in_one_statement_with_the_capabilities_their_managers_turned_off(
+    client: TestClient, workspace: Workspace
+) -> None:
+    """A customer's actor carries the capabilities switched off in their projects (``customer_off``), read in the
+    same statement as their session, user and memberships: their requests cost what staff's do."""
+    owner, customer = bearer(workspace, "owner"), bearer(workspace, "customer")
+    px, task = workspace.ids["px"], workspace.ids["px_shared_task"]
+    off = {"customer_comment": False, "customer_upload": False}
+    assert client.patch(f"/api/projects/{px}/settings", headers=owner, json=off).status_code == 200
+    statements: list[tuple[object, str]] = []
+    engine = client.app.state.services.db.engine.sync_engine  # type: ignore[attr-defined]
+    event.listen(engine, "before_cursor_execute", lambda conn, *args: statements.append((conn, args[1])))
+    assert client.get(f"/api/tasks/{task}", headers=customer).status_code == 200  # last_seen_at touched, if due
+    statements.clear()
+    assert client.get(f"/api/tasks/{task}", headers=customer).status_code == 200
+    request_conn = next(conn for conn, text in statements if "FROM auth_sessions" in text)
+    selects = [text for conn, text in statements if conn is request_conn and text.lstrip().upper().startswith("SELECT")]
+    assert len(selects) <= 2, selects
+    # What was read in that statement is what the policy enforces.
+    refused = client.post(f"/api/tasks/{task}/comments", headers=customer, json={"body": "hi", "visibility": "shared"})
+    assert refused.status_code == 403, refused.text
+    back_on = client.patch(f"/api/projects/{px}/settings", headers=owner, json={"customer_comment": True})
+    assert back_on.status_code == 200
+    allowed = client.post(f"/api/tasks/{task}/comments", headers=customer, json={"body": "hi", "visibility": "shared"})
+    assert allowed.status_code == 201, allowed.text
+
+
 def test_an_edit_based_on_an_older_version_is_refused(client: TestClient, workspace: Workspace) -> None:
     staff = bearer(workspace, "staff")
     task = client.post(f"/api/projects/{workspace.ids['px']}/tasks", headers=staff, json={"title": "Brief"}).json()

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, bindparam, delete
+from sqlalchemy import ColumnElement, ScalarSelect, and_, bindparam, case, delete, literal, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
@@ -116,8 +116,8 @@ async def actor_for_session(
     row = (await session.exec(_USER_OF_SESSION, params=params)).first()
     if row is None:
         return await _token_actor(session, session_token_hash, user_id=user_id)
-    user, memberships = row
-    return await load_actor(session, user, parse_memberships(memberships))
+    user, memberships, customer_off = row
+    return await load_actor(session, user, parse_memberships(memberships), parse_customer_off(customer_off))
 
 
 async def _token_actor(
@@ -181,14 +181,48 @@ def parse_memberships(value: str | None) -> dict[int, str]:
     return {int(project_id): role for project_id, role in json.loads(value or "{}").items()}
 
 
-async def load_actor(session: AsyncSession, user: User, memberships: dict[int, str] | None = None) -> Actor:
-    """``user``'s actor, with ``memberships`` if the caller read them already (`memberships_json`)."""
+def customer_off_json() -> ScalarSelect[str | None]:
+    """The customer capabilities turned off in the outer query's user's customer projects, as one JSON object,
+    ``{"<project id>": "<capability> <capability> "}`` (projects with none off are left out): read in the same
+    statement as the user and memberships, so authenticating a customer costs one query, as it does staff."""
+    off: ColumnElement[str] = literal("")
+    for capability in CustomerCapability:
+        column = getattr(ProjectSettings, capability.value)
+        off = off + case((column.is_(False), f"{capability.value} "), else_="")
+    return (
+        select(json_object_agg(ProjectSettings.project_id, off))
+        .join(Membership, col(Membership.project_id) == ProjectSettings.project_id)
+        .where(
+            Membership.user_id == User.id,
+            Membership.role == ProjectRole.CUSTOMER,
+            or_(*(getattr(ProjectSettings, c.value).is_(False) for c in CustomerCapability)),
+        )
+        .scalar_subquery()
+    )
+
+
+def parse_customer_off(value: str | None) -> dict[int, frozenset[str]]:
+    return {int(project_id): frozenset(off.split()) for project_id, off in json.loads(value or "{}").items()}
+
+
+async def load_actor(
+    session: AsyncSession,
+    user: User,
+    memberships: dict[int, str] | None = None,
+    customer_off: dict[int, frozenset[str]] | None = None,
+) -> Actor:
+    """``user``'s actor, with ``memberships`` and ``customer_off`` if the caller read them already
+    (`memberships_json`, `customer_off_json`)."""
     if memberships is None:
         rows = await session.exec(select(Membership.project_id, Membership.role).where(Membership.user_id == user.id))
         memberships = {project_id: role for project_id, role in rows.all()}
-    customer_off: dict[int, frozenset[str]] = {}
+    if user.is_staff:
+        return Actor.of(user, memberships, {})  # capabilities are customers' only
+    if customer_off is not None:
+        return Actor.of(user, memberships, customer_off)
+    customer_off = {}
     customer_of = [pid for pid, role in memberships.items() if role == ProjectRole.CUSTOMER]
-    if customer_of and not user.is_staff:
+    if customer_of:
         for settings in (
             await session.exec(select(ProjectSettings).where(col(ProjectSettings.project_id).in_(customer_of)))
         ).all():
@@ -207,10 +241,12 @@ _VALID_SESSION = (
     _alive(bindparam("now", type_=UTCDateTime), bindparam("cutoff", type_=UTCDateTime)),
 )
 _SESSION_USER = (
-    select(AuthSession, User, memberships_json()).join(User, col(User.id) == AuthSession.user_id).where(*_VALID_SESSION)
+    select(AuthSession, User, memberships_json(), customer_off_json())
+    .join(User, col(User.id) == AuthSession.user_id)
+    .where(*_VALID_SESSION)
 )
 _USER_OF_SESSION = (
-    select(User, memberships_json())
+    select(User, memberships_json(), customer_off_json())
     .join(AuthSession, col(AuthSession.user_id) == User.id)
     .where(User.id == bindparam("user_id"), *_VALID_SESSION)
 )
@@ -229,9 +265,9 @@ class AuthService:
 
     async def user_for_token(
         self, session: AsyncSession, token: str, *, enrolling_ok: bool = False
-    ) -> tuple[User, dict[int, str]] | None:
-        """The active user whose session ``token`` is, with their memberships, unless the session expired or went
-        idle; None otherwise. One statement.
+    ) -> tuple[User, dict[int, str], dict[int, frozenset[str]]] | None:
+        """The active user whose session ``token`` is, with their memberships and the customer capabilities turned
+        off in their projects, unless the session expired or went idle; None otherwise. One statement.
 
         Records the use in ``last_seen_at`` when the stored value is older than the touch interval.
 
@@ -244,13 +280,13 @@ class AuthService:
         row = (await session.exec(_SESSION_USER, params=params)).first()
         if row is None:
             return None
-        auth_session, user, memberships = row
+        auth_session, user, memberships, customer_off = row
         if auth_session.needs_enrolment and not enrolling_ok:
             raise Refused("Set up a second factor first: your organization requires one.", code="enrolment_required")
         if now - auth_session.last_seen_at > self._touch_interval:
             auth_session.last_seen_at = now
             session.add(auth_session)
-        return user, parse_memberships(memberships)
+        return user, parse_memberships(memberships), parse_customer_off(customer_off)
 
     async def authenticate(self, conn: HTTPConnection, session: AsyncSession, *, check_csrf: bool) -> Actor | None:
         """The actor behind ``conn``, or None when it carries no valid session.

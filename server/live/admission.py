@@ -386,7 +386,8 @@ class SocketAdmission:
         try:
             async with self.db.session() as session:
                 actor = await self.auth.actor_for_token(session, creds.token)
-                await session.commit()
+                if session.dirty:  # last_seen_at, when it was due (a reconnect storm mostly writes nothing)
+                    await session.commit()
         except Refused:  # a session that must enrol a second factor first has no sockets
             return None
         return (actor, token_hash(creds.token)) if actor is not None else None
