@@ -47,9 +47,8 @@ async def test_every_role_is_authenticated_in_one_statement_with_its_memberships
                 actor = await auth.actor_for_token(session, workspace.token(role))
                 assert actor is not None and actor.user_id == workspace.users[role]
                 assert actor.memberships == expected, role
-                # Customers' projects' settings (what managers turned off for them) are a second statement.
-                customer = any(r == "customer" for r in expected.values()) and not actor.is_staff
-                assert len(statements) == (2 if customer else 1), (role, statements)
+                # Customers too: what their managers turned off comes in the same statement (customer_off_json).
+                assert len(statements) == 1, (role, statements)
                 socket = await actor_for_session(
                     session, workspace.users[role], token_hash(workspace.token(role)), auth.idle
                 )
