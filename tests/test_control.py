@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from server.live.control import (
     decode_control,
     encode_control,
 )
+from tests.nodes import RedisServer
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -95,3 +97,26 @@ async def test_one_access_change_reaches_every_node_through_redis_and_garbage_is
         await raw.close()
         for bus in buses:
             await bus.close()
+
+
+async def test_a_message_the_broker_cannot_take_is_still_acted_on_by_the_node_that_sent_it(tmp_path: Path) -> None:
+    """With Redis gone, the sending node re-checks its own sockets at once (others do when Redis comes back)."""
+    received: list[ControlMessage] = []
+
+    async def handle(message: ControlMessage) -> None:
+        received.append(message)
+
+    async def nothing() -> None:
+        return None
+
+    redis = RedisServer(tmp_path).start()
+    bus = ControlBus(make_broker(redis.url, f"test:{uuid.uuid4().hex}:"), handle, nothing)
+    await bus.start()
+    try:
+        redis.stop()
+        async with asyncio.timeout(15):
+            await bus.send(AccessChanged(Subject.USER, 5))
+        assert received == [AccessChanged(Subject.USER, 5)]
+    finally:
+        redis.stop()
+        await bus.close()

@@ -124,9 +124,11 @@ class ControlBus:
                 CONTROL_CHANNEL, json.dumps(encode_control(message)).encode(), HistoryOptions(10, 60.0)
             )
         except BrokerUnavailable:
-            # Sockets are re-checked on every node when the broker comes back (on_reconnect), and each
-            # subscribe asks the policy afresh, so access cannot outlive this failure for long.
-            log.warning("control message not delivered, broker unavailable: %s", message)
+            # This node acts on it now; the others re-check every socket when the broker comes back to them
+            # (on_reconnect), and what they read for subscribes is kept no longer than the session sweep's
+            # interval (server/live/sockets.py AccessEpoch), so access cannot outlive this failure for long.
+            log.warning("control message not delivered to other nodes, broker unavailable: %s", message)
+            await self._handle(message)
 
     def _received(self, publication: Publication) -> None:
         try:
