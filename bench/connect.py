@@ -11,7 +11,9 @@ servers are pinned to the other core.
 - ``tandem``: one node (memory broker) on a copy of a seeded SQLite workspace; the customer's session token in the
   URL (``TANDEM_WS_URL_TOKENS``, benchmarks only), so each socket is authenticated and each subscribe asks the
   policy. Per-user and per-IP socket caps are lifted: every socket here is one customer's, from one address.
-- ``baseline``: the bare ``websockets`` server of ``bench/fanout.py``, which answers subscribes without a question.
+- ``uvicorn``: a plain ASGI app (`bare_app`) under the same uvicorn and WebSocket protocol as Tandem, answering
+  subscribes without a question: what the server Tandem runs in costs, before anything of Tandem's.
+- ``baseline``: the bare ``websockets`` server of ``bench/fanout.py``, the floor of the other benchmarks.
 
 Each round connects ``--sockets`` sockets to each target in turn (alternating which goes first), reads the
 server's CPU (utime + stime from ``/proc``) before and after, then closes them all and waits for the server to go
@@ -27,6 +29,7 @@ import contextlib
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,10 +37,60 @@ from multiprocessing.connection import Connection as PipeEnd
 from pathlib import Path
 from typing import Any
 
-from bench.fanout import Target, make_seed, start_baseline, start_tandem
-from bench.wsload import CLIENT_CORE, Client, EpollClients, LoadGenClient, cpu_seconds, pin, raise_fd_limit
+from bench.fanout import Target, _kill, _noop, make_seed, spawn, start_baseline, start_tandem
+from bench.wsload import (
+    CLIENT_CORE,
+    SERVER_CORE,
+    Client,
+    EpollClients,
+    LoadGenClient,
+    cpu_seconds,
+    free_port,
+    pin,
+    raise_fd_limit,
+    wait_for_port,
+)
+from server.live.uvicorn_socket import WS_PROTOCOL
 
 AIM_MS = 1.0  # issue #23: connect + authenticate + subscribe to 3 channels, per socket
+
+
+async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ``uvicorn`` floor: a plain ASGI WebSocket app under the same server as Tandem, answering subscribes as the
+    hub does and asking nothing. What uvicorn itself costs per socket, below anything Tandem does."""
+    if scope["type"] != "websocket":
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        frame = json.loads(message.get("text") or "{}")
+        if frame.get("type") == "subscribe":
+            reply = {
+                "type": "subscribed",
+                "id": frame.get("id"),
+                "channel": frame.get("channel"),
+                "position": {"offset": 0, "epoch": "bare"},
+                "recovered": False,
+                "reload": False,
+            }
+            await send({"type": "websocket.send", "text": json.dumps(reply, separators=(",", ":"))})
+
+
+async def start_bare_uvicorn(tmp: Path) -> Target:
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "uvicorn", "bench.connect:bare_app", "--host", "127.0.0.1", "--port", str(port),
+        "--ws", WS_PROTOCOL, "--ws-per-message-deflate", "false", "--log-level", "warning",
+    ]  # fmt: skip
+    process = spawn(argv, tmp / "uvicorn.log")
+    wait_for_port(port, 20)
+    pin(process.pid, SERVER_CORE)
+    target = Target("uvicorn", [f"ws://127.0.0.1:{port}/ws"], [process.pid], publish=lambda w, s: _noop())
+    target.closers.append(lambda: _kill(process))
+    return target
 
 
 class Connector(EpollClients):
@@ -122,6 +175,9 @@ async def one_round(
     return Round(target.name, result["live"], result["failures"], result["seconds"], cpu)
 
 
+NAMES = ("tandem", "uvicorn", "baseline")
+
+
 def render(rounds: list[Round]) -> str:
     lines = [
         "| round | target | sockets | failed | connect all (s) | CPU per socket (ms) |",
@@ -129,12 +185,11 @@ def render(rounds: list[Round]) -> str:
     ]
     for index, r in enumerate(rounds):
         lines.append(
-            f"| {index // 2 + 1} | {r.target} | {r.sockets} | {r.failures} | {r.seconds:.2f} | {r.cpu_ms:.3f} |"
+            f"| {index // len(NAMES) + 1} | {r.target} | {r.sockets} | {r.failures} | {r.seconds:.2f} "
+            f"| {r.cpu_ms:.3f} |"
         )
     lines.append("")
-    by = {name: [r for r in rounds if r.target == name] for name in ("tandem", "baseline")}
-    ratios = [t.cpu_ms / b.cpu_ms for t, b in zip(by["tandem"], by["baseline"], strict=True) if b.cpu_ms > 0]
-    walls = [t.seconds / b.seconds for t, b in zip(by["tandem"], by["baseline"], strict=True) if b.seconds > 0]
+    by = {name: [r for r in rounds if r.target == name] for name in NAMES}
     lines.append("| target | CPU per socket median (ms) | worst (ms) | connect all median (s) | worst (s) |")
     lines.append("|---|---|---|---|---|")
     for name, rs in by.items():
@@ -144,12 +199,15 @@ def render(rounds: list[Round]) -> str:
             f"| {name} | {statistics.median(cpu):.3f} | {max(cpu):.3f} "
             f"| {statistics.median(wall):.2f} | {max(wall):.2f} |"
         )
-    worst = max(r.cpu_ms for r in by["tandem"])
     lines.append("")
-    lines.append(
-        f"CPU ratio to the floor per round: {', '.join(f'{x:.1f}x' for x in ratios)}; "
-        f"connect-all ratio: {', '.join(f'{x:.1f}x' for x in walls)}"
-    )
+    for floor in ("baseline", "uvicorn"):
+        cpu = [t.cpu_ms / f.cpu_ms for t, f in zip(by["tandem"], by[floor], strict=True) if f.cpu_ms > 0]
+        wall = [t.seconds / f.seconds for t, f in zip(by["tandem"], by[floor], strict=True) if f.seconds > 0]
+        lines.append(
+            f"tandem / {floor} per round: CPU {', '.join(f'{x:.1f}x' for x in cpu)}; "
+            f"connect all {', '.join(f'{x:.1f}x' for x in wall)}"
+        )
+    worst = max(r.cpu_ms for r in by["tandem"])
     lines.append(
         f"aim: <= {AIM_MS} ms of server CPU per socket, worst round {worst:.3f} ms: "
         + ("met" if worst <= AIM_MS else "not met")
@@ -164,22 +222,24 @@ async def run(args: argparse.Namespace) -> str:
         seed = await asyncio.to_thread(make_seed, tmp)
         os.environ["TANDEM_WS_MAX_SOCKETS_PER_USER"] = "0"
         os.environ["TANDEM_WS_MAX_SOCKETS_PER_IP"] = "0"
-        tandem = await start_tandem("tandem", seed, tmp, nodes=1, redis=False)
-        baseline = await start_baseline(tmp)
+        targets = {
+            "tandem": await start_tandem("tandem", seed, tmp, nodes=1, redis=False),
+            "uvicorn": await start_bare_uvicorn(tmp),
+            "baseline": await start_baseline(tmp),
+        }
         gen = LoadGenClient(Connector, "connect-loadgen")
         try:
             import httpx
 
+            tandem_ws = targets["tandem"].ws_urls[0].split("?")[0]
             token = seed.customer_tokens[0]
-            async with httpx.AsyncClient(
-                base_url=tandem.ws_urls[0].replace("ws://", "http://").split("/ws")[0]
-            ) as http:
+            async with httpx.AsyncClient(base_url=tandem_ws.replace("ws://", "http://").removesuffix("/ws")) as http:
                 me = (await http.get("/api/me", headers={"authorization": f"Bearer {token}"})).json()
             channels = [f"project:{seed.px}:shared", f"room:project:{seed.px}", f"user:{me['user']['id']}"]
-            urls = {"tandem": f"{tandem.ws_urls[0].split('?')[0]}?token={token}", "baseline": baseline.ws_urls[0]}
-            targets = {"tandem": tandem, "baseline": baseline}
+            urls = {name: target.ws_urls[0] for name, target in targets.items()}
+            urls["tandem"] = f"{tandem_ws}?token={token}"
             for index in range(args.rounds):
-                order = ["tandem", "baseline"] if index % 2 == 0 else ["baseline", "tandem"]
+                order = list(NAMES[index % len(NAMES) :] + NAMES[: index % len(NAMES)])  # each goes first in turn
                 done = {}
                 for name in order:
                     done[name] = await one_round(targets[name], gen, urls[name], args, channels)
@@ -187,11 +247,11 @@ async def run(args: argparse.Namespace) -> str:
                         f"round {index + 1} {name}: {done[name].cpu_ms:.3f} ms/socket, {done[name].seconds:.2f} s",
                         flush=True,
                     )
-                rounds += [done["tandem"], done["baseline"]]
+                rounds += [done[name] for name in NAMES]
         finally:
             gen.stop()
-            await tandem.close()
-            await baseline.close()
+            for target in targets.values():
+                await target.close()
     return render(rounds)
 
 
