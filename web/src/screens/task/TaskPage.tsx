@@ -131,7 +131,7 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
         </p>
       )}
       <Attachments projectId={projectId} taskId={taskId} canUpload={staff || customerMay("customer_upload")} />
-      <Thread taskId={taskId} projectId={projectId} who={who} canComment={staff || customerMay("customer_comment")} />
+      <Thread taskId={taskId} who={who} people={ctx.people} canComment={staff || customerMay("customer_comment")} />
     </main>
   );
 }
