@@ -1,6 +1,7 @@
 """The shell in a real browser, at a phone's and a desk's width, in English and Swedish: the in-app "not found"
-page for every route with a bad id, refusals in the reader's language (never the API's English), every navigation
-starting at the top, and no page wider than a 360 px screen with long titles and file names.
+page for every route with a bad id, every page whose own load fails saying so with Try again, refusals in the
+reader's language (never the API's English), every navigation starting at the top, and no page wider than a 360 px
+screen with long titles and file names.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from server.accounts.passwords import password_weakness
-from tests.e2e.test_portal import Person, browser, choose_language  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: the fixture)
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -111,6 +112,69 @@ async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
     await page.wait_for_selector(".projects")
     assert [e for e in customer.errors if "404" not in e and "403" not in e] == []
     await customer.context.close()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "language", "email"),
+    [
+        pytest.param(390, 844, "sv", "customer@example.test", id="customer-phone-sv"),
+        pytest.param(1280, 800, "en", "staff@example.test", id="staff-desktop-en"),
+    ],
+)
+async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+    language: str,
+    email: str,
+) -> None:
+    ws = database[1]
+    px, task, request = ws.ids["px"], ws.ids["px_shared_task"], ws.ids["px_request"]
+    words = CATALOGS[language]
+    staff = email.startswith("staff")
+    # Each page, the one request of its own load that answers 500 (once), and what shows once it has loaded.
+    title = "px request: the logo"
+    pages = [
+        (f"/projects/{px}/tasks/{task}", rf"/api/tasks/{task}$", "main.task-page h1", "px shared task"),
+        (f"/projects/{px}", rf"/api/projects/{px}/statuses$", ".board-head h1", "PX"),
+        (f"/projects/{px}/files", rf"/api/projects/{px}/files$", "main.files-page h1", words["files.title"]),
+        (f"/projects/{px}/requests", rf"/api/projects/{px}/requests\?", ".request-list", title),
+        (f"/projects/{px}/requests/{request}", rf"/api/requests/{request}$", "main.request-page h1", title),
+        (f"/projects/{px}/reports", rf"/api/projects/{px}/reports/kpis\?", ".kpi-tiles", ""),
+    ]
+    if staff:
+        pages.append(("/reports", r"/api/reports/portfolio$", "main.portfolio h1", words["reports.portfolio"]))
+    person = await sign_in(browser, two_nodes[0], email, width, height, language)
+    page = person.page
+    said = words["common.loadFailed"].replace("{reason}", words["error.server"])
+    refused: list[str] = []
+
+    async def refuse(route: Route) -> None:
+        refused.append(route.request.url)
+        await route.fulfill(status=500, json={"error": "internal", "message": "Internal error"})
+
+    for done, (path, request_path, loaded, text) in enumerate(pages, start=1):
+        # On the context, so the service worker's fetches are refused too; once, so Try again gets the answer.
+        await person.context.route(re.compile(request_path), refuse, times=1)
+        await page.goto(person.node.http + path)
+        failed = page.locator("#page-load-failed")
+        await expect(failed).to_have_attribute("role", "alert", timeout=10_000)
+        await expect(failed).to_contain_text(said)
+        if language == "sv":
+            assert no_english(await page.inner_text("body"), {"Internal error"}) == [], path
+        if path.endswith(f"/tasks/{task}"):
+            await shoot(person, f"task-load-failed-{language}")
+        # Try again, by keyboard: the page loads and the failure goes.
+        await failed.get_by_role("button", name=words["common.tryAgain"]).focus()
+        await page.keyboard.press("Enter")
+        await expect(page.locator(loaded)).to_contain_text(text, timeout=10_000)
+        await expect(failed).to_have_count(0)
+        assert len(refused) == done, path
+    # Chromium logs each refused request as a console error; nothing else may appear.
+    assert [e for e in person.errors if "WebSocket" not in e and "500" not in e] == []
+    await person.context.close()
 
 
 @pytest.mark.parametrize(("width", "height"), WIDTHS)

@@ -2,11 +2,12 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { allPages, api, ApiError, type Project, type Status, type Task, type User } from "../../api";
 import { reasonFor } from "../../app/errors";
-import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { toast } from "../../app/toast";
 import { formatDate, t } from "../../i18n";
 import { ColourBadge, Legend, TaskCard } from "../common/TaskCard";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { SinceLastVisit } from "../activity/SinceLastVisit";
 import { mayConfigure, wipLabel } from "../../workflow-api";
@@ -44,18 +45,18 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
   const [activityStamp, setActivityStamp] = useState(0);
   const staff = who.role !== "customer";
   const here = usePresence(`room:project:${projectId}`, "board");
+  const page = usePageLoad(projectId);
 
-  const reload = async () => {
-    const [l, s] = await load(projectId);
-    state.current = s;
-    setLoaded(l);
-    redraw();
-  };
+  const reload = () =>
+    page.run(async () => {
+      const [l, s] = await load(projectId);
+      state.current = s;
+      setLoaded(l);
+      redraw();
+    });
 
   useEffect(() => {
-    reload().catch((err: unknown) => {
-      if (!pageMissing(err)) throw err;
-    });
+    void reload();
     const live = liveClient();
     return live.subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
@@ -87,7 +88,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
     return () => clearTimeout(timer);
   });
 
-  if (!loaded) return <main class="page" aria-busy="true" />;
+  if (!loaded) return <PageNotReady error={page.failed} retry={reload} />;
   const { project } = loaded;
   const { statuses, tasks, flash } = state.current;
   const statusName = (id: number) => statuses.find((s) => s.id === id)?.name ?? "";
@@ -231,6 +232,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
         <h1>{project.name}</h1>
         <Avatars people={here} />
       </div>
+      <PageOutOfDate error={page.failed} retry={reload} />
       <SinceLastVisit projectId={projectId} stamp={activityStamp} />
       <div class="toolbar">
         <label for="board-filter">{t("board.filter")}</label>

@@ -4,10 +4,11 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, upload, type Project, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
-import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { t, tn } from "../../i18n";
 import { changedSettings, mayUse, type CustomerSettings } from "../common/permissions";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { explain } from "../people/ui";
 import { formatSize, mayManage, type StoredFile } from "./files";
@@ -26,6 +27,7 @@ export function Files({ projectId, who }: { projectId: number; who: User }) {
   const [files, setFiles] = useState<StoredFile[] | null>(null);
   const [message, setMessage] = useState<Message>(null);
   const [busy, setBusy] = useState<string>(""); // what is under way, said in words
+  const page = usePageLoad(projectId);
 
   const list = async () => setFiles((await api<{ items: StoredFile[] }>("GET", `/api/projects/${projectId}/files`)).items);
   const load = async () => {
@@ -40,20 +42,19 @@ export function Files({ projectId, who }: { projectId: number; who: User }) {
   useEffect(() => {
     setLoaded(null);
     setFiles(null);
-    load().catch((err: unknown) => {
-      if (!pageMissing(err)) throw err;
-    });
+    void page.run(load);
     return liveClient().subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (live) => {
-      if (live.kind === "reload") return void load().catch(() => undefined);
+      if (live.kind === "reload") return void page.run(load);
       if (live.kind !== "event") return;
       const data = live.event.data;
       const settings = changedSettings(data);
       if (settings) setLoaded((l) => (l ? { ...l, settings } : l));
-      else if (String(data.type).startsWith("file.")) void list().catch(() => undefined);
+      else if (String(data.type).startsWith("file.")) void page.run(list);
     });
   }, [projectId]);
 
-  if (!loaded || files === null) return <main class="page files-page" aria-busy="true" />;
+  const retry = () => page.run(load);
+  if (!loaded || files === null) return <PageNotReady class="files-page" error={page.failed} retry={retry} />;
   const mayUpload = mayUse(staff, loaded.project.my_role, loaded.settings, "customer_upload");
 
   /** Runs a write with its progress; on failure says why and shows the list as the server has it. */
@@ -67,7 +68,7 @@ export function Files({ projectId, who }: { projectId: number; who: User }) {
       setMessage({ ok: false, text: t("common.failedNowShowing", { reason: explain(err).message }) });
     } finally {
       setBusy("");
-      await list().catch(() => undefined);
+      await page.run(list); // a list that cannot be had says the page may be out of date
     }
   };
 
@@ -94,6 +95,7 @@ export function Files({ projectId, who }: { projectId: number; who: User }) {
     <main class="page files-page">
       <ProjectNav projectId={projectId} current="files" />
       <h1>{t("files.title")}</h1>
+      <PageOutOfDate error={page.failed} retry={retry} />
       {mayUpload ? (
         <UploadForm projectId={projectId} staff={staff} busy={busy} write={write} />
       ) : (

@@ -2,8 +2,9 @@
 // health badges' tokens.
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
-import { pageMissing } from "../../app/NotFound";
 import { t, type MessageKey } from "../../i18n";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady } from "../common/PageNotReady";
 import { Chart } from "./Chart";
 import { HealthBadge } from "./HealthBadge";
 import { HEALTH_TOKENS, type PortfolioItem } from "./kpis";
@@ -26,12 +27,10 @@ const COLUMNS: MessageKey[] = [
 
 export function Portfolio() {
   const [data, setData] = useState<PortfolioData | null>(null);
-  useEffect(() => {
-    api<PortfolioData>("GET", "/api/reports/portfolio").then(setData, (err: unknown) => {
-      if (!pageMissing(err)) throw err;
-    });
-  }, []);
-  if (!data) return <main class="page reports portfolio" aria-busy="true" />;
+  const page = usePageLoad();
+  const load = () => page.run(async () => setData(await api<PortfolioData>("GET", "/api/reports/portfolio")));
+  useEffect(() => void load(), []);
+  if (!data) return <PageNotReady class="reports portfolio" error={page.failed} retry={load} />;
   const healths = ["on_track", "at_risk", "late"] as const;
   return (
     <main class="page reports portfolio">

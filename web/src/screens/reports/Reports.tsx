@@ -3,9 +3,10 @@
 // decides). The snapshot follows `report:project:{id}:{audience}` live.
 import { useEffect, useState } from "preact/hooks";
 import { api, type Project, type User } from "../../api";
-import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { t, type MessageKey } from "../../i18n";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { Chart } from "./Chart";
 import { Feedback } from "./Feedback";
@@ -20,35 +21,37 @@ export function Reports({ projectId, who }: { projectId: number; who: User }) {
   const [audience, setAudience] = useState<"staff" | "shared">(staff ? "staff" : "shared");
   const [project, setProject] = useState<Project | null>(null);
   const [kpis, setKpis] = useState<Kpis | null>(null);
+  // The project and the numbers load apart (the numbers again for each audience); each keeps its own failure, so
+  // one that succeeds never hides the other's.
+  const projectLoad = usePageLoad(projectId);
+  const kpiLoad = usePageLoad(`${projectId}/${audience}`);
+  const loadProject = async () => setProject(await api<Project>("GET", `/api/projects/${projectId}`));
+  const loadKpis = async () => setKpis(await api<Kpis>("GET", `/api/projects/${projectId}/reports/kpis?audience=${audience}`));
+  const failed = projectLoad.failed || kpiLoad.failed;
+  const retry = () =>
+    Promise.all([projectLoad.failed && projectLoad.run(loadProject), kpiLoad.failed && kpiLoad.run(loadKpis)]);
+
+  useEffect(() => void projectLoad.run(loadProject), [projectId]);
 
   useEffect(() => {
-    api<Project>("GET", `/api/projects/${projectId}`).then(setProject, (err: unknown) => {
-      if (!pageMissing(err)) throw err;
-    });
-  }, [projectId]);
-
-  useEffect(() => {
-    const load = () =>
-      api<Kpis>("GET", `/api/projects/${projectId}/reports/kpis?audience=${audience}`).then(setKpis, (err: unknown) => {
-        if (!pageMissing(err)) throw err;
-      });
-    void load();
+    void kpiLoad.run(loadKpis);
     // Snapshots are computed once per audience on the server and replace what we hold.
     return liveClient().subscribe(`report:project:${projectId}:${audience}`, (message) => {
-      if (message.kind === "reload") return void load();
+      if (message.kind === "reload") return void kpiLoad.run(loadKpis);
       if (message.kind !== "event") return;
       const data = message.event.data as { type?: string; kpis?: Kpis };
       if (data.type === "kpi.changed" && data.kpis) setKpis(data.kpis);
     });
   }, [projectId, audience]);
 
-  if (!project || !kpis) return <main class="page reports" aria-busy="true" />;
+  if (!project || !kpis) return <PageNotReady class="reports" error={failed} retry={retry} />;
   const k = kpis;
   const categories = CATEGORIES.map((c) => t(`reports.category.${c}` as MessageKey));
   return (
     <main class="page reports">
       <ProjectNav projectId={projectId} current="reports" />
       <h1>{t("reports.title", { project: project.name })}</h1>
+      <PageOutOfDate error={failed} retry={retry} />
       {staff && (
         <p class="report-tools" data-staff-only>
           <label for="preview-customer" class="choice">

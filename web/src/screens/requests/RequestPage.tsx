@@ -5,9 +5,10 @@
 // load or see marks.
 import { useEffect, useState } from "preact/hooks";
 import { api, type Project, type User } from "../../api";
-import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { t, type MessageKey } from "../../i18n";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { takesPart } from "../common/permissions";
 import { explain, type FieldErrors } from "../people/ui";
 import { FeedbackMarkControl, useRequestFeedbackMarks, type FeedbackMark } from "../task/FeedbackMark";
@@ -49,6 +50,7 @@ export function RequestPage({ projectId, requestId, who }: { projectId: number; 
   const staff = who.role !== "customer";
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const feedback = useRequestFeedbackMarks(requestId, staff);
+  const page = usePageLoad(`${projectId}/${requestId}`);
 
   const load = async () => {
     const [project, request, fields, files] = await Promise.all([
@@ -59,10 +61,7 @@ export function RequestPage({ projectId, requestId, who }: { projectId: number; 
     ]);
     setLoaded({ project, request, fields: fields.items, files: files.items });
   };
-  const refresh = () =>
-    load().catch((err: unknown) => {
-      if (!pageMissing(err)) throw err;
-    });
+  const refresh = () => page.run(load);
 
   useEffect(() => {
     setLoaded(null);
@@ -81,13 +80,14 @@ export function RequestPage({ projectId, requestId, who }: { projectId: number; 
     });
   }, [projectId, requestId]);
 
-  if (!loaded) return <main class="page request-page" aria-busy="true" />;
+  if (!loaded) return <PageNotReady class="request-page" error={page.failed} retry={refresh} />;
   const { request, fields, files, project } = loaded;
   const resolved = RESOLVED.includes(request.status);
   const answers = answersOf(request, fields);
   return (
     <main class="page request-page">
       <a href={`/projects/${projectId}/requests`}>← {t("requests.title")}</a>
+      <PageOutOfDate error={page.failed} retry={refresh} />
       <h1>
         {request.title} <StatusBadge status={request.status} />
       </h1>

@@ -3,10 +3,11 @@
 // changes that (`settings.changed`).
 import { useEffect, useState } from "preact/hooks";
 import { allPages, api, upload, type Project, type User } from "../../api";
-import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { t, type MessageKey } from "../../i18n";
 import { changedSettings, mayUse, type CustomerSettings } from "../common/permissions";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { explain, type FieldErrors } from "../people/ui";
 import { FieldInput } from "./FieldInput";
@@ -27,6 +28,7 @@ export function Requests({ projectId, who }: { projectId: number; who: User }) {
   const staff = who.role !== "customer";
   const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [queue, setQueue] = useState<TandemRequest[]>([]);
+  const page = usePageLoad(projectId);
 
   const load = async () => {
     const [project, fields, initial, settings] = await Promise.all([
@@ -41,11 +43,9 @@ export function Requests({ projectId, who }: { projectId: number; who: User }) {
 
   useEffect(() => {
     setLoaded(null);
-    load().catch((err: unknown) => {
-      if (!pageMissing(err)) throw err;
-    });
+    void page.run(load);
     return liveClient().subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
-      if (message.kind === "reload") return void load().catch(() => undefined);
+      if (message.kind === "reload") return void page.run(load);
       if (message.kind !== "event") return;
       const data = message.event.data;
       const settings = changedSettings(data);
@@ -54,12 +54,14 @@ export function Requests({ projectId, who }: { projectId: number; who: User }) {
     });
   }, [projectId]);
 
-  if (!loaded) return <main class="page requests-page" aria-busy="true" />;
+  const retry = () => page.run(load);
+  if (!loaded) return <PageNotReady class="requests-page" error={page.failed} retry={retry} />;
   const mayFile = mayUse(staff, loaded.project.my_role, loaded.settings, "customer_requests");
   return (
     <main class="page requests-page">
       <ProjectNav projectId={projectId} current="requests" />
       <h1>{t("requests.title")}</h1>
+      <PageOutOfDate error={page.failed} retry={retry} />
       <ul class="request-list" aria-live="polite">
         {queue.length === 0 ? (
           <li class="muted">{t("requests.empty")}</li>

@@ -1,13 +1,14 @@
 // A task: its fields (edited in place by staff, live for everyone looking), its files and its discussion.
 import { useEffect, useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
-import { api, type Milestone, type Person, type Project, type Status, type Task, type User } from "../../api";
+import { api, ApiError, type Milestone, type Person, type Project, type Status, type Task, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
-import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { toast } from "../../app/toast";
 import { t } from "../../i18n";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { InternalTag } from "../common/TaskCard";
 import { Attachments } from "./Attachments";
 import { Details } from "./Details";
@@ -30,24 +31,36 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
   const [ctx, setCtx] = useState<Loaded | null>(null);
   // Newer versions win, whichever arrives first: our own answer or the live event.
   const accept = (next: Task) => setTask((held) => (held && held.version > next.version ? held : next));
+  const page = usePageLoad(`${projectId}/${taskId}`);
+
+  const load = async () => {
+    const [first, project, statuses, milestones, people, settings] = await Promise.all([
+      api<Task>("GET", `/api/tasks/${taskId}`),
+      api<Project>("GET", `/api/projects/${projectId}`),
+      api<{ items: Status[] }>("GET", `/api/projects/${projectId}/statuses`),
+      api<{ items: Milestone[] }>("GET", `/api/projects/${projectId}/milestones`),
+      api<{ items: Person[] }>("GET", `/api/projects/${projectId}/mentionable`),
+      api<Record<string, boolean>>("GET", `/api/projects/${projectId}/settings`),
+    ]);
+    accept(first);
+    setCtx({ project, statuses: statuses.items, milestones: milestones.items, people: people.items, allows: settings });
+  };
+  // After a reconnect: the task as it now is. Deleted or no longer visible says so on the page; any other failure
+  // leaves the task shown, said to be possibly out of date.
+  const refetch = async () => {
+    try {
+      accept(await api<Task>("GET", `/api/tasks/${taskId}`));
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 404 || err.status === 403)) setGone(true);
+      else throw err;
+    }
+  };
+  const retry = () => page.run(task && ctx ? refetch : load);
 
   useEffect(() => {
     setTask(null);
     setGone(false);
-    void (async () => {
-      const [first, project, statuses, milestones, people, settings] = await Promise.all([
-        api<Task>("GET", `/api/tasks/${taskId}`),
-        api<Project>("GET", `/api/projects/${projectId}`),
-        api<{ items: Status[] }>("GET", `/api/projects/${projectId}/statuses`),
-        api<{ items: Milestone[] }>("GET", `/api/projects/${projectId}/milestones`),
-        api<{ items: Person[] }>("GET", `/api/projects/${projectId}/mentionable`),
-        api<Record<string, boolean>>("GET", `/api/projects/${projectId}/settings`),
-      ]);
-      accept(first);
-      setCtx({ project, statuses: statuses.items, milestones: milestones.items, people: people.items, allows: settings });
-    })().catch((err: unknown) => {
-      if (!pageMissing(err)) throw err;
-    });
+    void page.run(load);
     return liveClient().subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
         const data = message.event.data;
@@ -61,7 +74,7 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
           setCtx((held) => (held ? { ...held, allows } : held));
         }
       } else if (message.kind === "reload") {
-        void api<Task>("GET", `/api/tasks/${taskId}`).then(accept, () => setGone(true));
+        void page.run(refetch);
       }
     });
   }, [projectId, taskId]);
@@ -75,7 +88,7 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
       </main>
     );
   }
-  if (!task || !ctx) return <main class="page task-page" aria-busy="true" />;
+  if (!task || !ctx) return <PageNotReady class="task-page" error={page.failed} retry={retry} />;
 
   const customerMay = (capability: string) => ctx.project.my_role === "customer" && ctx.allows[capability] !== false;
   const movable = staff || (task.assignee?.id === who.id && customerMay("customer_move_own"));
@@ -99,6 +112,7 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
   return (
     <main class={`page task-page${task.visibility === "internal" ? " task-internal" : ""}`}>
       <a href={back}>← {t("task.back")}</a>
+      <PageOutOfDate error={page.failed} retry={retry} />
       {staff && task.visibility === "internal" && <InternalTag />}
       <Details
         task={task}
@@ -117,7 +131,7 @@ export function TaskPage({ projectId, taskId, who }: { projectId: number; taskId
         </p>
       )}
       <Attachments projectId={projectId} taskId={taskId} canUpload={staff || customerMay("customer_upload")} />
-      <Thread taskId={taskId} projectId={projectId} who={who} canComment={staff || customerMay("customer_comment")} />
+      <Thread taskId={taskId} who={who} people={ctx.people} canComment={staff || customerMay("customer_comment")} />
     </main>
   );
 }

@@ -215,17 +215,16 @@ function CommentItem(props: {
   );
 }
 
-export function Thread({ taskId, projectId, who, canComment }: { taskId: number; projectId: number; who: User; canComment: boolean }) {
+/** A task's discussion. `people` are the project's people to mention: the task page's copy, loaded with the task. */
+export function Thread({ taskId, who, people, canComment }: { taskId: number; who: User; people: Person[]; canComment: boolean }) {
   const staff = who.role !== "customer";
   const thread = useRef(new Map<number, Comment>());
   const [, tick] = useState(0);
   const redraw = () => tick((n) => n + 1);
   const [older, setOlder] = useState<string | null>(null);
-  const [people, setPeople] = useState<Person[]>([]);
-  // Why the comments, the people to mention, or the read position could not be had ("" when they could): each is
+  // Why the comments or the read position could not be had ("" when they could): each is
   // said in the thread with Try again, never an empty thread that looks like "no comments yet".
   const [commentsFailed, setCommentsFailed] = useState("");
-  const [peopleFailed, setPeopleFailed] = useState("");
   const [readFailed, setReadFailed] = useState("");
   const [typingNames, setTypingNames] = useState<Map<string, string>>(new Map());
   const [replyTo, setReplyTo] = useState<{ comment: Comment; audience: Audience } | null>(null);
@@ -272,19 +271,10 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
       setCommentsFailed(reasonFor(err));
     }
   };
-  const loadPeople = async () => {
-    try {
-      setPeople((await api<{ items: Person[] }>("GET", `/api/projects/${projectId}/mentionable`)).items);
-      setPeopleFailed("");
-    } catch (err) {
-      setPeopleFailed(reasonFor(err));
-    }
-  };
 
   useEffect(() => {
     const live = liveClient();
     void load();
-    void loadPeople();
     const offThread = live.subscribe(`task:${taskId}:${staff ? "staff" : "shared"}`, (message) => {
       if (message.kind === "event") {
         const data = message.event.data;
@@ -427,9 +417,6 @@ export function Thread({ taskId, projectId, who, canComment }: { taskId: number;
       <p class="typing muted" role="status">
         {typingLine ? t("thread.typing", { names: typingLine }) : ""}
       </p>
-      {peopleFailed && (
-        <LoadFailed id="thread-people-failed" text={t("thread.peopleFailed", { reason: peopleFailed })} retry={loadPeople} />
-      )}
       {canComment && composer("shared")}
       {staff &&
         (showInternal ? (
