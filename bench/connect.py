@@ -2,8 +2,9 @@
 
 Run ``python -m bench.connect --help``. Results and their reading are in ``bench/README.md``.
 
-What a socket does, on both targets: open the WebSocket, send three subscribe frames (a customer's board,
-its presence room and the customer's own channel: what the web client subscribes to when it opens a project), and
+What a socket does, on every target: open the WebSocket, send three subscribe frames (a customer's board,
+its presence room and the customer's own channel: what the web client subscribes to when it opens a project;
+``--no-room`` takes the project's KPI stream instead of the room, so no socket announces itself to the others), and
 count as connected when all three ``subscribed`` answers arrived. Sockets open ``--concurrency`` at a time (a
 reconnect storm, bounded), from a load-generator process pinned to the client core (``bench/wsload.py``); the
 servers are pinned to the other core.
@@ -235,7 +236,8 @@ async def run(args: argparse.Namespace) -> str:
             token = seed.customer_tokens[0]
             async with httpx.AsyncClient(base_url=tandem_ws.replace("ws://", "http://").removesuffix("/ws")) as http:
                 me = (await http.get("/api/me", headers={"authorization": f"Bearer {token}"})).json()
-            channels = [f"project:{seed.px}:shared", f"room:project:{seed.px}", f"user:{me['user']['id']}"]
+            second = f"room:project:{seed.px}" if args.room else f"report:project:{seed.px}:shared"
+            channels = [f"project:{seed.px}:shared", second, f"user:{me['user']['id']}"]
             urls = {name: target.ws_urls[0] for name, target in targets.items()}
             urls["tandem"] = f"{tandem_ws}?token={token}"
             for index in range(args.rounds):
@@ -260,6 +262,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sockets", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50, help="sockets opening at once")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--no-room",
+        dest="room",
+        action="store_false",
+        help="subscribe to the project's KPI stream instead of its presence room (what presence costs, apart)",
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to connect all sockets of a round")
     args = parser.parse_args(argv)
     raise_fd_limit()

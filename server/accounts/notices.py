@@ -28,6 +28,8 @@ DEVICE_COOKIE = "tandem_device"
 def device_cookie_name(secure: bool) -> str:
     """``__Host-`` prefixed behind https, like the session cookies (server/accounts/auth.py)."""
     return f"__Host-{DEVICE_COOKIE}" if secure else DEVICE_COOKIE
+
+
 DEVICE_COOKIE_DAYS = 400
 
 
