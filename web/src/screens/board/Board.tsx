@@ -229,7 +229,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
       <ProjectNav projectId={projectId} current="board" manages={mayConfigure.project(who, project)} />
       <div class="board-head">
         <h1>{project.name}</h1>
-        <Avatars people={here} />
+        <Avatars people={here.people} more={here.more} />
       </div>
       <SinceLastVisit projectId={projectId} stamp={activityStamp} />
       <div class="toolbar">
