@@ -267,6 +267,10 @@ class PresenceLoad(EpollClients):
                 result["sampled"] += 1
             elif tags == expected:
                 result["exact"] += 1
+            elif os.environ.get("BENCH_PRESENCE_DEBUG") and "example" not in result:
+                extra = sorted(set(tags) - known)[:5]
+                missing = sorted(known - set(tags))[:5]
+                result["example"] = f"{len(tags)} seen, {len(expected)} here; extra {extra}, missing {missing}, told {told}"  # type: ignore[assignment]
         return result
 
 
@@ -376,7 +380,10 @@ async def churn_round(target: Target, args: argparse.Namespace, seed: int) -> di
         truth += await gen.call("truth")
     checks = await asyncio.gather(*(g.call("check", truth, timeout=120) for g in gens))
     total: dict[str, Any] = {k: sum(s[k] for s in settled) for k in settled[0] if k not in ("settle_wall", "cpu")}
-    total.update({k: sum(c[k] for c in checks) for k in checks[0]})
+    total.update({k: sum(c[k] for c in checks) for k in checks[0] if k != "example"})
+    for c in checks:
+        if "example" in c:
+            print(f"    {target.name}: {c['example']}", flush=True)
     total["server_cpu"] = cpu
     total["wall"] = wall
     total["present"] = len(truth)
