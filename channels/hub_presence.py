@@ -40,7 +40,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PRESENCE_SUFFIX = "#presence"
-_HEARTBEAT_BATCH = 200
+# Refreshes in flight at once. Well under the Redis client's connection pool (redis-py's asyncio default is 100
+# connections, shared with joins and leaves): at 200, a node with 150 sockets in a room failed a third of its
+# refreshes every heartbeat with "Too many connections", and their entries expired under live sockets.
+_HEARTBEAT_BATCH = 50
 
 Describe = Callable[[Connection], PresenceInfo]
 

@@ -323,3 +323,19 @@ async def test_two_nodes_batch_the_changes_they_receive_from_redis(
     await _converged(here, presence)
     assert {c.hub for c in here} == set(hubs)
     assert all(len(diffs(c)) < 150 / 2 for c in here)
+
+
+async def test_a_heartbeat_of_more_entries_than_the_redis_pool_holds_refreshes_them_all(
+    presence: PresenceManager, make_hub: HubFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
+    hub = await make_hub(presence=presence, settings=settings, describe=describe)
+    clients = [HubClient(hub, f"u{i}") for i in range(150)]  # redis-py's asyncio pool: 100 connections
+    for client in clients:
+        await client.subscribe(CHANNEL)
+    assert hub._presence is not None
+
+    await hub._presence.heartbeat(hub.connections)
+
+    assert "refreshes failed" not in caplog.text
+    assert len(await presence.list(CHANNEL)) == 150
