@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from channels import metrics
 from channels.broker import HistoryResult, Publication, StreamPosition
 from channels.connection import Connection
+from channels.presence_room import PresenceRoom
 from channels.protocol import encode_event, encode_reload, encode_subscribed
 
 
@@ -48,6 +49,7 @@ class LocalChannel:
         # lives while refs > 0.
         self.refs = 0
         self.presence = False
+        self.presence_room: PresenceRoom | None = None  # set when the channel has presence
         self.offset = 0
         self.epoch = ""
         self.ready = False

@@ -27,7 +27,7 @@ from channels.broker import Broker, BrokerUnavailable, HistoryOptions, HistoryRe
 from channels.channel import LocalChannel
 from channels.connection import Connection, Subscription
 from channels.hub_presence import Describe, HubPresence, default_describe
-from channels.loops import Loop
+from channels.loops import Clock, Loop
 from channels.presence import PresenceInfo, PresenceManager
 from channels.protocol import (
     CloseCode,
@@ -68,6 +68,8 @@ class HubSettings:
             callback is given to the hub).
         presence_ttl_seconds: presence entries expire this long after their last heartbeat (every ttl/3); at the
             next heartbeat a node with subscribers on the channel claims them and announces ``left``.
+        presence_flush_seconds: a socket gets at most one ``presence_diff`` per room per this period (the
+            first change after a quiet period goes out at once).
         max_presence_bytes: largest client-set presence ``data`` (encoded).
         max_publication_bytes: largest publication `Hub.publish` accepts.
         idle_timeout_seconds: close with ``TIMEOUT`` a connection that sent no frame for this long (clients
@@ -82,6 +84,7 @@ class HubSettings:
     recovery_limit: int = 1000
     presence_prefixes: tuple[str, ...] = ()
     presence_ttl_seconds: float = 30.0
+    presence_flush_seconds: float = 0.2
     max_presence_bytes: int = 4096
     max_publication_bytes: int = 256 * 1024
     idle_timeout_seconds: float | None = None
@@ -112,6 +115,7 @@ class Hub:
         settings: HubSettings | None = None,
         presence_enabled: PresencePolicy | None = None,
         describe: Describe | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """Args:
         broker: the broker (started and closed by the owner).
@@ -120,12 +124,20 @@ class Hub:
         settings: limits and policies.
         presence_enabled: which channels have presence (default: `HubSettings.presence_prefixes`).
         describe: builds a connection's presence entry (user id, name, role) from its principal.
+        clock: time for the presence flush loop (tests drive a `channels.loops.ManualClock`).
         """
         self.settings = settings or HubSettings()
         self._broker = broker
         self._authorize = authorize
         self._presence = (
-            HubPresence(presence, broker, self.settings.presence_ttl_seconds, describe or default_describe)
+            HubPresence(
+                presence,
+                broker,
+                self.settings.presence_ttl_seconds,
+                describe or default_describe,
+                flush_seconds=self.settings.presence_flush_seconds,
+                clock=clock,
+            )
             if presence is not None
             else None
         )
@@ -137,6 +149,7 @@ class Hub:
             recovery_limit=self.settings.recovery_limit,
             sync_concurrency=self.settings.sync_concurrency,
             presence_enabled=lambda channel: self._presence is not None and presence_on(channel),
+            on_presence=self._presence.changed if self._presence is not None else lambda ch: None,
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         # Idle timeouts and presence heartbeats; a failed sweep is logged and the next one runs on time.
@@ -157,6 +170,8 @@ class Hub:
         self._broker.set_handler(self._registry.on_publication)
         self._broker.set_reconnect_handler(self._on_broker_reconnect)
         self.housekeeping.start()
+        if self._presence is not None:
+            self._presence.flusher.start()
 
     async def close(self) -> None:
         """Close every connection with ``GOING_AWAY``, remove their presence, stop background tasks.
@@ -166,6 +181,8 @@ class Hub:
         self._closing = True
         self._broker.set_reconnect_handler(None)
         await self.housekeeping.stop()
+        if self._presence is not None:
+            await self._presence.flusher.stop()
         conns = list(self._connections.values())
         for conn in conns:
             conn.abort(CloseCode.GOING_AWAY, "server shutting down", flush=True)
@@ -315,7 +332,12 @@ class Hub:
             conn.enqueue(text)
         sub.live = True
         if ch.presence and self._presence is not None:
-            await self._presence.join(conn, sub)
+            try:
+                await self._presence.ready(ch)  # this node's picture of the room, before the socket asks for it
+            except BrokerUnavailable:
+                logger.warning("presence of %s not loaded; loaded when next asked", name, exc_info=True)
+            if self._is_current(conn, sub):
+                await self._presence.join(conn, sub)
 
     async def _read_missed(self, ch: LocalChannel, since: StreamPosition) -> HistoryResult:
         history = await self._broker.history(ch.name, since, self.settings.recovery_limit)
@@ -356,13 +378,22 @@ class Hub:
         conn.enqueue(encode_ack(frame.id))
 
     async def _presence_list(self, conn: Connection, frame: PresenceList) -> None:
-        self._live_presence(conn, frame.channel, frame.id)
-        assert self._presence is not None
+        sub = self._live_presence(conn, frame.channel, frame.id)
+        ch = sub.local
+        assert self._presence is not None and ch is not None
         try:
-            clients = await self._presence.members(frame.channel)
+            room = await self._presence.ready(ch)
         except BrokerUnavailable:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "presence temporarily unavailable", frame.id) from None
-        conn.enqueue(encode_presence_list(frame.id, frame.channel, clients))
+        if sub.local is not ch:
+            raise ProtocolError(ErrorCode.NOT_SUBSCRIBED, "not subscribed", frame.id)
+        # Read and queued with no await between: the diffs this socket gets next are the changes after this list.
+        clients, truncated = room.listing(frame.limit)
+        conn.enqueue(
+            encode_presence_list(
+                frame.id, frame.channel, clients, count=room.count, users=room.users, truncated=truncated
+            )
+        )
 
     # -- server-side actions ---------------------------------------------------------------------------
 
@@ -509,6 +540,7 @@ class Hub:
         await self._registry.on_broker_reconnect()
         if self._presence is not None:
             self._spawn(self._presence.heartbeat(self.connections))
+            self._spawn(self._presence.reload(self._registry.channels()))
 
     def _on_connection_closed(self, conn: Connection) -> None:
         # Runs synchronously inside enqueue() during fan-out: never touch subscriber sets here.

@@ -9,10 +9,13 @@ subscriber on the channel (every live subscriber of a presence channel has an en
 expired anyway (its node's heartbeat came late) and was announced as left is announced as ``joined`` again by the
 heartbeat that brings it back.
 
-Presence *events* (``joined``/``left``/``updated``) are ephemeral: they are published without history on the
+Presence *changes* (``joined``/``left``/``updated``) are ephemeral: each is published without history on the
 sibling broker channel ``<channel>#presence`` (``#`` cannot appear in a client-visible channel name, so the two
-never collide) and carry the complete, already-encoded ``presence`` frame as their data, so receiving nodes
-forward the bytes to their subscribers without decoding anything.
+never collide) as a one-change ``presence`` frame (what protocol 1 sent to clients, so nodes of either version
+understand each other during a rolling deploy). Every node with sockets on the channel, the publishing one too,
+coalesces them in the channel's `channels.presence_room.PresenceRoom` and sends its sockets one ``presence_diff``
+per room at most every ``flush_seconds`` (`flusher`): a room's frames grow with sockets x flushes, no longer with
+sockets x changes. The first change after a quiet spell goes out at once; later ones wait for the window.
 """
 
 from __future__ import annotations
@@ -20,18 +23,27 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.broker import Broker, BrokerUnavailable
 from channels.connection import Connection, Subscription
+from channels.loops import Clock, Loop
 from channels.presence import PresenceInfo, PresenceManager
+from channels.presence_room import Entry, PresenceRoom
 from channels.protocol import encode_presence_event
+
+if TYPE_CHECKING:
+    from channels.channel import LocalChannel
 
 logger = logging.getLogger(__name__)
 
 PRESENCE_SUFFIX = "#presence"
-_HEARTBEAT_BATCH = 200
+# Refreshes in flight at once. Well under the Redis client's connection pool (redis-py's asyncio default is 100
+# connections, shared with joins and leaves): at 200, a node with 150 sockets in a room failed a third of its
+# refreshes every heartbeat with "Too many connections", and their entries expired under live sockets.
+_HEARTBEAT_BATCH = 50
 
 Describe = Callable[[Connection], PresenceInfo]
 
@@ -53,11 +65,93 @@ class HubPresence:
     re-adds entries once the store is back.
     """
 
-    def __init__(self, manager: PresenceManager, broker: Broker, ttl_seconds: float, describe: Describe) -> None:
+    def __init__(
+        self,
+        manager: PresenceManager,
+        broker: Broker,
+        ttl_seconds: float,
+        describe: Describe,
+        *,
+        flush_seconds: float,
+        clock: Clock | None = None,
+    ) -> None:
         self.manager = manager
         self.ttl_seconds = ttl_seconds
+        self.flush_seconds = flush_seconds
         self._broker = broker
         self._describe = describe
+        self._dirty: dict[str, LocalChannel] = {}  # channels whose room has pending changes
+        self._loads: dict[PresenceRoom, asyncio.Event] = {}
+        # Idle until a change arrives (`changed` wakes it); then one pass per window while changes keep coming.
+        self.flusher = Loop("tandem-presence-flush", self._flush, interval=math.inf, clock=clock)
+        self._last_flush = -math.inf
+
+    # -- batched delivery --------------------------------------------------------------------------------
+
+    def changed(self, ch: LocalChannel) -> None:
+        """``ch``'s room has pending changes: flush it with the next window."""
+        if not self._dirty:
+            self.flusher.wake()
+        self._dirty[ch.name] = ch
+
+    async def _flush(self) -> float | None:
+        now = self.flusher.clock.now()
+        if now < self._last_flush + self.flush_seconds:
+            return self._last_flush + self.flush_seconds - now
+        self._last_flush = now
+        dirty, self._dirty = self._dirty, {}
+        for name, ch in dirty.items():
+            room = ch.presence_room
+            if room is None:
+                continue
+            if not room.loaded:
+                self._dirty[name] = ch  # sent once the room is loaded
+                continue
+            frame = room.flush()
+            if frame is not None:
+                for conn in ch.subscribers:
+                    conn.enqueue(frame)
+        return self.flush_seconds if self._dirty else None
+
+    async def ready(self, ch: LocalChannel) -> PresenceRoom:
+        """``ch``'s room, loaded from the store first if this node has not yet (one read however many wait).
+
+        Raises:
+            BrokerUnavailable: the store could not be reached.
+        """
+        room = ch.presence_room
+        assert room is not None, f"{ch.name} has no presence"
+        while not room.loaded:
+            loading = self._loads.get(room)
+            if loading is not None:
+                await loading.wait()
+                continue  # loaded, or the load failed: then this caller tries
+            self._loads[room] = asyncio.Event()
+            try:
+                await self._load(ch, room)
+            finally:
+                self._loads.pop(room).set()
+        return room
+
+    async def reload(self, channels: Iterable[LocalChannel]) -> None:
+        """Read the loaded rooms of ``channels`` again and send what differs (changes may have been lost while
+        the broker was disconnected)."""
+        for ch in channels:
+            room = ch.presence_room
+            if room is None or not room.loaded:
+                continue
+            try:
+                await self._load(ch, room)
+            except BrokerUnavailable:
+                logger.warning("presence of %s not reloaded after a broker reconnect", ch.name, exc_info=True)
+
+    async def _load(self, ch: LocalChannel, room: PresenceRoom) -> None:
+        entries: list[Entry] = [info.to_json() for info in await self.manager.list(ch.name)]
+        room.load(entries)
+        if room.pending:
+            self.changed(ch)
+
+    # -- entries ---------------------------------------------------------------------------------------------
 
     async def join(self, conn: Connection, sub: Subscription) -> None:
         """Add ``conn``'s entry on ``sub.channel`` and announce ``joined``."""
@@ -82,14 +176,6 @@ class HubPresence:
             await self._announce(channel, info, "left")
         except BrokerUnavailable:
             logger.warning("presence leave on %s not recorded; entry will expire", channel, exc_info=True)
-
-    async def members(self, channel: str) -> list[dict[str, Any]]:
-        """The channel's entries as JSON objects.
-
-        Raises:
-            BrokerUnavailable: the store could not be reached.
-        """
-        return [info.to_json() for info in await self.manager.list(channel)]
 
     async def heartbeat(self, connections: Iterable[Connection]) -> None:
         """Refresh every presence entry held by ``connections`` (batched, concurrently within a batch), and announce

@@ -6,9 +6,9 @@ Client -> server frames are JSON objects with a ``type`` and an optional integer
     {"type":"unsubscribe","id":2,"channel":"project:12:staff"}
     {"type":"ping","id":3}
     {"type":"presence","id":4,"channel":"project:12:staff","data":{"viewing":"task:40"}}
-    {"type":"presence_list","id":5,"channel":"project:12:staff"}
+    {"type":"presence_list","id":5,"channel":"project:12:staff","limit":100}
 
-Server -> client frames (``subscribed``, ``event``, ``unsubscribed``, ``reload``, ``pong``, ``presence``,
+Server -> client frames (``subscribed``, ``event``, ``unsubscribed``, ``reload``, ``pong``, ``presence_diff``,
 ``presence_list``, ``error``) are compact JSON objects. Several may be coalesced into one WebSocket text message,
 separated by ``"\\n"``; every frame this module encodes is ASCII and newline-free, and publication data is
 required to be compact JSON, so splitting a message on ``"\\n"`` always yields whole frames.
@@ -128,6 +128,7 @@ class SetPresence:
 class PresenceList:
     id: int | None
     channel: str
+    limit: int | None = None  # past this many entries, the reply is a sample (with the counts)
 
 
 ClientFrame = Subscribe | Unsubscribe | Ping | SetPresence | PresenceList
@@ -169,7 +170,10 @@ def parse_client_frame(text: str) -> ClientFrame:
             raise ProtocolError(ErrorCode.BAD_REQUEST, "presence data must be an object", frame_id)
         return SetPresence(frame_id, _read_channel(obj, frame_id), data)
     if kind == "presence_list":
-        return PresenceList(frame_id, _read_channel(obj, frame_id))
+        limit = obj.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_ID):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "'limit' must be a positive integer", frame_id)
+        return PresenceList(frame_id, _read_channel(obj, frame_id), limit)
     if not isinstance(kind, str):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "frame needs a string 'type'", frame_id)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {kind[:32]!r}", frame_id)
@@ -295,10 +299,45 @@ def encode_error(frame_id: int | None, code: ErrorCode, message: str) -> str:
 
 
 def encode_presence_event(channel: str, kind: str, info: JSONObject) -> str:
-    """Encode a ``presence`` frame; ``kind`` is ``joined``, ``left`` or ``updated``."""
+    """Encode one presence change (``kind`` is ``joined``, ``left`` or ``updated``) as nodes publish it on the
+    broker channel ``<channel>#presence`` (protocol 1 sent this very frame to clients; protocol 2 sends
+    `encode_presence_diff` instead)."""
     return _dumps({"type": "presence", "channel": channel, kind: info})
 
 
-def encode_presence_list(frame_id: int | None, channel: str, clients: list[JSONObject]) -> str:
-    """Encode the reply to ``presence_list``."""
-    return _dumps(_with_id({"type": "presence_list", "channel": channel, "clients": clients}, frame_id))
+def encode_presence_diff(
+    channel: str,
+    joined: list[JSONObject],
+    updated: list[JSONObject],
+    left: list[JSONObject],
+    *,
+    count: int,
+    users: int,
+) -> str:
+    """Encode a ``presence_diff`` frame: a room's changes over one flush window, and its size after them."""
+    return _dumps(
+        {
+            "type": "presence_diff",
+            "channel": channel,
+            "joined": joined,
+            "updated": updated,
+            "left": left,
+            "count": count,
+            "users": users,
+        }
+    )
+
+
+def encode_presence_list(
+    frame_id: int | None, channel: str, clients: list[JSONObject], *, count: int, users: int, truncated: bool
+) -> str:
+    """Encode the reply to ``presence_list``: the entries (a sample when ``truncated``) and the room's size."""
+    frame = {
+        "type": "presence_list",
+        "channel": channel,
+        "clients": clients,
+        "count": count,
+        "users": users,
+        "truncated": truncated,
+    }
+    return _dumps(_with_id(frame, frame_id))

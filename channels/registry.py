@@ -5,7 +5,9 @@ order so nothing published after the position is missed); later subscribers awai
 last one leaves, the broker subscription is dropped; a new setup for the same name waits for that unsubscribe
 first, so the broker always sees subscribe/unsubscribe in order.
 
-Broker publications are routed here: `on_publication` hands them to the channel, and when a channel reports a
+Broker publications are routed here: `on_publication` hands them to the channel (presence changes, from
+``<channel>#presence``, to the channel's `PresenceRoom`, and ``on_presence`` is told so the hub schedules a
+flush), and when a channel reports a
 gap it is *synced* — history is read from its delivered position (one sync task per channel, at most
 ``sync_concurrency`` history reads at once), then held publications are drained. After a broker reconnect every
 channel is synced, which is how events published while the connection was down still reach subscribers.
@@ -22,6 +24,7 @@ from channels import metrics
 from channels.broker import Broker, BrokerUnavailable, Publication
 from channels.channel import LocalChannel
 from channels.hub_presence import PRESENCE_SUFFIX, presence_channel
+from channels.presence_room import PresenceRoom
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +43,10 @@ class ChannelRegistry:
         recovery_limit: int,
         sync_concurrency: int,
         presence_enabled: Callable[[str], bool],
+        on_presence: Callable[[LocalChannel], None],
     ) -> None:
         self._broker = broker
+        self._on_presence = on_presence
         self._recovery_limit = recovery_limit
         self._presence_enabled = presence_enabled
         self._channels: dict[str, LocalChannel] = {}
@@ -56,6 +61,10 @@ class ChannelRegistry:
     def get(self, name: str) -> LocalChannel | None:
         """The local channel ``name`` if it has local subscribers."""
         return self._channels.get(name)
+
+    def channels(self) -> list[LocalChannel]:
+        """The channels with local subscribers now."""
+        return list(self._channels.values())
 
     def __len__(self) -> int:
         return len(self._channels)
@@ -73,6 +82,8 @@ class ChannelRegistry:
         if ch is None:
             ch = LocalChannel(name)
             ch.presence = self._presence_enabled(name)
+            if ch.presence:
+                ch.presence_room = PresenceRoom(name)
             self._channels[name] = ch
             self._setups[name] = self._spawn(self._setup(ch))
         ch.refs += 1
@@ -97,7 +108,7 @@ class ChannelRegistry:
         self._unsubscribing[ch.name] = self._spawn(self._broker_unsubscribe(ch, self._setups.get(ch.name)))
 
     def on_publication(self, pub: Publication) -> None:
-        """Route a broker publication to its channel (or its channel's presence subscribers)."""
+        """Route a broker publication to its channel (or its channel's presence room)."""
         metrics.RECEIVED.inc()
         ch = self._channels.get(pub.channel)
         if ch is not None:
@@ -106,10 +117,8 @@ class ChannelRegistry:
             return
         if pub.channel.endswith(PRESENCE_SUFFIX):
             ch = self._channels.get(pub.channel[: -len(PRESENCE_SUFFIX)])
-            if ch is not None and ch.presence:
-                text = pub.data.decode()
-                for conn in ch.subscribers:
-                    conn.enqueue(text)
+            if ch is not None and ch.presence_room is not None and ch.presence_room.receive(pub.data):
+                self._on_presence(ch)
 
     async def on_broker_reconnect(self) -> None:
         """Sync every ready channel: publications may have been lost while the broker was disconnected."""

@@ -297,8 +297,8 @@ async def test_the_clients_of_a_killed_node_are_announced_left_once_by_the_survi
                         frame = await watcher.next_event(remaining)
                     except TimeoutError:
                         return
-                    if frame.get("type") == "presence" and "left" in frame:
-                        into.append(frame["left"]["client_id"])
+                    if frame.get("type") == "presence_diff":
+                        into += [entry["client_id"] for entry in frame["left"]]
 
             # Announced within the ttl (2 s) plus a heartbeat period and a housekeeping tick, with room for a
             # loaded machine; then nothing more for two more ttls, though two survivors claim expired entries.

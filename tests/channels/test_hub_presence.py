@@ -1,18 +1,48 @@
-"""Presence through the hub: joined / updated / left events, listing, heartbeats, expiry of dead nodes."""
+"""Presence through the hub: batched joined / updated / left diffs, listing, heartbeats, expiry of dead nodes."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+from typing import Any
 
 import pytest
 
 from channels.connection import Connection
-from channels.hub import HubSettings
+from channels.hub import Hub, HubSettings
+from channels.loops import ManualClock
 from channels.presence import PresenceInfo, PresenceManager
 from tests.channels.conftest import BrokerFactory, HubFactory, wait_until
 from tests.channels.hubkit import HubClient
 
 CHANNEL = "project:12:staff"
+
+
+def diffs(client: HubClient, channel: str = CHANNEL) -> list[dict[str, Any]]:
+    return client.transport.of_type("presence_diff", channel)
+
+
+def entries(client: HubClient, kind: str) -> list[dict[str, Any]]:
+    """Every entry the client was told ``kind`` (joined, updated, left) about, in order."""
+    return [entry for frame in diffs(client) for entry in frame[kind]]
+
+
+def view(client: HubClient, channel: str = CHANNEL) -> dict[str, dict[str, Any]]:
+    """The room as the client sees it: its last ``presence_list`` reply with every later diff applied."""
+    here: dict[str, dict[str, Any]] = {}
+    for frame in client.transport.frames():
+        if frame.get("channel") != channel:
+            continue
+        if frame["type"] == "presence_list":
+            here = {c["client_id"]: c for c in frame["clients"]}
+        elif frame["type"] == "presence_diff":
+            for entry in frame["left"]:
+                here.pop(entry["client_id"], None)
+            for entry in frame["joined"] + frame["updated"]:
+                here[entry["client_id"]] = entry
+        elif frame["type"] == "unsubscribed":
+            here = {}
+    return here
 
 
 def describe(conn: Connection) -> PresenceInfo:
@@ -24,25 +54,31 @@ async def test_join_update_list_and_leave(presence: PresenceManager, make_hub: H
     hub = await make_hub(presence=presence, settings=HubSettings(presence_prefixes=("project:",)), describe=describe)
     ana, bo = HubClient(hub, "ana"), HubClient(hub, "bo")
     await ana.subscribe(CHANNEL)
-    await ana.transport.wait_for_frame(lambda f: f.get("joined", {}).get("user_id") == "ana")
+    await ana.transport.wait_for_frame(lambda f: [e["user_id"] for e in f.get("joined", ())] == ["ana"])
     await bo.subscribe(CHANNEL)
 
-    joined = await ana.transport.wait_for_frame(lambda f: f.get("joined", {}).get("user_id") == "bo")
+    joined = await ana.transport.wait_for_frame(lambda f: [e["user_id"] for e in f.get("joined", ())] == ["bo"])
     ack = await bo.request({"type": "presence", "channel": CHANNEL, "data": {"viewing": "task:40"}})
-    updated = await ana.transport.wait_for_frame(lambda f: "updated" in f)
+    updated = await ana.transport.wait_for_frame(lambda f: bool(f.get("updated")))
     listed = await ana.request({"type": "presence_list", "channel": CHANNEL})
     await hub.disconnect(bo.conn)
-    left = await ana.transport.wait_for_frame(lambda f: "left" in f)
+    left = await ana.transport.wait_for_frame(lambda f: bool(f.get("left")))
 
     assert joined == {
-        "type": "presence",
+        "type": "presence_diff",
         "channel": CHANNEL,
-        "joined": {"client_id": bo.conn.id, "user_id": "bo", "name": "Name of bo", "role": "staff", "data": {}},
+        "joined": [{"client_id": bo.conn.id, "user_id": "bo", "name": "Name of bo", "role": "staff", "data": {}}],
+        "updated": [],
+        "left": [],
+        "count": 2,
+        "users": 2,
     }
     assert ack["type"] == "ack"
-    assert updated["updated"]["data"] == {"viewing": "task:40"}
+    assert [e["data"] for e in updated["updated"]] == [{"viewing": "task:40"}]
     assert sorted(c["user_id"] for c in listed["clients"]) == ["ana", "bo"]
-    assert left["left"]["client_id"] == bo.conn.id
+    assert (listed["count"], listed["users"], listed["truncated"]) == (2, 2, False)
+    assert [e["client_id"] for e in left["left"]] == [bo.conn.id]
+    assert (left["count"], left["users"]) == (1, 1)
     assert [i.user_id for i in await presence.list(CHANNEL)] == ["ana"]
 
 
@@ -58,7 +94,7 @@ async def test_channels_without_presence_refuse_presence_frames(
 
     assert reply["code"] == "presence_disabled"
     assert not_subscribed["code"] == "not_subscribed"
-    assert client.transport.of_type("presence") == []
+    assert client.transport.of_type("presence_diff") == []
 
 
 async def test_heartbeats_keep_entries_alive_and_a_dead_nodes_entries_expire(
@@ -93,12 +129,12 @@ async def test_presence_data_size_is_bounded(presence: PresenceManager, make_hub
     reply = await client.request({"type": "presence", "channel": CHANNEL, "data": {"x": "y" * 100}})
 
     assert reply["code"] == "bad_request"
-    await wait_until(lambda: bool(client.transport.of_type("presence")))
-    assert all("updated" not in f for f in client.transport.of_type("presence"))
+    await wait_until(lambda: bool(diffs(client)))  # its own join
+    assert entries(client, "updated") == []
 
 
 def lefts(client: HubClient) -> list[str]:
-    return [f["left"]["client_id"] for f in client.transport.of_type("presence", CHANNEL) if "left" in f]
+    return [entry["client_id"] for entry in entries(client, "left")]
 
 
 @pytest.mark.parametrize("broker_factory", ["redis"], indirect=True)  # three nodes: one broker each
@@ -116,7 +152,7 @@ async def test_the_entries_of_a_dead_node_are_announced_left_once_by_the_survivo
     gone, dual_on_doomed, dual_on_b = HubClient(doomed, "gone"), HubClient(doomed, "dual"), HubClient(b, "dual")
     for client in (watcher_b, watcher_c, gone, dual_on_doomed, dual_on_b):
         await client.subscribe(CHANNEL)
-    await wait_until(lambda: len(watcher_c.transport.of_type("presence", CHANNEL)) >= 4, what="everyone joined")
+    await wait_until(lambda: len(entries(watcher_c, "joined")) >= 4, what="everyone joined")
 
     # The node dies: no more heartbeats, no goodbyes (its sockets never disconnect).
     await doomed.housekeeping.stop()
@@ -147,22 +183,159 @@ async def test_a_late_heartbeat_after_its_entry_was_announced_left_announces_joi
     await late.subscribe(CHANNEL)
     entry = late.conn.subscriptions[CHANNEL].presence
     assert entry is not None
+    await wait_until(lambda: late.conn.id in view(watcher), what="the watcher was told late joined")
     await presence.add(CHANNEL, entry, ttl_seconds=0.1)  # its node stalled: the entry ran out
     async with asyncio.timeout(10):
         while "late" in [i.user_id for i in await presence.list(CHANNEL)]:
             await asyncio.sleep(0.02)
     assert hub._presence is not None
     await hub._presence.heartbeat([watcher.conn])  # the watcher's node refreshes its own, and claims the expired
-    await watcher.transport.wait_for_frame(lambda f: f.get("left", {}).get("client_id") == late.conn.id)
+    await wait_until(lambda: lefts(watcher) == [late.conn.id], what="left for the late entry")
 
     await hub._presence.heartbeat(hub.connections)  # the node is back: "late" is here after all
 
     def joins_of_late() -> int:
-        frames = watcher.transport.of_type("presence", CHANNEL)
-        return len([f for f in frames if f.get("joined", {}).get("client_id") == late.conn.id])
+        return len([e for e in entries(watcher, "joined") if e["client_id"] == late.conn.id])
 
     await wait_until(lambda: joins_of_late() == 2, what="joined again")  # its first join, and this one
     await hub._presence.heartbeat(hub.connections)  # an ordinary heartbeat announces nothing
     await asyncio.sleep(0.1)
     assert joins_of_late() == 2
     assert sorted(i.user_id for i in await presence.list(CHANNEL)) == ["late", "watcher"]
+
+
+def pending(hub: Hub, channel: str = CHANNEL) -> dict[str, Any]:
+    ch = hub._registry.get(channel)
+    assert ch is not None and ch.presence_room is not None
+    return ch.presence_room.pending
+
+
+async def test_changes_within_one_window_reach_each_socket_as_one_frame(
+    presence: PresenceManager, make_hub: HubFactory
+) -> None:
+    clock = ManualClock()
+    settings = HubSettings(presence_prefixes=("project:",), presence_flush_seconds=0.2)
+    hub = await make_hub(presence=presence, settings=settings, describe=describe, clock=clock)
+    watchers = [HubClient(hub, f"w{i}") for i in range(6)]
+    for watcher in watchers:
+        await watcher.subscribe(CHANNEL)
+        await watcher.request({"type": "presence_list", "channel": CHANNEL})
+    clock.advance(1)  # the joins go out in one flush at t=1; the clock stays there, so the next window is held
+    await wait_until(lambda: all(len(view(w)) == 6 for w in watchers), what="everyone sees everyone")
+    before = [len(diffs(w)) for w in watchers]
+
+    for i, watcher in enumerate(watchers[:4]):  # four data changes
+        await watcher.request({"type": "presence", "channel": CHANNEL, "data": {"n": i}})
+    await watchers[0].request({"type": "presence", "channel": CHANNEL, "data": {"n": 99}})  # and a second one
+    passing = HubClient(hub, "passing")  # joins and leaves inside the window
+    await passing.subscribe(CHANNEL)
+    await hub.disconnect(passing.conn)
+    await hub.disconnect(watchers[5].conn)  # leaves
+    back = watchers[4]  # leaves and comes back
+    await back.request({"type": "unsubscribe", "channel": CHANNEL})
+    await back.subscribe(CHANNEL)
+    await wait_until(
+        lambda: len(pending(hub)) == 7 and pending(hub).get(back.conn.id) is not None,
+        what="the broker delivered the ten changes to the room",
+    )
+    assert [len(diffs(w)) for w in watchers[:4]] == before[:4]  # nothing sent yet
+
+    clock.advance(0.2)
+    await wait_until(lambda: all(len(diffs(w)) > n for w, n in zip(watchers[:4], before, strict=False)))
+
+    for watcher, count in zip(watchers[:4], before, strict=False):
+        (frame,) = diffs(watcher)[count:]
+        assert frame["joined"] == [] and frame["count"] == 5 and frame["users"] == 5
+        assert sorted(e["user_id"] for e in frame["left"]) == ["w5"]  # "passing" was never shown: no left for it
+        # "back" is here as before (same entry): nothing to say about it.
+        assert {e["user_id"]: e["data"] for e in frame["updated"]} == {
+            "w0": {"n": 99},
+            "w1": {"n": 1},
+            "w2": {"n": 2},
+            "w3": {"n": 3},
+        }
+    truth = {i.client_id: i.to_json() for i in await presence.list(CHANNEL)}
+    for watcher in watchers[:4]:
+        assert view(watcher) == truth
+
+
+async def _churn(hubs: list[Hub], rng: random.Random, rounds: int) -> list[HubClient]:
+    """Sockets come, go, leave and rejoin, and set data, on every hub; returns those still subscribed."""
+    here: list[HubClient] = []
+    for step in range(rounds):
+        action = rng.random()
+        if action < 0.35 or len(here) < 3:
+            client = HubClient(rng.choice(hubs), f"u{step % 7}")
+            await client.subscribe(CHANNEL)
+            await client.request({"type": "presence_list", "channel": CHANNEL})
+            here.append(client)
+        elif action < 0.5:
+            client = here.pop(rng.randrange(len(here)))
+            await client.hub.disconnect(client.conn)
+        elif action < 0.65:
+            client = rng.choice(here)
+            await client.request({"type": "unsubscribe", "channel": CHANNEL})
+            await client.subscribe(CHANNEL)
+            await client.request({"type": "presence_list", "channel": CHANNEL})
+        else:
+            await rng.choice(here).request({"type": "presence", "channel": CHANNEL, "data": {"step": step}})
+        if rng.random() < 0.3:
+            await asyncio.sleep(rng.uniform(0, 0.03))  # some changes share a window, some do not
+    return here
+
+
+async def _converged(here: list[HubClient], presence: PresenceManager) -> None:
+    truth = {i.client_id: i.to_json() for i in await presence.list(CHANNEL)}
+    assert sorted(truth) == sorted(c.conn.id for c in here)
+
+    def exact() -> bool:
+        return all(view(c) == truth for c in here)
+
+    await wait_until(exact, within=10, what="every socket's view equal to who is here")
+    frames = max(len(diffs(c)) for c in here)
+    await asyncio.sleep(0.3)  # and it stays so: nothing more is sent
+    assert max(len(diffs(c)) for c in here) == frames and exact()
+
+
+async def test_every_socket_ends_with_who_is_here_after_churn(presence: PresenceManager, make_hub: HubFactory) -> None:
+    settings = HubSettings(presence_prefixes=("project:",), presence_flush_seconds=0.05)
+    hub = await make_hub(presence=presence, settings=settings, describe=describe)
+
+    here = await _churn([hub], random.Random(23), rounds=150)
+
+    await _converged(here, presence)
+    changes = 150
+    assert all(len(diffs(c)) < changes / 2 for c in here)  # batched: far fewer frames than changes
+
+
+@pytest.mark.parametrize("broker_factory", ["redis"], indirect=True)  # two nodes: one broker each
+async def test_two_nodes_batch_the_changes_they_receive_from_redis(
+    presence: PresenceManager, broker_factory: BrokerFactory, make_hub: HubFactory
+) -> None:
+    settings = HubSettings(presence_prefixes=("project:",), presence_flush_seconds=0.05)
+    hubs = [
+        await make_hub(broker=await broker_factory(), presence=presence, settings=settings, describe=describe)
+        for _ in range(2)
+    ]
+
+    here = await _churn(hubs, random.Random(5), rounds=150)
+
+    await _converged(here, presence)
+    assert {c.hub for c in here} == set(hubs)
+    assert all(len(diffs(c)) < 150 / 2 for c in here)
+
+
+async def test_a_heartbeat_of_more_entries_than_the_redis_pool_holds_refreshes_them_all(
+    presence: PresenceManager, make_hub: HubFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
+    hub = await make_hub(presence=presence, settings=settings, describe=describe)
+    clients = [HubClient(hub, f"u{i}") for i in range(150)]  # redis-py's asyncio pool: 100 connections
+    for client in clients:
+        await client.subscribe(CHANNEL)
+    assert hub._presence is not None
+
+    await hub._presence.heartbeat(hub.connections)
+
+    assert "refreshes failed" not in caplog.text
+    assert len(await presence.list(CHANNEL)) == 150

@@ -35,6 +35,9 @@ def test_parses_every_client_frame() -> None:
         SetPresence(4, "task:40:shared", {"typing": True})
     )
     assert parse_client_frame('{"type":"presence_list","id":5,"channel":"user:7"}') == PresenceList(5, "user:7")
+    assert parse_client_frame('{"type":"presence_list","channel":"user:7","limit":100}') == PresenceList(
+        None, "user:7", 100
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,6 +57,8 @@ def test_parses_every_client_frame() -> None:
         ('{"type":"subscribe","id":2,"channel":"a:b","since":{"offset":-1,"epoch":"e"}}', ErrorCode.BAD_REQUEST, 2),
         ('{"type":"subscribe","id":2,"channel":"a:b","since":{"offset":1}}', ErrorCode.BAD_REQUEST, 2),
         ('{"type":"presence","id":3,"channel":"a:b","data":[1]}', ErrorCode.BAD_REQUEST, 3),
+        ('{"type":"presence_list","id":4,"channel":"a:b","limit":0}', ErrorCode.BAD_REQUEST, 4),
+        ('{"type":"presence_list","id":4,"channel":"a:b","limit":"10"}', ErrorCode.BAD_REQUEST, 4),
     ],
 )
 def test_bad_frames_raise_protocol_errors_carrying_the_id(text: str, code: ErrorCode, frame_id: int | None) -> None:

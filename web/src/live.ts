@@ -122,9 +122,10 @@ export class LiveClient {
     if (this.state === "live") this.send({ type: "presence", channel, data });
   }
 
-  /** Ask who is on a presence channel; the answer reaches the channel's handler as a presence message. */
-  requestPresence(channel: string): void {
-    if (this.state === "live") this.send({ type: "presence_list", channel });
+  /** Ask who is on a presence channel (past `limit` entries: a sample and the counts); the answer reaches the
+   * channel's handler as a presence message. */
+  requestPresence(channel: string, limit?: number): void {
+    if (this.state === "live") this.send(limit ? { type: "presence_list", channel, limit } : { type: "presence_list", channel });
   }
 
   private setState(state: ConnectionState): void {
@@ -238,7 +239,7 @@ export class LiveClient {
         this.positions.set(channel!, frame.position as Position);
         handler?.({ kind: "reload" });
         break;
-      case "presence":
+      case "presence_diff":
       case "presence_list":
         handler?.({ kind: "presence", frame });
         break;

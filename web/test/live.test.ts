@@ -192,4 +192,19 @@ describe("LiveClient", () => {
     sockets[0].push({ type: "unsubscribed", channel: "project:1:shared", reason: "forbidden" });
     expect(seen).toEqual(["revoked"]);
   });
+
+  it("asks for a room's list with a limit, and hands its diffs and list to the room's handler", () => {
+    const { client, sockets } = harness();
+    const seen: ChannelMessage[] = [];
+    client.subscribe("room:project:1", (m) => m.kind === "presence" && seen.push(m));
+    client.start();
+    sockets[0].onopen?.({});
+    sockets[0].push({ type: "subscribed", channel: "room:project:1", position: { offset: 0, epoch: "e1" } });
+    client.requestPresence("room:project:1", 100);
+    expect(sockets[0].sent.at(-1)).toMatchObject({ type: "presence_list", channel: "room:project:1", limit: 100 });
+    const diff = { type: "presence_diff", channel: "room:project:1", joined: [], updated: [], left: [], count: 0, users: 0 };
+    sockets[0].push({ type: "presence_list", channel: "room:project:1", clients: [], count: 0, users: 0 }, diff);
+    sockets[0].push({ type: "presence", channel: "room:project:1", joined: {} }); // protocol 1: not sent any more
+    expect(seen.map((m) => (m.kind === "presence" ? m.frame.type : m.kind))).toEqual(["presence_list", "presence_diff"]);
+  });
 });

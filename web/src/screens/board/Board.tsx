@@ -230,7 +230,7 @@ export function Board({ projectId, who }: { projectId: number; who: User }) {
       <ProjectNav projectId={projectId} current="board" manages={mayConfigure.project(who, project)} />
       <div class="board-head">
         <h1>{project.name}</h1>
-        <Avatars people={here} />
+        <Avatars people={here.people} more={here.more} />
       </div>
       <PageOutOfDate error={page.failed} retry={reload} />
       <SinceLastVisit projectId={projectId} stamp={activityStamp} />

@@ -1,47 +1,35 @@
 // Who is looking at the same thing: a presence room's members as avatars.
 import { useEffect, useState } from "preact/hooks";
 import { liveClient } from "../../app/session";
-import { t } from "../../i18n";
+import { t, tn } from "../../i18n";
+import { applyPresence, emptyRoom, people, PRESENCE_LIST_LIMIT, type PresenceEntry } from "../../presence";
 
-export interface Presence {
-  client_id: string;
-  user_id: string;
-  name: string;
-  role: string;
-}
+export type Presence = PresenceEntry;
+
+/** Avatars shown before "+N": a busy room shows a few faces and how many more people are there. */
+const MAX_AVATARS = 12;
 
 /** Join `room` (saying what is viewed) and follow who else is in it. */
-export function usePresence(room: string, viewing: string): Presence[] {
-  const [here, setHere] = useState<Map<string, Presence>>(new Map());
+export function usePresence(room: string, viewing: string): { people: Presence[]; more: number } {
+  const [here, setHere] = useState(emptyRoom);
   useEffect(() => {
     const live = liveClient();
+    setHere(emptyRoom());
     return live.subscribe(room, (message) => {
       if (message.kind === "subscribed") {
         live.sendPresence(room, { viewing });
-        live.requestPresence(room);
+        live.requestPresence(room, PRESENCE_LIST_LIMIT);
       } else if (message.kind === "presence") {
         const frame = message.frame;
-        setHere((old) => {
-          const next = new Map(frame.type === "presence_list" ? [] : old);
-          if (frame.type === "presence_list") {
-            for (const p of frame.clients as Presence[]) next.set(p.client_id, p);
-          } else {
-            const joined = (frame.joined ?? frame.updated) as Presence | undefined;
-            const left = frame.left as Presence | undefined;
-            if (joined) next.set(joined.client_id, joined);
-            if (left) next.delete(left.client_id);
-          }
-          return next;
-        });
+        setHere((old) => applyPresence(old, frame));
       }
     });
   }, [room]);
-  const people = new Map<string, Presence>();
-  for (const p of here.values()) people.set(p.user_id, p);
-  return [...people.values()];
+  const { shown, more } = people(here, MAX_AVATARS);
+  return { people: shown, more };
 }
 
-export function Avatars({ people }: { people: Presence[] }) {
+export function Avatars({ people, more = 0 }: { people: Presence[]; more?: number }) {
   return (
     <ul class="avatars" aria-label={t("board.here")}>
       {people.map((p) => (
@@ -56,6 +44,12 @@ export function Avatars({ people }: { people: Presence[] }) {
           <span class="visually-hidden">{p.name}</span>
         </li>
       ))}
+      {more > 0 && (
+        <li class="avatar avatar-more" title={tn("board.moreHere", more)}>
+          <span aria-hidden="true">+{more}</span>
+          <span class="visually-hidden">{tn("board.moreHere", more)}</span>
+        </li>
+      )}
     </ul>
   );
 }

@@ -7,6 +7,7 @@ import { liveClient } from "../../app/session";
 import type { ChannelMessage } from "../../live";
 import { toast } from "../../app/toast";
 import { t } from "../../i18n";
+import { presenceChanges } from "../../presence";
 import { LoadFailed } from "../common/LoadFailed";
 import { Composer, type Audience } from "./Composer";
 import { FeedbackMarkControl, useFeedbackMarks, type FeedbackMark } from "./FeedbackMark";
@@ -310,10 +311,14 @@ export function Thread({ taskId, who, people, canComment }: { taskId: number; wh
           }
           return next;
         }
-        const info = (frame.joined ?? frame.updated ?? frame.left) as Here | undefined;
-        if (!info || info.user_id === String(who.id)) return old;
-        if (frame.left || !info.data?.typing) next.delete(`${room}|${info.client_id}`);
-        else next.set(`${room}|${info.client_id}`, info.name);
+        const { here, gone } = presenceChanges(frame);
+        if (!here.length && !gone.length) return old;
+        for (const p of gone) next.delete(`${room}|${p.client_id}`);
+        for (const p of here as Here[]) {
+          if (p.user_id === String(who.id)) continue;
+          if (p.data?.typing) next.set(`${room}|${p.client_id}`, p.name);
+          else next.delete(`${room}|${p.client_id}`);
+        }
         return next;
       });
     };
