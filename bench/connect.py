@@ -221,8 +221,6 @@ async def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="tandem-connect-") as tmp_name:
         tmp = Path(tmp_name)
         seed = await asyncio.to_thread(make_seed, tmp)
-        os.environ["TANDEM_WS_MAX_SOCKETS_PER_USER"] = "0"
-        os.environ["TANDEM_WS_MAX_SOCKETS_PER_IP"] = "0"
         targets = {
             "tandem": await start_tandem("tandem", seed, tmp, nodes=1, redis=False),
             "uvicorn": await start_bare_uvicorn(tmp),

@@ -482,6 +482,10 @@ async def start_tandem(
         "TANDEM_API_WRITES_PER_MINUTE_PER_USER": "1000000",
         "TANDEM_API_REQUESTS_PER_MINUTE_PER_USER": "1000000",
         "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP": "1000000",
+        # Every subscriber here is one of two customers, from one address: the per-user and per-IP socket caps
+        # (64 and 256 a node) would turn away all but a few hundred.
+        "TANDEM_WS_MAX_SOCKETS_PER_USER": "0",
+        "TANDEM_WS_MAX_SOCKETS_PER_IP": "0",
     }
     closers: list[Callable[[], Awaitable[None] | None]] = []
     extra: dict[str, Callable[[], list[int]]] = {}
