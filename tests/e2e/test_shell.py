@@ -1,7 +1,8 @@
 """The shell in a real browser, at a phone's and a desk's width, in English and Swedish: the in-app "not found"
-page for every route with a bad id, every page whose own load fails saying so with Try again, refusals in the
-reader's language (never the API's English), every navigation starting at the top, and no page wider than a 360 px
-screen with long titles and file names.
+page for every route with a bad id, every page whose own load fails saying so with Try again (an invitation's
+preview too, which says "invalid" only when the server says so), refusals in the reader's language (never the API's
+English), every navigation starting at the top, and no page wider than a 360 px screen with long titles and file
+names.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from playwright.async_api import Browser, Page, Route, expect
 from server.accounts.passwords import password_weakness
 from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: the fixture)
 from tests.nodes import Node
-from tests.workspace import Workspace
+from tests.workspace import INVITE_TOKEN, Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGS = {name: json.loads((ROOT / "web" / "src" / "locales" / f"{name}.json").read_text()) for name in ("en", "sv")}
@@ -91,6 +92,8 @@ async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
         f"/projects/{MISSING}/files",
         f"/projects/{MISSING}/reports",
         f"/projects/{MISSING}/people",
+        f"/projects/{MISSING}/milestones",
+        f"/projects/{MISSING}/settings",
         f"/projects/{px}/nonsense",
     ]
     page = customer.page
@@ -143,6 +146,9 @@ async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
         (f"/projects/{px}/requests", rf"/api/projects/{px}/requests\?", ".request-list", title),
         (f"/projects/{px}/requests/{request}", rf"/api/requests/{request}$", "main.request-page h1", title),
         (f"/projects/{px}/reports", rf"/api/projects/{px}/reports/kpis\?", ".kpi-tiles", ""),
+        (f"/projects/{px}/milestones", rf"/api/projects/{px}/milestones$", "main.milestones-page h1", "PX"),
+        (f"/projects/{px}/settings", rf"/api/projects/{px}/settings$", "main.page h1", "PX"),
+        (f"/projects/{px}/people", rf"/api/projects/{px}/members$", "main.people-page h1", "PX"),
     ]
     if staff:
         pages.append(("/reports", r"/api/reports/portfolio$", "main.portfolio h1", words["reports.portfolio"]))
@@ -175,6 +181,70 @@ async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
     # Chromium logs each refused request as a console error; nothing else may appear.
     assert [e for e in person.errors if "WebSocket" not in e and "500" not in e] == []
     await person.context.close()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "language"),
+    [pytest.param(390, 844, "sv", id="phone-sv"), pytest.param(1280, 800, "en", id="desktop-en")],
+)
+async def test_an_invitation_whose_preview_fails_says_why_and_opens_on_try_again(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+    language: str,
+) -> None:
+    """Only the server's answer that the link opens no invitation says "invalid"; a 500 or no connection says so,
+    with Try again, and Try again opens the invitation."""
+    node = two_nodes[0]
+    words = CATALOGS[language]
+    # Signed out: a fresh context with no session, in the reader's language.
+    context = await browser.new_context(
+        viewport={"width": width, "height": height}, locale="sv-SE" if language == "sv" else "en-GB"
+    )
+    person = Person(context, await context.new_page(), node)
+    page = person.page
+    refused: list[str] = []
+
+    async def answer_500(route: Route) -> None:
+        refused.append(route.request.url)
+        await route.fulfill(status=500, json={"error": "internal", "message": "Internal error"})
+
+    async def no_connection(route: Route) -> None:
+        refused.append(route.request.url)
+        await route.abort("connectionrefused")
+
+    for done, (refuse, reason) in enumerate([(answer_500, "error.server"), (no_connection, "error.network")], start=1):
+        # On the context, so a service worker's fetch is refused too; once, so Try again gets the answer.
+        await context.route(re.compile(r"/api/invites/preview$"), refuse, times=1)
+        await page.goto("about:blank")  # a load, not a move within the page already at this address
+        await page.goto(f"{node.http}/invite#{INVITE_TOKEN}")
+        failed = page.locator("#invite-load-failed")
+        await expect(failed).to_have_attribute("role", "alert", timeout=10_000)
+        await expect(failed).to_contain_text(words["invite.loadFailed"].replace("{reason}", words[reason]))
+        await expect(page.locator("main")).not_to_contain_text(words["invite.invalid"])
+        await expect(page.locator("html")).to_have_attribute("lang", language)
+        if language == "sv":
+            assert no_english(await page.inner_text("body"), {"Internal error"}) == [], reason
+        if done == 1:
+            await shoot(person, f"invite-load-failed-{language}")
+        # Try again, by keyboard: the invitation opens and the failure goes.
+        await failed.get_by_role("button", name=words["common.tryAgain"]).focus()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("main.centered form h1")).to_have_text(
+            words["invite.title"].replace("{project}", "PX"), timeout=10_000
+        )
+        await expect(failed).to_have_count(0)
+        assert len(refused) == done, reason
+    # The server's own answer that the link opens nothing still says so, without Try again.
+    await page.goto("about:blank")
+    await page.goto(f"{node.http}/invite#{'no-such-invitation-' * 2}")
+    await expect(page.locator("main.centered [role=alert]")).to_have_text(words["invite.invalid"], timeout=10_000)
+    await expect(page.locator("#invite-load-failed")).to_have_count(0)
+    # Chromium logs each refused request as a console error; nothing else may appear.
+    assert [e for e in person.errors if not re.search(r"500|404|ERR_CONNECTION_REFUSED|Failed to fetch", e)] == []
+    await context.close()
 
 
 @pytest.mark.parametrize(("width", "height"), WIDTHS)

@@ -10,7 +10,8 @@ import {
   mayConfigure,
   updateMilestone,
 } from "../../workflow-api";
-import { PageNotReady } from "../common/PageNotReady";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { Confirm, explain, failed, Field, NoticeLine, type FieldErrors, type Notice } from "../people/ui";
 import "../settings/settings.css";
@@ -29,7 +30,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
   const [project, setProject] = useState<Project | null>(null);
   const [milestones, setMilestones] = useState<Milestone[]>([]);
   const [asked, setAsked] = useState<FeedbackRequest[]>([]);
-  const [loadError, setLoadError] = useState("");
+  const page = usePageLoad(projectId);
   const [notice, setNotice] = useState<Notice | null>(null);
   const [busy, setBusy] = useState<number | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -37,22 +38,21 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
   const [asking, setAsking] = useState<Asking>(null);
   const [askError, setAskError] = useState("");
 
-  const reload = async () => {
-    try {
-      const [p, items, feedback] = await Promise.all([
-        api<Project>("GET", `/api/projects/${projectId}`),
-        listMilestones(projectId),
-        api<{ items: FeedbackRequest[] }>("GET", `/api/projects/${projectId}/feedback/requests`),
-      ]);
-      setProject(p);
-      setMilestones(items);
-      setAsked(feedback.items);
-      setLoadError("");
-    } catch (err) {
-      setLoadError(explain(err).message);
-    }
+  const load = async () => {
+    const [p, items, feedback] = await Promise.all([
+      api<Project>("GET", `/api/projects/${projectId}`),
+      listMilestones(projectId),
+      api<{ items: FeedbackRequest[] }>("GET", `/api/projects/${projectId}/feedback/requests`),
+    ]);
+    setProject(p);
+    setMilestones(items);
+    setAsked(feedback.items);
   };
+  // Never throws: a failure before the page is shown says so with Try again; after a change, the page stays as it
+  // was, said to be possibly out of date (PageOutOfDate).
+  const reload = () => page.run(load);
   useEffect(() => {
+    setProject(null);
     void reload();
   }, [projectId]);
 
@@ -116,7 +116,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
     }
   };
 
-  if (!project) return <PageNotReady error={loadError} />;
+  if (!project) return <PageNotReady class="milestones-page" error={page.failed} retry={reload} />;
   const manage = mayConfigure.milestones(user);
   return (
     <main class="page milestones-page">
@@ -124,6 +124,7 @@ export function Milestones({ projectId, user }: { projectId: number; user: User 
       <h1>
         {t("ms.title")}: {project.name}
       </h1>
+      <PageOutOfDate error={page.failed} retry={reload} />
       <NoticeLine notice={notice} />
       <section class="panel-section" aria-labelledby="milestones-title">
         <h2 id="milestones-title">{t("ms.title")}</h2>

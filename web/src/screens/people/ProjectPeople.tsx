@@ -17,41 +17,40 @@ import {
   type ProjectDetails,
   type ProjectRole,
 } from "../../people-api";
-import { PageNotReady } from "../common/PageNotReady";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { InviteForm } from "./InviteForm";
 import { ProjectDetailsPanel } from "./ProjectDetailsPanel";
 import { Confirm, CopyLink, explain, failed, formatDateTime, NoticeLine, roleName, type Notice } from "./ui";
-import { pageMissing } from "../../app/NotFound";
 
 export function ProjectPeople({ projectId, user }: { projectId: number; user: User }) {
   const [project, setProject] = useState<ProjectDetails | null>(null);
   const [members, setMembers] = useState<Member[]>([]);
   const [pending, setPending] = useState<Invite[]>([]);
-  const [loadError, setLoadError] = useState("");
+  const page = usePageLoad(projectId);
   const [notice, setNotice] = useState<Notice | null>(null);
 
-  const reload = async () => {
-    try {
-      const loaded = await getProject(projectId);
-      const manage = may.manageProject(user, loaded);
-      const [people, invites] = await Promise.all([
-        listMembers(projectId),
-        manage ? listPendingInvites(projectId) : Promise.resolve([]),
-      ]);
-      setProject(loaded);
-      setMembers(people);
-      setPending(invites);
-      setLoadError("");
-    } catch (err) {
-      if (!pageMissing(err)) setLoadError(explain(err).message);
-    }
+  const load = async () => {
+    const loaded = await getProject(projectId);
+    const manage = may.manageProject(user, loaded);
+    const [people, invites] = await Promise.all([
+      listMembers(projectId),
+      manage ? listPendingInvites(projectId) : Promise.resolve([]),
+    ]);
+    setProject(loaded);
+    setMembers(people);
+    setPending(invites);
   };
+  // Never throws: a failure before the page is shown says so with Try again; after a change, the page stays as it
+  // was, said to be possibly out of date (PageOutOfDate).
+  const reload = () => page.run(load);
   useEffect(() => {
+    setProject(null);
     void reload();
   }, [projectId]);
 
-  if (!project) return <PageNotReady error={loadError} />;
+  if (!project) return <PageNotReady class="people-page" error={page.failed} retry={reload} />;
   const manage = may.manageProject(user, project);
   return (
     <main class="page people-page">
@@ -64,6 +63,7 @@ export function ProjectPeople({ projectId, user }: { projectId: number; user: Us
         {project.client_name}
         {project.description ? ` · ${project.description}` : ""}
       </p>
+      <PageOutOfDate error={page.failed} retry={reload} />
       <NoticeLine notice={notice} />
       {/* Inviting comes first (on a phone too), with its pending invitations; then who is on it, and the project. */}
       <div class={manage ? "people-grid" : undefined}>

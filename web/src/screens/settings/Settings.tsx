@@ -19,7 +19,8 @@ import {
   type Template,
 } from "../../workflow-api";
 import { api, ApiError } from "../../api";
-import { PageNotReady } from "../common/PageNotReady";
+import { usePageLoad } from "../common/page-load";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
 import { ProjectNav } from "../common/ProjectNav";
 import { Confirm, explain, failed, Field, NoticeLine, type Notice } from "../people/ui";
 import { RequestFields } from "./RequestFields";
@@ -36,35 +37,35 @@ interface Loaded {
 
 export function ProjectSettings({ projectId, user }: { projectId: number; user: User }) {
   const [loaded, setLoaded] = useState<Loaded | null>(null);
-  const [loadError, setLoadError] = useState("");
+  const page = usePageLoad(projectId);
   const [notice, setNotice] = useState<Notice | null>(null);
 
-  const reload = async () => {
-    try {
-      const [project, statuses, templates, settings, fields] = await Promise.all([
-        api<Project>("GET", `/api/projects/${projectId}`),
-        listStatuses(projectId),
-        user.role === "customer" ? Promise.resolve([]) : listTemplates(),
-        getSettings(projectId),
-        listRequestFields(projectId),
-      ]);
-      setLoaded({ project, statuses, templates, settings, fields });
-      setLoadError("");
-    } catch (err) {
-      setLoadError(explain(err).message);
-    }
+  const load = async () => {
+    const [project, statuses, templates, settings, fields] = await Promise.all([
+      api<Project>("GET", `/api/projects/${projectId}`),
+      listStatuses(projectId),
+      user.role === "customer" ? Promise.resolve([]) : listTemplates(),
+      getSettings(projectId),
+      listRequestFields(projectId),
+    ]);
+    setLoaded({ project, statuses, templates, settings, fields });
   };
+  // Never throws: a failure before the page is shown says so with Try again; after a change, the page stays as it
+  // was, said to be possibly out of date (PageOutOfDate).
+  const reload = () => page.run(load);
   useEffect(() => {
+    setLoaded(null);
     void reload();
   }, [projectId]);
 
-  if (!loaded) return <PageNotReady error={loadError} />;
+  if (!loaded) return <PageNotReady class="settings-page" error={page.failed} retry={reload} />;
   const { project } = loaded;
   if (!mayConfigure.project(user, project))
     return (
       <main class="page">
         <ProjectNav projectId={projectId} current="settings" />
         <h1>{project.name}</h1>
+        <PageOutOfDate error={page.failed} retry={reload} />
         <p class="hint">{t("settings.readOnly")}</p>
       </main>
     );
@@ -74,6 +75,7 @@ export function ProjectSettings({ projectId, user }: { projectId: number; user: 
       <h1>
         {t("wf.title")}: {project.name}
       </h1>
+      <PageOutOfDate error={page.failed} retry={reload} />
       <NoticeLine notice={notice} />
       <div class="settings-grid" data-staff-only>
         <div>

@@ -1,9 +1,13 @@
 // `/invite#<token>`: joining a project by invitation. The person names themselves and chooses a password (or, where
 // the organization allows it, joins without one and signs in by link later); the API's reasons show beside the field.
-import { useEffect, useState } from "preact/hooks";
-import { api } from "../../api";
+// Only the API's answer that the link opens no invitation says "invalid"; a preview that fails otherwise says why,
+// with Try again.
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, ApiError } from "../../api";
+import { reasonFor } from "../../app/errors";
 import type { SignInResult } from "../../app/session";
 import { locale, t } from "../../i18n";
+import { LoadFailed } from "../common/LoadFailed";
 import { explain, Field, type FieldErrors } from "../people/ui";
 import { NewPasswordField } from "./NewPassword";
 
@@ -17,21 +21,33 @@ interface Preview {
 
 type Joined = (result: SignInResult, projectId: number) => void;
 
+/** The server's answer that this link opens no invitation (unknown, used or expired, or no token at all); any
+ * other failure (a 500, no connection) is not the link's fault and is said as it is, with Try again. */
+function linkInvalid(err: unknown): boolean {
+  return err instanceof ApiError && (err.code === "invite_invalid" || (err.status === 422 && err.code === "invalid"));
+}
+
+type Shown = Preview | { failed: string } | "invalid" | null;
+
 export function Invite({ token, onJoined }: { token: string; onJoined: Joined }) {
-  const [preview, setPreview] = useState<Preview | null | "invalid">(null);
+  const [shown, setShown] = useState<Shown>(null);
+  const asked = useRef(token);
+  const load = async () => {
+    const forToken = token;
+    try {
+      const found = await api<Preview>("POST", "/api/invites/preview", { token });
+      if (asked.current === forToken) setShown(found);
+    } catch (err) {
+      if (asked.current === forToken) setShown(linkInvalid(err) ? "invalid" : { failed: reasonFor(err) });
+    }
+  };
   useEffect(() => {
-    let gone = false;
-    setPreview(null);
-    api<Preview>("POST", "/api/invites/preview", { token }).then(
-      (found) => gone || setPreview(found),
-      () => gone || setPreview("invalid"),
-    );
-    return () => {
-      gone = true;
-    };
+    asked.current = token;
+    setShown(null);
+    void load();
   }, [token]);
-  if (preview === null) return <main class="centered" aria-busy="true" />;
-  if (preview === "invalid") {
+  if (shown === null) return <main class="centered" aria-busy="true" />;
+  if (shown === "invalid") {
     return (
       <main class="centered">
         <p class="panel error" role="alert">
@@ -40,7 +56,14 @@ export function Invite({ token, onJoined }: { token: string; onJoined: Joined })
       </main>
     );
   }
-  return <JoinForm token={token} preview={preview} onJoined={onJoined} />;
+  if ("failed" in shown) {
+    return (
+      <main class="centered">
+        <LoadFailed id="invite-load-failed" class="panel" text={t("invite.loadFailed", { reason: shown.failed })} retry={load} />
+      </main>
+    );
+  }
+  return <JoinForm token={token} preview={shown} onJoined={onJoined} />;
 }
 
 function JoinForm({ token, preview, onJoined }: { token: string; preview: Preview; onJoined: Joined }) {
