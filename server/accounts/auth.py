@@ -34,7 +34,7 @@ from starlette.requests import HTTPConnection
 
 from server.accounts.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
 from server.accounts.signin_throttle import SignInThrottle, make_throttle
-from server.db import Database, UTCDateTime, json_object_agg, utcnow
+from server.db import UTCDateTime, json_object_agg, utcnow
 from server.errors import RateLimited, Refused, Unauthenticated
 from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, SignInLink, User
 from server.policy import Actor, CustomerCapability
@@ -138,15 +138,9 @@ class SessionPrincipal(Protocol):
     token_hash: str
 
 
-async def refresh_actor(db: Database, principal: SessionPrincipal, idle: dt.timedelta) -> Actor | None:
-    """Re-read ``principal``'s actor (memberships as they are now) into it; None if the session ended, expired or
-    went idle."""
-    async with db.session() as session:
-        return await refresh_actor_in(session, principal, idle)
-
-
 async def refresh_actor_in(session: AsyncSession, principal: SessionPrincipal, idle: dt.timedelta) -> Actor | None:
-    """`refresh_actor` within a session the caller goes on using (one session for the check and what follows)."""
+    """Re-read ``principal``'s actor (memberships as they are now) into it, in ``session``; None if the session
+    ended, expired or went idle. Sockets ask it through `SocketAdmission.current_actor`."""
     actor = await actor_for_session(session, principal.actor.user_id, principal.token_hash, idle)
     if actor is not None:
         principal.actor = actor

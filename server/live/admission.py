@@ -351,16 +351,14 @@ class SocketAdmission:
         self.epoch.stamp(principal, epoch)
         return principal
 
-    async def current_actor(
-        self, session: AsyncSession, principal: LivePrincipal, *, reread: bool = False
-    ) -> Actor | None:
+    async def current_actor(self, session: AsyncSession, principal: LivePrincipal) -> Actor | None:
         """``principal``'s actor as it is now, or None if its session ended, expired or went idle.
 
         Read again from the database (into ``principal``) only when a control message arrived since it was last
-        read, when that was longer ago than the session sweep's interval, or when ``reread`` (a re-check after an
-        access change): see `AccessEpoch`.
+        read (so every re-check after an access change reads it) or when that was longer ago than the session
+        sweep's interval: see `AccessEpoch`.
         """
-        if not reread and self.epoch.fresh(principal):
+        if self.epoch.fresh(principal):
             return principal.actor
         epoch = self.epoch.value
         actor = await refresh_actor_in(session, principal, self.auth.idle)

@@ -180,7 +180,7 @@ class Realtime:
             if not channels:
                 continue
             async with self.db.session() as session:  # one session for both questions, as in _authorize
-                actor = await self.sockets.current_actor(session, principal, reread=True)
+                actor = await self.sockets.current_actor(session, principal)
                 if actor is None:
                     conn.abort(CloseCode.UNAUTHORIZED, "session ended")
                     continue
