@@ -67,7 +67,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from array import array
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -83,6 +82,7 @@ from bench.wsload import (
     LoadGenClient,
     cpu_seconds,
     free_port,
+    node_settings,
     percentile,
     pin,
     raise_fd_limit,
@@ -462,7 +462,7 @@ async def start_tandem(
     """Tandem node(s) on a copy of the seeded SQLite workspace, or on ``database_url`` (seeded by the caller)."""
     import httpx
 
-    from tests.nodes import SECRET, Node
+    from tests.nodes import Node
 
     work = tmp / name
     work.mkdir()
@@ -470,22 +470,12 @@ async def start_tandem(
         shutil.copy(seed.template, work / "tandem.db")
         database_url = f"sqlite:///{work / 'tandem.db'}"
     env = {
-        "TANDEM_DATABASE_URL": database_url,
-        "TANDEM_SECRET_KEY": SECRET,
-        "TANDEM_DATA_DIR": str(work),
-        "TANDEM_AUTO_MIGRATE": "false",
-        "TANDEM_REDIS_PREFIX": f"bench:{uuid.uuid4().hex}:",
-        # The load generators put the token in the URL (they cannot set headers); never outside a benchmark.
-        "TANDEM_WS_URL_TOKENS": "true",
+        **node_settings(database_url, work),
         # One staff user PATCHes ~750 times a minute here, above the per-user write limit a person gets (600):
         # limits high enough never to refuse, still counted on every request as in production.
         "TANDEM_API_WRITES_PER_MINUTE_PER_USER": "1000000",
         "TANDEM_API_REQUESTS_PER_MINUTE_PER_USER": "1000000",
         "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP": "1000000",
-        # Every subscriber here is one of two customers, from one address: the per-user and per-IP socket caps
-        # (64 and 256 a node) would turn away all but a few hundred.
-        "TANDEM_WS_MAX_SOCKETS_PER_USER": "0",
-        "TANDEM_WS_MAX_SOCKETS_PER_IP": "0",
     }
     closers: list[Callable[[], Awaitable[None] | None]] = []
     extra: dict[str, Callable[[], list[int]]] = {}

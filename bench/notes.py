@@ -55,6 +55,7 @@ from bench.wsload import (
     LoadGenClient,
     cpu_seconds,
     free_port,
+    node_settings,
     percentile,
     pin,
     raise_fd_limit,
@@ -156,18 +157,10 @@ def start_tandem() -> Server:
     port = free_port()
     env = {
         **os.environ,
-        "TANDEM_DATABASE_URL": url,
-        "TANDEM_SECRET_KEY": "bench-secret-" + "b" * 32,
-        "TANDEM_DATA_DIR": str(tmp),
-        "TANDEM_AUTO_MIGRATE": "false",
-        # The load generators put the token in the URL (they cannot set headers); never outside a benchmark.
-        "TANDEM_WS_URL_TOKENS": "true",
+        **node_settings(url, tmp),
         # The burst scenario sends updates back to back, far past an editor's pace (and the default 4429 limit).
         "TANDEM_NOTES_MESSAGES_PER_SECOND": "1000000",
         "TANDEM_NOTES_MESSAGE_BURST": "1000000",
-        # Every editor here is one of a few users, from one address: lift the per-user and per-IP socket caps.
-        "TANDEM_WS_MAX_SOCKETS_PER_USER": "0",
-        "TANDEM_WS_MAX_SOCKETS_PER_IP": "0",
         "PYTHONPATH": str(ROOT),
     }
     process = subprocess.Popen(

@@ -52,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as PipeEnd
 from pathlib import Path
@@ -67,6 +66,7 @@ from bench.wsload import (
     LoadGenClient,
     cpu_seconds,
     free_port,
+    node_settings,
     pin,
     raise_fd_limit,
     wait_for_port,
@@ -306,24 +306,11 @@ def start_target(name: str, root: Path, seed: Seed, tmp: Path, nodes: int) -> Ta
     """Node(s) of the Tandem tree at ``root`` on a copy of the seeded workspace (and a redis-server for two)."""
     import httpx
 
-    from tests.nodes import SECRET
-
     target = Target(name, root)
     work = tmp / name
     work.mkdir()
     shutil.copy(seed.template, work / "tandem.db")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root),
-        "TANDEM_DATABASE_URL": f"sqlite:///{work / 'tandem.db'}",
-        "TANDEM_SECRET_KEY": SECRET,
-        "TANDEM_DATA_DIR": str(work),
-        "TANDEM_AUTO_MIGRATE": "false",
-        "TANDEM_REDIS_PREFIX": f"bench:{uuid.uuid4().hex}:",
-        "TANDEM_WS_URL_TOKENS": "true",  # the load generators cannot set headers; never outside a benchmark
-        "TANDEM_WS_MAX_SOCKETS_PER_USER": "0",  # two users hold every socket here
-        "TANDEM_WS_MAX_SOCKETS_PER_IP": "0",
-    }
+    env = {**os.environ, "PYTHONPATH": str(root), **node_settings(f"sqlite:///{work / 'tandem.db'}", work)}
     if nodes > 1:
         port = free_port()
         redis = _spawn(

@@ -22,6 +22,7 @@ import resource
 import select
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from multiprocessing.connection import Connection as PipeEnd
 from pathlib import Path
@@ -73,6 +74,27 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def node_settings(database_url: str, data_dir: Path) -> dict[str, str]:
+    """The settings every benchmark's Tandem node runs with (each benchmark adds its own).
+
+    The load generators put the token in the URL (they cannot set headers), which only a benchmark may allow; their
+    thousands of sockets belong to a few users from one address, so the per-user and per-IP socket caps (64 and 256
+    a node) are lifted.
+    """
+    from tests.nodes import SECRET
+
+    return {
+        "TANDEM_DATABASE_URL": database_url,
+        "TANDEM_SECRET_KEY": SECRET,
+        "TANDEM_DATA_DIR": str(data_dir),
+        "TANDEM_AUTO_MIGRATE": "false",
+        "TANDEM_REDIS_PREFIX": f"bench:{uuid.uuid4().hex}:",
+        "TANDEM_WS_URL_TOKENS": "true",
+        "TANDEM_WS_MAX_SOCKETS_PER_USER": "0",
+        "TANDEM_WS_MAX_SOCKETS_PER_IP": "0",
+    }
 
 
 def free_port() -> int:
