@@ -14,6 +14,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tests.nodes import Node, bearer
+from tests.presence_view import room_view
 from tests.workspace import Workspace
 
 FLUSH_SECONDS = 0.2  # HubSettings.presence_flush_seconds
@@ -58,21 +59,8 @@ class Socket:
         return [f for f in self.frames if f["type"] == "presence_diff" and f["channel"] == room]
 
     def view(self, room: str) -> dict[str, dict[str, Any]]:
-        """The room as this socket sees it: its last list with every later diff applied."""
-        here: dict[str, dict[str, Any]] = {}
-        for frame in self.frames:
-            if frame.get("channel") != room:
-                continue
-            if frame["type"] == "presence_list":
-                here = {c["client_id"]: c for c in frame["clients"]}
-            elif frame["type"] == "presence_diff":
-                for entry in frame["left"]:
-                    here.pop(entry["client_id"], None)
-                for entry in frame["joined"] + frame["updated"]:
-                    here[entry["client_id"]] = entry
-            elif frame["type"] == "unsubscribed":
-                here = {}
-        return here
+        """The room as this socket sees it."""
+        return room_view(self.frames, room)
 
     async def close(self) -> None:
         await self.conn.close()

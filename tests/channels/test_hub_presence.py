@@ -14,6 +14,7 @@ from channels.loops import ManualClock
 from channels.presence import PresenceInfo, PresenceManager
 from tests.channels.conftest import BrokerFactory, HubFactory, wait_until
 from tests.channels.hubkit import HubClient
+from tests.presence_view import room_view
 
 CHANNEL = "project:12:staff"
 
@@ -28,21 +29,8 @@ def entries(client: HubClient, kind: str) -> list[dict[str, Any]]:
 
 
 def view(client: HubClient, channel: str = CHANNEL) -> dict[str, dict[str, Any]]:
-    """The room as the client sees it: its last ``presence_list`` reply with every later diff applied."""
-    here: dict[str, dict[str, Any]] = {}
-    for frame in client.transport.frames():
-        if frame.get("channel") != channel:
-            continue
-        if frame["type"] == "presence_list":
-            here = {c["client_id"]: c for c in frame["clients"]}
-        elif frame["type"] == "presence_diff":
-            for entry in frame["left"]:
-                here.pop(entry["client_id"], None)
-            for entry in frame["joined"] + frame["updated"]:
-                here[entry["client_id"]] = entry
-        elif frame["type"] == "unsubscribed":
-            here = {}
-    return here
+    """The room as the client sees it."""
+    return room_view(client.transport.frames(), channel)
 
 
 def describe(conn: Connection) -> PresenceInfo:
