@@ -1,19 +1,23 @@
 """Who is on a channel right now: the `PresenceManager` seam and its in-process implementation.
 
 Presence is kept apart from the `Broker` (as centrifuge keeps ``PresenceManager`` apart): it is a set of
-expiring entries, not a stream. Each entry carries its own expiry; a live client refreshes its entry by calling
-`PresenceManager.add` again (the hub heartbeats every ttl/3), so the entries of a crashed node vanish by
-themselves once their ttl passes. An expired entry is kept aside until one node claims it
-(`PresenceManager.claim_expired`) and tells the channel it ``left``: nobody else said goodbye for the dead node.
-``channels/backends/redis_presence.py`` is the shared implementation.
+expiring entries, not a stream. Each entry carries its own expiry; a live client's entry is refreshed every ttl/3
+by its node's heartbeat, which hands the store all of the node's entries at once (`PresenceManager.refresh_many`:
+a few calls per store shard, however many sockets), so the entries of a crashed node vanish by themselves once
+their ttl passes. An expired entry is kept aside until one node claims it (`PresenceManager.claim_expired`, or the
+claim every refresh makes on its channel) and tells the channel it ``left``: nobody else said goodbye for the dead
+node. ``channels/backends/redis_presence.py`` is the shared implementation.
 """
 
 from __future__ import annotations
 
 import builtins
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
+
+from channels.broker import BrokerUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,11 @@ class PresenceInfo:
         return cls(str(obj["client_id"]), str(obj["user_id"]), str(obj["name"]), str(obj["role"]), data)
 
 
+Refreshed: TypeAlias = tuple[bool, builtins.list[PresenceInfo]]
+"""What one refresh returns: whether the caller announces ``joined`` (as `PresenceManager.add` returns), and the
+expired entries of the channel it claimed (the caller announces ``left`` for each)."""
+
+
 class PresenceManager(Protocol):
     """Expiring presence entries per channel, shared by every node using the same backend.
 
@@ -76,13 +85,40 @@ class PresenceManager(Protocol):
     async def refresh(
         self, channel: str, info: PresenceInfo, ttl_seconds: float
     ) -> tuple[bool, builtins.list[PresenceInfo]]:
-        """`add`, then `claim_expired` on the same channel, in one round trip (the hub's heartbeat).
+        """`add`, then `claim_expired` on the same channel, in one round trip (one entry; the hub's heartbeat
+        refreshes all of a node's entries with `refresh_many`).
 
         Returns:
             What `add` returns, and the expired entries this call claimed.
 
         Raises:
             BrokerUnavailable: the backing store could not be reached (neither happened).
+        """
+
+    async def refresh_many(
+        self, entries: Sequence[tuple[str, PresenceInfo]], ttl_seconds: float
+    ) -> builtins.list[Refreshed | BrokerUnavailable]:
+        """`refresh` every ``(channel, info)`` of ``entries`` (a node's heartbeat), in as few store calls as the
+        store allows: one per shard for a batch of moderate size, not one per entry.
+
+        Per channel, the batch's entries are all stored first, then the channel's expired entries are claimed
+        once: an entry of the batch that had expired but was not claimed yet is taken back, never claimed (and so
+        never announced ``left`` only to be announced ``joined`` again by the same heartbeat).
+
+        Args:
+            entries: the entries to refresh; a ``client_id`` appears at most once per channel.
+            ttl_seconds: each refreshed entry expires this long from now unless refreshed again.
+
+        Returns:
+            One result per entry, in order: what `refresh` would return for it, the claimed entries of a channel
+            coming with that channel's first entry in the batch (its later entries claim nothing, unless the store
+            splits a channel of very many entries over calls); or, for an
+            entry the store could not refresh, the `BrokerUnavailable` saying why. A failure affects only the
+            entries it reached (those of one shard, one call or one channel): the others are refreshed, so a
+            partial outage does not let live entries on healthy shards expire.
+
+        Raises:
+            Nothing for a store failure: it is in the results.
         """
 
     async def remove(self, channel: str, client_id: str) -> None:
@@ -151,6 +187,18 @@ class MemoryPresence:
         self, channel: str, info: PresenceInfo, ttl_seconds: float
     ) -> tuple[bool, builtins.list[PresenceInfo]]:
         return await self.add(channel, info, ttl_seconds), await self.claim_expired(channel)
+
+    async def refresh_many(
+        self, entries: Sequence[tuple[str, PresenceInfo]], ttl_seconds: float
+    ) -> builtins.list[Refreshed | BrokerUnavailable]:
+        added = [await self.add(channel, info, ttl_seconds) for channel, info in entries]
+        results: builtins.list[Refreshed | BrokerUnavailable] = [(new, []) for new in added]
+        first: dict[str, int] = {}
+        for index, (channel, _) in enumerate(entries):
+            first.setdefault(channel, index)
+        for channel, index in first.items():
+            results[index] = (added[index], await self.claim_expired(channel))
+        return results
 
     async def remove(self, channel: str, client_id: str) -> None:
         entries = self._sweep(channel)

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from channels.backends.redis_cluster import redis_client
 from channels.backends.redis_presence import RedisPresence
+from channels.broker import BrokerUnavailable
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from tests.channels.conftest import REDIS_URL
 
@@ -141,3 +143,134 @@ async def test_a_refresh_is_an_add_that_also_claims_what_expired(presence: Prese
     )
     assert await presence.refresh("project:1:staff", info("live-client"), ttl_seconds=30) == (False, [])
     assert await presence.list("project:1:staff") == [info("live-client")]
+
+
+async def gone_from_list(presence: PresenceManager, channel: str, client_id: str, within: float = 5.0) -> None:
+    """Wait (with a deadline) until ``client_id``'s entry expired: no longer listed (listing claims nothing)."""
+    async with asyncio.timeout(within):
+        while client_id in [i.client_id for i in await presence.list(channel)]:
+            await asyncio.sleep(0.02)
+
+
+# Channels that land on every shard of the three-shard cluster (30 hash tags spread over 16,384 slots).
+ROOMS = [f"room:project:{n}" for n in range(30)]
+
+
+async def test_a_batch_refresh_is_a_refresh_of_each_entry_and_claims_each_channel_once(
+    presence: PresenceManager,
+) -> None:
+    for room in ROOMS[:3]:  # a dead node's entries on three channels
+        await presence.add(room, info(f"dead-{room}"), ttl_seconds=0.2)
+    batch = [(room, info(f"{room}-a")) for room in ROOMS] + [(room, info(f"{room}-b")) for room in ROOMS]
+
+    first = await presence.refresh_many(batch, ttl_seconds=30)
+    assert first == [(True, [])] * len(batch)  # every entry new, nothing expired yet
+    for room in ROOMS[:3]:
+        await gone_from_list(presence, room, f"dead-{room}")
+
+    second = await presence.refresh_many(batch, ttl_seconds=30)
+
+    # The dead entries come back once each, with their channel's first entry; every entry is a refresh.
+    claims = {room: [] for room in ROOMS} | {room: [info(f"dead-{room}")] for room in ROOMS[:3]}
+    assert second == [(False, claims[room]) for room in ROOMS] + [(False, [])] * len(ROOMS)
+    assert await presence.refresh_many(batch, ttl_seconds=30) == [(False, [])] * len(batch)
+    for room in ROOMS:
+        assert sorted(i.client_id for i in await presence.list(room)) == [f"{room}-a", f"{room}-b"]
+    assert await presence.refresh_many([], ttl_seconds=30) == []
+
+
+async def test_a_batch_keeps_refreshed_entries_alive_and_lets_the_others_expire(presence: PresenceManager) -> None:
+    live = [(room, info(f"live-{room}")) for room in ROOMS]
+    await presence.refresh_many(live + [(room, info(f"dead-{room}")) for room in ROOMS], ttl_seconds=0.5)
+
+    claimed: list[PresenceInfo] = []
+    async with asyncio.timeout(10):  # heartbeats (every ttl/3 or so) for the live entries only, until all dead left
+        while len(claimed) < len(ROOMS):
+            results = await presence.refresh_many(live, ttl_seconds=0.5)
+            assert all(not isinstance(r, Exception) and r[0] is False for r in results)  # never lapsed, never new
+            claimed += [gone for r in results if not isinstance(r, Exception) for gone in r[1]]
+            await asyncio.sleep(0.1)
+
+    assert sorted(i.client_id for i in claimed) == sorted(f"dead-{room}" for room in ROOMS)  # once each
+    for room in ROOMS:
+        assert await presence.list(room) == [info(f"live-{room}")]
+
+
+async def test_a_late_batch_takes_its_own_expired_entries_back_and_rejoins_claimed_ones(
+    presence: PresenceManager,
+) -> None:
+    await presence.add("room:project:1", info("stalled"), ttl_seconds=0.2)  # expires, nobody claims it yet
+    await presence.add("room:project:2", info("claimed"), ttl_seconds=0.2)  # expires, and is announced left
+    await presence.add("room:project:1", info("dead"), ttl_seconds=0.2)
+    for room, client in (("room:project:1", "stalled"), ("room:project:2", "claimed"), ("room:project:1", "dead")):
+        await gone_from_list(presence, room, client)
+    assert await presence.claim_expired("room:project:2") == [info("claimed")]
+
+    results = await presence.refresh_many(
+        [("room:project:1", info("stalled")), ("room:project:2", info("claimed"))], ttl_seconds=30
+    )
+
+    # "stalled" was never said to have left: a refresh, not claimed. "claimed" was: joined again.
+    assert results == [(False, [info("dead")]), (True, [])]
+    assert await presence.list("room:project:1") == [info("stalled")]
+    assert await presence.list("room:project:2") == [info("claimed")]
+
+
+async def test_a_batch_larger_than_one_store_call_refreshes_every_entry(presence: PresenceManager) -> None:
+    # 1,500 entries in one room (more than one Redis call carries) and one entry in each of 1,000 others.
+    batch = [("room:project:big", info(f"c{n}")) for n in range(1500)]
+    batch += [(f"room:project:{n}", info(f"c{n}")) for n in range(1000)]
+
+    assert await presence.refresh_many(batch, ttl_seconds=30) == [(True, [])] * len(batch)
+    assert await presence.refresh_many(batch, ttl_seconds=30) == [(False, [])] * len(batch)
+    assert len(await presence.list("room:project:big")) == 1500
+    assert await presence.list("room:project:999") == [info("c999")]
+
+
+async def test_concurrent_batches_from_two_nodes_claim_each_expired_entry_once(
+    presence: PresenceManager, redis_prefix: str, request: pytest.FixtureRequest
+) -> None:
+    other = presence
+    if isinstance(presence, RedisPresence):
+        param = request.node.callspec.params["presence"]
+        url = REDIS_URL if param == "redis" else request.getfixturevalue("redis_shards").url
+        other = RedisPresence(url, redis_prefix)
+    try:
+        dead = [(room, info(f"dead{n}-{room}")) for room in ROOMS[:5] for n in range(4)]
+        await presence.refresh_many(dead, ttl_seconds=0.2)
+        for room, entry in dead:
+            await gone_from_list(presence, room, entry.client_id)
+        node_entries = [[(room, info(f"node{n}-{room}")) for room in ROOMS[:5]] for n in range(8)]
+        managers = (presence, other) * 4
+
+        results = await asyncio.gather(*(m.refresh_many(e, 30) for m, e in zip(managers, node_entries, strict=True)))
+
+        refreshed = [r for result in results for r in result if not isinstance(r, Exception)]
+        claimed = [gone.client_id for r in refreshed for gone in r[1]]
+        assert sorted(claimed) == sorted(entry.client_id for _, entry in dead)  # every one, none twice
+    finally:
+        if other is not presence:
+            await other.close()
+
+
+async def test_a_channel_the_store_cannot_refresh_fails_alone_in_its_batch(
+    presence: PresenceManager, redis_prefix: str, request: pytest.FixtureRequest
+) -> None:
+    if not isinstance(presence, RedisPresence):
+        pytest.skip("a memory store has no key to break")
+    param = request.node.callspec.params["presence"]
+    client = redis_client(REDIS_URL if param == "redis" else request.getfixturevalue("redis_shards").url)
+    try:
+        await client.set(f"{redis_prefix}{{{ROOMS[4]}}}:presence", "not a hash")  # WRONGTYPE for this channel only
+    finally:
+        await client.aclose()
+    batch = [(room, info(f"{room}-{n}")) for n in range(3) for room in ROOMS]
+
+    results = await presence.refresh_many(batch, ttl_seconds=30)
+
+    for (room, _), result in zip(batch, results, strict=True):
+        if room == ROOMS[4]:
+            assert isinstance(result, BrokerUnavailable) and "WRONGTYPE" in str(result)
+        else:
+            assert result == (True, [])
+    assert sorted(i.client_id for i in await presence.list(ROOMS[5])) == [f"{ROOMS[5]}-{n}" for n in range(3)]
