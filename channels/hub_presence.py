@@ -1,10 +1,11 @@
 """`HubPresence`: the hub's presence duties — join, leave, update, heartbeat — over a `PresenceManager`.
 
 Entries are stored in the `PresenceManager` (shared between nodes) with a ttl; the hub re-adds every local entry
-every ttl/3 (`heartbeat`), so a node that dies takes its entries with it after at most one ttl. Nobody says
-goodbye for a dead node, so each heartbeat's refresh also claims the channel's expired entries (in the same round
-trip) and the node announces ``left`` for them: each entry is claimed by exactly one refresh on one node, so ``left``
-goes out once, at most ttl + ttl/3 (+ one housekeeping interval) after the node died, from any node that has a
+every ttl/3 (`heartbeat`, all of the node's entries in one `PresenceManager.refresh_many`: on Redis a script per
+shard per thousand entries, not one per entry), so a node that dies takes its entries with it after at most one
+ttl. Nobody says goodbye for a dead node, so the heartbeat also claims the expired entries of every channel it
+refreshes (in the same call) and the node announces ``left`` for them: each entry is claimed once on one node, so
+``left`` goes out once, at most ttl + ttl/3 (+ one housekeeping interval) after the node died, from any node that has a
 subscriber on the channel (every live subscriber of a presence channel has an entry to refresh). A live entry that
 expired anyway (its node's heartbeat came late) and was announced as left is announced as ``joined`` again by the
 heartbeat that brings it back.
@@ -24,7 +25,7 @@ import asyncio
 import dataclasses
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
 from channels.broker import Broker, BrokerUnavailable
@@ -40,9 +41,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PRESENCE_SUFFIX = "#presence"
-# Refreshes in flight at once. Well under the Redis client's connection pool (redis-py's asyncio default is 100
-# connections, shared with joins and leaves): at 200, a node with 150 sockets in a room failed a third of its
-# refreshes every heartbeat with "Too many connections", and their entries expired under live sockets.
+# Announcements a heartbeat sends at once (``joined`` again, ``left`` for a dead node's entries, which can be
+# thousands). Well under the Redis client's connection pool (redis-py's asyncio default is 100 connections, shared
+# with joins and leaves): at 200 refreshes in flight, a node with 150 sockets in a room failed a third of them
+# every heartbeat with "Too many connections", and their entries expired under live sockets.
 _HEARTBEAT_BATCH = 50
 
 Describe = Callable[[Connection], PresenceInfo]
@@ -178,40 +180,42 @@ class HubPresence:
             logger.warning("presence leave on %s not recorded; entry will expire", channel, exc_info=True)
 
     async def heartbeat(self, connections: Iterable[Connection]) -> None:
-        """Refresh every presence entry held by ``connections`` (batched, concurrently within a batch), and announce
-        ``left`` for the expired entries the refreshes claimed (those of dead nodes).
+        """Refresh every presence entry held by ``connections`` in one batch (`PresenceManager.refresh_many`), and
+        announce ``left`` for the expired entries it claimed (those of dead nodes).
 
-        Each expired entry is claimed by one refresh only, so ``left`` is announced once however many nodes
-        heartbeat the channel. An entry the store no longer had after its expiry was claimed (others were told it
-        left) is announced ``joined`` again; one whose subscription left while it was being refreshed is removed
-        again.
+        Each expired entry is claimed once however many nodes heartbeat the channel, so ``left`` is announced
+        once. An entry the store no longer had after its expiry was claimed (others were told it left) is
+        announced ``joined`` again; one whose subscription left while it was being refreshed is removed again.
+        Entries the store failed to refresh are logged and left alone (the next heartbeat, ttl/3 later, tries
+        again): the rest of the batch is refreshed.
         """
-        entries = [
+        held = [
             (conn, sub, sub.presence)
             for conn in list(connections)
             for sub in list(conn.subscriptions.values())
             if sub.presence is not None and not conn.closed
         ]
-        for start in range(0, len(entries), _HEARTBEAT_BATCH):
-            batch = entries[start : start + _HEARTBEAT_BATCH]
-            results = await asyncio.gather(
-                *(self.manager.refresh(sub.channel, info, self.ttl_seconds) for _, sub, info in batch),
-                return_exceptions=True,
+        if not held:
+            return
+        try:
+            results = await self.manager.refresh_many([(sub.channel, info) for _, sub, info in held], self.ttl_seconds)
+        except BrokerUnavailable as exc:  # the protocol returns failures; a store that raises one fails them all
+            results = [exc] * len(held)
+        failures = [r for r in results if isinstance(r, BrokerUnavailable)]
+        if failures:
+            logger.warning(
+                "presence heartbeat: %d of %d refreshes failed", len(failures), len(held), exc_info=failures[0]
             )
-            failures = [r for r in results if isinstance(r, BaseException)]
-            if failures:
-                logger.warning(
-                    "presence heartbeat: %d of %d refreshes failed", len(failures), len(batch), exc_info=failures[0]
-                )
-            follow_ups = []
-            for (conn, sub, info), result in zip(batch, results, strict=True):
-                if isinstance(result, BaseException):
-                    continue
-                new, expired = result
-                if new:
-                    follow_ups.append(self._after_refresh(conn, sub, info))
-                follow_ups.extend(self._announce_expired(sub.channel, gone) for gone in expired)
-            await asyncio.gather(*follow_ups)
+        follow_ups: list[Coroutine[Any, Any, None]] = []
+        for (conn, sub, info), result in zip(held, results, strict=True):
+            if isinstance(result, BrokerUnavailable):
+                continue
+            new, expired = result
+            if new:
+                follow_ups.append(self._after_refresh(conn, sub, info))
+            follow_ups.extend(self._announce_expired(sub.channel, gone) for gone in expired)
+        for start in range(0, len(follow_ups), _HEARTBEAT_BATCH):
+            await asyncio.gather(*follow_ups[start : start + _HEARTBEAT_BATCH])
 
     async def _after_refresh(self, conn: Connection, sub: Subscription, info: PresenceInfo) -> None:
         try:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from channels.broker import BrokerUnavailable
 from channels.connection import Connection
 from channels.hub import Hub, HubSettings
 from channels.loops import ManualClock
-from channels.presence import PresenceInfo, PresenceManager
+from channels.presence import PresenceInfo, PresenceManager, Refreshed
 from tests.channels.conftest import BrokerFactory, HubFactory, wait_until
 from tests.channels.hubkit import HubClient
 from tests.presence_view import room_view
@@ -327,3 +330,99 @@ async def test_a_heartbeat_of_more_entries_than_the_redis_pool_holds_refreshes_t
 
     assert "refreshes failed" not in caplog.text
     assert len(await presence.list(CHANNEL)) == 150
+
+
+class CountingPresence:
+    """A `PresenceManager` that counts the calls it passes on, and fails the refreshes of ``failing`` channels."""
+
+    def __init__(self, inner: PresenceManager, failing: frozenset[str] = frozenset()) -> None:
+        self.inner = inner
+        self.failing = failing
+        self.calls: Counter[str] = Counter()
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls[name] += 1
+        return getattr(self.inner, name)
+
+    async def refresh_many(
+        self, entries: Sequence[tuple[str, PresenceInfo]], ttl_seconds: float
+    ) -> list[Refreshed | BrokerUnavailable]:
+        self.calls["refresh_many"] += 1
+        self.batches.append(len(entries))
+        passed = [(channel, info) for channel, info in entries if channel not in self.failing]
+        results = iter(await self.inner.refresh_many(passed, ttl_seconds))
+        failure = BrokerUnavailable("this shard is down")
+        return [failure if channel in self.failing else next(results) for channel, _ in entries]
+
+
+async def test_a_heartbeat_refreshes_every_entry_of_the_node_in_one_batch(
+    presence: PresenceManager, make_hub: HubFactory
+) -> None:
+    counting = CountingPresence(presence)
+    settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
+    hub = await make_hub(presence=counting, settings=settings, describe=describe)
+    rooms = [f"project:{n}:staff" for n in range(3)]
+    clients = [HubClient(hub, f"u{i}") for i in range(120)]
+    for i, client in enumerate(clients):
+        await client.subscribe(rooms[i % 3])
+        if i % 4 == 0:
+            await client.subscribe(rooms[(i + 1) % 3])  # some sockets are in two rooms: an entry in each
+    assert hub._presence is not None
+    counting.calls.clear()
+
+    await hub._presence.heartbeat(hub.connections)
+
+    assert counting.calls == {"refresh_many": 1}  # one batch: no per-entry refresh, no other store call
+    assert counting.batches == [150]
+    assert sum([len(await presence.list(room)) for room in rooms]) == 150
+
+
+async def test_entries_the_store_fails_to_refresh_are_logged_and_the_rest_of_the_heartbeat_goes_on(
+    presence: PresenceManager, make_hub: HubFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = "project:13:staff"  # its shard is down
+    counting = CountingPresence(presence, failing=frozenset({broken}))
+    settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
+    hub = await make_hub(presence=counting, settings=settings, describe=describe)
+    # A dead node's entry, which the watcher's room loads when it subscribes.
+    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=0.5)
+    watcher, elsewhere = HubClient(hub, "watcher"), HubClient(hub, "elsewhere")
+    await watcher.subscribe(CHANNEL)
+    await elsewhere.subscribe(broken)
+    await watcher.request({"type": "presence_list", "channel": CHANNEL})
+    assert "ghost-conn" in view(watcher)
+    async with asyncio.timeout(10):
+        while "ghost" in [i.user_id for i in await presence.list(CHANNEL)]:
+            await asyncio.sleep(0.02)
+    assert hub._presence is not None
+
+    await hub._presence.heartbeat(hub.connections)  # does not raise
+
+    assert "presence heartbeat: 1 of 2 refreshes failed" in caplog.text
+    await wait_until(lambda: lefts(watcher) == ["ghost-conn"], what="left for the dead entry, despite the failure")
+    assert [i.user_id for i in await presence.list(broken)] == ["elsewhere"]  # untouched: it expires only after ttl
+    assert [i.user_id for i in await presence.list(CHANNEL)] == ["watcher"]
+
+
+async def test_a_heartbeat_announces_a_dead_nodes_hundreds_of_entries_without_exhausting_the_store(
+    presence: PresenceManager, make_hub: HubFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
+    hub = await make_hub(presence=presence, settings=settings, describe=describe)
+    dead = [(CHANNEL, PresenceInfo(f"dead-{n}", f"d{n}", "Dead", "staff")) for n in range(300)]
+    await presence.refresh_many(dead, ttl_seconds=1)
+    watcher = HubClient(hub, "watcher")
+    await watcher.subscribe(CHANNEL)
+    await watcher.request({"type": "presence_list", "channel": CHANNEL})
+    assert len(view(watcher)) == 301  # the dead node's sockets, and itself
+    async with asyncio.timeout(10):
+        while len(await presence.list(CHANNEL)) > 1:
+            await asyncio.sleep(0.02)
+    assert hub._presence is not None
+
+    await hub._presence.heartbeat(hub.connections)
+
+    await wait_until(lambda: len(lefts(watcher)) == 300, what="300 lefts")
+    assert sorted(lefts(watcher)) == sorted(info.client_id for _, info in dead)
+    assert "not announced" not in caplog.text
