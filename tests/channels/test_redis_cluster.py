@@ -15,7 +15,9 @@ from redis.exceptions import MovedError
 
 from channels.backends.redis import RedisBroker
 from channels.backends.redis_cluster import ShardedSubscriber, redis_client
+from channels.backends.redis_presence import RedisPresence
 from channels.broker import BrokerUnavailable, HistoryOptions, StreamPosition
+from channels.presence import PresenceInfo
 from tests.channels.conftest import Collector
 from tests.conftest import throwaway_cluster
 from tests.nodes import RedisServer, RedisShards
@@ -190,6 +192,65 @@ async def _migrate_slot(slot: int, source: RedisServer, target: RedisServer, eve
     finally:
         await src.aclose()
         await dst.aclose()
+
+
+def _entry(client_id: str) -> PresenceInfo:
+    return PresenceInfo(client_id=client_id, user_id="7", name="User 7", role="staff")
+
+
+async def test_a_presence_batch_follows_a_migrated_slot(own_cluster: RedisShards, redis_prefix: str) -> None:
+    presence = RedisPresence(own_cluster.url, redis_prefix)
+    rooms = [f"room:project:{n}" for n in range(12)]
+    batch = [(room, _entry(f"c-{room}")) for room in rooms]
+    try:
+        assert await presence.refresh_many(batch, ttl_seconds=30) == [(True, [])] * len(batch)
+        stem = f"{redis_prefix}{{{rooms[0]}}}"
+        source = _shard_of(own_cluster, stem)
+        target = next(s for s in own_cluster.servers if s is not source)
+        await _migrate_slot(key_slot(stem.encode()), source, target, own_cluster.servers)
+
+        # The client's slot map still names the old owner: the call there fails, the map is read again, and the
+        # channel is refreshed on its new shard in the same batch.
+        assert await presence.refresh_many(batch, ttl_seconds=30) == [(False, [])] * len(batch)
+        assert await presence.list(rooms[0]) == [_entry(f"c-{rooms[0]}")]
+        assert _owns(target, f"{stem}:presence") and not _owns(source, f"{stem}:presence")
+    finally:
+        await presence.close()
+
+
+async def test_a_presence_batch_refreshes_the_live_shards_when_one_is_down(
+    own_cluster: RedisShards, redis_prefix: str
+) -> None:
+    presence = RedisPresence(own_cluster.url, redis_prefix)
+    rooms = [f"room:project:{n}" for n in range(30)]
+    batch = [(room, _entry(f"c-{room}")) for room in rooms]
+    down = own_cluster.servers[0]
+    survivors = own_cluster.servers[1:]
+    on_down = {room for room in rooms if _owns(down, f"{redis_prefix}{{{room}}}")}
+    assert on_down and len(on_down) < len(rooms)
+    for server in survivors:  # keep serving their own slots while a shard is down (the default stops them all)
+        with SyncRedis(port=server.port) as node:
+            node.config_set("cluster-require-full-coverage", "no")
+    try:
+        assert await presence.refresh_many(batch, ttl_seconds=30) == [(True, [])] * len(batch)
+        down.stop()
+
+        results = await presence.refresh_many(batch, ttl_seconds=30)  # does not raise
+
+        for (room, _), result in zip(batch, results, strict=True):
+            if room in on_down:
+                assert isinstance(result, BrokerUnavailable), (room, result)
+            else:
+                assert result == (False, []), (room, result)
+    finally:
+        down.start()
+        async with asyncio.timeout(30):  # the shard is back: every entry refreshes again
+            while any(isinstance(r, BrokerUnavailable) for r in await presence.refresh_many(batch, 30)):
+                await asyncio.sleep(0.2)
+        for server in survivors:
+            with SyncRedis(port=server.port) as node:
+                node.config_set("cluster-require-full-coverage", "yes")
+        await presence.close()
 
 
 async def test_a_failover_moves_subscriptions_to_the_promoted_replica(redis_prefix: str) -> None:
