@@ -12,7 +12,8 @@ in one script: with several nodes claiming at once, each entry goes to exactly o
 back out of ``gone`` (it was only late, nobody was told it left) and says whether it was new; `remove` deletes it
 from all three. ``presence`` and ``exp`` get a TTL of the longest entry ttl plus ``retention`` (an entry that
 expired is still there to be moved aside and claimed), so a channel whose every node died disappears completely
-after that; ``gone`` is kept for ``retention`` after the last expiry moved into it. Time comes from
+after that (the batched heartbeat extends it only once it fell below the ttl plus half the retention: at least
+that much); ``gone`` is kept for ``retention`` after the last expiry moved into it. Time comes from
 Redis, so nodes with skewed clocks agree on expiry. All keys carry the channel's hash tag ``{c}``, so on a Redis
 Cluster a channel's keys share one slot (the slot of the channel's history and pub/sub channel).
 
@@ -123,17 +124,30 @@ local function refresh(p, e, g, ids, infos)
     redis.call('zremrangebyscore', e, '-inf', now)
     redis.call('pexpire', g, retention)
   end
-  local joined = {}
+  -- Fewer commands than _STORE per entry (what a heartbeat of thousands of entries pays): the claimable hash is
+  -- touched only if it exists, one ZADD takes every entry, and one TTL stands for both keys (created, extended
+  -- and emptied together), extended only once it fell below the entry ttl plus half the retention (every third
+  -- heartbeat or so, not every one: the keys then outlive their last refresh by at least that).
+  local claimable = redis.call('exists', g) == 1
+  local joined, scores = {}, {}
   for i = 1, #ids do
-    local unclaimed = redis.call('hdel', g, ids[i])
-    redis.call('zadd', e, expires, ids[i])
+    local unclaimed = 0
+    if claimable then unclaimed = redis.call('hdel', g, ids[i]) end
     local new = redis.call('hset', p, ids[i], infos[i])
     if new == 1 and unclaimed == 0 then joined[i] = 1 else joined[i] = 0 end
+    scores[2 * i - 1] = expires
+    scores[2 * i] = ids[i]
   end
-  if redis.call('pttl', p) < keep then redis.call('pexpire', p, keep) end
-  if redis.call('pttl', e) < keep then redis.call('pexpire', e, keep) end
-  local gone = redis.call('hvals', g)
-  if #gone > 0 then redis.call('del', g) end
+  redis.call('zadd', e, unpack(scores))
+  if redis.call('pttl', p) < keep - retention / 2 then
+    redis.call('pexpire', p, keep)
+    redis.call('pexpire', e, keep)
+  end
+  local gone = {}
+  if claimable then
+    gone = redis.call('hvals', g)
+    if #gone > 0 then redis.call('del', g) end
+  end
   return {joined, gone}
 end
 
