@@ -16,7 +16,9 @@ its own keys (both sets stay live, so both see the same store state):
 Each round runs one heartbeat of each path, the order alternating between rounds, after one warm-up heartbeat of
 each (which writes the entries). Measured around each heartbeat, from the Redis server:
 
-- **commands**: ``INFO commandstats`` calls, all commands, minus the two ``INFO`` calls of the measurement itself.
+- **scripts**: ``EVALSHA`` (and ``EVAL``) calls in ``INFO commandstats``: the round trips the heartbeat costs Redis.
+- **commands**: ``INFO commandstats`` calls of every command, minus the two ``INFO`` calls of the measurement itself;
+  the commands a script runs from Lua are counted too, so this is the work inside the scripts as well.
 - **Redis CPU**: ``used_cpu_user + used_cpu_sys`` of ``INFO cpu``.
 
 The Redis server is shared: other clients' commands and CPU during the heartbeat are counted too. An idle window
@@ -100,27 +102,29 @@ async def per_entry_heartbeat(presence: HubPresence, conns: Iterable[Connection]
 
 @dataclass
 class Sample:
+    scripts: int
     commands: int
     redis_cpu: float
     wall: float
     client_cpu: float
 
 
-async def server_counters(redis: Redis) -> tuple[int, float]:
-    """(commands served so far, Redis CPU seconds so far)."""
+async def server_counters(redis: Redis) -> tuple[int, int, float]:
+    """(scripts run so far, commands served so far, Redis CPU seconds so far)."""
     stats = await redis.info("commandstats")
     cpu = await redis.info("cpu")
     calls = sum(int(value["calls"]) for value in stats.values())
-    return calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    scripts = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+    return scripts, calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
 async def measure(redis: Redis, action: Callable[[], Awaitable[Any]]) -> Sample:
-    calls0, cpu0 = await server_counters(redis)
+    scripts0, calls0, cpu0 = await server_counters(redis)
     client0, wall0 = time.process_time(), time.perf_counter()
     await action()
     wall, client = time.perf_counter() - wall0, time.process_time() - client0
-    calls1, cpu1 = await server_counters(redis)
-    return Sample(calls1 - calls0 - 2, cpu1 - cpu0, wall, client)  # the two INFOs of server_counters
+    scripts1, calls1, cpu1 = await server_counters(redis)
+    return Sample(scripts1 - scripts0, calls1 - calls0 - 2, cpu1 - cpu0, wall, client)  # -2: the INFOs here
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -148,10 +152,15 @@ async def run(args: argparse.Namespace) -> str:
                     samples[name].append(await measure(redis, lambda h=hub, c=conns, b=heartbeat: b(h, c)))
                 idle.append(await measure(redis, lambda: asyncio.sleep(args.idle)))
                 line = ", ".join(
-                    f"{name} {s.commands} commands {1e3 * s.redis_cpu:.1f} ms Redis CPU {1e3 * s.wall:.0f} ms wall"
+                    f"{name} {s.scripts} scripts {s.commands} commands {1e3 * s.redis_cpu:.1f} ms Redis CPU "
+                    f"{1e3 * s.wall:.0f} ms wall"
                     for name, s in ((n, samples[n][-1]) for n in paths)
                 )
-                print(f"  rooms={rooms} round {index + 1}: {line}; idle {idle[-1].commands} commands", flush=True)
+                print(
+                    f"  rooms={rooms} round {index + 1}: {line}; idle {args.idle}s: {idle[-1].commands} commands "
+                    f"{1e3 * idle[-1].redis_cpu:.1f} ms Redis CPU",
+                    flush=True,
+                )
             rows += render(args.entries, rooms, samples, idle, args.idle)
     finally:
         keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
@@ -162,10 +171,10 @@ async def run(args: argparse.Namespace) -> str:
 
 
 HEADER = [
-    "| path | entries | rooms | Redis commands / heartbeat | Redis CPU ms / heartbeat "
+    "| path | entries | rooms | scripts / heartbeat | Redis commands / heartbeat | Redis CPU ms / heartbeat "
     "| Redis CPU % of a core (every 10 s) | wall ms | client CPU ms "
     "| background during the heartbeat (commands, CPU ms) |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
 ]
 
 
@@ -180,7 +189,8 @@ def render(entries: int, rooms: int, samples: dict[str, list[Sample]], idle: lis
 
         wall = statistics.median(s.wall for s in got)
         rows.append(
-            f"| {name} | {entries:,} | {rooms:,} | {stat([s.commands for s in got], ',.0f')} | "
+            f"| {name} | {entries:,} | {rooms:,} | {stat([s.scripts for s in got], ',.0f')} | "
+            f"{stat([s.commands for s in got], ',.0f')} | "
             f"{stat([1e3 * s.redis_cpu for s in got], '.1f')} | {stat([10 * s.redis_cpu for s in got], '.2f')} | "
             f"{stat([1e3 * s.wall for s in got], '.0f')} | {stat([1e3 * s.client_cpu for s in got], '.0f')} | "
             f"~{cmd_rate * wall:,.0f}, ~{1e3 * cpu_rate * wall:.1f} |"
