@@ -98,7 +98,7 @@ async def test_heartbeats_keep_entries_alive_and_a_dead_nodes_entries_expire(
     client = HubClient(live_hub, "alive")
     await client.subscribe(CHANNEL)
     # An entry from a node that died without removing it: nobody heartbeats it.
-    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=0.5)
+    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=2)
 
     # The ghost's entry runs out; "alive"'s, written before it with the same ttl, outlives it only by heartbeats.
     async with asyncio.timeout(10):
@@ -386,7 +386,7 @@ async def test_entries_the_store_fails_to_refresh_are_logged_and_the_rest_of_the
     settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
     hub = await make_hub(presence=counting, settings=settings, describe=describe)
     # A dead node's entry, which the watcher's room loads when it subscribes.
-    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=0.5)
+    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=2)
     watcher, elsewhere = HubClient(hub, "watcher"), HubClient(hub, "elsewhere")
     await watcher.subscribe(CHANNEL)
     await elsewhere.subscribe(broken)
@@ -411,7 +411,7 @@ async def test_a_heartbeat_announces_a_dead_nodes_hundreds_of_entries_without_ex
     settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
     hub = await make_hub(presence=presence, settings=settings, describe=describe)
     dead = [(CHANNEL, PresenceInfo(f"dead-{n}", f"d{n}", "Dead", "staff")) for n in range(300)]
-    await presence.refresh_many(dead, ttl_seconds=1)
+    await presence.refresh_many(dead, ttl_seconds=3)  # long enough for the watcher to see them first
     watcher = HubClient(hub, "watcher")
     await watcher.subscribe(CHANNEL)
     await watcher.request({"type": "presence_list", "channel": CHANNEL})
