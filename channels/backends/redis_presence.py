@@ -23,8 +23,9 @@ that many, however many channels they are on), one call at a time per shard, the
 the script does what `RedisPresence.refresh` does: sweep, store each entry, claim what expired. Each channel runs
 in a Lua ``pcall``: a failing channel (a key of the wrong type, say) fails its own entries only, and the other
 channels of the call are refreshed. On a Redis Cluster one script touches many slots of its shard: it declares
-``allow-cross-slot-keys`` (Redis 7) and is sent to the shard directly; a slot that moved meanwhile (``-MOVED``)
-makes it re-read the slot map and send that shard's entries again once.
+``allow-cross-slot-keys`` (Redis 7), names its keys in ARGV and is sent to the shard directly; a channel whose slot
+moved to another shard meanwhile (the shard refuses it: "non local key") makes it re-read the slot map and send
+that channel's entries again, once.
 """
 
 from __future__ import annotations
@@ -251,9 +252,7 @@ class RedisPresence:
             try:
                 shards = await self._shards(pending, reread=attempt > 0)
             except BrokerUnavailable as exc:
-                for channel in pending:
-                    for index in by_channel[channel]:
-                        results[index] = exc
+                self._fail([(channel, by_channel[channel]) for channel in pending], exc, results)
                 break
             moved = await asyncio.gather(
                 *(
