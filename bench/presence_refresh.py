@@ -2,7 +2,8 @@
 
 Run ``python -m bench.presence_refresh --help``. Results and their reading are in ``bench/README.md``.
 
-What runs: one process, one real Redis (``--redis-url``, default the machine's 127.0.0.1:6379), every key under a
+What runs: one process, one real Redis (``--redis-url``, default the machine's 127.0.0.1:6379; a
+``redis+cluster://`` URL measures a Redis Cluster, its counters summed over the primaries), every key under a
 prefix unique to the run (deleted at the end). No sockets are opened: N `channels.connection.Connection` objects on
 a transport that sends nothing each hold one presence subscription (entries spread over ``--rooms`` rooms), and
 `channels.hub_presence.HubPresence` heartbeats them as the hub's housekeeping would every ttl/3. Two paths, each on
@@ -39,8 +40,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from channels.backends.memory import MemoryBroker
+from channels.backends.redis_cluster import redis_client
 from channels.backends.redis_presence import RedisPresence
 from channels.connection import Connection, Subscription
 from channels.hub_presence import HubPresence, default_describe
@@ -109,26 +112,39 @@ class Sample:
     client_cpu: float
 
 
-async def server_counters(redis: Redis) -> tuple[int, int, float]:
-    """(scripts run so far, commands served so far, Redis CPU seconds so far)."""
-    stats = await redis.info("commandstats")
-    cpu = await redis.info("cpu")
-    calls = sum(int(value["calls"]) for value in stats.values())
-    scripts = sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
-    return scripts, calls, float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+async def server_counters(servers: list[Redis]) -> tuple[int, int, float]:
+    """(scripts run so far, commands served so far, Redis CPU seconds so far), summed over ``servers``."""
+    scripts, calls, cpu_seconds = 0, 0, 0.0
+    for server in servers:
+        stats = await server.info("commandstats")
+        cpu = await server.info("cpu")
+        calls += sum(int(value["calls"]) for value in stats.values())
+        scripts += sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+        cpu_seconds += float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+    return scripts, calls, cpu_seconds
 
 
-async def measure(redis: Redis, action: Callable[[], Awaitable[Any]]) -> Sample:
-    scripts0, calls0, cpu0 = await server_counters(redis)
+async def measure(servers: list[Redis], action: Callable[[], Awaitable[Any]]) -> Sample:
+    scripts0, calls0, cpu0 = await server_counters(servers)
     client0, wall0 = time.process_time(), time.perf_counter()
     await action()
     wall, client = time.perf_counter() - wall0, time.process_time() - client0
-    scripts1, calls1, cpu1 = await server_counters(redis)
-    return Sample(scripts1 - scripts0, calls1 - calls0 - 2, cpu1 - cpu0, wall, client)  # -2: the INFOs here
+    scripts1, calls1, cpu1 = await server_counters(servers)
+    infos = 2 * len(servers)  # the INFOs of server_counters
+    return Sample(scripts1 - scripts0, calls1 - calls0 - infos, cpu1 - cpu0, wall, client)
+
+
+async def primaries(client: Redis | RedisCluster) -> list[Redis]:
+    """A plain client per server to read counters from: the server itself, or every primary of the cluster."""
+    if isinstance(client, Redis):
+        return [client]
+    await client.initialize()
+    return [Redis(host=node.host, port=node.port) for node in client.get_primaries()]
 
 
 async def run(args: argparse.Namespace) -> str:
-    redis = Redis.from_url(args.redis_url)
+    redis = redis_client(args.redis_url)
+    servers = await primaries(redis)
     prefix = f"bench:presence-refresh:{uuid.uuid4().hex[:8]}:"
     rows: list[str] = []
     try:
@@ -149,8 +165,8 @@ async def run(args: argparse.Namespace) -> str:
                 order = list(paths) if index % 2 == 0 else list(paths)[::-1]
                 for name in order:
                     hub, conns, heartbeat = paths[name]
-                    samples[name].append(await measure(redis, lambda h=hub, c=conns, b=heartbeat: b(h, c)))
-                idle.append(await measure(redis, lambda: asyncio.sleep(args.idle)))
+                    samples[name].append(await measure(servers, lambda h=hub, c=conns, b=heartbeat: b(h, c)))
+                idle.append(await measure(servers, lambda: asyncio.sleep(args.idle)))
                 line = ", ".join(
                     f"{name} {s.scripts} scripts {s.commands} commands {1e3 * s.redis_cpu:.1f} ms Redis CPU "
                     f"{1e3 * s.wall:.0f} ms wall"
@@ -163,9 +179,19 @@ async def run(args: argparse.Namespace) -> str:
                 )
             rows += render(args.entries, rooms, samples, idle, args.idle)
     finally:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await redis.delete(*keys[start : start + 1000])
+        for server in servers:  # each server's own keys (a cluster's are spread over its primaries)
+            keys = [key async for key in server.scan_iter(match=f"{prefix}*", count=1000)]
+            for start in range(0, len(keys), 1000):
+                chunk = keys[start : start + 1000]
+                if server is redis:
+                    await server.delete(*chunk)
+                else:  # a cluster node deletes one slot's keys at a time
+                    async with server.pipeline(transaction=False) as pipe:
+                        for key in chunk:
+                            pipe.delete(key)
+                        await pipe.execute()
+            if server is not redis:
+                await server.aclose()
         await redis.aclose()
     return "\n".join(HEADER + rows)
 
