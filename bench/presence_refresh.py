@@ -3,8 +3,9 @@
 Run ``python -m bench.presence_refresh --help``. Results and their reading are in ``bench/README.md``.
 
 What runs: one process, one real Redis (``--redis-url``, default the machine's 127.0.0.1:6379; a
-``redis+cluster://`` URL measures a Redis Cluster, its counters summed over the primaries), every key under a
-prefix unique to the run (deleted at the end). No sockets are opened: N `channels.connection.Connection` objects on
+``redis+cluster://`` URL measures a Redis Cluster, its counters summed over the primaries; ``--cluster`` starts a
+throwaway three-primary one, tests/conftest.py's, with AOF off), every key under a prefix unique to the run
+(deleted at the end). No sockets are opened: N `channels.connection.Connection` objects on
 a transport that sends nothing each hold one presence subscription (entries spread over ``--rooms`` rooms), and
 `channels.hub_presence.HubPresence` heartbeats them as the hub's housekeeping would every ttl/3. Two paths, each on
 its own keys (both sets stay live, so both see the same store state):
@@ -227,6 +228,7 @@ def render(entries: int, rooms: int, samples: dict[str, list[Sample]], idle: lis
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.presence_refresh", description=__doc__.split("\n")[0])
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--cluster", action="store_true", help="measure a throwaway three-primary Redis Cluster")
     parser.add_argument("--entries", type=int, default=10_000, help="presence entries on the node (sockets' worth)")
     parser.add_argument("--rooms", default="10000,100", help="rooms the entries are spread over, comma separated")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per room count")
@@ -245,7 +247,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     load_before = os.getloadavg()[0]
     started = time.monotonic()
-    table = asyncio.run(run(args))
+    if args.cluster:
+        from redis import Redis as SyncRedis
+
+        from tests.conftest import throwaway_cluster
+
+        with throwaway_cluster() as shards:
+            for server in shards.servers:  # as the single Redis runs: no append-only file
+                with SyncRedis(port=server.port) as node:
+                    node.config_set("appendonly", "no")
+            args.redis_url = shards.url
+            table = asyncio.run(run(args))
+    else:
+        table = asyncio.run(run(args))
     print()
     print(table)
     print(
