@@ -38,13 +38,15 @@ class Broker:
 
 
 class Wall:
-    """A wall clock for row ages (grace, orphans, node stamps) that a test moves forward instead of sleeping."""
+    """A wall clock for row ages (grace, orphans, node stamps) that a test moves forward instead of sleeping: it
+    stands still otherwise, so a slow machine cannot age a row past its grace (rows are stamped by this clock)."""
 
     def __init__(self) -> None:
+        self.now = utcnow()
         self.offset = dt.timedelta()
 
     def __call__(self) -> dt.datetime:
-        return utcnow() + self.offset
+        return self.now + self.offset
 
     def advance(self, seconds: float) -> None:
         self.offset += dt.timedelta(seconds=seconds)
@@ -235,8 +237,8 @@ async def stamps(db: Database) -> list[str]:
 
 
 async def test_a_live_nodes_rows_are_left_to_it_and_a_dead_nodes_rows_are_adopted(db: Database) -> None:
-    busy = OutboxRelay(db, Broker().publish, node_id="busy", poll_interval=30, node_ttl=0.5)
     broker, wall = Broker(), Wall()
+    busy = OutboxRelay(db, Broker().publish, node_id="busy", poll_interval=30, node_ttl=0.5, wall_clock=wall)
     neighbour = OutboxRelay(
         db, broker.publish, node_id="neighbour", poll_interval=30, orphan_after=0.1, node_ttl=0.5, wall_clock=wall
     )
@@ -315,7 +317,7 @@ async def test_a_row_published_by_a_node_that_died_before_deleting_it_is_not_pub
         await broker.publish(channel, data, history, idempotency_key=event_id)
 
     wall = Wall()
-    dying = OutboxRelay(db, publish, node_id="dying", poll_interval=30, node_ttl=0.3)
+    dying = OutboxRelay(db, publish, node_id="dying", poll_interval=30, node_ttl=0.3, wall_clock=wall)
     adopter = OutboxRelay(
         db, publish, node_id="adopter", poll_interval=30, orphan_after=0.1, node_ttl=0.3, wall_clock=wall
     )

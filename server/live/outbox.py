@@ -122,7 +122,10 @@ class OutboxRelay:
         if not channels or any(not c or " " in c for c in channels):
             raise ValueError(f"outbox: bad channel list {channels!r}")
         row = OutboxEvent(
-            channels=" ".join(channels), payload=json.dumps(payload, separators=(",", ":")), node_id=self.node_id
+            channels=" ".join(channels),
+            payload=json.dumps(payload, separators=(",", ":")),
+            node_id=self.node_id,
+            created_at=self._now(),  # ages (grace, orphans) are measured against this same clock
         )
         session.add(row)
         return row
