@@ -1,4 +1,5 @@
-"""Real Tandem nodes for tests: uvicorn subprocesses on free ports, and throwaway Redis servers.
+"""Real Tandem nodes for tests: uvicorn processes on free ports (forked from a zygote that imported Tandem once,
+`tests/node_zygote.py`), and throwaway Redis servers.
 
 Every wait has a deadline. Nodes are killed (SIGKILL) or stopped (SIGTERM) like in production.
 """
@@ -6,14 +7,18 @@ Every wait has a deadline. Nodes are killed (SIGKILL) or stopped (SIGTERM) like 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -59,13 +64,98 @@ def wait_until(check: object, timeout: float, what: str) -> None:
     raise TimeoutError(f"{what} within {timeout}s")
 
 
+class ForkedProcess:
+    """A node forked by the zygote (`tests/node_zygote.py`), driven like the `subprocess.Popen` it replaces.
+
+    The zygote, not this process, is its parent: it reaps the node and writes its exit status (``returncode``'s
+    meaning: -N for signal N) to ``status``, which appears once the node has exited.
+    """
+
+    def __init__(self, pid: int, status: Path) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._status = status
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.returncode = int(self._status.read_text())
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout if timeout is not None else 3600)
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"node {self.pid}", timeout or 0)
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+
+class _Zygote:
+    """This pytest worker's `tests/node_zygote.py` process, started at the first node (``TANDEM_TEST_NODE_FORK=0``
+    starts every node as its own ``python -m uvicorn`` process instead)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+
+    def fork(self, argv: list[str], env: dict[str, str], log: Path, timeout: float = 60) -> ForkedProcess:
+        with self._lock:
+            process = self._process
+            if process is None or process.poll() is not None:
+                process = self._process = self._start(timeout)
+            assert process.stdin is not None and process.stdout is not None
+            status = log.with_name(f"{log.name}.{uuid.uuid4().hex}.exit")
+            request = {"argv": argv, "env": env, "cwd": str(ROOT), "log": str(log), "status": str(status)}
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+            return ForkedProcess(int(self._answer(process, timeout)["pid"]), status)
+
+    @staticmethod
+    def _start(timeout: float) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.node_zygote"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
+        assert _Zygote._answer(process, timeout).get("ready"), "the node zygote did not start"
+        return process
+
+    @staticmethod
+    def _answer(process: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], timeout)
+        line = process.stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError(f"the node zygote did not answer within {timeout} s (exit status {process.poll()})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+
+_zygote = _Zygote()
+FORK_NODES = os.environ.get("TANDEM_TEST_NODE_FORK", "1") != "0"
+
+
 @dataclass
 class Node:
-    """One uvicorn process serving Tandem."""
+    """One uvicorn process serving Tandem (forked from this worker's zygote, or a process of its own)."""
 
     env: dict[str, str]
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | ForkedProcess | None = None
     log_path: Path | None = None
     log_level: str = "warning"
 
@@ -79,33 +169,34 @@ class Node:
 
     def start(self, timeout: float = 60) -> Node:
         assert self.log_path is not None
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "server.main:create",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--ws-per-message-deflate",
-                "false",
-                "--ws-max-size",
-                "1048576",
-                "--log-level",
-                self.log_level,
-            ],
-            cwd=ROOT,
-            # Each node is reached directly, so its own address is the origin browsers come from.
-            env={**os.environ, "TANDEM_BASE_URL": self.http, **self.env, "PYTHONPATH": str(ROOT)},
-            stdout=log,
-            stderr=log,
-            preexec_fn=_die_with_parent,
-        )
-        log.close()
+        argv = [
+            "--factory",
+            "server.main:create",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ws-per-message-deflate",
+            "false",
+            "--ws-max-size",
+            "1048576",
+            "--log-level",
+            self.log_level,
+        ]
+        # Each node is reached directly, so its own address is the origin browsers come from.
+        env = {**os.environ, "TANDEM_BASE_URL": self.http, **self.env, "PYTHONPATH": str(ROOT)}
+        if FORK_NODES:
+            self.process = _zygote.fork(argv, env, self.log_path)
+        else:
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "uvicorn", *argv],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    preexec_fn=_die_with_parent,
+                )
         wait_until(
             lambda: httpx.get(self.http + "/healthz", timeout=1).status_code == 200,
             timeout,
