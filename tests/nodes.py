@@ -52,6 +52,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listens(port: int) -> bool:
+    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()  # OSError while nothing listens
+    return True
+
+
 def wait_until(check: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -260,11 +265,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
-        wait_until(
-            lambda: socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close() is None,
-            10,
-            "redis-server listens",
-        )
+        wait_until(lambda: _listens(self.port), 10, "redis-server listens")
         return self
 
     def _cluster_options(self) -> list[str]:
