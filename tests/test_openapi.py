@@ -116,3 +116,51 @@ def test_bodies_the_schema_refuses_are_refused(client: TestClient, workspace: Wo
     made = client.post(statuses, headers=owner, json={"name": "Odd", "category": "todo", "colour": "#ABCDEF"})
     assert made.status_code == 201, made.text
     assert made.json()["colour"] == "#abcdef"
+
+
+# -- links: how one answer's ids feed the next call (schemathesis' stateful phase follows them) -----------------------
+
+
+def test_links_lead_from_a_resource_to_the_operations_on_it(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+
+    def links(path: str, method: str, status: int) -> dict[str, Any]:
+        found: dict[str, Any] = paths[path][method]["responses"][str(status)]["links"]
+        return found
+
+    created_task = links("/api/projects/{project_id}/tasks", "post", 201)
+    assert created_task["get_task"]["parameters"] == {"task_id": "$response.body#/id"}
+    assert {"update_task", "delete_task", "create_comment", "list_comments"} <= set(created_task)
+    listed_tasks = links("/api/projects/{project_id}/tasks", "get", 200)
+    assert listed_tasks["get_task"]["parameters"] == {"task_id": "$response.body#/items/0/id"}
+    # Nested members carry their parent's id; a field named like the parameter wins over "id".
+    assert links("/api/projects/{project_id}/statuses", "post", 201)["update_status"]["parameters"] == {
+        "status_id": "$response.body#/id",
+        "project_id": "$response.body#/project_id",
+    }
+    assert links("/api/projects/{project_id}/members", "post", 201)["remove_member"]["parameters"] == {
+        "user_id": "$response.body#/user_id",
+        "project_id": "$request.path.project_id",
+    }
+    assert links("/api/invites", "post", 201)["revoke_invite"]["parameters"] == {
+        "invite_id": "$response.body#/invite/id"
+    }
+    # A shallow member with operations only under it: a feedback request's answers.
+    assert "answer" in links("/api/projects/{project_id}/feedback/requests", "post", 201)
+    # Not a member: the answer to a reaction is the comment, not something the reaction path names.
+    assert "links" not in paths["/api/comments/{comment_id}/reactions"]["post"]["responses"]["200"]
+
+
+def test_every_link_names_an_operation_and_its_parameters(client: TestClient) -> None:
+    doc = client.get("/api/openapi.json").json()
+    operations = {op["operationId"]: op for ops in doc["paths"].values() for op in ops.values()}
+    count = 0
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for answer in op["responses"].values():
+                for name, link in answer.get("links", {}).items():
+                    count += 1
+                    target = operations[link["operationId"]]
+                    path_params = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+                    assert set(link["parameters"]) <= path_params, (name, link)
+    assert count > 100
