@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -164,3 +165,45 @@ def test_every_link_names_an_operation_and_its_parameters(client: TestClient) ->
                     path_params = {p["name"] for p in target["parameters"] if p["in"] == "path"}
                     assert set(link["parameters"]) <= path_params, (name, link)
     assert count > 100
+
+
+def _unbounded_integers(schema: Any, where: str) -> Iterator[str]:
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer" and "maximum" not in schema:
+            yield where
+        for key, value in schema.items():
+            yield from _unbounded_integers(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            yield from _unbounded_integers(value, f"{where}/{index}")
+
+
+def test_every_id_a_request_carries_is_one_the_database_can_hold(client: TestClient) -> None:
+    """An id past the database's integers raised OverflowError (a 500) where it reached a query: the stateful run
+    found it in a note list's task filter, which only a real project's id gets to."""
+    doc = client.get("/api/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    unbounded = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for param in op["parameters"]:
+                if param["in"] != "path" and (param["name"].endswith("_id") or param["name"].endswith("ids")):
+                    unbounded += _unbounded_integers(param["schema"], f"{method} {path} ?{param['name']}")
+            if "requestBody" in op:
+                name = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+                for field, prop in schemas[name].get("properties", {}).items():
+                    if field.endswith("_id") or field.endswith("ids"):
+                        unbounded += _unbounded_integers(prop, f"{method} {path} {name}.{field}")
+    assert unbounded == []
+
+
+def test_an_id_past_the_databases_integers_is_refused(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    px, huge = workspace.ids["px"], 2**70
+    assert client.get(f"/api/projects/{px}/notes?task_id={huge}", headers=owner).status_code == 422
+    assert (
+        client.post(f"/api/projects/{px}/notes", headers=owner, json={"title": "N", "task_id": huge}).status_code == 422
+    )
+    note = f"/api/notes/{workspace.ids['px_shared_note']}"
+    assert client.patch(note, headers=owner, json={"task_id": huge}).status_code == 422
+    assert client.post("/api/notifications/read", headers=owner, json={"ids": [huge]}).status_code == 422
