@@ -207,3 +207,18 @@ def test_an_id_past_the_databases_integers_is_refused(client: TestClient, worksp
     note = f"/api/notes/{workspace.ids['px_shared_note']}"
     assert client.patch(note, headers=owner, json={"task_id": huge}).status_code == 422
     assert client.post("/api/notifications/read", headers=owner, json={"ids": [huge]}).status_code == 422
+
+
+def test_every_operation_offering_csv_declares_it(client: TestClient) -> None:
+    """The project pivot answered ``?format=csv`` with text/csv the document did not declare (the stateful run, which
+    reaches a real project's reports, found it); the portfolio and its pivot did the same."""
+    paths = client.get("/api/openapi.json").json()["paths"]
+    offering = {
+        path
+        for path, ops in paths.items()
+        for param in ops.get("get", {}).get("parameters", [])
+        if param["name"] == "format" and "csv" in param["schema"].get("enum", [])
+    }
+    assert "/api/projects/{project_id}/reports/pivot" in offering
+    for path in offering:
+        assert "text/csv" in paths[path]["get"]["responses"]["200"]["content"], path
