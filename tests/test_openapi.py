@@ -222,3 +222,19 @@ def test_every_operation_offering_csv_declares_it(client: TestClient) -> None:
     assert "/api/projects/{project_id}/reports/pivot" in offering
     for path in offering:
         assert "text/csv" in paths[path]["get"]["responses"]["200"]["content"], path
+
+
+def test_attaching_a_note_to_a_task_that_is_not_there_is_refused(client: TestClient, workspace: Workspace) -> None:
+    """The note changed first and the task look-up then flushed it: a foreign-key failure, a 500 (the stateful run
+    found it, patching a note it had just listed)."""
+    owner = bearer(workspace, "owner")
+    note = f"/api/notes/{workspace.ids['px_shared_note']}"
+    before = client.get(note, headers=owner).json()
+    refused = client.patch(note, headers=owner, json={"title": "Renamed", "task_id": 999_999})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["reason"] == "unknown_task"
+    assert client.get(note, headers=owner).json() == before
+    other = workspace.ids["py_shared_task"]  # a task of another project
+    assert client.patch(note, headers=owner, json={"task_id": other}).status_code == 422
+    attached = client.patch(note, headers=owner, json={"task_id": workspace.ids["px_shared_task"]})
+    assert attached.status_code == 200, attached.text

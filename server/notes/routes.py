@@ -186,14 +186,16 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     for field in ("title", "visibility"):
         if field in changes and changes[field] is None:
             raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
+    if "task_id" in changes or "visibility" in changes:
+        # Only what this change touches: a shared note whose task was made internal since stays renameable (it is
+        # internal in effect while its task is, see policy.effective_visibility). Checked before the note changes,
+        # so the look-up never flushes a task id that names nothing (a foreign-key failure, not a 422).
+        task_id = changes.get("task_id", note.task_id)
+        await _check_task(ctx.session, project.id, task_id, changes.get("visibility", note.visibility))
     before = note.visibility
     was_shared = await note_audience(ctx.session, note) == Visibility.SHARED
     for field, value in changes.items():
         setattr(note, field, value)
-    if "task_id" in changes or "visibility" in changes:
-        # Only what this change touches: a shared note whose task was made internal since stays renameable (it is
-        # internal in effect while its task is, see policy.effective_visibility).
-        await _check_task(ctx.session, project.id, note.task_id, note.visibility)
     note.updated_at = utcnow()
     ctx.session.add(note)
     if "visibility" in changes:
