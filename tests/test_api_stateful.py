@@ -2,15 +2,17 @@
 
 A scenario starts where a resource comes from (a POST that creates it, a GET that lists it) and follows the links
 the document declares (server/api/links.py) to the operations on it: list the projects, create a task in one, read,
-change or delete that task, comment on it, react to the comment. Every answer is checked as the stateless contract test
-checks it (tests/test_api_fuzz.py: no 5xx, declared status and content type, the response schema, invalid input
-refused), plus schemathesis' stateful checks (a deleted resource is gone; one just created is there) and, for a
-customer, the policy's first rule: nothing internal, nothing of a project they are not a member of.
+change or delete that task, comment on it, react to the comment. Every answer is checked as the stateless contract
+test checks it (tests/test_api_fuzz.py: no 5xx, declared status and content type, the response schema, invalid
+input refused), plus schemathesis' stateful checks (a deleted resource is gone; one just created is there) and, for
+a customer, the policy's first rule: nothing internal, nothing of a project they are not a member of.
 
 Each role runs on its own node seeded with the same workspace, so a staff run that deletes things cannot starve the
 customer's. Runs are seeded (reproducible): 6 scenarios of up to 50 calls per role, about 20 s each; for a deeper
 run set ``TANDEM_STATEFUL_SCENARIOS``, ``TANDEM_STATEFUL_STEPS`` or ``TANDEM_STATEFUL_SECONDS`` (more scenarios,
-with further seeds, until that many seconds have passed).
+with further seeds, until that many seconds have passed). Known open issue: on SQLite the id of a deleted newest row
+goes to the next row created, so a deep run can report a deleted milestone as "still available" once a new one took
+its id (schemathesis' use-after-free check); PostgreSQL never reuses an id.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.errors import Flaky
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext, not_a_server_error
-from schemathesis.config._phases import InferenceConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.transport import Response
 from schemathesis.engine.errors import is_inconsistent_replay
@@ -59,7 +60,7 @@ schema = schemathesis.openapi.from_dict(openapi_document(api))
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 # Only the document's own links: they are the contract a generated client follows. (Schemathesis would otherwise
 # add links it infers from names, thousands of them, most joining unrelated resources.)
-schema.config.phases.stateful.inference = InferenceConfig(algorithms=[])
+schema.config.phases.stateful.inference.algorithms = []
 
 
 def _rooted_where_ids_come_from(machine: type[Any]) -> type[Any]:
