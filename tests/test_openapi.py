@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -116,3 +117,124 @@ def test_bodies_the_schema_refuses_are_refused(client: TestClient, workspace: Wo
     made = client.post(statuses, headers=owner, json={"name": "Odd", "category": "todo", "colour": "#ABCDEF"})
     assert made.status_code == 201, made.text
     assert made.json()["colour"] == "#abcdef"
+
+
+# -- links: how one answer's ids feed the next call (schemathesis' stateful phase follows them) -----------------------
+
+
+def test_links_lead_from_a_resource_to_the_operations_on_it(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+
+    def links(path: str, method: str, status: int) -> dict[str, Any]:
+        found: dict[str, Any] = paths[path][method]["responses"][str(status)]["links"]
+        return found
+
+    created_task = links("/api/projects/{project_id}/tasks", "post", 201)
+    assert created_task["get_task"]["parameters"] == {"task_id": "$response.body#/id"}
+    assert {"update_task", "delete_task", "create_comment", "list_comments"} <= set(created_task)
+    listed_tasks = links("/api/projects/{project_id}/tasks", "get", 200)
+    assert listed_tasks["get_task"]["parameters"] == {"task_id": "$response.body#/items/0/id"}
+    # Nested members carry their parent's id; a field named like the parameter wins over "id".
+    assert links("/api/projects/{project_id}/statuses", "post", 201)["update_status"]["parameters"] == {
+        "status_id": "$response.body#/id",
+        "project_id": "$response.body#/project_id",
+    }
+    assert links("/api/projects/{project_id}/members", "post", 201)["remove_member"]["parameters"] == {
+        "user_id": "$response.body#/user_id",
+        "project_id": "$request.path.project_id",
+    }
+    assert links("/api/invites", "post", 201)["revoke_invite"]["parameters"] == {
+        "invite_id": "$response.body#/invite/id"
+    }
+    # A shallow member with operations only under it: a feedback request's answers.
+    assert "answer" in links("/api/projects/{project_id}/feedback/requests", "post", 201)
+    # Not a member: the answer to a reaction is the comment, not something the reaction path names.
+    assert "links" not in paths["/api/comments/{comment_id}/reactions"]["post"]["responses"]["200"]
+
+
+def test_every_link_names_an_operation_and_its_parameters(client: TestClient) -> None:
+    doc = client.get("/api/openapi.json").json()
+    operations = {op["operationId"]: op for ops in doc["paths"].values() for op in ops.values()}
+    count = 0
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for answer in op["responses"].values():
+                for name, link in answer.get("links", {}).items():
+                    count += 1
+                    target = operations[link["operationId"]]
+                    path_params = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+                    assert set(link["parameters"]) <= path_params, (name, link)
+    assert count > 100
+
+
+def _unbounded_integers(schema: Any, where: str) -> Iterator[str]:
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer" and "maximum" not in schema:
+            yield where
+        for key, value in schema.items():
+            yield from _unbounded_integers(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            yield from _unbounded_integers(value, f"{where}/{index}")
+
+
+def test_every_id_a_request_carries_is_one_the_database_can_hold(client: TestClient) -> None:
+    """An id past the database's integers raised OverflowError (a 500) where it reached a query: the stateful run
+    found it in a note list's task filter, which only a real project's id gets to."""
+    doc = client.get("/api/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    unbounded = []
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for param in op["parameters"]:
+                if param["in"] != "path" and (param["name"].endswith("_id") or param["name"].endswith("ids")):
+                    unbounded += _unbounded_integers(param["schema"], f"{method} {path} ?{param['name']}")
+            if "requestBody" in op:
+                name = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+                for field, prop in schemas[name].get("properties", {}).items():
+                    if field.endswith("_id") or field.endswith("ids"):
+                        unbounded += _unbounded_integers(prop, f"{method} {path} {name}.{field}")
+    assert unbounded == []
+
+
+def test_an_id_past_the_databases_integers_is_refused(client: TestClient, workspace: Workspace) -> None:
+    owner = bearer(workspace, "owner")
+    px, huge = workspace.ids["px"], 2**70
+    assert client.get(f"/api/projects/{px}/notes?task_id={huge}", headers=owner).status_code == 422
+    assert (
+        client.post(f"/api/projects/{px}/notes", headers=owner, json={"title": "N", "task_id": huge}).status_code == 422
+    )
+    note = f"/api/notes/{workspace.ids['px_shared_note']}"
+    assert client.patch(note, headers=owner, json={"task_id": huge}).status_code == 422
+    assert client.post("/api/notifications/read", headers=owner, json={"ids": [huge]}).status_code == 422
+
+
+def test_every_operation_offering_csv_declares_it(client: TestClient) -> None:
+    """The project pivot answered ``?format=csv`` with text/csv the document did not declare (the stateful run, which
+    reaches a real project's reports, found it); the portfolio and its pivot did the same."""
+    paths = client.get("/api/openapi.json").json()["paths"]
+    offering = {
+        path
+        for path, ops in paths.items()
+        for param in ops.get("get", {}).get("parameters", [])
+        if param["name"] == "format" and "csv" in param["schema"].get("enum", [])
+    }
+    assert "/api/projects/{project_id}/reports/pivot" in offering
+    for path in offering:
+        assert "text/csv" in paths[path]["get"]["responses"]["200"]["content"], path
+
+
+def test_attaching_a_note_to_a_task_that_is_not_there_is_refused(client: TestClient, workspace: Workspace) -> None:
+    """The note changed first and the task look-up then flushed it: a foreign-key failure, a 500 (the stateful run
+    found it, patching a note it had just listed)."""
+    owner = bearer(workspace, "owner")
+    note = f"/api/notes/{workspace.ids['px_shared_note']}"
+    before = client.get(note, headers=owner).json()
+    refused = client.patch(note, headers=owner, json={"title": "Renamed", "task_id": 999_999})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["reason"] == "unknown_task"
+    assert client.get(note, headers=owner).json() == before
+    other = workspace.ids["py_shared_task"]  # a task of another project
+    assert client.patch(note, headers=owner, json={"task_id": other}).status_code == 422
+    attached = client.patch(note, headers=owner, json={"task_id": workspace.ids["px_shared_task"]})
+    assert attached.status_code == 200, attached.text

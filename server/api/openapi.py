@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from server.api.links import operation_links
 from server.api.routing import Api, Endpoint
 from server.schemas import ErrorOut
 
@@ -105,10 +106,14 @@ def openapi_document(api: Api, *, title: str = "Tandem", version: str = "0.1.0")
     )
     refs: dict[type[BaseModel], str] = {model: schema["$ref"] for (model, _), schema in key_map.items()}  # type: ignore[misc]
     schemas: dict[str, Any] = definitions.get("$defs", {})
+    links = operation_links(api.endpoints)
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in api.endpoints:
         path = _PARAM.sub(r"{\1}", endpoint.path)
-        paths.setdefault(path, {})[endpoint.method.lower()] = _operation(endpoint, refs, schemas)
+        op = _operation(endpoint, refs, schemas)
+        if (endpoint.method, endpoint.path) in links:
+            op["responses"][str(endpoint.status)]["links"] = links[endpoint.method, endpoint.path]
+        paths.setdefault(path, {})[endpoint.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {

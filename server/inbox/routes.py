@@ -14,6 +14,7 @@ from server.inbox.rules import notifications_visible
 from server.models import Notification
 from server.policy import Action
 from server.schemas import (
+    Id,
     In,
     NotificationOut,
     Out,
@@ -37,7 +38,7 @@ class NotificationQuery(PageQuery):
 
 
 class NotificationsReadIn(In):
-    ids: list[int] | None = None
+    ids: list[Id] | None = None
     all: bool = False
 
 

@@ -25,7 +25,7 @@ from server.live.control import AccessChanged, Subject
 from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
 from server.notes.rules import note_audience, note_for
 from server.policy import Action, can_see_item, visible_items
-from server.schemas import In, Out
+from server.schemas import Id, In, Out
 
 # At most this many characters of initial text: small enough that a body holding one more, however it is escaped
 # (up to 12 bytes a character as a \\u surrogate pair), stays under the JSON body limit, so too long a text is
@@ -38,14 +38,14 @@ class NoteIn(In):
 
     title: str = Field(min_length=1, max_length=200)
     visibility: Visibility = Visibility.INTERNAL
-    task_id: int | None = None
+    task_id: Id | None = None
     content: str = Field(default="", max_length=MAX_INITIAL_CONTENT)
 
 
 class NotePatch(In):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     visibility: Visibility | None = None
-    task_id: int | None = None
+    task_id: Id | None = None
 
 
 class NoteOut(Out):
@@ -64,7 +64,7 @@ class NoteList(Out):
 
 
 class NoteListQuery(In):
-    task_id: int | None = None
+    task_id: Id | None = None
 
 
 class ExportQuery(In):
@@ -186,14 +186,16 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     for field in ("title", "visibility"):
         if field in changes and changes[field] is None:
             raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
+    if "task_id" in changes or "visibility" in changes:
+        # Only what this change touches: a shared note whose task was made internal since stays renameable (it is
+        # internal in effect while its task is, see policy.effective_visibility). Checked before the note changes,
+        # so the look-up never flushes a task id that names nothing (a foreign-key failure, not a 422).
+        task_id = changes.get("task_id", note.task_id)
+        await _check_task(ctx.session, project.id, task_id, changes.get("visibility", note.visibility))
     before = note.visibility
     was_shared = await note_audience(ctx.session, note) == Visibility.SHARED
     for field, value in changes.items():
         setattr(note, field, value)
-    if "task_id" in changes or "visibility" in changes:
-        # Only what this change touches: a shared note whose task was made internal since stays renameable (it is
-        # internal in effect while its task is, see policy.effective_visibility).
-        await _check_task(ctx.session, project.id, note.task_id, note.visibility)
     note.updated_at = utcnow()
     ctx.session.add(note)
     if "visibility" in changes:

@@ -147,6 +147,7 @@ async def project_report(ctx: Context, query: KpiQuery) -> ProjectKpis | Respons
     query=PivotQuery,
     response=PivotOut,
     errors=(401, 403, 404, 422),
+    produces={200: {"text/csv": {"type": "string"}}},  # ?format=csv
 )
 async def project_pivot(ctx: Context, query: PivotQuery) -> PivotOut | Response:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_READ)
@@ -200,6 +201,7 @@ async def _staff_projects(ctx: Context, client_id: int | None, archived: bool) -
     query=PortfolioQuery,
     response=Portfolio,
     errors=(401, 403, 422),
+    produces={200: {"text/csv": {"type": "string"}}},  # ?format=csv
 )
 async def portfolio(ctx: Context, query: PortfolioQuery) -> Portfolio | Response:
     projects = await _staff_projects(ctx, query.client_id, query.archived)
@@ -266,6 +268,7 @@ def _cell(value: object) -> object:
     query=PortfolioPivotQuery,
     response=PivotOut,
     errors=(401, 403, 422),
+    produces={200: {"text/csv": {"type": "string"}}},  # ?format=csv
 )
 async def portfolio_pivot(ctx: Context, query: PortfolioPivotQuery) -> PivotOut | Response:
     projects = await _staff_projects(ctx, query.client_id, False)
