@@ -36,6 +36,22 @@ def _boolean_fields(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, field in model.model_fields.items() if boolean(field.annotation))
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    branches = [b for b in schema.pop("anyOf", []) if b != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
+    if schema.get("default", ...) is None:
+        del schema["default"]
+
+
+def omittable(description: str | None = None) -> Any:
+    """A PATCH field that may be left out but not sent as null (``name: Name | None = omittable()``): its schema
+    has no null, so the document says what the route does when it refuses a null (422, reason ``required``)."""
+    return Field(None, description=description, json_schema_extra=_not_null)
+
+
 def exactly_one_of(first: str, second: str) -> dict[str, Any]:
     """JSON Schema for "give ``first`` or ``second``, not both": a body's model validator that refuses anything else
     states the rule in its schema too (``model_config = ConfigDict(extra="forbid", json_schema_extra=...)``), so the
@@ -75,8 +91,15 @@ def _lower(value: str) -> str:
     return value.lower()
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+def not_blank(min_length: int = 1) -> str:
+    """The pattern of a string at least ``min_length`` long once stripped (bodies are stripped before their lengths
+    are checked, ``In``), so the schema refuses what validation refuses: " " for a name, " ab " for an email."""
+    return r"\S" if min_length <= 1 else r"\S[\s\S]{" + str(min_length - 2) + r",}\S"
+
+
+NOT_BLANK = not_blank()
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=NOT_BLANK)]
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 # The pattern is in the schema (a generated client can check it); stored lower-case.
 Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$"), AfterValidator(_lower)]
@@ -107,7 +130,7 @@ class ErrorOut(BaseModel):
 
 
 class LoginIn(In):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=not_blank(3))]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=False)]
 
 
@@ -232,7 +255,7 @@ class StatusIn(In):
 
 
 class StatusPatch(In):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=NOT_BLANK)] | None = omittable()
     category: StatusCategory | None = None
     colour: Colour | None = None
     position: int | None = Field(None, ge=0, le=1000)
@@ -265,10 +288,10 @@ class MilestoneIn(In):
 
 
 class MilestonePatch(In):
-    name: Name | None = None
+    name: Name | None = omittable()
     due_date: dt.date | None = None
-    visibility: Visibility | None = None
-    completed: bool | None = None
+    visibility: Visibility | None = omittable()
+    completed: bool | None = omittable()
 
 
 class MilestoneOut(Out):
@@ -295,15 +318,15 @@ class TaskIn(In):
 
 
 class TaskPatch(In):
-    title: Title | None = None
+    title: Title | None = omittable()
     description: Text | None = None
-    status_id: Id | None = None
+    status_id: Id | None = omittable()
     assignee_id: Id | None = None
     due_date: dt.date | None = None
-    priority: Priority | None = None
+    priority: Priority | None = omittable()
     milestone_id: Id | None = None
-    visibility: Visibility | None = None
-    position: int | None = Field(None, ge=0, le=2**31)
+    visibility: Visibility | None = omittable()
+    position: int | None = Field(None, ge=0, le=2**31, json_schema_extra=_not_null)
     version: int | None = Field(
         None, ge=1, description="The version the change is based on; 409 version_conflict when the task changed since."
     )
@@ -408,7 +431,7 @@ class InviteQuery(In):
 
 
 class InviteTokenIn(In):
-    token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    token: Annotated[str, StringConstraints(min_length=10, max_length=200, pattern=not_blank(10))]
 
 
 class InvitePreviewOut(Out):
@@ -422,7 +445,7 @@ class InvitePreviewOut(Out):
 
 
 class InviteAcceptIn(In):
-    token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    token: Annotated[str, StringConstraints(min_length=10, max_length=200, pattern=not_blank(10))]
     name: Name
     # None: join without a password, and sign in by link later (customers; staff where the organization allows).
     password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)] | None = None
@@ -516,7 +539,7 @@ class UnreadOut(Out):
 
 
 class SearchQuery(In):
-    q: Annotated[str, StringConstraints(min_length=2, max_length=100)]
+    q: Annotated[str, StringConstraints(min_length=2, max_length=100, pattern=not_blank(2))]
     project_id: Id | None = None
 
 

@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from server.api.routing import MAX_JSON_BYTES
 from server.notes.routes import MAX_INITIAL_CONTENT
+from server.schemas import not_blank
 from tests.conftest import bearer
 from tests.workspace import Workspace
 
@@ -238,3 +241,20 @@ def test_attaching_a_note_to_a_task_that_is_not_there_is_refused(client: TestCli
     assert client.patch(note, headers=owner, json={"task_id": other}).status_code == 422
     attached = client.patch(note, headers=owner, json={"task_id": workspace.ids["px_shared_task"]})
     assert attached.status_code == 200, attached.text
+
+
+@given(st.text(alphabet=st.sampled_from(" a\u00a0\u0085\t\nb\u2003\x1c"), max_size=14), st.integers(1, 10))
+def test_the_not_blank_pattern_holds_exactly_when_the_stripped_text_is_long_enough(text: str, length: int) -> None:
+    """Bodies are stripped before their lengths are checked; the pattern the document states for such a field must
+    accept exactly what that validation accepts, or a generated client is told a refused value is valid."""
+    assert (re.search(not_blank(length), text) is not None) == (len(text.strip()) >= length)
+
+
+def test_fields_that_refuse_null_do_not_offer_it(client: TestClient, workspace: Workspace) -> None:
+    document = client.get("/api/openapi.json").json()
+    title = document["components"]["schemas"]["TaskPatch"]["properties"]["title"]
+    assert "anyOf" not in title and "default" not in title
+    refused = client.patch(
+        f"/api/tasks/{workspace.ids['px_shared_task']}", json={"title": None}, headers=bearer(workspace, "staff")
+    )
+    assert refused.status_code == 422

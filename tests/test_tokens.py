@@ -122,7 +122,7 @@ def test_admin_scope_is_for_admins_only(client: TestClient, workspace: Workspace
     response = client.post(
         "/api/me/tokens", json={"name": "x", "scopes": ["admin"]}, headers=bearer(workspace, "staff")
     )
-    assert response.status_code == 422
+    assert response.status_code == 403 and response.json()["reason"] == "admin_scope"  # a permission, not a shape
     bad = client.post("/api/me/tokens", json={"name": "x", "scopes": ["root"]}, headers=bearer(workspace, "owner"))
     assert bad.status_code == 422
     # An admin's admin token loses its reach when the admin is demoted: the policy decides as for the owner.

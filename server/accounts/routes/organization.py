@@ -11,7 +11,7 @@ from server.audit.log import AuditAction, record
 from server.context import Context
 from server.models import Organization
 from server.policy import Action, authorize
-from server.schemas import In, Out
+from server.schemas import In, Out, omittable
 
 
 class OrganizationSettingsOut(Out):
@@ -19,7 +19,7 @@ class OrganizationSettingsOut(Out):
 
 
 class OrganizationSettingsPatch(In):
-    allow_staff_link_sign_in: bool | None = None
+    allow_staff_link_sign_in: bool | None = omittable()
 
 
 async def _organization(ctx: Context, action: Action) -> Organization:

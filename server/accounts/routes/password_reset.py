@@ -28,7 +28,7 @@ from server.db import Database, utcnow
 from server.i18n import message
 from server.mail.outgoing import Mailer
 from server.models import PasswordReset, User
-from server.schemas import In, Out
+from server.schemas import In, Out, not_blank
 from server.security import hash_password, new_token, token_hash
 
 # Per address and per client IP, per hour: enough for a person who mistyped, too few to mail-bomb anyone.
@@ -39,7 +39,7 @@ _INVALID = "This password-reset link is invalid, used or expired. Ask for a new 
 
 
 class PasswordResetIn(In):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=not_blank(3))]
 
 
 class PasswordResetRequestedOut(Out):
@@ -47,7 +47,7 @@ class PasswordResetRequestedOut(Out):
 
 
 class PasswordResetConfirmIn(In):
-    token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    token: Annotated[str, StringConstraints(min_length=10, max_length=200, pattern=not_blank(10))]
     password: Annotated[str, StringConstraints(max_length=256, strip_whitespace=False)]
 
 

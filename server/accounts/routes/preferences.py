@@ -15,7 +15,7 @@ from server.db import utcnow
 from server.live.control import AccessChanged, Subject
 from server.models import EmailCadence, NotificationPreference, ProjectSettings
 from server.policy import Action
-from server.schemas import In, Out
+from server.schemas import In, Out, omittable
 
 
 class ProjectSettingsOut(Out):
@@ -28,11 +28,11 @@ class ProjectSettingsOut(Out):
 
 
 class ProjectSettingsPatch(In):
-    customer_comment: bool | None = None
-    customer_requests: bool | None = None
-    customer_upload: bool | None = None
-    customer_edit_notes: bool | None = None
-    customer_move_own: bool | None = None
+    customer_comment: bool | None = omittable()
+    customer_requests: bool | None = omittable()
+    customer_upload: bool | None = omittable()
+    customer_edit_notes: bool | None = omittable()
+    customer_move_own: bool | None = omittable()
 
 
 class PreferencesOut(Out):
@@ -44,9 +44,9 @@ class PreferencesOut(Out):
 
 
 class PreferencesPatch(In):
-    mentions: EmailCadence | None = None
-    others: Literal["hourly", "daily", "off"] | None = None
-    progress: Literal["daily", "weekly", "off"] | None = None
+    mentions: EmailCadence | None = omittable()
+    others: Literal["hourly", "daily", "off"] | None = omittable()
+    progress: Literal["daily", "weekly", "off"] | None = omittable()
 
 
 @api.route(

@@ -35,13 +35,13 @@ from server.context import Context
 from server.db import utcnow
 from server.models import AuthSession, Organization, Passkey, RecoveryCode, TotpFactor, User
 from server.policy import Action, authorize
-from server.schemas import In, LoginOut, Out
+from server.schemas import In, LoginOut, Out, not_blank
 
 _EXPIRED = "This sign-in took too long or the password changed. Sign in again."
 
 
 class SecondFactorIn(In):
-    ticket: Annotated[str, StringConstraints(min_length=10, max_length=400)]
+    ticket: Annotated[str, StringConstraints(min_length=10, max_length=400, pattern=not_blank(10))]
     code: Annotated[str, StringConstraints(max_length=20)] | None = None
     recovery_code: Annotated[str, StringConstraints(max_length=40)] | None = None
 
@@ -67,7 +67,7 @@ class TotpSetupOut(Out):
 
 
 class CodeIn(In):
-    code: Annotated[str, StringConstraints(min_length=6, max_length=20)]
+    code: Annotated[str, StringConstraints(min_length=6, max_length=20, pattern=not_blank(6))]
 
 
 class RecoveryCodesOut(Out):

@@ -38,7 +38,7 @@ from server.db import Database, utcnow
 from server.i18n import message
 from server.mail.outgoing import Mailer
 from server.models import Organization, SignInLink, User
-from server.schemas import In, LoginOut, Out
+from server.schemas import In, LoginOut, Out, not_blank
 from server.security import constant_time_equal, new_token, token_hash
 from server.settings import Settings
 
@@ -54,7 +54,7 @@ _OTHER_BROWSER = "This sign-in link works only in the browser where it was asked
 
 
 class LinkRequestIn(In):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=not_blank(3))]
 
 
 class LinkRequestedOut(Out):
@@ -62,7 +62,7 @@ class LinkRequestedOut(Out):
 
 
 class LinkRedeemIn(In):
-    token: Annotated[str, StringConstraints(min_length=10, max_length=200)]
+    token: Annotated[str, StringConstraints(min_length=10, max_length=200, pattern=not_blank(10))]
 
 
 def may_sign_in_by_link(user: User, organization: Organization) -> bool:

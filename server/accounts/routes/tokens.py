@@ -76,7 +76,7 @@ async def create_token(ctx: Context, body: ApiTokenIn) -> ApiTokenCreatedOut:
     scopes = set(body.scopes)
     if Scope.ADMIN in scopes and not actor.is_admin:
         raise ApiError(
-            422, "invalid", "Only organization admins may make tokens with the admin scope.", reason="admin_scope"
+            403, "forbidden", "Only organization admins may make tokens with the admin scope.", reason="admin_scope"
         )
     count = (await ctx.session.exec(select(func.count()).where(ApiToken.user_id == actor.user_id))).one()
     if count >= MAX_TOKENS_PER_USER:
