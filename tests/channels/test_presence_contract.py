@@ -254,11 +254,10 @@ async def test_concurrent_batches_from_two_nodes_claim_each_expired_entry_once(
             await other.close()
 
 
+@pytest.mark.parametrize("presence", ["redis", "redis-cluster"], indirect=True)  # a memory store has no key to break
 async def test_a_channel_the_store_cannot_refresh_fails_alone_in_its_batch(
     presence: PresenceManager, redis_prefix: str, request: pytest.FixtureRequest
 ) -> None:
-    if not isinstance(presence, RedisPresence):
-        pytest.skip("a memory store has no key to break")
     param = request.node.callspec.params["presence"]
     client = redis_client(REDIS_URL if param == "redis" else request.getfixturevalue("redis_shards").url)
     try:
