@@ -87,25 +87,30 @@ async def test_an_expired_entry_is_claimed_once(presence: PresenceManager) -> No
     assert await presence.claim_expired("project:2:staff") == []
 
 
-async def test_concurrent_claims_share_out_each_expired_entry_once(
+@pytest.fixture
+async def other(
     presence: PresenceManager, redis_prefix: str, request: pytest.FixtureRequest
+) -> AsyncIterator[PresenceManager]:
+    """A second manager on the same store, playing a second surviving node (memory: the same manager, used
+    concurrently)."""
+    if not isinstance(presence, RedisPresence):
+        yield presence
+        return
+    param = request.node.callspec.params["presence"]
+    second = RedisPresence(REDIS_URL if param == "redis" else request.getfixturevalue("redis_shards").url, redis_prefix)
+    yield second
+    await second.close()
+
+
+async def test_concurrent_claims_share_out_each_expired_entry_once(
+    presence: PresenceManager, other: PresenceManager
 ) -> None:
-    # A second manager on the same store plays a second surviving node (memory: the same manager, concurrently).
-    other = presence
-    if isinstance(presence, RedisPresence):
-        param = request.node.callspec.params["presence"]
-        url = REDIS_URL if param == "redis" else request.getfixturevalue("redis_shards").url
-        other = RedisPresence(url, redis_prefix)
-    try:
-        for n in range(20):
-            await presence.add("project:1:staff", info(f"c{n}"), ttl_seconds=0.2)
-        await asyncio.sleep(0.3)
-        claims = await asyncio.gather(*(m.claim_expired("project:1:staff") for m in (presence, other) * 4))
-        claimed = [i.client_id for claim in claims for i in claim]
-        assert sorted(claimed) == sorted(f"c{n}" for n in range(20))  # every one, none twice
-    finally:
-        if other is not presence:
-            await other.close()
+    for n in range(20):
+        await presence.add("project:1:staff", info(f"c{n}"), ttl_seconds=0.2)
+    await asyncio.sleep(0.3)
+    claims = await asyncio.gather(*(m.claim_expired("project:1:staff") for m in (presence, other) * 4))
+    claimed = [i.client_id for claim in claims for i in claim]
+    assert sorted(claimed) == sorted(f"c{n}" for n in range(20))  # every one, none twice
 
 
 async def test_a_late_heartbeat_takes_an_unclaimed_entry_back_and_a_claimed_one_is_new(
@@ -229,29 +234,20 @@ async def test_a_batch_larger_than_one_store_call_refreshes_every_entry(presence
 
 
 async def test_concurrent_batches_from_two_nodes_claim_each_expired_entry_once(
-    presence: PresenceManager, redis_prefix: str, request: pytest.FixtureRequest
+    presence: PresenceManager, other: PresenceManager
 ) -> None:
-    other = presence
-    if isinstance(presence, RedisPresence):
-        param = request.node.callspec.params["presence"]
-        url = REDIS_URL if param == "redis" else request.getfixturevalue("redis_shards").url
-        other = RedisPresence(url, redis_prefix)
-    try:
-        dead = [(room, info(f"dead{n}-{room}")) for room in ROOMS[:5] for n in range(4)]
-        await presence.refresh_many(dead, ttl_seconds=0.2)
-        for room, entry in dead:
-            await gone_from_list(presence, room, entry.client_id)
-        node_entries = [[(room, info(f"node{n}-{room}")) for room in ROOMS[:5]] for n in range(8)]
-        managers = (presence, other) * 4
+    dead = [(room, info(f"dead{n}-{room}")) for room in ROOMS[:5] for n in range(4)]
+    await presence.refresh_many(dead, ttl_seconds=0.2)
+    for room, entry in dead:
+        await gone_from_list(presence, room, entry.client_id)
+    node_entries = [[(room, info(f"node{n}-{room}")) for room in ROOMS[:5]] for n in range(8)]
+    managers = (presence, other) * 4
 
-        results = await asyncio.gather(*(m.refresh_many(e, 30) for m, e in zip(managers, node_entries, strict=True)))
+    results = await asyncio.gather(*(m.refresh_many(e, 30) for m, e in zip(managers, node_entries, strict=True)))
 
-        refreshed = [r for result in results for r in result if not isinstance(r, Exception)]
-        claimed = [gone.client_id for r in refreshed for gone in r[1]]
-        assert sorted(claimed) == sorted(entry.client_id for _, entry in dead)  # every one, none twice
-    finally:
-        if other is not presence:
-            await other.close()
+    refreshed = [r for result in results for r in result if not isinstance(r, Exception)]
+    claimed = [gone.client_id for r in refreshed for gone in r[1]]
+    assert sorted(claimed) == sorted(entry.client_id for _, entry in dead)  # every one, none twice
 
 
 @pytest.mark.parametrize("presence", ["redis", "redis-cluster"], indirect=True)  # a memory store has no key to break
