@@ -19,6 +19,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from server.models import ColourClass, OrgRole, Priority, ProjectRole, StatusCategory, Visibility
 
@@ -46,10 +47,21 @@ def _not_null(schema: dict[str, Any]) -> None:
         del schema["default"]
 
 
-def omittable(description: str | None = None) -> Any:
-    """A PATCH field that may be left out but not sent as null (``name: Name | None = omittable()``): its schema
-    has no null, so the document says what the route does when it refuses a null (422, reason ``required``)."""
-    return Field(None, description=description, json_schema_extra=_not_null)
+def omittable(description: str | None = None, **constraints: Any) -> Any:
+    """A PATCH field that may be left out but not sent as null (``name: Name | None = omittable()``). Its schema has
+    no null and ``In`` refuses one (422, reason ``required``, ``params.field``), so the document and the route say
+    the same; ``constraints`` are ``Field``'s (``ge``, ``max_length``, ...)."""
+    return Field(None, description=description, json_schema_extra=_not_null, **constraints)
+
+
+# The error type `In` raises for a null sent to an omittable field; `server.api.routing.read_json` answers it as
+# reason ``required``.
+NULL_REFUSED = "null_refused"
+
+
+@functools.cache
+def _omittable_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(name for name, field in model.model_fields.items() if field.json_schema_extra is _not_null)
 
 
 def exactly_one_of(first: str, second: str) -> dict[str, Any]:
@@ -80,6 +92,14 @@ class In(BaseModel):
             and not (value is None or isinstance(value, bool))
         ):
             raise ValueError("must be true or false")
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_null(cls, value: Any, info: ValidationInfo) -> Any:
+        """An omittable field sent as null (a field left out is never validated, so it passes)."""
+        if value is None and info.field_name in _omittable_fields(cls):
+            raise PydanticCustomError(NULL_REFUSED, "{field} cannot be null.", {"field": info.field_name})
         return value
 
 
@@ -209,9 +229,9 @@ class ProjectIn(In):
 
 
 class ProjectPatch(In):
-    name: Name | None = None
-    description: Text | None = None
-    archived: bool | None = None
+    name: Name | None = omittable()
+    description: Text | None = omittable()
+    archived: bool | None = omittable()
 
 
 class ProjectSummary(Out):
@@ -256,11 +276,11 @@ class StatusIn(In):
 
 class StatusPatch(In):
     name: Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=NOT_BLANK)] | None = omittable()
-    category: StatusCategory | None = None
-    colour: Colour | None = None
-    position: int | None = Field(None, ge=0, le=1000)
+    category: StatusCategory | None = omittable()
+    colour: Colour | None = omittable()
+    position: int | None = omittable(ge=0, le=1000)
     wip_limit: int | None = Field(None, ge=1, le=10_000, description="null removes the limit")
-    waits_on_customer: bool | None = None
+    waits_on_customer: bool | None = omittable()
 
 
 class StatusOut(Out):
@@ -326,7 +346,7 @@ class TaskPatch(In):
     priority: Priority | None = omittable()
     milestone_id: Id | None = None
     visibility: Visibility | None = omittable()
-    position: int | None = Field(None, ge=0, le=2**31, json_schema_extra=_not_null)
+    position: int | None = omittable(ge=0, le=2**31)
     version: int | None = Field(
         None, ge=1, description="The version the change is based on; 409 version_conflict when the task changed since."
     )

@@ -26,7 +26,7 @@ from server.audit import log as audit
 from server.context import Context
 from server.errors import Conflict, DomainError, Invalid, RateLimited, Refused, Unauthenticated
 from server.policy import Actor, Forbidden, NotFound, NotVisible, Scope
-from server.schemas import JSON_BODY
+from server.schemas import JSON_BODY, NULL_REFUSED
 
 if TYPE_CHECKING:
     from server.services import Services
@@ -177,7 +177,14 @@ async def read_json(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate(data, context=JSON_BODY)
     except ValidationError as exc:
-        raise ApiError(422, "invalid", "Some fields are invalid.", _validation_details(exc), reason="fields") from None
+        details = _validation_details(exc)
+        if all(d["type"] == NULL_REFUSED for d in details):
+            # Only nulls sent to fields that may be left out but not cleared: the reason names the first.
+            field = details[0]["field"]
+            raise ApiError(
+                422, "invalid", f"{field} cannot be null.", details, reason="required", params={"field": field}
+            ) from None
+        raise ApiError(422, "invalid", "Some fields are invalid.", details, reason="fields") from None
 
 
 def read_query(request: Request, model: type[M]) -> M:

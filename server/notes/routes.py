@@ -25,7 +25,7 @@ from server.live.control import AccessChanged, Subject
 from server.models import Note, NoteUpdate, NoteVersion, Task, Visibility
 from server.notes.rules import note_audience, note_for
 from server.policy import Action, can_see_item, visible_items
-from server.schemas import Id, In, Out
+from server.schemas import Id, In, Out, omittable
 
 # At most this many characters of initial text: small enough that a body holding one more, however it is escaped
 # (up to 12 bytes a character as a \\u surrogate pair), stays under the JSON body limit, so too long a text is
@@ -43,8 +43,8 @@ class NoteIn(In):
 
 
 class NotePatch(In):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    visibility: Visibility | None = None
+    title: str | None = omittable(min_length=1, max_length=200)
+    visibility: Visibility | None = omittable()
     task_id: Id | None = None
 
 
@@ -183,9 +183,6 @@ async def update_note(ctx: Context, body: NotePatch) -> NoteOut:
     note, project = await note_for(ctx.session, ctx.actor, ctx.path_int("note_id"), Action.NOTE_MANAGE)
     assert note.id is not None and project.id is not None
     changes = body.model_dump(exclude_unset=True)
-    for field in ("title", "visibility"):
-        if field in changes and changes[field] is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
     if "task_id" in changes or "visibility" in changes:
         # Only what this change touches: a shared note whose task was made internal since stays renameable (it is
         # internal in effect while its task is, see policy.effective_visibility). Checked before the note changes,

@@ -41,7 +41,7 @@ from server.models import (
     Visibility,
 )
 from server.policy import Action, NotFound, authorize, effective_visibility, visible_projects
-from server.schemas import Id, In, Out, Page, PageQuery, PersonOut, TaskIn, Text, Title
+from server.schemas import Id, In, Out, Page, PageQuery, PersonOut, TaskIn, Text, Title, omittable
 from server.waiting import rules as waiting
 
 MAX_FIELDS = 30
@@ -64,13 +64,13 @@ class RequestFieldPatch(In):
     meaning; answers already given are kept as written (an option taken away stays on the requests that chose it,
     and making a field required asks it of new requests only)."""
 
-    label: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
-    required: bool | None = None
-    options: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = Field(
-        None, max_length=50, description="A choice field's allowed values (at least one)."
+    label: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = omittable()
+    required: bool | None = omittable()
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = omittable(
+        "A choice field's allowed values (at least one).", max_length=50
     )
-    position: Annotated[int, Field(ge=0)] | None = Field(
-        None, description="The field's place in the form, 0 first; the others move to make room."
+    position: Annotated[int, Field(ge=0)] | None = omittable(
+        "The field's place in the form, 0 first; the others move to make room."
     )
 
 
@@ -384,9 +384,6 @@ async def update_request_field(ctx: Context, body: RequestFieldPatch) -> Request
     if field is None:
         raise NotFound
     changes = body.model_dump(exclude_unset=True)
-    for name in ("label", "required", "options", "position"):
-        if name in changes and changes[name] is None:
-            raise ApiError(422, "invalid", f"{name} cannot be null.", reason="required", params={"field": name})
     if "options" in changes:
         if field.kind != FieldKind.CHOICE:
             raise ApiError(422, "invalid", "Only a choice field has options.", reason="options_not_choice")

@@ -22,7 +22,7 @@ from server.context import Context
 from server.db import utcnow
 from server.models import DeliveryStatus, Project, Visibility, Webhook, WebhookDelivery, WebhookEvent
 from server.policy import Action, NotFound, authorize, visible_items
-from server.schemas import In, Out, Page, PageQuery
+from server.schemas import In, Out, Page, PageQuery, omittable
 from server.webhooks.delivery import cancel_pending
 from server.webhooks.signing import new_secret
 from server.webhooks.targets import TargetRefused, check_url, resolve, restricts_private
@@ -59,13 +59,13 @@ class WebhookIn(In):
 
 
 class WebhookPatch(In):
-    url: Url | None = None
-    events: Events | None = None
-    audience: Visibility | None = None
-    description: Annotated[str, StringConstraints(max_length=200)] | None = None
+    url: Url | None = omittable()
+    events: Events | None = omittable()
+    audience: Visibility | None = omittable()
+    description: Annotated[str, StringConstraints(max_length=200)] | None = omittable()
     secret: Secret | None = Field(None, description="A new secret of your choosing.")
     rotate_secret: bool = Field(False, description="Generate a new secret (shown in this answer only).")
-    enabled: bool | None = Field(None, description="true also clears an automatic disabling and its reason.")
+    enabled: bool | None = omittable("true also clears an automatic disabling and its reason.")
 
     _unique_events = field_validator("events")(_unique)
 
@@ -246,9 +246,6 @@ async def update_webhook(ctx: Context, body: WebhookPatch) -> WebhookOut:
     hook, project = await webhook_for(ctx, ctx.path_int("webhook_id"), Action.WEBHOOK_READ)
     authorize(ctx.actor, _manage_action(hook.audience), project, hook)
     changes = body.model_dump(exclude_unset=True, exclude={"rotate_secret", "secret"})
-    for name in ("url", "events", "audience", "description", "enabled"):
-        if name in changes and changes[name] is None:
-            raise ApiError(422, "invalid", f"{name} cannot be null.", reason="required", params={"field": name})
     if "audience" in changes and changes["audience"] != hook.audience:
         authorize(ctx.actor, _manage_action(changes["audience"]), project)
         # Events queued for the old audience must not reach the new one (an internal event to a customer's URL).

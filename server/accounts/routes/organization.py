@@ -6,7 +6,6 @@ from __future__ import annotations
 from pydantic import Field
 
 from server.api import api
-from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
 from server.context import Context
 from server.models import Organization
@@ -54,8 +53,6 @@ async def update_organization_settings(ctx: Context, body: OrganizationSettingsP
     organization = await _organization(ctx, Action.STAFF_MANAGE)
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
-        if value is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(organization, field, value)
     ctx.session.add(organization)
     record(ctx, AuditAction.ORGANIZATION_SETTINGS_CHANGED, "organization", organization.id, details=changes)

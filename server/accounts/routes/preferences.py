@@ -7,7 +7,6 @@ from typing import Literal
 from pydantic import Field
 
 from server.api import api
-from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
 from server.board.rules import project_for
 from server.context import Context
@@ -80,8 +79,6 @@ async def update_project_settings(ctx: Context, body: ProjectSettingsPatch) -> P
     settings = await ctx.session.get(ProjectSettings, project_id) or ProjectSettings(project_id=project_id)
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
-        if value is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(settings, field, value)
     settings.updated_at = utcnow()
     record(ctx, AuditAction.PROJECT_SETTINGS_CHANGED, "project", project_id, details=changes)
@@ -121,8 +118,6 @@ async def update_preferences(ctx: Context, body: PreferencesPatch) -> Preference
         user_id=ctx.actor.user_id
     )
     for field, value in body.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(preference, field, value)
     ctx.session.add(preference)
     return PreferencesOut.model_validate(preference)

@@ -203,8 +203,6 @@ async def get_project(ctx: Context) -> ProjectOut:
 async def update_project(ctx: Context, body: ProjectPatch) -> ProjectOut:
     project = await project_for(ctx.session, ctx.actor, ctx.path_int("project_id"), Action.PROJECT_UPDATE)
     for field, value in body.model_dump(exclude_unset=True).items():
-        if value is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(project, field, value)
     project.updated_at = utcnow()
     ctx.session.add(project)

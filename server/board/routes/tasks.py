@@ -111,9 +111,6 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     if based_on is not None and based_on != task.version:
         # An edit made on an older copy would silently undo someone else's: the client fetches the task again.
         raise ApiError(409, "version_conflict", "The task changed since you opened it: look at the new version.")
-    for field in ("title", "status_id", "priority", "visibility", "position"):
-        if field in changes and changes[field] is None:
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
     previous_visibility = task.visibility
     assignee_before, status_before = task.assignee_id, task.status_id
     waiting_before = waiting_state(task, status)

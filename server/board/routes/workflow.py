@@ -114,8 +114,6 @@ async def update_status(ctx: Context, body: StatusPatch) -> StatusOut:
         raise ApiError(404, "not_found", "No such status.")
     changes = body.model_dump(exclude_unset=True)
     for field, value in changes.items():
-        if value is None and field != "wip_limit":
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(status, field, value)
     ctx.session.add(status)
     project_id = project.id
@@ -237,8 +235,6 @@ async def update_milestone(ctx: Context, body: MilestonePatch) -> MilestoneOut:
         just_completed = bool(completed) and milestone.completed_at is None
         milestone.completed_at = (milestone.completed_at or utcnow()) if completed else None
     for field, value in changes.items():
-        if value is None and field != "due_date":
-            raise ApiError(422, "invalid", f"{field} cannot be null.", reason="required", params={"field": field})
         setattr(milestone, field, value)
     if before == Visibility.SHARED and milestone.visibility == Visibility.INTERNAL:
         shared_tasks = (
