@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -54,18 +55,45 @@ def workspace_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     return folder / "tandem.db", ws
 
 
-# Files that take minutes on their own, put first in the collection. Note: xdist's loadfile scheduler re-sorts
-# files by their number of tests, so this only orders files of equal count; with `--no-loadscope-reorder` the suite
-# measured slower in one run (25 vs 22 minutes), so it is not used (bench notes in the session's closing note).
-LONG_FILES = ("test_visibility_model.py", "test_api_fuzz.py", "test_connection_storm.py")
+# Files that take a minute or more on their own (a clean CI run's durations), longest first. xdist's loadfile
+# scheduler hands out files by their number of tests, most first, which put these, few tests each, at the end: one
+# worker then ran the visibility model alone for minutes. `LongFilesFirst` starts them first instead (longest
+# processing time first), then the rest by count as before.
+LONG_FILES = (
+    "test_visibility_model.py",
+    "test_authorization.py",
+    "test_every_page.py",
+    "test_api_stateful.py",
+    "test_api_fuzz.py",
+    "test_language.py",
+    "test_connection_storm.py",
+)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
 
-    items.sort(key=rank)  # stable: the order within files, and of every other file, is kept
+    class LongFilesFirst(LoadFileScheduling):
+        """loadfile, with the files of ``LONG_FILES`` first in the work queue."""
+
+        ordered = False
+
+        def _assign_work_unit(self, node: Any) -> None:
+            if not self.ordered:  # the queue is complete before the first file is handed out
+                self.ordered = True
+
+                def rank(scope: str) -> int:
+                    name = scope.rsplit("/", 1)[-1]
+                    return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+                queue = sorted(self.workqueue.items(), key=lambda unit: rank(unit[0]))  # stable: count order kept
+                self.workqueue.clear()
+                self.workqueue.update(queue)
+            super()._assign_work_unit(node)
+
+    return LongFilesFirst(config, log)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -25,7 +25,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.conftest import REDIS
-from tests.e2e.test_portal import AXE, CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_portal import AXE, CHROMIUM, CHROMIUM_ARGS, serious_violations
 from tests.nodes import Node, cluster
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
@@ -224,17 +224,6 @@ EXPOSED = """() => [document.title, document.documentElement.outerHTML,
   ...[...document.querySelectorAll('input, textarea, select')].map((e) => e.value)].join('\\n')"""
 
 
-async def violations(page: Page) -> list[str]:
-    if not await page.evaluate("typeof axe !== 'undefined'"):
-        await page.add_script_tag(path=str(AXE))
-    result = await page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})")
-    return [
-        f"{v['id']}: {v['help']} ({', '.join(n['target'][0] for n in v['nodes'][:3])})"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
 async def sign_in(page: Page, node: Node, email: str) -> None:
     await page.goto(node.http + "/")
     await page.fill("#email", email)
@@ -302,7 +291,7 @@ async def test_every_page_at_both_widths(browser: Browser, node: Node, database:
                     )
                     if not await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"):
                         found.append("scrolls sideways")
-                    found += await violations(page)
+                    found += await serious_violations(page)
                 exposed = str(await page.evaluate(EXPOSED))
                 controls = await page.locator(STAFF_ONLY).count()
                 if role in OUTSIDERS:
