@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from channels.client import TandemClient
-from tests.workspace import Workspace
+from tests.workspace import Workspace, seed_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "node-test-secret-" + "s" * 32
@@ -364,6 +364,22 @@ def cluster(
     finally:
         for node in nodes:
             node.kill()
+
+
+@contextmanager
+def seeded_node(folder: Path) -> Iterator[tuple[Node, Workspace]]:
+    """One node on a freshly seeded SQLite workspace of its own in ``folder``, with sign-in and API limits off: for
+    fuzzers and state machines that send thousands of requests from one address."""
+    url = f"sqlite:///{folder / 'tandem.db'}"
+    ws = seed_database(url)
+    unthrottled = {
+        "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
+        "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP": "0",
+        "TANDEM_API_REQUESTS_PER_MINUTE_PER_USER": "0",
+        "TANDEM_API_WRITES_PER_MINUTE_PER_USER": "0",
+    }
+    with cluster(folder, url, None, count=1, extra_env=unthrottled) as (node,):
+        yield node, ws
 
 
 class Api:

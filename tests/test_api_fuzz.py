@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,29 +28,16 @@ from schemathesis.specs.openapi.checks import (
 import server.api.endpoints  # noqa: F401  (registers the routes)
 from server.api import api
 from server.api.openapi import openapi_document
-from tests.nodes import Node
-from tests.workspace import Workspace, seed_database
+from tests.nodes import Node, seeded_node
+from tests.workspace import Workspace
 
 EXAMPLES = int(os.environ.get("TANDEM_FUZZ_EXAMPLES", "8"))
 
 
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Workspace]]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    url = f"sqlite:///{folder / 'tandem.db'}"
-    ws = seed_database(url)
-    env = {
-        "TANDEM_DATABASE_URL": url,
-        "TANDEM_DATA_DIR": str(folder),
-        "TANDEM_SECRET_KEY": "f" * 40,
-        "TANDEM_AUTO_MIGRATE": "false",
-        "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
-    }
-    node = Node(env=env, log_path=Path(folder) / "node.log").start()
-    try:
-        yield node, ws
-    finally:
-        node.kill()
+    with seeded_node(tmp_path_factory.mktemp("fuzz")) as seeded:
+        yield seeded
 
 
 # The same document the app serves at /api/openapi.json (tests/test_openapi.py checks they agree with the routes).

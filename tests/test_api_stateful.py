@@ -49,8 +49,8 @@ from schemathesis.specs.openapi.checks import (
 import server.api.endpoints  # noqa: F401  (registers the routes)
 from server.api import api
 from server.api.openapi import openapi_document
-from tests.nodes import Node
-from tests.workspace import PASSWORD, Workspace, seed_database
+from tests.nodes import Node, seeded_node
+from tests.workspace import PASSWORD, Workspace
 
 SCENARIOS = int(os.environ.get("TANDEM_STATEFUL_SCENARIOS", "6"))
 STEPS = int(os.environ.get("TANDEM_STATEFUL_STEPS", "50"))
@@ -123,23 +123,8 @@ CHECKS = [
 
 @pytest.fixture
 def target(role: str, tmp_path: Path) -> Iterator[tuple[Node, Workspace]]:
-    url = f"sqlite:///{tmp_path / 'tandem.db'}"
-    ws = seed_database(url)
-    env = {
-        "TANDEM_DATABASE_URL": url,
-        "TANDEM_DATA_DIR": str(tmp_path),
-        "TANDEM_SECRET_KEY": "s" * 40,
-        "TANDEM_AUTO_MIGRATE": "false",
-        "TANDEM_LOGIN_ATTEMPTS_PER_MINUTE": "100000",
-        "TANDEM_API_REQUESTS_PER_MINUTE_PER_IP": "0",
-        "TANDEM_API_REQUESTS_PER_MINUTE_PER_USER": "0",
-        "TANDEM_API_WRITES_PER_MINUTE_PER_USER": "0",
-    }
-    node = Node(env=env, log_path=tmp_path / "node.log").start()
-    try:
-        yield node, ws
-    finally:
-        node.kill()
+    with seeded_node(tmp_path) as seeded:
+        yield seeded
 
 
 @dataclass
