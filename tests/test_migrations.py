@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -16,6 +18,7 @@ from sqlmodel import SQLModel
 from server import migrate
 from server.db import sync_url
 from tests.conftest import postgres_database
+from tests.workspace import seed_database
 
 
 @pytest.fixture
@@ -57,7 +60,53 @@ def _check_head(url: str) -> None:
 
 
 def test_sqlite_from_empty_to_head(tmp_path: Path) -> None:
-    _check_head(f"sqlite:///{tmp_path / 'fresh.db'}")
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    _check_head(url)
+    # Every integer id is AUTOINCREMENT, so no id is handed out twice (0023); a later batch migration that rebuilt a
+    # table without `table_kwargs={"sqlite_autoincrement": True}` would lose it silently.
+    engine = create_engine(sync_url(url))
+    with engine.connect() as conn:
+        tables = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")).all()
+    engine.dispose()
+    with_ids = [name for name, sql in tables if re.search(r"^\s*id INTEGER NOT NULL", sql, re.MULTILINE)]
+    assert len(with_ids) > 30
+    assert [name for name, sql in tables if name in with_ids and "AUTOINCREMENT" not in sql] == []
+
+
+def test_sqlite_0023_keeps_every_row_index_and_constraint(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'seeded.db'}"
+    seed_database(url)
+    migrate.downgrade(url, "0022")
+    engine = create_engine(sync_url(url))
+
+    def contents() -> tuple[dict[str, list[Any]], set[str], str]:
+        with engine.connect() as conn:
+            names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+            rows = {n: conn.exec_driver_sql(f'SELECT * FROM "{n}" ORDER BY 1').all() for n in names}
+            indexes = set(conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'index'")).scalars())
+            schema = " ".join(conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'table'")).scalars())
+            assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        rows.pop("alembic_version"), rows.pop("sqlite_sequence", None)
+        return rows, indexes, schema
+
+    try:
+        rows, indexes, schema = contents()
+        assert sum(map(len, rows.values())) > 50
+        migrate.upgrade(url, "0023")
+        rows_after, indexes_after, schema_after = contents()
+        assert rows_after == rows and indexes_after == indexes
+        # The same checks, foreign keys and uniques, in the same words: only the primary keys moved.
+        constraint = re.compile(r"(?:CHECK|FOREIGN KEY|UNIQUE)\b[^\n]*")
+
+        def constraints(text: str) -> list[str]:
+            return sorted(c.rstrip(", ") for c in constraint.findall(text))
+
+        assert constraints(schema_after) == constraints(schema)
+        assert "CHECK" in schema and schema_after.count("AUTOINCREMENT") > 30
+        migrate.downgrade(url, "0022")
+        assert contents()[0] == rows
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres

@@ -65,6 +65,19 @@ def test_task_lifecycle_and_colour_classes(client: TestClient, workspace: Worksp
     assert client.get(f"/api/tasks/{overdue['id']}", headers=owner).status_code == 404
 
 
+def test_a_deleted_tasks_id_is_never_handed_out_again(client: TestClient, workspace: Workspace) -> None:
+    """A client holding a deleted task's id must not reach the next task made (SQLite reused the newest id freed
+    until migration 0023; PostgreSQL's sequences never do)."""
+    owner = bearer(workspace, "owner")
+    tasks = f"/api/projects/{workspace.ids['px']}/tasks"
+    gone = client.post(tasks, headers=owner, json={"title": "Made and deleted"}).json()["id"]
+    assert client.delete(f"/api/tasks/{gone}", headers=owner).status_code == 204
+    after = client.post(tasks, headers=owner, json={"title": "Made next"}).json()["id"]
+    assert after > gone
+    assert client.get(f"/api/tasks/{gone}", headers=owner).status_code == 404
+    assert client.patch(f"/api/tasks/{gone}", headers=owner, json={"title": "Lost edit"}).status_code == 404
+
+
 def test_task_validation(client: TestClient, workspace: Workspace) -> None:
     owner = bearer(workspace, "owner")
     px = workspace.ids["px"]
