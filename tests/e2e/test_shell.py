@@ -121,7 +121,7 @@ async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
     ("width", "height", "language", "email"),
     [
         pytest.param(390, 844, "sv", "customer@example.test", id="customer-phone-sv"),
-        pytest.param(1280, 800, "en", "staff@example.test", id="staff-desktop-en"),
+        pytest.param(1280, 800, "en", "owner@example.test", id="staff-desktop-en"),
     ],
 )
 async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
@@ -136,7 +136,7 @@ async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
     ws = database[1]
     px, task, request = ws.ids["px"], ws.ids["px_shared_task"], ws.ids["px_request"]
     words = CATALOGS[language]
-    staff = email.startswith("staff")
+    staff = not email.startswith("customer")
     # Each page, the one request of its own load that answers 500 (once), and what shows once it has loaded.
     title = "px request: the logo"
     pages = [
@@ -149,9 +149,17 @@ async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
         (f"/projects/{px}/milestones", rf"/api/projects/{px}/milestones$", "main.milestones-page h1", "PX"),
         (f"/projects/{px}/settings", rf"/api/projects/{px}/settings$", "main.page h1", "PX"),
         (f"/projects/{px}/people", rf"/api/projects/{px}/members$", "main.people-page h1", "PX"),
+        (f"/projects/{px}/notes", rf"/api/projects/{px}/notes$", "main.notes-page h1", "PX"),
+        (f"/projects/{px}/activity", rf"/api/projects/{px}/activity\?", "main.activity-page h1", "PX"),
+        (f"/projects/{px}/integrations", rf"/api/projects/{px}/webhooks$", "main.integrations-page h1", "PX"),
+        ("/settings/tokens", r"/api/me/tokens$", "main h1", words["tokens.title"]),
     ]
     if staff:
-        pages.append(("/reports", r"/api/reports/portfolio$", "main.portfolio h1", words["reports.portfolio"]))
+        pages += [
+            ("/reports", r"/api/reports/portfolio$", "main.portfolio h1", words["reports.portfolio"]),
+            ("/organization", r"/api/clients(\?|$)", "main.organization-page h1", words["org.title"]),
+            ("/audit", r"/api/audit\?", "table.audit tbody", "auth."),
+        ]
     person = await sign_in(browser, two_nodes[0], email, width, height, language)
     page = person.page
     said = words["common.loadFailed"].replace("{reason}", words["error.server"])
@@ -179,6 +187,50 @@ async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
         await expect(failed).to_have_count(0)
         assert len(refused) == done, path
     # Chromium logs each refused request as a console error; nothing else may appear.
+    assert [e for e in person.errors if "WebSocket" not in e and "500" not in e] == []
+    await person.context.close()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "language"),
+    [pytest.param(390, 844, "sv", id="phone-sv"), pytest.param(1280, 800, "en", id="desktop-en")],
+)
+async def test_the_account_panels_whose_load_fails_say_so_and_load_on_try_again(
+    browser: Browser,  # noqa: F811
+    two_nodes: list[Node],
+    database: tuple[str, Workspace],
+    width: int,
+    height: int,
+    language: str,
+) -> None:
+    """The account page's panels load on their own: each one's failure is said in the panel, with Try again."""
+    words = CATALOGS[language]
+    person = await sign_in(browser, two_nodes[0], "customer@example.test", width, height, language)
+    page = person.page
+    said = words["common.loadFailed"].replace("{reason}", words["error.server"])
+
+    async def refuse(route: Route) -> None:
+        await route.fulfill(status=500, json={"error": "internal", "message": "Internal error"})
+
+    panels = [
+        (r"/api/me/second-factor$", "#second-factor-load-failed", ".second-factor h3"),
+        (r"/api/me/sessions$", "#sessions-load-failed", "table.sessions-list"),
+        (r"/api/me/notification-preferences$", "#prefs-load-failed", "#prefs-mentions"),
+    ]
+    for request_path, _, _ in panels:
+        await person.context.route(re.compile(request_path), refuse, times=1)
+    await page.goto(person.node.http + "/settings/tokens")
+    for _, failed_id, loaded in panels:
+        failed = page.locator(failed_id)
+        await expect(failed).to_have_attribute("role", "alert", timeout=10_000)
+        await expect(failed).to_contain_text(said)
+        await expect(page.locator(loaded)).to_have_count(0)
+    await shoot(person, f"account-panels-load-failed-{language}")
+    for _, failed_id, loaded in panels:
+        await page.locator(failed_id).get_by_role("button", name=words["common.tryAgain"]).focus()
+        await page.keyboard.press("Enter")
+        await expect(page.locator(loaded).first).to_be_visible(timeout=10_000)
+        await expect(page.locator(failed_id)).to_have_count(0)
     assert [e for e in person.errors if "WebSocket" not in e and "500" not in e] == []
     await person.context.close()
 

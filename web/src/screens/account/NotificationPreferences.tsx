@@ -4,7 +4,9 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../../api";
 import { t, type MessageKey } from "../../i18n";
-import { explain, failed, NoticeLine, type Notice } from "../people/ui";
+import { reasonFor } from "../../app/errors";
+import { LoadFailed } from "../common/LoadFailed";
+import { failed, NoticeLine, type Notice } from "../people/ui";
 import "../notes/notes.css";
 
 type Cadence = "immediately" | "hourly" | "daily" | "weekly" | "off";
@@ -26,12 +28,13 @@ export function NotificationPreferences() {
   const [notice, setNotice] = useState<Notice | null>(null);
   const [loadError, setLoadError] = useState("");
 
+  // Never throws (Try again runs it).
   const load = async () => {
     try {
       setPrefs(await api<Preferences>("GET", "/api/me/notification-preferences"));
       setLoadError("");
     } catch (err) {
-      setLoadError(explain(err).message);
+      setLoadError(reasonFor(err));
     }
   };
   useEffect(() => void load(), []);
@@ -68,9 +71,11 @@ export function NotificationPreferences() {
       <h2 id="prefs-title">{t("prefs.title")}</h2>
       <p class="hint">{t("prefs.intro")}</p>
       {loadError && (
-        <p class="error" role="alert">
-          {loadError}
-        </p>
+        <LoadFailed
+          id="prefs-load-failed"
+          text={t(prefs === null ? "common.loadFailed" : "common.refreshFailed", { reason: loadError })}
+          retry={load}
+        />
       )}
       {prefs &&
         (Object.keys(CHOICES) as (keyof Preferences)[]).map((field) => (

@@ -6,6 +6,7 @@ import { api } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
 import { formatDateTime, t, tn } from "../../i18n";
+import { LoadFailed } from "../common/LoadFailed";
 import { addPasskey, cancelled } from "../sign-in/passkey";
 
 interface PasskeyRow {
@@ -41,8 +42,18 @@ export function SecondFactor({ onChange }: { onChange?: (factors: Factors) => vo
     setFactors(loaded);
     onChange?.(loaded);
   };
+  // The first load: its failure is said with Try again (an action's failure, reload included, is said as the action's).
+  const [openFailed, setOpenFailed] = useState("");
+  const open = async () => {
+    try {
+      await load();
+      setOpenFailed("");
+    } catch (err) {
+      setOpenFailed(reasonFor(err));
+    }
+  };
   useEffect(() => {
-    load().catch((err) => setError(reasonFor(err)));
+    void open();
   }, []);
   // "Rename" opens the name field in place of the row: the keyboard goes with it.
   useEffect(() => {
@@ -129,6 +140,9 @@ export function SecondFactor({ onChange }: { onChange?: (factors: Factors) => vo
         <p class="notice notice-error" role="alert">
           {error}
         </p>
+      )}
+      {!factors && openFailed && (
+        <LoadFailed id="second-factor-load-failed" text={t("common.loadFailed", { reason: openFailed })} retry={open} />
       )}
       <p role="status" class="second-factor-status">
         {status}

@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { reasonFor } from "../../app/errors";
+import { LoadFailed } from "../common/LoadFailed";
 import { formatDateTime, t, tn } from "../../i18n";
 
 export interface SignedInSession {
@@ -29,14 +30,17 @@ export function deviceName(session: Pick<SignedInSession, "browser" | "system">)
 export function Sessions() {
   const [sessions, setSessions] = useState<SignedInSession[] | null>(null);
   const [error, setError] = useState("");
+  const [loadFailed, setLoadFailed] = useState("");
   const [status, setStatus] = useState("");
   const [busy, setBusy] = useState(false);
 
+  // Never throws (Try again runs it): why the list could not be (re)loaded is said apart from an action's failure.
   const load = async () => {
     try {
       setSessions((await api<{ items: SignedInSession[] }>("GET", "/api/me/sessions")).items);
+      setLoadFailed("");
     } catch (err) {
-      setError(reasonFor(err));
+      setLoadFailed(reasonFor(err));
     }
   };
   useEffect(() => {
@@ -79,13 +83,20 @@ export function Sessions() {
 
   const others = (sessions ?? []).filter((s) => !s.current).length;
   return (
-    <section class="panel sessions" aria-labelledby="sessions-title" aria-busy={sessions === null && !error}>
+    <section class="panel sessions" aria-labelledby="sessions-title" aria-busy={sessions === null && !loadFailed}>
       <h2 id="sessions-title">{t("sessions.title")}</h2>
       <p class="muted">{t("sessions.intro")}</p>
       {error && (
         <p class="notice notice-error" role="alert">
           {error}
         </p>
+      )}
+      {loadFailed && (
+        <LoadFailed
+          id="sessions-load-failed"
+          text={t(sessions === null ? "common.loadFailed" : "common.refreshFailed", { reason: loadFailed })}
+          retry={load}
+        />
       )}
       <p class="sessions-status" role="status">
         {status}

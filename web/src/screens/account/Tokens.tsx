@@ -4,7 +4,10 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
 import { formatDateTime, t, type MessageKey } from "../../i18n";
-import { explain, failed, Field, useSubmit, type Notice } from "../people/ui";
+import { LoadFailed } from "../common/LoadFailed";
+import { PageOutOfDate } from "../common/PageNotReady";
+import { usePageLoad } from "../common/page-load";
+import { failed, Field, useSubmit, type Notice } from "../people/ui";
 
 interface ApiToken {
   id: number;
@@ -22,19 +25,14 @@ const when = (iso: string | null) => (iso ? formatDateTime(iso) : t("tokens.neve
 
 export function Tokens({ user }: { user: User }) {
   const [tokens, setTokens] = useState<ApiToken[] | null>(null);
-  const [loadError, setLoadError] = useState("");
+  const page = usePageLoad();
   const [notice, setNotice] = useState<Notice | null>(null);
   const [revoking, setRevoking] = useState<number | null>(null);
   const [made, setMade] = useState<string | null>(null);
 
-  const load = async () => {
-    try {
-      setTokens((await api<{ items: ApiToken[] }>("GET", "/api/me/tokens")).items);
-      setLoadError("");
-    } catch (err) {
-      setLoadError(explain(err).message);
-    }
-  };
+  // Never throws: a failure before the list is shown says so with Try again; after, the list stays as it was, said
+  // to be possibly out of date.
+  const load = () => page.run(async () => setTokens((await api<{ items: ApiToken[] }>("GET", "/api/me/tokens")).items));
   useEffect(() => {
     void load();
   }, []);
@@ -76,12 +74,12 @@ export function Tokens({ user }: { user: User }) {
       <p class="notice notice-error" role="alert" id="tokens-error">
         {notice?.kind === "error" ? notice.text : ""}
       </p>
-      {loadError && (
-        <p class="notice notice-error" role="alert">
-          {loadError}
-        </p>
+      {tokens === null ? (
+        page.failed && <LoadFailed id="page-load-failed" text={t("common.loadFailed", { reason: page.failed })} retry={load} />
+      ) : (
+        <PageOutOfDate error={page.failed} retry={load} />
       )}
-      <table class="tokens" aria-busy={tokens === null && !loadError}>
+      <table class="tokens" aria-busy={tokens === null && !page.failed}>
         <thead>
           <tr>
             {(["tokens.name", "tokens.scopes", "tokens.lastUsed", "tokens.expires", "tokens.actions"] as const).map((key) => (

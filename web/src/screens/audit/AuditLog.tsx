@@ -4,7 +4,8 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type Page } from "../../api";
 import { pageMissing } from "../../app/NotFound";
 import { formatDateTime, t } from "../../i18n";
-import { explain } from "../people/ui";
+import { reasonFor } from "../../app/errors";
+import { LoadFailed } from "../common/LoadFailed";
 
 interface AuditEvent {
   id: number;
@@ -30,11 +31,11 @@ export function AuditLog() {
   const [events, setEvents] = useState<AuditEvent[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [busy, setBusy] = useState(true);
-  const [error, setError] = useState("");
+  // Why the last load failed, and where it started (Try again repeats it); never thrown.
+  const [failure, setFailure] = useState<{ reason: string; from: string | null } | null>(null);
 
   const load = async (from: string | null) => {
     setBusy(true);
-    setError("");
     const params = new URLSearchParams({ limit: "50" });
     if (filter.trim()) params.set("action", filter.trim());
     if (from) params.set("cursor", from);
@@ -42,8 +43,9 @@ export function AuditLog() {
       const page = await api<Page<AuditEvent>>("GET", `/api/audit?${params}`);
       setEvents((old) => (from ? [...(old ?? []), ...page.items] : page.items));
       setCursor(page.next_cursor);
+      setFailure(null);
     } catch (err) {
-      if (!pageMissing(err)) setError(explain(err).message); // a person who may not read it sees "not found"
+      if (!pageMissing(err)) setFailure({ reason: reasonFor(err), from }); // may not read it: "not found"
     } finally {
       setBusy(false);
     }
@@ -66,10 +68,12 @@ export function AuditLog() {
           {t("audit.apply")}
         </button>
       </form>
-      {error && (
-        <p class="notice notice-error" role="alert">
-          {error}
-        </p>
+      {failure && (
+        <LoadFailed
+          id="page-load-failed"
+          text={t(events === null ? "common.loadFailed" : "common.refreshFailed", { reason: failure.reason })}
+          retry={() => load(failure.from)}
+        />
       )}
       <table class="audit">
         <thead>

@@ -9,6 +9,8 @@ import { getProject, may, type ProjectDetails } from "../../people-api";
 import { AudienceChoice, type Audience } from "../common/AudienceChoice";
 import { ProjectNav } from "../common/ProjectNav";
 import "../notes/notes.css";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
+import { usePageLoad } from "../common/page-load";
 import { CopyLink, explain, failed, Field, NoticeLine, type FieldErrors, type Notice } from "../people/ui";
 
 interface Webhook {
@@ -57,45 +59,43 @@ export function Integrations({ projectId, who }: { projectId: number; who: User 
   const [project, setProject] = useState<ProjectDetails | null>(null);
   const [hooks, setHooks] = useState<Webhook[] | null>(null);
   const [notice, setNotice] = useState<Notice | null>(null);
-  const [loadError, setLoadError] = useState("");
+  const page = usePageLoad(projectId);
   const staff = who.role !== "customer";
   const manages = project !== null && may.manageProject(who, project);
 
-  const reload = async () => {
-    try {
-      const [p, listed] = await Promise.all([
-        getProject(projectId),
-        api<{ items: Webhook[] }>("GET", `/api/projects/${projectId}/webhooks`),
-      ]);
-      setProject(p);
-      setHooks(listed.items);
-      setLoadError("");
-    } catch (err) {
-      setLoadError(explain(err).message);
-    }
+  const load = async () => {
+    const [p, listed] = await Promise.all([
+      getProject(projectId),
+      api<{ items: Webhook[] }>("GET", `/api/projects/${projectId}/webhooks`),
+    ]);
+    setProject(p);
+    setHooks(listed.items);
   };
-  useEffect(() => void reload(), [projectId]);
+  // Never throws: a failure before the page is shown says so with Try again; after a change, the page stays as it
+  // was, said to be possibly out of date (PageOutOfDate).
+  const reload = () => page.run(load);
+  useEffect(() => {
+    setProject(null);
+    void reload();
+  }, [projectId]);
 
   const failedWrite = async (err: unknown) => {
     setNotice(failed(err));
     await reload();
   };
 
+  if (!project || !hooks) return <PageNotReady class="integrations-page" error={page.failed} retry={reload} />;
   return (
     <main class="page integrations-page">
       <ProjectNav projectId={projectId} current="integrations" />
-      <h1>{project ? `${project.name}: ${t("integrations.title")}` : t("integrations.title")}</h1>
-      {loadError && (
-        <p class="error" role="alert">
-          {loadError}
-        </p>
-      )}
+      <h1>{`${project.name}: ${t("integrations.title")}`}</h1>
+      <PageOutOfDate error={page.failed} retry={reload} />
       <NoticeLine notice={notice} />
       <section class="panel-section" aria-labelledby="hooks-title">
         <h2 id="hooks-title">{t("hooks.title")}</h2>
         <p class="hint">{t("hooks.intro")}</p>
-        {hooks && hooks.length === 0 && <p class="empty">{t("hooks.none")}</p>}
-        {hooks && hooks.length > 0 && (
+        {hooks.length === 0 && <p class="empty">{t("hooks.none")}</p>}
+        {hooks.length > 0 && (
           <ul class="rows" id="webhooks">
             {hooks.map((hook) => (
               <WebhookRow

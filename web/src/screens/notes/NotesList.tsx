@@ -3,10 +3,11 @@
 import { useEffect, useState } from "preact/hooks";
 import { allPages, api, type Project, type Task, type User } from "../../api";
 import { confirmDialog } from "../../app/confirm";
-import { pageMissing } from "../../app/NotFound";
 import { liveClient } from "../../app/session";
 import { t } from "../../i18n";
 import { AudienceChoice } from "../common/AudienceChoice";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
+import { usePageLoad } from "../common/page-load";
 import { ProjectNav } from "../common/ProjectNav";
 import "./notes.css";
 import { applyNoteEvent, type Note } from "./state";
@@ -35,24 +36,22 @@ export function NotesList({ projectId, who }: { projectId: number; who: User }) 
   const [notes, setNotes] = useState<Note[] | null>(null);
   const [tasks, setTasks] = useState<Task[]>([]);
   const [notice, setNotice] = useState<Notice | null>(null);
-  const [loadError, setLoadError] = useState("");
+  const page = usePageLoad(projectId);
 
-  const reload = async () => {
-    try {
-      const [p, listed] = await Promise.all([
-        api<Project>("GET", `/api/projects/${projectId}`),
-        api<{ items: Note[] }>("GET", `/api/projects/${projectId}/notes`),
-      ]);
-      setProject(p);
-      setNotes(listed.items);
-      setLoadError("");
-    } catch (err) {
-      if (pageMissing(err)) return; // the project is gone or not theirs: the in-app not-found page
-      setLoadError(explain(err).message);
-    }
+  const load = async () => {
+    const [p, listed] = await Promise.all([
+      api<Project>("GET", `/api/projects/${projectId}`),
+      api<{ items: Note[] }>("GET", `/api/projects/${projectId}/notes`),
+    ]);
+    setProject(p);
+    setNotes(listed.items);
   };
+  // Never throws: a failure before the page is shown says so with Try again; after a change, the page stays as it
+  // was, said to be possibly out of date (PageOutOfDate). The project gone or not theirs: the in-app not-found page.
+  const reload = () => page.run(load);
 
   useEffect(() => {
+    setProject(null);
     void reload();
     if (staff) void allPages<Task>(`/api/projects/${projectId}/tasks`).then(setTasks, () => setTasks([]));
     return liveClient().subscribe(`project:${projectId}:${staff ? "staff" : "shared"}`, (message) => {
@@ -73,18 +72,15 @@ export function NotesList({ projectId, who }: { projectId: number; who: User }) 
     await reload();
   };
 
+  if (!project || !notes) return <PageNotReady class="notes-page" error={page.failed} retry={reload} />;
   return (
     <main class="page notes-page">
       <ProjectNav projectId={projectId} current="notes" />
-      <h1>{project ? `${project.name}: ${t("notes.title")}` : t("notes.title")}</h1>
-      {loadError && (
-        <p class="error" role="alert">
-          {loadError}
-        </p>
-      )}
+      <h1>{`${project.name}: ${t("notes.title")}`}</h1>
+      <PageOutOfDate error={page.failed} retry={reload} />
       <NoticeLine notice={notice} />
-      {notes && notes.length === 0 && <p class="empty">{t("notes.empty")}</p>}
-      {notes && notes.length > 0 && (
+      {notes.length === 0 && <p class="empty">{t("notes.empty")}</p>}
+      {notes.length > 0 && (
         <ul class="rows notes-list" id="notes-list">
           {notes.map((note) => (
             <NoteRow

@@ -16,6 +16,8 @@ import {
   type StaffPerson,
 } from "../../people-api";
 import { SignInSettings } from "./SignInSettings";
+import { PageNotReady, PageOutOfDate } from "../common/PageNotReady";
+import { usePageLoad } from "../common/page-load";
 import { checkName, Confirm, explain, failed, Field, NoticeLine, roleName, type FieldErrors, type Notice } from "../people/ui";
 
 export function Organization({ user }: { user: User }) {
@@ -23,41 +25,34 @@ export function Organization({ user }: { user: User }) {
   const [projectCounts, setProjectCounts] = useState<Record<number, number>>({});
   const [staff, setStaff] = useState<StaffPerson[]>([]);
   const [notice, setNotice] = useState<Notice | null>(null);
-  const [loadError, setLoadError] = useState("");
+  const page = usePageLoad();
 
-  const reload = async () => {
-    try {
-      const [loadedClients, projects, people] = await Promise.all([listClients(), listProjects(), listStaff()]);
-      const counts: Record<number, number> = {};
-      for (const project of projects) counts[project.client_id] = (counts[project.client_id] ?? 0) + 1;
-      setClients(loadedClients);
-      setProjectCounts(counts);
-      setStaff(people);
-      setLoadError("");
-    } catch (err) {
-      setLoadError(explain(err).message);
-    }
+  const load = async () => {
+    const [loadedClients, projects, people] = await Promise.all([listClients(), listProjects(), listStaff()]);
+    const counts: Record<number, number> = {};
+    for (const project of projects) counts[project.client_id] = (counts[project.client_id] ?? 0) + 1;
+    setClients(loadedClients);
+    setProjectCounts(counts);
+    setStaff(people);
   };
+  // Never throws: a failure before the page is shown says so with Try again; after a change, the page stays as it
+  // was, said to be possibly out of date (PageOutOfDate).
+  const reload = () => page.run(load);
   useEffect(() => {
     void reload();
   }, []);
 
+  if (!clients) return <PageNotReady class="organization-page" error={page.failed} retry={reload} />;
   return (
-    <main class="page organization-page" aria-busy={clients === null && !loadError}>
+    <main class="page organization-page">
       <h1>{t("org.title")}</h1>
-      {loadError && (
-        <p class="notice notice-error" role="alert">
-          {loadError}
-        </p>
-      )}
+      <PageOutOfDate error={page.failed} retry={reload} />
       <NoticeLine notice={notice} />
-      {clients && (
-        <div class="people-grid">
-          <Clients clients={clients} counts={projectCounts} user={user} onNotice={setNotice} reload={reload} />
-          <Staff staff={staff} user={user} onNotice={setNotice} reload={reload} />
-        </div>
-      )}
-      {clients && <SignInSettings user={user} />}
+      <div class="people-grid">
+        <Clients clients={clients} counts={projectCounts} user={user} onNotice={setNotice} reload={reload} />
+        <Staff staff={staff} user={user} onNotice={setNotice} reload={reload} />
+      </div>
+      <SignInSettings user={user} />
       {user.role === "owner" && <SecondFactorPolicy />}
     </main>
   );
