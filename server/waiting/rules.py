@@ -125,8 +125,12 @@ async def task_moved(
             change; None for a new task.
         after: the same after the change; None for a deleted task.
     """
-    customers = await project_customers(ctx.session, project_id)
     states = [s for s in (before, after) if s is not None]
+    if not any(waits_on_customer(v, c, w, a is not None) for v, c, w, a in states):
+        # Waits on nobody even if its assignee were a customer: the customers need not be read.
+        hint(ctx, [a for *_, a in states])
+        return
+    customers = await project_customers(ctx.session, project_id)
     if any(waits_on_customer(v, c, w, a in customers) for v, c, w, a in states):
         hint(ctx, [*customers, *(a for *_, a in states)])
     else:

@@ -100,12 +100,16 @@ class WebhookEvents:
 
     async def task_status_changed(self, ctx: Context, task: TaskOut, status_before_id: int) -> None:
         """A task moved from the status ``status_before_id`` to ``task.status_id``."""
-        rows = await ctx.session.exec(select(Status).where(col(Status.id).in_([status_before_id, task.status_id])))
-        statuses = {s.id: {"id": s.id, "name": s.name, "category": s.category} for s in rows.all()}
+
+        async def named(status_id: int) -> dict[str, Any] | None:
+            # The request has both statuses in its session already (get reads only what it lacks).
+            s = await ctx.session.get(Status, status_id)
+            return None if s is None else {"id": s.id, "name": s.name, "category": s.category}
+
         data = {
             "task": task.model_dump(mode="json"),
-            "from_status": statuses.get(status_before_id),
-            "to_status": statuses.get(task.status_id),
+            "from_status": await named(status_before_id),
+            "to_status": await named(task.status_id),
         }
         await self.emit(
             ctx, task.project_id, WebhookEvent.TASK_STATUS_CHANGED, data, shared=task.visibility == Visibility.SHARED

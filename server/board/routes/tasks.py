@@ -113,6 +113,9 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
         raise ApiError(409, "version_conflict", "The task changed since you opened it: look at the new version.")
     previous_visibility = task.visibility
     assignee_before, status_before = task.assignee_id, task.status_id
+    # Held so the session's identity map (weak references) keeps it: the feed and the webhook name both statuses
+    # from there, without reading them again.
+    status_row_before = status
     waiting_before = waiting_state(task, status)
     activity_before = await activity.task_state(ctx.session, task)
     visibility = changes.get("visibility", task.visibility)
@@ -142,6 +145,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
         await ctx.services.webhooks.task_status_changed(ctx, out, status_before)
     if changes.keys() & WAITING_FIELDS:
         await waiting.task_moved(ctx, project.id, before=waiting_before, after=waiting_state(task, status))
+    del status_row_before
     return out
 
 
