@@ -114,7 +114,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class _SqliteWriter:
+class _SqliteThread:
     """Short write transactions on a SQLite file, each run whole on one thread of its own.
 
     The async driver crosses to aiosqlite's thread and back for every statement, cursor operation and commit: a
@@ -122,14 +122,22 @@ class _SqliteWriter:
     synchronous connection on a dedicated thread does the same transaction in one crossing. SQLite serializes
     writers anyway, so one thread loses nothing; it waits for the write lock (``busy_timeout``) without holding up
     the event loop.
+
+    With ``commit=False`` the same is a reader (`Database.read`): its transaction is rolled back, it never takes
+    the write lock, and in WAL mode it runs beside the writer.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, commit: bool = True) -> None:
         self.engine = create_engine(sync_url(url), pool_size=1, max_overflow=0)
         event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._commit = commit
+        name = "sqlite-writer" if commit else "sqlite-reader"
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     def _transact(self, work: Callable[[Connection], T]) -> T:
+        if not self._commit:
+            with self.engine.connect() as conn:  # rolled back on leaving: a read holds no lock afterwards
+                return work(conn)
         with self.engine.begin() as conn:
             return work(conn)
 
@@ -155,11 +163,9 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         database = make_url(url).database
-        self._writer = (
-            _SqliteWriter(url)
-            if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-            else None
-        )
+        on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._writer = _SqliteThread(url) if on_file else None
+        self._reader = _SqliteThread(url, commit=False) if on_file else None
 
     @property
     def dialect(self) -> str:
@@ -184,7 +190,7 @@ class Database:
         """Run ``work`` (synchronous SQLAlchemy Core calls on a `Connection`) in one transaction and commit it.
 
         For small, hot writes that must be committed before anything else happens (a note's update log): on a
-        SQLite file the whole transaction is one hop to a writer thread (`_SqliteWriter`); elsewhere it runs on the
+        SQLite file the whole transaction is one hop to a writer thread (`_SqliteThread`); elsewhere it runs on the
         async engine through ``run_sync``. ``work`` must not touch the event loop or ORM sessions.
         """
         if self._writer is not None:
@@ -192,7 +198,22 @@ class Database:
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
 
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (synchronous SQLAlchemy Core reads on a `Connection`) in one transaction, never committed.
+
+        For small, hot reads with no ORM objects (a socket's admission): on a SQLite file one hop to a reader
+        thread, where aiosqlite and an ORM session cross threads for every cursor operation and the rollback;
+        elsewhere on the async engine through ``run_sync``. ``work`` must not touch the event loop or ORM sessions.
+        """
+        if self._reader is not None:
+            return await self._reader.run(work)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(work)
+
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None

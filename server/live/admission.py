@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from channels.protocol import CloseCode
+from server.accounts.api_tokens import is_api_token
 from server.accounts.auth import AuthService, Credentials, actor_for_session, refresh_actor_in
 from server.db import Database
 from server.errors import Refused
@@ -373,22 +374,30 @@ class SocketAdmission:
             if bound is None:
                 return None
             user_id, hashed = bound
-            async with self.db.session() as session:
-                actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
+            actor = await self.auth.socket_actor(self.db, hashed, user_id=user_id)
+            if actor is None:  # not a session: the ticket may be a personal API token's
+                async with self.db.session() as session:
+                    actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
             return (actor, hashed) if actor is not None else None
         creds = self.auth.credentials(websocket)
         if creds is None and self.url_tokens and websocket.query_params.get("token"):
             creds = Credentials(websocket.query_params["token"], via_cookie=False)  # benchmarks only (settings)
         if creds is None:
             return None
+        hashed = token_hash(creds.token)
         try:
-            async with self.db.session() as session:
-                actor = await self.auth.actor_for_token(session, creds.token)
-                if session.dirty:  # last_seen_at, when it was due (a reconnect storm mostly writes nothing)
-                    await session.commit()
+            if not is_api_token(creds.token):
+                # A session (nearly every socket, and every one of a reconnect storm): one Core read on the
+                # reader thread, no ORM session.
+                actor = await self.auth.socket_actor(self.db, hashed)
+            else:  # a personal API token, through the ORM as REST authenticates it
+                async with self.db.session() as session:
+                    actor = await self.auth.actor_for_token(session, creds.token)
+                    if session.dirty:  # last_used_at, when it was due
+                        await session.commit()
         except Refused:  # a session that must enrol a second factor first has no sockets
             return None
-        return (actor, token_hash(creds.token)) if actor is not None else None
+        return (actor, hashed) if actor is not None else None
 
     async def _capped(self, websocket: WebSocket, per: str) -> None:
         CAPPED.labels(per).inc()
