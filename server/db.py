@@ -6,6 +6,7 @@ SQLite (the embedded default) and PostgreSQL (production) run the same models an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -218,6 +219,38 @@ class Database:
             await self._writer.close()
             self._writer = None
         await self.engine.dispose()
+
+
+class SessionOnDemand:
+    """An `AsyncSession` of ``db`` made at the first ``await source()``, for work that mostly answers from a cache
+    (a socket's subscribes: `server.live.sockets.AccessEpoch`, `server.live.channels_policy.ChannelFacts`) and
+    should not pay for a session it does not use. Closed, if it was made, when the ``async with`` ends."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._scope: contextlib.AbstractAsyncContextManager[AsyncSession] | None = None
+        self._session: AsyncSession | None = None
+
+    async def __call__(self) -> AsyncSession:
+        if self._session is None:
+            self._scope = self._db.session()
+            self._session = await self._scope.__aenter__()
+        return self._session
+
+    async def __aenter__(self) -> SessionOnDemand:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._scope is not None:
+            scope, self._scope, self._session = self._scope, None, None
+            await scope.__aexit__(*exc)
+
+
+Reads = AsyncSession | SessionOnDemand  # where a read that may be answered from a cache gets its session
+
+
+async def session_of(reads: Reads) -> AsyncSession:
+    return reads if isinstance(reads, AsyncSession) else await reads()
 
 
 async def bump_version(session: AsyncSession, obj: Any) -> None:

@@ -30,14 +30,13 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Gauge
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from channels.protocol import CloseCode
 from server.accounts.api_tokens import is_api_token
 from server.accounts.auth import AuthService, Credentials, actor_for_session, refresh_actor_in
-from server.db import Database
+from server.db import Database, Reads, session_of
 from server.errors import Refused
 from server.live.sockets import AccessEpoch, LivePrincipal
 from server.policy import Actor
@@ -352,7 +351,7 @@ class SocketAdmission:
         self.epoch.stamp(principal, epoch)
         return principal
 
-    async def current_actor(self, session: AsyncSession, principal: LivePrincipal) -> Actor | None:
+    async def current_actor(self, session: Reads, principal: LivePrincipal) -> Actor | None:
         """``principal``'s actor as it is now, or None if its session ended, expired or went idle.
 
         Read again from the database (into ``principal``) only when a control message arrived since it was last
@@ -362,7 +361,7 @@ class SocketAdmission:
         if self.epoch.fresh(principal):
             return principal.actor
         epoch = self.epoch.value
-        actor = await refresh_actor_in(session, principal, self.auth.idle)
+        actor = await refresh_actor_in(await session_of(session), principal, self.auth.idle)
         if actor is not None:
             self.epoch.stamp(principal, epoch)
         return actor
