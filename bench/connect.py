@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -38,7 +39,8 @@ from multiprocessing.connection import Connection as PipeEnd
 from pathlib import Path
 from typing import Any
 
-from bench.fanout import Target, _kill, _noop, make_seed, spawn, start_baseline, start_tandem
+from bench.fanout import Seed, Target, _kill, _noop, make_seed, spawn, start_baseline
+from bench.presence import start_target
 from bench.wsload import (
     CLIENT_CORE,
     SERVER_CORE,
@@ -122,7 +124,9 @@ class Connector(EpollClients):
             client.last_ping = now
             client.send(b'{"type":"ping"}')
 
-    def connect(self, url: str, count: int, channels: list[str], concurrency: int, timeout: float) -> dict[str, Any]:
+    def connect(
+        self, urls: list[str], count: int, channels: list[str], concurrency: int, timeout: float
+    ) -> dict[str, Any]:
         self.frames = [
             json.dumps({"type": "subscribe", "id": i + 1, "channel": c}, separators=(",", ":")).encode()
             for i, c in enumerate(channels)
@@ -130,7 +134,7 @@ class Connector(EpollClients):
         import bench.wsload as wsload
 
         wsload.CONNECT_CONCURRENCY = concurrency
-        return self.open_clients([url], count, timeout)
+        return self.open_clients(urls, count, timeout)
 
     def close_all(self) -> None:
         super().close_all()
@@ -164,33 +168,33 @@ async def quiet(pids: list[int], timeout: float = 20.0) -> None:
 
 
 async def one_round(
-    target: Target, gen: LoadGenClient, url: str, args: argparse.Namespace, channels: list[str]
+    target: Target, gen: LoadGenClient, urls: list[str], args: argparse.Namespace, channels: list[str]
 ) -> Round:
     await quiet(target.server_pids)
     before = cpu_seconds(target.server_pids)
     result = await gen.call(
-        "connect", url, args.sockets, channels, args.concurrency, args.timeout, timeout=args.timeout + 30
+        "connect", urls, args.sockets, channels, args.concurrency, args.timeout, timeout=args.timeout + 30
     )
     cpu = cpu_seconds(target.server_pids) - before
     await gen.call("close_all")
     return Round(target.name, result["live"], result["failures"], result["seconds"], cpu)
 
 
-NAMES = ("tandem", "uvicorn", "baseline")
+FLOORS = ("uvicorn", "baseline")
 
 
-def render(rounds: list[Round]) -> str:
+def render(rounds: list[Round], names: list[str]) -> str:
     lines = [
         "| round | target | sockets | failed | connect all (s) | CPU per socket (ms) |",
         "|---|---|---|---|---|---|",
     ]
     for index, r in enumerate(rounds):
         lines.append(
-            f"| {index // len(NAMES) + 1} | {r.target} | {r.sockets} | {r.failures} | {r.seconds:.2f} "
+            f"| {index // len(names) + 1} | {r.target} | {r.sockets} | {r.failures} | {r.seconds:.2f} "
             f"| {r.cpu_ms:.3f} |"
         )
     lines.append("")
-    by = {name: [r for r in rounds if r.target == name] for name in NAMES}
+    by = {name: [r for r in rounds if r.target == name] for name in names}
     lines.append("| target | CPU per socket median (ms) | worst (ms) | connect all median (s) | worst (s) |")
     lines.append("|---|---|---|---|---|")
     for name, rs in by.items():
@@ -201,19 +205,73 @@ def render(rounds: list[Round]) -> str:
             f"| {statistics.median(wall):.2f} | {max(wall):.2f} |"
         )
     lines.append("")
-    for floor in ("baseline", "uvicorn"):
-        cpu = [t.cpu_ms / f.cpu_ms for t, f in zip(by["tandem"], by[floor], strict=True) if f.cpu_ms > 0]
-        wall = [t.seconds / f.seconds for t, f in zip(by["tandem"], by[floor], strict=True) if f.seconds > 0]
+    for name in [n for n in names if n not in FLOORS]:
+        for floor in ("baseline", "uvicorn"):
+            cpu = [t.cpu_ms / f.cpu_ms for t, f in zip(by[name], by[floor], strict=True) if f.cpu_ms > 0]
+            wall = [t.seconds / f.seconds for t, f in zip(by[name], by[floor], strict=True) if f.seconds > 0]
+            lines.append(
+                f"{name} / {floor} per round: CPU {', '.join(f'{x:.1f}x' for x in cpu)}; "
+                f"connect all {', '.join(f'{x:.1f}x' for x in wall)}"
+            )
+        worst = max(r.cpu_ms for r in by[name])
         lines.append(
-            f"tandem / {floor} per round: CPU {', '.join(f'{x:.1f}x' for x in cpu)}; "
-            f"connect all {', '.join(f'{x:.1f}x' for x in wall)}"
+            f"{name}: aim <= {AIM_MS} ms of server CPU per socket, worst round {worst:.3f} ms: "
+            + ("met" if worst <= AIM_MS else "not met")
         )
-    worst = max(r.cpu_ms for r in by["tandem"])
-    lines.append(
-        f"aim: <= {AIM_MS} ms of server CPU per socket, worst round {worst:.3f} ms: "
-        + ("met" if worst <= AIM_MS else "not met")
-    )
     return "\n".join(lines)
+
+
+def add_sessions(seed: Seed, count: int) -> list[str]:
+    """``count`` more sessions of the seeded customer in the template (each target's copy has them): a reconnect
+    storm is many people's sessions, each read once at admission, not one session read again and again. Their
+    ``last_seen_at`` lies ahead, so no admission is due to record a use (what a write on connect costs is apart)."""
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from server.db import Database, utcnow
+    from server.models import AuthSession
+    from server.security import new_token, token_hash
+
+    async def add() -> list[str]:
+        db = Database(f"sqlite:///{seed.template}")
+        try:
+            async with db.session() as session:
+                hashed = token_hash(seed.customer_tokens[0])
+                user_id = (
+                    await session.exec(select(AuthSession.user_id).where(AuthSession.token_hash == hashed))
+                ).one()
+                now = utcnow()
+                tokens = [new_token() for _ in range(count)]
+                session.add_all(
+                    AuthSession(
+                        user_id=user_id,
+                        token_hash=token_hash(token),
+                        created_at=now,
+                        last_seen_at=now + dt.timedelta(days=1),
+                        expires_at=now + dt.timedelta(days=14),
+                        user_agent="bench.connect",
+                    )
+                    for token in tokens
+                )
+                await session.commit()
+            return tokens
+        finally:
+            await db.close()
+
+    tokens = asyncio.run(add())
+    with sqlite3.connect(seed.template) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return tokens
+
+
+def start_tree(name: str, root: Path, seed: Seed, tmp: Path) -> Target:
+    """One node (memory broker) of the Tandem tree at ``root`` on a copy of the seeded workspace."""
+    started = start_target(name, root, seed, tmp, nodes=1)
+    url = started.urls[0].split("?")[0]
+    target = Target(name, [url], started.pids, publish=lambda w, s: _noop())
+    target.closers.append(started.close)
+    return target
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -221,25 +279,28 @@ async def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="tandem-connect-") as tmp_name:
         tmp = Path(tmp_name)
         seed = await asyncio.to_thread(make_seed, tmp)
-        targets = {
-            "tandem": await start_tandem("tandem", seed, tmp, nodes=1, redis=False),
-            "uvicorn": await start_bare_uvicorn(tmp),
-            "baseline": await start_baseline(tmp),
-        }
+        tokens = await asyncio.to_thread(add_sessions, seed, args.sessions or args.sockets)
+        trees = [(name, Path(path)) for name, path in (t.split("=", 1) for t in args.target)]
+        targets: dict[str, Target] = {}
         gen = LoadGenClient(Connector, "connect-loadgen")
         try:
+            for name, root in trees:
+                targets[name] = await asyncio.to_thread(start_tree, name, root, seed, tmp)
+            targets["uvicorn"] = await start_bare_uvicorn(tmp)
+            targets["baseline"] = await start_baseline(tmp)
+            names = list(targets)
             import httpx
 
-            tandem_ws = targets["tandem"].ws_urls[0].split("?")[0]
-            token = seed.customer_tokens[0]
-            async with httpx.AsyncClient(base_url=tandem_ws.replace("ws://", "http://").removesuffix("/ws")) as http:
-                me = (await http.get("/api/me", headers={"authorization": f"Bearer {token}"})).json()
+            first_ws = targets[trees[0][0]].ws_urls[0]
+            async with httpx.AsyncClient(base_url=first_ws.replace("ws://", "http://").removesuffix("/ws")) as http:
+                me = (await http.get("/api/me", headers={"authorization": f"Bearer {tokens[0]}"})).json()
             second = f"room:project:{seed.px}" if args.room else f"report:project:{seed.px}:shared"
             channels = [f"project:{seed.px}:shared", second, f"user:{me['user']['id']}"]
-            urls = {name: target.ws_urls[0] for name, target in targets.items()}
-            urls["tandem"] = f"{tandem_ws}?token={token}"
+            urls = {name: target.ws_urls for name, target in targets.items()}
+            for name, _ in trees:
+                urls[name] = [f"{targets[name].ws_urls[0]}?token={token}" for token in tokens]
             for index in range(args.rounds):
-                order = list(NAMES[index % len(NAMES) :] + NAMES[: index % len(NAMES)])  # each goes first in turn
+                order = names[index % len(names) :] + names[: index % len(names)]  # each goes first in turn
                 done = {}
                 for name in order:
                     done[name] = await one_round(targets[name], gen, urls[name], args, channels)
@@ -247,12 +308,12 @@ async def run(args: argparse.Namespace) -> str:
                         f"round {index + 1} {name}: {done[name].cpu_ms:.3f} ms/socket, {done[name].seconds:.2f} s",
                         flush=True,
                     )
-                rounds += [done[name] for name in NAMES]
+                rounds += [done[name] for name in names]
         finally:
             gen.stop()
             for target in targets.values():
                 await target.close()
-    return render(rounds)
+    return render(rounds, names)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -267,7 +328,25 @@ def main(argv: list[str] | None = None) -> None:
         help="subscribe to the project's KPI stream instead of its presence room (what presence costs, apart)",
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to connect all sockets of a round")
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME=PATH",
+        help="a Tandem source tree to measure (repeatable; default: this tree as 'tandem')",
+    )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=0,
+        help="distinct customer sessions the sockets take in turn (default: one per socket, as a reconnect storm)",
+    )
     args = parser.parse_args(argv)
+    args.target = [
+        f"{name}={Path(path).resolve()}"
+        for name, path in (t.split("=", 1) for t in args.target or [f"tandem={Path(__file__).parent.parent}"])
+    ]
+    if any(name in FLOORS for name, _, _ in (t.partition("=") for t in args.target)):
+        parser.error(f"a target may not be named {' or '.join(FLOORS)}")
     raise_fd_limit()
     pin(os.getpid(), CLIENT_CORE)
     load = os.getloadavg()[0]
