@@ -10,11 +10,11 @@ than ``ws_max_sockets_per_user`` open sockets on this node. Refusals close with 
 Bounded admission: how many sockets may be authenticating at once, and how many may wait.
 
 After a node restart or a network blip every client reconnects at the same moment. Each admission costs a database
-session (the session lookup, memberships, sometimes a commit). Run two thousand of them at once and the event loop
-interleaves two thousand half-done lookups: every one of them, and every HTTP request, waits behind all the others,
-and the connection pool's queue grows without bound. The gate lets a few run, a bounded number wait (each for a
-bounded time), and turns the rest away at once with close code 1013 "try again later", which clients answer with
-backoff and jitter (``channels/client.py``, ``web/src/live.ts``).
+read (the session, its user and memberships in one statement: `AuthService.socket_actor`), sometimes a write. Run
+two thousand of them at once and the event loop interleaves two thousand half-done lookups: every one of them, and
+every HTTP request, waits behind all the others, and the connection pool's queue grows without bound. The gate
+lets a few run, a bounded number wait (each for a bounded time), and turns the rest away at once with close code
+1013 "try again later", which clients answer with backoff and jitter (``channels/client.py``, ``web/src/live.ts``).
 """
 
 from __future__ import annotations
