@@ -6,6 +6,7 @@ SQLite (the embedded default) and PostgreSQL (production) run the same models an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -114,7 +115,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class _SqliteWriter:
+class _SqliteThread:
     """Short write transactions on a SQLite file, each run whole on one thread of its own.
 
     The async driver crosses to aiosqlite's thread and back for every statement, cursor operation and commit: a
@@ -122,14 +123,22 @@ class _SqliteWriter:
     synchronous connection on a dedicated thread does the same transaction in one crossing. SQLite serializes
     writers anyway, so one thread loses nothing; it waits for the write lock (``busy_timeout``) without holding up
     the event loop.
+
+    With ``commit=False`` the same is a reader (`Database.read`): its transaction is rolled back, it never takes
+    the write lock, and in WAL mode it runs beside the writer.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, commit: bool = True) -> None:
         self.engine = create_engine(sync_url(url), pool_size=1, max_overflow=0)
         event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._commit = commit
+        name = "sqlite-writer" if commit else "sqlite-reader"
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     def _transact(self, work: Callable[[Connection], T]) -> T:
+        if not self._commit:
+            with self.engine.connect() as conn:  # rolled back on leaving: a read holds no lock afterwards
+                return work(conn)
         with self.engine.begin() as conn:
             return work(conn)
 
@@ -155,11 +164,9 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         database = make_url(url).database
-        self._writer = (
-            _SqliteWriter(url)
-            if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-            else None
-        )
+        on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._writer = _SqliteThread(url) if on_file else None
+        self._reader = _SqliteThread(url, commit=False) if on_file else None
 
     @property
     def dialect(self) -> str:
@@ -184,7 +191,7 @@ class Database:
         """Run ``work`` (synchronous SQLAlchemy Core calls on a `Connection`) in one transaction and commit it.
 
         For small, hot writes that must be committed before anything else happens (a note's update log): on a
-        SQLite file the whole transaction is one hop to a writer thread (`_SqliteWriter`); elsewhere it runs on the
+        SQLite file the whole transaction is one hop to a writer thread (`_SqliteThread`); elsewhere it runs on the
         async engine through ``run_sync``. ``work`` must not touch the event loop or ORM sessions.
         """
         if self._writer is not None:
@@ -192,11 +199,58 @@ class Database:
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
 
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (synchronous SQLAlchemy Core reads on a `Connection`) in one transaction, never committed.
+
+        For small, hot reads with no ORM objects (a socket's admission): on a SQLite file one hop to a reader
+        thread, where aiosqlite and an ORM session cross threads for every cursor operation and the rollback;
+        elsewhere on the async engine through ``run_sync``. ``work`` must not touch the event loop or ORM sessions.
+        """
+        if self._reader is not None:
+            return await self._reader.run(work)
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(work)
+
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
         await self.engine.dispose()
+
+
+class SessionOnDemand:
+    """An `AsyncSession` of ``db`` made at the first ``await source()``, for work that mostly answers from a cache
+    (a socket's subscribes: `server.live.sockets.AccessEpoch`, `server.live.channels_policy.ChannelFacts`) and
+    should not pay for a session it does not use. Closed, if it was made, when the ``async with`` ends."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._scope: contextlib.AbstractAsyncContextManager[AsyncSession] | None = None
+        self._session: AsyncSession | None = None
+
+    async def __call__(self) -> AsyncSession:
+        if self._session is None:
+            self._scope = self._db.session()
+            self._session = await self._scope.__aenter__()
+        return self._session
+
+    async def __aenter__(self) -> SessionOnDemand:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._scope is not None:
+            scope, self._scope, self._session = self._scope, None, None
+            await scope.__aexit__(*exc)
+
+
+Reads = AsyncSession | SessionOnDemand  # where a read that may be answered from a cache gets its session
+
+
+async def session_of(reads: Reads) -> AsyncSession:
+    return reads if isinstance(reads, AsyncSession) else await reads()
 
 
 async def bump_version(session: AsyncSession, obj: Any) -> None:

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from server.accounts.auth import AuthService, actor_for_session
 from server.db import Database, utcnow
+from server.errors import Refused
 from server.models import AuthSession, Membership, User
 from server.ratelimit import MemoryRateLimiter
 from server.security import token_hash
@@ -82,5 +83,82 @@ async def test_no_actor_for_an_ended_expired_idle_or_inactive_session(
                 assert await auth.actor_for_token(session, workspace.token("staff")) is None, values
                 assert await actor_for_session(session, staff, hashed, auth.idle) is None, values
                 await session.rollback()
+    finally:
+        await db.close()
+
+
+async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refuses_the_same_sessions(
+    database_url: str, workspace: Workspace, tmp_path: Path
+) -> None:
+    """`AuthService.socket_actor`, every socket's admission: one Core statement through `Database.read` (on SQLite a
+    reader thread) gives each role the actor REST authenticates; an ended, expired or idle session, an inactive
+    user, another user's ticket, an enrolling session get none; a use is recorded when due, as REST records it."""
+    auth = service(tmp_path, database_url)
+    db = Database(database_url)
+    staff = workspace.users["staff"]
+    hashed = token_hash(workspace.token("staff"))
+    statements: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        async with db.session() as session:  # recently used: reading them does not also write last_seen_at
+            await session.exec(update(AuthSession).values(last_seen_at=utcnow()))  # type: ignore[call-overload]
+            await session.commit()
+        for role in ROLES:
+            async with db.session() as session:
+                expected = await auth.actor_for_token(session, workspace.token(role))
+            statements.clear()
+            token = token_hash(workspace.token(role))
+            assert await auth.socket_actor(db, token) == expected, role
+            assert await auth.socket_actor(db, token, user_id=workspace.users[role]) == expected, role
+            # One statement each, no ORM session: on SQLite on the reader thread's own engine (not listened to here).
+            assert len(statements) == (0 if db.dialect == "sqlite" else 2), statements
+            assert await auth.socket_actor(db, token, user_id=workspace.users[role] + 1000) is None
+        assert await auth.socket_actor(db, token_hash("no-such-token")) is None
+
+        due = utcnow() - dt.timedelta(minutes=5)
+        async with db.session() as session:
+            await session.exec(update(AuthSession).where(AuthSession.token_hash == hashed).values(last_seen_at=due))  # type: ignore[call-overload]
+            await session.commit()
+        assert await auth.socket_actor(db, hashed, user_id=staff) is not None  # a ticket: asking for it was the use
+        async with db.session() as session:
+            seen = (await session.exec(select(AuthSession.last_seen_at).where(AuthSession.token_hash == hashed))).one()
+        assert seen == due
+        assert await auth.socket_actor(db, hashed) is not None
+        async with db.session() as session:
+            seen = (await session.exec(select(AuthSession.last_seen_at).where(AuthSession.token_hash == hashed))).one()
+        assert seen > due + dt.timedelta(minutes=4)
+
+        changes = [
+            (AuthSession, AuthSession.token_hash == hashed, {"expires_at": utcnow() - dt.timedelta(seconds=1)}),
+            (
+                AuthSession,
+                AuthSession.token_hash == hashed,
+                {"last_seen_at": utcnow() - auth.idle - dt.timedelta(seconds=1)},
+            ),
+            (User, User.id == staff, {"is_active": False}),
+            (AuthSession, AuthSession.token_hash == hashed, {"token_hash": "0" * 64}),  # ended
+        ]
+        for model, where, values in changes:
+            async with db.session() as session:
+                row = select(AuthSession.id, AuthSession.expires_at).where(AuthSession.token_hash == hashed)
+                session_id, expires_at = (await session.exec(row)).one()
+                await session.exec(update(model).where(where).values(**values))  # type: ignore[call-overload]
+                await session.commit()
+                assert await auth.socket_actor(db, hashed) is None, values
+                assert await auth.socket_actor(db, hashed, user_id=staff) is None, values
+                await session.exec(update(User).where(User.id == staff).values(is_active=True))  # type: ignore[call-overload]
+                await session.exec(
+                    update(AuthSession)  # type: ignore[call-overload]
+                    .where(AuthSession.id == session_id)
+                    .values(token_hash=hashed, expires_at=expires_at, last_seen_at=utcnow())
+                )
+                await session.commit()
+                assert await auth.socket_actor(db, hashed) is not None
+
+        async with db.session() as session:
+            await session.exec(update(AuthSession).where(AuthSession.token_hash == hashed).values(needs_enrolment=True))  # type: ignore[call-overload]
+            await session.commit()
+        with pytest.raises(Refused):
+            await auth.socket_actor(db, hashed)
     finally:
         await db.close()

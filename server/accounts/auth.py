@@ -25,18 +25,30 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, bindparam, case, delete, literal, or_
+from sqlalchemy import ColumnElement, Connection, ScalarSelect, and_, bindparam, case, delete, literal, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy import update as sa_update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
 from server.accounts.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
 from server.accounts.signin_throttle import SignInThrottle, make_throttle
-from server.db import UTCDateTime, json_object_agg, utcnow
+from server.db import Database, UTCDateTime, json_object_agg, utcnow
 from server.errors import RateLimited, Refused, Unauthenticated
-from server.models import AuthSession, Membership, PasswordReset, ProjectRole, ProjectSettings, SignInLink, User
+from server.models import (
+    STAFF_ROLES,
+    AuthSession,
+    Membership,
+    PasswordReset,
+    ProjectRole,
+    ProjectSettings,
+    SignInLink,
+    User,
+)
 from server.policy import Actor, CustomerCapability
 from server.ratelimit import RateLimiter
 from server.security import (
@@ -231,7 +243,7 @@ async def load_actor(
 # per call: `session_alive`'s condition with its values bound late.
 _VALID_SESSION = (
     col(User.is_active).is_(True),
-    AuthSession.token_hash == bindparam("token_hash"),
+    col(AuthSession.token_hash) == bindparam("token_hash"),
     _alive(bindparam("now", type_=UTCDateTime), bindparam("cutoff", type_=UTCDateTime)),
 )
 _SESSION_USER = (
@@ -244,6 +256,62 @@ _USER_OF_SESSION = (
     .join(AuthSession, col(AuthSession.user_id) == User.id)
     .where(User.id == bindparam("user_id"), *_VALID_SESSION)
 )
+# The same valid session as plain columns, for `Database.read` (Core, no ORM objects): what a socket's admission
+# needs to make the actor, and whether the session must enrol or be touched first.
+_SESSION_ACTOR_COLUMNS = sa_select(
+    col(AuthSession.needs_enrolment),
+    col(AuthSession.last_seen_at),
+    col(User.id),
+    col(User.organization_id),
+    col(User.role),
+    col(User.client_id),
+    col(User.name),
+    memberships_json(),
+    customer_off_json(),
+).join(User, col(User.id) == AuthSession.user_id)
+_SESSION_ACTOR = _SESSION_ACTOR_COLUMNS.where(*_VALID_SESSION)
+_SESSION_ACTOR_OF_USER = _SESSION_ACTOR_COLUMNS.where(col(User.id) == bindparam("user_id"), *_VALID_SESSION)
+
+
+@dataclass(frozen=True)
+class SessionRead:
+    """A valid session's actor, read in one Core statement (`read_session_actor`)."""
+
+    actor: Actor
+    needs_enrolment: bool
+    last_seen_at: dt.datetime
+
+
+def read_session_actor(
+    conn: Connection, hashed: str, now: dt.datetime, cutoff: dt.datetime, user_id: int | None = None
+) -> SessionRead | None:
+    """The valid (not expired, used since ``cutoff``) session whose token hash is ``hashed``, of an active user (and
+    of ``user_id``, when given), with its actor; None if there is none. Synchronous: run it through
+    `Database.read`."""
+    params: dict[str, Any] = {"token_hash": hashed, "now": now, "cutoff": cutoff}
+    statement = _SESSION_ACTOR
+    if user_id is not None:
+        params["user_id"] = user_id
+        statement = _SESSION_ACTOR_OF_USER
+    row = conn.execute(statement, params).first()
+    if row is None:
+        return None
+    needs_enrolment, last_seen_at, uid, organization_id, role, client_id, name, memberships, customer_off = row
+    off = {} if role in STAFF_ROLES else parse_customer_off(customer_off)  # capabilities are customers' only
+    assert uid is not None
+    actor = Actor(uid, organization_id, role, client_id, name, parse_memberships(memberships), off)
+    return SessionRead(actor, bool(needs_enrolment), last_seen_at)
+
+
+def _touch(hashed: str, now: dt.datetime) -> Callable[[Connection], None]:
+    def work(conn: Connection) -> None:
+        conn.execute(
+            sa_update(AuthSession)
+            .where(col(AuthSession.token_hash) == hashed, col(AuthSession.last_seen_at) < now)
+            .values(last_seen_at=now)
+        )
+
+    return work
 
 
 class AuthService:
@@ -281,6 +349,32 @@ class AuthService:
             auth_session.last_seen_at = now
             session.add(auth_session)
         return user, parse_memberships(memberships), parse_customer_off(customer_off)
+
+    async def socket_actor(self, db: Database, hashed: str, *, user_id: int | None = None) -> Actor | None:
+        """The actor of the valid session whose token hash is ``hashed``, for a socket's admission: one Core read
+        (`Database.read`), and a write only when ``last_seen_at`` is due, as `user_for_token` records use.
+
+        With ``user_id`` (a ticket, bound to the session that asked for it) the session must be that user's, and
+        its use is not recorded again (asking for the ticket did). None when no session matches: the caller tries
+        a personal API token next.
+
+        Raises:
+            Refused: ``enrolment_required`` for a session that must enrol a second factor first (presented as
+                itself: a ticket is only issued to a session past enrolment).
+        """
+        now = utcnow()
+        read = partial(read_session_actor, hashed=hashed, now=now, cutoff=now - self.idle, user_id=user_id)
+        found = await db.read(read)
+        if found is None:
+            return None
+        if user_id is None:
+            if found.needs_enrolment:
+                raise Refused(
+                    "Set up a second factor first: your organization requires one.", code="enrolment_required"
+                )
+            if now - found.last_seen_at > self._touch_interval:
+                await db.write(_touch(hashed, now))
+        return found.actor
 
     async def authenticate(self, conn: HTTPConnection, session: AsyncSession, *, check_csrf: bool) -> Actor | None:
         """The actor behind ``conn``, or None when it carries no valid session.

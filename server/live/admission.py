@@ -10,11 +10,11 @@ than ``ws_max_sockets_per_user`` open sockets on this node. Refusals close with 
 Bounded admission: how many sockets may be authenticating at once, and how many may wait.
 
 After a node restart or a network blip every client reconnects at the same moment. Each admission costs a database
-session (the session lookup, memberships, sometimes a commit). Run two thousand of them at once and the event loop
-interleaves two thousand half-done lookups: every one of them, and every HTTP request, waits behind all the others,
-and the connection pool's queue grows without bound. The gate lets a few run, a bounded number wait (each for a
-bounded time), and turns the rest away at once with close code 1013 "try again later", which clients answer with
-backoff and jitter (``channels/client.py``, ``web/src/live.ts``).
+read (the session, its user and memberships in one statement: `AuthService.socket_actor`), sometimes a write. Run
+two thousand of them at once and the event loop interleaves two thousand half-done lookups: every one of them, and
+every HTTP request, waits behind all the others, and the connection pool's queue grows without bound. The gate
+lets a few run, a bounded number wait (each for a bounded time), and turns the rest away at once with close code
+1013 "try again later", which clients answer with backoff and jitter (``channels/client.py``, ``web/src/live.ts``).
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Gauge
-from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from channels.protocol import CloseCode
+from server.accounts.api_tokens import is_api_token
 from server.accounts.auth import AuthService, Credentials, actor_for_session, refresh_actor_in
-from server.db import Database
+from server.db import Database, Reads, session_of
 from server.errors import Refused
 from server.live.sockets import AccessEpoch, LivePrincipal
 from server.policy import Actor
@@ -351,7 +351,7 @@ class SocketAdmission:
         self.epoch.stamp(principal, epoch)
         return principal
 
-    async def current_actor(self, session: AsyncSession, principal: LivePrincipal) -> Actor | None:
+    async def current_actor(self, session: Reads, principal: LivePrincipal) -> Actor | None:
         """``principal``'s actor as it is now, or None if its session ended, expired or went idle.
 
         Read again from the database (into ``principal``) only when a control message arrived since it was last
@@ -361,7 +361,7 @@ class SocketAdmission:
         if self.epoch.fresh(principal):
             return principal.actor
         epoch = self.epoch.value
-        actor = await refresh_actor_in(session, principal, self.auth.idle)
+        actor = await refresh_actor_in(await session_of(session), principal, self.auth.idle)
         if actor is not None:
             self.epoch.stamp(principal, epoch)
         return actor
@@ -373,22 +373,30 @@ class SocketAdmission:
             if bound is None:
                 return None
             user_id, hashed = bound
-            async with self.db.session() as session:
-                actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
+            actor = await self.auth.socket_actor(self.db, hashed, user_id=user_id)
+            if actor is None:  # not a session: the ticket may be a personal API token's
+                async with self.db.session() as session:
+                    actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
             return (actor, hashed) if actor is not None else None
         creds = self.auth.credentials(websocket)
         if creds is None and self.url_tokens and websocket.query_params.get("token"):
             creds = Credentials(websocket.query_params["token"], via_cookie=False)  # benchmarks only (settings)
         if creds is None:
             return None
+        hashed = token_hash(creds.token)
         try:
-            async with self.db.session() as session:
-                actor = await self.auth.actor_for_token(session, creds.token)
-                if session.dirty:  # last_seen_at, when it was due (a reconnect storm mostly writes nothing)
-                    await session.commit()
+            if not is_api_token(creds.token):
+                # A session (nearly every socket, and every one of a reconnect storm): one Core read on the
+                # reader thread, no ORM session.
+                actor = await self.auth.socket_actor(self.db, hashed)
+            else:  # a personal API token, through the ORM as REST authenticates it
+                async with self.db.session() as session:
+                    actor = await self.auth.actor_for_token(session, creds.token)
+                    if session.dirty:  # last_used_at, when it was due
+                        await session.commit()
         except Refused:  # a session that must enrol a second factor first has no sockets
             return None
-        return (actor, token_hash(creds.token)) if actor is not None else None
+        return (actor, hashed) if actor is not None else None
 
     async def _capped(self, websocket: WebSocket, per: str) -> None:
         CAPPED.labels(per).inc()

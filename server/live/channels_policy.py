@@ -26,8 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from server.db import Reads, session_of
 from server.live.sockets import AccessEpoch
 from server.models import Project, Task
 from server.policy import Actor, can_see_item, can_see_project
@@ -80,7 +79,7 @@ class ChannelFacts:
         self._filled_at = 0.0
         self._rows: dict[tuple[type, int], Project | Task] = {}
 
-    async def get(self, session: AsyncSession, model: type[_Row], ident: int) -> _Row | None:
+    async def get(self, session: Reads, model: type[_Row], ident: int) -> _Row | None:
         epoch = self._epoch.value
         now = self._epoch.now()
         if epoch != self._at_epoch or now - self._filled_at >= self._epoch.max_age:
@@ -89,14 +88,14 @@ class ChannelFacts:
         found = self._rows.get((model, ident))
         if found is not None:
             return found  # type: ignore[return-value]
-        row = await session.get(model, ident)
+        row = await (await session_of(session)).get(model, ident)
         # Kept only if no control message arrived while it was read (the read may predate the change).
         if row is not None and self._epoch.value == self._at_epoch and len(self._rows) < self._max_entries:
             self._rows[(model, ident)] = row
         return row
 
 
-async def may_subscribe(facts: ChannelFacts, session: AsyncSession, actor: Actor, channel: str) -> bool:
+async def may_subscribe(facts: ChannelFacts, session: Reads, actor: Actor, channel: str) -> bool:
     """True if ``actor`` may receive ``channel``'s events (memberships as ``actor`` holds them)."""
     ref = parse_channel(channel)
     if ref is None:

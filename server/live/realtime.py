@@ -23,7 +23,7 @@ from channels.loops import Loop
 from channels.presence import MemoryPresence, PresenceInfo, PresenceManager
 from channels.protocol import CloseCode, ConnectionClosedError
 from server.accounts.auth import AuthService
-from server.db import Database
+from server.db import Database, SessionOnDemand
 from server.live.admission import SocketAdmission
 from server.live.channels_policy import ChannelFacts, ChannelRef, is_presence_channel, may_subscribe, parse_channel
 from server.live.control import AccessChanged, Subject
@@ -117,8 +117,9 @@ class Realtime:
 
     async def _authorize(self, principal: object, channel: str) -> bool:
         assert isinstance(principal, LivePrincipal)
-        # One session for both questions: a subscribe storm after a restart pays one pool checkout each.
-        async with self.db.session() as session:
+        # One session for both questions, made only if one of them is not answered from what this node keeps
+        # (`AccessEpoch`, `ChannelFacts`): most subscribes make none.
+        async with SessionOnDemand(self.db) as session:
             actor = await self.sockets.current_actor(session, principal)
             return actor is not None and await may_subscribe(self.facts, session, actor, channel)
 
