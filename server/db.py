@@ -187,6 +187,11 @@ class Database:
         """The (synchronous) engine `write` commits through, for event listeners."""
         return self._writer.engine if self._writer is not None else self.engine.sync_engine
 
+    @property
+    def read_engine(self) -> Engine:
+        """The (synchronous) engine `read` runs on, for event listeners."""
+        return self._reader.engine if self._reader is not None else self.engine.sync_engine
+
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` (synchronous SQLAlchemy Core calls on a `Connection`) in one transaction and commit it.
 
@@ -199,15 +204,19 @@ class Database:
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
 
-    async def read(self, work: Callable[[Connection], T]) -> T:
+    async def read(self, work: Callable[[Connection], T], session: AsyncSession | None = None) -> T:
         """Run ``work`` (synchronous SQLAlchemy Core reads on a `Connection`) in one transaction, never committed.
 
-        For small, hot reads with no ORM objects (a socket's admission): on a SQLite file one hop to a reader
-        thread, where aiosqlite and an ORM session cross threads for every cursor operation and the rollback;
-        elsewhere on the async engine through ``run_sync``. ``work`` must not touch the event loop or ORM sessions.
+        For small, hot reads with no ORM objects (authentication, a socket's admission): on a SQLite file one hop
+        to a reader thread, where aiosqlite and an ORM session cross threads for every cursor operation and the
+        rollback; elsewhere through ``run_sync``, on ``session``'s connection when given (a request's, so it takes
+        no second connection from the pool) or on one of its own. ``work`` must not touch the event loop or ORM
+        sessions.
         """
         if self._reader is not None:
             return await self._reader.run(work)
+        if session is not None:
+            return await (await session.connection()).run_sync(work)
         async with self.engine.connect() as conn:
             return await conn.run_sync(work)
 

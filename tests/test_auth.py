@@ -90,7 +90,7 @@ async def test_no_actor_for_an_ended_expired_idle_or_inactive_session(
 async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refuses_the_same_sessions(
     database_url: str, workspace: Workspace, tmp_path: Path
 ) -> None:
-    """`AuthService.socket_actor`, every socket's admission: one Core statement through `Database.read` (on SQLite a
+    """`AuthService.session_actor`, every socket's admission: one Core statement through `Database.read` (on SQLite a
     reader thread) gives each role the actor REST authenticates; an ended, expired or idle session, an inactive
     user, another user's ticket, an enrolling session get none; a use is recorded when due, as REST records it."""
     auth = service(tmp_path, database_url)
@@ -108,22 +108,22 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
                 expected = await auth.actor_for_token(session, workspace.token(role))
             statements.clear()
             token = token_hash(workspace.token(role))
-            assert await auth.socket_actor(db, token) == expected, role
-            assert await auth.socket_actor(db, token, user_id=workspace.users[role]) == expected, role
+            assert await auth.session_actor(db, token) == expected, role
+            assert await auth.session_actor(db, token, user_id=workspace.users[role]) == expected, role
             # One statement each, no ORM session: on SQLite on the reader thread's own engine (not listened to here).
             assert len(statements) == (0 if db.dialect == "sqlite" else 2), statements
-            assert await auth.socket_actor(db, token, user_id=workspace.users[role] + 1000) is None
-        assert await auth.socket_actor(db, token_hash("no-such-token")) is None
+            assert await auth.session_actor(db, token, user_id=workspace.users[role] + 1000) is None
+        assert await auth.session_actor(db, token_hash("no-such-token")) is None
 
         due = utcnow() - dt.timedelta(minutes=5)
         async with db.session() as session:
             await session.exec(update(AuthSession).where(AuthSession.token_hash == hashed).values(last_seen_at=due))  # type: ignore[call-overload]
             await session.commit()
-        assert await auth.socket_actor(db, hashed, user_id=staff) is not None  # a ticket: asking for it was the use
+        assert await auth.session_actor(db, hashed, user_id=staff) is not None  # a ticket: asking for it was the use
         async with db.session() as session:
             seen = (await session.exec(select(AuthSession.last_seen_at).where(AuthSession.token_hash == hashed))).one()
         assert seen == due
-        assert await auth.socket_actor(db, hashed) is not None
+        assert await auth.session_actor(db, hashed) is not None
         async with db.session() as session:
             seen = (await session.exec(select(AuthSession.last_seen_at).where(AuthSession.token_hash == hashed))).one()
         assert seen > due + dt.timedelta(minutes=4)
@@ -144,8 +144,8 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
                 session_id, expires_at = (await session.exec(row)).one()
                 await session.exec(update(model).where(where).values(**values))  # type: ignore[call-overload]
                 await session.commit()
-                assert await auth.socket_actor(db, hashed) is None, values
-                assert await auth.socket_actor(db, hashed, user_id=staff) is None, values
+                assert await auth.session_actor(db, hashed) is None, values
+                assert await auth.session_actor(db, hashed, user_id=staff) is None, values
                 await session.exec(update(User).where(User.id == staff).values(is_active=True))  # type: ignore[call-overload]
                 await session.exec(
                     update(AuthSession)  # type: ignore[call-overload]
@@ -153,12 +153,12 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
                     .values(token_hash=hashed, expires_at=expires_at, last_seen_at=utcnow())
                 )
                 await session.commit()
-                assert await auth.socket_actor(db, hashed) is not None
+                assert await auth.session_actor(db, hashed) is not None
 
         async with db.session() as session:
             await session.exec(update(AuthSession).where(AuthSession.token_hash == hashed).values(needs_enrolment=True))  # type: ignore[call-overload]
             await session.commit()
         with pytest.raises(Refused):
-            await auth.socket_actor(db, hashed)
+            await auth.session_actor(db, hashed)
     finally:
         await db.close()

@@ -209,14 +209,30 @@ def test_project_list_summarizes_tasks_per_audience(client: TestClient, workspac
     assert px_customer == {"total": 2, "done": 0, "overdue": 1, "due_soon": 0, "waiting_on_customer": 1}
 
 
+def statement_log(client: TestClient) -> list[tuple[object, str]]:
+    """Every statement the app's engines run from now on, with its connection (kept alive, so never reused as an
+    id): the async engine's and the one authentication reads on (SQLite's reader thread)."""
+    statements: list[tuple[object, str]] = []
+    db = client.app.state.services.db  # type: ignore[attr-defined]
+    for engine in {db.engine.sync_engine, db.read_engine}:
+        event.listen(engine, "before_cursor_execute", lambda conn, *args: statements.append((conn, args[1])))
+    return statements
+
+
+def requests_statements(statements: list[tuple[object, str]]) -> list[str]:
+    """The statements of one request: on the connection that authenticated it and the one that read the task (the
+    same one on PostgreSQL), not the background workers' (outbox relay, webhook and digest pollers) meanwhile."""
+    markers = ("FROM auth_sessions", "FROM tasks")
+    ours = {next(conn for conn, text in statements if marker in text) for marker in markers}
+    return [text for conn, text in statements if conn in ours]
+
+
 def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, workspace: Workspace) -> None:
     """The statement budget of the hottest requests (each statement costs more CPU than the rest of a request's
     Python): authentication is one read, the task with its project and status one more, a change one UPDATE ...
     RETURNING, one outbox row for all the event's channels and one activity row (server/activity/rules.py). A budget,
     not a transcript: fewer is fine."""
-    statements: list[tuple[object, str]] = []  # (connection, statement); the connections are kept alive
-    engine = client.app.state.services.db.engine.sync_engine  # type: ignore[attr-defined]
-    event.listen(engine, "before_cursor_execute", lambda conn, *args: statements.append((conn, args[1])))
+    statements = statement_log(client)
     staff = bearer(workspace, "staff")
     task = workspace.ids["px_shared_task"]
     assert client.get(f"/api/tasks/{task}", headers=staff).status_code == 200  # last_seen_at touched, if due
@@ -230,12 +246,10 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
         statements.clear()
         answer = client.request(method, f"/api/tasks/{task}", headers=staff, json=body)
         assert answer.status_code == 200, answer.text
-        # The request's own statements: those on the connection that authenticated it, not the background
-        # workers' (outbox relay, webhook and digest pollers) that may run meanwhile.
-        request_conn = next(conn for conn, text in statements if "FROM auth_sessions" in text)
-        spent = Counter(text.split()[0].upper() for conn, text in statements if conn is request_conn)
+        mine = requests_statements(statements)
+        spent = Counter(text.split()[0].upper() for text in mine)
         over = {kind: n for kind, n in spent.items() if n > budget.get(kind, 0)}
-        assert not over, (method, "over budget", over, [text[:60] for conn, text in statements if conn is request_conn])
+        assert not over, (method, "over budget", over, [text[:60] for text in mine])
     assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCH did its work
 
 
@@ -248,14 +262,11 @@ def test_a_customer_is_authenticated_in_one_statement_with_the_capabilities_thei
     px, task = workspace.ids["px"], workspace.ids["px_shared_task"]
     off = {"customer_comment": False, "customer_upload": False}
     assert client.patch(f"/api/projects/{px}/settings", headers=owner, json=off).status_code == 200
-    statements: list[tuple[object, str]] = []
-    engine = client.app.state.services.db.engine.sync_engine  # type: ignore[attr-defined]
-    event.listen(engine, "before_cursor_execute", lambda conn, *args: statements.append((conn, args[1])))
+    statements = statement_log(client)
     assert client.get(f"/api/tasks/{task}", headers=customer).status_code == 200  # last_seen_at touched, if due
     statements.clear()
     assert client.get(f"/api/tasks/{task}", headers=customer).status_code == 200
-    request_conn = next(conn for conn, text in statements if "FROM auth_sessions" in text)
-    selects = [text for conn, text in statements if conn is request_conn and text.lstrip().upper().startswith("SELECT")]
+    selects = [text for text in requests_statements(statements) if text.lstrip().upper().startswith("SELECT")]
     assert len(selects) <= 2, selects
     # What was read in that statement is what the policy enforces.
     refused = client.post(f"/api/tasks/{task}/comments", headers=customer, json={"body": "hi", "visibility": "shared"})

@@ -350,25 +350,34 @@ class AuthService:
             session.add(auth_session)
         return user, parse_memberships(memberships), parse_customer_off(customer_off)
 
-    async def socket_actor(self, db: Database, hashed: str, *, user_id: int | None = None) -> Actor | None:
-        """The actor of the valid session whose token hash is ``hashed``, for a socket's admission: one Core read
-        (`Database.read`), and a write only when ``last_seen_at`` is due, as `user_for_token` records use.
+    async def session_actor(
+        self,
+        db: Database,
+        hashed: str,
+        *,
+        user_id: int | None = None,
+        enrolling_ok: bool = False,
+        session: AsyncSession | None = None,
+    ) -> Actor | None:
+        """The actor of the valid session whose token hash is ``hashed``, for a request or a socket's admission: one
+        Core read (`Database.read`, on ``session``'s connection where that is not SQLite's reader thread), and a
+        write only when ``last_seen_at`` is due, as `user_for_token` records use.
 
         With ``user_id`` (a ticket, bound to the session that asked for it) the session must be that user's, and
         its use is not recorded again (asking for the ticket did). None when no session matches: the caller tries
         a personal API token next.
 
         Raises:
-            Refused: ``enrolment_required`` for a session that must enrol a second factor first (presented as
-                itself: a ticket is only issued to a session past enrolment).
+            Refused: ``enrolment_required`` for a session that must enrol a second factor first, unless
+                ``enrolling_ok`` (presented as itself: a ticket is only issued to a session past enrolment).
         """
         now = utcnow()
         read = partial(read_session_actor, hashed=hashed, now=now, cutoff=now - self.idle, user_id=user_id)
-        found = await db.read(read)
+        found = await db.read(read, session)
         if found is None:
             return None
         if user_id is None:
-            if found.needs_enrolment:
+            if found.needs_enrolment and not enrolling_ok:
                 raise Refused(
                     "Set up a second factor first: your organization requires one.", code="enrolment_required"
                 )
@@ -376,16 +385,24 @@ class AuthService:
                 await db.write(_touch(hashed, now))
         return found.actor
 
-    async def authenticate(self, conn: HTTPConnection, session: AsyncSession, *, check_csrf: bool) -> Actor | None:
-        """The actor behind ``conn``, or None when it carries no valid session.
+    async def authenticate(
+        self, conn: HTTPConnection, db: Database, session: AsyncSession, *, check_csrf: bool
+    ) -> Actor | None:
+        """The actor behind ``conn``, or None when it carries no valid session. A session token is read as a
+        socket's is (`session_actor`: Core, no ORM objects); a personal API token through ``session``.
 
         Raises:
-            Refused: ``csrf_failed`` for a cookie-authenticated write without the session's CSRF token.
+            Refused: ``csrf_failed`` for a cookie-authenticated write without the session's CSRF token;
+                ``enrolment_required`` for a session that must enrol first, outside the enrolment paths.
         """
         creds = self.credentials(conn)
         if creds is None:
             return None
-        actor = await self.actor_for_token(session, creds.token, enrolling_ok=enrolment_allows(conn.url.path))
+        enrolling_ok = enrolment_allows(conn.url.path)
+        if is_api_token(creds.token):
+            actor = await self.actor_for_token(session, creds.token, enrolling_ok=enrolling_ok)
+        else:
+            actor = await self.session_actor(db, token_hash(creds.token), enrolling_ok=enrolling_ok, session=session)
         if actor is None:
             return None
         if check_csrf and creds.via_cookie:

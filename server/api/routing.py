@@ -340,7 +340,7 @@ async def _run(endpoint: Endpoint, request: Request) -> Response:
         await check_ip_rate(services, request)
         async with services.db.session() as session:
             actor = await services.auth.authenticate(
-                request, session, check_csrf=endpoint.method != "GET" and not endpoint.public
+                request, services.db, session, check_csrf=endpoint.method != "GET" and not endpoint.public
             )
             if actor is None and not endpoint.public:
                 raise ApiError(401, "unauthorized", "Sign in first.")

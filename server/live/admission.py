@@ -10,7 +10,7 @@ than ``ws_max_sockets_per_user`` open sockets on this node. Refusals close with 
 Bounded admission: how many sockets may be authenticating at once, and how many may wait.
 
 After a node restart or a network blip every client reconnects at the same moment. Each admission costs a database
-read (the session, its user and memberships in one statement: `AuthService.socket_actor`), sometimes a write. Run
+read (the session, its user and memberships in one statement: `AuthService.session_actor`), sometimes a write. Run
 two thousand of them at once and the event loop interleaves two thousand half-done lookups: every one of them, and
 every HTTP request, waits behind all the others, and the connection pool's queue grows without bound. The gate
 lets a few run, a bounded number wait (each for a bounded time), and turns the rest away at once with close code
@@ -373,7 +373,7 @@ class SocketAdmission:
             if bound is None:
                 return None
             user_id, hashed = bound
-            actor = await self.auth.socket_actor(self.db, hashed, user_id=user_id)
+            actor = await self.auth.session_actor(self.db, hashed, user_id=user_id)
             if actor is None:  # not a session: the ticket may be a personal API token's
                 async with self.db.session() as session:
                     actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
@@ -388,7 +388,7 @@ class SocketAdmission:
             if not is_api_token(creds.token):
                 # A session (nearly every socket, and every one of a reconnect storm): one Core read on the
                 # reader thread, no ORM session.
-                actor = await self.auth.socket_actor(self.db, hashed)
+                actor = await self.auth.session_actor(self.db, hashed)
             else:  # a personal API token, through the ORM as REST authenticates it
                 async with self.db.session() as session:
                     actor = await self.auth.actor_for_token(session, creds.token)
