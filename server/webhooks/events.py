@@ -60,12 +60,19 @@ class WebhookEvents:
         Returns:
             How many deliveries were recorded.
         """
+        return self._record(ctx, project_id, event_type, data, await self._targets(ctx, project_id, event_type, shared))
+
+    async def _targets(self, ctx: Context, project_id: int, event_type: WebhookEvent, shared: bool) -> list[Webhook]:
         hooks = (
             await ctx.session.exec(
                 select(Webhook).where(Webhook.project_id == project_id, col(Webhook.enabled).is_(True))
             )
         ).all()
-        targets = [h for h in hooks if may_receive(h, event_type, shared=shared)]
+        return [h for h in hooks if may_receive(h, event_type, shared=shared)]
+
+    def _record(
+        self, ctx: Context, project_id: int, event_type: WebhookEvent, data: dict[str, Any], targets: list[Webhook]
+    ) -> int:
         if not targets:
             return 0
         now = utcnow()
@@ -99,7 +106,12 @@ class WebhookEvents:
         return len(targets)
 
     async def task_status_changed(self, ctx: Context, task: TaskOut, status_before_id: int) -> None:
-        """A task moved from the status ``status_before_id`` to ``task.status_id``."""
+        """A task moved from the status ``status_before_id`` to ``task.status_id``. (The commonest event: its data
+        is built only when some webhook takes it.)"""
+        shared = task.visibility == Visibility.SHARED
+        targets = await self._targets(ctx, task.project_id, WebhookEvent.TASK_STATUS_CHANGED, shared)
+        if not targets:
+            return
 
         async def named(status_id: int) -> dict[str, Any] | None:
             # The request has both statuses in its session already (get reads only what it lacks).
@@ -111,9 +123,7 @@ class WebhookEvents:
             "from_status": await named(status_before_id),
             "to_status": await named(task.status_id),
         }
-        await self.emit(
-            ctx, task.project_id, WebhookEvent.TASK_STATUS_CHANGED, data, shared=task.visibility == Visibility.SHARED
-        )
+        self._record(ctx, task.project_id, WebhookEvent.TASK_STATUS_CHANGED, data, targets)
 
     async def comment_created(self, ctx: Context, comment: CommentOut, task: Task) -> None:
         data = {
