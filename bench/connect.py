@@ -52,6 +52,7 @@ from bench.wsload import (
     cpu_seconds,
     free_port,
     pin,
+    quiet,
     raise_fd_limit,
     wait_for_port,
 )
@@ -322,16 +323,6 @@ class Round:
     @property
     def cpu_ms(self) -> float:
         return 1000 * self.cpu / max(1, self.sockets)
-
-
-async def quiet(pids: list[int], timeout: float = 20.0) -> None:
-    """Wait until the server processes spend under 2 % of a core over 0.25 s (closing sockets costs CPU too)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        before = cpu_seconds(pids)
-        await asyncio.sleep(0.25)
-        if cpu_seconds(pids) - before < 0.005:
-            return
 
 
 async def one_round(

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from bench.fanout import postgres_pids
-from bench.wsload import CLIENT_CORE, SERVER_CORE, cpu_seconds, free_port, percentile, pin, wait_for_port
+from bench.wsload import CLIENT_CORE, SERVER_CORE, cpu_seconds, free_port, percentile, pin, quiet, wait_for_port
 
 AIM_MS = 2.5  # issue #23: a task PATCH (status change, with its outbox row), on SQLite and on PostgreSQL
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,16 +138,6 @@ async def start(name: str, tree: Path, database: str, work: Path) -> Node:
     task, statuses = seed["task"], seed["statuses"]
     assert isinstance(task, int) and isinstance(statuses, list)
     return Node(name, database if database == "sqlite" else url, process, http, task, statuses, work / "node.log")
-
-
-async def quiet(pids: list[int], timeout: float = 20.0) -> None:
-    """Wait until the node spends under 2 % of a core over 0.25 s (its background loops settle)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        before = cpu_seconds(pids)
-        await asyncio.sleep(0.25)
-        if cpu_seconds(pids) - before < 0.005:
-            return
 
 
 async def patches(node: Node, count: int) -> list[float]:

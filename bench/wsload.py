@@ -46,6 +46,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+async def quiet(pids: list[int], timeout: float = 20.0) -> None:
+    """Wait until ``pids`` spend under 2 % of a core over 0.25 s (closing sockets, background loops settling)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pids)
+        await asyncio.sleep(0.25)
+        if cpu_seconds(pids) - before < 0.005:
+            return
+
+
 def rss_kb(pids: list[int]) -> int:
     """Sum of VmRSS of ``pids`` in KB."""
     total = 0
