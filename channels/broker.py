@@ -11,9 +11,9 @@ Both are run through the same contract tests in ``tests/channels/test_broker_con
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 IDEMPOTENCY_TTL_SECONDS = 300.0
 """How long a broker remembers an idempotency key (`Broker.publish`): well past the outbox's adoption of a dead
@@ -174,3 +174,36 @@ class Broker(Protocol):
         Raises:
             BrokerUnavailable: the backing store could not be reached.
         """
+
+
+@dataclass(frozen=True, slots=True)
+class Publishing:
+    """One publication of a batch (`BatchPublisher.publish_batch`): always with history and an idempotency key."""
+
+    channel: str
+    data: bytes
+    idempotency_key: str
+
+
+@runtime_checkable
+class BatchPublisher(Protocol):
+    """A broker that can publish several publications in one round trip (the Redis broker on one Redis).
+
+    Publications handed over together then reach every node together, so each node's hub fans them out in one
+    event-loop turn and joins them into one message per socket, as one node's memory broker does.
+    """
+
+    async def publish_batch(self, items: Sequence[Publishing], history: HistoryOptions) -> list[StreamPosition | None]:
+        """Publish ``items`` in order, each as `Broker.publish` with its idempotency key.
+
+        Per channel, the publications made are a prefix of that channel's items: an item whose predecessor on
+        its channel was not made is not made either, so a retry of the rest keeps the channel's order (items
+        made already are dropped by their idempotency keys).
+
+        Returns:
+            Per item, its position (or that of the first publication with its key), or None if it was not made.
+
+        Raises:
+            BrokerUnavailable: the answer was lost; per channel, any prefix of its items may have been made.
+        """
+        ...

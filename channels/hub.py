@@ -18,12 +18,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from channels import metrics
-from channels.broker import Broker, BrokerUnavailable, HistoryOptions, HistoryResult, StreamPosition
+from channels.broker import (
+    BatchPublisher,
+    Broker,
+    BrokerUnavailable,
+    HistoryOptions,
+    HistoryResult,
+    Publishing,
+    StreamPosition,
+)
 from channels.channel import LocalChannel
 from channels.connection import Connection, Subscription
 from channels.hub_presence import Describe, HubPresence, default_describe
@@ -431,6 +439,49 @@ class Hub:
         )
         metrics.PUBLISHED.inc()
         return position
+
+    async def publish_batch(
+        self, items: Sequence[Publishing], *, history: HistoryOptions | None = None
+    ) -> list[StreamPosition | None]:
+        """Publish ``items`` in order, each as `publish` with its idempotency key; in one round trip when the broker
+        can (`BatchPublisher`: Redis), so the batch reaches every node together and is joined per socket there.
+
+        Per channel, the publications made are a prefix of that channel's items.
+
+        Returns:
+            Per item, its position, or None if it was not made (a retry of the rest keeps each channel's order).
+
+        Raises:
+            ValueError: an invalid channel name, non-object or oversized payload (nothing is published).
+            BrokerUnavailable: the broker could not be reached (per channel, any prefix may have been made).
+        """
+        checked: list[Publishing] = []
+        for item in items:
+            if not is_valid_channel(item.channel):
+                raise ValueError(f"invalid channel name {item.channel!r}")
+            data = encode_payload(item.data)
+            if len(data) > self.settings.max_publication_bytes:
+                raise ValueError("publication too big")
+            checked.append(item if data is item.data else Publishing(item.channel, data, item.idempotency_key))
+        options = history or self.settings.history
+        broker = self._broker
+        positions: list[StreamPosition | None]
+        if isinstance(broker, BatchPublisher):
+            positions = await broker.publish_batch(checked, options)
+        else:
+            positions = []
+            for index, item in enumerate(checked):
+                try:
+                    positions.append(
+                        await broker.publish(item.channel, item.data, options, idempotency_key=item.idempotency_key)
+                    )
+                except BrokerUnavailable:
+                    if not positions:
+                        raise
+                    positions.extend([None] * (len(checked) - index))
+                    break
+        metrics.PUBLISHED.inc(sum(p is not None for p in positions))
+        return positions
 
     async def has_subscribers(self, channel: str) -> bool:
         """Whether a socket on any node is subscribed to ``channel`` (may answer True when none is).

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -346,3 +346,79 @@ async def test_every_channel_of_a_row_gets_the_rows_event_id(db: Database) -> No
     assert await relay.flush() == 2
     assert broker.event_ids == [row.event_id, row.event_id, other.event_id]
     assert row.event_id != other.event_id
+
+
+class BatchBroker(Broker):
+    """Also publishes batches, as `Hub.publish_batch` does: ``refuse`` names (channel, payload) items it does not
+    make; on their channel, what follows them is not made either (the made items are a prefix per channel).
+    ``fail`` and ``fail_on`` apply to single publishes (the relay's retries from the table) only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[tuple[str, bytes]]] = []
+        self.refuse: set[tuple[str, bytes]] = set()
+
+    async def publish_batch(self, items: Sequence[tuple[str, bytes, str]]) -> list[object | None]:
+        self.batches.append([(channel, data) for channel, data, _ in items])
+        stopped: set[str] = set()
+        made: list[object | None] = []
+        for channel, data, event_id in items:
+            if channel in stopped or (channel, data) in self.refuse:
+                stopped.add(channel)
+                made.append(None)
+                continue
+            self.sent.append((channel, data))
+            self.event_ids.append(event_id)
+            made.append(len(self.sent))
+        return made
+
+
+async def test_rows_handed_over_together_are_published_as_one_batch_in_order(db: Database) -> None:
+    broker = BatchBroker()
+    relay = OutboxRelay(db, broker.publish, publish_batch=broker.publish_batch, poll_interval=30)
+    async with db.session() as session:
+        first = relay.record(session, ["project:1:shared", "project:1:staff"], {"n": 1})
+        second = relay.record(session, ["project:1:shared", "project:1:staff"], {"n": 2})
+        await session.commit()
+    relay.start()
+    try:
+        relay.hand_over([first])
+        relay.hand_over([second])
+        await eventually(lambda: len(broker.sent) == 4)
+        assert broker.batches == [
+            [
+                ("project:1:shared", b'{"n":1}'),
+                ("project:1:staff", b'{"n":1}'),
+                ("project:1:shared", b'{"n":2}'),
+                ("project:1:staff", b'{"n":2}'),
+            ]
+        ]
+        assert broker.event_ids == [first.event_id, first.event_id, second.event_id, second.event_id]
+        await eventually(lambda: not relay._published)
+        assert await stored(db) == []
+    finally:
+        await relay.stop()
+    assert len(broker.sent) == 4
+
+
+async def test_rows_a_batch_did_not_make_are_published_from_the_table_in_order(db: Database) -> None:
+    broker = BatchBroker()
+    relay = OutboxRelay(
+        db, broker.publish, publish_batch=broker.publish_batch, poll_interval=30, grace=5.0, max_backoff=0.05
+    )
+    relay.start()
+    try:
+        broker.refuse = {("project:1:shared", b'{"n":2}')}
+        broker.fail_on = "project:1:shared"  # the retries from the table fail too, until the broker is back
+        relay.hand_over(await commit_events(db, relay, 1, 2, 3))
+        await eventually(lambda: relay.loop.failures >= 2)
+        assert broker.sent == [("project:1:shared", b'{"n":1}')]  # 3 did not overtake 2
+        broker.refuse, broker.fail_on = set(), None
+        relay.hand_over(await commit_events(db, relay, 4))  # handed over later: after what was waiting
+        await eventually(lambda: len(broker.sent) == 4)
+        assert [data for _, data in broker.sent] == [b'{"n":1}', b'{"n":2}', b'{"n":3}', b'{"n":4}']
+        await eventually(lambda: not relay._published)
+        assert await stored(db) == []
+    finally:
+        await relay.stop()
+    assert len(broker.sent) == 4  # row 1, made by the batch, was not published again

@@ -17,6 +17,11 @@ position. One GET and one SET more, in the same script, only when a key is given
 (``TIME``), so every node agrees on what has expired. `history` and `position` are a second script that also
 creates a missing epoch, so a subscriber's first position and the first publication share one epoch.
 
+`publish_batch` sends many calls of the publish script in one pipeline: one round trip, so the publications reach
+every node in one read and each node's hub joins them into one message per socket. Each call after the first on its
+channel also names its predecessor's idempotency key (``KEYS[4]``) and publishes nothing unless that key exists, so
+what a failure leaves published on a channel is a prefix of the batch's items there.
+
 Pub/sub is `channels.backends.redis_pubsub.PubSubReader`: one long-lived connection per broker that reads
 messages, calls the handler, reconnects with backoff and awaits the reconnect handler after resubscribing.
 
@@ -32,13 +37,14 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from channels.backends.redis_cluster import ShardedSubscriber, redis_client
 from channels.backends.redis_pubsub import PubSubReader, Subscriber, dedicated_connection, pubsub_name
@@ -49,6 +55,7 @@ from channels.broker import (
     HistoryResult,
     Publication,
     PublicationHandler,
+    Publishing,
     ReconnectHandler,
     StreamPosition,
 )
@@ -60,6 +67,9 @@ if KEYS[3] then
     local o, e = string.match(seen, '^(%d+):(.*)$')
     return {tonumber(o), e}
   end
+end
+if KEYS[4] and not redis.call('get', KEYS[4]) then
+  return {-1, ''}
 end
 local epoch = redis.call('hget', KEYS[1], 'e')
 if not epoch then
@@ -242,6 +252,68 @@ class RedisBroker:
             raise BrokerUnavailable(f"publish to {channel!r} failed: {exc}") from exc
         offset, epoch = reply
         return StreamPosition(int(offset), _text(epoch))
+
+    async def publish_batch(self, items: Sequence[Publishing], history: HistoryOptions) -> list[StreamPosition | None]:
+        """`BatchPublisher.publish_batch`: one pipeline of publish scripts on one Redis (on a cluster, one
+        `publish` after another)."""
+        if not items:
+            return []
+        if self._publish_command == "spublish":
+            return await self._publish_one_by_one(items, history)
+        if history.size < 1 or history.ttl_seconds <= 0:
+            raise ValueError("history needs size >= 1 and ttl_seconds > 0")
+        ttl_ms = max(1, math.ceil(history.ttl_seconds * 1000))
+        meta_ttl_ms = max(2 * ttl_ms, math.ceil(self._meta_ttl_seconds * 1000))
+        last_key: dict[str, str] = {}  # channel -> the idempotency key of its previous item
+        calls: list[tuple[Any, ...]] = []
+        for item in items:
+            keys = self._keys(item.channel)
+            once = f"{self._prefix}{{{item.channel}}}:once:{item.idempotency_key}"
+            keys.append(once)
+            previous = last_key.get(item.channel)
+            if previous is not None:
+                keys.append(previous)
+            last_key[item.channel] = once
+            name = pubsub_name(self._prefix, item.channel)
+            args = (item.data, history.size, ttl_ms, meta_ttl_ms, _new_epoch(), name, item.channel)
+            calls.append((len(keys), *keys, *args, self._publish_command, self._idempotency_ttl_ms))
+        try:
+            replies = await self._run_pipeline(calls)
+            if any(isinstance(r, NoScriptError) for r in replies):
+                # Redis lost its scripts (restart, SCRIPT FLUSH): nothing ran; load the script, send the batch again.
+                await self._redis.script_load(_PUBLISH)
+                replies = await self._run_pipeline(calls)
+        except RedisError as exc:
+            raise BrokerUnavailable(f"publishing {len(items)} publications failed: {exc}") from exc
+        positions: list[StreamPosition | None] = []
+        for reply in replies:
+            if isinstance(reply, BaseException) or int(reply[0]) < 0:
+                positions.append(None)
+            else:
+                positions.append(StreamPosition(int(reply[0]), _text(reply[1])))
+        return positions
+
+    async def _run_pipeline(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for call in calls:
+            pipe.execute_command("EVALSHA", self._publish_script.sha, *call)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
+
+    async def _publish_one_by_one(
+        self, items: Sequence[Publishing], history: HistoryOptions
+    ) -> list[StreamPosition | None]:
+        positions: list[StreamPosition | None] = []
+        for index, item in enumerate(items):
+            try:
+                positions.append(
+                    await self.publish(item.channel, item.data, history, idempotency_key=item.idempotency_key)
+                )
+            except BrokerUnavailable:
+                if not positions:
+                    raise
+                return positions + [None] * (len(items) - index)
+        return positions
 
     async def subscribe(self, channel: str) -> None:
         await self._reader.subscribe(channel)

@@ -60,6 +60,18 @@ class Publish(Protocol):
     def __call__(self, channel: str, data: bytes, event_id: str | None = None, /) -> Awaitable[object]: ...
 
 
+class PublishBatch(Protocol):
+    """Publishes ``(channel, data, event_id)`` items in order, in one round trip where the broker can (Redis), so
+    they reach every node together; per item its position, or None if it was not made. Per channel, the items made
+    are a prefix of that channel's items (`channels.hub.Hub.publish_batch`)."""
+
+    def __call__(self, items: Sequence[tuple[str, bytes, str]], /) -> Awaitable[Sequence[object | None]]: ...
+
+
+class PublishIncomplete(Exception):
+    """Some of a batch's publications were not made; their rows are published from the table, in order."""
+
+
 RowKey = tuple[int, dt.datetime]
 _RECENT = 10_000  # ids of deleted rows remembered against late hand-overs (a few minutes of heavy writing)
 
@@ -70,6 +82,7 @@ class OutboxRelay:
         db: Database,
         publish: Publish,
         *,
+        publish_batch: PublishBatch | None = None,
         node_id: str | None = None,
         batch_size: int = 200,
         poll_interval: float = 1.0,
@@ -82,6 +95,9 @@ class OutboxRelay:
     ) -> None:
         self.db = db
         self.publish = publish
+        # Rows handed over together are published in one batch when given (one Redis round trip), so they reach
+        # every node in one read and sockets get them in one message; otherwise one publish after another.
+        self.publish_batch = publish_batch
         self.node_id = node_id or uuid.uuid4().hex
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -149,11 +165,50 @@ class OutboxRelay:
         while self._ready:
             rows, self._ready = self._ready, []
             try:
-                for row in rows:
-                    await self._publish_row(row)
+                if self.publish_batch is None:
+                    for row in rows:
+                        await self._publish_row(row)
+                else:
+                    await self._publish_rows(rows, self.publish_batch)
             except Exception:
                 self._ready.clear()
                 raise
+
+    async def _publish_rows(self, rows: list[OutboxEvent], publish_batch: PublishBatch) -> None:
+        """Publish ``rows`` as one batch, in order; a row counts as published once all its channels have it.
+
+        Raises:
+            PublishIncomplete: some publications were not made (or what the batch raised); the relay then publishes
+                from the table in id order, so on each channel nothing overtakes what was not made, and what was
+                made is dropped by its idempotency key.
+        """
+        todo: list[tuple[RowKey, OutboxEvent, int]] = []  # row, and how many items it has in the batch
+        items: list[tuple[str, bytes, str]] = []
+        for row in rows:
+            assert row.id is not None, "rows are published after their commit"
+            key = (row.id, row.created_at)
+            if key in self._published or key in self._recent:
+                continue
+            data = row.payload.encode()
+            channels = row.channels.split()[self._partial.pop(key, 0) :]
+            items.extend((channel, data, row.event_id) for channel in channels)
+            todo.append((key, row, len(channels)))
+        if not items:
+            return
+        positions = await publish_batch(items)
+        start, missing = 0, 0
+        for key, row, count in todo:
+            made = positions[start : start + count]
+            start += count
+            if all(p is not None for p in made):
+                assert row.id is not None
+                self._published[key] = row.id
+                self.published += 1
+                OUTBOX_PUBLISHED.inc()
+            else:
+                missing += 1
+        if missing:
+            raise PublishIncomplete(f"{missing} of {len(todo)} events not published")
 
     async def _publish_row(self, row: OutboxEvent) -> None:
         assert row.id is not None, "rows are published after their commit"

@@ -10,7 +10,7 @@ import pytest
 
 from channels.backends import make_broker
 from channels.backends.memory import MemoryBroker
-from channels.broker import Broker, HistoryOptions, StreamPosition
+from channels.broker import BatchPublisher, Broker, HistoryOptions, Publishing, StreamPosition
 from tests.channels.conftest import REDIS_URL, BrokerFactory, Collector, brokers_of
 
 HISTORY = HistoryOptions(size=100, ttl_seconds=60)
@@ -312,6 +312,30 @@ async def test_a_channel_subscribed_on_another_node_has_subscribers(broker_facto
     node_b = await broker_factory()
     await node_b.subscribe("report:project:1:shared")
     assert await node_a.has_subscribers("report:project:1:shared")
+
+
+@pytest.mark.parametrize("broker_factory", ["redis", "redis-cluster"], indirect=True)  # memory: no batches
+async def test_a_batch_is_published_in_order_once_per_key_and_reaches_subscribers(
+    broker_factory: BrokerFactory,
+) -> None:
+    node_a = await broker_factory()
+    node_b = await broker_factory()
+    assert isinstance(node_a, BatchPublisher)
+    received = Collector()
+    node_b.set_handler(received)
+    channels = ["project:1:staff", "project:2:staff"]  # two slots on the cluster
+    for channel in channels:
+        await node_b.subscribe(channel)
+    items = [Publishing(channels[n % 2], b'{"n":%d}' % n, f"k{n}") for n in range(6)]
+
+    positions = await node_a.publish_batch(items, HISTORY)
+
+    assert [p.offset if p else None for p in positions] == [1, 1, 2, 2, 3, 3]
+    assert await node_a.publish_batch(items, HISTORY) == positions  # again: nothing new, the first positions
+    for index, channel in enumerate(channels):
+        got = await received.wait_for(channel, 3)
+        assert [(p.offset, p.data) for p in got] == [(n // 2 + 1, b'{"n":%d}' % n) for n in range(index, 6, 2)]
+    assert await node_a.position(channels[0]) == positions[-2]
 
 
 def test_make_broker_picks_the_backend_by_scheme(redis_prefix: str) -> None:
