@@ -207,3 +207,24 @@ class BatchPublisher(Protocol):
             BrokerUnavailable: the answer was lost; per channel, any prefix of its items may have been made.
         """
         ...
+
+
+async def publish_one_by_one(
+    broker: Broker, items: Sequence[Publishing], history: HistoryOptions
+) -> list[StreamPosition | None]:
+    """`BatchPublisher.publish_batch` for a broker without batches: one `Broker.publish` after another, stopping at
+    the first that fails (the rest are None, so each channel's publications stay a prefix).
+
+    Raises:
+        BrokerUnavailable: the first publication failed (nothing was made).
+    """
+    positions: list[StreamPosition | None] = []
+    for index, item in enumerate(items):
+        try:
+            key = item.idempotency_key
+            positions.append(await broker.publish(item.channel, item.data, history, idempotency_key=key))
+        except BrokerUnavailable:
+            if not positions:
+                raise
+            return positions + [None] * (len(items) - index)
+    return positions

@@ -31,6 +31,7 @@ from channels.broker import (
     HistoryResult,
     Publishing,
     StreamPosition,
+    publish_one_by_one,
 )
 from channels.channel import LocalChannel
 from channels.connection import Connection, Subscription
@@ -469,17 +470,7 @@ class Hub:
         if isinstance(broker, BatchPublisher):
             positions = await broker.publish_batch(checked, options)
         else:
-            positions = []
-            for index, item in enumerate(checked):
-                try:
-                    positions.append(
-                        await broker.publish(item.channel, item.data, options, idempotency_key=item.idempotency_key)
-                    )
-                except BrokerUnavailable:
-                    if not positions:
-                        raise
-                    positions.extend([None] * (len(checked) - index))
-                    break
+            positions = await publish_one_by_one(broker, checked, options)
         metrics.PUBLISHED.inc(sum(p is not None for p in positions))
         return positions
 

@@ -58,6 +58,7 @@ from channels.broker import (
     Publishing,
     ReconnectHandler,
     StreamPosition,
+    publish_one_by_one,
 )
 
 _PUBLISH = """
@@ -259,7 +260,7 @@ class RedisBroker:
         if not items:
             return []
         if self._publish_command == "spublish":
-            return await self._publish_one_by_one(items, history)
+            return await publish_one_by_one(self, items, history)
         if history.size < 1 or history.ttl_seconds <= 0:
             raise ValueError("history needs size >= 1 and ttl_seconds > 0")
         ttl_ms = max(1, math.ceil(history.ttl_seconds * 1000))
@@ -299,21 +300,6 @@ class RedisBroker:
             pipe.execute_command("EVALSHA", self._publish_script.sha, *call)
         replies: list[Any] = await pipe.execute(raise_on_error=False)
         return replies
-
-    async def _publish_one_by_one(
-        self, items: Sequence[Publishing], history: HistoryOptions
-    ) -> list[StreamPosition | None]:
-        positions: list[StreamPosition | None] = []
-        for index, item in enumerate(items):
-            try:
-                positions.append(
-                    await self.publish(item.channel, item.data, history, idempotency_key=item.idempotency_key)
-                )
-            except BrokerUnavailable:
-                if not positions:
-                    raise
-                return positions + [None] * (len(items) - index)
-        return positions
 
     async def subscribe(self, channel: str) -> None:
         await self._reader.subscribe(channel)
