@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -186,6 +187,13 @@ def _static_file(path: Path) -> Any:
     return serve
 
 
+@functools.cache
+def served_openapi_document() -> dict[str, Any]:
+    """What ``/api/openapi.json`` serves: built at its first request, not at start-up (it is most of a node's
+    start-up CPU), and kept, since the routes cannot change while the process runs."""
+    return openapi_document(api)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> TandemApp:
     """The Tandem ASGI application.
 
@@ -194,10 +202,9 @@ def create_app(settings: Settings, services: Services | None = None) -> TandemAp
         services: injected services (tests); built from ``settings`` when omitted.
     """
     services = services or build_services(settings)
-    document = openapi_document(api)
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(document)
+        return JSONResponse(served_openapi_document())
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -17,6 +17,8 @@ reaps the nodes that exit and writes each one's exit status to its ``status`` fi
 from __future__ import annotations
 
 import ctypes
+import gc
+import importlib
 import json
 import os
 import signal
@@ -28,6 +30,19 @@ from types import FrameType
 import uvicorn.main
 
 import server.main  # noqa: F401  (the factory's module: imported here, once, not in every node)
+
+# What a node imports only once it runs (the drivers its settings name, uvicorn's protocols and loop): imported here
+# too, so a fork starts with them. A module missing from this list costs each node its import, nothing more.
+PRELOAD = (
+    "channels.backends.redis",
+    "channels.backends.redis_cluster",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "sqlalchemy.dialects.sqlite.aiosqlite",
+    "uvicorn.lifespan.on",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.websockets.auto",
+)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -81,7 +96,13 @@ def _run_node(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
 
 
 def main() -> None:
+    for name in PRELOAD:
+        importlib.import_module(name)
     assert threading.active_count() == 1, "an import started a thread: forks would inherit it half-alive"
+    # The imported modules live as long as every fork: out of the collector's sight, a node's own `gc.collect()`
+    # at start-up (server/main.py) walks only what the node made, not the zygote's heap again.
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
