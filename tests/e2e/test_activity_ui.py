@@ -10,11 +10,11 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, shoot, staff_http
+from tests.e2e.test_portal import Person, shoot, staff_http
 from tests.nodes import Node
 from tests.workspace import Workspace
 
-__all__ = ["browser", "staff_http"]
+__all__ = ["staff_http"]
 
 PHONE = (390, 844)
 DESK = (1280, 800)

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
-from tests.e2e.test_portal import Person, browser, serious_violations, shoot, staff_http
+from tests.e2e.test_portal import Person, serious_violations, shoot, staff_http
 from tests.nodes import Node
 from tests.workspace import PASSWORD, Workspace
 
-__all__ = ["browser", "staff_http"]
+__all__ = ["staff_http"]
 
 PHONE = (390, 844)
 DESK = (1280, 800)

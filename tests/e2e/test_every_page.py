@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from tests.conftest import REDIS
-from tests.e2e.test_portal import AXE, CHROMIUM, CHROMIUM_ARGS, serious_violations
+from tests.e2e.test_portal import serious_violations
 from tests.nodes import Node, cluster
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
@@ -199,16 +199,6 @@ def test_the_table_covers_every_route() -> None:
 def node(database: tuple[str, Workspace], tmp_path: Path) -> Iterator[Node]:
     with cluster(tmp_path, database[0], REDIS, count=1) as nodes:
         yield nodes[0]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    assert (ROOT / "web" / "dist" / "index.html").exists(), "build the web client first (make web)"
-    assert AXE.exists(), "axe-core is a dev dependency of web/ (npm ci installs it)"
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 # Settled: the page has its <main>, nothing in it is still loading, and every view function has drawn something.

@@ -10,11 +10,11 @@ import re
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, serious_violations, shoot
+from tests.e2e.test_portal import Person, serious_violations, shoot
 from tests.test_mail_in import MailWorld, sink, world
 from tests.workspace import PASSWORD
 
-__all__ = ["browser", "sink", "world"]
+__all__ = ["sink", "world"]
 
 PHONE = (390, 844)
 DESK = (1280, 800)

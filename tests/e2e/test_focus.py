@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_portal import Person, browser, column  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, column
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -34,7 +34,7 @@ async def bottom(page: Page) -> float:
 
 @pytest.mark.parametrize("size", WIDTHS)
 async def test_a_card_moved_by_someone_else_keeps_the_keyboard_focus(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     size: tuple[int, int],
@@ -79,7 +79,7 @@ async def test_a_card_moved_by_someone_else_keeps_the_keyboard_focus(
 
 
 async def test_an_item_leaving_the_waiting_list_hands_focus_to_the_next(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -131,7 +131,7 @@ async def test_an_item_leaving_the_waiting_list_hands_focus_to_the_next(
 
 
 async def test_the_thread_keeps_focus_while_comments_arrive_and_change(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:

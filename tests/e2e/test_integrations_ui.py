@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: fixture)
+from tests.e2e.test_portal import Person, choose_language, shoot
 from tests.nodes import Node, cluster
 from tests.test_webhooks import Receiver, verify
 from tests.workspace import Workspace
@@ -36,7 +36,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def test_webhook_added_delivers_and_shows_in_its_log(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
     receiver: Receiver,
@@ -116,7 +116,7 @@ async def test_webhook_added_delivers_and_shows_in_its_log(
 
 
 async def test_staff_member_reads_webhooks_but_is_not_offered_changes(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:
@@ -134,7 +134,7 @@ async def test_staff_member_reads_webhooks_but_is_not_offered_changes(
 
 
 async def test_csv_import_previews_then_imports_in_swedish_on_a_phone(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:
@@ -182,7 +182,7 @@ async def test_csv_import_previews_then_imports_in_swedish_on_a_phone(
 
 
 async def test_notification_preferences_persist(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:

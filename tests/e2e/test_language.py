@@ -22,7 +22,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import String, Text, column, create_engine, inspect, select, table
 
 from server.db import sync_url
-from tests.e2e.test_every_page import (  # noqa: F401 (browser, node: fixtures)
+from tests.e2e.test_every_page import (  # noqa: F401 (node: a fixture)
     ARTIFACTS,
     CUSTOMER,
     PUBLIC,
@@ -30,7 +30,6 @@ from tests.e2e.test_every_page import (  # noqa: F401 (browser, node: fixtures)
     SETTLED,
     STAFF,
     WIDTHS,
-    browser,
     node,
     open_screen,
 )
@@ -127,7 +126,7 @@ class EnglishFinder:
         return "\n".join(f"{where}: {' | '.join(hits)}" for where, hits in self.found.items())
 
 
-async def swedish_context(browser: Browser, width: int, height: int) -> BrowserContext:  # noqa: F811
+async def swedish_context(browser: Browser, width: int, height: int) -> BrowserContext:
     return await browser.new_context(viewport={"width": width, "height": height}, locale="sv-SE")
 
 
@@ -152,7 +151,7 @@ async def swedes(database: tuple[str, Workspace], node: Node) -> AsyncIterator[W
 
 
 async def test_every_page_in_swedish_holds_no_english(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,  # noqa: F811
     database: tuple[str, Workspace],
     swedes: Workspace,
@@ -196,7 +195,7 @@ async def test_every_page_in_swedish_holds_no_english(
 
 
 async def test_the_errors_the_client_shows_are_swedish(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,  # noqa: F811
     database: tuple[str, Workspace],
     swedes: Workspace,

@@ -12,7 +12,7 @@ import pycrdt
 from playwright.async_api import Browser, expect
 
 from tests.crdt.yclient import YClient
-from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: fixture)
+from tests.e2e.test_portal import Person, choose_language, shoot
 from tests.nodes import Node
 from tests.workspace import Workspace
 
@@ -20,7 +20,7 @@ DEADLINE = 15.0
 
 
 async def test_notes_list_is_live_for_the_customer(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -119,7 +119,7 @@ async def test_notes_list_is_live_for_the_customer(
 
 
 async def test_restoring_a_saved_version(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -194,7 +194,7 @@ async def open_note(person: Person, ws: Workspace, note: int) -> None:
 
 
 async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -296,7 +296,7 @@ async def test_co_editing_rich_text_with_the_toolbar_and_shortcuts(
 
 
 async def test_a_stock_yjs_client_and_the_browser_edit_the_same_fragment(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -327,7 +327,7 @@ async def test_a_stock_yjs_client_and_the_browser_edit_the_same_fragment(
 
 
 async def test_a_viewer_reads_the_note_without_a_toolbar(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:

@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests import smtp_inbox
-from tests.e2e.test_portal import browser, choose_language  # noqa: F401  (the fixture)
+from tests.e2e.test_portal import choose_language
 from tests.nodes import Node, cluster
 from tests.workspace import PASSWORD, Workspace
 
@@ -59,7 +59,7 @@ class Clicks:
 
 
 async def onboard(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     ws: Workspace,
     *,
@@ -172,7 +172,7 @@ def mail_env(port: int) -> dict[str, str]:
 
 
 async def test_onboarding_on_a_phone_in_swedish_with_the_link_copied(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     database: tuple[str, Workspace],
     tmp_path: Path,
 ) -> None:
@@ -182,7 +182,7 @@ async def test_onboarding_on_a_phone_in_swedish_with_the_link_copied(
 
 
 async def test_onboarding_on_a_desk_with_the_link_mailed(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     database: tuple[str, Workspace],
     tmp_path: Path,
     smtp: tuple[Inbox, int],

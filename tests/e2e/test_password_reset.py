@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import browser  # noqa: F401  (the fixture)
 from tests.nodes import Node, cluster
 from tests.workspace import Workspace
 
@@ -24,7 +23,7 @@ def node(database: tuple[str, Workspace], tmp_path: Path) -> Iterator[Node]:
 
 
 async def test_forgotten_password_reset_in_the_browser(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_portal import AXE, Person, browser, choose_language, serious_violations, shoot  # noqa: F401  (browser: fixture)
+from tests.e2e.test_portal import AXE, Person, choose_language, serious_violations, shoot
 from tests.nodes import Node, cluster
 from tests.workspace import INVITE_TOKEN, PASSWORD, Workspace
 
@@ -27,7 +27,7 @@ def member(page: Page, name: str):  # type: ignore[no-untyped-def]
 
 
 async def test_owner_manages_a_projects_people_by_keyboard(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:
@@ -118,7 +118,7 @@ async def test_owner_manages_a_projects_people_by_keyboard(
 
 
 async def test_deleting_a_project_on_a_phone_asks_for_its_name(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:
@@ -143,7 +143,7 @@ async def test_deleting_a_project_on_a_phone_asks_for_its_name(
 
 
 async def test_clients_and_staff_for_owners_and_read_only_for_staff(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:
@@ -194,7 +194,7 @@ async def test_clients_and_staff_for_owners_and_read_only_for_staff(
 
 
 async def test_people_screens_meet_wcag_aa(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
 ) -> None:

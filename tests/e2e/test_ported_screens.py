@@ -11,7 +11,7 @@ import json
 import httpx
 from playwright.async_api import Browser, WebSocketRoute, expect
 
-from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, choose_language, shoot
 from tests.e2e.test_tasks_ui import DESKTOP, PHONE, no_unexpected_errors
 from tests.nodes import Node
 from tests.workspace import Workspace
@@ -26,7 +26,7 @@ def call(node: Node, ws: Workspace, role: str, method: str, path: str, **kwargs:
 
 
 async def test_a_request_field_is_edited_and_moved_and_old_answers_keep_their_meaning(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -101,7 +101,7 @@ async def test_a_request_field_is_edited_and_moved_and_old_answers_keep_their_me
 
 
 async def test_a_permission_turned_off_takes_the_control_off_open_customer_pages(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -154,7 +154,7 @@ async def test_a_permission_turned_off_takes_the_control_off_open_customer_pages
 
 
 async def test_a_comment_edit_that_conflicts_shows_the_newer_text(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -233,7 +233,7 @@ async def test_a_comment_edit_that_conflicts_shows_the_newer_text(
 
 
 async def test_files_on_a_phone_with_200_character_names(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, shoot  # noqa: F401  (browser is a fixture)
+from tests.e2e.test_portal import Person, shoot
 from tests.nodes import Node
 from tests.workspace import Workspace
 
 
 async def test_dashboards_update_live_and_customers_answer_feedback(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:

@@ -21,7 +21,6 @@ from playwright.async_api import Browser, BrowserContext, CDPSession, Page, expe
 
 from tests.conftest import bearer
 from tests.e2e.test_onboarding import Inbox, mail_env, smtp  # noqa: F401  (the fixture)
-from tests.e2e.test_portal import browser  # noqa: F401  (the fixture)
 from tests.nodes import SECRET, Node
 from tests.workspace import PASSWORD, Workspace
 
@@ -91,7 +90,7 @@ async def sign_out(page: Page) -> None:
 
 
 async def test_passkeys_register_sign_in_and_sign_in_without_an_address(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
     smtp: tuple[Inbox, int],  # noqa: F811
@@ -166,7 +165,7 @@ async def test_passkeys_register_sign_in_and_sign_in_without_an_address(
 
 
 async def test_required_second_factor_enrols_staff_and_a_password_alone_fails(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
     smtp: tuple[Inbox, int],  # noqa: F811
@@ -278,7 +277,7 @@ async def virtual_authenticator(cdp: CDPSession) -> str:
 
 
 async def test_two_passkeys_added_renamed_and_removed_by_keyboard_on_a_phone_in_swedish(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     node: Node,
     database: tuple[str, Workspace],
     smtp: tuple[Inbox, int],  # noqa: F811

@@ -15,7 +15,6 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from server.demo import DEMO_PASSWORD
-from tests.e2e.test_portal import browser  # noqa: F401  (the fixture)
 from tests.nodes import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +59,7 @@ def served_with_port(tmp_path: Path) -> Iterator[str]:
 
 
 async def test_a_node_started_with_port_accepts_its_own_pages_socket(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     served_with_port: str,
 ) -> None:
     context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")

@@ -9,11 +9,9 @@ import httpx
 from playwright.async_api import Browser, expect
 
 from channels.client import TandemClient
-from tests.e2e.test_portal import Person, browser, choose_language, shoot
+from tests.e2e.test_portal import Person, choose_language, shoot
 from tests.nodes import Node
 from tests.workspace import PASSWORD, Workspace
-
-__all__ = ["browser"]
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Version/18.1 Mobile Safari/604.1"
 TABLET = "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36"

@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, Route, expect
 
 from server.accounts.passwords import password_weakness
-from tests.e2e.test_portal import Person, browser, choose_language, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, choose_language, shoot
 from tests.nodes import Node
 from tests.workspace import INVITE_TOKEN, Workspace
 
@@ -42,7 +42,7 @@ def no_english(text: str, api_messages: set[str], content: frozenset[str] = froz
     return found
 
 
-async def sign_in(browser: Browser, node: Node, email: str, width: int, height: int, language: str) -> Person:  # noqa: F811
+async def sign_in(browser: Browser, node: Node, email: str, width: int, height: int, language: str) -> Person:
     person = await Person.sign_in(
         browser, node, email, width=width, height=height, locale="sv-SE" if language == "sv" else "en-GB"
     )
@@ -61,7 +61,7 @@ async def shows_not_found(page: Page, language: str) -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(("width", "height"), WIDTHS)
 async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     width: int,
@@ -125,7 +125,7 @@ async def test_every_route_with_a_bad_id_shows_the_in_app_not_found_page(
     ],
 )
 async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     width: int,
@@ -196,7 +196,7 @@ async def test_a_page_whose_load_fails_says_so_and_loads_on_try_again(
     [pytest.param(390, 844, "sv", id="phone-sv"), pytest.param(1280, 800, "en", id="desktop-en")],
 )
 async def test_the_account_panels_whose_load_fails_say_so_and_load_on_try_again(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     width: int,
@@ -240,7 +240,7 @@ async def test_the_account_panels_whose_load_fails_say_so_and_load_on_try_again(
     [pytest.param(390, 844, "sv", id="phone-sv"), pytest.param(1280, 800, "en", id="desktop-en")],
 )
 async def test_an_invitation_whose_preview_fails_says_why_and_opens_on_try_again(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     width: int,
@@ -301,7 +301,7 @@ async def test_an_invitation_whose_preview_fails_says_why_and_opens_on_try_again
 
 @pytest.mark.parametrize(("width", "height"), WIDTHS)
 async def test_refusals_read_in_swedish_never_in_the_apis_english(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     width: int,
@@ -436,7 +436,7 @@ async def pages_fit(person: Person, paths: list[str]) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_widen_them(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     language: str,
@@ -523,7 +523,7 @@ async def test_on_a_360_px_phone_pages_start_at_the_top_and_long_names_never_wid
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(("width", "height"), WIDTHS)
 async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     width: int,
@@ -571,7 +571,7 @@ async def test_a_card_moves_by_keyboard_choose_a_column_then_confirm(
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(("width", "height"), WIDTHS)
 async def test_a_mention_is_chosen_with_the_arrow_keys_and_enter(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     width: int,

@@ -11,7 +11,6 @@ from pathlib import Path
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.test_onboarding import Inbox, mail_env, smtp  # noqa: F401  (the fixture)
-from tests.e2e.test_portal import browser  # noqa: F401  (the fixture)
 from tests.nodes import cluster
 from tests.workspace import INVITE_TOKEN, Workspace
 
@@ -38,7 +37,7 @@ async def open_page(context: BrowserContext, errors: list[str]) -> Page:
 
 
 async def test_sign_in_by_link_in_the_browser_that_asked(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     database: tuple[str, Workspace],
     tmp_path: Path,
     smtp: tuple[Inbox, int],  # noqa: F811

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Route, expect
 
-from tests.e2e.test_portal import Person, browser, choose_language, column, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, choose_language, column, shoot
 from tests.e2e.test_shell import CATALOGS, LANGUAGES, sign_in
 from tests.nodes import Node
 from tests.workspace import Workspace
@@ -45,7 +45,7 @@ def no_unexpected_errors(person: Person) -> list[str]:
 
 @pytest.mark.parametrize(("staff_size", "customer_size"), SIZES)
 async def test_staff_adds_and_edits_a_task_the_customer_sees_live(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     staff_size: tuple[int, int],
@@ -121,7 +121,7 @@ async def test_staff_adds_and_edits_a_task_the_customer_sees_live(
 
 
 async def test_an_edit_on_an_older_copy_shows_the_newer_value(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -152,7 +152,7 @@ async def test_an_edit_on_an_older_copy_shows_the_newer_value(
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(("staff_size", "customer_size"), SIZES)
 async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     staff_size: tuple[int, int],
@@ -214,7 +214,7 @@ async def test_internal_or_shared_is_chosen_by_keyboard_and_cannot_flip(
 
 @pytest.mark.parametrize(("staff_size", "customer_size"), SIZES)
 async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     staff_size: tuple[int, int],
@@ -273,7 +273,7 @@ async def test_a_move_past_the_wip_limit_is_refused_visibly_and_the_card_stays(
 
 
 async def test_list_quick_add_markdown_and_a_confirmed_delete_on_a_phone(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -318,7 +318,7 @@ async def test_list_quick_add_markdown_and_a_confirmed_delete_on_a_phone(
 
 
 async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -381,7 +381,7 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
 
 @pytest.mark.parametrize(("staff_size", "customer_size"), SIZES)
 async def test_status_and_milestone_set_on_the_task_page_and_a_comment_deleted_live(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     staff_size: tuple[int, int],
@@ -453,7 +453,7 @@ async def test_status_and_milestone_set_on_the_task_page_and_a_comment_deleted_l
     ],
 )
 async def test_a_thread_that_cannot_load_says_so_and_loads_on_try_again(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     size: tuple[int, int],

@@ -11,11 +11,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import Person, browser, serious_violations, shoot
+from tests.e2e.test_portal import Person, serious_violations, shoot
 from tests.nodes import Node, cluster
 from tests.workspace import PASSWORD, Workspace
-
-__all__ = ["browser"]
 
 
 @pytest.fixture

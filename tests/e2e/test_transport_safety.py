@@ -17,12 +17,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.test_portal import browser
 from tests.e2e.test_sessions_ui import PHONE, sign_in_elsewhere
 from tests.nodes import SECRET, Node, free_port
 from tests.workspace import PASSWORD, Workspace
-
-__all__ = ["browser"]
 
 
 @pytest.fixture(params=["plain-http", "https-base-url"])

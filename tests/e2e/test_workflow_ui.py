@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Locator, expect
 
-from tests.e2e.test_portal import Person, browser, choose_language, column, shoot  # noqa: F401  (browser: the fixture)
+from tests.e2e.test_portal import Person, choose_language, column, shoot
 from tests.e2e.test_tasks_ui import DESKTOP, PHONE, no_unexpected_errors
 from tests.nodes import Node
 from tests.workspace import Workspace
@@ -34,7 +34,7 @@ def statuses(node: Node, ws: Workspace) -> list[dict[str, object]]:
     ("size", "language"), [pytest.param(DESKTOP, "en", id="desktop-en"), pytest.param(PHONE, "sv", id="phone-sv")]
 )
 async def test_workflow_editor_adds_a_status_whose_wip_limit_refuses_a_move(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     size: tuple[int, int],
@@ -131,7 +131,7 @@ async def test_workflow_editor_adds_a_status_whose_wip_limit_refuses_a_move(
     ("size", "language"), [pytest.param(DESKTOP, "en", id="desktop-en"), pytest.param(PHONE, "sv", id="phone-sv")]
 )
 async def test_a_status_is_renamed_then_removed_sending_its_tasks_where_chosen(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
     size: tuple[int, int],
@@ -205,7 +205,7 @@ async def test_a_status_is_renamed_then_removed_sending_its_tasks_where_chosen(
 
 
 async def test_milestones_are_created_shared_and_completed_which_asks_the_customer(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -276,7 +276,7 @@ async def test_milestones_are_created_shared_and_completed_which_asks_the_custom
 
 
 async def test_a_customer_permission_switched_off_takes_the_control_off_the_customers_screen(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
@@ -326,7 +326,7 @@ async def test_a_customer_permission_switched_off_takes_the_control_off_the_cust
 
 
 async def test_applying_a_template_asks_where_the_tasks_of_removed_statuses_go(
-    browser: Browser,  # noqa: F811
+    browser: Browser,
     two_nodes: list[Node],
     database: tuple[str, Workspace],
 ) -> None:
