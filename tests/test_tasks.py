@@ -78,6 +78,24 @@ def test_a_deleted_tasks_id_is_never_handed_out_again(client: TestClient, worksp
     assert client.patch(f"/api/tasks/{gone}", headers=owner, json={"title": "Lost edit"}).status_code == 404
 
 
+def test_a_move_to_a_status_of_another_project_or_none_is_refused(client: TestClient, workspace: Workspace) -> None:
+    """The status a task moves to is read with the task, and only among its own project's statuses."""
+    owner, customer = bearer(workspace, "owner"), bearer(workspace, "customer")
+    task = workspace.ids["px_shared_task"]
+    before = client.get(f"/api/tasks/{task}", headers=owner).json()
+    for status_id in (workspace.ids["py_active"], 10**9):
+        refused = client.patch(f"/api/tasks/{task}", headers=owner, json={"status_id": status_id})
+        assert refused.status_code == 422 and refused.json()["reason"] == "unknown_status", refused.text
+    # Access comes first: a task the actor may not see is not found, whatever the status.
+    internal = workspace.ids["px_internal_task"]
+    hidden = client.patch(f"/api/tasks/{internal}", headers=customer, json={"status_id": workspace.ids["px_done"]})
+    assert hidden.status_code == 404
+    assert client.get(f"/api/tasks/{task}", headers=owner).json() == before
+    moved = client.patch(f"/api/tasks/{task}", headers=owner, json={"status_id": workspace.ids["px_done"]}).json()
+    assert moved["status_id"] == workspace.ids["px_done"] and moved["status_category"] == "done"
+    assert moved["completed_at"] is not None
+
+
 def test_task_validation(client: TestClient, workspace: Workspace) -> None:
     owner = bearer(workspace, "owner")
     px = workspace.ids["px"]
@@ -239,9 +257,9 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
     for method, body, budget in [
         ("GET", None, {"SELECT": 2}),
         ("PATCH", {"title": "budget"}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2}),
-        # A move reads the new status and the project's webhooks too; the feed and the webhook event name both
-        # statuses from what the request holds, and customers are read only if the task could wait on them.
-        ("PATCH", {"status_id": workspace.ids["px_active"]}, {"SELECT": 4, "UPDATE": 1, "INSERT": 2}),
+        # A move reads the new status with the task, and the project's webhooks; the feed and the webhook event name
+        # both statuses from what the request holds, and customers are read only if the task could wait on them.
+        ("PATCH", {"status_id": workspace.ids["px_active"]}, {"SELECT": 3, "UPDATE": 1, "INSERT": 2}),
     ]:
         statements.clear()
         answer = client.request(method, f"/api/tasks/{task}", headers=staff, json=body)

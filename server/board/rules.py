@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import bindparam, case, func, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -170,6 +171,36 @@ async def task_for(session: AsyncSession, actor: Actor, task_id: int, action: Ac
     return task, project, status
 
 
+# The same, with the status a move asks for beside the task's own: the task's project's status of that id, if any.
+_TARGET = aliased(Status, name="target_status")
+_TASK_PROJECT_STATUS_TARGET = (
+    select(Task, Project, Status, _TARGET)
+    .join(Project, col(Project.id) == Task.project_id)
+    .join(Status, col(Status.id) == Task.status_id)
+    .outerjoin(_TARGET, (col(_TARGET.id) == bindparam("target_id")) & (col(_TARGET.project_id) == Task.project_id))
+    .where(Task.id == bindparam("task_id"))
+)
+
+
+async def task_for_move(
+    session: AsyncSession, actor: Actor, task_id: int, action: Action, status_id: int
+) -> tuple[Task, Project, Status, Status | None]:
+    """As :func:`task_for`, with the status ``status_id`` the task is to move to, read in the same query: None when
+    the task's project has no such status (the caller refuses the move, after its own checks).
+
+    Raises:
+        NotFound: no such task, or one the actor may not see.
+        Forbidden: visible, but the action is not allowed.
+    """
+    params = {"task_id": task_id, "target_id": status_id}
+    row = (await session.exec(_TASK_PROJECT_STATUS_TARGET, params=params)).first()
+    if row is None:
+        raise NotFound
+    task, project, status, target = row
+    authorize(actor, action, project, task)
+    return task, project, status, target
+
+
 async def milestone_for(
     session: AsyncSession, actor: Actor, milestone_id: int, action: Action
 ) -> tuple[Milestone, Project]:
@@ -184,10 +215,14 @@ async def milestone_for(
     return milestone, project
 
 
+def unknown_status() -> Invalid:
+    return Invalid("status_id names no status of this project.", reason="unknown_status")
+
+
 async def status_in(session: AsyncSession, project_id: int, status_id: int) -> Status:
     status = await session.get(Status, status_id)
     if status is None or status.project_id != project_id:
-        raise Invalid("status_id names no status of this project.", reason="unknown_status")
+        raise unknown_status()
     return status
 
 
