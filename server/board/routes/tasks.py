@@ -116,8 +116,9 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     action = Action.TASK_UPDATE if ctx.actor.is_staff or set(changes) - CUSTOMER_MOVABLE else Action.TASK_MOVE
     task_id = ctx.path_int("task_id")
     target: Status | None = None
-    if "status_id" in changes:  # a move: the status it goes to is read with the task
-        task, project, status_before, target = await task_for_move(
+    has_webhooks = False  # only a move tells webhooks
+    if "status_id" in changes:  # a move: the status it goes to, and whether webhooks may hear of it, come with the task
+        task, project, status_before, target, has_webhooks = await task_for_move(
             ctx.session, ctx.actor, task_id, action, changes["status_id"]
         )
     else:
@@ -158,7 +159,7 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     visibility_changed(ctx, "task", task.id, previous_visibility, task.visibility)
     await activity.task_changed(ctx, task, activity_before)
     await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before.id)
-    if status is not status_before:
+    if status is not status_before and has_webhooks:
         await ctx.services.webhooks.task_status_changed(ctx, out, status_before, status)
     if changes.keys() & WAITING_FIELDS:
         await waiting.task_moved(ctx, project.id, before=waiting_before, after=waiting_state(task, status))
