@@ -252,39 +252,31 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
     not a transcript: fewer is fine."""
     statements = statement_log(client)
     staff, owner = bearer(workspace, "staff"), bearer(workspace, "owner")
-    task, unhooked = workspace.ids["px_shared_task"], workspace.ids["py_shared_task"]
-    for headers in (staff, owner):  # last_seen_at touched, if due
-        assert client.get(f"/api/tasks/{task}", headers=headers).status_code == 200
-    for headers, method, path, body, budget in [
-        (staff, "GET", f"/api/tasks/{task}", None, {"SELECT": 2}),
-        (staff, "PATCH", f"/api/tasks/{task}", {"title": "budget"}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2}),
-        # A move reads the status it goes to, and whether the project has webhooks, with the task; the project's
-        # webhooks only when it has one (PX has). The feed and the webhook event name both statuses from what the
-        # request holds, and customers are read only if the task could wait on them.
-        (
-            staff,
-            "PATCH",
-            f"/api/tasks/{task}",
-            {"status_id": workspace.ids["px_active"]},
-            {"SELECT": 3, "UPDATE": 1, "INSERT": 2},
-        ),
-        (
-            owner,
-            "PATCH",
-            f"/api/tasks/{unhooked}",
-            {"status_id": workspace.ids["py_active"]},
-            {"SELECT": 2, "UPDATE": 1, "INSERT": 2},
-        ),
-    ]:
+    task, ids = workspace.ids["px_shared_task"], workspace.ids
+    assert client.get(f"/api/tasks/{task}", headers=staff).status_code == 200  # last_seen_at touched, if due
+
+    def spend(body: dict[str, object] | None, budget: dict[str, int]) -> None:
         statements.clear()
-        answer = client.request(method, path, headers=headers, json=body)
+        answer = client.request("PATCH" if body else "GET", f"/api/tasks/{task}", headers=staff, json=body)
         assert answer.status_code == 200, answer.text
         mine = requests_statements(statements)
         spent = Counter(text.split()[0].upper() for text in mine)
         over = {kind: n for kind, n in spent.items() if n > budget.get(kind, 0)}
-        assert not over, (method, body, "over budget", over, [text[:60] for text in mine])
-    assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCH did its work
-    assert client.get(f"/api/tasks/{unhooked}", headers=owner).json()["status_id"] == workspace.ids["py_active"]
+        assert not over, (body, "over budget", over, [text[:60] for text in mine])
+
+    spend(None, {"SELECT": 2})
+    spend({"title": "budget"}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2})
+    # A move reads the status it goes to, and whether the project has an enabled webhook, with the task (PX's
+    # webhooks are turned off). The feed names both statuses from what the request holds, and customers are read
+    # only if the task could wait on them.
+    spend({"status_id": ids["px_active"]}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2})
+    # With a webhook on, the move reads the project's webhooks too, and records the delivery.
+    turned_on = client.patch(f"/api/webhooks/{ids['px_internal_webhook']}", headers=owner, json={"enabled": True})
+    assert turned_on.status_code == 200, turned_on.text
+    spend({"status_id": ids["px_todo"]}, {"SELECT": 3, "UPDATE": 1, "INSERT": 3})
+    assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCHes did their work
+    delivered = client.get(f"/api/webhooks/{ids['px_internal_webhook']}/deliveries", headers=owner).json()["items"]
+    assert [d["event_type"] for d in delivered] == ["task.status_changed"]
 
 
 def test_a_customer_is_authenticated_in_one_statement_with_the_capabilities_their_managers_turned_off(
