@@ -8,16 +8,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, DateTime, Engine, String, create_engine, event, inspect, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    String,
+    Table,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    inspect,
+    update,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -262,6 +276,22 @@ async def session_of(reads: Reads) -> AsyncSession:
     return reads if isinstance(reads, AsyncSession) else await reads()
 
 
+@functools.lru_cache(maxsize=256)
+def _versioned_update(mapper: Mapper[Any], keys: tuple[str, ...]) -> Update:
+    """``UPDATE <table> SET <keys> = :new_<key>, version = version + 1 WHERE <primary key> = :pk_<n> RETURNING
+    version`` for ``mapper``'s table, built once per model and set of changed attributes: constructing it costs more
+    than SQLAlchemy's cached execution of it (the same reason `server.board.rules` builds its reads once)."""
+    table = mapper.local_table
+    assert isinstance(table, Table)
+    values: dict[Any, Any] = {}
+    for key in keys:
+        column = mapper.get_property(key).columns[0]
+        values[column] = bindparam(f"new_{key}", type_=column.type)
+    values[table.c.version] = table.c.version + 1
+    where = [pk == bindparam(f"pk_{n}", type_=pk.type) for n, pk in enumerate(mapper.primary_key)]
+    return update(table).where(*where).values(values).returning(table.c.version)
+
+
 async def bump_version(session: AsyncSession, obj: Any) -> None:
     """Write ``obj``'s pending changes and increment its version in the database itself, in one statement:
     ``UPDATE ... SET <changes>, version = version + 1 WHERE id = ... RETURNING version``.
@@ -272,7 +302,6 @@ async def bump_version(session: AsyncSession, obj: Any) -> None:
     """
     state = inspect(obj)
     mapper = state.mapper
-    table = mapper.local_table
     changes: dict[str, Any] = {}
     for prop in mapper.column_attrs:
         history = state.attrs[prop.key].history
@@ -281,9 +310,8 @@ async def bump_version(session: AsyncSession, obj: Any) -> None:
     for key, value in changes.items():  # written below: no longer the flush's to write
         set_committed_value(obj, key, value)
     await session.flush()
-    values: dict[Any, Any] = {mapper.get_property(key).columns[0]: value for key, value in changes.items()}
-    values[table.c.version] = table.c.version + 1
-    where = [column == value for column, value in zip(mapper.primary_key, state.identity or (), strict=True)]
-    statement = update(table).where(*where).values(values).returning(table.c.version)
+    params = {f"new_{key}": value for key, value in changes.items()}
+    params.update({f"pk_{n}": value for n, value in enumerate(state.identity or ())})
     connection = await session.connection()
-    set_committed_value(obj, "version", (await connection.execute(statement)).scalar_one())
+    result = await connection.execute(_versioned_update(mapper, tuple(changes)), params)
+    set_committed_value(obj, "version", result.scalar_one())

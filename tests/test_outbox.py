@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from channels.loops import ManualClock
@@ -282,6 +283,35 @@ async def test_a_node_busy_handing_rows_over_still_polls_the_table(db: Database)
         assert "busy" in await stamps(db)
     finally:
         await relay.stop()
+
+
+async def test_rows_published_one_by_one_are_deleted_together_within_the_delete_delay(db: Database) -> None:
+    """A stream of changes, each handed over in a turn of its own, costs one DELETE per ``delete_delay``, not one
+    per change; a published row is never published again while it waits, and none waits longer."""
+    broker, clock = Broker(), ManualClock()
+    relay = OutboxRelay(db, broker.publish, poll_interval=30, delete_delay=0.2, clock=clock)
+    deletes: list[str] = []
+    event.listen(
+        db.write_engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, text, *_: deletes.append(text) if text.startswith("DELETE") else None,
+    )
+    relay.start()
+    try:
+        async with asyncio.timeout(10):
+            await relay.loop.wait_passes(1)  # the first turn, a poll: nothing to publish yet
+            for n in range(1, 6):  # a change every 30 ms
+                relay.hand_over(await commit_events(db, relay, n))
+                await eventually(lambda n=n: len(broker.sent) == n)
+                clock.advance(0.03)
+            assert deletes == [] and len(await stored(db)) == 5  # published, kept for one DELETE
+            clock.advance(0.1)  # the first was published 0.2 s ago
+            await eventually(lambda: not relay._published)
+        assert len(deletes) == 1 and await stored(db) == []
+        assert [data for _, data in broker.sent] == [b'{"n":%d}' % n for n in range(1, 6)]
+    finally:
+        await relay.stop()
+    assert len(broker.sent) == 5
 
 
 async def eventually_async(read: object, expected: object, timeout: float = 5.0) -> None:

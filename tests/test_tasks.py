@@ -78,6 +78,24 @@ def test_a_deleted_tasks_id_is_never_handed_out_again(client: TestClient, worksp
     assert client.patch(f"/api/tasks/{gone}", headers=owner, json={"title": "Lost edit"}).status_code == 404
 
 
+def test_a_move_to_a_status_of_another_project_or_none_is_refused(client: TestClient, workspace: Workspace) -> None:
+    """The status a task moves to is read with the task, and only among its own project's statuses."""
+    owner, customer = bearer(workspace, "owner"), bearer(workspace, "customer")
+    task = workspace.ids["px_shared_task"]
+    before = client.get(f"/api/tasks/{task}", headers=owner).json()
+    for status_id in (workspace.ids["py_active"], 10**9):
+        refused = client.patch(f"/api/tasks/{task}", headers=owner, json={"status_id": status_id})
+        assert refused.status_code == 422 and refused.json()["reason"] == "unknown_status", refused.text
+    # Access comes first: a task the actor may not see is not found, whatever the status.
+    internal = workspace.ids["px_internal_task"]
+    hidden = client.patch(f"/api/tasks/{internal}", headers=customer, json={"status_id": workspace.ids["px_done"]})
+    assert hidden.status_code == 404
+    assert client.get(f"/api/tasks/{task}", headers=owner).json() == before
+    moved = client.patch(f"/api/tasks/{task}", headers=owner, json={"status_id": workspace.ids["px_done"]}).json()
+    assert moved["status_id"] == workspace.ids["px_done"] and moved["status_category"] == "done"
+    assert moved["completed_at"] is not None
+
+
 def test_task_validation(client: TestClient, workspace: Workspace) -> None:
     owner = bearer(workspace, "owner")
     px = workspace.ids["px"]
@@ -233,24 +251,32 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
     RETURNING, one outbox row for all the event's channels and one activity row (server/activity/rules.py). A budget,
     not a transcript: fewer is fine."""
     statements = statement_log(client)
-    staff = bearer(workspace, "staff")
-    task = workspace.ids["px_shared_task"]
+    staff, owner = bearer(workspace, "staff"), bearer(workspace, "owner")
+    task, ids = workspace.ids["px_shared_task"], workspace.ids
     assert client.get(f"/api/tasks/{task}", headers=staff).status_code == 200  # last_seen_at touched, if due
-    for method, body, budget in [
-        ("GET", None, {"SELECT": 2}),
-        ("PATCH", {"title": "budget"}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2}),
-        # A move reads the new status and the project's webhooks too; the feed and the webhook event name both
-        # statuses from what the request holds, and customers are read only if the task could wait on them.
-        ("PATCH", {"status_id": workspace.ids["px_active"]}, {"SELECT": 4, "UPDATE": 1, "INSERT": 2}),
-    ]:
+
+    def spend(body: dict[str, object] | None, budget: dict[str, int]) -> None:
         statements.clear()
-        answer = client.request(method, f"/api/tasks/{task}", headers=staff, json=body)
+        answer = client.request("PATCH" if body else "GET", f"/api/tasks/{task}", headers=staff, json=body)
         assert answer.status_code == 200, answer.text
         mine = requests_statements(statements)
         spent = Counter(text.split()[0].upper() for text in mine)
         over = {kind: n for kind, n in spent.items() if n > budget.get(kind, 0)}
-        assert not over, (method, "over budget", over, [text[:60] for text in mine])
-    assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCH did its work
+        assert not over, (body, "over budget", over, [text[:60] for text in mine])
+
+    spend(None, {"SELECT": 2})
+    spend({"title": "budget"}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2})
+    # A move reads the status it goes to, and whether the project has an enabled webhook, with the task (PX's
+    # webhooks are turned off). The feed names both statuses from what the request holds, and customers are read
+    # only if the task could wait on them.
+    spend({"status_id": ids["px_active"]}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2})
+    # With a webhook on, the move reads the project's webhooks too, and records the delivery.
+    turned_on = client.patch(f"/api/webhooks/{ids['px_internal_webhook']}", headers=owner, json={"enabled": True})
+    assert turned_on.status_code == 200, turned_on.text
+    spend({"status_id": ids["px_todo"]}, {"SELECT": 3, "UPDATE": 1, "INSERT": 3})
+    assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCHes did their work
+    delivered = client.get(f"/api/webhooks/{ids['px_internal_webhook']}/deliveries", headers=owner).json()["items"]
+    assert [d["event_type"] for d in delivered] == ["task.status_changed"]
 
 
 def test_a_customer_is_authenticated_in_one_statement_with_the_capabilities_their_managers_turned_off(

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, case, func, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +23,7 @@ from server.models import (
     StatusCategory,
     Task,
     User,
+    Webhook,
 )
 from server.policy import Action, Actor, NotFound, authorize, visible_items
 from server.schemas import PersonOut, ProjectSummary, TaskOut
@@ -170,6 +173,59 @@ async def task_for(session: AsyncSession, actor: Actor, task_id: int, action: Ac
     return task, project, status
 
 
+class TaskToMove(NamedTuple):
+    """What a move reads, in one query (`task_for_move`)."""
+
+    task: Task
+    project: Project
+    status: Status  # the task's status, before the move
+    target: Status | None  # the status it is to move to, if the task's project has it
+    # Whether the project has an enabled webhook (which a move may have to tell): without one the webhook
+    # event is not even looked at, and its webhooks are not read.
+    has_webhooks: bool
+
+
+_TARGET = aliased(Status, name="target_status")
+# sqlmodel's typed select stops at four columns; this one needs five.
+_TASK_TO_MOVE = (
+    sa_select(
+        Task,
+        Project,
+        Status,
+        _TARGET,
+        sa_select(col(Webhook.id))
+        .where(col(Webhook.project_id) == Task.project_id, col(Webhook.enabled).is_(True))
+        .exists()
+        .label("has_webhooks"),
+    )
+    .join(Project, col(Project.id) == Task.project_id)
+    .join(Status, col(Status.id) == Task.status_id)
+    .outerjoin(_TARGET, (col(_TARGET.id) == bindparam("target_id")) & (col(_TARGET.project_id) == Task.project_id))
+    .where(col(Task.id) == bindparam("task_id"))
+)
+
+
+async def task_for_move(
+    session: AsyncSession, actor: Actor, task_id: int, action: Action, status_id: int
+) -> TaskToMove:
+    """As :func:`task_for`, with what a move to ``status_id`` needs besides, read in the same query.
+
+    The caller refuses the move when ``target`` is None (after its own checks): the task's project has no status
+    ``status_id``.
+
+    Raises:
+        NotFound: no such task, or one the actor may not see.
+        Forbidden: visible, but the action is not allowed.
+    """
+    params = {"task_id": task_id, "target_id": status_id}
+    row = (await session.exec(_TASK_TO_MOVE, params=params)).first()  # type: ignore[call-overload]
+    if row is None:
+        raise NotFound
+    found = TaskToMove(*row)
+    authorize(actor, action, found.project, found.task)
+    return found
+
+
 async def milestone_for(
     session: AsyncSession, actor: Actor, milestone_id: int, action: Action
 ) -> tuple[Milestone, Project]:
@@ -184,10 +240,14 @@ async def milestone_for(
     return milestone, project
 
 
+def unknown_status() -> Invalid:
+    return Invalid("status_id names no status of this project.", reason="unknown_status")
+
+
 async def status_in(session: AsyncSession, project_id: int, status_id: int) -> Status:
     status = await session.get(Status, status_id)
     if status is None or status.project_id != project_id:
-        raise Invalid("status_id names no status of this project.", reason="unknown_status")
+        raise unknown_status()
     return status
 
 

@@ -4,7 +4,9 @@ A request handler calls :meth:`OutboxRelay.record` inside its transaction; the r
 change. Right after the commit the request hands its rows to the relay (:meth:`OutboxRelay.hand_over`), which
 publishes them from memory in its next turn: no read back, so an event reaches sockets a database round trip
 sooner, and what several requests committed while the loop was busy is published in one turn (the hub then
-coalesces it per socket). The relay deletes published rows in one statement per turn. The rows are the safety net:
+coalesces it per socket). The relay deletes published rows together, in one statement, at most ``delete_delay``
+seconds after the first of them was published (a steady stream of changes would otherwise cost one write
+transaction per change, as much CPU as the change's own statements). The rows are the safety net:
 every ``poll_interval`` seconds the relay also reads the table and publishes this node's rows older than ``grace``
 seconds (never handed over, or their publish failed) and the rows of dead nodes. The poll runs on the clock, however
 busy the node is. If the broker is unreachable, rows stay and are retried with backoff.
@@ -86,6 +88,7 @@ class OutboxRelay:
         node_id: str | None = None,
         batch_size: int = 200,
         poll_interval: float = 1.0,
+        delete_delay: float = 0.2,
         grace: float = 1.0,
         orphan_after: float = 5.0,
         node_ttl: float = 15.0,
@@ -101,6 +104,7 @@ class OutboxRelay:
         self.node_id = node_id or uuid.uuid4().hex
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.delete_delay = delete_delay
         self.grace = grace
         self.orphan_after = orphan_after
         self.node_ttl = node_ttl
@@ -126,6 +130,8 @@ class OutboxRelay:
         self._backlog = False
         # Rows are known by (id, created_at): SQLite reuses the id of a deleted last row, the pair is not reused.
         self._published: dict[RowKey, int] = {}  # published, delete not yet committed
+        # Clock time by which what is in ``_published`` is deleted (a published row waits at most ``delete_delay``).
+        self._delete_at: float | None = None
         # Deleted lately: a hand-over arriving after the relay took its rows from the table is not published again.
         self._recent: OrderedDict[RowKey, None] = OrderedDict()
         # Rows whose publish failed after some of their channels: how many channels have the event.
@@ -257,7 +263,11 @@ class OutboxRelay:
         await self._publish_ready()
         if full:
             await self.flush()
-        else:
+            return
+        now = self.loop.clock.now()
+        if self._published and self._delete_at is None:
+            self._delete_at = now + self.delete_delay
+        if self._delete_at is not None and now >= self._delete_at:
             await self._delete_published()
 
     async def _pass(self) -> float:
@@ -269,7 +279,8 @@ class OutboxRelay:
             self._next_poll = now + self.poll_interval
         full, self._full = self._full, False
         await self._turn(full)
-        return max(0.0, self._next_poll - self.loop.clock.now())
+        wake_at = self._next_poll if self._delete_at is None else min(self._next_poll, self._delete_at)
+        return max(0.0, wake_at - self.loop.clock.now())
 
     def _failed(self, failures: int) -> None:
         OUTBOX_FAILURES.inc()
@@ -295,7 +306,8 @@ class OutboxRelay:
                 return total
 
     async def _delete_published(self) -> None:
-        """Delete the rows published after their commit (one statement for every request since the last turn)."""
+        """Delete the rows published after their commit (one statement for every request since the last delete)."""
+        self._delete_at = None
         if not self._published:
             return
         done = list(self._published)

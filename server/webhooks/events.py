@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import col, select
 
 from server.db import utcnow
-from server.models import Status, Visibility, Webhook, WebhookDelivery, WebhookEvent
+from server.models import Visibility, Webhook, WebhookDelivery, WebhookEvent
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from server.context import Context
-    from server.models import Task
+    from server.models import Status, Task
     from server.schemas import CommentOut, MilestoneOut, TaskOut
 
 
@@ -105,23 +105,17 @@ class WebhookEvents:
             ctx.after_commit.append(self._after_commit)
         return len(targets)
 
-    async def task_status_changed(self, ctx: Context, task: TaskOut, status_before_id: int) -> None:
-        """A task moved from the status ``status_before_id`` to ``task.status_id``. (The commonest event: its data
+    async def task_status_changed(self, ctx: Context, task: TaskOut, before: Status, after: Status) -> None:
+        """A task moved from the status ``before`` to ``after`` (``task.status_id``). (The commonest event: its data
         is built only when some webhook takes it.)"""
         shared = task.visibility == Visibility.SHARED
         targets = await self._targets(ctx, task.project_id, WebhookEvent.TASK_STATUS_CHANGED, shared)
         if not targets:
             return
-
-        async def named(status_id: int) -> dict[str, Any] | None:
-            # The request has both statuses in its session already (get reads only what it lacks).
-            s = await ctx.session.get(Status, status_id)
-            return None if s is None else {"id": s.id, "name": s.name, "category": s.category}
-
         data = {
             "task": task.model_dump(mode="json"),
-            "from_status": await named(status_before_id),
-            "to_status": await named(task.status_id),
+            "from_status": {"id": before.id, "name": before.name, "category": before.category},
+            "to_status": {"id": after.id, "name": after.name, "category": after.category},
         }
         self._record(ctx, task.project_id, WebhookEvent.TASK_STATUS_CHANGED, data, targets)
 

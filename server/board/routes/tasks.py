@@ -10,7 +10,15 @@ from server.activity import rules as activity
 from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import visibility_changed
-from server.board.rules import TaskView, check_wip_limit, project_for, status_in, task_for, task_out
+from server.board.rules import (
+    TaskView,
+    check_wip_limit,
+    project_for,
+    task_for,
+    task_for_move,
+    task_out,
+    unknown_status,
+)
 from server.board.tasks import add_task, check_assignee, check_milestone, waiting_state
 from server.context import Context
 from server.db import bump_version, utcnow
@@ -106,21 +114,31 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     changes = body.model_dump(exclude_unset=True)
     based_on = changes.pop("version", None)
     action = Action.TASK_UPDATE if ctx.actor.is_staff or set(changes) - CUSTOMER_MOVABLE else Action.TASK_MOVE
-    task, project, status = await task_for(ctx.session, ctx.actor, ctx.path_int("task_id"), action)
+    task_id = ctx.path_int("task_id")
+    target: Status | None = None
+    has_webhooks = False  # only a move tells webhooks
+    if "status_id" in changes:  # a move: the status it goes to, and whether webhooks may hear of it, come with the task
+        task, project, status_before, target, has_webhooks = await task_for_move(
+            ctx.session, ctx.actor, task_id, action, changes["status_id"]
+        )
+    else:
+        task, project, status_before = await task_for(ctx.session, ctx.actor, task_id, action)
     assert project.id is not None
     if based_on is not None and based_on != task.version:
         # An edit made on an older copy would silently undo someone else's: the client fetches the task again.
         raise ApiError(409, "version_conflict", "The task changed since you opened it: look at the new version.")
     previous_visibility = task.visibility
-    assignee_before, status_before = task.assignee_id, task.status_id
-    # Held so the session's identity map (weak references) keeps it: the feed and the webhook name both statuses
-    # from there, without reading them again.
-    status_row_before = status
-    waiting_before = waiting_state(task, status)
+    assignee_before = task.assignee_id
+    waiting_before = waiting_state(task, status_before)
+    # Both status rows stay referenced to the end, so the feed, the notification and the webhook name them from the
+    # session's identity map (weak references) without reading them again.
     activity_before = await activity.task_state(ctx.session, task)
     visibility = changes.get("visibility", task.visibility)
+    status = status_before
     if "status_id" in changes and changes["status_id"] != task.status_id:
-        status = await status_in(ctx.session, project.id, changes["status_id"])
+        if target is None:
+            raise unknown_status()
+        status = target
         await check_wip_limit(ctx.session, ctx.actor, status)
         if status.category == StatusCategory.DONE:
             task.completed_at = task.completed_at or utcnow()
@@ -140,12 +158,11 @@ async def update_task(ctx: Context, body: TaskPatch) -> TaskOut:
     await ctx.services.live.task_changed(ctx, out, previous_visibility=previous_visibility)
     visibility_changed(ctx, "task", task.id, previous_visibility, task.visibility)
     await activity.task_changed(ctx, task, activity_before)
-    await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before)
-    if task.status_id != status_before:
-        await ctx.services.webhooks.task_status_changed(ctx, out, status_before)
+    await notify.task_changed(ctx, task, assignee_before=assignee_before, status_before=status_before.id)
+    if status is not status_before and has_webhooks:
+        await ctx.services.webhooks.task_status_changed(ctx, out, status_before, status)
     if changes.keys() & WAITING_FIELDS:
         await waiting.task_moved(ctx, project.id, before=waiting_before, after=waiting_state(task, status))
-    del status_row_before
     return out
 
 
