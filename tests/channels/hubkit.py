@@ -20,7 +20,7 @@ from channels.broker import (
 )
 from channels.connection import Connection, ConnectionLimits
 from channels.hub import Hub
-from tests.channels.conftest import FakeTransport
+from tests.channels.conftest import BrokerFactory, FakeTransport, HubFactory
 
 
 async def allow_all(principal: object, channel: str) -> bool:
@@ -56,6 +56,19 @@ class HubClient:
 
     def offsets(self, channel: str) -> list[int]:
         return self.transport.offsets(channel)
+
+
+async def two_nodes_subscribed(
+    broker_factory: BrokerFactory, make_hub: HubFactory, channel: str
+) -> tuple[Hub, Hub, HubClient, HubClient]:
+    """Two hubs, each with its own broker on the same store (two nodes), and a client on each subscribed to
+    ``channel``."""
+    hub_a = await make_hub(broker=await broker_factory())
+    hub_b = await make_hub(broker=await broker_factory())
+    on_a, on_b = HubClient(hub_a), HubClient(hub_b)
+    await on_a.subscribe(channel)
+    await on_b.subscribe(channel)
+    return hub_a, hub_b, on_a, on_b
 
 
 class InstrumentedBroker:

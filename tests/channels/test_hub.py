@@ -15,7 +15,7 @@ from channels.connection import ConnectionLimits
 from channels.hub import Hub, HubSettings
 from channels.protocol import CloseCode, encode_event
 from tests.channels.conftest import BrokerFactory, FakeTransport, HubFactory, wait_until
-from tests.channels.hubkit import HubClient, InstrumentedBroker
+from tests.channels.hubkit import HubClient, InstrumentedBroker, two_nodes_subscribed
 
 CHANNEL = "project:12:staff"
 
@@ -94,11 +94,7 @@ async def test_subscribed_reply_carries_the_position_and_only_later_events_follo
 async def test_hubs_on_two_nodes_deliver_each_others_publications(
     broker_factory: BrokerFactory, make_hub: HubFactory
 ) -> None:
-    hub_a = await make_hub(broker=await broker_factory())
-    hub_b = await make_hub(broker=await broker_factory())
-    on_a, on_b = HubClient(hub_a), HubClient(hub_b)
-    await on_a.subscribe(CHANNEL)
-    await on_b.subscribe(CHANNEL)
+    hub_a, hub_b, on_a, on_b = await two_nodes_subscribed(broker_factory, make_hub, CHANNEL)
 
     await hub_a.publish(CHANNEL, {"from": "a"})
     await hub_b.publish(CHANNEL, {"from": "b"})

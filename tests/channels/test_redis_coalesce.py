@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from channels.backends.redis import RedisBroker
 from channels.broker import HistoryOptions, Publishing
 from tests.channels.conftest import REDIS_URL, BrokerFactory, HubFactory
-from tests.channels.hubkit import HubClient
+from tests.channels.hubkit import HubClient, two_nodes_subscribed
 
 CHANNEL = "project:7:shared"
 HISTORY = HistoryOptions(size=200, ttl_seconds=60)
@@ -77,11 +77,7 @@ async def test_a_burst_from_redis_reaches_each_socket_in_order_once_and_joined(
 async def test_a_batch_published_on_one_node_reaches_the_other_in_order_once_and_joined(
     broker_factory: BrokerFactory, make_hub: HubFactory
 ) -> None:
-    hub_a = await make_hub(broker=await broker_factory())
-    hub_b = await make_hub(broker=await broker_factory())
-    on_a, on_b = HubClient(hub_a), HubClient(hub_b)
-    await on_a.subscribe(CHANNEL)
-    await on_b.subscribe(CHANNEL)
+    hub_a, _, on_a, on_b = await two_nodes_subscribed(broker_factory, make_hub, CHANNEL)
 
     items = [Publishing(CHANNEL, b'{"n":%d}' % n, f"event-{n}") for n in range(BURST)]
     positions = await hub_a.publish_batch(items)
