@@ -211,6 +211,9 @@ def _read_since(obj: JSONObject, frame_id: int | None) -> StreamPosition | None:
     return StreamPosition(offset, epoch)
 
 
+_JSON_BOOL = {True: "true", False: "false"}
+
+
 def _dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
@@ -256,15 +259,17 @@ def encode_event(pub: Publication) -> str:
 def encode_subscribed(
     frame_id: int | None, channel: str, position: StreamPosition, *, recovered: bool, reload: bool
 ) -> str:
-    """Encode the reply to ``subscribe``; missed events (if recovered) follow it in order."""
-    frame: JSONObject = {
-        "type": "subscribed",
-        "channel": channel,
-        "position": {"offset": position.offset, "epoch": position.epoch},
-        "recovered": recovered,
-        "reload": reload,
-    }
-    return _dumps(_with_id(frame, frame_id))
+    """Encode the reply to ``subscribe``; missed events (if recovered) follow it in order.
+
+    Spliced into a template, as `encode_event` is (three per socket that opens a project): the text is what
+    ``json.dumps`` gives for the same frame, at about half its cost.
+    """
+    tail = "}" if frame_id is None else f',"id":{frame_id}}}'
+    return (
+        f'{{"type":"subscribed","channel":{_dumps(channel)},'
+        f'"position":{{"offset":{position.offset},"epoch":{_dumps(position.epoch)}}},'
+        f'"recovered":{_JSON_BOOL[recovered]},"reload":{_JSON_BOOL[reload]}{tail}'
+    )
 
 
 def encode_unsubscribed(frame_id: int | None, channel: str, reason: str | None = None) -> str:

@@ -87,6 +87,34 @@ async def test_an_expired_entry_is_claimed_once(presence: PresenceManager) -> No
     assert await presence.claim_expired("project:2:staff") == []
 
 
+async def test_an_entry_added_later_with_a_shorter_ttl_expires_on_its_own_time(presence: PresenceManager) -> None:
+    # The memory store skips its scan until the earliest expiry it knows of: a later, shorter entry moves that.
+    await presence.add("project:1:staff", info("long-a"), ttl_seconds=30)
+    await presence.add("project:1:staff", info("long-b"), ttl_seconds=30)
+    await presence.remove("project:1:staff", "long-a")
+    await presence.add("project:1:staff", info("short"), ttl_seconds=0.3)
+
+    await asyncio.sleep(0.4)
+
+    assert [i.client_id for i in await presence.list("project:1:staff")] == ["long-b"]
+    assert await presence.claim_expired("project:1:staff") == [info("short")]
+    assert await presence.claim_expired("project:1:staff") == []
+
+
+async def test_memory_forgets_an_unclaimed_expired_entry_after_its_retention() -> None:
+    presence = MemoryPresence(retention_seconds=0.2)
+    await presence.add("project:1:staff", info("gone"), ttl_seconds=0.1)
+    await presence.add("project:1:staff", info("stays"), ttl_seconds=30)
+    await asyncio.sleep(0.15)
+    assert [i.client_id for i in await presence.list("project:1:staff")] == ["stays"]  # set aside, not claimed
+
+    await asyncio.sleep(0.3)
+
+    assert await presence.claim_expired("project:1:staff") == []
+    await presence.remove("project:1:staff", "stays")
+    assert await presence.list("project:1:staff") == []
+
+
 @pytest.fixture
 async def other(
     presence: PresenceManager, redis_prefix: str, request: pytest.FixtureRequest

@@ -112,6 +112,29 @@ def test_subscribed_frame() -> None:
     }
 
 
+@pytest.mark.parametrize("frame_id", [None, 0, 7, 2**53])
+@pytest.mark.parametrize(("recovered", "reload"), [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("epoch", ["", "ab12cd34", 'quote"and\\slash'])
+def test_subscribed_frame_is_the_compact_json_of_the_frame(
+    frame_id: int | None, recovered: bool, reload: bool, epoch: str
+) -> None:
+    frame: dict[str, object] = {
+        "type": "subscribed",
+        "channel": "project:12:shared",
+        "position": {"offset": 41, "epoch": epoch},
+        "recovered": recovered,
+        "reload": reload,
+    }
+    if frame_id is not None:
+        frame["id"] = frame_id
+
+    text = encode_subscribed(
+        frame_id, "project:12:shared", StreamPosition(41, epoch), recovered=recovered, reload=reload
+    )
+
+    assert text == json.dumps(frame, separators=(",", ":"))
+
+
 def test_payloads_are_compact_json_objects() -> None:
     assert encode_payload({"a": 1}) == b'{"a":1}'
     assert encode_payload(b'{"a": 1}') == b'{"a": 1}'
