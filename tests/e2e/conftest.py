@@ -8,6 +8,7 @@ stay apart as before: each works in contexts of its own, and a test's contexts a
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -55,14 +56,21 @@ class BrowserServer:
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
-        # The server prints its endpoint on one line once chromium is up (a blocking read: the deadline is checked
-        # between lines, and a server that dies closes stdout).
-        for line in self.process.stdout:
+        # The server prints its endpoint on one line once chromium is up; a server that dies closes stdout.
+        while (remaining := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.process.stdout], [], [], remaining)
+            if not ready:
+                break
+            line = self.process.stdout.readline()
+            if not line:
+                self.stop()
+                log = (self.folder / "browser-server.log").read_text()[-2000:]
+                raise AssertionError(f"the browser server exited: {log}")
             if line.startswith("ws://"):
                 self.endpoint = line.strip()
                 return
-            assert time.monotonic() < deadline, f"the browser server printed no endpoint within {timeout}s"
-        raise AssertionError(f"the browser server exited: {(self.folder / 'browser-server.log').read_text()[-2000:]}")
+        self.stop()
+        raise AssertionError(f"the browser server printed no endpoint within {timeout}s")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
