@@ -432,31 +432,42 @@ def start_tree(name: str, root: Path, seed: Seed, tmp: Path) -> Target:
     return target
 
 
+async def start_targets(
+    args: argparse.Namespace, seed: Any, token: str, tmp: Path, targets: dict[str, Target]
+) -> list[str]:
+    """Start a node of every ``--target`` tree, then the two floors, into ``targets`` (the caller closes them, also
+    those started before one failed); return the three channels each socket subscribes to (the board, the presence
+    room or a report, and the user's own, read as ``token``'s user)."""
+    import httpx
+
+    trees = [(name, Path(path)) for name, path in (t.split("=", 1) for t in args.target)]
+    for name, root in trees:
+        targets[name] = await asyncio.to_thread(start_tree, name, root, seed, tmp)
+    targets["uvicorn"] = await start_bare_uvicorn(tmp)
+    targets["baseline"] = await start_baseline(tmp)
+    first_ws = targets[trees[0][0]].ws_urls[0]
+    async with httpx.AsyncClient(base_url=first_ws.replace("ws://", "http://").removesuffix("/ws")) as http:
+        me = (await http.get("/api/me", headers={"authorization": f"Bearer {token}"})).json()
+    second = f"room:project:{seed.px}" if args.room else f"report:project:{seed.px}:shared"
+    return [f"project:{seed.px}:shared", second, f"user:{me['user']['id']}"]
+
+
 async def run(args: argparse.Namespace) -> str:
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="tandem-connect-") as tmp_name:
         tmp = Path(tmp_name)
         seed = await asyncio.to_thread(make_seed, tmp)
         tokens = await asyncio.to_thread(add_sessions, seed, args.sessions or args.sockets)
-        trees = [(name, Path(path)) for name, path in (t.split("=", 1) for t in args.target)]
         targets: dict[str, Target] = {}
         gen = LoadGenClient(Connector, "connect-loadgen")
         try:
-            for name, root in trees:
-                targets[name] = await asyncio.to_thread(start_tree, name, root, seed, tmp)
-            targets["uvicorn"] = await start_bare_uvicorn(tmp)
-            targets["baseline"] = await start_baseline(tmp)
+            channels = await start_targets(args, seed, tokens[0], tmp, targets)
             names = list(targets)
-            import httpx
-
-            first_ws = targets[trees[0][0]].ws_urls[0]
-            async with httpx.AsyncClient(base_url=first_ws.replace("ws://", "http://").removesuffix("/ws")) as http:
-                me = (await http.get("/api/me", headers={"authorization": f"Bearer {tokens[0]}"})).json()
-            second = f"room:project:{seed.px}" if args.room else f"report:project:{seed.px}:shared"
-            channels = [f"project:{seed.px}:shared", second, f"user:{me['user']['id']}"]
-            urls = {name: target.ws_urls for name, target in targets.items()}
-            for name, _ in trees:
-                urls[name] = [f"{targets[name].ws_urls[0]}?token={token}" for token in tokens]
+            # The floors take any socket; a Tandem node signs each in with its own session.
+            urls = {
+                name: target.ws_urls if name in FLOORS else [f"{target.ws_urls[0]}?token={token}" for token in tokens]
+                for name, target in targets.items()
+            }
             for index in range(args.rounds):
                 order = names[index % len(names) :] + names[: index % len(names)]  # each goes first in turn
                 done = {}
@@ -506,21 +517,12 @@ async def run_storm(args: argparse.Namespace) -> str:
         tmp = Path(tmp_name)
         seed = await asyncio.to_thread(make_seed, tmp)
         tokens = await asyncio.to_thread(add_sessions, seed, args.sessions or n)
-        trees = [(name, Path(path)) for name, path in (t.split("=", 1) for t in args.target)]
         targets: dict[str, Target] = {}
         gen = LoadGenClient(StormClients, "storm-loadgen")
         floor_gen = LoadGenClient(Connector, "storm-floor-loadgen")
         try:
-            for name, root in trees:
-                targets[name] = await asyncio.to_thread(start_tree, name, root, seed, tmp)
-            targets["uvicorn"] = await start_bare_uvicorn(tmp)
-            targets["baseline"] = await start_baseline(tmp)
+            channels = await start_targets(args, seed, tokens[0], tmp, targets)
             names = list(targets)
-            first_ws = targets[trees[0][0]].ws_urls[0]
-            async with httpx.AsyncClient(base_url=first_ws.replace("ws://", "http://").removesuffix("/ws")) as http:
-                me = (await http.get("/api/me", headers={"authorization": f"Bearer {tokens[0]}"})).json()
-            second = f"room:project:{seed.px}" if args.room else f"report:project:{seed.px}:shared"
-            channels = [f"project:{seed.px}:shared", second, f"user:{me['user']['id']}"]
             for index in range(args.rounds):
                 order = names[index % len(names) :] + names[: index % len(names)]
                 floor_seconds: dict[str, float] = {}
