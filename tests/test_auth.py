@@ -27,17 +27,24 @@ def service(tmp_path: Path, database_url: str) -> AuthService:
     return AuthService(make_settings(tmp_path, database_url=database_url), MemoryRateLimiter())
 
 
+async def statements_with_sessions_fresh(db: Database) -> list[str]:
+    """Every statement ``db``'s engine runs from now on; every session is first marked as used just now, so that
+    reading one does not also write its ``last_seen_at``."""
+    async with db.session() as session:
+        await session.exec(update(AuthSession).values(last_seen_at=utcnow()))  # type: ignore[call-overload]
+        await session.commit()
+    statements: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    return statements
+
+
 async def test_every_role_is_authenticated_in_one_statement_with_its_memberships(
     database_url: str, workspace: Workspace, tmp_path: Path
 ) -> None:
     auth = service(tmp_path, database_url)
     db = Database(database_url)
-    statements: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     try:
-        async with db.session() as session:  # recently used: reading them does not also write last_seen_at
-            await session.exec(update(AuthSession).values(last_seen_at=utcnow()))  # type: ignore[call-overload]
-            await session.commit()
+        statements = await statements_with_sessions_fresh(db)
         for role in ROLES:
             async with db.session() as session:
                 rows = await session.exec(
@@ -97,12 +104,8 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
     db = Database(database_url)
     staff = workspace.users["staff"]
     hashed = token_hash(workspace.token("staff"))
-    statements: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     try:
-        async with db.session() as session:  # recently used: reading them does not also write last_seen_at
-            await session.exec(update(AuthSession).values(last_seen_at=utcnow()))  # type: ignore[call-overload]
-            await session.commit()
+        statements = await statements_with_sessions_fresh(db)
         for role in ROLES:
             async with db.session() as session:
                 expected = await auth.actor_for_token(session, workspace.token(role))
