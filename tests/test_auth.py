@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, update
@@ -25,6 +26,17 @@ pytestmark = pytest.mark.both_databases
 
 def service(tmp_path: Path, database_url: str) -> AuthService:
     return AuthService(make_settings(tmp_path, database_url=database_url), MemoryRateLimiter())
+
+
+def refusing_changes(auth: AuthService, user_id: int, hashed: str) -> list[tuple[Any, Any, dict[str, Any]]]:
+    """Changes (model, which row, values) after any one of which the session ``hashed`` of user ``user_id`` must
+    give no actor: expired, idle past ``auth.idle``, or its user made inactive."""
+    moment = dt.timedelta(seconds=1)
+    return [
+        (AuthSession, AuthSession.token_hash == hashed, {"expires_at": utcnow() - moment}),
+        (AuthSession, AuthSession.token_hash == hashed, {"last_seen_at": utcnow() - auth.idle - moment}),
+        (User, User.id == user_id, {"is_active": False}),
+    ]
 
 
 async def statements_with_sessions_fresh(db: Database) -> list[str]:
@@ -75,15 +87,7 @@ async def test_no_actor_for_an_ended_expired_idle_or_inactive_session(
     try:
         async with db.session() as session:
             assert await auth.actor_for_token(session, "no-such-token") is None
-        changes = [
-            (AuthSession, AuthSession.token_hash == hashed, {"expires_at": utcnow() - dt.timedelta(seconds=1)}),
-            (
-                AuthSession,
-                AuthSession.token_hash == hashed,
-                {"last_seen_at": utcnow() - auth.idle - dt.timedelta(seconds=1)},
-            ),
-            (User, User.id == staff, {"is_active": False}),
-        ]
+        changes = refusing_changes(auth, staff, hashed)
         for model, where, values in changes:
             async with db.session() as session:
                 await session.exec(update(model).where(where).values(**values))  # type: ignore[call-overload]
@@ -132,13 +136,7 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
         assert seen > due + dt.timedelta(minutes=4)
 
         changes = [
-            (AuthSession, AuthSession.token_hash == hashed, {"expires_at": utcnow() - dt.timedelta(seconds=1)}),
-            (
-                AuthSession,
-                AuthSession.token_hash == hashed,
-                {"last_seen_at": utcnow() - auth.idle - dt.timedelta(seconds=1)},
-            ),
-            (User, User.id == staff, {"is_active": False}),
+            *refusing_changes(auth, staff, hashed),
             (AuthSession, AuthSession.token_hash == hashed, {"token_hash": "0" * 64}),  # ended
         ]
         for model, where, values in changes:
