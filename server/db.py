@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from sqlalchemy import (
     inspect,
     update,
 )
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.compiler import compiles
@@ -37,6 +39,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from server.sqlite_driver import SqliteConnection
 
 T = TypeVar("T")
 
@@ -129,6 +133,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_connector(url: str) -> Callable[[], sqlite3.Connection]:
+    """``sqlite3.connect`` with the arguments SQLAlchemy's SQLite dialect derives from ``url``."""
+    args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(sync_url(url)))
+    return functools.partial(sqlite3.connect, *args, **kwargs)
+
+
 class _SqliteThread:
     """Short write transactions on a SQLite file, each run whole on one thread of its own.
 
@@ -173,6 +183,8 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if make_url(url).get_backend_name() == "postgresql":
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+        else:  # one thread hop per statement (server/sqlite_driver.py), sqlite3 opened as the dialect would
+            kwargs["async_creator"] = functools.partial(SqliteConnection.open, _sqlite_connector(url))
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

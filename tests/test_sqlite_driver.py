@@ -1,0 +1,141 @@
+"""server/sqlite_driver.py: the app's SQLite connection, one thread hop per statement, under SQLAlchemy's async ORM.
+
+What SQLAlchemy's aiosqlite dialect needs of it (rows, rowcount, lastrowid, errors, commit and rollback, closing),
+on a seeded workspace's file, and that a statement or a commit is one hop whatever it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+
+from server.db import Database
+from server.models import Comment, Task
+from server.sqlite_driver import SqliteConnection
+from tests.workspace import Workspace
+
+
+@pytest.fixture
+async def db(database: tuple[str, Workspace]) -> AsyncIterator[Database]:
+    db = Database(database[0])
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def hops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The calls made on connections' threads, by name, as they are made."""
+    made: list[str] = []
+    real = SqliteConnection._call
+
+    def counted(self: SqliteConnection, work: Any, *args: Any) -> Any:
+        made.append(getattr(work, "__name__", "?"))
+        return real(self, work, *args)
+
+    monkeypatch.setattr(SqliteConnection, "_call", counted)
+    yield made
+
+
+def _session_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "sqlite-session")
+
+
+async def test_a_statement_is_one_hop_whatever_it_returns_and_a_commit_is_one(
+    db: Database, database: tuple[str, Workspace], hops: list[str]
+) -> None:
+    ids = database[1].ids
+    async with db.session() as session:
+        await session.exec(select(Task).where(col(Task.id) == ids["px_shared_task"]))  # connects, then the select
+        hops.clear()
+        tasks = (await session.exec(select(Task).where(col(Task.project_id) == ids["px"]))).all()
+        assert len(tasks) > 1 and hops == ["_statement"]  # every row, in the one hop
+        hops.clear()
+        task = tasks[0]
+        task.title = "renamed through one hop"
+        await session.commit()  # the flush's UPDATE, then the commit; the pool's rollback has nothing to undo
+        assert hops == ["_statement", "commit"]
+        hops.clear()
+        await session.exec(select(Task).limit(1))
+        await session.commit()  # nothing written: no hop for the commit either
+        assert hops == ["_statement"]
+    async with db.session() as session:
+        stored = await session.get(Task, task.id)
+        assert stored is not None and stored.title == "renamed through one hop"
+
+
+async def test_rows_rowcount_and_lastrowid_come_back_as_sqlite3_gives_them(db: Database) -> None:
+    async with db.engine.connect() as conn:
+        result = await conn.execute(text("SELECT value FROM json_each('[1,2,3,4,5]') ORDER BY value"))
+        assert [result.fetchone(), result.fetchmany(2), result.fetchall()] == [(1,), [(2,), (3,)], [(4,), (5,)]]
+        assert result.fetchone() is None
+        await conn.execute(text("CREATE TEMP TABLE scratch (id INTEGER PRIMARY KEY, name TEXT)"))
+        many = await conn.execute(insert_scratch(), [{"name": "a"}, {"name": "b"}, {"name": "c"}])
+        assert many.rowcount == 3
+        one = await conn.execute(text("INSERT INTO scratch (name) VALUES ('d')"))
+        assert one.lastrowid == 4
+        changed = await conn.execute(text("UPDATE scratch SET name = 'x' WHERE id > 1"))
+        assert changed.rowcount == 3
+        assert (await conn.execute(text("SELECT count(*) FROM scratch WHERE name = 'x'"))).scalar() == 3
+
+
+def insert_scratch() -> Any:
+    return text("INSERT INTO scratch (name) VALUES (:name)")
+
+
+async def test_a_failed_statement_raises_sqlalchemys_error_and_the_rollback_keeps_nothing(
+    db: Database, database: tuple[str, Workspace]
+) -> None:
+    ids = database[1].ids
+    async with db.session() as session:
+        before = len((await session.exec(select(Comment))).all())
+    with pytest.raises(IntegrityError):
+        async with db.session() as session:
+            task = await session.get(Task, ids["px_shared_task"])
+            assert task is not None
+            task.title = "not kept"
+            await session.flush()
+            # A comment on a task that does not exist: the foreign key refuses it.
+            comment = {"task_id": 10**9, "project_id": task.project_id, "body": "b", "body_html": "b"}
+            await (await session.connection()).execute(insert(Comment).values(**comment, visibility="shared"))
+    async with db.session() as session:
+        assert len((await session.exec(select(Comment))).all()) == before
+        task = await session.get(Task, ids["px_shared_task"])
+        assert task is not None and task.title != "not kept"
+
+
+async def test_sessions_at_once_each_have_a_connection_and_closing_ends_their_threads(
+    database: tuple[str, Workspace],
+) -> None:
+    before = _session_threads()
+    db = Database(database[0])
+
+    async def read(n: int) -> int:
+        async with db.session() as session:
+            await session.exec(select(Task))
+            await asyncio.sleep(0)  # hold the connection while the others take theirs
+            return len((await session.exec(select(Task).limit(n))).all())
+
+    assert await asyncio.gather(*(read(n) for n in (1, 2, 3))) == [1, 2, 3]
+    assert _session_threads() - before == 3  # the pool's connections, kept for the next requests
+    await db.close()
+    for thread in [t for t in threading.enumerate() if t.name == "sqlite-session"]:
+        thread.join(timeout=5)
+    assert _session_threads() == before
+
+
+async def test_a_database_that_cannot_open_says_so_at_the_first_statement(tmp_path: Any) -> None:
+    (tmp_path / "a-directory.db").mkdir()
+    db = Database(f"sqlite:///{tmp_path / 'a-directory.db'}")
+    try:
+        with pytest.raises(Exception, match="unable to open database"):
+            async with db.session() as session:
+                await session.exec(select(Task))
+    finally:
+        await db.close()
