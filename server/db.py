@@ -9,10 +9,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,14 +29,17 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    insert,
     inspect,
     update,
 )
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import Mapper, SessionTransaction
+from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -174,6 +180,32 @@ class _SqliteThread:
         self._thread.shutdown(wait=True)
 
 
+# A pooled PostgreSQL connection is pinged before use only when it sat in the pool longer than this. SQLAlchemy's
+# pool_pre_ping pings at every checkout: a round trip and ~0.1-0.2 ms of a request's CPU, though a busy node takes
+# its connections back within milliseconds. What it leaves: a connection broken less than this before its next use
+# (the server restarted under load) fails that one request with 503 ``unavailable`` (nothing committed, safe to
+# retry), and the disconnect empties the pool, so the next requests get fresh connections.
+PING_WHEN_IDLE_FOR = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")  # None: opened just now
+        if returned_at is None or time.monotonic() - returned_at < PING_WHEN_IDLE_FOR:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool drops this connection and checks out another
+            raise DisconnectionError(f"an idle connection failed its ping: {error}") from error
+
+
 class Database:
     """The process's connection pool and session factory."""
 
@@ -182,12 +214,14 @@ class Database:
         self.url = url
         kwargs: dict[str, Any] = {"echo": echo}
         if make_url(url).get_backend_name() == "postgresql":
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+            kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
         else:  # one thread hop per statement (server/sqlite_driver.py), sqlite3 opened as the dialect would
             kwargs["async_creator"] = functools.partial(SqliteConnection.open, _sqlite_connector(url))
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            _ping_when_idle(self.engine.sync_engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         database = make_url(url).database
         on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
@@ -327,3 +361,79 @@ async def bump_version(session: AsyncSession, obj: Any) -> None:
     connection = await session.connection()
     result = await connection.execute(_versioned_update(mapper, tuple(changes)), params)
     set_committed_value(obj, "version", result.scalar_one())
+
+
+# -- rows written with the commit, without ORM objects ---------------------------------------------------------
+
+_AT_COMMIT = "tandem.insert_at_commit"  # the key of a session's pending rows in its ``info``
+
+
+@dataclass(slots=True)
+class _Pending:
+    table: Table
+    values: dict[str, Any]
+    on_id: Callable[[int], None] | None
+    savepoint: SessionTransaction | None  # the innermost savepoint open when it was recorded
+
+
+def insert_at_commit(
+    session: AsyncSession, table: Table, values: dict[str, Any], on_id: Callable[[int], None] | None = None
+) -> None:
+    """Insert a row into ``table`` in ``session``'s transaction, just before it commits: a Core INSERT, no ORM
+    object. For rows a change only writes (its feed entry, its outbox event): building a SQLModel object and
+    flushing it through the unit of work cost more than the statement itself.
+
+    Column defaults apply as in any Core INSERT. Rows recorded one after another for the same table and columns go
+    in one statement, in order; ``on_id``, if given, is handed the row's id once it is inserted. A savepoint that
+    rolls back drops the rows recorded in it, as the ORM drops the objects added in it; a transaction that ends
+    without committing drops them all. The rows are not in the database before the commit: a query in the same
+    transaction does not see them.
+    """
+    sync = session.sync_session
+    pending = sync.info.setdefault(_AT_COMMIT, [])
+    pending.append(_Pending(table, values, on_id, sync.get_nested_transaction()))
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _insert_pending(session: OrmSession) -> None:
+    # Runs inside the commit, in the async session's greenlet: statements made here are awaited on its connection
+    # like any other. A savepoint's release fires it too; its rows stay pending, with the savepoint they belong to,
+    # until the outermost transaction commits (or a savepoint around them rolls back).
+    if session.in_nested_transaction():
+        return
+    pending: list[_Pending] | None = session.info.pop(_AT_COMMIT, None)
+    if not pending:
+        return
+    connection = session.connection()
+    for (table, _), group in itertools.groupby(pending, key=lambda p: (p.table, tuple(p.values))):
+        rows = list(group)
+        stmt = insert(table)
+        callbacks = [row.on_id for row in rows]
+        if any(callbacks):
+            stmt = stmt.returning(table.c.id, sort_by_parameter_order=True)
+        result = connection.execute(stmt, [row.values for row in rows])
+        if any(callbacks):
+            for on_id, inserted in zip(callbacks, result.scalars().all(), strict=True):
+                if on_id is not None:
+                    on_id(inserted)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")
+def _drop_rolled_back(session: OrmSession, previous: SessionTransaction) -> None:
+    pending: list[_Pending] | None = session.info.get(_AT_COMMIT)
+    if pending and previous.nested:  # a savepoint: the rows recorded in it, or in savepoints inside it
+        pending[:] = [p for p in pending if not _within(p.savepoint, previous)]
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _drop_uncommitted(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: what it did not commit is gone
+        session.info.pop(_AT_COMMIT, None)
+
+
+def _within(savepoint: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while savepoint is not None:
+        if savepoint is ancestor:
+            return True
+        savepoint = savepoint.parent
+    return False

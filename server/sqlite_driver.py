@@ -20,6 +20,7 @@ The few attributes SQLAlchemy's aiosqlite dialect reads beyond that protocol (``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -63,10 +64,7 @@ class SqliteConnection:
     """A `sqlite3.Connection` on a thread of its own, awaited one call at a time (see the module's docstring)."""
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._calls: SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
-            SimpleQueue()
-        )
+        self._calls: SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
         self._connection: sqlite3.Connection | None = None  # SQLAlchemy's dialect reads it: set while open
         self._thread = threading.Thread(target=self._serve, args=(connect,), name="sqlite-session", daemon=True)
         self._thread.start()
@@ -90,15 +88,15 @@ class SqliteConnection:
                 result, ok = work(conn, *args), True
             except BaseException as error:
                 result, ok = error, False
-            try:
-                self._loop.call_soon_threadsafe(_settle, future, ok, result)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                future.get_loop().call_soon_threadsafe(_settle, future, ok, result)
         if conn is not None:
             conn.close()
 
     def _call(self, work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        future: asyncio.Future[T] = self._loop.create_future()
+        # On the loop of the caller, not of whoever opened the connection: a pooled connection may serve several
+        # loops one after another (Starlette's test client runs each request in a loop of its own).
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._calls.put_nowait((future, work, args))
         return future
 

@@ -3,14 +3,21 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from typing import Any
 
 import pytest
-from sqlalchemy import event
-from sqlmodel import select
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import col, select
 
-from server.db import Database, bump_version
-from server.models import Comment, Task
+import server.db
+from server.activity.rules import ACTIVITY_EVENTS
+from server.db import Database, bump_version, insert_at_commit, sync_url
+from server.live.outbox import OUTBOX_EVENTS
+from server.models import ActivityEvent, Comment, OutboxEvent, Task
+from tests.conftest import POSTGRES_ADMIN
 from tests.workspace import Workspace
 
 pytestmark = pytest.mark.both_databases
@@ -75,4 +82,123 @@ async def test_bump_version_flushes_the_sessions_other_pending_objects_first(
             stored = await session.get(Task, task.id)
             assert stored is not None and stored.title == "with comments"
     finally:
+        await db.close()
+
+
+def _feed_row(project_id: int, title: str, **more: object) -> dict[str, object]:
+    return {"project_id": project_id, "kind": "task.updated", "visibility": "shared", "title": title, **more}
+
+
+async def _titles(db: Database, project_id: int) -> list[str]:
+    async with db.session() as session:
+        query = select(ActivityEvent.title).where(ActivityEvent.project_id == project_id).order_by(col(ActivityEvent.id))
+        return [title for title in (await session.exec(query)).all() if title.startswith("at-commit")]
+
+
+async def test_insert_at_commit_writes_the_rows_with_the_commit_in_order_one_statement_per_run(
+    database_url: str, workspace: Workspace
+) -> None:
+    db = Database(database_url)
+    px = workspace.ids["px"]
+    ids: list[int] = []
+    statements: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        async with db.session() as session:
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit 1"))
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit 2"))
+            insert_at_commit(session, OUTBOX_EVENTS, {"channels": "c", "payload": "{}", "node_id": "n"}, ids.append)
+            insert_at_commit(session, OUTBOX_EVENTS, {"channels": "c", "payload": "{}", "node_id": "n"}, ids.append)
+            with_task = _feed_row(px, "at-commit 3", task_id=workspace.ids["px_shared_task"])
+            insert_at_commit(session, ACTIVITY_EVENTS, with_task)
+            assert await _titles(db, px) == []  # nothing before the commit
+            statements.clear()
+            await session.commit()
+        feed = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO ACTIVITY_EVENTS")]
+        # Two feed rows alike, then one with other columns: two runs, two statements. (Rows whose ids are wanted
+        # back go one by one where the database cannot return them in order: SQLite.)
+        assert len(feed) == 2, "\n".join(statements)
+        assert await _titles(db, px) == ["at-commit 1", "at-commit 2", "at-commit 3"]
+        assert len(ids) == 2 and ids[0] < ids[1]
+        async with db.session() as session:
+            stored = (await session.exec(select(OutboxEvent).where(col(OutboxEvent.id).in_(ids)))).all()
+            assert {row.id for row in stored} == set(ids)
+            assert all(len(row.event_id) == 32 and row.created_at is not None for row in stored)  # column defaults
+    finally:
+        await db.close()
+
+
+async def test_insert_at_commit_drops_what_a_rolled_back_savepoint_or_transaction_recorded(
+    database_url: str, workspace: Workspace
+) -> None:
+    db = Database(database_url)
+    px = workspace.ids["px"]
+    try:
+        async with db.session() as session:
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit kept"))
+            outer = await session.begin_nested()
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit outer savepoint"))
+            inner = await session.begin_nested()
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit inner savepoint"))
+            await inner.commit()  # released, but inside the outer savepoint
+            await outer.rollback()
+            released = await session.begin_nested()
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit released"))
+            await released.commit()
+            await session.commit()
+        assert await _titles(db, px) == ["at-commit kept", "at-commit released"]
+        with pytest.raises(RuntimeError):
+            async with db.session() as session:
+                insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit failed request"))
+                raise RuntimeError("the request failed")
+        async with db.session() as session:
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit closed uncommitted"))
+        async with db.session() as session:
+            await session.commit()  # a later transaction on the same pool: nothing left over to write
+        assert await _titles(db, px) == ["at-commit kept", "at-commit released"]
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+async def test_postgresql_pings_only_a_connection_that_sat_idle_and_a_broken_busy_one_fails_once(
+    pg_database: tuple[str, Workspace], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(pg_database[0])
+    pings: list[int] = []
+    real_ping = db.engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return real_ping(dbapi_connection)
+
+    monkeypatch.setattr(db.engine.dialect, "do_ping", counted_ping)
+
+    async def backend() -> int:
+        async with db.engine.connect() as conn:
+            return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    admin = create_engine(sync_url(POSTGRES_ADMIN), isolation_level="AUTOCOMMIT")
+
+    def terminate(pid: int) -> None:
+        with admin.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+
+    try:
+        first = await backend()  # opened now: no ping
+        assert await backend() == first and pings == []  # back in the pool a moment ago: no ping either
+        monkeypatch.setattr(server.db, "PING_WHEN_IDLE_FOR", 0.0)  # now every connection counts as idle
+        assert await backend() == first and len(pings) == 1
+
+        await asyncio.to_thread(terminate, first)
+        replaced = await backend()  # the ping fails, the pool opens another connection: the caller sees nothing
+        assert replaced != first and len(pings) == 2
+
+        monkeypatch.setattr(server.db, "PING_WHEN_IDLE_FOR", 3600.0)  # busy: no connection is pinged
+        await asyncio.to_thread(terminate, replaced)
+        with pytest.raises(OperationalError):  # the one request that meets the broken connection (503 in the API)
+            await backend()
+        assert await backend() not in (first, replaced)  # the disconnect emptied the pool: a fresh one
+    finally:
+        admin.dispose()
         await db.close()

@@ -139,3 +139,14 @@ async def test_a_database_that_cannot_open_says_so_at_the_first_statement(tmp_pa
                 await session.exec(select(Task))
     finally:
         await db.close()
+
+
+async def test_a_pooled_connection_serves_whichever_loop_awaits_it(db: Database) -> None:
+    async def count() -> int:
+        async with db.engine.connect() as conn:
+            return int((await conn.execute(text("SELECT count(*) FROM tasks"))).scalar_one())
+
+    here = await count()  # the pool's connection, opened on this loop
+    # Starlette's test client runs each request in a loop of its own, on another thread, with the same pool.
+    assert await asyncio.to_thread(asyncio.run, count()) == here
+    assert await count() == here

@@ -41,6 +41,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import delete, or_, update
@@ -48,11 +49,42 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from channels.loops import Clock, Loop
-from server.db import Database, utcnow
+from server.db import Database, insert_at_commit, utcnow
 from server.models import OutboxEvent, OutboxNode
 from server.observability import OUTBOX_FAILURES, OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
+
+OUTBOX_EVENTS = OutboxEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class RecordedEvent:
+    """An event a request recorded (`OutboxRelay.record`): a row of ``outbox_events`` once its transaction commits,
+    handed to the relay as it is, without reading it back. The table's `OutboxEvent` rows have the same fields."""
+
+    channels: str
+    payload: str
+    node_id: str
+    event_id: str
+    created_at: dt.datetime
+    id: int | None = field(default=None, init=False)
+
+    def columns(self) -> dict[str, Any]:
+        """What is inserted: every column but the id, which the database gives (`inserted`)."""
+        return {
+            "channels": self.channels,
+            "payload": self.payload,
+            "node_id": self.node_id,
+            "event_id": self.event_id,
+            "created_at": self.created_at,
+        }
+
+    def inserted(self, row_id: int) -> None:
+        self.id = row_id
+
+
+OutboxRow = OutboxEvent | RecordedEvent  # what the relay publishes: handed over, or read from the table
 
 
 class Publish(Protocol):
@@ -124,7 +156,7 @@ class OutboxRelay:
         self._next_poll: float | None = None  # clock time of the next full turn (read the table, stamp this node)
         self._now = wall_clock  # what row ages (grace, orphans, node stamps) are measured against
         self._full = False  # the next turn reads the table (a poll, a kick), not only deletes what was published
-        self._ready: list[OutboxEvent] = []  # committed, handed over, not yet published
+        self._ready: list[OutboxRow] = []  # committed, handed over, not yet published
         # After a failed publish the table holds rows older than those handed over since: until it is drained,
         # the relay publishes from the table only (in id order) so that no event overtakes an earlier one.
         self._backlog = False
@@ -138,21 +170,22 @@ class OutboxRelay:
         self._partial: dict[RowKey, int] = {}
         self.published = 0
 
-    def record(self, session: AsyncSession, channels: Sequence[str], payload: dict[str, Any]) -> OutboxEvent:
+    def record(self, session: AsyncSession, channels: Sequence[str], payload: dict[str, Any]) -> RecordedEvent:
         """Store an event for ``channels`` (published to each, in order) in ``session``'s transaction; `hand_over`
-        the row after the commit."""
+        the row after the commit (its id is known by then)."""
         if not channels or any(not c or " " in c for c in channels):
             raise ValueError(f"outbox: bad channel list {channels!r}")
-        row = OutboxEvent(
+        row = RecordedEvent(
             channels=" ".join(channels),
             payload=json.dumps(payload, separators=(",", ":")),
             node_id=self.node_id,
+            event_id=uuid.uuid4().hex,
             created_at=self._now(),  # ages (grace, orphans) are measured against this same clock
         )
-        session.add(row)
+        insert_at_commit(session, OUTBOX_EVENTS, row.columns(), row.inserted)
         return row
 
-    def hand_over(self, rows: Sequence[OutboxEvent]) -> None:
+    def hand_over(self, rows: Sequence[OutboxRow]) -> None:
         """Publish ``rows``, whose transaction has committed, in the relay's next turn, in this order."""
         self._ready.extend(rows)
         self.loop.wake()
@@ -180,7 +213,7 @@ class OutboxRelay:
                 self._ready.clear()
                 raise
 
-    async def _publish_rows(self, rows: list[OutboxEvent], publish_batch: PublishBatch) -> None:
+    async def _publish_rows(self, rows: list[OutboxRow], publish_batch: PublishBatch) -> None:
         """Publish ``rows`` as one batch, in order; a row counts as published once all its channels have it.
 
         Raises:
@@ -188,7 +221,7 @@ class OutboxRelay:
                 from the table in id order, so on each channel nothing overtakes what was not made, and what was
                 made is dropped by its idempotency key.
         """
-        todo: list[tuple[RowKey, OutboxEvent, int]] = []  # row, and how many items it has in the batch
+        todo: list[tuple[RowKey, OutboxRow, int]] = []  # row, and how many items it has in the batch
         items: list[tuple[str, bytes, str]] = []
         for row in rows:
             assert row.id is not None, "rows are published after their commit"
@@ -216,7 +249,7 @@ class OutboxRelay:
         if missing:
             raise PublishIncomplete(f"{missing} of {len(todo)} events not published")
 
-    async def _publish_row(self, row: OutboxEvent) -> None:
+    async def _publish_row(self, row: OutboxRow) -> None:
         assert row.id is not None, "rows are published after their commit"
         key = (row.id, row.created_at)
         if key in self._published or key in self._recent:

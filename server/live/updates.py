@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from server.live.channels_policy import project_channels, task_channels, user_channel
 from server.live.control import AccessChanged, ControlBus, Disconnect, Subject
-from server.live.outbox import OutboxRelay
-from server.models import OutboxEvent, Visibility
+from server.live.outbox import OutboxRelay, RecordedEvent
+from server.models import Visibility
 from server.security import token_hash
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ class _PublishCommitted:
     """The after-commit hook that publishes a request's outbox rows, in the order it recorded them."""
 
     relay: OutboxRelay
-    rows: list[OutboxEvent] = field(default_factory=list)
+    rows: list[RecordedEvent] = field(default_factory=list)
 
     async def __call__(self) -> None:
         self.relay.hand_over(self.rows)
