@@ -41,6 +41,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapper, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
@@ -320,6 +321,19 @@ Reads = AsyncSession | SessionOnDemand  # where a read that may be answered from
 
 async def session_of(reads: Reads) -> AsyncSession:
     return reads if isinstance(reads, AsyncSession) else await reads()
+
+
+M = TypeVar("M")
+
+
+async def get_held(session: AsyncSession, model: type[M], key: Any) -> M | None:
+    """``session.get(model, key)``, answered from the session's identity map without a round through a greenlet
+    when the session holds the object loaded (``AsyncSession.get`` spawns one per call, even for an object it
+    holds: a task move asked four times for statuses it had read with the task)."""
+    held = session.identity_map.get(identity_key(model, key))
+    if held is not None and not inspect(held).expired_attributes:
+        return held
+    return await session.get(model, key)
 
 
 @functools.lru_cache(maxsize=256)

@@ -14,9 +14,9 @@ from sqlmodel import col, select
 
 import server.db
 from server.activity.rules import ACTIVITY_EVENTS
-from server.db import Database, bump_version, insert_at_commit, sync_url
+from server.db import Database, bump_version, get_held, insert_at_commit, sync_url
 from server.live.outbox import OUTBOX_EVENTS
-from server.models import ActivityEvent, Comment, OutboxEvent, Task
+from server.models import ActivityEvent, Comment, OutboxEvent, Status, Task
 from tests.conftest import POSTGRES_ADMIN
 from tests.workspace import Workspace
 
@@ -91,7 +91,8 @@ def _feed_row(project_id: int, title: str, **more: object) -> dict[str, object]:
 
 async def _titles(db: Database, project_id: int) -> list[str]:
     async with db.session() as session:
-        query = select(ActivityEvent.title).where(ActivityEvent.project_id == project_id).order_by(col(ActivityEvent.id))
+        query = select(ActivityEvent.title).where(ActivityEvent.project_id == project_id)
+        query = query.order_by(col(ActivityEvent.id))
         return [title for title in (await session.exec(query)).all() if title.startswith("at-commit")]
 
 
@@ -201,4 +202,23 @@ async def test_postgresql_pings_only_a_connection_that_sat_idle_and_a_broken_bus
         assert await backend() not in (first, replaced)  # the disconnect emptied the pool: a fresh one
     finally:
         admin.dispose()
+        await db.close()
+
+
+async def test_get_held_answers_from_the_session_what_it_holds_and_reads_the_rest(
+    database_url: str, workspace: Workspace
+) -> None:
+    db = Database(database_url)
+    statements: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    todo = workspace.ids["px_todo"]
+    try:
+        async with db.session() as session:
+            status = await get_held(session, Status, todo)
+            assert status is not None and len(statements) == 1
+            assert await get_held(session, Status, todo) is status and len(statements) == 1  # held: no statement
+            session.expire(status)
+            assert await get_held(session, Status, todo) is status and len(statements) == 2  # expired: read again
+            assert await get_held(session, Status, 10**9) is None
+    finally:
         await db.close()

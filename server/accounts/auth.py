@@ -398,7 +398,7 @@ class AuthService:
         creds = self.credentials(conn)
         if creds is None:
             return None
-        enrolling_ok = enrolment_allows(conn.url.path)
+        enrolling_ok = enrolment_allows(conn.scope["path"])  # the path as routed (``conn.url`` builds a whole URL)
         if is_api_token(creds.token):
             actor = await self.actor_for_token(session, creds.token, enrolling_ok=enrolling_ok)
         else:

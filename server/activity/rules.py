@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, and_, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.db import insert_at_commit, utcnow
+from server.db import get_held, insert_at_commit, utcnow
 from server.discussion.rendering import excerpt
 from server.models import (
     ActivityEvent,
@@ -78,7 +78,7 @@ _NAMED = (("status", Status), ("assignee", User), ("milestone", Milestone))
 async def task_state(session: AsyncSession, task: Task) -> State:
     """The fields of ``task`` the feed tracks: take it before changing the task (reads nothing but its status,
     which the request has loaded already)."""
-    status = await session.get(Status, task.status_id)
+    status = await get_held(session, Status, task.status_id)
     return {
         "title": task.title,
         "description": excerpt(task.description, _TEXT_LIMIT) if task.description else "",
@@ -98,7 +98,7 @@ async def _named(session: AsyncSession, changes: dict[str, list[Any]]) -> dict[s
         if key in changes:
             names = []
             for value in changes[key]:
-                row = await session.get(model, value) if value is not None else None
+                row = await get_held(session, model, value) if value is not None else None
                 names.append(getattr(row, "name", None))
             changes[key] = names
     return changes
