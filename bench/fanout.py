@@ -357,6 +357,7 @@ class Target:
     publish: Callable[[int, int], Coroutine[Any, Any, None]]  # (worker, seq): returns once answered
     sent: dict[Key, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)  # publishes the server refused (no event was published)
+    round_trips: list[float] = field(default_factory=list)  # seconds from sending each answered PATCH to its answer
     counter: int = 0  # publishes started; the n-th sets the title "bench <n>"
     extra_pids: dict[str, Callable[[], list[int]]] = field(default_factory=dict)  # other servers' CPU, by name
     closers: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
@@ -526,6 +527,7 @@ async def start_tandem(
             # Counted and reported, not fatal: a saturated node may fail writes ("database is locked").
             target.failures.append(f"PATCH {response.status_code}: {_last_error(started[0].log())}")
             return
+        target.round_trips.append(time.time() - sent_at)
         target.sent[title] = sent_at
 
     target.publish = publish
@@ -589,6 +591,7 @@ class PhaseResult:
     server_cpu: float
     publish_cpu: float  # server CPU seconds per event with no subscribers
     extra_cpu: dict[str, float]
+    round_trips: list[float] = field(default_factory=list)  # the PATCHes' (Tandem only), seconds
 
     @property
     def cpu_per_delivery_us(self) -> float:
@@ -653,6 +656,7 @@ async def run_phase(
     target: Target, gen: LoadGenClient, size: int, phase: str, publish: Callable[[], Awaitable[int]], publish_cpu: float
 ) -> PhaseResult:
     target.sent.clear()
+    target.round_trips.clear()
     failures_before = len(target.failures)
     waited = await gen.call("settle", 1.0, 60.0, timeout=90)
     if waited > 2:
@@ -669,7 +673,9 @@ async def run_phase(
     extra = {name: _cpu_spent(before) for name, before in extra_before.items()}
     for failure in target.failures[failures_before:][:3]:
         print(f"  {target.name} N={size} {phase}: publish failed: {failure}", flush=True)
-    return PhaseResult(target.name, size, phase, events, failed, client, server_cpu, publish_cpu, extra)
+    return PhaseResult(
+        target.name, size, phase, events, failed, client, server_cpu, publish_cpu, extra, list(target.round_trips)
+    )
 
 
 async def measure_publish_cost(target: Target) -> float:
@@ -716,6 +722,7 @@ def merge_phases(results: list[PhaseResult]) -> PhaseResult:
         sum(r.server_cpu for r in results),
         first.publish_cpu,
         extra,
+        [t for r in results for t in r.round_trips],
     )
 
 
@@ -815,17 +822,29 @@ def render(idle: list[IdleResult], phases: list[PhaseResult], args: argparse.Nam
     lines += [
         f"| {i.target} | {i.size} | {i.connect_seconds:.1f} | {i.failures} | {i.rss_per_conn_kb:.1f} |" for i in idle
     ]
-    lines += ["", *render_ratios(idle, phases)]
+    lines += ["", *render_ratios(idle, phases), "", *render_round_trips(phases)]
     return "\n".join(lines)
+
+
+def render_round_trips(phases: list[PhaseResult]) -> list[str]:
+    """The PATCHes' own round trips, while the subscribers were served (#23: paced p99 <= 3x its p50)."""
+    lines = ["| target | N | phase | PATCH round trip p50 / p99 ms | p99 / p50 |", "|---|---:|---|---:|---:|"]
+    for r in phases:
+        if not r.round_trips:
+            continue
+        times = sorted(r.round_trips)
+        p50, p99 = percentile(times, 0.50), percentile(times, 0.99)
+        lines.append(f"| {r.target} | {r.size} | {r.phase} | {_ms(p50)} / {_ms(p99)} | {p99 / max(1e-9, p50):.2f} |")
+    return lines
 
 
 def render_ratios(idle: list[IdleResult], phases: list[PhaseResult]) -> list[str]:
     base = {(r.size, r.phase): r for r in phases if r.target == "baseline"}
     base_idle = {i.size: i for i in idle if i.target == "baseline"}
     lines = [
-        "| target / baseline | N | paced delivery p99 | paced change→socket p99 | paced spread p99 | "
-        "burst CPU/delivery (net) | RSS/connection |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target / baseline | N | paced delivery p99 | paced change→socket p99 | paced end-to-end p99 | "
+        "paced spread p99 | burst CPU/delivery (net) | RSS/connection |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in phases:
         if r.target == "baseline" or r.phase != "paced" or (r.size, "paced") not in base:
@@ -845,6 +864,7 @@ def render_ratios(idle: list[IdleResult], phases: list[PhaseResult]) -> list[str
         lines.append(
             f"| {r.target} | {r.size} | {r.client['fanout'][1] / b.client['fanout'][1]:.2f}x | "
             f"{r.client['change'][1] / b.client['change'][1]:.2f}x | "
+            f"{r.client['e2e'][1] / b.client['e2e'][1]:.2f}x | "
             f"{r.client['spread99'] / max(1e-9, b.client['spread99']):.2f}x | {cpu} | {rss} |"
         )
     return lines
