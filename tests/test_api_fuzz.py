@@ -70,9 +70,11 @@ def credential(role: str, fuzz_target: tuple[Node, Workspace]) -> Iterator[None]
 
 
 # Refusals of schema-valid input for rules no JSON Schema can state: a one-time code that is not the current one,
-# and an id (a ``*_id`` field) naming a row that does not exist or that the caller may not use. Every other 422 of
-# schema-valid input is a rule the document should state, and fails.
-RULES_OUTSIDE_THE_SCHEMA = {"code_wrong"}
+# a report dimension or measure that the report's source does not have (the document lists every name a source
+# has; which source has which is a rule across two fields), and an id (a ``*_id`` field) naming a row that does not
+# exist or that the caller may not use. Every other 422 of schema-valid input is a rule the document should state,
+# and fails.
+RULES_OUTSIDE_THE_SCHEMA = {"code_wrong", "not_for_source"}
 
 
 def _outside_the_schema(response: Any) -> bool:
@@ -131,6 +133,20 @@ def test_every_answer_is_one_the_document_declares(
     schema), invalid input refused with a 4xx. A bounded number of examples per operation (``TANDEM_CONTRACT_EXAMPLES``,
     default 4), so each role's run stays well under a minute."""
     node, ws = fuzz_target
-    case.call_and_validate(
-        base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"}, checks=CONTRACT_CHECKS
+    headers = {"authorization": f"Bearer {ws.token(role)}"}
+    response = case.call(base_url=node.http, headers=headers)
+    if _not_http(response):
+        return
+    case.validate_response(
+        response, CONTRACT_CHECKS, headers=headers, transport_kwargs={"base_url": node.http, "headers": headers}
     )
+
+
+# Invalid input may be invalid HTTP: schemathesis' negative cases sometimes carry headers no HTTP/1.1 parser accepts
+# (a ``content-length`` of "Z?", a header name with a ";"). uvicorn answers those itself, 400 with this plain-text
+# body, before any application sees the request, so the application's document has nothing to say about them.
+UVICORN_UNPARSEABLE = "Invalid HTTP request received."
+
+
+def _not_http(response: Any) -> bool:
+    return response.status_code == 400 and response.text == UVICORN_UNPARSEABLE

@@ -19,10 +19,31 @@ from server.context import Context
 from server.models import Client, Project
 from server.policy import Action, Actor, Forbidden, visible_projects
 from server.reports.kpis import Audience, Health, ProjectKpis, burnup, load_facts, project_kpis, weights_of
-from server.reports.pivot import PivotError, PivotOut, Source, metrics_csv, pivot, pivot_csv, table_csv
+from server.reports.pivot import (
+    REQUEST_DIMENSIONS,
+    REQUEST_MEASURES,
+    TASK_DIMENSIONS,
+    TASK_MEASURES,
+    PivotError,
+    PivotOut,
+    Source,
+    metrics_csv,
+    pivot,
+    pivot_csv,
+    table_csv,
+)
 from server.schemas import Id, In, Out
 
-Names = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,24}(,[a-z_]{1,24}){0,3}$")]
+
+def _up_to_four_of(choices: tuple[str, ...]) -> str:
+    """The pattern of up to four of ``choices``, comma separated: what the document states of such a list."""
+    one = "(" + "|".join(sorted(set(choices))) + ")"
+    return f"^{one}(,{one}){{0,3}}$"
+
+
+# Which of them a source has (tasks or requests) is a rule across two fields, refused with ``not_for_source``.
+Dimensions = Annotated[str, StringConstraints(pattern=_up_to_four_of(TASK_DIMENSIONS + REQUEST_DIMENSIONS))]
+Measures = Annotated[str, StringConstraints(pattern=_up_to_four_of(TASK_MEASURES + REQUEST_MEASURES))]
 
 
 class KpiQuery(In):
@@ -35,8 +56,8 @@ class KpiQuery(In):
 class PivotQuery(In):
     model_config = ConfigDict(extra="forbid")
     source: Source = Source.TASKS
-    group_by: Names = Field("status", description="Up to four dimensions, comma separated.")
-    measures: Names | None = Field(None, description="Numeric fields to sum and average, comma separated.")
+    group_by: Dimensions = Field("status", description="Up to four dimensions, comma separated.")
+    measures: Measures | None = Field(None, description="Numeric fields to sum and average, comma separated.")
     audience: Audience | None = None
     format: Literal["json", "csv"] = "json"
 
@@ -173,7 +194,7 @@ async def _pivot(
             dt.datetime.now(dt.UTC),
         )
     except PivotError as exc:
-        raise ApiError(422, "invalid", str(exc)) from None
+        raise ApiError(422, "invalid", str(exc), reason="not_for_source") from None
     if query.format == "csv":
         return csv_response(ctx, pivot_csv(result), filename)
     return result
