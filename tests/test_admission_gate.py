@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from server.live import admission_gate
 from server.live.admission_gate import AdmissionBusy, AdmissionGate, JoinedReads
 
 
@@ -213,3 +214,20 @@ async def test_concurrency_zero_means_joined_reads_without_a_gate() -> None:
         assert list(await asyncio.gather(*tasks)) == list(range(600))
     assert [len(keys) for keys in store.reads] == [500, 100]  # at most MAX_KEYS_PER_READ in one statement
     assert reads.refused == 0
+
+
+async def test_under_load_reads_begin_at_most_every_read_interval_and_a_quiet_lookup_is_read_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(admission_gate, "READ_INTERVAL", 0.3)
+    store = Store({"a": 1, "b": 2, "c": 3})
+    reads = JoinedReads(store.read, concurrency=8, max_waiting=256, wait_seconds=5)
+    async with asyncio.timeout(0.2):  # the first read begins on the next turns, not after the interval
+        assert await reads.get("a") == 1
+    later = [asyncio.create_task(reads.get(key)) for key in ("b", "c")]
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert store.reads == [["a"]] and reads.waiting == 2  # held back until the interval since the first has passed
+    async with asyncio.timeout(5):
+        assert list(await asyncio.gather(*later)) == [2, 3]
+    assert store.reads == [["a"], ["b", "c"]]

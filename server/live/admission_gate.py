@@ -11,9 +11,10 @@ Two gates with the same bounds: `AdmissionGate` gives slots to lookups one by on
 token's: few). `JoinedReads` takes sessions' lookups, nearly every socket's. Read one by one, each costs a
 statement, a hop to the reader thread and back, and a connection's checkout and rollback; read together, those
 are paid once per read (bench/README.md, ``bench/connect.py --storm``). So one read runs at a time and takes every
-session waiting: under load each read carries what arrived while the last one ran, and when it is quiet a socket's
-read starts on the event loop's next turn. A burst that fills the queue starts more reads rather than turning
-sockets away: a refusal is not cheap either, as the client's second try costs the node the whole handshake again.
+session waiting: under load reads begin at most every `READ_INTERVAL` and each carries what arrived meanwhile,
+and when it is quiet a socket's read starts on the event loop's next turn. A burst that fills the queue starts
+more reads rather than turning sockets away: a refusal is not cheap either, as the client's second try costs the
+node the whole handshake again.
 """
 
 from __future__ import annotations
@@ -110,13 +111,16 @@ READ_KEYS = Counter("tandem_ws_admission_read_keys_total", "Sockets' lookups car
 
 # Most keys one read takes: one statement binds each of them (SQLite allows 32,766 parameters, 999 before 3.32).
 MAX_KEYS_PER_READ = 500
+# Under load, reads begin at most this often (each then takes every session that arrived meanwhile).
+READ_INTERVAL = 0.01
 
 
 class JoinedReads(Generic[K, V]):
     """Lookups by key, joined into reads of many keys (one statement each), in the order they were asked.
 
     One read runs at a time and takes every key waiting when it starts (at most `MAX_KEYS_PER_READ`): a key asked
-    while it runs waits for the next, which starts as it ends (or, when none runs, on the event loop's next turn).
+    while it runs waits for the next, which starts as it ends but no sooner than `READ_INTERVAL` after the last one
+    began (when reads are rare, a key's read starts on the event loop's next turn).
     A burst that fills the queue before the running read ends starts another read at once, up to ``concurrency``
     reads, rather than turning sockets away that one more read would serve.
 
@@ -151,6 +155,7 @@ class JoinedReads(Generic[K, V]):
         self._running = 0
         self._starting = False  # a read is due on the event loop's next turn
         self._read_seconds = 0.0  # how long a read takes, smoothed
+        self._last_start = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self.refused = 0
 
@@ -181,8 +186,7 @@ class JoinedReads(Generic[K, V]):
         if self._bounded:
             loop.call_later(self._wait_seconds, self._expire, future)
         if not self._starting and (self._running == 0 or not self._bounded):
-            self._starting = True
-            loop.call_soon(self._start_due)
+            self._schedule()
         return await future
 
     def _expire(self, future: asyncio.Future[V | None]) -> None:
@@ -195,6 +199,17 @@ class JoinedReads(Generic[K, V]):
                 self._refuse()
                 future.set_exception(AdmissionBusy("no admission read within the wait"))
                 return
+
+    def _schedule(self) -> None:
+        # On the next turn when reads are rare; under load, no sooner than READ_INTERVAL after the last one began,
+        # so that each read carries what arrived meanwhile instead of a few sessions.
+        self._starting = True
+        loop = asyncio.get_running_loop()
+        wait = self._last_start + READ_INTERVAL - time.monotonic()
+        if wait > 0 and self._bounded:
+            loop.call_later(wait, self._start_due)
+        else:
+            loop.call_soon(self._start_due)
 
     def _start_due(self) -> None:
         self._starting = False
@@ -211,6 +226,7 @@ class JoinedReads(Generic[K, V]):
         if not batch:
             return
         self._running += 1
+        self._last_start = time.monotonic()
         task = asyncio.get_running_loop().create_task(self._read_for(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -231,8 +247,8 @@ class JoinedReads(Generic[K, V]):
             self._read_seconds = held if self._read_seconds == 0.0 else smoothed
             READS.inc()
             READ_KEYS.inc(len(batch))
-            if self._running == 0 and self._waiting:
-                self._start_read()
+            if self._running == 0 and self._waiting and not self._starting:
+                self._schedule()
         for key, future in batch:
             if not future.done():
                 future.set_result(values.get(key))
