@@ -338,7 +338,7 @@ class Hub:
         if not self._is_current(conn, sub):
             return
         if history is not None:
-            metrics.RECOVERIES.labels(outcome="recovered" if history.recoverable else "reload").inc()
+            (metrics.RECOVERED if history.recoverable else metrics.RELOADED).inc()
         for text in ch.finish_recovery(conn, frame.id, frame.since, history, frames):
             conn.enqueue(text)
         sub.live = True
