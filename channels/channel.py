@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from channels import metrics
@@ -28,6 +29,7 @@ from channels.broker import HistoryResult, Publication, StreamPosition
 from channels.connection import Connection
 from channels.presence_room import PresenceRoom
 from channels.protocol import encode_event, encode_reload, encode_subscribed
+from channels.replay import Replay
 
 
 @dataclass(slots=True)
@@ -55,6 +57,8 @@ class LocalChannel:
         self.ready = False
         self.syncing = False
         self.pending: list[Publication] = []
+        # The last history read, shared by the subscribers resuming while nothing new is delivered (the hub's).
+        self.replay: Replay | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
@@ -116,6 +120,7 @@ class LocalChannel:
     def reset(self, position: StreamPosition) -> None:
         """History cannot fill the gap: jump to ``position`` and tell every subscriber to reload."""
         self.offset, self.epoch = position.offset, position.epoch
+        self.replay = None
         frame = encode_reload(self.name, position)
         for conn in self.subscribers:
             conn.enqueue(frame)
@@ -146,40 +151,48 @@ class LocalChannel:
         frame_id: int | None,
         since: StreamPosition | None,
         history: HistoryResult | None,
+        frames: Mapping[int, str] | None = None,
     ) -> list[str]:
         """Make ``conn`` a live subscriber and return the frames it must get first, in order.
 
         Without ``since``: just the ``subscribed`` reply at the current position. With ``since``: ``subscribed``
         with ``recovered=true`` followed by every event after ``since`` up to the current position exactly once,
         or ``reload=true`` when that range cannot be rebuilt from history and the buffer.
+
+        ``frames``: ``history``'s events already encoded, by offset (a `Replay`'s, shared by the subscribers it
+        serves); encoded here when not given.
         """
         recovery = self.recovering.pop(conn, None) or Recovery()
         self.subscribers.add(conn)
         position = self.position
         if since is None:
             return [encode_subscribed(frame_id, self.name, position, recovered=False, reload=False)]
-        events = self._recovered_events(since, history, recovery)
+        events = self._recovered_events(since, history, recovery, frames)
         if events is None:
             return [encode_subscribed(frame_id, self.name, position, recovered=False, reload=True)]
         return [encode_subscribed(frame_id, self.name, position, recovered=True, reload=False), *events]
 
     def _recovered_events(
-        self, since: StreamPosition, history: HistoryResult | None, recovery: Recovery
+        self,
+        since: StreamPosition,
+        history: HistoryResult | None,
+        recovery: Recovery,
+        frames: Mapping[int, str] | None,
     ) -> list[str] | None:
         if recovery.reset or history is None or not history.recoverable or since.epoch != self.epoch:
             return None
         if since.offset > self.offset:
             return None
-        by_offset: dict[int, str] = {}
-        for pub in history.publications:
-            if pub.epoch == self.epoch and since.offset < pub.offset <= self.offset:
-                by_offset[pub.offset] = encode_event(pub)
-        for offset, text in recovery.buffer:
-            if offset > since.offset:
-                by_offset[offset] = text
+        if frames is None:
+            frames = {
+                pub.offset: encode_event(pub)
+                for pub in history.publications
+                if pub.epoch == self.epoch and since.offset < pub.offset <= self.offset
+            }
+        buffered = dict(recovery.buffer) if recovery.buffer else {}
         events: list[str] = []
         for offset in range(since.offset + 1, self.offset + 1):
-            event = by_offset.get(offset)
+            event = buffered.get(offset) or frames.get(offset)
             if event is None:
                 return None
             events.append(event)
@@ -194,6 +207,7 @@ class LocalChannel:
         started = time.perf_counter()
         text = encode_event(pub)
         self.offset = pub.offset
+        self.replay = None  # serves no one now: whoever resumes next needs this event too
         for conn in self.subscribers:
             conn.enqueue(text)
         metrics.DELIVERED.inc(len(self.subscribers))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -58,6 +58,7 @@ from channels.protocol import (
     parse_client_frame,
 )
 from channels.registry import ChannelRegistry
+from channels.replay import Replay
 
 logger = logging.getLogger(__name__)
 
@@ -329,9 +330,10 @@ class Hub:
         sub.local = ch
         ch.begin_recovery(conn)
         history: HistoryResult | None = None
+        frames: Mapping[int, str] | None = None
         if frame.since is not None:
             try:
-                history = await self._read_missed(ch, frame.since)
+                history, frames = await self._read_missed(ch, frame.since)
             except BrokerUnavailable:
                 if self._is_current(conn, sub):
                     self._drop_reservation(conn, sub)
@@ -339,8 +341,8 @@ class Hub:
         if not self._is_current(conn, sub):
             return
         if history is not None:
-            metrics.RECOVERIES.labels(outcome="recovered" if history.recoverable else "reload").inc()
-        for text in ch.finish_recovery(conn, frame.id, frame.since, history):
+            (metrics.RECOVERED if history.recoverable else metrics.RELOADED).inc()
+        for text in ch.finish_recovery(conn, frame.id, frame.since, history, frames):
             conn.enqueue(text)
         sub.live = True
         if ch.presence and self._presence is not None:
@@ -351,7 +353,22 @@ class Hub:
             if self._is_current(conn, sub):
                 await self._presence.join(conn, sub)
 
-    async def _read_missed(self, ch: LocalChannel, since: StreamPosition) -> HistoryResult:
+    async def _read_missed(
+        self, ch: LocalChannel, since: StreamPosition
+    ) -> tuple[HistoryResult, Mapping[int, str] | None]:
+        """History after ``since`` for a subscriber that just began recovering on ``ch`` (no await in between), with
+        its events encoded, by offset, when they come from a `Replay` shared with the others resuming meanwhile."""
+        delivered = ch.position
+        if since.epoch == delivered.epoch and since.offset <= delivered.offset:
+            replay = ch.replay
+            if replay is None or not replay.serves(since, delivered):
+                read = self._broker.history(ch.name, since, self.settings.recovery_limit)
+                replay = ch.replay = Replay(since, delivered, asyncio.ensure_future(read))
+            history = await replay.history()
+            if replay.covers(since):
+                return history, replay.frames()
+            if replay.since == since:
+                return history, None
         history = await self._broker.history(ch.name, since, self.settings.recovery_limit)
         if history.recoverable and since.epoch == ch.epoch and since.offset > ch.offset:
             # The client saw more than this node delivered so far: wait for this node to catch up.
@@ -361,7 +378,7 @@ class Hub:
                     await ch.wait_for(since.offset)
             except TimeoutError:
                 logger.warning("channel %s did not catch up to %d", ch.name, since.offset)
-        return history
+        return history, None
 
     async def _unsubscribe(self, conn: Connection, frame: Unsubscribe) -> None:
         sub = conn.subscriptions.get(frame.channel)

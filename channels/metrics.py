@@ -17,6 +17,7 @@ FANOUT_SECONDS = Histogram(
 CLOSES = Counter("tandem_ws_closes_total", "Connections closed by the server, by close code.", ["code"])
 BROKER_RECONNECTS = Counter("tandem_broker_reconnects_total", "Times the broker re-established its connection.")
 RECOVERIES = Counter("tandem_recoveries_total", "Subscribes with a resume position, by outcome.", ["outcome"])
+RECOVERED, RELOADED = RECOVERIES.labels(outcome="recovered"), RECOVERIES.labels(outcome="reload")  # looked up once
 SUBSCRIPTIONS = Gauge("tandem_ws_subscriptions", "Channel subscriptions of the open connections.")
 QUEUE_DEPTH_MAX = Gauge("tandem_ws_send_queue_depth_max", "Deepest send queue among open connections (frames).")
 LOOP_PASSES = Counter(

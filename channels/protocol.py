@@ -218,6 +218,11 @@ def _dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+# A string as `_dumps` encodes it (ASCII, escaped), without building an encoder per call: what the spliced frames
+# (an event, a ``subscribed`` reply: three per socket that opens a project) use for their channel and epoch.
+_json_string = json.encoder.encode_basestring_ascii
+
+
 def _with_id(frame: JSONObject, frame_id: int | None) -> JSONObject:
     if frame_id is not None:
         frame["id"] = frame_id
@@ -251,8 +256,8 @@ def encode_event(pub: Publication) -> str:
     publication and share the result between subscribers."""
     ts = f'"ts":{pub.ts},' if pub.ts else ""
     return (
-        f'{{"type":"event","channel":{_dumps(pub.channel)},"offset":{pub.offset},'
-        f'"epoch":{_dumps(pub.epoch)},{ts}"data":{pub.data.decode()}}}'
+        f'{{"type":"event","channel":{_json_string(pub.channel)},"offset":{pub.offset},'
+        f'"epoch":{_json_string(pub.epoch)},{ts}"data":{pub.data.decode()}}}'
     )
 
 
@@ -266,8 +271,8 @@ def encode_subscribed(
     """
     tail = "}" if frame_id is None else f',"id":{frame_id}}}'
     return (
-        f'{{"type":"subscribed","channel":{_dumps(channel)},'
-        f'"position":{{"offset":{position.offset},"epoch":{_dumps(position.epoch)}}},'
+        f'{{"type":"subscribed","channel":{_json_string(channel)},'
+        f'"position":{{"offset":{position.offset},"epoch":{_json_string(position.epoch)}}},'
         f'"recovered":{_JSON_BOOL[recovered]},"reload":{_JSON_BOOL[reload]}{tail}'
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, update
-from sqlmodel import select
+from sqlmodel import col, select
 
 from server.accounts.auth import AuthService, actor_for_session
 from server.db import Database, utcnow
@@ -94,6 +94,46 @@ async def test_no_actor_for_an_ended_expired_idle_or_inactive_session(
                 assert await auth.actor_for_token(session, workspace.token("staff")) is None, values
                 assert await actor_for_session(session, staff, hashed, auth.idle) is None, values
                 await session.rollback()
+    finally:
+        await db.close()
+
+
+async def test_a_storms_sessions_are_read_in_one_statement_each_with_its_own_actor(
+    database_url: str, workspace: Workspace, tmp_path: Path
+) -> None:
+    """`AuthService.session_actors`, a reconnect storm's admissions joined: one statement gives each valid session the
+    actor REST authenticates it as, never another's; an unknown, ended or enrolling session gets none; the uses due
+    are recorded in one more statement."""
+    auth = service(tmp_path, database_url)
+    db = Database(database_url)
+    try:
+        await statements_with_sessions_fresh(db)
+        expected = {}
+        for role in ROLES:
+            async with db.session() as session:
+                expected[token_hash(workspace.token(role))] = await auth.actor_for_token(session, workspace.token(role))
+        assert len({actor.user_id for actor in expected.values() if actor is not None}) == len(ROLES)
+        statements: list[str] = []
+        for engine in {db.read_engine, db.write_engine}:
+            event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        unknown = token_hash("no-such-token")
+        assert await auth.session_actors(db, [unknown, *reversed(expected)]) == expected
+        assert len(statements) == 1, statements
+
+        staff, customer = token_hash(workspace.token("staff")), token_hash(workspace.token("customer"))
+        due = utcnow() - dt.timedelta(minutes=5)
+        async with db.session() as session:
+            hashes = col(AuthSession.token_hash)
+            await session.exec(update(AuthSession).where(hashes.in_([staff, customer])).values(last_seen_at=due))
+            await session.exec(update(AuthSession).where(hashes == staff).values(needs_enrolment=True))
+            await session.commit()
+        statements.clear()
+        found = await auth.session_actors(db, list(expected))
+        assert found == {hashed: actor for hashed, actor in expected.items() if hashed != staff}  # staff must enrol
+        assert len(statements) == 2, statements  # the read, and one UPDATE for both uses due
+        async with db.session() as session:
+            rows = await session.exec(select(AuthSession.last_seen_at).where(hashes.in_([staff, customer])))
+            assert all(seen > due + dt.timedelta(minutes=4) for seen in rows.all())
     finally:
         await db.close()
 

@@ -21,7 +21,7 @@ from server.settings import ConfigurationError, load_settings
 from tests.conftest import REDIS
 from tests.crdt.yclient import YClient
 from tests.nodes import Node, bearer, cluster
-from tests.workspace import PASSWORD, Workspace
+from tests.workspace import PASSWORD, ROLES, Workspace
 
 
 async def close_code(socket: ClientConnection, timeout: float = 5.0) -> int | None:
@@ -226,6 +226,46 @@ async def test_an_addresss_sockets_are_capped_signed_in_or_not(
     async with websockets.connect(node.ws) as anonymous:
         assert await close_code(anonymous) == CloseCode.TOO_MANY_SOCKETS
         assert anonymous.close_reason == "too many open sockets for this ip"
+
+
+async def test_sockets_opening_together_share_session_reads_and_each_is_let_in_as_its_own_user(
+    database: tuple[str, Workspace], tmp_path: Path
+) -> None:
+    """A burst of sockets of six users at once (a reconnect storm, small): their sessions are read together, in
+    fewer reads than sockets (`server.live.admission_gate.JoinedReads`), none is turned away, and each socket is
+    let in as its own user: it may subscribe to its own ``user:`` channel and is refused the next user's."""
+    url, ws = database
+    caps = {"TANDEM_WS_MAX_SOCKETS_PER_USER": "0", "TANDEM_WS_MAX_SOCKETS_PER_IP": "0"}
+    roles = list(ROLES) * 25
+    with cluster(tmp_path, url, None, count=1, extra_env=caps) as (node,):
+
+        async def own_and_next(index: int, role: str) -> tuple[str, str]:
+            other = roles[(index + 1) % len(ROLES)]
+            async with websockets.connect(node.ws, additional_headers=bearer(ws.token(role))) as socket:
+                for frame_id, user in ((1, role), (2, other)):
+                    channel = f"user:{ws.users[user]}"
+                    await socket.send(json.dumps({"type": "subscribe", "id": frame_id, "channel": channel}))
+                replies: dict[int, str] = {}
+                while len(replies) < 2:
+                    for line in str(await socket.recv()).split("\n"):  # frames queued together come joined
+                        reply = json.loads(line)
+                        replies[reply["id"]] = reply["type"] if reply["type"] == "subscribed" else reply["code"]
+                return replies[1], replies[2]
+
+        async with asyncio.timeout(60):
+            answers = await asyncio.gather(*(own_and_next(i, role) for i, role in enumerate(roles)))
+        metrics = httpx.get(node.http + "/metrics", timeout=10).text
+    assert answers == [("subscribed", "forbidden")] * len(roles)
+    sessions_read = metric(metrics, "tandem_ws_admission_read_keys_total")
+    assert sessions_read == len(roles)
+    assert metric(metrics, "tandem_ws_admission_reads_total") < sessions_read  # joined
+    assert metric(metrics, "tandem_ws_admissions_refused_total") == 0
+
+
+def metric(text: str, name: str) -> float:
+    values = [float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert len(values) == 1, f"{name} not exported"
+    return values[0]
 
 
 def test_tokens_in_urls_can_be_let_in_for_benchmarks_only(tmp_path: Path) -> None:

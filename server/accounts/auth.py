@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Protocol
@@ -271,6 +271,13 @@ _SESSION_ACTOR_COLUMNS = sa_select(
 ).join(User, col(User.id) == AuthSession.user_id)
 _SESSION_ACTOR = _SESSION_ACTOR_COLUMNS.where(*_VALID_SESSION)
 _SESSION_ACTOR_OF_USER = _SESSION_ACTOR_COLUMNS.where(col(User.id) == bindparam("user_id"), *_VALID_SESSION)
+# Many sockets' sessions in one statement (a reconnect storm's admissions, joined): the same columns and conditions,
+# by a list of token hashes, each row naming its hash.
+_SESSION_ACTORS = _SESSION_ACTOR_COLUMNS.add_columns(col(AuthSession.token_hash)).where(
+    col(User.is_active).is_(True),
+    col(AuthSession.token_hash).in_(bindparam("token_hashes", expanding=True)),
+    _alive(bindparam("now", type_=UTCDateTime), bindparam("cutoff", type_=UTCDateTime)),
+)
 
 
 @dataclass(frozen=True)
@@ -294,20 +301,40 @@ def read_session_actor(
         params["user_id"] = user_id
         statement = _SESSION_ACTOR_OF_USER
     row = conn.execute(statement, params).first()
-    if row is None:
-        return None
-    needs_enrolment, last_seen_at, uid, organization_id, role, client_id, name, memberships, customer_off = row
+    return _session_read(*row) if row is not None else None
+
+
+def read_session_actors(
+    conn: Connection, hashes: Sequence[str], now: dt.datetime, cutoff: dt.datetime
+) -> dict[str, SessionRead]:
+    """`read_session_actor` for many token hashes in one statement: by hash, those that name a valid session of an
+    active user (the others are left out). Synchronous: run it through `Database.read`."""
+    params = {"token_hashes": list(hashes), "now": now, "cutoff": cutoff}
+    return {row[-1]: _session_read(*row[:-1]) for row in conn.execute(_SESSION_ACTORS, params)}
+
+
+def _session_read(
+    needs_enrolment: bool | None,
+    last_seen_at: dt.datetime,
+    uid: int | None,
+    organization_id: int,
+    role: str,
+    client_id: int | None,
+    name: str,
+    memberships: str | None,
+    customer_off: str | None,
+) -> SessionRead:
     off = {} if role in STAFF_ROLES else parse_customer_off(customer_off)  # capabilities are customers' only
     assert uid is not None
     actor = Actor(uid, organization_id, role, client_id, name, parse_memberships(memberships), off)
     return SessionRead(actor, bool(needs_enrolment), last_seen_at)
 
 
-def _touch(hashed: str, now: dt.datetime) -> Callable[[Connection], None]:
+def _touch(hashes: Sequence[str], now: dt.datetime) -> Callable[[Connection], None]:
     def work(conn: Connection) -> None:
         conn.execute(
             sa_update(AuthSession)
-            .where(col(AuthSession.token_hash) == hashed, col(AuthSession.last_seen_at) < now)
+            .where(col(AuthSession.token_hash).in_(list(hashes)), col(AuthSession.last_seen_at) < now)
             .values(last_seen_at=now)
         )
 
@@ -382,8 +409,23 @@ class AuthService:
                     "Set up a second factor first: your organization requires one.", code="enrolment_required"
                 )
             if now - found.last_seen_at > self._touch_interval:
-                await db.write(_touch(hashed, now))
+                await db.write(_touch([hashed], now))
         return found.actor
+
+    async def session_actors(self, db: Database, hashes: Sequence[str]) -> dict[str, Actor]:
+        """`session_actor` for many sockets' admissions at once (a reconnect storm's, joined): the actors of the valid
+        sessions among ``hashes``, read in one Core statement, with the uses due recorded in one ``UPDATE``.
+
+        Returns:
+            By token hash, the actor of each hash that names a valid session past enrolment; a hash with no valid
+            session, or of a session that must enrol a second factor first (it has no sockets), is left out.
+        """
+        now = utcnow()
+        found = await db.read(partial(read_session_actors, hashes=hashes, now=now, cutoff=now - self.idle))
+        due = [hashed for hashed, read in found.items() if now - read.last_seen_at > self._touch_interval]
+        if due:
+            await db.write(_touch(due, now))
+        return {hashed: read.actor for hashed, read in found.items() if not read.needs_enrolment}
 
     async def authenticate(
         self, conn: HTTPConnection, db: Database, session: AsyncSession, *, check_csrf: bool

@@ -7,29 +7,23 @@ token in the URL, which proxies log); the credential names a valid session or AP
 than ``ws_max_sockets_per_user`` open sockets on this node. Refusals close with a code of
 `channels.protocol.CloseCode` (docs/PROTOCOL.md).
 
-Bounded admission: how many sockets may be authenticating at once, and how many may wait.
-
-After a node restart or a network blip every client reconnects at the same moment. Each admission costs a database
-read (the session, its user and memberships in one statement: `AuthService.session_actor`), sometimes a write. Run
-two thousand of them at once and the event loop interleaves two thousand half-done lookups: every one of them, and
-every HTTP request, waits behind all the others, and the connection pool's queue grows without bound. The gate
-lets a few run, a bounded number wait (each for a bounded time), and turns the rest away at once with close code
-1013 "try again later", which clients answer with backoff and jitter (``channels/client.py``, ``web/src/live.ts``).
+The lookups are bounded (``server/live/admission_gate.py``): a session's, nearly every socket's, is joined with
+the others asked meanwhile into one read (`JoinedReads`); a ticket's or a personal API token's holds a slot of the
+`AdmissionGate`. A socket that cannot be served in time is closed with 1013 "try again later".
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -38,6 +32,7 @@ from server.accounts.api_tokens import is_api_token
 from server.accounts.auth import AuthService, Credentials, actor_for_session, refresh_actor_in
 from server.db import Database, Reads, session_of
 from server.errors import Refused
+from server.live.admission_gate import AdmissionBusy, AdmissionGate, JoinedReads
 from server.live.sockets import AccessEpoch, LivePrincipal
 from server.policy import Actor
 from server.policy import Scope as TokenScope
@@ -48,77 +43,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.cluster import RedisCluster
 
-REFUSED = Counter("tandem_ws_admissions_refused_total", "Sockets closed with 1013: too many were being admitted.")
-WAITING = Gauge("tandem_ws_admissions_waiting", "Sockets waiting for their turn to authenticate.")
 CAPPED = Counter("tandem_ws_sockets_capped_total", "Sockets closed with 4430: too many open per user or IP.", ["per"])
-
-
-class AdmissionBusy(Exception):
-    """Too many sockets are being admitted: the caller should close with 1013 and let the client retry."""
-
-
-class AdmissionGate:
-    """At most ``concurrency`` admissions at once; at most ``max_waiting`` waiting, each at most ``wait_seconds``.
-
-    A newcomer is turned away at once, rather than after waiting in vain, when the queue is full or when the queue
-    ahead of it would take longer than ``wait_seconds`` at the recent pace of admissions.
-
-    Args:
-        concurrency: admissions running at once; 0 means unbounded (no gate).
-        max_waiting: admissions allowed to queue for a slot; one more is turned away at once.
-        wait_seconds: how long a queued admission waits for a slot before it is turned away.
-    """
-
-    def __init__(self, concurrency: int, max_waiting: int, wait_seconds: float) -> None:
-        self._slots = asyncio.Semaphore(concurrency) if concurrency > 0 else None
-        self._concurrency = max(concurrency, 1)
-        self._max_waiting = max_waiting
-        self._wait_seconds = wait_seconds
-        # How long one admission holds its slot, smoothed: the expected wait of a newcomer is the queue ahead of
-        # it times this, divided by the slots. Whoever could not get in within the wait is told so at once.
-        self._held_seconds = 0.0
-        self.waiting = 0
-        self.refused = 0
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one admission slot for the body of the ``async with``.
-
-        Raises:
-            AdmissionBusy: the queue is full, or no slot freed up within ``wait_seconds``.
-        """
-        if self._slots is None:
-            yield
-            return
-        if self._slots.locked() and (
-            self.waiting >= self._max_waiting
-            or (self.waiting + 1) * self._held_seconds / self._concurrency > self._wait_seconds
-        ):
-            self._refuse()
-            raise AdmissionBusy("too many sockets waiting to be admitted")
-        self.waiting += 1
-        WAITING.inc()
-        try:
-            async with asyncio.timeout(self._wait_seconds):
-                await self._slots.acquire()
-        except TimeoutError:
-            self._refuse()
-            raise AdmissionBusy("no admission slot within the wait") from None
-        finally:
-            self.waiting -= 1
-            WAITING.dec()
-        started = time.monotonic()
-        try:
-            yield
-        finally:
-            self._slots.release()
-            held = time.monotonic() - started
-            smoothed = self._held_seconds + (held - self._held_seconds) * 0.1
-            self._held_seconds = held if self._held_seconds == 0.0 else smoothed
-
-    def _refuse(self) -> None:
-        self.refused += 1
-        REFUSED.inc()
 
 
 # -- open sockets per user and per IP ---------------------------------------------------------------------------
@@ -283,6 +208,12 @@ class SocketAdmission:
         self.gate = AdmissionGate(
             settings.ws_admit_concurrency, settings.ws_admit_queue, settings.ws_admit_wait_seconds
         )
+        self.sessions: JoinedReads[str, Actor] = JoinedReads(
+            partial(auth.session_actors, db),
+            concurrency=settings.ws_admit_concurrency,
+            max_waiting=settings.ws_admit_queue,
+            wait_seconds=settings.ws_admit_wait_seconds,
+        )
         self.caps = SocketCaps(settings.ws_max_sockets_per_user, settings.ws_max_sockets_per_ip)
         self.url_tokens = settings.ws_url_tokens
         self.epoch = AccessEpoch(float(settings.session_sweep_seconds))
@@ -309,8 +240,9 @@ class SocketAdmission:
     async def admit(self, websocket: WebSocket) -> LivePrincipal | None:
         """Accept a WebSocket, then let it in only if every rule of the module's docstring holds.
 
-        The credential lookup runs through the `AdmissionGate`: when too many sockets are being admitted at once
-        (a reconnect storm) the socket is closed with 1013 "try again later" instead of joining an unbounded queue.
+        The credential lookup is bounded (``server/live/admission_gate.py``): when too many sockets are being
+        admitted at once (a reconnect storm) the socket is closed with 1013 "try again later" instead of joining an
+        unbounded queue.
 
         Returns:
             Who is behind the socket (the actor and the SHA-256 of their session or API token); None after closing
@@ -330,8 +262,7 @@ class SocketAdmission:
         held.append(("ip", ip))
         epoch = self.epoch.value  # before the read: a change announced during it makes the actor stale
         try:
-            async with self.gate.slot():
-                found = await self._lookup(websocket)
+            found = await self._lookup(websocket)
         except AdmissionBusy:
             await websocket.close(CloseCode.TRY_AGAIN_LATER, "server busy, try again later")
             return None
@@ -367,35 +298,44 @@ class SocketAdmission:
         return actor
 
     async def _lookup(self, websocket: WebSocket) -> tuple[Actor, str] | None:
+        """The actor and credential hash behind ``websocket``; None without a valid credential.
+
+        Raises:
+            AdmissionBusy: too many sockets are being admitted.
+        """
         ticket = websocket.query_params.get("ticket")
         if ticket:
-            bound = await self.tickets.redeem(ticket)
-            if bound is None:
-                return None
-            user_id, hashed = bound
-            actor = await self.auth.session_actor(self.db, hashed, user_id=user_id)
-            if actor is None:  # not a session: the ticket may be a personal API token's
-                async with self.db.session() as session:
-                    actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
-            return (actor, hashed) if actor is not None else None
+            async with self.gate.slot():
+                return await self._ticket_lookup(ticket)
         creds = self.auth.credentials(websocket)
         if creds is None and self.url_tokens and websocket.query_params.get("token"):
             creds = Credentials(websocket.query_params["token"], via_cookie=False)  # benchmarks only (settings)
         if creds is None:
             return None
         hashed = token_hash(creds.token)
+        if not is_api_token(creds.token):
+            # A session (nearly every socket, and every one of a reconnect storm): joined with the other sockets'
+            # into one Core read on the reader thread, no ORM session. One that must enrol first is not found.
+            actor = await self.sessions.get(hashed)
+            return (actor, hashed) if actor is not None else None
         try:
-            if not is_api_token(creds.token):
-                # A session (nearly every socket, and every one of a reconnect storm): one Core read on the
-                # reader thread, no ORM session.
-                actor = await self.auth.session_actor(self.db, hashed)
-            else:  # a personal API token, through the ORM as REST authenticates it
-                async with self.db.session() as session:
-                    actor = await self.auth.actor_for_token(session, creds.token)
-                    if session.dirty:  # last_used_at, when it was due
-                        await session.commit()
+            async with self.gate.slot(), self.db.session() as session:  # a personal API token, as REST reads it
+                actor = await self.auth.actor_for_token(session, creds.token)
+                if session.dirty:  # last_used_at, when it was due
+                    await session.commit()
         except Refused:  # a session that must enrol a second factor first has no sockets
             return None
+        return (actor, hashed) if actor is not None else None
+
+    async def _ticket_lookup(self, ticket: str) -> tuple[Actor, str] | None:
+        bound = await self.tickets.redeem(ticket)
+        if bound is None:
+            return None
+        user_id, hashed = bound
+        actor = await self.auth.session_actor(self.db, hashed, user_id=user_id)
+        if actor is None:  # not a session: the ticket may be a personal API token's
+            async with self.db.session() as session:
+                actor = await actor_for_session(session, user_id, hashed, self.auth.idle)
         return (actor, hashed) if actor is not None else None
 
     async def _capped(self, websocket: WebSocket, per: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,88 @@ async def test_two_connections_recovering_at_once_each_get_their_own_range(make_
     assert await a.transport.wait_for_offsets(CHANNEL, 11) == list(range(3, 12))
     assert await b.transport.wait_for_offsets(CHANNEL, 11) == list(range(8, 12))
     await wait_until(lambda: hub.local_subscribers(CHANNEL) == 2)
+
+
+async def resumed(client: HubClient, reply: dict[str, Any], last: int) -> list[int]:
+    assert (reply["type"], reply["recovered"], reply["reload"]) == ("subscribed", True, False)
+    return await client.transport.wait_for_offsets(CHANNEL, last)
+
+
+async def test_subscribers_resuming_together_share_one_history_read_and_each_gets_what_it_missed(
+    broker: Broker, make_hub: HubFactory
+) -> None:
+    """A reconnect storm: one history read (held in flight while they arrive) serves every subscriber resuming at or
+    after its ``since``; each still gets exactly its own missed events, once, in order, then live ones."""
+    counted = InstrumentedBroker(broker)
+    hub = await make_hub(broker=counted)
+    for n in range(1, 11):
+        position = await hub.publish(CHANNEL, {"n": n})
+    counted.history_gate = asyncio.Event()
+    sinces = [3] * 5 + [5] * 5 + [10] * 2  # the first to arrive asks the read, from 3
+    clients = [HubClient(hub, f"u{i}") for i in range(len(sinces))]
+    subscribing = [
+        asyncio.create_task(client.subscribe(CHANNEL, since=StreamPosition(since, position.epoch)))
+        for client, since in zip(clients, sinces, strict=True)
+    ]
+    async with asyncio.timeout(5):
+        await counted.history_entered.wait()
+    await wait_until(lambda: hub.local_subscribers(CHANNEL) == 0 and len(counted.subscribes) == 1, 5, "all asked")
+    for _ in range(10):  # every subscribe reaches the read in flight
+        await asyncio.sleep(0)
+    counted.history_gate.set()
+    async with asyncio.timeout(5):
+        replies = await asyncio.gather(*subscribing)
+    await hub.publish(CHANNEL, {"n": 11})
+    for client, since, reply in zip(clients, sinces, replies, strict=True):
+        assert await resumed(client, reply, 11) == list(range(since + 1, 12))
+    assert counted.history_calls == 1
+
+    # Something new was delivered: whoever resumes now needs it from history too, so reads again.
+    late = HubClient(hub, "late")
+    assert await resumed(late, await late.subscribe(CHANNEL, since=StreamPosition(3, position.epoch)), 11) == list(
+        range(4, 12)
+    )
+    assert counted.history_calls == 2
+
+
+async def test_a_subscriber_resuming_from_before_the_shared_read_reads_its_own(
+    broker: Broker, make_hub: HubFactory
+) -> None:
+    counted = InstrumentedBroker(broker)
+    hub = await make_hub(broker=counted)
+    for n in range(1, 11):
+        position = await hub.publish(CHANNEL, {"n": n})
+    first, earlier = HubClient(hub, "first"), HubClient(hub, "earlier")
+    assert await resumed(first, await first.subscribe(CHANNEL, since=StreamPosition(6, position.epoch)), 10) == [
+        7,
+        8,
+        9,
+        10,
+    ]
+    reply = await earlier.subscribe(CHANNEL, since=StreamPosition(2, position.epoch))
+    assert await resumed(earlier, reply, 10) == list(range(3, 11))
+    assert counted.history_calls == 2
+
+
+async def test_a_subscriber_leaving_during_a_shared_read_does_not_fail_the_others(
+    broker: Broker, make_hub: HubFactory
+) -> None:
+    counted = InstrumentedBroker(broker)
+    hub = await make_hub(broker=counted)
+    for n in range(1, 6):
+        position = await hub.publish(CHANNEL, {"n": n})
+    counted.history_gate = asyncio.Event()
+    leaving, staying = HubClient(hub, "leaving"), HubClient(hub, "staying")
+    since = StreamPosition(1, position.epoch)
+    left = asyncio.create_task(leaving.subscribe(CHANNEL, since=since))
+    async with asyncio.timeout(5):
+        await counted.history_entered.wait()
+    stays = asyncio.create_task(staying.subscribe(CHANNEL, since=since))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    left.cancel()  # its socket's task ends while the read it asked is in flight
+    await hub.disconnect(leaving.conn)
+    counted.history_gate.set()
+    async with asyncio.timeout(5):
+        assert await resumed(staying, await stays, 5) == [2, 3, 4, 5]
+    assert counted.history_calls == 1

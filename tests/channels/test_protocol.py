@@ -95,6 +95,18 @@ def test_event_frame_splices_the_data_bytes_and_is_one_json_line() -> None:
     }
 
 
+@pytest.mark.parametrize("epoch", ["", "ab12cd34", 'quote"and\\slash', "é\u2028"])
+@pytest.mark.parametrize("ts", [0, 1764921600123])
+def test_event_frame_is_the_compact_json_of_the_frame(epoch: str, ts: int) -> None:
+    pub = Publication("project:12:shared", 7, epoch, b'{"a":[1,"\\u00e9"]}', ts)
+    frame: dict[str, object] = {"type": "event", "channel": pub.channel, "offset": 7, "epoch": epoch}
+    if ts:
+        frame["ts"] = ts
+    frame["data"] = {"a": [1, "é"]}
+
+    assert encode_event(pub) == json.dumps(frame, separators=(",", ":"))
+
+
 def test_an_ephemeral_event_frame_has_no_time() -> None:
     assert "ts" not in json.loads(encode_event(Publication("project:12:staff", 0, "", b"{}")))
 
@@ -114,7 +126,7 @@ def test_subscribed_frame() -> None:
 
 @pytest.mark.parametrize("frame_id", [None, 0, 7, 2**53])
 @pytest.mark.parametrize(("recovered", "reload"), [(False, False), (True, False), (False, True)])
-@pytest.mark.parametrize("epoch", ["", "ab12cd34", 'quote"and\\slash'])
+@pytest.mark.parametrize("epoch", ["", "ab12cd34", 'quote"and\\slash', "é\u2028"])
 def test_subscribed_frame_is_the_compact_json_of_the_frame(
     frame_id: int | None, recovered: bool, reload: bool, epoch: str
 ) -> None:
