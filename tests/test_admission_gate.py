@@ -11,6 +11,13 @@ from server.live import admission_gate
 from server.live.admission_gate import AdmissionBusy, AdmissionGate, JoinedReads
 
 
+async def _hold(gate: AdmissionGate, held: asyncio.Event, release: asyncio.Event) -> None:
+    """Take a slot, say so (``held``), keep it until ``release``."""
+    async with gate.slot():
+        held.set()
+        await release.wait()
+
+
 async def test_at_most_concurrency_run_at_once_and_the_rest_wait_their_turn() -> None:
     gate = AdmissionGate(concurrency=3, max_waiting=100, wait_seconds=5)
     running = peak = 0
@@ -20,7 +27,8 @@ async def test_at_most_concurrency_run_at_once_and_the_rest_wait_their_turn() ->
         async with gate.slot():
             running += 1
             peak = max(peak, running)
-            await asyncio.sleep(0.01)
+            for _ in range(3):  # stay a few loop turns, so the others pile up behind the slots
+                await asyncio.sleep(0)
             running -= 1
 
     async with asyncio.timeout(5):
@@ -32,13 +40,9 @@ async def test_at_most_concurrency_run_at_once_and_the_rest_wait_their_turn() ->
 async def test_a_full_queue_turns_newcomers_away_at_once() -> None:
     gate = AdmissionGate(concurrency=1, max_waiting=2, wait_seconds=5)
     release = asyncio.Event()
-
-    async def hold() -> None:
-        async with gate.slot():
-            await release.wait()
-
-    tasks = [asyncio.create_task(hold()) for _ in range(3)]  # one runs, two wait
-    await asyncio.sleep(0.01)
+    held = asyncio.Event()
+    tasks = [asyncio.create_task(_hold(gate, held, release)) for _ in range(3)]  # one runs, two wait
+    await until(lambda: held.is_set() and gate.waiting == 2)
     async with asyncio.timeout(0.5):  # refused at once, not after the wait
         with pytest.raises(AdmissionBusy):
             async with gate.slot():
@@ -51,14 +55,9 @@ async def test_a_full_queue_turns_newcomers_away_at_once() -> None:
 
 async def test_waiting_longer_than_the_wait_is_refused_and_frees_its_place() -> None:
     gate = AdmissionGate(concurrency=1, max_waiting=10, wait_seconds=0.05)
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with gate.slot():
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await asyncio.sleep(0.01)
+    release, held = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(_hold(gate, held, release))
+    await held.wait()
     with pytest.raises(AdmissionBusy):
         async with asyncio.timeout(2), gate.slot():
             pass
@@ -74,14 +73,9 @@ async def test_whoever_could_not_get_in_within_the_wait_is_told_at_once() -> Non
     gate = AdmissionGate(concurrency=1, max_waiting=100, wait_seconds=0.1)
     async with gate.slot():
         await asyncio.sleep(0.2)  # admissions take 0.2 s now
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with gate.slot():
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await asyncio.sleep(0.01)
+    release, held = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(_hold(gate, held, release))
+    await held.wait()
     async with asyncio.timeout(0.05):  # not after waiting the 0.1 s in vain
         with pytest.raises(AdmissionBusy):
             async with gate.slot():
