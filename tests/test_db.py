@@ -23,12 +23,18 @@ from tests.workspace import Workspace
 pytestmark = pytest.mark.both_databases
 
 
+def _statements_of(db: Database) -> list[str]:
+    """The SQL of every statement ``db``'s engine runs from now on, in order."""
+    statements: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    return statements
+
+
 async def test_bump_version_writes_the_changes_and_the_next_version_in_one_statement(
     database_url: str, workspace: Workspace
 ) -> None:
     db = Database(database_url)
-    statements: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    statements = _statements_of(db)
     try:
         async with db.session() as session:
             task = await session.get(Task, workspace.ids["px_shared_task"])
@@ -102,8 +108,7 @@ async def test_insert_at_commit_writes_the_rows_with_the_commit_in_order_one_sta
     db = Database(database_url)
     px = workspace.ids["px"]
     ids: list[int] = []
-    statements: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    statements = _statements_of(db)
     try:
         async with db.session() as session:
             insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit 1"))
@@ -209,8 +214,7 @@ async def test_get_held_answers_from_the_session_what_it_holds_and_reads_the_res
     database_url: str, workspace: Workspace
 ) -> None:
     db = Database(database_url)
-    statements: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    statements = _statements_of(db)
     todo = workspace.ids["px_todo"]
     try:
         async with db.session() as session:
