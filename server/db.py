@@ -421,15 +421,14 @@ def _insert_pending(session: OrmSession) -> None:
     connection = session.connection()
     for (table, _), group in itertools.groupby(pending, key=lambda p: (p.table, tuple(p.values))):
         rows = list(group)
-        stmt = insert(table)
-        callbacks = [row.on_id for row in rows]
-        if any(callbacks):
-            stmt = stmt.returning(table.c.id, sort_by_parameter_order=True)
-        result = connection.execute(stmt, [row.values for row in rows])
-        if any(callbacks):
-            for on_id, inserted in zip(callbacks, result.scalars().all(), strict=True):
-                if on_id is not None:
-                    on_id(inserted)
+        if not any(row.on_id for row in rows):
+            connection.execute(insert(table), [row.values for row in rows])
+            continue
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids = connection.execute(stmt, [row.values for row in rows]).scalars().all()
+        for row, inserted in zip(rows, ids, strict=True):
+            if row.on_id is not None:
+                row.on_id(inserted)
 
 
 @event.listens_for(OrmSession, "after_soft_rollback")
