@@ -33,6 +33,11 @@ REFUSED = Counter("tandem_ws_admissions_refused_total", "Sockets closed with 101
 WAITING = Gauge("tandem_ws_admissions_waiting", "Sockets waiting for their turn to authenticate.")
 
 
+def _smoothed(average: float, sample: float) -> float:
+    """``average`` moved a tenth of the way to ``sample`` (the first sample taken as it is): the recent pace."""
+    return sample if average == 0.0 else average + (sample - average) * 0.1
+
+
 class AdmissionBusy(Exception):
     """Too many sockets are being admitted: the caller should close with 1013 and let the client retry."""
 
@@ -92,9 +97,7 @@ class AdmissionGate:
             yield
         finally:
             self._slots.release()
-            held = time.monotonic() - started
-            smoothed = self._held_seconds + (held - self._held_seconds) * 0.1
-            self._held_seconds = held if self._held_seconds == 0.0 else smoothed
+            self._held_seconds = _smoothed(self._held_seconds, time.monotonic() - started)
 
     def _refuse(self) -> None:
         self.refused += 1
@@ -242,9 +245,7 @@ class JoinedReads(Generic[K, V]):
             return
         finally:
             self._running -= 1
-            held = time.monotonic() - started
-            smoothed = self._read_seconds + (held - self._read_seconds) * 0.1
-            self._read_seconds = held if self._read_seconds == 0.0 else smoothed
+            self._read_seconds = _smoothed(self._read_seconds, time.monotonic() - started)
             READS.inc()
             READ_KEYS.inc(len(batch))
             if self._running == 0 and self._waiting and not self._starting:
