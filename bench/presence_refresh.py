@@ -1,31 +1,30 @@
-"""Presence heartbeat benchmark: what one node's heartbeat of N presence entries costs Redis, per-entry against batched.
+"""Presence heartbeat benchmark: what one node's heartbeat of N presence entries costs Redis, source trees interleaved.
 
 Run ``python -m bench.presence_refresh --help``. Results and their reading are in ``bench/README.md``.
 
-What runs: one process, one real Redis (``--redis-url``, default the machine's 127.0.0.1:6379; a
-``redis+cluster://`` URL measures a Redis Cluster, its counters summed over the primaries; ``--cluster`` starts a
-throwaway three-primary one, tests/conftest.py's, with AOF off), every key under a prefix unique to the run
-(deleted at the end). No sockets are opened: N `channels.connection.Connection` objects on
-a transport that sends nothing each hold one presence subscription (entries spread over ``--rooms`` rooms), and
-`channels.hub_presence.HubPresence` heartbeats them as the hub's housekeeping would every ttl/3. Two paths, each on
-its own keys (both sets stay live, so both see the same store state):
+    .venv/bin/python -m bench.presence_refresh --target before=/work/wt-before --target after=.
+    .venv/bin/python -m bench.presence_refresh --target before=/work/wt-before --target after=. --cluster
 
-- **per-entry** (main before this change): main's heartbeat loop, kept here verbatim: ``PresenceManager.refresh``
-  (one Redis script) per entry, 50 in flight at a time.
-- **batched**: ``HubPresence.heartbeat``, which hands every entry to ``PresenceManager.refresh_many`` (one script per
-  1,000 entries, one call at a time).
+What runs: one real Redis (``--redis-url``, default the machine's 127.0.0.1:6379; a ``redis+cluster://`` URL
+measures a Redis Cluster, its counters summed over the primaries; ``--cluster`` starts a throwaway three-primary one,
+tests/conftest.py's, with AOF off), every key under a prefix unique to the run and target (deleted at the end). Each
+target is a source tree: one process per target, started with that tree on its Python path, plays a node: N
+`channels.connection.Connection` objects on a transport that sends nothing, each joined to one presence room
+(``--rooms`` rooms, round-robin) through the tree's own `channels.hub_presence.HubPresence`, and heartbeats them when
+told to, as the hub's housekeeping does every ttl/3. No sockets are opened. Both nodes stay live, so both see the
+same store state.
 
-Each round runs one heartbeat of each path, the order alternating between rounds, after one warm-up heartbeat of
-each (which writes the entries). Measured around each heartbeat, from the Redis server:
+Each round runs one heartbeat of each target, the order alternating between rounds, after one warm-up heartbeat of
+each. Measured around each heartbeat, from the Redis server:
 
-- **scripts**: ``EVALSHA`` (and ``EVAL``) calls in ``INFO commandstats``: the round trips the heartbeat costs Redis.
+- **scripts**: ``EVALSHA`` (and ``EVAL``) calls in ``INFO commandstats``: the scripts the heartbeat costs Redis.
 - **commands**: ``INFO commandstats`` calls of every command, minus the two ``INFO`` calls of the measurement itself;
   the commands a script runs from Lua are counted too, so this is the work inside the scripts as well.
 - **Redis CPU**: ``used_cpu_user + used_cpu_sys`` of ``INFO cpu``.
 
 The Redis server is shared: other clients' commands and CPU during the heartbeat are counted too. An idle window
 per round (``--idle`` seconds, no heartbeat) measures that background rate, printed beside the results, so it can
-be subtracted. Also measured: the heartbeat's wall time and this process's CPU (client side).
+be subtracted. Also measured: the heartbeat's wall time and the node process's CPU (client side).
 """
 
 from __future__ import annotations
@@ -34,74 +33,90 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from channels.backends.memory import MemoryBroker
 from channels.backends.redis_cluster import redis_client
+
+TTL_SECONDS = 30.0  # the default TANDEM_PRESENCE_TTL_SECONDS: a heartbeat every 10 s
+
+# A node, run by each tree's own Python path; only what every tree since the batched heartbeat has (a join, a
+# heartbeat). Prints "ready" once its entries are stored, then per line on stdin one heartbeat: "wall cpu".
+NODE = """
+import asyncio, sys, time
+from channels.backends.memory import MemoryBroker
 from channels.backends.redis_presence import RedisPresence
 from channels.connection import Connection, Subscription
 from channels.hub_presence import HubPresence, default_describe
-from channels.presence import PresenceInfo
 
-TTL_SECONDS = 30.0  # the default TANDEM_PRESENCE_TTL_SECONDS: a heartbeat every 10 s
-HEARTBEAT_BATCH = 50  # main's _HEARTBEAT_BATCH
+class Silent:
+    async def send_text(self, text): return None
+    def write_frame(self, frame): return True
+    async def close(self, code, reason): return None
 
-
-class SilentTransport:
-    """A socket that takes everything and sends nothing (the heartbeat never writes to sockets)."""
-
-    async def send_text(self, text: str) -> None:
-        return None
-
-    def write_frame(self, frame: bytes) -> bool:
-        return True
-
-    async def close(self, code: int, reason: str) -> None:
-        return None
-
-
-def connections(count: int, rooms: int, tag: str) -> list[Connection]:
-    """``count`` connections, each with one presence entry, spread round-robin over ``rooms`` rooms."""
-    made = []
-    for n in range(count):
-        conn = Connection(SilentTransport(), f"user-{n % 997}", connection_id=f"{tag}-{n}")
+async def main(url, prefix, entries, rooms, ttl):
+    manager = RedisPresence(url, prefix)
+    hub = HubPresence(manager, MemoryBroker(), ttl, default_describe, flush_seconds=0.2)
+    conns = []
+    for n in range(entries):
+        conn = Connection(Silent(), f"user-{n % 997}", connection_id=f"c-{n}")
         channel = f"room:project:{n % rooms}"
-        info = PresenceInfo(conn.id, str(n % 997), f"User {n % 997}", "staff", {"viewing": f"task:{n}"})
-        conn.subscriptions[channel] = Subscription(channel, live=True, presence=info)
-        made.append(conn)
-    return made
+        conn.subscriptions[channel] = Subscription(channel, live=True)
+        conns.append(conn)
+    for start in range(0, entries, 50):
+        await asyncio.gather(*(hub.join(c, s) for c in conns[start:start + 50] for s in c.subscriptions.values()))
+    print("ready", flush=True)
+    for _ in sys.stdin:  # blocking between heartbeats: nothing else runs here
+        wall, cpu = time.perf_counter(), time.process_time()
+        await hub.heartbeat(conns)
+        print(f"{time.perf_counter() - wall} {time.process_time() - cpu}", flush=True)
+    await manager.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])))
+"""
 
 
-async def per_entry_heartbeat(presence: HubPresence, conns: Iterable[Connection]) -> None:
-    """Main's `HubPresence.heartbeat` (8e0802c): one `PresenceManager.refresh` per entry, 50 at a time."""
-    entries = [
-        (conn, sub, sub.presence)
-        for conn in list(conns)
-        for sub in list(conn.subscriptions.values())
-        if sub.presence is not None and not conn.closed
-    ]
-    for start in range(0, len(entries), HEARTBEAT_BATCH):
-        batch = entries[start : start + HEARTBEAT_BATCH]
-        results = await asyncio.gather(
-            *(presence.manager.refresh(sub.channel, info, presence.ttl_seconds) for _, sub, info in batch),
-            return_exceptions=True,
+class Node:
+    """One target's node process."""
+
+    def __init__(self, name: str, tree: Path, url: str, prefix: str, entries: int, rooms: int) -> None:
+        self.name = name
+        self._args = (sys.executable, "-c", NODE, url, prefix, str(entries), str(rooms), str(TTL_SECONDS))
+        self._env = {**os.environ, "PYTHONPATH": str(tree)}
+        self._tree = tree  # also its working directory: ``-c`` puts that first on the path
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout: float = 300) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            *self._args, env=self._env, cwd=self._tree, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
-        follow_ups = []
-        for (conn, sub, info), result in zip(batch, results, strict=True):
-            if isinstance(result, BaseException):
-                continue
-            new, expired = result
-            if new:
-                follow_ups.append(presence._after_refresh(conn, sub, info))
-            follow_ups.extend(presence._announce_expired(sub.channel, gone) for gone in expired)
-        await asyncio.gather(*follow_ups)
+        assert (await asyncio.wait_for(self._line(), timeout)) == "ready", f"{self.name} did not start"
+
+    async def _line(self) -> str:
+        assert self.process is not None and self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name}'s node exited (code {await self.process.wait()})")
+        return line.decode().strip()
+
+    async def heartbeat(self, timeout: float = 120) -> tuple[float, float]:
+        """One heartbeat: (wall seconds, the node's CPU seconds)."""
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write(b"beat\n")
+        await self.process.stdin.drain()
+        wall, cpu = (await asyncio.wait_for(self._line(), timeout)).split()
+        return float(wall), float(cpu)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.stdin is not None:
+            self.process.stdin.close()
+            await asyncio.wait_for(self.process.wait(), 30)
 
 
 @dataclass
@@ -125,11 +140,15 @@ async def server_counters(servers: list[Redis]) -> tuple[int, int, float]:
     return scripts, calls, cpu_seconds
 
 
-async def measure(servers: list[Redis], action: Callable[[], Awaitable[Any]]) -> Sample:
+async def measure(servers: list[Redis], node: Node | None, idle: float = 0.0) -> Sample:
+    """Redis's counters around one heartbeat of ``node`` (or, with None, an idle window of ``idle`` seconds)."""
     scripts0, calls0, cpu0 = await server_counters(servers)
-    client0, wall0 = time.process_time(), time.perf_counter()
-    await action()
-    wall, client = time.perf_counter() - wall0, time.process_time() - client0
+    if node is None:
+        started = time.perf_counter()
+        await asyncio.sleep(idle)
+        wall, client = time.perf_counter() - started, 0.0
+    else:
+        wall, client = await node.heartbeat()
     scripts1, calls1, cpu1 = await server_counters(servers)
     infos = 2 * len(servers)  # the INFOs of server_counters
     return Sample(scripts1 - scripts0, calls1 - calls0 - infos, cpu1 - cpu0, wall, client)
@@ -140,44 +159,44 @@ async def primaries(client: Redis | RedisCluster) -> list[Redis]:
     if isinstance(client, Redis):
         return [client]
     await client.initialize()
-    return [Redis(host=node.host, port=node.port) for node in client.get_primaries()]
+    return [Redis(host=node.host, port=int(node.port)) for node in client.get_primaries()]
 
 
 async def run(args: argparse.Namespace) -> str:
     redis = redis_client(args.redis_url)
     servers = await primaries(redis)
     prefix = f"bench:presence-refresh:{uuid.uuid4().hex[:8]}:"
+    targets: list[tuple[str, Path]] = args.targets
     rows: list[str] = []
     try:
         for rooms in [int(r) for r in args.rooms.split(",")]:
-            paths: dict[str, tuple[HubPresence, list[Connection], Callable[[HubPresence, list[Connection]], Any]]] = {}
-            for name, heartbeat in (
-                ("per-entry", per_entry_heartbeat),
-                ("batched", lambda p, c: p.heartbeat(c)),
-            ):
-                manager = RedisPresence(redis, f"{prefix}{name}:{rooms}:", retention_seconds=args.retention)
-                hub = HubPresence(manager, MemoryBroker(), TTL_SECONDS, default_describe, flush_seconds=0.2)
-                paths[name] = (hub, connections(args.entries, rooms, f"{name}-{rooms}"), heartbeat)
-            for hub, conns, heartbeat in paths.values():  # warm-up: writes the entries (all new)
-                await heartbeat(hub, conns)
-            samples: dict[str, list[Sample]] = {name: [] for name in paths}
-            idle: list[Sample] = []
-            for index in range(args.rounds):
-                order = list(paths) if index % 2 == 0 else list(paths)[::-1]
-                for name in order:
-                    hub, conns, heartbeat = paths[name]
-                    samples[name].append(await measure(servers, lambda h=hub, c=conns, b=heartbeat: b(h, c)))
-                idle.append(await measure(servers, lambda: asyncio.sleep(args.idle)))
-                line = ", ".join(
-                    f"{name} {s.scripts} scripts {s.commands} commands {1e3 * s.redis_cpu:.1f} ms Redis CPU "
-                    f"{1e3 * s.wall:.0f} ms wall"
-                    for name, s in ((n, samples[n][-1]) for n in paths)
-                )
-                print(
-                    f"  rooms={rooms} round {index + 1}: {line}; idle {args.idle}s: {idle[-1].commands} commands "
-                    f"{1e3 * idle[-1].redis_cpu:.1f} ms Redis CPU",
-                    flush=True,
-                )
+            nodes = [
+                Node(name, tree, args.redis_url, f"{prefix}{name}:{rooms}:", args.entries, rooms)
+                for name, tree in targets
+            ]
+            try:
+                for node in nodes:
+                    await node.start()
+                    await node.heartbeat()  # warm-up
+                samples: dict[str, list[Sample]] = {node.name: [] for node in nodes}
+                idle: list[Sample] = []
+                for index in range(args.rounds):
+                    for node in nodes if index % 2 == 0 else nodes[::-1]:
+                        samples[node.name].append(await measure(servers, node))
+                    idle.append(await measure(servers, None, args.idle))
+                    line = ", ".join(
+                        f"{name} {s.scripts} scripts {s.commands} commands {1e3 * s.redis_cpu:.1f} ms Redis CPU "
+                        f"{1e3 * s.wall:.0f} ms wall"
+                        for name, s in ((n, samples[n][-1]) for n in samples)
+                    )
+                    print(
+                        f"  rooms={rooms} round {index + 1}: {line}; idle {args.idle}s: {idle[-1].commands} commands "
+                        f"{1e3 * idle[-1].redis_cpu:.1f} ms Redis CPU",
+                        flush=True,
+                    )
+            finally:
+                for node in nodes:
+                    await node.stop()
             rows += render(args.entries, rooms, samples, idle, args.idle)
     finally:
         for server in servers:  # each server's own keys (a cluster's are spread over its primaries)
@@ -198,7 +217,7 @@ async def run(args: argparse.Namespace) -> str:
 
 
 HEADER = [
-    "| path | entries | rooms | scripts / heartbeat | Redis commands / heartbeat | Redis CPU ms / heartbeat "
+    "| target | entries | rooms | scripts / heartbeat | Redis commands / heartbeat | Redis CPU ms / heartbeat "
     "| Redis CPU % of a core (every 10 s) | wall ms | client CPU ms "
     "| background during the heartbeat (commands, CPU ms) |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -227,20 +246,16 @@ def render(entries: int, rooms: int, samples: dict[str, list[Sample]], idle: lis
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.presence_refresh", description=__doc__.split("\n")[0])
+    parser.add_argument("--target", action="append", default=[], help="NAME=PATH of a source tree (repeatable)")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--cluster", action="store_true", help="measure a throwaway three-primary Redis Cluster")
     parser.add_argument("--entries", type=int, default=10_000, help="presence entries on the node (sockets' worth)")
     parser.add_argument("--rooms", default="10000,100", help="rooms the entries are spread over, comma separated")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per room count")
     parser.add_argument("--idle", type=float, default=1.0, help="seconds of the idle window per round")
-    parser.add_argument(
-        "--retention",
-        type=float,
-        default=60.0,
-        help="RedisPresence retention (s); the batched script extends a room's keys once their TTL fell below "
-        "ttl + retention/2, which back-to-back rounds never reach at 60: a tiny one extends them every round",
-    )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.targets = [(name, Path(tree).resolve()) for name, tree in (t.split("=", 1) for t in args.target or ["this=."])]
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,14 +1,13 @@
 """`HubPresence`: the hub's presence duties — join, leave, update, heartbeat — over a `PresenceManager`.
 
-Entries are stored in the `PresenceManager` (shared between nodes) with a ttl; the hub re-adds every local entry
-every ttl/3 (`heartbeat`, all of the node's entries in one `PresenceManager.refresh_many`: on Redis a script per
-shard per thousand entries, not one per entry), so a node that dies takes its entries with it after at most one
-ttl. Nobody says goodbye for a dead node, so the heartbeat also claims the expired entries of every channel it
-refreshes (in the same call) and the node announces ``left`` for them: each entry is claimed once on one node, so
-``left`` goes out once, at most ttl + ttl/3 (+ one housekeeping interval) after the node died, from any node that has a
-subscriber on the channel (every live subscriber of a presence channel has an entry to refresh). A live entry that
-expired anyway (its node's heartbeat came late) and was announced as left is announced as ``joined`` again by the
-heartbeat that brings it back.
+Entries are stored in the `PresenceManager` (shared between nodes), owned by this node's lease: the hub registers a
+lease before its first entry and renews it every ttl/3 (`heartbeat`: one store call, however many sockets), so a
+node that dies takes its entries with it after at most one ttl. Nobody says goodbye for a dead node, so the
+heartbeat also claims the entries of lapsed leases (`PresenceManager.claim_dead`) and announces ``left`` for them:
+each entry is claimed once on one node, so ``left`` goes out once, at most ttl + ttl/3 (+ one housekeeping
+interval) after the node died. A node whose own lease lapsed while it lived (its heartbeats did not reach the
+store in time) takes a new lease and adds every entry again in one batch (`PresenceManager.add_many`): those that
+were claimed meanwhile, and so announced as left, are announced ``joined`` again.
 
 Presence *changes* (``joined``/``left``/``updated``) are ephemeral: each is published without history on the
 sibling broker channel ``<channel>#presence`` (``#`` cannot appear in a client-visible channel name, so the two
@@ -25,6 +24,7 @@ import asyncio
 import dataclasses
 import logging
 import math
+import uuid
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +41,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PRESENCE_SUFFIX = "#presence"
-# Announcements a heartbeat sends at once (``joined`` again, ``left`` for a dead node's entries, which can be
-# thousands). Well under the Redis client's connection pool (redis-py's asyncio default is 100 connections, shared
-# with joins and leaves): at 200 refreshes in flight, a node with 150 sockets in a room failed a third of them
-# every heartbeat with "Too many connections", and their entries expired under live sockets.
+# Announcements a heartbeat sends at once (``left`` for a dead node's entries, ``joined`` again after a lapse, which
+# can be thousands). Well under the Redis client's connection pool (redis-py's asyncio default is 100 connections,
+# shared with joins and leaves): at 200 calls in flight, a node with 150 sockets in a room failed a third of them
+# every heartbeat with "Too many connections".
 _HEARTBEAT_BATCH = 50
 
 Describe = Callable[[Connection], PresenceInfo]
+Held = tuple[Connection, Subscription, PresenceInfo]  # a socket's entry on one channel
 
 
 def presence_channel(channel: str) -> str:
@@ -87,6 +88,9 @@ class HubPresence:
         # Idle until a change arrives (`changed` wakes it); then one pass per window while changes keep coming.
         self.flusher = Loop("tandem-presence-flush", self._flush, interval=math.inf, clock=clock)
         self._last_flush = -math.inf
+        self._node = ""  # this node's lease, once registered: `_lease`
+        self._leasing = asyncio.Lock()
+        self._unadded: list[Held] = []  # entries a heartbeat failed to add again: the next one retries them
 
     # -- batched delivery --------------------------------------------------------------------------------
 
@@ -177,64 +181,98 @@ class HubPresence:
             await self.manager.remove(channel, info.client_id)
             await self._announce(channel, info, "left")
         except BrokerUnavailable:
-            logger.warning("presence leave on %s not recorded; entry will expire", channel, exc_info=True)
+            logger.warning(
+                "presence leave on %s not recorded; entry goes with the node's lease", channel, exc_info=True
+            )
+
+    async def _lease(self) -> str:
+        """This node's lease id, registered first if it has none (the first entry, or after a lapse)."""
+        if self._node:
+            return self._node
+        async with self._leasing:
+            if not self._node:
+                node = uuid.uuid4().hex
+                await self.manager.register(node, self.ttl_seconds)
+                self._node = node
+        return self._node
 
     async def heartbeat(self, connections: Iterable[Connection]) -> None:
-        """Refresh every presence entry held by ``connections`` in one batch (`PresenceManager.refresh_many`), and
-        announce ``left`` for the expired entries it claimed (those of dead nodes).
+        """Renew this node's lease (one store call), and announce ``left`` for the entries of lapsed leases it
+        claimed (those of dead nodes).
 
-        Each expired entry is claimed once however many nodes heartbeat the channel, so ``left`` is announced
-        once. An entry the store no longer had after its expiry was claimed (others were told it left) is
-        announced ``joined`` again; one whose subscription left while it was being refreshed is removed again.
-        Entries the store failed to refresh are logged and left alone (the next heartbeat, ttl/3 later, tries
-        again): the rest of the batch is refreshed.
+        Each dead entry is claimed once however many nodes heartbeat, so ``left`` is announced once. When this
+        node's own lease had lapsed, it takes a new one and adds its entries again (`_add_again`). A store failure
+        is logged and left to the next heartbeat, ttl/3 later, as are the entries it failed to add again.
         """
-        held = [
-            (conn, sub, sub.presence)
-            for conn in list(connections)
-            for sub in list(conn.subscriptions.values())
-            if sub.presence is not None and not conn.closed
-        ]
+        try:
+            if self._node and not await self.manager.renew(self._node, self.ttl_seconds):
+                logger.warning("presence lease %s lapsed: entries added again under a new lease", self._node)
+                self._node = ""
+                self._unadded = [
+                    (conn, sub, sub.presence)
+                    for conn in list(connections)
+                    for sub in list(conn.subscriptions.values())
+                    if sub.presence is not None and not conn.closed
+                ]
+            if self._unadded:
+                await self._add_again()
+            claimed = await self.manager.claim_dead()
+        except BrokerUnavailable:
+            logger.warning("presence heartbeat failed", exc_info=True)
+            return
+        await self._gathered([self._announce_claimed(channel, info) for channel, info in claimed])
+
+    async def _add_again(self) -> None:
+        """Add the entries of `_unadded` still held by their sockets, in one batch under this node's lease (a new
+        one after a lapse), and announce ``joined`` for those the store no longer had (claimed as dead, so
+        announced as left). Those the store fails to add stay for the next heartbeat."""
+        node = await self._lease()
+        held = [(conn, sub, info) for conn, sub, info in self._unadded if sub.presence is info and not conn.closed]
+        self._unadded = []
         if not held:
             return
-        try:
-            results = await self.manager.refresh_many([(sub.channel, info) for _, sub, info in held], self.ttl_seconds)
-        except BrokerUnavailable as exc:  # the protocol returns failures; a store that raises one fails them all
-            results = [exc] * len(held)
-        failures = [r for r in results if isinstance(r, BrokerUnavailable)]
-        if failures:
+        results = await self.manager.add_many([(sub.channel, info) for _, sub, info in held], node)
+        self._unadded = [
+            entry for entry, result in zip(held, results, strict=True) if isinstance(result, BrokerUnavailable)
+        ]
+        if self._unadded:
             logger.warning(
-                "presence heartbeat: %d of %d refreshes failed", len(failures), len(held), exc_info=failures[0]
+                "presence: %d of %d entries not added again",
+                len(self._unadded),
+                len(held),
+                exc_info=next(r for r in results if isinstance(r, BrokerUnavailable)),
             )
-        follow_ups: list[Coroutine[Any, Any, None]] = []
-        for (conn, sub, info), result in zip(held, results, strict=True):
-            if isinstance(result, BrokerUnavailable):
-                continue
-            new, expired = result
-            if new:
-                follow_ups.append(self._after_refresh(conn, sub, info))
-            follow_ups.extend(self._announce_expired(sub.channel, gone) for gone in expired)
-        for start in range(0, len(follow_ups), _HEARTBEAT_BATCH):
-            await asyncio.gather(*follow_ups[start : start + _HEARTBEAT_BATCH])
+        await self._gathered(
+            [
+                self._after_readd(conn, sub, info)
+                for (conn, sub, info), new in zip(held, results, strict=True)
+                if new is True
+            ]
+        )
 
-    async def _after_refresh(self, conn: Connection, sub: Subscription, info: PresenceInfo) -> None:
+    @staticmethod
+    async def _gathered(announcements: list[Coroutine[Any, Any, None]]) -> None:
+        for start in range(0, len(announcements), _HEARTBEAT_BATCH):
+            await asyncio.gather(*announcements[start : start + _HEARTBEAT_BATCH])
+
+    async def _after_readd(self, conn: Connection, sub: Subscription, info: PresenceInfo) -> None:
         try:
             if sub.presence is info and not conn.closed:
                 await self._announce(sub.channel, info, "joined")
-            else:  # its `leave` ran while the heartbeat re-added it: take it out again
+            else:  # its `leave` ran while the entry was added again: take it out again
                 await self.manager.remove(sub.channel, info.client_id)
         except BrokerUnavailable:
             logger.warning("presence of %s on %s not re-announced", info.client_id, sub.channel, exc_info=True)
 
-    async def _announce_expired(self, channel: str, info: PresenceInfo) -> None:
+    async def _announce_claimed(self, channel: str, info: PresenceInfo) -> None:
         try:
             await self._announce(channel, info, "left")
         except BrokerUnavailable:
-            logger.warning("presence: %s expired on %s, its left not announced", info.client_id, channel)
+            logger.warning("presence: %s's node died, its left on %s not announced", info.client_id, channel)
 
     async def _store_and_announce(self, channel: str, info: PresenceInfo, kind: str) -> None:
         try:
-            await self.manager.add(channel, info, self.ttl_seconds)
+            await self.manager.add(channel, info, await self._lease())
             await self._announce(channel, info, kind)
         except BrokerUnavailable:
             logger.warning("presence %s on %s not recorded", kind, channel, exc_info=True)

@@ -1,22 +1,24 @@
 """Who is on a channel right now: the `PresenceManager` seam and its in-process implementation.
 
-Presence is kept apart from the `Broker` (as centrifuge keeps ``PresenceManager`` apart): it is a set of
-expiring entries, not a stream. Each entry carries its own expiry; a live client's entry is refreshed every ttl/3
-by its node's heartbeat, which hands the store all of the node's entries at once (`PresenceManager.refresh_many`:
-a few calls per store shard, however many sockets), so the entries of a crashed node vanish by themselves once
-their ttl passes. An expired entry is kept aside until one node claims it (`PresenceManager.claim_expired`, or the
-claim every refresh makes on its channel) and tells the channel it ``left``: nobody else said goodbye for the dead
-node. ``channels/backends/redis_presence.py`` is the shared implementation.
+Presence is kept apart from the `Broker` (as centrifuge keeps ``PresenceManager`` apart): it is a set of entries,
+not a stream. Every entry belongs to the node that holds its socket, and lives as long as that node's *lease*: a
+node registers a lease under a fresh id (`PresenceManager.register`) and renews it every ttl/3
+(`PresenceManager.renew`), one call however many sockets it holds, so the store's work for liveness grows with
+nodes, not sockets. When a node dies its lease lapses: its entries stop being listed at once, and the next node to
+look (`PresenceManager.claim_dead`, every node's heartbeat) takes them out and tells their channels they ``left``:
+nobody else says goodbye for a dead node. A node whose lease lapsed while it was alive (stalled, or cut off from
+the store) does not renew it: it registers a new id and adds its entries again (`PresenceManager.add_many`), and
+the entries already claimed are announced ``joined`` again. ``channels/backends/redis_presence.py`` is the shared
+implementation.
 """
 
 from __future__ import annotations
 
 import builtins
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Protocol
 
 from channels.broker import BrokerUnavailable
 
@@ -58,185 +60,151 @@ class PresenceInfo:
         return cls(str(obj["client_id"]), str(obj["user_id"]), str(obj["name"]), str(obj["role"]), data)
 
 
-Refreshed: TypeAlias = tuple[bool, builtins.list[PresenceInfo]]
-"""What one refresh returns: whether the caller announces ``joined`` (as `PresenceManager.add` returns), and the
-expired entries of the channel it claimed (the caller announces ``left`` for each)."""
+Claimed = tuple[str, PresenceInfo]
+"""An entry `PresenceManager.claim_dead` took out: its channel and the entry (the caller announces ``left``)."""
 
 
 class PresenceManager(Protocol):
-    """Expiring presence entries per channel, shared by every node using the same backend.
+    """Presence entries per channel, each owned by a node's lease, shared by every node using the same backend.
 
-    Guarantees: `list` never returns an entry whose ttl has passed since its last `add`; `add` for an existing
-    ``client_id`` replaces the entry and restarts its ttl (a heartbeat). An entry that expires is returned by
-    exactly one `claim_expired` call, whichever node makes it, unless it is added or removed again first.
+    Guarantees: `list` returns the entries whose node's lease holds; `add` for an existing ``client_id`` replaces
+    the entry (and its owner). The entries of a lapsed lease are returned by exactly one `claim_dead` call,
+    whichever node makes it, unless they are added (under a live lease) or removed first. A lease lapses
+    ``ttl_seconds`` after its last `register` or `renew`, and a lapsed lease is never renewed.
     """
 
-    async def add(self, channel: str, info: PresenceInfo, ttl_seconds: float) -> bool:
-        """Add or refresh ``info`` on ``channel``; it expires ``ttl_seconds`` from now unless added again.
-
-        Returns:
-            True when the channel did not hold the entry, or held it only as expired and already claimed (so the
-            channel was told it left): the caller announces ``joined``. False for a refresh, including an entry
-            that expired but was not claimed yet (it is taken back from the claimable ones).
+    async def register(self, node: str, ttl_seconds: float) -> None:
+        """Start the lease of ``node`` (a new, unique id): its entries are listed until ``ttl_seconds`` pass
+        without a `renew`.
 
         Raises:
             BrokerUnavailable: the backing store could not be reached.
         """
 
-    async def refresh(
-        self, channel: str, info: PresenceInfo, ttl_seconds: float
-    ) -> tuple[bool, builtins.list[PresenceInfo]]:
-        """`add`, then `claim_expired` on the same channel, in one round trip (one entry; the hub's heartbeat
-        refreshes all of a node's entries with `refresh_many`).
+    async def renew(self, node: str, ttl_seconds: float) -> bool:
+        """Extend ``node``'s lease to ``ttl_seconds`` from now: one store call, however many entries it owns.
 
         Returns:
-            What `add` returns, and the expired entries this call claimed.
+            False, extending nothing, when the lease had lapsed (or was never registered): its entries may be
+            claimed as dead already. The node then registers a new id and adds its entries again (`add_many`).
 
         Raises:
-            BrokerUnavailable: the backing store could not be reached (neither happened).
+            BrokerUnavailable: the backing store could not be reached.
         """
 
-    async def refresh_many(
-        self, entries: Sequence[tuple[str, PresenceInfo]], ttl_seconds: float
-    ) -> builtins.list[Refreshed | BrokerUnavailable]:
-        """`refresh` every ``(channel, info)`` of ``entries`` (a node's heartbeat), in as few store calls as the
-        store allows: one per shard for a batch of moderate size, not one per entry.
-
-        Per channel, the batch's entries are all stored first, then the channel's expired entries are claimed
-        once: an entry of the batch that had expired but was not claimed yet is taken back, never claimed (and so
-        never announced ``left`` only to be announced ``joined`` again by the same heartbeat).
-
-        Args:
-            entries: the entries to refresh; a ``client_id`` appears at most once per channel.
-            ttl_seconds: each refreshed entry expires this long from now unless refreshed again.
+    async def add(self, channel: str, info: PresenceInfo, node: str) -> bool:
+        """Add or replace ``info`` on ``channel``, owned by ``node``'s lease.
 
         Returns:
-            One result per entry, in order: what `refresh` would return for it, the claimed entries of a channel
-            coming with that channel's first entry in the batch (its later entries claim nothing, unless the store
-            splits a channel of very many entries over calls); or, for an
-            entry the store could not refresh, the `BrokerUnavailable` saying why. A failure affects only the
-            entries it reached (those of one shard, one call or one channel): the others are refreshed, so a
-            partial outage does not let live entries on healthy shards expire.
+            True when the channel did not hold the entry (it was never there, removed, or claimed as dead: the
+            channel was told it left): the caller announces ``joined``. False when it replaced one (an update, or
+            an entry of a lapsed lease not yet claimed, which nobody was told had left).
+
+        Raises:
+            BrokerUnavailable: the backing store could not be reached.
+        """
+
+    async def add_many(
+        self, entries: Sequence[tuple[str, PresenceInfo]], node: str
+    ) -> builtins.list[bool | BrokerUnavailable]:
+        """`add` every ``(channel, info)`` of ``entries`` (a node taking its entries back under a new lease), in as
+        few store calls as the store allows: one per shard for a batch of moderate size, not one per entry.
+
+        Returns:
+            One result per entry, in order: what `add` would return for it or, for an entry the store could not
+            add, the `BrokerUnavailable` saying why. A failure affects only the entries it reached (those of one
+            shard, one call or one channel): the others are added.
 
         Raises:
             Nothing for a store failure: it is in the results.
         """
 
     async def remove(self, channel: str, client_id: str) -> None:
-        """Remove ``client_id``'s entry from ``channel`` (no-op if absent), expired or not: it is not claimed.
+        """Remove ``client_id``'s entry from ``channel`` (no-op if absent): it is not claimed.
 
         Raises:
             BrokerUnavailable: the backing store could not be reached.
         """
 
-    async def claim_expired(self, channel: str) -> builtins.list[PresenceInfo]:
-        """Take the entries of ``channel`` that expired and were not claimed yet (the caller announces ``left``).
-
-        Each expired entry is returned once across every node sharing the store: the claim is atomic. Expired
-        entries nobody claims are forgotten after a while (the store's retention, a minute by default).
+    async def claim_dead(self) -> builtins.list[Claimed]:
+        """Take out the entries of every lapsed lease and forget the lease (the caller announces ``left`` for
+        each entry). Atomic per channel: with several nodes claiming at once, each entry goes to one of them.
 
         Raises:
-            BrokerUnavailable: the backing store could not be reached.
+            BrokerUnavailable: the backing store could not be reached (what was claimed before is not returned
+            twice: the next claim goes on with the rest).
         """
 
     async def list(self, channel: str) -> builtins.list[PresenceInfo]:
-        """Return the unexpired entries on ``channel`` (any order).
+        """Return the entries on ``channel`` whose node's lease holds (any order).
 
         Raises:
             BrokerUnavailable: the backing store could not be reached.
         """
 
     async def close(self) -> None:
-        """Release resources. Entries are left to expire."""
+        """Release resources. Entries are left to their leases."""
 
 
 class MemoryPresence:
-    """A `PresenceManager` for one process (hubs sharing it play nodes sharing a store). Expired entries are moved
-    aside for `claim_expired` when the channel is next read, written or claimed; unclaimed ones are forgotten
-    ``retention_seconds`` after they expired."""
+    """A `PresenceManager` for one process (hubs sharing it play nodes sharing a store)."""
 
-    def __init__(self, *, retention_seconds: float = 60.0) -> None:
-        self._channels: dict[str, dict[str, tuple[float, PresenceInfo]]] = {}
-        self._expired: dict[str, dict[str, tuple[float, PresenceInfo]]] = {}  # channel -> client -> (forget at, info)
-        # channel -> no entry of it expires, and none set aside is forgotten, before this time. Until then a
-        # sweep has nothing to do: joining a room of N entries costs O(1), not a scan of all N (a room of 1,000
-        # sockets connecting made 500,000 entry checks).
-        self._due: dict[str, float] = {}
-        self._retention = retention_seconds
+    def __init__(self) -> None:
+        self._channels: dict[str, dict[str, tuple[str, PresenceInfo]]] = {}  # channel -> client -> (node, info)
+        self._leases: dict[str, float] = {}  # node -> when its lease lapses (monotonic)
+        self._rooms: dict[str, set[str]] = {}  # node -> the channels it may own entries on
 
-    def _sweep(self, channel: str) -> dict[str, tuple[float, PresenceInfo]]:
+    def _live(self, node: str, now: float) -> bool:
+        return self._leases.get(node, -1.0) > now
+
+    async def register(self, node: str, ttl_seconds: float) -> None:
+        self._leases[node] = time.monotonic() + ttl_seconds
+
+    async def renew(self, node: str, ttl_seconds: float) -> bool:
         now = time.monotonic()
-        if now < self._due.get(channel, math.inf):
-            return self._channels.get(channel, {})
-        entries = self._channels.get(channel, {})
-        expired = [client_id for client_id, (expires_at, _) in entries.items() if expires_at <= now]
-        if expired:
-            aside = self._expired.setdefault(channel, {})
-            for client_id in expired:
-                aside[client_id] = (now + self._retention, entries.pop(client_id)[1])
-        aside = self._expired.get(channel, {})
-        for client_id in [c for c, (forget_at, _) in aside.items() if forget_at <= now]:
-            del aside[client_id]
-        if not aside:
-            self._expired.pop(channel, None)
-        if not entries:
-            self._channels.pop(channel, None)
-        due = min((t for t, _ in (*entries.values(), *aside.values())), default=math.inf)
-        if math.isinf(due):
-            self._due.pop(channel, None)
-        else:
-            self._due[channel] = due
-        return entries
+        if not self._live(node, now):
+            return False
+        self._leases[node] = now + ttl_seconds
+        return True
 
-    async def add(self, channel: str, info: PresenceInfo, ttl_seconds: float) -> bool:
-        entries = self._sweep(channel)
-        unclaimed = self._expired.get(channel, {}).pop(info.client_id, None)
-        new = info.client_id not in entries and unclaimed is None
-        expires_at = time.monotonic() + ttl_seconds
-        self._channels.setdefault(channel, entries)[info.client_id] = (expires_at, info)
-        self._due[channel] = min(self._due.get(channel, math.inf), expires_at)
+    async def add(self, channel: str, info: PresenceInfo, node: str) -> bool:
+        entries = self._channels.setdefault(channel, {})
+        new = info.client_id not in entries
+        entries[info.client_id] = (node, info)
+        self._rooms.setdefault(node, set()).add(channel)
         return new
 
-    async def refresh(
-        self, channel: str, info: PresenceInfo, ttl_seconds: float
-    ) -> tuple[bool, builtins.list[PresenceInfo]]:
-        return await self.add(channel, info, ttl_seconds), await self.claim_expired(channel)
-
-    async def refresh_many(
-        self, entries: Sequence[tuple[str, PresenceInfo]], ttl_seconds: float
-    ) -> builtins.list[Refreshed | BrokerUnavailable]:
-        added = [await self.add(channel, info, ttl_seconds) for channel, info in entries]
-        results: builtins.list[Refreshed | BrokerUnavailable] = [(new, []) for new in added]
-        first: dict[str, int] = {}
-        for index, (channel, _) in enumerate(entries):
-            first.setdefault(channel, index)
-        for channel, index in first.items():
-            results[index] = (added[index], await self.claim_expired(channel))
-        return results
+    async def add_many(
+        self, entries: Sequence[tuple[str, PresenceInfo]], node: str
+    ) -> builtins.list[bool | BrokerUnavailable]:
+        return [await self.add(channel, info, node) for channel, info in entries]
 
     async def remove(self, channel: str, client_id: str) -> None:
-        entries = self._sweep(channel)
-        entries.pop(client_id, None)
-        self._expired.get(channel, {}).pop(client_id, None)
-        self._drop_if_empty(channel)
+        entries = self._channels.get(channel, {})
+        owner = entries.pop(client_id, None)
+        if not entries:
+            self._channels.pop(channel, None)
+        if owner is not None and not any(node == owner[0] for node, _ in entries.values()):
+            self._rooms.get(owner[0], set()).discard(channel)
 
     async def list(self, channel: str) -> builtins.list[PresenceInfo]:
-        return [info for _, info in self._sweep(channel).values()]
+        now = time.monotonic()
+        return [info for node, info in self._channels.get(channel, {}).values() if self._live(node, now)]
 
-    async def claim_expired(self, channel: str) -> builtins.list[PresenceInfo]:
-        self._sweep(channel)
-        claimed = [info for _, info in self._expired.pop(channel, {}).values()]
-        self._drop_if_empty(channel)
+    async def claim_dead(self) -> builtins.list[Claimed]:
+        now = time.monotonic()
+        claimed: builtins.list[Claimed] = []
+        for node in [node for node, lapses_at in self._leases.items() if lapses_at <= now]:
+            del self._leases[node]
+            for channel in self._rooms.pop(node, set()):
+                entries = self._channels.get(channel, {})
+                for client_id in [c for c, (owner, _) in entries.items() if owner == node]:
+                    claimed.append((channel, entries.pop(client_id)[1]))
+                if not entries:
+                    self._channels.pop(channel, None)
         return claimed
-
-    def _drop_if_empty(self, channel: str) -> None:
-        if not self._channels.get(channel):
-            self._channels.pop(channel, None)
-            if not self._expired.get(channel):
-                self._expired.pop(channel, None)
-                self._due.pop(channel, None)
 
     async def close(self) -> None:
         self._channels.clear()
-        self._expired.clear()
-        self._due.clear()
+        self._leases.clear()
+        self._rooms.clear()

@@ -14,7 +14,7 @@ from channels.broker import BrokerUnavailable
 from channels.connection import Connection
 from channels.hub import Hub, HubSettings
 from channels.loops import ManualClock
-from channels.presence import PresenceInfo, PresenceManager, Refreshed
+from channels.presence import PresenceInfo, PresenceManager
 from tests.channels.conftest import BrokerFactory, HubFactory, wait_until
 from tests.channels.hubkit import HubClient
 from tests.presence_view import room_view
@@ -97,10 +97,11 @@ async def test_heartbeats_keep_entries_alive_and_a_dead_nodes_entries_expire(
     live_hub = await make_hub(presence=presence, settings=settings, describe=describe)
     client = HubClient(live_hub, "alive")
     await client.subscribe(CHANNEL)
-    # An entry from a node that died without removing it: nobody heartbeats it.
-    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=2)
+    # An entry from a node that died without removing it: nobody renews its lease.
+    await presence.register("ghost-node", 2)
+    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), "ghost-node")
 
-    # The ghost's entry runs out; "alive"'s, written before it with the same ttl, outlives it only by heartbeats.
+    # The ghost's lease runs out; "alive"'s node's, registered before it, outlives it only by heartbeats.
     async with asyncio.timeout(10):
         while "ghost" in (users := [i.user_id for i in await presence.list(CHANNEL)]):
             await asyncio.sleep(0.02)
@@ -164,34 +165,44 @@ async def test_the_entries_of_a_dead_node_are_announced_left_once_by_the_survivo
     )
 
 
-async def test_a_late_heartbeat_after_its_entry_was_announced_left_announces_joined(
+async def lapse(presence: PresenceManager, hub: Hub) -> str:
+    """Let ``hub``'s lease run out as if its heartbeats had stopped reaching the store; returns the lapsed lease."""
+    assert hub._presence is not None
+    node = hub._presence._node
+    async with asyncio.timeout(10):
+        while await presence.renew(node, 0.001):  # each renewal a millisecond long
+            await asyncio.sleep(0.02)
+    return node
+
+
+async def test_a_node_whose_lease_lapsed_adds_its_entries_again_and_announces_joined_for_the_claimed(
     presence: PresenceManager, make_hub: HubFactory
 ) -> None:
     settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
-    hub = await make_hub(presence=presence, settings=settings, describe=describe)
-    watcher, late = HubClient(hub, "watcher"), HubClient(hub, "late")
+    stalled = await make_hub(presence=presence, settings=settings, describe=describe)
+    survivor = await make_hub(presence=presence, settings=settings, describe=describe)
+    watcher, late = HubClient(survivor, "watcher"), HubClient(stalled, "late")
     await watcher.subscribe(CHANNEL)
     await late.subscribe(CHANNEL)
-    entry = late.conn.subscriptions[CHANNEL].presence
-    assert entry is not None
     await wait_until(lambda: late.conn.id in view(watcher), what="the watcher was told late joined")
-    await presence.add(CHANNEL, entry, ttl_seconds=0.1)  # its node stalled: the entry ran out
-    async with asyncio.timeout(10):
-        while "late" in [i.user_id for i in await presence.list(CHANNEL)]:
-            await asyncio.sleep(0.02)
-    assert hub._presence is not None
-    await hub._presence.heartbeat([watcher.conn])  # the watcher's node refreshes its own, and claims the expired
+    old = await lapse(presence, stalled)
+    assert [i.user_id for i in await presence.list(CHANNEL)] == ["watcher"]
+    assert stalled._presence is not None and survivor._presence is not None
+    await survivor._presence.heartbeat(survivor.connections)  # claims the lapsed lease's entries
     await wait_until(lambda: lefts(watcher) == [late.conn.id], what="left for the late entry")
 
-    await hub._presence.heartbeat(hub.connections)  # the node is back: "late" is here after all
+    await stalled._presence.heartbeat(stalled.connections)  # the node is back: "late" is here after all
 
     def joins_of_late() -> int:
         return len([e for e in entries(watcher, "joined") if e["client_id"] == late.conn.id])
 
     await wait_until(lambda: joins_of_late() == 2, what="joined again")  # its first join, and this one
-    await hub._presence.heartbeat(hub.connections)  # an ordinary heartbeat announces nothing
+    assert stalled._presence._node not in ("", old)  # under a new lease
+    for hub in (stalled, survivor):  # ordinary heartbeats announce nothing
+        assert hub._presence is not None
+        await hub._presence.heartbeat(hub.connections)
     await asyncio.sleep(0.1)
-    assert joins_of_late() == 2
+    assert joins_of_late() == 2 and lefts(watcher) == [late.conn.id]
     assert sorted(i.user_id for i in await presence.list(CHANNEL)) == ["late", "watcher"]
 
 
@@ -316,7 +327,7 @@ async def test_two_nodes_batch_the_changes_they_receive_from_redis(
     assert all(len(diffs(c)) < 150 / 2 for c in here)
 
 
-async def test_a_heartbeat_of_more_entries_than_the_redis_pool_holds_refreshes_them_all(
+async def test_a_node_back_from_a_lapse_adds_more_entries_than_the_redis_pool_holds(
     presence: PresenceManager, make_hub: HubFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
@@ -325,15 +336,17 @@ async def test_a_heartbeat_of_more_entries_than_the_redis_pool_holds_refreshes_t
     for client in clients:
         await client.subscribe(CHANNEL)
     assert hub._presence is not None
+    await lapse(presence, hub)
+    assert await presence.list(CHANNEL) == []
 
     await hub._presence.heartbeat(hub.connections)
 
-    assert "refreshes failed" not in caplog.text
+    assert "not added again" not in caplog.text
     assert len(await presence.list(CHANNEL)) == 150
 
 
 class CountingPresence:
-    """A `PresenceManager` that counts the calls it passes on, and fails the refreshes of ``failing`` channels."""
+    """A `PresenceManager` that counts the calls it passes on, and fails the adds of ``failing`` channels."""
 
     def __init__(self, inner: PresenceManager, failing: frozenset[str] = frozenset()) -> None:
         self.inner = inner
@@ -345,18 +358,16 @@ class CountingPresence:
         self.calls[name] += 1
         return getattr(self.inner, name)
 
-    async def refresh_many(
-        self, entries: Sequence[tuple[str, PresenceInfo]], ttl_seconds: float
-    ) -> list[Refreshed | BrokerUnavailable]:
-        self.calls["refresh_many"] += 1
+    async def add_many(self, entries: Sequence[tuple[str, PresenceInfo]], node: str) -> list[bool | BrokerUnavailable]:
+        self.calls["add_many"] += 1
         self.batches.append(len(entries))
         passed = [(channel, info) for channel, info in entries if channel not in self.failing]
-        results = iter(await self.inner.refresh_many(passed, ttl_seconds))
+        results = iter(await self.inner.add_many(passed, node))
         failure = BrokerUnavailable("this shard is down")
         return [failure if channel in self.failing else next(results) for channel, _ in entries]
 
 
-async def test_a_heartbeat_refreshes_every_entry_of_the_node_in_one_batch(
+async def test_a_heartbeat_is_one_lease_renewal_and_one_claim_whatever_the_node_holds(
     presence: PresenceManager, make_hub: HubFactory
 ) -> None:
     counting = CountingPresence(presence)
@@ -373,12 +384,18 @@ async def test_a_heartbeat_refreshes_every_entry_of_the_node_in_one_batch(
 
     await hub._presence.heartbeat(hub.connections)
 
-    assert counting.calls == {"refresh_many": 1}  # one batch: no per-entry refresh, no other store call
+    assert counting.calls == {"renew": 1, "claim_dead": 1}  # nothing per entry
+    await lapse(presence, hub)
+    counting.calls.clear()
+
+    await hub._presence.heartbeat(hub.connections)  # its lease lapsed: a new one, and every entry in one batch
+
+    assert counting.calls == {"renew": 1, "register": 1, "add_many": 1, "claim_dead": 1}
     assert counting.batches == [150]
     assert sum([len(await presence.list(room)) for room in rooms]) == 150
 
 
-async def test_entries_the_store_fails_to_refresh_are_logged_and_the_rest_of_the_heartbeat_goes_on(
+async def test_entries_the_store_fails_to_add_again_are_logged_and_retried_and_the_rest_of_the_heartbeat_goes_on(
     presence: PresenceManager, make_hub: HubFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     broken = "project:13:staff"  # its shard is down
@@ -386,7 +403,8 @@ async def test_entries_the_store_fails_to_refresh_are_logged_and_the_rest_of_the
     settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
     hub = await make_hub(presence=counting, settings=settings, describe=describe)
     # A dead node's entry, which the watcher's room loads when it subscribes.
-    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), ttl_seconds=2)
+    await presence.register("ghost-node", 2)
+    await presence.add(CHANNEL, PresenceInfo("ghost-conn", "ghost", "Ghost", "staff"), "ghost-node")
     watcher, elsewhere = HubClient(hub, "watcher"), HubClient(hub, "elsewhere")
     await watcher.subscribe(CHANNEL)
     await elsewhere.subscribe(broken)
@@ -396,13 +414,17 @@ async def test_entries_the_store_fails_to_refresh_are_logged_and_the_rest_of_the
         while "ghost" in [i.user_id for i in await presence.list(CHANNEL)]:
             await asyncio.sleep(0.02)
     assert hub._presence is not None
+    await lapse(presence, hub)
 
     await hub._presence.heartbeat(hub.connections)  # does not raise
 
-    assert "presence heartbeat: 1 of 2 refreshes failed" in caplog.text
+    assert "presence: 1 of 2 entries not added again" in caplog.text
     await wait_until(lambda: lefts(watcher) == ["ghost-conn"], what="left for the dead entry, despite the failure")
-    assert [i.user_id for i in await presence.list(broken)] == ["elsewhere"]  # untouched: it expires only after ttl
     assert [i.user_id for i in await presence.list(CHANNEL)] == ["watcher"]
+    assert await presence.list(broken) == []  # not added again (and claimed with the old lease)...
+    counting.failing = frozenset()
+    await hub._presence.heartbeat(hub.connections)
+    assert [i.user_id for i in await presence.list(broken)] == ["elsewhere"]  # ... until the next heartbeat
 
 
 async def test_a_heartbeat_announces_a_dead_nodes_hundreds_of_entries_without_exhausting_the_store(
@@ -411,7 +433,8 @@ async def test_a_heartbeat_announces_a_dead_nodes_hundreds_of_entries_without_ex
     settings = HubSettings(presence_prefixes=("project:",), presence_ttl_seconds=30, housekeeping_interval_seconds=30)
     hub = await make_hub(presence=presence, settings=settings, describe=describe)
     dead = [(CHANNEL, PresenceInfo(f"dead-{n}", f"d{n}", "Dead", "staff")) for n in range(300)]
-    await presence.refresh_many(dead, ttl_seconds=3)  # long enough for the watcher to see them first
+    await presence.register("dead-node", 3)  # long enough for the watcher to see them first
+    await presence.add_many(dead, "dead-node")
     watcher = HubClient(hub, "watcher")
     await watcher.subscribe(CHANNEL)
     await watcher.request({"type": "presence_list", "channel": CHANNEL})

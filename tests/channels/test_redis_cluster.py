@@ -203,49 +203,54 @@ async def test_a_presence_batch_follows_a_migrated_slot(own_cluster: RedisShards
     rooms = [f"room:project:{n}" for n in range(12)]
     batch = [(room, _entry(f"c-{room}")) for room in rooms]
     try:
-        assert await presence.refresh_many(batch, ttl_seconds=30) == [(True, [])] * len(batch)
+        await presence.register("node-a", 30)
+        assert await presence.add_many(batch, "node-a") == [True] * len(batch)
         stem = f"{redis_prefix}{{{rooms[0]}}}"
         source = _shard_of(own_cluster, stem)
         target = next(s for s in own_cluster.servers if s is not source)
         await _migrate_slot(key_slot(stem.encode()), source, target, own_cluster.servers)
 
         # The client's slot map still names the old owner: the call there fails, the map is read again, and the
-        # channel is refreshed on its new shard in the same batch.
-        assert await presence.refresh_many(batch, ttl_seconds=30) == [(False, [])] * len(batch)
+        # channel is added on its new shard in the same batch.
+        assert await presence.add_many(batch, "node-a") == [False] * len(batch)
         assert await presence.list(rooms[0]) == [_entry(f"c-{rooms[0]}")]
-        assert _owns(target, f"{stem}:presence") and not _owns(source, f"{stem}:presence")
+        assert _owns(target, f"{stem}:members") and not _owns(source, f"{stem}:members")
     finally:
         await presence.close()
 
 
-async def test_a_presence_batch_refreshes_the_live_shards_when_one_is_down(
+async def test_a_presence_batch_adds_on_the_live_shards_when_one_is_down(
     own_cluster: RedisShards, redis_prefix: str
 ) -> None:
     presence = RedisPresence(own_cluster.url, redis_prefix)
     rooms = [f"room:project:{n}" for n in range(30)]
     batch = [(room, _entry(f"c-{room}")) for room in rooms]
-    down = own_cluster.servers[0]
-    survivors = own_cluster.servers[1:]
+    down = _shard_of(own_cluster, f"{redis_prefix}{{presence}}:leases")  # the shard every lease is on
+    survivors = [server for server in own_cluster.servers if server is not down]
     on_down = {room for room in rooms if _owns(down, f"{redis_prefix}{{{room}}}")}
     assert on_down and len(on_down) < len(rooms)
     for server in survivors:  # keep serving their own slots while a shard is down (the default stops them all)
         with SyncRedis(port=server.port) as node:
             node.config_set("cluster-require-full-coverage", "no")
     try:
-        assert await presence.refresh_many(batch, ttl_seconds=30) == [(True, [])] * len(batch)
+        await presence.register("node-a", 30)
+        assert await presence.add_many(batch, "node-a") == [True] * len(batch)
+        assert await presence.list(rooms[0]) == [_entry(f"c-{rooms[0]}")]
         down.stop()
 
-        results = await presence.refresh_many(batch, ttl_seconds=30)  # does not raise
+        results = await presence.add_many(batch, "node-a")  # does not raise
 
         for (room, _), result in zip(batch, results, strict=True):
             if room in on_down:
                 assert isinstance(result, BrokerUnavailable), (room, result)
             else:
-                assert result == (False, []), (room, result)
+                assert result is False, (room, result)
+        live = next(room for room in rooms if room not in on_down)  # still listed, by the leases last read
+        assert await presence.list(live) == [_entry(f"c-{live}")]
     finally:
         down.start()
-        async with asyncio.timeout(30):  # the shard is back: every entry refreshes again
-            while any(isinstance(r, BrokerUnavailable) for r in await presence.refresh_many(batch, 30)):
+        async with asyncio.timeout(30):  # the shard is back: every entry is added again
+            while any(isinstance(r, BrokerUnavailable) for r in await presence.add_many(batch, "node-a")):
                 await asyncio.sleep(0.2)
         for server in survivors:
             with SyncRedis(port=server.port) as node:
