@@ -46,8 +46,9 @@ from channels.backends.redis_cluster import redis_client
 
 TTL_SECONDS = 30.0  # the default TANDEM_PRESENCE_TTL_SECONDS: a heartbeat every 10 s
 
-# A node, run by each tree's own Python path; only what every tree since the batched heartbeat has (a join, a
-# heartbeat). Prints "ready" once its entries are stored, then per line on stdin one heartbeat: "wall cpu".
+# A node, run by each tree's own Python path; only what every tree since the batched heartbeat has (a join, a leave,
+# a heartbeat). Prints "ready" once its entries are stored, then per line on stdin ("beat" or "churn") one heartbeat
+# or one leave and join again of every entry: "wall cpu".
 NODE = """
 import asyncio, sys, time
 from channels.backends.memory import MemoryBroker
@@ -69,12 +70,21 @@ async def main(url, prefix, entries, rooms, ttl):
         channel = f"room:project:{n % rooms}"
         conn.subscriptions[channel] = Subscription(channel, live=True)
         conns.append(conn)
-    for start in range(0, entries, 50):
-        await asyncio.gather(*(hub.join(c, s) for c in conns[start:start + 50] for s in c.subscriptions.values()))
+    async def join_all():
+        for start in range(0, entries, 50):
+            await asyncio.gather(*(hub.join(c, s) for c in conns[start:start + 50] for s in c.subscriptions.values()))
+
+    async def churn():  # every socket leaves its room and joins it again: what a reconnecting node costs
+        for start in range(0, entries, 50):
+            await asyncio.gather(*(hub.leave(name, s.presence) for c in conns[start:start + 50]
+                                   for name, s in c.subscriptions.items()))
+        await join_all()
+
+    await join_all()
     print("ready", flush=True)
-    for _ in sys.stdin:  # blocking between heartbeats: nothing else runs here
+    for line in sys.stdin:  # blocking between commands: nothing else runs here
         wall, cpu = time.perf_counter(), time.process_time()
-        await hub.heartbeat(conns)
+        await (churn() if line.strip() == "churn" else hub.heartbeat(conns))
         print(f"{time.perf_counter() - wall} {time.process_time() - cpu}", flush=True)
     await manager.close()
 
@@ -105,10 +115,10 @@ class Node:
             raise RuntimeError(f"{self.name}'s node exited (code {await self.process.wait()})")
         return line.decode().strip()
 
-    async def heartbeat(self, timeout: float = 120) -> tuple[float, float]:
-        """One heartbeat: (wall seconds, the node's CPU seconds)."""
+    async def do(self, command: str, timeout: float = 300) -> tuple[float, float]:
+        """One ``beat`` or ``churn``: (wall seconds, the node's CPU seconds)."""
         assert self.process is not None and self.process.stdin is not None
-        self.process.stdin.write(b"beat\n")
+        self.process.stdin.write(f"{command}\n".encode())
         await self.process.stdin.drain()
         wall, cpu = (await asyncio.wait_for(self._line(), timeout)).split()
         return float(wall), float(cpu)
@@ -140,15 +150,15 @@ async def server_counters(servers: list[Redis]) -> tuple[int, int, float]:
     return scripts, calls, cpu_seconds
 
 
-async def measure(servers: list[Redis], node: Node | None, idle: float = 0.0) -> Sample:
-    """Redis's counters around one heartbeat of ``node`` (or, with None, an idle window of ``idle`` seconds)."""
+async def measure(servers: list[Redis], node: Node | None, command: str = "beat", idle: float = 0.0) -> Sample:
+    """Redis's counters around one ``command`` of ``node`` (or, with None, an idle window of ``idle`` seconds)."""
     scripts0, calls0, cpu0 = await server_counters(servers)
     if node is None:
         started = time.perf_counter()
         await asyncio.sleep(idle)
         wall, client = time.perf_counter() - started, 0.0
     else:
-        wall, client = await node.heartbeat()
+        wall, client = await node.do(command)
     scripts1, calls1, cpu1 = await server_counters(servers)
     infos = 2 * len(servers)  # the INFOs of server_counters
     return Sample(scripts1 - scripts0, calls1 - calls0 - infos, cpu1 - cpu0, wall, client)
@@ -168,6 +178,7 @@ async def run(args: argparse.Namespace) -> str:
     prefix = f"bench:presence-refresh:{uuid.uuid4().hex[:8]}:"
     targets: list[tuple[str, Path]] = args.targets
     rows: list[str] = []
+    churn_rows: list[str] = []
     try:
         for rooms in [int(r) for r in args.rooms.split(",")]:
             nodes = [
@@ -177,13 +188,16 @@ async def run(args: argparse.Namespace) -> str:
             try:
                 for node in nodes:
                     await node.start()
-                    await node.heartbeat()  # warm-up
+                    await node.do("beat")  # warm-up
                 samples: dict[str, list[Sample]] = {node.name: [] for node in nodes}
+                churns: dict[str, list[Sample]] = {node.name: [] for node in nodes}
                 idle: list[Sample] = []
                 for index in range(args.rounds):
                     for node in nodes if index % 2 == 0 else nodes[::-1]:
                         samples[node.name].append(await measure(servers, node))
-                    idle.append(await measure(servers, None, args.idle))
+                        if args.churn:
+                            churns[node.name].append(await measure(servers, node, "churn"))
+                    idle.append(await measure(servers, None, idle=args.idle))
                     line = ", ".join(
                         f"{name} {s.scripts} scripts {s.commands} commands {1e3 * s.redis_cpu:.1f} ms Redis CPU "
                         f"{1e3 * s.wall:.0f} ms wall"
@@ -198,6 +212,8 @@ async def run(args: argparse.Namespace) -> str:
                 for node in nodes:
                     await node.stop()
             rows += render(args.entries, rooms, samples, idle, args.idle)
+            if args.churn:
+                churn_rows += render(args.entries, rooms, churns, idle, args.idle)
     finally:
         for server in servers:  # each server's own keys (a cluster's are spread over its primaries)
             keys = [key async for key in server.scan_iter(match=f"{prefix}*", count=1000)]
@@ -213,7 +229,9 @@ async def run(args: argparse.Namespace) -> str:
             if server is not redis:
                 await server.aclose()
         await redis.aclose()
-    return "\n".join(HEADER + rows)
+    churned = ["", "Every entry leaving and joining again (one leave and one join each, 50 at a time):", ""]
+    churn_header = [HEADER[0].replace("/ heartbeat", "/ churn of all"), HEADER[1]]
+    return "\n".join(HEADER + rows + (churned + churn_header + churn_rows if churn_rows else []))
 
 
 HEADER = [
@@ -252,6 +270,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--entries", type=int, default=10_000, help="presence entries on the node (sockets' worth)")
     parser.add_argument("--rooms", default="10000,100", help="rooms the entries are spread over, comma separated")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per room count")
+    parser.add_argument("--churn", action="store_true", help="also measure every entry leaving and joining again")
     parser.add_argument("--idle", type=float, default=1.0, help="seconds of the idle window per round")
     args = parser.parse_args(argv)
     args.targets = [(name, Path(tree).resolve()) for name, tree in (t.split("=", 1) for t in args.target or ["this=."])]
