@@ -4,7 +4,8 @@ The hub never awaits a client. Fan-out calls `Connection.enqueue`, which is O(1)
 first time in this event-loop turn, put the connection on its loop's `WriteBatcher`. At the start of the next
 turn the batcher flushes every connection that received frames: what is queued goes out as one text message
 (frames joined by ``"\\n"``, up to ``max_message_bytes``), so a burst costs one WebSocket message per turn rather
-than one per frame, and a quiet channel costs one message per event with no task per subscriber.
+than one per frame, and a quiet channel costs one message per event with no task per subscriber. In a sustained
+burst of large flushes the batcher waits a few milliseconds longer (`WriteBatcher`), so each message carries more.
 
 The send is started *eagerly*: the transport's ``send_text`` coroutine is stepped in place, and for an ASGI
 server whose socket buffer has room (uvicorn's ``send`` awaits nothing then) it completes right there, as
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -67,13 +69,26 @@ class WriteBatcher:
 
     One per event loop (`for_running_loop`): a publication fanned out to N sockets schedules one callback, not
     N task wake-ups, and publications arriving in the same turn share each socket's message.
+
+    In a burst it waits a little longer, as centrifuge's writers join what queued while they wrote. A burst is
+    frames arriving for a large flush (``large`` connections or more) less than ``window`` seconds after the large
+    flush before it ended; then the next frames to arrive that soon wait until ``window`` after that flush ended,
+    so the publications of the window leave as one message per socket instead of one each (a write per socket is
+    most of a delivery's cost). Frames arriving later than the window, as paced publications do (20 a second, each
+    flush over in a few milliseconds), turn the burst off and go out at the next turn: they are never held.
     """
 
     _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatcher] = weakref.WeakKeyDictionary()
+    window = 0.020
+    large = 100
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._dirty: list[Connection] = []
+        # When the last large flush ended, by time.monotonic (uvloop's loop.time stands still within a turn).
+        self._large_ended = -float("inf")
+        self._marked_at = -float("inf")  # when the frames of the coming flush began to arrive
+        self._bursting = False  # the last large flush's frames arrived within the window after the one before
 
     @classmethod
     def for_running_loop(cls) -> WriteBatcher:
@@ -85,19 +100,30 @@ class WriteBatcher:
         return batcher
 
     def mark(self, conn: Connection) -> None:
-        """Flush ``conn`` at the start of the next turn (the caller marks each connection once per turn)."""
+        """Flush ``conn`` at the start of the next turn or, in a burst, once the window after the last large flush
+        has passed (the caller marks each connection once per flush)."""
         if not self._dirty:
-            self._loop.call_soon(self._flush)
+            self._marked_at = now = time.monotonic()
+            wait = self._large_ended + self.window - now if self._bursting else 0.0
+            if wait > 0:
+                self._loop.call_later(wait, self._flush)
+            else:
+                self._loop.call_soon(self._flush)
         self._dirty.append(conn)
 
     def _flush(self) -> None:
         dirty, self._dirty = self._dirty, []
+        large = len(dirty) >= self.large
+        if large:
+            self._bursting = self._marked_at - self._large_ended < self.window
         # A publication's frame text is one object shared by its subscribers' queues, so connections that were
         # given the same frames this turn send the same message: it is framed once, here, for all of them. The
         # keys hold the texts, so no key can be confused with another while the flush runs.
         frames: Frames = {}
         for conn in dirty:
             conn._flush(frames)  # the batcher is the connection's other half
+        if large:
+            self._large_ended = time.monotonic()  # the window counts from here: the writes take most of a window
 
 
 @dataclass(frozen=True, slots=True)

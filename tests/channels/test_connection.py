@@ -164,6 +164,80 @@ async def test_a_free_socket_is_written_in_place_once_per_turn_with_what_the_tur
     await conn.close(CloseCode.NORMAL, "")
 
 
+def write_all(conns: list[Connection], text: str) -> None:
+    for conn in conns:
+        conn.enqueue(text)
+
+
+async def test_in_a_burst_a_flush_waits_out_the_window_and_takes_what_came_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection.WriteBatcher, "window", 0.5)  # long: nothing here runs that slowly
+    monkeypatch.setattr(connection.WriteBatcher, "large", 3)
+    transports = [CountingTransport() for _ in range(3)]
+    conns = [Connection(t, f"u{i}") for i, t in enumerate(transports)]
+    for conn in conns:
+        conn.start()
+
+    write_all(conns, "a")
+    await asyncio.sleep(0)
+    assert [t.messages for t in transports] == [["a"]] * 3  # a lone large flush: at once, as a paced event
+    write_all(conns, "b")
+    await asyncio.sleep(0)
+    assert [t.messages for t in transports] == [["a", "b"]] * 3  # a second, close behind: a burst begins
+    write_all(conns, "c")
+    await asyncio.sleep(0)
+    assert [t.messages for t in transports] == [["a", "b"]] * 3  # held for the window...
+    write_all(conns, "d")
+    conns[0].enqueue("e")
+
+    await wait_until(lambda: all(len(t.messages) == 3 for t in transports), within=5)
+    # ... and what came meanwhile leaves with it, one message per socket.
+    assert [t.messages[2] for t in transports] == ["c\nd\ne", "c\nd", "c\nd"]
+    for conn in conns:
+        await conn.close(CloseCode.NORMAL, "")
+
+
+async def test_frames_arriving_after_the_window_go_out_at_once_and_end_the_burst(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection.WriteBatcher, "window", 0.05)
+    monkeypatch.setattr(connection.WriteBatcher, "large", 3)
+    transports = [CountingTransport() for _ in range(3)]
+    conns = [Connection(t, f"u{i}") for i, t in enumerate(transports)]
+    for conn in conns:
+        conn.start()
+    for text in ("a", "b"):  # a burst begins
+        write_all(conns, text)
+        await asyncio.sleep(0)
+
+    await asyncio.sleep(0.06)  # the next publication comes later than the window: the paced case
+    write_all(conns, "c")
+    await asyncio.sleep(0)
+    assert [t.messages for t in transports] == [["a", "b", "c"]] * 3  # not held
+    write_all(conns, "d")  # close behind it, but the burst is over: a new one begins with this flush
+    await asyncio.sleep(0)
+    assert [t.messages for t in transports] == [["a", "b", "c", "d"]] * 3
+    for conn in conns:
+        await conn.close(CloseCode.NORMAL, "")
+
+
+async def test_small_flushes_never_start_a_burst(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection.WriteBatcher, "window", 0.5)
+    monkeypatch.setattr(connection.WriteBatcher, "large", 3)
+    transports = [CountingTransport() for _ in range(2)]  # fewer than a large flush: a quiet project's sockets
+    conns = [Connection(t, f"u{i}") for i, t in enumerate(transports)]
+    for conn in conns:
+        conn.start()
+
+    for n in range(5):  # back to back, each goes out in the next turn
+        write_all(conns, str(n))
+        await asyncio.sleep(0)
+        assert [len(t.messages) for t in transports] == [n + 1] * 2
+    for conn in conns:
+        await conn.close(CloseCode.NORMAL, "")
+
+
 async def test_a_send_that_waits_for_the_peer_keeps_later_frames_behind_it() -> None:
     transport = CountingTransport()
     conn = Connection(transport, "u1")
