@@ -52,8 +52,11 @@ class MonotonicClock:
     async def wait(self, seconds: float, wake: asyncio.Event) -> None:
         if wake.is_set() or seconds <= 0:
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that lands in the turn the event is
+        # set (it returns the result instead), and the loop's `stop` then waited forever for a task that went on.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=None if math.isinf(seconds) else seconds)
+            async with asyncio.timeout(None if math.isinf(seconds) else seconds):
+                await wake.wait()
 
 
 class ManualClock:

@@ -126,3 +126,23 @@ async def test_stop_cancels_a_pass_in_flight() -> None:
 
 async def _nothing() -> None:
     return None
+
+
+async def test_a_loop_woken_and_stopped_in_the_same_turn_stops() -> None:
+    # On Python 3.11, asyncio.wait_for returned the woken wait instead of raising the cancel that came in the same
+    # turn: the loop went on and `stop` waited for it forever (a hub's close hung in CI this way).
+    passes = 0
+
+    async def step() -> None:
+        nonlocal passes
+        passes += 1
+
+    loop = Loop("woken-and-stopped", step, interval=30)  # the real clock: its wait is what is under test
+    loop.start()
+    await asyncio.sleep(0)  # the task is waiting for its first pass
+
+    loop.wake()
+    async with asyncio.timeout(5):
+        await loop.stop()
+
+    assert not loop.running and passes == 0
