@@ -153,8 +153,7 @@ class RedisPresence:
         self._live = self._redis.register_script(_LIVE)
         self._lapsed = self._redis.register_script(_LAPSED)
         self._evict = self._redis.register_script(_EVICT)
-        self._cluster = isinstance(self._redis, RedisCluster)
-        self._add_many_body = (_CROSS_SLOT if self._cluster else "") + _ADD_MANY
+        self._add_many_body = (_CROSS_SLOT if isinstance(self._redis, RedisCluster) else "") + _ADD_MANY
         self._add_many_sha = hashlib.sha1(self._add_many_body.encode()).hexdigest()
         # Per node of this process: channel -> its clients here (what `rooms` must hold), and the lock that keeps
         # adding a room and taking rooms out in order.
