@@ -134,6 +134,32 @@ async def test_insert_at_commit_writes_the_rows_with_the_commit_in_order_one_sta
         await db.close()
 
 
+async def test_a_changes_feed_row_and_outbox_event_go_in_one_statement_on_postgresql(
+    database_url: str, database_engine: str, workspace: Workspace
+) -> None:
+    db = Database(database_url)
+    px = workspace.ids["px"]
+    ids: list[int] = []
+    statements = _statements_of(db)
+    try:
+        async with db.session() as session:
+            insert_at_commit(session, ACTIVITY_EVENTS, _feed_row(px, "at-commit together"))  # created_at: a default
+            insert_at_commit(session, OUTBOX_EVENTS, {"channels": "c", "payload": "{}", "node_id": "n"}, ids.append)
+            statements.clear()
+            await session.commit()
+        inserts = [s for s in statements if "INSERT INTO" in s.upper()]
+        # PostgreSQL: one round trip, each table's INSERT a WITH clause; SQLite has no INSERT inside WITH.
+        assert len(inserts) == (1 if database_engine == "postgresql" else 2), "\n".join(statements)
+        assert await _titles(db, px) == ["at-commit together"]
+        async with db.session() as session:
+            feed = (await session.exec(select(ActivityEvent).where(ActivityEvent.title == "at-commit together"))).one()
+            assert feed.created_at is not None and feed.changes == "{}"  # column defaults, filled in
+            (outbox,) = (await session.exec(select(OutboxEvent).where(col(OutboxEvent.id).in_(ids)))).all()
+            assert len(outbox.event_id) == 32 and outbox.created_at is not None
+    finally:
+        await db.close()
+
+
 async def test_insert_at_commit_drops_what_a_rolled_back_savepoint_or_transaction_recorded(
     database_url: str, workspace: Workspace
 ) -> None:
