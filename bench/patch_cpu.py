@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.patch_cpu                                   # this tree, SQLite and PostgreSQL
     .venv/bin/python -m bench.patch_cpu --target before=/work/wt-base --target after=. --databases sqlite
+    .venv/bin/python -m bench.patch_cpu --sessions 3000                   # every PATCH by a session not seen before
 
 Each target is a source tree: its own seeded workspace (migrated and seeded by that tree, so an older tree runs on
 the schema it knows) and one uvicorn node started from it, pinned to the server core; this process, the client, runs
@@ -10,6 +11,10 @@ on the other. A round sends ``--patches`` PATCHes one after another, each moving
 every thread, from ``/proc``) before and after: CPU per PATCH. PostgreSQL's own processes are reported apart. The
 targets take turns in every round, each going first in turn, so a slow spell of a shared machine falls on all.
 Reported per round, then the median and the worst round per target and database, against the aim.
+
+By default every PATCH carries the same session, as one person moving cards does; a node that read that session
+since the last control message does not read it again (server/accounts/session_cache.py). ``--sessions N`` has the
+PATCHes take N sessions in turn: with N above the PATCHes sent, each is the first its node sees of its session.
 """
 
 from __future__ import annotations
@@ -39,11 +44,36 @@ ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 # Run by each tree's own Python path: migrate and seed, print what the benchmark needs.
 SEED = """
-import json, sys
+import asyncio, datetime as dt, json, sys
 from tests.workspace import seed_database
+from server.db import Database, utcnow
+from server.models import AuthSession
+from server.security import new_token, token_hash
 ws = seed_database(sys.argv[1])
+tokens = [ws.token("staff")]
+
+async def more_sessions(count):
+    # More sessions of the staff user, used ahead (no PATCH is due to record a use).
+    db = Database(sys.argv[1])
+    try:
+        async with db.session() as session:
+            now = utcnow()
+            fresh = [new_token() for _ in range(count)]
+            session.add_all(
+                AuthSession(user_id=ws.users["staff"], token_hash=token_hash(token), created_at=now,
+                            last_seen_at=now + dt.timedelta(days=1), expires_at=now + dt.timedelta(days=14),
+                            user_agent="bench.patch_cpu")
+                for token in fresh
+            )
+            await session.commit()
+        return fresh
+    finally:
+        await db.close()
+
+if int(sys.argv[2]) > 1:
+    tokens = asyncio.run(more_sessions(int(sys.argv[2])))
 print(json.dumps({"task": ws.ids["px_shared_task"], "statuses": [ws.ids["px_todo"], ws.ids["px_active"]],
-                  "token": ws.token("staff")}))
+                  "tokens": tokens}))
 """
 
 
@@ -56,6 +86,8 @@ class Node:
     task: int
     statuses: list[int]
     log: Path
+    tokens: list[str]  # the sessions the PATCHes take in turn
+    sent: int = 0
 
     @property
     def pids(self) -> list[int]:
@@ -100,11 +132,17 @@ def _drop_postgres_database(url: str) -> None:
     admin.dispose()
 
 
-def _start_node(tree: Path, database: str, work: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any], str]:
+def _start_node(
+    tree: Path, database: str, work: Path, sessions: int
+) -> tuple[subprocess.Popen[bytes], dict[str, Any], str]:
     work.mkdir(parents=True)
     url = f"sqlite:///{work / 'tandem.db'}" if database == "sqlite" else _postgres_database()
     seeded = subprocess.run(
-        [sys.executable, "-c", SEED, url], cwd=tree, env=_tree_env(tree), capture_output=True, check=True
+        [sys.executable, "-c", SEED, url, str(sessions)],
+        cwd=tree,
+        env=_tree_env(tree),
+        capture_output=True,
+        check=True,
     )
     seed = json.loads(seeded.stdout.decode().strip().splitlines()[-1])
     port = free_port()
@@ -130,22 +168,26 @@ def _start_node(tree: Path, database: str, work: Path) -> tuple[subprocess.Popen
     return process, seed, url
 
 
-async def start(name: str, tree: Path, database: str, work: Path) -> Node:
-    process, seed, url = await asyncio.to_thread(_start_node, tree, database, work)
-    http = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{seed['port']}", headers={"authorization": f"Bearer {seed['token']}"}, timeout=15
-    )
-    task, statuses = seed["task"], seed["statuses"]
-    assert isinstance(task, int) and isinstance(statuses, list)
-    return Node(name, database if database == "sqlite" else url, process, http, task, statuses, work / "node.log")
+async def start(name: str, tree: Path, database: str, work: Path, sessions: int) -> Node:
+    process, seed, url = await asyncio.to_thread(_start_node, tree, database, work, sessions)
+    http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{seed['port']}", timeout=15)
+    task, statuses, tokens = seed["task"], seed["statuses"], seed["tokens"]
+    assert isinstance(task, int) and isinstance(statuses, list) and isinstance(tokens, list)
+    database = database if database == "sqlite" else url
+    return Node(name, database, process, http, task, statuses, work / "node.log", tokens)
 
 
 async def patches(node: Node, count: int) -> list[float]:
     """``count`` moves, one after another; their round trips in ms."""
     times = []
     for i in range(count):
+        token = node.tokens[node.sent % len(node.tokens)]
+        node.sent += 1
+        headers = {"authorization": f"Bearer {token}"}
         sent = time.perf_counter()
-        answer = await node.http.patch(f"/api/tasks/{node.task}", json={"status_id": node.statuses[i % 2]})
+        answer = await node.http.patch(
+            f"/api/tasks/{node.task}", json={"status_id": node.statuses[i % 2]}, headers=headers
+        )
         times.append((time.perf_counter() - sent) * 1000)
         if answer.status_code != 200:
             raise RuntimeError(f"{node.name}: PATCH {answer.status_code} {answer.text[:200]}")
@@ -198,7 +240,8 @@ async def run(args: argparse.Namespace) -> str:
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="tandem-patch-") as tmp:
         for database in args.databases.split(","):
-            nodes = [await start(name, tree, database, Path(tmp) / database / name) for name, tree in targets]
+            work = Path(tmp) / database
+            nodes = [await start(name, tree, database, work / name, args.sessions) for name, tree in targets]
             try:
                 for node in nodes:
                     await patches(node, args.warmup)
@@ -224,6 +267,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patches", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        default=1,
+        help="distinct staff sessions the PATCHes take in turn (default 1: one person moving cards; more than the"
+        " PATCHes sent makes every PATCH the first its node sees of its session)",
+    )
     print(asyncio.run(run(parser.parse_args(argv))))
 
 

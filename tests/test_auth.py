@@ -166,6 +166,9 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
         async with db.session() as session:
             await session.exec(update(AuthSession).where(AuthSession.token_hash == hashed).values(last_seen_at=due))  # type: ignore[call-overload]
             await session.commit()
+        # Each change below is made in the database directly: the epoch advances as the control message each
+        # sends in the server would make it (what the node reuses until then: tests/test_session_cache.py).
+        auth.epoch.advance()
         assert await auth.session_actor(db, hashed, user_id=staff) is not None  # a ticket: asking for it was the use
         async with db.session() as session:
             seen = (await session.exec(select(AuthSession.last_seen_at).where(AuthSession.token_hash == hashed))).one()
@@ -185,6 +188,7 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
                 session_id, expires_at = (await session.exec(row)).one()
                 await session.exec(update(model).where(where).values(**values))  # type: ignore[call-overload]
                 await session.commit()
+                auth.epoch.advance()
                 assert await auth.session_actor(db, hashed) is None, values
                 assert await auth.session_actor(db, hashed, user_id=staff) is None, values
                 await session.exec(update(User).where(User.id == staff).values(is_active=True))  # type: ignore[call-overload]
@@ -194,11 +198,13 @@ async def test_a_sockets_admission_reads_the_same_actor_without_the_orm_and_refu
                     .values(token_hash=hashed, expires_at=expires_at, last_seen_at=utcnow())
                 )
                 await session.commit()
+                auth.epoch.advance()
                 assert await auth.session_actor(db, hashed) is not None
 
         async with db.session() as session:
             await session.exec(update(AuthSession).where(AuthSession.token_hash == hashed).values(needs_enrolment=True))  # type: ignore[call-overload]
             await session.commit()
+        auth.epoch.advance()
         with pytest.raises(Refused):
             await auth.session_actor(db, hashed)
     finally:

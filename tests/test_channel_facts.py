@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import event
 
 from channels.client import ClientError, TandemClient
+from server.accounts.session_cache import AccessEpoch
 from server.db import Database
 from server.live.channels_policy import ChannelFacts
-from server.live.sockets import AccessEpoch, LivePrincipal
+from server.live.sockets import LivePrincipal
 from server.models import Project, Task
 from server.policy import Actor
 from tests.nodes import Node, connect

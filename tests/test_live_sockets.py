@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from channels.protocol import CloseCode
+from server.accounts.session_cache import AccessEpoch
 from server.db import Database
 from server.live.control import AccessChanged, Disconnect, Subject
-from server.live.sockets import AccessEpoch, LivePrincipal, LiveSockets
+from server.live.sockets import LivePrincipal, LiveSockets
 from server.policy import Actor
 from tests.conftest import make_settings
 

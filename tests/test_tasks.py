@@ -241,13 +241,14 @@ def requests_statements(statements: list[tuple[object, str]]) -> list[str]:
     """The statements of one request: on the connection that authenticated it and the one that read the task (the
     same one on PostgreSQL), not the background workers' (outbox relay, webhook and digest pollers) meanwhile."""
     markers = ("FROM auth_sessions", "FROM tasks")
-    ours = {next(conn for conn, text in statements if marker in text) for marker in markers}
+    ours = {next((conn for conn, text in statements if marker in text), None) for marker in markers} - {None}
     return [text for conn, text in statements if conn in ours]
 
 
 def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, workspace: Workspace) -> None:
     """The statement budget of the hottest requests (each statement costs more CPU than the rest of a request's
-    Python): authentication is one read, the task with its project and status one more, a change one UPDATE ...
+    Python): authentication is one read the first time (none after, while the node's access epoch holds:
+    server/accounts/session_cache.py), the task with its project and status one more, a change one UPDATE ...
     RETURNING, one outbox row for all the event's channels and one activity row (server/activity/rules.py). A budget,
     not a transcript: fewer is fine."""
     statements = statement_log(client)
@@ -260,20 +261,21 @@ def test_reading_and_changing_a_task_costs_few_statements(client: TestClient, wo
         answer = client.request("PATCH" if body else "GET", f"/api/tasks/{task}", headers=staff, json=body)
         assert answer.status_code == 200, answer.text
         mine = requests_statements(statements)
-        spent = Counter(text.split()[0].upper() for text in mine)
+        # On PostgreSQL a change's feed row and outbox event are one INSERT (each a WITH clause): counted as INSERTs.
+        spent = Counter("INSERT" if text.startswith("WITH") else text.split()[0].upper() for text in mine)
         over = {kind: n for kind, n in spent.items() if n > budget.get(kind, 0)}
         assert not over, (body, "over budget", over, [text[:60] for text in mine])
 
-    spend(None, {"SELECT": 2})
-    spend({"title": "budget"}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2})
+    spend(None, {"SELECT": 1})
+    spend({"title": "budget"}, {"SELECT": 1, "UPDATE": 1, "INSERT": 2})
     # A move reads the status it goes to, and whether the project has an enabled webhook, with the task (PX's
     # webhooks are turned off). The feed names both statuses from what the request holds, and customers are read
     # only if the task could wait on them.
-    spend({"status_id": ids["px_active"]}, {"SELECT": 2, "UPDATE": 1, "INSERT": 2})
+    spend({"status_id": ids["px_active"]}, {"SELECT": 1, "UPDATE": 1, "INSERT": 2})
     # With a webhook on, the move reads the project's webhooks too, and records the delivery.
     turned_on = client.patch(f"/api/webhooks/{ids['px_internal_webhook']}", headers=owner, json={"enabled": True})
     assert turned_on.status_code == 200, turned_on.text
-    spend({"status_id": ids["px_todo"]}, {"SELECT": 3, "UPDATE": 1, "INSERT": 3})
+    spend({"status_id": ids["px_todo"]}, {"SELECT": 2, "UPDATE": 1, "INSERT": 3})
     assert client.get(f"/api/tasks/{task}", headers=staff).json()["title"] == "budget"  # the PATCHes did their work
     delivered = client.get(f"/api/webhooks/{ids['px_internal_webhook']}/deliveries", headers=owner).json()["items"]
     assert [d["event_type"] for d in delivered] == ["task.status_changed"]

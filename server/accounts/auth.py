@@ -36,6 +36,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import HTTPConnection
 
 from server.accounts.api_tokens import is_api_token, live_token_hashes, parse_scopes, token_owner
+from server.accounts.session_cache import AccessEpoch, SessionCache
 from server.accounts.signin_throttle import SignInThrottle, make_throttle
 from server.db import Database, UTCDateTime, json_object_agg, utcnow
 from server.errors import RateLimited, Refused, Unauthenticated
@@ -261,6 +262,7 @@ _USER_OF_SESSION = (
 _SESSION_ACTOR_COLUMNS = sa_select(
     col(AuthSession.needs_enrolment),
     col(AuthSession.last_seen_at),
+    col(AuthSession.expires_at),
     col(User.id),
     col(User.organization_id),
     col(User.role),
@@ -287,6 +289,7 @@ class SessionRead:
     actor: Actor
     needs_enrolment: bool
     last_seen_at: dt.datetime
+    expires_at: dt.datetime
 
 
 def read_session_actor(
@@ -301,7 +304,7 @@ def read_session_actor(
         params["user_id"] = user_id
         statement = _SESSION_ACTOR_OF_USER
     row = conn.execute(statement, params).first()
-    return _session_read(*row) if row is not None else None
+    return _session_read(row) if row is not None else None
 
 
 def read_session_actors(
@@ -310,24 +313,16 @@ def read_session_actors(
     """`read_session_actor` for many token hashes in one statement: by hash, those that name a valid session of an
     active user (the others are left out). Synchronous: run it through `Database.read`."""
     params = {"token_hashes": list(hashes), "now": now, "cutoff": cutoff}
-    return {row[-1]: _session_read(*row[:-1]) for row in conn.execute(_SESSION_ACTORS, params)}
+    return {row[-1]: _session_read(row[:-1]) for row in conn.execute(_SESSION_ACTORS, params)}
 
 
-def _session_read(
-    needs_enrolment: bool | None,
-    last_seen_at: dt.datetime,
-    uid: int | None,
-    organization_id: int,
-    role: str,
-    client_id: int | None,
-    name: str,
-    memberships: str | None,
-    customer_off: str | None,
-) -> SessionRead:
-    off = {} if role in STAFF_ROLES else parse_customer_off(customer_off)  # capabilities are customers' only
+def _session_read(row: Sequence[Any]) -> SessionRead:
+    """A `SessionRead` of a row of `_SESSION_ACTOR_COLUMNS`."""
+    needs_enrolment, last_seen_at, expires_at, uid, organization_id, role, client_id, name, memberships, off_json = row
+    off = {} if role in STAFF_ROLES else parse_customer_off(off_json)  # capabilities are customers' only
     assert uid is not None
     actor = Actor(uid, organization_id, role, client_id, name, parse_memberships(memberships), off)
-    return SessionRead(actor, bool(needs_enrolment), last_seen_at)
+    return SessionRead(actor, bool(needs_enrolment), last_seen_at, expires_at)
 
 
 def _touch(hashes: Sequence[str], now: dt.datetime) -> Callable[[Connection], None]:
@@ -351,6 +346,10 @@ class AuthService:
         self.throttle = throttle or make_throttle(settings)
         self.idle = dt.timedelta(minutes=settings.session_idle_minutes)
         self._touch_interval = min(_TOUCH_INTERVAL, self.idle / 10)
+        # Advanced by every control message; sockets and requests reuse what they read while it holds
+        # (server/accounts/session_cache.py).
+        self.epoch = AccessEpoch(float(settings.session_sweep_seconds))
+        self.sessions = SessionCache(self.epoch, self.idle)
 
     async def user_for_token(
         self, session: AsyncSession, token: str, *, enrolling_ok: bool = False
@@ -387,8 +386,9 @@ class AuthService:
         session: AsyncSession | None = None,
     ) -> Actor | None:
         """The actor of the valid session whose token hash is ``hashed``, for a request or a socket's admission: one
-        Core read (`Database.read`, on ``session``'s connection where that is not SQLite's reader thread), and a
-        write only when ``last_seen_at`` is due, as `user_for_token` records use.
+        Core read (`Database.read`, on ``session``'s connection where that is not SQLite's reader thread), unless
+        this node read it since the last control message (`SessionCache`), and a write only when ``last_seen_at`` is
+        due, as `user_for_token` records use.
 
         With ``user_id`` (a ticket, bound to the session that asked for it) the session must be that user's, and
         its use is not recorded again (asking for the ticket did). None when no session matches: the caller tries
@@ -399,17 +399,22 @@ class AuthService:
                 ``enrolling_ok`` (presented as itself: a ticket is only issued to a session past enrolment).
         """
         now = utcnow()
-        read = partial(read_session_actor, hashed=hashed, now=now, cutoff=now - self.idle, user_id=user_id)
-        found = await db.read(read, session)
+        if user_id is not None:  # a ticket: read each time, never cached
+            read = partial(read_session_actor, hashed=hashed, now=now, cutoff=now - self.idle, user_id=user_id)
+            found = await db.read(read, session)
+            return found.actor if found is not None else None
+        found = self.sessions.get(hashed, now)
         if found is None:
-            return None
-        if user_id is None:
-            if found.needs_enrolment and not enrolling_ok:
-                raise Refused(
-                    "Set up a second factor first: your organization requires one.", code="enrolment_required"
-                )
-            if now - found.last_seen_at > self._touch_interval:
-                await db.write(_touch([hashed], now))
+            epoch = self.epoch.value  # before the read: a change announced during it makes the read stale
+            found = await db.read(partial(read_session_actor, hashed=hashed, now=now, cutoff=now - self.idle), session)
+            if found is None:
+                return None
+            self.sessions.put(hashed, found, epoch)
+        if found.needs_enrolment and not enrolling_ok:
+            raise Refused("Set up a second factor first: your organization requires one.", code="enrolment_required")
+        if now - found.last_seen_at > self._touch_interval:
+            await db.write(_touch([hashed], now))
+            self.sessions.touched(hashed, now)
         return found.actor
 
     async def session_actors(self, db: Database, hashes: Sequence[str]) -> dict[str, Actor]:
@@ -527,7 +532,9 @@ class AuthService:
         return token
 
     async def end_session(self, session: AsyncSession, token: str) -> None:
+        """End the session of ``token`` (the caller announces it: `LiveUpdates.disconnect_user`)."""
         await session.exec(delete(AuthSession).where(col(AuthSession.token_hash) == token_hash(token)))
+        self.sessions.forget(token_hash(token))
 
     async def end_all_sessions(self, session: AsyncSession, user_id: int) -> None:
         """End every session of ``user_id`` and void their unused password-reset links (the caller closes their

@@ -33,7 +33,7 @@ from server.accounts.auth import AuthService, Credentials, actor_for_session, re
 from server.db import Database, Reads, session_of
 from server.errors import Refused
 from server.live.admission_gate import AdmissionBusy, AdmissionGate, JoinedReads
-from server.live.sockets import AccessEpoch, LivePrincipal
+from server.live.sockets import LivePrincipal
 from server.policy import Actor
 from server.policy import Scope as TokenScope
 from server.security import token_hash
@@ -216,7 +216,7 @@ class SocketAdmission:
         )
         self.caps = SocketCaps(settings.ws_max_sockets_per_user, settings.ws_max_sockets_per_ip)
         self.url_tokens = settings.ws_url_tokens
-        self.epoch = AccessEpoch(float(settings.session_sweep_seconds))
+        self.epoch = auth.epoch
         base = urlsplit(settings.base_url)
         self.allowed_origins = {f"{base.scheme}://{base.netloc}", *settings.allowed_origins}
 

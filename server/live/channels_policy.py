@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar
 
+from server.accounts.session_cache import AccessEpoch
 from server.db import Reads, session_of
-from server.live.sockets import AccessEpoch
 from server.models import Project, Task
 from server.policy import Actor, can_see_item, can_see_project
 

@@ -99,10 +99,19 @@ def decode_control(raw: object) -> ControlMessage | None:
 
 
 class ControlBus:
-    def __init__(self, broker: Broker, handler: Handler, on_reconnect: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        handler: Handler,
+        on_reconnect: Callable[[], Awaitable[None]],
+        on_send: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``on_send``: called as a message leaves, before the broker has it: this node stops reusing what it read
+        before the change (the access epoch, server/accounts/session_cache.py) without waiting for its own copy."""
         self._broker = broker
         self._handler = handler
         self._on_reconnect = on_reconnect
+        self._on_send = on_send
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -119,6 +128,7 @@ class ControlBus:
 
     async def send(self, message: ControlMessage) -> None:
         """Deliver ``message`` to every node, this one included (at most once; logged if the broker is down)."""
+        self._on_send()
         try:
             await self._broker.publish(
                 CONTROL_CHANNEL, json.dumps(encode_control(message)).encode(), HistoryOptions(10, 60.0)
@@ -126,7 +136,7 @@ class ControlBus:
         except BrokerUnavailable:
             # This node acts on it now; the others re-check every socket when the broker comes back to them
             # (on_reconnect), and what they read for subscribes is kept no longer than the session sweep's
-            # interval (server/live/sockets.py AccessEpoch), so access cannot outlive this failure for long.
+            # interval (AccessEpoch, server/accounts/session_cache.py), so access cannot outlive this failure for long.
             log.warning("control message not delivered to other nodes, broker unavailable: %s", message)
             await self._handle(message)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,6 +22,7 @@ from starlette.types import Send
 from channels.backends import make_broker
 from channels.eager import start_eagerly
 from channels.protocol import CloseCode
+from server.accounts.session_cache import AccessEpoch
 from server.db import Database
 from server.live.control import AccessChanged, ControlBus, ControlMessage, Disconnect, Subject
 from server.live.session_upkeep import session_sweeper
@@ -46,39 +46,6 @@ class LivePrincipal:
 
     def __str__(self) -> str:
         return str(self.actor.user_id)
-
-
-class AccessEpoch:
-    """Whether a principal's actor, read earlier, is still its actor: no control message since, and recent.
-
-    Every membership, role, visibility or session change is announced on the control bus (`LiveSockets.handle`),
-    which advances the epoch the moment the message arrives, before the sockets are re-checked. An actor read at
-    the current epoch therefore differs from the database only by a change whose message is still on its way, the
-    same window a fresh read has (the re-check that follows the message closes it, a subscription still being
-    authorized included: the hub reserves it first). So a socket's subscribes and note joins reuse the actor read
-    at admission instead of reading the session, user and memberships again each time (the largest part of what a
-    connect costs). ``max_age`` bounds what no message announces, a session going idle or expiring, to the session
-    sweep's interval, the time an open socket already keeps receiving after its session ends.
-    """
-
-    def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.value = 0
-        self.max_age = max_age
-        self._clock = clock
-
-    def advance(self) -> None:
-        self.value += 1
-
-    def now(self) -> float:
-        return self._clock()
-
-    def fresh(self, principal: LivePrincipal) -> bool:
-        return principal.checked_epoch == self.value and self._clock() - principal.checked_at < self.max_age
-
-    def stamp(self, principal: LivePrincipal, epoch: int) -> None:
-        """``principal``'s actor was read after the epoch was ``epoch`` (read the epoch before the database)."""
-        principal.checked_epoch = epoch
-        principal.checked_at = self._clock()
 
 
 class AsgiSocket:
@@ -144,7 +111,10 @@ class LiveSockets:
         self.registries = tuple(registries)
         self.epoch = epoch
         self.control = ControlBus(
-            make_broker(settings.redis_url, settings.redis_prefix), self.handle, self._recheck_everything
+            make_broker(settings.redis_url, settings.redis_prefix),
+            self.handle,
+            self._recheck_everything,
+            on_send=epoch.advance,
         )
         self.sweeper = session_sweeper(
             db, settings.session_sweep_seconds, idle, self.session_hashes, self.close_sessions

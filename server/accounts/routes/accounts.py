@@ -15,6 +15,7 @@ from server.audit.log import AuditAction
 from server.board.rules import TaskView
 from server.context import Context
 from server.errors import Unauthenticated
+from server.live.control import AccessChanged, Subject
 from server.models import AuthSession, Membership, Organization, Project, Status, StatusCategory, Task, User
 from server.policy import Actor, visible_items, visible_projects
 from server.schemas import (
@@ -220,6 +221,8 @@ async def update_me(ctx: Context, body: MePatch) -> UserOut:
     for field, value in body.model_dump(exclude_unset=True).items():
         if value is not None:
             setattr(user, field, value)
+    if user.name != ctx.actor.name:  # the name nodes show for them (presence, notifications) was read with the session
+        ctx.services.live.access_changed(ctx, AccessChanged(Subject.USER, ctx.actor.user_id))
     ctx.session.add(user)
     return user_out(user)
 

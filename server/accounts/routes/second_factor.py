@@ -33,6 +33,7 @@ from server.audit import log as audit
 from server.audit.log import AuditAction
 from server.context import Context
 from server.db import utcnow
+from server.live.control import AccessChanged, Subject
 from server.models import AuthSession, Organization, Passkey, RecoveryCode, TotpFactor, User
 from server.policy import Action, authorize
 from server.schemas import In, LoginOut, Out, not_blank
@@ -208,8 +209,9 @@ async def _required(ctx: Context, user: User) -> bool:
 
 
 async def enrolled(ctx: Context, user_id: int) -> None:
-    """A factor now exists: lift the enrolment-only state of every session of ``user_id``."""
+    """A factor now exists: lift the enrolment-only state of every session of ``user_id``, on every node."""
     await ctx.session.exec(update(AuthSession).where(col(AuthSession.user_id) == user_id).values(needs_enrolment=False))
+    ctx.services.live.access_changed(ctx, AccessChanged(Subject.USER, user_id))
 
 
 async def fresh_recovery_codes(ctx: Context, user_id: int) -> list[str]:

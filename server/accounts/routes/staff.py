@@ -10,6 +10,7 @@ from server.api import api
 from server.api.routing import ApiError
 from server.audit.log import AuditAction, record
 from server.context import Context
+from server.live.control import AccessChanged, Subject
 from server.models import STAFF_ROLES, OrgRole, User
 from server.policy import Action, NotFound, Scope, authorize
 from server.schemas import In, Out
@@ -77,6 +78,7 @@ async def change_staff(ctx: Context, body: StaffPatch) -> StaffOut:
     if body.role is not None and body.role != user.role:
         record(ctx, AuditAction.STAFF_ROLE_CHANGED, "user", user.id, details={"from": user.role, "to": body.role})
         user.role = body.role
+        ctx.services.live.access_changed(ctx, AccessChanged(Subject.USER, user.id))  # what they may do changed
     if body.active is not None and body.active != user.is_active:
         user.is_active = body.active
         record(ctx, AuditAction.STAFF_ACTIVE_CHANGED, "user", user.id, details={"active": body.active})
