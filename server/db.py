@@ -45,6 +45,7 @@ from sqlalchemy.orm import Mapper, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
@@ -445,29 +446,52 @@ def _insert_together(connection: Connection, groups: list[list[_Pending]]) -> bo
     for any other, which goes one statement per table."""
     if any(len(rows) > 1 for rows in groups):
         return False
-    inserts: list[tuple[_Pending, CTE]] = []
+    shape = tuple((row.table, tuple(row.values), row.on_id is not None) for (row,) in groups)
+    if shape not in _TOGETHER:
+        _TOGETHER[shape] = _together(shape)
+    built = _TOGETHER[shape]
+    if built is None:
+        return False
+    params: dict[str, Any] = {}
     for index, (row,) in enumerate(groups):
-        values = dict(row.values)
+        params.update({f"g{index}_{name}": value for name, value in row.values.items()})
         for column in row.table.c:
-            default = column.default
-            if column.name in values or default is None:
-                continue
-            if isinstance(default, ScalarElementColumnDefault):
-                values[column.name] = default.arg
-            elif isinstance(default, CallableColumnDefault) and _takes_nothing(default):
-                values[column.name] = default.arg.__wrapped__()  # type: ignore[attr-defined]
-            else:
-                return False
-        stmt = insert(row.table).values(values)
-        inserts.append((row, (stmt.returning(row.table.c.id) if row.on_id else stmt).cte(f"insert_{index}")))
-    wanted = [(row, cte) for row, cte in inserts if row.on_id is not None]
-    # A data-modifying WITH clause runs whether or not the statement reads it; the SELECT reads the ids wanted.
-    ids = sa_select(*(sa_select(cte.c.id).scalar_subquery() for _, cte in wanted)) if wanted else sa_select(1)
-    row_of_ids = connection.execute(ids.add_cte(*(cte for _, cte in inserts))).one()
-    for (row, _), inserted in zip(wanted, row_of_ids, strict=True):
+            if column.name not in row.values and isinstance(column.default, CallableColumnDefault):
+                params[f"g{index}_{column.name}"] = column.default.arg.__wrapped__()  # type: ignore[attr-defined]
+    ids = connection.execute(built, params).one()
+    wanted = [row for (row,) in groups if row.on_id is not None]
+    for row, inserted in zip(wanted, ids, strict=True):
         assert row.on_id is not None
         row.on_id(inserted)
     return True
+
+
+# One statement per shape (tables, columns, whether the id is wanted), built once: a statement object keeps its
+# cache key, which SQLAlchemy would otherwise compute by walking the whole statement on every execution.
+_TOGETHER: dict[tuple[tuple[Table, tuple[str, ...], bool], ...], Executable | None] = {}  # None: not this way
+
+
+def _together(shape: tuple[tuple[Table, tuple[str, ...], bool], ...]) -> Executable | None:
+    ctes: list[CTE] = []
+    wanted: list[CTE] = []
+    for index, (table, names, want_id) in enumerate(shape):
+        values: dict[str, Any] = {}
+        for column in table.c:
+            default = column.default
+            if column.name in names or (isinstance(default, CallableColumnDefault) and _takes_nothing(default)):
+                values[column.name] = bindparam(f"g{index}_{column.name}", type_=column.type)
+            elif isinstance(default, ScalarElementColumnDefault):
+                values[column.name] = default.arg
+            elif default is not None:
+                return None
+        stmt = insert(table).values(values)
+        cte = (stmt.returning(table.c.id) if want_id else stmt).cte(f"insert_{index}")
+        ctes.append(cte)
+        if want_id:
+            wanted.append(cte)
+    # A data-modifying WITH clause runs whether or not the statement reads it; the SELECT reads the ids wanted.
+    ids = sa_select(*(sa_select(cte.c.id).scalar_subquery() for cte in wanted)) if wanted else sa_select(1)
+    return ids.add_cte(*ctes)
 
 
 def _takes_nothing(default: CallableColumnDefault) -> bool:
