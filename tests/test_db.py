@@ -62,6 +62,29 @@ async def test_bump_version_writes_the_changes_and_the_next_version_in_one_state
         await db.close()
 
 
+async def test_bump_version_alone_runs_no_flush_and_the_commit_none_either(
+    database_url: str, workspace: Workspace
+) -> None:
+    db = Database(database_url)
+    flushes: list[int] = []
+    try:
+        async with db.session() as session:
+            event.listen(session.sync_session, "before_flush", lambda *args: flushes.append(1))
+            task = await session.get(Task, workspace.ids["px_shared_task"])
+            assert task is not None
+            version = task.version
+            task.title = "no flush"
+            await bump_version(session, task)
+            assert task not in session.dirty and not session.sync_session.is_modified(task)
+            await session.commit()
+        assert flushes == []  # the UPDATE ... RETURNING wrote it all
+        async with db.session() as session:
+            stored = await session.get(Task, workspace.ids["px_shared_task"])
+            assert stored is not None and (stored.title, stored.version) == ("no flush", version + 1)
+    finally:
+        await db.close()
+
+
 async def test_bump_version_flushes_the_sessions_other_pending_objects_first(
     database_url: str, workspace: Workspace
 ) -> None:
