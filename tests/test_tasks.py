@@ -211,10 +211,17 @@ def test_milestone_with_shared_tasks_stays_shared(client: TestClient, workspace:
     assert done["completed_at"] is not None
 
 
-def test_unknown_routes_answer_json(client: TestClient) -> None:
+def test_unknown_routes_answer_json(client: TestClient, workspace: Workspace) -> None:
     response = client.get("/api/nothing-here")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
     assert client.put("/api/me").status_code == 405
+    # Within a group of routes (server/api/routing.py `RouteGroup`): a path no route of it has, a method its route
+    # lacks (with the methods it has), a path that only shares the group's first letters.
+    task = workspace.ids["px_shared_task"]
+    assert client.get(f"/api/tasks/{task}/nothing-here").status_code == 404
+    refused = client.put(f"/api/tasks/{task}", headers=bearer(workspace, "staff"))
+    assert refused.status_code == 405 and {"GET", "PATCH", "DELETE"} <= set(refused.headers["allow"].split(", "))
+    assert client.get("/api/tasksx").status_code == 404
 
 
 def test_project_list_summarizes_tasks_per_audience(client: TestClient, workspace: Workspace) -> None:

@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.datastructures import URLPath
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from server.audit import log as audit
 from server.context import Context
@@ -256,14 +259,66 @@ class Api:
 
         return register
 
-    def starlette_routes(self) -> list[Route]:
+    def starlette_routes(self) -> list[BaseRoute]:
+        """One Starlette route per path, grouped by the path's first two segments (`RouteGroup`)."""
         by_path: dict[str, dict[str, Endpoint]] = {}
         for endpoint in self.endpoints:
             by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint
-        routes = []
+        groups: dict[str, list[Route]] = {}
         for path, methods in by_path.items():
-            routes.append(Route(path, _dispatcher(methods), methods=list(methods)))
-        return routes
+            prefix = "/".join(path.split("/")[:3])  # "/api/tasks" of "/api/tasks/{task_id:int}/comments"
+            # A parameter there would let a path match routes of two groups, which grouping could reorder.
+            assert "{" not in prefix, f"{path}: no parameter in the first two segments of an API path"
+            groups.setdefault(prefix, []).append(Route(path, _dispatcher(methods), methods=list(methods)))
+        return [RouteGroup(prefix, routes) for prefix, routes in groups.items()]
+
+
+_MATCHED = "tandem.route"  # the scope key a group's match hands its route over by, to its own `handle`
+
+
+class RouteGroup(BaseRoute):
+    """The routes whose paths start with ``prefix`` (``/api/tasks``), asked only when the request's path does.
+
+    Starlette's router tries its routes in turn, a regular expression each: a request for ``/api/tasks/5`` used to
+    try 54 before its own. A group answers as its first matching route would, in the router's terms (a full match,
+    or a partial one: the path's route exists, not for this method), and hands the request to that route, which
+    becomes the scope's ``route`` (metrics label requests by its path template).
+    """
+
+    def __init__(self, prefix: str, routes: list[Route]) -> None:
+        self.prefix = prefix
+        self.routes = routes
+        self._below = prefix + "/"
+
+    def matches(self, scope: AsgiScope) -> tuple[Match, AsgiScope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        path, root = scope["path"], scope.get("root_path", "")
+        if root and path.startswith(root):  # Starlette matches the path below the root path (a proxy's prefix)
+            path = path[len(root) :]
+        if path != self.prefix and not path.startswith(self._below):
+            return Match.NONE, {}
+        partial: AsgiScope | None = None
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return match, {**child, _MATCHED: route}
+            if match is Match.PARTIAL and partial is None:
+                partial = {**child, _MATCHED: route}
+        return (Match.PARTIAL, partial) if partial is not None else (Match.NONE, {})
+
+    async def handle(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        route = scope.pop(_MATCHED)
+        scope["route"] = route
+        await route.handle(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        for route in self.routes:
+            try:
+                return route.url_path_for(name, **path_params)
+            except NoMatchFound:
+                pass
+        raise NoMatchFound(name, path_params)
 
 
 def check_scope(endpoint: Endpoint, actor: Actor) -> None:
