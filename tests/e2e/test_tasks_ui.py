@@ -358,7 +358,17 @@ async def test_comments_are_edited_with_history_quoted_and_reacted_to_live(
     # A mention, chosen from the suggestions, is marked in the rendered text on the other screen.
     await page.locator("#comment-body").focus()
     await page.keyboard.type("Thanks @Cus")
-    await page.locator(".composer-shared .suggestions li", has_text="Customer").click()
+    # A slow press (a long tap on a phone) still picks the person: the list stays while the button is down.
+    suggestion = page.locator(".composer-shared .suggestions li", has_text="Customer")
+    await suggestion.scroll_into_view_if_needed()
+    box = await suggestion.bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    await page.wait_for_timeout(400)  # the press itself lasts this long (the list used to close 200 ms after blur)
+    await page.mouse.up()
+    await expect(page.locator("#comment-body")).to_have_value("Thanks @Customer ")
+    await expect(page.locator("#comment-body")).to_be_focused()
     await page.keyboard.type("for the photos")
     await page.click("#post-shared")
     mentioned = customer.page.locator(".comment", has_text="for the photos")

@@ -143,7 +143,10 @@ export function Composer(props: Props) {
         placeholder={internal ? t("thread.internalPlaceholder") : t("thread.placeholder")}
         aria-describedby={staff ? `${id}-audience` : undefined}
         onInput={(e) => onInput(e.currentTarget.value, e.currentTarget.selectionStart)}
-        onBlur={() => setTimeout(() => setQuery(null), 200)}
+        // Leaving the text closes the suggestions, unless focus went into them (Tab, to pick one by keyboard).
+        onBlur={(e) => {
+          if (!(e.relatedTarget instanceof Element && e.relatedTarget.closest(".suggestions"))) setQuery(null);
+        }}
         aria-activedescendant={candidates.length ? `${id}-suggestion-${chosen}` : undefined}
         onKeyDown={(e) => {
           // With suggestions open, the arrow keys choose a person and Enter takes them (Escape closes the list);
@@ -163,7 +166,18 @@ export function Composer(props: Props) {
         }}
       />
       {candidates.length > 0 && (
-        <ul class="suggestions" role="listbox" aria-label={t("thread.mentionSuggestions")}>
+        <ul
+          class="suggestions"
+          role="listbox"
+          aria-label={t("thread.mentionSuggestions")}
+          // A press, however long (a slow tap on a phone), keeps focus in the text, so the list stays until the click
+          // picks a person.
+          onMouseDown={(e) => e.preventDefault()}
+          onFocusOut={(e) => {
+            const to = e.relatedTarget;
+            if (!(to instanceof Element && (to.closest(".suggestions") || to === area.current))) setQuery(null);
+          }}
+        >
           {candidates.map((person, i) => (
             <li
               key={person.id}
