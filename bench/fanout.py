@@ -478,15 +478,26 @@ class RawHttp:
             f"PATCH {path} HTTP/1.1\r\n{self.head}content-type: application/json\r\n"
             f"content-length: {len(payload)}\r\n\r\n"
         ).encode() + payload
-        if self.idle:
+        while self.idle:
             reader, writer = self.idle.pop()
+            if not reader.at_eof():  # uvicorn closes a connection idle for 5 s (its keep-alive timeout)
+                break
+            writer.close()
         else:
             reader, writer = await asyncio.open_connection(self.host, self.port)
             self.opened.append(writer)
         sent_at = time.time()
         writer.write(request)
         try:
-            status = int((await reader.readline()).split(b" ", 2)[1])
+            line = await reader.readline()
+            if not line:  # closed as it went idle, before our request reached it: the request was never read
+                writer.close()
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                self.opened.append(writer)
+                sent_at = time.time()
+                writer.write(request)
+                line = await reader.readline()
+            status = int(line.split(b" ", 2)[1])
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.partition(b":")
