@@ -460,13 +460,10 @@ def _insert_together(connection: Connection, groups: list[list[_Pending]]) -> bo
     built = _TOGETHER[shape]
     if built is None:
         return False
-    params: dict[str, Any] = {}
-    for index, (row,) in enumerate(groups):
-        params.update({f"g{index}_{name}": value for name, value in row.values.items()})
-        for column in row.table.c:
-            if column.name not in row.values and isinstance(column.default, CallableColumnDefault):
-                params[f"g{index}_{column.name}"] = column.default.arg.__wrapped__()  # type: ignore[attr-defined]
-    ids = connection.execute(built, params).one()
+    statement, defaults = built
+    params = {f"g{index}_{name}": value for index, (row,) in enumerate(groups) for name, value in row.values.items()}
+    params.update({name: default() for name, default in defaults})
+    ids = connection.execute(statement, params).one()
     wanted = [row for (row,) in groups if row.on_id is not None]
     for row, inserted in zip(wanted, ids, strict=True):
         assert row.on_id is not None
@@ -474,20 +471,26 @@ def _insert_together(connection: Connection, groups: list[list[_Pending]]) -> bo
     return True
 
 
-# One statement per shape (tables, columns, whether the id is wanted), built once: a statement object keeps its
-# cache key, which SQLAlchemy would otherwise compute by walking the whole statement on every execution.
-_TOGETHER: dict[tuple[tuple[Table, tuple[str, ...], bool], ...], Executable | None] = {}  # None: not this way
+_Shape = tuple[tuple[Table, tuple[str, ...], bool], ...]  # per table: its columns given, whether its id is wanted
+# One statement per shape, built once: a statement object keeps its cache key, which SQLAlchemy would otherwise
+# compute by walking the whole statement on every execution. With it, the parameters its Python column defaults
+# fill (a Core INSERT in a WITH clause does not apply them). None: a shape this way does not serve.
+_TOGETHER: dict[_Shape, tuple[Executable, list[tuple[str, Callable[[], Any]]]] | None] = {}
 
 
-def _together(shape: tuple[tuple[Table, tuple[str, ...], bool], ...]) -> Executable | None:
+def _together(shape: _Shape) -> tuple[Executable, list[tuple[str, Callable[[], Any]]]] | None:
     ctes: list[CTE] = []
     wanted: list[CTE] = []
+    defaults: list[tuple[str, Callable[[], Any]]] = []
     for index, (table, names, want_id) in enumerate(shape):
         values: dict[str, Any] = {}
         for column in table.c:
-            default = column.default
-            if column.name in names or (isinstance(default, CallableColumnDefault) and _takes_nothing(default)):
-                values[column.name] = bindparam(f"g{index}_{column.name}", type_=column.type)
+            default, name = column.default, f"g{index}_{column.name}"
+            if column.name in names:
+                values[column.name] = bindparam(name, type_=column.type)
+            elif isinstance(default, CallableColumnDefault) and (made := _takes_nothing(default)) is not None:
+                values[column.name] = bindparam(name, type_=column.type)
+                defaults.append((name, made))
             elif isinstance(default, ScalarElementColumnDefault):
                 values[column.name] = default.arg
             elif default is not None:
@@ -499,13 +502,14 @@ def _together(shape: tuple[tuple[Table, tuple[str, ...], bool], ...]) -> Executa
             wanted.append(cte)
     # A data-modifying WITH clause runs whether or not the statement reads it; the SELECT reads the ids wanted.
     ids = sa_select(*(sa_select(cte.c.id).scalar_subquery() for cte in wanted)) if wanted else sa_select(1)
-    return ids.add_cte(*ctes)
+    return ids.add_cte(*ctes), defaults
 
 
-def _takes_nothing(default: CallableColumnDefault) -> bool:
-    # SQLAlchemy wraps a default that takes no execution context, keeping the function as ``__wrapped__``.
+def _takes_nothing(default: CallableColumnDefault) -> Callable[[], Any] | None:
+    """The function behind a column default that takes no execution context (SQLAlchemy wraps it, keeping it as
+    ``__wrapped__``); None for one that takes a context."""
     original = getattr(default.arg, "__wrapped__", None)
-    return callable(original) and not inspect_signature(original).parameters
+    return original if callable(original) and not inspect_signature(original).parameters else None
 
 
 @event.listens_for(OrmSession, "after_soft_rollback")
