@@ -114,7 +114,7 @@ class Connector(EpollClients):
         for frame in self.frames:
             client.send(frame)
 
-    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float, arrived: float) -> None:
         for line in payload.split(b"\n"):
             if line.startswith(b'{"type":"subscribed"'):
                 fd = client.sock.fileno()
@@ -191,7 +191,7 @@ class StormClients(EpollClients):
                 frame["since"] = {"offset": held[0], "epoch": held[1]}
             client.send(json.dumps(frame, separators=(",", ":")).encode())
 
-    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float, arrived: float) -> None:
         index = int(client.tag)
         held = self.positions[index]
         for line in payload.split(b"\n"):

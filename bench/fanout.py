@@ -45,6 +45,10 @@ What is measured, per target, size N and phase:
   message).
 - **spread** p99: receive time minus the first receive of the same event: how long one event takes to reach all N,
   independent of the publish path.
+- **arrival**: delivery and end-to-end again, ending when the kernel queued the bytes on the subscriber's socket
+  (``SO_TIMESTAMPNS``) instead of when the load generator read them. One generator reads N sockets in turn, so the
+  read-time figures of the last sockets include reading all the others, which no real subscriber waits for; the
+  arrival figures keep everything the server did (``bench/wsload.py``).
 - **deliveries/s**: events received over all sockets / (last receive - first publish).
 - **server CPU per delivery** (µs): utime+stime from ``/proc/<pid>/stat`` of the server process(es) across the phase,
   divided by deliveries; "net" subtracts the publish path's cost, measured per event with 0 subscribers.
@@ -103,19 +107,23 @@ PUBLISH_GRACE = 45.0  # seconds a phase may spend publishing beyond its schedule
 Key = str
 
 
-RAW = ("fanout", "change", "e2e", "spread")  # the latencies kept per delivery (see `LoadGenerator.collect`)
+# The latencies kept per delivery (see `LoadGenerator.collect`); the "_at" ones end when the kernel queued the bytes
+# on the subscriber's socket instead of when the load generator read them (`bench/wsload.py`).
+RAW = ("fanout", "change", "e2e", "spread", "fanout_at", "e2e_at")
 
 
 def summarize(client: dict[str, Any]) -> dict[str, Any]:
     """Add the derived figures (rate, percentiles, client CPU share) to one phase's counts and raw latencies."""
     raw = client["raw"]
-    fanout, change, e2e, spread = (sorted(raw[k]) for k in RAW)
+    fanout, change, e2e, spread, fanout_at, e2e_at = (sorted(raw[k]) for k in RAW)
     client.update(
         rate=client["deliveries"] / client["active"],
         fanout=(percentile(fanout, 0.5), percentile(fanout, 0.99)),
         change=(percentile(change, 0.5), percentile(change, 0.99)),
         e2e=(percentile(e2e, 0.5), percentile(e2e, 0.99)),
         spread99=percentile(spread, 0.99),
+        fanout_at=(percentile(fanout_at, 0.5), percentile(fanout_at, 0.99)),
+        e2e_at=(percentile(e2e_at, 0.5), percentile(e2e_at, 0.99)),
         client_cpu=client["cpu"] / max(1e-9, client["wall"]),
     )
     return client
@@ -161,6 +169,7 @@ class LoadGenerator(EpollClients):
         self.last_event_at = 0.0
         self.recv_offsets: list[int] = []
         self.recv_times: list[float] = []
+        self.arrive_times: list[float] = []
         self.meta: dict[int, EventMeta] = {}
         self.frame_bytes = 0
         self.phase_lost = 0
@@ -176,7 +185,7 @@ class LoadGenerator(EpollClients):
             client.last_ping = now
             client.send(b'{"type":"ping"}')
 
-    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float, arrived: float) -> None:
         self.messages += 1
         for line in payload.split(b"\n"):
             if line.startswith(b'{"type":"event"'):
@@ -194,6 +203,7 @@ class LoadGenerator(EpollClients):
                     continue
                 self.recv_offsets.append(offset)
                 self.recv_times.append(now)
+                self.arrive_times.append(arrived)
             elif line.startswith(b'{"type":"subscribed"') and client.state == "joining":
                 self.mark_live(client)
 
@@ -224,6 +234,7 @@ class LoadGenerator(EpollClients):
         self.stale = 0
         self.recv_offsets.clear()
         self.recv_times.clear()
+        self.arrive_times.clear()
         self.meta.clear()
         self.messages = 0
         self.disorder = 0
@@ -243,15 +254,19 @@ class LoadGenerator(EpollClients):
         change: list[float] = []
         e2e: list[float] = []
         spread: list[float] = []
+        fanout_at: list[float] = []
+        e2e_at: list[float] = []
         meta = self.meta
-        for offset, received in zip(self.recv_offsets, self.recv_times, strict=True):
+        for offset, received, arrived in zip(self.recv_offsets, self.recv_times, self.arrive_times, strict=True):
             event = meta[offset]
             fanout.append(received - event.server_ts)
             change.append(received - event.change_ts)
             spread.append(received - event.first_recv)
+            fanout_at.append(arrived - event.server_ts)
             send = sent.get(event.key)
             if send is not None:
                 e2e.append(received - send)
+                e2e_at.append(arrived - send)
         last = max(self.recv_times, default=first_publish)
         return summarize(
             {
@@ -266,7 +281,10 @@ class LoadGenerator(EpollClients):
                 "cpu": cpu,
                 "wall": wall,
                 "frame_bytes": self.frame_bytes,
-                "raw": {k: array("d", v) for k, v in zip(RAW, (fanout, change, e2e, spread), strict=True)},
+                "raw": {
+                    k: array("d", v)
+                    for k, v in zip(RAW, (fanout, change, e2e, spread, fanout_at, e2e_at), strict=True)
+                },
             }
         )
 
@@ -830,7 +848,8 @@ async def bench_size(
             c = result.client
             print(
                 f"  {target.name} N={result.size} {phase} ({rounds} rounds): {c['deliveries']}/{c['expected']} "
-                f"delivered, p99 {1e3 * c['fanout'][1]:.1f} ms, {result.cpu_per_delivery_us:.1f} us CPU/delivery, "
+                f"delivered, p99 {1e3 * c['fanout'][1]:.1f} ms (arrival {1e3 * c['fanout_at'][1]:.1f}), "
+                f"{result.cpu_per_delivery_us:.1f} us CPU/delivery, "
                 f"client CPU {100 * c['client_cpu']:.0f}%, {c['stale']} late deliveries from earlier phases",
                 flush=True,
             )
@@ -853,8 +872,9 @@ def render(idle: list[IdleResult], phases: list[PhaseResult], args: argparse.Nam
         "",
         "| target | N | phase | events (failed) | deliveries (missing, dup/unordered, sockets lost) | deliveries/s | "
         "delivery p50 / p99 ms | change→socket p50 / p99 ms | end-to-end p50 / p99 ms | spread p99 ms | "
+        "arrival: delivery p50 / p99 ms | arrival: end-to-end p50 / p99 ms | "
         "server CPU µs/delivery (net) | frames/message | client CPU |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in phases:
         c = r.client
@@ -866,7 +886,9 @@ def render(idle: list[IdleResult], phases: list[PhaseResult], args: argparse.Nam
             f"{c['deliveries']} ({missing}, {c['disorder']}, {c['lost']}) | {c['rate']:,.0f} | "
             f"{_ms(c['fanout'][0])} / {_ms(c['fanout'][1])} | {_ms(c['change'][0])} / {_ms(c['change'][1])} | "
             f"{_ms(c['e2e'][0])} / {_ms(c['e2e'][1])} | "
-            f"{_ms(c['spread99'])} | {r.cpu_per_delivery_us:.1f} ({r.net_cpu_per_delivery_us:.1f}{extra}) | "
+            f"{_ms(c['spread99'])} | {_ms(c['fanout_at'][0])} / {_ms(c['fanout_at'][1])} | "
+            f"{_ms(c['e2e_at'][0])} / {_ms(c['e2e_at'][1])} | "
+            f"{r.cpu_per_delivery_us:.1f} ({r.net_cpu_per_delivery_us:.1f}{extra}) | "
             f"{per_message:.2f} | {100 * c['client_cpu']:.0f}% |"
         )
     lines += [
@@ -898,8 +920,9 @@ def render_ratios(idle: list[IdleResult], phases: list[PhaseResult]) -> list[str
     base_idle = {i.size: i for i in idle if i.target == "baseline"}
     lines = [
         "| target / baseline | N | paced delivery p99 | paced change→socket p99 | paced end-to-end p99 | "
-        "paced spread p99 | burst CPU/delivery (net) | RSS/connection |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "paced spread p99 | arrival: paced delivery p99 | arrival: paced end-to-end p99 | "
+        "burst CPU/delivery (net) | RSS/connection |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in phases:
         if r.target == "baseline" or r.phase != "paced" or (r.size, "paced") not in base:
@@ -920,7 +943,9 @@ def render_ratios(idle: list[IdleResult], phases: list[PhaseResult]) -> list[str
             f"| {r.target} | {r.size} | {r.client['fanout'][1] / b.client['fanout'][1]:.2f}x | "
             f"{r.client['change'][1] / b.client['change'][1]:.2f}x | "
             f"{r.client['e2e'][1] / b.client['e2e'][1]:.2f}x | "
-            f"{r.client['spread99'] / max(1e-9, b.client['spread99']):.2f}x | {cpu} | {rss} |"
+            f"{r.client['spread99'] / max(1e-9, b.client['spread99']):.2f}x | "
+            f"{r.client['fanout_at'][1] / b.client['fanout_at'][1]:.2f}x | "
+            f"{r.client['e2e_at'][1] / b.client['e2e_at'][1]:.2f}x | {cpu} | {rss} |"
         )
     return lines
 

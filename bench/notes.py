@@ -30,6 +30,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,7 @@ import websockets
 
 from bench.wsload import (
     CLIENT_CORE,
+    CONNECT_CONCURRENCY,
     SERVER_CORE,
     Client,
     EpollClients,
@@ -372,25 +374,29 @@ class Receivers(EpollClients):
 
     Each sends (Hocuspocus: its auth message, then) sync step 1 with an empty state when it opens, answers the
     server's step 1 with an empty step 2, is live once it has the server's step 2, and records the wall-clock time
-    at which each typed marker first reaches it.
+    at which each typed marker first reaches it. A client's ``tag`` is the index of its note in ``prefixes``
+    (Hocuspocus names the document in every message; the y-websocket servers in the URL, so their prefix is empty).
     """
 
     commands = ("join", "begin", "collect", "close_all")
 
     def __init__(self, pipe: PipeEnd) -> None:
         super().__init__(pipe)
-        self.prefix = b""
+        self.prefixes: list[bytes] = [b""]
         self.hocuspocus = False
-        self.arrivals: list[tuple[int, float]] = []
+        self.arrivals: list[tuple[int, float, float]] = []  # (marker, read at, queued by the kernel at)
         self.seen: dict[int, int] = {}  # socket -> markers received in this phase
+        self.writer_of: dict[int, int] = {}  # marker -> the socket that typed it, when it is one of these
+        self.echoes = 0  # markers a server sent back to the socket that typed them
         self.messages = 0
         self.phase_cpu = 0.0
         self.phase_wall = 0.0
 
     def on_open(self, client: Client) -> None:
+        prefix = self.prefixes[int(client.tag or 0)]
         if self.hocuspocus:
-            client.ws.send_binary(self.prefix + b"\x02\x00" + varbytes(b""))  # auth with token ""
-        client.send(self.prefix + b"\x00\x00" + varbytes(b"\x00"), binary=True)  # sync step 1, empty state
+            client.ws.send_binary(prefix + b"\x02\x00" + varbytes(b""))  # auth with token ""
+        client.send(prefix + b"\x00\x00" + varbytes(b"\x00"), binary=True)  # sync step 1, empty state
 
     def keepalive(self, client: Client, now: float) -> None:
         """Ask for the room's awareness every `KEEPALIVE_EVERY` seconds, as a live client says something at least
@@ -398,36 +404,42 @@ class Receivers(EpollClients):
         awareness every 15 s). A query is answered to the asker alone, so it adds no fan-out."""
         if now - client.last_ping >= KEEPALIVE_EVERY:
             client.last_ping = now
-            client.send(self.prefix + b"\x03", binary=True)
+            client.send(self.prefixes[int(client.tag or 0)] + b"\x03", binary=True)
 
-    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
-        skip = len(self.prefix)
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float, arrived: float) -> None:
+        prefix = self.prefixes[int(client.tag or 0)]
+        skip = len(prefix)
         if not binary or len(payload) < skip + 2 or payload[skip] != 0:
             return  # awareness, auth answers, text
         kind = payload[skip + 1]
         if kind == 0:  # the server's step 1: answer with our (empty) state
-            client.send(self.prefix + b"\x00\x01" + varbytes(b"\x00\x00"), binary=True)
+            client.send(prefix + b"\x00\x01" + varbytes(b"\x00\x00"), binary=True)
             return
         if kind == 1:
             self.mark_live(client)
         self.messages += 1
         found = 0
+        fd = client.sock.fileno()
         for match in MARKER.finditer(payload):
-            self.arrivals.append((int(match.group(1)), now))
+            marker = int(match.group(1))
+            if self.writer_of.get(marker) == fd:
+                self.echoes += 1
+                continue
+            self.arrivals.append((marker, now, arrived))
             found += 1
         if found:
-            fd = client.sock.fileno()
             self.seen[fd] = self.seen.get(fd, 0) + found
 
     # -- commands -----------------------------------------------------------------------------------------------
 
     def join(self, url: str, count: int, prefix: bytes, hocuspocus: bool, timeout: float) -> dict[str, Any]:
-        self.prefix, self.hocuspocus = prefix, hocuspocus
-        return self.open_clients([url], count, timeout)
+        self.prefixes, self.hocuspocus = [prefix], hocuspocus
+        return self.open_clients([url], count, timeout, tag="0")
 
     def begin(self) -> None:
         self.arrivals.clear()
         self.seen.clear()
+        self.echoes = 0
         self.messages = 0
         self.phase_cpu = time.process_time()
         self.phase_wall = time.monotonic()
@@ -438,10 +450,134 @@ class Receivers(EpollClients):
         want = len(sent)
         while time.monotonic() < deadline and (len(self.seen) < self.live or min(self.seen.values(), default=0) < want):
             self.pump(0.02)
-        latencies = array("d", (now - sent[seq] for seq, now in self.arrivals if seq in sent))
+        latencies = array("d", (now - sent[seq] for seq, now, _ in self.arrivals if seq in sent))
+        first: dict[int, float] = {}
+        last: dict[int, float] = {}
+        for seq, _, arrived in self.arrivals:
+            if seq in sent:
+                first[seq] = min(first.get(seq, arrived), arrived)
+                last[seq] = max(last.get(seq, arrived), arrived)
         return {
             "latencies": latencies,
+            "arrival_latencies": array("d", (arrived - sent[seq] for seq, _, arrived in self.arrivals if seq in sent)),
+            # Per update: from its send to the first socket it reached, and from there to the last one.
+            "to_first": array("d", (first[seq] - sent[seq] for seq in first)),
+            "spread": array("d", (last[seq] - first[seq] for seq in first)),
             "expected": want * self.live,
+            "messages": self.messages,
+            "client_cpu": (time.process_time() - self.phase_cpu) / max(1e-9, time.monotonic() - self.phase_wall),
+            "lost": self.lost,
+            "live": self.live,
+        }
+
+
+class ManyRooms(Receivers):
+    """Every editor of the many-notes scenario on one server, in the load-generator process: each note's first
+    ``writers`` editors type (each with its own pycrdt document) and every editor receives the others' updates.
+
+    Updates are made before a round starts and sent on a schedule (each writer at ``rate`` per second, writers
+    spread evenly over the period), so what a round times is the server, not pycrdt.
+    """
+
+    commands = ("join_rooms", "type_round", "close_all")
+
+    def __init__(self, pipe: PipeEnd) -> None:
+        super().__init__(pipe)
+        self.rooms: list[list[Client]] = []
+        self.docs: dict[int, pycrdt.Doc] = {}  # type: ignore[type-arg]  # a writer's socket -> its document
+        self.next_marker = 0
+
+    def join_rooms(
+        self, urls: list[str], prefixes: list[bytes], per_note: int, hocuspocus: bool, timeout: float
+    ) -> dict[str, Any]:
+        """``per_note`` editors on each note (``urls[i]``), until all are synced or ``timeout``; a socket the server
+        closes before it synced is replaced on the same note."""
+        self.prefixes, self.hocuspocus = prefixes, hocuspocus
+        started = time.monotonic()
+        deadline = started + timeout
+        failures = 0
+        while time.monotonic() < deadline:
+            members: list[int] = [0] * len(urls)
+            for client in self.clients.values():
+                members[int(client.tag)] += 1
+            missing = [(i, per_note - n) for i, n in enumerate(members) if n < per_note]
+            pending = sum(1 for c in self.clients.values() if c.state != "live")
+            if not missing and not pending:
+                break
+            room = CONNECT_CONCURRENCY - pending
+            for index, count in missing:
+                for _ in range(min(count, room)):
+                    client = Client(urls[index], str(index))
+                    self.clients[client.sock.fileno()] = client
+                    self.epoll.register(client.sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
+                room -= min(count, room)
+                if room <= 0:
+                    break
+            before = len(self.clients)
+            self.pump(0.02)
+            failures += before - len(self.clients)
+        for client in [c for c in self.clients.values() if c.state != "live"]:
+            self.drop(client)
+            failures += 1
+        self.rooms = [[] for _ in urls]
+        for client in self.clients.values():
+            self.rooms[int(client.tag)].append(client)
+        return {"live": self.live, "failures": failures, "seconds": time.monotonic() - started}
+
+    def type_round(self, updates: int, rate: float | None, writers: int, timeout: float) -> dict[str, Any]:
+        """Each note's first ``writers`` editors type ``updates`` updates each, at ``rate`` per second (``None``:
+        back to back, the writers taking turns); read until every other editor of the note has each (bounded by
+        ``timeout`` after the last send)."""
+        plan: list[tuple[float, int, int, Client, bytes]] = []  # (due, order, marker, writer, message)
+        typing = [c for room in self.rooms for c in room[:writers] if c.state == "live"]
+        start = time.monotonic() + 0.5
+        self.writer_of.clear()
+        for index, client in enumerate(typing):
+            doc = self.docs.setdefault(client.sock.fileno(), pycrdt.Doc())
+            text = doc.get("content", type=pycrdt.Text)
+            prefix = self.prefixes[int(client.tag)]
+            for seq in range(updates):
+                made: list[bytes] = []
+                subscription = doc.observe(lambda e, into=made: into.append(e.update))
+                marker = self.next_marker % 1_000_000
+                self.next_marker += 1
+                text.insert(len(text), f"#{marker:06d};")
+                doc.unobserve(subscription)
+                self.writer_of[marker] = client.sock.fileno()
+                due = start + (index / len(typing) + seq) / rate if rate else start
+                order = seq * len(typing) + index
+                plan.append((due, order, marker, client, prefix + b"\x00\x02" + varbytes(made[0])))
+        plan.sort(key=lambda item: item[:2])
+        self.begin()
+        sent: dict[int, float] = {}
+        receivers: dict[int, int] = {}  # marker -> editors of its note other than its writer, at send time
+        at = 0
+        while at < len(plan):
+            now = time.monotonic()
+            while at < len(plan) and plan[at][0] <= now:
+                _, _, marker, client, message = plan[at]
+                at += 1
+                if client.state != "live":
+                    continue
+                sent[marker] = time.time()
+                receivers[marker] = sum(1 for c in self.rooms[int(client.tag)] if c.state == "live") - 1
+                try:
+                    client.send(message, binary=True)
+                except OSError:
+                    self.drop(client)
+            if at < len(plan):
+                self.pump(min(0.05, max(0.0, plan[at][0] - time.monotonic())))
+        expected = sum(receivers.values())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.arrivals) < expected:
+            self.pump(0.02)
+        delivered = [(seq, now, arrived) for seq, now, arrived in self.arrivals if seq in sent]
+        return {
+            "latencies": array("d", (now - sent[seq] for seq, now, _ in delivered)),
+            "arrival_latencies": array("d", (arrived - sent[seq] for seq, _, arrived in delivered)),
+            "sent": len(sent),
+            "expected": expected,
+            "echoes": self.echoes,
             "messages": self.messages,
             "client_cpu": (time.process_time() - self.phase_cpu) / max(1e-9, time.monotonic() - self.phase_wall),
             "lost": self.lost,
@@ -469,18 +605,6 @@ async def join(server: Server, note: str, count: int) -> list[Editor]:
 UNSYNCED: dict[str, int] = {}
 
 
-async def wait_all(receivers: list[Editor], seqs: range, timeout: float) -> bool:
-    try:
-        async with asyncio.timeout(timeout):
-            for editor in receivers:
-                while not all(s in editor.arrivals for s in (seqs[0], seqs[-1])) or len(editor.arrivals) < len(seqs):
-                    editor.seen.clear()
-                    await editor.seen.wait()
-    except TimeoutError:
-        return False
-    return True
-
-
 # -- scenarios -----------------------------------------------------------------------------------------------
 
 
@@ -493,7 +617,10 @@ class Room:
     typist: Editor
     receivers: int
     seq: int = 0
-    paced: list[float] = field(default_factory=list)  # delivery latencies, seconds
+    paced: list[float] = field(default_factory=list)  # delivery latencies, seconds, to the receiver's read
+    paced_arrival: list[float] = field(default_factory=list)  # the same, to the kernel's queueing (`bench/wsload.py`)
+    paced_to_first: list[float] = field(default_factory=list)  # per update: send -> the first socket's arrival
+    paced_spread: list[float] = field(default_factory=list)  # per update: the first socket's arrival -> the last's
     paced_expected: int = 0
     lost: int = 0  # receivers whose socket closed during the phases
     burst_delivered: int = 0
@@ -566,6 +693,9 @@ async def one_note(servers: list[Server], editors: int, args: argparse.Namespace
             for room in rooms if index % 2 == 0 else rooms[::-1]:
                 reply = await room.phase(args.paced // args.rounds, PACED_RATE)
                 room.paced.extend(reply["latencies"])
+                room.paced_arrival.extend(reply["arrival_latencies"])
+                room.paced_to_first.extend(reply["to_first"])
+                room.paced_spread.extend(reply["spread"])
                 room.paced_expected += reply["expected"]
                 room.lost = reply["lost"]
         for index in range(args.burst_rounds):
@@ -589,9 +719,15 @@ async def one_note(servers: list[Server], editors: int, args: argparse.Namespace
                 room.lost = reply["lost"]
         for room in rooms:
             paced = sorted(room.paced)
+            arrival = sorted(room.paced_arrival)
             results[room.server.name].update(
                 paced_p50_ms=percentile(paced, 0.5) * 1000,
                 paced_p99_ms=percentile(paced, 0.99) * 1000,
+                paced_arrival_p50_ms=percentile(arrival, 0.5) * 1000,
+                paced_arrival_p99_ms=percentile(arrival, 0.99) * 1000,
+                paced_to_first_p50_ms=percentile(sorted(room.paced_to_first), 0.5) * 1000,
+                paced_spread_p50_ms=percentile(sorted(room.paced_spread), 0.5) * 1000,
+                paced_spread_p99_ms=percentile(sorted(room.paced_spread), 0.99) * 1000,
                 paced_missing=room.paced_expected - len(paced),
                 receivers_lost=room.lost,
                 burst_cpu_us_per_delivered=room.burst_cpu * 1e6 / max(1, room.burst_delivered),
@@ -610,48 +746,89 @@ async def one_note(servers: list[Server], editors: int, args: argparse.Namespace
     return results
 
 
-async def many_notes(server: Server, notes: int, per_note: int, seconds: float) -> dict[str, Any]:
-    names = server.new_notes(notes)
-    rss_before = rss_bytes(server.pid)
-    unsynced_before = UNSYNCED.get(server.name, 0)
-    rooms: list[list[Editor]] = []
-    for start in range(0, len(names), 30):  # rooms join concurrently, 30 at a time: one unsynced room waits once
-        rooms += await asyncio.gather(*(join(server, name, per_note) for name in names[start : start + 30]))
-    await asyncio.sleep(0.5)
-    rss_after = rss_bytes(server.pid)
-    rooms = [room for room in rooms if len(room) >= 2]
-    for room in rooms:
-        room[0].doc = pycrdt.Doc()
-    sent: dict[tuple[int, int], float] = {}
-    count = int(seconds * 5)
-
-    async def typist(index: int, room: list[Editor]) -> None:
-        await asyncio.sleep(index / notes / 5)
-        start = time.perf_counter()
-        for seq in range(count):
-            await asyncio.sleep(max(0.0, start + seq / 5 - time.perf_counter()))
-            sent[(index, seq)] = time.perf_counter()
-            await room[0].type(seq)
-
-    await asyncio.gather(*(typist(i, room) for i, room in enumerate(rooms)))
-    await asyncio.gather(*(wait_all(room[1:], range(count), 30) for room in rooms))
-    latencies = [
-        (e.arrivals[s] - sent[(i, s)]) * 1000
-        for i, room in enumerate(rooms)
-        for e in room[1:]
-        for s in range(count)
-        if s in e.arrivals
-    ]
-    for room in rooms:
-        for editor in room:
-            await editor.close()
-    return {
-        "unsynced_editors": UNSYNCED.get(server.name, 0) - unsynced_before,
-        "rooms_measured": len(rooms),
-        "rss_per_room_with_3_sockets_kb": (rss_after - rss_before) / len(names) / 1024,
-        "p50_ms": percentile(sorted(latencies), 0.5),
-        "p99_ms": percentile(sorted(latencies), 0.99),
-    }
+async def many_notes(servers: list[Server], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """``args.notes`` notes of ``args.per_note`` editors on every server at once, each note's first
+    ``args.writers`` typing at ``args.note_rate`` updates/s; the servers take turns in interleaved rounds."""
+    gens: list[tuple[Server, LoadGenClient]] = []
+    results: dict[str, dict[str, Any]] = {}
+    pooled: dict[str, dict[str, list[float]]] = {}
+    try:
+        for server in servers:
+            names = server.new_notes(args.notes)
+            hocuspocus = server.protocol == "hocuspocus"
+            prefixes = [varbytes(name.encode()) if hocuspocus else b"" for name in names]
+            rss_before = rss_bytes(server.pid)
+            gen = LoadGenClient(ManyRooms, f"notes-many-{server.name}")
+            gens.append((server, gen))
+            joined = await gen.call(
+                "join_rooms", [server.url(n) for n in names], prefixes, args.per_note, hocuspocus, 120.0, timeout=180
+            )
+            await asyncio.sleep(0.5)
+            results[server.name] = {
+                "editors_synced": joined["live"],
+                "join_seconds": joined["seconds"],
+                "join_failures": joined["failures"],
+                "rss_per_room_kb": (rss_bytes(server.pid) - rss_before) / args.notes / 1024,
+            }
+            pooled[server.name] = {
+                key: []
+                for key in (
+                    "read",
+                    "arrival",
+                    "delivered",
+                    "expected",
+                    "echoes",
+                    "client",
+                    "burst_cpu",
+                    "burst_delivered",
+                )
+            }
+            print(
+                f"  {server.name}: {joined['live']} of {args.notes * args.per_note} editors synced in "
+                f"{joined['seconds']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+        paced = int(args.note_seconds * args.note_rate / args.rounds)
+        rounds = [("paced", paced, args.note_rate)] * args.rounds + [
+            ("burst", args.note_burst, None)
+        ] * args.burst_rounds
+        for index, (phase, updates, rate) in enumerate(rounds):
+            for server, gen in gens if index % 2 == 0 else gens[::-1]:
+                cpu0 = cpu_of(server.pid)
+                reply = await gen.call(
+                    "type_round", updates, rate, args.writers, 30.0, timeout=updates / (rate or 50) + 90
+                )
+                mine = pooled[server.name]
+                mine["echoes"].append(reply["echoes"])
+                mine["expected"].append(reply["expected"])
+                mine["delivered"].append(len(reply["latencies"]))
+                results[server.name]["receivers_lost"] = reply["lost"]
+                if phase == "paced":
+                    mine["read"].extend(reply["latencies"])
+                    mine["arrival"].extend(reply["arrival_latencies"])
+                    mine["client"].append(reply["client_cpu"])
+                else:
+                    mine["burst_cpu"].append(cpu_of(server.pid) - cpu0)
+                    mine["burst_delivered"].append(len(reply["latencies"]))
+                await asyncio.sleep(0.5)
+        for name, mine in pooled.items():
+            read, arrival = sorted(mine["read"]), sorted(mine["arrival"])
+            delivered = sum(mine["delivered"])
+            results[name].update(
+                p50_ms=percentile(read, 0.5) * 1000,
+                p99_ms=percentile(read, 0.99) * 1000,
+                arrival_p50_ms=percentile(arrival, 0.5) * 1000,
+                arrival_p99_ms=percentile(arrival, 0.99) * 1000,
+                missing=sum(mine["expected"]) - delivered,
+                echoes=sum(mine["echoes"]),
+                burst_cpu_us_per_delivered=sum(mine["burst_cpu"]) * 1e6 / max(1, sum(mine["burst_delivered"])),
+                paced_client_cpu_worst_round=max(mine["client"]),
+            )
+    finally:
+        for _, gen in gens:
+            gen.stop()
+    return results
 
 
 async def cold_load(server: Server, size: int) -> dict[str, Any]:
@@ -699,12 +876,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{n} editors on one note of each server", file=sys.stderr, flush=True)
             for name, values in (await one_note(servers, n, args)).items():
                 results[name][f"one_note_{n}"] = values
+        if args.notes:
+            print(
+                f"{args.notes} notes x {args.per_note} editors ({args.writers} typing) on each server",
+                file=sys.stderr,
+                flush=True,
+            )
+            for name, values in (await many_notes(servers, args)).items():
+                results[name]["many_notes"] = values
         for server in servers:
             if server.name == "tandem" and args.cold_load:
                 results[server.name]["cold"] = await cold_load(server, 1_000_000)
-            print(f"{server.name}: {args.notes} notes x 3 editors", file=sys.stderr, flush=True)
-            results[server.name]["many_notes"] = await many_notes(server, args.notes, 3, args.seconds)
-            print(json.dumps({server.name: results[server.name]}), file=sys.stderr, flush=True)
     finally:
         for server in servers:
             server.stop()
@@ -728,10 +910,13 @@ def report(results: dict[str, Any]) -> None:
                 mine = results["tandem"].get(scenario, {})
                 for key in (
                     "paced_p99_ms",
+                    "paced_arrival_p99_ms",
                     "burst_cpu_us_per_delivered",
                     "one_write_cpu_us_per_delivered",
                     "rss_per_connection_kb",
                     "p99_ms",
+                    "arrival_p99_ms",
+                    "join_seconds",
                 ):
                     if key in values and key in mine and mine[key]:
                         print(f"  {name:18} {scenario:14} {key:28} {values[key] / mine[key]:.2f}")
@@ -751,8 +936,16 @@ def main() -> None:
         default=2,
         help="rounds of --burst updates sent in one write (the server can fan them out at once)",
     )
-    parser.add_argument("--notes", type=int, default=100, help="notes of the many-notes scenario")
-    parser.add_argument("--seconds", type=float, default=4.0, help="typing time of the many-notes scenario")
+    parser.add_argument("--notes", type=int, default=100, help="notes of the many-notes scenario (0: skip it)")
+    parser.add_argument("--per-note", type=int, default=10, help="editors on each note of the many-notes scenario")
+    parser.add_argument("--writers", type=int, default=10, help="of those, how many type")
+    parser.add_argument("--note-rate", type=float, default=2.0, help="updates/s each writer types")
+    parser.add_argument(
+        "--note-seconds", type=float, default=20.0, help="paced typing time of the many-notes scenario, over all rounds"
+    )
+    parser.add_argument(
+        "--note-burst", type=int, default=10, help="updates each writer types back to back in a many-notes burst round"
+    )
     parser.add_argument("--no-cold-load", dest="cold_load", action="store_false")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()

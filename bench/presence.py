@@ -136,7 +136,7 @@ class PresenceLoad(EpollClients):
             self.changes += 1  # updated
         self._send(client, {"type": "presence", "channel": self.room, "data": {"bench": client.tag, "n": self.sets}})
 
-    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float, arrived: float) -> None:
         fd = client.sock.fileno()
         for line in payload.split(b"\n"):
             if line.startswith(b'{"type":"presence"') or line.startswith(b'{"type":"presence_diff"'):

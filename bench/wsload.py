@@ -10,6 +10,13 @@ would set the pace and every latency would be the load generator's. Here the ``w
 ``ClientProtocol`` does each opening handshake and encodes (masks) what clients send; incoming server frames are
 unmasked, so reading one is a header and a slice. The process is pinned to the client core, the servers to the
 other one (`pin`), so client work does not steal server CPU.
+
+Two clocks per message. ``now`` is when this process read the bytes. ``arrived`` is when the kernel queued them on
+the client's socket (``SO_TIMESTAMPNS``; over loopback, the moment the server's write went through). One process
+reads a thousand sockets one after another, so the last socket's ``now`` includes the reading of all the others:
+time a real user, with one socket on their own device, never waits. ``arrived`` leaves that out and keeps
+everything the server did, including a write it had to hold because a client's socket was full. Where a read
+returns bytes that arrived in several packets, ``arrived`` is the last one's, never earlier than the truth.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import os
 import resource
 import select
 import socket
+import struct
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +38,8 @@ from typing import Any
 
 SERVER_CORE, CLIENT_CORE = 0, 1
 CONNECT_CONCURRENCY = 100
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; ancillary data: struct timespec, two int64
+ARRIVAL_SPACE = socket.CMSG_SPACE(16)
 
 
 # -- process statistics and placement ---------------------------------------------------------------------
@@ -143,6 +153,7 @@ class Client:
         uri = parse_uri(url)
         self.ws = ClientProtocol(uri, max_size=None)  # no extensions: no compression
         self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.setblocking(False)
         self.sock.connect_ex((uri.host, uri.port))
         self.state = "connecting"  # -> "handshake" -> "joining" -> "live" | "failed"
@@ -172,7 +183,8 @@ class EpollClients:
     """Holds the clients in one epoll loop and answers ``(command, args)`` from the controller's pipe.
 
     Subclasses implement `on_open` (the handshake completed: send the first frame), `on_message` (a complete
-    text or binary message arrived at wall-clock time ``now``) and optionally `keepalive`; their commands are
+    text or binary message, read at wall-clock time ``now``, queued by the kernel at ``arrived``: see the module's
+    docstring) and optionally `keepalive`; their commands are
     the methods named in `commands`. A client becomes live when the subclass calls `mark_live`.
     """
 
@@ -195,7 +207,7 @@ class EpollClients:
     def on_open(self, client: Client) -> None:
         raise NotImplementedError
 
-    def on_message(self, client: Client, payload: bytes, binary: bool, now: float) -> None:
+    def on_message(self, client: Client, payload: bytes, binary: bool, now: float, arrived: float) -> None:
         raise NotImplementedError
 
     def keepalive(self, client: Client, now: float) -> None:
@@ -246,10 +258,15 @@ class EpollClients:
     def _readable(self, client: Client) -> None:
         # Into one scratch buffer: ``recv(256 KiB)`` allocates (and, above malloc's mmap threshold, maps and
         # unmaps) that much per call, which was 30 % of this process's time.
-        size = client.sock.recv_into(self.scratch)
+        size, ancillary, _, _ = client.sock.recvmsg_into([self.scratch], ARRIVAL_SPACE)
         now = time.time()
         if not size:
             raise OSError("closed by the server")
+        arrived = now
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = struct.unpack_from("qq", data)
+                arrived = seconds + nanoseconds / 1e9
         data = self.scratch_view[:size]
         if not client.open:
             self._handshake(client, bytes(data))
@@ -276,14 +293,14 @@ class EpollClients:
             end = pos + head + length
             if end > size:
                 break
-            self._frame(client, buffer[pos], bytes(buffer[pos + head : end]), now)
+            self._frame(client, buffer[pos], bytes(buffer[pos + head : end]), now, arrived)
             pos = end
         if pending:
             del pending[:pos]
         elif pos < size:
             pending += buffer[pos:]
 
-    def _frame(self, client: Client, first: int, payload: bytes, now: float) -> None:
+    def _frame(self, client: Client, first: int, payload: bytes, now: float, arrived: float) -> None:
         opcode, fin = first & 0x0F, first & 0x80
         if opcode in (0x0, 0x1, 0x2):  # continuation, text, binary
             if opcode:
@@ -294,7 +311,7 @@ class EpollClients:
             if client.fragments:
                 payload = b"".join([*client.fragments, payload])
                 client.fragments.clear()
-            self.on_message(client, payload, client.opcode == 0x2, now)
+            self.on_message(client, payload, client.opcode == 0x2, now, arrived)
         elif opcode == 0x9:  # ping: answer as websockets would
             client.ws.send_pong(payload)
             client.flush()
