@@ -13,7 +13,6 @@ import itertools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from inspect import signature as inspect_signature
@@ -29,7 +28,6 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
-    create_engine,
     event,
     insert,
     inspect,
@@ -52,6 +50,7 @@ from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from server.sqlite_direct import CHECKPOINT_EVERY, SqliteInline, SqliteThread, WriteLockTaken, sqlite_pragmas
 from server.sqlite_driver import SqliteConnection
 
 T = TypeVar("T")
@@ -132,58 +131,10 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers run while a writer commits; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode NORMAL still survives any crash of the process (a SIGKILL loses no committed transaction); only
-    # an OS crash or power cut can undo the last commits before a checkpoint. FULL fsyncs every commit, and every
-    # note update and board change waits for a commit before it is relayed (docs/RELIABILITY.md has the figures).
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 def _sqlite_connector(url: str) -> Callable[[], sqlite3.Connection]:
     """``sqlite3.connect`` with the arguments SQLAlchemy's SQLite dialect derives from ``url``."""
     args, kwargs = SQLiteDialect_pysqlite().create_connect_args(make_url(sync_url(url)))
     return functools.partial(sqlite3.connect, *args, **kwargs)
-
-
-class _SqliteThread:
-    """Short write transactions on a SQLite file, each run whole on one thread of its own.
-
-    The async driver crosses to aiosqlite's thread and back for every statement, cursor operation and commit: a
-    transaction of a few statements costs several round trips through the event loop, more on a busy one. A
-    synchronous connection on a dedicated thread does the same transaction in one crossing. SQLite serializes
-    writers anyway, so one thread loses nothing; it waits for the write lock (``busy_timeout``) without holding up
-    the event loop.
-
-    With ``commit=False`` the same is a reader (`Database.read`): its transaction is rolled back, it never takes
-    the write lock, and in WAL mode it runs beside the writer.
-    """
-
-    def __init__(self, url: str, *, commit: bool = True) -> None:
-        self.engine = create_engine(sync_url(url), pool_size=1, max_overflow=0)
-        event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._commit = commit
-        name = "sqlite-writer" if commit else "sqlite-reader"
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-
-    def _transact(self, work: Callable[[Connection], T]) -> T:
-        if not self._commit:
-            with self.engine.connect() as conn:  # rolled back on leaving: a read holds no lock afterwards
-                return work(conn)
-        with self.engine.begin() as conn:
-            return work(conn)
-
-    async def run(self, work: Callable[[Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._transact, work)
-
-    async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self.engine.dispose)
-        self._thread.shutdown(wait=True)
 
 
 # A pooled PostgreSQL connection is pinged before use only when it sat in the pool longer than this. SQLAlchemy's
@@ -225,14 +176,16 @@ class Database:
             kwargs["async_creator"] = functools.partial(SqliteConnection.open, _sqlite_connector(url))
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
         else:
             _ping_when_idle(self.engine.sync_engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         database = make_url(url).database
         on_file = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
-        self._writer = _SqliteThread(url) if on_file else None
-        self._reader = _SqliteThread(url, commit=False) if on_file else None
+        self._writer = SqliteThread(sync_url(url)) if on_file else None
+        self._reader = SqliteThread(sync_url(url), commit=False) if on_file else None
+        self._inline = SqliteInline(sync_url(url)) if on_file else None
+        self._checkpoint: asyncio.Task[None] | None = None
 
     @property
     def dialect(self) -> str:
@@ -249,26 +202,45 @@ class Database:
                 raise
 
     @property
-    def write_engine(self) -> Engine:
-        """The (synchronous) engine `write` commits through, for event listeners."""
-        return self._writer.engine if self._writer is not None else self.engine.sync_engine
+    def write_engines(self) -> tuple[Engine, ...]:
+        """The (synchronous) engines `write` commits through, for event listeners."""
+        if self._writer is None or self._inline is None:
+            return (self.engine.sync_engine,)
+        return (self._inline.engine, self._writer.engine)
 
     @property
     def read_engine(self) -> Engine:
         """The (synchronous) engine `read` runs on, for event listeners."""
         return self._reader.engine if self._reader is not None else self.engine.sync_engine
 
-    async def write(self, work: Callable[[Connection], T]) -> T:
+    async def write(self, work: Callable[[Connection], T], *, brief: bool = False) -> T:
         """Run ``work`` (synchronous SQLAlchemy Core calls on a `Connection`) in one transaction and commit it.
 
         For small, hot writes that must be committed before anything else happens (a note's update log): on a
-        SQLite file the whole transaction is one hop to a writer thread (`_SqliteThread`); elsewhere it runs on the
-        async engine through ``run_sync``. ``work`` must not touch the event loop or ORM sessions.
+        SQLite file the whole transaction is one hop to a writer thread (``server/sqlite_direct.py``); elsewhere it
+        runs on the async engine through ``run_sync``. With ``brief`` (a few small statements), on a SQLite file it
+        runs on the event loop's own thread when the write lock is free, with no hop at all. ``work`` must not touch
+        the event loop or ORM sessions.
         """
+        if brief and self._inline is not None:
+            try:
+                result = self._inline.run(work)
+            except WriteLockTaken:
+                pass  # another connection is writing: wait for it on the writer thread
+            else:
+                if self._inline.commits % CHECKPOINT_EVERY == 0:
+                    self._checkpoint_soon()
+                return result
         if self._writer is not None:
             return await self._writer.run(work)
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
+
+    def _checkpoint_soon(self) -> None:
+        """Checkpoint the write-ahead log on the writer thread (`SqliteInline` never does), unless one is running."""
+        if self._writer is None or (self._checkpoint is not None and not self._checkpoint.done()):
+            return
+        self._checkpoint = asyncio.get_running_loop().create_task(self._writer.checkpoint(), name="sqlite-checkpoint")
 
     async def read(self, work: Callable[[Connection], T], session: AsyncSession | None = None) -> T:
         """Run ``work`` (synchronous SQLAlchemy Core reads on a `Connection`) in one transaction, never committed.
@@ -287,6 +259,12 @@ class Database:
             return await conn.run_sync(work)
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpoint
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         if self._reader is not None:
             await self._reader.close()
             self._reader = None

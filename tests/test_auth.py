@@ -114,7 +114,7 @@ async def test_a_storms_sessions_are_read_in_one_statement_each_with_its_own_act
                 expected[token_hash(workspace.token(role))] = await auth.actor_for_token(session, workspace.token(role))
         assert len({actor.user_id for actor in expected.values() if actor is not None}) == len(ROLES)
         statements: list[str] = []
-        for engine in {db.read_engine, db.write_engine}:
+        for engine in {db.read_engine, *db.write_engines}:
             event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
         unknown = token_hash("no-such-token")
         assert await auth.session_actors(db, [unknown, *reversed(expected)]) == expected

@@ -291,11 +291,12 @@ async def test_rows_published_one_by_one_are_deleted_together_within_the_delete_
     broker, clock = Broker(), ManualClock()
     relay = OutboxRelay(db, broker.publish, poll_interval=30, delete_delay=0.2, clock=clock)
     deletes: list[str] = []
-    event.listen(
-        db.write_engine,
-        "before_cursor_execute",
-        lambda _conn, _cursor, text, *_: deletes.append(text) if text.startswith("DELETE") else None,
-    )
+    for engine in db.write_engines:
+        event.listen(
+            engine,
+            "before_cursor_execute",
+            lambda _conn, _cursor, text, *_: deletes.append(text) if text.startswith("DELETE") else None,
+        )
     relay.start()
     try:
         async with asyncio.timeout(10):

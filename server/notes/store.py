@@ -7,9 +7,10 @@ by every node; the guarantees are the Protocol's (``crdt/storage.py``).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pycrdt
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crdt.storage import StoredNote
@@ -99,47 +100,51 @@ class SqlNoteStore:
         now = utcnow()
         values = [{"note_id": note_id, "data": data, "created_at": now} for note_id, data, _ in rows]
         statement = insert(self._updates)
-        await self.db.write(lambda conn: conn.execute(statement, values))
+        await self.db.write(lambda conn: conn.execute(statement, values), brief=True)
 
     async def compact(self, note_id: int) -> bool:
         updates, snapshots = self._updates, self._snapshots
-        async with self.db.engine.connect() as conn, conn.begin() as transaction:
-            current = (
-                await conn.execute(select(snapshots.c.data, snapshots.c.version).where(snapshots.c.note_id == note_id))
+
+        def read(conn: Connection) -> tuple[Row[Any] | None, list[Row[Any]]]:
+            current = conn.execute(
+                select(snapshots.c.data, snapshots.c.version).where(snapshots.c.note_id == note_id)
             ).one_or_none()
-            rows = (
-                await conn.execute(
-                    select(updates.c.id, updates.c.data).where(updates.c.note_id == note_id).order_by(updates.c.id)
-                )
+            rows = conn.execute(
+                select(updates.c.id, updates.c.data).where(updates.c.note_id == note_id).order_by(updates.c.id)
             ).all()
-            if not rows:
-                return False
-            parts = ([bytes(current.data)] if current is not None else []) + [bytes(r.data) for r in rows]
-            merged = pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
+            return current, list(rows)
+
+        current, rows = await self.db.read(read)
+        if not rows:
+            return False
+        parts = ([bytes(current.data)] if current is not None else []) + [bytes(r.data) for r in rows]
+        merged = pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
+        ids = [r.id for r in rows]
+
+        # One short transaction on the same path as the appends (on SQLite, the writer thread): it never waits for
+        # the write lock behind them, nor they behind it. The snapshot's version is the guard between the read above
+        # and this write: if another node compacted meanwhile, nothing is written and its snapshot stands.
+        def fold(conn: Connection) -> bool:
             now = utcnow()
-            try:
-                if current is None:
-                    await conn.execute(
-                        insert(snapshots).values(note_id=note_id, data=merged, version=1, updated_at=now)
-                    )
-                else:
-                    result = await conn.execute(
-                        update(snapshots)
-                        .where(snapshots.c.note_id == note_id, snapshots.c.version == current.version)
-                        .values(data=merged, version=current.version + 1, updated_at=now)
-                    )
-                    if result.rowcount != 1:
-                        await transaction.rollback()
-                        return False
-                # Exactly the rows folded in: a row committed meanwhile (by another node) stays in the log.
-                ids = [r.id for r in rows]
-                for start in range(0, len(ids), _DELETE_CHUNK):
-                    await conn.execute(delete(updates).where(updates.c.id.in_(ids[start : start + _DELETE_CHUNK])))
-                await transaction.commit()
-            except IntegrityError:  # another node created the first snapshot at the same time
-                await transaction.rollback()
-                return False
+            if current is None:
+                conn.execute(insert(snapshots).values(note_id=note_id, data=merged, version=1, updated_at=now))
+            else:
+                result = conn.execute(
+                    update(snapshots)
+                    .where(snapshots.c.note_id == note_id, snapshots.c.version == current.version)
+                    .values(data=merged, version=current.version + 1, updated_at=now)
+                )
+                if result.rowcount != 1:
+                    return False  # nothing was written: committing is a no-op
+            # Exactly the rows folded in: a row committed meanwhile stays in the log.
+            for start in range(0, len(ids), _DELETE_CHUNK):
+                conn.execute(delete(updates).where(updates.c.id.in_(ids[start : start + _DELETE_CHUNK])))
             return True
+
+        try:
+            return await self.db.write(fold, brief=True)
+        except IntegrityError:  # another node created the first snapshot at the same time (rolled back)
+            return False
 
     async def log_rows(self, note_id: int) -> int:
         async with self.db.engine.connect() as conn:

@@ -218,7 +218,8 @@ async def test_appends_from_many_rooms_share_commits_and_all_land(database: Data
     start = {note: await text_in(store, note) for note in notes}
     updates = {note: edits(40, (await store.load(note)).merged()) for note in notes}
     commits: list[int] = []
-    event.listen(database.write_engine, "commit", lambda conn: commits.append(1))
+    for engine in database.write_engines:
+        event.listen(engine, "commit", lambda conn: commits.append(1))
 
     async def room(note: int) -> None:  # a room appends its batches one after another
         for update in updates[note]:
