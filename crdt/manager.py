@@ -87,6 +87,7 @@ class RoomManager:
         self._ready: dict[int, asyncio.Task[None]] = {}
         self._unloading: dict[int, asyncio.Task[None]] = {}
         self._outbox: deque[tuple[str, bytes]] = deque()
+        self._unsaved: dict[Room, None] = {}  # rooms with updates to store at the end of this turn, in order
         # Idle rooms unload after ``unload_after_seconds``; stale awareness entries expire.
         self.housekeeping = Loop(
             "crdt-housekeeping",
@@ -170,7 +171,13 @@ class RoomManager:
                 continue
             room = self.rooms.get(note_id)
             if room is None or room.failed:
-                room = Room(note_id, self.store, self.settings, self._publish if self.broker is not None else None)
+                room = Room(
+                    note_id,
+                    self.store,
+                    self.settings,
+                    self._publish if self.broker is not None else None,
+                    self._store_soon if self.store.appends_now else None,
+                )
                 self.rooms[note_id] = room
                 self._ready[note_id] = asyncio.get_running_loop().create_task(self._load(room))
             ready = self._ready.get(note_id)
@@ -180,6 +187,31 @@ class RoomManager:
                 return room
             if room.failed:
                 raise RoomFailed(f"note {note_id} unavailable")
+
+    def _store_soon(self, room: Room) -> None:
+        """Store ``room``'s new updates with every other room's that arrive in this turn of the event loop, in one
+        transaction, then fan them out: the turn's updates reach the other peers one turn after they arrived."""
+        if not self._unsaved:
+            asyncio.get_running_loop().call_soon(self._store_unsaved)
+        self._unsaved[room] = None
+
+    def _store_unsaved(self) -> None:
+        rooms, self._unsaved = list(self._unsaved), {}
+        taken = [(room, batch) for room in rooms if (batch := room.take_unsaved()) is not None]
+        if not taken:
+            return
+        try:
+            stored = self.store.append_now([(room.note_id, batch.merged) for room, batch in taken])
+        except Exception:
+            # Nothing was stored; each room's flusher stores its own, one at a time, and a row that still fails
+            # fails only its room.
+            log.info("storing %d rooms' updates together failed; each room stores its own", len(taken), exc_info=True)
+            stored = False
+        for room, batch in taken:
+            if stored:
+                room.stored(batch)
+            else:
+                room.not_stored(batch)
 
     async def _load(self, room: Room) -> None:
         try:

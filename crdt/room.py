@@ -1,10 +1,15 @@
 """One note being edited: its document, its peers, and the path every update takes.
 
 An update from a peer is integrated into the room's pycrdt document (which validates it and yields the canonical
-update it actually changed, so garbage is never stored or relayed), queued, and written to the note's log by the
-room's single flusher, which batches everything that arrived meanwhile into one merged update. Only once that
-write is durable does the batch go to the other peers (one frame for the whole batch) and to other nodes. So an
-update anyone else has seen survives a SIGKILL of the node.
+update it actually changed, so garbage is never stored or relayed), queued, and written to the note's log as one
+merged update with everything else that arrived meanwhile. Only once that write is durable does the batch go to the
+other peers (one frame for the whole batch) and to other nodes. So an update anyone else has seen survives a
+SIGKILL of the node.
+
+Who writes it: with a store that can commit here and now (a SQLite file), `crdt.manager.RoomManager` stores the
+batches of every room that got updates in a turn of the event loop, in one transaction at the end of that turn, and
+fans them out at once. Otherwise, or when that store cannot write at the moment, the room's single flusher awaits
+the store; what arrives while it waits is stored after it, so a room's batches are durable and fanned out in order.
 
 A sync step 2 answering a newcomer is held back the same way: it is sent once every update it contains is durable.
 
@@ -78,6 +83,15 @@ class RoomFailed(Exception):
 Publish = Callable[[int, bytes], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Updates of one room stored together: as they arrived (with who sent each), and merged into one."""
+
+    updates: list[tuple[bytes, Peer | None]]
+    upto: int  # the room's count of applied updates when the batch was taken
+    merged: bytes
+
+
 class Room:
     """The live state of one note on this node.
 
@@ -86,9 +100,18 @@ class Room:
         store: where its updates are made durable.
         settings: tunables.
         publish: relays an encoded message to the other nodes (None on a single node).
+        on_unsaved: called when updates wait to be stored and no store is underway (`RoomManager` stores them at
+            the end of the turn, `take_unsaved` / `stored` / `not_stored`); None: the flusher stores everything.
     """
 
-    def __init__(self, note_id: int, store: NoteStore, settings: RoomSettings, publish: Publish | None) -> None:
+    def __init__(
+        self,
+        note_id: int,
+        store: NoteStore,
+        settings: RoomSettings,
+        publish: Publish | None,
+        on_unsaved: Callable[[Room], None] | None = None,
+    ) -> None:
         self.note_id = note_id
         self.store = store
         self.settings = settings
@@ -114,6 +137,8 @@ class Room:
         self._held: list[tuple[int, Peer, bytes]] = []  # sync step 2 replies waiting for durability
         self._remote_out: list[bytes] = []
         self._wake = asyncio.Event()
+        self._storing = False  # the flusher waits for the store: what arrives meanwhile waits for it
+        self._on_unsaved = on_unsaved
         self._flusher: asyncio.Task[None] | None = None
         self._compactor: asyncio.Task[None] | None = None
         self.idle_since: float | None = None
@@ -244,7 +269,10 @@ class Room:
     def _queue_durable(self, update: bytes, origin: Peer | None) -> None:
         self._unsaved.append((update, origin))
         self._applied += 1
-        self._wake.set()
+        if self._on_unsaved is not None and not self._storing:
+            self._on_unsaved(self)  # stored at the end of this turn with every other room's (RoomManager)
+        else:
+            self._wake.set()
 
     def _integrate(self, update: bytes) -> bytes | None:
         """Apply ``update``; return what it changed (canonical encoding), or None if nothing."""
@@ -268,32 +296,53 @@ class Room:
 
     # -- durability --------------------------------------------------------------------------------------
 
+    def take_unsaved(self) -> Batch | None:
+        """What arrived since the last store, merged into one update; None if nothing, or if a store is underway
+        (its flusher stores the rest after it, in order)."""
+        if not self._unsaved or self._storing or self.failed:
+            return None
+        updates, self._unsaved = self._unsaved, []
+        merged = updates[0][0] if len(updates) == 1 else pycrdt.merge_updates(*(u for u, _ in updates))
+        return Batch(updates, self._applied, merged)
+
+    def stored(self, batch: Batch) -> None:
+        """``batch`` is durable: tell the other peers and nodes, answer the newcomers it held back."""
+        self._durable = batch.upto
+        self.log_rows += 1
+        origins = {origin for _, origin in batch.updates}
+        only = next(iter(origins)) if len(origins) == 1 else None
+        message = encode_update(batch.merged)
+        self._fan_out(message, only)
+        if self._publish is not None:
+            self._publish(self.note_id, message)
+        self._release_held()
+        if self.log_rows >= self.settings.compact_after_rows:
+            self.compact_soon()
+
+    def not_stored(self, batch: Batch) -> None:
+        """``batch`` could not be stored now: its flusher stores it (and what came after), waiting as it must."""
+        self._unsaved[:0] = batch.updates
+        self._wake.set()
+
     async def _flush_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._unsaved:
+            batch = self.take_unsaved()
+            if batch is None:
                 continue
-            batch, self._unsaved = self._unsaved, []
-            upto = self._applied
-            update = batch[0][0] if len(batch) == 1 else pycrdt.merge_updates(*(u for u, _ in batch))
+            self._storing = True
             try:
-                await self.store.append(self.note_id, update)
+                await self.store.append(self.note_id, batch.merged)
             except Exception:
                 log.exception("note %s: storing an update failed", self.note_id)
                 self.fail("storage unavailable")
                 return
-            self._durable = upto
-            self.log_rows += 1
-            origins = {origin for _, origin in batch}
-            only = next(iter(origins)) if len(origins) == 1 else None
-            message = encode_update(update)
-            self._fan_out(message, only)
-            if self._publish is not None:
-                self._publish(self.note_id, message)
-            self._release_held()
-            if self.log_rows >= self.settings.compact_after_rows:
-                self.compact_soon()
+            finally:
+                self._storing = False
+            self.stored(batch)
+            if self._unsaved:
+                self._wake.set()  # arrived while storing: not handed to the manager, so stored from here
 
     def _release_held(self) -> None:
         if not self._held:

@@ -16,6 +16,7 @@ Guarantees of both:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,6 +57,21 @@ class NoteStore(Protocol):
             Exception: the update was not stored (the caller must not tell anyone about it).
         """
 
+    @property
+    def appends_now(self) -> bool:
+        """Whether `append_now` can ever succeed (a store that can commit without waiting)."""
+
+    def append_now(self, rows: Sequence[tuple[int, bytes]]) -> bool:
+        """Append ``rows`` (a note, an update) in one transaction here and now, without waiting, if the store can.
+
+        Returns:
+            True once every row is durable; False if the store cannot write now (nothing was stored: use `append`).
+            Rows are durable in the order appended across both methods: while an `append` is unfinished, False.
+
+        Raises:
+            Exception: the rows were not stored, none of them.
+        """
+
     async def compact(self, note_id: int) -> bool:
         """Fold the note's log into its snapshot, atomically.
 
@@ -65,12 +81,15 @@ class NoteStore(Protocol):
 
 
 class MemoryNoteStore:
-    """A `NoteStore` in memory (one process; for tests)."""
+    """A `NoteStore` in memory (one process; for tests). With ``appends_now`` it also stores here and now
+    (`append_now`), as a SQLite file does."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, appends_now: bool = False) -> None:
         self.snapshots: dict[int, bytes] = {}
         self.logs: dict[int, list[bytes]] = {}
         self.fail_appends = False
+        self._appends_now = appends_now
+        self.refuse_now = False  # `append_now` answers False, as a database whose write lock is taken does
 
     async def load(self, note_id: int) -> StoredNote:
         log = list(self.logs.get(note_id, []))
@@ -82,6 +101,19 @@ class MemoryNoteStore:
             raise OSError("store unavailable")
         await asyncio.sleep(0)
         self.logs.setdefault(note_id, []).append(update)
+
+    @property
+    def appends_now(self) -> bool:
+        return self._appends_now
+
+    def append_now(self, rows: Sequence[tuple[int, bytes]]) -> bool:
+        if not self._appends_now or self.refuse_now:
+            return False
+        if self.fail_appends:
+            raise OSError("store unavailable")
+        for note_id, update in rows:
+            self.logs.setdefault(note_id, []).append(update)
+        return True
 
     async def compact(self, note_id: int) -> bool:
         log = self.logs.get(note_id)

@@ -50,7 +50,7 @@ from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from server.sqlite_direct import CHECKPOINT_EVERY, SqliteInline, SqliteThread, WriteLockTaken, sqlite_pragmas
+from server.sqlite_direct import CHECKPOINT_EVERY, NotNow, SqliteInline, SqliteThread, sqlite_pragmas
 from server.sqlite_driver import SqliteConnection
 
 T = TypeVar("T")
@@ -223,18 +223,31 @@ class Database:
         the event loop or ORM sessions.
         """
         if brief and self._inline is not None:
-            try:
-                result = self._inline.run(work)
-            except WriteLockTaken:
-                pass  # another connection is writing: wait for it on the writer thread
-            else:
-                if self._inline.commits % CHECKPOINT_EVERY == 0:
-                    self._checkpoint_soon()
-                return result
+            with contextlib.suppress(NotNow):  # another connection is writing: wait for it on the writer thread
+                return self.write_now(work)
         if self._writer is not None:
             return await self._writer.run(work)
         async with self.engine.begin() as conn:
             return await conn.run_sync(work)
+
+    @property
+    def writes_now(self) -> bool:
+        """Whether `write_now` can ever succeed (a SQLite file)."""
+        return self._inline is not None
+
+    def write_now(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (a few small synchronous Core statements) in one transaction and commit it here and now, on
+        the calling thread (the event loop's), without waiting for anything.
+
+        Raises:
+            NotNow: another connection holds SQLite's write lock, or this is not a SQLite file; nothing was run.
+        """
+        if self._inline is None:
+            raise NotNow
+        result = self._inline.run(work)
+        if self._inline.commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint_soon()
+        return result
 
     def _checkpoint_soon(self) -> None:
         """Checkpoint the write-ahead log on the writer thread (`SqliteInline` never does), unless one is running."""

@@ -81,8 +81,9 @@ class SqliteThread:
         self._thread.shutdown(wait=True)
 
 
-class WriteLockTaken(Exception):
-    """Another connection holds the database's write lock: nothing was run."""
+class NotNow(Exception):
+    """A write cannot run here and now: another connection holds SQLite's write lock, or the database is not a
+    SQLite file. Nothing was run."""
 
 
 class SqliteInline:
@@ -115,7 +116,7 @@ class SqliteInline:
         """Run ``work`` in one transaction and commit it, here and now.
 
         Raises:
-            WriteLockTaken: another connection holds the write lock; nothing was run.
+            NotNow: another connection holds the write lock; nothing was run.
         """
         with self.engine.connect() as conn:
             try:
@@ -123,7 +124,7 @@ class SqliteInline:
             except OperationalError as error:
                 orig = error.orig
                 if isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
-                    raise WriteLockTaken from error
+                    raise NotNow from error
                 raise
             with transaction:  # committed on leaving, rolled back if ``work`` raises
                 result = work(conn)

@@ -7,6 +7,7 @@ by every node; the guarantees are the Protocol's (``crdt/storage.py``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import pycrdt
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from crdt.storage import StoredNote
 from server.db import Database, utcnow
 from server.models import NoteSnapshot, NoteUpdate
+from server.sqlite_direct import NotNow
 
 _DELETE_CHUNK = 500
 
@@ -72,6 +74,24 @@ class SqlNoteStore:
             self._writer = loop.create_task(self._write_batches(), name="note-log-writer")
         await asyncio.shield(done)  # a cancelled caller must not cancel the other rooms' rows in the same batch
 
+    @property
+    def appends_now(self) -> bool:
+        return self.db.writes_now
+
+    def append_now(self, rows: Sequence[tuple[int, bytes]]) -> bool:
+        if self._waiting or self._writer is not None:
+            return False  # appends are on their way: these rows go after them
+        if not rows:
+            return True
+        now = utcnow()
+        values = [{"note_id": note_id, "data": data, "created_at": now} for note_id, data in rows]
+        statement = insert(self._updates)
+        try:
+            self.db.write_now(lambda conn: conn.execute(statement, values))
+        except NotNow:
+            return False
+        return True
+
     async def _write_batches(self) -> None:
         try:
             while self._waiting:
@@ -121,9 +141,10 @@ class SqlNoteStore:
         merged = pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
         ids = [r.id for r in rows]
 
-        # One short transaction on the same path as the appends (on SQLite, the writer thread): it never waits for
-        # the write lock behind them, nor they behind it. The snapshot's version is the guard between the read above
-        # and this write: if another node compacted meanwhile, nothing is written and its snapshot stands.
+        # One short transaction on the same path as the appends (``brief``: on SQLite, on the loop's thread when the
+        # write lock is free), never a transaction held open across awaits, which made appends wait in SQLite's busy
+        # handler. The snapshot's version is the guard between the read above and this write: if another node
+        # compacted meanwhile, nothing is written and its snapshot stands.
         def fold(conn: Connection) -> bool:
             now = utcnow()
             if current is None:

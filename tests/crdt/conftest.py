@@ -10,9 +10,11 @@ from crdt.storage import MemoryNoteStore
 from tests.crdt.kit import allow_all
 
 
-@pytest.fixture
-def store() -> MemoryNoteStore:
-    return MemoryNoteStore()
+@pytest.fixture(params=["stored later", "stored now"])
+def store(request: pytest.FixtureRequest) -> MemoryNoteStore:
+    """Every room test runs with a store that only stores by awaiting (PostgreSQL) and with one that also stores
+    here and now (a SQLite file): the rooms' updates of a turn then go through `RoomManager`'s store together."""
+    return MemoryNoteStore(appends_now=request.param == "stored now")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 
 import pycrdt
 
@@ -12,7 +13,7 @@ from crdt.document import content_update, text_of
 from crdt.manager import Access, RoomManager
 from crdt.room import RoomSettings
 from crdt.storage import MemoryNoteStore
-from tests.crdt.kit import SimClient
+from tests.crdt.kit import SimClient, allow_all
 
 
 async def test_two_clients_sync_and_co_edit(manager: RoomManager, store: MemoryNoteStore) -> None:
@@ -49,6 +50,7 @@ async def test_an_update_reaches_others_only_after_it_is_stored(manager: RoomMan
         await original(note_id, update)
 
     store.append = slow_append  # type: ignore[method-assign]
+    store.refuse_now = True  # a store that stores here and now cannot at the moment: the room waits for it too
     a.type("durable first")
     await asyncio.sleep(0.1)
     b.pump()
@@ -62,6 +64,35 @@ async def test_an_update_reaches_others_only_after_it_is_stored(manager: RoomMan
     await b.wait_for(lambda: str(b) == "durable first")
     await c.wait_for(lambda: c.synced and str(c) == "durable first")
     assert appended
+
+
+async def test_the_rooms_updates_of_a_turn_are_stored_together_before_anyone_receives_them() -> None:
+    store = MemoryNoteStore(appends_now=True)
+    manager = RoomManager(store, allow_all)
+    await manager.start()
+    rooms = [(SimClient(manager, 21).connect(), SimClient(manager, 21).connect())]
+    rooms.append((SimClient(manager, 22).connect(), SimClient(manager, 22).connect()))
+    for writer, reader in rooms:
+        await writer.wait_for(lambda w=writer: w.synced)
+        await reader.wait_for(lambda r=reader: r.synced)
+    calls: list[list[int]] = []
+    original = store.append_now
+
+    def append_now(rows: Sequence[tuple[int, bytes]]) -> bool:
+        for _, reader in rooms:
+            reader.pump()
+        calls.append([note for note, _ in rows])
+        assert all(str(reader) == "" for _, reader in rooms)  # nobody has it before it is stored
+        return original(rows)
+
+    store.append_now = append_now  # type: ignore[method-assign]
+    for writer, _ in rooms:
+        writer.type("same turn")  # the in-memory transport hands both to their rooms in one turn
+    for _, reader in rooms:
+        await reader.wait_for(lambda r=reader: str(r) == "same turn")
+    assert calls == [[21, 22]]  # one transaction for both rooms
+    assert all(len(store.logs[note]) >= 1 for note in (21, 22))
+    await manager.close()
 
 
 async def test_a_viewer_is_told_its_edits_are_refused(manager: RoomManager, store: MemoryNoteStore) -> None:

@@ -275,3 +275,20 @@ async def test_a_write_that_fails_commits_nothing(database: Database, workspace:
     )
     async with database.engine.connect() as conn:  # the async engine sees what the writer committed
         assert (await conn.execute(count)).scalar_one() == before + 1
+
+
+async def test_a_row_stored_now_never_overtakes_an_append_underway(database: Database, workspace: Workspace) -> None:
+    store = SqlNoteStore(database)
+    note = note_id(workspace)
+    start = await text_in(store, note)
+    first, second = edits(2, (await store.load(note)).merged())
+    underway = asyncio.ensure_future(store.append(note, first))
+    await asyncio.sleep(0)  # its row waits for the writer
+    assert not store.append_now([(note, second)])  # it would commit before the first
+    async with asyncio.timeout(10):
+        await underway
+    # A SQLite file stores here and now; PostgreSQL never can (every statement is a round trip to await).
+    assert store.appends_now == (database.dialect == "sqlite")
+    if not store.append_now([(note, second)]):
+        await store.append(note, second)
+    assert await text_in(store, note) == start + "01"
