@@ -10,15 +10,21 @@ Scenarios:
   update (CPU time of the server process / deliveries), throughput, RSS per connection. The phases run in
   interleaved rounds: within a round the servers take turns, in alternating order, so a slow spell of this shared
   machine falls on all of them alike; latencies are pooled over the rounds.
-- M notes of 3 editors each (one typing at 5/s), per server: latency and RSS per room.
+- M notes of K editors each (default 100 x 10, every editor typing at 2 updates/s), on every server at once, in
+  interleaved rounds (paced, then burst: each writer's updates back to back): latency from the writer's send to
+  each other editor of its note, server CPU per delivered update in the burst, time for all M x K to join and sync.
+  These editors live in a load-generator process per server (`ManyRooms`), each writer with its own pycrdt
+  document; updates are made before a round, so a round times the servers, not pycrdt.
 - Tandem only: cold load of a 1 MB note (connect -> sync step 2 complete, room not in memory). The others keep
   notes in memory only (nothing to load cold).
 
 Every update the typist sends carries a marker ``#NNNNNN;`` in its inserted text, so receivers match deliveries to
 sends even when a server merges several updates into one frame. The receivers of the one-note scenario live in a
 load-generator process per server (``bench/wsload.py``: one epoll loop, a minimal frame reader), pinned to the
-client core with this controller; the servers are pinned to the other core. The typist and the many-notes editors
-are asyncio ``websockets`` clients in this process, with a pycrdt document.
+client core with this controller; the servers are pinned to the other core. The one-note typist is an asyncio
+``websockets`` client in this process, with a pycrdt document. Latencies are kept on two clocks (``bench/wsload.py``):
+when the receiver read the bytes, and when the kernel queued them on its socket ("arrival"); for one note the
+report also splits each update into send -> first socket and first socket -> last ("spread").
 """
 
 from __future__ import annotations
