@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import functools
 import itertools
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -54,6 +55,7 @@ from server.sqlite_direct import CHECKPOINT_EVERY, NotNow, SqliteInline, SqliteT
 from server.sqlite_driver import SqliteConnection
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -253,7 +255,14 @@ class Database:
         """Checkpoint the write-ahead log on the writer thread (`SqliteInline` never does), unless one is running."""
         if self._writer is None or (self._checkpoint is not None and not self._checkpoint.done()):
             return
-        self._checkpoint = asyncio.get_running_loop().create_task(self._writer.checkpoint(), name="sqlite-checkpoint")
+        self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_now(), name="sqlite-checkpoint")
+
+    async def _checkpoint_now(self) -> None:
+        assert self._writer is not None
+        try:
+            await self._writer.checkpoint()
+        except Exception:  # nothing is lost: the log grows until the next checkpoint
+            log.warning("checkpointing the SQLite write-ahead log failed", exc_info=True)
 
     async def read(self, work: Callable[[Connection], T], session: AsyncSession | None = None) -> T:
         """Run ``work`` (synchronous SQLAlchemy Core reads on a `Connection`) in one transaction, never committed.

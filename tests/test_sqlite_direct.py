@@ -15,6 +15,7 @@ from sqlalchemy import Connection, text
 
 import server.db
 from server.db import Database
+from server.sqlite_direct import SqliteThread
 
 
 @pytest.fixture
@@ -95,3 +96,30 @@ async def test_the_log_brief_writes_leave_is_checkpointed_by_the_writer_thread(
     assert count(db) == 200
     # Unchecked, the log would hold all 200 rows (over 800 KB); checkpointed every 10 commits it holds ~10.
     assert wal.stat().st_size < 200 * 1024
+
+
+async def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(server.db, "CHECKPOINT_EVERY", 2)
+    runs: list[str] = []
+
+    async def failing(self: SqliteThread) -> None:
+        runs.append("failed")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(SqliteThread, "checkpoint", failing)
+    for _ in range(2):
+        await db.write(adder(b"x", []), brief=True)  # type: ignore[arg-type]
+    assert db._checkpoint is not None
+    async with asyncio.timeout(10):
+        await db._checkpoint  # the failure stays inside the task
+    assert runs == ["failed"]
+    assert "checkpointing the SQLite write-ahead log failed" in caplog.text
+    monkeypatch.undo()
+    monkeypatch.setattr(server.db, "CHECKPOINT_EVERY", 2)
+    for _ in range(2):
+        await db.write(adder(b"y", []), brief=True)  # type: ignore[arg-type]
+    async with asyncio.timeout(10):
+        await db._checkpoint
+    assert count(db) == 4
