@@ -13,7 +13,7 @@ of a few statements costs several round trips through the event loop. Here a who
   (in WAL mode with ``synchronous=NORMAL`` a commit writes to the log and does not sync). When another connection
   holds the write lock it gives up at once (``busy_timeout=0``) and the caller goes to the writer thread, so the
   loop never waits for a lock. It never checkpoints the log itself (a checkpoint syncs the file): after
-  `CHECKPOINT_EVERY` commits it asks the writer thread to.
+  `CHECKPOINT_EVERY` commits `server.db.Database` has the writer thread do it (PASSIVE: it never blocks a writer).
 """
 
 from __future__ import annotations
