@@ -5,7 +5,6 @@ the y-websocket wire format both sides of the benchmark use."""
 from __future__ import annotations
 
 import re
-import select
 import time
 from array import array
 from multiprocessing.connection import Connection as PipeEnd
@@ -170,18 +169,14 @@ class ManyRooms(Receivers):
             room = CONNECT_CONCURRENCY - pending
             for index, count in missing:
                 for _ in range(min(count, room)):
-                    client = Client(urls[index], str(index))
-                    self.clients[client.sock.fileno()] = client
-                    self.epoll.register(client.sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
+                    self.add_client(urls[index], str(index))
                 room -= min(count, room)
                 if room <= 0:
                     break
             before = len(self.clients)
             self.pump(0.02)
             failures += before - len(self.clients)
-        for client in [c for c in self.clients.values() if c.state != "live"]:
-            self.drop(client)
-            failures += 1
+        failures += self.drop_unfinished()
         self.rooms = [[] for _ in urls]
         for client in self.clients.values():
             self.rooms[int(client.tag)].append(client)

@@ -353,17 +353,27 @@ class EpollClients:
         while self.live < target and time.monotonic() < deadline:
             pending = [c for c in self.clients.values() if c.state != "live"]
             for _ in range(min(CONNECT_CONCURRENCY - len(pending), target - self.live - len(pending))):
-                client = Client(urls[index % len(urls)], tag)
+                self.add_client(urls[index % len(urls)], tag)
                 index += 1
-                self.clients[client.sock.fileno()] = client
-                self.epoll.register(client.sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
             before = len(self.clients)
             self.pump(0.05)
             failures += before - len(self.clients)
-        for client in [c for c in self.clients.values() if c.state != "live"]:
-            self.drop(client)
-            failures += 1
+        failures += self.drop_unfinished()
         return {"live": self.live, "failures": failures, "seconds": time.monotonic() - started}
+
+    def add_client(self, url: str, tag: str = "") -> Client:
+        """Start connecting one more client; `pump` takes it from there."""
+        client = Client(url, tag)
+        self.clients[client.sock.fileno()] = client
+        self.epoll.register(client.sock.fileno(), select.EPOLLOUT | select.EPOLLIN)
+        return client
+
+    def drop_unfinished(self) -> int:
+        """Drop the clients that have not become live (their time is up); how many there were."""
+        unfinished = [c for c in self.clients.values() if c.state != "live"]
+        for client in unfinished:
+            self.drop(client)
+        return len(unfinished)
 
     def close_all(self) -> None:
         for client in list(self.clients.values()):
