@@ -7,7 +7,7 @@ by every node; the guarantees are the Protocol's (``crdt/storage.py``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pycrdt
@@ -83,11 +83,8 @@ class SqlNoteStore:
             return False  # appends are on their way: these rows go after them
         if not rows:
             return True
-        now = utcnow()
-        values = [{"note_id": note_id, "data": data, "created_at": now} for note_id, data in rows]
-        statement = insert(self._updates)
         try:
-            self.db.write_now(lambda conn: conn.execute(statement, values))
+            self.db.write_now(self._log_rows(rows))
         except NotNow:
             return False
         return True
@@ -117,10 +114,14 @@ class SqlNoteStore:
             self._writer = None
 
     async def _insert(self, rows: list[tuple[int, bytes, asyncio.Future[None]]]) -> None:
+        await self.db.write(self._log_rows([(note_id, data) for note_id, data, _ in rows]), brief=True)
+
+    def _log_rows(self, rows: Sequence[tuple[int, bytes]]) -> Callable[[Connection], object]:
+        """The write that appends ``rows`` (a note, an update) to the log, as one multi-row INSERT."""
         now = utcnow()
-        values = [{"note_id": note_id, "data": data, "created_at": now} for note_id, data, _ in rows]
+        values = [{"note_id": note_id, "data": data, "created_at": now} for note_id, data in rows]
         statement = insert(self._updates)
-        await self.db.write(lambda conn: conn.execute(statement, values), brief=True)
+        return lambda conn: conn.execute(statement, values)
 
     async def compact(self, note_id: int) -> bool:
         updates, snapshots = self._updates, self._snapshots
