@@ -19,7 +19,7 @@ import logging
 import math
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from enum import Enum
 
 from channels.broker import Broker, BrokerUnavailable, Publication
@@ -35,7 +35,7 @@ from crdt.protocol import (
 )
 from crdt.room import Room, RoomFailed, RoomSettings
 from crdt.storage import NoteStore
-from crdt.transport import Peer
+from crdt.transport import Peer, Pump
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,11 @@ class RoomManager:
 
     # -- serving -----------------------------------------------------------------------------------------
 
-    async def serve(
-        self, note_id: int, peer: Peer, frames: AsyncIterator[bytes], *, checked_at: int | None = None
-    ) -> None:
+    async def serve(self, note_id: int, peer: Peer, pump: Pump, *, checked_at: int | None = None) -> None:
         """Run ``peer`` in the note's room until its socket ends. Never raises for a peer's misbehaviour.
 
         Args:
+            pump: reads the peer's socket (`crdt.transport.Pump`): each message goes to the room as it comes.
             checked_at: the `access_epoch` at which the caller checked the peer's access. If access changed since
                 (a re-check ran while the peer was not in its room yet), the peer is checked again once it joined.
         """
@@ -146,11 +145,13 @@ class RoomManager:
         room.join(peer)
         if checked_at is not None and checked_at != self.access_epoch:
             await self._recheck_peer(room, peer)
+
+        def handle(data: bytes) -> bool:
+            room.receive(peer, data)
+            return not peer.closed
+
         try:
-            async for data in frames:
-                room.receive(peer, data)
-                if peer.closed:
-                    break
+            await pump(handle)
         finally:
             room.leave(peer)
             if room.failed:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +47,24 @@ class Transport(Protocol):
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with ``code`` and ``reason``; returns within a bounded time."""
+
+
+Pump = Callable[[Callable[[bytes], bool]], Awaitable[None]]
+"""How a room reads one socket: ``await pump(handle)`` hands each binary message the client sends to ``handle``, in
+order, until the socket ends or ``handle`` returns False. ``handle`` never suspends, so a web framework that owns
+its sockets may call it as each message is parsed (``server/live/uvicorn_socket.py``); `pump_from` adapts an async
+iterator of messages."""
+
+
+def pump_from(messages: AsyncIterator[bytes]) -> Pump:
+    """A `Pump` over ``messages`` (a test's socket, or any framework's receive loop)."""
+
+    async def pump(handle: Callable[[bytes], bool]) -> None:
+        async for data in messages:
+            if not handle(data):
+                return
+
+    return pump
 
 
 @dataclass(frozen=True, slots=True)

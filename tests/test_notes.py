@@ -368,6 +368,23 @@ async def test_an_oversize_update_closes_with_1009_and_changes_nothing(
     assert await export(node, ws, note) == "px shared note text unharmed"
 
 
+async def test_a_text_frame_closes_the_socket_with_4400_and_others_keep_editing(
+    node: Node, database: tuple[str, Workspace], opened: list[YClient]
+) -> None:
+    """The notes protocol is binary: a text message (read straight from uvicorn's protocol, as every message is)
+    closes its socket, and the rest of the room goes on."""
+    ws = database[1]
+    note = ws.ids["px_shared_note"]
+    bystander = await join(opened, node, ws, "customer", note)
+    sender = await join(opened, node, ws, "staff", note)
+    await asyncio.wait_for(sender.synced.wait(), 10)
+    await asyncio.wait_for(bystander.synced.wait(), 10)
+    await sender.send_raw("not a y-websocket message")
+    assert await sender.wait_closed(timeout=10) == 4400
+    await bystander.edit(" unharmed")
+    await bystander.wait_text("px shared note text unharmed")
+
+
 async def test_a_flood_of_messages_closes_with_4429_and_others_keep_editing(
     node: Node, database: tuple[str, Workspace], opened: list[YClient]
 ) -> None:

@@ -149,6 +149,134 @@ async def test_hub_sockets_take_prebuilt_text_frames_in_order_with_ordinary_send
     assert taken == [True, True]
 
 
+# -- receiving: messages handed from uvicorn's protocol to a function ----------------------------------------------
+
+Handled = list[tuple[bytes | str, bool]]  # each message, and whether it was handed over outside any task
+
+
+@asynccontextmanager
+async def pumping(on_message: Callable[[bytes | str], bool], after: Callable[[Any], Any]) -> AsyncIterator[Any]:
+    """A real uvicorn whose one endpoint waits until the client's first message is queued, says "pumping" and pumps
+    the socket's messages into ``on_message`` (`AsgiSocket.pump`), then hands ASGI's ``receive`` to ``after`` (which
+    returns "gone" if the pump ended with the client). Yields the client and a dict with what the endpoint saw:
+    ``raised`` (the pump's exception), ``later`` (what ``after`` returned), ``done`` (set once ``after`` returned)."""
+    seen: dict[str, Any] = {"done": asyncio.Event()}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        transport = AsgiSocket(send)
+        assert transport._raw is not None, "uvicorn's default protocol is the one the fast path reads"
+        queue = transport._raw._protocol.queue
+        async with asyncio.timeout(5):
+            while queue.empty():  # the client's first message, queued by ASGI before the pump starts
+                await asyncio.sleep(0.005)
+        await transport.send_text("pumping")  # nothing suspends from here until the pump waits for messages
+        try:
+            await transport.pump(receive, on_message)
+        except Exception as exc:
+            seen["raised"] = exc
+        seen["later"] = await after(receive)
+        seen["done"].set()
+        if seen["later"] != "gone":  # the client is still there
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_per_message_deflate=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as client:
+            yield client, seen
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+def collect(into: Handled, until: bytes | str) -> Callable[[bytes | str], bool]:
+    def on_message(message: bytes | str) -> bool:
+        into.append((message, _outside_any_task()))
+        return message != until
+
+    return on_message
+
+
+def _outside_any_task() -> bool:
+    try:
+        return asyncio.current_task() is None
+    except RuntimeError:
+        return True
+
+
+async def next_message(receive: Any) -> Any:
+    event = await receive()
+    return event.get("bytes", event.get("text"))
+
+
+async def test_a_pump_hands_each_message_over_in_order_as_it_is_parsed() -> None:
+    """What ASGI queued before the pump comes first; then binary messages are handed over from uvicorn's protocol
+    (outside any task: no receive, no loop turn), a text message in between keeps its place, and once the handler
+    says stop, ASGI's ``receive`` has the socket's next message."""
+    handled: Handled = []
+    async with pumping(collect(handled, b"stop"), next_message) as (client, seen), asyncio.timeout(10):
+        await client.send(b"queued")
+        assert await client.recv() == "pumping"
+        for message in (b"one", "two", b"three", b"x" * 200_000, b"stop", b"after"):
+            await client.send(message)
+        await seen["done"].wait()
+    assert [m for m, _ in handled] == [b"queued", b"one", "two", b"three", b"x" * 200_000, b"stop"]
+    by_message = dict(handled)
+    assert by_message[b"queued"] is False  # taken from ASGI's queue, in the endpoint's task
+    assert by_message[b"one"] is True and by_message[b"stop"] is True
+    assert seen["later"] == b"after"
+    assert "raised" not in seen
+
+
+async def test_a_pump_ends_when_the_client_disconnects() -> None:
+    handled: Handled = []
+
+    async def after(receive: Any) -> str:
+        return "gone"
+
+    async with pumping(collect(handled, b"never"), after) as (client, seen), asyncio.timeout(10):
+        await client.send(b"queued")
+        assert await client.recv() == "pumping"
+        await client.send(b"one")
+        await client.close()
+        await seen["done"].wait()
+    assert handled == [(b"queued", False), (b"one", True)]
+    assert "raised" not in seen
+
+
+async def test_a_handler_that_raises_stops_the_pump_with_its_exception_and_the_socket_stays_usable() -> None:
+    handled: Handled = []
+
+    def on_message(message: bytes | str) -> bool:
+        handled.append((message, _outside_any_task()))
+        if message == b"boom":
+            raise ValueError("bad message")
+        return True
+
+    async with pumping(on_message, next_message) as (client, seen), asyncio.timeout(10):
+        await client.send(b"queued")
+        assert await client.recv() == "pumping"
+        for message in (b"one", b"boom", b"after"):
+            await client.send(message)
+        await seen["done"].wait()
+    assert handled == [(b"queued", False), (b"one", True), (b"boom", True)]
+    assert isinstance(seen["raised"], ValueError)
+    assert seen["later"] == b"after"
+
+
 # -- the fast path is on in the server Tandem ships, and says so --------------------------------------------------
 
 

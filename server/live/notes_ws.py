@@ -10,7 +10,7 @@ which calls `NoteRooms.recheck` when access changes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from sqlmodel import col, select
 from starlette.types import Receive, Send
@@ -43,18 +43,16 @@ def awareness_identity(actor: Actor) -> dict[str, object]:
     return {"name": actor.name, "id": actor.user_id, "role": "staff" if actor.is_staff else "customer"}
 
 
-async def _frames(websocket: WebSocket, peer: Peer) -> AsyncIterator[bytes]:
-    while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        data = message.get("bytes")
-        if data is None:
+def _messages_of(peer: Peer, handle: Callable[[bytes], bool]) -> Callable[[bytes | str], bool]:
+    """``handle`` behind the checks every message of a note's socket passes: binary only, within the peer's rate."""
+
+    def on_message(message: bytes | str) -> bool:
+        if isinstance(message, str):
             peer.abort(CloseCode.BAD_FRAME, "text frames are not part of this protocol")
-            return
-        if not peer.allow_message():
-            return
-        yield data
+            return False
+        return peer.allow_message() and handle(message)
+
+    return on_message
 
 
 async def access_to_note(db: Database, actor: Actor, note_id: int) -> Access:
@@ -181,14 +179,19 @@ class NoteRooms:
             await websocket.send_bytes(encode_permission_denied("no such note, or you may not open it"))
             await websocket.close(CloseCode.FORBIDDEN, "forbidden")
             return
+        transport = AsgiSocket(send)
         peer = Peer(
-            AsgiSocket(send),
+            transport,
             principal,
             readonly=access is Access.READ,
             limits=self.settings.peer_limits,
             identity=awareness_identity(principal.actor),
         )
-        await self.manager.serve(note_id, peer, _frames(websocket, peer), checked_at=checked_at)
+
+        async def pump(handle: Callable[[bytes], bool]) -> None:
+            await transport.pump(receive, _messages_of(peer, handle))
+
+        await self.manager.serve(note_id, peer, pump, checked_at=checked_at)
         if not peer.closed:
             peer.abort(CloseCode.NORMAL, "bye")
         await peer.wait_closed()

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from starlette.types import Send
+from starlette.types import Receive, Send
 
 from channels.backends import make_broker
 from channels.eager import start_eagerly
@@ -26,7 +26,7 @@ from server.accounts.session_cache import AccessEpoch
 from server.db import Database
 from server.live.control import AccessChanged, ControlBus, ControlMessage, Disconnect, Subject
 from server.live.session_upkeep import session_sweeper
-from server.live.uvicorn_socket import RawSocket
+from server.live.uvicorn_socket import OnMessage, RawSocket
 from server.policy import Actor
 from server.settings import Settings
 
@@ -73,6 +73,21 @@ class AsgiSocket:
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(RuntimeError):  # already closed by the peer
             await self._send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+    async def pump(self, receive: Receive, on_message: OnMessage) -> None:
+        """Hand each message the client sends to ``on_message`` (bytes or str), in order, until the client
+        disconnects or ``on_message`` returns False. ``on_message`` must not suspend: on uvicorn it runs as the
+        message is parsed (`RawSocket.pump`), elsewhere after ASGI's ``receive``."""
+        if self._raw is not None:
+            await self._raw.pump(on_message)
+            return
+        while True:
+            event = await receive()
+            if event["type"] != "websocket.receive":
+                return
+            message = event.get("bytes")
+            if not on_message(event.get("text", "") if message is None else message):
+                return
 
 
 class SocketRegistry(Protocol):

@@ -12,7 +12,7 @@ from websockets.frames import Opcode
 from crdt import protocol as p
 from crdt.document import FRAGMENT, text_of
 from crdt.manager import Access, RoomManager
-from crdt.transport import Peer
+from crdt.transport import Peer, pump_from
 from tests.frames import read_frame
 
 
@@ -77,7 +77,9 @@ class SimClient:
             yield frame
 
     def connect(self) -> SimClient:
-        self.task = asyncio.get_running_loop().create_task(self.manager.serve(self.note_id, self.peer, self._frames()))
+        self.task = asyncio.get_running_loop().create_task(
+            self.manager.serve(self.note_id, self.peer, pump_from(self._frames()))
+        )
         self.send(p.encode_sync_step1(self.doc.get_state()))
         return self
 

@@ -13,6 +13,7 @@ from crdt.document import content_update, text_of
 from crdt.manager import Access, RoomManager
 from crdt.room import RoomSettings
 from crdt.storage import MemoryNoteStore
+from crdt.transport import pump_from
 from tests.crdt.kit import SimClient, allow_all
 
 
@@ -228,7 +229,7 @@ async def test_access_that_changed_between_admission_and_joining_is_checked_agai
         await rooms.recheck(lambda p: True, note_ids=set())  # the change arrives before the peer is in its room
         late = SimClient(rooms, 9)
         late.task = asyncio.get_running_loop().create_task(
-            rooms.serve(9, late.peer, late._frames(), checked_at=admitted_at)
+            rooms.serve(9, late.peer, pump_from(late._frames()), checked_at=admitted_at)
         )
         await late.wait_for(lambda: late.transport.closed is not None)
         assert late.transport.closed == (4403, "access revoked")
@@ -236,7 +237,7 @@ async def test_access_that_changed_between_admission_and_joining_is_checked_agai
         access["now"] = Access.WRITE
         fresh = SimClient(rooms, 9)
         fresh.task = asyncio.get_running_loop().create_task(
-            rooms.serve(9, fresh.peer, fresh._frames(), checked_at=rooms.access_epoch)
+            rooms.serve(9, fresh.peer, pump_from(fresh._frames()), checked_at=rooms.access_epoch)
         )
         fresh.send(p.encode_sync_step1(fresh.doc.get_state()))
         await fresh.wait_for(lambda: fresh.synced)

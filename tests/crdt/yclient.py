@@ -52,7 +52,7 @@ class YClient:
     async def _send(self, data: bytes) -> None:
         await self._socket.send(data)
 
-    async def send_raw(self, data: bytes) -> None:
+    async def send_raw(self, data: bytes | str) -> None:
         await self._socket.send(data)
 
     async def _read(self) -> None:
