@@ -88,6 +88,7 @@ class RoomManager:
         self._unloading: dict[int, asyncio.Task[None]] = {}
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._unsaved: dict[Room, None] = {}  # rooms with updates to store at the end of this turn, in order
+        self._compactions = asyncio.Lock()  # one room compacts at a time (see `Room`)
         # Idle rooms unload after ``unload_after_seconds``; stale awareness entries expire.
         self.housekeeping = Loop(
             "crdt-housekeeping",
@@ -178,6 +179,7 @@ class RoomManager:
                     self.settings,
                     self._publish if self.broker is not None else None,
                     self._store_soon if self.store.appends_now else None,
+                    self._compactions,
                 )
                 self.rooms[note_id] = room
                 self._ready[note_id] = asyncio.get_running_loop().create_task(self._load(room))

@@ -102,6 +102,9 @@ class Room:
         publish: relays an encoded message to the other nodes (None on a single node).
         on_unsaved: called when updates wait to be stored and no store is underway (`RoomManager` stores them at
             the end of the turn, `take_unsaved` / `stored` / `not_stored`); None: the flusher stores everything.
+        compactions: held while this room compacts, shared by every room of a `RoomManager`: one compaction at a
+            time on a node. Rooms typed in at the same pace reach the threshold together (a review call's notes;
+            every room after a restart), and their compactions at once were a stall of tens of milliseconds.
     """
 
     def __init__(
@@ -111,8 +114,10 @@ class Room:
         settings: RoomSettings,
         publish: Publish | None,
         on_unsaved: Callable[[Room], None] | None = None,
+        compactions: asyncio.Lock | None = None,
     ) -> None:
         self.note_id = note_id
+        self._compactions = compactions or asyncio.Lock()
         self.store = store
         self.settings = settings
         self._publish = publish
@@ -361,16 +366,17 @@ class Room:
             self._compactor = asyncio.get_running_loop().create_task(self._compact())
 
     async def _compact(self) -> None:
-        try:
-            rows = self.log_rows
-            if await self.store.compact(self.note_id):
-                self.log_rows = max(0, self.log_rows - rows)
-                metrics.COMPACTIONS.labels(outcome="compacted").inc()
-            else:
-                metrics.COMPACTIONS.labels(outcome="nothing").inc()
-        except Exception:  # the log keeps everything; the next compaction retries
-            metrics.COMPACTIONS.labels(outcome="failed").inc()
-            log.warning("note %s: compaction failed", self.note_id, exc_info=True)
+        async with self._compactions:
+            try:
+                rows = self.log_rows
+                if await self.store.compact(self.note_id):
+                    self.log_rows = max(0, self.log_rows - rows)
+                    metrics.COMPACTIONS.labels(outcome="compacted").inc()
+                else:
+                    metrics.COMPACTIONS.labels(outcome="nothing").inc()
+            except Exception:  # the log keeps everything; the next compaction retries
+                metrics.COMPACTIONS.labels(outcome="failed").inc()
+                log.warning("note %s: compaction failed", self.note_id, exc_info=True)
 
     # -- other nodes -------------------------------------------------------------------------------------
 

@@ -245,3 +245,53 @@ async def test_access_that_changed_between_admission_and_joining_is_checked_agai
         await fresh.leave()
     finally:
         await rooms.close()
+
+
+class CountingStore(MemoryNoteStore):
+    """Counts compactions in flight; each one waits for ``release`` so the test sees them overlap or not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most = 0
+        self.started = 0
+        self.release = asyncio.Event()
+
+    async def compact(self, note_id: int) -> bool:
+        self.running += 1
+        self.started += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.release.wait()
+            return await super().compact(note_id)
+        finally:
+            self.running -= 1
+
+
+async def test_rooms_of_one_node_compact_one_at_a_time() -> None:
+    """Rooms typed in at the same pace reach the compaction threshold together: they take turns."""
+    store = CountingStore()
+    rooms = RoomManager(store, allow_all, settings=RoomSettings(compact_after_rows=3))
+    await rooms.start()
+    try:
+        clients = [SimClient(rooms, note).connect() for note in (1, 2, 3)]
+        for client in clients:
+            await client.wait_for(lambda c=client: c.synced)
+        for i in range(4):
+            for client in clients:
+                client.type(str(i))
+            await asyncio.sleep(0.02)
+        async with asyncio.timeout(5):
+            while store.started < 1 or any(len(store.logs[note]) < 3 for note in (1, 2, 3)):
+                await asyncio.sleep(0.01)
+        assert store.started == 1 and store.most == 1, "the other rooms wait for the one compacting"
+        store.release.set()
+        async with asyncio.timeout(5):
+            while store.started < 3 or store.running:
+                await asyncio.sleep(0.01)
+        assert store.most == 1
+        assert all(store.snapshots.get(note) for note in (1, 2, 3))
+        for client in clients:
+            await client.leave()
+    finally:
+        await rooms.close()
