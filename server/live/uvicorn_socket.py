@@ -33,7 +33,6 @@ This depends on uvicorn's and websockets' internals, so it is confined here and 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from importlib.metadata import version
@@ -131,10 +130,10 @@ class RawSocket:
         """
         protocol = self._protocol
         queue = protocol.queue
-        stopped = asyncio.get_running_loop().create_future()  # set by the handler's False or exception
+        stopped: list[BaseException | None] = []  # once the handler said stop: what it raised, if it raised
 
         def hand_over() -> None:  # replaces uvicorn's ``send_receive_event_to_app`` on this one protocol
-            if protocol.curr_msg_data_type == "text" or protocol.close_sent or stopped.done() or not queue.empty():
+            if protocol.curr_msg_data_type == "text" or protocol.close_sent or stopped or not queue.empty():
                 # Queued (or, past close, dropped) as ever, behind anything queued already.
                 type(protocol).send_receive_event_to_app(protocol)
                 return
@@ -144,16 +143,14 @@ class RawSocket:
             try:
                 going = on_message(data)
             except BaseException as exc:  # raised from `pump`, never into uvicorn's protocol
-                stopped.set_exception(exc)
-                going = False
-            if not going:
-                if not stopped.done():
-                    stopped.set_result(None)
-                # Now, before this chunk's next message is queued: a getter woken by it would take it from ASGI.
-                if getter is not None:
-                    getter.cancel()
+                stopped.append(exc)
+            else:
+                if going:
+                    return
+                stopped.append(None)
+            # Wake the pump through the queue, ahead of whatever this chunk holds next (which queues behind it).
+            queue.put_nowait(_STOP)
 
-        getter: asyncio.Task[Any] | None = None
         try:
             while True:
                 if queue.empty():
@@ -161,23 +158,23 @@ class RawSocket:
                         protocol.read_paused = False
                         protocol.transport.resume_reading()
                     protocol.send_receive_event_to_app = hand_over  # type: ignore[method-assign]
-                    getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait((getter, stopped), return_when=asyncio.FIRST_COMPLETED)
-                    if stopped.done():
-                        stopped.result()  # the handler's exception, if it raised
-                        return
-                    event = getter.result()
+                    event = await queue.get()
                 else:
                     event = queue.get_nowait()
+                if event is _STOP:
+                    if stopped[0] is not None:
+                        raise stopped[0]
+                    return
                 if event["type"] != "websocket.receive":
                     return  # the disconnect
-                message = event.get("bytes")
-                if not on_message(event["text"] if message is None else message):
+                message: bytes | str | None = event.get("bytes")
+                if not on_message(event.get("text") or "" if message is None else message):
                     return
         finally:
             protocol.__dict__.pop("send_receive_event_to_app", None)  # uvicorn's own method again
-            if getter is not None:
-                getter.cancel()
+
+
+_STOP: Any = {"type": "tandem.pump.stop"}  # queued by the handler's stop, read by `RawSocket.pump` only
 
 
 def _is_uvicorn(owner: object) -> bool:
