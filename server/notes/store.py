@@ -7,11 +7,13 @@ by every node; the guarantees are the Protocol's (``crdt/storage.py``).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pycrdt
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, Row, Table, any_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from crdt.storage import StoredNote
@@ -19,7 +21,44 @@ from server.db import Database, utcnow
 from server.models import NoteSnapshot, NoteUpdate
 from server.sqlite_direct import NotNow
 
-_DELETE_CHUNK = 500
+_MERGE_SLICE = 64  # log rows merged per turn of the event loop while compacting
+
+
+async def _merged(snapshot: list[bytes], rows: list[bytes]) -> bytes:
+    """The snapshot (if any) and the log rows as one update. Merging a snapshot with 256 rows costs ~0.6 ms on the
+    loop's thread (pycrdt holds the interpreter), so the rows are merged a slice per turn and the snapshot last:
+    no update waits behind more than one slice."""
+    if len(rows) > _MERGE_SLICE:
+        slices = []
+        for start in range(0, len(rows), _MERGE_SLICE):
+            slices.append(pycrdt.merge_updates(*rows[start : start + _MERGE_SLICE]))
+            await asyncio.sleep(0)
+        rows = slices
+    parts = snapshot + rows
+    return pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
+
+
+# Deleting the folded rows by id, as one parameter: SQLAlchemy's IN expands to one bound parameter per id, which
+# cost more than the deletion itself (0.65 against 0.2 ms for 256 rows on SQLite). Each statement is built once.
+_Drop = Callable[[Connection, list[int]], None]
+
+
+def _dropper(updates: Table, dialect: str) -> _Drop:
+    """Deletes the log rows whose ids are given, in one statement with one parameter."""
+    if dialect == "sqlite":
+        listed = func.json_each(bindparam("ids")).table_valued("value")
+        sqlite_drop = delete(updates).where(updates.c.id.in_(select(listed.c.value)))
+
+        def drop_sqlite(conn: Connection, ids: list[int]) -> None:
+            conn.execute(sqlite_drop, {"ids": json.dumps(ids)})
+
+        return drop_sqlite
+    postgresql_drop = delete(updates).where(updates.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+
+    def drop_postgresql(conn: Connection, ids: list[int]) -> None:
+        conn.execute(postgresql_drop, {"ids": ids})
+
+    return drop_postgresql
 
 
 def _settle(rows: list[tuple[int, bytes, asyncio.Future[None]]], error: Exception | None) -> None:
@@ -44,6 +83,7 @@ class SqlNoteStore:
         self.db = db
         self._updates = NoteUpdate.__table__  # type: ignore[attr-defined]
         self._snapshots = NoteSnapshot.__table__  # type: ignore[attr-defined]
+        self._drop_rows = _dropper(self._updates, db.dialect)
         self._max_batch_rows = max_batch_rows
         self._waiting: list[tuple[int, bytes, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -138,9 +178,9 @@ class SqlNoteStore:
         current, rows = await self.db.read(read)
         if not rows:
             return False
-        parts = ([bytes(current.data)] if current is not None else []) + [bytes(r.data) for r in rows]
-        merged = pycrdt.merge_updates(*parts) if len(parts) > 1 else parts[0]
+        merged = await _merged(([bytes(current.data)] if current is not None else []), [bytes(r.data) for r in rows])
         ids = [r.id for r in rows]
+        drop = self._drop_rows
 
         # One short transaction on the same path as the appends (``brief``: on SQLite, on the loop's thread when the
         # write lock is free), never a transaction held open across awaits, which made appends wait in SQLite's busy
@@ -159,8 +199,7 @@ class SqlNoteStore:
                 if result.rowcount != 1:
                     return False  # nothing was written: committing is a no-op
             # Exactly the rows folded in: a row committed meanwhile stays in the log.
-            for start in range(0, len(ids), _DELETE_CHUNK):
-                conn.execute(delete(updates).where(updates.c.id.in_(ids[start : start + _DELETE_CHUNK])))
+            drop(conn, ids)
             return True
 
         try:

@@ -17,7 +17,6 @@ from crdt.manager import RoomManager
 from crdt.room import RoomSettings
 from crdt.storage import MemoryNoteStore, NoteStore
 from server.db import Database, utcnow
-from server.notes import store as storage
 from server.notes.store import SqlNoteStore
 from tests.conftest import postgres_database
 from tests.crdt.kit import SimClient, allow_all
@@ -113,6 +112,24 @@ async def test_append_load_compact(note_store: NoteStore, workspace: Workspace) 
     assert not await note_store.compact(note)
 
 
+async def test_a_long_log_compacts_whole_merged_a_slice_at_a_time(database: Database, workspace: Workspace) -> None:
+    """More rows than one merge slice (`_MERGE_SLICE`) and one snapshot already there: every edit survives, in
+    order, and every row folded in is gone (the DELETE takes their ids as one parameter, on either database)."""
+    store = SqlNoteStore(database)
+    note = note_id(workspace)
+    start = await text_in(store, note)
+    for update in edits(30, (await store.load(note)).merged()):
+        await store.append(note, update)
+    assert await store.compact(note)  # a snapshot to merge the long log into
+    for update in edits(300, (await store.load(note)).merged()):
+        await store.append(note, update)
+    assert (await store.load(note)).log_rows == 300
+    assert await store.compact(note)
+    stored = await store.load(note)
+    assert stored.log_rows == 0
+    assert await text_in(store, note) == start + "0123456789" * 3 + "0123456789" * 30
+
+
 async def test_a_crash_mid_compaction_loses_nothing(
     database: Database, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,7 +142,7 @@ async def test_a_crash_mid_compaction_loses_nothing(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("node died between writing the snapshot and deleting the rows")
 
-    monkeypatch.setattr(storage, "delete", crash)
+    monkeypatch.setattr(store, "_drop_rows", crash)  # the folded rows' DELETE, after the snapshot's write
     with pytest.raises(RuntimeError):
         await store.compact(note)
     monkeypatch.undo()
