@@ -54,6 +54,17 @@ async def join(opened: list[YClient], node: Node, ws: Workspace, role: str, note
     return client
 
 
+async def bystander_and_staff(
+    opened: list[YClient], node: Node, ws: Workspace, note_id: int
+) -> tuple[YClient, YClient]:
+    """A customer and a staff member in one note's room, both synced: the staff socket is the one that misbehaves."""
+    bystander = await join(opened, node, ws, "customer", note_id)
+    staff = await join(opened, node, ws, "staff", note_id)
+    await asyncio.wait_for(staff.synced.wait(), 10)
+    await asyncio.wait_for(bystander.synced.wait(), 10)
+    return bystander, staff
+
+
 def http(node: Node, ws: Workspace, role: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=node.http, headers={"authorization": f"Bearer {ws.token(role)}"}, timeout=10)
 
@@ -353,10 +364,7 @@ async def test_an_oversize_update_closes_with_1009_and_changes_nothing(
 ) -> None:
     ws = database[1]
     note = ws.ids["px_shared_note"]
-    bystander = await join(opened, node, ws, "customer", note)
-    attacker = await join(opened, node, ws, "staff", note)
-    await asyncio.wait_for(attacker.synced.wait(), 10)
-    await asyncio.wait_for(bystander.synced.wait(), 10)
+    bystander, attacker = await bystander_and_staff(opened, node, ws, note)
     # Over the room's 1,000,000-byte limit, under the server's WebSocket limit (1 MiB): the room itself refuses it.
     attacker.text.insert(0, "x" * 1_000_100)
     big = p.encode_update(attacker.doc.get_update())
@@ -375,10 +383,7 @@ async def test_a_text_frame_closes_the_socket_with_4400_and_others_keep_editing(
     closes its socket, and the rest of the room goes on."""
     ws = database[1]
     note = ws.ids["px_shared_note"]
-    bystander = await join(opened, node, ws, "customer", note)
-    sender = await join(opened, node, ws, "staff", note)
-    await asyncio.wait_for(sender.synced.wait(), 10)
-    await asyncio.wait_for(bystander.synced.wait(), 10)
+    bystander, sender = await bystander_and_staff(opened, node, ws, note)
     await sender.send_raw("not a y-websocket message")
     assert await sender.wait_closed(timeout=10) == 4400
     await bystander.edit(" unharmed")

@@ -10,7 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -43,10 +43,13 @@ def test_a_frame_carries_its_payload_at_every_length_encoding(size: int) -> None
 Script = Callable[[Any], Any]
 
 
+Endpoint = Callable[[Any, Any], Awaitable[None]]  # run with ASGI's (receive, send) once the socket is accepted
+
+
 @asynccontextmanager
-async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
-    """A real uvicorn (its default WebSocket protocol) whose one endpoint accepts and runs ``script`` with the
-    sockets' transport (the same for ``/ws`` and ``/yjs``)."""
+async def uvicorn_endpoint(endpoint: Endpoint, **options: Any) -> AsyncIterator[str]:
+    """A real uvicorn (its default WebSocket protocol) whose one endpoint accepts the socket and runs ``endpoint``;
+    yields its URL."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -56,10 +59,7 @@ async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
             return
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.accept"})
-        transport = AsgiSocket(send)
-        await script(transport)
-        while (await receive())["type"] != "websocket.disconnect":
-            pass
+        await endpoint(receive, send)
 
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", **options)
     server = uvicorn.Server(config)
@@ -73,6 +73,23 @@ async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+async def until_disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+@asynccontextmanager
+async def uvicorn_serving(script: Script, **options: Any) -> AsyncIterator[str]:
+    """`uvicorn_endpoint` running ``script`` with the socket's transport (the same for ``/ws`` and ``/yjs``)."""
+
+    async def endpoint(receive: Any, send: Any) -> None:
+        await script(AsgiSocket(send))
+        await until_disconnect(receive)
+
+    async with uvicorn_endpoint(endpoint, **options) as url:
+        yield url
 
 
 async def test_uvicorn_sockets_take_prebuilt_frames_in_order_with_ordinary_sends() -> None:
@@ -162,14 +179,7 @@ async def pumping(on_message: Callable[[bytes | str], bool], after: Callable[[An
     ``raised`` (the pump's exception), ``later`` (what ``after`` returned), ``done`` (set once ``after`` returned)."""
     seen: dict[str, Any] = {"done": asyncio.Event()}
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        assert (await receive())["type"] == "websocket.connect"
-        await send({"type": "websocket.accept"})
+    async def endpoint(receive: Any, send: Any) -> None:
         transport = AsgiSocket(send)
         assert transport._raw is not None, "uvicorn's default protocol is the one the fast path reads"
         queue = transport._raw._protocol.queue
@@ -184,22 +194,13 @@ async def pumping(on_message: Callable[[bytes | str], bool], after: Callable[[An
         seen["later"] = await after(receive)
         seen["done"].set()
         if seen["later"] != "gone":  # the client is still there
-            while (await receive())["type"] != "websocket.disconnect":
-                pass
+            await until_disconnect(receive)
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_per_message_deflate=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as client:
-            yield client, seen
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with (
+        uvicorn_endpoint(endpoint, ws_per_message_deflate=False) as url,
+        connect(url, compression=None) as client,
+    ):
+        yield client, seen
 
 
 def collect(into: Handled, until: bytes | str) -> Callable[[bytes | str], bool]:
