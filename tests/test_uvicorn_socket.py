@@ -278,6 +278,32 @@ async def test_a_handler_that_raises_stops_the_pump_with_its_exception_and_the_s
     assert seen["later"] == b"after"
 
 
+async def test_off_uvicorn_a_pump_reads_asgi_receive_in_order_until_told_to_stop_or_the_disconnect() -> None:
+    """Another server, or a wrapped ``send``: no fast path, the same pump over ASGI's ``receive``."""
+    events: list[dict[str, Any]] = [
+        {"type": "websocket.receive", "bytes": b"one"},
+        {"type": "websocket.receive", "text": "two"},
+        {"type": "websocket.receive", "bytes": b"stop"},
+        {"type": "websocket.receive", "bytes": b"left for later"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return events.pop(0)
+
+    async def send(message: Any) -> None:
+        pass
+
+    transport = AsgiSocket(send)
+    assert transport._raw is None
+    handled: Handled = []
+    await transport.pump(receive, collect(handled, b"stop"))
+    assert [m for m, _ in handled] == [b"one", "two", b"stop"]
+    assert len(events) == 2  # the next message is ASGI's again
+    await transport.pump(receive, collect(handled, b"never"))
+    assert handled[-1][0] == b"left for later" and not events
+
+
 # -- the fast path is on in the server Tandem ships, and says so --------------------------------------------------
 
 

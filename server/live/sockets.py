@@ -26,7 +26,7 @@ from server.accounts.session_cache import AccessEpoch
 from server.db import Database
 from server.live.control import AccessChanged, ControlBus, ControlMessage, Disconnect, Subject
 from server.live.session_upkeep import session_sweeper
-from server.live.uvicorn_socket import OnMessage, RawSocket
+from server.live.uvicorn_socket import OnMessage, RawSocket, received
 from server.policy import Actor
 from server.settings import Settings
 
@@ -82,11 +82,8 @@ class AsgiSocket:
             await self._raw.pump(on_message)
             return
         while True:
-            event = await receive()
-            if event["type"] != "websocket.receive":
-                return
-            message = event.get("bytes")
-            if not on_message(event.get("text", "") if message is None else message):
+            message = received(await receive())
+            if message is None or not on_message(message):
                 return
 
 

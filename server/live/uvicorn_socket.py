@@ -11,9 +11,8 @@ Receiving is the mirror image. Through ASGI, uvicorn's protocol puts each messag
 socket until the app takes it, and the app's ``receive`` (a chain of three coroutines, a future and an async
 generator's step per message, all new objects that live until the next message) runs a loop turn later.
 `RawSocket.pump` instead has the protocol hand each message, as it is parsed, to a plain function: no queue, no
-pause, no turn, nothing allocated per socket between messages. With 100 notes x 10 editors that took a fifth of the
-CPU per update and cut the tail (the waiting chains of 1,000 sockets were what the young generation of the garbage
-collector walked; bench/README.md has the figures).
+pause, no turn, nothing allocated per socket between messages (with a thousand busy sockets, those waiting chains
+were most of what the garbage collector's young generation walked: bench/README.md, notes, session 19).
 
 This depends on uvicorn's and websockets' internals, so it is confined here and guarded:
 
@@ -165,16 +164,22 @@ class RawSocket:
                     if stopped[0] is not None:
                         raise stopped[0]
                     return
-                if event["type"] != "websocket.receive":
-                    return  # the disconnect
-                message: bytes | str | None = event.get("bytes")
-                if not on_message(event.get("text") or "" if message is None else message):
-                    return
+                message = received(event)
+                if message is None or not on_message(message):
+                    return  # the disconnect, or the handler's stop
         finally:
             protocol.__dict__.pop("send_receive_event_to_app", None)  # uvicorn's own method again
 
 
 _STOP: Any = {"type": "tandem.pump.stop"}  # queued by the handler's stop, read by `RawSocket.pump` only
+
+
+def received(event: Any) -> bytes | str | None:
+    """The message an ASGI ``websocket.receive`` event carries; None for any other event (the disconnect)."""
+    if event["type"] != "websocket.receive":
+        return None
+    message: bytes | str | None = event.get("bytes")
+    return event.get("text") or "" if message is None else message
 
 
 def _is_uvicorn(owner: object) -> bool:
