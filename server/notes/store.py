@@ -25,9 +25,9 @@ _MERGE_SLICE = 64  # log rows merged per turn of the event loop while compacting
 
 
 async def _merged(snapshot: list[bytes], rows: list[bytes]) -> bytes:
-    """The snapshot (if any) and the log rows as one update. Merging a snapshot with 256 rows costs ~0.6 ms on the
-    loop's thread (pycrdt holds the interpreter), so the rows are merged a slice per turn and the snapshot last:
-    no update waits behind more than one slice."""
+    """The snapshot (if any) and the log rows as one update. A merge runs on the loop's thread (pycrdt holds the
+    interpreter throughout), and one of a whole log was a stall every edit of every note waited behind, so the rows
+    are merged a slice per turn and the snapshot last: no edit waits behind more than one slice."""
     if len(rows) > _MERGE_SLICE:
         slices = []
         for start in range(0, len(rows), _MERGE_SLICE):
@@ -39,7 +39,7 @@ async def _merged(snapshot: list[bytes], rows: list[bytes]) -> bytes:
 
 
 # Deleting the folded rows by id, as one parameter: SQLAlchemy's IN expands to one bound parameter per id, which
-# cost more than the deletion itself (0.65 against 0.2 ms for 256 rows on SQLite). Each statement is built once.
+# cost three times the deletion itself (bench/README.md, notes, session 19). Each statement is built once.
 _Drop = Callable[[Connection, list[int]], None]
 
 
