@@ -31,6 +31,7 @@ from server.db import Database, utcnow
 from server.models import DeliveryStatus, Visibility, Webhook, WebhookDelivery, WebhookEvent
 from server.settings import Settings, WebhookSettings
 from server.webhooks import WebhookEvents, WebhookWorker
+from server.webhooks.delivery import Outcome, cancel_pending
 from server.webhooks.targets import TargetRefused, check_url, resolve
 from tests.conftest import SECRET, bearer, make_settings
 from tests.workspace import Workspace
@@ -562,6 +563,44 @@ async def test_nothing_is_recorded_for_a_rolled_back_change(tmp_path: Path, data
         async with db.session() as session:
             assert (await session.exec(select(WebhookDelivery))).all() == []
         assert kicked == []
+    finally:
+        await db.close()
+
+
+async def test_an_attempt_in_flight_when_its_delivery_is_cancelled_leaves_the_cancellation_as_it_is(
+    tmp_path: Path, database: tuple[str, Workspace]
+) -> None:
+    """The webhook is made shared (or disabled, or deleted) while an attempt is out: what the attempt brings back is
+    not recorded over the cancellation, whose reason stays in the log."""
+    url, ws = database
+    db = Database(url)
+    worker = WebhookWorker(make_settings(tmp_path), db)
+    try:
+        async with db.session() as session:
+            hook = Webhook(
+                project_id=ws.ids["px"],
+                url="http://127.0.0.1:9/",
+                secret="whsec_" + "c" * 30,
+                events="comment.created",
+                audience=Visibility.INTERNAL,
+            )
+            session.add(hook)
+            await session.flush()
+            assert hook.id is not None
+            delivery = WebhookDelivery(
+                webhook_id=hook.id, event_id="evt_cancelled", event_type="comment.created", payload="{}"
+            )
+            session.add(delivery)
+            await session.commit()
+        [claimed] = await worker._claim()
+        async with db.session() as session:
+            await cancel_pending(session, claimed.webhook_id, "the webhook's audience changed")
+            await session.commit()
+        await worker._record(claimed, Outcome(False, status=500, error="HTTP 500: broken!"))
+        async with db.session() as session:
+            [delivery] = (await session.exec(select(WebhookDelivery))).all()
+        assert delivery.status == DeliveryStatus.CANCELLED
+        assert delivery.last_error == "the webhook's audience changed" and delivery.response_status is None
     finally:
         await db.close()
 

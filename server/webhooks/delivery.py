@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy import func, update
@@ -287,23 +288,28 @@ class WebhookWorker:
 
     async def _record(self, claimed: Claimed, outcome: Outcome) -> None:
         now = utcnow()
+        gave_up = not outcome.ok and claimed.attempt >= self.settings.webhooks.max_attempts
+        values: dict[str, Any] = {"response_status": outcome.status, "last_error": outcome.error}
+        if outcome.ok:
+            values.update(status=DeliveryStatus.DELIVERED, delivered_at=now)
+        elif gave_up:
+            values.update(status=DeliveryStatus.FAILED, next_attempt_at=now)
+        else:
+            values.update(next_attempt_at=now + dt.timedelta(seconds=retry_delay(self.settings, claimed.attempt)))
         async with self.db.session() as session:
-            delivery = await session.get(WebhookDelivery, claimed.delivery_id)
-            if delivery is None or delivery.status != DeliveryStatus.PENDING or delivery.attempts != claimed.attempt:
-                return  # deleted with its webhook, cancelled meanwhile, or the lease ran out and another node retried
-            delivery.response_status = outcome.status
-            delivery.last_error = outcome.error
-            gave_up = not outcome.ok and delivery.attempts >= self.settings.webhooks.max_attempts
-            if outcome.ok:
-                delivery.status = DeliveryStatus.DELIVERED
-                delivery.delivered_at = now
-            elif gave_up:
-                delivery.status = DeliveryStatus.FAILED
-                delivery.next_attempt_at = now
-            else:
-                delivery.next_attempt_at = now + dt.timedelta(seconds=retry_delay(self.settings, delivery.attempts))
-            session.add(delivery)
-            await session.flush()
+            # One conditional UPDATE: a delivery cancelled (its webhook made shared, disabled, deleted) or retried by
+            # another node after the lease ran out, even while this attempt was in flight, keeps what that wrote.
+            recorded = await session.exec(
+                update(WebhookDelivery)
+                .where(
+                    col(WebhookDelivery.id) == claimed.delivery_id,
+                    col(WebhookDelivery.status) == DeliveryStatus.PENDING,
+                    col(WebhookDelivery.attempts) == claimed.attempt,
+                )
+                .values(**values)
+            )
+            if recorded.rowcount != 1:
+                return
             hooks = update(Webhook).where(col(Webhook.id) == claimed.webhook_id)
             if outcome.ok:
                 await session.exec(hooks.values(consecutive_failures=0))
