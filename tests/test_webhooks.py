@@ -21,7 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -31,7 +33,7 @@ from server.db import Database, utcnow
 from server.models import DeliveryStatus, Visibility, Webhook, WebhookDelivery, WebhookEvent
 from server.settings import Settings, WebhookSettings
 from server.webhooks import WebhookEvents, WebhookWorker
-from server.webhooks.delivery import Outcome, cancel_pending
+from server.webhooks.delivery import Claimed, Outcome, cancel_pending
 from server.webhooks.targets import TargetRefused, check_url, resolve
 from tests.conftest import SECRET, bearer, make_settings
 from tests.workspace import Workspace
@@ -567,6 +569,36 @@ async def test_nothing_is_recorded_for_a_rolled_back_change(tmp_path: Path, data
         await db.close()
 
 
+CANCELLED_BECAUSE = "the webhook's audience changed"
+
+
+async def claimed_delivery(db: Database, ws: Workspace, worker: WebhookWorker) -> Claimed:
+    """One pending delivery of a new internal webhook, claimed by ``worker``: its attempt is in flight."""
+    async with db.session() as session:
+        hook = Webhook(
+            project_id=ws.ids["px"],
+            url="http://127.0.0.1:9/",
+            secret="whsec_" + "c" * 30,
+            events="comment.created",
+            audience=Visibility.INTERNAL,
+        )
+        session.add(hook)
+        await session.flush()
+        assert hook.id is not None
+        session.add(
+            WebhookDelivery(webhook_id=hook.id, event_id="evt_inflight", event_type="comment.created", payload="{}")
+        )
+        await session.commit()
+    [claimed] = await worker._claim()
+    return claimed
+
+
+async def the_delivery(db: Database) -> WebhookDelivery:
+    async with db.session() as session:
+        [delivery] = (await session.exec(select(WebhookDelivery))).all()
+    return delivery
+
+
 async def test_an_attempt_in_flight_when_its_delivery_is_cancelled_leaves_the_cancellation_as_it_is(
     tmp_path: Path, database: tuple[str, Workspace]
 ) -> None:
@@ -576,31 +608,58 @@ async def test_an_attempt_in_flight_when_its_delivery_is_cancelled_leaves_the_ca
     db = Database(url)
     worker = WebhookWorker(make_settings(tmp_path), db)
     try:
+        claimed = await claimed_delivery(db, ws, worker)
         async with db.session() as session:
-            hook = Webhook(
-                project_id=ws.ids["px"],
-                url="http://127.0.0.1:9/",
-                secret="whsec_" + "c" * 30,
-                events="comment.created",
-                audience=Visibility.INTERNAL,
-            )
-            session.add(hook)
-            await session.flush()
-            assert hook.id is not None
-            delivery = WebhookDelivery(
-                webhook_id=hook.id, event_id="evt_cancelled", event_type="comment.created", payload="{}"
-            )
-            session.add(delivery)
-            await session.commit()
-        [claimed] = await worker._claim()
-        async with db.session() as session:
-            await cancel_pending(session, claimed.webhook_id, "the webhook's audience changed")
+            await cancel_pending(session, claimed.webhook_id, CANCELLED_BECAUSE)
             await session.commit()
         await worker._record(claimed, Outcome(False, status=500, error="HTTP 500: broken!"))
-        async with db.session() as session:
-            [delivery] = (await session.exec(select(WebhookDelivery))).all()
+        delivery = await the_delivery(db)
         assert delivery.status == DeliveryStatus.CANCELLED
-        assert delivery.last_error == "the webhook's audience changed" and delivery.response_status is None
+        assert delivery.last_error == CANCELLED_BECAUSE and delivery.response_status is None
+    finally:
+        await db.close()
+
+
+@pytest.mark.postgres
+async def test_a_cancellation_committed_while_an_outcome_is_being_recorded_keeps_its_reason_postgresql(
+    tmp_path: Path, pg_database: tuple[str, Workspace]
+) -> None:
+    """The race CI once caught: another request cancels the delivery right after the worker's first statement about
+    it. Whichever order the database lets them commit in, the delivery ends cancelled with the cancellation's reason
+    (recording an outcome over a cancellation once wrote the attempt's error over it)."""
+    url, ws = pg_database
+    db = Database(url)
+    worker = WebhookWorker(make_settings(tmp_path, database_url=url), db)
+    cancelled: list[bool] = []
+
+    def cancel() -> bool:
+        with psycopg.connect(url, autocommit=True) as other:
+            other.execute("SET lock_timeout = '300ms'")  # a row the worker locked: cancel once it committed
+            try:
+                other.execute(
+                    "UPDATE webhook_deliveries SET status = 'cancelled', last_error = %s WHERE status = 'pending'",
+                    (CANCELLED_BECAUSE,),
+                )
+            except psycopg.errors.LockNotAvailable:
+                return False
+        return True
+
+    def between_statements(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not cancelled and "webhook_deliveries" in statement:
+            cancelled.append(cancel())
+
+    try:
+        claimed = await claimed_delivery(db, ws, worker)
+        event.listen(db.engine.sync_engine, "after_cursor_execute", between_statements)
+        try:
+            await worker._record(claimed, Outcome(False, status=500, error="HTTP 500: broken!"))
+        finally:
+            event.remove(db.engine.sync_engine, "after_cursor_execute", between_statements)
+        assert cancelled, "the worker's record never touched the delivery"
+        if not cancelled[0]:
+            assert cancel()
+        delivery = await the_delivery(db)
+        assert (delivery.status, delivery.last_error) == (DeliveryStatus.CANCELLED, CANCELLED_BECAUSE)
     finally:
         await db.close()
 
