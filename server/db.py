@@ -165,6 +165,20 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"an idle connection failed its ping: {error}") from error
 
 
+def _savepoint_holds_the_write_lock(conn: Connection, _name: str) -> None:
+    """Before a SAVEPOINT on SQLite: take the write lock first if no transaction is open.
+
+    sqlite3 begins a transaction only before a request's first write, so every read before it sees the latest
+    commit, and the write waits for the lock (``busy_timeout``). A SAVEPOINT outside a transaction instead begins a
+    DEFERRED one: its first read fixes a snapshot, and if another connection commits before its first write, that
+    write fails at once with "database is locked" (SQLite cannot move a snapshot on to a later commit, so it does
+    not wait). ``BEGIN IMMEDIATE`` waits for the lock the way a first write does, and the savepoint nests in it.
+    """
+    driver = conn.connection.driver_connection
+    if isinstance(driver, SqliteConnection) and not driver.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Database:
     """The process's connection pool and session factory."""
 
@@ -179,6 +193,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "savepoint", _savepoint_holds_the_write_lock)
         else:
             _ping_when_idle(self.engine.sync_engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)

@@ -122,6 +122,11 @@ class SqliteConnection:
         assert self._connection is not None
         return self._connection.isolation_level  # a plain attribute read: no statement runs
 
+    @property
+    def in_transaction(self) -> bool:
+        """Whether SQLite has a transaction open on this connection (no statement runs)."""
+        return self._connection is not None and self._connection.in_transaction
+
     async def close(self) -> None:
         if self._connection is None:
             return

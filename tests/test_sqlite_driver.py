@@ -7,6 +7,7 @@ on a seeded workspace's file, and that a statement or a commit is one hop whatev
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -152,3 +153,36 @@ async def test_a_pooled_connection_serves_whichever_loop_awaits_it(db: Database)
     # Starlette's test client runs each request in a loop of its own, on another thread, with the same pool.
     assert await asyncio.to_thread(asyncio.run, count()) == here
     assert await count() == here
+
+
+async def test_a_savepoint_read_before_another_connections_commit_still_writes(
+    db: Database, database: tuple[str, Workspace]
+) -> None:
+    """A savepoint opened before a request's first write (the CSV import's) reads, another connection commits,
+    then the savepoint writes. sqlite3 had let the SAVEPOINT begin a DEFERRED transaction: the read fixed a
+    snapshot, and the write failed at once with "database is locked" (CI's 503 on the import's preview). Now the
+    savepoint holds the write lock from its start, so the other connection waits for it (here: fails at once,
+    as its busy timeout is 0, and writes afterwards) and both writes are kept."""
+    task_id = database[1].ids["px_shared_task"]
+    other = sqlite3.connect(database[0].removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+    try:
+        async with db.session() as session:
+            savepoint = await session.begin_nested()
+            task = (await session.exec(select(Task).where(Task.id == task_id))).one()
+            try:
+                other.execute("UPDATE tasks SET title = 'other connection' WHERE id = ?", (task_id,))
+                waited = False
+            except sqlite3.OperationalError as error:
+                assert error.sqlite_errorcode == sqlite3.SQLITE_BUSY
+                waited = True
+            task.description = "from the savepoint"
+            await session.flush()
+            await savepoint.commit()
+            await session.commit()
+        assert waited
+        other.execute("UPDATE tasks SET title = 'other connection' WHERE id = ?", (task_id,))
+        async with db.session() as session:
+            kept = (await session.exec(select(Task.title, Task.description).where(Task.id == task_id))).one()
+            assert tuple(kept) == ("other connection", "from the savepoint")
+    finally:
+        other.close()
