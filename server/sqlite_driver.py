@@ -13,6 +13,10 @@ statement (execute, description, every row, rowcount, lastrowid) in one hop and 
 and closing the cursor then need no hop. Commit and rollback are one hop each. Nothing streams: Tandem never reads
 a SQLite result lazily, and SQLAlchemy's adapter fetches every row after ``execute`` anyway.
 
+Rows a transaction only writes (a change's feed row and outbox event: `server.db.insert_at_commit`) are handed to
+the connection before the commit (`SqliteConnection.before_commit`) and inserted in the commit's own hop, with
+plain ``sqlite3`` calls: a task move is three hops (its read, its UPDATE, the commit) instead of five.
+
 The few attributes SQLAlchemy's aiosqlite dialect reads beyond that protocol (``_connection``, ``stop``,
 ``create_function``, ``isolation_level``) are here too; `tests/test_sqlite_driver.py` pins what it needs.
 """
@@ -60,12 +64,20 @@ def _statement(conn: sqlite3.Connection, many: bool, operation: str, parameters:
         cursor.close()
 
 
+def _work_then_commit(conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+    """On the connection's thread: ``works`` in order, then the COMMIT (which they may have begun)."""
+    results = [work(conn) for work in works]
+    conn.commit()
+    return results
+
+
 class SqliteConnection:
     """A `sqlite3.Connection` on a thread of its own, awaited one call at a time (see the module's docstring)."""
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._calls: SimpleQueue[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = SimpleQueue()
         self._connection: sqlite3.Connection | None = None  # SQLAlchemy's dialect reads it: set while open
+        self._at_commit: list[tuple[Callable[[sqlite3.Connection], Any], Callable[[Any], None]]] = []
         self._thread = threading.Thread(target=self._serve, args=(connect,), name="sqlite-session", daemon=True)
         self._thread.start()
 
@@ -103,14 +115,27 @@ class SqliteConnection:
     def cursor(self) -> SqliteCursor:
         return SqliteCursor(self)
 
+    def before_commit(self, work: Callable[[sqlite3.Connection], T], then: Callable[[T], None]) -> None:
+        """Run ``work`` on the connection's thread as part of the next `commit`, in its hop, just before the
+        COMMIT; then hand what it returned to ``then``, on the caller's loop, before `commit` returns. Dropped by a
+        `rollback`. If ``work`` raises, nothing is committed and `commit` raises it (the transaction stays open,
+        for the caller's rollback)."""
+        self._at_commit.append((work, then))
+
     # Outside a transaction sqlite3's commit and rollback do nothing, so they make no hop: SQLAlchemy rolls back
     # every connection it takes back into its pool, and commits read-only requests. ``in_transaction`` is SQLite's
     # autocommit flag, read without the thread: the connection is idle between awaited calls.
     async def commit(self) -> None:
-        if self._connection is not None and self._connection.in_transaction:
+        if self._at_commit:
+            staged, self._at_commit = self._at_commit, []
+            results = await self._call(_work_then_commit, [work for work, _ in staged])
+            for (_, then), result in zip(staged, results, strict=True):
+                then(result)
+        elif self._connection is not None and self._connection.in_transaction:
             await self._call(sqlite3.Connection.commit)
 
     async def rollback(self) -> None:
+        self._at_commit.clear()
         if self._connection is not None and self._connection.in_transaction:
             await self._call(sqlite3.Connection.rollback)
 

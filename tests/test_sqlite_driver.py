@@ -7,6 +7,7 @@ on a seeded workspace's file, and that a statement or a commit is one hop whatev
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -17,8 +18,10 @@ from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from server.db import Database
-from server.models import Comment, Task
+from server.activity.rules import ACTIVITY_EVENTS
+from server.db import Database, insert_at_commit, utcnow
+from server.live.outbox import OUTBOX_EVENTS
+from server.models import ActivityEvent, Comment, OutboxEvent, Task
 from server.sqlite_driver import SqliteConnection
 from tests.workspace import Workspace
 
@@ -186,3 +189,48 @@ async def test_a_savepoint_read_before_another_connections_commit_still_writes(
             assert tuple(kept) == ("other connection", "from the savepoint")
     finally:
         other.close()
+
+
+async def test_rows_inserted_at_commit_go_in_the_commits_hop_and_one_that_fails_commits_nothing(
+    db: Database, database: tuple[str, Workspace], hops: list[str]
+) -> None:
+    """A change's feed row and outbox event (`insert_at_commit`) are inserted in the commit's own hop, with its
+    ids handed back; a row the database refuses fails the commit, and nothing of the transaction is kept."""
+    ids = database[1].ids
+    outbox_ids: list[int] = []
+    async with db.session() as session:
+        task = await session.get(Task, ids["px_shared_task"])
+        assert task is not None
+        task.title = "kept with its rows"
+        await session.flush()
+        feed = {"project_id": ids["px"], "kind": "task.updated", "visibility": "shared", "title": "hop feed row"}
+        insert_at_commit(session, ACTIVITY_EVENTS, feed)
+        insert_at_commit(session, OUTBOX_EVENTS, {"channels": "c", "payload": "{}", "node_id": "n"}, outbox_ids.append)
+        hops.clear()
+        await session.commit()
+    assert hops == ["_work_then_commit"]
+    async with db.session() as session:
+        (outbox,) = (await session.exec(select(OutboxEvent).where(col(OutboxEvent.id).in_(outbox_ids)))).all()
+        row = (await session.exec(select(ActivityEvent).where(ActivityEvent.title == "hop feed row"))).one()
+        # The column defaults (a function, a constant) filled in, and the timestamps kept as UTC.
+        assert len(outbox.event_id) == 32 and row.changes == "{}"
+        for stamp in (outbox.created_at, row.created_at):
+            assert stamp.tzinfo is not None and abs(stamp - utcnow()) < dt.timedelta(seconds=30)
+
+    with pytest.raises(IntegrityError):
+        async with db.session() as session:
+            task = await session.get(Task, ids["px_shared_task"])
+            assert task is not None
+            task.title = "not kept"
+            await session.flush()
+            insert_at_commit(session, ACTIVITY_EVENTS, feed | {"title": "refused", "project_id": 10**9})
+            await session.commit()
+    async with db.session() as session:
+        assert (await session.get(Task, ids["px_shared_task"])).title == "kept with its rows"  # type: ignore[union-attr]
+        refused = await session.exec(select(ActivityEvent).where(ActivityEvent.title == "refused"))
+        assert refused.all() == []
+        # A write on the same pool after the failed commit: its connection's transaction was rolled back.
+        kept = await session.get(Task, ids["px_shared_task"])
+        assert kept is not None
+        kept.title = "written after"
+        await session.commit()
