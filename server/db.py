@@ -520,26 +520,39 @@ def _insert_with_the_commit(driver: SqliteConnection, dialect: Dialect, groups: 
 
 
 def _sqlite_plan(dialect: Dialect, table: Table, names: tuple[str, ...], want_id: bool) -> _SqlitePlan | None:
-    values: dict[str, Any] = {}
-    defaults: list[tuple[str, Callable[[], Any]]] = []
-    for column in table.c:
-        default = column.default
-        if column.name in names:
-            values[column.name] = bindparam(column.name, type_=column.type)
-        elif isinstance(default, CallableColumnDefault) and (made := _takes_nothing(default)) is not None:
-            values[column.name] = bindparam(column.name, type_=column.type)
-            defaults.append((column.name, made))
-        elif isinstance(default, ScalarElementColumnDefault):  # a constant
-            values[column.name] = bindparam(column.name, type_=column.type)
-            defaults.append((column.name, functools.partial(_same, default.arg)))
-        elif default is not None:
-            return None
+    filled = _insert_values(table, names)
+    if filled is None:
+        return None
+    values, defaults = filled
     stmt = insert(table).values(values)
     compiled = (stmt.returning(table.c.id) if want_id else stmt).compile(dialect=dialect)
     assert compiled.positiontup is not None  # qmark: positional
     # Private to SQLAlchemy (tests/test_db.py reads back what each column kept); a processor per plain parameter.
     binds = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
     return compiled.string, [(name, binds.get(name)) for name in compiled.positiontup], defaults
+
+
+def _insert_values(
+    table: Table, names: tuple[str, ...], prefix: str = ""
+) -> tuple[dict[str, Any], list[tuple[str, Callable[[], Any]]]] | None:
+    """An INSERT's values for ``table`` given the columns ``names``: a parameter for every column given and every
+    column with a default (named ``prefix`` + the column's name), and the defaults' functions to fill theirs. None
+    for a table with a default that needs SQL or the execution context."""
+    values: dict[str, Any] = {}
+    defaults: list[tuple[str, Callable[[], Any]]] = []
+    for column in table.c:
+        default, name = column.default, prefix + column.name
+        if column.name in names:
+            values[column.name] = bindparam(name, type_=column.type)
+        elif isinstance(default, CallableColumnDefault) and (made := _takes_nothing(default)) is not None:
+            values[column.name] = bindparam(name, type_=column.type)
+            defaults.append((name, made))
+        elif isinstance(default, ScalarElementColumnDefault):  # a constant
+            values[column.name] = bindparam(name, type_=column.type)
+            defaults.append((name, functools.partial(_same, default.arg)))
+        elif default is not None:
+            return None
+    return values, defaults
 
 
 def _same(value: T) -> T:
@@ -572,7 +585,7 @@ def _insert_together(connection: Connection, groups: list[list[_Pending]]) -> bo
 
 _Shape = tuple[tuple[Table, tuple[str, ...], bool], ...]  # per table: its columns given, whether its id is wanted
 # One statement per shape, built once: a statement object keeps its cache key, which SQLAlchemy would otherwise
-# compute by walking the whole statement on every execution. With it, the parameters its Python column defaults
+# compute by walking the whole statement on every execution. With it, the parameters its column defaults
 # fill (a Core INSERT in a WITH clause does not apply them). None: a shape this way does not serve.
 _TOGETHER: dict[_Shape, tuple[Executable, list[tuple[str, Callable[[], Any]]]] | None] = {}
 
@@ -582,18 +595,11 @@ def _together(shape: _Shape) -> tuple[Executable, list[tuple[str, Callable[[], A
     wanted: list[CTE] = []
     defaults: list[tuple[str, Callable[[], Any]]] = []
     for index, (table, names, want_id) in enumerate(shape):
-        values: dict[str, Any] = {}
-        for column in table.c:
-            default, name = column.default, f"g{index}_{column.name}"
-            if column.name in names:
-                values[column.name] = bindparam(name, type_=column.type)
-            elif isinstance(default, CallableColumnDefault) and (made := _takes_nothing(default)) is not None:
-                values[column.name] = bindparam(name, type_=column.type)
-                defaults.append((name, made))
-            elif isinstance(default, ScalarElementColumnDefault):
-                values[column.name] = default.arg
-            elif default is not None:
-                return None
+        filled = _insert_values(table, names, prefix=f"g{index}_")
+        if filled is None:
+            return None
+        values, table_defaults = filled
+        defaults += table_defaults
         stmt = insert(table).values(values)
         cte = (stmt.returning(table.c.id) if want_id else stmt).cte(f"insert_{index}")
         ctes.append(cte)

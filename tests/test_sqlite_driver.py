@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from server.activity.rules import ACTIVITY_EVENTS
 from server.db import Database, insert_at_commit, utcnow
@@ -45,6 +46,15 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(SqliteConnection, "_call", counted)
     yield made
+
+
+async def _retitled(session: AsyncSession, task_id: int, title: str) -> Task:
+    """The task, renamed and flushed: the session's transaction holds a write."""
+    task = await session.get(Task, task_id)
+    assert task is not None
+    task.title = title
+    await session.flush()
+    return task
 
 
 def _session_threads() -> set[threading.Thread]:
@@ -101,10 +111,7 @@ async def test_a_failed_statement_raises_sqlalchemys_error_and_the_rollback_keep
         before = len((await session.exec(select(Comment))).all())
     with pytest.raises(IntegrityError):
         async with db.session() as session:
-            task = await session.get(Task, ids["px_shared_task"])
-            assert task is not None
-            task.title = "not kept"
-            await session.flush()
+            task = await _retitled(session, ids["px_shared_task"], "not kept")
             # A comment on a task that does not exist: the foreign key refuses it.
             comment = {"task_id": 10**9, "project_id": task.project_id, "body": "b", "body_html": "b"}
             await (await session.connection()).execute(insert(Comment).values(**comment, visibility="shared"))
@@ -199,10 +206,7 @@ async def test_rows_inserted_at_commit_go_in_the_commits_hop_and_one_that_fails_
     ids = database[1].ids
     outbox_ids: list[int] = []
     async with db.session() as session:
-        task = await session.get(Task, ids["px_shared_task"])
-        assert task is not None
-        task.title = "kept with its rows"
-        await session.flush()
+        await _retitled(session, ids["px_shared_task"], "kept with its rows")
         feed = {"project_id": ids["px"], "kind": "task.updated", "visibility": "shared", "title": "hop feed row"}
         insert_at_commit(session, ACTIVITY_EVENTS, feed)
         insert_at_commit(session, OUTBOX_EVENTS, {"channels": "c", "payload": "{}", "node_id": "n"}, outbox_ids.append)
@@ -219,10 +223,7 @@ async def test_rows_inserted_at_commit_go_in_the_commits_hop_and_one_that_fails_
 
     with pytest.raises(IntegrityError):
         async with db.session() as session:
-            task = await session.get(Task, ids["px_shared_task"])
-            assert task is not None
-            task.title = "not kept"
-            await session.flush()
+            await _retitled(session, ids["px_shared_task"], "not kept")
             insert_at_commit(session, ACTIVITY_EVENTS, feed | {"title": "refused", "project_id": 10**9})
             await session.commit()
     async with db.session() as session:
