@@ -527,7 +527,7 @@ def _sqlite_plan(dialect: Dialect, table: Table, names: tuple[str, ...], want_id
     stmt = insert(table).values(values)
     compiled = (stmt.returning(table.c.id) if want_id else stmt).compile(dialect=dialect)
     assert compiled.positiontup is not None  # qmark: positional
-    # Private to SQLAlchemy (tests/test_db.py reads back what each column kept); a processor per plain parameter.
+    # Private to SQLAlchemy (tests/test_sqlite_driver.py reads back what the columns kept); a processor per parameter.
     binds = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
     return compiled.string, [(name, binds.get(name)) for name in compiled.positiontup], defaults
 

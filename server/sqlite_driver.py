@@ -131,12 +131,12 @@ class SqliteConnection:
             results = await self._call(_work_then_commit, [work for work, _ in staged])
             for (_, then), result in zip(staged, results, strict=True):
                 then(result)
-        elif self._connection is not None and self._connection.in_transaction:
+        elif self.in_transaction:
             await self._call(sqlite3.Connection.commit)
 
     async def rollback(self) -> None:
         self._at_commit.clear()
-        if self._connection is not None and self._connection.in_transaction:
+        if self.in_transaction:
             await self._call(sqlite3.Connection.rollback)
 
     async def create_function(self, *args: Any, **kw: Any) -> None:
