@@ -472,6 +472,9 @@ def _insert_pending(session: OrmSession) -> None:
 # shape not served.
 _SqlitePlan = tuple[str, list[tuple[str, Callable[[Any], Any] | None]], list[tuple[str, Callable[[], Any]]]]
 _SQLITE_PLANS: dict[tuple[Table, tuple[str, ...], bool], _SqlitePlan | None] = {}
+# Told the seconds each statement of a commit's hop took (those statements pass no SQLAlchemy events): the query
+# timer of server/observability.py registers here.
+statement_timers: list[Callable[[float], None]] = []
 
 
 def _insert_with_the_commit(driver: SqliteConnection, dialect: Dialect, groups: list[list[_Pending]]) -> bool:
@@ -481,7 +484,8 @@ def _insert_with_the_commit(driver: SqliteConnection, dialect: Dialect, groups: 
     on one pinned core a third of a task move's CPU. False, having done nothing, if a shape is not served (a column
     default computed by SQL or from the execution context): those go through SQLAlchemy as before.
 
-    The statements do not pass SQLAlchemy's ``before_cursor_execute`` events (statement logs, the query timer).
+    The statements do not pass SQLAlchemy's ``before_cursor_execute`` events (statement logs): their times go to
+    `statement_timers` (the query timer) instead.
     """
     work: list[tuple[str, list[tuple[Any, ...]], list[_Pending] | None]] = []  # rows, when their ids are wanted
     for rows in groups:
@@ -499,16 +503,23 @@ def _insert_with_the_commit(driver: SqliteConnection, dialect: Dialect, groups: 
             params.append(tuple(values[name] if bind is None else bind(values[name]) for name, bind in order))
         work.append((sql, params, rows if want else None))
 
-    def insert(conn: sqlite3.Connection) -> list[list[int]]:
+    def insert(conn: sqlite3.Connection) -> tuple[list[list[int]], list[float]]:
         ids: list[list[int]] = []
+        took: list[float] = []  # per statement, as the query timer counts them (an executemany is one)
         for sql, params, wanted in work:
+            started = time.perf_counter()
             if wanted is None:
                 conn.executemany(sql, params)
             else:  # one by one: SQLite does not promise RETURNING's order over several rows
                 ids.append([conn.execute(sql, one).fetchone()[0] for one in params])
-        return ids
+            took.append(time.perf_counter() - started)
+        return ids, took
 
-    def hand_ids(ids: list[list[int]]) -> None:
+    def hand_ids(done: tuple[list[list[int]], list[float]]) -> None:
+        ids, took = done
+        for timer in statement_timers:
+            for seconds in took:
+                timer(seconds)
         wanted = (rows for _, _, rows in work if rows is not None)
         for rows, inserted in zip(wanted, ids, strict=True):
             for row, row_id in zip(rows, inserted, strict=True):

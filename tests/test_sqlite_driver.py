@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+import server.db
 from server.activity.rules import ACTIVITY_EVENTS
 from server.db import Database, insert_at_commit, utcnow
 from server.live.outbox import OUTBOX_EVENTS
@@ -199,12 +200,15 @@ async def test_a_savepoint_read_before_another_connections_commit_still_writes(
 
 
 async def test_rows_inserted_at_commit_go_in_the_commits_hop_and_one_that_fails_commits_nothing(
-    db: Database, database: tuple[str, Workspace], hops: list[str]
+    db: Database, database: tuple[str, Workspace], hops: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A change's feed row and outbox event (`insert_at_commit`) are inserted in the commit's own hop, with its
-    ids handed back; a row the database refuses fails the commit, and nothing of the transaction is kept."""
+    ids handed back and each statement's time told to the query timer; a row the database refuses fails the
+    commit, and nothing of the transaction is kept."""
     ids = database[1].ids
     outbox_ids: list[int] = []
+    timed: list[float] = []
+    monkeypatch.setattr(server.db, "statement_timers", [timed.append])
     async with db.session() as session:
         await _retitled(session, ids["px_shared_task"], "kept with its rows")
         feed = {"project_id": ids["px"], "kind": "task.updated", "visibility": "shared", "title": "hop feed row"}
@@ -213,6 +217,7 @@ async def test_rows_inserted_at_commit_go_in_the_commits_hop_and_one_that_fails_
         hops.clear()
         await session.commit()
     assert hops == ["_work_then_commit"]
+    assert len(timed) == 2 and all(0 < seconds < 5 for seconds in timed)  # the feed's INSERT, the outbox's
     async with db.session() as session:
         (outbox,) = (await session.exec(select(OutboxEvent).where(col(OutboxEvent.id).in_(outbox_ids)))).all()
         row = (await session.exec(select(ActivityEvent).where(ActivityEvent.title == "hop feed row"))).one()
