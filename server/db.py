@@ -480,9 +480,9 @@ statement_timers: list[Callable[[float], None]] = []
 def _insert_with_the_commit(driver: SqliteConnection, dialect: Dialect, groups: list[list[_Pending]]) -> bool:
     """On SQLite: hand the rows to the driver, which inserts them in the commit's own hop to its thread, just
     before the COMMIT, with plain ``sqlite3`` calls on SQL compiled once per shape. A change's feed row and outbox
-    event cost two statements and a COMMIT; through SQLAlchemy that was a hop each and an execution context each,
-    on one pinned core a third of a task move's CPU. False, having done nothing, if a shape is not served (a column
-    default computed by SQL or from the execution context): those go through SQLAlchemy as before.
+    event cost two statements and a COMMIT; through SQLAlchemy that was a hop each and an execution context each
+    (bench/README.md, `bench/patch_cpu.py`, has what that cost). False, having done nothing, if a shape is not
+    served (a column default computed by SQL or from the execution context): those go through SQLAlchemy as before.
 
     The statements do not pass SQLAlchemy's ``before_cursor_execute`` events (statement logs): their times go to
     `statement_timers` (the query timer) instead.
